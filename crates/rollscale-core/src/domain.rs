@@ -1,0 +1,219 @@
+//! The Auto Scaling domain: scaling groups, configurations, instances, load balancers,
+//! images and packages, as plain data.
+
+use crate::ids::*;
+use serde::{Deserialize, Serialize};
+
+/// Milliseconds since the Unix epoch, UTC. Time is always handed in; core never reads a clock.
+pub type Millis = i64;
+
+macro_rules! wire_enum {
+    ($(#[$doc:meta])* $name:ident { $($variant:ident $(= $wire:literal)?),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+        pub enum $name { $( $(#[serde(rename = $wire)])? $variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The name as it appears on the wire and in the seeds.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $crate::domain::wire_name!($variant $(, $wire)?)),+ }
+            }
+        }
+
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl ::std::str::FromStr for $name {
+            type Err = ();
+            fn from_str(text: &str) -> Result<Self, ()> {
+                $name::ALL.iter().copied().find(|value| value.as_str() == text).ok_or(())
+            }
+        }
+    };
+}
+
+macro_rules! wire_name {
+    ($variant:ident) => {
+        stringify!($variant)
+    };
+    ($variant:ident, $wire:literal) => {
+        $wire
+    };
+}
+pub(crate) use wire_name;
+pub(crate) use wire_enum;
+
+wire_enum!(
+    /// The five scaling processes of a group, each active or suspended.
+    Process { ScaleIn, ScaleOut, HealthCheck, AlarmNotification, ScheduledAction }
+);
+
+wire_enum!(
+    /// An instance's lifecycle state in its scaling group.
+    LifecycleState { Pending, InService, Standby, Protected, Removing }
+);
+
+wire_enum!(
+    /// Health as the group's health check sees it.
+    HealthStatus { Healthy, Unhealthy }
+);
+
+wire_enum!(
+    /// How an instance came into the group.
+    CreationType { AutoCreated, Attached }
+);
+
+wire_enum!(
+    /// What a group's instances are: VMs (`ECS`) or container groups (`ECI`).
+    GroupType { ECS, ECI }
+);
+
+wire_enum!(
+    /// A scaling group's own state.
+    GroupStatus { Active, Inactive, Deleting }
+);
+
+wire_enum!(
+    /// A scaling configuration is `Active` (the one new instances are made from) or not.
+    ConfigurationState { Active, Inactive }
+);
+
+/// Where a group's new instances get their image and spec from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum InstanceSource {
+    Configuration(ScalingConfigurationId),
+    LaunchTemplate { id: LaunchTemplateId, version: u32 },
+    None,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScalingGroup {
+    pub id: ScalingGroupId,
+    pub name: String,
+    pub region_id: String,
+    pub group_type: GroupType,
+    pub status: GroupStatus,
+    pub min_size: u32,
+    pub max_size: u32,
+    pub desired_capacity: u32,
+    pub source: InstanceSource,
+    pub load_balancer_ids: Vec<LoadBalancerId>,
+    pub suspended_processes: Vec<Process>,
+    /// Default drain wait in seconds when an instance enters Standby behind a load balancer.
+    pub drain_timeout_s: u32,
+    pub created_at: Millis,
+}
+
+impl ScalingGroup {
+    pub fn is_suspended(&self, process: Process) -> bool {
+        self.suspended_processes.contains(&process)
+    }
+}
+
+/// One container of an instance (ECS-type instances have one, ECI container groups several).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerSpec {
+    pub name: String,
+    pub image: String,
+    #[serde(default)]
+    pub command: Vec<String>,
+    #[serde(default)]
+    pub env: Vec<(String, String)>,
+    #[serde(default)]
+    pub port: Option<u16>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScalingConfiguration {
+    pub id: ScalingConfigurationId,
+    pub group_id: ScalingGroupId,
+    pub name: String,
+    pub image_id: String,
+    pub instance_type: String,
+    pub state: ConfigurationState,
+    /// For container backends: the command, environment and port of the instance.
+    pub containers: Vec<ContainerSpec>,
+    pub created_at: Millis,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LaunchTemplateVersion {
+    pub template_id: LaunchTemplateId,
+    pub version: u32,
+    pub image_id: String,
+    pub instance_type: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Instance {
+    pub id: InstanceId,
+    pub group_id: ScalingGroupId,
+    pub lifecycle_state: LifecycleState,
+    pub health_status: HealthStatus,
+    pub creation_type: CreationType,
+    pub image_id: String,
+    /// Installed packages: (name, version).
+    pub packages: Vec<(String, String)>,
+    /// For ECI container groups: the current containers.
+    pub containers: Vec<ContainerSpec>,
+    /// Execution ids of the rolling updates that changed this instance (R11 tags).
+    pub tags: Vec<String>,
+    /// Where the instance serves, for load balancers (`host:port`); empty when none.
+    pub address: String,
+    pub created_at: Millis,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoadBalancer {
+    pub id: LoadBalancerId,
+    pub name: String,
+    /// Weight given to a backend when it is registered.
+    pub default_weight: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Backend {
+    pub load_balancer_id: LoadBalancerId,
+    pub instance_id: InstanceId,
+    pub weight: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Image {
+    pub id: String,
+    pub name: String,
+    /// `system` for the catalog's public images, `custom` for images made from instances.
+    pub kind: String,
+    pub os: OsType,
+    pub created_at: Millis,
+}
+
+wire_enum!(
+    /// The family of an image's operating system: which script types its instances run.
+    OsType { Linux = "linux", Windows = "windows" }
+);
+
+impl OsType {
+    /// A guess from the image id when the catalog does not say: Windows images carry `win`.
+    pub fn guess(image_id: &str) -> OsType {
+        if image_id.to_ascii_lowercase().contains("win") {
+            OsType::Windows
+        } else {
+            OsType::Linux
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackageVersion {
+    pub name: String,
+    pub version: String,
+    pub install_script: String,
+    pub uninstall_script: String,
+    pub created_at: Millis,
+}

@@ -1,0 +1,15 @@
+//! rollscale's domain: the Auto Scaling model, the rolling-update templates and their
+//! parameters, the planner and the rolling-update state machine.
+//!
+//! Architecture invariant: this crate does no I/O, has no async code and reads no clock or
+//! randomness; time and random bits come in as arguments. Everything here is testable with
+//! plain values.
+
+pub mod domain;
+pub mod error;
+pub mod ids;
+pub mod params;
+pub mod plan;
+pub mod task;
+
+pub use error::CoreError;

@@ -1,0 +1,157 @@
+//! The drivers rollscale acts through: [`Fleet`] (the compute backend that runs instances) and
+//! [`LoadBalancer`] (backend weights and connection draining), and [`sim`], the simulated
+//! implementation of both that is the embedded default.
+//!
+//! Architecture invariant: drivers are idempotent. "Replace the image with X" on an instance
+//! already on X succeeds and does nothing; removing an absent instance succeeds. A driver never
+//! decides what to do next and never writes to the store: the engine calls it and records what
+//! it reports. An outcome the driver cannot know (a timeout, a lost connection) is reported as
+//! [`FleetError::Unavailable`] and the engine re-observes instead of assuming.
+
+pub mod sim;
+
+use async_trait::async_trait;
+use rollscale_core::domain::{ContainerSpec, GroupType, HealthStatus, OsType};
+use rollscale_core::ids::{InstanceId, LoadBalancerId, ScalingGroupId};
+use rollscale_core::params::{ContainerUpdateType, PackageAction, ScriptSpec};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// Most bytes of script output kept per instance (R13); longer output is cut and flagged.
+pub const MAX_OUTPUT_BYTES: usize = 24 * 1024;
+
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub enum FleetError {
+    /// The instance does not exist on the backend.
+    #[error("instance {0} does not exist on the backend")]
+    NotFound(InstanceId),
+    /// The instance cannot do this (e.g. a Windows script on a Linux instance). Permanent.
+    #[error("{0}")]
+    Unsupported(String),
+    /// The operation ran and failed (e.g. the image cannot be pulled). Permanent for this try.
+    #[error("{0}")]
+    Failed(String),
+    /// The backend could not be reached or did not answer; the outcome is unknown.
+    #[error("backend unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl FleetError {
+    /// The error code recorded on the instance's child execution.
+    pub fn code(&self) -> &'static str {
+        match self {
+            FleetError::NotFound(_) => "InstanceNotFound",
+            FleetError::Unsupported(_) => "Unsupported",
+            FleetError::Failed(_) => "OperationFailed",
+            FleetError::Unavailable(_) => "BackendUnavailable",
+        }
+    }
+}
+
+/// What a new instance is made from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceSpec {
+    pub id: InstanceId,
+    pub group_id: ScalingGroupId,
+    pub group_type: GroupType,
+    pub image_id: String,
+    /// Containers of the instance: one for ECS, several for an ECI container group.
+    pub containers: Vec<ContainerSpec>,
+}
+
+/// What the backend reports of an instance.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceObservation {
+    pub id: InstanceId,
+    pub image_id: String,
+    pub packages: Vec<(String, String)>,
+    pub containers: Vec<ContainerSpec>,
+    pub running: bool,
+    pub os: OsType,
+    /// `host:port` where the instance serves, or empty.
+    pub address: String,
+}
+
+/// The result of a script run (R13). A non-zero exit code or a timeout is a failure, which the
+/// engine decides; the driver reports what happened.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScriptOutcome {
+    pub exit_code: Option<i32>,
+    /// stdout and stderr, at most [`MAX_OUTPUT_BYTES`].
+    pub output: String,
+    pub truncated: bool,
+    pub timed_out: bool,
+}
+
+/// Installing or uninstalling one package version on an instance.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackageOperation {
+    pub name: String,
+    pub version: String,
+    pub action: PackageAction,
+    /// The version's install or uninstall script, as the action needs.
+    pub script: String,
+    pub timeout_s: u32,
+}
+
+/// The compute backend.
+#[async_trait]
+pub trait Fleet: Send + Sync + 'static {
+    /// A short name for logs and `rollscale up` output (`sim`, `docker`).
+    fn name(&self) -> &'static str;
+
+    /// Creates and starts the instance. If it already exists, reports it as it is.
+    async fn create_instance(&self, spec: &InstanceSpec) -> Result<InstanceObservation, FleetError>;
+
+    /// Stops and removes the instance. Absent instances are fine.
+    async fn remove_instance(&self, id: &InstanceId) -> Result<(), FleetError>;
+
+    /// Reports the instance, or `None` if it does not exist.
+    async fn observe(&self, id: &InstanceId) -> Result<Option<InstanceObservation>, FleetError>;
+
+    /// Restarts the instance on `image_id` with the same identity and settings. A no-op when
+    /// the instance already runs that image.
+    async fn replace_image(&self, id: &InstanceId, image_id: &str) -> Result<(), FleetError>;
+
+    /// Runs a script in the instance, honouring its type, working directory and timeout.
+    async fn run_script(&self, id: &InstanceId, script: &ScriptSpec) -> Result<ScriptOutcome, FleetError>;
+
+    /// Runs the package version's install or uninstall script and records the installed version
+    /// on success (exit code 0).
+    async fn apply_package(&self, id: &InstanceId, operation: &PackageOperation) -> Result<ScriptOutcome, FleetError>;
+
+    /// Updates an ECI container group: `RenewUpdate` replaces the containers, `IncrementalUpdate`
+    /// merges the given ones by name.
+    async fn update_containers(
+        &self,
+        id: &InstanceId,
+        update_type: ContainerUpdateType,
+        containers: &[ContainerSpec],
+    ) -> Result<(), FleetError>;
+
+    /// Makes a custom image from the instance and returns its id.
+    async fn create_image(&self, id: &InstanceId, image_name: &str) -> Result<String, FleetError>;
+
+    /// The instance's health as its health check sees it now.
+    async fn health(&self, id: &InstanceId) -> Result<HealthStatus, FleetError>;
+}
+
+/// A load balancer's data plane: backend registration, weights and connections.
+#[async_trait]
+pub trait LoadBalancer: Send + Sync + 'static {
+    fn name(&self) -> &'static str;
+
+    /// Registers the instance at `address` with `weight`. Registering again updates it.
+    async fn register(&self, lb: &LoadBalancerId, instance: &InstanceId, address: &str, weight: u32) -> Result<(), FleetError>;
+
+    /// Removes the instance from the backend set. Absent is fine.
+    async fn deregister(&self, lb: &LoadBalancerId, instance: &InstanceId) -> Result<(), FleetError>;
+
+    async fn set_weight(&self, lb: &LoadBalancerId, instance: &InstanceId, weight: u32) -> Result<(), FleetError>;
+
+    /// The current weight, or `None` when the instance is not registered.
+    async fn weight(&self, lb: &LoadBalancerId, instance: &InstanceId) -> Result<Option<u32>, FleetError>;
+
+    /// Connections the backend currently serves; draining waits until this reaches 0.
+    async fn active_connections(&self, lb: &LoadBalancerId, instance: &InstanceId) -> Result<u32, FleetError>;
+}
