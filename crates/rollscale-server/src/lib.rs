@@ -1,1 +1,2 @@
-//! placeholder
+//! rollscale's HTTP surface.
+pub mod rpc;
