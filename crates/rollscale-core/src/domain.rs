@@ -217,3 +217,71 @@ pub struct PackageVersion {
     pub uninstall_script: String,
     pub created_at: Millis,
 }
+
+wire_enum!(
+    /// How serious an event is (R15).
+    EventLevel { Info, Warn, Critical }
+);
+
+/// A system event of a rolling update (R15): named by the template, carrying the group and
+/// the execution, searchable by keywords.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    pub id: String,
+    /// The template name of the task that raised it.
+    pub name: String,
+    pub level: EventLevel,
+    /// What happened: `Started`, `BatchDone`, `Paused`, `InstanceFailed`, `Succeeded`,
+    /// `Cancelled`, `Failed`.
+    pub kind: String,
+    pub group_id: ScalingGroupId,
+    pub execution_id: ExecutionId,
+    pub content: String,
+    pub created_at: Millis,
+}
+
+wire_enum!(
+    /// A scaling activity's status.
+    ActivityStatus { InProgress, Successful, Failed, Rejected }
+);
+
+/// A change of a group's membership or of its instances' states: scale-out, scale-in,
+/// EnterStandby, ExitStandby.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScalingActivity {
+    pub id: ScalingActivityId,
+    pub group_id: ScalingGroupId,
+    pub description: String,
+    pub cause: String,
+    pub status: ActivityStatus,
+    pub status_message: String,
+    pub instance_ids: Vec<InstanceId>,
+    pub started_at: Millis,
+    pub ended_at: Option<Millis>,
+}
+
+wire_enum!(
+    /// An AccessKey is usable while Active.
+    AccessKeyStatus { Active, Inactive }
+);
+
+/// An AccessKey pair. The secret is only shown when created.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessKey {
+    pub id: String,
+    pub secret: String,
+    pub user_name: String,
+    pub status: AccessKeyStatus,
+    pub created_at: Millis,
+}
+
+impl std::fmt::Debug for AccessKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessKey")
+            .field("id", &self.id)
+            .field("secret", &"<redacted>")
+            .field("user_name", &self.user_name)
+            .field("status", &self.status)
+            .finish()
+    }
+}

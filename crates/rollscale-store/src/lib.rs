@@ -1,1 +1,161 @@
-//! placeholder
+//! The source of truth. Every durable fact of rollscale is a row here; memory elsewhere is a
+//! cache rebuilt from it at start.
+//!
+//! One portable SQL text for SQLite (the default) and PostgreSQL, through sqlx's `Any` driver.
+//! Mutable rows carry a `generation`: updates say `WHERE id = $1 AND generation = $2` and fail
+//! with [`StoreError::Conflict`] when someone else moved first. Row types never leave this
+//! crate: functions take and return the domain types of `rollscale-core`.
+
+mod activities;
+mod catalog;
+mod executions;
+mod groups;
+mod instances;
+mod keys;
+mod load_balancers;
+
+pub use executions::{Execution, ExecutionFilter};
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::migrate::Migrator;
+use sqlx::{AnyPool, Executor, Row};
+use thiserror::Error;
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// Another writer changed the row first; reload and decide again.
+    #[error("the {what} {id} was changed concurrently")]
+    Conflict { what: &'static str, id: String },
+    #[error("the {what} {id} already exists")]
+    AlreadyExists { what: &'static str, id: String },
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("a stored {what} could not be read")]
+    Corrupt {
+        what: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// A value with the generation it was read at.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Versioned<T> {
+    pub value: T,
+    pub generation: i64,
+}
+
+/// Which database the store runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("backend", &self.backend).finish()
+    }
+}
+
+impl Store {
+    /// Opens the database at `url` (`sqlite://PATH` or `postgres://…`), creating a SQLite file
+    /// when missing, and migrates it to the current schema.
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("postgres") { Backend::Postgres } else { Backend::Sqlite };
+        let url = match backend {
+            Backend::Sqlite if !url.contains('?') => format!("{url}?mode=rwc"),
+            _ => url.to_string(),
+        };
+        let options = AnyPoolOptions::new();
+        // SQLite serializes writers anyway: one connection gives the same throughput without
+        // SQLITE_BUSY. PostgreSQL gets a real pool.
+        let options = match backend {
+            Backend::Sqlite => options.max_connections(1).after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute("PRAGMA journal_mode = WAL").await?;
+                    // Survives a crash of the process (kill -9); a power loss may lose the
+                    // last commits, which the engine redoes idempotently.
+                    conn.execute("PRAGMA synchronous = NORMAL").await?;
+                    conn.execute("PRAGMA busy_timeout = 5000").await?;
+                    Ok(())
+                })
+            }),
+            Backend::Postgres => options.max_connections(16),
+        };
+        let pool = options.connect(&url).await?;
+        MIGRATOR.run(&pool).await?;
+        Ok(Store { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// A named setting (e.g. whether the demo was created).
+    pub async fn setting_get(&self, name: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT value FROM settings WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|row| row.get::<String, _>(0)))
+    }
+
+    pub async fn setting_put(&self, name: &str, value: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO settings (name, value) VALUES ($1, $2) \
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        )
+        .bind(name)
+        .bind(value)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}
+
+pub(crate) fn to_json<T: Serialize>(value: &T) -> String {
+    // Domain types are plain data with string keys: serializing them cannot fail.
+    serde_json::to_string(value).unwrap_or_else(|error| panic!("domain value did not serialize: {error}"))
+}
+
+pub(crate) fn from_json<T: DeserializeOwned>(what: &'static str, text: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|source| StoreError::Corrupt { what, source })
+}
+
+/// Reads `body` and `generation` columns of a row.
+pub(crate) fn versioned<T: DeserializeOwned>(what: &'static str, row: &AnyRow) -> Result<Versioned<T>, StoreError> {
+    let body: String = row.try_get("body")?;
+    let generation: i64 = row.try_get("generation")?;
+    Ok(Versioned { value: from_json(what, &body)?, generation })
+}
+
+pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(db) => {
+            db.is_unique_violation() || db.message().contains("UNIQUE") || db.message().contains("duplicate key")
+        }
+        _ => false,
+    }
+}
+
+pub(crate) fn conflict_unless_one(rows: u64, what: &'static str, id: &str) -> Result<(), StoreError> {
+    if rows == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::Conflict { what, id: id.to_string() })
+    }
+}

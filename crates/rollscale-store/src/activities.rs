@@ -1,0 +1,81 @@
+//! Scaling activities and rolling-update events.
+
+use crate::{from_json, to_json, Store, StoreError};
+use rollscale_core::domain::{Event, ScalingActivity};
+use rollscale_core::ids::ScalingGroupId;
+use sqlx::Row;
+
+impl Store {
+    /// Records a scaling activity, or replaces it when it exists (its status moved on).
+    pub async fn activity_put(&self, activity: &ScalingActivity) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO scaling_activities (id, group_id, body, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (id) DO UPDATE SET body = excluded.body",
+        )
+        .bind(activity.id.as_str())
+        .bind(activity.group_id.as_str())
+        .bind(to_json(activity))
+        .bind(activity.started_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// A group's activities, newest first, from `offset`, at most `limit`, and the total.
+    pub async fn activity_list(
+        &self,
+        group_id: &ScalingGroupId,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<ScalingActivity>, i64), StoreError> {
+        let total: i64 = sqlx::query("SELECT COUNT(*) FROM scaling_activities WHERE group_id = $1")
+            .bind(group_id.as_str())
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?;
+        let rows = sqlx::query(
+            "SELECT body FROM scaling_activities WHERE group_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3",
+        )
+        .bind(group_id.as_str())
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&self.pool)
+        .await?;
+        let activities = rows
+            .iter()
+            .map(|row| from_json("scaling activity", &row.get::<String, _>(0)))
+            .collect::<Result<_, _>>()?;
+        Ok((activities, total))
+    }
+
+    /// Records an event once: an event id seen before is ignored, so a replayed step does not
+    /// raise its event twice.
+    pub async fn event_insert(&self, event: &Event) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO events (id, group_id, execution_id, level, name, body, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(event.id.as_str())
+        .bind(event.group_id.as_str())
+        .bind(event.execution_id.as_str())
+        .bind(event.level.as_str())
+        .bind(event.name.as_str())
+        .bind(to_json(event))
+        .bind(event.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Events, newest first, optionally of one execution.
+    pub async fn event_list(&self, execution_id: Option<&str>, limit: i64) -> Result<Vec<Event>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT body FROM events WHERE ($1 = '' OR execution_id = $1) ORDER BY created_at DESC, id DESC LIMIT $2",
+        )
+        .bind(execution_id.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|row| from_json("event", &row.get::<String, _>(0))).collect()
+    }
+}

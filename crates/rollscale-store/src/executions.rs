@@ -1,0 +1,311 @@
+//! Rolling-update tasks (parent executions) and their per-instance child executions.
+
+use crate::{conflict_unless_one, from_json, to_json, versioned, Store, StoreError, Versioned};
+use rollscale_core::domain::Millis;
+use rollscale_core::ids::{ExecutionId, ScalingGroupId};
+use rollscale_core::task::{InstanceWork, TaskState};
+use sqlx::Row;
+
+/// One row of `ListExecutions`: a task or one instance's child execution.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Execution {
+    Task(Versioned<TaskState>),
+    Instance { parent_id: ExecutionId, template_name: String, group_id: ScalingGroupId, work: Versioned<InstanceWork> },
+}
+
+/// Filters of `ListExecutions`. Without `parent_id` or `execution_id`, only tasks are listed
+/// unless `include_children`.
+#[derive(Clone, Debug, Default)]
+pub struct ExecutionFilter {
+    pub execution_id: Option<String>,
+    pub parent_id: Option<String>,
+    pub template_name: Option<String>,
+    pub status: Option<String>,
+    pub group_id: Option<String>,
+    pub include_children: bool,
+}
+
+const TASK_STATUSES_ACTIVE: &str = "('Running', 'Waiting')";
+
+impl Store {
+    /// Creates a task and its child executions in one transaction, if the group is still at
+    /// `group_generation` and has no Running or Waiting task (one rolling update per group).
+    /// Returns `Ok(false)` when another task is active.
+    pub async fn task_create(
+        &self,
+        task: &TaskState,
+        works: &[InstanceWork],
+        group_generation: i64,
+        now: Millis,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // Take the group row first: concurrent creations for the group serialize on it.
+        let bumped = sqlx::query("UPDATE scaling_groups SET generation = generation + 1 WHERE id = $1 AND generation = $2")
+            .bind(task.spec.group_id.as_str())
+            .bind(group_generation)
+            .execute(&mut *tx)
+            .await?;
+        conflict_unless_one(bumped.rows_affected(), "scaling group", task.spec.group_id.as_str())?;
+        let active: i64 = sqlx::query(&format!(
+            "SELECT COUNT(*) FROM executions WHERE group_id = $1 AND parent_id = '' AND status IN {TASK_STATUSES_ACTIVE}"
+        ))
+        .bind(task.spec.group_id.as_str())
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get(0)?;
+        if active > 0 {
+            return Ok(false);
+        }
+        let template = task.spec.kind.template_name();
+        sqlx::query(
+            "INSERT INTO executions (id, parent_id, template_name, status, group_id, instance_id, position, body, \
+             created_at, updated_at, generation) VALUES ($1, '', $2, $3, $4, '', 0, $5, $6, $6, 1)",
+        )
+        .bind(task.id.as_str())
+        .bind(template)
+        .bind(task.status.as_str())
+        .bind(task.spec.group_id.as_str())
+        .bind(to_json(task))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        for work in works {
+            sqlx::query(
+                "INSERT INTO executions (id, parent_id, template_name, status, group_id, instance_id, position, body, \
+                 created_at, updated_at, generation) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, 1)",
+            )
+            .bind(work.execution_id.as_str())
+            .bind(task.id.as_str())
+            .bind(template)
+            .bind(work.status.wire_status())
+            .bind(task.spec.group_id.as_str())
+            .bind(work.instance_id.as_str())
+            .bind(i64::from(work.position))
+            .bind(to_json(work))
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    pub async fn task_get(&self, id: &ExecutionId) -> Result<Option<Versioned<TaskState>>, StoreError> {
+        let row = sqlx::query("SELECT body, generation FROM executions WHERE id = $1 AND parent_id = ''")
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| versioned("task", &row)).transpose()
+    }
+
+    /// Writes the task if it is still at `generation`; returns the new generation.
+    pub async fn task_update(&self, task: &TaskState, generation: i64, now: Millis) -> Result<i64, StoreError> {
+        let result = sqlx::query(
+            "UPDATE executions SET status = $1, body = $2, updated_at = $3, generation = generation + 1 \
+             WHERE id = $4 AND generation = $5",
+        )
+        .bind(task.status.as_str())
+        .bind(to_json(task))
+        .bind(now)
+        .bind(task.id.as_str())
+        .bind(generation)
+        .execute(&self.pool)
+        .await?;
+        conflict_unless_one(result.rows_affected(), "execution", task.id.as_str())?;
+        Ok(generation + 1)
+    }
+
+    /// Tasks that are neither finished nor done: the engine resumes them at start.
+    pub async fn task_list_unfinished(&self) -> Result<Vec<Versioned<TaskState>>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT body, generation FROM executions WHERE parent_id = '' AND status IN {TASK_STATUSES_ACTIVE} \
+             ORDER BY created_at, id"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut tasks: Vec<Versioned<TaskState>> =
+            rows.iter().map(|row| versioned("task", row)).collect::<Result<_, _>>()?;
+        // A task whose final status is written but whose phase is not Done cannot exist: the
+        // status becomes final in the same write that makes the phase Done.
+        tasks.retain(|task| !task.value.status.is_final());
+        Ok(tasks)
+    }
+
+    /// The group's Running or Waiting task, if any.
+    pub async fn task_active_for_group(&self, group_id: &ScalingGroupId) -> Result<Option<Versioned<TaskState>>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT body, generation FROM executions WHERE group_id = $1 AND parent_id = '' \
+             AND status IN {TASK_STATUSES_ACTIVE} ORDER BY created_at DESC LIMIT 1"
+        ))
+        .bind(group_id.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| versioned("task", &row)).transpose()
+    }
+
+    /// The group's most recently finished task (Success, Failed or Cancelled).
+    pub async fn task_latest_finished(&self, group_id: &ScalingGroupId) -> Result<Option<Versioned<TaskState>>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT body, generation FROM executions WHERE group_id = $1 AND parent_id = '' \
+             AND status IN ('Success', 'Failed', 'Cancelled') ORDER BY updated_at DESC, created_at DESC LIMIT 1",
+        )
+        .bind(group_id.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.first().map(|row| versioned("task", row)).transpose()
+    }
+
+    pub async fn work_get(&self, id: &ExecutionId) -> Result<Option<(ExecutionId, Versioned<InstanceWork>)>, StoreError> {
+        let row = sqlx::query("SELECT parent_id, body, generation FROM executions WHERE id = $1 AND parent_id <> ''")
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            None => Ok(None),
+            Some(row) => {
+                let parent: String = row.try_get(0)?;
+                let parent = ExecutionId::parse(&parent).ok_or_else(|| StoreError::Corrupt {
+                    what: "execution parent id",
+                    source: serde::de::Error::custom(parent),
+                })?;
+                Ok(Some((parent, versioned("instance execution", &row)?)))
+            }
+        }
+    }
+
+    /// A task's child executions, in target order.
+    pub async fn work_list(&self, task_id: &ExecutionId) -> Result<Vec<Versioned<InstanceWork>>, StoreError> {
+        let rows = sqlx::query("SELECT body, generation FROM executions WHERE parent_id = $1 ORDER BY position")
+            .bind(task_id.as_str())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|row| versioned("instance execution", row)).collect()
+    }
+
+    /// Writes one child execution if it is still at `generation`.
+    pub async fn work_update(&self, work: &InstanceWork, generation: i64, now: Millis) -> Result<i64, StoreError> {
+        let result = sqlx::query(
+            "UPDATE executions SET status = $1, body = $2, updated_at = $3, generation = generation + 1 \
+             WHERE id = $4 AND generation = $5",
+        )
+        .bind(work.status.wire_status())
+        .bind(to_json(work))
+        .bind(now)
+        .bind(work.execution_id.as_str())
+        .bind(generation)
+        .execute(&self.pool)
+        .await?;
+        conflict_unless_one(result.rows_affected(), "execution", work.execution_id.as_str())?;
+        Ok(generation + 1)
+    }
+
+    /// Writes several child executions and optionally their task in one transaction; every row
+    /// must still be at its generation, or nothing is written.
+    pub async fn works_update(
+        &self,
+        works: &[Versioned<InstanceWork>],
+        task: Option<&Versioned<TaskState>>,
+        now: Millis,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for work in works {
+            let result = sqlx::query(
+                "UPDATE executions SET status = $1, body = $2, updated_at = $3, generation = generation + 1 \
+                 WHERE id = $4 AND generation = $5",
+            )
+            .bind(work.value.status.wire_status())
+            .bind(to_json(&work.value))
+            .bind(now)
+            .bind(work.value.execution_id.as_str())
+            .bind(work.generation)
+            .execute(&mut *tx)
+            .await?;
+            conflict_unless_one(result.rows_affected(), "execution", work.value.execution_id.as_str())?;
+        }
+        if let Some(task) = task {
+            let result = sqlx::query(
+                "UPDATE executions SET status = $1, body = $2, updated_at = $3, generation = generation + 1 \
+                 WHERE id = $4 AND generation = $5",
+            )
+            .bind(task.value.status.as_str())
+            .bind(to_json(&task.value))
+            .bind(now)
+            .bind(task.value.id.as_str())
+            .bind(task.generation)
+            .execute(&mut *tx)
+            .await?;
+            conflict_unless_one(result.rows_affected(), "execution", task.value.id.as_str())?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// `ListExecutions`: matching executions (newest tasks first; children in target order)
+    /// from `offset`, at most `limit`, and the total count.
+    pub async fn execution_list(
+        &self,
+        filter: &ExecutionFilter,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<Execution>, i64), StoreError> {
+        // scope: 0 = tasks only, 1 = children of $2, 2 = tasks and children.
+        let scope: i64 = if filter.parent_id.is_some() {
+            1
+        } else if filter.include_children || filter.execution_id.is_some() {
+            2
+        } else {
+            0
+        };
+        let conditions = "($1 = '' OR id = $1) \
+             AND (($3 = 0 AND parent_id = '') OR ($3 = 1 AND parent_id = $2) OR $3 = 2) \
+             AND ($4 = '' OR template_name = $4) AND ($5 = '' OR status = $5) AND ($6 = '' OR group_id = $6)";
+        let order = if scope == 1 { "position, id" } else { "created_at DESC, parent_id, position, id" };
+        fn bind_filter<'q>(
+            query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+            filter: &ExecutionFilter,
+            scope: i64,
+        ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+            query
+                .bind(filter.execution_id.clone().unwrap_or_default())
+                .bind(filter.parent_id.clone().unwrap_or_default())
+                .bind(scope)
+                .bind(filter.template_name.clone().unwrap_or_default())
+                .bind(filter.status.clone().unwrap_or_default())
+                .bind(filter.group_id.clone().unwrap_or_default())
+        }
+        let count_sql = format!("SELECT COUNT(*) FROM executions WHERE {conditions}");
+        let total: i64 = bind_filter(sqlx::query(&count_sql), filter, scope).fetch_one(&self.pool).await?.try_get(0)?;
+        let list_sql = format!(
+            "SELECT parent_id, template_name, group_id, body, generation FROM executions WHERE {conditions} \
+             ORDER BY {order} LIMIT $7 OFFSET $8"
+        );
+        let rows = bind_filter(sqlx::query(&list_sql), filter, scope)
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut executions = Vec::with_capacity(rows.len());
+        for row in rows {
+            let parent: String = row.try_get(0)?;
+            if parent.is_empty() {
+                executions.push(Execution::Task(versioned("task", &row)?));
+            } else {
+                let template_name: String = row.try_get(1)?;
+                let group: String = row.try_get(2)?;
+                let (Some(parent_id), Some(group_id)) = (ExecutionId::parse(&parent), ScalingGroupId::parse(&group))
+                else {
+                    continue;
+                };
+                let body: String = row.try_get(3)?;
+                let generation: i64 = row.try_get(4)?;
+                executions.push(Execution::Instance {
+                    parent_id,
+                    template_name,
+                    group_id,
+                    work: Versioned { value: from_json("instance execution", &body)?, generation },
+                });
+            }
+        }
+        Ok((executions, total))
+    }
+}

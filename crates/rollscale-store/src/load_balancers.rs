@@ -1,0 +1,84 @@
+//! Load balancers and their backend weights.
+
+use crate::{to_json, versioned, Store, StoreError, Versioned};
+use rollscale_core::domain::{Backend, LoadBalancer};
+use rollscale_core::ids::{InstanceId, LoadBalancerId};
+use sqlx::Row;
+
+impl Store {
+    pub async fn lb_insert(&self, lb: &LoadBalancer, created_at: i64) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO load_balancers (id, body, created_at, generation) VALUES ($1, $2, $3, 1)")
+            .bind(lb.id.as_str())
+            .bind(to_json(lb))
+            .bind(created_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn lb_get(&self, id: &LoadBalancerId) -> Result<Option<Versioned<LoadBalancer>>, StoreError> {
+        let row = sqlx::query("SELECT body, generation FROM load_balancers WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| versioned("load balancer", &row)).transpose()
+    }
+
+    pub async fn lb_list(&self) -> Result<Vec<Versioned<LoadBalancer>>, StoreError> {
+        let rows = sqlx::query("SELECT body, generation FROM load_balancers ORDER BY created_at, id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|row| versioned("load balancer", row)).collect()
+    }
+
+    /// Sets the instance's weight in the load balancer, registering it when new.
+    pub async fn backend_put(&self, backend: &Backend) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO lb_backends (lb_id, instance_id, weight) VALUES ($1, $2, $3) \
+             ON CONFLICT (lb_id, instance_id) DO UPDATE SET weight = excluded.weight",
+        )
+        .bind(backend.load_balancer_id.as_str())
+        .bind(backend.instance_id.as_str())
+        .bind(i64::from(backend.weight))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn backend_delete(&self, lb: &LoadBalancerId, instance: &InstanceId) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM lb_backends WHERE lb_id = $1 AND instance_id = $2")
+            .bind(lb.as_str())
+            .bind(instance.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The backends of one load balancer, or those of one instance.
+    pub async fn backend_list(
+        &self,
+        lb: Option<&LoadBalancerId>,
+        instance: Option<&InstanceId>,
+    ) -> Result<Vec<Backend>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT lb_id, instance_id, weight FROM lb_backends \
+             WHERE ($1 = '' OR lb_id = $1) AND ($2 = '' OR instance_id = $2) ORDER BY lb_id, instance_id",
+        )
+        .bind(lb.map(LoadBalancerId::as_str).unwrap_or(""))
+        .bind(instance.map(InstanceId::as_str).unwrap_or(""))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut backends = Vec::with_capacity(rows.len());
+        for row in rows {
+            let lb_text: String = row.try_get(0)?;
+            let instance_text: String = row.try_get(1)?;
+            let weight: i64 = row.try_get(2)?;
+            if let (Some(load_balancer_id), Some(instance_id)) =
+                (LoadBalancerId::parse(&lb_text), InstanceId::parse(&instance_text))
+            {
+                backends.push(Backend { load_balancer_id, instance_id, weight: weight.clamp(0, u32::MAX.into()) as u32 });
+            }
+        }
+        Ok(backends)
+    }
+}
