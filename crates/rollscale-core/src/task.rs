@@ -232,6 +232,11 @@ impl TaskState {
             (TaskEvent::BatchStarted(index), Phase::Batch { index: current, started: false }) if index == current => {
                 self.phase = Phase::Batch { index: *index, started: true };
             }
+            (TaskEvent::Paused(WaitingStatus::BatchPaused), Phase::Batch { index, .. })
+                if self.continued_after == Some(*index) =>
+            {
+                // That pause was taken and continued already: a replay changes nothing.
+            }
             (TaskEvent::Paused(reason), Phase::Batch { .. }) => {
                 self.status = TaskStatus::Waiting;
                 self.waiting = Some(*reason);

@@ -1,1 +1,83 @@
-//! placeholder
+//! The engine: it performs what `rollscale-core` decides, through the drivers, and records
+//! every outcome in the store before the next step acts.
+//!
+//! - [`runner`]: drives each rolling-update task and its instances' steps; resumes every
+//!   unfinished task at start.
+//! - [`reconcile`]: keeps each scaling group at its desired capacity.
+//! - [`service`]: the commands and queries that the API and CLI call; the only way in.
+//!
+//! Architecture invariant: the engine knows nothing of HTTP. It holds no state that the store
+//! does not also hold, except caches and the set of tasks it is driving right now.
+
+pub mod error;
+pub mod ops;
+pub mod reconcile;
+pub mod runner;
+pub mod service;
+
+pub use error::ServiceError;
+pub use service::Service;
+
+use rollscale_core::domain::Millis;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_millis() -> Millis {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as Millis).unwrap_or(0)
+}
+
+/// 80 random bits for a new identifier.
+pub fn random_bits() -> u128 {
+    rand::random::<u128>()
+}
+
+use rollscale_core::ids::ExecutionId;
+use rollscale_fleet::{Fleet, LoadBalancer};
+use rollscale_store::Store;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Tunables of the engine. The defaults suit real backends; tests shorten them.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// How long an instance may take to report Healthy after a change before it fails.
+    pub health_timeout: Duration,
+    pub health_poll: Duration,
+    /// How often an unknown outcome (backend unavailable) is re-observed before the step fails.
+    pub transient_retries: u32,
+    /// Pause between those re-observations.
+    pub transient_backoff: Duration,
+    /// How often the reconciler checks every group's capacity.
+    pub reconcile_interval: Duration,
+    /// Default weight of an instance registered with a load balancer.
+    pub default_weight: u32,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            health_timeout: Duration::from_secs(120),
+            health_poll: Duration::from_millis(100),
+            transient_retries: 5,
+            transient_backoff: Duration::from_millis(200),
+            reconcile_interval: Duration::from_secs(2),
+            default_weight: 100,
+        }
+    }
+}
+
+/// What the engine acts with: the store, the drivers, and the tasks being driven now.
+pub struct Engine {
+    pub store: Store,
+    pub fleet: Arc<dyn Fleet>,
+    pub lb: Arc<dyn LoadBalancer>,
+    pub config: EngineConfig,
+    tasks: Mutex<HashMap<ExecutionId, Arc<runner::TaskHandle>>>,
+}
+
+impl Engine {
+    pub fn new(store: Store, fleet: Arc<dyn Fleet>, lb: Arc<dyn LoadBalancer>, config: EngineConfig) -> Arc<Engine> {
+        Arc::new(Engine { store, fleet, lb, config, tasks: Mutex::new(HashMap::new()) })
+    }
+}

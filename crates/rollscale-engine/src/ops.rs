@@ -1,0 +1,117 @@
+//! Operations on one instance that both the rolling-update steps and the ESS actions use:
+//! Standby with load-balancer weights, protection, and compare-and-swap updates.
+//!
+//! Each is idempotent: the store records the intent first (the remembered weights, the new
+//! lifecycle state), then the driver is told; a redo finds the intent and repeats the call.
+
+use crate::{Engine, ServiceError};
+use rollscale_core::domain::{Instance, LifecycleState};
+use rollscale_core::ids::{InstanceId, LoadBalancerId};
+use rollscale_fleet::FleetError;
+use rollscale_store::StoreError;
+use std::time::{Duration, Instant};
+
+impl Engine {
+    /// Changes an instance with `change`, retrying on a concurrent write. Returns the instance
+    /// as written, or `None` when it does not exist.
+    pub async fn instance_modify(
+        &self,
+        id: &InstanceId,
+        change: impl Fn(&mut Instance),
+    ) -> Result<Option<Instance>, ServiceError> {
+        loop {
+            let Some(current) = self.store.instance_get(id).await? else { return Ok(None) };
+            let mut next = current.value.clone();
+            change(&mut next);
+            if next == current.value {
+                return Ok(Some(next));
+            }
+            match self.store.instance_update(&next, current.generation).await {
+                Ok(_) => return Ok(Some(next)),
+                Err(StoreError::Conflict { .. }) => continue,
+                Err(error) => return Err(error.into()),
+            }
+        }
+    }
+
+    /// Puts the instance in Standby: each load balancer's weight goes to 0, the old one
+    /// remembered. Returns the remembered weights.
+    pub async fn enter_standby(&self, id: &InstanceId) -> Result<Vec<(LoadBalancerId, u32)>, ServiceError> {
+        let weights = self.store.backend_zero_weights(id).await?;
+        for (lb, _) in &weights {
+            self.lb_call(|| self.lb.set_weight(lb, id, 0)).await?;
+        }
+        self.instance_modify(id, |instance| instance.lifecycle_state = LifecycleState::Standby)
+            .await?
+            .ok_or_else(|| instance_not_found(id))?;
+        Ok(weights)
+    }
+
+    /// Waits until no load balancer sends the instance connections, or `timeout` passes.
+    pub async fn drain(&self, id: &InstanceId, timeout: Duration) -> Result<(), ServiceError> {
+        let backends = self.store.backend_list(None, Some(id)).await?;
+        let deadline = Instant::now() + timeout;
+        for backend in backends {
+            loop {
+                let connections = self.lb_call(|| self.lb.active_connections(&backend.load_balancer_id, id)).await?;
+                if connections == 0 || Instant::now() >= deadline {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes the instance out of Standby: the remembered weights come back.
+    pub async fn exit_standby(&self, id: &InstanceId) -> Result<Vec<(LoadBalancerId, u32)>, ServiceError> {
+        let weights = self.store.backend_restore_weights(id).await?;
+        for (lb, weight) in &weights {
+            self.lb_call(|| self.lb.set_weight(lb, id, *weight)).await?;
+        }
+        self.instance_modify(id, |instance| {
+            if instance.lifecycle_state == LifecycleState::Standby {
+                instance.lifecycle_state = LifecycleState::InService;
+            }
+        })
+        .await?
+        .ok_or_else(|| instance_not_found(id))?;
+        Ok(weights)
+    }
+
+    /// Sets or clears protection: a protected instance is `Protected` instead of `InService`.
+    pub async fn set_protected(&self, id: &InstanceId, protected: bool) -> Result<(), ServiceError> {
+        self.instance_modify(id, |instance| {
+            instance.lifecycle_state = match (instance.lifecycle_state, protected) {
+                (LifecycleState::InService, true) => LifecycleState::Protected,
+                (LifecycleState::Protected, false) => LifecycleState::InService,
+                (state, _) => state,
+            }
+        })
+        .await?
+        .ok_or_else(|| instance_not_found(id))?;
+        Ok(())
+    }
+
+    /// Calls the load balancer, re-trying while its outcome is unknown.
+    async fn lb_call<T, F, Fut>(&self, call: F) -> Result<T, ServiceError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, FleetError>>,
+    {
+        let mut attempt = 0;
+        loop {
+            match call().await {
+                Err(FleetError::Unavailable(_)) if attempt < self.config.transient_retries => {
+                    attempt += 1;
+                    tokio::time::sleep(self.config.transient_backoff).await;
+                }
+                other => return other.map_err(ServiceError::from),
+            }
+        }
+    }
+}
+
+pub(crate) fn instance_not_found(id: &InstanceId) -> ServiceError {
+    ServiceError::not_found("InvalidInstanceId.NotFound", format!("the instance {id} does not exist"))
+}

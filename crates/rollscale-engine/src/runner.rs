@@ -1,0 +1,577 @@
+//! The durable rolling-update runner.
+//!
+//! One driver per unfinished task loops: load the task and its instances from the store, ask
+//! `core::task::decide` what to do, do it, commit the outcome, repeat. Each instance of a
+//! released batch has a worker that performs its next journaled step and commits the result
+//! before taking the one after. Nothing is kept only in memory: after a crash, `resume_all`
+//! finds every unfinished task and its running instances in the store and carries on; a step
+//! interrupted before its commit runs again, which the drivers make harmless.
+
+use crate::ops::instance_not_found;
+use crate::{now_millis, Engine, ServiceError};
+use rollscale_core::domain::{Event, EventLevel, LifecycleState, Process};
+use rollscale_core::ids::{ExecutionId, InstanceId};
+use rollscale_core::params::{Change, PackageAction, RollingUpdateSpec};
+use rollscale_core::task::{
+    decide, progress, InstanceStatus, InstanceWork, Outcome, Step, StepOutcome, StepReport, TaskAction, TaskEvent,
+    TaskState, WaitingStatus,
+};
+use rollscale_fleet::{FleetError, PackageOperation};
+use rollscale_store::{StoreError, Versioned};
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::Notify;
+
+/// The in-memory side of a task being driven: a wake-up signal, the cancel flag mirrored from
+/// the store, and which instances have a worker now.
+#[derive(Default)]
+pub struct TaskHandle {
+    wake: Notify,
+    cancelling: AtomicBool,
+    workers: Mutex<HashSet<ExecutionId>>,
+}
+
+enum Next {
+    Again,
+    Wait,
+    Stop,
+}
+
+impl Engine {
+    /// Resumes every unfinished task found in the store. Returns how many.
+    pub async fn resume_all(self: &Arc<Self>) -> Result<usize, ServiceError> {
+        let tasks = self.store.task_list_unfinished().await?;
+        for task in &tasks {
+            tracing::info!(execution = %task.value.id, status = %task.value.describe_status(), "resuming rolling update");
+            self.drive(task.value.id.clone());
+        }
+        Ok(tasks.len())
+    }
+
+    /// Starts driving the task unless it is driven already.
+    pub fn drive(self: &Arc<Self>, id: ExecutionId) {
+        let handle = {
+            let mut tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner());
+            if tasks.contains_key(&id) {
+                return;
+            }
+            let handle = Arc::new(TaskHandle::default());
+            tasks.insert(id.clone(), handle.clone());
+            handle
+        };
+        let engine = self.clone();
+        tokio::spawn(async move {
+            engine.drive_loop(&id, &handle).await;
+            engine.tasks.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+        });
+    }
+
+    /// Tells the task's driver that something changed (an operator action).
+    pub fn wake(&self, id: &ExecutionId, cancelling: bool) {
+        let tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(handle) = tasks.get(id) {
+            if cancelling {
+                handle.cancelling.store(true, Ordering::SeqCst);
+            }
+            handle.wake.notify_one();
+        }
+    }
+
+    /// Whether a driver is running for the task in this process.
+    pub fn is_driving(&self, id: &ExecutionId) -> bool {
+        self.tasks.lock().unwrap_or_else(|e| e.into_inner()).contains_key(id)
+    }
+
+    async fn drive_loop(self: &Arc<Self>, id: &ExecutionId, handle: &Arc<TaskHandle>) {
+        loop {
+            match self.drive_once(id, handle).await {
+                Ok(Next::Again) | Err(ServiceError::Conflict) => {}
+                Ok(Next::Wait) => {
+                    let _ = tokio::time::timeout(Duration::from_secs(1), handle.wake.notified()).await;
+                }
+                Ok(Next::Stop) => return,
+                Err(error) => {
+                    tracing::warn!(execution = %id, %error, "rolling update step failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+        }
+    }
+
+    async fn drive_once(self: &Arc<Self>, id: &ExecutionId, handle: &Arc<TaskHandle>) -> Result<Next, ServiceError> {
+        let Some(task) = self.store.task_get(id).await? else { return Ok(Next::Stop) };
+        if task.value.status.is_final() {
+            return Ok(Next::Stop);
+        }
+        if task.value.cancel.is_some() {
+            handle.cancelling.store(true, Ordering::SeqCst);
+        }
+        let works = self.store.work_list(id).await?;
+        for work in works.iter().filter(|work| work.value.status == InstanceStatus::Running) {
+            self.ensure_worker(handle, &task.value, &work.value.execution_id);
+        }
+        let summary = progress(&task.value, works.iter().map(|work| &work.value));
+        let action = decide(&task.value, &summary);
+        tracing::debug!(execution = %id, ?action, ?summary, "decided");
+        let now = now_millis();
+        match action {
+            TaskAction::Await | TaskAction::Idle => Ok(Next::Wait),
+            TaskAction::Begin => {
+                if let Err(error) = self.begin(&task.value).await {
+                    if matches!(error, ServiceError::NotFound { .. } | ServiceError::Rejected { .. }) {
+                        let mut failed = task.value.clone().evolve(&TaskEvent::Finishing(Outcome::Failed));
+                        failed.status_message = error.to_string();
+                        self.store.task_update(&failed, task.generation, now).await?;
+                        return Ok(Next::Again);
+                    }
+                    return Err(error);
+                }
+                self.event(&task, "Started", EventLevel::Info, "the rolling update started".into()).await?;
+                self.commit(&task, &TaskEvent::Begun).await
+            }
+            TaskAction::StartBatch(index) => {
+                let released: Vec<Versioned<InstanceWork>> = works
+                    .into_iter()
+                    .filter(|work| work.value.batch == index && work.value.status == InstanceStatus::Queued)
+                    .map(|work| Versioned { value: work.value.start(now), generation: work.generation })
+                    .collect();
+                let next = task.value.clone().evolve(&TaskEvent::BatchStarted(index));
+                let next = (next != task.value).then(|| Versioned { value: next, generation: task.generation });
+                self.store.works_update(&released, next.as_ref(), now).await?;
+                Ok(Next::Again)
+            }
+            TaskAction::Pause(reason) => {
+                let (level, text) = match reason {
+                    WaitingStatus::BatchPaused => (
+                        EventLevel::Info,
+                        format!("paused after batch {} of {}", summary_batch(&task.value), task.value.n_batches()),
+                    ),
+                    WaitingStatus::FailurePaused => (
+                        EventLevel::Critical,
+                        format!("paused: {} instance(s) failed and await a decision", summary.failed_undecided),
+                    ),
+                };
+                self.event(&task, "Paused", level, text).await?;
+                self.commit(&task, &TaskEvent::Paused(reason)).await
+            }
+            TaskAction::Resume => self.commit(&task, &TaskEvent::Resumed).await,
+            TaskAction::NextBatch(index) => {
+                let text = format!("batch {} of {} done", index + 1, task.value.n_batches());
+                self.event(&task, "BatchDone", EventLevel::Info, text).await?;
+                self.commit(&task, &TaskEvent::BatchDone(index)).await
+            }
+            TaskAction::Finish(outcome) => self.commit(&task, &TaskEvent::Finishing(outcome)).await,
+            TaskAction::Complete(outcome) => {
+                self.complete(&task.value, outcome).await?;
+                let (kind, level, text) = match outcome {
+                    Outcome::Success => ("Succeeded", EventLevel::Info, "the rolling update succeeded".to_string()),
+                    Outcome::Cancelled { restore } => (
+                        "Cancelled",
+                        EventLevel::Warn,
+                        format!("the rolling update was cancelled{}", if restore { " and restored" } else { "" }),
+                    ),
+                    Outcome::Failed => {
+                        ("Failed", EventLevel::Critical, format!("the rolling update failed: {}", task.value.status_message))
+                    }
+                };
+                self.event(&task, kind, level, text).await?;
+                self.commit(&task, &TaskEvent::Completed { at: now }).await?;
+                Ok(Next::Stop)
+            }
+        }
+    }
+
+    async fn commit(&self, task: &Versioned<TaskState>, event: &TaskEvent) -> Result<Next, ServiceError> {
+        let next = task.value.clone().evolve(event);
+        self.store.task_update(&next, task.generation, now_millis()).await?;
+        Ok(Next::Again)
+    }
+
+    /// Records an event once: its id derives from the task's generation, so a redo of the
+    /// same decision finds it already there.
+    async fn event(&self, task: &Versioned<TaskState>, kind: &str, level: EventLevel, content: String) -> Result<(), ServiceError> {
+        let event = Event {
+            id: format!("{}-{}-{}", task.value.id, task.generation, kind),
+            name: task.value.spec.kind.template_name().to_string(),
+            level,
+            kind: kind.to_string(),
+            group_id: task.value.spec.group_id.clone(),
+            execution_id: task.value.id.clone(),
+            content,
+            created_at: now_millis(),
+        };
+        self.store.event_insert(&event).await?;
+        Ok(())
+    }
+
+    /// R4: suspend `enterProcess`; an image update with a configuration sets its image.
+    async fn begin(&self, task: &TaskState) -> Result<(), ServiceError> {
+        let spec = &task.spec;
+        self.modify_processes(spec, &spec.enter_process, true).await?;
+        if let (Change::Image { image_id }, Some(configuration_id)) = (&spec.change, &spec.configuration_id) {
+            loop {
+                let Some(current) = self.store.configuration_get(configuration_id).await? else {
+                    return Err(ServiceError::not_found(
+                        "InvalidScalingConfigurationId.NotFound",
+                        format!("the scaling configuration {configuration_id} no longer exists"),
+                    ));
+                };
+                if &current.value.image_id == image_id {
+                    break;
+                }
+                let mut next = current.value.clone();
+                next.image_id = image_id.clone();
+                match self.store.configuration_update(&next, current.generation).await {
+                    Err(StoreError::Conflict { .. }) => continue,
+                    other => {
+                        other?;
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Suspends or resumes `processes` of the task's group.
+    async fn modify_processes(&self, spec: &RollingUpdateSpec, processes: &[Process], suspend: bool) -> Result<(), ServiceError> {
+        loop {
+            let Some(group) = self.store.group_get(&spec.group_id).await? else {
+                return Err(ServiceError::not_found(
+                    "InvalidScalingGroupId.NotFound",
+                    format!("the scaling group {} no longer exists", spec.group_id),
+                ));
+            };
+            let mut next = group.value.clone();
+            for process in processes {
+                let present = next.suspended_processes.contains(process);
+                if suspend && !present {
+                    next.suspended_processes.push(*process);
+                } else if !suspend && present {
+                    next.suspended_processes.retain(|p| p != process);
+                }
+            }
+            next.suspended_processes.sort();
+            if next == group.value {
+                return Ok(());
+            }
+            match self.store.group_update(&next, group.generation).await {
+                Err(StoreError::Conflict { .. }) => continue,
+                other => {
+                    other?;
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// The finishing effects of an outcome (R10, R11). Idempotent.
+    async fn complete(&self, task: &TaskState, outcome: Outcome) -> Result<(), ServiceError> {
+        let now = now_millis();
+        let works = self.store.work_list(&task.id).await?;
+        // Instances that never ran (or were stopped by the cancel) end Aborted.
+        let leftovers: Vec<Versioned<InstanceWork>> = works
+            .iter()
+            .filter(|work| matches!(work.value.status, InstanceStatus::Queued | InstanceStatus::Running))
+            .map(|work| Versioned { value: work.value.clone().abort(now), generation: work.generation })
+            .collect();
+        if !leftovers.is_empty() {
+            self.store.works_update(&leftovers, None, now).await?;
+        }
+        let resume = match outcome {
+            Outcome::Success => {
+                // R11: tag the instances this task changed.
+                for work in works.iter().filter(|work| work.value.applied && work.value.status == InstanceStatus::Success) {
+                    let tag = task.id.to_string();
+                    self.instance_modify(&work.value.instance_id, |instance| {
+                        if !instance.tags.contains(&tag) {
+                            instance.tags.push(tag.clone());
+                        }
+                    })
+                    .await?;
+                }
+                true
+            }
+            Outcome::Cancelled { restore: true } => {
+                // R10 restore: out of Standby as a success would leave them.
+                for work in self.store.work_list(&task.id).await? {
+                    if !work.value.in_standby {
+                        continue;
+                    }
+                    let instance_id = &work.value.instance_id;
+                    match self.exit_standby(instance_id).await {
+                        Ok(_) | Err(ServiceError::NotFound { .. }) => {}
+                        Err(error) => return Err(error),
+                    }
+                    if work.value.was_protected {
+                        match self.set_protected(instance_id, true).await {
+                            Ok(()) | Err(ServiceError::NotFound { .. }) => {}
+                            Err(error) => return Err(error),
+                        }
+                    }
+                    let mut next = work.value.clone();
+                    next.in_standby = false;
+                    self.store.work_update(&next, work.generation, now).await?;
+                }
+                true
+            }
+            Outcome::Cancelled { restore: false } | Outcome::Failed => false,
+        };
+        if resume && task.begun {
+            self.modify_processes(&task.spec, &task.processes_to_resume(), false).await?;
+        }
+        Ok(())
+    }
+
+    fn ensure_worker(self: &Arc<Self>, handle: &Arc<TaskHandle>, task: &TaskState, work_id: &ExecutionId) {
+        {
+            let mut workers = handle.workers.lock().unwrap_or_else(|e| e.into_inner());
+            if !workers.insert(work_id.clone()) {
+                return;
+            }
+        }
+        let engine = self.clone();
+        let handle = handle.clone();
+        let spec = Arc::new(task.spec.clone());
+        let task_id = task.id.clone();
+        let work_id = work_id.clone();
+        tokio::spawn(async move {
+            engine.work_loop(&handle, &task_id, &spec, &work_id).await;
+            handle.workers.lock().unwrap_or_else(|e| e.into_inner()).remove(&work_id);
+            handle.wake.notify_one();
+        });
+    }
+
+    async fn work_loop(&self, handle: &TaskHandle, task_id: &ExecutionId, spec: &RollingUpdateSpec, work_id: &ExecutionId) {
+        loop {
+            match self.work_once(handle, task_id, spec, work_id).await {
+                Ok(true) | Err(ServiceError::Conflict) => {}
+                Ok(false) => return,
+                Err(error) => {
+                    tracing::warn!(execution = %work_id, %error, "instance step could not be recorded; retrying");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+        }
+    }
+
+    /// Performs and commits one step. Returns whether there may be another.
+    async fn work_once(
+        &self,
+        handle: &TaskHandle,
+        task_id: &ExecutionId,
+        spec: &RollingUpdateSpec,
+        work_id: &ExecutionId,
+    ) -> Result<bool, ServiceError> {
+        let Some((_, work)) = self.store.work_get(work_id).await? else { return Ok(false) };
+        let Some(step) = work.value.next_step() else { return Ok(false) };
+        if handle.cancelling.load(Ordering::SeqCst) {
+            // R10: no new instance work once the task is cancelled; this one stops here.
+            self.store.work_update(&work.value.clone().abort(now_millis()), work.generation, now_millis()).await?;
+            return Ok(false);
+        }
+        let outcome = self.perform_step(spec, &work.value, step).await?;
+        let next = work.value.clone().record(step, outcome, spec.kind.health_gated(), now_millis());
+        self.store.work_update(&next, work.generation, now_millis()).await?;
+        if next.status == InstanceStatus::Failed {
+            let event = Event {
+                id: format!("{}-{}-InstanceFailed", next.execution_id, work.generation),
+                name: spec.kind.template_name().to_string(),
+                level: EventLevel::Critical,
+                kind: "InstanceFailed".into(),
+                group_id: spec.group_id.clone(),
+                execution_id: task_id.clone(),
+                content: format!(
+                    "instance {} failed at {}: {}",
+                    next.instance_id,
+                    step,
+                    next.error_message.clone().unwrap_or_default()
+                ),
+                created_at: now_millis(),
+            };
+            self.store.event_insert(&event).await?;
+        }
+        Ok(next.status == InstanceStatus::Running)
+    }
+
+    /// Performs one step (R5). Failures of the step are an outcome; only the store's own
+    /// errors are returned as errors (the step is then performed again).
+    pub(crate) async fn perform_step(&self, spec: &RollingUpdateSpec, work: &InstanceWork, step: Step) -> Result<StepOutcome, ServiceError> {
+        let id = &work.instance_id;
+        let result: Result<StepReport, ServiceError> = match step {
+            Step::Unprotect => self.set_protected(id, false).await.map(|()| StepReport::default()),
+            Step::EnterStandby => self
+                .enter_standby(id)
+                .await
+                .map(|weights| StepReport { saved_weights: Some(weights), ..StepReport::default() }),
+            Step::Drain => {
+                let drain = match self.store.group_get(&spec.group_id).await? {
+                    Some(group) => Duration::from_secs(u64::from(group.value.drain_timeout_s)),
+                    None => Duration::ZERO,
+                };
+                self.drain(id, drain).await.map(|()| StepReport::default())
+            }
+            Step::Apply => return self.apply(spec, id).await,
+            Step::HealthCheck => self.health_gate(id).await,
+            Step::ExitStandby => self.exit_standby(id).await.map(|_| StepReport::default()),
+            Step::Reprotect => self.set_protected(id, true).await.map(|()| StepReport::default()),
+            Step::Done => Ok(StepReport::default()),
+        };
+        match result {
+            Ok(report) => Ok(StepOutcome::Done(report)),
+            Err(ServiceError::Store(error)) => Err(ServiceError::Store(error)),
+            Err(ServiceError::Conflict) => Err(ServiceError::Conflict),
+            Err(error) => Ok(failed(error.code(), error.to_string(), StepReport::default())),
+        }
+    }
+
+    async fn health_gate(&self, id: &InstanceId) -> Result<StepReport, ServiceError> {
+        let deadline = Instant::now() + self.config.health_timeout;
+        loop {
+            match self.fleet.health(id).await {
+                Ok(rollscale_core::domain::HealthStatus::Healthy) => return Ok(StepReport::default()),
+                Ok(_) | Err(FleetError::Unavailable(_)) if Instant::now() < deadline => {
+                    tokio::time::sleep(self.config.health_poll).await;
+                }
+                Ok(_) => {
+                    return Err(ServiceError::rejected(
+                        "HealthCheckFailed",
+                        format!("instance {id} did not become healthy within {:?}", self.config.health_timeout),
+                    ))
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+    }
+
+    /// Calls the fleet, re-trying while its outcome is unknown (the calls are idempotent).
+    async fn fleet_call<T, F, Fut>(&self, call: F) -> Result<T, FleetError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, FleetError>>,
+    {
+        let mut attempt = 0;
+        loop {
+            match call().await {
+                Err(FleetError::Unavailable(_)) if attempt < self.config.transient_retries => {
+                    attempt += 1;
+                    tokio::time::sleep(self.config.transient_backoff).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// The change itself, by kind.
+    async fn apply(&self, spec: &RollingUpdateSpec, id: &InstanceId) -> Result<StepOutcome, ServiceError> {
+        let Some(instance) = self.store.instance_get(id).await? else {
+            return Ok(failed("InvalidInstanceId.NotFound", instance_not_found(id).to_string(), StepReport::default()));
+        };
+        match &spec.change {
+            Change::Image { image_id } => {
+                let report = StepReport { before: Some(instance.value.image_id.clone()), ..StepReport::default() };
+                if let Err(error) = self.fleet_call(|| self.fleet.replace_image(id, image_id)).await {
+                    return Ok(failed(error.code(), error.to_string(), report));
+                }
+                self.instance_modify(id, |instance| instance.image_id = image_id.clone()).await?;
+                Ok(StepOutcome::Done(report))
+            }
+            Change::Script(script) => match self.fleet_call(|| self.fleet.run_script(id, script)).await {
+                Err(error) => Ok(failed(error.code(), error.to_string(), StepReport::default())),
+                Ok(run) => {
+                    let report = StepReport {
+                        exit_code: run.exit_code,
+                        output: Some((run.output.clone(), run.truncated)),
+                        ..StepReport::default()
+                    };
+                    Ok(script_outcome(&run, script.timeout_s, report))
+                }
+            },
+            Change::Package { name, version, action } => {
+                let before = instance.value.packages.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
+                let report = StepReport { before: Some(before.unwrap_or_default()), ..StepReport::default() };
+                let Some(package) = self.store.package_get(name, version).await? else {
+                    return Ok(failed(
+                        "EntityNotExists.Package",
+                        format!("the package {name} version {version} does not exist"),
+                        report,
+                    ));
+                };
+                let operation = PackageOperation {
+                    name: name.clone(),
+                    version: version.clone(),
+                    action: *action,
+                    script: match action {
+                        PackageAction::Install => package.install_script.clone(),
+                        PackageAction::Uninstall => package.uninstall_script.clone(),
+                    },
+                    timeout_s: rollscale_core::params::DEFAULT_SCRIPT_TIMEOUT_S,
+                };
+                match self.fleet_call(|| self.fleet.apply_package(id, &operation)).await {
+                    Err(error) => Ok(failed(error.code(), error.to_string(), report)),
+                    Ok(run) => {
+                        let report = StepReport {
+                            exit_code: run.exit_code,
+                            output: Some((run.output.clone(), run.truncated)),
+                            ..report
+                        };
+                        let outcome = script_outcome(&run, operation.timeout_s, report);
+                        if matches!(outcome, StepOutcome::Done(_)) {
+                            self.instance_modify(id, |instance| {
+                                instance.packages.retain(|(n, _)| n != name);
+                                if *action == PackageAction::Install {
+                                    instance.packages.push((name.clone(), version.clone()));
+                                    instance.packages.sort();
+                                }
+                            })
+                            .await?;
+                        }
+                        Ok(outcome)
+                    }
+                }
+            }
+            Change::ContainerGroup { update_type, containers } => {
+                let report = StepReport {
+                    before: serde_json::to_string(&instance.value.containers).ok(),
+                    ..StepReport::default()
+                };
+                if let Err(error) = self.fleet_call(|| self.fleet.update_containers(id, *update_type, containers)).await {
+                    return Ok(failed(error.code(), error.to_string(), report));
+                }
+                if let Ok(Some(observed)) = self.fleet.observe(id).await {
+                    self.instance_modify(id, |instance| instance.containers = observed.containers.clone()).await?;
+                }
+                Ok(StepOutcome::Done(report))
+            }
+        }
+    }
+}
+
+fn failed(code: &str, message: String, report: StepReport) -> StepOutcome {
+    StepOutcome::Failed { code: code.to_string(), message, report }
+}
+
+/// R13: a non-zero exit code or a timeout fails the instance.
+fn script_outcome(run: &rollscale_fleet::ScriptOutcome, timeout_s: u32, report: StepReport) -> StepOutcome {
+    if run.timed_out {
+        failed("ScriptTimeout", format!("the script did not finish within {timeout_s} s"), report)
+    } else {
+        match run.exit_code {
+            Some(0) => StepOutcome::Done(report),
+            Some(code) => failed("ScriptFailed", format!("the script exited with code {code}"), report),
+            None => failed("ScriptFailed", "the script ended without an exit code".into(), report),
+        }
+    }
+}
+
+fn summary_batch(task: &TaskState) -> u32 {
+    task.current_batch().map(|index| index + 1).unwrap_or(0)
+}
+
+/// Whether an instance's state allows it to be a rollback target: it still exists in the
+/// group and is not on its way out.
+pub(crate) fn rollback_eligible(state: LifecycleState) -> bool {
+    matches!(state, LifecycleState::InService | LifecycleState::Standby | LifecycleState::Protected)
+}

@@ -1,0 +1,946 @@
+//! The service layer: every command and query the RPC API, the CLI and (later) the REST API
+//! call. Checks come first and change nothing when they refuse (R3); then the store is written;
+//! then the engine is told.
+
+use crate::runner::rollback_eligible;
+use crate::{now_millis, random_bits, Engine, ServiceError};
+use rollscale_core::domain::*;
+use rollscale_core::ids::*;
+use rollscale_core::params::{self, Change, InvokeType, Kind, PackageAction, RollbackSource, RollingUpdateSpec};
+use rollscale_core::plan;
+use rollscale_core::task::{InstanceDecision, InstanceStatus, InstanceWork, TaskState};
+use rollscale_store::{Execution, ExecutionFilter, StoreError, Versioned};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The handle the API layers hold.
+#[derive(Clone)]
+pub struct Service {
+    pub engine: Arc<Engine>,
+}
+
+/// A new scaling group.
+#[derive(Clone, Debug, Default)]
+pub struct NewGroup {
+    pub name: String,
+    pub region_id: String,
+    pub group_type: Option<GroupType>,
+    pub min_size: u32,
+    pub max_size: u32,
+    pub desired_capacity: Option<u32>,
+    pub load_balancer_ids: Vec<LoadBalancerId>,
+    pub drain_timeout_s: Option<u32>,
+}
+
+/// Changes to a scaling group; `None` keeps a field.
+#[derive(Clone, Debug, Default)]
+pub struct GroupChanges {
+    pub name: Option<String>,
+    pub min_size: Option<u32>,
+    pub max_size: Option<u32>,
+    pub desired_capacity: Option<u32>,
+    pub active_configuration_id: Option<ScalingConfigurationId>,
+    pub drain_timeout_s: Option<u32>,
+}
+
+/// A new scaling configuration.
+#[derive(Clone, Debug, Default)]
+pub struct NewConfiguration {
+    pub group_id: String,
+    pub name: Option<String>,
+    pub image_id: String,
+    pub instance_type: Option<String>,
+    pub containers: Vec<ContainerSpec>,
+}
+
+/// An operator's notification of a task, in OOS's `NotifyExecution` terms.
+#[derive(Clone, Debug, Default)]
+pub struct Notify {
+    pub execution_id: String,
+    pub notify_type: String,
+    /// The child execution (an instance's), for RetryTask, SkipTask and CancelTask.
+    pub task_execution_id: Option<String>,
+    /// Or the instance id, as OOS's `LoopItem`.
+    pub loop_item: Option<String>,
+}
+
+const MAX_STANDBY_BATCH: usize = 100;
+
+fn group_not_found(id: &str) -> ServiceError {
+    ServiceError::not_found("InvalidScalingGroupId.NotFound", format!("the scaling group {id} does not exist"))
+}
+
+fn execution_not_found(id: &str) -> ServiceError {
+    ServiceError::not_found("EntityNotExists.Execution", format!("the execution {id} does not exist"))
+}
+
+fn parse_group_id(text: &str) -> Result<ScalingGroupId, ServiceError> {
+    ScalingGroupId::parse(text).ok_or_else(|| group_not_found(text))
+}
+
+fn parse_execution_id(text: &str) -> Result<ExecutionId, ServiceError> {
+    ExecutionId::parse(text).ok_or_else(|| execution_not_found(text))
+}
+
+impl Service {
+    pub fn new(engine: Arc<Engine>) -> Service {
+        Service { engine }
+    }
+
+    fn store(&self) -> &rollscale_store::Store {
+        &self.engine.store
+    }
+
+    // ---------------------------------------------------------------- rolling updates
+
+    /// `StartExecution` of a rolling-update template (R3, R4, R12).
+    pub async fn start_execution(&self, template_name: &str, parameters: &str) -> Result<TaskState, ServiceError> {
+        if Kind::from_template_name(template_name).is_none() {
+            return Err(ServiceError::not_found(
+                "EntityNotExists.Template",
+                format!("the template {template_name} does not exist; rolling updates use the ACS-ESS-RollingUpdateBy* templates"),
+            ));
+        }
+        let parameters: serde_json::Value = if parameters.trim().is_empty() {
+            serde_json::Value::Object(Default::default())
+        } else {
+            serde_json::from_str(parameters)
+                .map_err(|error| ServiceError::rejected("InvalidParameter", format!("Parameters is not valid JSON: {error}")))?
+        };
+        let request = params::parse_start(template_name, &parameters)?;
+        for attempt in 0.. {
+            match self.try_start(request.clone()).await {
+                Err(ServiceError::Conflict) if attempt < 5 => continue,
+                other => return other,
+            }
+        }
+        Err(ServiceError::Conflict)
+    }
+
+    async fn try_start(&self, request: params::StartRequest) -> Result<TaskState, ServiceError> {
+        let store = self.store();
+        let group = store.group_get(&request.group_id).await?.ok_or_else(|| group_not_found(request.group_id.as_str()))?;
+        if group.value.status != GroupStatus::Active {
+            return Err(ServiceError::rejected(
+                "IncorrectScalingGroupStatus",
+                format!("the scaling group {} is {}, not Active", group.value.id, group.value.status),
+            ));
+        }
+        let mut source_task: Option<Versioned<TaskState>> = None;
+        if let Some(source_id) = &request.source_execution_id {
+            source_task = Some(store.task_get(source_id).await?.ok_or_else(|| execution_not_found(source_id.as_str()))?);
+        }
+        let spec = match &source_task {
+            None => params::resolve(request.clone(), None)?,
+            Some(source) => {
+                let latest = store.task_latest_finished(&request.group_id).await?;
+                let is_latest_finished = latest.map(|latest| latest.value.id == source.value.id).unwrap_or(false);
+                params::resolve(
+                    request.clone(),
+                    Some(RollbackSource {
+                        id: &source.value.id,
+                        spec: &source.value.spec,
+                        is_waiting: source.value.status == rollscale_core::task::TaskStatus::Waiting,
+                        is_latest_finished,
+                    }),
+                )?
+            }
+        };
+        if let Some(active) = store.task_active_for_group(&group.value.id).await? {
+            let is_source = source_task.as_ref().map(|s| s.value.id == active.value.id).unwrap_or(false);
+            if !is_source || active.value.status != rollscale_core::task::TaskStatus::Waiting {
+                return Err(ServiceError::rejected(
+                    "IncorrectScalingGroupStatus",
+                    format!(
+                        "the scaling group {} already has the rolling update {} ({}); one runs at a time",
+                        group.value.id,
+                        active.value.id,
+                        active.value.describe_status()
+                    ),
+                ));
+            }
+        }
+        if self.activity_in_progress(&group.value.id).await? {
+            return Err(ServiceError::rejected(
+                "ScalingActivityInProgress",
+                format!("the scaling group {} has a scaling activity in progress", group.value.id),
+            ));
+        }
+        self.check_change(&group.value, &spec).await?;
+
+        let instances: Vec<Instance> =
+            store.instance_list(Some(&group.value.id)).await?.into_iter().map(|v| v.value).collect();
+        let targets: Vec<InstanceId> = match &source_task {
+            None => plan::select_targets(&instances, &spec.lifecycle_states),
+            Some(source) => {
+                // R12: the instances the source changed that still exist.
+                let works = store.work_list(&source.value.id).await?;
+                let mut changed: Vec<(i64, InstanceId)> = Vec::new();
+                for work in works.iter().filter(|work| work.value.applied) {
+                    if let Some(instance) = instances.iter().find(|i| i.id == work.value.instance_id) {
+                        if rollback_eligible(instance.lifecycle_state) {
+                            changed.push((instance.created_at, instance.id.clone()));
+                        }
+                    }
+                }
+                changed.sort();
+                changed.into_iter().map(|(_, id)| id).collect()
+            }
+        };
+
+        let mut spec = spec;
+        if spec.invoke_type == InvokeType::Invoke && spec.rollback_change.is_none() {
+            if let Change::Package { name, .. } = &spec.change {
+                spec.rollback_change = Some(previous_package(&instances, &targets, name));
+            }
+        }
+
+        // A Waiting source is cancelled first (R12).
+        if let Some(source) = &source_task {
+            if source.value.status == rollscale_core::task::TaskStatus::Waiting {
+                self.cancel_task(source.value.id.as_str(), false).await?;
+                self.wait_final(&source.value.id, Duration::from_secs(30)).await?;
+                return Err(ServiceError::Conflict); // start again from a fresh read
+            }
+        }
+
+        let now = now_millis();
+        let id = ExecutionId::from_random(random_bits());
+        let sizes = plan::batch_sizes(targets.len(), spec.batch_number);
+        let batch_of = plan::batch_of_each(&sizes);
+        let works: Vec<InstanceWork> = targets
+            .iter()
+            .enumerate()
+            .map(|(position, instance_id)| {
+                let was_protected = instances
+                    .iter()
+                    .any(|i| &i.id == instance_id && i.lifecycle_state == LifecycleState::Protected);
+                InstanceWork::new(
+                    ExecutionId::from_random(random_bits()),
+                    instance_id.clone(),
+                    batch_of[position],
+                    position as u32,
+                    was_protected,
+                )
+            })
+            .collect();
+        let task = TaskState::new(id.clone(), spec, sizes, group.value.suspended_processes.clone(), now);
+        if !store.task_create(&task, &works, group.generation, now).await? {
+            return Err(ServiceError::rejected(
+                "IncorrectScalingGroupStatus",
+                format!("the scaling group {} already has a rolling update running; one runs at a time", group.value.id),
+            ));
+        }
+        tracing::info!(execution = %id, group = %group.value.id, kind = %task.spec.kind, targets = works.len(), "rolling update started");
+        self.engine.drive(id);
+        Ok(task)
+    }
+
+    /// R3: the change must name things that exist and fit the group.
+    async fn check_change(&self, group: &ScalingGroup, spec: &RollingUpdateSpec) -> Result<(), ServiceError> {
+        if let Some(configuration_id) = &spec.configuration_id {
+            let configuration = self.store().configuration_get(configuration_id).await?.ok_or_else(|| {
+                ServiceError::not_found(
+                    "InvalidScalingConfigurationId.NotFound",
+                    format!("the scaling configuration {configuration_id} does not exist"),
+                )
+            })?;
+            if configuration.value.group_id != group.id {
+                return Err(ServiceError::rejected(
+                    "InvalidParameter",
+                    format!("the scaling configuration {configuration_id} does not belong to {}", group.id),
+                ));
+            }
+            if spec.invoke_type == InvokeType::Invoke && group.source != InstanceSource::Configuration(configuration_id.clone()) {
+                return Err(ServiceError::rejected(
+                    "InvalidParameter",
+                    format!("the scaling configuration {configuration_id} is not the active one of {}", group.id),
+                ));
+            }
+        }
+        match &spec.change {
+            Change::Image { image_id } => {
+                if self.store().image_get(image_id).await?.is_none() {
+                    return Err(ServiceError::not_found(
+                        "InvalidImageId.NotFound",
+                        format!("the image {image_id} does not exist; add it with `rollscale image create`"),
+                    ));
+                }
+            }
+            Change::Package { name, version, .. } => {
+                if self.store().package_get(name, version).await?.is_none() {
+                    return Err(ServiceError::not_found(
+                        "EntityNotExists.PackageVersion",
+                        format!("the package {name} has no version {version}"),
+                    ));
+                }
+            }
+            Change::ContainerGroup { .. } if group.group_type != GroupType::ECI => {
+                return Err(ServiceError::rejected(
+                    "InvalidParameter",
+                    format!("{} is an ECS group; container-group updates are for ECI groups", group.id),
+                ));
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    async fn wait_final(&self, id: &ExecutionId, timeout: Duration) -> Result<TaskState, ServiceError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let task = self.store().task_get(id).await?.ok_or_else(|| execution_not_found(id.as_str()))?;
+            if task.value.status.is_final() || tokio::time::Instant::now() >= deadline {
+                return Ok(task.value);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// A task and its instances.
+    pub async fn task(&self, id: &str) -> Result<(TaskState, Vec<InstanceWork>), ServiceError> {
+        let id = parse_execution_id(id)?;
+        let task = self.store().task_get(&id).await?.ok_or_else(|| execution_not_found(id.as_str()))?;
+        let works = self.store().work_list(&id).await?.into_iter().map(|w| w.value).collect();
+        Ok((task.value, works))
+    }
+
+    /// A task id given either as the task's or as one of its children's.
+    async fn resolve_task_id(&self, id: &str) -> Result<ExecutionId, ServiceError> {
+        let id = parse_execution_id(id)?;
+        if self.store().task_get(&id).await?.is_some() {
+            return Ok(id);
+        }
+        match self.store().work_get(&id).await? {
+            Some((parent, _)) => Ok(parent),
+            None => Err(execution_not_found(id.as_str())),
+        }
+    }
+
+    pub async fn list_executions(
+        &self,
+        filter: &ExecutionFilter,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<Execution>, i64), ServiceError> {
+        Ok(self.store().execution_list(filter, offset, limit).await?)
+    }
+
+    /// Continue a batch pause (R9).
+    pub async fn continue_task(&self, id: &str) -> Result<TaskState, ServiceError> {
+        let id = self.resolve_task_id(id).await?;
+        loop {
+            let task = self.store().task_get(&id).await?.ok_or_else(|| execution_not_found(id.as_str()))?;
+            let next = task.value.continue_batch()?;
+            match self.store().task_update(&next, task.generation, now_millis()).await {
+                Err(StoreError::Conflict { .. }) => continue,
+                other => {
+                    other?;
+                    self.engine.drive(id.clone());
+                    self.engine.wake(&id, false);
+                    return Ok(next);
+                }
+            }
+        }
+    }
+
+    /// Cancel a task (R10).
+    pub async fn cancel_task(&self, id: &str, restore: bool) -> Result<TaskState, ServiceError> {
+        let id = self.resolve_task_id(id).await?;
+        loop {
+            let task = self.store().task_get(&id).await?.ok_or_else(|| execution_not_found(id.as_str()))?;
+            let next = task.value.cancel(restore)?;
+            match self.store().task_update(&next, task.generation, now_millis()).await {
+                Err(StoreError::Conflict { .. }) => continue,
+                other => {
+                    other?;
+                    self.engine.drive(id.clone());
+                    self.engine.wake(&id, true);
+                    return Ok(next);
+                }
+            }
+        }
+    }
+
+    /// Retry, skip or cancel one instance of a task (R8). `instance` is the instance id or the
+    /// child execution id.
+    pub async fn decide_instance(&self, task_id: &str, instance: &str, decision: InstanceDecision) -> Result<InstanceWork, ServiceError> {
+        let task_id = self.resolve_task_id(task_id).await?;
+        loop {
+            let task = self.store().task_get(&task_id).await?.ok_or_else(|| execution_not_found(task_id.as_str()))?;
+            let works = self.store().work_list(&task_id).await?;
+            let work = works
+                .into_iter()
+                .find(|w| w.value.instance_id.as_str() == instance || w.value.execution_id.as_str() == instance)
+                .ok_or_else(|| {
+                    ServiceError::not_found(
+                        "EntityNotExists.TaskExecution",
+                        format!("the execution {task_id} has no instance or child execution {instance}"),
+                    )
+                })?;
+            let next = work.value.decide(&task.value, decision, now_millis())?;
+            match self.store().work_update(&next, work.generation, now_millis()).await {
+                Err(StoreError::Conflict { .. }) => continue,
+                other => {
+                    other?;
+                    self.engine.drive(task_id.clone());
+                    self.engine.wake(&task_id, false);
+                    return Ok(next);
+                }
+            }
+        }
+    }
+
+    /// `NotifyExecution`: `Approve` continues a batch pause, `Reject` cancels the task,
+    /// `RetryTask`/`SkipTask`/`CancelTask` decide on the instance named by `TaskExecutionId`
+    /// (its child execution) or `LoopItem` (its instance id).
+    pub async fn notify(&self, notify: &Notify) -> Result<(), ServiceError> {
+        let instance = || {
+            notify.task_execution_id.clone().or_else(|| notify.loop_item.clone()).filter(|s| !s.is_empty()).ok_or_else(|| {
+                ServiceError::rejected(
+                    "MissingParameter",
+                    format!("NotifyType {} needs TaskExecutionId (the instance's child execution) or LoopItem (its instance id)", notify.notify_type),
+                )
+            })
+        };
+        match notify.notify_type.as_str() {
+            "Approve" => self.continue_task(&notify.execution_id).await.map(|_| ()),
+            "Reject" => self.cancel_task(&notify.execution_id, false).await.map(|_| ()),
+            "RetryTask" => self.decide_instance(&notify.execution_id, &instance()?, InstanceDecision::Retry).await.map(|_| ()),
+            "SkipTask" => self.decide_instance(&notify.execution_id, &instance()?, InstanceDecision::Skip).await.map(|_| ()),
+            "CancelTask" => self.decide_instance(&notify.execution_id, &instance()?, InstanceDecision::Cancel).await.map(|_| ()),
+            other => Err(ServiceError::rejected(
+                "InvalidParameter",
+                format!("NotifyType \"{other}\" is not supported; use Approve, Reject, RetryTask, SkipTask or CancelTask"),
+            )),
+        }
+    }
+
+    pub async fn events(&self, execution_id: Option<&str>, limit: i64) -> Result<Vec<Event>, ServiceError> {
+        Ok(self.store().event_list(execution_id, limit).await?)
+    }
+
+    // ---------------------------------------------------------------- scaling groups
+
+    pub async fn create_group(&self, new: NewGroup) -> Result<ScalingGroup, ServiceError> {
+        if new.name.trim().is_empty() || new.name.len() > 64 {
+            return Err(ServiceError::rejected("InvalidParameter", "ScalingGroupName must be 1 to 64 characters"));
+        }
+        if new.max_size < new.min_size || new.max_size > 10_000 {
+            return Err(ServiceError::rejected("InvalidParameter", "MaxSize must be at least MinSize and at most 10000"));
+        }
+        let desired = new.desired_capacity.unwrap_or(new.min_size);
+        if desired < new.min_size || desired > new.max_size {
+            return Err(ServiceError::rejected("InvalidParameter", "DesiredCapacity must be between MinSize and MaxSize"));
+        }
+        for lb in &new.load_balancer_ids {
+            if self.store().lb_get(lb).await?.is_none() {
+                return Err(ServiceError::not_found("InvalidLoadBalancerId.NotFound", format!("the load balancer {lb} does not exist")));
+            }
+        }
+        if self.store().group_get_by_name(&new.name).await?.is_some() {
+            return Err(ServiceError::rejected("ScalingGroupName.Duplicate", format!("a scaling group named {} exists", new.name)));
+        }
+        let group = ScalingGroup {
+            id: ScalingGroupId::from_random(random_bits()),
+            name: new.name,
+            region_id: if new.region_id.is_empty() { "local".into() } else { new.region_id },
+            group_type: new.group_type.unwrap_or(GroupType::ECS),
+            status: GroupStatus::Inactive,
+            min_size: new.min_size,
+            max_size: new.max_size,
+            desired_capacity: desired,
+            source: InstanceSource::None,
+            load_balancer_ids: new.load_balancer_ids,
+            suspended_processes: Vec::new(),
+            drain_timeout_s: new.drain_timeout_s.unwrap_or(0),
+            created_at: now_millis(),
+        };
+        self.store().group_insert(&group).await?;
+        Ok(group)
+    }
+
+    pub async fn group(&self, id: &str) -> Result<ScalingGroup, ServiceError> {
+        let id = parse_group_id(id)?;
+        Ok(self.store().group_get(&id).await?.ok_or_else(|| group_not_found(id.as_str()))?.value)
+    }
+
+    pub async fn groups(&self, ids: &[String], name: Option<&str>) -> Result<Vec<ScalingGroup>, ServiceError> {
+        let all = self.store().group_list().await?;
+        Ok(all
+            .into_iter()
+            .map(|g| g.value)
+            .filter(|g| ids.is_empty() || ids.iter().any(|id| id == g.id.as_str()))
+            .filter(|g| name.map(|n| n == g.name).unwrap_or(true))
+            .collect())
+    }
+
+    /// Changes a group; returns it as written.
+    pub async fn modify_group(&self, id: &str, changes: GroupChanges) -> Result<ScalingGroup, ServiceError> {
+        let id = parse_group_id(id)?;
+        loop {
+            let group = self.store().group_get(&id).await?.ok_or_else(|| group_not_found(id.as_str()))?;
+            let mut next = group.value.clone();
+            if let Some(name) = &changes.name {
+                next.name = name.clone();
+            }
+            next.min_size = changes.min_size.unwrap_or(next.min_size);
+            next.max_size = changes.max_size.unwrap_or(next.max_size);
+            next.desired_capacity = changes.desired_capacity.unwrap_or(next.desired_capacity);
+            next.drain_timeout_s = changes.drain_timeout_s.unwrap_or(next.drain_timeout_s);
+            if next.max_size < next.min_size || next.max_size > 10_000 {
+                return Err(ServiceError::rejected("InvalidParameter", "MaxSize must be at least MinSize and at most 10000"));
+            }
+            if changes.desired_capacity.is_none() {
+                next.desired_capacity = next.desired_capacity.clamp(next.min_size, next.max_size);
+            } else if next.desired_capacity < next.min_size || next.desired_capacity > next.max_size {
+                return Err(ServiceError::rejected("InvalidParameter", "DesiredCapacity must be between MinSize and MaxSize"));
+            }
+            if let Some(configuration_id) = &changes.active_configuration_id {
+                self.activate_configuration(&mut next, configuration_id).await?;
+            }
+            match self.store().group_update(&next, group.generation).await {
+                Err(StoreError::Conflict { .. }) => continue,
+                other => {
+                    other?;
+                    return Ok(next);
+                }
+            }
+        }
+    }
+
+    async fn activate_configuration(&self, group: &mut ScalingGroup, configuration_id: &ScalingConfigurationId) -> Result<(), ServiceError> {
+        let configurations = self.store().configuration_list(Some(&group.id)).await?;
+        if !configurations.iter().any(|c| &c.value.id == configuration_id) {
+            return Err(ServiceError::not_found(
+                "InvalidScalingConfigurationId.NotFound",
+                format!("the scaling configuration {configuration_id} does not exist in {}", group.id),
+            ));
+        }
+        for configuration in configurations {
+            let state = if &configuration.value.id == configuration_id { ConfigurationState::Active } else { ConfigurationState::Inactive };
+            if configuration.value.state != state {
+                let mut next = configuration.value.clone();
+                next.state = state;
+                self.store().configuration_update(&next, configuration.generation).await?;
+            }
+        }
+        group.source = InstanceSource::Configuration(configuration_id.clone());
+        Ok(())
+    }
+
+    /// `EnableScalingGroup`: Active, optionally with a configuration made active.
+    pub async fn enable_group(&self, id: &str, configuration_id: Option<&str>) -> Result<ScalingGroup, ServiceError> {
+        let group_id = parse_group_id(id)?;
+        loop {
+            let group = self.store().group_get(&group_id).await?.ok_or_else(|| group_not_found(id))?;
+            let mut next = group.value.clone();
+            if let Some(text) = configuration_id {
+                let configuration_id = ScalingConfigurationId::parse(text).ok_or_else(|| {
+                    ServiceError::not_found("InvalidScalingConfigurationId.NotFound", format!("the scaling configuration {text} does not exist"))
+                })?;
+                self.activate_configuration(&mut next, &configuration_id).await?;
+            }
+            if next.source == InstanceSource::None {
+                return Err(ServiceError::rejected(
+                    "IncorrectScalingGroupStatus",
+                    format!("the scaling group {id} has no active scaling configuration; create one first"),
+                ));
+            }
+            next.status = GroupStatus::Active;
+            match self.store().group_update(&next, group.generation).await {
+                Err(StoreError::Conflict { .. }) => continue,
+                other => {
+                    other?;
+                    return Ok(next);
+                }
+            }
+        }
+    }
+
+    /// `DeleteScalingGroup`: refused while a rolling update runs; with `force`, its instances
+    /// are removed, otherwise it must have none.
+    pub async fn delete_group(&self, id: &str, force: bool) -> Result<(), ServiceError> {
+        let group_id = parse_group_id(id)?;
+        let group = self.store().group_get(&group_id).await?.ok_or_else(|| group_not_found(id))?;
+        if let Some(task) = self.store().task_active_for_group(&group_id).await? {
+            return Err(ServiceError::rejected(
+                "IncorrectScalingGroupStatus",
+                format!("the scaling group {id} has the rolling update {} in progress", task.value.id),
+            ));
+        }
+        let instances = self.store().instance_list(Some(&group_id)).await?;
+        if !instances.is_empty() && !force {
+            return Err(ServiceError::rejected(
+                "ScalingGroup.HasInstances",
+                format!("the scaling group {id} has {} instance(s); pass ForceDelete=true to remove them", instances.len()),
+            ));
+        }
+        for instance in instances {
+            self.remove_instance(&instance.value).await?;
+        }
+        self.store().group_delete(&group_id, group.generation).await?;
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- configurations
+
+    pub async fn create_configuration(&self, new: NewConfiguration) -> Result<ScalingConfiguration, ServiceError> {
+        let group_id = parse_group_id(&new.group_id)?;
+        let group = self.store().group_get(&group_id).await?.ok_or_else(|| group_not_found(&new.group_id))?;
+        if self.store().image_get(&new.image_id).await?.is_none() {
+            return Err(ServiceError::not_found("InvalidImageId.NotFound", format!("the image {} does not exist", new.image_id)));
+        }
+        let id = ScalingConfigurationId::from_random(random_bits());
+        let configuration = ScalingConfiguration {
+            name: new.name.filter(|n| !n.is_empty()).unwrap_or_else(|| id.to_string()),
+            id,
+            group_id: group_id.clone(),
+            image_id: new.image_id,
+            instance_type: new.instance_type.unwrap_or_else(|| "sim.small".into()),
+            state: ConfigurationState::Inactive,
+            containers: new.containers,
+            created_at: now_millis(),
+        };
+        self.store().configuration_insert(&configuration).await?;
+        // The group's first configuration becomes its active one.
+        if group.value.source == InstanceSource::None {
+            self.modify_group(group_id.as_str(), GroupChanges { active_configuration_id: Some(configuration.id.clone()), ..Default::default() })
+                .await?;
+            return Ok(ScalingConfiguration { state: ConfigurationState::Active, ..configuration });
+        }
+        Ok(configuration)
+    }
+
+    pub async fn configurations(&self, group_id: Option<&str>, ids: &[String]) -> Result<Vec<ScalingConfiguration>, ServiceError> {
+        let group_id = group_id.map(parse_group_id).transpose()?;
+        Ok(self
+            .store()
+            .configuration_list(group_id.as_ref())
+            .await?
+            .into_iter()
+            .map(|c| c.value)
+            .filter(|c| ids.is_empty() || ids.iter().any(|id| id == c.id.as_str()))
+            .collect())
+    }
+
+    /// `ModifyScalingConfiguration`: name and image (new instances only; running ones are
+    /// changed by a rolling update).
+    pub async fn modify_configuration(&self, id: &str, name: Option<String>, image_id: Option<String>) -> Result<ScalingConfiguration, ServiceError> {
+        let config_id = ScalingConfigurationId::parse(id).ok_or_else(|| {
+            ServiceError::not_found("InvalidScalingConfigurationId.NotFound", format!("the scaling configuration {id} does not exist"))
+        })?;
+        if let Some(image_id) = &image_id {
+            if self.store().image_get(image_id).await?.is_none() {
+                return Err(ServiceError::not_found("InvalidImageId.NotFound", format!("the image {image_id} does not exist")));
+            }
+        }
+        loop {
+            let current = self.store().configuration_get(&config_id).await?.ok_or_else(|| {
+                ServiceError::not_found("InvalidScalingConfigurationId.NotFound", format!("the scaling configuration {id} does not exist"))
+            })?;
+            let mut next = current.value.clone();
+            if let Some(name) = &name {
+                next.name = name.clone();
+            }
+            if let Some(image_id) = &image_id {
+                next.image_id = image_id.clone();
+            }
+            match self.store().configuration_update(&next, current.generation).await {
+                Err(StoreError::Conflict { .. }) => continue,
+                other => {
+                    other?;
+                    return Ok(next);
+                }
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- instances
+
+    pub async fn instances(&self, group_id: Option<&str>, ids: &[String], lifecycle_state: Option<&str>) -> Result<Vec<Instance>, ServiceError> {
+        let group_id = group_id.map(parse_group_id).transpose()?;
+        Ok(self
+            .store()
+            .instance_list(group_id.as_ref())
+            .await?
+            .into_iter()
+            .map(|i| i.value)
+            .filter(|i| ids.is_empty() || ids.iter().any(|id| id == i.id.as_str()))
+            .filter(|i| lifecycle_state.map(|s| s == i.lifecycle_state.as_str()).unwrap_or(true))
+            .collect())
+    }
+
+    pub async fn backends(&self, instance: &InstanceId) -> Result<Vec<Backend>, ServiceError> {
+        Ok(self.store().backend_list(None, Some(instance)).await?)
+    }
+
+    async fn group_instances(&self, group_id: &str, ids: &[String]) -> Result<(ScalingGroup, Vec<Instance>), ServiceError> {
+        let group = self.group(group_id).await?;
+        if ids.is_empty() {
+            return Err(ServiceError::rejected("MissingParameter", "at least one InstanceId is required"));
+        }
+        if ids.len() > MAX_STANDBY_BATCH {
+            return Err(ServiceError::rejected("InvalidParameter", format!("at most {MAX_STANDBY_BATCH} instances per call")));
+        }
+        let instances = self.store().instance_list(Some(&group.id)).await?;
+        let mut chosen = Vec::new();
+        for id in ids {
+            let instance = instances.iter().find(|i| i.value.id.as_str() == id).ok_or_else(|| {
+                ServiceError::not_found("InvalidInstanceId.NotFound", format!("the instance {id} is not in the scaling group {}", group.id))
+            })?;
+            chosen.push(instance.value.clone());
+        }
+        Ok((group, chosen))
+    }
+
+    /// `EnterStandby` (weights to 0, remembered). Returns the scaling activity id.
+    pub async fn enter_standby(&self, group_id: &str, ids: &[String]) -> Result<ScalingActivityId, ServiceError> {
+        let (group, instances) = self.group_instances(group_id, ids).await?;
+        for instance in &instances {
+            if !matches!(instance.lifecycle_state, LifecycleState::InService | LifecycleState::Standby) {
+                return Err(ServiceError::rejected(
+                    "IncorrectInstanceStatus",
+                    format!("the instance {} is {}; only InService instances can enter Standby", instance.id, instance.lifecycle_state),
+                ));
+            }
+        }
+        let mut activity = self.activity_begin(&group, "Put instances into Standby", &instances).await?;
+        for instance in &instances {
+            self.engine.enter_standby(&instance.id).await?;
+        }
+        self.activity_end(&mut activity).await?;
+        Ok(activity.id)
+    }
+
+    /// `ExitStandby` (remembered weights restored).
+    pub async fn exit_standby(&self, group_id: &str, ids: &[String]) -> Result<ScalingActivityId, ServiceError> {
+        let (group, instances) = self.group_instances(group_id, ids).await?;
+        for instance in &instances {
+            if !matches!(instance.lifecycle_state, LifecycleState::Standby | LifecycleState::InService) {
+                return Err(ServiceError::rejected(
+                    "IncorrectInstanceStatus",
+                    format!("the instance {} is {}, not Standby", instance.id, instance.lifecycle_state),
+                ));
+            }
+        }
+        let mut activity = self.activity_begin(&group, "Move instances out of Standby", &instances).await?;
+        for instance in &instances {
+            self.engine.exit_standby(&instance.id).await?;
+        }
+        self.activity_end(&mut activity).await?;
+        Ok(activity.id)
+    }
+
+    pub async fn set_protection(&self, group_id: &str, ids: &[String], protected: bool) -> Result<(), ServiceError> {
+        let (_, instances) = self.group_instances(group_id, ids).await?;
+        for instance in &instances {
+            if !matches!(instance.lifecycle_state, LifecycleState::InService | LifecycleState::Protected) {
+                return Err(ServiceError::rejected(
+                    "IncorrectInstanceStatus",
+                    format!("the instance {} is {}; only InService instances can be protected", instance.id, instance.lifecycle_state),
+                ));
+            }
+        }
+        for instance in &instances {
+            self.engine.set_protected(&instance.id, protected).await?;
+        }
+        Ok(())
+    }
+
+    /// `SuspendProcesses` / `ResumeProcesses`. No process names means all five.
+    pub async fn set_processes(&self, group_id: &str, names: &[String], suspend: bool) -> Result<ScalingGroup, ServiceError> {
+        let mut processes = Vec::new();
+        for name in names {
+            let process: Process = name.parse().map_err(|_| {
+                ServiceError::rejected(
+                    "InvalidParameter",
+                    format!("unknown scaling process \"{name}\"; valid: ScaleIn, ScaleOut, HealthCheck, AlarmNotification, ScheduledAction"),
+                )
+            })?;
+            processes.push(process);
+        }
+        if processes.is_empty() {
+            processes = Process::ALL.to_vec();
+        }
+        let id = parse_group_id(group_id)?;
+        loop {
+            let group = self.store().group_get(&id).await?.ok_or_else(|| group_not_found(group_id))?;
+            let mut next = group.value.clone();
+            for process in &processes {
+                next.suspended_processes.retain(|p| p != process);
+                if suspend {
+                    next.suspended_processes.push(*process);
+                }
+            }
+            next.suspended_processes.sort();
+            match self.store().group_update(&next, group.generation).await {
+                Err(StoreError::Conflict { .. }) => continue,
+                other => {
+                    other?;
+                    return Ok(next);
+                }
+            }
+        }
+    }
+
+    pub async fn activities(&self, group_id: &str, offset: i64, limit: i64) -> Result<(Vec<ScalingActivity>, i64), ServiceError> {
+        let id = parse_group_id(group_id)?;
+        Ok(self.store().activity_list(&id, offset, limit).await?)
+    }
+
+    pub(crate) async fn activity_begin(&self, group: &ScalingGroup, description: &str, instances: &[Instance]) -> Result<ScalingActivity, ServiceError> {
+        let activity = ScalingActivity {
+            id: ScalingActivityId::from_random(random_bits()),
+            group_id: group.id.clone(),
+            description: description.to_string(),
+            cause: format!("a user request at {}", now_millis()),
+            status: ActivityStatus::InProgress,
+            status_message: String::new(),
+            instance_ids: instances.iter().map(|i| i.id.clone()).collect(),
+            started_at: now_millis(),
+            ended_at: None,
+        };
+        self.store().activity_put(&activity).await?;
+        Ok(activity)
+    }
+
+    pub(crate) async fn activity_end(&self, activity: &mut ScalingActivity) -> Result<(), ServiceError> {
+        activity.status = ActivityStatus::Successful;
+        activity.ended_at = Some(now_millis());
+        self.store().activity_put(activity).await?;
+        Ok(())
+    }
+
+    /// Whether a scale-out or scale-in of the group is under way (R3).
+    async fn activity_in_progress(&self, group_id: &ScalingGroupId) -> Result<bool, ServiceError> {
+        let (activities, _) = self.store().activity_list(group_id, 0, 20).await?;
+        Ok(activities.iter().any(|a| a.status == ActivityStatus::InProgress && a.description.starts_with("Scale")))
+    }
+
+    pub(crate) async fn remove_instance(&self, instance: &Instance) -> Result<(), ServiceError> {
+        for backend in self.store().backend_list(None, Some(&instance.id)).await? {
+            self.engine.lb.deregister(&backend.load_balancer_id, &instance.id).await?;
+        }
+        self.engine.fleet.remove_instance(&instance.id).await?;
+        self.store().instance_delete(&instance.id).await?;
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- catalogs and keys
+
+    pub async fn create_image(&self, id: &str, name: Option<&str>, os: Option<OsType>) -> Result<Image, ServiceError> {
+        if id.is_empty() || id.len() > 128 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b)) {
+            return Err(ServiceError::rejected("InvalidParameter", "ImageId must be 1 to 128 of A-Z a-z 0-9 - _ . :"));
+        }
+        let image = Image {
+            id: id.to_string(),
+            name: name.unwrap_or(id).to_string(),
+            kind: "custom".into(),
+            os: os.unwrap_or_else(|| OsType::guess(id)),
+            created_at: now_millis(),
+        };
+        self.store().image_insert(&image).await?;
+        Ok(image)
+    }
+
+    pub async fn images(&self) -> Result<Vec<Image>, ServiceError> {
+        Ok(self.store().image_list().await?)
+    }
+
+    pub async fn delete_image(&self, id: &str) -> Result<(), ServiceError> {
+        for configuration in self.store().configuration_list(None).await? {
+            if configuration.value.image_id == id {
+                return Err(ServiceError::rejected(
+                    "ImageInUse",
+                    format!("the image {id} is used by the scaling configuration {}", configuration.value.id),
+                ));
+            }
+        }
+        if !self.store().image_delete(id).await? {
+            return Err(ServiceError::not_found("InvalidImageId.NotFound", format!("the image {id} does not exist")));
+        }
+        Ok(())
+    }
+
+    pub async fn create_package(&self, name: &str, version: &str, install_script: &str, uninstall_script: &str) -> Result<PackageVersion, ServiceError> {
+        let valid = |s: &str| !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+        if !valid(name) || !valid(version) {
+            return Err(ServiceError::rejected("InvalidParameter", "package name and version must be 1 to 64 of A-Z a-z 0-9 - _ ."));
+        }
+        let package = PackageVersion {
+            name: name.into(),
+            version: version.into(),
+            install_script: install_script.into(),
+            uninstall_script: uninstall_script.into(),
+            created_at: now_millis(),
+        };
+        self.store().package_insert(&package).await?;
+        Ok(package)
+    }
+
+    pub async fn packages(&self, name: Option<&str>) -> Result<Vec<PackageVersion>, ServiceError> {
+        Ok(self.store().package_list(name).await?)
+    }
+
+    pub async fn delete_package(&self, name: &str, version: &str) -> Result<(), ServiceError> {
+        if !self.store().package_delete(name, version).await? {
+            return Err(ServiceError::not_found("EntityNotExists.PackageVersion", format!("the package {name} has no version {version}")));
+        }
+        Ok(())
+    }
+
+    pub async fn create_load_balancer(&self, name: &str, default_weight: u32) -> Result<LoadBalancer, ServiceError> {
+        let lb = LoadBalancer { id: LoadBalancerId::from_random(random_bits()), name: name.into(), default_weight };
+        self.store().lb_insert(&lb, now_millis()).await?;
+        Ok(lb)
+    }
+
+    /// Creates an AccessKey pair; the secret is returned once and never logged.
+    pub async fn create_access_key(&self, user_name: &str) -> Result<AccessKey, ServiceError> {
+        let key = AccessKey {
+            id: format!("LTAI{:020x}", random_bits() & ((1u128 << 80) - 1)),
+            secret: format!("{:032x}{:030x}", random_bits(), random_bits() & ((1u128 << 120) - 1)),
+            user_name: user_name.into(),
+            status: AccessKeyStatus::Active,
+            created_at: now_millis(),
+        };
+        self.store().access_key_insert(&key).await?;
+        Ok(key)
+    }
+
+    /// The secret of an Active AccessKey, for signature checks.
+    pub async fn access_key_secret(&self, id: &str) -> Result<Option<String>, ServiceError> {
+        Ok(self.store().access_key_get(id).await?.filter(|k| k.status == AccessKeyStatus::Active).map(|k| k.secret))
+    }
+
+    /// Records a request nonce; `false` when it was seen within its lifetime.
+    pub async fn use_nonce(&self, nonce: &str, lifetime: Duration) -> Result<bool, ServiceError> {
+        let now = now_millis();
+        Ok(self.store().nonce_use(nonce, now, now + lifetime.as_millis() as i64).await?)
+    }
+}
+
+/// The package version a rollback of an install goes back to: the version most targets had
+/// before, or an uninstall when none had it.
+fn previous_package(instances: &[Instance], targets: &[InstanceId], name: &str) -> Change {
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    for instance in instances.iter().filter(|i| targets.contains(&i.id)) {
+        if let Some((_, version)) = instance.packages.iter().find(|(n, _)| n == name) {
+            match counts.iter_mut().find(|(v, _)| v == version) {
+                Some((_, count)) => *count += 1,
+                None => counts.push((version.clone(), 1)),
+            }
+        }
+    }
+    counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    match counts.into_iter().next() {
+        Some((version, _)) => Change::Package { name: name.into(), version, action: PackageAction::Install },
+        None => Change::Package { name: name.into(), version: String::new(), action: PackageAction::Uninstall },
+    }
+}
+
+/// Whether a child execution counts as done for display.
+pub fn is_settled(status: InstanceStatus) -> bool {
+    status.is_final()
+}
