@@ -398,7 +398,8 @@ impl Engine {
 
     /// Performs one step (R5). Failures of the step are an outcome; only the store's own
     /// errors are returned as errors (the step is then performed again).
-    pub(crate) async fn perform_step(&self, spec: &RollingUpdateSpec, work: &InstanceWork, step: Step) -> Result<StepOutcome, ServiceError> {
+    #[doc(hidden)]
+    pub async fn perform_step(&self, spec: &RollingUpdateSpec, work: &InstanceWork, step: Step) -> Result<StepOutcome, ServiceError> {
         let id = &work.instance_id;
         let result: Result<StepReport, ServiceError> = match step {
             Step::Unprotect => self.set_protected(id, false).await.map(|()| StepReport::default()),

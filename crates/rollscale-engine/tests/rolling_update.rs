@@ -1,0 +1,334 @@
+//! The engine over the simulated fleet: every kind, every operator action, rollback.
+//! Rule numbers refer to shared/DESIGN.md §2.
+
+mod common;
+
+use common::*;
+use rollscale_core::domain::{LifecycleState, Process};
+use rollscale_core::task::{InstanceDecision, InstanceStatus, TaskStatus, WaitingStatus};
+use serde_json::json;
+
+fn image_params(group: &str, configuration: Option<&str>, batches: u32, pause: &str) -> serde_json::Value {
+    let mut params = json!({
+        "invokeType": "invoke", "scalingGroupId": group, "imageId": NEW_IMAGE, "sourceImageId": OLD_IMAGE,
+        "batchNumber": batches, "batchPauseOption": pause,
+    });
+    if let Some(configuration) = configuration {
+        params["scalingConfigurationId"] = json!(configuration);
+    }
+    params
+}
+
+fn configuration_of(group: &rollscale_core::domain::ScalingGroup) -> String {
+    match &group.source {
+        rollscale_core::domain::InstanceSource::Configuration(id) => id.to_string(),
+        other => panic!("no configuration: {other:?}"),
+    }
+}
+
+/// R4, R5, R6, R11: an image update replaces every instance's image batch by batch, sets the
+/// active configuration's image, restores weights, tags instances, resumes processes.
+#[tokio::test]
+async fn image_update_succeeds_end_to_end() {
+    let h = Harness::new(1).await;
+    let group = h.group(10).await;
+    let configuration = configuration_of(&group);
+    // A process suspended before the task stays suspended after it (R11).
+    h.service.set_processes(group.id.as_str(), &["ScheduledAction".into()], true).await.unwrap();
+    let task = h.start(IMAGE_TEMPLATE, image_params(group.id.as_str(), Some(&configuration), 3, "Automatic")).await;
+    assert_eq!(task.batch_sizes, vec![4, 3, 3]);
+    let (task, works) = h.wait(task.id.as_str(), None).await;
+    assert_eq!(task.status, TaskStatus::Success, "{}", task.status_message);
+    assert!(works.iter().all(|w| w.status == InstanceStatus::Success && w.applied && !w.in_standby));
+    for instance in h.instances(&group).await {
+        assert_eq!(instance.image_id, NEW_IMAGE);
+        assert_eq!(instance.lifecycle_state, LifecycleState::InService);
+        assert!(instance.tags.contains(&task.id.to_string()));
+        assert_eq!(h.weight(&instance.id).await, 100);
+        assert_eq!(h.fleet.snapshot(&instance.id).unwrap().image_id, NEW_IMAGE);
+    }
+    let configurations = h.service.configurations(Some(group.id.as_str()), &[]).await.unwrap();
+    assert_eq!(configurations[0].image_id, NEW_IMAGE);
+    let group = h.service.group(group.id.as_str()).await.unwrap();
+    assert_eq!(group.suspended_processes, vec![Process::ScheduledAction]);
+    // Batches ran in order (R6): every instance of batch k ended before batch k+1 started.
+    for k in 1..3u32 {
+        let prev_end = works.iter().filter(|w| w.batch == k - 1).filter_map(|w| w.ended_at).max().unwrap();
+        let next_start = works.iter().filter(|w| w.batch == k).filter_map(|w| w.started_at).min().unwrap();
+        assert!(prev_end <= next_start, "batch {k} started before batch {} ended", k - 1);
+    }
+    let events = h.service.events(Some(task.id.as_str()), 100).await.unwrap();
+    let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+    assert!(kinds.contains(&"Started") && kinds.contains(&"Succeeded") && kinds.contains(&"BatchDone"), "{kinds:?}");
+}
+
+/// R9: FirstBatchPause waits once after batch 1 with that batch InService and the rest
+/// untouched; Continue runs the rest without another pause.
+#[tokio::test]
+async fn first_batch_pause_then_continue() {
+    let h = Harness::new(1).await;
+    let group = h.group(6).await;
+    let task = h.start(IMAGE_TEMPLATE, image_params(group.id.as_str(), None, 3, "FirstBatchPause")).await;
+    let (paused, works) = h.wait(task.id.as_str(), Some(WaitingStatus::BatchPaused)).await;
+    assert_eq!(paused.waiting, Some(WaitingStatus::BatchPaused));
+    assert_eq!(works.iter().filter(|w| w.status == InstanceStatus::Success).count(), 2);
+    assert_eq!(works.iter().filter(|w| w.status == InstanceStatus::Queued).count(), 4);
+    // Continue is refused for a task that is not paused… but here it is.
+    h.service.continue_task(task.id.as_str()).await.unwrap();
+    let (done, _) = h.wait(task.id.as_str(), None).await;
+    assert_eq!(done.status, TaskStatus::Success);
+    assert!(h.service.continue_task(task.id.as_str()).await.is_err(), "continue of a finished task must be refused");
+}
+
+/// R7, R8: a failed instance stays in Standby at weight 0 and the task waits (FailurePaused);
+/// a retry after the cause is gone succeeds, restores the weight, and the task finishes.
+#[tokio::test]
+async fn failure_pauses_and_retry_succeeds() {
+    let h = Harness::new(1).await;
+    let group = h.group(4).await;
+    let victim = h.instances(&group).await[0].id.clone();
+    h.fleet.fail_next(&victim, 1);
+    let task = h.start(IMAGE_TEMPLATE, image_params(group.id.as_str(), None, 2, "Automatic")).await;
+    let (waiting, works) = h.wait(task.id.as_str(), Some(WaitingStatus::FailurePaused)).await;
+    assert_eq!(waiting.waiting, Some(WaitingStatus::FailurePaused));
+    let failed = works.iter().find(|w| w.instance_id == victim).unwrap();
+    assert_eq!(failed.status, InstanceStatus::Failed);
+    assert!(failed.error_message.as_deref().unwrap_or("").contains("simulated"));
+    // No new batch started (R7).
+    assert!(works.iter().filter(|w| w.batch == 1).all(|w| w.status == InstanceStatus::Queued));
+    let instance = h.service.instances(None, &[victim.to_string()], None).await.unwrap().remove(0);
+    assert_eq!(instance.lifecycle_state, LifecycleState::Standby);
+    assert_eq!(h.weight(&victim).await, 0);
+    // Retry of a succeeded instance is refused with a clear code.
+    let other = works.iter().find(|w| w.status == InstanceStatus::Success).unwrap();
+    let refused = h.service.decide_instance(task.id.as_str(), other.instance_id.as_str(), InstanceDecision::Retry).await;
+    assert_eq!(refused.unwrap_err().code(), "IncorrectInstanceStatus");
+    h.service.decide_instance(task.id.as_str(), victim.as_str(), InstanceDecision::Retry).await.unwrap();
+    let (done, works) = h.wait(task.id.as_str(), None).await;
+    assert_eq!(done.status, TaskStatus::Success);
+    assert!(works.iter().all(|w| w.status == InstanceStatus::Success));
+    assert_eq!(h.weight(&victim).await, 100);
+}
+
+/// R8: Skip shows Success and leaves the instance in Standby; Cancel shows Failed.
+#[tokio::test]
+async fn skip_and_cancel_failed_instances() {
+    let h = Harness::new(1).await;
+    let group = h.group(4).await;
+    let instances = h.instances(&group).await;
+    h.fleet.set_failing(&instances[0].id, true);
+    h.fleet.set_failing(&instances[1].id, true);
+    let task = h.start(IMAGE_TEMPLATE, image_params(group.id.as_str(), None, 2, "Automatic")).await;
+    h.wait(task.id.as_str(), Some(WaitingStatus::FailurePaused)).await;
+    h.service.decide_instance(task.id.as_str(), instances[0].id.as_str(), InstanceDecision::Skip).await.unwrap();
+    // One failure still awaits a decision: the task stays paused.
+    let (still, _) = h.service.task(task.id.as_str()).await.unwrap();
+    assert_eq!(still.status, TaskStatus::Waiting);
+    h.service.decide_instance(task.id.as_str(), instances[1].id.as_str(), InstanceDecision::Cancel).await.unwrap();
+    let (done, works) = h.wait(task.id.as_str(), None).await;
+    assert_eq!(done.status, TaskStatus::Success);
+    let skipped = works.iter().find(|w| w.instance_id == instances[0].id).unwrap();
+    assert_eq!((skipped.status, skipped.status.wire_status()), (InstanceStatus::Skipped, "Success"));
+    let cancelled = works.iter().find(|w| w.instance_id == instances[1].id).unwrap();
+    assert_eq!((cancelled.status, cancelled.status.wire_status()), (InstanceStatus::Cancelled, "Failed"));
+    let after = h.service.instances(None, &[instances[0].id.to_string()], None).await.unwrap().remove(0);
+    assert_eq!(after.lifecycle_state, LifecycleState::Standby, "a skipped instance stays in Standby");
+}
+
+/// R10: cancel leaves processes suspended and the failed instance in Standby; with restore,
+/// instances leave Standby and processes resume.
+#[tokio::test]
+async fn cancel_with_and_without_restore() {
+    for restore in [false, true] {
+        let h = Harness::new(1).await;
+        let group = h.group(4).await;
+        let victim = h.instances(&group).await[0].id.clone();
+        h.fleet.set_failing(&victim, true);
+        let task = h.start(IMAGE_TEMPLATE, image_params(group.id.as_str(), None, 2, "Automatic")).await;
+        h.wait(task.id.as_str(), Some(WaitingStatus::FailurePaused)).await;
+        h.service.cancel_task(task.id.as_str(), restore).await.unwrap();
+        let (done, works) = h.wait(task.id.as_str(), None).await;
+        assert_eq!(done.status, TaskStatus::Cancelled);
+        assert!(works.iter().filter(|w| w.batch == 1).all(|w| w.status == InstanceStatus::Aborted));
+        let instance = h.service.instances(None, &[victim.to_string()], None).await.unwrap().remove(0);
+        let group = h.service.group(group.id.as_str()).await.unwrap();
+        if restore {
+            assert_eq!(instance.lifecycle_state, LifecycleState::InService);
+            assert_eq!(h.weight(&victim).await, 100);
+            assert!(group.suspended_processes.is_empty());
+        } else {
+            assert_eq!(instance.lifecycle_state, LifecycleState::Standby);
+            assert_eq!(group.suspended_processes.len(), 5);
+        }
+        assert_eq!(h.service.cancel_task(task.id.as_str(), false).await.unwrap_err().code(), "IncorrectExecutionStatus");
+    }
+}
+
+/// R3: one rolling update per group; unknown image; unknown group; bad parameters — each
+/// refused with a code and nothing created.
+#[tokio::test]
+async fn refusals_change_nothing() {
+    let h = Harness::new(1).await;
+    let group = h.group(2).await;
+    let gid = group.id.as_str();
+    let cases = [
+        (IMAGE_TEMPLATE, json!({"invokeType": "invoke", "scalingGroupId": gid, "imageId": "no-such-image"}), "InvalidImageId.NotFound"),
+        (IMAGE_TEMPLATE, json!({"invokeType": "invoke", "scalingGroupId": "asg-nothere", "imageId": NEW_IMAGE}), "InvalidScalingGroupId.NotFound"),
+        (IMAGE_TEMPLATE, json!({"invokeType": "invoke", "scalingGroupId": gid}), "MissingParameter"),
+        (IMAGE_TEMPLATE, json!({"invokeType": "invoke", "scalingGroupId": gid, "imageId": NEW_IMAGE, "enterProcess": ["Nope"]}), "InvalidParameter"),
+        (PACKAGE_TEMPLATE, json!({"invokeType": "invoke", "scalingGroupId": gid, "packageName": "wordpress", "packageVersion": "v9"}), "EntityNotExists.PackageVersion"),
+        ("ACS-ECS-Nope", json!({}), "EntityNotExists.Template"),
+    ];
+    for (template, params, code) in cases {
+        let error = h.service.start_execution(template, &params.to_string()).await.unwrap_err();
+        assert_eq!(error.code(), code, "{params}");
+    }
+    let (none, total) = h.service.list_executions(&Default::default(), 0, 10).await.unwrap();
+    assert_eq!((none.len(), total), (0, 0));
+    // One at a time.
+    h.fleet.set_latency_ms(50);
+    let first = h.start(IMAGE_TEMPLATE, image_params(gid, None, 2, "Automatic")).await;
+    let error = h.service.start_execution(IMAGE_TEMPLATE, &image_params(gid, None, 2, "Automatic").to_string()).await.unwrap_err();
+    assert_eq!(error.code(), "IncorrectScalingGroupStatus");
+    h.wait(first.id.as_str(), None).await;
+}
+
+/// R1: a group with no InService instance: the task succeeds at once and changes nothing.
+#[tokio::test]
+async fn zero_targets_succeed_without_change() {
+    let h = Harness::new(1).await;
+    let group = h.group(0).await;
+    let task = h.start(IMAGE_TEMPLATE, image_params(group.id.as_str(), None, 2, "Automatic")).await;
+    let (done, works) = h.wait(task.id.as_str(), None).await;
+    assert_eq!(done.status, TaskStatus::Success);
+    assert!(works.is_empty() && !done.begun);
+    assert!(h.service.group(group.id.as_str()).await.unwrap().suspended_processes.is_empty());
+}
+
+/// R12: an image rollback targets the instances the source changed, puts them back on the
+/// source image and restores the configuration's image; a rollback of a rollback is refused.
+#[tokio::test]
+async fn image_rollback_restores_instances_and_configuration() {
+    let h = Harness::new(1).await;
+    let group = h.group(4).await;
+    let configuration = configuration_of(&group);
+    let victim = h.instances(&group).await[3].id.clone();
+    h.fleet.set_failing(&victim, true);
+    let source = h.start(IMAGE_TEMPLATE, image_params(group.id.as_str(), Some(&configuration), 2, "Automatic")).await;
+    // Batch 1 succeeds, batch 2 has a failure: the source waits.
+    h.wait(source.id.as_str(), Some(WaitingStatus::FailurePaused)).await;
+    h.fleet.set_failing(&victim, false);
+    let rollback = h
+        .start(
+            IMAGE_TEMPLATE,
+            json!({"invokeType": "rollback", "scalingGroupId": group.id, "sourceExecutionId": source.id, "batchNumber": 2}),
+        )
+        .await;
+    let (done, works) = h.wait(rollback.id.as_str(), None).await;
+    assert_eq!(done.status, TaskStatus::Success, "{}", done.status_message);
+    let (source_after, _) = h.service.task(source.id.as_str()).await.unwrap();
+    assert_eq!(source_after.status, TaskStatus::Cancelled, "a Waiting source is cancelled first");
+    // Only the changed instances: 3 succeeded in the source (the victim failed before Apply).
+    assert_eq!(works.len(), 3);
+    assert!(works.iter().all(|w| w.instance_id != victim));
+    for instance in h.instances(&group).await.iter().filter(|i| i.id != victim) {
+        assert_eq!(instance.image_id, OLD_IMAGE);
+    }
+    let configurations = h.service.configurations(Some(group.id.as_str()), &[]).await.unwrap();
+    assert_eq!(configurations[0].image_id, OLD_IMAGE);
+    let error = h
+        .service
+        .start_execution(
+            IMAGE_TEMPLATE,
+            &json!({"invokeType": "rollback", "scalingGroupId": group.id, "sourceExecutionId": rollback.id}).to_string(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), "InvalidParameter.SourceExecution");
+}
+
+/// R13: script output and exit codes per instance; a failing script fails its instance.
+#[tokio::test]
+async fn script_execution_keeps_output_and_fails_on_exit_code() {
+    let h = Harness::new(1).await;
+    let group = h.group(3).await;
+    let task = h
+        .start(
+            SCRIPT_TEMPLATE,
+            json!({"invokeType": "invoke", "scalingGroupId": group.id, "commandType": "RunShellScript",
+                   "invokeScript": "echo hello\nhostname", "batchNumber": 1}),
+        )
+        .await;
+    let (done, works) = h.wait(task.id.as_str(), None).await;
+    assert_eq!(done.status, TaskStatus::Success);
+    for work in &works {
+        assert_eq!(work.exit_code, Some(0));
+        assert_eq!(work.output, format!("hello\n{}\n", work.instance_id));
+    }
+    let failing = h
+        .start(
+            SCRIPT_TEMPLATE,
+            json!({"invokeType": "invoke", "scalingGroupId": group.id, "invokeScript": "echo partial\nexit 3", "batchNumber": 1}),
+        )
+        .await;
+    let (waiting, works) = h.wait(failing.id.as_str(), Some(WaitingStatus::FailurePaused)).await;
+    assert_eq!(waiting.status, TaskStatus::Waiting);
+    assert!(works.iter().all(|w| w.status == InstanceStatus::Failed && w.exit_code == Some(3)));
+    assert_eq!(works[0].error_code.as_deref(), Some("ScriptFailed"));
+    assert_eq!(works[0].output, "partial\n");
+    // A Windows script on Linux instances fails each instance with a clear message.
+    h.service.cancel_task(failing.id.as_str(), true).await.unwrap();
+    h.wait(failing.id.as_str(), None).await;
+    let bat = h
+        .start(
+            SCRIPT_TEMPLATE,
+            json!({"invokeType": "invoke", "scalingGroupId": group.id, "commandType": "RunBatScript", "invokeScript": "dir c:\\", "batchNumber": 1}),
+        )
+        .await;
+    let (_, works) = h.wait(bat.id.as_str(), Some(WaitingStatus::FailurePaused)).await;
+    assert!(works[0].error_message.as_deref().unwrap_or("").contains("cannot run RunBatScript"), "{:?}", works[0].error_message);
+}
+
+/// Package install, then its rollback to the version before (R12).
+#[tokio::test]
+async fn package_install_and_rollback() {
+    let h = Harness::new(1).await;
+    let group = h.group(2).await;
+    let v3 = h
+        .start(PACKAGE_TEMPLATE, json!({"invokeType": "invoke", "scalingGroupId": group.id, "packageName": "wordpress", "packageVersion": "v3"}))
+        .await;
+    assert_eq!(h.wait(v3.id.as_str(), None).await.0.status, TaskStatus::Success);
+    let v4 = h
+        .start(PACKAGE_TEMPLATE, json!({"invokeType": "invoke", "scalingGroupId": group.id, "packageName": "wordpress", "packageVersion": "v4", "action": "install"}))
+        .await;
+    assert_eq!(h.wait(v4.id.as_str(), None).await.0.status, TaskStatus::Success);
+    for instance in h.instances(&group).await {
+        assert_eq!(instance.packages, vec![("wordpress".to_string(), "v4".to_string())]);
+    }
+    // Rollback without a version: back to v3, the version the instances had before.
+    let back = h
+        .start(PACKAGE_TEMPLATE, json!({"invokeType": "rollback", "scalingGroupId": group.id, "packageName": "wordpress", "sourceExecutionId": v4.id}))
+        .await;
+    assert_eq!(h.wait(back.id.as_str(), None).await.0.status, TaskStatus::Success);
+    for instance in h.instances(&group).await {
+        assert_eq!(instance.packages, vec![("wordpress".to_string(), "v3".to_string())]);
+    }
+}
+
+/// Protected instances are targeted when asked, unprotected for the change and protected again.
+#[tokio::test]
+async fn protected_instances_are_reprotected() {
+    let h = Harness::new(1).await;
+    let group = h.group(2).await;
+    let protected = h.instances(&group).await[0].id.clone();
+    h.service.set_protection(group.id.as_str(), &[protected.to_string()], true).await.unwrap();
+    let mut params = image_params(group.id.as_str(), None, 1, "Automatic");
+    params["lifecycleState"] = json!(["InService", "Protected"]);
+    let task = h.start(IMAGE_TEMPLATE, params).await;
+    let (done, works) = h.wait(task.id.as_str(), None).await;
+    assert_eq!(done.status, TaskStatus::Success);
+    assert_eq!(works.len(), 2);
+    let instance = h.service.instances(None, &[protected.to_string()], None).await.unwrap().remove(0);
+    assert_eq!(instance.lifecycle_state, LifecycleState::Protected);
+    assert_eq!(instance.image_id, NEW_IMAGE);
+}

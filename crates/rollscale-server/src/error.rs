@@ -1,0 +1,60 @@
+//! The one mapping from errors to the wire: `{RequestId, HostId, Code, Message}` with a
+//! fitting HTTP status, as the Alibaba Cloud SDKs expect (WIRE.md §8).
+
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use rollscale_engine::ServiceError;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: String,
+    pub message: String,
+    pub request_id: String,
+}
+
+impl ApiError {
+    pub fn new(status: u16, code: &str, message: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+            code: code.to_string(),
+            message: message.into(),
+            request_id: String::new(),
+        }
+    }
+
+    pub fn with_request_id(mut self, request_id: &str) -> Self {
+        self.request_id = request_id.to_string();
+        self
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(error: ServiceError) -> Self {
+        let status = match &error {
+            ServiceError::Rejected { code, .. } if code.starts_with("Forbidden") => 403,
+            ServiceError::Rejected { .. } => 400,
+            ServiceError::NotFound { .. } => 404,
+            ServiceError::Conflict => 409,
+            ServiceError::Store(_) | ServiceError::Fleet(_) => 500,
+        };
+        if status == 500 {
+            // Logged once, here, where it is handled; the client sees no internals.
+            tracing::error!(error = %error, source = ?std::error::Error::source(&error), "request failed");
+            return ApiError::new(500, error.code(), "the request could not be processed; see the service log");
+        }
+        ApiError::new(status, error.code(), error.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({
+            "RequestId": self.request_id,
+            "HostId": "rollscale",
+            "Code": self.code,
+            "Message": self.message,
+        });
+        (self.status, [(header::CONTENT_TYPE, "application/json;charset=utf-8")], body.to_string()).into_response()
+    }
+}

@@ -1,0 +1,400 @@
+//! ESS 2014-08-28 and 2022-02-22: scaling groups, configurations, instances, processes,
+//! activities, plus rollscale's catalogs (images, packages, load balancers).
+//!
+//! The two versions differ in list parameter names (`InstanceId.N` / `InstanceIds.N`) and in
+//! list responses (`{"ScalingGroups":{"ScalingGroup":[…]}}` / `{"ScalingGroups":[…]}`);
+//! both names are accepted in both versions, and the response follows the request's version.
+
+use super::request::Params;
+use super::{list, render::date, required};
+use crate::error::ApiError;
+use rollscale_core::domain::*;
+use rollscale_core::ids::LoadBalancerId;
+use rollscale_engine::service::{GroupChanges, NewConfiguration, NewGroup};
+use rollscale_engine::Service;
+use serde_json::{json, Value};
+
+pub const VERSION_2014: &str = "2014-08-28";
+pub const VERSION_2022: &str = "2022-02-22";
+
+struct Shape<'a> {
+    version: &'a str,
+}
+
+impl Shape<'_> {
+    /// A list in the version's shape: wrapped (`{"Inner":[…]}`) for 2014, plain for 2022.
+    fn list(&self, inner: &str, items: Vec<Value>) -> Value {
+        if self.version == VERSION_2014 {
+            json!({ inner: items })
+        } else {
+            Value::Array(items)
+        }
+    }
+
+    /// List parameter `legacy.N` (2014) or `plural.N` (2022); either is accepted.
+    fn names(&self, params: &Params, legacy: &str, plural: &str) -> Result<Vec<String>, ApiError> {
+        let mut names = list(params, plural)?;
+        if names.is_empty() {
+            names = list(params, legacy)?;
+        }
+        Ok(names)
+    }
+}
+
+pub async fn dispatch(service: &Service, version: &str, action: &str, params: &Params) -> Result<Value, ApiError> {
+    let shape = Shape { version };
+    match action {
+        "CreateScalingGroup" => create_group(service, params).await,
+        "DescribeScalingGroups" => describe_groups(service, &shape, params).await,
+        "ModifyScalingGroup" => modify_group(service, params).await,
+        "EnableScalingGroup" => {
+            let group = service
+                .enable_group(required(params, "ScalingGroupId")?, params.get_nonempty("ActiveScalingConfigurationId"))
+                .await?;
+            service.reconcile_group(&group).await.ok();
+            Ok(json!({}))
+        }
+        "DeleteScalingGroup" => {
+            let force = bool_param(params, "ForceDelete")?.unwrap_or(false);
+            service.delete_group(required(params, "ScalingGroupId")?, force).await?;
+            Ok(json!({}))
+        }
+        "CreateScalingConfiguration" => create_configuration(service, params).await,
+        "DescribeScalingConfigurations" => describe_configurations(service, &shape, params).await,
+        "ModifyScalingConfiguration" => {
+            service
+                .modify_configuration(
+                    required(params, "ScalingConfigurationId")?,
+                    params.get_nonempty("ScalingConfigurationName").map(str::to_string),
+                    params.get_nonempty("ImageId").map(str::to_string),
+                )
+                .await?;
+            Ok(json!({}))
+        }
+        "DescribeScalingInstances" => describe_instances(service, &shape, params).await,
+        "EnterStandby" => {
+            let ids = shape.names(params, "InstanceId", "InstanceIds")?;
+            let activity = service.enter_standby(required(params, "ScalingGroupId")?, &ids).await?;
+            Ok(json!({ "ScalingActivityId": activity }))
+        }
+        "ExitStandby" => {
+            let ids = shape.names(params, "InstanceId", "InstanceIds")?;
+            let activity = service.exit_standby(required(params, "ScalingGroupId")?, &ids).await?;
+            Ok(json!({ "ScalingActivityId": activity }))
+        }
+        "SetInstancesProtection" => {
+            let ids = shape.names(params, "InstanceId", "InstanceIds")?;
+            let protected = bool_param(params, "ProtectedFromScaleIn")?
+                .ok_or_else(|| ApiError::new(400, "MissingParameter", "the parameter ProtectedFromScaleIn is required"))?;
+            service.set_protection(required(params, "ScalingGroupId")?, &ids, protected).await?;
+            Ok(json!({}))
+        }
+        "SuspendProcesses" | "ResumeProcesses" => {
+            let names = shape.names(params, "Process", "Processes")?;
+            service.set_processes(required(params, "ScalingGroupId")?, &names, action == "SuspendProcesses").await?;
+            Ok(json!({}))
+        }
+        "DescribeScalingActivities" => describe_activities(service, &shape, params).await,
+        "CreateImage" => {
+            let os = match params.get_nonempty("OSType") {
+                None => None,
+                Some(text) => Some(text.parse::<OsType>().map_err(|_| {
+                    ApiError::new(400, "InvalidParameter", format!("OSType \"{text}\" is not one of linux, windows"))
+                })?),
+            };
+            let image = service.create_image(required(params, "ImageId")?, params.get_nonempty("ImageName"), os).await?;
+            Ok(json!({ "ImageId": image.id }))
+        }
+        "DescribeImages" => {
+            let images: Vec<Value> = service.images().await?.iter().map(image_json).collect();
+            Ok(json!({ "TotalCount": images.len(), "Images": shape.list("Image", images) }))
+        }
+        "DeleteImage" => {
+            service.delete_image(required(params, "ImageId")?).await?;
+            Ok(json!({}))
+        }
+        "CreatePackage" => {
+            let package = service
+                .create_package(
+                    required(params, "PackageName")?,
+                    required(params, "PackageVersion")?,
+                    params.get("InstallScript").unwrap_or(""),
+                    params.get("UninstallScript").unwrap_or(""),
+                )
+                .await?;
+            Ok(json!({ "PackageName": package.name, "PackageVersion": package.version }))
+        }
+        "ListPackages" => {
+            let packages: Vec<Value> = service
+                .packages(params.get_nonempty("PackageName"))
+                .await?
+                .iter()
+                .map(|p| {
+                    json!({
+                        "PackageName": p.name, "PackageVersion": p.version,
+                        "InstallScript": p.install_script, "UninstallScript": p.uninstall_script,
+                        "CreationTime": date(Some(p.created_at)),
+                    })
+                })
+                .collect();
+            Ok(json!({ "TotalCount": packages.len(), "Packages": shape.list("Package", packages) }))
+        }
+        "DeletePackage" => {
+            service.delete_package(required(params, "PackageName")?, required(params, "PackageVersion")?).await?;
+            Ok(json!({}))
+        }
+        "CreateLoadBalancer" => {
+            let weight = int_param(params, "DefaultWeight", 0, 100)?.unwrap_or(100);
+            let lb = service.create_load_balancer(required(params, "LoadBalancerName")?, weight).await?;
+            Ok(json!({ "LoadBalancerId": lb.id }))
+        }
+        "DescribeEvents" => {
+            let limit = int_param(params, "PageSize", 1, 500)?.unwrap_or(100);
+            let events: Vec<Value> = service
+                .events(params.get_nonempty("ExecutionId"), i64::from(limit))
+                .await?
+                .iter()
+                .map(|e| {
+                    json!({
+                        "EventId": e.id, "Name": e.name, "Level": e.level.as_str(), "Kind": e.kind,
+                        "ScalingGroupId": e.group_id, "ExecutionId": e.execution_id, "Content": e.content,
+                        "Time": date(Some(e.created_at)),
+                    })
+                })
+                .collect();
+            Ok(json!({ "Events": shape.list("Event", events) }))
+        }
+        other => Err(ApiError::new(404, "InvalidAction.NotFound", format!("the ESS action {other} is not served"))),
+    }
+}
+
+fn bool_param(params: &Params, name: &str) -> Result<Option<bool>, ApiError> {
+    params.bool(name).map_err(|e| ApiError::new(400, e.code(), e.to_string()))
+}
+
+fn int_param(params: &Params, name: &str, min: u32, max: u32) -> Result<Option<u32>, ApiError> {
+    match params.i64(name).map_err(|e| ApiError::new(400, e.code(), e.to_string()))? {
+        None => Ok(None),
+        Some(value) if value >= i64::from(min) && value <= i64::from(max) => Ok(Some(value as u32)),
+        Some(_) => Err(ApiError::new(400, "InvalidParameter", format!("{name} must be from {min} to {max}"))),
+    }
+}
+
+fn paging(params: &Params) -> Result<(i64, i64, i64), ApiError> {
+    let number = int_param(params, "PageNumber", 1, 1_000_000)?.unwrap_or(1);
+    let size = int_param(params, "PageSize", 1, 100)?.unwrap_or(10);
+    Ok((i64::from(number), i64::from(size), i64::from(number - 1) * i64::from(size)))
+}
+
+fn image_json(image: &Image) -> Value {
+    json!({
+        "ImageId": image.id, "ImageName": image.name, "ImageOwnerAlias": image.kind,
+        "OSType": image.os.as_str(), "CreationTime": date(Some(image.created_at)),
+    })
+}
+
+async fn create_group(service: &Service, params: &Params) -> Result<Value, ApiError> {
+    let mut load_balancer_ids = Vec::new();
+    let mut names = list(params, "LoadBalancerIds")?;
+    if names.len() == 1 && names[0].contains(',') {
+        names = names[0].split(',').map(|s| s.trim().to_string()).collect();
+    }
+    for text in names.iter().filter(|s| !s.is_empty()) {
+        load_balancer_ids.push(
+            LoadBalancerId::parse(text)
+                .ok_or_else(|| ApiError::new(404, "InvalidLoadBalancerId.NotFound", format!("the load balancer {text} does not exist")))?,
+        );
+    }
+    let group_type = match params.get_nonempty("GroupType") {
+        None => None,
+        Some(text) => Some(
+            text.parse::<GroupType>()
+                .map_err(|_| ApiError::new(400, "InvalidParameter", format!("GroupType \"{text}\" is not one of ECS, ECI")))?,
+        ),
+    };
+    let min_size = int_param(params, "MinSize", 0, 10_000)?
+        .ok_or_else(|| ApiError::new(400, "MissingParameter", "the parameter MinSize is required"))?;
+    let max_size = int_param(params, "MaxSize", 0, 10_000)?
+        .ok_or_else(|| ApiError::new(400, "MissingParameter", "the parameter MaxSize is required"))?;
+    let group = service
+        .create_group(NewGroup {
+            name: params.get_nonempty("ScalingGroupName").map(str::to_string).unwrap_or_else(|| format!("group-{}", rand_suffix())),
+            region_id: params.get_nonempty("RegionId").unwrap_or("local").to_string(),
+            group_type,
+            min_size,
+            max_size,
+            desired_capacity: int_param(params, "DesiredCapacity", 0, 10_000)?,
+            load_balancer_ids,
+            drain_timeout_s: int_param(params, "DrainTimeout", 0, 3600)?,
+        })
+        .await?;
+    Ok(json!({ "ScalingGroupId": group.id }))
+}
+
+fn rand_suffix() -> String {
+    format!("{:08x}", rand::random::<u32>())
+}
+
+async fn describe_groups(service: &Service, shape: &Shape<'_>, params: &Params) -> Result<Value, ApiError> {
+    let ids = shape.names(params, "ScalingGroupId", "ScalingGroupIds")?;
+    let (number, size, offset) = paging(params)?;
+    let groups = service.groups(&ids, params.get_nonempty("ScalingGroupName")).await?;
+    let total = groups.len();
+    let mut items = Vec::new();
+    for group in groups.into_iter().skip(offset as usize).take(size as usize) {
+        let instances = service.instances(Some(group.id.as_str()), &[], None).await?;
+        let count = |state: LifecycleState| instances.iter().filter(|i| i.lifecycle_state == state).count();
+        let (configuration, template, template_version) = match &group.source {
+            InstanceSource::Configuration(id) => (id.to_string(), String::new(), String::new()),
+            InstanceSource::LaunchTemplate { id, version } => (String::new(), id.to_string(), version.to_string()),
+            InstanceSource::None => (String::new(), String::new(), String::new()),
+        };
+        let lbs: Vec<Value> = group.load_balancer_ids.iter().map(|id| json!(id)).collect();
+        let suspended: Vec<Value> = group.suspended_processes.iter().map(|p| json!(p.as_str())).collect();
+        items.push(json!({
+            "ScalingGroupId": group.id,
+            "ScalingGroupName": group.name,
+            "RegionId": group.region_id,
+            "GroupType": group.group_type.as_str(),
+            "LifecycleState": group.status.as_str(),
+            "MinSize": group.min_size,
+            "MaxSize": group.max_size,
+            "DesiredCapacity": group.desired_capacity,
+            "ActiveScalingConfigurationId": configuration,
+            "LaunchTemplateId": template,
+            "LaunchTemplateVersion": template_version,
+            "LoadBalancerIds": shape.list("LoadBalancerId", lbs),
+            "SuspendedProcesses": shape.list("SuspendedProcess", suspended),
+            "TotalCapacity": instances.len(),
+            "ActiveCapacity": count(LifecycleState::InService) + count(LifecycleState::Protected),
+            "StandbyCapacity": count(LifecycleState::Standby),
+            "ProtectedCapacity": count(LifecycleState::Protected),
+            "PendingCapacity": count(LifecycleState::Pending),
+            "RemovingCapacity": count(LifecycleState::Removing),
+            "DrainTimeout": group.drain_timeout_s,
+            "CreationTime": date(Some(group.created_at)),
+        }));
+    }
+    Ok(json!({
+        "TotalCount": total, "PageNumber": number, "PageSize": size,
+        "ScalingGroups": shape.list("ScalingGroup", items),
+    }))
+}
+
+async fn modify_group(service: &Service, params: &Params) -> Result<Value, ApiError> {
+    let configuration = match params.get_nonempty("ActiveScalingConfigurationId") {
+        None => None,
+        Some(text) => Some(rollscale_core::ids::ScalingConfigurationId::parse(text).ok_or_else(|| {
+            ApiError::new(404, "InvalidScalingConfigurationId.NotFound", format!("the scaling configuration {text} does not exist"))
+        })?),
+    };
+    let group = service
+        .modify_group(
+            required(params, "ScalingGroupId")?,
+            GroupChanges {
+                name: params.get_nonempty("ScalingGroupName").map(str::to_string),
+                min_size: int_param(params, "MinSize", 0, 10_000)?,
+                max_size: int_param(params, "MaxSize", 0, 10_000)?,
+                desired_capacity: int_param(params, "DesiredCapacity", 0, 10_000)?,
+                active_configuration_id: configuration,
+                drain_timeout_s: int_param(params, "DrainTimeout", 0, 3600)?,
+            },
+        )
+        .await?;
+    if group.status == GroupStatus::Active {
+        service.reconcile_group(&group).await.ok();
+    }
+    Ok(json!({}))
+}
+
+async fn create_configuration(service: &Service, params: &Params) -> Result<Value, ApiError> {
+    let containers = match params.get_nonempty("Containers") {
+        None => Vec::new(),
+        Some(text) => serde_json::from_str(text).map_err(|error| {
+            ApiError::new(400, "InvalidParameter", format!("Containers must be a JSON list of {{name, image, command, env, port}}: {error}"))
+        })?,
+    };
+    let configuration = service
+        .create_configuration(NewConfiguration {
+            group_id: required(params, "ScalingGroupId")?.to_string(),
+            name: params.get_nonempty("ScalingConfigurationName").map(str::to_string),
+            image_id: required(params, "ImageId")?.to_string(),
+            instance_type: params.get_nonempty("InstanceType").map(str::to_string),
+            containers,
+        })
+        .await?;
+    Ok(json!({ "ScalingConfigurationId": configuration.id }))
+}
+
+async fn describe_configurations(service: &Service, shape: &Shape<'_>, params: &Params) -> Result<Value, ApiError> {
+    let ids = shape.names(params, "ScalingConfigurationId", "ScalingConfigurationIds")?;
+    let (number, size, offset) = paging(params)?;
+    let configurations = service.configurations(params.get_nonempty("ScalingGroupId"), &ids).await?;
+    let total = configurations.len();
+    let items: Vec<Value> = configurations
+        .iter()
+        .skip(offset as usize)
+        .take(size as usize)
+        .map(|c| {
+            json!({
+                "ScalingConfigurationId": c.id, "ScalingConfigurationName": c.name, "ScalingGroupId": c.group_id,
+                "ImageId": c.image_id, "InstanceType": c.instance_type, "LifecycleState": c.state.as_str(),
+                "CreationTime": date(Some(c.created_at)),
+            })
+        })
+        .collect();
+    Ok(json!({
+        "TotalCount": total, "PageNumber": number, "PageSize": size,
+        "ScalingConfigurations": shape.list("ScalingConfiguration", items),
+    }))
+}
+
+async fn describe_instances(service: &Service, shape: &Shape<'_>, params: &Params) -> Result<Value, ApiError> {
+    let ids = shape.names(params, "InstanceId", "InstanceIds")?;
+    let (number, size, offset) = paging(params)?;
+    let instances = service.instances(params.get_nonempty("ScalingGroupId"), &ids, params.get_nonempty("LifecycleState")).await?;
+    let total = instances.len();
+    let mut items = Vec::new();
+    for instance in instances.iter().skip(offset as usize).take(size as usize) {
+        let weight = service.backends(&instance.id).await?.first().map(|b| b.weight);
+        items.push(json!({
+            "InstanceId": instance.id,
+            "ScalingGroupId": instance.group_id,
+            "LifecycleState": instance.lifecycle_state.as_str(),
+            "HealthStatus": instance.health_status.as_str(),
+            "CreationType": instance.creation_type.as_str(),
+            "CreationTime": date(Some(instance.created_at)),
+            "ImageId": instance.image_id,
+            "LoadBalancerWeight": weight,
+            "Entrusted": false,
+            "ProtectedFromScaleIn": instance.lifecycle_state == LifecycleState::Protected,
+            "Packages": instance.packages.iter().map(|(n, v)| format!("{n}={v}")).collect::<Vec<_>>().join(","),
+            "Tags": instance.tags.join(","),
+        }));
+    }
+    Ok(json!({
+        "TotalCount": total, "TotalSpotCount": 0, "PageNumber": number, "PageSize": size,
+        "ScalingInstances": shape.list("ScalingInstance", items),
+    }))
+}
+
+async fn describe_activities(service: &Service, shape: &Shape<'_>, params: &Params) -> Result<Value, ApiError> {
+    let (number, size, offset) = paging(params)?;
+    let (activities, total) = service.activities(required(params, "ScalingGroupId")?, offset, size).await?;
+    let items: Vec<Value> = activities
+        .iter()
+        .map(|a| {
+            json!({
+                "ScalingActivityId": a.id, "ScalingGroupId": a.group_id, "Description": a.description,
+                "Cause": a.cause, "StatusCode": a.status.as_str(), "StatusMessage": a.status_message,
+                "Progress": if a.ended_at.is_some() { 100 } else { 0 },
+                "StartTime": date(Some(a.started_at)), "EndTime": date(a.ended_at),
+                "AttachedCapacity": "", "TotalCapacity": "", "AutoCreatedCapacity": "",
+            })
+        })
+        .collect();
+    Ok(json!({
+        "TotalCount": total, "PageNumber": number, "PageSize": size,
+        "ScalingActivities": shape.list("ScalingActivity", items),
+    }))
+}

@@ -1,0 +1,259 @@
+//! `rollscale up`: the service on its embedded defaults. Opens (or creates) the store,
+//! rebuilds the simulated fleet from it, resumes every unfinished rolling update, keeps the
+//! groups at capacity, creates the demo on first start, and serves the API.
+
+use crate::profile::{self, Profile};
+use anyhow::{bail, Context};
+use rollscale_core::domain::{GroupStatus, OsType};
+use rollscale_core::ids::LoadBalancerId;
+use rollscale_engine::service::{NewConfiguration, NewGroup};
+use rollscale_engine::{Engine, EngineConfig, Service};
+use rollscale_fleet::sim::{SimBackend, SimConfig, SimFleet, SimLbConfig, SimLoadBalancer};
+use rollscale_fleet::InstanceObservation;
+use rollscale_server::AuthConfig;
+use rollscale_store::Store;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The two public images of the seeds' CLI walkthrough.
+pub const DEMO_IMAGES: [&str; 2] =
+    ["centos_7_8_x64_20G_alibase_20200717.vhd", "aliyun_2_1903_x64_20G_alibase_20200529.vhd"];
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct UpArgs {
+    /// Address to serve the API on (loopback by default).
+    #[arg(long, env = "ROLLSCALE_LISTEN", default_value = "127.0.0.1:7878")]
+    pub listen: SocketAddr,
+    /// Directory of the SQLite database.
+    #[arg(long, env = "ROLLSCALE_DATA_DIR", default_value = "./rollscale-data")]
+    pub data_dir: PathBuf,
+    /// Database URL instead of the SQLite file in --data-dir (`sqlite://…` or `postgres://…`).
+    #[arg(long, env = "ROLLSCALE_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Compute backend: `sim` (the built-in simulated fleet).
+    #[arg(long, default_value = "sim")]
+    pub fleet: String,
+    /// Simulated latency of each fleet operation, in milliseconds.
+    #[arg(long, default_value_t = 5)]
+    pub sim_latency_ms: u64,
+    /// Probability (0 to 1) that a simulated change (image, script, package) fails.
+    #[arg(long, default_value_t = 0.0)]
+    pub sim_fail_rate: f64,
+    /// Seed of the simulated fleet's randomness: the same seed replays the same faults.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// An instance id whose every change fails (repeatable).
+    #[arg(long = "sim-fail-instance")]
+    pub sim_fail_instances: Vec<String>,
+    /// A text that makes any script containing it fail (repeatable).
+    #[arg(long = "sim-fail-script")]
+    pub sim_fail_scripts: Vec<String>,
+    /// Real seconds per simulated second of a script's `sleep`.
+    #[arg(long, default_value_t = 0.01)]
+    pub sim_time_scale: f64,
+    /// How long a simulated load balancer takes to drain a backend, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    pub sim_drain_ms: u64,
+    /// Do not create the demo group on first start.
+    #[arg(long)]
+    pub no_demo: bool,
+    /// Number of instances of the demo group.
+    #[arg(long, default_value_t = 10)]
+    pub demo_size: u32,
+    /// Where to write the CLI profile with the admin AccessKey (default: the standard profile).
+    #[arg(long, env = "ROLLSCALE_CONFIG")]
+    pub profile: Option<PathBuf>,
+    /// Allowed clock skew of signed requests, in seconds.
+    #[arg(long, default_value_t = 900)]
+    pub max_skew_s: u64,
+}
+
+pub async fn run(args: UpArgs) -> anyhow::Result<()> {
+    if args.fleet != "sim" {
+        bail!("unknown --fleet {}: this build has the simulated fleet (`sim`)", args.fleet);
+    }
+    if !(0.0..=1.0).contains(&args.sim_fail_rate) {
+        bail!("--sim-fail-rate must be between 0 and 1");
+    }
+    let url = match &args.database_url {
+        Some(url) => url.clone(),
+        None => {
+            std::fs::create_dir_all(&args.data_dir)
+                .with_context(|| format!("cannot create the data directory {}", args.data_dir.display()))?;
+            format!("sqlite://{}", args.data_dir.join("rollscale.db").display())
+        }
+    };
+    let store = Store::open(&url).await.context("cannot open the database")?;
+
+    let mut fail_instances = std::collections::HashSet::new();
+    for text in &args.sim_fail_instances {
+        let id = rollscale_core::ids::InstanceId::parse(text)
+            .with_context(|| format!("--sim-fail-instance {text} is not an instance id"))?;
+        fail_instances.insert(id);
+    }
+    let fleet = SimFleet::new(SimConfig {
+        latency_ms: args.sim_latency_ms,
+        fail_rate: args.sim_fail_rate,
+        seed: args.seed,
+        fail_instances,
+        fail_scripts: args.sim_fail_scripts.clone(),
+        time_scale: args.sim_time_scale,
+        ..SimConfig::default()
+    });
+    let lb = SimLoadBalancer::new(SimLbConfig { drain_ms: args.sim_drain_ms, ..SimLbConfig::default() });
+    adopt_sim_state(&store, &fleet, &lb).await?;
+
+    let engine = Engine::new(store.clone(), Arc::new(fleet), Arc::new(lb), EngineConfig::default());
+    let service = Service::new(engine.clone());
+
+    let endpoint = format!("http://{}", args.listen);
+    if store.access_key_count().await? == 0 {
+        let key = service.create_access_key("admin").await?;
+        let profile = Profile {
+            endpoint: endpoint.clone(),
+            access_key_id: key.id.clone(),
+            access_key_secret: key.secret.clone(),
+            region_id: "local".into(),
+        };
+        let path = profile::save(&profile, args.profile.as_deref())?;
+        // Printed once, to the terminal only; never logged.
+        println!("Created the admin AccessKey {} (secret {}).", key.id, key.secret);
+        println!("It is saved in {} (mode 0600); `rollscale configure get` shows it.", path.display());
+    }
+
+    if !args.no_demo && store.setting_get("demo.created").await?.is_none() {
+        create_demo(&service, args.demo_size).await?;
+        store.setting_put("demo.created", "1").await?;
+    }
+    for group in service.groups(&[], None).await? {
+        if group.status == GroupStatus::Active {
+            service.reconcile_group(&group).await?;
+        }
+    }
+    let resumed = engine.resume_all().await?;
+    if resumed > 0 {
+        println!("Resumed {resumed} unfinished rolling update(s).");
+    }
+    service.spawn_reconciler();
+
+    print_groups(&service).await?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    println!("rollscale is serving the API on {endpoint} (store: {}, fleet: sim).", redact_url(&url));
+    let auth = AuthConfig { max_skew: Duration::from_secs(args.max_skew_s) };
+    rollscale_server::serve(listener, rollscale_server::router(service, auth), async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
+    println!("rollscale stopped.");
+    Ok(())
+}
+
+/// The simulated fleet lives in memory; the store holds the truth. Rebuild it.
+async fn adopt_sim_state(store: &Store, fleet: &SimFleet, lb: &SimLoadBalancer) -> anyhow::Result<()> {
+    let instances = store.instance_list(None).await?;
+    let mut addresses = HashMap::new();
+    let mut observations = Vec::with_capacity(instances.len());
+    for instance in instances {
+        let instance = instance.value;
+        addresses.insert(instance.id.clone(), instance.address.clone());
+        if instance.lifecycle_state == rollscale_core::domain::LifecycleState::Pending {
+            continue; // the reconciler creates it
+        }
+        observations.push(InstanceObservation {
+            id: instance.id.clone(),
+            image_id: instance.image_id.clone(),
+            packages: instance.packages.clone(),
+            containers: instance.containers.clone(),
+            running: true,
+            os: OsType::guess(&instance.image_id),
+            address: instance.address.clone(),
+        });
+    }
+    fleet.adopt(observations);
+    let mut by_lb: HashMap<LoadBalancerId, Vec<SimBackend>> = HashMap::new();
+    for backend in store.backend_list(None, None).await? {
+        let address = addresses.get(&backend.instance_id).cloned().unwrap_or_default();
+        by_lb.entry(backend.load_balancer_id.clone()).or_default().push(SimBackend {
+            instance_id: backend.instance_id,
+            address,
+            weight: backend.weight,
+        });
+    }
+    for (id, backends) in by_lb {
+        lb.adopt(&id, backends);
+    }
+    Ok(())
+}
+
+/// The demo: the seeds' images and package, a load balancer, and a group of InService
+/// instances on CentOS, so the seeds' commands run as written once the ids are replaced.
+pub async fn create_demo(service: &Service, size: u32) -> anyhow::Result<()> {
+    for image in DEMO_IMAGES {
+        service.create_image(image, None, Some(OsType::Linux)).await?;
+    }
+    service.create_image("win2019_1809_x64_dtc_en-us_40G_alibase_20200722.vhd", None, Some(OsType::Windows)).await?;
+    for version in ["v3", "v4"] {
+        service
+            .create_package(
+                "wordpress",
+                version,
+                &format!("echo installing wordpress {version}\necho wordpress {version} is installed"),
+                &format!("echo removing wordpress {version}"),
+            )
+            .await?;
+    }
+    let lb = service.create_load_balancer("demo-lb", 100).await?;
+    let group = service
+        .create_group(NewGroup {
+            name: "demo".into(),
+            region_id: "local".into(),
+            min_size: 0,
+            max_size: size.max(100),
+            desired_capacity: Some(size),
+            load_balancer_ids: vec![lb.id],
+            ..NewGroup::default()
+        })
+        .await?;
+    service
+        .create_configuration(NewConfiguration {
+            group_id: group.id.to_string(),
+            name: Some("demo-config".into()),
+            image_id: DEMO_IMAGES[0].into(),
+            ..NewConfiguration::default()
+        })
+        .await?;
+    service.enable_group(group.id.as_str(), None).await?;
+    Ok(())
+}
+
+async fn print_groups(service: &Service) -> anyhow::Result<()> {
+    for group in service.groups(&[], None).await? {
+        let configuration = match &group.source {
+            rollscale_core::domain::InstanceSource::Configuration(id) => id.to_string(),
+            _ => "-".into(),
+        };
+        let instances = service.instances(Some(group.id.as_str()), &[], None).await?;
+        println!(
+            "Scaling group {} ({}): {} instance(s), scaling configuration {}, {}.",
+            group.id,
+            group.name,
+            instances.len(),
+            configuration,
+            group.status
+        );
+    }
+    Ok(())
+}
+
+/// A database URL without its password, for output.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(scheme), Some(at)) if at > scheme => format!("{}://…@{}", &url[..scheme], &url[at + 1..]),
+        _ => url.to_string(),
+    }
+}
