@@ -74,10 +74,26 @@ pub struct Engine {
     pub lb: Arc<dyn LoadBalancer>,
     pub config: EngineConfig,
     tasks: Mutex<HashMap<ExecutionId, Arc<runner::TaskHandle>>>,
+    spawned: Mutex<Vec<tokio::task::AbortHandle>>,
 }
 
 impl Engine {
     pub fn new(store: Store, fleet: Arc<dyn Fleet>, lb: Arc<dyn LoadBalancer>, config: EngineConfig) -> Arc<Engine> {
-        Arc::new(Engine { store, fleet, lb, config, tasks: Mutex::new(HashMap::new()) })
+        Arc::new(Engine { store, fleet, lb, config, tasks: Mutex::new(HashMap::new()), spawned: Mutex::new(Vec::new()) })
+    }
+
+    /// Stops every task and worker of this engine at its next await point, as a crash would,
+    /// leaving the store as it is. Used by tests that restart the engine mid-task.
+    pub fn halt(&self) {
+        for handle in self.spawned.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
+            handle.abort();
+        }
+        self.tasks.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    pub(crate) fn track(&self, handle: tokio::task::AbortHandle) {
+        let mut spawned = self.spawned.lock().unwrap_or_else(|e| e.into_inner());
+        spawned.retain(|h| !h.is_finished());
+        spawned.push(handle);
     }
 }

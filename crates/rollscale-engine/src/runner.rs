@@ -62,10 +62,11 @@ impl Engine {
             handle
         };
         let engine = self.clone();
-        tokio::spawn(async move {
+        let spawned = tokio::spawn(async move {
             engine.drive_loop(&id, &handle).await;
             engine.tasks.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
         });
+        self.track(spawned.abort_handle());
     }
 
     /// Tells the task's driver that something changed (an operator action).
@@ -337,11 +338,12 @@ impl Engine {
         let spec = Arc::new(task.spec.clone());
         let task_id = task.id.clone();
         let work_id = work_id.clone();
-        tokio::spawn(async move {
+        let spawned = tokio::spawn(async move {
             engine.work_loop(&handle, &task_id, &spec, &work_id).await;
             handle.workers.lock().unwrap_or_else(|e| e.into_inner()).remove(&work_id);
             handle.wake.notify_one();
         });
+        self.track(spawned.abort_handle());
     }
 
     async fn work_loop(&self, handle: &TaskHandle, task_id: &ExecutionId, spec: &RollingUpdateSpec, work_id: &ExecutionId) {
