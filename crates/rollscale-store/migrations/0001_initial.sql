@@ -42,6 +42,8 @@ CREATE TABLE lb_backends (
     lb_id TEXT NOT NULL,
     instance_id TEXT NOT NULL,
     weight BIGINT NOT NULL,
+    -- The weight before EnterStandby, restored by ExitStandby; -1 when none is saved.
+    saved_weight BIGINT NOT NULL DEFAULT -1,
     PRIMARY KEY (lb_id, instance_id)
 );
 CREATE INDEX lb_backends_instance ON lb_backends (instance_id);

@@ -81,4 +81,55 @@ impl Store {
         }
         Ok(backends)
     }
+
+    /// EnterStandby's weight change for every load balancer of the instance: remembers each
+    /// weight (unless one is already remembered, so a redo keeps the first) and sets it to 0.
+    /// Returns the remembered weights.
+    pub async fn backend_zero_weights(&self, instance: &InstanceId) -> Result<Vec<(LoadBalancerId, u32)>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE lb_backends SET saved_weight = weight WHERE instance_id = $1 AND saved_weight < 0")
+            .bind(instance.as_str())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE lb_backends SET weight = 0 WHERE instance_id = $1")
+            .bind(instance.as_str())
+            .execute(&mut *tx)
+            .await?;
+        let rows = sqlx::query("SELECT lb_id, saved_weight FROM lb_backends WHERE instance_id = $1 ORDER BY lb_id")
+            .bind(instance.as_str())
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        weights_of(rows)
+    }
+
+    /// ExitStandby's weight change: puts back the remembered weights and forgets them.
+    /// Returns the weights now in force, for the driver to apply.
+    pub async fn backend_restore_weights(&self, instance: &InstanceId) -> Result<Vec<(LoadBalancerId, u32)>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE lb_backends SET weight = saved_weight, saved_weight = -1 WHERE instance_id = $1 AND saved_weight >= 0",
+        )
+        .bind(instance.as_str())
+        .execute(&mut *tx)
+        .await?;
+        let rows = sqlx::query("SELECT lb_id, weight FROM lb_backends WHERE instance_id = $1 ORDER BY lb_id")
+            .bind(instance.as_str())
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        weights_of(rows)
+    }
+}
+
+fn weights_of(rows: Vec<sqlx::any::AnyRow>) -> Result<Vec<(LoadBalancerId, u32)>, StoreError> {
+    let mut weights = Vec::with_capacity(rows.len());
+    for row in rows {
+        let lb_text: String = row.try_get(0)?;
+        let weight: i64 = row.try_get(1)?;
+        if let Some(lb) = LoadBalancerId::parse(&lb_text) {
+            weights.push((lb, weight.clamp(0, u32::MAX.into()) as u32));
+        }
+    }
+    Ok(weights)
 }
