@@ -13,8 +13,8 @@ use rollscale_core::domain::{Event, EventLevel, LifecycleState, Process};
 use rollscale_core::ids::{ExecutionId, InstanceId};
 use rollscale_core::params::{Change, PackageAction, RollingUpdateSpec};
 use rollscale_core::task::{
-    decide, progress, InstanceStatus, InstanceWork, Outcome, Step, StepOutcome, StepReport, TaskAction, TaskEvent,
-    TaskState, WaitingStatus,
+    decide, InstanceStatus, InstanceWork, Outcome, Phase, Progress, Step, StepOutcome, StepReport, TaskAction,
+    TaskEvent, TaskState, WaitingStatus,
 };
 use rollscale_fleet::{FleetError, PackageOperation};
 use rollscale_store::{StoreError, Versioned};
@@ -109,11 +109,27 @@ impl Engine {
         if task.value.cancel.is_some() {
             handle.cancelling.store(true, Ordering::SeqCst);
         }
-        let works = self.store.work_list(id).await?;
-        for work in works.iter().filter(|work| work.value.status == InstanceStatus::Running) {
-            self.ensure_worker(handle, &task.value, &work.value.execution_id);
+        // Counts, not rows: a wake-up costs the same for 10 instances as for 10,000.
+        let (from, to) = batch_positions(&task.value);
+        let counts = self.store.work_counts(id, from, to).await?;
+        let count = |status: InstanceStatus| -> (u32, u32) {
+            counts
+                .iter()
+                .find(|(name, _, _)| name == status.as_str())
+                .map(|(_, total, in_batch)| (*total as u32, *in_batch as u32))
+                .unwrap_or((0, 0))
+        };
+        let summary = Progress {
+            in_flight: count(InstanceStatus::Running).0,
+            failed_undecided: count(InstanceStatus::Failed).0,
+            queued_in_batch: count(InstanceStatus::Queued).1,
+        };
+        let n_workers = handle.workers.lock().unwrap_or_else(|e| e.into_inner()).len() as u32;
+        if summary.in_flight > n_workers {
+            for work in self.store.work_list_where(id, Some(InstanceStatus::Running.as_str()), None).await? {
+                self.ensure_worker(handle, &task.value, &work.value.execution_id);
+            }
         }
-        let summary = progress(&task.value, works.iter().map(|work| &work.value));
         let action = decide(&task.value, &summary);
         tracing::debug!(execution = %id, ?action, ?summary, "decided");
         let now = now_millis();
@@ -133,9 +149,10 @@ impl Engine {
                 self.commit(&task, &TaskEvent::Begun).await
             }
             TaskAction::StartBatch(index) => {
-                let released: Vec<Versioned<InstanceWork>> = works
+                let queued = self.store.work_list_where(id, Some(InstanceStatus::Queued.as_str()), Some((from, to))).await?;
+                let released: Vec<Versioned<InstanceWork>> = queued
                     .into_iter()
-                    .filter(|work| work.value.batch == index && work.value.status == InstanceStatus::Queued)
+                    .filter(|work| work.value.batch == index)
                     .map(|work| Versioned { value: work.value.start(now), generation: work.generation })
                     .collect();
                 let next = task.value.clone().evolve(&TaskEvent::BatchStarted(index));
@@ -566,6 +583,17 @@ fn script_outcome(run: &rollscale_fleet::ScriptOutcome, timeout_s: u32, report: 
             Some(code) => failed("ScriptFailed", format!("the script exited with code {code}"), report),
             None => failed("ScriptFailed", "the script ended without an exit code".into(), report),
         }
+    }
+}
+
+/// The target positions `[from, to)` of the current batch; empty outside a batch.
+fn batch_positions(task: &TaskState) -> (i64, i64) {
+    match task.phase {
+        Phase::Batch { index, .. } if index < task.n_batches() => {
+            let from: u32 = task.batch_sizes[..index as usize].iter().sum();
+            (i64::from(from), i64::from(from + task.batch_sizes[index as usize]))
+        }
+        _ => (0, 0),
     }
 }
 

@@ -68,6 +68,8 @@ CREATE TABLE executions (
     parent_id TEXT NOT NULL,
     template_name TEXT NOT NULL,
     status TEXT NOT NULL,
+    -- The engine's own status (a child's Skipped shows as Success in `status`).
+    detail_status TEXT NOT NULL,
     group_id TEXT NOT NULL,
     instance_id TEXT NOT NULL,
     position BIGINT NOT NULL,
@@ -77,6 +79,7 @@ CREATE TABLE executions (
     generation BIGINT NOT NULL
 );
 CREATE INDEX executions_parent ON executions (parent_id, position);
+CREATE INDEX executions_parent_status ON executions (parent_id, detail_status);
 CREATE INDEX executions_group ON executions (group_id, created_at);
 CREATE INDEX executions_status ON executions (status);
 

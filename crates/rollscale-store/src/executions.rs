@@ -58,8 +58,8 @@ impl Store {
         }
         let template = task.spec.kind.template_name();
         sqlx::query(
-            "INSERT INTO executions (id, parent_id, template_name, status, group_id, instance_id, position, body, \
-             created_at, updated_at, generation) VALUES ($1, '', $2, $3, $4, '', 0, $5, $6, $6, 1)",
+            "INSERT INTO executions (id, parent_id, template_name, status, detail_status, group_id, instance_id, position, \
+             body, created_at, updated_at, generation) VALUES ($1, '', $2, $3, $3, $4, '', 0, $5, $6, $6, 1)",
         )
         .bind(task.id.as_str())
         .bind(template)
@@ -71,8 +71,8 @@ impl Store {
         .await?;
         for work in works {
             sqlx::query(
-                "INSERT INTO executions (id, parent_id, template_name, status, group_id, instance_id, position, body, \
-                 created_at, updated_at, generation) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, 1)",
+                "INSERT INTO executions (id, parent_id, template_name, status, detail_status, group_id, instance_id, \
+                 position, body, created_at, updated_at, generation) VALUES ($1, $2, $3, $4, $10, $5, $6, $7, $8, $9, $9, 1)",
             )
             .bind(work.execution_id.as_str())
             .bind(task.id.as_str())
@@ -83,6 +83,7 @@ impl Store {
             .bind(i64::from(work.position))
             .bind(to_json(work))
             .bind(now)
+            .bind(work.status.as_str())
             .execute(&mut *tx)
             .await?;
         }
@@ -101,8 +102,8 @@ impl Store {
     /// Writes the task if it is still at `generation`; returns the new generation.
     pub async fn task_update(&self, task: &TaskState, generation: i64, now: Millis) -> Result<i64, StoreError> {
         let result = sqlx::query(
-            "UPDATE executions SET status = $1, body = $2, updated_at = $3, generation = generation + 1 \
-             WHERE id = $4 AND generation = $5",
+            "UPDATE executions SET status = $1, detail_status = $1, body = $2, updated_at = $3, \
+             generation = generation + 1 WHERE id = $4 AND generation = $5",
         )
         .bind(task.status.as_str())
         .bind(to_json(task))
@@ -185,14 +186,15 @@ impl Store {
     /// Writes one child execution if it is still at `generation`.
     pub async fn work_update(&self, work: &InstanceWork, generation: i64, now: Millis) -> Result<i64, StoreError> {
         let result = sqlx::query(
-            "UPDATE executions SET status = $1, body = $2, updated_at = $3, generation = generation + 1 \
-             WHERE id = $4 AND generation = $5",
+            "UPDATE executions SET status = $1, detail_status = $6, body = $2, updated_at = $3, \
+             generation = generation + 1 WHERE id = $4 AND generation = $5",
         )
         .bind(work.status.wire_status())
         .bind(to_json(work))
         .bind(now)
         .bind(work.execution_id.as_str())
         .bind(generation)
+        .bind(work.status.as_str())
         .execute(&self.pool)
         .await?;
         conflict_unless_one(result.rows_affected(), "execution", work.execution_id.as_str())?;
@@ -210,22 +212,23 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         for work in works {
             let result = sqlx::query(
-                "UPDATE executions SET status = $1, body = $2, updated_at = $3, generation = generation + 1 \
-                 WHERE id = $4 AND generation = $5",
+                "UPDATE executions SET status = $1, detail_status = $6, body = $2, updated_at = $3, \
+                 generation = generation + 1 WHERE id = $4 AND generation = $5",
             )
             .bind(work.value.status.wire_status())
             .bind(to_json(&work.value))
             .bind(now)
             .bind(work.value.execution_id.as_str())
             .bind(work.generation)
+            .bind(work.value.status.as_str())
             .execute(&mut *tx)
             .await?;
             conflict_unless_one(result.rows_affected(), "execution", work.value.execution_id.as_str())?;
         }
         if let Some(task) = task {
             let result = sqlx::query(
-                "UPDATE executions SET status = $1, body = $2, updated_at = $3, generation = generation + 1 \
-                 WHERE id = $4 AND generation = $5",
+                "UPDATE executions SET status = $1, detail_status = $1, body = $2, updated_at = $3, \
+                 generation = generation + 1 WHERE id = $4 AND generation = $5",
             )
             .bind(task.value.status.as_str())
             .bind(to_json(&task.value))
@@ -238,6 +241,52 @@ impl Store {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// A task's child executions with the given engine status, or at positions
+    /// `[from, to)`, in target order.
+    pub async fn work_list_where(
+        &self,
+        task_id: &ExecutionId,
+        detail_status: Option<&str>,
+        positions: Option<(i64, i64)>,
+    ) -> Result<Vec<Versioned<InstanceWork>>, StoreError> {
+        let (from, to) = positions.unwrap_or((0, i64::MAX));
+        let rows = sqlx::query(
+            "SELECT body, generation FROM executions WHERE parent_id = $1 AND ($2 = '' OR detail_status = $2) \
+             AND position >= $3 AND position < $4 ORDER BY position",
+        )
+        .bind(task_id.as_str())
+        .bind(detail_status.unwrap_or(""))
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|row| versioned("instance execution", row)).collect()
+    }
+
+    /// How many of a task's child executions have each engine status: overall, and among
+    /// positions `[from, to)` (the current batch).
+    pub async fn work_counts(
+        &self,
+        task_id: &ExecutionId,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<(String, i64, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT detail_status, COUNT(*), SUM(CASE WHEN position >= $2 AND position < $3 THEN 1 ELSE 0 END) \
+             FROM executions WHERE parent_id = $1 GROUP BY detail_status",
+        )
+        .bind(task_id.as_str())
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut counts = Vec::with_capacity(rows.len());
+        for row in rows {
+            counts.push((row.try_get::<String, _>(0)?, row.try_get::<i64, _>(1)?, row.try_get::<i64, _>(2)?));
+        }
+        Ok(counts)
     }
 
     /// `ListExecutions`: matching executions (newest tasks first; children in target order)

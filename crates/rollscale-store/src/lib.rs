@@ -105,6 +105,15 @@ impl Store {
         self.backend
     }
 
+    /// Rows changed since the store was opened (SQLite only; 0 on PostgreSQL). Benchmarks use
+    /// it to report the store's writes per instance.
+    pub async fn total_changes(&self) -> Result<i64, StoreError> {
+        match self.backend {
+            Backend::Sqlite => Ok(sqlx::query("SELECT total_changes()").fetch_one(&self.pool).await?.try_get(0)?),
+            Backend::Postgres => Ok(0),
+        }
+    }
+
     /// A named setting (e.g. whether the demo was created).
     pub async fn setting_get(&self, name: &str) -> Result<Option<String>, StoreError> {
         let row = sqlx::query("SELECT value FROM settings WHERE name = $1")

@@ -1,0 +1,120 @@
+//! Benchmark: a rolling image update on the simulated fleet, for 100 and 10,000 instances.
+//!
+//! Prints, per run: wall time against the ideal (batches × the per-instance driver latency on
+//! the critical path), the engine's CPU time, the process's peak memory, and the store's row
+//! writes per instance. Run with `cargo bench -p rollscale-engine --bench rolling_update`
+//! (`-- --quick` runs only the 100-instance case).
+
+use rollscale_core::task::TaskStatus;
+use rollscale_engine::service::{NewConfiguration, NewGroup};
+use rollscale_engine::{Engine, EngineConfig, Service};
+use rollscale_fleet::sim::{SimConfig, SimFleet, SimLbConfig, SimLoadBalancer};
+use rollscale_store::Store;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const LATENCY_MS: u64 = 20;
+const BATCHES: u32 = 5;
+
+/// User + system CPU seconds of this process so far, from /proc/self/stat.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Peak resident memory in MiB, from /proc/self/status.
+fn peak_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+async fn run(size: u32) -> Result<(), Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    let store = Store::open(&format!("sqlite://{}", dir.path().join("bench.db").display())).await?;
+    let fleet = SimFleet::new(SimConfig { latency_ms: LATENCY_MS, ..SimConfig::default() });
+    let lb = SimLoadBalancer::new(SimLbConfig::default());
+    let config = EngineConfig { health_poll: Duration::from_millis(5), ..EngineConfig::default() };
+    let engine = Engine::new(store.clone(), Arc::new(fleet.clone()), Arc::new(lb), config);
+    let service = Service::new(engine.clone());
+    service.create_image("old", None, None).await?;
+    service.create_image("new", None, None).await?;
+    let lb = service.create_load_balancer("lb", 100).await?;
+    let group = service
+        .create_group(NewGroup {
+            name: "bench".into(),
+            max_size: size,
+            desired_capacity: Some(size),
+            load_balancer_ids: vec![lb.id],
+            ..NewGroup::default()
+        })
+        .await?;
+    service
+        .create_configuration(NewConfiguration {
+            group_id: group.id.to_string(),
+            image_id: "old".into(),
+            ..NewConfiguration::default()
+        })
+        .await?;
+    let group = service.enable_group(group.id.as_str(), None).await?;
+    let setup = Instant::now();
+    service.reconcile_group(&group).await?;
+    let setup = setup.elapsed();
+
+    let writes_before = store.total_changes().await?;
+    let cpu_before = cpu_seconds();
+    let started = Instant::now();
+    let params = serde_json::json!({
+        "invokeType": "invoke", "scalingGroupId": group.id, "imageId": "new", "batchNumber": BATCHES,
+    });
+    let task = service.start_execution("ACS-ESS-RollingUpdateByReplaceSystemDiskInScalingGroup", &params.to_string()).await?;
+    let status = loop {
+        let (task, _) = service.task(task.id.as_str()).await?;
+        if task.status.is_final() {
+            break task.status;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let wall = started.elapsed();
+    let cpu = cpu_seconds() - cpu_before;
+    let writes = store.total_changes().await? - writes_before;
+    assert_eq!(status, TaskStatus::Success);
+    // Per instance on the critical path: replace_image and one health check, each LATENCY_MS.
+    let ideal = Duration::from_millis(u64::from(BATCHES) * 2 * LATENCY_MS);
+    println!(
+        "instances {size:>6} | batches {BATCHES} | wall {:>8.3} s | ideal {:>6.3} s | ratio {:>6.2} | engine cpu {:>7.3} s ({:.1} µs/instance) | peak rss {:>7.1} MiB | store writes {writes} ({:.1}/instance) | setup {:.2} s",
+        wall.as_secs_f64(),
+        ideal.as_secs_f64(),
+        wall.as_secs_f64() / ideal.as_secs_f64(),
+        cpu,
+        cpu * 1e6 / f64::from(size),
+        peak_mib(),
+        writes as f64 / f64::from(size),
+        setup.as_secs_f64(),
+    );
+    let calls = fleet.calls();
+    println!(
+        "                 fleet calls: replace_image {} (no-op {}), health {}",
+        calls.replace_image, calls.noop_replace_image, calls.health
+    );
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let quick = std::env::args().any(|a| a == "--quick");
+    println!("rolling image update on the simulated fleet, driver latency {LATENCY_MS} ms");
+    run(100).await?;
+    if !quick {
+        run(10_000).await?;
+    }
+    Ok(())
+}
