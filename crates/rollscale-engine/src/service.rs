@@ -259,21 +259,17 @@ impl Service {
             }
         }
         match &spec.change {
-            Change::Image { image_id } => {
-                if self.store().image_get(image_id).await?.is_none() {
-                    return Err(ServiceError::not_found(
-                        "InvalidImageId.NotFound",
-                        format!("the image {image_id} does not exist; add it with `rollscale image create`"),
-                    ));
-                }
+            Change::Image { image_id } if self.store().image_get(image_id).await?.is_none() => {
+                return Err(ServiceError::not_found(
+                    "InvalidImageId.NotFound",
+                    format!("the image {image_id} does not exist; add it with `rollscale ess CreateImage --ImageId {image_id}`"),
+                ));
             }
-            Change::Package { name, version, .. } => {
-                if self.store().package_get(name, version).await?.is_none() {
-                    return Err(ServiceError::not_found(
-                        "EntityNotExists.PackageVersion",
-                        format!("the package {name} has no version {version}"),
-                    ));
-                }
+            Change::Package { name, version, .. } if self.store().package_get(name, version).await?.is_none() => {
+                return Err(ServiceError::not_found(
+                    "EntityNotExists.PackageVersion",
+                    format!("the package {name} has no version {version}"),
+                ));
             }
             Change::ContainerGroup { .. } if group.group_type != GroupType::ECI => {
                 return Err(ServiceError::rejected(

@@ -42,9 +42,14 @@ async fn handle_request(state: &AppState, method: &Method, uri: &Uri, headers: &
         .collect();
     let request = RpcRequest::from_parts(method.as_str(), uri.path(), uri.query(), header_pairs, body)
         .map_err(|error| ApiError::new(error.http_status(), error.code(), error.to_string()))?;
-    authenticate(state, &request).await?;
+    let scheme = authenticate(state, &request).await?;
     let params = request.params();
-    let action = request.action().ok_or_else(|| ApiError::new(400, "MissingParameter", "the parameter Action is required"))?;
+    // RPC v1 signs parameters, not headers: the action must come from a signed parameter.
+    let action = match scheme {
+        sign::Scheme::V1 => params.get_nonempty("Action").map(str::to_string),
+        sign::Scheme::Acs3 => request.action(),
+    }
+    .ok_or_else(|| ApiError::new(400, "MissingParameter", "the parameter Action is required"))?;
     let version = request.version().ok_or_else(|| ApiError::new(400, "MissingParameter", "the parameter Version is required"))?;
     let service = &state.service;
     match version.as_str() {
@@ -72,7 +77,7 @@ fn claimed_access_key(request: &RpcRequest) -> Option<String> {
 }
 
 /// Every request is signed with a known, active AccessKey, fresh, and not replayed.
-async fn authenticate(state: &AppState, request: &RpcRequest) -> Result<(), ApiError> {
+async fn authenticate(state: &AppState, request: &RpcRequest) -> Result<sign::Scheme, ApiError> {
     let secret = match claimed_access_key(request) {
         Some(id) => state.service.access_key_secret(&id).await.map_err(ApiError::from)?.map(|secret| (id, secret)),
         None => None,
@@ -87,7 +92,7 @@ async fn authenticate(state: &AppState, request: &RpcRequest) -> Result<(), ApiE
             return Err(ApiError::new(400, "SignatureNonceUsed", "the request's signature nonce was used before"));
         }
     }
-    Ok(())
+    Ok(verified.scheme)
 }
 
 /// A required parameter.
