@@ -109,7 +109,10 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let engine = Engine::new(store.clone(), Arc::new(fleet), Arc::new(lb), EngineConfig::default());
     let service = Service::new(engine.clone());
 
-    let endpoint = format!("http://{}", args.listen);
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let endpoint = format!("http://{}", listener.local_addr()?);
     if store.access_key_count().await? == 0 {
         let key = service.create_access_key("admin").await?;
         let profile = Profile {
@@ -122,6 +125,21 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         // Printed once, to the terminal only; never logged.
         println!("Created the admin AccessKey {} (secret {}).", key.id, key.secret);
         println!("It is saved in {} (mode 0600); `rollscale configure get` shows it.", path.display());
+    }
+
+    else {
+        // Keep an existing profile of this store's admin key pointing at where we serve now.
+        let path = match &args.profile {
+            Some(path) => path.clone(),
+            None => profile::config_path()?,
+        };
+        if let Ok(Some(mut existing)) = profile::read(&path) {
+            let ours = store.access_key_get(&existing.access_key_id).await?.is_some();
+            if ours && existing.endpoint != endpoint {
+                existing.endpoint = endpoint.clone();
+                profile::save(&existing, Some(&path))?;
+            }
+        }
     }
 
     if !args.no_demo && store.setting_get("demo.created").await?.is_none() {
@@ -140,9 +158,6 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     service.spawn_reconciler();
 
     print_groups(&service).await?;
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
     println!("rollscale is serving the API on {endpoint} (store: {}, fleet: sim).", redact_url(&url));
     let auth = AuthConfig { max_skew: Duration::from_secs(args.max_skew_s) };
     rollscale_server::serve(listener, rollscale_server::router(service, auth), async {

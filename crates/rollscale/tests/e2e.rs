@@ -1,0 +1,230 @@
+//! End to end: the `rollscale` binary serves on loopback (`rollscale up`), and the seeds'
+//! own commands (`shared/seeds/rolling-update-cli.txt`, with `aliyun` replaced by
+//! `rollscale` and the ids replaced) run against it through the CLI. Then a `kill -9` in the
+//! middle of a rolling update, a restart on the same data, and the task finishes.
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_rollscale");
+
+struct Server {
+    child: Child,
+    endpoint: String,
+    group_id: String,
+    configuration_id: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn up(dir: &Path, extra: &[&str]) -> Server {
+    let mut child = Command::new(BIN)
+        .args(["up", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.join("data"))
+        .args(extra)
+        .env("ROLLSCALE_CONFIG", dir.join("config.json"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("rollscale up starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (mut endpoint, mut group_id, mut configuration_id) = (String::new(), String::new(), String::new());
+    while endpoint.is_empty() {
+        let line = receiver.recv_timeout(deadline.saturating_duration_since(Instant::now())).expect("up prints where it serves");
+        if let Some(rest) = line.strip_prefix("Scaling group ") {
+            group_id = rest.split_whitespace().next().unwrap_or_default().to_string();
+            configuration_id = rest
+                .split("scaling configuration ")
+                .nth(1)
+                .and_then(|r| r.split(',').next())
+                .unwrap_or_default()
+                .to_string();
+        }
+        if let Some(rest) = line.split("serving the API on ").nth(1) {
+            endpoint = rest.split_whitespace().next().unwrap_or_default().to_string();
+        }
+    }
+    assert!(group_id.starts_with("asg-") && configuration_id.starts_with("asc-"), "demo ids: {group_id} {configuration_id}");
+    Server { child, endpoint, group_id, configuration_id }
+}
+
+/// Runs the CLI with the profile `up` wrote; returns (exit code, stdout, stderr).
+fn cli(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let output = Command::new(BIN)
+        .args(args)
+        .env("ROLLSCALE_CONFIG", dir.join("config.json"))
+        .env_remove("ROLLSCALE_ENDPOINT")
+        .output()
+        .expect("rollscale runs");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn cli_json(dir: &Path, args: &[&str]) -> Value {
+    let (code, stdout, stderr) = cli(dir, args);
+    assert_eq!(code, 0, "rollscale {args:?} failed: {stderr}");
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("rollscale {args:?}: not JSON ({e}): {stdout}"))
+}
+
+/// `rollscale oos StartExecution --TemplateName T --Parameters P`, then wait for the end.
+fn start_and_wait(dir: &Path, template: &str, parameters: &str) -> String {
+    let started = cli_json(dir, &["oos", "StartExecution", "--TemplateName", template, "--Parameters", parameters]);
+    let id = started["Execution"]["ExecutionId"].as_str().expect("execution id").to_string();
+    let (code, _, stderr) = cli(dir, &["rolling-update", "wait", &id]);
+    assert_eq!(code, 0, "{template} {id} did not succeed: {stderr}");
+    let listed = cli_json(dir, &["oos", "ListExecutions", "--ExecutionId", &id]);
+    assert_eq!(listed["Executions"][0]["Status"], "Success", "{listed}");
+    id
+}
+
+fn instances(dir: &Path, group: &str) -> Vec<Value> {
+    let described = cli_json(dir, &["ess", "DescribeScalingInstances", "--ScalingGroupId", group, "--PageSize", "100"]);
+    described["ScalingInstances"]["ScalingInstance"].as_array().expect("2014 shape").clone()
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("rollscale-e2e-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+#[test]
+fn the_seed_commands_run_against_rollscale_up() {
+    let dir = temp_dir("seeds");
+    let server = up(&dir, &["--sim-latency-ms", "2"]);
+    let (group, configuration) = (server.group_id.as_str(), server.configuration_id.as_str());
+    assert!(server.endpoint.starts_with("http://127.0.0.1:"));
+    let profile = cli_json(&dir, &["configure", "get"]);
+    assert_eq!(profile["endpoint"], server.endpoint.as_str());
+    assert!(profile["access_key_secret"].as_str().is_some_and(|s| s.len() >= 30));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.join("config.json")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the profile holds a secret");
+    }
+
+    // The seeds' image update, verbatim but for the ids.
+    let image = start_and_wait(
+        &dir,
+        "ACS-ESS-RollingUpdateByReplaceSystemDiskInScalingGroup",
+        &format!(r#"{{ "invokeType": "invoke", "scalingGroupId": "{group}", "scalingConfigurationId": "{configuration}", "imageId": "aliyun_2_1903_x64_20G_alibase_20200529.vhd", "sourceImageId": "centos_7_8_x64_20G_alibase_20200717.vhd", "OOSAssumeRole": "", "enterProcess": [ "ScaleIn", "ScaleOut", "HealthCheck", "AlarmNotification", "ScheduledAction" ], "exitProcess": [ "ScaleIn", "ScaleOut", "HealthCheck", "AlarmNotification", "ScheduledAction" ], "batchNumber": 2, "batchPauseOption": "Automatic" }}"#),
+    );
+    let after = instances(&dir, group);
+    assert_eq!(after.len(), 10);
+    assert!(after.iter().all(|i| i["ImageId"] == "aliyun_2_1903_x64_20G_alibase_20200529.vhd" && i["LifecycleState"] == "InService"));
+    // Its rollback.
+    start_and_wait(
+        &dir,
+        "ACS-ESS-RollingUpdateByReplaceSystemDiskInScalingGroup",
+        &format!(r#"{{ "invokeType": "rollback", "scalingGroupId": "{group}", "scalingConfigurationId": "{configuration}", "sourceImageId": "centos_7_8_x64_20G_alibase_20200717.vhd", "sourceExecutionId": "{image}", "OOSAssumeRole": "", "batchNumber": 2, "batchPauseOption": "Automatic" }}"#),
+    );
+    assert!(instances(&dir, group).iter().all(|i| i["ImageId"] == "centos_7_8_x64_20G_alibase_20200717.vhd"));
+
+    // The seeds' script execution: `df -h` and `ifconfig`, with the output per instance.
+    let script = start_and_wait(
+        &dir,
+        "ACS-ESS-RollingUpdateByRunCommandInScalingGroup",
+        &format!(r#"{{ "invokeType": "invoke", "scalingGroupId": "{group}", "commandType": "RunShellScript", "invokeScript": "df -h\nifconfig", "rollbackScript": "df -h\nifconfig", "OOSAssumeRole": "", "exitProcess": [ "ScaleIn", "ScaleOut", "HealthCheck", "AlarmNotification", "ScheduledAction" ], "enterProcess": [ "ScaleIn", "ScaleOut", "HealthCheck", "AlarmNotification", "ScheduledAction" ], "batchNumber": 2, "batchPauseOption": "Automatic" }}"#),
+    );
+    let children = cli_json(&dir, &["oos", "ListExecutions", "--ParentExecutionId", &script, "--MaxResults", "100"]);
+    let children = children["Executions"].as_array().expect("children");
+    assert_eq!(children.len(), 10);
+    for child in children {
+        assert!(child["Parameters"]["instanceId"].as_str().is_some_and(|id| id.starts_with("i-")));
+        let outputs: Value = serde_json::from_str(child["Outputs"].as_str().unwrap()).unwrap();
+        assert_eq!(outputs["exitCode"], 0);
+        assert!(outputs["output"].as_str().unwrap().contains("df -h"), "{outputs}");
+    }
+    start_and_wait(
+        &dir,
+        "ACS-ESS-RollingUpdateByRunCommandInScalingGroup",
+        &format!(r#"{{ "invokeType": "rollback", "commandType": "RunShellScript", "rollbackScript": "df -h\nifconfig", "scalingGroupId": "{group}", "sourceExecutionId": "{script}", "OOSAssumeRole": "", "batchNumber": 2, "batchPauseOption": "Automatic" }}"#),
+    );
+
+    // The seeds' package install (wordpress v4), after v3 so the rollback has somewhere to go.
+    start_and_wait(
+        &dir,
+        "ACS-ESS-RollingUpdateByConfigureOOSPackage",
+        &format!(r#"{{ "invokeType": "invoke", "scalingGroupId": "{group}", "packageName": "wordpress", "packageVersion": "v3", "action": "install", "batchNumber": 5 }}"#),
+    );
+    let package = start_and_wait(
+        &dir,
+        "ACS-ESS-RollingUpdateByConfigureOOSPackage",
+        &format!(r#"{{ "invokeType": "invoke", "scalingGroupId": "{group}", "packageName": "wordpress", "packageVersion": "v4", "action": "install", "OOSAssumeRole": "", "enterProcess": [ "ScaleIn", "ScaleOut", "HealthCheck", "AlarmNotification", "ScheduledAction" ], "exitProcess": [ "ScaleIn", "ScaleOut", "HealthCheck", "AlarmNotification", "ScheduledAction" ], "batchNumber": 2, "batchPauseOption": "Automatic" }}"#),
+    );
+    assert!(instances(&dir, group).iter().all(|i| i["Packages"] == "wordpress=v4"));
+    start_and_wait(
+        &dir,
+        "ACS-ESS-RollingUpdateByConfigureOOSPackage",
+        &format!(r#"{{ "invokeType": "rollback", "scalingGroupId": "{group}", "packageVersion": "v3", "packageName": "wordpress", "sourceExecutionId": "{package}", "OOSAssumeRole": "", "batchNumber": 2, "batchPauseOption": "Automatic" }}"#),
+    );
+    assert!(instances(&dir, group).iter().all(|i| i["Packages"] == "wordpress=v3"));
+
+    // Processes are back, and errors carry their codes with a non-zero exit.
+    let groups = cli_json(&dir, &["ess", "DescribeScalingGroups", "--ScalingGroupId.1", group]);
+    assert_eq!(groups["ScalingGroups"]["ScalingGroup"][0]["SuspendedProcesses"]["SuspendedProcess"], serde_json::json!([]));
+    let (code, _, stderr) = cli(&dir, &["oos", "ListExecutions", "--MaxResults", "0"]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("InvalidParameter"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn kill_9_during_a_rolling_update_then_restart_finishes_it() {
+    let dir = temp_dir("kill9");
+    let mut server = up(&dir, &["--sim-latency-ms", "150"]);
+    let group = server.group_id.clone();
+    let (code, stdout, stderr) = cli(
+        &dir,
+        &["rolling-update", "start", "--group", &group, "--image", "aliyun_2_1903_x64_20G_alibase_20200529.vhd", "--batches", "5"],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let id = stdout.trim().to_string();
+    assert!(id.starts_with("exec-"), "{stdout}");
+    std::thread::sleep(Duration::from_millis(700));
+    let before = cli_json(&dir, &["oos", "ListExecutions", "--ExecutionId", &id]);
+    assert_eq!(before["Executions"][0]["Status"], "Running", "the kill must land mid-task: {before}");
+    let done_before = before["Executions"][0]["Counters"]["Success"].as_u64().unwrap();
+    assert!(done_before < 10, "the kill must land mid-task: {done_before} of 10 done");
+    // SIGKILL: no chance to clean up.
+    server.child.kill().expect("kill -9");
+    server.child.wait().expect("reaped");
+    let listed_before = {
+        let restarted = up(&dir, &["--sim-latency-ms", "20"]);
+        let (code, _, stderr) = cli(&dir, &["rolling-update", "wait", &id]);
+        assert_eq!(code, 0, "the task did not finish after the restart: {stderr}");
+        let all = instances(&dir, &group);
+        drop(restarted);
+        all
+    };
+    assert_eq!(listed_before.len(), 10, "no instance lost or duplicated");
+    for instance in &listed_before {
+        assert_eq!(instance["ImageId"], "aliyun_2_1903_x64_20G_alibase_20200529.vhd", "{instance}");
+        assert_eq!(instance["LifecycleState"], "InService", "{instance}");
+        assert_eq!(instance["LoadBalancerWeight"], 100, "{instance}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
