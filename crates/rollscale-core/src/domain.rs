@@ -45,8 +45,8 @@ macro_rules! wire_name {
         $wire
     };
 }
-pub(crate) use wire_name;
 pub(crate) use wire_enum;
+pub(crate) use wire_name;
 
 wire_enum!(
     /// The five scaling processes of a group, each active or suspended.

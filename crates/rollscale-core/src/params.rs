@@ -43,13 +43,9 @@ impl Kind {
     fn own_parameters(self) -> &'static [&'static str] {
         match self {
             Kind::ImageUpdate => &["scalingConfigurationId", "imageId", "sourceImageId", "maxErrors"],
-            Kind::ScriptExecution => {
-                &["commandType", "invokeScript", "rollbackScript", "workingDir", "timeout"]
-            }
+            Kind::ScriptExecution => &["commandType", "invokeScript", "rollbackScript", "workingDir", "timeout"],
             Kind::PackageInstall => &["packageName", "packageVersion", "action"],
-            Kind::ContainerGroupUpdate => {
-                &["updateType", "containers", "rollbackContainers", "maxErrors"]
-            }
+            Kind::ContainerGroupUpdate => &["updateType", "containers", "rollbackContainers", "maxErrors"],
         }
     }
 }
@@ -192,12 +188,7 @@ fn field_text(params: &Map<String, Value>, name: &str) -> Result<Option<String>,
     Ok(field_str(params, name)?.filter(|text| !text.is_empty()).map(str::to_string))
 }
 
-fn field_u32(
-    params: &Map<String, Value>,
-    name: &str,
-    min: u32,
-    max: u32,
-) -> Result<Option<u32>, CoreError> {
+fn field_u32(params: &Map<String, Value>, name: &str, min: u32, max: u32) -> Result<Option<u32>, CoreError> {
     let value = match params.get(name) {
         None | Some(Value::Null) => return Ok(None),
         Some(Value::Number(number)) => number.as_u64(),
@@ -227,15 +218,13 @@ fn field_names(params: &Map<String, Value>, name: &str) -> Result<Option<Vec<Str
         Some(Value::String(text)) => {
             let text = text.trim();
             if text.starts_with('[') {
-                let parsed: Value = serde_json::from_str(text)
-                    .map_err(|_| CoreError::invalid(name, "is not a valid JSON list"))?;
+                let parsed: Value =
+                    serde_json::from_str(text).map_err(|_| CoreError::invalid(name, "is not a valid JSON list"))?;
                 let mut inner = Map::new();
                 inner.insert(name.to_string(), parsed);
                 return field_names(&inner, name);
             }
-            Ok(Some(
-                text.split(',').map(|part| part.trim().to_string()).filter(|p| !p.is_empty()).collect(),
-            ))
+            Ok(Some(text.split(',').map(|part| part.trim().to_string()).filter(|p| !p.is_empty()).collect()))
         }
         Some(_) => Err(CoreError::invalid(name, "must be a list of strings")),
     }
@@ -278,8 +267,9 @@ fn parse_containers(params: &Map<String, Value>, name: &str) -> Result<Option<Ve
     let value = match params.get(name) {
         None | Some(Value::Null) => return Ok(None),
         Some(Value::String(text)) if text.trim().is_empty() => return Ok(None),
-        Some(Value::String(text)) => serde_json::from_str::<Value>(text)
-            .map_err(|_| CoreError::invalid(name, "is not valid JSON"))?,
+        Some(Value::String(text)) => {
+            serde_json::from_str::<Value>(text).map_err(|_| CoreError::invalid(name, "is not valid JSON"))?
+        }
         Some(other) => other.clone(),
     };
     let containers: Vec<ContainerSpec> = serde_json::from_value(value).map_err(|error| {
@@ -320,24 +310,22 @@ pub fn parse_start(template_name: &str, parameters: &Value) -> Result<StartReque
     };
     for key in params.keys() {
         if !COMMON_PARAMETERS.contains(&key.as_str()) && !kind.own_parameters().contains(&key.as_str()) {
-            return Err(CoreError::invalid(
-                key,
-                format!("is not a parameter of the template {template_name}"),
-            ));
+            return Err(CoreError::invalid(key, format!("is not a parameter of the template {template_name}")));
         }
     }
 
     let invoke_type: InvokeType = parse_enum(params, "invokeType", "invoke, rollback")?
         .ok_or_else(|| CoreError::MissingParameter("invokeType".into()))?;
-    let group_text = field_text(params, "scalingGroupId")?
-        .ok_or_else(|| CoreError::MissingParameter("scalingGroupId".into()))?;
+    let group_text =
+        field_text(params, "scalingGroupId")?.ok_or_else(|| CoreError::MissingParameter("scalingGroupId".into()))?;
     let group_id = ScalingGroupId::parse(&group_text)
         .ok_or_else(|| CoreError::invalid("scalingGroupId", format!("\"{group_text}\" is not a scaling group id")))?;
     let source_execution_id = match field_text(params, "sourceExecutionId")? {
         None => None,
-        Some(text) => Some(ExecutionId::parse(&text).ok_or_else(|| {
-            CoreError::invalid("sourceExecutionId", format!("\"{text}\" is not an execution id"))
-        })?),
+        Some(text) => Some(
+            ExecutionId::parse(&text)
+                .ok_or_else(|| CoreError::invalid("sourceExecutionId", format!("\"{text}\" is not an execution id")))?,
+        ),
     };
     match (invoke_type, &source_execution_id) {
         (InvokeType::Rollback, None) => return Err(CoreError::MissingParameter("sourceExecutionId".into())),
@@ -412,8 +400,8 @@ pub fn parse_start(template_name: &str, parameters: &Value) -> Result<StartReque
             }
         }
         Kind::PackageInstall => {
-            let name = field_text(params, "packageName")?
-                .ok_or_else(|| CoreError::MissingParameter("packageName".into()))?;
+            let name =
+                field_text(params, "packageName")?.ok_or_else(|| CoreError::MissingParameter("packageName".into()))?;
             let action = parse_enum(params, "action", "install, uninstall")?.unwrap_or(PackageAction::Install);
             let version = field_text(params, "packageVersion")?;
             match (invoke_type, version) {
@@ -489,9 +477,8 @@ pub fn resolve(request: StartRequest, source: Option<RollbackSource<'_>>) -> Res
             })
         }
         InvokeType::Rollback => {
-            let source = source.ok_or_else(|| {
-                CoreError::InvalidRollbackSource("the execution to roll back does not exist".into())
-            })?;
+            let source = source
+                .ok_or_else(|| CoreError::InvalidRollbackSource("the execution to roll back does not exist".into()))?;
             let spec = source.spec;
             if spec.invoke_type == InvokeType::Rollback {
                 return Err(CoreError::InvalidRollbackSource(format!(

@@ -30,11 +30,7 @@ pub fn batch_sizes(n_targets: usize, batch_number: u32) -> Vec<u32> {
 
 /// The batch index of each target position, for `sizes` from [`batch_sizes`].
 pub fn batch_of_each(sizes: &[u32]) -> Vec<u32> {
-    sizes
-        .iter()
-        .enumerate()
-        .flat_map(|(index, size)| std::iter::repeat_n(index as u32, *size as usize))
-        .collect()
+    sizes.iter().enumerate().flat_map(|(index, size)| std::iter::repeat_n(index as u32, *size as usize)).collect()
 }
 
 #[cfg(test)]
@@ -70,10 +66,8 @@ mod tests {
             instance("i-e", LifecycleState::Protected, CreationType::AutoCreated, 0),
             instance("i-f", LifecycleState::Pending, CreationType::AutoCreated, 0),
         ];
-        let ids: Vec<String> = select_targets(&instances, &[LifecycleState::InService])
-            .into_iter()
-            .map(|id| id.to_string())
-            .collect();
+        let ids: Vec<String> =
+            select_targets(&instances, &[LifecycleState::InService]).into_iter().map(|id| id.to_string()).collect();
         assert_eq!(ids, ["i-b", "i-a", "i-c"]);
         let with_protected = select_targets(&instances, &[LifecycleState::InService, LifecycleState::Protected]);
         assert_eq!(with_protected.first().unwrap().as_str(), "i-e");

@@ -84,7 +84,10 @@ pub enum Phase {
     /// Suspend `enterProcess` and set the configuration's image (R4).
     Begin,
     /// Running batch `index`; `started` once its instances were released.
-    Batch { index: u32, started: bool },
+    Batch {
+        index: u32,
+        started: bool,
+    },
     /// The finishing effects of the outcome are due (R10, R11).
     Finish(Outcome),
     Done,
@@ -213,12 +216,7 @@ impl TaskState {
     /// The processes this task resumes when it ends well: `exitProcess` less those suspended
     /// before it started (R11).
     pub fn processes_to_resume(&self) -> Vec<Process> {
-        self.spec
-            .exit_process
-            .iter()
-            .copied()
-            .filter(|process| !self.suspended_before.contains(process))
-            .collect()
+        self.spec.exit_process.iter().copied().filter(|process| !self.suspended_before.contains(process)).collect()
     }
 
     /// Records what happened. Events that do not fit the state are ignored, so replaying an

@@ -8,9 +8,8 @@ use rollscale_core::domain::{LifecycleState, Process};
 use rollscale_core::error::CoreError;
 use rollscale_core::ids::{ExecutionId, ScalingConfigurationId, ScalingGroupId};
 use rollscale_core::params::{
-    parse_start, resolve, BatchPauseOption, Change, CommandType, InvokeType, Kind, PackageAction,
-    RollbackSource, RollingUpdateSpec, ScriptSpec, StartRequest, DEFAULT_BATCH_NUMBER,
-    DEFAULT_SCRIPT_TIMEOUT_S,
+    parse_start, resolve, BatchPauseOption, Change, CommandType, InvokeType, Kind, PackageAction, RollbackSource,
+    RollingUpdateSpec, ScriptSpec, StartRequest, DEFAULT_BATCH_NUMBER, DEFAULT_SCRIPT_TIMEOUT_S,
 };
 use serde_json::{json, Value};
 
@@ -66,17 +65,11 @@ fn shell(script: &str) -> ScriptSpec {
 }
 
 fn package(version: &str) -> Change {
-    Change::Package {
-        name: "wordpress".into(),
-        version: version.into(),
-        action: PackageAction::Install,
-    }
+    Change::Package { name: "wordpress".into(), version: version.into(), action: PackageAction::Install }
 }
 
 fn image(id: &str) -> Change {
-    Change::Image {
-        image_id: id.into(),
-    }
+    Change::Image { image_id: id.into() }
 }
 
 /// Minimal valid invoke parameters of each template.
@@ -94,10 +87,7 @@ fn base(template: &str) -> Value {
 }
 
 fn with(mut value: Value, key: &str, field: Value) -> Value {
-    value
-        .as_object_mut()
-        .unwrap()
-        .insert(key.to_string(), field);
+    value.as_object_mut().unwrap().insert(key.to_string(), field);
     value
 }
 
@@ -110,10 +100,7 @@ fn assert_invalid(result: Result<StartRequest, CoreError>, name: &str, context: 
     match result {
         Err(CoreError::InvalidParameter { name: got, reason }) => {
             assert_eq!(got, name, "{context}: wrong parameter named ({reason})");
-            assert!(
-                !reason.is_empty(),
-                "{context}: the reason must say what is wrong"
-            );
+            assert!(!reason.is_empty(), "{context}: the reason must say what is wrong");
         }
         other => panic!("{context}: expected InvalidParameter({name}), got {other:?}"),
     }
@@ -177,13 +164,8 @@ fn r3_seed_script_invoke_parses() {
         assume_role: String::new(),
     };
     assert_eq!(request, expected);
-    let Some(Change::Script(script)) = &request.change else {
-        unreachable!()
-    };
-    assert_eq!(
-        script.script.lines().collect::<Vec<_>>(),
-        vec!["df -h", "ifconfig"]
-    );
+    let Some(Change::Script(script)) = &request.change else { unreachable!() };
+    assert_eq!(script.script.lines().collect::<Vec<_>>(), vec!["df -h", "ifconfig"]);
 }
 
 /// R3 (accepted input): the seed's package command parses.
@@ -213,14 +195,7 @@ fn r3_seed_package_invoke_parses() {
 #[test]
 fn r12_seed_rollbacks_parse() {
     // (template, parameters, kind, change, source execution, scaling configuration)
-    type Case = (
-        &'static str,
-        &'static str,
-        Kind,
-        Option<Change>,
-        &'static str,
-        Option<&'static str>,
-    );
+    type Case = (&'static str, &'static str, Kind, Option<Change>, &'static str, Option<&'static str>);
     let cases: Vec<Case> = vec![
         (
             IMAGE,
@@ -238,14 +213,7 @@ fn r12_seed_rollbacks_parse() {
             "exec-40e2e17ef7e046ABCD",
             None,
         ),
-        (
-            PACKAGE,
-            SEED_PACKAGE_ROLLBACK,
-            Kind::PackageInstall,
-            Some(package("v3")),
-            "exec-f4e61f2f21fe490ABCD",
-            None,
-        ),
+        (PACKAGE, SEED_PACKAGE_ROLLBACK, Kind::PackageInstall, Some(package("v3")), "exec-f4e61f2f21fe490ABCD", None),
     ];
     for (template, json, kind, change, source, configuration) in cases {
         let request = parse(template, json).expect("the seed rollback is valid");
@@ -290,28 +258,16 @@ fn r3_unknown_parameter_is_refused_naming_it() {
     ];
     for (template, key) in cases {
         let parameters = with(base(template), key, json!("x"));
-        assert_invalid(
-            parse_value(template, &parameters),
-            key,
-            &format!("{key} on {template}"),
-        );
+        assert_invalid(parse_value(template, &parameters), key, &format!("{key} on {template}"));
     }
 }
 
 /// R3: an unknown template or non-object parameters are refused.
 #[test]
 fn r3_unknown_template_or_non_object_parameters_are_refused() {
-    assert_invalid(
-        parse_value("ACS-ECS-BulkyRunCommand", &base(SCRIPT)),
-        "TemplateName",
-        "unknown template",
-    );
+    assert_invalid(parse_value("ACS-ECS-BulkyRunCommand", &base(SCRIPT)), "TemplateName", "unknown template");
     for parameters in [json!([]), json!("x"), json!(null), json!(3)] {
-        assert_invalid(
-            parse_value(SCRIPT, &parameters),
-            "Parameters",
-            &format!("{parameters}"),
-        );
+        assert_invalid(parse_value(SCRIPT, &parameters), "Parameters", &format!("{parameters}"));
     }
 }
 
@@ -322,30 +278,18 @@ fn r3_unknown_process_is_refused() {
         ("enterProcess", json!(["ScaleIn", "Launch"])),
         ("exitProcess", json!(["scalein"])),
         ("enterProcess", json!("ScaleIn,Terminate")),
-        (
-            "exitProcess",
-            json!("[\"HealthCheck\", \"AddToLoadBalancer\"]"),
-        ),
+        ("exitProcess", json!("[\"HealthCheck\", \"AddToLoadBalancer\"]")),
         ("enterProcess", json!([1])),
     ];
     for template in [IMAGE, SCRIPT, PACKAGE] {
         for (key, value) in &cases {
             let parameters = with(base(template), key, value.clone());
-            assert_invalid(
-                parse_value(template, &parameters),
-                key,
-                &format!("{key} = {value} on {template}"),
-            );
+            assert_invalid(parse_value(template, &parameters), key, &format!("{key} = {value} on {template}"));
         }
     }
     let parameters = with(base(SCRIPT), "enterProcess", json!(["ScaleIn", "Launch"]));
-    let Err(CoreError::InvalidParameter { reason, .. }) = parse_value(SCRIPT, &parameters) else {
-        unreachable!()
-    };
-    assert!(
-        reason.contains("Launch"),
-        "the reason names the unknown process: {reason}"
-    );
+    let Err(CoreError::InvalidParameter { reason, .. }) = parse_value(SCRIPT, &parameters) else { unreachable!() };
+    assert!(reason.contains("Launch"), "the reason names the unknown process: {reason}");
 }
 
 /// R3/R4: known processes are accepted as a list or a comma-separated string, each once.
@@ -354,17 +298,13 @@ fn r3_known_processes_accepted_in_every_form() {
     use Process::*;
     let cases: Vec<(Value, Vec<Process>)> = vec![
         (json!(["ScaleIn", "ScaleOut"]), vec![ScaleIn, ScaleOut]),
-        (
-            json!("HealthCheck, ScheduledAction"),
-            vec![HealthCheck, ScheduledAction],
-        ),
+        (json!("HealthCheck, ScheduledAction"), vec![HealthCheck, ScheduledAction]),
         (json!("[\"AlarmNotification\"]"), vec![AlarmNotification]),
         (json!(["ScaleIn", "ScaleIn"]), vec![ScaleIn]),
         (json!([]), vec![]),
     ];
     for (value, expected) in cases {
-        let request = parse_value(IMAGE, &with(base(IMAGE), "enterProcess", value.clone()))
-            .expect("valid processes");
+        let request = parse_value(IMAGE, &with(base(IMAGE), "enterProcess", value.clone())).expect("valid processes");
         assert_eq!(request.enter_process, Some(expected), "{value}");
     }
 }
@@ -373,38 +313,16 @@ fn r3_known_processes_accepted_in_every_form() {
 /// accepted.
 #[test]
 fn r2_batch_number_range_and_forms() {
-    let refused = [
-        json!(0),
-        json!(101),
-        json!("abc"),
-        json!(2.5),
-        json!("2.5"),
-        json!(-1),
-        json!(true),
-        json!([3]),
-    ];
+    let refused = [json!(0), json!(101), json!("abc"), json!(2.5), json!("2.5"), json!(-1), json!(true), json!([3])];
     for template in [IMAGE, SCRIPT, PACKAGE] {
         for value in &refused {
             let parameters = with(base(template), "batchNumber", value.clone());
-            assert_invalid(
-                parse_value(template, &parameters),
-                "batchNumber",
-                &format!("batchNumber {value}"),
-            );
+            assert_invalid(parse_value(template, &parameters), "batchNumber", &format!("batchNumber {value}"));
         }
-        let accepted = [
-            (json!("3"), 3),
-            (json!(1), 1),
-            (json!(100), 100),
-            (json!(" 7 "), 7),
-            (json!("100"), 100),
-        ];
+        let accepted = [(json!("3"), 3), (json!(1), 1), (json!(100), 100), (json!(" 7 "), 7), (json!("100"), 100)];
         for (value, expected) in accepted {
-            let request = parse_value(
-                template,
-                &with(base(template), "batchNumber", value.clone()),
-            )
-            .unwrap_or_else(|error| panic!("batchNumber {value}: {error}"));
+            let request = parse_value(template, &with(base(template), "batchNumber", value.clone()))
+                .unwrap_or_else(|error| panic!("batchNumber {value}: {error}"));
             assert_eq!(request.batch_number, expected, "batchNumber {value}");
         }
     }
@@ -416,60 +334,20 @@ fn r3_missing_parameters_are_named() {
     let cases: Vec<(&str, Value, &str)> = vec![
         (IMAGE, without(base(IMAGE), "invokeType"), "invokeType"),
         (SCRIPT, without(base(SCRIPT), "invokeType"), "invokeType"),
-        (
-            IMAGE,
-            without(base(IMAGE), "scalingGroupId"),
-            "scalingGroupId",
-        ),
-        (
-            PACKAGE,
-            without(base(PACKAGE), "scalingGroupId"),
-            "scalingGroupId",
-        ),
-        (
-            SCRIPT,
-            with(base(SCRIPT), "scalingGroupId", json!("")),
-            "scalingGroupId",
-        ),
+        (IMAGE, without(base(IMAGE), "scalingGroupId"), "scalingGroupId"),
+        (PACKAGE, without(base(PACKAGE), "scalingGroupId"), "scalingGroupId"),
+        (SCRIPT, with(base(SCRIPT), "scalingGroupId", json!("")), "scalingGroupId"),
         (IMAGE, without(base(IMAGE), "imageId"), "imageId"),
         (IMAGE, with(base(IMAGE), "imageId", json!("")), "imageId"),
         (IMAGE, with(base(IMAGE), "imageId", json!(null)), "imageId"),
-        (
-            SCRIPT,
-            without(base(SCRIPT), "invokeScript"),
-            "invokeScript",
-        ),
-        (
-            SCRIPT,
-            with(
-                without(base(SCRIPT), "invokeScript"),
-                "rollbackScript",
-                json!("echo back"),
-            ),
-            "invokeScript",
-        ),
-        (
-            PACKAGE,
-            without(base(PACKAGE), "packageVersion"),
-            "packageVersion",
-        ),
-        (
-            PACKAGE,
-            without(base(PACKAGE), "packageName"),
-            "packageName",
-        ),
-        (
-            IMAGE,
-            with(base(IMAGE), "invokeType", json!("rollback")),
-            "sourceExecutionId",
-        ),
+        (SCRIPT, without(base(SCRIPT), "invokeScript"), "invokeScript"),
+        (SCRIPT, with(without(base(SCRIPT), "invokeScript"), "rollbackScript", json!("echo back")), "invokeScript"),
+        (PACKAGE, without(base(PACKAGE), "packageVersion"), "packageVersion"),
+        (PACKAGE, without(base(PACKAGE), "packageName"), "packageName"),
+        (IMAGE, with(base(IMAGE), "invokeType", json!("rollback")), "sourceExecutionId"),
     ];
     for (template, parameters, name) in cases {
-        assert_missing(
-            parse_value(template, &parameters),
-            name,
-            &format!("{template} {parameters}"),
-        );
+        assert_missing(parse_value(template, &parameters), name, &format!("{template} {parameters}"));
     }
 }
 
@@ -481,31 +359,19 @@ fn r3_invalid_values_are_named() {
         (IMAGE, "scalingGroupId", json!("asg-bp18p2yfxow2dloq****")),
         (IMAGE, "scalingGroupId", json!("asc-bp18p2yfxow2dloq")),
         (IMAGE, "scalingGroupId", json!(12)),
-        (
-            IMAGE,
-            "scalingConfigurationId",
-            json!("asg-bp1bx8mzur534edp"),
-        ),
+        (IMAGE, "scalingConfigurationId", json!("asg-bp1bx8mzur534edp")),
         (IMAGE, "batchPauseOption", json!("Sometimes")),
         (SCRIPT, "commandType", json!("RunPythonScript")),
         (SCRIPT, "timeout", json!(0)),
         (SCRIPT, "timeout", json!(86_401)),
         (SCRIPT, "invokeScript", json!("x".repeat(64 * 1024 + 1))),
         (PACKAGE, "action", json!("reinstall")),
-        (
-            IMAGE,
-            "sourceExecutionId",
-            json!("exec-83dba59be77d430ABCD"),
-        ),
+        (IMAGE, "sourceExecutionId", json!("exec-83dba59be77d430ABCD")),
         (IMAGE, "lifecycleState", json!(["Standby"])),
     ];
     for (template, key, value) in cases {
         let parameters = with(base(template), key, value.clone());
-        assert_invalid(
-            parse_value(template, &parameters),
-            key,
-            &format!("{key} = {value}"),
-        );
+        assert_invalid(parse_value(template, &parameters), key, &format!("{key} = {value}"));
     }
 }
 
@@ -523,24 +389,12 @@ fn r7_max_errors_only_for_image_updates() {
     ] {
         let result = parse_value(template, &with(base(template), "maxErrors", value.clone()));
         match accepted {
-            Some(expected) => assert_eq!(
-                result.unwrap().max_errors,
-                expected,
-                "{template} maxErrors {value}"
-            ),
-            None => assert_invalid(
-                result,
-                "maxErrors",
-                &format!("{template} maxErrors {value}"),
-            ),
+            Some(expected) => assert_eq!(result.unwrap().max_errors, expected, "{template} maxErrors {value}"),
+            None => assert_invalid(result, "maxErrors", &format!("{template} maxErrors {value}")),
         }
     }
     for template in [IMAGE, SCRIPT, PACKAGE] {
-        assert_eq!(
-            parse_value(template, &base(template)).unwrap().max_errors,
-            0,
-            "{template} default"
-        );
+        assert_eq!(parse_value(template, &base(template)).unwrap().max_errors, 0, "{template} default");
     }
 }
 
@@ -549,36 +403,20 @@ fn r7_max_errors_only_for_image_updates() {
 fn r1_lifecycle_state_accepts_in_service_and_protected_only() {
     use LifecycleState::*;
     let accepted: Vec<(Value, Vec<LifecycleState>)> = vec![
-        (
-            json!(["InService", "Protected"]),
-            vec![InService, Protected],
-        ),
+        (json!(["InService", "Protected"]), vec![InService, Protected]),
         (json!(["Protected"]), vec![Protected]),
         (json!("InService,Protected"), vec![InService, Protected]),
         (json!([]), vec![InService]),
         (json!(null), vec![InService]),
     ];
     for (value, expected) in accepted {
-        let request = parse_value(SCRIPT, &with(base(SCRIPT), "lifecycleState", value.clone()))
-            .expect("accepted");
+        let request = parse_value(SCRIPT, &with(base(SCRIPT), "lifecycleState", value.clone())).expect("accepted");
         assert_eq!(request.lifecycle_states, expected, "{value}");
     }
-    assert_eq!(
-        parse_value(SCRIPT, &base(SCRIPT)).unwrap().lifecycle_states,
-        vec![InService]
-    );
-    for value in [
-        json!(["Standby"]),
-        json!(["InService", "Pending"]),
-        json!("Removing"),
-        json!(["inservice"]),
-    ] {
+    assert_eq!(parse_value(SCRIPT, &base(SCRIPT)).unwrap().lifecycle_states, vec![InService]);
+    for value in [json!(["Standby"]), json!(["InService", "Pending"]), json!("Removing"), json!(["inservice"])] {
         let parameters = with(base(SCRIPT), "lifecycleState", value.clone());
-        assert_invalid(
-            parse_value(SCRIPT, &parameters),
-            "lifecycleState",
-            &format!("{value}"),
-        );
+        assert_invalid(parse_value(SCRIPT, &parameters), "lifecycleState", &format!("{value}"));
     }
 }
 
@@ -603,18 +441,11 @@ fn r3_defaults_of_every_template() {
     assert_eq!(script.change, Some(Change::Script(shell("echo hi"))));
     assert_eq!(DEFAULT_SCRIPT_TIMEOUT_S, 600);
     let package = parse_value(PACKAGE, &base(PACKAGE)).unwrap();
-    assert_eq!(
-        package.change,
-        Some(package_change("wordpress", "v4", PackageAction::Install))
-    );
+    assert_eq!(package.change, Some(package_change("wordpress", "v4", PackageAction::Install)));
 }
 
 fn package_change(name: &str, version: &str, action: PackageAction) -> Change {
-    Change::Package {
-        name: name.into(),
-        version: version.into(),
-        action,
-    }
+    Change::Package { name: name.into(), version: version.into(), action }
 }
 
 /// R13: script type, timeout and working directory are carried into the change.
@@ -634,12 +465,8 @@ fn r13_script_type_timeout_and_working_dir() {
             timeout_s: 120,
         }))
     );
-    let uninstall =
-        parse_value(PACKAGE, &with(base(PACKAGE), "action", json!("uninstall"))).unwrap();
-    assert_eq!(
-        uninstall.change,
-        Some(package_change("wordpress", "v4", PackageAction::Uninstall))
-    );
+    let uninstall = parse_value(PACKAGE, &with(base(PACKAGE), "action", json!("uninstall"))).unwrap();
+    assert_eq!(uninstall.change, Some(package_change("wordpress", "v4", PackageAction::Uninstall)));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -658,12 +485,7 @@ fn source_spec(template: &str) -> RollingUpdateSpec {
 }
 
 fn latest<'a>(id: &'a ExecutionId, spec: &'a RollingUpdateSpec) -> Option<RollbackSource<'a>> {
-    Some(RollbackSource {
-        id,
-        spec,
-        is_waiting: false,
-        is_latest_finished: true,
-    })
+    Some(RollbackSource { id, spec, is_waiting: false, is_latest_finished: true })
 }
 
 fn rollback(template: &str, extra: Value) -> StartRequest {
@@ -679,11 +501,7 @@ fn rollback(template: &str, extra: Value) -> StartRequest {
 fn assert_rollback_source_refused(result: Result<RollingUpdateSpec, CoreError>, context: &str) {
     match result {
         Err(error @ CoreError::InvalidRollbackSource(_)) => {
-            assert_eq!(
-                error.code(),
-                "InvalidParameter.SourceExecution",
-                "{context}"
-            )
+            assert_eq!(error.code(), "InvalidParameter.SourceExecution", "{context}")
         }
         other => panic!("{context}: expected InvalidRollbackSource, got {other:?}"),
     }
@@ -695,26 +513,18 @@ fn assert_rollback_source_refused(result: Result<RollingUpdateSpec, CoreError>, 
 fn r12_seed_rollbacks_resolve_against_their_sources() {
     let cases = [
         (IMAGE, SEED_IMAGE_ROLLBACK, image(OLD_IMAGE)),
-        (
-            SCRIPT,
-            SEED_SCRIPT_ROLLBACK,
-            Change::Script(shell("df -h\nifconfig")),
-        ),
+        (SCRIPT, SEED_SCRIPT_ROLLBACK, Change::Script(shell("df -h\nifconfig"))),
         (PACKAGE, SEED_PACKAGE_ROLLBACK, package("v3")),
     ];
     for (template, json, change) in cases {
         let source = source_spec(template);
         let request = parse(template, json).unwrap();
         let id = request.source_execution_id.clone().unwrap();
-        let spec = resolve(request, latest(&id, &source))
-            .unwrap_or_else(|error| panic!("{template}: {error}"));
+        let spec = resolve(request, latest(&id, &source)).unwrap_or_else(|error| panic!("{template}: {error}"));
         assert_eq!(spec.invoke_type, InvokeType::Rollback);
         assert_eq!(spec.kind, source.kind);
         assert_eq!(spec.change, change, "{template}");
-        assert_eq!(
-            spec.rollback_change, None,
-            "{template}: a rollback cannot be rolled back"
-        );
+        assert_eq!(spec.rollback_change, None, "{template}: a rollback cannot be rolled back");
         assert_eq!(spec.enter_process, source.enter_process);
         assert_eq!(spec.exit_process, source.exit_process);
         assert_eq!(spec.source_execution_id, Some(id));
@@ -731,17 +541,13 @@ fn r3_r12_rollback_of_a_rollback_is_refused() {
         let first = resolve(
             rollback(
                 template,
-                json!({"packageVersion": "v3", "rollbackScript": "x", "sourceImageId": "y"})
-                    .clone_for(template),
+                json!({"packageVersion": "v3", "rollbackScript": "x", "sourceImageId": "y"}).clone_for(template),
             ),
             latest(&first_id, &source),
         )
         .expect("the first rollback is fine");
         let second_id = exec("exec-rollback1");
-        let result = resolve(
-            rollback(template, json!({}).clone_for(template)),
-            latest(&second_id, &first),
-        );
+        let result = resolve(rollback(template, json!({}).clone_for(template)), latest(&second_id, &first));
         assert_rollback_source_refused(result, &format!("{template}: rollback of a rollback"));
     }
 }
@@ -779,10 +585,7 @@ fn r3_r12_rollback_of_another_groups_task_is_refused() {
         let mut source = source_spec(template);
         source.group_id = ScalingGroupId::parse("asg-othergroup").unwrap();
         let id = exec("exec-source1");
-        let result = resolve(
-            rollback(template, json!({}).clone_for(template)),
-            latest(&id, &source),
-        );
+        let result = resolve(rollback(template, json!({}).clone_for(template)), latest(&id, &source));
         assert_rollback_source_refused(result, &format!("{template}: other group"));
     }
 }
@@ -791,22 +594,13 @@ fn r3_r12_rollback_of_another_groups_task_is_refused() {
 /// refused.
 #[test]
 fn r12_rollback_with_another_template_is_refused() {
-    for (source_template, template) in [
-        (IMAGE, SCRIPT),
-        (SCRIPT, PACKAGE),
-        (PACKAGE, IMAGE),
-        (SCRIPT, IMAGE),
-    ] {
+    for (source_template, template) in [(IMAGE, SCRIPT), (SCRIPT, PACKAGE), (PACKAGE, IMAGE), (SCRIPT, IMAGE)] {
         let source = source_spec(source_template);
         let id = exec("exec-source1");
         let extra =
-            json!({"rollbackScript": "x", "sourceImageId": "img-1", "packageVersion": "v1"})
-                .clone_for(template);
+            json!({"rollbackScript": "x", "sourceImageId": "img-1", "packageVersion": "v1"}).clone_for(template);
         let result = resolve(rollback(template, extra), latest(&id, &source));
-        assert_rollback_source_refused(
-            result,
-            &format!("{source_template} rolled back with {template}"),
-        );
+        assert_rollback_source_refused(result, &format!("{source_template} rolled back with {template}"));
     }
 }
 
@@ -816,28 +610,16 @@ fn r12_rollback_with_another_template_is_refused() {
 fn r3_r12_rollback_source_must_be_waiting_or_latest_finished() {
     let source = source_spec(IMAGE);
     let id = exec("exec-source1");
-    for (is_waiting, is_latest_finished, accepted) in [
-        (false, false, false),
-        (true, false, true),
-        (false, true, true),
-        (true, true, true),
-    ] {
+    for (is_waiting, is_latest_finished, accepted) in
+        [(false, false, false), (true, false, true), (false, true, true), (true, true, true)]
+    {
         let result = resolve(
             rollback(IMAGE, json!({})),
-            Some(RollbackSource {
-                id: &id,
-                spec: &source,
-                is_waiting,
-                is_latest_finished,
-            }),
+            Some(RollbackSource { id: &id, spec: &source, is_waiting, is_latest_finished }),
         );
         let context = format!("waiting {is_waiting}, latest finished {is_latest_finished}");
         if accepted {
-            assert_eq!(
-                result.expect(&context).change,
-                image(OLD_IMAGE),
-                "{context}"
-            );
+            assert_eq!(result.expect(&context).change, image(OLD_IMAGE), "{context}");
         } else {
             assert_rollback_source_refused(result, &context);
         }
@@ -856,18 +638,12 @@ fn r12_image_rollback_defaults_to_the_source_image() {
         (json!({"sourceImageId": ""}), image(OLD_IMAGE)),
         (json!({"sourceImageId": "img-other"}), image("img-other")),
         // A rollback puts the instances back on `sourceImageId`, as the seed's rollback does.
-        (
-            json!({"sourceImageId": "img-other", "imageId": "img-new"}),
-            image("img-other"),
-        ),
+        (json!({"sourceImageId": "img-other", "imageId": "img-new"}), image("img-other")),
     ];
     for (extra, expected) in cases {
         let spec = resolve(rollback(IMAGE, extra.clone()), latest(&id, &source)).unwrap();
         assert_eq!(spec.change, expected, "{extra}");
-        assert_eq!(
-            spec.configuration_id, source.configuration_id,
-            "R12: the configuration's image is restored"
-        );
+        assert_eq!(spec.configuration_id, source.configuration_id, "R12: the configuration's image is restored");
     }
 }
 
@@ -878,15 +654,9 @@ fn r12_script_rollback_defaults_to_the_rollback_script_and_can_be_overridden() {
     let id = exec("exec-source1");
     let default = resolve(rollback(SCRIPT, json!({})), latest(&id, &source)).unwrap();
     assert_eq!(default.change, Change::Script(shell("df -h\nifconfig")));
-    let overridden = resolve(
-        rollback(SCRIPT, json!({"rollbackScript": "systemctl restart app"})),
-        latest(&id, &source),
-    )
-    .unwrap();
-    assert_eq!(
-        overridden.change,
-        Change::Script(shell("systemctl restart app"))
-    );
+    let overridden =
+        resolve(rollback(SCRIPT, json!({"rollbackScript": "systemctl restart app"})), latest(&id, &source)).unwrap();
+    assert_eq!(overridden.change, Change::Script(shell("systemctl restart app")));
 }
 
 /// R12: "previous package version; each may be overridden but the package name may not".
@@ -896,25 +666,13 @@ fn r12_package_rollback_keeps_the_name_and_defaults_the_version() {
     // The previous version, as recorded for the source's rollback.
     source.rollback_change = Some(package("v3"));
     let id = exec("exec-source1");
-    let default = resolve(
-        rollback(PACKAGE, json!({"packageName": "wordpress"})),
-        latest(&id, &source),
-    )
-    .unwrap();
+    let default = resolve(rollback(PACKAGE, json!({"packageName": "wordpress"})), latest(&id, &source)).unwrap();
     assert_eq!(default.change, package("v3"));
-    let overridden = resolve(
-        rollback(
-            PACKAGE,
-            json!({"packageName": "wordpress", "packageVersion": "v2"}),
-        ),
-        latest(&id, &source),
-    )
-    .unwrap();
+    let overridden =
+        resolve(rollback(PACKAGE, json!({"packageName": "wordpress", "packageVersion": "v2"})), latest(&id, &source))
+            .unwrap();
     assert_eq!(overridden.change, package("v2"));
-    for extra in [
-        json!({"packageName": "nginx"}),
-        json!({"packageName": "nginx", "packageVersion": "v3"}),
-    ] {
+    for extra in [json!({"packageName": "nginx"}), json!({"packageName": "nginx", "packageVersion": "v3"})] {
         match resolve(rollback(PACKAGE, extra.clone()), latest(&id, &source)) {
             Err(CoreError::InvalidParameter { name, .. }) => {
                 assert_eq!(name, "packageName", "{extra}")
@@ -938,10 +696,7 @@ fn r12_rollback_processes_come_from_the_source() {
     .unwrap();
     let source = resolve(source_request, None).unwrap();
     let id = exec("exec-source1");
-    for extra in [
-        json!({}),
-        json!({"enterProcess": ["HealthCheck"], "exitProcess": ["ScheduledAction", "ScaleOut"]}),
-    ] {
+    for extra in [json!({}), json!({"enterProcess": ["HealthCheck"], "exitProcess": ["ScheduledAction", "ScaleOut"]})] {
         let spec = resolve(rollback(IMAGE, extra.clone()), latest(&id, &source)).unwrap();
         assert_eq!(spec.enter_process, vec![ScaleIn, ScaleOut], "{extra}");
         assert_eq!(spec.exit_process, vec![ScaleIn], "{extra}");
@@ -954,30 +709,15 @@ fn r12_rollback_processes_come_from_the_source() {
 fn r12_missing_rollback_default_names_the_parameter() {
     let id = exec("exec-source1");
     let cases: Vec<(&str, Value, &str)> = vec![
-        (
-            IMAGE,
-            json!({"invokeType": "invoke", "scalingGroupId": GROUP, "imageId": "img-2"}),
-            "sourceImageId",
-        ),
-        (
-            SCRIPT,
-            json!({"invokeType": "invoke", "scalingGroupId": GROUP, "invokeScript": "echo"}),
-            "rollbackScript",
-        ),
+        (IMAGE, json!({"invokeType": "invoke", "scalingGroupId": GROUP, "imageId": "img-2"}), "sourceImageId"),
+        (SCRIPT, json!({"invokeType": "invoke", "scalingGroupId": GROUP, "invokeScript": "echo"}), "rollbackScript"),
         (PACKAGE, base(PACKAGE), "packageVersion"),
     ];
     for (template, source_parameters, name) in cases {
         let source = resolve(parse_value(template, &source_parameters).unwrap(), None).unwrap();
         assert_eq!(source.rollback_change, None);
-        let result = resolve(
-            rollback(template, json!({}).clone_for(template)),
-            latest(&id, &source),
-        );
-        assert_eq!(
-            result,
-            Err(CoreError::MissingParameter(name.into())),
-            "{template}"
-        );
+        let result = resolve(rollback(template, json!({}).clone_for(template)), latest(&id, &source));
+        assert_eq!(result, Err(CoreError::MissingParameter(name.into())), "{template}");
     }
 }
 

@@ -7,19 +7,17 @@
 //! [`Script`]. Operator actions (continue, retry, skip, cancel) are called by the tests.
 
 use proptest::prelude::*;
-use rollscale_core::domain::{
-    ContainerSpec, CreationType, HealthStatus, Instance, LifecycleState, Millis, Process,
-};
+use rollscale_core::domain::{ContainerSpec, CreationType, HealthStatus, Instance, LifecycleState, Millis, Process};
 use rollscale_core::error::CoreError;
 use rollscale_core::ids::{ExecutionId, InstanceId, ScalingGroupId};
 use rollscale_core::params::{
-    BatchPauseOption, Change, CommandType, ContainerUpdateType, InvokeType, Kind, PackageAction,
-    RollingUpdateSpec, ScriptSpec,
+    BatchPauseOption, Change, CommandType, ContainerUpdateType, InvokeType, Kind, PackageAction, RollingUpdateSpec,
+    ScriptSpec,
 };
 use rollscale_core::plan::{batch_of_each, batch_sizes, select_targets};
 use rollscale_core::task::{
-    decide, progress, InstanceDecision, InstanceStatus, InstanceWork, Outcome, Phase, Step,
-    StepOutcome, StepReport, TaskAction, TaskEvent, TaskState, TaskStatus, WaitingStatus,
+    decide, progress, InstanceDecision, InstanceStatus, InstanceWork, Outcome, Phase, Step, StepOutcome, StepReport,
+    TaskAction, TaskEvent, TaskState, TaskStatus, WaitingStatus,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -55,37 +53,24 @@ fn child_id(n: usize) -> ExecutionId {
 
 fn change_of(kind: Kind) -> Change {
     match kind {
-        Kind::ImageUpdate => Change::Image {
-            image_id: "img-new".into(),
-        },
+        Kind::ImageUpdate => Change::Image { image_id: "img-new".into() },
         Kind::ScriptExecution => Change::Script(ScriptSpec {
             command_type: CommandType::RunShellScript,
             script: "true".into(),
             working_dir: None,
             timeout_s: 600,
         }),
-        Kind::PackageInstall => Change::Package {
-            name: "wordpress".into(),
-            version: "v4".into(),
-            action: PackageAction::Install,
-        },
+        Kind::PackageInstall => {
+            Change::Package { name: "wordpress".into(), version: "v4".into(), action: PackageAction::Install }
+        }
         Kind::ContainerGroupUpdate => Change::ContainerGroup {
             update_type: ContainerUpdateType::RenewUpdate,
-            containers: vec![ContainerSpec {
-                name: "app".into(),
-                image: "app:2".into(),
-                ..Default::default()
-            }],
+            containers: vec![ContainerSpec { name: "app".into(), image: "app:2".into(), ..Default::default() }],
         },
     }
 }
 
-fn spec(
-    kind: Kind,
-    batch_number: u32,
-    pause: BatchPauseOption,
-    max_errors: u32,
-) -> RollingUpdateSpec {
+fn spec(kind: Kind, batch_number: u32, pause: BatchPauseOption, max_errors: u32) -> RollingUpdateSpec {
     RollingUpdateSpec {
         kind,
         invoke_type: InvokeType::Invoke,
@@ -187,9 +172,8 @@ impl Sim {
         let batches = batch_of_each(&sizes);
         let health_gated = spec.kind.health_gated();
         let task = TaskState::new(task_id(), spec, sizes, Vec::new(), 1_000);
-        let works = (0..n)
-            .map(|i| InstanceWork::new(child_id(i), instance_id(i), batches[i], i as u32, false))
-            .collect();
+        let works =
+            (0..n).map(|i| InstanceWork::new(child_id(i), instance_id(i), batches[i], i as u32, false)).collect();
         Sim {
             states: vec![task.clone()],
             events: Vec::new(),
@@ -204,13 +188,7 @@ impl Sim {
         }
     }
 
-    fn scripted(
-        kind: Kind,
-        batch_number: u32,
-        pause: BatchPauseOption,
-        max_errors: u32,
-        scripts: Vec<Script>,
-    ) -> Sim {
+    fn scripted(kind: Kind, batch_number: u32, pause: BatchPauseOption, max_errors: u32, scripts: Vec<Script>) -> Sim {
         Sim::new(spec(kind, batch_number, pause, max_errors), scripts)
     }
 
@@ -218,13 +196,8 @@ impl Sim {
     fn protect(&mut self, i: usize) {
         let work = &self.works[i];
         assert_eq!(work.status, InstanceStatus::Queued);
-        self.works[i] = InstanceWork::new(
-            work.execution_id.clone(),
-            work.instance_id.clone(),
-            work.batch,
-            work.position,
-            true,
-        );
+        self.works[i] =
+            InstanceWork::new(work.execution_id.clone(), work.instance_id.clone(), work.batch, work.position, true);
     }
 
     fn tick(&mut self) -> Millis {
@@ -237,19 +210,14 @@ impl Sim {
     }
 
     fn indices_of_batch(&self, batch: u32) -> Vec<usize> {
-        (0..self.works.len())
-            .filter(|&i| self.works[i].batch == batch)
-            .collect()
+        (0..self.works.len()).filter(|&i| self.works[i].batch == batch).collect()
     }
 
     fn apply(&mut self, event: TaskEvent) {
         let once = self.task.clone().evolve(&event);
         if self.double_events {
             let twice = once.clone().evolve(&event);
-            assert_eq!(
-                twice, once,
-                "R14: applying {event:?} twice differs from once"
-            );
+            assert_eq!(twice, once, "R14: applying {event:?} twice differs from once");
             self.task = twice;
         } else {
             self.task = once;
@@ -269,9 +237,7 @@ impl Sim {
 
     fn run_step(&mut self, i: usize) {
         let work = self.works[i].clone();
-        let step = work
-            .next_step()
-            .expect("a running instance has a step to perform");
+        let step = work.next_step().expect("a running instance has a step to perform");
         let outcome = self.scripts[i].outcome(step, work.attempt);
         let at = self.tick();
         self.works[i] = work.record(step, outcome, self.health_gated, at);
@@ -281,11 +247,7 @@ impl Sim {
     fn step_once(&mut self) -> TaskAction {
         let progress = progress(&self.task, self.works.iter());
         let action = decide(&self.task, &progress);
-        self.log.push(Entry {
-            action: action.clone(),
-            phase: self.task.phase.clone(),
-            statuses: self.statuses(),
-        });
+        self.log.push(Entry { action: action.clone(), phase: self.task.phase.clone(), statuses: self.statuses() });
         match action.clone() {
             TaskAction::Begin => self.apply(TaskEvent::Begun),
             TaskAction::StartBatch(k) => {
@@ -309,20 +271,12 @@ impl Sim {
                 self.apply(TaskEvent::Completed { at });
             }
             TaskAction::Await => {
-                let running: Vec<usize> = (0..self.works.len())
-                    .filter(|&i| self.works[i].status == InstanceStatus::Running)
-                    .collect();
-                assert!(
-                    !running.is_empty(),
-                    "Await with nothing in flight: {progress:?}, task {:?}",
-                    self.task
-                );
+                let running: Vec<usize> =
+                    (0..self.works.len()).filter(|&i| self.works[i].status == InstanceStatus::Running).collect();
+                assert!(!running.is_empty(), "Await with nothing in flight: {progress:?}, task {:?}", self.task);
                 let chosen: Vec<usize> = if self.rng.is_some() {
-                    let mut chosen: Vec<usize> = running
-                        .iter()
-                        .copied()
-                        .filter(|_| self.next_random() & 1 == 0)
-                        .collect();
+                    let mut chosen: Vec<usize> =
+                        running.iter().copied().filter(|_| self.next_random() & 1 == 0).collect();
                     if chosen.is_empty() {
                         let pick = (self.next_random() % running.len() as u64) as usize;
                         chosen.push(running[pick]);
@@ -360,23 +314,14 @@ impl Sim {
             }
             match self.task.waiting {
                 Some(WaitingStatus::BatchPaused) => {
-                    self.task = self
-                        .task
-                        .continue_batch()
-                        .expect("R9: a batch pause can be continued");
+                    self.task = self.task.continue_batch().expect("R9: a batch pause can be continued");
                 }
                 Some(WaitingStatus::FailurePaused) => {
-                    let failed: Vec<usize> = (0..self.works.len())
-                        .filter(|&i| self.works[i].status == InstanceStatus::Failed)
-                        .collect();
-                    assert!(
-                        !failed.is_empty(),
-                        "FailurePaused and idle without a failure: {:?}",
-                        self.task
-                    );
+                    let failed: Vec<usize> =
+                        (0..self.works.len()).filter(|&i| self.works[i].status == InstanceStatus::Failed).collect();
+                    assert!(!failed.is_empty(), "FailurePaused and idle without a failure: {:?}", self.task);
                     for i in failed {
-                        self.decide_instance(i, InstanceDecision::Skip)
-                            .expect("R8: a failure can be skipped");
+                        self.decide_instance(i, InstanceDecision::Skip).expect("R8: a failure can be skipped");
                     }
                 }
                 None => panic!("idle while {:?} and not waiting", self.task.status),
@@ -401,10 +346,7 @@ impl Sim {
     }
 
     fn count(&self, wanted: &TaskAction) -> usize {
-        self.log
-            .iter()
-            .filter(|entry| &entry.action == wanted)
-            .count()
+        self.log.iter().filter(|entry| &entry.action == wanted).count()
     }
 
     /// The batches started, in order, each with the statuses just before its first start.
@@ -412,13 +354,9 @@ impl Sim {
         self.log
             .iter()
             .filter_map(|entry| match (&entry.action, &entry.phase) {
-                (
-                    TaskAction::StartBatch(k),
-                    Phase::Batch {
-                        index,
-                        started: false,
-                    },
-                ) if k == index => Some((*k, entry.statuses.clone())),
+                (TaskAction::StartBatch(k), Phase::Batch { index, started: false }) if k == index => {
+                    Some((*k, entry.statuses.clone()))
+                }
                 _ => None,
             })
             .collect()
@@ -429,9 +367,7 @@ impl Sim {
         self.log
             .iter()
             .filter_map(|entry| match (&entry.action, &entry.phase) {
-                (TaskAction::Pause(WaitingStatus::BatchPaused), Phase::Batch { index, .. }) => {
-                    Some(*index)
-                }
+                (TaskAction::Pause(WaitingStatus::BatchPaused), Phase::Batch { index, .. }) => Some(*index),
                 _ => None,
             })
             .collect()
@@ -475,10 +411,7 @@ fn r1_targets_are_in_service_or_asked_protected_ordered_by_creation_then_id() {
         (vec![Protected], vec!["i-p"]),
     ];
     for (states, expected) in cases {
-        let ids: Vec<String> = select_targets(&group, &states)
-            .iter()
-            .map(|id| id.to_string())
-            .collect();
+        let ids: Vec<String> = select_targets(&group, &states).iter().map(|id| id.to_string()).collect();
         assert_eq!(ids, expected, "lifecycle states {states:?}");
     }
 }
@@ -500,36 +433,22 @@ fn r1_zero_targets_succeed_at_once_and_never_begin() {
             ],
             vec![InService],
         ),
-        (
-            "protected not asked for",
-            vec![instance("i-p", Protected, AutoCreated, 1)],
-            vec![InService],
-        ),
+        ("protected not asked for", vec![instance("i-p", Protected, AutoCreated, 1)], vec![InService]),
     ];
     for (name, group, states) in cases {
         for pause in BatchPauseOption::ALL.iter().copied() {
             let targets = select_targets(&group, &states);
             assert!(targets.is_empty(), "{name}: no target expected");
-            assert!(
-                batch_sizes(targets.len(), 5).is_empty(),
-                "{name}: no batch for no target"
-            );
+            assert!(batch_sizes(targets.len(), 5).is_empty(), "{name}: no batch for no target");
             let mut sim = Sim::scripted(Kind::ImageUpdate, 5, pause, 0, vec![]);
             sim.run();
             assert_eq!(
                 sim.actions(),
-                vec![
-                    TaskAction::Finish(Outcome::Success),
-                    TaskAction::Complete(Outcome::Success),
-                    TaskAction::Idle
-                ],
+                vec![TaskAction::Finish(Outcome::Success), TaskAction::Complete(Outcome::Success), TaskAction::Idle],
                 "{name} / {pause}"
             );
             assert_eq!(sim.task.status, TaskStatus::Success, "{name}");
-            assert!(
-                !sim.task.begun,
-                "{name}: a task with no target must not Begin"
-            );
+            assert!(!sim.task.begun, "{name}: a task with no target must not Begin");
             assert_eq!(sim.task.phase, Phase::Done, "{name}");
             assert_eq!(sim.task.waiting, None, "{name}");
             assert!(sim.task.ended_at.is_some(), "{name}");
@@ -561,11 +480,7 @@ fn r2_batch_sizes_table() {
         (0, 5, vec![]),
     ];
     for (n, batch_number, expected) in cases {
-        assert_eq!(
-            batch_sizes(n, batch_number),
-            expected,
-            "{n} instances in {batch_number} batches"
-        );
+        assert_eq!(batch_sizes(n, batch_number), expected, "{n} instances in {batch_number} batches");
     }
 }
 
@@ -574,13 +489,7 @@ fn r2_batch_sizes_table() {
 /// previous one is final.
 #[test]
 fn r2_r6_full_run_ten_instances_in_three_batches() {
-    let mut sim = Sim::scripted(
-        Kind::ImageUpdate,
-        3,
-        BatchPauseOption::Automatic,
-        0,
-        vec![Script::Succeed; 10],
-    );
+    let mut sim = Sim::scripted(Kind::ImageUpdate, 3, BatchPauseOption::Automatic, 0, vec![Script::Succeed; 10]);
     let sizes: Vec<usize> = (0..3).map(|k| sim.indices_of_batch(k).len()).collect();
     assert_eq!(sizes, vec![4, 3, 3]);
     assert_eq!(sim.task.batch_sizes, vec![4, 3, 3]);
@@ -593,25 +502,14 @@ fn r2_r6_full_run_ten_instances_in_three_batches() {
     assert_eq!(sim.task.status, TaskStatus::Success);
     assert!(sim.task.begun);
     let starts = sim.batch_starts();
-    assert_eq!(
-        starts.iter().map(|(k, _)| *k).collect::<Vec<_>>(),
-        vec![0, 1, 2]
-    );
+    assert_eq!(starts.iter().map(|(k, _)| *k).collect::<Vec<_>>(), vec![0, 1, 2]);
     for (k, statuses) in &starts {
         for (i, status) in statuses.iter().enumerate() {
             let batch = sim.batch_of(i);
             if batch < *k {
-                assert_eq!(
-                    *status,
-                    InstanceStatus::Success,
-                    "R6: batch {k} started before instance {i} was final"
-                );
+                assert_eq!(*status, InstanceStatus::Success, "R6: batch {k} started before instance {i} was final");
             } else {
-                assert_eq!(
-                    *status,
-                    InstanceStatus::Queued,
-                    "batch {k} started after instance {i} ran"
-                );
+                assert_eq!(*status, InstanceStatus::Queued, "batch {k} started after instance {i} ran");
             }
         }
     }
@@ -620,11 +518,7 @@ fn r2_r6_full_run_ten_instances_in_three_batches() {
         if let TaskAction::StartBatch(k) = entry.action {
             let after = &sim.log[index + 1].statuses;
             for i in sim.indices_of_batch(k) {
-                assert_eq!(
-                    after[i],
-                    InstanceStatus::Running,
-                    "instance {i} of batch {k} not released"
-                );
+                assert_eq!(after[i], InstanceStatus::Running, "instance {i} of batch {k} not released");
             }
         }
     }
@@ -634,10 +528,7 @@ fn r2_r6_full_run_ten_instances_in_three_batches() {
     assert_eq!(sim.count(&TaskAction::Finish(Outcome::Success)), 1);
     for work in &sim.works {
         assert_eq!(work.status, InstanceStatus::Success);
-        assert!(
-            !work.in_standby,
-            "R14: a successful instance left in Standby"
-        );
+        assert!(!work.in_standby, "R14: a successful instance left in Standby");
         assert!(work.applied);
         assert_eq!(work.step, Step::Done);
     }
@@ -662,18 +553,11 @@ fn r6_next_batch_waits_for_every_instance_under_any_interleaving() {
         assert_eq!(sim.task.status, TaskStatus::Success, "seed {seed}");
         let starts = sim.batch_starts();
         let expected: Vec<u32> = (0..sim.task.n_batches()).collect();
-        assert_eq!(
-            starts.iter().map(|(k, _)| *k).collect::<Vec<_>>(),
-            expected,
-            "seed {seed}"
-        );
+        assert_eq!(starts.iter().map(|(k, _)| *k).collect::<Vec<_>>(), expected, "seed {seed}");
         for (k, statuses) in starts {
             for (i, status) in statuses.iter().enumerate() {
                 if sim.batch_of(i) < k {
-                    assert!(
-                        status.is_final(),
-                        "seed {seed}: batch {k} started while instance {i} was {status}"
-                    );
+                    assert!(status.is_final(), "seed {seed}: batch {k} started while instance {i} was {status}");
                 }
             }
         }
@@ -692,53 +576,19 @@ fn r5_instance_steps_run_in_order() {
     use Step::*;
     let cases: Vec<(bool, bool, Vec<Step>)> = vec![
         (false, false, vec![EnterStandby, Drain, Apply, ExitStandby]),
-        (
-            false,
-            true,
-            vec![EnterStandby, Drain, Apply, HealthCheck, ExitStandby],
-        ),
-        (
-            true,
-            false,
-            vec![
-                Unprotect,
-                EnterStandby,
-                Drain,
-                Apply,
-                ExitStandby,
-                Reprotect,
-            ],
-        ),
-        (
-            true,
-            true,
-            vec![
-                Unprotect,
-                EnterStandby,
-                Drain,
-                Apply,
-                HealthCheck,
-                ExitStandby,
-                Reprotect,
-            ],
-        ),
+        (false, true, vec![EnterStandby, Drain, Apply, HealthCheck, ExitStandby]),
+        (true, false, vec![Unprotect, EnterStandby, Drain, Apply, ExitStandby, Reprotect]),
+        (true, true, vec![Unprotect, EnterStandby, Drain, Apply, HealthCheck, ExitStandby, Reprotect]),
     ];
     for (protected, gated, expected) in cases {
         let mut work = InstanceWork::new(child_id(0), instance_id(0), 0, 0, protected);
-        assert_eq!(
-            work.next_step(),
-            None,
-            "a queued instance has no step to perform"
-        );
+        assert_eq!(work.next_step(), None, "a queued instance has no step to perform");
         work = work.start(1);
         let mut steps = Vec::new();
         let mut at = 1;
         while let Some(step) = work.next_step() {
             let in_standby = matches!(step, Drain | Apply | HealthCheck | ExitStandby);
-            assert_eq!(
-                work.in_standby, in_standby,
-                "protected {protected}, gated {gated}: before {step}"
-            );
+            assert_eq!(work.in_standby, in_standby, "protected {protected}, gated {gated}: before {step}");
             steps.push(step);
             at += 1;
             work = work.record(step, StepOutcome::Done(StepReport::default()), gated, at);
@@ -760,11 +610,7 @@ fn r5_instance_steps_run_in_order() {
 /// pauses the task after the other instances of the batch are final.
 #[test]
 fn r7_max_errors_zero_one_failure_pauses_after_in_flight_finish() {
-    for kind in [
-        Kind::ImageUpdate,
-        Kind::ScriptExecution,
-        Kind::PackageInstall,
-    ] {
+    for kind in [Kind::ImageUpdate, Kind::ScriptExecution, Kind::PackageInstall] {
         // Instance 0 fails early (EnterStandby) while 1 and 2 are still in flight.
         let mut scripts = vec![Script::Succeed; 6];
         scripts[0] = Script::FailAt(Step::EnterStandby);
@@ -772,16 +618,8 @@ fn r7_max_errors_zero_one_failure_pauses_after_in_flight_finish() {
         sim.run();
 
         assert_eq!(sim.task.status, TaskStatus::Waiting, "{kind}");
-        assert_eq!(
-            sim.task.waiting,
-            Some(WaitingStatus::FailurePaused),
-            "{kind}"
-        );
-        assert_eq!(
-            sim.count(&TaskAction::StartBatch(1)),
-            0,
-            "{kind}: R7 no new batch starts"
-        );
+        assert_eq!(sim.task.waiting, Some(WaitingStatus::FailurePaused), "{kind}");
+        assert_eq!(sim.count(&TaskAction::StartBatch(1)), 0, "{kind}: R7 no new batch starts");
         let pause = sim
             .log
             .iter()
@@ -789,33 +627,18 @@ fn r7_max_errors_zero_one_failure_pauses_after_in_flight_finish() {
             .expect("a FailurePaused pause");
         assert_eq!(
             pause.statuses[..3],
-            [
-                InstanceStatus::Failed,
-                InstanceStatus::Success,
-                InstanceStatus::Success
-            ],
+            [InstanceStatus::Failed, InstanceStatus::Success, InstanceStatus::Success],
             "{kind}: the pause must wait for the in-flight instances"
         );
         // The in-flight ones kept running after the failure: an Await came between.
-        let failed_at = sim
-            .log
-            .iter()
-            .position(|entry| entry.statuses[0] == InstanceStatus::Failed)
-            .unwrap();
+        let failed_at = sim.log.iter().position(|entry| entry.statuses[0] == InstanceStatus::Failed).unwrap();
         assert_eq!(sim.log[failed_at].action, TaskAction::Await, "{kind}");
         for i in 3..6 {
-            assert_eq!(
-                sim.works[i].status,
-                InstanceStatus::Queued,
-                "{kind}: instance {i} of batch 1"
-            );
+            assert_eq!(sim.works[i].status, InstanceStatus::Queued, "{kind}: instance {i} of batch 1");
         }
         let failed = &sim.works[0];
         assert_eq!(failed.status, InstanceStatus::Failed);
-        assert!(
-            failed.in_standby,
-            "{kind}: R7 a failed instance stays in Standby"
-        );
+        assert!(failed.in_standby, "{kind}: R7 a failed instance stays in Standby");
         assert_eq!(failed.step, Step::EnterStandby);
         assert_eq!(failed.error_code.as_deref(), Some("StepFailed"));
         // Idle while waiting for the operator, however often asked.
@@ -839,13 +662,7 @@ fn r7_failed_instance_stays_in_standby_whichever_step_failed() {
         (Step::ExitStandby, true, Kind::ImageUpdate, true, true),
     ];
     for (step, protected, kind, in_standby, applied) in cases {
-        let mut sim = Sim::scripted(
-            kind,
-            1,
-            BatchPauseOption::Automatic,
-            0,
-            vec![Script::FailAt(step)],
-        );
+        let mut sim = Sim::scripted(kind, 1, BatchPauseOption::Automatic, 0, vec![Script::FailAt(step)]);
         if protected {
             sim.protect(0);
         }
@@ -856,11 +673,7 @@ fn r7_failed_instance_stays_in_standby_whichever_step_failed() {
         assert_eq!(work.step, step, "{context}: the failed step is kept");
         assert_eq!(work.in_standby, in_standby, "{context}");
         assert_eq!(work.applied, applied, "{context}");
-        assert_eq!(
-            sim.task.waiting,
-            Some(WaitingStatus::FailurePaused),
-            "{context}"
-        );
+        assert_eq!(sim.task.waiting, Some(WaitingStatus::FailurePaused), "{context}");
     }
 }
 
@@ -884,42 +697,21 @@ fn r7_max_errors_two_tolerates_two_failures_and_pauses_on_the_third() {
         for &i in &failing {
             scripts[i] = Script::FailAt(Step::Apply);
         }
-        let mut sim = Sim::scripted(
-            Kind::ImageUpdate,
-            3,
-            BatchPauseOption::Automatic,
-            2,
-            scripts,
-        );
+        let mut sim = Sim::scripted(Kind::ImageUpdate, 3, BatchPauseOption::Automatic, 2, scripts);
         sim.run();
         let context = format!("failing {failing:?}");
         let starts: Vec<u32> = sim.batch_starts().iter().map(|(k, _)| *k).collect();
         assert_eq!(starts, started, "{context}");
         if pauses {
             assert_eq!(sim.task.status, TaskStatus::Waiting, "{context}");
-            assert_eq!(
-                sim.task.waiting,
-                Some(WaitingStatus::FailurePaused),
-                "{context}"
-            );
+            assert_eq!(sim.task.waiting, Some(WaitingStatus::FailurePaused), "{context}");
         } else {
-            assert_eq!(
-                sim.count(&TaskAction::Pause(WaitingStatus::FailurePaused)),
-                0,
-                "{context}"
-            );
+            assert_eq!(sim.count(&TaskAction::Pause(WaitingStatus::FailurePaused)), 0, "{context}");
             assert_eq!(sim.task.status, TaskStatus::Success, "{context}");
         }
         for &i in &failing {
-            assert_eq!(
-                sim.works[i].status,
-                InstanceStatus::Failed,
-                "{context}: instance {i}"
-            );
-            assert!(
-                sim.works[i].in_standby,
-                "{context}: R7 instance {i} stays in Standby"
-            );
+            assert_eq!(sim.works[i].status, InstanceStatus::Failed, "{context}: instance {i}");
+            assert!(sim.works[i].in_standby, "{context}: R7 instance {i} stays in Standby");
         }
     }
 }
@@ -933,13 +725,7 @@ fn r7_max_errors_two_tolerates_two_failures_and_pauses_on_the_third() {
 fn failure_paused(script: Script) -> Sim {
     let mut scripts = vec![Script::Succeed; 4];
     scripts[1] = script;
-    let mut sim = Sim::scripted(
-        Kind::ImageUpdate,
-        2,
-        BatchPauseOption::Automatic,
-        0,
-        scripts,
-    );
+    let mut sim = Sim::scripted(Kind::ImageUpdate, 2, BatchPauseOption::Automatic, 0, scripts);
     sim.run();
     assert_eq!(sim.task.waiting, Some(WaitingStatus::FailurePaused));
     assert_eq!(sim.works[1].status, InstanceStatus::Failed);
@@ -951,45 +737,24 @@ fn failure_paused(script: Script) -> Sim {
 #[test]
 fn r8_retry_runs_the_instance_again_and_the_task_resumes() {
     let mut sim = failure_paused(Script::FailOnceAt(Step::Apply));
-    sim.decide_instance(1, InstanceDecision::Retry)
-        .expect("retry of a failed instance");
+    sim.decide_instance(1, InstanceDecision::Retry).expect("retry of a failed instance");
     let work = &sim.works[1];
     assert_eq!(work.status, InstanceStatus::Running);
     assert_eq!(work.attempt, 2);
     assert_eq!(work.step, Step::Apply, "a retry resumes at the failed step");
     assert_eq!(work.error_code, None);
     assert!(work.in_standby);
-    assert_eq!(
-        sim.task.status,
-        TaskStatus::Waiting,
-        "the retry alone does not resume the task"
-    );
+    assert_eq!(sim.task.status, TaskStatus::Waiting, "the retry alone does not resume the task");
 
     let before = sim.log.len();
     sim.run();
-    let after: Vec<TaskAction> = sim.log[before..]
-        .iter()
-        .map(|entry| entry.action.clone())
-        .collect();
-    assert_eq!(
-        after.first(),
-        Some(&TaskAction::Await),
-        "the retried instance runs first"
-    );
-    let resume = after
-        .iter()
-        .position(|action| *action == TaskAction::Resume)
-        .expect("the task resumes");
-    let start = after
-        .iter()
-        .position(|action| *action == TaskAction::StartBatch(1))
-        .expect("batch 1 starts");
+    let after: Vec<TaskAction> = sim.log[before..].iter().map(|entry| entry.action.clone()).collect();
+    assert_eq!(after.first(), Some(&TaskAction::Await), "the retried instance runs first");
+    let resume = after.iter().position(|action| *action == TaskAction::Resume).expect("the task resumes");
+    let start = after.iter().position(|action| *action == TaskAction::StartBatch(1)).expect("batch 1 starts");
     assert!(resume < start);
     assert_eq!(sim.task.status, TaskStatus::Success);
-    assert!(sim
-        .works
-        .iter()
-        .all(|work| work.status == InstanceStatus::Success));
+    assert!(sim.works.iter().all(|work| work.status == InstanceStatus::Success));
     assert!(!sim.works[1].in_standby);
 }
 
@@ -1013,8 +778,7 @@ fn r8_retry_that_fails_again_keeps_the_task_paused() {
 #[test]
 fn r8_skip_shows_success_and_stays_in_standby() {
     let mut sim = failure_paused(Script::FailAt(Step::Apply));
-    sim.decide_instance(1, InstanceDecision::Skip)
-        .expect("skip of a failed instance");
+    sim.decide_instance(1, InstanceDecision::Skip).expect("skip of a failed instance");
     let work = &sim.works[1];
     assert_eq!(work.status, InstanceStatus::Skipped);
     assert_eq!(work.status.wire_status(), "Success");
@@ -1032,8 +796,7 @@ fn r8_skip_shows_success_and_stays_in_standby() {
 #[test]
 fn r8_cancel_of_an_instance_shows_failed_and_the_task_proceeds() {
     let mut sim = failure_paused(Script::FailAt(Step::Apply));
-    sim.decide_instance(1, InstanceDecision::Cancel)
-        .expect("cancel of a failed instance");
+    sim.decide_instance(1, InstanceDecision::Cancel).expect("cancel of a failed instance");
     let work = &sim.works[1];
     assert_eq!(work.status, InstanceStatus::Cancelled);
     assert_eq!(work.status.wire_status(), "Failed");
@@ -1052,10 +815,8 @@ fn r8_queued_instances_can_be_skipped_or_cancelled_and_never_run() {
     let mut sim = failure_paused(Script::FailAt(Step::Apply));
     assert_eq!(sim.works[2].status, InstanceStatus::Queued);
     assert_eq!(sim.works[3].status, InstanceStatus::Queued);
-    sim.decide_instance(2, InstanceDecision::Skip)
-        .expect("skip of a queued instance");
-    sim.decide_instance(3, InstanceDecision::Cancel)
-        .expect("cancel of a queued instance");
+    sim.decide_instance(2, InstanceDecision::Skip).expect("skip of a queued instance");
+    sim.decide_instance(3, InstanceDecision::Cancel).expect("cancel of a queued instance");
     assert_eq!(sim.works[2].status, InstanceStatus::Skipped);
     assert_eq!(sim.works[3].status, InstanceStatus::Cancelled);
     // Still a failure awaiting a decision: the task does not proceed.
@@ -1083,57 +844,27 @@ fn r8_decisions_on_instances_in_the_wrong_status_are_refused() {
     sim.decide_instance(2, InstanceDecision::Skip).unwrap();
     // Instance 0 Success, 1 Failed, 2 Skipped, 3 Queued; make a Running and a Cancelled one.
     let running = sim.works[3].clone().start(5);
-    let cancelled = sim.works[1]
-        .decide(&sim.task, InstanceDecision::Cancel, 5)
-        .unwrap();
+    let cancelled = sim.works[1].decide(&sim.task, InstanceDecision::Cancel, 5).unwrap();
     let aborted = sim.works[3].clone().abort(5);
     let cases: Vec<(&str, InstanceWork, InstanceDecision)> = vec![
-        (
-            "retry Queued",
-            sim.works[3].clone(),
-            InstanceDecision::Retry,
-        ),
-        (
-            "retry Success",
-            sim.works[0].clone(),
-            InstanceDecision::Retry,
-        ),
+        ("retry Queued", sim.works[3].clone(), InstanceDecision::Retry),
+        ("retry Success", sim.works[0].clone(), InstanceDecision::Retry),
         ("retry Running", running.clone(), InstanceDecision::Retry),
-        (
-            "retry Skipped",
-            sim.works[2].clone(),
-            InstanceDecision::Retry,
-        ),
-        (
-            "retry Cancelled",
-            cancelled.clone(),
-            InstanceDecision::Retry,
-        ),
+        ("retry Skipped", sim.works[2].clone(), InstanceDecision::Retry),
+        ("retry Cancelled", cancelled.clone(), InstanceDecision::Retry),
         ("retry Aborted", aborted.clone(), InstanceDecision::Retry),
         ("skip Success", sim.works[0].clone(), InstanceDecision::Skip),
         ("skip Running", running.clone(), InstanceDecision::Skip),
         ("skip Skipped", sim.works[2].clone(), InstanceDecision::Skip),
         ("skip Cancelled", cancelled.clone(), InstanceDecision::Skip),
-        (
-            "cancel Success",
-            sim.works[0].clone(),
-            InstanceDecision::Cancel,
-        ),
+        ("cancel Success", sim.works[0].clone(), InstanceDecision::Cancel),
         ("cancel Running", running, InstanceDecision::Cancel),
-        (
-            "cancel Skipped",
-            sim.works[2].clone(),
-            InstanceDecision::Cancel,
-        ),
+        ("cancel Skipped", sim.works[2].clone(), InstanceDecision::Cancel),
         ("cancel Cancelled", cancelled, InstanceDecision::Cancel),
         ("cancel Aborted", aborted, InstanceDecision::Cancel),
     ];
     for (name, work, decision) in cases {
-        assert_code(
-            work.decide(&sim.task, decision, 9),
-            "IncorrectInstanceStatus",
-            name,
-        );
+        assert_code(work.decide(&sim.task, decision, 9), "IncorrectInstanceStatus", name);
     }
 }
 
@@ -1162,30 +893,16 @@ fn r8_decisions_on_a_final_task_are_refused() {
     // A task in its Finish phase, not yet completed.
     let mut finishing = failure_paused(Script::FailAt(Step::Apply));
     finishing.cancel(true).unwrap();
-    assert_eq!(
-        finishing.step_once(),
-        TaskAction::Finish(Outcome::Cancelled { restore: true })
-    );
+    assert_eq!(finishing.step_once(), TaskAction::Finish(Outcome::Cancelled { restore: true }));
     assert!(matches!(finishing.task.phase, Phase::Finish(_)));
 
-    for (name, sim) in [
-        ("success", &success),
-        ("cancelled", &cancelled),
-        ("finishing", &finishing),
-    ] {
+    for (name, sim) in [("success", &success), ("cancelled", &cancelled), ("finishing", &finishing)] {
         for i in 0..sim.works.len() {
-            for decision in [
-                InstanceDecision::Retry,
-                InstanceDecision::Skip,
-                InstanceDecision::Cancel,
-            ] {
+            for decision in [InstanceDecision::Retry, InstanceDecision::Skip, InstanceDecision::Cancel] {
                 assert_code(
                     sim.works[i].decide(&sim.task, decision, 99),
                     "IncorrectExecutionStatus",
-                    &format!(
-                        "{name}: {decision:?} of instance {i} ({})",
-                        sim.works[i].status
-                    ),
+                    &format!("{name}: {decision:?} of instance {i} ({})", sim.works[i].status),
                 );
             }
         }
@@ -1203,13 +920,7 @@ fn r8_task_proceeds_only_when_no_failure_awaits_a_decision() {
         Script::Succeed,
         Script::Succeed,
     ];
-    let mut sim = Sim::scripted(
-        Kind::ImageUpdate,
-        2,
-        BatchPauseOption::Automatic,
-        0,
-        scripts,
-    );
+    let mut sim = Sim::scripted(Kind::ImageUpdate, 2, BatchPauseOption::Automatic, 0, scripts);
     sim.run();
     assert_eq!(sim.task.waiting, Some(WaitingStatus::FailurePaused));
     assert_eq!(&sim.statuses()[..3], &[InstanceStatus::Failed; 3]);
@@ -1217,23 +928,11 @@ fn r8_task_proceeds_only_when_no_failure_awaits_a_decision() {
     // Decide one at a time; the task stays paused until the last one is decided.
     sim.decide_instance(0, InstanceDecision::Skip).unwrap();
     sim.run();
-    assert_eq!(
-        sim.task.waiting,
-        Some(WaitingStatus::FailurePaused),
-        "two failures undecided"
-    );
+    assert_eq!(sim.task.waiting, Some(WaitingStatus::FailurePaused), "two failures undecided");
     sim.decide_instance(1, InstanceDecision::Retry).unwrap();
     sim.run();
-    assert_eq!(
-        sim.works[1].status,
-        InstanceStatus::Success,
-        "the retry ran"
-    );
-    assert_eq!(
-        sim.task.waiting,
-        Some(WaitingStatus::FailurePaused),
-        "one failure undecided"
-    );
+    assert_eq!(sim.works[1].status, InstanceStatus::Success, "the retry ran");
+    assert_eq!(sim.task.waiting, Some(WaitingStatus::FailurePaused), "one failure undecided");
     assert_eq!(sim.count(&TaskAction::Resume), 0);
     assert_eq!(sim.count(&TaskAction::StartBatch(1)), 0);
     sim.decide_instance(2, InstanceDecision::Cancel).unwrap();
@@ -1262,13 +961,7 @@ fn r8_with_max_errors_the_task_proceeds_only_when_every_failure_is_decided() {
     for i in [0, 1, 2] {
         scripts[i] = Script::FailAt(Step::Apply);
     }
-    let mut sim = Sim::scripted(
-        Kind::ImageUpdate,
-        2,
-        BatchPauseOption::Automatic,
-        2,
-        scripts,
-    );
+    let mut sim = Sim::scripted(Kind::ImageUpdate, 2, BatchPauseOption::Automatic, 2, scripts);
     sim.run();
     assert_eq!(sim.task.waiting, Some(WaitingStatus::FailurePaused));
     for (i, still_paused) in [(0, true), (1, true), (2, false)] {
@@ -1276,10 +969,7 @@ fn r8_with_max_errors_the_task_proceeds_only_when_every_failure_is_decided() {
         sim.run();
         let paused = sim.task.waiting == Some(WaitingStatus::FailurePaused);
         assert_eq!(paused, still_paused, "after skipping instances 0..={i}");
-        assert_eq!(
-            sim.count(&TaskAction::StartBatch(1)),
-            usize::from(!still_paused)
-        );
+        assert_eq!(sim.count(&TaskAction::StartBatch(1)), usize::from(!still_paused));
     }
     assert_eq!(sim.task.status, TaskStatus::Success);
 }
@@ -1324,13 +1014,8 @@ fn r9_pause_policies_table() {
     ];
     for (pause, n_batches, expected) in cases {
         let context = format!("{pause} with {n_batches} batches");
-        let mut sim = Sim::scripted(
-            Kind::ScriptExecution,
-            n_batches,
-            pause,
-            0,
-            vec![Script::Succeed; 2 * n_batches as usize],
-        );
+        let mut sim =
+            Sim::scripted(Kind::ScriptExecution, n_batches, pause, 0, vec![Script::Succeed; 2 * n_batches as usize]);
         let mut paused_after = Vec::new();
         for round in 0.. {
             assert!(round <= n_batches, "{context}: more pauses than batches");
@@ -1339,32 +1024,18 @@ fn r9_pause_policies_table() {
                 break;
             }
             assert_eq!(sim.task.status, TaskStatus::Waiting, "{context}");
-            assert_eq!(
-                sim.task.waiting,
-                Some(WaitingStatus::BatchPaused),
-                "{context}"
-            );
+            assert_eq!(sim.task.waiting, Some(WaitingStatus::BatchPaused), "{context}");
             assert_eq!(sim.task.describe_status(), "Waiting (BatchPaused)");
             let index = sim.task.current_batch().expect("paused in a batch");
             for i in 0..sim.works.len() {
-                let expected = if sim.batch_of(i) <= index {
-                    InstanceStatus::Success
-                } else {
-                    InstanceStatus::Queued
-                };
-                assert_eq!(
-                    sim.works[i].status, expected,
-                    "{context}: instance {i} at the pause after batch {index}"
-                );
+                let expected = if sim.batch_of(i) <= index { InstanceStatus::Success } else { InstanceStatus::Queued };
+                assert_eq!(sim.works[i].status, expected, "{context}: instance {i} at the pause after batch {index}");
             }
             // Idle until continued.
             let progress = progress(&sim.task, sim.works.iter());
             assert_eq!(decide(&sim.task, &progress), TaskAction::Idle, "{context}");
             paused_after.push(index);
-            sim.task = sim
-                .task
-                .continue_batch()
-                .expect("R9: Continue resumes a batch pause");
+            sim.task = sim.task.continue_batch().expect("R9: Continue resumes a batch pause");
             assert_eq!(sim.task.status, TaskStatus::Running);
             assert_eq!(sim.task.waiting, None);
         }
@@ -1380,43 +1051,21 @@ fn r9_pause_policies_table() {
 #[test]
 fn r9_continue_batch_only_valid_in_batch_paused() {
     let mut cases: Vec<(&str, TaskState)> = Vec::new();
-    let fresh = Sim::scripted(
-        Kind::ScriptExecution,
-        2,
-        BatchPauseOption::FirstBatchPause,
-        0,
-        vec![Script::Succeed; 2],
-    );
+    let fresh = Sim::scripted(Kind::ScriptExecution, 2, BatchPauseOption::FirstBatchPause, 0, vec![Script::Succeed; 2]);
     cases.push(("new task (Running, Begin)", fresh.task.clone()));
 
-    let mut running = Sim::scripted(
-        Kind::ScriptExecution,
-        2,
-        BatchPauseOption::FirstBatchPause,
-        0,
-        vec![Script::Succeed; 2],
-    );
+    let mut running =
+        Sim::scripted(Kind::ScriptExecution, 2, BatchPauseOption::FirstBatchPause, 0, vec![Script::Succeed; 2]);
     running.step_once();
     running.step_once();
-    assert!(matches!(
-        running.task.phase,
-        Phase::Batch {
-            index: 0,
-            started: true
-        }
-    ));
+    assert!(matches!(running.task.phase, Phase::Batch { index: 0, started: true }));
     cases.push(("running a batch", running.task.clone()));
 
     let failure = failure_paused(Script::FailAt(Step::Apply));
     cases.push(("FailurePaused", failure.task.clone()));
 
-    let mut paused = Sim::scripted(
-        Kind::ScriptExecution,
-        2,
-        BatchPauseOption::FirstBatchPause,
-        0,
-        vec![Script::Succeed; 2],
-    );
+    let mut paused =
+        Sim::scripted(Kind::ScriptExecution, 2, BatchPauseOption::FirstBatchPause, 0, vec![Script::Succeed; 2]);
     paused.run();
     assert_eq!(paused.task.waiting, Some(WaitingStatus::BatchPaused));
     let continued = paused.task.continue_batch().unwrap();
@@ -1427,13 +1076,8 @@ fn r9_continue_batch_only_valid_in_batch_paused() {
     assert_eq!(success.task.status, TaskStatus::Success);
     cases.push(("Success", success.task.clone()));
 
-    let mut cancelled = Sim::scripted(
-        Kind::ScriptExecution,
-        2,
-        BatchPauseOption::FirstBatchPause,
-        0,
-        vec![Script::Succeed; 2],
-    );
+    let mut cancelled =
+        Sim::scripted(Kind::ScriptExecution, 2, BatchPauseOption::FirstBatchPause, 0, vec![Script::Succeed; 2]);
     cancelled.run();
     cancelled.cancel(false).unwrap();
     cases.push(("BatchPaused being cancelled, finishing", {
@@ -1460,60 +1104,25 @@ fn r9_continue_batch_only_valid_in_batch_paused() {
 #[test]
 fn r10_cancel_while_running_awaits_in_flight_then_finishes_cancelled() {
     for restore in [false, true] {
-        let mut sim = Sim::scripted(
-            Kind::ImageUpdate,
-            2,
-            BatchPauseOption::Automatic,
-            0,
-            vec![Script::Succeed; 6],
-        );
+        let mut sim = Sim::scripted(Kind::ImageUpdate, 2, BatchPauseOption::Automatic, 0, vec![Script::Succeed; 6]);
         // Begin, StartBatch(0), one Await: batch 0 is in flight.
         assert_eq!(sim.step_once(), TaskAction::Begin);
         assert_eq!(sim.step_once(), TaskAction::StartBatch(0));
         assert_eq!(sim.step_once(), TaskAction::Await);
-        assert!(sim.works[..3]
-            .iter()
-            .all(|work| work.status == InstanceStatus::Running));
+        assert!(sim.works[..3].iter().all(|work| work.status == InstanceStatus::Running));
         sim.cancel(restore).expect("cancel of a running task");
-        assert_eq!(
-            sim.task.status,
-            TaskStatus::Running,
-            "cancel is recorded, the task ends later"
-        );
+        assert_eq!(sim.task.status, TaskStatus::Running, "cancel is recorded, the task ends later");
 
         let before = sim.log.len();
         sim.run();
-        let after: Vec<TaskAction> = sim.log[before..]
-            .iter()
-            .map(|entry| entry.action.clone())
-            .collect();
+        let after: Vec<TaskAction> = sim.log[before..].iter().map(|entry| entry.action.clone()).collect();
         let outcome = Outcome::Cancelled { restore };
-        let finish = after
-            .iter()
-            .position(|action| *action == TaskAction::Finish(outcome))
-            .expect("Finish");
-        assert!(
-            finish > 0
-                && after[..finish]
-                    .iter()
-                    .all(|action| *action == TaskAction::Await),
-            "{after:?}"
-        );
-        assert_eq!(
-            &after[finish..],
-            &[
-                TaskAction::Finish(outcome),
-                TaskAction::Complete(outcome),
-                TaskAction::Idle
-            ]
-        );
-        assert!(!after
-            .iter()
-            .any(|action| matches!(action, TaskAction::StartBatch(_) | TaskAction::NextBatch(_))));
+        let finish = after.iter().position(|action| *action == TaskAction::Finish(outcome)).expect("Finish");
+        assert!(finish > 0 && after[..finish].iter().all(|action| *action == TaskAction::Await), "{after:?}");
+        assert_eq!(&after[finish..], &[TaskAction::Finish(outcome), TaskAction::Complete(outcome), TaskAction::Idle]);
+        assert!(!after.iter().any(|action| matches!(action, TaskAction::StartBatch(_) | TaskAction::NextBatch(_))));
         // The Finish came when nothing was in flight any more.
-        assert!(sim.log[before + finish].statuses[..3]
-            .iter()
-            .all(|status| *status == InstanceStatus::Success));
+        assert!(sim.log[before + finish].statuses[..3].iter().all(|status| *status == InstanceStatus::Success));
 
         assert_eq!(sim.task.status, TaskStatus::Cancelled);
         assert_eq!(sim.task.waiting, None);
@@ -1521,11 +1130,7 @@ fn r10_cancel_while_running_awaits_in_flight_then_finishes_cancelled() {
         assert!(sim.task.ended_at.is_some());
         for i in 3..6 {
             let work = &sim.works[i];
-            assert_eq!(
-                work.status,
-                InstanceStatus::Aborted,
-                "restore {restore}: instance {i}"
-            );
+            assert_eq!(work.status, InstanceStatus::Aborted, "restore {restore}: instance {i}");
             assert_eq!(work.status.wire_status(), "Cancelled");
             assert_eq!(work.started_at, None);
         }
@@ -1536,13 +1141,8 @@ fn r10_cancel_while_running_awaits_in_flight_then_finishes_cancelled() {
 #[test]
 fn r10_cancel_while_batch_paused_finishes_at_once() {
     for restore in [false, true] {
-        let mut sim = Sim::scripted(
-            Kind::ScriptExecution,
-            3,
-            BatchPauseOption::EveryBatchPause,
-            0,
-            vec![Script::Succeed; 3],
-        );
+        let mut sim =
+            Sim::scripted(Kind::ScriptExecution, 3, BatchPauseOption::EveryBatchPause, 0, vec![Script::Succeed; 3]);
         sim.run();
         assert_eq!(sim.task.waiting, Some(WaitingStatus::BatchPaused));
         sim.cancel(restore).expect("cancel of a waiting task");
@@ -1551,22 +1151,11 @@ fn r10_cancel_while_batch_paused_finishes_at_once() {
         let outcome = Outcome::Cancelled { restore };
         assert_eq!(
             sim.actions()[before..],
-            [
-                TaskAction::Finish(outcome),
-                TaskAction::Complete(outcome),
-                TaskAction::Idle
-            ]
+            [TaskAction::Finish(outcome), TaskAction::Complete(outcome), TaskAction::Idle]
         );
         assert_eq!(sim.task.status, TaskStatus::Cancelled);
         assert_eq!(sim.task.waiting, None);
-        assert_eq!(
-            sim.statuses(),
-            vec![
-                InstanceStatus::Success,
-                InstanceStatus::Aborted,
-                InstanceStatus::Aborted
-            ]
-        );
+        assert_eq!(sim.statuses(), vec![InstanceStatus::Success, InstanceStatus::Aborted, InstanceStatus::Aborted]);
     }
 }
 
@@ -1582,21 +1171,12 @@ fn r10_cancel_while_failure_paused_keeps_the_failure_in_standby() {
         let outcome = Outcome::Cancelled { restore };
         assert_eq!(
             sim.actions()[before..],
-            [
-                TaskAction::Finish(outcome),
-                TaskAction::Complete(outcome),
-                TaskAction::Idle
-            ]
+            [TaskAction::Finish(outcome), TaskAction::Complete(outcome), TaskAction::Idle]
         );
         assert_eq!(sim.task.status, TaskStatus::Cancelled);
         assert_eq!(
             sim.statuses(),
-            vec![
-                InstanceStatus::Success,
-                InstanceStatus::Failed,
-                InstanceStatus::Aborted,
-                InstanceStatus::Aborted
-            ]
+            vec![InstanceStatus::Success, InstanceStatus::Failed, InstanceStatus::Aborted, InstanceStatus::Aborted]
         );
         assert!(sim.works[1].in_standby);
     }
@@ -1618,30 +1198,14 @@ fn r10_cancel_with_a_retry_in_flight_awaits_it() {
 /// R10: a task cancelled before it began ends Cancelled without beginning or starting work.
 #[test]
 fn r10_cancel_before_begin_starts_no_work() {
-    let mut sim = Sim::scripted(
-        Kind::ImageUpdate,
-        2,
-        BatchPauseOption::Automatic,
-        0,
-        vec![Script::Succeed; 4],
-    );
+    let mut sim = Sim::scripted(Kind::ImageUpdate, 2, BatchPauseOption::Automatic, 0, vec![Script::Succeed; 4]);
     sim.cancel(true).unwrap();
     sim.run();
     let outcome = Outcome::Cancelled { restore: true };
-    assert_eq!(
-        sim.actions(),
-        vec![
-            TaskAction::Finish(outcome),
-            TaskAction::Complete(outcome),
-            TaskAction::Idle
-        ]
-    );
+    assert_eq!(sim.actions(), vec![TaskAction::Finish(outcome), TaskAction::Complete(outcome), TaskAction::Idle]);
     assert!(!sim.task.begun);
     assert_eq!(sim.task.status, TaskStatus::Cancelled);
-    assert!(sim
-        .works
-        .iter()
-        .all(|work| work.status == InstanceStatus::Aborted && work.started_at.is_none()));
+    assert!(sim.works.iter().all(|work| work.status == InstanceStatus::Aborted && work.started_at.is_none()));
 }
 
 /// R10: "no new instance work starts" after a cancel: operator decisions are refused.
@@ -1649,11 +1213,7 @@ fn r10_cancel_before_begin_starts_no_work() {
 fn r10_no_instance_decision_after_cancel() {
     let mut sim = failure_paused(Script::FailAt(Step::Apply));
     sim.cancel(false).unwrap();
-    for (i, decision) in [
-        (1, InstanceDecision::Retry),
-        (1, InstanceDecision::Skip),
-        (2, InstanceDecision::Skip),
-    ] {
+    for (i, decision) in [(1, InstanceDecision::Retry), (1, InstanceDecision::Skip), (2, InstanceDecision::Skip)] {
         assert_code(
             sim.works[i].decide(&sim.task, decision, 1),
             "IncorrectExecutionStatus",
@@ -1666,41 +1226,20 @@ fn r10_no_instance_decision_after_cancel() {
 /// cancelled.
 #[test]
 fn r10_cancel_of_a_final_task_is_refused() {
-    let mut success = Sim::scripted(
-        Kind::ImageUpdate,
-        1,
-        BatchPauseOption::Automatic,
-        0,
-        vec![Script::Succeed],
-    );
+    let mut success = Sim::scripted(Kind::ImageUpdate, 1, BatchPauseOption::Automatic, 0, vec![Script::Succeed]);
     success.run();
-    let mut cancelled = Sim::scripted(
-        Kind::ImageUpdate,
-        1,
-        BatchPauseOption::Automatic,
-        0,
-        vec![Script::Succeed],
-    );
+    let mut cancelled = Sim::scripted(Kind::ImageUpdate, 1, BatchPauseOption::Automatic, 0, vec![Script::Succeed]);
     cancelled.cancel(false).unwrap();
     cancelled.run();
     let mut empty = Sim::scripted(Kind::ImageUpdate, 1, BatchPauseOption::Automatic, 0, vec![]);
     empty.run();
-    let mut finishing = Sim::scripted(
-        Kind::ImageUpdate,
-        1,
-        BatchPauseOption::Automatic,
-        0,
-        vec![Script::Succeed],
-    );
+    let mut finishing = Sim::scripted(Kind::ImageUpdate, 1, BatchPauseOption::Automatic, 0, vec![Script::Succeed]);
     while !matches!(finishing.task.phase, Phase::Finish(_)) {
         finishing.step_once();
     }
-    for (name, sim) in [
-        ("success", &success),
-        ("cancelled", &cancelled),
-        ("zero targets", &empty),
-        ("finishing", &finishing),
-    ] {
+    for (name, sim) in
+        [("success", &success), ("cancelled", &cancelled), ("zero targets", &empty), ("finishing", &finishing)]
+    {
         for restore in [false, true] {
             assert_code(sim.task.cancel(restore), "IncorrectExecutionStatus", name);
         }
@@ -1717,17 +1256,9 @@ fn r11_processes_to_resume_are_exit_process_minus_suspended_before() {
     use Process::*;
     let cases: Vec<(Vec<Process>, Vec<Process>, Vec<Process>)> = vec![
         (Process::ALL.to_vec(), vec![], Process::ALL.to_vec()),
-        (
-            Process::ALL.to_vec(),
-            vec![ScaleIn],
-            vec![ScaleOut, HealthCheck, AlarmNotification, ScheduledAction],
-        ),
+        (Process::ALL.to_vec(), vec![ScaleIn], vec![ScaleOut, HealthCheck, AlarmNotification, ScheduledAction]),
         (Process::ALL.to_vec(), Process::ALL.to_vec(), vec![]),
-        (
-            vec![ScaleIn, ScaleOut],
-            vec![ScaleOut, HealthCheck],
-            vec![ScaleIn],
-        ),
+        (vec![ScaleIn, ScaleOut], vec![ScaleOut, HealthCheck], vec![ScaleIn]),
         (vec![], vec![ScaleIn], vec![]),
         (vec![HealthCheck], vec![], vec![HealthCheck]),
     ];
@@ -1735,11 +1266,7 @@ fn r11_processes_to_resume_are_exit_process_minus_suspended_before() {
         let mut spec = spec(Kind::ImageUpdate, 1, BatchPauseOption::Automatic, 0);
         spec.exit_process = exit.clone();
         let task = TaskState::new(task_id(), spec, vec![1], before.clone(), 0);
-        assert_eq!(
-            task.processes_to_resume(),
-            expected,
-            "exit {exit:?}, suspended before {before:?}"
-        );
+        assert_eq!(task.processes_to_resume(), expected, "exit {exit:?}, suspended before {before:?}");
     }
 }
 
@@ -1790,25 +1317,14 @@ fn scenario_runs() -> Vec<Sim> {
     retried.decide_instance(1, InstanceDecision::Retry).unwrap();
     retried.run();
     runs.push(retried);
-    let mut cancelled = Sim::scripted(
-        Kind::ScriptExecution,
-        2,
-        BatchPauseOption::Automatic,
-        0,
-        vec![Script::Succeed; 4],
-    );
+    let mut cancelled =
+        Sim::scripted(Kind::ScriptExecution, 2, BatchPauseOption::Automatic, 0, vec![Script::Succeed; 4]);
     cancelled.step_once();
     cancelled.step_once();
     cancelled.cancel(true).unwrap();
     cancelled.run();
     runs.push(cancelled);
-    let mut empty = Sim::scripted(
-        Kind::ScriptExecution,
-        2,
-        BatchPauseOption::Automatic,
-        0,
-        vec![],
-    );
+    let mut empty = Sim::scripted(Kind::ScriptExecution, 2, BatchPauseOption::Automatic, 0, vec![]);
     empty.run();
     runs.push(empty);
     runs
@@ -1830,10 +1346,7 @@ fn r14_evolve_applying_any_event_twice_equals_once() {
             }
         }
     }
-    assert!(
-        checked > 500,
-        "the scenarios went through too few states ({checked})"
-    );
+    assert!(checked > 500, "the scenarios went through too few states ({checked})");
 }
 
 /// R14: "after a crash or restart every unfinished task resumes where it was; no step runs
@@ -1849,11 +1362,7 @@ fn r14_replaying_an_earlier_phase_event_changes_nothing() {
                 if matches!(event, TaskEvent::Paused(_) | TaskEvent::Resumed) {
                     continue;
                 }
-                assert_eq!(
-                    &state.clone().evolve(event),
-                    state,
-                    "stale {event:?} replayed on {state:?}"
-                );
+                assert_eq!(&state.clone().evolve(event), state, "stale {event:?} replayed on {state:?}");
                 checked += 1;
             }
         }
@@ -1902,18 +1411,8 @@ fn r14_record_of_a_stale_step_changes_nothing() {
     }
     assert_eq!(running.status, InstanceStatus::Success);
     let mut failed = InstanceWork::new(child_id(1), instance_id(1), 0, 0, false).start(1);
-    failed = failed.record(
-        Step::EnterStandby,
-        StepOutcome::Done(StepReport::default()),
-        true,
-        2,
-    );
-    failed = failed.record(
-        Step::Drain,
-        Script::FailAt(Step::Drain).outcome(Step::Drain, 1),
-        true,
-        3,
-    );
+    failed = failed.record(Step::EnterStandby, StepOutcome::Done(StepReport::default()), true, 2);
+    failed = failed.record(Step::Drain, Script::FailAt(Step::Drain).outcome(Step::Drain, 1), true, 3);
     assert_eq!(failed.status, InstanceStatus::Failed);
     states.push(("failed", failed.clone()));
     states.push(("skipped", {
@@ -1921,15 +1420,9 @@ fn r14_record_of_a_stale_step_changes_nothing() {
         skipped.status = InstanceStatus::Skipped;
         skipped
     }));
-    states.push((
-        "aborted",
-        InstanceWork::new(child_id(2), instance_id(2), 0, 0, false).abort(5),
-    ));
+    states.push(("aborted", InstanceWork::new(child_id(2), instance_id(2), 0, 0, false).abort(5)));
 
-    let outcomes = [
-        StepOutcome::Done(StepReport::default()),
-        Script::FailAt(Step::Apply).outcome(Step::Apply, 1),
-    ];
+    let outcomes = [StepOutcome::Done(StepReport::default()), Script::FailAt(Step::Apply).outcome(Step::Apply, 1)];
     for (name, work) in &states {
         for step in ALL_STEPS {
             if work.status == InstanceStatus::Running && work.step == step {
@@ -1948,12 +1441,7 @@ fn r14_record_of_a_stale_step_changes_nothing() {
     while let Some(step) = work.next_step() {
         at += 1;
         let once = work.record(step, StepOutcome::Done(StepReport::default()), false, at);
-        let twice = once.clone().record(
-            step,
-            StepOutcome::Done(StepReport::default()),
-            false,
-            at + 100,
-        );
+        let twice = once.clone().record(step, StepOutcome::Done(StepReport::default()), false, at + 100);
         assert_eq!(twice, once, "replayed {step}");
         work = once;
     }
@@ -1969,20 +1457,12 @@ fn r14_start_and_abort_are_idempotent() {
     assert_eq!(started.attempt, 1);
     let aborted = work.abort(5);
     assert_eq!(aborted.clone().abort(9), aborted);
-    assert_eq!(
-        aborted.clone().start(9),
-        aborted,
-        "an aborted instance is never released"
-    );
+    assert_eq!(aborted.clone().start(9), aborted, "an aborted instance is never released");
     let mut done = started;
     while let Some(step) = done.next_step() {
         done = done.record(step, StepOutcome::Done(StepReport::default()), false, 6);
     }
-    assert_eq!(
-        done.clone().abort(9),
-        done,
-        "abort leaves a finished instance alone"
-    );
+    assert_eq!(done.clone().abort(9), done, "abort leaves a finished instance alone");
     assert_eq!(done.clone().start(9), done);
 }
 

@@ -142,7 +142,13 @@ pub trait LoadBalancer: Send + Sync + 'static {
     fn name(&self) -> &'static str;
 
     /// Registers the instance at `address` with `weight`. Registering again updates it.
-    async fn register(&self, lb: &LoadBalancerId, instance: &InstanceId, address: &str, weight: u32) -> Result<(), FleetError>;
+    async fn register(
+        &self,
+        lb: &LoadBalancerId,
+        instance: &InstanceId,
+        address: &str,
+        weight: u32,
+    ) -> Result<(), FleetError>;
 
     /// Removes the instance from the backend set. Absent is fine.
     async fn deregister(&self, lb: &LoadBalancerId, instance: &InstanceId) -> Result<(), FleetError>;

@@ -4,9 +4,7 @@ use rollscale_core::domain::{ContainerSpec, GroupType, HealthStatus, OsType};
 use rollscale_core::ids::{InstanceId, LoadBalancerId, ScalingGroupId};
 use rollscale_core::params::{CommandType, ContainerUpdateType, PackageAction, ScriptSpec};
 use rollscale_fleet::sim::{SimBackend, SimConfig, SimFleet, SimLbConfig, SimLoadBalancer};
-use rollscale_fleet::{
-    Fleet, FleetError, InstanceObservation, InstanceSpec, LoadBalancer, PackageOperation,
-};
+use rollscale_fleet::{Fleet, FleetError, InstanceObservation, InstanceSpec, LoadBalancer, PackageOperation};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,47 +28,26 @@ fn spec(n: u32, image: &str) -> InstanceSpec {
 }
 
 fn container(name: &str, image: &str) -> ContainerSpec {
-    ContainerSpec {
-        name: name.into(),
-        image: image.into(),
-        ..Default::default()
-    }
+    ContainerSpec { name: name.into(), image: image.into(), ..Default::default() }
 }
 
 fn shell(script: &str) -> ScriptSpec {
-    ScriptSpec {
-        command_type: CommandType::RunShellScript,
-        script: script.into(),
-        working_dir: None,
-        timeout_s: 600,
-    }
+    ScriptSpec { command_type: CommandType::RunShellScript, script: script.into(), working_dir: None, timeout_s: 600 }
 }
 
 fn package(action: PackageAction, version: &str, script: &str) -> PackageOperation {
-    PackageOperation {
-        name: "nginx".into(),
-        version: version.into(),
-        action,
-        script: script.into(),
-        timeout_s: 600,
-    }
+    PackageOperation { name: "nginx".into(), version: version.into(), action, script: script.into(), timeout_s: 600 }
 }
 
 /// A fleet without latency.
 fn fleet(config: SimConfig) -> SimFleet {
-    SimFleet::new(SimConfig {
-        latency_ms: 0,
-        ..config
-    })
+    SimFleet::new(SimConfig { latency_ms: 0, ..config })
 }
 
 async fn fleet_with(instances: &[(u32, &str)]) -> SimFleet {
     let fleet = fleet(SimConfig::default());
     for (n, image) in instances {
-        fleet
-            .create_instance(&spec(*n, image))
-            .await
-            .expect("create");
+        fleet.create_instance(&spec(*n, image)).await.expect("create");
     }
     fleet
 }
@@ -78,10 +55,7 @@ async fn fleet_with(instances: &[(u32, &str)]) -> SimFleet {
 #[tokio::test]
 async fn create_is_idempotent_and_reports_the_existing_instance() {
     let fleet = fleet(SimConfig::default());
-    let first = fleet
-        .create_instance(&spec(1, "ubuntu_22"))
-        .await
-        .expect("create");
+    let first = fleet.create_instance(&spec(1, "ubuntu_22")).await.expect("create");
     assert_eq!(first.id, id(1));
     assert_eq!(first.image_id, "ubuntu_22");
     assert_eq!(first.os, OsType::Linux);
@@ -89,19 +63,13 @@ async fn create_is_idempotent_and_reports_the_existing_instance() {
     assert_eq!(first.address, "sim://i-sim000001");
     assert!(first.packages.is_empty());
 
-    let again = fleet
-        .create_instance(&spec(1, "other_image"))
-        .await
-        .expect("create again");
+    let again = fleet.create_instance(&spec(1, "other_image")).await.expect("create again");
     assert_eq!(again, first);
     assert_eq!(fleet.calls().create, 2);
     assert_eq!(fleet.len(), 1);
     assert_eq!(fleet.health(&id(1)).await, Ok(HealthStatus::Healthy));
 
-    let windows = fleet
-        .create_instance(&spec(2, "win2019_64_dtc"))
-        .await
-        .expect("create");
+    let windows = fleet.create_instance(&spec(2, "win2019_64_dtc")).await.expect("create");
     assert_eq!(windows.os, OsType::Windows);
     assert_eq!(fleet.instance_ids(), vec![id(1), id(2)]);
 }
@@ -132,67 +100,33 @@ async fn operations_on_an_unknown_instance_are_not_found() {
     let fleet = fleet(SimConfig::default());
     let missing = id(404);
     let not_found = FleetError::NotFound(missing.clone());
-    assert_eq!(
-        fleet.replace_image(&missing, "x").await,
-        Err(not_found.clone())
-    );
-    assert_eq!(
-        fleet.run_script(&missing, &shell("echo")).await,
-        Err(not_found.clone())
-    );
-    assert_eq!(
-        fleet
-            .apply_package(&missing, &package(PackageAction::Install, "1", ""))
-            .await,
-        Err(not_found.clone())
-    );
-    assert_eq!(
-        fleet
-            .update_containers(&missing, ContainerUpdateType::RenewUpdate, &[])
-            .await,
-        Err(not_found.clone())
-    );
-    assert_eq!(
-        fleet.create_image(&missing, "name").await,
-        Err(not_found.clone())
-    );
+    assert_eq!(fleet.replace_image(&missing, "x").await, Err(not_found.clone()));
+    assert_eq!(fleet.run_script(&missing, &shell("echo")).await, Err(not_found.clone()));
+    assert_eq!(fleet.apply_package(&missing, &package(PackageAction::Install, "1", "")).await, Err(not_found.clone()));
+    assert_eq!(fleet.update_containers(&missing, ContainerUpdateType::RenewUpdate, &[]).await, Err(not_found.clone()));
+    assert_eq!(fleet.create_image(&missing, "name").await, Err(not_found.clone()));
     assert_eq!(fleet.health(&missing).await, Err(not_found));
     assert_eq!(fleet.observe(&missing).await, Ok(None));
     let calls = fleet.calls();
     assert_eq!(
-        (
-            calls.replace_image,
-            calls.run_script,
-            calls.apply_package,
-            calls.update_containers,
-            calls.create_image
-        ),
+        (calls.replace_image, calls.run_script, calls.apply_package, calls.update_containers, calls.create_image),
         (1, 1, 1, 1, 1)
     );
-    assert_eq!(
-        (calls.health, calls.observe, calls.injected_failures),
-        (1, 1, 0)
-    );
+    assert_eq!((calls.health, calls.observe, calls.injected_failures), (1, 1, 0));
 }
 
 #[tokio::test]
 async fn replace_image_changes_image_os_and_health_and_is_a_noop_when_already_there() {
     let fleet = fleet_with(&[(1, "ubuntu_20")]).await;
     assert!(fleet.set_health(&id(1), HealthStatus::Unhealthy));
-    fleet
-        .replace_image(&id(1), "win2022_64")
-        .await
-        .expect("replace");
+    fleet.replace_image(&id(1), "win2022_64").await.expect("replace");
     let observation = fleet.snapshot(&id(1)).expect("exists");
     assert_eq!(observation.image_id, "win2022_64");
     assert_eq!(observation.os, OsType::Windows);
     assert_eq!(fleet.health(&id(1)).await, Ok(HealthStatus::Healthy));
 
     assert!(fleet.set_health(&id(1), HealthStatus::Unhealthy));
-    fleet
-        .replace_image(&id(1), "win2022_64")
-        .await
-        .expect("no-op");
+    fleet.replace_image(&id(1), "win2022_64").await.expect("no-op");
     // A no-op changes nothing, not even the health.
     assert_eq!(fleet.health(&id(1)).await, Ok(HealthStatus::Unhealthy));
     let calls = fleet.calls();
@@ -205,99 +139,48 @@ async fn fail_next_fails_exactly_n_apply_operations_and_leaves_the_old_image() {
     let fleet = fleet_with(&[(1, "ubuntu_20"), (2, "ubuntu_20")]).await;
     fleet.fail_next(&id(1), 2);
     for _ in 0..2 {
-        let error = fleet
-            .replace_image(&id(1), "ubuntu_22")
-            .await
-            .expect_err("injected");
-        let FleetError::Failed(message) = &error else {
-            panic!("expected Failed, got {error:?}")
-        };
+        let error = fleet.replace_image(&id(1), "ubuntu_22").await.expect_err("injected");
+        let FleetError::Failed(message) = &error else { panic!("expected Failed, got {error:?}") };
         assert!(message.starts_with("simulated failure: "), "{message}");
         assert_eq!(error.code(), "OperationFailed");
-        assert_eq!(
-            fleet.snapshot(&id(1)).expect("exists").image_id,
-            "ubuntu_20"
-        );
+        assert_eq!(fleet.snapshot(&id(1)).expect("exists").image_id, "ubuntu_20");
     }
-    fleet
-        .replace_image(&id(1), "ubuntu_22")
-        .await
-        .expect("third succeeds");
-    fleet
-        .replace_image(&id(2), "ubuntu_22")
-        .await
-        .expect("other instance unaffected");
-    assert_eq!(
-        fleet.snapshot(&id(1)).expect("exists").image_id,
-        "ubuntu_22"
-    );
+    fleet.replace_image(&id(1), "ubuntu_22").await.expect("third succeeds");
+    fleet.replace_image(&id(2), "ubuntu_22").await.expect("other instance unaffected");
+    assert_eq!(fleet.snapshot(&id(1)).expect("exists").image_id, "ubuntu_22");
     assert_eq!(fleet.calls().injected_failures, 2);
     assert_eq!(fleet.apply_op_count(&id(1)), Some(3));
 
     // Set before the instance exists; cleared by 0.
     fleet.fail_next(&id(3), 1);
-    fleet
-        .create_instance(&spec(3, "ubuntu_20"))
-        .await
-        .expect("create");
+    fleet.create_instance(&spec(3, "ubuntu_20")).await.expect("create");
     assert!(fleet.replace_image(&id(3), "ubuntu_22").await.is_err());
     fleet.fail_next(&id(1), 5);
     fleet.fail_next(&id(1), 0);
-    fleet
-        .replace_image(&id(1), "ubuntu_24")
-        .await
-        .expect("cleared");
+    fleet.replace_image(&id(1), "ubuntu_24").await.expect("cleared");
 }
 
 #[tokio::test]
 async fn failing_instances_fail_every_apply_operation() {
-    let fleet = fleet(SimConfig {
-        fail_instances: HashSet::from([id(1)]),
-        ..SimConfig::default()
-    });
+    let fleet = fleet(SimConfig { fail_instances: HashSet::from([id(1)]), ..SimConfig::default() });
     for n in [1, 2] {
-        fleet
-            .create_instance(&spec(n, "ubuntu"))
-            .await
-            .expect("create");
+        fleet.create_instance(&spec(n, "ubuntu")).await.expect("create");
     }
     assert!(fleet.replace_image(&id(1), "new").await.is_err());
-    assert!(fleet
-        .update_containers(
-            &id(1),
-            ContainerUpdateType::RenewUpdate,
-            &[container("a", "b")]
-        )
-        .await
-        .is_err());
-    let outcome = fleet
-        .run_script(&id(1), &shell("echo hi"))
-        .await
-        .expect("ran and failed");
+    assert!(fleet.update_containers(&id(1), ContainerUpdateType::RenewUpdate, &[container("a", "b")]).await.is_err());
+    let outcome = fleet.run_script(&id(1), &shell("echo hi")).await.expect("ran and failed");
     assert_eq!(outcome.exit_code, Some(1));
     assert!(outcome.output.contains("simulated failure"));
-    let outcome = fleet
-        .apply_package(&id(1), &package(PackageAction::Install, "1", "echo ok"))
-        .await
-        .expect("ran");
+    let outcome = fleet.apply_package(&id(1), &package(PackageAction::Install, "1", "echo ok")).await.expect("ran");
     assert_eq!(outcome.exit_code, Some(1));
     assert!(fleet.snapshot(&id(1)).expect("exists").packages.is_empty());
     // Not an apply operation: still works.
-    fleet
-        .create_image(&id(1), "snapshot")
-        .await
-        .expect("create_image");
+    fleet.create_image(&id(1), "snapshot").await.expect("create_image");
     assert_eq!(fleet.health(&id(1)).await, Ok(HealthStatus::Healthy));
-    fleet
-        .replace_image(&id(2), "new")
-        .await
-        .expect("other instance");
+    fleet.replace_image(&id(2), "new").await.expect("other instance");
 
     fleet.set_failing(&id(1), false);
-    fleet
-        .replace_image(&id(1), "new")
-        .await
-        .expect("no longer failing");
+    fleet.replace_image(&id(1), "new").await.expect("no longer failing");
     fleet.set_failing(&id(2), true);
     assert!(fleet.replace_image(&id(2), "newer").await.is_err());
     assert_eq!(fleet.calls().injected_failures, 5);
@@ -317,149 +200,67 @@ async fn a_noop_replace_can_still_fail_by_injection() {
 async fn run_script_follows_the_model() {
     let fleet = fleet_with(&[(1, "ubuntu")]).await;
     let outcome = fleet
-        .run_script(
-            &id(1),
-            &shell(
-                "#!/bin/sh\necho \"hello\"\nhostname\ncat /etc/os-release\npwd\nexit 3\necho never",
-            ),
-        )
+        .run_script(&id(1), &shell("#!/bin/sh\necho \"hello\"\nhostname\ncat /etc/os-release\npwd\nexit 3\necho never"))
         .await
         .expect("ran");
-    assert_eq!(
-        outcome.output,
-        "hello\ni-sim000001\n+ cat /etc/os-release\n/root\n"
-    );
+    assert_eq!(outcome.output, "hello\ni-sim000001\n+ cat /etc/os-release\n/root\n");
     assert_eq!(outcome.exit_code, Some(3));
     assert!(!outcome.timed_out && !outcome.truncated);
 
     let mut in_dir = shell("pwd");
     in_dir.working_dir = Some("/opt/app".into());
-    assert_eq!(
-        fleet.run_script(&id(1), &in_dir).await.expect("ran").output,
-        "/opt/app\n"
-    );
+    assert_eq!(fleet.run_script(&id(1), &in_dir).await.expect("ran").output, "/opt/app\n");
     in_dir.working_dir = Some("/srv".into());
     let outcome = fleet.run_script(&id(1), &in_dir).await.expect("ran");
     assert_eq!(outcome.exit_code, Some(1));
     assert!(outcome.output.contains("no such directory: /srv"));
 
-    let outcome = fleet
-        .run_script(&id(1), &shell("echo a\nfail\necho b"))
-        .await
-        .expect("ran");
-    assert_eq!(
-        (outcome.exit_code, outcome.output.as_str()),
-        (Some(1), "a\nsimulated failure\n")
-    );
+    let outcome = fleet.run_script(&id(1), &shell("echo a\nfail\necho b")).await.expect("ran");
+    assert_eq!((outcome.exit_code, outcome.output.as_str()), (Some(1), "a\nsimulated failure\n"));
 }
 
 #[tokio::test]
 async fn a_script_type_the_os_cannot_run_is_unsupported() {
     let fleet = fleet_with(&[(1, "ubuntu"), (2, "Win2019")]).await;
-    let bat = ScriptSpec {
-        command_type: CommandType::RunBatScript,
-        ..shell("echo hi")
-    };
-    let powershell = ScriptSpec {
-        command_type: CommandType::RunPowerShellScript,
-        ..shell("Write-Output hi")
-    };
+    let bat = ScriptSpec { command_type: CommandType::RunBatScript, ..shell("echo hi") };
+    let powershell = ScriptSpec { command_type: CommandType::RunPowerShellScript, ..shell("Write-Output hi") };
 
     fleet.fail_next(&id(1), 1);
     assert_eq!(
         fleet.run_script(&id(1), &bat).await,
-        Err(FleetError::Unsupported(
-            "instance i-sim000001 (linux) cannot run RunBatScript scripts".into()
-        ))
+        Err(FleetError::Unsupported("instance i-sim000001 (linux) cannot run RunBatScript scripts".into()))
     );
     assert_eq!(
         fleet.run_script(&id(1), &powershell).await,
-        Err(FleetError::Unsupported(
-            "instance i-sim000001 (linux) cannot run RunPowerShellScript scripts".into()
-        ))
+        Err(FleetError::Unsupported("instance i-sim000001 (linux) cannot run RunPowerShellScript scripts".into()))
     );
     assert_eq!(
         fleet.run_script(&id(2), &shell("echo hi")).await,
-        Err(FleetError::Unsupported(
-            "instance i-sim000002 (windows) cannot run RunShellScript scripts".into()
-        ))
+        Err(FleetError::Unsupported("instance i-sim000002 (windows) cannot run RunShellScript scripts".into()))
     );
     // An unsupported request is not an apply operation: the injected failure is still pending.
     assert_eq!(fleet.apply_op_count(&id(1)), Some(0));
-    assert_eq!(
-        fleet
-            .run_script(&id(1), &shell("echo hi"))
-            .await
-            .expect("ran")
-            .exit_code,
-        Some(1)
-    );
+    assert_eq!(fleet.run_script(&id(1), &shell("echo hi")).await.expect("ran").exit_code, Some(1));
 
-    let outcome = fleet
-        .run_script(&id(2), &bat)
-        .await
-        .expect("windows runs bat");
-    assert_eq!(
-        (outcome.exit_code, outcome.output.as_str()),
-        (Some(0), "hi\n")
-    );
-    let outcome = fleet
-        .run_script(&id(2), &powershell)
-        .await
-        .expect("windows runs powershell");
-    assert_eq!(
-        (outcome.exit_code, outcome.output.as_str()),
-        (Some(0), "hi\n")
-    );
-    let exit_b = ScriptSpec {
-        script: "@echo off\r\necho bye\r\nexit /b 5\r\n".into(),
-        ..bat
-    };
-    assert_eq!(
-        fleet
-            .run_script(&id(2), &exit_b)
-            .await
-            .expect("ran")
-            .exit_code,
-        Some(5)
-    );
+    let outcome = fleet.run_script(&id(2), &bat).await.expect("windows runs bat");
+    assert_eq!((outcome.exit_code, outcome.output.as_str()), (Some(0), "hi\n"));
+    let outcome = fleet.run_script(&id(2), &powershell).await.expect("windows runs powershell");
+    assert_eq!((outcome.exit_code, outcome.output.as_str()), (Some(0), "hi\n"));
+    let exit_b = ScriptSpec { script: "@echo off\r\necho bye\r\nexit /b 5\r\n".into(), ..bat };
+    assert_eq!(fleet.run_script(&id(2), &exit_b).await.expect("ran").exit_code, Some(5));
 }
 
 #[tokio::test]
 async fn scripts_matching_fail_scripts_fail_with_exit_code_1() {
-    let fleet = fleet(SimConfig {
-        fail_scripts: vec!["rm -rf".into(), String::new()],
-        ..SimConfig::default()
-    });
-    fleet
-        .create_instance(&spec(1, "ubuntu"))
-        .await
-        .expect("create");
-    let outcome = fleet
-        .run_script(&id(1), &shell("echo start\nrm -rf /tmp/cache"))
-        .await
-        .expect("ran");
+    let fleet = fleet(SimConfig { fail_scripts: vec!["rm -rf".into(), String::new()], ..SimConfig::default() });
+    fleet.create_instance(&spec(1, "ubuntu")).await.expect("create");
+    let outcome = fleet.run_script(&id(1), &shell("echo start\nrm -rf /tmp/cache")).await.expect("ran");
     assert_eq!(outcome.exit_code, Some(1));
-    assert_eq!(
-        outcome.output,
-        "simulated failure: the script contains \"rm -rf\"\n"
-    );
+    assert_eq!(outcome.output, "simulated failure: the script contains \"rm -rf\"\n");
     // The empty pattern is ignored rather than failing everything.
-    assert_eq!(
-        fleet
-            .run_script(&id(1), &shell("echo fine"))
-            .await
-            .expect("ran")
-            .exit_code,
-        Some(0)
-    );
-    let outcome = fleet
-        .apply_package(
-            &id(1),
-            &package(PackageAction::Install, "1.0", "rm -rf /opt/old"),
-        )
-        .await
-        .expect("ran");
+    assert_eq!(fleet.run_script(&id(1), &shell("echo fine")).await.expect("ran").exit_code, Some(0));
+    let outcome =
+        fleet.apply_package(&id(1), &package(PackageAction::Install, "1.0", "rm -rf /opt/old")).await.expect("ran");
     assert_eq!(outcome.exit_code, Some(1));
     assert!(fleet.snapshot(&id(1)).expect("exists").packages.is_empty());
     assert_eq!(fleet.calls().injected_failures, 0);
@@ -470,37 +271,21 @@ async fn packages_are_recorded_on_success_only() {
     let fleet = fleet_with(&[(1, "ubuntu"), (2, "win2019")]).await;
     let packages = |n| fleet.snapshot(&id(n)).expect("exists").packages;
 
-    let outcome = fleet
-        .apply_package(
-            &id(1),
-            &package(PackageAction::Install, "1.0", "echo installing"),
-        )
-        .await;
+    let outcome = fleet.apply_package(&id(1), &package(PackageAction::Install, "1.0", "echo installing")).await;
     assert_eq!(outcome.expect("ran").output, "installing\n");
     assert_eq!(packages(1), vec![("nginx".to_string(), "1.0".to_string())]);
 
     // The same version again: runs the script again and succeeds.
-    let outcome = fleet
-        .apply_package(
-            &id(1),
-            &package(PackageAction::Install, "1.0", "echo again"),
-        )
-        .await;
+    let outcome = fleet.apply_package(&id(1), &package(PackageAction::Install, "1.0", "echo again")).await;
     assert_eq!(outcome.expect("ran").output, "again\n");
     assert_eq!(packages(1), vec![("nginx".to_string(), "1.0".to_string())]);
 
     // Upgrade in place.
-    fleet
-        .apply_package(&id(1), &package(PackageAction::Install, "1.1", ""))
-        .await
-        .expect("ran");
+    fleet.apply_package(&id(1), &package(PackageAction::Install, "1.1", "")).await.expect("ran");
     assert_eq!(packages(1), vec![("nginx".to_string(), "1.1".to_string())]);
 
     // A failing script leaves the packages as they were.
-    let outcome = fleet
-        .apply_package(&id(1), &package(PackageAction::Install, "2.0", "exit 2"))
-        .await
-        .expect("ran");
+    let outcome = fleet.apply_package(&id(1), &package(PackageAction::Install, "2.0", "exit 2")).await.expect("ran");
     assert_eq!(outcome.exit_code, Some(2));
     assert_eq!(packages(1), vec![("nginx".to_string(), "1.1".to_string())]);
 
@@ -514,35 +299,18 @@ async fn packages_are_recorded_on_success_only() {
 
     // So does an injected failure.
     fleet.fail_next(&id(1), 1);
-    let outcome = fleet
-        .apply_package(&id(1), &package(PackageAction::Uninstall, "1.1", ""))
-        .await
-        .expect("ran");
+    let outcome = fleet.apply_package(&id(1), &package(PackageAction::Uninstall, "1.1", "")).await.expect("ran");
     assert_eq!(outcome.exit_code, Some(1));
     assert_eq!(packages(1).len(), 1);
 
-    fleet
-        .apply_package(
-            &id(1),
-            &package(PackageAction::Uninstall, "1.1", "echo bye"),
-        )
-        .await
-        .expect("ran");
+    fleet.apply_package(&id(1), &package(PackageAction::Uninstall, "1.1", "echo bye")).await.expect("ran");
     assert!(packages(1).is_empty());
     // Uninstalling what is absent succeeds.
-    let outcome = fleet
-        .apply_package(&id(1), &package(PackageAction::Uninstall, "1.1", ""))
-        .await
-        .expect("ran");
+    let outcome = fleet.apply_package(&id(1), &package(PackageAction::Uninstall, "1.1", "")).await.expect("ran");
     assert_eq!(outcome.exit_code, Some(0));
 
     // Package scripts are shell scripts everywhere, in /root.
-    let outcome = fleet
-        .apply_package(
-            &id(2),
-            &package(PackageAction::Install, "3", "pwd\nhostname"),
-        )
-        .await;
+    let outcome = fleet.apply_package(&id(2), &package(PackageAction::Install, "3", "pwd\nhostname")).await;
     assert_eq!(outcome.expect("ran").output, "/root\ni-sim000002\n");
     assert_eq!(packages(2), vec![("nginx".to_string(), "3".to_string())]);
 }
@@ -555,83 +323,44 @@ async fn update_containers_renews_or_merges() {
     fleet.create_instance(&eci).await.expect("create");
     let containers = || fleet.snapshot(&id(1)).expect("exists").containers;
 
-    let web2 = ContainerSpec {
-        port: Some(8080),
-        ..container("web", "nginx:2")
-    };
+    let web2 = ContainerSpec { port: Some(8080), ..container("web", "nginx:2") };
     fleet
-        .update_containers(
-            &id(1),
-            ContainerUpdateType::IncrementalUpdate,
-            std::slice::from_ref(&web2),
-        )
+        .update_containers(&id(1), ContainerUpdateType::IncrementalUpdate, std::slice::from_ref(&web2))
         .await
         .expect("merge");
-    assert_eq!(
-        containers(),
-        vec![web2.clone(), container("side", "envoy:1")]
-    );
+    assert_eq!(containers(), vec![web2.clone(), container("side", "envoy:1")]);
 
-    let env_only = ContainerSpec {
-        env: vec![("MODE".into(), "prod".into())],
-        ..container("web", "")
-    };
+    let env_only = ContainerSpec { env: vec![("MODE".into(), "prod".into())], ..container("web", "") };
     fleet
-        .update_containers(
-            &id(1),
-            ContainerUpdateType::IncrementalUpdate,
-            &[env_only, container("cache", "redis:7")],
-        )
+        .update_containers(&id(1), ContainerUpdateType::IncrementalUpdate, &[env_only, container("cache", "redis:7")])
         .await
         .expect("merge");
     let merged = containers();
     assert_eq!(merged.len(), 3);
     assert_eq!(merged[0].image, "nginx:2");
     assert_eq!(merged[0].port, Some(8080));
-    assert_eq!(
-        merged[0].env,
-        vec![("MODE".to_string(), "prod".to_string())]
-    );
+    assert_eq!(merged[0].env, vec![("MODE".to_string(), "prod".to_string())]);
     assert_eq!(merged[2], container("cache", "redis:7"));
 
     fleet
-        .update_containers(
-            &id(1),
-            ContainerUpdateType::RenewUpdate,
-            &[container("only", "app:1")],
-        )
+        .update_containers(&id(1), ContainerUpdateType::RenewUpdate, &[container("only", "app:1")])
         .await
         .expect("renew");
     assert_eq!(containers(), vec![container("only", "app:1")]);
     fleet
-        .update_containers(
-            &id(1),
-            ContainerUpdateType::RenewUpdate,
-            &[container("only", "app:1")],
-        )
+        .update_containers(&id(1), ContainerUpdateType::RenewUpdate, &[container("only", "app:1")])
         .await
         .expect("no-op");
     fleet
-        .update_containers(
-            &id(1),
-            ContainerUpdateType::IncrementalUpdate,
-            &[container("only", "app:1")],
-        )
+        .update_containers(&id(1), ContainerUpdateType::IncrementalUpdate, &[container("only", "app:1")])
         .await
         .expect("no-op");
     let calls = fleet.calls();
-    assert_eq!(
-        (calls.update_containers, calls.noop_update_containers),
-        (5, 2)
-    );
+    assert_eq!((calls.update_containers, calls.noop_update_containers), (5, 2));
 
     fleet.fail_next(&id(1), 1);
     let error = fleet
-        .update_containers(
-            &id(1),
-            ContainerUpdateType::RenewUpdate,
-            &[container("only", "app:2")],
-        )
+        .update_containers(&id(1), ContainerUpdateType::RenewUpdate, &[container("only", "app:2")])
         .await
         .expect_err("injected");
     assert!(matches!(error, FleetError::Failed(_)));
@@ -642,26 +371,14 @@ async fn update_containers_renews_or_merges() {
 async fn create_image_numbers_images_and_remembers_their_base() {
     let fleet = fleet_with(&[(1, "ubuntu_22"), (2, "win2019")]).await;
     let first = fleet.create_image(&id(1), "golden").await.expect("image");
-    let second = fleet
-        .create_image(&id(2), "golden-win")
-        .await
-        .expect("image");
+    let second = fleet.create_image(&id(2), "golden-win").await.expect("image");
     assert_eq!(first, "m-sim0000000000000001");
     assert_eq!(second, "m-sim0000000000000002");
     let images = fleet.known_images();
     assert_eq!(images.len(), 2);
-    assert_eq!(
-        (images[0].id.as_str(), images[0].name.as_str()),
-        (first.as_str(), "golden")
-    );
-    assert_eq!(
-        (images[0].base_image_id.as_str(), images[0].os),
-        ("ubuntu_22", OsType::Linux)
-    );
-    assert_eq!(
-        (images[1].base_image_id.as_str(), images[1].os),
-        ("win2019", OsType::Windows)
-    );
+    assert_eq!((images[0].id.as_str(), images[0].name.as_str()), (first.as_str(), "golden"));
+    assert_eq!((images[0].base_image_id.as_str(), images[0].os), ("ubuntu_22", OsType::Linux));
+    assert_eq!((images[1].base_image_id.as_str(), images[1].os), ("win2019", OsType::Windows));
     // An instance can move to a made image.
     fleet.replace_image(&id(1), &first).await.expect("replace");
     assert_eq!(fleet.calls().create_image, 2);
@@ -675,10 +392,7 @@ async fn health_follows_running_overrides_and_broken_images() {
         ..SimConfig::default()
     });
     for n in [1, 2] {
-        fleet
-            .create_instance(&spec(n, "good_image"))
-            .await
-            .expect("create");
+        fleet.create_instance(&spec(n, "good_image")).await.expect("create");
     }
     assert_eq!(fleet.health(&id(1)).await, Ok(HealthStatus::Healthy));
     assert!(fleet.set_running(&id(1), false));
@@ -686,24 +400,14 @@ async fn health_follows_running_overrides_and_broken_images() {
     assert!(fleet.set_running(&id(1), true));
     assert_eq!(fleet.health(&id(1)).await, Ok(HealthStatus::Healthy));
 
-    fleet
-        .replace_image(&id(1), "bad_image")
-        .await
-        .expect("replace");
+    fleet.replace_image(&id(1), "bad_image").await.expect("replace");
     assert_eq!(fleet.health(&id(1)).await, Ok(HealthStatus::Unhealthy));
-    fleet
-        .replace_image(&id(1), "good_image")
-        .await
-        .expect("replace back");
+    fleet.replace_image(&id(1), "good_image").await.expect("replace back");
     assert_eq!(fleet.health(&id(1)).await, Ok(HealthStatus::Healthy));
 
     fleet.set_unhealthy_image("broken:1", true);
     fleet
-        .update_containers(
-            &id(2),
-            ContainerUpdateType::RenewUpdate,
-            &[container("app", "broken:1")],
-        )
+        .update_containers(&id(2), ContainerUpdateType::RenewUpdate, &[container("app", "broken:1")])
         .await
         .expect("update");
     assert_eq!(fleet.health(&id(2)).await, Ok(HealthStatus::Unhealthy));
@@ -737,30 +441,17 @@ async fn adopt_loads_the_store_state_and_snapshot_reports_it() {
     fleet.adopt(vec![stored.clone(), stopped.clone()]);
     assert_eq!(fleet.snapshot(&id(1)), Some(stored.clone()));
     assert_eq!(fleet.observe(&id(1)).await, Ok(Some(stored.clone())));
-    assert_eq!(
-        fleet.snapshot(&id(2)).expect("adopted").address,
-        "sim://i-sim000002"
-    );
+    assert_eq!(fleet.snapshot(&id(2)).expect("adopted").address, "sim://i-sim000002");
     assert_eq!(fleet.health(&id(2)).await, Ok(HealthStatus::Unhealthy));
     assert_eq!(fleet.snapshot(&id(3)), None);
 
     // Adopting again replaces: the store is the truth.
-    let changed = InstanceObservation {
-        image_id: "ubuntu_24".into(),
-        ..stored
-    };
+    let changed = InstanceObservation { image_id: "ubuntu_24".into(), ..stored };
     fleet.adopt(vec![changed.clone()]);
     assert_eq!(fleet.snapshot(&id(1)), Some(changed));
     assert_eq!(fleet.len(), 2);
     // Creating an adopted instance reports it as it is.
-    assert_eq!(
-        fleet
-            .create_instance(&spec(2, "other"))
-            .await
-            .expect("create")
-            .image_id,
-        "ubuntu"
-    );
+    assert_eq!(fleet.create_instance(&spec(2, "other")).await.expect("create").image_id, "ubuntu");
     assert_eq!(fleet.calls().create, 1);
 }
 
@@ -768,27 +459,15 @@ async fn adopt_loads_the_store_state_and_snapshot_reports_it() {
 async fn lose_next_response_applies_the_change_and_reports_unavailable() {
     let fleet = fleet_with(&[(1, "ubuntu")]).await;
     fleet.lose_next_response(&id(1), 1);
-    let error = fleet
-        .replace_image(&id(1), "ubuntu_24")
-        .await
-        .expect_err("lost");
+    let error = fleet.replace_image(&id(1), "ubuntu_24").await.expect_err("lost");
     assert!(matches!(error, FleetError::Unavailable(_)), "{error:?}");
-    assert_eq!(
-        fleet.snapshot(&id(1)).expect("exists").image_id,
-        "ubuntu_24"
-    );
+    assert_eq!(fleet.snapshot(&id(1)).expect("exists").image_id, "ubuntu_24");
     // The retry after re-observing is a no-op.
-    fleet
-        .replace_image(&id(1), "ubuntu_24")
-        .await
-        .expect("no-op");
+    fleet.replace_image(&id(1), "ubuntu_24").await.expect("no-op");
     assert_eq!(fleet.calls().noop_replace_image, 1);
 
     fleet.lose_next_response(&id(1), 1);
-    let error = fleet
-        .apply_package(&id(1), &package(PackageAction::Install, "1", ""))
-        .await
-        .expect_err("lost");
+    let error = fleet.apply_package(&id(1), &package(PackageAction::Install, "1", "")).await.expect_err("lost");
     assert_eq!(error.code(), "BackendUnavailable");
     assert_eq!(fleet.snapshot(&id(1)).expect("exists").packages.len(), 1);
     assert_eq!(fleet.calls().lost_responses, 2);
@@ -796,36 +475,18 @@ async fn lose_next_response_applies_the_change_and_reports_unavailable() {
     // An injected failure takes precedence and leaves the lost response pending.
     fleet.fail_next(&id(1), 1);
     fleet.lose_next_response(&id(1), 1);
-    assert!(matches!(
-        fleet.replace_image(&id(1), "x").await,
-        Err(FleetError::Failed(_))
-    ));
-    assert!(matches!(
-        fleet.run_script(&id(1), &shell("echo")).await,
-        Err(FleetError::Unavailable(_))
-    ));
+    assert!(matches!(fleet.replace_image(&id(1), "x").await, Err(FleetError::Failed(_))));
+    assert!(matches!(fleet.run_script(&id(1), &shell("echo")).await, Err(FleetError::Unavailable(_))));
 }
 
 #[tokio::test(start_paused = true)]
 async fn every_operation_takes_the_latency() {
-    let fleet = SimFleet::new(SimConfig {
-        latency_ms: 100,
-        ..SimConfig::default()
-    });
+    let fleet = SimFleet::new(SimConfig { latency_ms: 100, ..SimConfig::default() });
     let start = tokio::time::Instant::now();
-    fleet
-        .create_instance(&spec(1, "ubuntu"))
-        .await
-        .expect("create");
+    fleet.create_instance(&spec(1, "ubuntu")).await.expect("create");
     assert_eq!(start.elapsed(), Duration::from_millis(100));
-    fleet
-        .replace_image(&id(1), "ubuntu_24")
-        .await
-        .expect("replace");
-    assert_eq!(
-        fleet.replace_image(&id(2), "x").await,
-        Err(FleetError::NotFound(id(2)))
-    );
+    fleet.replace_image(&id(1), "ubuntu_24").await.expect("replace");
+    assert_eq!(fleet.replace_image(&id(2), "x").await, Err(FleetError::NotFound(id(2))));
     fleet.health(&id(1)).await.expect("health");
     assert_eq!(start.elapsed(), Duration::from_millis(400));
     fleet.set_latency_ms(0);
@@ -838,41 +499,26 @@ async fn a_caller_that_gives_up_midway_may_or_may_not_have_had_an_effect() {
     let fleet = fleet_with(&[(1, "ubuntu")]).await;
     fleet.set_latency_ms(100);
     // Given up in the first half: no effect.
-    let early =
-        tokio::time::timeout(Duration::from_millis(10), fleet.replace_image(&id(1), "v2")).await;
+    let early = tokio::time::timeout(Duration::from_millis(10), fleet.replace_image(&id(1), "v2")).await;
     assert!(early.is_err());
     assert_eq!(fleet.snapshot(&id(1)).expect("exists").image_id, "ubuntu");
     // Given up in the second half: the change happened, the caller does not know.
-    let late =
-        tokio::time::timeout(Duration::from_millis(60), fleet.replace_image(&id(1), "v2")).await;
+    let late = tokio::time::timeout(Duration::from_millis(60), fleet.replace_image(&id(1), "v2")).await;
     assert!(late.is_err());
     assert_eq!(fleet.snapshot(&id(1)).expect("exists").image_id, "v2");
 }
 
 #[tokio::test(start_paused = true)]
 async fn script_sleeps_take_scaled_real_time_and_time_out() {
-    let fleet = SimFleet::new(SimConfig {
-        latency_ms: 0,
-        time_scale: 0.01,
-        ..SimConfig::default()
-    });
-    fleet
-        .create_instance(&spec(1, "ubuntu"))
-        .await
-        .expect("create");
+    let fleet = SimFleet::new(SimConfig { latency_ms: 0, time_scale: 0.01, ..SimConfig::default() });
+    fleet.create_instance(&spec(1, "ubuntu")).await.expect("create");
     let start = tokio::time::Instant::now();
-    let outcome = fleet
-        .run_script(&id(1), &shell("sleep 30\nsleep 30\necho done"))
-        .await
-        .expect("ran");
+    let outcome = fleet.run_script(&id(1), &shell("sleep 30\nsleep 30\necho done")).await.expect("ran");
     assert_eq!(outcome.exit_code, Some(0));
     assert_eq!(start.elapsed(), Duration::from_millis(600));
 
     let start = tokio::time::Instant::now();
-    let timeout = ScriptSpec {
-        timeout_s: 100,
-        ..shell("echo started\nsleep 60\nsleep 60\necho never")
-    };
+    let timeout = ScriptSpec { timeout_s: 100, ..shell("echo started\nsleep 60\nsleep 60\necho never") };
     let outcome = fleet.run_script(&id(1), &timeout).await.expect("ran");
     assert!(outcome.timed_out);
     assert_eq!(outcome.exit_code, None);
@@ -885,10 +531,7 @@ async fn script_sleeps_take_scaled_real_time_and_time_out() {
 async fn long_output_is_truncated() {
     let fleet = fleet_with(&[(1, "ubuntu")]).await;
     let script = format!("echo {}\n", "x".repeat(1000)).repeat(30);
-    let outcome = fleet
-        .run_script(&id(1), &shell(&script))
-        .await
-        .expect("ran");
+    let outcome = fleet.run_script(&id(1), &shell(&script)).await.expect("ran");
     assert!(outcome.truncated);
     assert_eq!(outcome.output.len(), rollscale_fleet::MAX_OUTPUT_BYTES);
     assert_eq!(outcome.exit_code, Some(0));
@@ -896,48 +539,22 @@ async fn long_output_is_truncated() {
 
 /// Runs a fixed sequence of apply operations; returns which of them failed.
 async fn fault_pattern(seed: u64, instances: u32, rounds: u32) -> Vec<bool> {
-    let fleet = fleet(SimConfig {
-        seed,
-        fail_rate: 0.3,
-        ..SimConfig::default()
-    });
+    let fleet = fleet(SimConfig { seed, fail_rate: 0.3, ..SimConfig::default() });
     for n in 0..instances {
-        fleet
-            .create_instance(&spec(n, "ubuntu"))
-            .await
-            .expect("create");
+        fleet.create_instance(&spec(n, "ubuntu")).await.expect("create");
     }
     let mut failed = Vec::new();
     for round in 0..rounds {
         for n in 0..instances {
             let result = match round % 4 {
-                0 => fleet
-                    .replace_image(&id(n), &format!("image_{round}"))
-                    .await
-                    .is_err(),
-                1 => {
-                    fleet
-                        .run_script(&id(n), &shell("echo hi"))
-                        .await
-                        .expect("ran")
-                        .exit_code
-                        != Some(0)
-                }
+                0 => fleet.replace_image(&id(n), &format!("image_{round}")).await.is_err(),
+                1 => fleet.run_script(&id(n), &shell("echo hi")).await.expect("ran").exit_code != Some(0),
                 2 => {
                     let operation = package(PackageAction::Install, &round.to_string(), "echo ok");
-                    fleet
-                        .apply_package(&id(n), &operation)
-                        .await
-                        .expect("ran")
-                        .exit_code
-                        != Some(0)
+                    fleet.apply_package(&id(n), &operation).await.expect("ran").exit_code != Some(0)
                 }
                 _ => fleet
-                    .update_containers(
-                        &id(n),
-                        ContainerUpdateType::RenewUpdate,
-                        &[container("c", &round.to_string())],
-                    )
+                    .update_containers(&id(n), ContainerUpdateType::RenewUpdate, &[container("c", &round.to_string())])
                     .await
                     .is_err(),
             };
@@ -962,16 +579,9 @@ async fn a_seeded_run_is_replayable() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn faults_do_not_depend_on_how_instances_interleave() {
     let sequential = fault_pattern(7, 50, 1).await;
-    let fleet = fleet(SimConfig {
-        seed: 7,
-        fail_rate: 0.3,
-        ..SimConfig::default()
-    });
+    let fleet = fleet(SimConfig { seed: 7, fail_rate: 0.3, ..SimConfig::default() });
     for n in 0..50 {
-        fleet
-            .create_instance(&spec(n, "ubuntu"))
-            .await
-            .expect("create");
+        fleet.create_instance(&spec(n, "ubuntu")).await.expect("create");
     }
     let mut tasks = tokio::task::JoinSet::new();
     for n in (0..50).rev() {
@@ -992,10 +602,7 @@ async fn ten_thousand_instances_update_concurrently() {
     let fleet = Arc::new(fleet(SimConfig::default()));
     let start = std::time::Instant::now();
     for n in 0..COUNT {
-        fleet
-            .create_instance(&spec(n, "ubuntu_20"))
-            .await
-            .expect("create");
+        fleet.create_instance(&spec(n, "ubuntu_20")).await.expect("create");
     }
     let mut tasks = tokio::task::JoinSet::new();
     for n in 0..COUNT {
@@ -1009,14 +616,8 @@ async fn ten_thousand_instances_update_concurrently() {
     assert!(elapsed < Duration::from_secs(5), "took {elapsed:?}");
     assert_eq!(fleet.len(), COUNT as usize);
     let calls = fleet.calls();
-    assert_eq!(
-        (calls.create, calls.replace_image, calls.noop_replace_image),
-        (10_000, 10_000, 0)
-    );
-    assert!(fleet
-        .instance_ids()
-        .iter()
-        .all(|id| fleet.snapshot(id).expect("exists").image_id == "ubuntu_22"));
+    assert_eq!((calls.create, calls.replace_image, calls.noop_replace_image), (10_000, 10_000, 0));
+    assert!(fleet.instance_ids().iter().all(|id| fleet.snapshot(id).expect("exists").image_id == "ubuntu_22"));
 }
 
 #[tokio::test]
@@ -1024,14 +625,8 @@ async fn drivers_work_as_trait_objects() {
     let fleet: Arc<dyn Fleet> = Arc::new(fleet(SimConfig::default()));
     let balancer: Arc<dyn LoadBalancer> = Arc::new(SimLoadBalancer::default());
     assert_eq!((fleet.name(), balancer.name()), ("sim", "sim"));
-    let observation = fleet
-        .create_instance(&spec(1, "ubuntu"))
-        .await
-        .expect("create");
-    balancer
-        .register(&lb_id("a"), &observation.id, &observation.address, 100)
-        .await
-        .expect("register");
+    let observation = fleet.create_instance(&spec(1, "ubuntu")).await.expect("create");
+    balancer.register(&lb_id("a"), &observation.id, &observation.address, 100).await.expect("register");
     assert_eq!(balancer.weight(&lb_id("a"), &id(1)).await, Ok(Some(100)));
 }
 
@@ -1042,36 +637,22 @@ async fn load_balancer_registration_and_weights() {
     assert_eq!(balancer.weight(&lb, &id(1)).await, Ok(None));
     assert_eq!(
         balancer.set_weight(&lb, &id(1), 50).await,
-        Err(FleetError::Failed(
-            "instance i-sim000001 is not registered with lb-web".into()
-        ))
+        Err(FleetError::Failed("instance i-sim000001 is not registered with lb-web".into()))
     );
     assert_eq!(balancer.deregister(&lb, &id(1)).await, Ok(()));
     assert_eq!(balancer.active_connections(&lb, &id(1)).await, Ok(0));
 
-    balancer
-        .register(&lb, &id(1), "sim://i-sim000001", 100)
-        .await
-        .expect("register");
-    balancer
-        .register(&lb, &id(2), "sim://i-sim000002", 100)
-        .await
-        .expect("register");
+    balancer.register(&lb, &id(1), "sim://i-sim000001", 100).await.expect("register");
+    balancer.register(&lb, &id(2), "sim://i-sim000002", 100).await.expect("register");
     assert_eq!(balancer.weight(&lb, &id(1)).await, Ok(Some(100)));
     assert_eq!(balancer.weight(&other, &id(1)).await, Ok(None));
     assert_eq!(balancer.active_connections(&lb, &id(1)).await, Ok(10));
 
     // Registering again updates.
-    balancer
-        .register(&lb, &id(1), "10.0.0.1:80", 60)
-        .await
-        .expect("register again");
+    balancer.register(&lb, &id(1), "10.0.0.1:80", 60).await.expect("register again");
     let backends = balancer.backends(&lb);
     assert_eq!(backends.len(), 2);
-    assert_eq!(
-        (backends[0].address.as_str(), backends[0].weight),
-        ("10.0.0.1:80", 60)
-    );
+    assert_eq!((backends[0].address.as_str(), backends[0].weight), ("10.0.0.1:80", 60));
 
     balancer.set_weight(&lb, &id(1), 0).await.expect("weight 0");
     assert_eq!(balancer.weight(&lb, &id(1)).await, Ok(Some(0)));
@@ -1084,28 +665,16 @@ async fn load_balancer_registration_and_weights() {
     assert_eq!(balancer.backends(&lb).len(), 1);
     let calls = balancer.calls();
     assert_eq!(
-        (
-            calls.register,
-            calls.deregister,
-            calls.set_weight,
-            calls.weight,
-            calls.active_connections
-        ),
+        (calls.register, calls.deregister, calls.set_weight, calls.weight, calls.active_connections),
         (3, 2, 2, 5, 4)
     );
 }
 
 #[tokio::test(start_paused = true)]
 async fn connections_drain_after_the_weight_drops_to_zero() {
-    let balancer = SimLoadBalancer::new(SimLbConfig {
-        drain_ms: 1000,
-        ..SimLbConfig::default()
-    });
+    let balancer = SimLoadBalancer::new(SimLbConfig { drain_ms: 1000, ..SimLbConfig::default() });
     let lb = lb_id("web");
-    balancer
-        .register(&lb, &id(1), "sim://i-sim000001", 100)
-        .await
-        .expect("register");
+    balancer.register(&lb, &id(1), "sim://i-sim000001", 100).await.expect("register");
     tokio::time::advance(Duration::from_secs(5)).await;
     assert_eq!(balancer.active_connections(&lb, &id(1)).await, Ok(10));
 
@@ -1113,10 +682,7 @@ async fn connections_drain_after_the_weight_drops_to_zero() {
     assert_eq!(balancer.active_connections(&lb, &id(1)).await, Ok(10));
     tokio::time::advance(Duration::from_millis(600)).await;
     // Setting 0 again does not restart the drain.
-    balancer
-        .set_weight(&lb, &id(1), 0)
-        .await
-        .expect("drain again");
+    balancer.set_weight(&lb, &id(1), 0).await.expect("drain again");
     assert_eq!(balancer.active_connections(&lb, &id(1)).await, Ok(4));
     tokio::time::advance(Duration::from_millis(400)).await;
     assert_eq!(balancer.active_connections(&lb, &id(1)).await, Ok(0));
@@ -1139,16 +705,9 @@ async fn connections_drain_after_the_weight_drops_to_zero() {
 
 #[tokio::test(start_paused = true)]
 async fn a_backend_registered_at_weight_zero_drains_from_registration() {
-    let balancer = SimLoadBalancer::new(SimLbConfig {
-        drain_ms: 200,
-        connections: 4,
-        latency_ms: 0,
-    });
+    let balancer = SimLoadBalancer::new(SimLbConfig { drain_ms: 200, connections: 4, latency_ms: 0 });
     let lb = lb_id("web");
-    balancer
-        .register(&lb, &id(1), "sim://i-sim000001", 0)
-        .await
-        .expect("register");
+    balancer.register(&lb, &id(1), "sim://i-sim000001", 0).await.expect("register");
     assert_eq!(balancer.active_connections(&lb, &id(1)).await, Ok(4));
     tokio::time::advance(Duration::from_millis(200)).await;
     assert_eq!(balancer.active_connections(&lb, &id(1)).await, Ok(0));
@@ -1156,25 +715,15 @@ async fn a_backend_registered_at_weight_zero_drains_from_registration() {
 
 #[tokio::test]
 async fn the_load_balancer_adopts_the_store_backends() {
-    let balancer = SimLoadBalancer::new(SimLbConfig {
-        drain_ms: 1000,
-        ..SimLbConfig::default()
-    });
+    let balancer = SimLoadBalancer::new(SimLbConfig { drain_ms: 1000, ..SimLbConfig::default() });
     let lb = lb_id("web");
-    let backend = |n: u32, weight: u32| SimBackend {
-        instance_id: id(n),
-        address: format!("sim://{}", id(n)),
-        weight,
-    };
+    let backend = |n: u32, weight: u32| SimBackend { instance_id: id(n), address: format!("sim://{}", id(n)), weight };
     balancer.adopt(&lb, vec![backend(1, 100), backend(2, 0)]);
     assert_eq!(balancer.backends(&lb), vec![backend(1, 100), backend(2, 0)]);
     assert_eq!(balancer.active_connections(&lb, &id(1)).await, Ok(10));
     // Adopted at weight 0: drained already.
     assert_eq!(balancer.active_connections(&lb, &id(2)).await, Ok(0));
-    balancer
-        .set_weight(&lb, &id(2), 100)
-        .await
-        .expect("registered by adoption");
+    balancer.set_weight(&lb, &id(2), 100).await.expect("registered by adoption");
     balancer.adopt(&lb, vec![backend(1, 30)]);
     assert_eq!(balancer.weight(&lb, &id(1)).await, Ok(Some(30)));
     assert_eq!(balancer.calls().register, 0);

@@ -35,10 +35,7 @@ pub struct AppState {
 /// The service's HTTP routes.
 pub fn router(service: Service, auth: AuthConfig) -> Router {
     let state = Arc::new(AppState { service, auth });
-    Router::new()
-        .route("/", any(rpc::handle))
-        .route("/healthz", get(|| async { "ok\n" }))
-        .with_state(state)
+    Router::new().route("/", any(rpc::handle)).route("/healthz", get(|| async { "ok\n" })).with_state(state)
 }
 
 /// Serves `router` on `listener` until `shutdown` completes.

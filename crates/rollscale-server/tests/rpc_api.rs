@@ -33,7 +33,12 @@ async fn app(max_skew: Duration) -> (axum::Router, Service, tempfile::TempDir) {
         .await
         .unwrap();
     let fleet = SimFleet::new(SimConfig { latency_ms: 0, ..SimConfig::default() });
-    let engine = Engine::new(store, Arc::new(fleet), Arc::new(SimLoadBalancer::new(SimLbConfig::default())), EngineConfig::default());
+    let engine = Engine::new(
+        store,
+        Arc::new(fleet),
+        Arc::new(SimLoadBalancer::new(SimLbConfig::default())),
+        EngineConfig::default(),
+    );
     let service = Service::new(engine);
     (router(service.clone(), AuthConfig { max_skew }), service, dir)
 }
@@ -41,7 +46,8 @@ async fn app(max_skew: Duration) -> (axum::Router, Service, tempfile::TempDir) {
 async fn send(app: &axum::Router, request: Request<Body>) -> (u16, String, Value) {
     let response = app.clone().oneshot(request).await.unwrap();
     let status = response.status().as_u16();
-    let content_type = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    let content_type =
+        response.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
     let body: Value = serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("not JSON ({e}): {bytes:?}"));
     (status, content_type, body)
@@ -110,8 +116,15 @@ async fn stale_timestamps_and_bad_signatures_are_refused() {
     let request = signed("2019-06-01", "ListExecutions", vec![], "wrong-secret");
     let (status, _, body) = send(&app, request).await;
     assert_eq!((status, body["Code"].as_str()), (400, Some("SignatureDoesNotMatch")), "{body}");
-    assert!(body["Message"].as_str().unwrap().split(':').nth(1).is_some_and(|sts| sts.starts_with("POST&%2F&")), "{body}");
-    let unsigned = Request::builder().method("POST").uri("/?Action=ListExecutions&Version=2019-06-01").body(Body::empty()).unwrap();
+    assert!(
+        body["Message"].as_str().unwrap().split(':').nth(1).is_some_and(|sts| sts.starts_with("POST&%2F&")),
+        "{body}"
+    );
+    let unsigned = Request::builder()
+        .method("POST")
+        .uri("/?Action=ListExecutions&Version=2019-06-01")
+        .body(Body::empty())
+        .unwrap();
     let (status, _, body) = send(&app, unsigned).await;
     assert_eq!(status, 400, "{body}");
 }
@@ -128,7 +141,8 @@ fn signed(version: &str, action: &str, extra: Vec<(&str, String)>, secret: &str)
         &sign::format_timestamp(chrono::Utc::now()),
         &sign::random_nonce(),
     );
-    let query: Vec<String> = params.iter().map(|(k, v)| format!("{}={}", sign::percent_encode(k), sign::percent_encode(v))).collect();
+    let query: Vec<String> =
+        params.iter().map(|(k, v)| format!("{}={}", sign::percent_encode(k), sign::percent_encode(v))).collect();
     Request::builder().method("POST").uri(format!("/?{}", query.join("&"))).body(Body::empty()).unwrap()
 }
 
@@ -142,13 +156,18 @@ async fn start_list_and_shapes_follow_the_wire_types() {
         .await
         .unwrap();
     service
-        .create_configuration(NewConfiguration { group_id: group.id.to_string(), image_id: "old".into(), ..Default::default() })
+        .create_configuration(NewConfiguration {
+            group_id: group.id.to_string(),
+            image_id: "old".into(),
+            ..Default::default()
+        })
         .await
         .unwrap();
     let group = service.enable_group(group.id.as_str(), None).await.unwrap();
     service.reconcile_group(&group).await.unwrap();
 
-    let parameters = serde_json::json!({"invokeType": "invoke", "scalingGroupId": group.id, "imageId": "new", "batchNumber": 2});
+    let parameters =
+        serde_json::json!({"invokeType": "invoke", "scalingGroupId": group.id, "imageId": "new", "batchNumber": 2});
     let (status, _, body) = send(
         &app,
         signed(
@@ -165,25 +184,43 @@ async fn start_list_and_shapes_follow_the_wire_types() {
     assert_eq!(status, 200, "{body}");
     let execution = &body["Execution"];
     // WIRE.md §7: StartExecution's Parameters is a JSON text; Counters an object; IsParent a bool.
-    assert!(execution["Parameters"].is_string() && execution["Counters"].is_object() && execution["IsParent"].is_boolean());
+    assert!(
+        execution["Parameters"].is_string() && execution["Counters"].is_object() && execution["IsParent"].is_boolean()
+    );
     assert!(execution["CurrentTasks"].is_array() && execution["Tags"].is_object() && execution["Outputs"].is_string());
     let id = execution["ExecutionId"].as_str().unwrap().to_string();
 
-    let (_, _, listed) = send(&app, signed("2019-06-01", "ListExecutions", vec![("ExecutionId", id.clone())], SECRET)).await;
+    let (_, _, listed) =
+        send(&app, signed("2019-06-01", "ListExecutions", vec![("ExecutionId", id.clone())], SECRET)).await;
     assert!(listed["Executions"][0]["Parameters"].is_object(), "ListExecutions has Parameters as an object: {listed}");
     assert!(listed["MaxResults"].is_i64() && listed["TotalCount"].is_i64() && listed["NextToken"].is_string());
-    let (_, _, children) = send(&app, signed("2019-06-01", "ListExecutions", vec![("ParentExecutionId", id.clone())], SECRET)).await;
+    let (_, _, children) =
+        send(&app, signed("2019-06-01", "ListExecutions", vec![("ParentExecutionId", id.clone())], SECRET)).await;
     assert_eq!(children["Executions"].as_array().unwrap().len(), 2, "{children}");
     assert!(children["Executions"][0]["Parameters"]["instanceId"].as_str().unwrap().starts_with("i-"));
-    let (_, _, tasks) = send(&app, signed("2019-06-01", "ListTaskExecutions", vec![("ExecutionId", id.clone())], SECRET)).await;
+    let (_, _, tasks) =
+        send(&app, signed("2019-06-01", "ListTaskExecutions", vec![("ExecutionId", id.clone())], SECRET)).await;
     let task = &tasks["TaskExecutions"][0];
-    assert!(task["Properties"].is_string() && task["Outputs"].is_string() && task["Loop"].is_object() && task["LoopBatchNumber"].is_i64());
+    assert!(
+        task["Properties"].is_string()
+            && task["Outputs"].is_string()
+            && task["Loop"].is_object()
+            && task["LoopBatchNumber"].is_i64()
+    );
 
     // ESS: 2014 wraps lists, 2022 does not.
-    let (_, _, old) = send(&app, signed("2014-08-28", "DescribeScalingGroups", vec![("ScalingGroupId.1", group.id.to_string())], SECRET)).await;
+    let (_, _, old) = send(
+        &app,
+        signed("2014-08-28", "DescribeScalingGroups", vec![("ScalingGroupId.1", group.id.to_string())], SECRET),
+    )
+    .await;
     assert!(old["ScalingGroups"]["ScalingGroup"].is_array(), "{old}");
     assert!(old["ScalingGroups"]["ScalingGroup"][0]["SuspendedProcesses"]["SuspendedProcess"].is_array());
-    let (_, _, new) = send(&app, signed("2022-02-22", "DescribeScalingGroups", vec![("ScalingGroupIds.1", group.id.to_string())], SECRET)).await;
+    let (_, _, new) = send(
+        &app,
+        signed("2022-02-22", "DescribeScalingGroups", vec![("ScalingGroupIds.1", group.id.to_string())], SECRET),
+    )
+    .await;
     assert!(new["ScalingGroups"].is_array() && new["ScalingGroups"][0]["SuspendedProcesses"].is_array(), "{new}");
     assert!(new["TotalCount"].is_i64() && new["PageNumber"].is_i64() && new["PageSize"].is_i64());
 
@@ -193,6 +230,7 @@ async fn start_list_and_shapes_follow_the_wire_types() {
     let (status, _, body) = send(&app, signed("2019-06-01", "StartExecution", vec![], SECRET)).await;
     assert_eq!((status, body["Code"].as_str()), (400, Some("MissingParameter")));
     let (status, _, body) =
-        send(&app, signed("2019-06-01", "StartExecution", vec![("TemplateName", "ACS-ECS-Nothing".into())], SECRET)).await;
+        send(&app, signed("2019-06-01", "StartExecution", vec![("TemplateName", "ACS-ECS-Nothing".into())], SECRET))
+            .await;
     assert_eq!((status, body["Code"].as_str()), (404, Some("EntityNotExists.Template")));
 }

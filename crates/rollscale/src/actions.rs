@@ -123,19 +123,13 @@ pub fn product_help(product: Option<Product>) -> String {
 }
 
 fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
 }
 
 /// Reads `<product> <Action> --Name value …` (the arguments after `rollscale`).
 pub fn parse(args: &[String]) -> Result<Parsed, UsageError> {
     let Some(product_name) = args.first() else {
-        return Err(UsageError::new(format!(
-            "missing the product; {}",
-            products_hint()
-        )));
+        return Err(UsageError::new(format!("missing the product; {}", products_hint())));
     };
     let product = Product::parse(product_name).ok_or_else(|| {
         UsageError::new(format!(
@@ -174,9 +168,7 @@ pub fn parse(args: &[String]) -> Result<Parsed, UsageError> {
             return Ok(Parsed::Help(product_help(Some(product))));
         }
         let Some(flag) = arg.strip_prefix("--") else {
-            return Err(UsageError::new(format!(
-                "unexpected argument `{arg}`: parameters are given as --Name value"
-            )));
+            return Err(UsageError::new(format!("unexpected argument `{arg}`: parameters are given as --Name value")));
         };
         let (name, inline_value) = match flag.split_once('=') {
             Some((name, value)) => (name, Some(value.to_string())),
@@ -214,14 +206,8 @@ pub fn parse(args: &[String]) -> Result<Parsed, UsageError> {
             continue;
         }
         if RESERVED.contains(&name) {
-            let hint = if name == "Version" {
-                " (use --version to choose the API version)"
-            } else {
-                ""
-            };
-            return Err(UsageError::new(format!(
-                "--{name} is set by rollscale itself{hint}"
-            )));
+            let hint = if name == "Version" { " (use --version to choose the API version)" } else { "" };
+            return Err(UsageError::new(format!("--{name} is set by rollscale itself{hint}")));
         }
         match given.iter_mut().find(|(known, _)| known == name) {
             Some((_, values)) => values.push(value),
@@ -231,31 +217,22 @@ pub fn parse(args: &[String]) -> Result<Parsed, UsageError> {
 
     let mut params: Vec<(String, String)> = Vec::new();
     for (name, values) in given {
-        let numbered = name
-            .rsplit_once('.')
-            .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+        let numbered =
+            name.rsplit_once('.').is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
         if values.len() > 1 && numbered {
-            return Err(UsageError::new(format!(
-                "the parameter {name} is given twice"
-            )));
+            return Err(UsageError::new(format!("the parameter {name} is given twice")));
         }
         if values.len() == 1 {
             params.extend(values.into_iter().map(|value| (name.clone(), value)));
         } else {
-            params.extend(
-                values
-                    .into_iter()
-                    .enumerate()
-                    .map(|(index, value)| (format!("{name}.{}", index + 1), value)),
-            );
+            params
+                .extend(values.into_iter().enumerate().map(|(index, value)| (format!("{name}.{}", index + 1), value)));
         }
     }
     let mut seen = std::collections::HashSet::new();
     for (name, _) in &params {
         if !seen.insert(name.as_str()) {
-            return Err(UsageError::new(format!(
-                "the parameter {name} is given twice"
-            )));
+            return Err(UsageError::new(format!("the parameter {name} is given twice")));
         }
     }
     if let Some(region) = region {
@@ -287,9 +264,7 @@ pub async fn run(args: Vec<String>) -> anyhow::Result<()> {
         profile.endpoint = endpoint.clone();
     }
     let client = Client::from_profile(&profile)?;
-    let reply = client
-        .call(&invocation.version, &invocation.action, invocation.params)
-        .await?;
+    let reply = client.call(&invocation.version, &invocation.action, invocation.params).await?;
     outln!("{}", serde_json::to_string_pretty(&reply)?);
     Ok(())
 }
@@ -310,73 +285,35 @@ mod tests {
     }
 
     fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
-        items
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        items.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
     fn numbered_list_names_pass_through() {
-        let invocation = call(&[
-            "ess",
-            "DescribeScalingInstances",
-            "--ScalingGroupId",
-            "asg-1",
-            "--InstanceId.1",
-            "i-a",
-        ]);
+        let invocation =
+            call(&["ess", "DescribeScalingInstances", "--ScalingGroupId", "asg-1", "--InstanceId.1", "i-a"]);
         assert_eq!(invocation.product, Product::Ess);
         assert_eq!(invocation.action, "DescribeScalingInstances");
         assert_eq!(invocation.version, "2014-08-28");
-        assert_eq!(
-            invocation.params,
-            pairs(&[("ScalingGroupId", "asg-1"), ("InstanceId.1", "i-a")])
-        );
+        assert_eq!(invocation.params, pairs(&[("ScalingGroupId", "asg-1"), ("InstanceId.1", "i-a")]));
     }
 
     #[test]
     fn repeated_flags_become_a_numbered_list() {
-        let invocation = call(&[
-            "ess",
-            "EnterStandby",
-            "--InstanceId",
-            "i-a",
-            "--ScalingGroupId",
-            "asg-1",
-            "--InstanceId",
-            "i-b",
-        ]);
+        let invocation =
+            call(&["ess", "EnterStandby", "--InstanceId", "i-a", "--ScalingGroupId", "asg-1", "--InstanceId", "i-b"]);
         assert_eq!(
             invocation.params,
-            pairs(&[
-                ("InstanceId.1", "i-a"),
-                ("InstanceId.2", "i-b"),
-                ("ScalingGroupId", "asg-1")
-            ])
+            pairs(&[("InstanceId.1", "i-a"), ("InstanceId.2", "i-b"), ("ScalingGroupId", "asg-1")])
         );
     }
 
     #[test]
     fn inline_values_and_product_case() {
-        let invocation = call(&[
-            "OOS",
-            "ListExecutions",
-            "--ExecutionId=exec-1",
-            "--Status=",
-            "--MaxResults",
-            "-1",
-        ]);
+        let invocation = call(&["OOS", "ListExecutions", "--ExecutionId=exec-1", "--Status=", "--MaxResults", "-1"]);
         assert_eq!(invocation.product, Product::Oos);
         assert_eq!(invocation.version, "2019-06-01");
-        assert_eq!(
-            invocation.params,
-            pairs(&[
-                ("ExecutionId", "exec-1"),
-                ("Status", ""),
-                ("MaxResults", "-1")
-            ])
-        );
+        assert_eq!(invocation.params, pairs(&[("ExecutionId", "exec-1"), ("Status", ""), ("MaxResults", "-1")]));
     }
 
     #[test]
@@ -392,13 +329,7 @@ mod tests {
         ]);
         assert_eq!(
             invocation.params,
-            pairs(&[
-                (
-                    "TemplateName",
-                    "ACS-ESS-RollingUpdateByRunCommandInScalingGroup"
-                ),
-                ("Parameters", parameters)
-            ])
+            pairs(&[("TemplateName", "ACS-ESS-RollingUpdateByRunCommandInScalingGroup"), ("Parameters", parameters)])
         );
     }
 
@@ -417,59 +348,28 @@ mod tests {
         ]);
         assert_eq!(invocation.version, "2022-02-22");
         assert_eq!(invocation.endpoint.as_deref(), Some("http://127.0.0.1:9"));
-        assert_eq!(
-            invocation.params,
-            pairs(&[("ScalingGroupIds.1", "asg-1"), ("RegionId", "cn-hangzhou")])
-        );
+        assert_eq!(invocation.params, pairs(&[("ScalingGroupIds.1", "asg-1"), ("RegionId", "cn-hangzhou")]));
     }
 
     #[test]
     fn usage_errors() {
         let error = |text: &[&str]| parse(&args(text)).unwrap_err().to_string();
-        assert!(error(&["oos", "ListExecutions", "--ExecutionId"])
-            .contains("missing the value of --ExecutionId"));
-        assert!(error(&[
-            "oos",
-            "ListExecutions",
-            "--ExecutionId",
-            "--Status",
-            "Running"
-        ])
-        .contains("missing the value"));
+        assert!(error(&["oos", "ListExecutions", "--ExecutionId"]).contains("missing the value of --ExecutionId"));
+        assert!(error(&["oos", "ListExecutions", "--ExecutionId", "--Status", "Running"]).contains("missing the value"));
         assert!(error(&["ecs", "DescribeRegions"]).contains("oos"));
         assert!(error(&["ecs", "DescribeRegions"]).contains("ess"));
         assert!(error(&["oos"]).contains("missing the action"));
         assert!(error(&["oos", "ListExecutions", "stray"]).contains("unexpected argument"));
         assert!(error(&["oos", "ListExecutions", "--Action", "X"]).contains("set by rollscale"));
-        assert!(
-            error(&["oos", "ListExecutions", "--bogus", "1"]).contains("unknown option --bogus")
-        );
-        assert!(
-            error(&["ess", "X", "--InstanceId.1", "a", "--InstanceId.1", "b"])
-                .contains("given twice")
-        );
-        assert!(error(&[
-            "ess",
-            "X",
-            "--InstanceId.1",
-            "a",
-            "--InstanceId",
-            "b",
-            "--InstanceId",
-            "c"
-        ])
-        .contains("given twice"));
+        assert!(error(&["oos", "ListExecutions", "--bogus", "1"]).contains("unknown option --bogus"));
+        assert!(error(&["ess", "X", "--InstanceId.1", "a", "--InstanceId.1", "b"]).contains("given twice"));
+        assert!(error(&["ess", "X", "--InstanceId.1", "a", "--InstanceId", "b", "--InstanceId", "c"])
+            .contains("given twice"));
     }
 
     #[test]
     fn help_is_not_an_error() {
-        assert!(matches!(
-            parse(&args(&["oos", "--help"])),
-            Ok(Parsed::Help(_))
-        ));
-        assert!(matches!(
-            parse(&args(&["ess", "EnterStandby", "-h"])),
-            Ok(Parsed::Help(_))
-        ));
+        assert!(matches!(parse(&args(&["oos", "--help"])), Ok(Parsed::Help(_))));
+        assert!(matches!(parse(&args(&["ess", "EnterStandby", "-h"])), Ok(Parsed::Help(_))));
     }
 }

@@ -34,17 +34,8 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(
-        http_status: Option<u16>,
-        code: impl Into<String>,
-        message: impl Into<String>,
-    ) -> ApiError {
-        ApiError {
-            http_status,
-            code: code.into(),
-            message: message.into(),
-            request_id: String::new(),
-        }
+    fn new(http_status: Option<u16>, code: impl Into<String>, message: impl Into<String>) -> ApiError {
+        ApiError { http_status, code: code.into(), message: message.into(), request_id: String::new() }
     }
 
     /// Whether the request might succeed if sent again unchanged: no reply, or a 5xx.
@@ -99,12 +90,7 @@ impl fmt::Debug for Client {
 
 impl Client {
     /// A client for `endpoint` (`http://host:port`; a trailing `/` is ignored).
-    pub fn new(
-        endpoint: &str,
-        access_key_id: &str,
-        secret: &str,
-        region_id: &str,
-    ) -> anyhow::Result<Client> {
+    pub fn new(endpoint: &str, access_key_id: &str, secret: &str, region_id: &str) -> anyhow::Result<Client> {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(120))
@@ -122,25 +108,14 @@ impl Client {
     /// A client for the profile's endpoint and AccessKey.
     pub fn from_profile(profile: &Profile) -> anyhow::Result<Client> {
         let endpoint = crate::profile::normalize_endpoint(&profile.endpoint)?;
-        Client::new(
-            &endpoint,
-            &profile.access_key_id,
-            &profile.access_key_secret,
-            &profile.region_id,
-        )
+        Client::new(&endpoint, &profile.access_key_id, &profile.access_key_secret, &profile.region_id)
     }
 
     /// Calls `action` of the API `version` with `params` (names as on the wire, lists already
     /// flattened to `Name.N`). Returns the reply's JSON object.
-    pub async fn call(
-        &self,
-        version: &str,
-        action: &str,
-        params: Vec<(String, String)>,
-    ) -> Result<Value, ApiError> {
+    pub async fn call(&self, version: &str, action: &str, params: Vec<(String, String)>) -> Result<Value, ApiError> {
         let mut params = params;
-        let has =
-            |params: &[(String, String)], name: &str| params.iter().any(|(key, _)| key == name);
+        let has = |params: &[(String, String)], name: &str| params.iter().any(|(key, _)| key == name);
         params.push(("Action".into(), action.into()));
         // `sign_v1_params` adds Format, AccessKeyId, Timestamp, the nonce and the signature.
         params.push(("Version".into(), version.into()));
@@ -149,26 +124,14 @@ impl Client {
         }
         let timestamp = format_timestamp(chrono::Utc::now());
         let nonce = random_nonce();
-        sign_v1_params(
-            "POST",
-            &mut params,
-            &self.access_key_id,
-            &self.secret,
-            &timestamp,
-            &nonce,
-        );
+        sign_v1_params("POST", &mut params, &self.access_key_id, &self.secret, &timestamp, &nonce);
         let encoded = encode_pairs(&params);
         let request = if encoded.len() <= MAX_QUERY_BYTES {
-            self.http
-                .post(format!("{}/?{encoded}", self.endpoint))
-                .body(Vec::new())
+            self.http.post(format!("{}/?{encoded}", self.endpoint)).body(Vec::new())
         } else {
             self.http
                 .post(format!("{}/", self.endpoint))
-                .header(
-                    reqwest::header::CONTENT_TYPE,
-                    "application/x-www-form-urlencoded",
-                )
+                .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
                 .body(encoded)
         };
         tracing::debug!(endpoint = %self.endpoint, action, version, "calling");
@@ -179,10 +142,7 @@ impl Client {
             .await
             .map_err(|error| self.transport_error(error))?;
         let status = response.status();
-        let body = response
-            .text()
-            .await
-            .map_err(|error| self.transport_error(error))?;
+        let body = response.text().await.map_err(|error| self.transport_error(error))?;
         tracing::debug!(action, status = status.as_u16(), "reply");
         parse_reply(status.as_u16(), &body)
     }
@@ -203,14 +163,7 @@ impl Client {
         } else {
             "is the server running? Start one with `rollscale up`, or point the profile elsewhere with `rollscale configure --endpoint URL`"
         };
-        ApiError::new(
-            None,
-            HTTP_ERROR_CODE,
-            format!(
-                "cannot reach rollscale at {} ({detail}); {hint}",
-                self.endpoint
-            ),
-        )
+        ApiError::new(None, HTTP_ERROR_CODE, format!("cannot reach rollscale at {} ({detail}); {hint}", self.endpoint))
     }
 }
 
@@ -224,10 +177,7 @@ fn encode_pairs(params: &[(String, String)]) -> String {
 }
 
 fn text_field<'a>(object: &'a Value, names: &[&str]) -> Option<&'a str> {
-    names
-        .iter()
-        .find_map(|name| object.get(name).and_then(Value::as_str))
-        .filter(|s| !s.is_empty())
+    names.iter().find_map(|name| object.get(name).and_then(Value::as_str)).filter(|s| !s.is_empty())
 }
 
 /// Turns a reply into the JSON object of a success or the [`ApiError`] of a failure.
@@ -246,15 +196,11 @@ fn parse_reply(status: u16, body: &str) -> Result<Value, ApiError> {
     match parsed.filter(Value::is_object) {
         Some(object) => Err(ApiError {
             http_status: Some(status),
-            code: text_field(&object, &["Code", "code"])
-                .unwrap_or("SDK.UnknownServerError")
-                .to_string(),
+            code: text_field(&object, &["Code", "code"]).unwrap_or("SDK.UnknownServerError").to_string(),
             message: text_field(&object, &["Message", "message"])
                 .map(str::to_string)
                 .unwrap_or_else(|| format!("HTTP {status}: {}", excerpt(body))),
-            request_id: text_field(&object, &["RequestId", "requestId"])
-                .unwrap_or("")
-                .to_string(),
+            request_id: text_field(&object, &["RequestId", "requestId"]).unwrap_or("").to_string(),
         }),
         None => Err(ApiError::new(
             Some(status),
@@ -300,19 +246,10 @@ mod tests {
     async fn spawn(status: StatusCode, reply: &'static str) -> (String, Arc<Mutex<Vec<Seen>>>) {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let record = seen.clone();
-        let handler = move |method: Method,
-                            uri: Uri,
-                            RawQuery(query): RawQuery,
-                            headers: HeaderMap,
-                            body: String| {
+        let handler = move |method: Method, uri: Uri, RawQuery(query): RawQuery, headers: HeaderMap, body: String| {
             let record = record.clone();
             async move {
-                let header = |name: &str| {
-                    headers
-                        .get(name)
-                        .and_then(|v| v.to_str().ok())
-                        .map(str::to_string)
-                };
+                let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
                 record.lock().unwrap().push(Seen {
                     method,
                     path: uri.path().to_string(),
@@ -348,16 +285,12 @@ mod tests {
             r#"{"RequestId":"REQ-1","HostId":"oos.local","Code":"EntityNotExists.Execution","Message":"the execution exec-x does not exist"}"#,
         )
         .await;
-        let client =
-            Client::new(&format!("{endpoint}/"), "LTAIdummy", "dummySecret", "local").unwrap();
+        let client = Client::new(&format!("{endpoint}/"), "LTAIdummy", "dummySecret", "local").unwrap();
         let error = client
             .call(
                 OOS_VERSION,
                 "ListExecutions",
-                vec![
-                    ("ExecutionId".into(), "exec-x".into()),
-                    ("Note".into(), "a b+c*~/中".into()),
-                ],
+                vec![("ExecutionId".into(), "exec-x".into()), ("Note".into(), "a b+c*~/中".into())],
             )
             .await
             .unwrap_err();
@@ -376,18 +309,9 @@ mod tests {
         assert_eq!(request.path, "/");
         assert_eq!(request.action_header.as_deref(), Some("ListExecutions"));
         assert_eq!(request.version_header.as_deref(), Some(OOS_VERSION));
-        assert!(
-            !request.query.contains('+') && !request.query.contains(' '),
-            "{}",
-            request.query
-        );
+        assert!(!request.query.contains('+') && !request.query.contains(' '), "{}", request.query);
         let pairs = query_pairs(&request.query);
-        let get = |name: &str| {
-            pairs
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.as_str())
-        };
+        let get = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
         assert_eq!(get("Action"), Some("ListExecutions"));
         assert_eq!(get("Version"), Some(OOS_VERSION));
         assert_eq!(get("RegionId"), Some("local"));
@@ -399,29 +323,12 @@ mod tests {
         assert_eq!(nonce.len(), 32);
         assert!(nonce.bytes().all(|b| b.is_ascii_hexdigit()));
         let timestamp = get("Timestamp").unwrap();
-        assert!(
-            chrono::NaiveDateTime::parse_from_str(timestamp, "%Y-%m-%dT%H:%M:%SZ").is_ok(),
-            "{timestamp}"
-        );
+        assert!(chrono::NaiveDateTime::parse_from_str(timestamp, "%Y-%m-%dT%H:%M:%SZ").is_ok(), "{timestamp}");
         assert!(!get("Signature").unwrap_or("").is_empty());
         // The signature is the v1 signature of the other parameters.
-        let mut resigned: Vec<(String, String)> = pairs
-            .iter()
-            .filter(|(k, _)| k != "Signature")
-            .cloned()
-            .collect();
-        sign_v1_params(
-            "POST",
-            &mut resigned,
-            "LTAIdummy",
-            "dummySecret",
-            timestamp,
-            nonce,
-        );
-        let expected = resigned
-            .into_iter()
-            .find(|(k, _)| k == "Signature")
-            .map(|(_, v)| v);
+        let mut resigned: Vec<(String, String)> = pairs.iter().filter(|(k, _)| k != "Signature").cloned().collect();
+        sign_v1_params("POST", &mut resigned, "LTAIdummy", "dummySecret", timestamp, nonce);
+        let expected = resigned.into_iter().find(|(k, _)| k == "Signature").map(|(_, v)| v);
         assert_eq!(get("Signature").map(str::to_string), expected);
     }
 
@@ -430,36 +337,17 @@ mod tests {
         let (endpoint, seen) = spawn(StatusCode::OK, r#"{"RequestId":"R"}"#).await;
         let client = Client::new(&endpoint, "id", "secret", "local").unwrap();
         let script = "echo 0123456789 && ".repeat(2_000);
-        client
-            .call(
-                OOS_VERSION,
-                "StartExecution",
-                vec![("Parameters".into(), script.clone())],
-            )
-            .await
-            .unwrap();
+        client.call(OOS_VERSION, "StartExecution", vec![("Parameters".into(), script.clone())]).await.unwrap();
         let seen = seen.lock().unwrap().clone();
         let request = &seen[0];
         assert_eq!(request.method, Method::POST);
         assert_eq!(request.query, "");
-        assert_eq!(
-            request.content_type.as_deref(),
-            Some("application/x-www-form-urlencoded")
-        );
+        assert_eq!(request.content_type.as_deref(), Some("application/x-www-form-urlencoded"));
         let pairs = query_pairs(&request.body);
-        let get = |name: &str| {
-            pairs
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-        };
+        let get = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
         assert_eq!(get("Parameters"), Some(script));
         assert_eq!(get("Action").as_deref(), Some("StartExecution"));
-        let mut resigned: Vec<(String, String)> = pairs
-            .iter()
-            .filter(|(k, _)| k != "Signature")
-            .cloned()
-            .collect();
+        let mut resigned: Vec<(String, String)> = pairs.iter().filter(|(k, _)| k != "Signature").cloned().collect();
         let (timestamp, nonce) = (get("Timestamp").unwrap(), get("SignatureNonce").unwrap());
         sign_v1_params("POST", &mut resigned, "id", "secret", &timestamp, &nonce);
         assert_eq!(resigned.last().map(|(_, v)| v.clone()), get("Signature"));
@@ -469,10 +357,7 @@ mod tests {
     async fn success_reply_is_the_json_object() {
         let (endpoint, _) = spawn(StatusCode::OK, r#"{"RequestId":"R","Executions":[]}"#).await;
         let client = Client::new(&endpoint, "id", "secret", "local").unwrap();
-        let value = client
-            .call(OOS_VERSION, "ListExecutions", Vec::new())
-            .await
-            .unwrap();
+        let value = client.call(OOS_VERSION, "ListExecutions", Vec::new()).await.unwrap();
         assert_eq!(value["RequestId"], "R");
     }
 
@@ -484,10 +369,7 @@ mod tests {
         drop(listener);
         let endpoint = format!("http://{address}");
         let client = Client::new(&endpoint, "id", "secret", "local").unwrap();
-        let error = client
-            .call(OOS_VERSION, "ListExecutions", Vec::new())
-            .await
-            .unwrap_err();
+        let error = client.call(OOS_VERSION, "ListExecutions", Vec::new()).await.unwrap_err();
         assert_eq!(error.code, HTTP_ERROR_CODE);
         assert_eq!(error.http_status, None);
         assert!(error.message.contains(&endpoint), "{}", error.message);

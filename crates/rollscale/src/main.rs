@@ -126,10 +126,7 @@ fn init_tracing(default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     // A second initialization (never expected) is harmless; ignore it.
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 
 /// Prints an error as `ERROR: …` and gives its exit status.
@@ -159,11 +156,7 @@ async fn run(command: Command) -> anyhow::Result<u8> {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(if matches!(cli.command, Command::Up(_)) {
-        "info"
-    } else {
-        "warn"
-    });
+    init_tracing(if matches!(cli.command, Command::Up(_)) { "info" } else { "warn" });
     let code = match run(cli.command).await {
         Ok(code) => code,
         Err(error) => report(&error),
@@ -198,36 +191,14 @@ mod tests {
 
     #[test]
     fn rolling_update_alias_and_start_groups() {
-        let cli = parse(&[
-            "ru",
-            "start",
-            "--group",
-            "asg-1",
-            "--package",
-            "wordpress",
-            "--version",
-            "v4",
-            "-o",
-            "json",
-        ])
-        .unwrap();
-        let Command::RollingUpdate(args) = cli.command else {
-            panic!("not rolling-update")
-        };
+        let cli =
+            parse(&["ru", "start", "--group", "asg-1", "--package", "wordpress", "--version", "v4", "-o", "json"])
+                .unwrap();
+        let Command::RollingUpdate(args) = cli.command else { panic!("not rolling-update") };
         assert_eq!(args.output, rolling::OutputFormat::Json);
         // Exactly one kind of change.
         assert!(parse(&["ru", "start", "--group", "asg-1"]).is_err());
-        assert!(parse(&[
-            "rolling-update",
-            "start",
-            "--group",
-            "asg-1",
-            "--image",
-            "a",
-            "--script",
-            "b"
-        ])
-        .is_err());
+        assert!(parse(&["rolling-update", "start", "--group", "asg-1", "--image", "a", "--script", "b"]).is_err());
         // A package needs its version; kind options need their kind.
         let change_error = |args: &[&str]| {
             let Command::RollingUpdate(rolling::RollingUpdateArgs {
@@ -237,61 +208,16 @@ mod tests {
             else {
                 panic!("not start")
             };
-            start
-                .change()
-                .unwrap_err()
-                .downcast::<UsageError>()
-                .unwrap()
-                .to_string()
+            start.change().unwrap_err().downcast::<UsageError>().unwrap().to_string()
         };
-        assert!(
-            change_error(&["ru", "start", "--group", "asg-1", "--package", "wordpress"])
-                .contains("--version")
-        );
-        assert!(change_error(&[
-            "ru",
-            "start",
-            "--group",
-            "asg-1",
-            "--script",
-            "x",
-            "--rollback-image",
-            "y"
-        ])
-        .contains("--rollback-image does not apply"));
-        assert!(change_error(&[
-            "ru",
-            "start",
-            "--group",
-            "asg-1",
-            "--image",
-            "x",
-            "--timeout",
-            "5"
-        ])
-        .contains("--timeout does not apply"));
-        assert!(change_error(&[
-            "ru",
-            "start",
-            "--group",
-            "asg-1",
-            "--image",
-            "x",
-            "--version",
-            "5"
-        ])
-        .contains("--version does not apply"));
-        assert!(parse(&[
-            "ru",
-            "start",
-            "--group",
-            "asg-1",
-            "--script",
-            "x",
-            "--batches",
-            "101"
-        ])
-        .is_err());
+        assert!(change_error(&["ru", "start", "--group", "asg-1", "--package", "wordpress"]).contains("--version"));
+        assert!(change_error(&["ru", "start", "--group", "asg-1", "--script", "x", "--rollback-image", "y"])
+            .contains("--rollback-image does not apply"));
+        assert!(change_error(&["ru", "start", "--group", "asg-1", "--image", "x", "--timeout", "5"])
+            .contains("--timeout does not apply"));
+        assert!(change_error(&["ru", "start", "--group", "asg-1", "--image", "x", "--version", "5"])
+            .contains("--version does not apply"));
+        assert!(parse(&["ru", "start", "--group", "asg-1", "--script", "x", "--batches", "101"]).is_err());
         assert!(parse(&["ru", "start", "--group", "g-1", "--script", "x"]).is_err());
         let ok = parse(&[
             "ru",
@@ -313,29 +239,13 @@ mod tests {
         assert!(parse(&["ru", "skip", "exec-1", "exec-child", "--wait"]).is_ok());
         assert!(parse(&["ru", "cancel-instance", "exec-1"]).is_err());
         assert!(parse(&["ru", "cancel", "exec-1", "--restore"]).is_ok());
-        assert!(parse(&[
-            "ru",
-            "rollback",
-            "exec-1",
-            "--version",
-            "v3",
-            "--batches",
-            "2"
-        ])
-        .is_ok());
+        assert!(parse(&["ru", "rollback", "exec-1", "--version", "v3", "--batches", "2"]).is_ok());
     }
 
     #[test]
     fn configure_get_and_flags() {
         assert!(parse(&["configure", "get"]).is_ok());
-        assert!(parse(&[
-            "configure",
-            "--endpoint",
-            "http://127.0.0.1:8080",
-            "--region-id",
-            "local"
-        ])
-        .is_ok());
+        assert!(parse(&["configure", "--endpoint", "http://127.0.0.1:8080", "--region-id", "local"]).is_ok());
     }
 
     #[test]

@@ -129,10 +129,7 @@ pub fn read(path: &Path) -> anyhow::Result<Option<Profile>> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(error) => {
-            return Err(error)
-                .with_context(|| format!("cannot read the profile {}", path.display()))
-        }
+        Err(error) => return Err(error).with_context(|| format!("cannot read the profile {}", path.display())),
     };
     let profile: Profile = serde_json::from_str(&text).with_context(|| {
         format!(
@@ -149,9 +146,7 @@ pub fn load() -> anyhow::Result<Profile> {
     let path = config_path()?;
     let stored = read(&path)?;
     let found = stored.is_some();
-    let profile = stored
-        .unwrap_or_default()
-        .with_overrides(|name| std::env::var(name).ok());
+    let profile = stored.unwrap_or_default().with_overrides(|name| std::env::var(name).ok());
     let missing = profile.missing_fields();
     if missing.is_empty() {
         return Ok(profile);
@@ -187,11 +182,7 @@ pub fn save(profile: &Profile, path: Option<&Path>) -> anyhow::Result<PathBuf> {
         .ok_or_else(|| anyhow!("{} is not a file path", path.display()))?
         .to_string_lossy()
         .into_owned();
-    let temp = dir.join(format!(
-        ".{file_name}.{}.{:08x}.tmp",
-        std::process::id(),
-        rand::random::<u32>()
-    ));
+    let temp = dir.join(format!(".{file_name}.{}.{:08x}.tmp", std::process::id(), rand::random::<u32>()));
     let mut text = serde_json::to_string_pretty(profile).context("cannot serialize the profile")?;
     text.push('\n');
     let written = write_private_file(&temp, text.as_bytes())
@@ -220,8 +211,7 @@ fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
 
 #[cfg(not(unix))]
 fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create the directory {}", dir.display()))
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create the directory {}", dir.display()))
 }
 
 fn write_private_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -275,8 +265,7 @@ pub enum ConfigureCommand {
 pub fn configure(args: ConfigureArgs) -> anyhow::Result<()> {
     if let Some(ConfigureCommand::Get) = args.command {
         let profile = load()?;
-        let text =
-            serde_json::to_string_pretty(&profile).context("cannot serialize the profile")?;
+        let text = serde_json::to_string_pretty(&profile).context("cannot serialize the profile")?;
         outln!("{text}");
         return Ok(());
     }
@@ -301,11 +290,7 @@ pub fn configure(args: ConfigureArgs) -> anyhow::Result<()> {
     eprintln!("Saved the profile to {}", written.display());
     let missing = profile.missing_fields();
     if !missing.is_empty() {
-        eprintln!(
-            "Still missing: {} (set with `rollscale configure {} …`)",
-            missing.join(", "),
-            missing[0]
-        );
+        eprintln!("Still missing: {} (set with `rollscale configure {} …`)", missing.join(", "), missing[0]);
     }
     Ok(())
 }
@@ -322,11 +307,7 @@ fn apply_fields(profile: &mut Profile, args: ConfigureArgs) -> anyhow::Result<()
     }
     if let Some(region) = args.region_id {
         let region = region.trim();
-        profile.region_id = if region.is_empty() {
-            default_region_id()
-        } else {
-            region.to_string()
-        };
+        profile.region_id = if region.is_empty() { default_region_id() } else { region.to_string() };
     }
     Ok(())
 }
@@ -336,26 +317,14 @@ fn apply_fields(profile: &mut Profile, args: ConfigureArgs) -> anyhow::Result<()
 pub fn normalize_endpoint(text: &str) -> anyhow::Result<String> {
     let text = text.trim().trim_end_matches('/');
     if text.is_empty() {
-        return Err(crate::UsageError::new(
-            "the endpoint is empty; give a URL like http://127.0.0.1:8080",
-        )
-        .into());
+        return Err(crate::UsageError::new("the endpoint is empty; give a URL like http://127.0.0.1:8080").into());
     }
-    let with_scheme = if text.contains("://") {
-        text.to_string()
-    } else {
-        format!("http://{text}")
-    };
+    let with_scheme = if text.contains("://") { text.to_string() } else { format!("http://{text}") };
     if !(with_scheme.starts_with("http://") || with_scheme.starts_with("https://")) {
-        return Err(crate::UsageError::new(format!(
-            "the endpoint {text} must be an http:// or https:// URL"
-        ))
-        .into());
+        return Err(crate::UsageError::new(format!("the endpoint {text} must be an http:// or https:// URL")).into());
     }
     if reqwest::Url::parse(&with_scheme).is_err() {
-        return Err(
-            crate::UsageError::new(format!("the endpoint {text} is not a valid URL")).into(),
-        );
+        return Err(crate::UsageError::new(format!("the endpoint {text} is not a valid URL")).into());
     }
     Ok(with_scheme)
 }
@@ -371,12 +340,7 @@ fn prompt_fields(profile: &mut Profile) -> anyhow::Result<()> {
     if !id.is_empty() {
         profile.access_key_id = id;
     }
-    let secret = prompt_line(
-        &mut input,
-        "AccessKey secret",
-        &redact(&profile.access_key_secret),
-        true,
-    )?;
+    let secret = prompt_line(&mut input, "AccessKey secret", &redact(&profile.access_key_secret), true)?;
     if !secret.is_empty() {
         profile.access_key_secret = secret;
     }
@@ -389,12 +353,7 @@ fn prompt_fields(profile: &mut Profile) -> anyhow::Result<()> {
 
 /// Asks for one value; an empty answer keeps `current`. A secret is read with echo off when
 /// `stty` can do that.
-fn prompt_line(
-    input: &mut impl BufRead,
-    label: &str,
-    current: &str,
-    secret: bool,
-) -> anyhow::Result<String> {
+fn prompt_line(input: &mut impl BufRead, label: &str, current: &str, secret: bool) -> anyhow::Result<String> {
     let mut stderr = std::io::stderr();
     if current.is_empty() {
         write!(stderr, "{label}: ")?;
@@ -450,11 +409,7 @@ mod tests {
             use std::os::unix::fs::PermissionsExt;
             let file_mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
             assert_eq!(file_mode, 0o600);
-            let dir_mode = std::fs::metadata(path.parent().unwrap())
-                .unwrap()
-                .permissions()
-                .mode()
-                & 0o777;
+            let dir_mode = std::fs::metadata(path.parent().unwrap()).unwrap().permissions().mode() & 0o777;
             assert_eq!(dir_mode, 0o700);
         }
         // Saving again replaces the file and leaves no temporary file behind.
@@ -462,10 +417,8 @@ mod tests {
         changed.region_id = "cn-hangzhou".into();
         save(&changed, Some(&path)).unwrap();
         assert_eq!(read(&path).unwrap(), Some(changed));
-        let names: Vec<_> = std::fs::read_dir(path.parent().unwrap())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
+        let names: Vec<_> =
+            std::fs::read_dir(path.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names, vec![std::ffi::OsString::from("config.json")]);
     }
 
@@ -474,15 +427,7 @@ mod tests {
         let value = serde_json::to_value(sample()).unwrap();
         let mut keys: Vec<_> = value.as_object().unwrap().keys().cloned().collect();
         keys.sort();
-        assert_eq!(
-            keys,
-            [
-                "access_key_id",
-                "access_key_secret",
-                "endpoint",
-                "region_id"
-            ]
-        );
+        assert_eq!(keys, ["access_key_id", "access_key_secret", "endpoint", "region_id"]);
     }
 
     #[test]
@@ -490,30 +435,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(read(&dir.path().join("absent.json")).unwrap(), None);
         let path = dir.path().join("partial.json");
-        std::fs::write(
-            &path,
-            r#"{"endpoint":"http://h:1","access_key_id":"a","access_key_secret":"b"}"#,
-        )
-        .unwrap();
+        std::fs::write(&path, r#"{"endpoint":"http://h:1","access_key_id":"a","access_key_secret":"b"}"#).unwrap();
         assert_eq!(read(&path).unwrap().unwrap().region_id, "local");
     }
 
     #[test]
     fn environment_overrides_apply_field_by_field() {
-        let env: HashMap<&str, &str> = [
-            (ENV_ENDPOINT, "http://other:9"),
-            (ENV_ACCESS_KEY_SECRET, "env-secret"),
-            (ENV_ACCESS_KEY_ID, ""),
-        ]
-        .into_iter()
-        .collect();
+        let env: HashMap<&str, &str> =
+            [(ENV_ENDPOINT, "http://other:9"), (ENV_ACCESS_KEY_SECRET, "env-secret"), (ENV_ACCESS_KEY_ID, "")]
+                .into_iter()
+                .collect();
         let profile = sample().with_overrides(|name| env.get(name).map(|v| v.to_string()));
         assert_eq!(profile.endpoint, "http://other:9");
         assert_eq!(profile.access_key_secret, "env-secret");
-        assert_eq!(
-            profile.access_key_id, "LTAIexample",
-            "an empty variable does not override"
-        );
+        assert_eq!(profile.access_key_id, "LTAIexample", "an empty variable does not override");
     }
 
     #[test]
@@ -526,14 +461,8 @@ mod tests {
 
     #[test]
     fn endpoints_are_normalized() {
-        assert_eq!(
-            normalize_endpoint("127.0.0.1:8080/").unwrap(),
-            "http://127.0.0.1:8080"
-        );
-        assert_eq!(
-            normalize_endpoint("https://h.example").unwrap(),
-            "https://h.example"
-        );
+        assert_eq!(normalize_endpoint("127.0.0.1:8080/").unwrap(), "http://127.0.0.1:8080");
+        assert_eq!(normalize_endpoint("https://h.example").unwrap(), "https://h.example");
         assert!(normalize_endpoint("ftp://h").is_err());
         assert!(normalize_endpoint(" ").is_err());
     }

@@ -83,7 +83,8 @@ const START_EXAMPLES: &str = "Examples:\n  \
     rollscale ru start --group asg-bp18p2yfxow2dloq --package wordpress --version v4\n\n\
     Prints the new execution id. With --wait, exits 0 on Success, 3 when Waiting, 4 on Failed or Cancelled.";
 
-const ROLLBACK_EXAMPLES: &str = "The kind, group and package name come from the rolling update rolled back; the change\n\
+const ROLLBACK_EXAMPLES: &str =
+    "The kind, group and package name come from the rolling update rolled back; the change\n\
     defaults to what it recorded (its rollback image or script, the previous package version).\n\n\
     Examples:\n  \
     rollscale ru rollback exec-83dba59be77d430\n  \
@@ -135,12 +136,7 @@ pub struct StartArgs {
     #[arg(long, value_name = "TEXT", help_heading = "Script")]
     pub rollback_script: Option<String>,
     /// The rollback script, from a file.
-    #[arg(
-        long,
-        value_name = "PATH",
-        conflicts_with = "rollback_script",
-        help_heading = "Script"
-    )]
+    #[arg(long, value_name = "PATH", conflicts_with = "rollback_script", help_heading = "Script")]
     pub rollback_script_file: Option<PathBuf>,
     /// RunShellScript, RunBatScript or RunPowerShellScript [default: RunShellScript].
     #[arg(long, value_name = "TYPE", value_parser = parse_command_type, help_heading = "Script")]
@@ -257,12 +253,7 @@ pub struct RollbackArgs {
     #[arg(long, value_name = "TEXT", help_heading = "Script")]
     pub script: Option<String>,
     /// Script: the rollback script, from a file.
-    #[arg(
-        long,
-        value_name = "PATH",
-        conflicts_with = "script",
-        help_heading = "Script"
-    )]
+    #[arg(long, value_name = "PATH", conflicts_with = "script", help_heading = "Script")]
     pub script_file: Option<PathBuf>,
     /// Script: RunShellScript, RunBatScript or RunPowerShellScript [default: the task's].
     #[arg(long, value_name = "TYPE", value_parser = parse_command_type, help_heading = "Script")]
@@ -295,22 +286,16 @@ pub struct RollbackArgs {
 // Argument parsers.
 
 fn normalized(text: &str) -> String {
-    text.chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .collect::<String>()
-        .to_ascii_lowercase()
+    text.chars().filter(|c| c.is_ascii_alphanumeric()).collect::<String>().to_ascii_lowercase()
 }
 
 /// A wire enum value, case- and punctuation-insensitive (`FirstBatchPause`, `first-batch-pause`).
 fn parse_wire<T: Copy + Display>(all: &[T], text: &str) -> Result<T, String> {
     let wanted = normalized(text);
-    all.iter()
-        .copied()
-        .find(|value| normalized(&value.to_string()) == wanted)
-        .ok_or_else(|| {
-            let names: Vec<String> = all.iter().map(ToString::to_string).collect();
-            format!("expected one of {}", names.join(", "))
-        })
+    all.iter().copied().find(|value| normalized(&value.to_string()) == wanted).ok_or_else(|| {
+        let names: Vec<String> = all.iter().map(ToString::to_string).collect();
+        format!("expected one of {}", names.join(", "))
+    })
 }
 
 fn parse_pause(text: &str) -> Result<BatchPauseOption, String> {
@@ -327,10 +312,7 @@ fn parse_package_action(text: &str) -> Result<PackageAction, String> {
 
 fn parse_prefixed(text: &str, prefixes: &[&str], what: &str) -> Result<String, String> {
     let text = text.trim();
-    if prefixes
-        .iter()
-        .any(|prefix| text.len() > prefix.len() && text.starts_with(prefix))
-    {
+    if prefixes.iter().any(|prefix| text.len() > prefix.len() && text.starts_with(prefix)) {
         Ok(text.to_string())
     } else {
         let forms: Vec<String> = prefixes.iter().map(|p| format!("{p}…")).collect();
@@ -347,18 +329,12 @@ fn parse_execution_id(text: &str) -> Result<String, String> {
 }
 
 fn parse_instance_ref(text: &str) -> Result<String, String> {
-    parse_prefixed(
-        text,
-        &["i-", "exec-"],
-        "an instance id or a child execution id",
-    )
+    parse_prefixed(text, &["i-", "exec-"], "an instance id or a child execution id")
 }
 
 /// `KEY=VALUE`, the value read as JSON when it is JSON, else as a string.
 fn parse_param(text: &str) -> Result<(String, Value), String> {
-    let (key, value) = text
-        .split_once('=')
-        .ok_or_else(|| format!("`{text}` is not KEY=VALUE"))?;
+    let (key, value) = text.split_once('=').ok_or_else(|| format!("`{text}` is not KEY=VALUE"))?;
     let key = key.trim();
     if key.is_empty() || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
         return Err(format!("`{key}` is not a template parameter name"));
@@ -430,51 +406,20 @@ pub fn start_parameters(
     params.insert("scalingGroupId".into(), json!(group_id));
     insert_batching(&mut params, batching);
     match change {
-        ChangeSpec::Image {
-            image_id,
-            rollback_image_id,
-            configuration_id,
-            max_errors,
-        } => {
+        ChangeSpec::Image { image_id, rollback_image_id, configuration_id, max_errors } => {
             params.insert("imageId".into(), json!(image_id));
-            insert_some(
-                &mut params,
-                "sourceImageId",
-                rollback_image_id.as_ref().map(|v| json!(v)),
-            );
-            insert_some(
-                &mut params,
-                "scalingConfigurationId",
-                configuration_id.as_ref().map(|v| json!(v)),
-            );
+            insert_some(&mut params, "sourceImageId", rollback_image_id.as_ref().map(|v| json!(v)));
+            insert_some(&mut params, "scalingConfigurationId", configuration_id.as_ref().map(|v| json!(v)));
             insert_some(&mut params, "maxErrors", max_errors.map(|v| json!(v)));
         }
-        ChangeSpec::Script {
-            command_type,
-            script,
-            rollback_script,
-            working_dir,
-            timeout_s,
-        } => {
+        ChangeSpec::Script { command_type, script, rollback_script, working_dir, timeout_s } => {
             params.insert("commandType".into(), json!(command_type.as_str()));
             params.insert("invokeScript".into(), json!(script));
-            insert_some(
-                &mut params,
-                "rollbackScript",
-                rollback_script.as_ref().map(|v| json!(v)),
-            );
-            insert_some(
-                &mut params,
-                "workingDir",
-                working_dir.as_ref().map(|v| json!(v)),
-            );
+            insert_some(&mut params, "rollbackScript", rollback_script.as_ref().map(|v| json!(v)));
+            insert_some(&mut params, "workingDir", working_dir.as_ref().map(|v| json!(v)));
             insert_some(&mut params, "timeout", timeout_s.map(|v| json!(v)));
         }
-        ChangeSpec::Package {
-            name,
-            version,
-            action,
-        } => {
+        ChangeSpec::Package { name, version, action } => {
             params.insert("packageName".into(), json!(name));
             params.insert("packageVersion".into(), json!(version));
             params.insert("action".into(), json!(action.as_str()));
@@ -544,10 +489,7 @@ pub fn rollback_parameters(
         ("--working-dir", o.working_dir.is_some()),
         ("--timeout", o.timeout_s.is_some()),
     ];
-    let package_flags = [
-        ("--version", o.version.is_some()),
-        ("--action", o.action.is_some()),
-    ];
+    let package_flags = [("--version", o.version.is_some()), ("--action", o.action.is_some())];
 
     let mut params = Map::new();
     params.insert("invokeType".into(), json!("rollback"));
@@ -558,26 +500,15 @@ pub fn rollback_parameters(
         Kind::ImageUpdate => {
             misplaced(&script_flags)?;
             misplaced(&package_flags)?;
-            insert_some(
-                &mut params,
-                "sourceImageId",
-                o.image_id.as_ref().map(|v| json!(v)),
-            );
-            insert_some(
-                &mut params,
-                "scalingConfigurationId",
-                o.configuration_id.as_ref().map(|v| json!(v)),
-            );
+            insert_some(&mut params, "sourceImageId", o.image_id.as_ref().map(|v| json!(v)));
+            insert_some(&mut params, "scalingConfigurationId", o.configuration_id.as_ref().map(|v| json!(v)));
             insert_some(&mut params, "maxErrors", o.max_errors.map(|v| json!(v)));
         }
         Kind::ScriptExecution => {
             misplaced(&image_flags)?;
             misplaced(&package_flags)?;
             if o.script.is_none() {
-                refuse_given(
-                    &script_flags[1..],
-                    "a rollback without a new script (give --script or --script-file)",
-                )?;
+                refuse_given(&script_flags[1..], "a rollback without a new script (give --script or --script-file)")?;
             }
             if let Some(script) = &o.script {
                 // A new script keeps the source's type unless told otherwise: the server would
@@ -589,11 +520,7 @@ pub fn rollback_parameters(
                     .unwrap_or_else(|| CommandType::RunShellScript.as_str().to_string());
                 params.insert("commandType".into(), json!(command_type));
                 params.insert("rollbackScript".into(), json!(script));
-                insert_some(
-                    &mut params,
-                    "workingDir",
-                    o.working_dir.as_ref().map(|v| json!(v)),
-                );
+                insert_some(&mut params, "workingDir", o.working_dir.as_ref().map(|v| json!(v)));
                 insert_some(&mut params, "timeout", o.timeout_s.map(|v| json!(v)));
             }
         }
@@ -604,11 +531,7 @@ pub fn rollback_parameters(
                 .param_str("packageName")
                 .ok_or_else(|| UsageError::new(format!("{} records no packageName", source.id)))?;
             params.insert("packageName".into(), json!(name));
-            insert_some(
-                &mut params,
-                "packageVersion",
-                o.version.as_ref().map(|v| json!(v)),
-            );
+            insert_some(&mut params, "packageVersion", o.version.as_ref().map(|v| json!(v)));
             insert_some(&mut params, "action", o.action.map(|v| json!(v.as_str())));
         }
         Kind::ContainerGroupUpdate => {
@@ -624,8 +547,7 @@ pub fn rollback_parameters(
 }
 
 fn read_text_file(path: &Path, what: &str) -> anyhow::Result<String> {
-    std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read the {what} {}", path.display()))
+    std::fs::read_to_string(path).with_context(|| format!("cannot read the {what} {}", path.display()))
 }
 
 /// Refuses the first of `flags` that was given: it belongs to another kind of update.
@@ -647,18 +569,12 @@ impl StartArgs {
         ];
         let script_flags = [
             ("--rollback-script", self.rollback_script.is_some()),
-            (
-                "--rollback-script-file",
-                self.rollback_script_file.is_some(),
-            ),
+            ("--rollback-script-file", self.rollback_script_file.is_some()),
             ("--command-type", self.command_type.is_some()),
             ("--working-dir", self.working_dir.is_some()),
             ("--timeout", self.timeout.is_some()),
         ];
-        let package_flags = [
-            ("--version", self.version.is_some()),
-            ("--action", self.action.is_some()),
-        ];
+        let package_flags = [("--version", self.version.is_some()), ("--action", self.action.is_some())];
         if self.image.is_some() {
             refuse_given(&script_flags, "an image update (--image)")?;
             refuse_given(&package_flags, "an image update (--image)")?;
@@ -691,10 +607,7 @@ impl StartArgs {
             (Some(script), _) => script.clone(),
             (None, Some(path)) => read_text_file(path, "script file")?,
             (None, None) => {
-                return Err(UsageError::new(
-                    "give one of --image, --script, --script-file or --package",
-                )
-                .into())
+                return Err(UsageError::new("give one of --image, --script, --script-file or --package").into())
             }
         };
         let rollback_script = match (&self.rollback_script, &self.rollback_script_file) {
@@ -776,9 +689,7 @@ fn text(value: &Value, name: &str) -> String {
 
 fn number(value: Option<&Value>) -> Option<u64> {
     match value? {
-        Value::Number(number) => number
-            .as_u64()
-            .or_else(|| number.as_f64().map(|f| f.max(0.0) as u64)),
+        Value::Number(number) => number.as_u64().or_else(|| number.as_f64().map(|f| f.max(0.0) as u64)),
         Value::String(text) => text.trim().parse().ok(),
         _ => None,
     }
@@ -874,12 +785,7 @@ impl ExecutionView {
             Some((current, count)) => format!("batch {current} of {count}"),
             None => "batch -".to_string(),
         };
-        format!(
-            "{batch} · done {} · failed {} · {}",
-            self.n_done(),
-            self.counters.failed,
-            self.status_label()
-        )
+        format!("{batch} · done {} · failed {} · {}", self.n_done(), self.counters.failed, self.status_label())
     }
 }
 
@@ -935,10 +841,7 @@ pub fn render_table(headers: &[&str], rows: &[Vec<String>]) -> String {
             }
             line.push_str(cell);
             let width = widths.get(index).copied().unwrap_or(0);
-            line.extend(std::iter::repeat_n(
-                ' ',
-                width.saturating_sub(cell.chars().count()),
-            ));
+            line.extend(std::iter::repeat_n(' ', width.saturating_sub(cell.chars().count())));
         }
         out.push_str(line.trim_end());
         out.push('\n');
@@ -948,18 +851,8 @@ pub fn render_table(headers: &[&str], rows: &[Vec<String>]) -> String {
 
 /// The table of `rolling-update list`.
 pub fn render_task_table(tasks: &[ExecutionView]) -> String {
-    let headers = [
-        "EXECUTION",
-        "KIND",
-        "INVOKE",
-        "GROUP",
-        "STATUS",
-        "BATCHES",
-        "SUCCESS",
-        "FAILED",
-        "TOTAL",
-        "CREATED",
-    ];
+    let headers =
+        ["EXECUTION", "KIND", "INVOKE", "GROUP", "STATUS", "BATCHES", "SUCCESS", "FAILED", "TOTAL", "CREATED"];
     let rows: Vec<Vec<String>> = tasks
         .iter()
         .map(|task| {
@@ -969,9 +862,7 @@ pub fn render_task_table(tasks: &[ExecutionView]) -> String {
                 or_dash(task.param_str("invokeType").unwrap_or_default()),
                 or_dash(task.param_str("scalingGroupId").unwrap_or_default()),
                 task.status_label(),
-                task.batches()
-                    .map(|(k, n)| format!("{k}/{n}"))
-                    .unwrap_or_else(|| "-".into()),
+                task.batches().map(|(k, n)| format!("{k}/{n}")).unwrap_or_else(|| "-".into()),
                 task.counters.success.to_string(),
                 task.counters.failed.to_string(),
                 task.counters.total.to_string(),
@@ -984,15 +875,7 @@ pub fn render_task_table(tasks: &[ExecutionView]) -> String {
 
 /// The instance table of `rolling-update show`.
 pub fn render_instance_table(children: &[ExecutionView]) -> String {
-    let headers = [
-        "INSTANCE",
-        "CHILD EXECUTION",
-        "BATCH",
-        "STATUS",
-        "STEP",
-        "EXIT",
-        "MESSAGE",
-    ];
+    let headers = ["INSTANCE", "CHILD EXECUTION", "BATCH", "STATUS", "STEP", "EXIT", "MESSAGE"];
     let rows: Vec<Vec<String>> = children
         .iter()
         .map(|child| {
@@ -1034,11 +917,7 @@ fn describe_change(task: &ExecutionView) -> String {
     };
     match Kind::from_template_name(&task.template_name) {
         Some(Kind::ImageUpdate) => {
-            let image = if rollback {
-                task.param_str("sourceImageId")
-            } else {
-                task.param_str("imageId")
-            };
+            let image = if rollback { task.param_str("sourceImageId") } else { task.param_str("imageId") };
             let mut text = format!("image → {}", image.unwrap_or_else(|| "-".into()));
             if let Some(configuration) = task.param_str("scalingConfigurationId") {
                 text.push_str(&format!(" (configuration {configuration})"));
@@ -1046,18 +925,9 @@ fn describe_change(task: &ExecutionView) -> String {
             text
         }
         Some(Kind::ScriptExecution) => {
-            let name = if rollback {
-                "rollbackScript"
-            } else {
-                "invokeScript"
-            };
-            let command_type = task
-                .param_str("commandType")
-                .unwrap_or_else(|| "script".into());
-            format!(
-                "{command_type}: {}",
-                first_line(&task.param_str(name).unwrap_or_default())
-            )
+            let name = if rollback { "rollbackScript" } else { "invokeScript" };
+            let command_type = task.param_str("commandType").unwrap_or_else(|| "script".into());
+            format!("{command_type}: {}", first_line(&task.param_str(name).unwrap_or_default()))
         }
         Some(Kind::PackageInstall) => format!(
             "{} package {} {}",
@@ -1074,24 +944,14 @@ fn describe_change(task: &ExecutionView) -> String {
 pub fn render_task_details(task: &ExecutionView) -> String {
     let mut lines: Vec<(&str, String)> = vec![
         ("Execution", task.id.clone()),
-        (
-            "Template",
-            format!(
-                "{} ({})",
-                task.template_name,
-                kind_short(&task.template_name)
-            ),
-        ),
+        ("Template", format!("{} ({})", task.template_name, kind_short(&task.template_name))),
     ];
     let mut invoke = task.param_str("invokeType").unwrap_or_else(|| "-".into());
     if let Some(source) = task.param_str("sourceExecutionId") {
         invoke.push_str(&format!(" of {source}"));
     }
     lines.push(("Invoke", invoke));
-    lines.push((
-        "Group",
-        or_dash(task.param_str("scalingGroupId").unwrap_or_default()),
-    ));
+    lines.push(("Group", or_dash(task.param_str("scalingGroupId").unwrap_or_default())));
     lines.push(("Change", describe_change(task)));
     lines.push(("Status", task.status_label()));
     if !task.status_message.is_empty() {
@@ -1101,9 +961,7 @@ pub fn render_task_details(task: &ExecutionView) -> String {
         Some((current, count)) => format!("{current} of {count}"),
         None => "-".into(),
     };
-    let policy = task
-        .param_str("batchPauseOption")
-        .unwrap_or_else(|| "Automatic".into());
+    let policy = task.param_str("batchPauseOption").unwrap_or_else(|| "Automatic".into());
     lines.push(("Batches", format!("{batches} (pause: {policy})")));
     let c = task.counters;
     lines.push((
@@ -1128,9 +986,7 @@ pub fn render_task_details(task: &ExecutionView) -> String {
 pub fn render_script_outputs(children: &[ExecutionView]) -> String {
     let mut out = String::new();
     for child in children {
-        let instance = child
-            .param_str("instanceId")
-            .unwrap_or_else(|| child.id.clone());
+        let instance = child.param_str("instanceId").unwrap_or_else(|| child.id.clone());
         let mut header = format!("=== {instance} · {} · {}", child.id, child.status);
         if let Some(code) = child.output_str("exitCode") {
             header.push_str(&format!(" · exit {code}"));
@@ -1189,21 +1045,11 @@ fn print_json(value: &Value) -> anyhow::Result<()> {
 
 /// The execution `id` as ListExecutions returns it.
 async fn fetch_execution(client: &Client, id: &str) -> Result<Value, ApiError> {
-    let reply = client
-        .call(
-            OOS_VERSION,
-            "ListExecutions",
-            vec![("ExecutionId".into(), id.into())],
-        )
-        .await?;
+    let reply = client.call(OOS_VERSION, "ListExecutions", vec![("ExecutionId".into(), id.into())]).await?;
     reply
         .get("Executions")
         .and_then(Value::as_array)
-        .and_then(|items| {
-            items
-                .iter()
-                .find(|item| item.get("ExecutionId").and_then(Value::as_str) == Some(id))
-        })
+        .and_then(|items| items.iter().find(|item| item.get("ExecutionId").and_then(Value::as_str) == Some(id)))
         .cloned()
         .ok_or_else(|| ApiError {
             http_status: None,
@@ -1229,14 +1075,8 @@ async fn list_all(
         if !token.is_empty() {
             page_params.push(("NextToken".into(), token.clone()));
         }
-        let reply = client
-            .call(OOS_VERSION, "ListExecutions", page_params)
-            .await?;
-        let page = reply
-            .get("Executions")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
+        let reply = client.call(OOS_VERSION, "ListExecutions", page_params).await?;
+        let page = reply.get("Executions").and_then(Value::as_array).cloned().unwrap_or_default();
         let n_page = page.len();
         for item in page {
             if keep(&item) {
@@ -1254,11 +1094,7 @@ async fn list_all(
     }
 }
 
-async fn start_execution(
-    client: &Client,
-    template: &str,
-    parameters: &Value,
-) -> anyhow::Result<Value> {
+async fn start_execution(client: &Client, template: &str, parameters: &Value) -> anyhow::Result<Value> {
     let params = vec![
         ("TemplateName".to_string(), template.to_string()),
         ("Mode".to_string(), "Automatic".to_string()),
@@ -1272,11 +1108,7 @@ fn started_id(reply: &Value) -> anyhow::Result<String> {
         .pointer("/Execution/ExecutionId")
         .and_then(Value::as_str)
         .map(str::to_string)
-        .ok_or_else(|| {
-            anyhow::anyhow!(
-                "the server's StartExecution reply has no Execution.ExecutionId: {reply}"
-            )
-        })
+        .ok_or_else(|| anyhow::anyhow!("the server's StartExecution reply has no Execution.ExecutionId: {reply}"))
 }
 
 /// Prints a started task's id (or the reply, as JSON) and waits when asked.
@@ -1310,8 +1142,7 @@ pub async fn run(args: RollingUpdateArgs) -> anyhow::Result<u8> {
     match args.command {
         RollingCommand::Start(start) => {
             let change = start.change()?;
-            let (template, parameters) =
-                start_parameters(&start.group, &change, &start.batching, &start.params);
+            let (template, parameters) = start_parameters(&start.group, &change, &start.batching, &start.params);
             let client = connect()?;
             let reply = start_execution(&client, template, &parameters).await?;
             let what = format!("{} rolling update of {}", kind_short(template), start.group);
@@ -1320,8 +1151,7 @@ pub async fn run(args: RollingUpdateArgs) -> anyhow::Result<u8> {
         RollingCommand::Rollback(rollback) => {
             let overrides = rollback.overrides()?;
             let client = connect()?;
-            let source =
-                ExecutionView::from_json(&fetch_execution(&client, &rollback.execution).await?);
+            let source = ExecutionView::from_json(&fetch_execution(&client, &rollback.execution).await?);
             let (template, parameters) =
                 rollback_parameters(&source, &overrides, &rollback.batching, &rollback.params)?;
             let reply = start_execution(&client, template, &parameters).await?;
@@ -1338,17 +1168,14 @@ pub async fn run(args: RollingUpdateArgs) -> anyhow::Result<u8> {
             let items = list_all(&client, params, list.limit.max(1), |item| {
                 let view = ExecutionView::from_json(item);
                 view.parent_id.is_empty()
-                    && group
-                        .as_deref()
-                        .is_none_or(|g| view.param_str("scalingGroupId").as_deref() == Some(g))
+                    && group.as_deref().is_none_or(|g| view.param_str("scalingGroupId").as_deref() == Some(g))
             })
             .await?;
             match output {
                 OutputFormat::Json => print_json(&json!({ "Executions": items }))?,
                 OutputFormat::Table if items.is_empty() => outln!("No rolling updates."),
                 OutputFormat::Table => {
-                    let views: Vec<ExecutionView> =
-                        items.iter().map(ExecutionView::from_json).collect();
+                    let views: Vec<ExecutionView> = items.iter().map(ExecutionView::from_json).collect();
                     out!("{}", render_task_table(&views));
                 }
             }
@@ -1359,19 +1186,15 @@ pub async fn run(args: RollingUpdateArgs) -> anyhow::Result<u8> {
             let task_json = fetch_execution(&client, &show.execution).await?;
             let params = vec![("ParentExecutionId".to_string(), show.execution.clone())];
             let mut children = list_all(&client, params, usize::MAX, |item| {
-                item.get("ParentExecutionId").and_then(Value::as_str)
-                    == Some(show.execution.as_str())
+                item.get("ParentExecutionId").and_then(Value::as_str) == Some(show.execution.as_str())
             })
             .await?;
             sort_children(&mut children);
             match output {
-                OutputFormat::Json => {
-                    print_json(&json!({ "Execution": task_json, "Instances": children }))?
-                }
+                OutputFormat::Json => print_json(&json!({ "Execution": task_json, "Instances": children }))?,
                 OutputFormat::Table => {
                     let task = ExecutionView::from_json(&task_json);
-                    let views: Vec<ExecutionView> =
-                        children.iter().map(ExecutionView::from_json).collect();
+                    let views: Vec<ExecutionView> = children.iter().map(ExecutionView::from_json).collect();
                     out!("{}", render_task_details(&task));
                     outln!();
                     if views.is_empty() {
@@ -1380,8 +1203,7 @@ pub async fn run(args: RollingUpdateArgs) -> anyhow::Result<u8> {
                         out!("{}", render_instance_table(&views));
                     }
                     let ran = |v: &&ExecutionView| !v.outputs.is_empty() && v.status != "Queued";
-                    let with_output: Vec<ExecutionView> =
-                        views.iter().filter(ran).cloned().collect();
+                    let with_output: Vec<ExecutionView> = views.iter().filter(ran).cloned().collect();
                     if Kind::from_template_name(&task.template_name) == Some(Kind::ScriptExecution)
                         && !with_output.is_empty()
                     {
@@ -1407,23 +1229,12 @@ pub async fn run(args: RollingUpdateArgs) -> anyhow::Result<u8> {
                 ("NotifyType".to_string(), "Approve".to_string()),
             ];
             let reply = client.call(OOS_VERSION, "NotifyExecution", params).await?;
-            after_action(
-                &client,
-                &reply,
-                &args.execution,
-                &format!("Continued {}", args.execution),
-                args.wait,
-                output,
-            )
-            .await
+            after_action(&client, &reply, &args.execution, &format!("Continued {}", args.execution), args.wait, output)
+                .await
         }
-        RollingCommand::Retry(args) => {
-            instance_decision(args, "RetryTask", "Retrying", output).await
-        }
+        RollingCommand::Retry(args) => instance_decision(args, "RetryTask", "Retrying", output).await,
         RollingCommand::Skip(args) => instance_decision(args, "SkipTask", "Skipped", output).await,
-        RollingCommand::CancelInstance(args) => {
-            instance_decision(args, "CancelTask", "Cancelled", output).await
-        }
+        RollingCommand::CancelInstance(args) => instance_decision(args, "CancelTask", "Cancelled", output).await,
         RollingCommand::Cancel(args) => {
             let client = connect()?;
             let mut params = vec![("ExecutionId".to_string(), args.execution.clone())];
@@ -1451,10 +1262,7 @@ pub async fn run(args: RollingUpdateArgs) -> anyhow::Result<u8> {
 fn sort_children(children: &mut [Value]) {
     let key = |item: &Value| {
         let params = object(item.get("Parameters"));
-        (
-            number(params.get("batch")).unwrap_or(u64::MAX),
-            number(params.get("position")).unwrap_or(u64::MAX),
-        )
+        (number(params.get("batch")).unwrap_or(u64::MAX), number(params.get("position")).unwrap_or(u64::MAX))
     };
     children.sort_by_key(key);
 }
@@ -1466,10 +1274,8 @@ async fn instance_decision(
     output: OutputFormat,
 ) -> anyhow::Result<u8> {
     let client = connect()?;
-    let mut params = vec![
-        ("ExecutionId".to_string(), args.execution.clone()),
-        ("NotifyType".to_string(), notify_type.to_string()),
-    ];
+    let mut params =
+        vec![("ExecutionId".to_string(), args.execution.clone()), ("NotifyType".to_string(), notify_type.to_string())];
     // An instance id names the loop item; a child execution id names the task execution.
     if args.instance.starts_with("exec-") {
         params.push(("TaskExecutionId".to_string(), args.instance.clone()));
@@ -1515,21 +1321,14 @@ pub fn exit_code(status: &str) -> u8 {
 /// Polls the task every [`POLL_INTERVAL`] until it is final or Waiting, with a progress bar on
 /// a terminal and one line per change otherwise. Waiting counts only once the task has been
 /// seen doing something else, or after `waiting_grace`.
-async fn wait_for(
-    client: &Client,
-    id: &str,
-    output: OutputFormat,
-    waiting_grace: Duration,
-) -> anyhow::Result<u8> {
+async fn wait_for(client: &Client, id: &str, output: OutputFormat, waiting_grace: Duration) -> anyhow::Result<u8> {
     let started = Instant::now();
     let interactive = std::io::stderr().is_terminal() && output == OutputFormat::Table;
     let bar = if interactive {
         let bar = ProgressBar::new(0);
         bar.set_style(
-            ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] [{bar:30}] {pos}/{len} {msg}",
-            )?
-            .progress_chars("=> "),
+            ProgressStyle::with_template("{spinner} [{elapsed_precise}] [{bar:30}] {pos}/{len} {msg}")?
+                .progress_chars("=> "),
         );
         bar.enable_steady_tick(Duration::from_millis(120));
         Some(bar)
@@ -1574,8 +1373,7 @@ async fn wait_for(
         if task.status != "Waiting" {
             seen_not_waiting = true;
         }
-        let waiting_counts =
-            task.status == "Waiting" && (seen_not_waiting || started.elapsed() >= waiting_grace);
+        let waiting_counts = task.status == "Waiting" && (seen_not_waiting || started.elapsed() >= waiting_grace);
         let done = task.is_final() || waiting_counts;
         let line = task.progress_line();
         match &bar {
@@ -1635,10 +1433,7 @@ mod tests {
             &batching(Some(2), Some(BatchPauseOption::Automatic)),
             &[],
         );
-        assert_eq!(
-            template,
-            "ACS-ESS-RollingUpdateByReplaceSystemDiskInScalingGroup"
-        );
+        assert_eq!(template, "ACS-ESS-RollingUpdateByReplaceSystemDiskInScalingGroup");
         let text = params.to_string();
         let parsed: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(
@@ -1668,12 +1463,8 @@ mod tests {
             timeout_s: Some(30),
         };
         let extra = vec![("enterProcess".to_string(), json!(["ScaleIn", "ScaleOut"]))];
-        let (template, params) = start_parameters(
-            "asg-1",
-            &change,
-            &batching(None, Some(BatchPauseOption::FirstBatchPause)),
-            &extra,
-        );
+        let (template, params) =
+            start_parameters("asg-1", &change, &batching(None, Some(BatchPauseOption::FirstBatchPause)), &extra);
         assert_eq!(template, "ACS-ESS-RollingUpdateByRunCommandInScalingGroup");
         let parsed: Value = serde_json::from_str(&params.to_string()).unwrap();
         assert_eq!(
@@ -1695,11 +1486,8 @@ mod tests {
 
     #[test]
     fn package_start_parameters() {
-        let change = ChangeSpec::Package {
-            name: "wordpress".into(),
-            version: "v4".into(),
-            action: PackageAction::Install,
-        };
+        let change =
+            ChangeSpec::Package { name: "wordpress".into(), version: "v4".into(), action: PackageAction::Install };
         let (template, params) = start_parameters("asg-1", &change, &batching(Some(2), None), &[]);
         assert_eq!(template, "ACS-ESS-RollingUpdateByConfigureOOSPackage");
         let parsed: Value = serde_json::from_str(&params.to_string()).unwrap();
@@ -1733,16 +1521,9 @@ mod tests {
             "ACS-ESS-RollingUpdateByReplaceSystemDiskInScalingGroup",
             json!({"invokeType": "invoke", "scalingGroupId": "asg-1", "imageId": "new", "sourceImageId": "old"}),
         );
-        let overrides = RollbackOverrides {
-            image_id: Some("older".into()),
-            ..Default::default()
-        };
-        let (template, params) =
-            rollback_parameters(&image, &overrides, &batching(Some(2), None), &[]).unwrap();
-        assert_eq!(
-            template,
-            "ACS-ESS-RollingUpdateByReplaceSystemDiskInScalingGroup"
-        );
+        let overrides = RollbackOverrides { image_id: Some("older".into()), ..Default::default() };
+        let (template, params) = rollback_parameters(&image, &overrides, &batching(Some(2), None), &[]).unwrap();
+        assert_eq!(template, "ACS-ESS-RollingUpdateByReplaceSystemDiskInScalingGroup");
         assert_eq!(
             params,
             json!({"invokeType": "rollback", "scalingGroupId": "asg-1", "sourceExecutionId": "exec-src",
@@ -1754,45 +1535,26 @@ mod tests {
             "ACS-ESS-RollingUpdateByRunCommandInScalingGroup",
             json!({"invokeType": "invoke", "scalingGroupId": "asg-1", "commandType": "RunPowerShellScript", "invokeScript": "x"}),
         );
-        let (_, params) = rollback_parameters(
-            &script,
-            &RollbackOverrides::default(),
-            &BatchArgs::default(),
-            &[],
-        )
-        .unwrap();
+        let (_, params) =
+            rollback_parameters(&script, &RollbackOverrides::default(), &BatchArgs::default(), &[]).unwrap();
         assert_eq!(
             params,
             json!({"invokeType": "rollback", "scalingGroupId": "asg-1", "sourceExecutionId": "exec-src"})
         );
-        let overrides = RollbackOverrides {
-            script: Some("undo".into()),
-            ..Default::default()
-        };
-        let (_, params) =
-            rollback_parameters(&script, &overrides, &BatchArgs::default(), &[]).unwrap();
+        let overrides = RollbackOverrides { script: Some("undo".into()), ..Default::default() };
+        let (_, params) = rollback_parameters(&script, &overrides, &BatchArgs::default(), &[]).unwrap();
         assert_eq!(params["rollbackScript"], "undo");
-        assert_eq!(
-            params["commandType"], "RunPowerShellScript",
-            "the source's command type is kept"
-        );
+        assert_eq!(params["commandType"], "RunPowerShellScript", "the source's command type is kept");
 
         // The package name comes from the source; the version is optional.
         let package = source(
             "ACS-ESS-RollingUpdateByConfigureOOSPackage",
             json!({"invokeType": "invoke", "scalingGroupId": "asg-1", "packageName": "wordpress", "packageVersion": "v4"}),
         );
-        let overrides = RollbackOverrides {
-            version: Some("v3".into()),
-            ..Default::default()
-        };
-        let (template, params) = rollback_parameters(
-            &package,
-            &overrides,
-            &batching(None, Some(BatchPauseOption::EveryBatchPause)),
-            &[],
-        )
-        .unwrap();
+        let overrides = RollbackOverrides { version: Some("v3".into()), ..Default::default() };
+        let (template, params) =
+            rollback_parameters(&package, &overrides, &batching(None, Some(BatchPauseOption::EveryBatchPause)), &[])
+                .unwrap();
         assert_eq!(template, "ACS-ESS-RollingUpdateByConfigureOOSPackage");
         assert_eq!(
             params,
@@ -1802,39 +1564,21 @@ mod tests {
         rollscale_core::params::parse_start(template, &params).unwrap();
 
         // Script options without a new script have nothing to apply to.
-        let lonely = RollbackOverrides {
-            command_type: Some(CommandType::RunBatScript),
-            ..Default::default()
-        };
+        let lonely = RollbackOverrides { command_type: Some(CommandType::RunBatScript), ..Default::default() };
         let error = rollback_parameters(&script, &lonely, &BatchArgs::default(), &[]).unwrap_err();
         assert!(error.to_string().contains("--command-type"), "{error}");
 
         // A flag of another kind is a usage error.
-        let wrong = RollbackOverrides {
-            image_id: Some("x".into()),
-            ..Default::default()
-        };
+        let wrong = RollbackOverrides { image_id: Some("x".into()), ..Default::default() };
         let error = rollback_parameters(&package, &wrong, &BatchArgs::default(), &[]).unwrap_err();
-        assert!(
-            error.to_string().contains("--image does not apply"),
-            "{error}"
-        );
+        assert!(error.to_string().contains("--image does not apply"), "{error}");
     }
 
     #[test]
     fn rollback_of_a_child_execution_is_refused() {
-        let mut child = source(
-            "ACS-ESS-RollingUpdateByConfigureOOSPackage",
-            json!({"instanceId": "i-1"}),
-        );
+        let mut child = source("ACS-ESS-RollingUpdateByConfigureOOSPackage", json!({"instanceId": "i-1"}));
         child.parent_id = "exec-parent".into();
-        let error = rollback_parameters(
-            &child,
-            &RollbackOverrides::default(),
-            &BatchArgs::default(),
-            &[],
-        )
-        .unwrap_err();
+        let error = rollback_parameters(&child, &RollbackOverrides::default(), &BatchArgs::default(), &[]).unwrap_err();
         assert!(error.to_string().contains("exec-parent"), "{error}");
     }
 
@@ -1873,12 +1617,8 @@ mod tests {
     #[test]
     fn list_table_renders_a_list_executions_reply() {
         let reply: Value = serde_json::from_str(SAMPLE_LIST).unwrap();
-        let views: Vec<ExecutionView> = reply["Executions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(ExecutionView::from_json)
-            .collect();
+        let views: Vec<ExecutionView> =
+            reply["Executions"].as_array().unwrap().iter().map(ExecutionView::from_json).collect();
         let table = render_task_table(&views);
         let expected = "\
 EXECUTION                KIND    INVOKE    GROUP           STATUS                 BATCHES  SUCCESS  FAILED  TOTAL  CREATED
@@ -1925,22 +1665,11 @@ i-bbb     exec-c2          2      Failed   Apply  3     script exited with code 
     fn details_and_progress_lines() {
         let reply: Value = serde_json::from_str(SAMPLE_LIST).unwrap();
         let task = ExecutionView::from_json(&reply["Executions"][0]);
-        assert_eq!(
-            task.progress_line(),
-            "batch 1 of 2 · done 2 · failed 0 · Waiting (BatchPaused)"
-        );
+        assert_eq!(task.progress_line(), "batch 1 of 2 · done 2 · failed 0 · Waiting (BatchPaused)");
         let details = render_task_details(&task);
-        assert!(
-            details.contains("Status      Waiting (BatchPaused)\n"),
-            "{details}"
-        );
-        assert!(
-            details.contains("Batches     1 of 2 (pause: Automatic)\n"),
-            "{details}"
-        );
-        assert!(next_steps(&task)
-            .unwrap()
-            .contains("rollscale ru continue exec-d880c998ac4f4f968b"));
+        assert!(details.contains("Status      Waiting (BatchPaused)\n"), "{details}");
+        assert!(details.contains("Batches     1 of 2 (pause: Automatic)\n"), "{details}");
+        assert!(next_steps(&task).unwrap().contains("rollscale ru continue exec-d880c998ac4f4f968b"));
         assert_eq!(exit_code("Success"), 0);
         assert_eq!(exit_code("Waiting"), 3);
         assert_eq!(exit_code("Failed"), 4);
@@ -1955,37 +1684,19 @@ i-bbb     exec-c2          2      Failed   Apply  3     script exited with code 
             json!({"ExecutionId": "a", "Parameters": {"batch": 1, "position": 0}}),
         ];
         sort_children(&mut children);
-        let ids: Vec<&str> = children
-            .iter()
-            .map(|c| c["ExecutionId"].as_str().unwrap())
-            .collect();
+        let ids: Vec<&str> = children.iter().map(|c| c["ExecutionId"].as_str().unwrap()).collect();
         assert_eq!(ids, ["a", "b", "c"]);
     }
 
     #[test]
     fn argument_value_parsers() {
-        assert_eq!(
-            parse_pause("first-batch-pause"),
-            Ok(BatchPauseOption::FirstBatchPause)
-        );
-        assert_eq!(
-            parse_pause("EveryBatchPause"),
-            Ok(BatchPauseOption::EveryBatchPause)
-        );
+        assert_eq!(parse_pause("first-batch-pause"), Ok(BatchPauseOption::FirstBatchPause));
+        assert_eq!(parse_pause("EveryBatchPause"), Ok(BatchPauseOption::EveryBatchPause));
         assert!(parse_pause("sometimes").unwrap_err().contains("Automatic"));
-        assert_eq!(
-            parse_package_action("UNINSTALL"),
-            Ok(PackageAction::Uninstall)
-        );
+        assert_eq!(parse_package_action("UNINSTALL"), Ok(PackageAction::Uninstall));
         assert_eq!(parse_param("timeout=30"), Ok(("timeout".into(), json!(30))));
-        assert_eq!(
-            parse_param("workingDir=/tmp"),
-            Ok(("workingDir".into(), json!("/tmp")))
-        );
-        assert_eq!(
-            parse_param("OOSAssumeRole="),
-            Ok(("OOSAssumeRole".into(), json!("")))
-        );
+        assert_eq!(parse_param("workingDir=/tmp"), Ok(("workingDir".into(), json!("/tmp"))));
+        assert_eq!(parse_param("OOSAssumeRole="), Ok(("OOSAssumeRole".into(), json!(""))));
         assert!(parse_param("novalue").is_err());
         assert!(parse_group_id("asc-1").is_err());
         assert!(parse_instance_ref("exec-1").is_ok());

@@ -125,9 +125,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         // Printed once, to the terminal only; never logged.
         println!("Created the admin AccessKey {} (secret {}).", key.id, key.secret);
         println!("It is saved in {} (mode 0600); `rollscale configure get` shows it.", path.display());
-    }
-
-    else {
+    } else {
         // Keep an existing profile of this store's admin key pointing at where we serve now.
         let path = match &args.profile {
             Some(path) => path.clone(),

@@ -48,7 +48,9 @@ fn up(dir: &Path, extra: &[&str]) -> Server {
     let deadline = Instant::now() + Duration::from_secs(60);
     let (mut endpoint, mut group_id, mut configuration_id) = (String::new(), String::new(), String::new());
     while endpoint.is_empty() {
-        let line = receiver.recv_timeout(deadline.saturating_duration_since(Instant::now())).expect("up prints where it serves");
+        let line = receiver
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("up prints where it serves");
         if let Some(rest) = line.strip_prefix("Scaling group ") {
             group_id = rest.split_whitespace().next().unwrap_or_default().to_string();
             configuration_id = rest
@@ -62,7 +64,10 @@ fn up(dir: &Path, extra: &[&str]) -> Server {
             endpoint = rest.split_whitespace().next().unwrap_or_default().to_string();
         }
     }
-    assert!(group_id.starts_with("asg-") && configuration_id.starts_with("asc-"), "demo ids: {group_id} {configuration_id}");
+    assert!(
+        group_id.starts_with("asg-") && configuration_id.starts_with("asc-"),
+        "demo ids: {group_id} {configuration_id}"
+    );
     Server { child, endpoint, group_id, configuration_id }
 }
 
@@ -130,16 +135,22 @@ fn the_seed_commands_run_against_rollscale_up() {
     let image = start_and_wait(
         &dir,
         "ACS-ESS-RollingUpdateByReplaceSystemDiskInScalingGroup",
-        &format!(r#"{{ "invokeType": "invoke", "scalingGroupId": "{group}", "scalingConfigurationId": "{configuration}", "imageId": "aliyun_2_1903_x64_20G_alibase_20200529.vhd", "sourceImageId": "centos_7_8_x64_20G_alibase_20200717.vhd", "OOSAssumeRole": "", "enterProcess": [ "ScaleIn", "ScaleOut", "HealthCheck", "AlarmNotification", "ScheduledAction" ], "exitProcess": [ "ScaleIn", "ScaleOut", "HealthCheck", "AlarmNotification", "ScheduledAction" ], "batchNumber": 2, "batchPauseOption": "Automatic" }}"#),
+        &format!(
+            r#"{{ "invokeType": "invoke", "scalingGroupId": "{group}", "scalingConfigurationId": "{configuration}", "imageId": "aliyun_2_1903_x64_20G_alibase_20200529.vhd", "sourceImageId": "centos_7_8_x64_20G_alibase_20200717.vhd", "OOSAssumeRole": "", "enterProcess": [ "ScaleIn", "ScaleOut", "HealthCheck", "AlarmNotification", "ScheduledAction" ], "exitProcess": [ "ScaleIn", "ScaleOut", "HealthCheck", "AlarmNotification", "ScheduledAction" ], "batchNumber": 2, "batchPauseOption": "Automatic" }}"#
+        ),
     );
     let after = instances(&dir, group);
     assert_eq!(after.len(), 10);
-    assert!(after.iter().all(|i| i["ImageId"] == "aliyun_2_1903_x64_20G_alibase_20200529.vhd" && i["LifecycleState"] == "InService"));
+    assert!(after
+        .iter()
+        .all(|i| i["ImageId"] == "aliyun_2_1903_x64_20G_alibase_20200529.vhd" && i["LifecycleState"] == "InService"));
     // Its rollback.
     start_and_wait(
         &dir,
         "ACS-ESS-RollingUpdateByReplaceSystemDiskInScalingGroup",
-        &format!(r#"{{ "invokeType": "rollback", "scalingGroupId": "{group}", "scalingConfigurationId": "{configuration}", "sourceImageId": "centos_7_8_x64_20G_alibase_20200717.vhd", "sourceExecutionId": "{image}", "OOSAssumeRole": "", "batchNumber": 2, "batchPauseOption": "Automatic" }}"#),
+        &format!(
+            r#"{{ "invokeType": "rollback", "scalingGroupId": "{group}", "scalingConfigurationId": "{configuration}", "sourceImageId": "centos_7_8_x64_20G_alibase_20200717.vhd", "sourceExecutionId": "{image}", "OOSAssumeRole": "", "batchNumber": 2, "batchPauseOption": "Automatic" }}"#
+        ),
     );
     assert!(instances(&dir, group).iter().all(|i| i["ImageId"] == "centos_7_8_x64_20G_alibase_20200717.vhd"));
 
@@ -147,7 +158,9 @@ fn the_seed_commands_run_against_rollscale_up() {
     let script = start_and_wait(
         &dir,
         "ACS-ESS-RollingUpdateByRunCommandInScalingGroup",
-        &format!(r#"{{ "invokeType": "invoke", "scalingGroupId": "{group}", "commandType": "RunShellScript", "invokeScript": "df -h\nifconfig", "rollbackScript": "df -h\nifconfig", "OOSAssumeRole": "", "exitProcess": [ "ScaleIn", "ScaleOut", "HealthCheck", "AlarmNotification", "ScheduledAction" ], "enterProcess": [ "ScaleIn", "ScaleOut", "HealthCheck", "AlarmNotification", "ScheduledAction" ], "batchNumber": 2, "batchPauseOption": "Automatic" }}"#),
+        &format!(
+            r#"{{ "invokeType": "invoke", "scalingGroupId": "{group}", "commandType": "RunShellScript", "invokeScript": "df -h\nifconfig", "rollbackScript": "df -h\nifconfig", "OOSAssumeRole": "", "exitProcess": [ "ScaleIn", "ScaleOut", "HealthCheck", "AlarmNotification", "ScheduledAction" ], "enterProcess": [ "ScaleIn", "ScaleOut", "HealthCheck", "AlarmNotification", "ScheduledAction" ], "batchNumber": 2, "batchPauseOption": "Automatic" }}"#
+        ),
     );
     let children = cli_json(&dir, &["oos", "ListExecutions", "--ParentExecutionId", &script, "--MaxResults", "100"]);
     let children = children["Executions"].as_array().expect("children");
@@ -161,31 +174,42 @@ fn the_seed_commands_run_against_rollscale_up() {
     start_and_wait(
         &dir,
         "ACS-ESS-RollingUpdateByRunCommandInScalingGroup",
-        &format!(r#"{{ "invokeType": "rollback", "commandType": "RunShellScript", "rollbackScript": "df -h\nifconfig", "scalingGroupId": "{group}", "sourceExecutionId": "{script}", "OOSAssumeRole": "", "batchNumber": 2, "batchPauseOption": "Automatic" }}"#),
+        &format!(
+            r#"{{ "invokeType": "rollback", "commandType": "RunShellScript", "rollbackScript": "df -h\nifconfig", "scalingGroupId": "{group}", "sourceExecutionId": "{script}", "OOSAssumeRole": "", "batchNumber": 2, "batchPauseOption": "Automatic" }}"#
+        ),
     );
 
     // The seeds' package install (wordpress v4), after v3 so the rollback has somewhere to go.
     start_and_wait(
         &dir,
         "ACS-ESS-RollingUpdateByConfigureOOSPackage",
-        &format!(r#"{{ "invokeType": "invoke", "scalingGroupId": "{group}", "packageName": "wordpress", "packageVersion": "v3", "action": "install", "batchNumber": 5 }}"#),
+        &format!(
+            r#"{{ "invokeType": "invoke", "scalingGroupId": "{group}", "packageName": "wordpress", "packageVersion": "v3", "action": "install", "batchNumber": 5 }}"#
+        ),
     );
     let package = start_and_wait(
         &dir,
         "ACS-ESS-RollingUpdateByConfigureOOSPackage",
-        &format!(r#"{{ "invokeType": "invoke", "scalingGroupId": "{group}", "packageName": "wordpress", "packageVersion": "v4", "action": "install", "OOSAssumeRole": "", "enterProcess": [ "ScaleIn", "ScaleOut", "HealthCheck", "AlarmNotification", "ScheduledAction" ], "exitProcess": [ "ScaleIn", "ScaleOut", "HealthCheck", "AlarmNotification", "ScheduledAction" ], "batchNumber": 2, "batchPauseOption": "Automatic" }}"#),
+        &format!(
+            r#"{{ "invokeType": "invoke", "scalingGroupId": "{group}", "packageName": "wordpress", "packageVersion": "v4", "action": "install", "OOSAssumeRole": "", "enterProcess": [ "ScaleIn", "ScaleOut", "HealthCheck", "AlarmNotification", "ScheduledAction" ], "exitProcess": [ "ScaleIn", "ScaleOut", "HealthCheck", "AlarmNotification", "ScheduledAction" ], "batchNumber": 2, "batchPauseOption": "Automatic" }}"#
+        ),
     );
     assert!(instances(&dir, group).iter().all(|i| i["Packages"] == "wordpress=v4"));
     start_and_wait(
         &dir,
         "ACS-ESS-RollingUpdateByConfigureOOSPackage",
-        &format!(r#"{{ "invokeType": "rollback", "scalingGroupId": "{group}", "packageVersion": "v3", "packageName": "wordpress", "sourceExecutionId": "{package}", "OOSAssumeRole": "", "batchNumber": 2, "batchPauseOption": "Automatic" }}"#),
+        &format!(
+            r#"{{ "invokeType": "rollback", "scalingGroupId": "{group}", "packageVersion": "v3", "packageName": "wordpress", "sourceExecutionId": "{package}", "OOSAssumeRole": "", "batchNumber": 2, "batchPauseOption": "Automatic" }}"#
+        ),
     );
     assert!(instances(&dir, group).iter().all(|i| i["Packages"] == "wordpress=v3"));
 
     // Processes are back, and errors carry their codes with a non-zero exit.
     let groups = cli_json(&dir, &["ess", "DescribeScalingGroups", "--ScalingGroupId.1", group]);
-    assert_eq!(groups["ScalingGroups"]["ScalingGroup"][0]["SuspendedProcesses"]["SuspendedProcess"], serde_json::json!([]));
+    assert_eq!(
+        groups["ScalingGroups"]["ScalingGroup"][0]["SuspendedProcesses"]["SuspendedProcess"],
+        serde_json::json!([])
+    );
     let (code, _, stderr) = cli(&dir, &["oos", "ListExecutions", "--MaxResults", "0"]);
     assert_ne!(code, 0);
     assert!(stderr.contains("InvalidParameter"), "{stderr}");
@@ -199,7 +223,16 @@ fn kill_9_during_a_rolling_update_then_restart_finishes_it() {
     let group = server.group_id.clone();
     let (code, stdout, stderr) = cli(
         &dir,
-        &["rolling-update", "start", "--group", &group, "--image", "aliyun_2_1903_x64_20G_alibase_20200529.vhd", "--batches", "5"],
+        &[
+            "rolling-update",
+            "start",
+            "--group",
+            &group,
+            "--image",
+            "aliyun_2_1903_x64_20G_alibase_20200529.vhd",
+            "--batches",
+            "5",
+        ],
     );
     assert_eq!(code, 0, "{stderr}");
     let id = stdout.trim().to_string();

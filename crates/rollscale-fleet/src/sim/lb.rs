@@ -26,11 +26,7 @@ pub struct SimLbConfig {
 
 impl Default for SimLbConfig {
     fn default() -> Self {
-        SimLbConfig {
-            drain_ms: 0,
-            connections: 10,
-            latency_ms: 0,
-        }
+        SimLbConfig { drain_ms: 0, connections: 10, latency_ms: 0 }
     }
 }
 
@@ -89,9 +85,7 @@ impl Default for SimLoadBalancer {
 
 impl std::fmt::Debug for SimLoadBalancer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SimLoadBalancer")
-            .field("config", &self.inner.config)
-            .finish_non_exhaustive()
+        f.debug_struct("SimLoadBalancer").field("config", &self.inner.config).finish_non_exhaustive()
     }
 }
 
@@ -112,19 +106,11 @@ fn apply_weight(backend: &mut BackendState, weight: u32, now: Instant) {
 
 impl SimLoadBalancer {
     pub fn new(config: SimLbConfig) -> Self {
-        SimLoadBalancer {
-            inner: Arc::new(LbInner {
-                config,
-                state: Mutex::new(LbState::default()),
-            }),
-        }
+        SimLoadBalancer { inner: Arc::new(LbInner { config, state: Mutex::new(LbState::default()) }) }
     }
 
     fn state(&self) -> MutexGuard<'_, LbState> {
-        self.inner
-            .state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     async fn latency(&self) {
@@ -145,12 +131,7 @@ impl SimLoadBalancer {
             // `None` plus weight 0 and read as drained (see `connections_of`).
             registered.insert(
                 backend.instance_id,
-                BackendState {
-                    address: backend.address,
-                    weight: backend.weight,
-                    zero_since: None,
-                    stuck: false,
-                },
+                BackendState { address: backend.address, weight: backend.weight, zero_since: None, stuck: false },
             );
         }
     }
@@ -182,11 +163,7 @@ impl SimLoadBalancer {
     /// weight became 0). Returns whether it is registered.
     pub fn set_stuck(&self, lb: &LoadBalancerId, instance: &InstanceId, stuck: bool) -> bool {
         let mut state = self.state();
-        match state
-            .backends
-            .get_mut(lb)
-            .and_then(|backends| backends.get_mut(instance))
-        {
+        match state.backends.get_mut(lb).and_then(|backends| backends.get_mut(instance)) {
             Some(backend) => {
                 backend.stuck = stuck;
                 true
@@ -237,22 +214,13 @@ impl LoadBalancer for SimLoadBalancer {
             .entry(lb.clone())
             .or_default()
             .entry(instance.clone())
-            .or_insert_with(|| BackendState {
-                address: String::new(),
-                weight,
-                zero_since: None,
-                stuck: false,
-            });
+            .or_insert_with(|| BackendState { address: String::new(), weight, zero_since: None, stuck: false });
         backend.address = address.to_string();
         apply_weight(backend, weight, now);
         Ok(())
     }
 
-    async fn deregister(
-        &self,
-        lb: &LoadBalancerId,
-        instance: &InstanceId,
-    ) -> Result<(), FleetError> {
+    async fn deregister(&self, lb: &LoadBalancerId, instance: &InstanceId) -> Result<(), FleetError> {
         self.latency().await;
         let mut state = self.state();
         state.calls.deregister += 1;
@@ -265,21 +233,12 @@ impl LoadBalancer for SimLoadBalancer {
         Ok(())
     }
 
-    async fn set_weight(
-        &self,
-        lb: &LoadBalancerId,
-        instance: &InstanceId,
-        weight: u32,
-    ) -> Result<(), FleetError> {
+    async fn set_weight(&self, lb: &LoadBalancerId, instance: &InstanceId, weight: u32) -> Result<(), FleetError> {
         self.latency().await;
         let now = Instant::now();
         let mut state = self.state();
         state.calls.set_weight += 1;
-        match state
-            .backends
-            .get_mut(lb)
-            .and_then(|backends| backends.get_mut(instance))
-        {
+        match state.backends.get_mut(lb).and_then(|backends| backends.get_mut(instance)) {
             Some(backend) => {
                 apply_weight(backend, weight, now);
                 Ok(())
@@ -288,36 +247,21 @@ impl LoadBalancer for SimLoadBalancer {
         }
     }
 
-    async fn weight(
-        &self,
-        lb: &LoadBalancerId,
-        instance: &InstanceId,
-    ) -> Result<Option<u32>, FleetError> {
+    async fn weight(&self, lb: &LoadBalancerId, instance: &InstanceId) -> Result<Option<u32>, FleetError> {
         self.latency().await;
         let mut state = self.state();
         state.calls.weight += 1;
-        Ok(state
-            .backends
-            .get(lb)
-            .and_then(|backends| backends.get(instance))
-            .map(|backend| backend.weight))
+        Ok(state.backends.get(lb).and_then(|backends| backends.get(instance)).map(|backend| backend.weight))
     }
 
     /// A backend with a non-zero weight serves [`SimLbConfig::connections`]; once its weight is
     /// 0 they fall to 0 over [`SimLbConfig::drain_ms`]. An unregistered backend serves none.
-    async fn active_connections(
-        &self,
-        lb: &LoadBalancerId,
-        instance: &InstanceId,
-    ) -> Result<u32, FleetError> {
+    async fn active_connections(&self, lb: &LoadBalancerId, instance: &InstanceId) -> Result<u32, FleetError> {
         self.latency().await;
         let now = Instant::now();
         let mut state = self.state();
         state.calls.active_connections += 1;
-        let backend = state
-            .backends
-            .get(lb)
-            .and_then(|backends| backends.get(instance));
+        let backend = state.backends.get(lb).and_then(|backends| backends.get(instance));
         Ok(backend.map_or(0, |backend| self.connections_of(backend, now)))
     }
 }
@@ -327,45 +271,21 @@ mod tests {
     use super::*;
 
     fn backend(weight: u32, zero_since: Option<Instant>) -> BackendState {
-        BackendState {
-            address: "sim://i-a".into(),
-            weight,
-            zero_since,
-            stuck: false,
-        }
+        BackendState { address: "sim://i-a".into(), weight, zero_since, stuck: false }
     }
 
     #[test]
     fn connections_fall_linearly_over_the_drain() {
-        let lb = SimLoadBalancer::new(SimLbConfig {
-            drain_ms: 1000,
-            connections: 10,
-            latency_ms: 0,
-        });
+        let lb = SimLoadBalancer::new(SimLbConfig { drain_ms: 1000, connections: 10, latency_ms: 0 });
         let start = Instant::now();
         assert_eq!(lb.connections_of(&backend(100, None), start), 10);
         let draining = backend(0, Some(start));
         assert_eq!(lb.connections_of(&draining, start), 10);
-        assert_eq!(
-            lb.connections_of(&draining, start + Duration::from_millis(500)),
-            5
-        );
-        assert_eq!(
-            lb.connections_of(&draining, start + Duration::from_millis(999)),
-            1
-        );
-        assert_eq!(
-            lb.connections_of(&draining, start + Duration::from_millis(1000)),
-            0
-        );
-        let stuck = BackendState {
-            stuck: true,
-            ..draining
-        };
-        assert_eq!(
-            lb.connections_of(&stuck, start + Duration::from_secs(60)),
-            10
-        );
+        assert_eq!(lb.connections_of(&draining, start + Duration::from_millis(500)), 5);
+        assert_eq!(lb.connections_of(&draining, start + Duration::from_millis(999)), 1);
+        assert_eq!(lb.connections_of(&draining, start + Duration::from_millis(1000)), 0);
+        let stuck = BackendState { stuck: true, ..draining };
+        assert_eq!(lb.connections_of(&stuck, start + Duration::from_secs(60)), 10);
     }
 
     #[test]

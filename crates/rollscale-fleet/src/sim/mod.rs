@@ -126,9 +126,7 @@ mod script;
 
 pub use lb::{SimBackend, SimLbCalls, SimLbConfig, SimLoadBalancer};
 
-use crate::{
-    Fleet, FleetError, InstanceObservation, InstanceSpec, PackageOperation, ScriptOutcome,
-};
+use crate::{Fleet, FleetError, InstanceObservation, InstanceSpec, PackageOperation, ScriptOutcome};
 use async_trait::async_trait;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -281,9 +279,7 @@ enum Fault {
 fn stream_of(id: &InstanceId) -> u64 {
     id.as_str()
         .bytes()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
-            (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-        })
+        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3))
 }
 
 fn sanitize_rate(rate: f64) -> f64 {
@@ -327,10 +323,7 @@ fn lost(operation: &str, id: &InstanceId) -> FleetError {
 fn merge_containers(current: &[ContainerSpec], given: &[ContainerSpec]) -> Vec<ContainerSpec> {
     let mut merged = current.to_vec();
     for update in given {
-        match merged
-            .iter_mut()
-            .find(|container| container.name == update.name)
-        {
+        match merged.iter_mut().find(|container| container.name == update.name) {
             Some(container) => {
                 if !update.image.is_empty() {
                     container.image.clone_from(&update.image);
@@ -369,19 +362,9 @@ impl std::fmt::Debug for SimFleet {
 impl SimFleet {
     /// An empty fleet.
     pub fn new(config: SimConfig) -> Self {
-        let SimConfig {
-            latency_ms,
-            fail_rate,
-            seed,
-            fail_instances,
-            fail_scripts,
-            time_scale,
-            unhealthy_images,
-        } = config;
-        let fail_scripts: Vec<String> = fail_scripts
-            .into_iter()
-            .filter(|pattern| !pattern.is_empty())
-            .collect();
+        let SimConfig { latency_ms, fail_rate, seed, fail_instances, fail_scripts, time_scale, unhealthy_images } =
+            config;
+        let fail_scripts: Vec<String> = fail_scripts.into_iter().filter(|pattern| !pattern.is_empty()).collect();
         let state = State {
             instances: HashMap::new(),
             rng: ChaCha8Rng::seed_from_u64(seed),
@@ -394,25 +377,14 @@ impl SimFleet {
             images: Vec::new(),
             calls: SimCalls::default(),
         };
-        let time_scale = if time_scale.is_finite() && time_scale > 0.0 {
-            time_scale
-        } else {
-            0.0
-        };
+        let time_scale = if time_scale.is_finite() && time_scale > 0.0 { time_scale } else { 0.0 };
         SimFleet {
-            inner: Arc::new(Inner {
-                state: Mutex::new(state),
-                latency_ms: AtomicU64::new(latency_ms),
-                time_scale,
-            }),
+            inner: Arc::new(Inner { state: Mutex::new(state), latency_ms: AtomicU64::new(latency_ms), time_scale }),
         }
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
-        self.inner
-            .state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Loads instances as the store knows them, replacing any of the same id (the store is the
@@ -420,15 +392,9 @@ impl SimFleet {
     pub fn adopt(&self, observations: Vec<InstanceObservation>) {
         let mut state = self.state();
         for observation in observations {
-            let apply_ops = state
-                .instances
-                .get(&observation.id)
-                .map_or(0, |instance| instance.apply_ops);
-            let address = if observation.address.is_empty() {
-                format!("sim://{}", observation.id)
-            } else {
-                observation.address
-            };
+            let apply_ops = state.instances.get(&observation.id).map_or(0, |instance| instance.apply_ops);
+            let address =
+                if observation.address.is_empty() { format!("sim://{}", observation.id) } else { observation.address };
             let instance = SimInstance {
                 image_id: observation.image_id,
                 packages: observation.packages,
@@ -445,10 +411,7 @@ impl SimFleet {
 
     /// The instance as `observe` would report it, without latency or counting a call.
     pub fn snapshot(&self, id: &InstanceId) -> Option<InstanceObservation> {
-        self.state()
-            .instances
-            .get(id)
-            .map(|instance| instance.observation(id))
+        self.state().instances.get(id).map(|instance| instance.observation(id))
     }
 
     /// The ids of all instances, sorted.
@@ -475,10 +438,7 @@ impl SimFleet {
 
     /// How many apply operations the instance has had, or `None` if it does not exist.
     pub fn apply_op_count(&self, id: &InstanceId) -> Option<u64> {
-        self.state()
-            .instances
-            .get(id)
-            .map(|instance| instance.apply_ops)
+        self.state().instances.get(id).map(|instance| instance.apply_ops)
     }
 
     /// The images made by `create_image`, oldest first.
@@ -567,16 +527,12 @@ impl SimFleet {
     fn latency(&self) -> (Duration, Duration) {
         let total = self.inner.latency_ms.load(Ordering::Relaxed);
         let before = total / 2;
-        (
-            Duration::from_millis(before),
-            Duration::from_millis(total - before),
-        )
+        (Duration::from_millis(before), Duration::from_millis(total - before))
     }
 
     /// Waits `simulated_s` of script time, scaled to real time.
     async fn script_time(&self, simulated_s: f64) {
-        let real = Duration::try_from_secs_f64(simulated_s * self.inner.time_scale)
-            .unwrap_or(Duration::ZERO);
+        let real = Duration::try_from_secs_f64(simulated_s * self.inner.time_scale).unwrap_or(Duration::ZERO);
         pause(real).await;
     }
 }
@@ -636,10 +592,7 @@ impl State {
 
     fn health_of(&self, instance: &SimInstance) -> HealthStatus {
         let broken = self.unhealthy_images.contains(&instance.image_id)
-            || instance
-                .containers
-                .iter()
-                .any(|container| self.unhealthy_images.contains(&container.image));
+            || instance.containers.iter().any(|container| self.unhealthy_images.contains(&container.image));
         if !instance.running || broken {
             HealthStatus::Unhealthy
         } else {
@@ -649,10 +602,7 @@ impl State {
 
     /// The pattern of `fail_scripts` the script contains, if any.
     fn failing_pattern(&self, script: &str) -> Option<String> {
-        self.fail_scripts
-            .iter()
-            .find(|pattern| script.contains(pattern.as_str()))
-            .cloned()
+        self.fail_scripts.iter().find(|pattern| script.contains(pattern.as_str())).cloned()
     }
 }
 
@@ -670,9 +620,7 @@ impl ScriptPlan {
             Fault::Fail(reason) => ScriptPlan::Fail(reason),
             fault => match state.failing_pattern(script) {
                 Some(pattern) => ScriptPlan::Fail(format!("the script contains \"{pattern}\"")),
-                None => ScriptPlan::Run {
-                    lose_response: matches!(fault, Fault::LoseResponse),
-                },
+                None => ScriptPlan::Run { lose_response: matches!(fault, Fault::LoseResponse) },
             },
         }
     }
@@ -684,19 +632,16 @@ impl SimFleet {
     fn create_now(&self, spec: &InstanceSpec) -> InstanceObservation {
         let mut state = self.state();
         state.calls.create += 1;
-        let instance = state
-            .instances
-            .entry(spec.id.clone())
-            .or_insert_with(|| SimInstance {
-                image_id: spec.image_id.clone(),
-                packages: Vec::new(),
-                containers: spec.containers.clone(),
-                running: true,
-                os: OsType::guess(&spec.image_id),
-                health: HealthStatus::Healthy,
-                address: format!("sim://{}", spec.id),
-                apply_ops: 0,
-            });
+        let instance = state.instances.entry(spec.id.clone()).or_insert_with(|| SimInstance {
+            image_id: spec.image_id.clone(),
+            packages: Vec::new(),
+            containers: spec.containers.clone(),
+            running: true,
+            os: OsType::guess(&spec.image_id),
+            health: HealthStatus::Healthy,
+            address: format!("sim://{}", spec.id),
+            apply_ops: 0,
+        });
         instance.observation(&spec.id)
     }
 
@@ -709,10 +654,7 @@ impl SimFleet {
     fn observe_now(&self, id: &InstanceId) -> Option<InstanceObservation> {
         let mut state = self.state();
         state.calls.observe += 1;
-        state
-            .instances
-            .get(id)
-            .map(|instance| instance.observation(id))
+        state.instances.get(id).map(|instance| instance.observation(id))
     }
 
     fn replace_image_now(&self, id: &InstanceId, image_id: &str) -> Result<(), FleetError> {
@@ -742,11 +684,7 @@ impl SimFleet {
         }
     }
 
-    fn plan_run_script(
-        &self,
-        id: &InstanceId,
-        script: &ScriptSpec,
-    ) -> Result<ScriptPlan, FleetError> {
+    fn plan_run_script(&self, id: &InstanceId, script: &ScriptSpec) -> Result<ScriptPlan, FleetError> {
         let mut state = self.state();
         state.calls.run_script += 1;
         let Some(instance) = state.instances.get(id) else {
@@ -758,38 +696,20 @@ impl SimFleet {
                 instance.os, script.command_type
             )));
         }
-        Ok(ScriptPlan::settle(
-            &mut state,
-            id,
-            "run_script",
-            &script.script,
-        ))
+        Ok(ScriptPlan::settle(&mut state, id, "run_script", &script.script))
     }
 
-    fn plan_apply_package(
-        &self,
-        id: &InstanceId,
-        operation: &PackageOperation,
-    ) -> Result<ScriptPlan, FleetError> {
+    fn plan_apply_package(&self, id: &InstanceId, operation: &PackageOperation) -> Result<ScriptPlan, FleetError> {
         let mut state = self.state();
         state.calls.apply_package += 1;
         if !state.instances.contains_key(id) {
             return Err(FleetError::NotFound(id.clone()));
         }
-        Ok(ScriptPlan::settle(
-            &mut state,
-            id,
-            "apply_package",
-            &operation.script,
-        ))
+        Ok(ScriptPlan::settle(&mut state, id, "apply_package", &operation.script))
     }
 
     /// Records a package script's success on the instance.
-    fn record_package(
-        &self,
-        id: &InstanceId,
-        operation: &PackageOperation,
-    ) -> Result<(), FleetError> {
+    fn record_package(&self, id: &InstanceId, operation: &PackageOperation) -> Result<(), FleetError> {
         let mut state = self.state();
         // The instance may have been removed while its script ran.
         let Some(instance) = state.instances.get_mut(id) else {
@@ -797,10 +717,7 @@ impl SimFleet {
         };
         let packages = &mut instance.packages;
         match operation.action {
-            PackageAction::Install => match packages
-                .iter_mut()
-                .find(|(name, _)| *name == operation.name)
-            {
+            PackageAction::Install => match packages.iter_mut().find(|(name, _)| *name == operation.name) {
                 Some(entry) => entry.1.clone_from(&operation.version),
                 None => packages.push((operation.name.clone(), operation.version.clone())),
             },
@@ -888,9 +805,7 @@ impl SimFleet {
         };
         let updated = match update_type {
             ContainerUpdateType::RenewUpdate => containers.to_vec(),
-            ContainerUpdateType::IncrementalUpdate => {
-                merge_containers(&instance.containers, containers)
-            }
+            ContainerUpdateType::IncrementalUpdate => merge_containers(&instance.containers, containers),
         };
         if updated == instance.containers {
             state.calls.noop_update_containers += 1;
@@ -912,12 +827,7 @@ impl SimFleet {
         };
         let (base_image_id, os) = (instance.image_id.clone(), instance.os);
         let image_id = format!("m-sim{:016x}", state.images.len() + 1);
-        state.images.push(SimImage {
-            id: image_id.clone(),
-            name: image_name.to_string(),
-            base_image_id,
-            os,
-        });
+        state.images.push(SimImage { id: image_id.clone(), name: image_name.to_string(), base_image_id, os });
         Ok(image_id)
     }
 
@@ -937,10 +847,7 @@ impl Fleet for SimFleet {
         "sim"
     }
 
-    async fn create_instance(
-        &self,
-        spec: &InstanceSpec,
-    ) -> Result<InstanceObservation, FleetError> {
+    async fn create_instance(&self, spec: &InstanceSpec) -> Result<InstanceObservation, FleetError> {
         let (before, after) = self.latency();
         pause(before).await;
         let observation = self.create_now(spec);
@@ -972,11 +879,7 @@ impl Fleet for SimFleet {
         result
     }
 
-    async fn run_script(
-        &self,
-        id: &InstanceId,
-        script: &ScriptSpec,
-    ) -> Result<ScriptOutcome, FleetError> {
+    async fn run_script(&self, id: &InstanceId, script: &ScriptSpec) -> Result<ScriptOutcome, FleetError> {
         let (before, after) = self.latency();
         pause(before).await;
         let result = match self.plan_run_script(id, script) {
@@ -987,11 +890,7 @@ impl Fleet for SimFleet {
         result
     }
 
-    async fn apply_package(
-        &self,
-        id: &InstanceId,
-        operation: &PackageOperation,
-    ) -> Result<ScriptOutcome, FleetError> {
+    async fn apply_package(&self, id: &InstanceId, operation: &PackageOperation) -> Result<ScriptOutcome, FleetError> {
         let (before, after) = self.latency();
         pause(before).await;
         let result = match self.plan_apply_package(id, operation) {
@@ -1045,18 +944,14 @@ mod tests {
         // FNV-1a of the empty string is the offset basis; a stable function of the id.
         assert_eq!(stream_of(&id("i-a")), stream_of(&id("i-a")));
         assert_ne!(stream_of(&id("i-a")), stream_of(&id("i-b")));
-        let empty = "".bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        });
+        let empty =
+            "".bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
         assert_eq!(empty, 0xcbf2_9ce4_8422_2325);
     }
 
     #[test]
     fn draws_depend_on_seed_instance_and_position_only() {
-        let fleet = SimFleet::new(SimConfig {
-            seed: 7,
-            ..SimConfig::default()
-        });
+        let fleet = SimFleet::new(SimConfig { seed: 7, ..SimConfig::default() });
         let mut state = fleet.state();
         let a0 = state.draw(&id("i-a"), 0);
         let b0 = state.draw(&id("i-b"), 0);
@@ -1067,10 +962,7 @@ mod tests {
         assert_ne!(a0, a1);
         assert!((0.0..1.0).contains(&a0));
         drop(state);
-        let other = SimFleet::new(SimConfig {
-            seed: 8,
-            ..SimConfig::default()
-        });
+        let other = SimFleet::new(SimConfig { seed: 8, ..SimConfig::default() });
         assert_ne!(other.state().draw(&id("i-a"), 0), a0);
     }
 
@@ -1085,29 +977,12 @@ mod tests {
     #[test]
     fn incremental_merge_replaces_given_fields_and_appends_new_names() {
         let current = vec![
-            ContainerSpec {
-                name: "web".into(),
-                image: "nginx:1".into(),
-                port: Some(80),
-                ..Default::default()
-            },
-            ContainerSpec {
-                name: "side".into(),
-                image: "envoy:1".into(),
-                ..Default::default()
-            },
+            ContainerSpec { name: "web".into(), image: "nginx:1".into(), port: Some(80), ..Default::default() },
+            ContainerSpec { name: "side".into(), image: "envoy:1".into(), ..Default::default() },
         ];
         let given = vec![
-            ContainerSpec {
-                name: "web".into(),
-                env: vec![("A".into(), "1".into())],
-                ..Default::default()
-            },
-            ContainerSpec {
-                name: "new".into(),
-                image: "redis:7".into(),
-                ..Default::default()
-            },
+            ContainerSpec { name: "web".into(), env: vec![("A".into(), "1".into())], ..Default::default() },
+            ContainerSpec { name: "new".into(), image: "redis:7".into(), ..Default::default() },
         ];
         let merged = merge_containers(&current, &given);
         assert_eq!(merged.len(), 3);
@@ -1130,8 +1005,7 @@ mod tests {
 
     #[test]
     fn config_deserializes_with_defaults() {
-        let config: SimConfig =
-            serde_json::from_str(r#"{"seed": 3, "fail_instances": ["i-x"]}"#).expect("config");
+        let config: SimConfig = serde_json::from_str(r#"{"seed": 3, "fail_instances": ["i-x"]}"#).expect("config");
         assert_eq!(config.seed, 3);
         assert_eq!(config.latency_ms, 5);
         assert_eq!(config.time_scale, 0.01);

@@ -137,12 +137,8 @@ pub(crate) fn run(script: &str, context: &Context<'_>) -> Run {
             }
         };
 
-        if is("echo")
-            || (dialect == Dialect::PowerShell && (is("write-output") || is("write-host")))
-        {
-            if dialect == Dialect::Batch
-                && (rest.eq_ignore_ascii_case("off") || rest.eq_ignore_ascii_case("on"))
-            {
+        if is("echo") || (dialect == Dialect::PowerShell && (is("write-output") || is("write-host"))) {
+            if dialect == Dialect::Batch && (rest.eq_ignore_ascii_case("off") || rest.eq_ignore_ascii_case("on")) {
                 continue;
             }
             output.line(strip_quotes(rest));
@@ -181,11 +177,7 @@ pub(crate) fn run(script: &str, context: &Context<'_>) -> Run {
         } else if is("pwd") {
             output.line(&cwd);
         } else if is("cd") {
-            let target = if dialect == Dialect::Batch {
-                strip_cd_d(rest)
-            } else {
-                rest
-            };
+            let target = if dialect == Dialect::Batch { strip_cd_d(rest) } else { rest };
             let target = strip_quotes(target);
             if target.is_empty() {
                 if windows {
@@ -219,10 +211,7 @@ fn split_word(line: &str) -> (&str, &str) {
 /// Removes one level of matching single or double quotes around the whole text.
 fn strip_quotes(text: &str) -> &str {
     let bytes = text.as_bytes();
-    if bytes.len() >= 2
-        && (bytes[0] == b'"' || bytes[0] == b'\'')
-        && bytes[bytes.len() - 1] == bytes[0]
-    {
+    if bytes.len() >= 2 && (bytes[0] == b'"' || bytes[0] == b'\'') && bytes[bytes.len() - 1] == bytes[0] {
         &text[1..text.len() - 1]
     } else {
         text
@@ -312,11 +301,7 @@ fn parse_timeout(rest: &str) -> Option<f64> {
         if word.eq_ignore_ascii_case("/nobreak") {
             continue;
         }
-        let number = if word.eq_ignore_ascii_case("/t") {
-            words.next()?
-        } else {
-            word
-        };
+        let number = if word.eq_ignore_ascii_case("/t") { words.next()? } else { word };
         if seconds.is_some() {
             return None;
         }
@@ -407,24 +392,13 @@ mod tests {
     }
 
     fn run_with(dialect: Dialect, script: &str, working_dir: Option<&str>, timeout_s: u32) -> Run {
-        run(
-            script,
-            &Context {
-                dialect,
-                hostname: "i-host",
-                working_dir,
-                timeout_s,
-            },
-        )
+        run(script, &Context { dialect, hostname: "i-host", working_dir, timeout_s })
     }
 
     #[test]
     fn echo_strips_one_level_of_matching_quotes() {
         let run = shell("echo hello world\necho 'single'\necho \"double\"\necho \"'nested'\"\necho \"odd'\necho\n");
-        assert_eq!(
-            run.outcome.output,
-            "hello world\nsingle\ndouble\n'nested'\n\"odd'\n\n"
-        );
+        assert_eq!(run.outcome.output, "hello world\nsingle\ndouble\n'nested'\n\"odd'\n\n");
         assert_eq!(run.outcome.exit_code, Some(0));
         assert!(!run.outcome.timed_out && !run.outcome.truncated);
         assert_eq!(run.simulated_s, 0.0);
@@ -445,10 +419,7 @@ mod tests {
     fn exit_with_a_non_number_is_exit_code_2() {
         let run = shell("exit soon");
         assert_eq!(run.outcome.exit_code, Some(2));
-        assert_eq!(
-            run.outcome.output,
-            "exit: soon: numeric argument required\n"
-        );
+        assert_eq!(run.outcome.output, "exit: soon: numeric argument required\n");
     }
 
     #[test]
@@ -460,10 +431,7 @@ mod tests {
     #[test]
     fn other_lines_are_echoed_as_if_run() {
         let run = shell("cat /etc/os-release\nset -e\necho a && exit 3\n");
-        assert_eq!(
-            run.outcome.output,
-            "+ cat /etc/os-release\n+ set -e\na && exit 3\n"
-        );
+        assert_eq!(run.outcome.output, "+ cat /etc/os-release\n+ set -e\na && exit 3\n");
         assert_eq!(run.outcome.exit_code, Some(0));
     }
 
@@ -494,12 +462,7 @@ mod tests {
 
     #[test]
     fn a_sleep_past_the_timeout_times_out() {
-        let run = run_with(
-            Dialect::Shell,
-            "echo start\nsleep 5\nsleep 6\necho never",
-            None,
-            10,
-        );
+        let run = run_with(Dialect::Shell, "echo start\nsleep 5\nsleep 6\necho never", None, 10);
         assert_eq!(run.outcome.exit_code, None);
         assert!(run.outcome.timed_out);
         assert_eq!(run.outcome.output, "start\n");
@@ -511,22 +474,15 @@ mod tests {
         for script in ["sleep", "sleep abc", "sleep -1", "sleep inf", "sleep nan"] {
             let run = shell(script);
             assert_eq!(run.outcome.exit_code, Some(1), "{script}");
-            assert!(
-                run.outcome.output.contains("invalid time interval"),
-                "{script}"
-            );
+            assert!(run.outcome.output.contains("invalid time interval"), "{script}");
         }
     }
 
     #[test]
     fn cd_and_pwd_follow_the_working_dir() {
         assert_eq!(shell("pwd").outcome.output, "/root\n");
-        let run =
-            shell("cd /tmp\npwd\ncd sub/dir\npwd\ncd ..\npwd\ncd ../..\npwd\ncd\npwd\ncd ~/x\npwd");
-        assert_eq!(
-            run.outcome.output,
-            "/tmp\n/tmp/sub/dir\n/tmp/sub\n/\n/root\n/root/x\n"
-        );
+        let run = shell("cd /tmp\npwd\ncd sub/dir\npwd\ncd ..\npwd\ncd ../..\npwd\ncd\npwd\ncd ~/x\npwd");
+        assert_eq!(run.outcome.output, "/tmp\n/tmp/sub/dir\n/tmp/sub\n/\n/root\n/root/x\n");
         assert_eq!(run.outcome.exit_code, Some(0));
         let run = run_with(Dialect::Shell, "pwd", Some("/opt/app/"), 600);
         assert_eq!(run.outcome.output, "/opt/app\n");
@@ -538,10 +494,7 @@ mod tests {
         assert_eq!(run.outcome.exit_code, Some(1));
         assert_eq!(run.outcome.output, "cd: no such directory: /etc\n");
         assert_eq!(shell("cd /rootless").outcome.exit_code, Some(1));
-        assert_eq!(
-            shell("cd /var/log\ncd ../../usr").outcome.exit_code,
-            Some(1)
-        );
+        assert_eq!(shell("cd /var/log\ncd ../../usr").outcome.exit_code, Some(1));
     }
 
     #[test]
@@ -550,13 +503,7 @@ mod tests {
         assert_eq!(run.outcome.exit_code, Some(1));
         assert_eq!(run.outcome.output, "no such directory: /srv/app\n");
         for dir in ["/", "/root", "/tmp/x", "/opt", "/var/lib/app", "relative"] {
-            assert_eq!(
-                run_with(Dialect::Shell, "", Some(dir), 600)
-                    .outcome
-                    .exit_code,
-                Some(0),
-                "{dir}"
-            );
+            assert_eq!(run_with(Dialect::Shell, "", Some(dir), 600).outcome.exit_code, Some(0), "{dir}");
         }
     }
 
@@ -576,31 +523,13 @@ mod tests {
     fn batch_scripts() {
         let script = "@echo off\r\nREM a remark\r\n:: another\r\nECHO hello\r\nhostname\r\ncd\r\ncd /d D:\\work\r\n";
         let run = run_with(Dialect::Batch, script, None, 600);
-        assert_eq!(
-            run.outcome.output,
-            "hello\ni-host\nC:\\Windows\\system32\ncd: no such directory: D:\\work\n"
-        );
+        assert_eq!(run.outcome.output, "hello\ni-host\nC:\\Windows\\system32\ncd: no such directory: D:\\work\n");
         assert_eq!(run.outcome.exit_code, Some(1));
-        let run = run_with(
-            Dialect::Batch,
-            "timeout /t 5 /nobreak\nexit /B 7",
-            None,
-            600,
-        );
+        let run = run_with(Dialect::Batch, "timeout /t 5 /nobreak\nexit /B 7", None, 600);
         assert_eq!(run.outcome.exit_code, Some(7));
         assert_eq!(run.simulated_s, 5.0);
-        assert_eq!(
-            run_with(Dialect::Batch, "exit /b", None, 600)
-                .outcome
-                .exit_code,
-            Some(0)
-        );
-        assert_eq!(
-            run_with(Dialect::Batch, "exit 300", None, 600)
-                .outcome
-                .exit_code,
-            Some(300)
-        );
+        assert_eq!(run_with(Dialect::Batch, "exit /b", None, 600).outcome.exit_code, Some(0));
+        assert_eq!(run_with(Dialect::Batch, "exit 300", None, 600).outcome.exit_code, Some(300));
     }
 
     #[test]
@@ -619,12 +548,7 @@ mod tests {
     #[test]
     fn shell_commands_are_case_sensitive_windows_ones_not() {
         assert_eq!(shell("ECHO hi").outcome.output, "+ ECHO hi\n");
-        assert_eq!(
-            run_with(Dialect::Batch, "EcHo hi", None, 600)
-                .outcome
-                .output,
-            "hi\n"
-        );
+        assert_eq!(run_with(Dialect::Batch, "EcHo hi", None, 600).outcome.output, "hi\n");
         // Windows sleep commands are not shell ones.
         assert_eq!(shell("timeout /t 5").outcome.output, "+ timeout /t 5\n");
     }

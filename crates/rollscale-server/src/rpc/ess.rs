@@ -84,8 +84,9 @@ pub async fn dispatch(service: &Service, version: &str, action: &str, params: &P
         }
         "SetInstancesProtection" => {
             let ids = shape.names(params, "InstanceId", "InstanceIds")?;
-            let protected = bool_param(params, "ProtectedFromScaleIn")?
-                .ok_or_else(|| ApiError::new(400, "MissingParameter", "the parameter ProtectedFromScaleIn is required"))?;
+            let protected = bool_param(params, "ProtectedFromScaleIn")?.ok_or_else(|| {
+                ApiError::new(400, "MissingParameter", "the parameter ProtectedFromScaleIn is required")
+            })?;
             service.set_protection(required(params, "ScalingGroupId")?, &ids, protected).await?;
             Ok(json!({}))
         }
@@ -102,7 +103,8 @@ pub async fn dispatch(service: &Service, version: &str, action: &str, params: &P
                     ApiError::new(400, "InvalidParameter", format!("OSType \"{text}\" is not one of linux, windows"))
                 })?),
             };
-            let image = service.create_image(required(params, "ImageId")?, params.get_nonempty("ImageName"), os).await?;
+            let image =
+                service.create_image(required(params, "ImageId")?, params.get_nonempty("ImageName"), os).await?;
             Ok(json!({ "ImageId": image.id }))
         }
         "DescribeImages" => {
@@ -200,17 +202,15 @@ async fn create_group(service: &Service, params: &Params) -> Result<Value, ApiEr
         names = names[0].split(',').map(|s| s.trim().to_string()).collect();
     }
     for text in names.iter().filter(|s| !s.is_empty()) {
-        load_balancer_ids.push(
-            LoadBalancerId::parse(text)
-                .ok_or_else(|| ApiError::new(404, "InvalidLoadBalancerId.NotFound", format!("the load balancer {text} does not exist")))?,
-        );
+        load_balancer_ids.push(LoadBalancerId::parse(text).ok_or_else(|| {
+            ApiError::new(404, "InvalidLoadBalancerId.NotFound", format!("the load balancer {text} does not exist"))
+        })?);
     }
     let group_type = match params.get_nonempty("GroupType") {
         None => None,
-        Some(text) => Some(
-            text.parse::<GroupType>()
-                .map_err(|_| ApiError::new(400, "InvalidParameter", format!("GroupType \"{text}\" is not one of ECS, ECI")))?,
-        ),
+        Some(text) => Some(text.parse::<GroupType>().map_err(|_| {
+            ApiError::new(400, "InvalidParameter", format!("GroupType \"{text}\" is not one of ECS, ECI"))
+        })?),
     };
     let min_size = int_param(params, "MinSize", 0, 10_000)?
         .ok_or_else(|| ApiError::new(400, "MissingParameter", "the parameter MinSize is required"))?;
@@ -218,7 +218,10 @@ async fn create_group(service: &Service, params: &Params) -> Result<Value, ApiEr
         .ok_or_else(|| ApiError::new(400, "MissingParameter", "the parameter MaxSize is required"))?;
     let group = service
         .create_group(NewGroup {
-            name: params.get_nonempty("ScalingGroupName").map(str::to_string).unwrap_or_else(|| format!("group-{}", rand_suffix())),
+            name: params
+                .get_nonempty("ScalingGroupName")
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("group-{}", rand_suffix())),
             region_id: params.get_nonempty("RegionId").unwrap_or("local").to_string(),
             group_type,
             min_size,
@@ -285,7 +288,11 @@ async fn modify_group(service: &Service, params: &Params) -> Result<Value, ApiEr
     let configuration = match params.get_nonempty("ActiveScalingConfigurationId") {
         None => None,
         Some(text) => Some(rollscale_core::ids::ScalingConfigurationId::parse(text).ok_or_else(|| {
-            ApiError::new(404, "InvalidScalingConfigurationId.NotFound", format!("the scaling configuration {text} does not exist"))
+            ApiError::new(
+                404,
+                "InvalidScalingConfigurationId.NotFound",
+                format!("the scaling configuration {text} does not exist"),
+            )
         })?),
     };
     let group = service
@@ -311,7 +318,11 @@ async fn create_configuration(service: &Service, params: &Params) -> Result<Valu
     let containers = match params.get_nonempty("Containers") {
         None => Vec::new(),
         Some(text) => serde_json::from_str(text).map_err(|error| {
-            ApiError::new(400, "InvalidParameter", format!("Containers must be a JSON list of {{name, image, command, env, port}}: {error}"))
+            ApiError::new(
+                400,
+                "InvalidParameter",
+                format!("Containers must be a JSON list of {{name, image, command, env, port}}: {error}"),
+            )
         })?,
     };
     let configuration = service
@@ -352,7 +363,8 @@ async fn describe_configurations(service: &Service, shape: &Shape<'_>, params: &
 async fn describe_instances(service: &Service, shape: &Shape<'_>, params: &Params) -> Result<Value, ApiError> {
     let ids = shape.names(params, "InstanceId", "InstanceIds")?;
     let (number, size, offset) = paging(params)?;
-    let instances = service.instances(params.get_nonempty("ScalingGroupId"), &ids, params.get_nonempty("LifecycleState")).await?;
+    let instances =
+        service.instances(params.get_nonempty("ScalingGroupId"), &ids, params.get_nonempty("LifecycleState")).await?;
     let total = instances.len();
     let mut items = Vec::new();
     for instance in instances.iter().skip(offset as usize).take(size as usize) {

@@ -19,7 +19,13 @@ use serde_json::Value;
 use std::sync::Arc;
 
 /// The axum handler for `/`.
-pub async fn handle(State(state): State<Arc<AppState>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn handle(
+    State(state): State<Arc<AppState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string().to_uppercase();
     match handle_request(&state, &method, &uri, &headers, body.to_vec()).await {
         Ok(mut value) => {
@@ -35,7 +41,13 @@ pub async fn handle(State(state): State<Arc<AppState>>, method: Method, uri: Uri
     }
 }
 
-async fn handle_request(state: &AppState, method: &Method, uri: &Uri, headers: &HeaderMap, body: Vec<u8>) -> Result<Value, ApiError> {
+async fn handle_request(
+    state: &AppState,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Vec<u8>,
+) -> Result<Value, ApiError> {
     let header_pairs: Vec<(String, String)> = headers
         .iter()
         .filter_map(|(name, value)| value.to_str().ok().map(|v| (name.as_str().to_ascii_lowercase(), v.to_string())))
@@ -50,7 +62,8 @@ async fn handle_request(state: &AppState, method: &Method, uri: &Uri, headers: &
         sign::Scheme::Acs3 => request.action(),
     }
     .ok_or_else(|| ApiError::new(400, "MissingParameter", "the parameter Action is required"))?;
-    let version = request.version().ok_or_else(|| ApiError::new(400, "MissingParameter", "the parameter Version is required"))?;
+    let version =
+        request.version().ok_or_else(|| ApiError::new(400, "MissingParameter", "the parameter Version is required"))?;
     let service = &state.service;
     match version.as_str() {
         oos::VERSION => oos::dispatch(service, &action, &params).await,
@@ -102,10 +115,8 @@ pub(crate) fn required<'a>(params: &'a Params, name: &str) -> Result<&'a str, Ap
 
 /// Offset-based paging: `NextToken` is the offset of the next page.
 pub(crate) fn page(params: &Params, size_name: &str, default: i64, max: i64) -> Result<(i64, i64), ApiError> {
-    let size = params
-        .i64(size_name)
-        .map_err(|error| ApiError::new(400, error.code(), error.to_string()))?
-        .unwrap_or(default);
+    let size =
+        params.i64(size_name).map_err(|error| ApiError::new(400, error.code(), error.to_string()))?.unwrap_or(default);
     if !(1..=max).contains(&size) {
         return Err(ApiError::new(400, "InvalidParameter", format!("{size_name} must be from 1 to {max}")));
     }

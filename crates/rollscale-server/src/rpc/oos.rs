@@ -25,7 +25,11 @@ async fn start_execution(service: &Service, params: &Params) -> Result<Value, Ap
     let template = required(params, "TemplateName")?;
     if let Some(mode) = params.get_nonempty("Mode") {
         if mode != "Automatic" {
-            return Err(ApiError::new(400, "InvalidParameter", format!("Mode \"{mode}\" is not supported; rolling updates run Automatic")));
+            return Err(ApiError::new(
+                400,
+                "InvalidParameter",
+                format!("Mode \"{mode}\" is not supported; rolling updates run Automatic"),
+            ));
         }
     }
     let task = service.start_execution(template, params.get("Parameters").unwrap_or("")).await?;
@@ -41,7 +45,10 @@ async fn list_executions(service: &Service, params: &Params) -> Result<Value, Ap
         template_name: params.get_nonempty("TemplateName").map(str::to_string),
         status: params.get_nonempty("Status").map(str::to_string),
         group_id: None,
-        include_children: params.bool("IncludeChildExecution").map_err(|e| ApiError::new(400, e.code(), e.to_string()))?.unwrap_or(false),
+        include_children: params
+            .bool("IncludeChildExecution")
+            .map_err(|e| ApiError::new(400, e.code(), e.to_string()))?
+            .unwrap_or(false),
     };
     let (executions, total) = service.list_executions(&filter, offset, limit).await?;
     let mut items = Vec::with_capacity(executions.len());
@@ -82,7 +89,11 @@ async fn list_task_executions(service: &Service, params: &Params) -> Result<Valu
             match found.first() {
                 Some(Execution::Instance { work, .. }) => render::step_task_executions(&work.value),
                 _ => {
-                    return Err(ApiError::new(404, "EntityNotExists.Execution", format!("the execution {execution_id} does not exist")))
+                    return Err(ApiError::new(
+                        404,
+                        "EntityNotExists.Execution",
+                        format!("the execution {execution_id} does not exist"),
+                    ))
                 }
             }
         }

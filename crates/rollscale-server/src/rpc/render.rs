@@ -238,7 +238,15 @@ pub fn instance_task_execution(parent_id: &str, template_name: &str, work: &Inst
 
 /// The steps of one instance as task executions of its child execution.
 pub fn step_task_executions(work: &InstanceWork) -> Vec<Value> {
-    let order = [Step::Unprotect, Step::EnterStandby, Step::Drain, Step::Apply, Step::HealthCheck, Step::ExitStandby, Step::Reprotect];
+    let order = [
+        Step::Unprotect,
+        Step::EnterStandby,
+        Step::Drain,
+        Step::Apply,
+        Step::HealthCheck,
+        Step::ExitStandby,
+        Step::Reprotect,
+    ];
     let current = order.iter().position(|s| *s == work.step).unwrap_or(order.len());
     order
         .iter()
