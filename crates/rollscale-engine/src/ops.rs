@@ -115,3 +115,7 @@ impl Engine {
 pub(crate) fn instance_not_found(id: &InstanceId) -> ServiceError {
     ServiceError::not_found("InvalidInstanceId.NotFound", format!("the instance {id} does not exist"))
 }
+
+pub(crate) fn instance_not_found_text(id: &str) -> ServiceError {
+    ServiceError::not_found("InvalidInstanceId.NotFound", format!("the instance {id} does not exist"))
+}

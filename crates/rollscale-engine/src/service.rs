@@ -910,6 +910,18 @@ impl Service {
         Ok(self.store().access_key_get(id).await?.filter(|k| k.status == AccessKeyStatus::Active).map(|k| k.secret))
     }
 
+    /// Makes an instance's next `times` changes fail (simulated fleet only).
+    pub async fn inject_fault(&self, instance_id: &str, times: u32) -> Result<(), ServiceError> {
+        let id = InstanceId::parse(instance_id).ok_or_else(|| crate::ops::instance_not_found_text(instance_id))?;
+        if self.store().instance_get(&id).await?.is_none() {
+            return Err(crate::ops::instance_not_found_text(instance_id));
+        }
+        match self.engine.fleet.inject_fault(&id, times).await {
+            Err(rollscale_fleet::FleetError::Unsupported(message)) => Err(ServiceError::rejected("OperationDenied", message)),
+            other => Ok(other?),
+        }
+    }
+
     /// Records a request nonce; `false` when it was seen within its lifetime.
     pub async fn use_nonce(&self, nonce: &str, lifetime: Duration) -> Result<bool, ServiceError> {
         let now = now_millis();

@@ -134,6 +134,13 @@ pub trait Fleet: Send + Sync + 'static {
 
     /// The instance's health as its health check sees it now.
     async fn health(&self, id: &InstanceId) -> Result<HealthStatus, FleetError>;
+
+    /// Makes the instance's next `times` changes fail, for demos and drills. Only simulated
+    /// backends do this; real ones refuse.
+    async fn inject_fault(&self, id: &InstanceId, times: u32) -> Result<(), FleetError> {
+        let _ = (id, times);
+        Err(FleetError::Unsupported(format!("the {} fleet does not simulate faults", self.name())))
+    }
 }
 
 /// A load balancer's data plane: backend registration, weights and connections.

@@ -929,6 +929,14 @@ impl Fleet for SimFleet {
         pause(after).await;
         result
     }
+
+    async fn inject_fault(&self, id: &InstanceId, times: u32) -> Result<(), FleetError> {
+        if self.snapshot(id).is_none() {
+            return Err(FleetError::NotFound(id.clone()));
+        }
+        self.fail_next(id, times);
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -150,6 +150,11 @@ pub async fn dispatch(service: &Service, version: &str, action: &str, params: &P
             let lb = service.create_load_balancer(required(params, "LoadBalancerName")?, weight).await?;
             Ok(json!({ "LoadBalancerId": lb.id }))
         }
+        "InjectFault" => {
+            let times = int_param(params, "Times", 0, 1000)?.unwrap_or(1);
+            service.inject_fault(required(params, "InstanceId")?, times).await?;
+            Ok(json!({}))
+        }
         "DescribeEvents" => {
             let limit = int_param(params, "PageSize", 1, 500)?.unwrap_or(100);
             let events: Vec<Value> = service
