@@ -75,7 +75,8 @@ async fn run(size: u32) -> Result<(), Box<dyn std::error::Error>> {
     let params = serde_json::json!({
         "invokeType": "invoke", "scalingGroupId": group.id, "imageId": "new", "batchNumber": BATCHES,
     });
-    let task = service.start_execution("ACS-ESS-RollingUpdateByReplaceSystemDiskInScalingGroup", &params.to_string()).await?;
+    let task =
+        service.start_execution("ACS-ESS-RollingUpdateByReplaceSystemDiskInScalingGroup", &params.to_string()).await?;
     let status = loop {
         let (task, _) = service.task(task.id.as_str()).await?;
         if task.status.is_final() {

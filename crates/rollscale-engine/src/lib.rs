@@ -79,7 +79,14 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(store: Store, fleet: Arc<dyn Fleet>, lb: Arc<dyn LoadBalancer>, config: EngineConfig) -> Arc<Engine> {
-        Arc::new(Engine { store, fleet, lb, config, tasks: Mutex::new(HashMap::new()), spawned: Mutex::new(Vec::new()) })
+        Arc::new(Engine {
+            store,
+            fleet,
+            lb,
+            config,
+            tasks: Mutex::new(HashMap::new()),
+            spawned: Mutex::new(Vec::new()),
+        })
     }
 
     /// Stops every task and worker of this engine at its next await point, as a crash would,

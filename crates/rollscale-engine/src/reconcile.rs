@@ -43,8 +43,10 @@ impl Service {
     /// Brings one group to its desired capacity.
     pub async fn reconcile_group(&self, group: &ScalingGroup) -> Result<(), ServiceError> {
         let store = &self.engine.store;
-        let instances: Vec<Instance> = store.instance_list(Some(&group.id)).await?.into_iter().map(|i| i.value).collect();
-        let pending: Vec<Instance> = instances.iter().filter(|i| i.lifecycle_state == LifecycleState::Pending).cloned().collect();
+        let instances: Vec<Instance> =
+            store.instance_list(Some(&group.id)).await?.into_iter().map(|i| i.value).collect();
+        let pending: Vec<Instance> =
+            instances.iter().filter(|i| i.lifecycle_state == LifecycleState::Pending).cloned().collect();
         if !pending.is_empty() {
             self.bring_up(group, pending).await?;
         }
@@ -116,7 +118,10 @@ impl Service {
         match &group.source {
             InstanceSource::Configuration(id) => {
                 let configuration = self.engine.store.configuration_get(id).await?.ok_or_else(|| {
-                    ServiceError::not_found("InvalidScalingConfigurationId.NotFound", format!("the scaling configuration {id} does not exist"))
+                    ServiceError::not_found(
+                        "InvalidScalingConfigurationId.NotFound",
+                        format!("the scaling configuration {id} does not exist"),
+                    )
                 })?;
                 Ok((configuration.value.image_id, configuration.value.containers))
             }

@@ -149,14 +149,15 @@ impl Engine {
                 self.commit(&task, &TaskEvent::Begun).await
             }
             TaskAction::StartBatch(index) => {
-                let queued = self.store.work_list_where(id, Some(InstanceStatus::Queued.as_str()), Some((from, to))).await?;
+                let queued =
+                    self.store.work_list_where(id, Some(InstanceStatus::Queued.as_str()), Some((from, to))).await?;
                 let released: Vec<Versioned<InstanceWork>> = queued
                     .into_iter()
                     .filter(|work| work.value.batch == index)
                     .map(|work| Versioned { value: work.value.start(now), generation: work.generation })
                     .collect();
                 let next = task.value.clone().evolve(&TaskEvent::BatchStarted(index));
-                let next = (next != task.value).then(|| Versioned { value: next, generation: task.generation });
+                let next = (next != task.value).then_some(Versioned { value: next, generation: task.generation });
                 self.store.works_update(&released, next.as_ref(), now).await?;
                 Ok(Next::Again)
             }
@@ -190,9 +191,11 @@ impl Engine {
                         EventLevel::Warn,
                         format!("the rolling update was cancelled{}", if restore { " and restored" } else { "" }),
                     ),
-                    Outcome::Failed => {
-                        ("Failed", EventLevel::Critical, format!("the rolling update failed: {}", task.value.status_message))
-                    }
+                    Outcome::Failed => (
+                        "Failed",
+                        EventLevel::Critical,
+                        format!("the rolling update failed: {}", task.value.status_message),
+                    ),
                 };
                 self.event(&task, kind, level, text).await?;
                 self.commit(&task, &TaskEvent::Completed { at: now }).await?;
@@ -209,7 +212,13 @@ impl Engine {
 
     /// Records an event once: its id derives from the task's generation, so a redo of the
     /// same decision finds it already there.
-    async fn event(&self, task: &Versioned<TaskState>, kind: &str, level: EventLevel, content: String) -> Result<(), ServiceError> {
+    async fn event(
+        &self,
+        task: &Versioned<TaskState>,
+        kind: &str,
+        level: EventLevel,
+        content: String,
+    ) -> Result<(), ServiceError> {
         let event = Event {
             id: format!("{}-{}-{}", task.value.id, task.generation, kind),
             name: task.value.spec.kind.template_name().to_string(),
@@ -254,7 +263,12 @@ impl Engine {
     }
 
     /// Suspends or resumes `processes` of the task's group.
-    async fn modify_processes(&self, spec: &RollingUpdateSpec, processes: &[Process], suspend: bool) -> Result<(), ServiceError> {
+    async fn modify_processes(
+        &self,
+        spec: &RollingUpdateSpec,
+        processes: &[Process],
+        suspend: bool,
+    ) -> Result<(), ServiceError> {
         loop {
             let Some(group) = self.store.group_get(&spec.group_id).await? else {
                 return Err(ServiceError::not_found(
@@ -301,7 +315,9 @@ impl Engine {
         let resume = match outcome {
             Outcome::Success => {
                 // R11: tag the instances this task changed.
-                for work in works.iter().filter(|work| work.value.applied && work.value.status == InstanceStatus::Success) {
+                for work in
+                    works.iter().filter(|work| work.value.applied && work.value.status == InstanceStatus::Success)
+                {
                     let tag = task.id.to_string();
                     self.instance_modify(&work.value.instance_id, |instance| {
                         if !instance.tags.contains(&tag) {
@@ -363,7 +379,13 @@ impl Engine {
         self.track(spawned.abort_handle());
     }
 
-    async fn work_loop(&self, handle: &TaskHandle, task_id: &ExecutionId, spec: &RollingUpdateSpec, work_id: &ExecutionId) {
+    async fn work_loop(
+        &self,
+        handle: &TaskHandle,
+        task_id: &ExecutionId,
+        spec: &RollingUpdateSpec,
+        work_id: &ExecutionId,
+    ) {
         loop {
             match self.work_once(handle, task_id, spec, work_id).await {
                 Ok(true) | Err(ServiceError::Conflict) => {}
@@ -418,7 +440,12 @@ impl Engine {
     /// Performs one step (R5). Failures of the step are an outcome; only the store's own
     /// errors are returned as errors (the step is then performed again).
     #[doc(hidden)]
-    pub async fn perform_step(&self, spec: &RollingUpdateSpec, work: &InstanceWork, step: Step) -> Result<StepOutcome, ServiceError> {
+    pub async fn perform_step(
+        &self,
+        spec: &RollingUpdateSpec,
+        work: &InstanceWork,
+        step: Step,
+    ) -> Result<StepOutcome, ServiceError> {
         let id = &work.instance_id;
         let result: Result<StepReport, ServiceError> = match step {
             Step::Unprotect => self.set_protected(id, false).await.map(|()| StepReport::default()),
@@ -557,7 +584,8 @@ impl Engine {
                     before: serde_json::to_string(&instance.value.containers).ok(),
                     ..StepReport::default()
                 };
-                if let Err(error) = self.fleet_call(|| self.fleet.update_containers(id, *update_type, containers)).await {
+                if let Err(error) = self.fleet_call(|| self.fleet.update_containers(id, *update_type, containers)).await
+                {
                     return Ok(failed(error.code(), error.to_string(), report));
                 }
                 if let Ok(Some(observed)) = self.fleet.observe(id).await {

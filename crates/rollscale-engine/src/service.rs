@@ -104,8 +104,9 @@ impl Service {
         let parameters: serde_json::Value = if parameters.trim().is_empty() {
             serde_json::Value::Object(Default::default())
         } else {
-            serde_json::from_str(parameters)
-                .map_err(|error| ServiceError::rejected("InvalidParameter", format!("Parameters is not valid JSON: {error}")))?
+            serde_json::from_str(parameters).map_err(|error| {
+                ServiceError::rejected("InvalidParameter", format!("Parameters is not valid JSON: {error}"))
+            })?
         };
         let request = params::parse_start(template_name, &parameters)?;
         for attempt in 0.. {
@@ -119,7 +120,8 @@ impl Service {
 
     async fn try_start(&self, request: params::StartRequest) -> Result<TaskState, ServiceError> {
         let store = self.store();
-        let group = store.group_get(&request.group_id).await?.ok_or_else(|| group_not_found(request.group_id.as_str()))?;
+        let group =
+            store.group_get(&request.group_id).await?.ok_or_else(|| group_not_found(request.group_id.as_str()))?;
         if group.value.status != GroupStatus::Active {
             return Err(ServiceError::rejected(
                 "IncorrectScalingGroupStatus",
@@ -128,7 +130,8 @@ impl Service {
         }
         let mut source_task: Option<Versioned<TaskState>> = None;
         if let Some(source_id) = &request.source_execution_id {
-            source_task = Some(store.task_get(source_id).await?.ok_or_else(|| execution_not_found(source_id.as_str()))?);
+            source_task =
+                Some(store.task_get(source_id).await?.ok_or_else(|| execution_not_found(source_id.as_str()))?);
         }
         let spec = match &source_task {
             None => params::resolve(request.clone(), None)?,
@@ -212,9 +215,8 @@ impl Service {
             .iter()
             .enumerate()
             .map(|(position, instance_id)| {
-                let was_protected = instances
-                    .iter()
-                    .any(|i| &i.id == instance_id && i.lifecycle_state == LifecycleState::Protected);
+                let was_protected =
+                    instances.iter().any(|i| &i.id == instance_id && i.lifecycle_state == LifecycleState::Protected);
                 InstanceWork::new(
                     ExecutionId::from_random(random_bits()),
                     instance_id.clone(),
@@ -228,7 +230,10 @@ impl Service {
         if !store.task_create(&task, &works, group.generation, now).await? {
             return Err(ServiceError::rejected(
                 "IncorrectScalingGroupStatus",
-                format!("the scaling group {} already has a rolling update running; one runs at a time", group.value.id),
+                format!(
+                    "the scaling group {} already has a rolling update running; one runs at a time",
+                    group.value.id
+                ),
             ));
         }
         tracing::info!(execution = %id, group = %group.value.id, kind = %task.spec.kind, targets = works.len(), "rolling update started");
@@ -251,7 +256,9 @@ impl Service {
                     format!("the scaling configuration {configuration_id} does not belong to {}", group.id),
                 ));
             }
-            if spec.invoke_type == InvokeType::Invoke && group.source != InstanceSource::Configuration(configuration_id.clone()) {
+            if spec.invoke_type == InvokeType::Invoke
+                && group.source != InstanceSource::Configuration(configuration_id.clone())
+            {
                 return Err(ServiceError::rejected(
                     "InvalidParameter",
                     format!("the scaling configuration {configuration_id} is not the active one of {}", group.id),
@@ -360,7 +367,12 @@ impl Service {
 
     /// Retry, skip or cancel one instance of a task (R8). `instance` is the instance id or the
     /// child execution id.
-    pub async fn decide_instance(&self, task_id: &str, instance: &str, decision: InstanceDecision) -> Result<InstanceWork, ServiceError> {
+    pub async fn decide_instance(
+        &self,
+        task_id: &str,
+        instance: &str,
+        decision: InstanceDecision,
+    ) -> Result<InstanceWork, ServiceError> {
         let task_id = self.resolve_task_id(task_id).await?;
         loop {
             let task = self.store().task_get(&task_id).await?.ok_or_else(|| execution_not_found(task_id.as_str()))?;
@@ -402,12 +414,20 @@ impl Service {
         match notify.notify_type.as_str() {
             "Approve" => self.continue_task(&notify.execution_id).await.map(|_| ()),
             "Reject" => self.cancel_task(&notify.execution_id, false).await.map(|_| ()),
-            "RetryTask" => self.decide_instance(&notify.execution_id, &instance()?, InstanceDecision::Retry).await.map(|_| ()),
-            "SkipTask" => self.decide_instance(&notify.execution_id, &instance()?, InstanceDecision::Skip).await.map(|_| ()),
-            "CancelTask" => self.decide_instance(&notify.execution_id, &instance()?, InstanceDecision::Cancel).await.map(|_| ()),
+            "RetryTask" => {
+                self.decide_instance(&notify.execution_id, &instance()?, InstanceDecision::Retry).await.map(|_| ())
+            }
+            "SkipTask" => {
+                self.decide_instance(&notify.execution_id, &instance()?, InstanceDecision::Skip).await.map(|_| ())
+            }
+            "CancelTask" => {
+                self.decide_instance(&notify.execution_id, &instance()?, InstanceDecision::Cancel).await.map(|_| ())
+            }
             other => Err(ServiceError::rejected(
                 "InvalidParameter",
-                format!("NotifyType \"{other}\" is not supported; use Approve, Reject, RetryTask, SkipTask or CancelTask"),
+                format!(
+                    "NotifyType \"{other}\" is not supported; use Approve, Reject, RetryTask, SkipTask or CancelTask"
+                ),
             )),
         }
     }
@@ -423,19 +443,31 @@ impl Service {
             return Err(ServiceError::rejected("InvalidParameter", "ScalingGroupName must be 1 to 64 characters"));
         }
         if new.max_size < new.min_size || new.max_size > 10_000 {
-            return Err(ServiceError::rejected("InvalidParameter", "MaxSize must be at least MinSize and at most 10000"));
+            return Err(ServiceError::rejected(
+                "InvalidParameter",
+                "MaxSize must be at least MinSize and at most 10000",
+            ));
         }
         let desired = new.desired_capacity.unwrap_or(new.min_size);
         if desired < new.min_size || desired > new.max_size {
-            return Err(ServiceError::rejected("InvalidParameter", "DesiredCapacity must be between MinSize and MaxSize"));
+            return Err(ServiceError::rejected(
+                "InvalidParameter",
+                "DesiredCapacity must be between MinSize and MaxSize",
+            ));
         }
         for lb in &new.load_balancer_ids {
             if self.store().lb_get(lb).await?.is_none() {
-                return Err(ServiceError::not_found("InvalidLoadBalancerId.NotFound", format!("the load balancer {lb} does not exist")));
+                return Err(ServiceError::not_found(
+                    "InvalidLoadBalancerId.NotFound",
+                    format!("the load balancer {lb} does not exist"),
+                ));
             }
         }
         if self.store().group_get_by_name(&new.name).await?.is_some() {
-            return Err(ServiceError::rejected("ScalingGroupName.Duplicate", format!("a scaling group named {} exists", new.name)));
+            return Err(ServiceError::rejected(
+                "ScalingGroupName.Duplicate",
+                format!("a scaling group named {} exists", new.name),
+            ));
         }
         let group = ScalingGroup {
             id: ScalingGroupId::from_random(random_bits()),
@@ -485,12 +517,18 @@ impl Service {
             next.desired_capacity = changes.desired_capacity.unwrap_or(next.desired_capacity);
             next.drain_timeout_s = changes.drain_timeout_s.unwrap_or(next.drain_timeout_s);
             if next.max_size < next.min_size || next.max_size > 10_000 {
-                return Err(ServiceError::rejected("InvalidParameter", "MaxSize must be at least MinSize and at most 10000"));
+                return Err(ServiceError::rejected(
+                    "InvalidParameter",
+                    "MaxSize must be at least MinSize and at most 10000",
+                ));
             }
             if changes.desired_capacity.is_none() {
                 next.desired_capacity = next.desired_capacity.clamp(next.min_size, next.max_size);
             } else if next.desired_capacity < next.min_size || next.desired_capacity > next.max_size {
-                return Err(ServiceError::rejected("InvalidParameter", "DesiredCapacity must be between MinSize and MaxSize"));
+                return Err(ServiceError::rejected(
+                    "InvalidParameter",
+                    "DesiredCapacity must be between MinSize and MaxSize",
+                ));
             }
             if let Some(configuration_id) = &changes.active_configuration_id {
                 self.activate_configuration(&mut next, configuration_id).await?;
@@ -505,7 +543,11 @@ impl Service {
         }
     }
 
-    async fn activate_configuration(&self, group: &mut ScalingGroup, configuration_id: &ScalingConfigurationId) -> Result<(), ServiceError> {
+    async fn activate_configuration(
+        &self,
+        group: &mut ScalingGroup,
+        configuration_id: &ScalingConfigurationId,
+    ) -> Result<(), ServiceError> {
         let configurations = self.store().configuration_list(Some(&group.id)).await?;
         if !configurations.iter().any(|c| &c.value.id == configuration_id) {
             return Err(ServiceError::not_found(
@@ -514,7 +556,11 @@ impl Service {
             ));
         }
         for configuration in configurations {
-            let state = if &configuration.value.id == configuration_id { ConfigurationState::Active } else { ConfigurationState::Inactive };
+            let state = if &configuration.value.id == configuration_id {
+                ConfigurationState::Active
+            } else {
+                ConfigurationState::Inactive
+            };
             if configuration.value.state != state {
                 let mut next = configuration.value.clone();
                 next.state = state;
@@ -533,7 +579,10 @@ impl Service {
             let mut next = group.value.clone();
             if let Some(text) = configuration_id {
                 let configuration_id = ScalingConfigurationId::parse(text).ok_or_else(|| {
-                    ServiceError::not_found("InvalidScalingConfigurationId.NotFound", format!("the scaling configuration {text} does not exist"))
+                    ServiceError::not_found(
+                        "InvalidScalingConfigurationId.NotFound",
+                        format!("the scaling configuration {text} does not exist"),
+                    )
                 })?;
                 self.activate_configuration(&mut next, &configuration_id).await?;
             }
@@ -569,7 +618,10 @@ impl Service {
         if !instances.is_empty() && !force {
             return Err(ServiceError::rejected(
                 "ScalingGroup.HasInstances",
-                format!("the scaling group {id} has {} instance(s); pass ForceDelete=true to remove them", instances.len()),
+                format!(
+                    "the scaling group {id} has {} instance(s); pass ForceDelete=true to remove them",
+                    instances.len()
+                ),
             ));
         }
         for instance in instances {
@@ -585,7 +637,10 @@ impl Service {
         let group_id = parse_group_id(&new.group_id)?;
         let group = self.store().group_get(&group_id).await?.ok_or_else(|| group_not_found(&new.group_id))?;
         if self.store().image_get(&new.image_id).await?.is_none() {
-            return Err(ServiceError::not_found("InvalidImageId.NotFound", format!("the image {} does not exist", new.image_id)));
+            return Err(ServiceError::not_found(
+                "InvalidImageId.NotFound",
+                format!("the image {} does not exist", new.image_id),
+            ));
         }
         let id = ScalingConfigurationId::from_random(random_bits());
         let configuration = ScalingConfiguration {
@@ -601,14 +656,21 @@ impl Service {
         self.store().configuration_insert(&configuration).await?;
         // The group's first configuration becomes its active one.
         if group.value.source == InstanceSource::None {
-            self.modify_group(group_id.as_str(), GroupChanges { active_configuration_id: Some(configuration.id.clone()), ..Default::default() })
-                .await?;
+            self.modify_group(
+                group_id.as_str(),
+                GroupChanges { active_configuration_id: Some(configuration.id.clone()), ..Default::default() },
+            )
+            .await?;
             return Ok(ScalingConfiguration { state: ConfigurationState::Active, ..configuration });
         }
         Ok(configuration)
     }
 
-    pub async fn configurations(&self, group_id: Option<&str>, ids: &[String]) -> Result<Vec<ScalingConfiguration>, ServiceError> {
+    pub async fn configurations(
+        &self,
+        group_id: Option<&str>,
+        ids: &[String],
+    ) -> Result<Vec<ScalingConfiguration>, ServiceError> {
         let group_id = group_id.map(parse_group_id).transpose()?;
         Ok(self
             .store()
@@ -622,18 +684,32 @@ impl Service {
 
     /// `ModifyScalingConfiguration`: name and image (new instances only; running ones are
     /// changed by a rolling update).
-    pub async fn modify_configuration(&self, id: &str, name: Option<String>, image_id: Option<String>) -> Result<ScalingConfiguration, ServiceError> {
+    pub async fn modify_configuration(
+        &self,
+        id: &str,
+        name: Option<String>,
+        image_id: Option<String>,
+    ) -> Result<ScalingConfiguration, ServiceError> {
         let config_id = ScalingConfigurationId::parse(id).ok_or_else(|| {
-            ServiceError::not_found("InvalidScalingConfigurationId.NotFound", format!("the scaling configuration {id} does not exist"))
+            ServiceError::not_found(
+                "InvalidScalingConfigurationId.NotFound",
+                format!("the scaling configuration {id} does not exist"),
+            )
         })?;
         if let Some(image_id) = &image_id {
             if self.store().image_get(image_id).await?.is_none() {
-                return Err(ServiceError::not_found("InvalidImageId.NotFound", format!("the image {image_id} does not exist")));
+                return Err(ServiceError::not_found(
+                    "InvalidImageId.NotFound",
+                    format!("the image {image_id} does not exist"),
+                ));
             }
         }
         loop {
             let current = self.store().configuration_get(&config_id).await?.ok_or_else(|| {
-                ServiceError::not_found("InvalidScalingConfigurationId.NotFound", format!("the scaling configuration {id} does not exist"))
+                ServiceError::not_found(
+                    "InvalidScalingConfigurationId.NotFound",
+                    format!("the scaling configuration {id} does not exist"),
+                )
             })?;
             let mut next = current.value.clone();
             if let Some(name) = &name {
@@ -654,7 +730,12 @@ impl Service {
 
     // ---------------------------------------------------------------- instances
 
-    pub async fn instances(&self, group_id: Option<&str>, ids: &[String], lifecycle_state: Option<&str>) -> Result<Vec<Instance>, ServiceError> {
+    pub async fn instances(
+        &self,
+        group_id: Option<&str>,
+        ids: &[String],
+        lifecycle_state: Option<&str>,
+    ) -> Result<Vec<Instance>, ServiceError> {
         let group_id = group_id.map(parse_group_id).transpose()?;
         Ok(self
             .store()
@@ -671,19 +752,29 @@ impl Service {
         Ok(self.store().backend_list(None, Some(instance)).await?)
     }
 
-    async fn group_instances(&self, group_id: &str, ids: &[String]) -> Result<(ScalingGroup, Vec<Instance>), ServiceError> {
+    async fn group_instances(
+        &self,
+        group_id: &str,
+        ids: &[String],
+    ) -> Result<(ScalingGroup, Vec<Instance>), ServiceError> {
         let group = self.group(group_id).await?;
         if ids.is_empty() {
             return Err(ServiceError::rejected("MissingParameter", "at least one InstanceId is required"));
         }
         if ids.len() > MAX_STANDBY_BATCH {
-            return Err(ServiceError::rejected("InvalidParameter", format!("at most {MAX_STANDBY_BATCH} instances per call")));
+            return Err(ServiceError::rejected(
+                "InvalidParameter",
+                format!("at most {MAX_STANDBY_BATCH} instances per call"),
+            ));
         }
         let instances = self.store().instance_list(Some(&group.id)).await?;
         let mut chosen = Vec::new();
         for id in ids {
             let instance = instances.iter().find(|i| i.value.id.as_str() == id).ok_or_else(|| {
-                ServiceError::not_found("InvalidInstanceId.NotFound", format!("the instance {id} is not in the scaling group {}", group.id))
+                ServiceError::not_found(
+                    "InvalidInstanceId.NotFound",
+                    format!("the instance {id} is not in the scaling group {}", group.id),
+                )
             })?;
             chosen.push(instance.value.clone());
         }
@@ -697,7 +788,10 @@ impl Service {
             if !matches!(instance.lifecycle_state, LifecycleState::InService | LifecycleState::Standby) {
                 return Err(ServiceError::rejected(
                     "IncorrectInstanceStatus",
-                    format!("the instance {} is {}; only InService instances can enter Standby", instance.id, instance.lifecycle_state),
+                    format!(
+                        "the instance {} is {}; only InService instances can enter Standby",
+                        instance.id, instance.lifecycle_state
+                    ),
                 ));
             }
         }
@@ -734,7 +828,10 @@ impl Service {
             if !matches!(instance.lifecycle_state, LifecycleState::InService | LifecycleState::Protected) {
                 return Err(ServiceError::rejected(
                     "IncorrectInstanceStatus",
-                    format!("the instance {} is {}; only InService instances can be protected", instance.id, instance.lifecycle_state),
+                    format!(
+                        "the instance {} is {}; only InService instances can be protected",
+                        instance.id, instance.lifecycle_state
+                    ),
                 ));
             }
         }
@@ -745,7 +842,12 @@ impl Service {
     }
 
     /// `SuspendProcesses` / `ResumeProcesses`. No process names means all five.
-    pub async fn set_processes(&self, group_id: &str, names: &[String], suspend: bool) -> Result<ScalingGroup, ServiceError> {
+    pub async fn set_processes(
+        &self,
+        group_id: &str,
+        names: &[String],
+        suspend: bool,
+    ) -> Result<ScalingGroup, ServiceError> {
         let mut processes = Vec::new();
         for name in names {
             let process: Process = name.parse().map_err(|_| {
@@ -780,12 +882,22 @@ impl Service {
         }
     }
 
-    pub async fn activities(&self, group_id: &str, offset: i64, limit: i64) -> Result<(Vec<ScalingActivity>, i64), ServiceError> {
+    pub async fn activities(
+        &self,
+        group_id: &str,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<ScalingActivity>, i64), ServiceError> {
         let id = parse_group_id(group_id)?;
         Ok(self.store().activity_list(&id, offset, limit).await?)
     }
 
-    pub(crate) async fn activity_begin(&self, group: &ScalingGroup, description: &str, instances: &[Instance]) -> Result<ScalingActivity, ServiceError> {
+    pub(crate) async fn activity_begin(
+        &self,
+        group: &ScalingGroup,
+        description: &str,
+        instances: &[Instance],
+    ) -> Result<ScalingActivity, ServiceError> {
         let activity = ScalingActivity {
             id: ScalingActivityId::from_random(random_bits()),
             group_id: group.id.clone(),
@@ -859,10 +971,21 @@ impl Service {
         Ok(())
     }
 
-    pub async fn create_package(&self, name: &str, version: &str, install_script: &str, uninstall_script: &str) -> Result<PackageVersion, ServiceError> {
-        let valid = |s: &str| !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    pub async fn create_package(
+        &self,
+        name: &str,
+        version: &str,
+        install_script: &str,
+        uninstall_script: &str,
+    ) -> Result<PackageVersion, ServiceError> {
+        let valid = |s: &str| {
+            !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        };
         if !valid(name) || !valid(version) {
-            return Err(ServiceError::rejected("InvalidParameter", "package name and version must be 1 to 64 of A-Z a-z 0-9 - _ ."));
+            return Err(ServiceError::rejected(
+                "InvalidParameter",
+                "package name and version must be 1 to 64 of A-Z a-z 0-9 - _ .",
+            ));
         }
         let package = PackageVersion {
             name: name.into(),
@@ -881,7 +1004,10 @@ impl Service {
 
     pub async fn delete_package(&self, name: &str, version: &str) -> Result<(), ServiceError> {
         if !self.store().package_delete(name, version).await? {
-            return Err(ServiceError::not_found("EntityNotExists.PackageVersion", format!("the package {name} has no version {version}")));
+            return Err(ServiceError::not_found(
+                "EntityNotExists.PackageVersion",
+                format!("the package {name} has no version {version}"),
+            ));
         }
         Ok(())
     }
@@ -917,7 +1043,9 @@ impl Service {
             return Err(crate::ops::instance_not_found_text(instance_id));
         }
         match self.engine.fleet.inject_fault(&id, times).await {
-            Err(rollscale_fleet::FleetError::Unsupported(message)) => Err(ServiceError::rejected("OperationDenied", message)),
+            Err(rollscale_fleet::FleetError::Unsupported(message)) => {
+                Err(ServiceError::rejected("OperationDenied", message))
+            }
             other => Ok(other?),
         }
     }

@@ -15,7 +15,9 @@ use rollscale_core::ids::{InstanceId, LoadBalancerId};
 use rollscale_core::params::{ContainerUpdateType, ScriptSpec};
 use rollscale_core::task::{InstanceWork, TaskStatus};
 use rollscale_engine::{Engine, Service};
-use rollscale_fleet::{Fleet, FleetError, InstanceObservation, InstanceSpec, LoadBalancer, PackageOperation, ScriptOutcome};
+use rollscale_fleet::{
+    Fleet, FleetError, InstanceObservation, InstanceSpec, LoadBalancer, PackageOperation, ScriptOutcome,
+};
 use serde_json::json;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -102,7 +104,13 @@ impl<L: LoadBalancer> LoadBalancer for CrashingLb<L> {
     fn name(&self) -> &'static str {
         "crashing"
     }
-    async fn register(&self, lb: &LoadBalancerId, instance: &InstanceId, address: &str, weight: u32) -> Result<(), FleetError> {
+    async fn register(
+        &self,
+        lb: &LoadBalancerId,
+        instance: &InstanceId,
+        address: &str,
+        weight: u32,
+    ) -> Result<(), FleetError> {
         self.inner.register(lb, instance, address, weight).await
     }
     async fn deregister(&self, lb: &LoadBalancerId, instance: &InstanceId) -> Result<(), FleetError> {
@@ -197,15 +205,13 @@ async fn r14_crash_at_every_driver_call_then_resume() {
 }
 
 /// Drives one instance through every step, performing each step twice before recording it.
-async fn run_doubled(h: &Harness, spec: &rollscale_core::params::RollingUpdateSpec, instance: &InstanceId) -> InstanceWork {
-    let mut work = InstanceWork::new(
-        rollscale_core::ids::ExecutionId::from_random(7),
-        instance.clone(),
-        0,
-        0,
-        false,
-    )
-    .start(0);
+async fn run_doubled(
+    h: &Harness,
+    spec: &rollscale_core::params::RollingUpdateSpec,
+    instance: &InstanceId,
+) -> InstanceWork {
+    let mut work =
+        InstanceWork::new(rollscale_core::ids::ExecutionId::from_random(7), instance.clone(), 0, 0, false).start(0);
     while let Some(step) = work.next_step() {
         let first = h.engine.perform_step(spec, &work, step).await.expect("step");
         let second = h.engine.perform_step(spec, &work, step).await.expect("step again");

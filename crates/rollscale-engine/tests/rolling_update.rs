@@ -101,7 +101,8 @@ async fn failure_pauses_and_retry_succeeds() {
     assert_eq!(h.weight(&victim).await, 0);
     // Retry of a succeeded instance is refused with a clear code.
     let other = works.iter().find(|w| w.status == InstanceStatus::Success).unwrap();
-    let refused = h.service.decide_instance(task.id.as_str(), other.instance_id.as_str(), InstanceDecision::Retry).await;
+    let refused =
+        h.service.decide_instance(task.id.as_str(), other.instance_id.as_str(), InstanceDecision::Retry).await;
     assert_eq!(refused.unwrap_err().code(), "IncorrectInstanceStatus");
     h.service.decide_instance(task.id.as_str(), victim.as_str(), InstanceDecision::Retry).await.unwrap();
     let (done, works) = h.wait(task.id.as_str(), None).await;
@@ -160,7 +161,10 @@ async fn cancel_with_and_without_restore() {
             assert_eq!(instance.lifecycle_state, LifecycleState::Standby);
             assert_eq!(group.suspended_processes.len(), 5);
         }
-        assert_eq!(h.service.cancel_task(task.id.as_str(), false).await.unwrap_err().code(), "IncorrectExecutionStatus");
+        assert_eq!(
+            h.service.cancel_task(task.id.as_str(), false).await.unwrap_err().code(),
+            "IncorrectExecutionStatus"
+        );
     }
 }
 
@@ -172,11 +176,27 @@ async fn refusals_change_nothing() {
     let group = h.group(2).await;
     let gid = group.id.as_str();
     let cases = [
-        (IMAGE_TEMPLATE, json!({"invokeType": "invoke", "scalingGroupId": gid, "imageId": "no-such-image"}), "InvalidImageId.NotFound"),
-        (IMAGE_TEMPLATE, json!({"invokeType": "invoke", "scalingGroupId": "asg-nothere", "imageId": NEW_IMAGE}), "InvalidScalingGroupId.NotFound"),
+        (
+            IMAGE_TEMPLATE,
+            json!({"invokeType": "invoke", "scalingGroupId": gid, "imageId": "no-such-image"}),
+            "InvalidImageId.NotFound",
+        ),
+        (
+            IMAGE_TEMPLATE,
+            json!({"invokeType": "invoke", "scalingGroupId": "asg-nothere", "imageId": NEW_IMAGE}),
+            "InvalidScalingGroupId.NotFound",
+        ),
         (IMAGE_TEMPLATE, json!({"invokeType": "invoke", "scalingGroupId": gid}), "MissingParameter"),
-        (IMAGE_TEMPLATE, json!({"invokeType": "invoke", "scalingGroupId": gid, "imageId": NEW_IMAGE, "enterProcess": ["Nope"]}), "InvalidParameter"),
-        (PACKAGE_TEMPLATE, json!({"invokeType": "invoke", "scalingGroupId": gid, "packageName": "wordpress", "packageVersion": "v9"}), "EntityNotExists.PackageVersion"),
+        (
+            IMAGE_TEMPLATE,
+            json!({"invokeType": "invoke", "scalingGroupId": gid, "imageId": NEW_IMAGE, "enterProcess": ["Nope"]}),
+            "InvalidParameter",
+        ),
+        (
+            PACKAGE_TEMPLATE,
+            json!({"invokeType": "invoke", "scalingGroupId": gid, "packageName": "wordpress", "packageVersion": "v9"}),
+            "EntityNotExists.PackageVersion",
+        ),
         ("ACS-ECS-Nope", json!({}), "EntityNotExists.Template"),
     ];
     for (template, params, code) in cases {
@@ -188,7 +208,11 @@ async fn refusals_change_nothing() {
     // One at a time.
     h.fleet.set_latency_ms(50);
     let first = h.start(IMAGE_TEMPLATE, image_params(gid, None, 2, "Automatic")).await;
-    let error = h.service.start_execution(IMAGE_TEMPLATE, &image_params(gid, None, 2, "Automatic").to_string()).await.unwrap_err();
+    let error = h
+        .service
+        .start_execution(IMAGE_TEMPLATE, &image_params(gid, None, 2, "Automatic").to_string())
+        .await
+        .unwrap_err();
     assert_eq!(error.code(), "IncorrectScalingGroupStatus");
     h.wait(first.id.as_str(), None).await;
 }
@@ -240,7 +264,8 @@ async fn image_rollback_restores_instances_and_configuration() {
         .service
         .start_execution(
             IMAGE_TEMPLATE,
-            &json!({"invokeType": "rollback", "scalingGroupId": group.id, "sourceExecutionId": rollback.id}).to_string(),
+            &json!({"invokeType": "rollback", "scalingGroupId": group.id, "sourceExecutionId": rollback.id})
+                .to_string(),
         )
         .await
         .unwrap_err();
@@ -286,7 +311,11 @@ async fn script_execution_keeps_output_and_fails_on_exit_code() {
         )
         .await;
     let (_, works) = h.wait(bat.id.as_str(), Some(WaitingStatus::FailurePaused)).await;
-    assert!(works[0].error_message.as_deref().unwrap_or("").contains("cannot run RunBatScript"), "{:?}", works[0].error_message);
+    assert!(
+        works[0].error_message.as_deref().unwrap_or("").contains("cannot run RunBatScript"),
+        "{:?}",
+        works[0].error_message
+    );
 }
 
 /// Package install, then its rollback to the version before (R12).

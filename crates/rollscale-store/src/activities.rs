@@ -41,10 +41,8 @@ impl Store {
         .bind(offset)
         .fetch_all(&self.pool)
         .await?;
-        let activities = rows
-            .iter()
-            .map(|row| from_json("scaling activity", &row.get::<String, _>(0)))
-            .collect::<Result<_, _>>()?;
+        let activities =
+            rows.iter().map(|row| from_json("scaling activity", &row.get::<String, _>(0))).collect::<Result<_, _>>()?;
         Ok((activities, total))
     }
 

@@ -40,11 +40,12 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
         // Take the group row first: concurrent creations for the group serialize on it.
-        let bumped = sqlx::query("UPDATE scaling_groups SET generation = generation + 1 WHERE id = $1 AND generation = $2")
-            .bind(task.spec.group_id.as_str())
-            .bind(group_generation)
-            .execute(&mut *tx)
-            .await?;
+        let bumped =
+            sqlx::query("UPDATE scaling_groups SET generation = generation + 1 WHERE id = $1 AND generation = $2")
+                .bind(task.spec.group_id.as_str())
+                .bind(group_generation)
+                .execute(&mut *tx)
+                .await?;
         conflict_unless_one(bumped.rows_affected(), "scaling group", task.spec.group_id.as_str())?;
         let active: i64 = sqlx::query(&format!(
             "SELECT COUNT(*) FROM executions WHERE group_id = $1 AND parent_id = '' AND status IN {TASK_STATUSES_ACTIVE}"
@@ -133,7 +134,10 @@ impl Store {
     }
 
     /// The group's Running or Waiting task, if any.
-    pub async fn task_active_for_group(&self, group_id: &ScalingGroupId) -> Result<Option<Versioned<TaskState>>, StoreError> {
+    pub async fn task_active_for_group(
+        &self,
+        group_id: &ScalingGroupId,
+    ) -> Result<Option<Versioned<TaskState>>, StoreError> {
         let row = sqlx::query(&format!(
             "SELECT body, generation FROM executions WHERE group_id = $1 AND parent_id = '' \
              AND status IN {TASK_STATUSES_ACTIVE} ORDER BY created_at DESC LIMIT 1"
@@ -145,7 +149,10 @@ impl Store {
     }
 
     /// The group's most recently finished task (Success, Failed or Cancelled).
-    pub async fn task_latest_finished(&self, group_id: &ScalingGroupId) -> Result<Option<Versioned<TaskState>>, StoreError> {
+    pub async fn task_latest_finished(
+        &self,
+        group_id: &ScalingGroupId,
+    ) -> Result<Option<Versioned<TaskState>>, StoreError> {
         let rows = sqlx::query(
             "SELECT body, generation FROM executions WHERE group_id = $1 AND parent_id = '' \
              AND status IN ('Success', 'Failed', 'Cancelled') ORDER BY updated_at DESC, created_at DESC LIMIT 1",
@@ -156,7 +163,10 @@ impl Store {
         rows.first().map(|row| versioned("task", row)).transpose()
     }
 
-    pub async fn work_get(&self, id: &ExecutionId) -> Result<Option<(ExecutionId, Versioned<InstanceWork>)>, StoreError> {
+    pub async fn work_get(
+        &self,
+        id: &ExecutionId,
+    ) -> Result<Option<(ExecutionId, Versioned<InstanceWork>)>, StoreError> {
         let row = sqlx::query("SELECT parent_id, body, generation FROM executions WHERE id = $1 AND parent_id <> ''")
             .bind(id.as_str())
             .fetch_optional(&self.pool)
@@ -328,11 +338,8 @@ impl Store {
             "SELECT parent_id, template_name, group_id, body, generation FROM executions WHERE {conditions} \
              ORDER BY {order} LIMIT $7 OFFSET $8"
         );
-        let rows = bind_filter(sqlx::query(&list_sql), filter, scope)
-            .bind(limit)
-            .bind(offset)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            bind_filter(sqlx::query(&list_sql), filter, scope).bind(limit).bind(offset).fetch_all(&self.pool).await?;
         let mut executions = Vec::with_capacity(rows.len());
         for row in rows {
             let parent: String = row.try_get(0)?;

@@ -115,21 +115,20 @@ impl Store {
         &self,
         group_id: Option<&ScalingGroupId>,
     ) -> Result<Vec<Versioned<ScalingConfiguration>>, StoreError> {
-        let rows = match group_id {
-            Some(group_id) => {
-                sqlx::query(
+        let rows =
+            match group_id {
+                Some(group_id) => sqlx::query(
                     "SELECT body, generation FROM scaling_configurations WHERE group_id = $1 ORDER BY created_at, id",
                 )
                 .bind(group_id.as_str())
                 .fetch_all(&self.pool)
-                .await?
-            }
-            None => {
-                sqlx::query("SELECT body, generation FROM scaling_configurations ORDER BY created_at, id")
-                    .fetch_all(&self.pool)
-                    .await?
-            }
-        };
+                .await?,
+                None => {
+                    sqlx::query("SELECT body, generation FROM scaling_configurations ORDER BY created_at, id")
+                        .fetch_all(&self.pool)
+                        .await?
+                }
+            };
         rows.iter().map(|row| versioned("scaling configuration", row)).collect()
     }
 

@@ -49,7 +49,10 @@ impl Store {
     }
 
     /// A group's instances (or every instance), by creation time then id.
-    pub async fn instance_list(&self, group_id: Option<&ScalingGroupId>) -> Result<Vec<Versioned<Instance>>, StoreError> {
+    pub async fn instance_list(
+        &self,
+        group_id: Option<&ScalingGroupId>,
+    ) -> Result<Vec<Versioned<Instance>>, StoreError> {
         let rows = match group_id {
             Some(group_id) => {
                 sqlx::query("SELECT body, generation FROM instances WHERE group_id = $1 ORDER BY created_at, id")

@@ -41,11 +41,13 @@ impl Store {
     /// Expired nonces are swept on the way.
     pub async fn nonce_use(&self, nonce: &str, now: Millis, expires_at: Millis) -> Result<bool, StoreError> {
         sqlx::query("DELETE FROM request_nonces WHERE expires_at < $1").bind(now).execute(&self.pool).await?;
-        let result = sqlx::query("INSERT INTO request_nonces (nonce, expires_at) VALUES ($1, $2) ON CONFLICT (nonce) DO NOTHING")
-            .bind(nonce)
-            .bind(expires_at)
-            .execute(&self.pool)
-            .await?;
+        let result = sqlx::query(
+            "INSERT INTO request_nonces (nonce, expires_at) VALUES ($1, $2) ON CONFLICT (nonce) DO NOTHING",
+        )
+        .bind(nonce)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await?;
         Ok(result.rows_affected() == 1)
     }
 }

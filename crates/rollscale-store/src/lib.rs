@@ -116,10 +116,8 @@ impl Store {
 
     /// A named setting (e.g. whether the demo was created).
     pub async fn setting_get(&self, name: &str) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query("SELECT value FROM settings WHERE name = $1")
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row =
+            sqlx::query("SELECT value FROM settings WHERE name = $1").bind(name).fetch_optional(&self.pool).await?;
         Ok(row.map(|row| row.get::<String, _>(0)))
     }
 

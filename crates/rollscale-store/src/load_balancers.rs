@@ -76,7 +76,11 @@ impl Store {
             if let (Some(load_balancer_id), Some(instance_id)) =
                 (LoadBalancerId::parse(&lb_text), InstanceId::parse(&instance_text))
             {
-                backends.push(Backend { load_balancer_id, instance_id, weight: weight.clamp(0, u32::MAX.into()) as u32 });
+                backends.push(Backend {
+                    load_balancer_id,
+                    instance_id,
+                    weight: weight.clamp(0, u32::MAX.into()) as u32,
+                });
             }
         }
         Ok(backends)
@@ -105,7 +109,10 @@ impl Store {
 
     /// ExitStandby's weight change: puts back the remembered weights and forgets them.
     /// Returns the weights now in force, for the driver to apply.
-    pub async fn backend_restore_weights(&self, instance: &InstanceId) -> Result<Vec<(LoadBalancerId, u32)>, StoreError> {
+    pub async fn backend_restore_weights(
+        &self,
+        instance: &InstanceId,
+    ) -> Result<Vec<(LoadBalancerId, u32)>, StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "UPDATE lb_backends SET weight = saved_weight, saved_weight = -1 WHERE instance_id = $1 AND saved_weight >= 0",

@@ -100,7 +100,8 @@ impl Harness {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {
             let (task, works) = self.service.task(id).await.expect("task");
-            let waiting = task.status == TaskStatus::Waiting && until_waiting.is_some() && task.waiting == until_waiting;
+            let waiting =
+                task.status == TaskStatus::Waiting && until_waiting.is_some() && task.waiting == until_waiting;
             if task.status.is_final() || waiting {
                 return (task, works);
             }
