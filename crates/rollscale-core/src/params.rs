@@ -423,7 +423,11 @@ pub fn parse_start(template_name: &str, parameters: &Value) -> Result<StartReque
                     let containers = containers.ok_or_else(|| CoreError::MissingParameter("containers".into()))?;
                     (
                         Some(Change::ContainerGroup { update_type, containers }),
-                        rollback.map(|containers| Change::ContainerGroup { update_type, containers }),
+                        // `rollbackContainers` is the whole spec to return to: a rollback renews.
+                        rollback.map(|containers| Change::ContainerGroup {
+                            update_type: ContainerUpdateType::RenewUpdate,
+                            containers,
+                        }),
                     )
                 }
                 InvokeType::Rollback => {

@@ -361,3 +361,70 @@ async fn protected_instances_are_reprotected() {
     assert_eq!(instance.lifecycle_state, LifecycleState::Protected);
     assert_eq!(instance.image_id, NEW_IMAGE);
 }
+
+/// ECI: a container-group update replaces (RenewUpdate) or merges (IncrementalUpdate) the
+/// containers of each instance; its rollback puts back `rollbackContainers`.
+#[tokio::test]
+async fn container_group_update_and_rollback() {
+    use rollscale_core::domain::{ContainerSpec, GroupType};
+    use rollscale_engine::service::{NewConfiguration, NewGroup};
+    let h = Harness::new(1).await;
+    h.catalog().await;
+    let v1 = ContainerSpec { name: "web".into(), image: "web:v1".into(), port: Some(8080), ..ContainerSpec::default() };
+    let group = h
+        .service
+        .create_group(NewGroup {
+            name: "eci".into(),
+            group_type: Some(GroupType::ECI),
+            max_size: 3,
+            desired_capacity: Some(3),
+            ..NewGroup::default()
+        })
+        .await
+        .unwrap();
+    h.service
+        .create_configuration(NewConfiguration {
+            group_id: group.id.to_string(),
+            image_id: OLD_IMAGE.into(),
+            containers: vec![v1.clone()],
+            ..NewConfiguration::default()
+        })
+        .await
+        .unwrap();
+    let group = h.service.enable_group(group.id.as_str(), None).await.unwrap();
+    h.service.reconcile_group(&group).await.unwrap();
+    let template = "ACS-ESS-RollingUpdateByUpdateContainerGroup";
+    let sidecar = json!([{"name": "sidecar", "image": "log:v2"}]);
+    let task = h
+        .start(
+            template,
+            json!({"invokeType": "invoke", "scalingGroupId": group.id, "updateType": "IncrementalUpdate",
+                   "containers": sidecar, "rollbackContainers": [v1], "batchNumber": 2}),
+        )
+        .await;
+    let (done, _) = h.wait(task.id.as_str(), None).await;
+    assert_eq!(done.status, TaskStatus::Success, "{}", done.status_message);
+    for instance in h.instances(&group).await {
+        let names: Vec<&str> = instance.containers.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["web", "sidecar"], "an incremental update merges by name");
+    }
+    let back = h
+        .start(template, json!({"invokeType": "rollback", "scalingGroupId": group.id, "sourceExecutionId": task.id}))
+        .await;
+    assert_eq!(h.wait(back.id.as_str(), None).await.0.status, TaskStatus::Success);
+    for instance in h.instances(&group).await {
+        assert_eq!(instance.containers, vec![v1.clone()], "the rollback renews the spec");
+    }
+    // Container-group updates are for ECI groups only (R3).
+    let other = Harness::new(1).await;
+    let ecs = other.group(1).await;
+    let error = other
+        .service
+        .start_execution(
+            template,
+            &json!({"invokeType": "invoke", "scalingGroupId": ecs.id, "containers": sidecar}).to_string(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), "InvalidParameter");
+}
