@@ -203,6 +203,33 @@ async fn refusals_change_nothing() {
         let error = h.service.start_execution(template, &params.to_string()).await.unwrap_err();
         assert_eq!(error.code(), code, "{params}");
     }
+    // A scale-out in progress (R3).
+    let activity = rollscale_core::domain::ScalingActivity {
+        id: rollscale_core::ids::ScalingActivityId::from_random(1),
+        group_id: group.id.clone(),
+        description: "Scale out: add 1 instance(s)".into(),
+        cause: "test".into(),
+        status: rollscale_core::domain::ActivityStatus::InProgress,
+        status_message: String::new(),
+        instance_ids: vec![],
+        started_at: 1,
+        ended_at: None,
+    };
+    h.store.activity_put(&activity).await.unwrap();
+    let error = h
+        .service
+        .start_execution(IMAGE_TEMPLATE, &image_params(gid, None, 2, "Automatic").to_string())
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), "ScalingActivityInProgress");
+    h.store
+        .activity_put(&rollscale_core::domain::ScalingActivity {
+            status: rollscale_core::domain::ActivityStatus::Successful,
+            ended_at: Some(2),
+            ..activity
+        })
+        .await
+        .unwrap();
     let (none, total) = h.service.list_executions(&Default::default(), 0, 10).await.unwrap();
     assert_eq!((none.len(), total), (0, 0));
     // One at a time.
