@@ -8,6 +8,8 @@
 //! it reports. An outcome the driver cannot know (a timeout, a lost connection) is reported as
 //! [`FleetError::Unavailable`] and the engine re-observes instead of assuming.
 
+pub mod docker;
+pub mod haproxy;
 pub mod sim;
 
 use async_trait::async_trait;

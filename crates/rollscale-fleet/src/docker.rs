@@ -1,0 +1,1 @@
+//! The container fleet: instances are Docker/Podman containers (in progress).

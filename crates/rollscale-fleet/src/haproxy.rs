@@ -1,0 +1,1 @@
+//! The HAProxy load balancer driver (in progress).
