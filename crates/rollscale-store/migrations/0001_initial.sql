@@ -79,7 +79,8 @@ CREATE TABLE executions (
     generation BIGINT NOT NULL
 );
 CREATE INDEX executions_parent ON executions (parent_id, position);
-CREATE INDEX executions_parent_status ON executions (parent_id, detail_status);
+-- Covers the driver's per-status counts of a task's children, overall and within a batch.
+CREATE INDEX executions_parent_status ON executions (parent_id, detail_status, position);
 CREATE INDEX executions_group ON executions (group_id, created_at);
 CREATE INDEX executions_status ON executions (status);
 

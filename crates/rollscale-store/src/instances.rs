@@ -84,6 +84,30 @@ impl Store {
         Ok(generation + 1)
     }
 
+    /// Writes several instances in one transaction, each if it is still at its generation;
+    /// on a conflict nothing is written.
+    pub async fn instances_update(&self, instances: &[Versioned<Instance>]) -> Result<(), StoreError> {
+        if instances.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        for instance in instances {
+            let result = sqlx::query(
+                "UPDATE instances SET lifecycle_state = $1, body = $2, generation = generation + 1 \
+                 WHERE id = $3 AND generation = $4",
+            )
+            .bind(instance.value.lifecycle_state.as_str())
+            .bind(to_json(&instance.value))
+            .bind(instance.value.id.as_str())
+            .bind(instance.generation)
+            .execute(&mut *tx)
+            .await?;
+            conflict_unless_one(result.rows_affected(), "instance", instance.value.id.as_str())?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Removes the instance and its load-balancer registrations.
     pub async fn instance_delete(&self, id: &InstanceId) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;

@@ -84,7 +84,9 @@ impl Store {
         // SQLite serializes writers anyway: one connection gives the same throughput without
         // SQLITE_BUSY. PostgreSQL gets a real pool.
         let options = match backend {
-            Backend::Sqlite => options.max_connections(1).after_connect(|conn, _| {
+            // No ping before each query: the connection is to a local file, and the ping is a
+            // round trip to its worker thread that doubles the cost of a short statement.
+            Backend::Sqlite => options.max_connections(1).test_before_acquire(false).after_connect(|conn, _| {
                 Box::pin(async move {
                     conn.execute("PRAGMA journal_mode = WAL").await?;
                     // Survives a crash of the process (kill -9); a power loss may lose the

@@ -60,14 +60,35 @@ impl Store {
         lb: Option<&LoadBalancerId>,
         instance: Option<&InstanceId>,
     ) -> Result<Vec<Backend>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT lb_id, instance_id, weight FROM lb_backends \
-             WHERE ($1 = '' OR lb_id = $1) AND ($2 = '' OR instance_id = $2) ORDER BY lb_id, instance_id",
-        )
-        .bind(lb.map(LoadBalancerId::as_str).unwrap_or(""))
-        .bind(instance.map(InstanceId::as_str).unwrap_or(""))
-        .fetch_all(&self.pool)
-        .await?;
+        // One statement per filter, each with a plain equality: a `($1 = '' OR …)` condition
+        // keeps the planner from using an index, and the per-instance lookup (every Drain step)
+        // would scan the whole table.
+        let rows = match (lb, instance) {
+            (Some(lb), Some(instance)) => {
+                sqlx::query("SELECT lb_id, instance_id, weight FROM lb_backends WHERE lb_id = $1 AND instance_id = $2")
+                    .bind(lb.as_str())
+                    .bind(instance.as_str())
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            (Some(lb), None) => {
+                sqlx::query("SELECT lb_id, instance_id, weight FROM lb_backends WHERE lb_id = $1 ORDER BY instance_id")
+                    .bind(lb.as_str())
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            (None, Some(instance)) => {
+                sqlx::query("SELECT lb_id, instance_id, weight FROM lb_backends WHERE instance_id = $1 ORDER BY lb_id")
+                    .bind(instance.as_str())
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            (None, None) => {
+                sqlx::query("SELECT lb_id, instance_id, weight FROM lb_backends ORDER BY lb_id, instance_id")
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+        };
         let mut backends = Vec::with_capacity(rows.len());
         for row in rows {
             let lb_text: String = row.try_get(0)?;
@@ -89,46 +110,38 @@ impl Store {
     /// EnterStandby's weight change for every load balancer of the instance: remembers each
     /// weight (unless one is already remembered, so a redo keeps the first) and sets it to 0.
     /// Returns the remembered weights.
+    ///
+    /// One statement, so one atomic write without a transaction's extra round trips; the
+    /// right-hand sides of `SET` all see the row as it was before (SQLite and PostgreSQL alike).
     pub async fn backend_zero_weights(&self, instance: &InstanceId) -> Result<Vec<(LoadBalancerId, u32)>, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("UPDATE lb_backends SET saved_weight = weight WHERE instance_id = $1 AND saved_weight < 0")
-            .bind(instance.as_str())
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("UPDATE lb_backends SET weight = 0 WHERE instance_id = $1")
-            .bind(instance.as_str())
-            .execute(&mut *tx)
-            .await?;
-        let rows = sqlx::query("SELECT lb_id, saved_weight FROM lb_backends WHERE instance_id = $1 ORDER BY lb_id")
-            .bind(instance.as_str())
-            .fetch_all(&mut *tx)
-            .await?;
-        tx.commit().await?;
+        let rows = sqlx::query(
+            "UPDATE lb_backends SET saved_weight = CASE WHEN saved_weight < 0 THEN weight ELSE saved_weight END, \
+             weight = 0 WHERE instance_id = $1 RETURNING lb_id, saved_weight",
+        )
+        .bind(instance.as_str())
+        .fetch_all(&self.pool)
+        .await?;
         weights_of(rows)
     }
 
     /// ExitStandby's weight change: puts back the remembered weights and forgets them.
-    /// Returns the weights now in force, for the driver to apply.
+    /// Returns the weights now in force, for the driver to apply. One statement, as above.
     pub async fn backend_restore_weights(
         &self,
         instance: &InstanceId,
     ) -> Result<Vec<(LoadBalancerId, u32)>, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "UPDATE lb_backends SET weight = saved_weight, saved_weight = -1 WHERE instance_id = $1 AND saved_weight >= 0",
+        let rows = sqlx::query(
+            "UPDATE lb_backends SET weight = CASE WHEN saved_weight >= 0 THEN saved_weight ELSE weight END, \
+             saved_weight = -1 WHERE instance_id = $1 RETURNING lb_id, weight",
         )
         .bind(instance.as_str())
-        .execute(&mut *tx)
+        .fetch_all(&self.pool)
         .await?;
-        let rows = sqlx::query("SELECT lb_id, weight FROM lb_backends WHERE instance_id = $1 ORDER BY lb_id")
-            .bind(instance.as_str())
-            .fetch_all(&mut *tx)
-            .await?;
-        tx.commit().await?;
         weights_of(rows)
     }
 }
 
+/// `(lb_id, weight)` rows as weights, ordered by load balancer (`RETURNING` has no order).
 fn weights_of(rows: Vec<sqlx::any::AnyRow>) -> Result<Vec<(LoadBalancerId, u32)>, StoreError> {
     let mut weights = Vec::with_capacity(rows.len());
     for row in rows {
@@ -138,5 +151,6 @@ fn weights_of(rows: Vec<sqlx::any::AnyRow>) -> Result<Vec<(LoadBalancerId, u32)>
             weights.push((lb, weight.clamp(0, u32::MAX.into()) as u32));
         }
     }
+    weights.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
     Ok(weights)
 }
