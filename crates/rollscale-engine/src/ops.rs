@@ -8,7 +8,7 @@ use crate::{Engine, ServiceError};
 use rollscale_core::domain::{Instance, LifecycleState};
 use rollscale_core::ids::{InstanceId, LoadBalancerId};
 use rollscale_fleet::FleetError;
-use rollscale_store::StoreError;
+use rollscale_store::{StoreError, Versioned};
 use std::time::{Duration, Instant};
 
 impl Engine {
@@ -19,8 +19,26 @@ impl Engine {
         id: &InstanceId,
         change: impl Fn(&mut Instance),
     ) -> Result<Option<Instance>, ServiceError> {
+        self.instance_modify_from(id, None, change).await
+    }
+
+    /// [`Engine::instance_modify`] starting from `read`, the instance as the caller just read
+    /// it: the write compares its generation, so a stale copy costs a conflict and a fresh
+    /// read, never a lost update. An unchanged instance is confirmed by a fresh read.
+    pub(crate) async fn instance_modify_from(
+        &self,
+        id: &InstanceId,
+        mut read: Option<Versioned<Instance>>,
+        change: impl Fn(&mut Instance),
+    ) -> Result<Option<Instance>, ServiceError> {
         loop {
-            let Some(current) = self.store.instance_get(id).await? else { return Ok(None) };
+            let current = match read.take() {
+                Some(current) => current,
+                None => match self.store.instance_get(id).await? {
+                    Some(current) => current,
+                    None => return Ok(None),
+                },
+            };
             let mut next = current.value.clone();
             change(&mut next);
             if next == current.value {
@@ -49,12 +67,32 @@ impl Engine {
 
     /// Waits until no load balancer sends the instance connections, or `timeout` passes.
     pub async fn drain(&self, id: &InstanceId, timeout: Duration) -> Result<(), ServiceError> {
+        self.drain_with(id, async { Ok(timeout) }).await
+    }
+
+    /// [`Engine::drain`] with a timeout that is only looked up when a load balancer still
+    /// reports connections; it counts from the start of the drain either way.
+    pub(crate) async fn drain_with(
+        &self,
+        id: &InstanceId,
+        timeout: impl std::future::Future<Output = Result<Duration, ServiceError>>,
+    ) -> Result<(), ServiceError> {
         let backends = self.store.backend_list(None, Some(id)).await?;
-        let deadline = Instant::now() + timeout;
+        let started = Instant::now();
+        let mut timeout = Some(timeout);
+        let mut deadline = None;
         for backend in backends {
             loop {
                 let connections = self.lb_call(|| self.lb.active_connections(&backend.load_balancer_id, id)).await?;
-                if connections == 0 || Instant::now() >= deadline {
+                if connections == 0 {
+                    break;
+                }
+                let until = match (deadline, timeout.take()) {
+                    (Some(until), _) => until,
+                    (None, Some(timeout)) => *deadline.insert(started + timeout.await?),
+                    (None, None) => started,
+                };
+                if Instant::now() >= until {
                     break;
                 }
                 tokio::time::sleep(Duration::from_millis(50)).await;

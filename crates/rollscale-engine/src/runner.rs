@@ -9,8 +9,8 @@
 
 use crate::ops::instance_not_found;
 use crate::{now_millis, Engine, ServiceError};
-use rollscale_core::domain::{Event, EventLevel, LifecycleState, Process};
-use rollscale_core::ids::{ExecutionId, InstanceId};
+use rollscale_core::domain::{Event, EventLevel, Instance, LifecycleState, Process};
+use rollscale_core::ids::{ExecutionId, InstanceId, ScalingGroupId};
 use rollscale_core::params::{Change, PackageAction, RollingUpdateSpec};
 use rollscale_core::task::{
     decide, InstanceStatus, InstanceWork, Outcome, Phase, Progress, Step, StepOutcome, StepReport, TaskAction,
@@ -18,7 +18,7 @@ use rollscale_core::task::{
 };
 use rollscale_fleet::{FleetError, PackageOperation};
 use rollscale_store::{StoreError, Versioned};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -315,17 +315,12 @@ impl Engine {
         let resume = match outcome {
             Outcome::Success => {
                 // R11: tag the instances this task changed.
-                for work in
-                    works.iter().filter(|work| work.value.applied && work.value.status == InstanceStatus::Success)
-                {
-                    let tag = task.id.to_string();
-                    self.instance_modify(&work.value.instance_id, |instance| {
-                        if !instance.tags.contains(&tag) {
-                            instance.tags.push(tag.clone());
-                        }
-                    })
-                    .await?;
-                }
+                let changed: Vec<&InstanceId> = works
+                    .iter()
+                    .filter(|work| work.value.applied && work.value.status == InstanceStatus::Success)
+                    .map(|work| &work.value.instance_id)
+                    .collect();
+                self.tag_instances(&task.spec.group_id, &changed, &task.id.to_string()).await?;
                 true
             }
             Outcome::Cancelled { restore: true } => {
@@ -359,6 +354,56 @@ impl Engine {
         Ok(())
     }
 
+    /// Adds `tag` to each of `ids` (R11), idempotently: the group's instances are read at once
+    /// and written in transactions of a few hundred, each instance only if it is still as
+    /// read; a chunk that meets a concurrent change is redone one instance at a time.
+    async fn tag_instances(
+        &self,
+        group_id: &ScalingGroupId,
+        ids: &[&InstanceId],
+        tag: &str,
+    ) -> Result<(), ServiceError> {
+        const CHUNK: usize = 500;
+        let add_tag = |instance: &mut Instance| {
+            if !instance.tags.iter().any(|t| t == tag) {
+                instance.tags.push(tag.to_string());
+            }
+        };
+        let mut read: HashMap<InstanceId, Versioned<Instance>> = self
+            .store
+            .instance_list(Some(group_id))
+            .await?
+            .into_iter()
+            .map(|instance| (instance.value.id.clone(), instance))
+            .collect();
+        for chunk in ids.chunks(CHUNK) {
+            let mut writes = Vec::with_capacity(chunk.len());
+            let mut elsewhere = Vec::new();
+            for id in chunk {
+                match read.remove(*id) {
+                    Some(mut instance) => {
+                        let before = instance.value.tags.len();
+                        add_tag(&mut instance.value);
+                        if instance.value.tags.len() != before {
+                            writes.push(instance);
+                        }
+                    }
+                    // Not in the group as read (gone, or never of it): one at a time.
+                    None => elsewhere.push(*id),
+                }
+            }
+            match self.store.instances_update(&writes).await {
+                Ok(()) => {}
+                Err(StoreError::Conflict { .. }) => elsewhere.extend(writes.iter().map(|w| &w.value.id)),
+                Err(error) => return Err(error.into()),
+            }
+            for id in elsewhere {
+                self.instance_modify(id, add_tag).await?;
+            }
+        }
+        Ok(())
+    }
+
     fn ensure_worker(self: &Arc<Self>, handle: &Arc<TaskHandle>, task: &TaskState, work_id: &ExecutionId) {
         {
             let mut workers = handle.workers.lock().unwrap_or_else(|e| e.into_inner());
@@ -373,8 +418,18 @@ impl Engine {
         let work_id = work_id.clone();
         let spawned = tokio::spawn(async move {
             engine.work_loop(&handle, &task_id, &spec, &work_id).await;
-            handle.workers.lock().unwrap_or_else(|e| e.into_inner()).remove(&work_id);
-            handle.wake.notify_one();
+            let last = {
+                let mut workers = handle.workers.lock().unwrap_or_else(|e| e.into_inner());
+                workers.remove(&work_id);
+                workers.is_empty()
+            };
+            // While other workers run, the driver's decision can only be to await them (every
+            // decision that acts on instance outcomes needs none in flight), so only the last
+            // one wakes it: one evaluation per batch instead of one per instance. Operator
+            // actions wake it themselves, and it looks again every second regardless.
+            if last {
+                handle.wake.notify_one();
+            }
         });
         self.track(spawned.abort_handle());
     }
@@ -386,8 +441,14 @@ impl Engine {
         spec: &RollingUpdateSpec,
         work_id: &ExecutionId,
     ) {
+        // The child execution as this worker last committed it. Only this worker writes a
+        // Running child (operators decide on Failed or Queued ones, and the task's finish only
+        // aborts them once none is in flight), and every write compares the generation: a
+        // stale copy fails with a conflict and is read again, so keeping it saves a read per
+        // step without ever writing over a change it has not seen.
+        let mut current = None;
         loop {
-            match self.work_once(handle, task_id, spec, work_id).await {
+            match self.work_once(handle, task_id, spec, work_id, &mut current).await {
                 Ok(true) | Err(ServiceError::Conflict) => {}
                 Ok(false) => return,
                 Err(error) => {
@@ -405,8 +466,16 @@ impl Engine {
         task_id: &ExecutionId,
         spec: &RollingUpdateSpec,
         work_id: &ExecutionId,
+        current: &mut Option<Versioned<InstanceWork>>,
     ) -> Result<bool, ServiceError> {
-        let Some((_, work)) = self.store.work_get(work_id).await? else { return Ok(false) };
+        // Taken, not borrowed: after any error the next attempt reads the store again.
+        let work = match current.take() {
+            Some(work) => work,
+            None => match self.store.work_get(work_id).await? {
+                Some((_, work)) => work,
+                None => return Ok(false),
+            },
+        };
         let Some(step) = work.value.next_step() else { return Ok(false) };
         if handle.cancelling.load(Ordering::SeqCst) {
             // R10: no new instance work once the task is cancelled; this one stops here.
@@ -415,7 +484,7 @@ impl Engine {
         }
         let outcome = self.perform_step(spec, &work.value, step).await?;
         let next = work.value.clone().record(step, outcome, spec.kind.health_gated(), now_millis());
-        self.store.work_update(&next, work.generation, now_millis()).await?;
+        let generation = self.store.work_update(&next, work.generation, now_millis()).await?;
         if next.status == InstanceStatus::Failed {
             let event = Event {
                 id: format!("{}-{}-InstanceFailed", next.execution_id, work.generation),
@@ -434,7 +503,9 @@ impl Engine {
             };
             self.store.event_insert(&event).await?;
         }
-        Ok(next.status == InstanceStatus::Running)
+        let running = next.status == InstanceStatus::Running;
+        *current = Some(Versioned { value: next, generation });
+        Ok(running)
     }
 
     /// Performs one step (R5). Failures of the step are an outcome; only the store's own
@@ -454,11 +525,14 @@ impl Engine {
                 .await
                 .map(|weights| StepReport { saved_weights: Some(weights), ..StepReport::default() }),
             Step::Drain => {
-                let drain = match self.store.group_get(&spec.group_id).await? {
-                    Some(group) => Duration::from_secs(u64::from(group.value.drain_timeout_s)),
-                    None => Duration::ZERO,
+                // The group's drain timeout matters only while connections remain.
+                let timeout = async {
+                    Ok(match self.store.group_get(&spec.group_id).await? {
+                        Some(group) => Duration::from_secs(u64::from(group.value.drain_timeout_s)),
+                        None => Duration::ZERO,
+                    })
                 };
-                self.drain(id, drain).await.map(|()| StepReport::default())
+                self.drain_with(id, timeout).await.map(|()| StepReport::default())
             }
             Step::Apply => return self.apply(spec, id).await,
             Step::HealthCheck => self.health_gate(id).await,
@@ -522,7 +596,7 @@ impl Engine {
                 if let Err(error) = self.fleet_call(|| self.fleet.replace_image(id, image_id)).await {
                     return Ok(failed(error.code(), error.to_string(), report));
                 }
-                self.instance_modify(id, |instance| instance.image_id = image_id.clone()).await?;
+                self.instance_modify_from(id, Some(instance), |instance| instance.image_id = image_id.clone()).await?;
                 Ok(StepOutcome::Done(report))
             }
             Change::Script(script) => match self.fleet_call(|| self.fleet.run_script(id, script)).await {
@@ -566,7 +640,7 @@ impl Engine {
                         };
                         let outcome = script_outcome(&run, operation.timeout_s, report);
                         if matches!(outcome, StepOutcome::Done(_)) {
-                            self.instance_modify(id, |instance| {
+                            self.instance_modify_from(id, Some(instance), |instance| {
                                 instance.packages.retain(|(n, _)| n != name);
                                 if *action == PackageAction::Install {
                                     instance.packages.push((name.clone(), version.clone()));
@@ -589,7 +663,10 @@ impl Engine {
                     return Ok(failed(error.code(), error.to_string(), report));
                 }
                 if let Ok(Some(observed)) = self.fleet.observe(id).await {
-                    self.instance_modify(id, |instance| instance.containers = observed.containers.clone()).await?;
+                    self.instance_modify_from(id, Some(instance), |instance| {
+                        instance.containers = observed.containers.clone()
+                    })
+                    .await?;
                 }
                 Ok(StepOutcome::Done(report))
             }
