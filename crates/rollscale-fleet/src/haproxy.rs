@@ -1,1 +1,0 @@
-//! The HAProxy load balancer driver (in progress).
