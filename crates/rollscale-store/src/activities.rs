@@ -16,7 +16,7 @@ impl Store {
         .bind(activity.group_id.as_str())
         .bind(to_json(activity))
         .bind(activity.started_at)
-        .execute(&self.pool)
+        .execute(&mut *self.conn().await?)
         .await?;
         Ok(())
     }
@@ -30,7 +30,7 @@ impl Store {
     ) -> Result<(Vec<ScalingActivity>, i64), StoreError> {
         let total: i64 = sqlx::query("SELECT COUNT(*) FROM scaling_activities WHERE group_id = $1")
             .bind(group_id.as_str())
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *self.conn().await?)
             .await?
             .try_get(0)?;
         let rows = sqlx::query(
@@ -39,7 +39,7 @@ impl Store {
         .bind(group_id.as_str())
         .bind(limit)
         .bind(offset)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.conn().await?)
         .await?;
         let activities =
             rows.iter().map(|row| from_json("scaling activity", &row.get::<String, _>(0))).collect::<Result<_, _>>()?;
@@ -60,7 +60,7 @@ impl Store {
         .bind(event.name.as_str())
         .bind(to_json(event))
         .bind(event.created_at)
-        .execute(&self.pool)
+        .execute(&mut *self.conn().await?)
         .await?;
         Ok(())
     }
@@ -72,7 +72,7 @@ impl Store {
         )
         .bind(execution_id.unwrap_or(""))
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.conn().await?)
         .await?;
         rows.iter().map(|row| from_json("event", &row.get::<String, _>(0))).collect()
     }

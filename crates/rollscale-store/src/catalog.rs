@@ -10,7 +10,7 @@ impl Store {
             .bind(image.id.as_str())
             .bind(to_json(image))
             .bind(image.created_at)
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await
             .map_err(|error| {
                 if is_unique_violation(&error) {
@@ -23,18 +23,22 @@ impl Store {
     }
 
     pub async fn image_get(&self, id: &str) -> Result<Option<Image>, StoreError> {
-        let row = sqlx::query("SELECT body FROM images WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
+        let row = sqlx::query("SELECT body FROM images WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *self.conn().await?)
+            .await?;
         row.map(|row| from_json("image", &row.get::<String, _>(0))).transpose()
     }
 
     pub async fn image_list(&self) -> Result<Vec<Image>, StoreError> {
-        let rows = sqlx::query("SELECT body FROM images ORDER BY created_at, id").fetch_all(&self.pool).await?;
+        let rows =
+            sqlx::query("SELECT body FROM images ORDER BY created_at, id").fetch_all(&mut *self.conn().await?).await?;
         rows.iter().map(|row| from_json("image", &row.get::<String, _>(0))).collect()
     }
 
     /// Deletes the image; returns whether it existed.
     pub async fn image_delete(&self, id: &str) -> Result<bool, StoreError> {
-        let result = sqlx::query("DELETE FROM images WHERE id = $1").bind(id).execute(&self.pool).await?;
+        let result = sqlx::query("DELETE FROM images WHERE id = $1").bind(id).execute(&mut *self.conn().await?).await?;
         Ok(result.rows_affected() == 1)
     }
 
@@ -44,7 +48,7 @@ impl Store {
             .bind(package.version.as_str())
             .bind(to_json(package))
             .bind(package.created_at)
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await
             .map_err(|error| {
                 if is_unique_violation(&error) {
@@ -63,7 +67,7 @@ impl Store {
         let row = sqlx::query("SELECT body FROM package_versions WHERE name = $1 AND version = $2")
             .bind(name)
             .bind(version)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.conn().await?)
             .await?;
         row.map(|row| from_json("package version", &row.get::<String, _>(0))).transpose()
     }
@@ -74,7 +78,7 @@ impl Store {
             "SELECT body FROM package_versions WHERE ($1 = '' OR name = $1) ORDER BY name, created_at, version",
         )
         .bind(name.unwrap_or(""))
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.conn().await?)
         .await?;
         rows.iter().map(|row| from_json("package version", &row.get::<String, _>(0))).collect()
     }
@@ -83,7 +87,7 @@ impl Store {
         let result = sqlx::query("DELETE FROM package_versions WHERE name = $1 AND version = $2")
             .bind(name)
             .bind(version)
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await?;
         Ok(result.rows_affected() == 1)
     }

@@ -4,6 +4,7 @@ use crate::{conflict_unless_one, from_json, to_json, versioned, Store, StoreErro
 use rollscale_core::domain::Millis;
 use rollscale_core::ids::{ExecutionId, ScalingGroupId};
 use rollscale_core::task::{InstanceWork, TaskState};
+use sqlx::Connection;
 use sqlx::Row;
 
 /// One row of `ListExecutions`: a task or one instance's child execution.
@@ -38,7 +39,8 @@ impl Store {
         group_generation: i64,
         now: Millis,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut conn = self.conn().await?;
+        let mut tx = conn.begin().await?;
         // Take the group row first: concurrent creations for the group serialize on it.
         let bumped =
             sqlx::query("UPDATE scaling_groups SET generation = generation + 1 WHERE id = $1 AND generation = $2")
@@ -95,7 +97,7 @@ impl Store {
     pub async fn task_get(&self, id: &ExecutionId) -> Result<Option<Versioned<TaskState>>, StoreError> {
         let row = sqlx::query("SELECT body, generation FROM executions WHERE id = $1 AND parent_id = ''")
             .bind(id.as_str())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.conn().await?)
             .await?;
         row.map(|row| versioned("task", &row)).transpose()
     }
@@ -111,7 +113,7 @@ impl Store {
         .bind(now)
         .bind(task.id.as_str())
         .bind(generation)
-        .execute(&self.pool)
+        .execute(&mut *self.conn().await?)
         .await?;
         conflict_unless_one(result.rows_affected(), "execution", task.id.as_str())?;
         Ok(generation + 1)
@@ -123,7 +125,7 @@ impl Store {
             "SELECT body, generation FROM executions WHERE parent_id = '' AND status IN {TASK_STATUSES_ACTIVE} \
              ORDER BY created_at, id"
         ))
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.conn().await?)
         .await?;
         let mut tasks: Vec<Versioned<TaskState>> =
             rows.iter().map(|row| versioned("task", row)).collect::<Result<_, _>>()?;
@@ -143,7 +145,7 @@ impl Store {
              AND status IN {TASK_STATUSES_ACTIVE} ORDER BY created_at DESC LIMIT 1"
         ))
         .bind(group_id.as_str())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.conn().await?)
         .await?;
         row.map(|row| versioned("task", &row)).transpose()
     }
@@ -158,7 +160,7 @@ impl Store {
              AND status IN ('Success', 'Failed', 'Cancelled') ORDER BY updated_at DESC, created_at DESC LIMIT 1",
         )
         .bind(group_id.as_str())
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.conn().await?)
         .await?;
         rows.first().map(|row| versioned("task", row)).transpose()
     }
@@ -169,7 +171,7 @@ impl Store {
     ) -> Result<Option<(ExecutionId, Versioned<InstanceWork>)>, StoreError> {
         let row = sqlx::query("SELECT parent_id, body, generation FROM executions WHERE id = $1 AND parent_id <> ''")
             .bind(id.as_str())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.conn().await?)
             .await?;
         match row {
             None => Ok(None),
@@ -188,7 +190,7 @@ impl Store {
     pub async fn work_list(&self, task_id: &ExecutionId) -> Result<Vec<Versioned<InstanceWork>>, StoreError> {
         let rows = sqlx::query("SELECT body, generation FROM executions WHERE parent_id = $1 ORDER BY position")
             .bind(task_id.as_str())
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.conn().await?)
             .await?;
         rows.iter().map(|row| versioned("instance execution", row)).collect()
     }
@@ -205,7 +207,7 @@ impl Store {
         .bind(work.execution_id.as_str())
         .bind(generation)
         .bind(work.status.as_str())
-        .execute(&self.pool)
+        .execute(&mut *self.conn().await?)
         .await?;
         conflict_unless_one(result.rows_affected(), "execution", work.execution_id.as_str())?;
         Ok(generation + 1)
@@ -219,7 +221,8 @@ impl Store {
         task: Option<&Versioned<TaskState>>,
         now: Millis,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut conn = self.conn().await?;
+        let mut tx = conn.begin().await?;
         for work in works {
             let result = sqlx::query(
                 "UPDATE executions SET status = $1, detail_status = $6, body = $2, updated_at = $3, \
@@ -270,7 +273,7 @@ impl Store {
         .bind(detail_status.unwrap_or(""))
         .bind(from)
         .bind(to)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.conn().await?)
         .await?;
         rows.iter().map(|row| versioned("instance execution", row)).collect()
     }
@@ -290,7 +293,7 @@ impl Store {
         .bind(task_id.as_str())
         .bind(from)
         .bind(to)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.conn().await?)
         .await?;
         let mut counts = Vec::with_capacity(rows.len());
         for row in rows {
@@ -333,13 +336,19 @@ impl Store {
                 .bind(filter.group_id.clone().unwrap_or_default())
         }
         let count_sql = format!("SELECT COUNT(*) FROM executions WHERE {conditions}");
-        let total: i64 = bind_filter(sqlx::query(&count_sql), filter, scope).fetch_one(&self.pool).await?.try_get(0)?;
+        let total: i64 = bind_filter(sqlx::query(&count_sql), filter, scope)
+            .fetch_one(&mut *self.conn().await?)
+            .await?
+            .try_get(0)?;
         let list_sql = format!(
             "SELECT parent_id, template_name, group_id, body, generation FROM executions WHERE {conditions} \
              ORDER BY {order} LIMIT $7 OFFSET $8"
         );
-        let rows =
-            bind_filter(sqlx::query(&list_sql), filter, scope).bind(limit).bind(offset).fetch_all(&self.pool).await?;
+        let rows = bind_filter(sqlx::query(&list_sql), filter, scope)
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(&mut *self.conn().await?)
+            .await?;
         let mut executions = Vec::with_capacity(rows.len());
         for row in rows {
             let parent: String = row.try_get(0)?;

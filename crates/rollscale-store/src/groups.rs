@@ -3,6 +3,7 @@
 use crate::{conflict_unless_one, is_unique_violation, to_json, versioned, Store, StoreError, Versioned};
 use rollscale_core::domain::{ScalingConfiguration, ScalingGroup};
 use rollscale_core::ids::{ScalingConfigurationId, ScalingGroupId};
+use sqlx::Connection;
 
 impl Store {
     pub async fn group_insert(&self, group: &ScalingGroup) -> Result<(), StoreError> {
@@ -16,7 +17,7 @@ impl Store {
         .bind(group.status.as_str())
         .bind(to_json(group))
         .bind(group.created_at)
-        .execute(&self.pool)
+        .execute(&mut *self.conn().await?)
         .await
         .map_err(|error| {
             if is_unique_violation(&error) {
@@ -31,7 +32,7 @@ impl Store {
     pub async fn group_get(&self, id: &ScalingGroupId) -> Result<Option<Versioned<ScalingGroup>>, StoreError> {
         let row = sqlx::query("SELECT body, generation FROM scaling_groups WHERE id = $1")
             .bind(id.as_str())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.conn().await?)
             .await?;
         row.map(|row| versioned("scaling group", &row)).transpose()
     }
@@ -39,7 +40,7 @@ impl Store {
     pub async fn group_get_by_name(&self, name: &str) -> Result<Option<Versioned<ScalingGroup>>, StoreError> {
         let row = sqlx::query("SELECT body, generation FROM scaling_groups WHERE name = $1")
             .bind(name)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.conn().await?)
             .await?;
         row.map(|row| versioned("scaling group", &row)).transpose()
     }
@@ -47,7 +48,7 @@ impl Store {
     /// All groups, oldest first.
     pub async fn group_list(&self) -> Result<Vec<Versioned<ScalingGroup>>, StoreError> {
         let rows = sqlx::query("SELECT body, generation FROM scaling_groups ORDER BY created_at, id")
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.conn().await?)
             .await?;
         rows.iter().map(|row| versioned("scaling group", row)).collect()
     }
@@ -63,14 +64,15 @@ impl Store {
         .bind(to_json(group))
         .bind(group.id.as_str())
         .bind(generation)
-        .execute(&self.pool)
+        .execute(&mut *self.conn().await?)
         .await?;
         conflict_unless_one(result.rows_affected(), "scaling group", group.id.as_str())?;
         Ok(generation + 1)
     }
 
     pub async fn group_delete(&self, id: &ScalingGroupId, generation: i64) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut conn = self.conn().await?;
+        let mut tx = conn.begin().await?;
         let result = sqlx::query("DELETE FROM scaling_groups WHERE id = $1 AND generation = $2")
             .bind(id.as_str())
             .bind(generation)
@@ -94,7 +96,7 @@ impl Store {
         .bind(configuration.group_id.as_str())
         .bind(to_json(configuration))
         .bind(configuration.created_at)
-        .execute(&self.pool)
+        .execute(&mut *self.conn().await?)
         .await?;
         Ok(())
     }
@@ -105,7 +107,7 @@ impl Store {
     ) -> Result<Option<Versioned<ScalingConfiguration>>, StoreError> {
         let row = sqlx::query("SELECT body, generation FROM scaling_configurations WHERE id = $1")
             .bind(id.as_str())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.conn().await?)
             .await?;
         row.map(|row| versioned("scaling configuration", &row)).transpose()
     }
@@ -121,11 +123,11 @@ impl Store {
                     "SELECT body, generation FROM scaling_configurations WHERE group_id = $1 ORDER BY created_at, id",
                 )
                 .bind(group_id.as_str())
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.conn().await?)
                 .await?,
                 None => {
                     sqlx::query("SELECT body, generation FROM scaling_configurations ORDER BY created_at, id")
-                        .fetch_all(&self.pool)
+                        .fetch_all(&mut *self.conn().await?)
                         .await?
                 }
             };
@@ -143,7 +145,7 @@ impl Store {
         .bind(to_json(configuration))
         .bind(configuration.id.as_str())
         .bind(generation)
-        .execute(&self.pool)
+        .execute(&mut *self.conn().await?)
         .await?;
         conflict_unless_one(result.rows_affected(), "scaling configuration", configuration.id.as_str())?;
         Ok(generation + 1)

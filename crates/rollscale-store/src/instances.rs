@@ -3,6 +3,7 @@
 use crate::{conflict_unless_one, to_json, versioned, Store, StoreError, Versioned};
 use rollscale_core::domain::Instance;
 use rollscale_core::ids::{InstanceId, ScalingGroupId};
+use sqlx::Connection;
 
 impl Store {
     pub async fn instance_insert(&self, instance: &Instance) -> Result<(), StoreError> {
@@ -15,14 +16,15 @@ impl Store {
         .bind(instance.lifecycle_state.as_str())
         .bind(to_json(instance))
         .bind(instance.created_at)
-        .execute(&self.pool)
+        .execute(&mut *self.conn().await?)
         .await?;
         Ok(())
     }
 
     /// Inserts many instances in one transaction (a group's initial capacity).
     pub async fn instance_insert_many(&self, instances: &[Instance]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut conn = self.conn().await?;
+        let mut tx = conn.begin().await?;
         for instance in instances {
             sqlx::query(
                 "INSERT INTO instances (id, group_id, lifecycle_state, body, created_at, generation) \
@@ -43,7 +45,7 @@ impl Store {
     pub async fn instance_get(&self, id: &InstanceId) -> Result<Option<Versioned<Instance>>, StoreError> {
         let row = sqlx::query("SELECT body, generation FROM instances WHERE id = $1")
             .bind(id.as_str())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.conn().await?)
             .await?;
         row.map(|row| versioned("instance", &row)).transpose()
     }
@@ -57,12 +59,12 @@ impl Store {
             Some(group_id) => {
                 sqlx::query("SELECT body, generation FROM instances WHERE group_id = $1 ORDER BY created_at, id")
                     .bind(group_id.as_str())
-                    .fetch_all(&self.pool)
+                    .fetch_all(&mut *self.conn().await?)
                     .await?
             }
             None => {
                 sqlx::query("SELECT body, generation FROM instances ORDER BY created_at, id")
-                    .fetch_all(&self.pool)
+                    .fetch_all(&mut *self.conn().await?)
                     .await?
             }
         };
@@ -78,7 +80,7 @@ impl Store {
         .bind(to_json(instance))
         .bind(instance.id.as_str())
         .bind(generation)
-        .execute(&self.pool)
+        .execute(&mut *self.conn().await?)
         .await?;
         conflict_unless_one(result.rows_affected(), "instance", instance.id.as_str())?;
         Ok(generation + 1)
@@ -90,7 +92,8 @@ impl Store {
         if instances.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool.begin().await?;
+        let mut conn = self.conn().await?;
+        let mut tx = conn.begin().await?;
         for instance in instances {
             let result = sqlx::query(
                 "UPDATE instances SET lifecycle_state = $1, body = $2, generation = generation + 1 \
@@ -110,7 +113,8 @@ impl Store {
 
     /// Removes the instance and its load-balancer registrations.
     pub async fn instance_delete(&self, id: &InstanceId) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut conn = self.conn().await?;
+        let mut tx = conn.begin().await?;
         sqlx::query("DELETE FROM instances WHERE id = $1").bind(id.as_str()).execute(&mut *tx).await?;
         sqlx::query("DELETE FROM lb_backends WHERE instance_id = $1").bind(id.as_str()).execute(&mut *tx).await?;
         tx.commit().await?;

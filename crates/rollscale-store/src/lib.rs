@@ -8,6 +8,7 @@
 
 mod activities;
 mod catalog;
+mod conn;
 mod executions;
 mod groups;
 mod instances;
@@ -16,11 +17,12 @@ mod load_balancers;
 
 pub use executions::{Execution, ExecutionFilter};
 
+use conn::{Conn, Db, Single};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::migrate::Migrator;
-use sqlx::{AnyPool, Executor, Row};
+use sqlx::{AnyConnection, Connection, Executor, Row};
 use thiserror::Error;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
@@ -60,7 +62,7 @@ pub enum Backend {
 
 #[derive(Clone)]
 pub struct Store {
-    pool: AnyPool,
+    db: Db,
     backend: Backend,
 }
 
@@ -80,27 +82,30 @@ impl Store {
             Backend::Sqlite if !url.contains('?') => format!("{url}?mode=rwc"),
             _ => url.to_string(),
         };
-        let options = AnyPoolOptions::new();
-        // SQLite serializes writers anyway: one connection gives the same throughput without
-        // SQLITE_BUSY. PostgreSQL gets a real pool.
-        let options = match backend {
-            // No ping before each query: the connection is to a local file, and the ping is a
-            // round trip to its worker thread that doubles the cost of a short statement.
-            Backend::Sqlite => options.max_connections(1).test_before_acquire(false).after_connect(|conn, _| {
-                Box::pin(async move {
-                    conn.execute("PRAGMA journal_mode = WAL").await?;
-                    // Survives a crash of the process (kill -9); a power loss may lose the
-                    // last commits, which the engine redoes idempotently.
-                    conn.execute("PRAGMA synchronous = NORMAL").await?;
-                    conn.execute("PRAGMA busy_timeout = 5000").await?;
-                    Ok(())
-                })
-            }),
-            Backend::Postgres => options.max_connections(16),
+        let db = match backend {
+            // One connection (see `conn`): SQLite serializes writers anyway.
+            Backend::Sqlite => {
+                let mut conn = AnyConnection::connect(&url).await?;
+                conn.execute("PRAGMA journal_mode = WAL").await?;
+                // Survives a crash of the process (kill -9); a power loss may lose the
+                // last commits, which the engine redoes idempotently.
+                conn.execute("PRAGMA synchronous = NORMAL").await?;
+                conn.execute("PRAGMA busy_timeout = 5000").await?;
+                MIGRATOR.run(&mut conn).await?;
+                Db::Single(std::sync::Arc::new(Single::new(conn)))
+            }
+            Backend::Postgres => {
+                let pool = AnyPoolOptions::new().max_connections(16).connect(&url).await?;
+                MIGRATOR.run(&pool).await?;
+                Db::Pool(pool)
+            }
         };
-        let pool = options.connect(&url).await?;
-        MIGRATOR.run(&pool).await?;
-        Ok(Store { pool, backend })
+        Ok(Store { db, backend })
+    }
+
+    /// A connection for a few statements or a transaction, given back when dropped.
+    pub(crate) async fn conn(&self) -> Result<Conn<'_>, StoreError> {
+        self.db.conn().await
     }
 
     pub fn backend(&self) -> Backend {
@@ -111,15 +116,19 @@ impl Store {
     /// it to report the store's writes per instance.
     pub async fn total_changes(&self) -> Result<i64, StoreError> {
         match self.backend {
-            Backend::Sqlite => Ok(sqlx::query("SELECT total_changes()").fetch_one(&self.pool).await?.try_get(0)?),
+            Backend::Sqlite => {
+                Ok(sqlx::query("SELECT total_changes()").fetch_one(&mut *self.conn().await?).await?.try_get(0)?)
+            }
             Backend::Postgres => Ok(0),
         }
     }
 
     /// A named setting (e.g. whether the demo was created).
     pub async fn setting_get(&self, name: &str) -> Result<Option<String>, StoreError> {
-        let row =
-            sqlx::query("SELECT value FROM settings WHERE name = $1").bind(name).fetch_optional(&self.pool).await?;
+        let row = sqlx::query("SELECT value FROM settings WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&mut *self.conn().await?)
+            .await?;
         Ok(row.map(|row| row.get::<String, _>(0)))
     }
 
@@ -130,7 +139,7 @@ impl Store {
         )
         .bind(name)
         .bind(value)
-        .execute(&self.pool)
+        .execute(&mut *self.conn().await?)
         .await?;
         Ok(())
     }

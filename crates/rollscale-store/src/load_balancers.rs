@@ -11,7 +11,7 @@ impl Store {
             .bind(lb.id.as_str())
             .bind(to_json(lb))
             .bind(created_at)
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await?;
         Ok(())
     }
@@ -19,14 +19,14 @@ impl Store {
     pub async fn lb_get(&self, id: &LoadBalancerId) -> Result<Option<Versioned<LoadBalancer>>, StoreError> {
         let row = sqlx::query("SELECT body, generation FROM load_balancers WHERE id = $1")
             .bind(id.as_str())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.conn().await?)
             .await?;
         row.map(|row| versioned("load balancer", &row)).transpose()
     }
 
     pub async fn lb_list(&self) -> Result<Vec<Versioned<LoadBalancer>>, StoreError> {
         let rows = sqlx::query("SELECT body, generation FROM load_balancers ORDER BY created_at, id")
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.conn().await?)
             .await?;
         rows.iter().map(|row| versioned("load balancer", row)).collect()
     }
@@ -40,7 +40,7 @@ impl Store {
         .bind(backend.load_balancer_id.as_str())
         .bind(backend.instance_id.as_str())
         .bind(i64::from(backend.weight))
-        .execute(&self.pool)
+        .execute(&mut *self.conn().await?)
         .await?;
         Ok(())
     }
@@ -49,7 +49,7 @@ impl Store {
         sqlx::query("DELETE FROM lb_backends WHERE lb_id = $1 AND instance_id = $2")
             .bind(lb.as_str())
             .bind(instance.as_str())
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await?;
         Ok(())
     }
@@ -68,24 +68,24 @@ impl Store {
                 sqlx::query("SELECT lb_id, instance_id, weight FROM lb_backends WHERE lb_id = $1 AND instance_id = $2")
                     .bind(lb.as_str())
                     .bind(instance.as_str())
-                    .fetch_all(&self.pool)
+                    .fetch_all(&mut *self.conn().await?)
                     .await?
             }
             (Some(lb), None) => {
                 sqlx::query("SELECT lb_id, instance_id, weight FROM lb_backends WHERE lb_id = $1 ORDER BY instance_id")
                     .bind(lb.as_str())
-                    .fetch_all(&self.pool)
+                    .fetch_all(&mut *self.conn().await?)
                     .await?
             }
             (None, Some(instance)) => {
                 sqlx::query("SELECT lb_id, instance_id, weight FROM lb_backends WHERE instance_id = $1 ORDER BY lb_id")
                     .bind(instance.as_str())
-                    .fetch_all(&self.pool)
+                    .fetch_all(&mut *self.conn().await?)
                     .await?
             }
             (None, None) => {
                 sqlx::query("SELECT lb_id, instance_id, weight FROM lb_backends ORDER BY lb_id, instance_id")
-                    .fetch_all(&self.pool)
+                    .fetch_all(&mut *self.conn().await?)
                     .await?
             }
         };
@@ -119,7 +119,7 @@ impl Store {
              weight = 0 WHERE instance_id = $1 RETURNING lb_id, saved_weight",
         )
         .bind(instance.as_str())
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.conn().await?)
         .await?;
         weights_of(rows)
     }
@@ -135,7 +135,7 @@ impl Store {
              saved_weight = -1 WHERE instance_id = $1 RETURNING lb_id, weight",
         )
         .bind(instance.as_str())
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.conn().await?)
         .await?;
         weights_of(rows)
     }
