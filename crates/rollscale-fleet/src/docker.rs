@@ -1,1 +1,0 @@
-//! The container fleet: instances are Docker/Podman containers (in progress).
