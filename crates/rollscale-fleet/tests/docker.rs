@@ -1,0 +1,478 @@
+//! The container fleet against a real Podman service.
+//!
+//! The tests start their own `podman system service` on a socket under the system temp
+//! directory (`scripts/containers service`, which leaves it running until it has been idle for
+//! ten minutes) and build the demo images (`scripts/containers images`). Without podman they
+//! fail and say to run `scripts/containers`. Each test labels its containers with its own group
+//! and removes them when it ends, passed or failed.
+
+use rollscale_core::domain::{ContainerSpec, GroupType, HealthStatus, OsType};
+use rollscale_core::ids::{InstanceId, ScalingGroupId};
+use rollscale_core::params::{CommandType, ContainerUpdateType, PackageAction, ScriptSpec};
+use rollscale_fleet::docker::{http_get, DockerConfig, DockerFleet};
+use rollscale_fleet::{Fleet, FleetError, InstanceSpec, PackageOperation, MAX_OUTPUT_BYTES};
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+const V1: &str = "localhost/rollscale-demo:v1";
+const V2: &str = "localhost/rollscale-demo:v2";
+const V3: &str = "localhost/rollscale-demo:v3";
+
+/// The socket of the tests' Podman service, started once per test binary.
+fn socket() -> &'static str {
+    static SOCKET: OnceLock<String> = OnceLock::new();
+    SOCKET.get_or_init(|| {
+        let podman = Command::new("podman").arg("--version").output();
+        if !podman.is_ok_and(|output| output.status.success()) {
+            panic!("podman is not installed: run `scripts/containers` (as root) to install and configure it");
+        }
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/containers");
+        let socket = std::env::temp_dir().join("rollscale-fleet-tests").join("podman.sock");
+        let run = |args: &[&str]| {
+            let output = Command::new(&script).args(args).output().expect("scripts/containers runs");
+            assert!(
+                output.status.success(),
+                "`scripts/containers {}` failed (run `scripts/containers` as root first):\n{}",
+                args.join(" "),
+                String::from_utf8_lossy(&output.stderr)
+            );
+            String::from_utf8_lossy(&output.stdout).trim().to_string()
+        };
+        let socket = run(&["service", socket.to_str().expect("utf-8 temp dir"), "600"]);
+        run(&["images"]);
+        socket
+    })
+}
+
+fn config() -> DockerConfig {
+    DockerConfig {
+        health_path: Some("/health".into()),
+        health_timeout: Duration::from_secs(10),
+        start_timeout: Duration::from_secs(10),
+        stop_timeout: Duration::from_secs(2),
+        ..DockerConfig::default()
+    }
+}
+
+fn fleet() -> DockerFleet {
+    DockerFleet::connect(&format!("unix://{}", socket()), config()).expect("connect")
+}
+
+fn podman(args: &[&str]) -> String {
+    let output = Command::new("podman").args(args).output().expect("podman runs");
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+/// A test's scaling group: every container labelled with it, and every image it names, is
+/// removed when it is dropped, whatever the test's outcome.
+struct Group {
+    id: ScalingGroupId,
+    tag: String,
+    images: Mutex<Vec<String>>,
+}
+
+impl Group {
+    fn new(tag: &str) -> Group {
+        let tag = format!("{tag}{:x}", std::process::id());
+        Group {
+            id: ScalingGroupId::parse(&format!("asg-{tag}")).expect("group id"),
+            tag,
+            images: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn instance(&self, n: u32) -> InstanceId {
+        InstanceId::parse(&format!("i-{}n{n}", self.tag)).expect("instance id")
+    }
+
+    fn spec(&self, n: u32, image: &str) -> InstanceSpec {
+        InstanceSpec {
+            id: self.instance(n),
+            group_id: self.id.clone(),
+            group_type: GroupType::ECS,
+            image_id: image.into(),
+            containers: Vec::new(),
+        }
+    }
+
+    fn forget_image(&self, image: &str) {
+        self.images.lock().expect("images").push(image.to_string());
+    }
+
+    /// The ids of the group's containers, any state.
+    fn containers(&self, instance: &InstanceId) -> Vec<String> {
+        let filter = format!("label=rollscale.instance={instance}");
+        podman(&["ps", "-a", "-q", "--filter", &filter]).lines().map(str::to_string).collect()
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        let filter = format!("label=rollscale.group={}", self.id);
+        let ids = podman(&["ps", "-a", "-q", "--filter", &filter]);
+        let ids: Vec<&str> = ids.lines().collect();
+        if !ids.is_empty() {
+            // Others of a group share its main container's network: remove them together.
+            let mut args = vec!["rm", "-f", "-t", "0"];
+            args.extend(ids);
+            podman(&args);
+        }
+        for image in self.images.lock().map(|images| images.clone()).unwrap_or_default() {
+            podman(&["rmi", "-f", &image]);
+        }
+    }
+}
+
+fn container_id(name: &str) -> String {
+    podman(&["inspect", "--format", "{{.Id}}", name])
+}
+
+async fn get(address: &str, path: &str) -> (u16, String) {
+    http_get(address, path, Duration::from_secs(5)).await.unwrap_or_else(|error| panic!("GET {address}{path}: {error}"))
+}
+
+fn shell(script: &str) -> ScriptSpec {
+    ScriptSpec { command_type: CommandType::RunShellScript, script: script.into(), working_dir: None, timeout_s: 30 }
+}
+
+#[tokio::test]
+async fn create_is_idempotent_and_the_instance_serves_its_version() {
+    let group = Group::new("create");
+    let fleet = fleet();
+    fleet.ping().await.expect("ping");
+    let spec = group.spec(1, V1);
+    let created = fleet.create_instance(&spec).await.expect("create");
+    assert_eq!(created.id, spec.id);
+    assert_eq!(created.image_id, V1);
+    assert!(created.running);
+    assert_eq!(created.os, OsType::Linux);
+    assert!(created.packages.is_empty());
+    assert!(created.address.starts_with("127.0.0.1:"), "{}", created.address);
+    let (status, body) = get(&created.address, "/").await;
+    assert_eq!((status, body.trim()), (200, "rollscale demo version v1"));
+    assert_eq!(fleet.health(&spec.id).await, Ok(HealthStatus::Healthy));
+
+    // Again, even with another image: the existing one is adopted and reported as it is.
+    let again = fleet.create_instance(&group.spec(1, V2)).await.expect("create again");
+    assert_eq!(again, created);
+    assert_eq!(group.containers(&spec.id).len(), 1, "no duplicate container");
+    assert_eq!(fleet.observe(&spec.id).await, Ok(Some(created.clone())));
+
+    // A stopped instance is unhealthy, and creating it again starts it.
+    podman(&["stop", "-t", "0", &fleet.container_name(&spec.id)]);
+    assert_eq!(fleet.health(&spec.id).await, Ok(HealthStatus::Unhealthy));
+    assert!(!fleet.observe(&spec.id).await.expect("observe").expect("exists").running);
+    let restarted = fleet.create_instance(&spec).await.expect("adopt a stopped instance");
+    assert!(restarted.running);
+    assert_eq!(get(&restarted.address, "/").await.0, 200);
+
+    // With a container spec: its command, environment and port.
+    let mut custom = group.spec(2, V1);
+    custom.containers = vec![ContainerSpec {
+        name: "web".into(),
+        image: V1.into(),
+        command: vec!["/bin/httpd".into(), "-f".into(), "-p".into(), "9090".into(), "-h".into(), "/www".into()],
+        env: vec![("GREETING".into(), "hello".into())],
+        port: Some(9090),
+    }];
+    let observed = fleet.create_instance(&custom).await.expect("create with a spec");
+    assert_eq!(observed.containers, custom.containers);
+    assert_eq!(get(&observed.address, "/").await.0, 200);
+    let run = fleet.run_script(&custom.id, &shell("echo $GREETING")).await.expect("run");
+    assert_eq!(run.output, "hello\n");
+
+    let missing = fleet.create_instance(&group.spec(3, "localhost/rollscale-no-such-image:v0")).await;
+    assert_eq!(missing, Err(FleetError::Failed("image localhost/rollscale-no-such-image:v0 not found locally".into())));
+    assert_eq!(fleet.observe(&group.instance(3)).await, Ok(None));
+}
+
+#[tokio::test]
+async fn replace_image_keeps_identity_and_host_port_and_is_idempotent() {
+    let group = Group::new("replace");
+    let fleet = fleet();
+    let spec = group.spec(1, V1);
+    let before = fleet.create_instance(&spec).await.expect("create");
+    fleet.replace_image(&spec.id, V2).await.expect("replace with v2");
+    let after = fleet.observe(&spec.id).await.expect("observe").expect("exists");
+    assert_eq!(after.image_id, V2);
+    assert_eq!(after.address, before.address, "the host port is kept");
+    assert!(after.running);
+    assert_eq!(get(&after.address, "/").await.1.trim(), "rollscale demo version v2");
+    assert_eq!(group.containers(&spec.id).len(), 1);
+
+    // Again: nothing happens (the same container keeps running).
+    let id = container_id(&fleet.container_name(&spec.id));
+    fleet.replace_image(&spec.id, V2).await.expect("replace again");
+    assert_eq!(container_id(&fleet.container_name(&spec.id)), id, "a no-op");
+
+    // A missing image fails and leaves the instance as it was.
+    let missing = fleet.replace_image(&spec.id, "localhost/rollscale-no-such-image:v0").await;
+    assert!(matches!(&missing, Err(FleetError::Failed(m)) if m.contains("not found locally")), "{missing:?}");
+    assert_eq!(get(&after.address, "/").await.1.trim(), "rollscale demo version v2");
+
+    // An image whose health check fails: replaced, but reported as failed.
+    let impatient = DockerConfig { health_timeout: Duration::from_secs(2), ..config() };
+    let impatient = DockerFleet::connect(&format!("unix://{}", socket()), impatient).expect("connect");
+    let broken = impatient.replace_image(&spec.id, "localhost/rollscale-demo:broken").await;
+    assert!(matches!(&broken, Err(FleetError::Failed(m)) if m.contains("did not answer 200")), "{broken:?}");
+    assert_eq!(fleet.health(&spec.id).await, Ok(HealthStatus::Unhealthy));
+    fleet.replace_image(&spec.id, V3).await.expect("replace with v3");
+    assert_eq!(fleet.health(&spec.id).await, Ok(HealthStatus::Healthy));
+    assert_eq!(get(&before.address, "/").await.1.trim(), "rollscale demo version v3");
+
+    assert_eq!(fleet.replace_image(&group.instance(9), V2).await, Err(FleetError::NotFound(group.instance(9))));
+}
+
+#[tokio::test]
+async fn an_interrupted_replacement_is_finished_or_undone() {
+    let group = Group::new("swap");
+    let fleet = fleet();
+    let spec = group.spec(1, V1);
+    let before = fleet.create_instance(&spec).await.expect("create");
+    let name = fleet.container_name(&spec.id);
+    // As if rollscale died after removing the old container and before renaming the new one.
+    podman(&["rename", &name, &format!("{name}.next")]);
+    podman(&["stop", "-t", "0", &format!("{name}.next")]);
+    let after = fleet.observe(&spec.id).await.expect("observe finishes the swap").expect("exists");
+    assert!(after.running);
+    assert_eq!(after.address, before.address);
+    assert_eq!(group.containers(&spec.id).len(), 1);
+
+    // As if rollscale died after making the replacement and before removing the old one.
+    let instance_label = format!("rollscale.instance={}", spec.id);
+    let group_label = format!("rollscale.group={}", group.id);
+    let next = format!("{name}.next");
+    podman(&["create", "--name", &next, "--label", &instance_label, "--label", &group_label, V2]);
+    assert_eq!(group.containers(&spec.id).len(), 2);
+    let id = container_id(&name);
+    fleet.replace_image(&spec.id, V1).await.expect("undoes the replacement, then is a no-op");
+    assert_eq!(group.containers(&spec.id).len(), 1);
+    assert_eq!(container_id(&name), id);
+    assert_eq!(fleet.observe(&spec.id).await.expect("observe").expect("exists").image_id, V1);
+}
+
+#[tokio::test]
+async fn scripts_report_output_exit_code_working_dir_and_timeout() {
+    let group = Group::new("script");
+    let fleet = fleet();
+    let spec = group.spec(1, V1);
+    fleet.create_instance(&spec).await.expect("create");
+    let id = &spec.id;
+
+    let run = fleet.run_script(id, &shell("echo out; echo err >&2; echo again; exit 3")).await.expect("run");
+    assert_eq!(run.exit_code, Some(3));
+    assert_eq!(run.output, "out\nerr\nagain\n");
+    assert!(!run.truncated && !run.timed_out);
+
+    let run = fleet.run_script(id, &shell("pwd")).await.expect("run");
+    assert_eq!((run.exit_code, run.output.as_str()), (Some(0), "/root\n"));
+    let in_tmp = ScriptSpec { working_dir: Some("/tmp".into()), ..shell("pwd; touch here") };
+    let run = fleet.run_script(id, &in_tmp).await.expect("run");
+    assert_eq!((run.exit_code, run.output.as_str()), (Some(0), "/tmp\n"));
+    let nowhere = ScriptSpec { working_dir: Some("/no/such/dir".into()), ..shell("echo never") };
+    let run = fleet.run_script(id, &nowhere).await.expect("run");
+    assert_eq!(run.exit_code, Some(1));
+    assert!(run.output.contains("/no/such/dir") && !run.output.contains("never"), "{}", run.output);
+
+    let started = Instant::now();
+    let slow = ScriptSpec { timeout_s: 1, ..shell("echo before; sleep 30; echo after") };
+    let run = fleet.run_script(id, &slow).await.expect("run");
+    assert!(run.timed_out);
+    assert_eq!(run.exit_code, None);
+    assert_eq!(run.output, "before\n");
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    let left = fleet.run_script(id, &shell("ps -o comm")).await.expect("run");
+    assert!(!left.output.lines().any(|command| command.trim() == "sleep"), "the sleep was killed:\n{}", left.output);
+
+    let run = fleet.run_script(id, &shell("yes 0123456789 | head -c 40000; echo; echo done")).await.expect("run");
+    assert_eq!(run.exit_code, Some(0));
+    assert!(run.truncated);
+    assert_eq!(run.output.len(), MAX_OUTPUT_BYTES);
+
+    let bat = ScriptSpec { command_type: CommandType::RunBatScript, ..shell("echo hi") };
+    assert!(matches!(fleet.run_script(id, &bat).await, Err(FleetError::Unsupported(_))));
+    let ps = ScriptSpec { command_type: CommandType::RunPowerShellScript, ..shell("Write-Output hi") };
+    assert!(matches!(fleet.run_script(id, &ps).await, Err(FleetError::Unsupported(_))));
+    assert_eq!(
+        fleet.run_script(&group.instance(9), &shell("true")).await,
+        Err(FleetError::NotFound(group.instance(9)))
+    );
+}
+
+#[tokio::test]
+async fn packages_are_recorded_on_success_and_reset_by_a_new_image() {
+    let group = Group::new("package");
+    let fleet = fleet();
+    let spec = group.spec(1, V1);
+    fleet.create_instance(&spec).await.expect("create");
+    let id = &spec.id;
+    let operation = |action, version: &str, script: &str| PackageOperation {
+        name: "nginx".into(),
+        version: version.into(),
+        action,
+        script: script.into(),
+        timeout_s: 30,
+    };
+    let packages = || async { fleet.observe(id).await.expect("observe").expect("exists").packages };
+
+    let run = fleet.apply_package(id, &operation(PackageAction::Install, "1.0", "echo installing 1.0")).await;
+    assert_eq!(run.expect("install").output, "installing 1.0\n");
+    assert_eq!(packages().await, vec![("nginx".to_string(), "1.0".to_string())]);
+
+    let run = fleet.apply_package(id, &operation(PackageAction::Install, "2.0", "echo broken; exit 5")).await;
+    assert_eq!(run.expect("install").exit_code, Some(5));
+    assert_eq!(packages().await, vec![("nginx".to_string(), "1.0".to_string())], "a failed script records nothing");
+
+    fleet.apply_package(id, &operation(PackageAction::Install, "2.0", "true")).await.expect("upgrade");
+    assert_eq!(packages().await, vec![("nginx".to_string(), "2.0".to_string())]);
+    // Readable while stopped, too.
+    podman(&["stop", "-t", "0", &fleet.container_name(id)]);
+    assert_eq!(packages().await, vec![("nginx".to_string(), "2.0".to_string())]);
+    fleet.create_instance(&spec).await.expect("start again");
+
+    fleet.apply_package(id, &operation(PackageAction::Uninstall, "2.0", "echo removing")).await.expect("uninstall");
+    assert!(packages().await.is_empty());
+
+    fleet.apply_package(id, &operation(PackageAction::Install, "3.0", "true")).await.expect("install");
+    fleet.replace_image(id, V2).await.expect("replace");
+    assert!(packages().await.is_empty(), "a new image is a new system disk");
+}
+
+#[tokio::test]
+async fn an_image_made_from_an_instance_makes_new_instances() {
+    let group = Group::new("image");
+    let fleet = fleet();
+    let spec = group.spec(1, V1);
+    fleet.create_instance(&spec).await.expect("create");
+    let run = fleet.run_script(&spec.id, &shell("echo custom page > /www/custom.html")).await.expect("run");
+    assert_eq!(run.exit_code, Some(0));
+    let name = format!("golden {}", group.tag);
+    let image = fleet.create_image(&spec.id, &name).await.expect("create image");
+    group.forget_image(&image);
+    assert_eq!(image, format!("localhost/rollscale-image:golden-{}", group.tag));
+    let images = fleet.list_images().await.expect("list images");
+    assert!(images.iter().any(|local| local.tags.contains(&image)), "{images:?}");
+    assert!(images.iter().any(|local| local.tags.iter().any(|tag| tag == V1)));
+
+    let copy = fleet.create_instance(&group.spec(2, &image)).await.expect("create from the image");
+    assert_eq!(copy.image_id, image);
+    assert_ne!(copy.address, "");
+    assert_eq!(get(&copy.address, "/custom.html").await, (200, "custom page\n".to_string()));
+    assert_eq!(get(&copy.address, "/").await.1.trim(), "rollscale demo version v1");
+    let labels = podman(&[
+        "inspect",
+        "--format",
+        "{{index .Config.Labels \"rollscale.instance\"}}",
+        &fleet.container_name(&copy.id),
+    ]);
+    assert_eq!(labels, copy.id.to_string(), "the image's labels do not leak");
+
+    assert_eq!(fleet.create_image(&group.instance(9), "x").await, Err(FleetError::NotFound(group.instance(9))));
+}
+
+#[tokio::test]
+async fn remove_is_idempotent_and_a_new_fleet_readopts_what_exists() {
+    let group = Group::new("adopt");
+    let fleet = fleet();
+    let one = fleet.create_instance(&group.spec(1, V1)).await.expect("create");
+    let two = fleet.create_instance(&group.spec(2, V2)).await.expect("create");
+
+    let restarted = DockerFleet::connect(&format!("unix://{}", socket()), config()).expect("connect");
+    let managed: Vec<_> = restarted
+        .list_managed()
+        .await
+        .expect("list")
+        .into_iter()
+        .filter(|observation| observation.id == one.id || observation.id == two.id)
+        .collect();
+    assert_eq!(managed, vec![one.clone(), two.clone()]);
+    assert_eq!(restarted.create_instance(&group.spec(1, V1)).await, Ok(one.clone()));
+    assert_eq!(group.containers(&one.id).len(), 1);
+
+    restarted.remove_instance(&one.id).await.expect("remove");
+    assert!(group.containers(&one.id).is_empty());
+    restarted.remove_instance(&one.id).await.expect("remove again");
+    assert_eq!(restarted.observe(&one.id).await, Ok(None));
+    assert_eq!(restarted.health(&one.id).await, Err(FleetError::NotFound(one.id.clone())));
+    assert!(http_get(&one.address, "/", Duration::from_secs(1)).await.is_err(), "nothing serves there any more");
+    assert_eq!(get(&two.address, "/").await.0, 200);
+}
+
+#[tokio::test]
+async fn container_groups_renew_and_merge() {
+    let group = Group::new("eci");
+    let fleet = fleet();
+    let web = ContainerSpec { name: "web".into(), image: V1.into(), port: Some(8080), ..ContainerSpec::default() };
+    let side = ContainerSpec {
+        name: "side".into(),
+        image: V2.into(),
+        command: vec!["/bin/httpd".into(), "-f".into(), "-p".into(), "8081".into(), "-h".into(), "/www".into()],
+        port: Some(8081),
+        ..ContainerSpec::default()
+    };
+    let mut spec = group.spec(1, "eci");
+    spec.group_type = GroupType::ECI;
+    spec.containers = vec![web.clone(), side.clone()];
+    let id = spec.id.clone();
+    let created = fleet.create_instance(&spec).await.expect("create");
+    assert_eq!(created.containers, spec.containers);
+    assert_eq!(created.image_id, "eci");
+    assert_eq!(group.containers(&id).len(), 2);
+    assert_eq!(get(&created.address, "/").await.1.trim(), "rollscale demo version v1");
+    // One network namespace: the main container reaches the other on loopback.
+    let peek = shell("wget -q -O - http://127.0.0.1:8081/");
+    assert_eq!(fleet.run_script(&id, &peek).await.expect("run").output.trim(), "rollscale demo version v2");
+
+    // Incremental: only the changed container is made again.
+    let main_id = container_id(&fleet.container_name(&id));
+    let side_v3 = ContainerSpec { name: "side".into(), image: V3.into(), ..ContainerSpec::default() };
+    fleet.update_containers(&id, ContainerUpdateType::IncrementalUpdate, &[side_v3]).await.expect("merge");
+    let observed = fleet.observe(&id).await.expect("observe").expect("exists");
+    assert_eq!(observed.containers, vec![web.clone(), ContainerSpec { image: V3.into(), ..side.clone() }]);
+    assert_eq!(container_id(&fleet.container_name(&id)), main_id, "the main container is kept");
+    assert_eq!(fleet.run_script(&id, &peek).await.expect("run").output.trim(), "rollscale demo version v3");
+
+    // Renew: the group becomes exactly the given containers, on the same address.
+    let web_v2 = ContainerSpec { image: V2.into(), ..web.clone() };
+    fleet.update_containers(&id, ContainerUpdateType::RenewUpdate, std::slice::from_ref(&web_v2)).await.expect("renew");
+    let renewed = fleet.observe(&id).await.expect("observe").expect("exists");
+    assert_eq!(renewed.containers, vec![web_v2.clone()]);
+    assert_eq!(renewed.address, created.address);
+    assert_eq!(group.containers(&id).len(), 1);
+    assert_eq!(get(&renewed.address, "/").await.1.trim(), "rollscale demo version v2");
+    let main_id = container_id(&fleet.container_name(&id));
+    fleet.update_containers(&id, ContainerUpdateType::RenewUpdate, &[web_v2]).await.expect("renew again");
+    assert_eq!(container_id(&fleet.container_name(&id)), main_id, "a no-op");
+
+    assert!(matches!(fleet.replace_image(&id, V3).await, Err(FleetError::Unsupported(_))));
+    fleet.remove_instance(&id).await.expect("remove");
+    assert!(group.containers(&id).is_empty());
+}
+
+#[tokio::test]
+async fn endpoints_that_do_not_answer_are_unavailable() {
+    let missing = DockerFleet::connect("unix:///nonexistent/rollscale/podman.sock", config());
+    assert!(matches!(missing, Err(FleetError::Unavailable(_))), "{missing:?}");
+    let refused = DockerFleet::connect("tcp://127.0.0.1:1", config()).expect("connect does not dial");
+    assert!(matches!(refused.ping().await, Err(FleetError::Unavailable(_))));
+    assert!(matches!(refused.observe(&InstanceId::parse("i-x").expect("id")).await, Err(FleetError::Unavailable(_))));
+    assert!(matches!(DockerFleet::connect("ftp://x", config()), Err(FleetError::Failed(_))));
+}
+
+#[tokio::test]
+async fn concurrent_replacements_keep_every_address() {
+    let group = Group::new("batch");
+    let fleet = fleet();
+    let specs: Vec<InstanceSpec> = (1..=4).map(|n| group.spec(n, V1)).collect();
+    let created = futures_util::future::join_all(specs.iter().map(|spec| fleet.create_instance(spec))).await;
+    let addresses: Vec<String> = created.into_iter().map(|c| c.expect("create").address).collect();
+    let replaced = futures_util::future::join_all(specs.iter().map(|spec| fleet.replace_image(&spec.id, V2))).await;
+    assert!(replaced.iter().all(Result::is_ok), "{replaced:?}");
+    for (spec, address) in specs.iter().zip(&addresses) {
+        let observed = fleet.observe(&spec.id).await.expect("observe").expect("exists");
+        assert_eq!(&observed.address, address);
+        assert_eq!(get(address, "/").await.1.trim(), "rollscale demo version v2");
+    }
+}
