@@ -1,6 +1,6 @@
 //! Rolling-update tasks (parent executions) and their per-instance child executions.
 
-use crate::{conflict_unless_one, from_json, to_json, versioned, Store, StoreError, Versioned};
+use crate::{conflict_unless_one, from_json, to_json, versioned, Backend, Store, StoreError, Versioned};
 use rollscale_core::domain::Millis;
 use rollscale_core::ids::{ExecutionId, ScalingGroupId};
 use rollscale_core::task::{InstanceWork, TaskState};
@@ -12,6 +12,68 @@ use sqlx::Row;
 pub enum Execution {
     Task(Versioned<TaskState>),
     Instance { parent_id: ExecutionId, template_name: String, group_id: ScalingGroupId, work: Versioned<InstanceWork> },
+}
+
+/// Most rows [`Store::works_write`] writes with one statement. Beyond about 200, SQLite's
+/// planner (without statistics) stops looking the rows up by id and scans the table instead.
+pub const WORKS_WRITE_CHUNK: usize = 128;
+
+/// The statement of [`Store::works_write`] for `slots` rows. The rows are padded to a power of
+/// two with rows that match nothing, so that a handful of statement texts serve every batch
+/// size and stay in the prepared-statement cache. SQLite gets anonymous `?` parameters: it
+/// looks `$n` names up one by one, which makes binding a thousand of them take milliseconds.
+fn works_write_sql(backend: Backend, slots: usize) -> String {
+    let mut n = 0;
+    let mut param = || match backend {
+        Backend::Sqlite => "?".to_string(),
+        Backend::Postgres => {
+            n += 1;
+            format!("${n}")
+        }
+    };
+    let mut sql = String::with_capacity(300 + slots * 40);
+    sql.push_str("WITH v (id, generation, status, detail_status, body) AS (VALUES ");
+    for slot in 0..slots {
+        if slot > 0 {
+            sql.push_str(", ");
+        }
+        let (id, generation, status, detail_status, body) = (param(), param(), param(), param(), param());
+        sql.push_str(&format!("({id}, CAST({generation} AS BIGINT), {status}, {detail_status}, {body})"));
+    }
+    sql.push_str(&format!(
+        ") UPDATE executions SET status = v.status, detail_status = v.detail_status, body = v.body, \
+         updated_at = {}, generation = executions.generation + 1 \
+         FROM v WHERE executions.id = v.id AND executions.generation = v.generation",
+        param()
+    ));
+    sql
+}
+
+/// A child execution to write with [`Store::works_write`], serialized.
+#[derive(Clone, Debug)]
+pub struct WorkRow {
+    id: String,
+    generation: i64,
+    status: &'static str,
+    detail_status: &'static str,
+    body: String,
+}
+
+impl WorkRow {
+    /// `work` to be written if its row is still at `generation`.
+    pub fn new(work: &InstanceWork, generation: i64) -> WorkRow {
+        WorkRow {
+            id: work.execution_id.to_string(),
+            generation,
+            status: work.status.wire_status(),
+            detail_status: work.status.as_str(),
+            body: to_json(work),
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
 }
 
 /// Filters of `ListExecutions`. Without `parent_id` or `execution_id`, only tasks are listed
@@ -213,6 +275,56 @@ impl Store {
         Ok(generation + 1)
     }
 
+    /// Writes child executions, each if it is still at its generation (its new generation is
+    /// then its old one + 1), in as few statements as possible, and says for each whether it
+    /// was written. `false` is what [`Store::work_update`] reports as a conflict.
+    ///
+    /// This is the group commit of many workers' journal entries: one statement (and so one
+    /// commit) per [`WORKS_WRITE_CHUNK`] rows instead of one per row. Which rows a statement
+    /// wrote is not asked of it (`RETURNING` sends each row back separately, which costs more
+    /// than the statement): when it wrote as many as it was given, it wrote them all; when not
+    /// (a row moved on, which for a running child only its own worker writes does not happen
+    /// in practice), each of its rows is read back and counted as written if it now holds
+    /// exactly what was to be written at the generation after.
+    pub async fn works_write(&self, rows: &[WorkRow], now: Millis) -> Result<Vec<bool>, StoreError> {
+        let mut written = Vec::with_capacity(rows.len());
+        for chunk in rows.chunks(WORKS_WRITE_CHUNK) {
+            let slots = chunk.len().next_power_of_two();
+            let sql = works_write_sql(self.backend, slots);
+            let mut query = sqlx::query(&sql);
+            for row in chunk {
+                query = query
+                    .bind(row.id.as_str())
+                    .bind(row.generation)
+                    .bind(row.status)
+                    .bind(row.detail_status)
+                    .bind(row.body.as_str());
+            }
+            for _ in chunk.len()..slots {
+                query = query.bind("").bind(-1_i64).bind("").bind("").bind("");
+            }
+            let result = query.bind(now).execute(&mut *self.conn().await?).await?;
+            if result.rows_affected() == chunk.len() as u64 {
+                written.extend(std::iter::repeat_n(true, chunk.len()));
+                continue;
+            }
+            for row in chunk {
+                let stored = sqlx::query("SELECT generation, body FROM executions WHERE id = $1")
+                    .bind(row.id.as_str())
+                    .fetch_optional(&mut *self.conn().await?)
+                    .await?;
+                written.push(match stored {
+                    Some(stored) => {
+                        stored.try_get::<i64, _>(0)? == row.generation + 1
+                            && stored.try_get::<String, _>(1)? == row.body
+                    }
+                    None => false,
+                });
+            }
+        }
+        Ok(written)
+    }
+
     /// Writes several child executions and optionally their task in one transaction; every row
     /// must still be at its generation, or nothing is written.
     pub async fn works_update(
@@ -318,9 +430,29 @@ impl Store {
         } else {
             0
         };
-        let conditions = "($1 = '' OR id = $1) \
-             AND (($3 = 0 AND parent_id = '') OR ($3 = 1 AND parent_id = $2) OR $3 = 2) \
-             AND ($4 = '' OR template_name = $4) AND ($5 = '' OR status = $5) AND ($6 = '' OR group_id = $6)";
+        // Each filter is a plain equality when given and `$n = ''` (true: it is bound empty)
+        // when not, so the planner can use an index; `($n = '' OR col = $n)` kept it from
+        // any, and a lookup by execution id (what `--wait` polls) scanned every execution.
+        let given = |value: &Option<String>| value.as_deref().is_some_and(|v| !v.is_empty());
+        let equal = |given: bool, column: &str, n: u8| {
+            if given {
+                format!("{column} = ${n}")
+            } else {
+                format!("${n} = ''")
+            }
+        };
+        let scope_condition = match scope {
+            0 => "$3 = 0 AND parent_id = '' AND $2 = ''",
+            1 => "$3 = 1 AND parent_id = $2",
+            _ => "$3 = 2 AND $2 = ''",
+        };
+        let conditions = format!(
+            "{} AND {scope_condition} AND {} AND {} AND {}",
+            equal(given(&filter.execution_id), "id", 1),
+            equal(given(&filter.template_name), "template_name", 4),
+            equal(given(&filter.status), "status", 5),
+            equal(given(&filter.group_id), "group_id", 6),
+        );
         let order = if scope == 1 { "position, id" } else { "created_at DESC, parent_id, position, id" };
         fn bind_filter<'q>(
             query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
@@ -372,5 +504,101 @@ impl Store {
             }
         }
         Ok((executions, total))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{works_write_sql, WorkRow, WORKS_WRITE_CHUNK};
+    use crate::{Backend, Store};
+    use rollscale_core::ids::{ExecutionId, InstanceId};
+    use rollscale_core::task::{InstanceStatus, InstanceWork};
+    use sqlx::Row;
+
+    async fn store_with(n: u32) -> (tempfile::TempDir, Store, Vec<InstanceWork>) {
+        let (dir, store) = crate::testing::fresh_store().await;
+        let works: Vec<InstanceWork> = (0..n)
+            .map(|i| {
+                let bits = u128::from(i) + 1;
+                InstanceWork::new(ExecutionId::from_random(bits), InstanceId::from_random(bits), 0, i, false)
+            })
+            .collect();
+        let mut conn = store.conn().await.expect("conn");
+        for work in &works {
+            sqlx::query(
+                "INSERT INTO executions (id, parent_id, template_name, status, detail_status, group_id, instance_id, \
+                 position, body, created_at, updated_at, generation) \
+                 VALUES ($1, 'exec-parent', 't', 'Queued', 'Queued', 'g', 'i', $2, $3, 0, 0, 1)",
+            )
+            .bind(work.execution_id.as_str())
+            .bind(i64::from(work.position))
+            .bind(crate::to_json(work))
+            .execute(&mut *conn)
+            .await
+            .expect("insert");
+        }
+        drop(conn);
+        (dir, store, works)
+    }
+
+    #[tokio::test]
+    async fn works_write_writes_every_row_at_its_generation_in_chunks() {
+        let (_dir, store, works) = store_with(300).await;
+        let started: Vec<InstanceWork> = works.iter().map(|w| w.clone().start(7)).collect();
+        let rows: Vec<WorkRow> = started.iter().map(|w| WorkRow::new(w, 1)).collect();
+        assert_eq!(store.works_write(&rows, 42).await.expect("write"), vec![true; 300]);
+        for work in &started {
+            let (_, stored) = store.work_get(&work.execution_id).await.expect("get").expect("row");
+            assert_eq!(stored.generation, 2);
+            assert_eq!(&stored.value, work);
+        }
+        let running: i64 =
+            sqlx::query("SELECT COUNT(*) FROM executions WHERE detail_status = 'Running' AND updated_at = 42")
+                .fetch_one(&mut *store.conn().await.unwrap())
+                .await
+                .unwrap()
+                .get(0);
+        assert_eq!(running, 300);
+        // Written again at the old generation: nothing changes, each is told so.
+        let again: Vec<WorkRow> = started.iter().map(|w| WorkRow::new(&w.clone().abort(9), 1)).collect();
+        assert_eq!(store.works_write(&again, 43).await.expect("write"), vec![false; 300]);
+        let (_, stored) = store.work_get(&started[0].execution_id).await.unwrap().unwrap();
+        assert_eq!((stored.generation, stored.value.status), (2, InstanceStatus::Running));
+    }
+
+    #[tokio::test]
+    async fn works_write_tells_exactly_which_rows_moved_on() {
+        let (_dir, store, works) = store_with(10).await;
+        // Row 3 moved on before the batch.
+        store.work_update(&works[3].clone().start(1), 1, 1).await.expect("update");
+        let next: Vec<InstanceWork> = works.iter().map(|w| w.clone().start(5)).collect();
+        let rows: Vec<WorkRow> = next.iter().map(|w| WorkRow::new(w, 1)).collect();
+        let written = store.works_write(&rows, 5).await.expect("write");
+        let expected: Vec<bool> = (0..10).map(|i| i != 3).collect();
+        assert_eq!(written, expected);
+        let (_, moved) = store.work_get(&works[3].execution_id).await.unwrap().unwrap();
+        assert_eq!((moved.generation, moved.value.started_at), (2, Some(1)), "the row that moved on is untouched");
+    }
+
+    #[tokio::test]
+    async fn works_write_looks_rows_up_by_id_at_every_chunk_size() {
+        let (_dir, store, _works) = store_with(1000).await;
+        if store.backend() != Backend::Sqlite {
+            return;
+        }
+        let mut slots = 1;
+        while slots <= WORKS_WRITE_CHUNK {
+            let sql = format!("EXPLAIN QUERY PLAN {}", works_write_sql(Backend::Sqlite, slots));
+            let plan: Vec<String> = sqlx::query(&sql)
+                .fetch_all(&mut *store.conn().await.unwrap())
+                .await
+                .expect("plan")
+                .iter()
+                .map(|row| row.get::<String, _>(3))
+                .collect();
+            assert!(plan.iter().any(|step| step.starts_with("SEARCH executions")), "{slots} rows: {plan:?}");
+            assert!(!plan.iter().any(|step| step.starts_with("SCAN executions")), "{slots} rows: {plan:?}");
+            slots *= 2;
+        }
     }
 }

@@ -15,7 +15,7 @@ mod instances;
 mod keys;
 mod load_balancers;
 
-pub use executions::{Execution, ExecutionFilter};
+pub use executions::{Execution, ExecutionFilter, WorkRow};
 
 use conn::{Conn, Db, Single};
 use serde::de::DeserializeOwned;
@@ -38,6 +38,10 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("database migration failed")]
     Migration(#[from] sqlx::migrate::MigrateError),
+    /// The statement that was to write this row together with others failed: each of them
+    /// gets this, with the failure's text.
+    #[error("a batched write failed: {0}")]
+    Batch(String),
     #[error("a stored {what} could not be read")]
     Corrupt {
         what: &'static str,
@@ -175,5 +179,35 @@ pub(crate) fn conflict_unless_one(rows: u64, what: &'static str, id: &str) -> Re
         Ok(())
     } else {
         Err(StoreError::Conflict { what, id: id.to_string() })
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    use crate::Store;
+    use sqlx::{AnyConnection, Connection, Executor};
+
+    /// A fresh, empty store: SQLite in a temporary directory; or, when
+    /// `ROLLSCALE_TEST_POSTGRES_URL` names a PostgreSQL server's database (e.g.
+    /// `postgres://postgres@127.0.0.1:5432/postgres`), a new database created on that server.
+    pub(crate) async fn fresh_store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = match std::env::var("ROLLSCALE_TEST_POSTGRES_URL") {
+            Ok(admin) if !admin.is_empty() => {
+                sqlx::any::install_default_drivers();
+                let name = format!("rollscale_test_{}", rand_suffix());
+                let mut conn = AnyConnection::connect(&admin).await.expect("connect to the test server");
+                conn.execute(format!("CREATE DATABASE {name}").as_str()).await.expect("create database");
+                let base = admin.rsplit_once('/').map(|(base, _)| base).unwrap_or(&admin);
+                format!("{base}/{name}")
+            }
+            _ => format!("sqlite://{}", dir.path().join("t.db").display()),
+        };
+        (dir, Store::open(&url).await.expect("open"))
+    }
+
+    fn rand_suffix() -> String {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
+        format!("{:x}_{}", nanos, std::process::id())
     }
 }

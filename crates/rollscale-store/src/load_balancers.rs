@@ -154,3 +154,40 @@ fn weights_of(rows: Vec<sqlx::any::AnyRow>) -> Result<Vec<(LoadBalancerId, u32)>
     weights.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
     Ok(weights)
 }
+
+#[cfg(test)]
+mod tests {
+    use rollscale_core::ids::{InstanceId, LoadBalancerId};
+
+    #[tokio::test]
+    async fn standby_weights_are_remembered_once_and_restored_once() {
+        let (_dir, store) = crate::testing::fresh_store().await;
+        let instance = InstanceId::from_random(1);
+        let other = InstanceId::from_random(2);
+        let (a, b) = (LoadBalancerId::from_random(10), LoadBalancerId::from_random(11));
+        for (lb, id, weight) in [(&b, &instance, 30), (&a, &instance, 70), (&a, &other, 50)] {
+            store
+                .backend_put(&rollscale_core::domain::Backend {
+                    load_balancer_id: lb.clone(),
+                    instance_id: id.clone(),
+                    weight,
+                })
+                .await
+                .expect("put");
+        }
+        let mut expected = vec![(a.clone(), 70), (b.clone(), 30)];
+        expected.sort_by(|x, y| x.0.as_str().cmp(y.0.as_str()));
+        assert_eq!(store.backend_zero_weights(&instance).await.expect("zero"), expected);
+        // A redo keeps the first remembered weights, not the zeros.
+        assert_eq!(store.backend_zero_weights(&instance).await.expect("zero again"), expected);
+        let now: Vec<u32> =
+            store.backend_list(None, Some(&instance)).await.unwrap().iter().map(|backend| backend.weight).collect();
+        assert_eq!(now, vec![0, 0]);
+        assert_eq!(store.backend_restore_weights(&instance).await.expect("restore"), expected);
+        assert_eq!(store.backend_restore_weights(&instance).await.expect("restore again"), expected);
+        let listed = store.backend_list(Some(&a), None).await.unwrap();
+        assert_eq!(listed.len(), 2, "both instances behind {a}");
+        assert_eq!(store.backend_list(Some(&a), Some(&other)).await.unwrap()[0].weight, 50, "untouched");
+        assert_eq!(store.backend_list(None, None).await.unwrap().len(), 3);
+    }
+}
