@@ -19,33 +19,38 @@ impl Engine {
         id: &InstanceId,
         change: impl Fn(&mut Instance),
     ) -> Result<Option<Instance>, ServiceError> {
-        self.instance_modify_from(id, None, change).await
+        Ok(self.instance_modify_from(id, None, change).await?.map(|instance| instance.value))
     }
 
-    /// [`Engine::instance_modify`] starting from `read`, the instance as the caller just read
-    /// it: the write compares its generation, so a stale copy costs a conflict and a fresh
-    /// read, never a lost update. An unchanged instance is confirmed by a fresh read.
+    /// [`Engine::instance_modify`] starting from `read`, a copy of the instance the caller
+    /// read or wrote earlier, instead of reading it now. The write compares the copy's
+    /// generation, so a stale copy costs a conflict and a fresh read, never a lost update; and
+    /// a copy that `change` leaves as it is proves nothing, so that case reads afresh too.
+    /// Returns the instance as written (or as read, when there was nothing to change).
     pub(crate) async fn instance_modify_from(
         &self,
         id: &InstanceId,
         mut read: Option<Versioned<Instance>>,
         change: impl Fn(&mut Instance),
-    ) -> Result<Option<Instance>, ServiceError> {
+    ) -> Result<Option<Versioned<Instance>>, ServiceError> {
         loop {
-            let current = match read.take() {
-                Some(current) => current,
+            let (current, fresh) = match read.take() {
+                Some(current) => (current, false),
                 None => match self.store.instance_get(id).await? {
-                    Some(current) => current,
+                    Some(current) => (current, true),
                     None => return Ok(None),
                 },
             };
             let mut next = current.value.clone();
             change(&mut next);
             if next == current.value {
-                return Ok(Some(next));
+                if fresh {
+                    return Ok(Some(current));
+                }
+                continue;
             }
             match self.store.instance_update(&next, current.generation).await {
-                Ok(_) => return Ok(Some(next)),
+                Ok(generation) => return Ok(Some(Versioned { value: next, generation })),
                 Err(StoreError::Conflict { .. }) => continue,
                 Err(error) => return Err(error.into()),
             }
@@ -55,13 +60,27 @@ impl Engine {
     /// Puts the instance in Standby: each load balancer's weight goes to 0, the old one
     /// remembered. Returns the remembered weights.
     pub async fn enter_standby(&self, id: &InstanceId) -> Result<Vec<(LoadBalancerId, u32)>, ServiceError> {
+        self.enter_standby_with(id, &mut None).await
+    }
+
+    /// [`Engine::enter_standby`] with `memory`: a copy of the instance from an earlier step to
+    /// start from (see [`Engine::instance_modify_from`]); it is left holding the instance as
+    /// written, and empty after an error.
+    pub(crate) async fn enter_standby_with(
+        &self,
+        id: &InstanceId,
+        memory: &mut Option<Versioned<Instance>>,
+    ) -> Result<Vec<(LoadBalancerId, u32)>, ServiceError> {
+        let read = memory.take();
         let weights = self.store.backend_zero_weights(id).await?;
         for (lb, _) in &weights {
             self.lb_call(|| self.lb.set_weight(lb, id, 0)).await?;
         }
-        self.instance_modify(id, |instance| instance.lifecycle_state = LifecycleState::Standby)
+        let written = self
+            .instance_modify_from(id, read, |instance| instance.lifecycle_state = LifecycleState::Standby)
             .await?
             .ok_or_else(|| instance_not_found(id))?;
+        *memory = Some(written);
         Ok(weights)
     }
 
@@ -103,31 +122,56 @@ impl Engine {
 
     /// Takes the instance out of Standby: the remembered weights come back.
     pub async fn exit_standby(&self, id: &InstanceId) -> Result<Vec<(LoadBalancerId, u32)>, ServiceError> {
+        self.exit_standby_with(id, &mut None).await
+    }
+
+    /// [`Engine::exit_standby`] with `memory`, as [`Engine::enter_standby_with`].
+    pub(crate) async fn exit_standby_with(
+        &self,
+        id: &InstanceId,
+        memory: &mut Option<Versioned<Instance>>,
+    ) -> Result<Vec<(LoadBalancerId, u32)>, ServiceError> {
+        let read = memory.take();
         let weights = self.store.backend_restore_weights(id).await?;
         for (lb, weight) in &weights {
             self.lb_call(|| self.lb.set_weight(lb, id, *weight)).await?;
         }
-        self.instance_modify(id, |instance| {
-            if instance.lifecycle_state == LifecycleState::Standby {
-                instance.lifecycle_state = LifecycleState::InService;
-            }
-        })
-        .await?
-        .ok_or_else(|| instance_not_found(id))?;
+        let written = self
+            .instance_modify_from(id, read, |instance| {
+                if instance.lifecycle_state == LifecycleState::Standby {
+                    instance.lifecycle_state = LifecycleState::InService;
+                }
+            })
+            .await?
+            .ok_or_else(|| instance_not_found(id))?;
+        *memory = Some(written);
         Ok(weights)
     }
 
     /// Sets or clears protection: a protected instance is `Protected` instead of `InService`.
     pub async fn set_protected(&self, id: &InstanceId, protected: bool) -> Result<(), ServiceError> {
-        self.instance_modify(id, |instance| {
-            instance.lifecycle_state = match (instance.lifecycle_state, protected) {
-                (LifecycleState::InService, true) => LifecycleState::Protected,
-                (LifecycleState::Protected, false) => LifecycleState::InService,
-                (state, _) => state,
-            }
-        })
-        .await?
-        .ok_or_else(|| instance_not_found(id))?;
+        self.set_protected_with(id, protected, &mut None).await
+    }
+
+    /// [`Engine::set_protected`] with `memory`, as [`Engine::enter_standby_with`].
+    pub(crate) async fn set_protected_with(
+        &self,
+        id: &InstanceId,
+        protected: bool,
+        memory: &mut Option<Versioned<Instance>>,
+    ) -> Result<(), ServiceError> {
+        let read = memory.take();
+        let written = self
+            .instance_modify_from(id, read, |instance| {
+                instance.lifecycle_state = match (instance.lifecycle_state, protected) {
+                    (LifecycleState::InService, true) => LifecycleState::Protected,
+                    (LifecycleState::Protected, false) => LifecycleState::InService,
+                    (state, _) => state,
+                }
+            })
+            .await?
+            .ok_or_else(|| instance_not_found(id))?;
+        *memory = Some(written);
         Ok(())
     }
 

@@ -17,12 +17,12 @@ use rollscale_core::task::{
     TaskEvent, TaskState, WaitingStatus,
 };
 use rollscale_fleet::{FleetError, PackageOperation};
-use rollscale_store::{StoreError, Versioned};
+use rollscale_store::{StoreError, Versioned, WorkRow};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::Notify;
+use tokio::sync::{mpsc, oneshot, Notify};
 
 /// The in-memory side of a task being driven: a wake-up signal, the cancel flag mirrored from
 /// the store, and which instances have a worker now.
@@ -31,7 +31,18 @@ pub struct TaskHandle {
     wake: Notify,
     cancelling: AtomicBool,
     workers: Mutex<HashSet<ExecutionId>>,
+    /// Where the task's workers send their steps' journal entries (see `journal_loop`).
+    journal: Option<mpsc::UnboundedSender<JournalEntry>>,
 }
+
+/// A worker's step outcome to commit, and where to say whether it was.
+struct JournalEntry {
+    row: WorkRow,
+    reply: oneshot::Sender<Result<bool, StoreError>>,
+}
+
+/// Most journal entries committed by one statement.
+const JOURNAL_BATCH: usize = 512;
 
 enum Next {
     Again,
@@ -57,8 +68,11 @@ impl Engine {
             if tasks.contains_key(&id) {
                 return;
             }
-            let handle = Arc::new(TaskHandle::default());
+            let (journal, entries) = mpsc::unbounded_channel();
+            let handle = Arc::new(TaskHandle { journal: Some(journal), ..TaskHandle::default() });
             tasks.insert(id.clone(), handle.clone());
+            // Ends when the handle (the only sender) is gone: after the driver and its workers.
+            self.track(tokio::spawn(journal_loop(self.store.clone(), entries)).abort_handle());
             handle
         };
         let engine = self.clone();
@@ -446,12 +460,16 @@ impl Engine {
         // aborts them once none is in flight), and every write compares the generation: a
         // stale copy fails with a conflict and is read again, so keeping it saves a read per
         // step without ever writing over a change it has not seen.
+        // Likewise the instance as this worker's last step wrote it (see perform_step_with).
         let mut current = None;
+        let mut memory = None;
         loop {
-            match self.work_once(handle, task_id, spec, work_id, &mut current).await {
-                Ok(true) | Err(ServiceError::Conflict) => {}
+            match self.work_once(handle, task_id, spec, work_id, &mut current, &mut memory).await {
+                Ok(true) => {}
                 Ok(false) => return,
+                Err(ServiceError::Conflict) => memory = None,
                 Err(error) => {
+                    memory = None;
                     tracing::warn!(execution = %work_id, %error, "instance step could not be recorded; retrying");
                     tokio::time::sleep(Duration::from_millis(500)).await;
                 }
@@ -467,6 +485,7 @@ impl Engine {
         spec: &RollingUpdateSpec,
         work_id: &ExecutionId,
         current: &mut Option<Versioned<InstanceWork>>,
+        memory: &mut Option<Versioned<Instance>>,
     ) -> Result<bool, ServiceError> {
         // Taken, not borrowed: after any error the next attempt reads the store again.
         let work = match current.take() {
@@ -482,9 +501,9 @@ impl Engine {
             self.store.work_update(&work.value.clone().abort(now_millis()), work.generation, now_millis()).await?;
             return Ok(false);
         }
-        let outcome = self.perform_step(spec, &work.value, step).await?;
+        let outcome = self.perform_step_with(spec, &work.value, step, memory).await?;
         let next = work.value.clone().record(step, outcome, spec.kind.health_gated(), now_millis());
-        let generation = self.store.work_update(&next, work.generation, now_millis()).await?;
+        let generation = self.journal(handle, &next, work.generation).await?;
         if next.status == InstanceStatus::Failed {
             let event = Event {
                 id: format!("{}-{}-InstanceFailed", next.execution_id, work.generation),
@@ -508,6 +527,27 @@ impl Engine {
         Ok(running)
     }
 
+    /// Commits a worker's step outcome if its child execution is still at `generation`, and
+    /// returns the new generation, as `work_update` does; but through the task's journal, so
+    /// that the outcomes of many workers are committed by one statement. The worker waits for
+    /// that commit before it takes its next step, as before.
+    async fn journal(&self, handle: &TaskHandle, work: &InstanceWork, generation: i64) -> Result<i64, ServiceError> {
+        if let Some(journal) = &handle.journal {
+            let (reply, committed) = oneshot::channel();
+            if journal.send(JournalEntry { row: WorkRow::new(work, generation), reply }).is_ok() {
+                match committed.await {
+                    Ok(Ok(true)) => return Ok(generation + 1),
+                    Ok(Ok(false)) => return Err(ServiceError::Conflict),
+                    Ok(Err(error)) => return Err(error.into()),
+                    // The journal stopped, maybe midway through a commit: writing directly is
+                    // safe either way, since the write compares the generation.
+                    Err(_) => {}
+                }
+            }
+        }
+        Ok(self.store.work_update(work, generation, now_millis()).await?)
+    }
+
     /// Performs one step (R5). Failures of the step are an outcome; only the store's own
     /// errors are returned as errors (the step is then performed again).
     #[doc(hidden)]
@@ -517,11 +557,25 @@ impl Engine {
         work: &InstanceWork,
         step: Step,
     ) -> Result<StepOutcome, ServiceError> {
+        self.perform_step_with(spec, work, step, &mut None).await
+    }
+
+    /// [`Engine::perform_step`] with `memory`: the instance as the previous step of this worker
+    /// wrote it, if any, to start from instead of reading it again (every write from it
+    /// compares its generation; see [`Engine::instance_modify_from`]). Left holding the
+    /// instance as this step wrote it, or empty.
+    async fn perform_step_with(
+        &self,
+        spec: &RollingUpdateSpec,
+        work: &InstanceWork,
+        step: Step,
+        memory: &mut Option<Versioned<Instance>>,
+    ) -> Result<StepOutcome, ServiceError> {
         let id = &work.instance_id;
         let result: Result<StepReport, ServiceError> = match step {
-            Step::Unprotect => self.set_protected(id, false).await.map(|()| StepReport::default()),
+            Step::Unprotect => self.set_protected_with(id, false, memory).await.map(|()| StepReport::default()),
             Step::EnterStandby => self
-                .enter_standby(id)
+                .enter_standby_with(id, memory)
                 .await
                 .map(|weights| StepReport { saved_weights: Some(weights), ..StepReport::default() }),
             Step::Drain => {
@@ -534,10 +588,10 @@ impl Engine {
                 };
                 self.drain_with(id, timeout).await.map(|()| StepReport::default())
             }
-            Step::Apply => return self.apply(spec, id).await,
+            Step::Apply => return self.apply(spec, id, memory).await,
             Step::HealthCheck => self.health_gate(id).await,
-            Step::ExitStandby => self.exit_standby(id).await.map(|_| StepReport::default()),
-            Step::Reprotect => self.set_protected(id, true).await.map(|()| StepReport::default()),
+            Step::ExitStandby => self.exit_standby_with(id, memory).await.map(|_| StepReport::default()),
+            Step::Reprotect => self.set_protected_with(id, true, memory).await.map(|()| StepReport::default()),
             Step::Done => Ok(StepReport::default()),
         };
         match result {
@@ -586,7 +640,15 @@ impl Engine {
     }
 
     /// The change itself, by kind.
-    async fn apply(&self, spec: &RollingUpdateSpec, id: &InstanceId) -> Result<StepOutcome, ServiceError> {
+    async fn apply(
+        &self,
+        spec: &RollingUpdateSpec,
+        id: &InstanceId,
+        memory: &mut Option<Versioned<Instance>>,
+    ) -> Result<StepOutcome, ServiceError> {
+        if let (Change::Image { image_id }, Some(remembered)) = (&spec.change, memory.take()) {
+            return self.apply_image_from(id, image_id, remembered, memory).await;
+        }
         let Some(instance) = self.store.instance_get(id).await? else {
             return Ok(failed("InvalidInstanceId.NotFound", instance_not_found(id).to_string(), StepReport::default()));
         };
@@ -596,7 +658,9 @@ impl Engine {
                 if let Err(error) = self.fleet_call(|| self.fleet.replace_image(id, image_id)).await {
                     return Ok(failed(error.code(), error.to_string(), report));
                 }
-                self.instance_modify_from(id, Some(instance), |instance| instance.image_id = image_id.clone()).await?;
+                *memory = self
+                    .instance_modify_from(id, Some(instance), |instance| instance.image_id = image_id.clone())
+                    .await?;
                 Ok(StepOutcome::Done(report))
             }
             Change::Script(script) => match self.fleet_call(|| self.fleet.run_script(id, script)).await {
@@ -640,14 +704,15 @@ impl Engine {
                         };
                         let outcome = script_outcome(&run, operation.timeout_s, report);
                         if matches!(outcome, StepOutcome::Done(_)) {
-                            self.instance_modify_from(id, Some(instance), |instance| {
-                                instance.packages.retain(|(n, _)| n != name);
-                                if *action == PackageAction::Install {
-                                    instance.packages.push((name.clone(), version.clone()));
-                                    instance.packages.sort();
-                                }
-                            })
-                            .await?;
+                            *memory = self
+                                .instance_modify_from(id, Some(instance), |instance| {
+                                    instance.packages.retain(|(n, _)| n != name);
+                                    if *action == PackageAction::Install {
+                                        instance.packages.push((name.clone(), version.clone()));
+                                        instance.packages.sort();
+                                    }
+                                })
+                                .await?;
                         }
                         Ok(outcome)
                     }
@@ -663,14 +728,111 @@ impl Engine {
                     return Ok(failed(error.code(), error.to_string(), report));
                 }
                 if let Ok(Some(observed)) = self.fleet.observe(id).await {
-                    self.instance_modify_from(id, Some(instance), |instance| {
-                        instance.containers = observed.containers.clone()
-                    })
-                    .await?;
+                    *memory = self
+                        .instance_modify_from(id, Some(instance), |instance| {
+                            instance.containers = observed.containers.clone()
+                        })
+                        .await?;
                 }
                 Ok(StepOutcome::Done(report))
             }
         }
+    }
+}
+
+impl Engine {
+    /// An image change starting from `remembered`, the instance as this worker's previous step
+    /// wrote it, instead of reading it first. What the copy says (the image before, and that
+    /// the instance exists) is only relied on once the write that follows the replacement has
+    /// compared its generation; on any other path the instance is read afresh, and the
+    /// outcome is the one [`Engine::apply`] reaches by reading first.
+    async fn apply_image_from(
+        &self,
+        id: &InstanceId,
+        image_id: &str,
+        remembered: Versioned<Instance>,
+        memory: &mut Option<Versioned<Instance>>,
+    ) -> Result<StepOutcome, ServiceError> {
+        let not_found =
+            || failed("InvalidInstanceId.NotFound", instance_not_found(id).to_string(), StepReport::default());
+        let before = |instance: &Versioned<Instance>| StepReport {
+            before: Some(instance.value.image_id.clone()),
+            ..StepReport::default()
+        };
+        if let Err(error) = self.fleet_call(|| self.fleet.replace_image(id, image_id)).await {
+            // The replacement did not happen, so the store still has the image from before.
+            return Ok(match self.store.instance_get(id).await? {
+                None => not_found(),
+                Some(current) => failed(error.code(), error.to_string(), before(&current)),
+            });
+        }
+        let mut next = remembered.value.clone();
+        next.image_id = image_id.to_string();
+        if next != remembered.value {
+            match self.store.instance_update(&next, remembered.generation).await {
+                Ok(generation) => {
+                    let report = before(&remembered);
+                    *memory = Some(Versioned { value: next, generation });
+                    return Ok(StepOutcome::Done(report));
+                }
+                Err(StoreError::Conflict { .. }) => {}
+                Err(error) => return Err(error.into()),
+            }
+        }
+        // The copy could not vouch for itself: read the instance as it is (this step has not
+        // written the image yet, so it still shows the one from before).
+        let Some(current) = self.store.instance_get(id).await? else { return Ok(not_found()) };
+        let report = before(&current);
+        *memory =
+            self.instance_modify_from(id, Some(current), |instance| instance.image_id = image_id.to_string()).await?;
+        Ok(StepOutcome::Done(report))
+    }
+}
+
+/// Commits the journal entries of a task's workers: whatever has arrived while the previous
+/// statement ran goes into the next one (group commit). Each entry is answered only after the
+/// statement that wrote it (or found its row moved on) has committed.
+async fn journal_loop(store: rollscale_store::Store, mut entries: mpsc::UnboundedReceiver<JournalEntry>) {
+    let mut batch: Vec<JournalEntry> = Vec::new();
+    let mut later: Vec<JournalEntry> = Vec::new();
+    loop {
+        if batch.is_empty() {
+            match entries.recv().await {
+                Some(entry) => batch.push(entry),
+                None => return,
+            }
+        }
+        while batch.len() < JOURNAL_BATCH {
+            match entries.try_recv() {
+                Ok(entry) => batch.push(entry),
+                Err(_) => break,
+            }
+        }
+        // One entry per row in a statement (a worker has one in flight, but be sure).
+        let mut ids = HashSet::with_capacity(batch.len());
+        let (now, next): (Vec<_>, Vec<_>) = batch.drain(..).partition(|entry| ids.insert(entry.row.id().to_string()));
+        later.extend(next);
+        let rows: Vec<WorkRow> = now.iter().map(|entry| entry.row.clone()).collect();
+        match store.works_write(&rows, now_millis()).await {
+            Ok(written) => {
+                for (entry, written) in now.into_iter().zip(written) {
+                    let _ = entry.reply.send(Ok(written));
+                }
+            }
+            Err(error) => {
+                // Each waiter gets the failure's text; it reads its row again and retries.
+                let mut message = error.to_string();
+                let mut source = std::error::Error::source(&error);
+                while let Some(cause) = source {
+                    message = format!("{message}: {cause}");
+                    source = cause.source();
+                }
+                for entry in now {
+                    let _ = entry.reply.send(Err(StoreError::Batch(message.clone())));
+                }
+            }
+        }
+        batch.append(&mut later);
     }
 }
 
@@ -710,4 +872,129 @@ fn summary_batch(task: &TaskState) -> u32 {
 /// group and is not on its way out.
 pub(crate) fn rollback_eligible(state: LifecycleState) -> bool {
     matches!(state, LifecycleState::InService | LifecycleState::Standby | LifecycleState::Protected)
+}
+
+#[cfg(test)]
+mod tests {
+    //! The worker's remembered copy of its instance must never stand in for the store: a copy
+    //! that went stale between steps costs a fresh read, and the outcome is the one reading
+    //! first would give.
+
+    use crate::service::{NewConfiguration, NewGroup};
+    use crate::{Engine, EngineConfig, Service};
+    use rollscale_core::domain::{Instance, LifecycleState};
+    use rollscale_core::params::{parse_start, resolve, RollingUpdateSpec};
+    use rollscale_core::task::StepOutcome;
+    use rollscale_fleet::sim::{SimConfig, SimFleet, SimLbConfig, SimLoadBalancer};
+    use rollscale_store::{Store, Versioned};
+    use std::sync::Arc;
+
+    async fn one_instance() -> (tempfile::TempDir, Arc<Engine>, RollingUpdateSpec, Versioned<Instance>) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&format!("sqlite://{}", dir.path().join("t.db").display())).await.expect("store");
+        let fleet = SimFleet::new(SimConfig { latency_ms: 0, ..SimConfig::default() });
+        let lb = SimLoadBalancer::new(SimLbConfig::default());
+        let engine = Engine::new(store.clone(), Arc::new(fleet), Arc::new(lb), EngineConfig::default());
+        let service = Service::new(engine.clone());
+        service.create_image("old", None, None).await.expect("image");
+        service.create_image("new", None, None).await.expect("image");
+        let lb = service.create_load_balancer("lb", 100).await.expect("lb");
+        let group = service
+            .create_group(NewGroup {
+                name: "g".into(),
+                max_size: 1,
+                desired_capacity: Some(1),
+                load_balancer_ids: vec![lb.id],
+                ..NewGroup::default()
+            })
+            .await
+            .expect("group");
+        service
+            .create_configuration(NewConfiguration {
+                group_id: group.id.to_string(),
+                image_id: "old".into(),
+                ..NewConfiguration::default()
+            })
+            .await
+            .expect("configuration");
+        let group = service.enable_group(group.id.as_str(), None).await.expect("enable");
+        service.reconcile_group(&group).await.expect("reconcile");
+        let instance = store.instance_list(Some(&group.id)).await.expect("list").remove(0);
+        let params = serde_json::json!({"invokeType": "invoke", "scalingGroupId": group.id, "imageId": "new"});
+        let spec =
+            resolve(parse_start("ACS-ESS-RollingUpdateByReplaceSystemDiskInScalingGroup", &params).unwrap(), None)
+                .expect("spec");
+        (dir, engine, spec, instance)
+    }
+
+    fn before(outcome: &StepOutcome) -> Option<String> {
+        match outcome {
+            StepOutcome::Done(report) => report.before.clone(),
+            StepOutcome::Failed { .. } => panic!("the step failed: {outcome:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_remembered_instance_is_written_from_when_still_current() {
+        let (_dir, engine, spec, instance) = one_instance().await;
+        let mut memory = None;
+        engine.enter_standby_with(&instance.value.id, &mut memory).await.expect("standby");
+        let remembered = memory.clone().expect("remembered");
+        assert_eq!(remembered, engine.store.instance_get(&instance.value.id).await.unwrap().unwrap());
+        let outcome = engine.apply(&spec, &instance.value.id, &mut memory).await.expect("apply");
+        assert_eq!(before(&outcome).as_deref(), Some("old"));
+        let stored = engine.store.instance_get(&instance.value.id).await.unwrap().unwrap();
+        assert_eq!(stored.value.image_id, "new");
+        assert_eq!(memory, Some(stored));
+    }
+
+    #[tokio::test]
+    async fn a_stale_remembered_instance_loses_no_update_and_reports_the_stored_image() {
+        let (_dir, engine, spec, instance) = one_instance().await;
+        let id = instance.value.id.clone();
+        let mut memory = None;
+        engine.enter_standby_with(&id, &mut memory).await.expect("standby");
+        // Someone else changes the instance after the copy was taken, including its image.
+        let mut stale = memory.clone().expect("remembered");
+        stale.value.image_id = "a-copy-that-lies".into();
+        engine
+            .instance_modify(&id, |instance| {
+                instance.tags.push("by-someone-else".into());
+                instance.image_id = "other".into();
+            })
+            .await
+            .expect("modify");
+        let mut memory = Some(stale);
+        let outcome = engine.apply(&spec, &id, &mut memory).await.expect("apply");
+        assert_eq!(before(&outcome).as_deref(), Some("other"), "the image before is the stored one");
+        let stored = engine.store.instance_get(&id).await.unwrap().unwrap();
+        assert_eq!(stored.value.image_id, "new");
+        assert!(stored.value.tags.contains(&"by-someone-else".to_string()), "no lost update");
+        assert_eq!(stored.value.lifecycle_state, LifecycleState::Standby);
+        assert_eq!(memory, Some(stored));
+        // A stale copy for the other steps: the write conflicts and is redone from the store.
+        let mut stale = memory.clone().unwrap();
+        engine.instance_modify(&id, |instance| instance.tags.push("again".into())).await.expect("modify");
+        stale.value.tags.clear();
+        let mut memory = Some(stale);
+        engine.exit_standby_with(&id, &mut memory).await.expect("exit");
+        let stored = engine.store.instance_get(&id).await.unwrap().unwrap();
+        assert_eq!(stored.value.lifecycle_state, LifecycleState::InService);
+        assert_eq!(stored.value.tags, vec!["by-someone-else".to_string(), "again".to_string()]);
+        assert_eq!(memory, Some(stored));
+    }
+
+    #[tokio::test]
+    async fn a_remembered_instance_that_needs_no_change_is_checked_against_the_store() {
+        let (_dir, engine, _spec, instance) = one_instance().await;
+        let id = instance.value.id.clone();
+        // The copy says InService already; the store says Standby: ExitStandby must still write.
+        engine.enter_standby(&id).await.expect("standby");
+        let mut copy = engine.store.instance_get(&id).await.unwrap().unwrap();
+        copy.value.lifecycle_state = LifecycleState::InService;
+        let mut memory = Some(copy);
+        engine.exit_standby_with(&id, &mut memory).await.expect("exit");
+        let stored = engine.store.instance_get(&id).await.unwrap().unwrap();
+        assert_eq!(stored.value.lifecycle_state, LifecycleState::InService);
+    }
 }
