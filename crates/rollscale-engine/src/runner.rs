@@ -369,15 +369,14 @@ impl Engine {
     }
 
     /// Adds `tag` to each of `ids` (R11), idempotently: the group's instances are read at once
-    /// and written in transactions of a few hundred, each instance only if it is still as
-    /// read; a chunk that meets a concurrent change is redone one instance at a time.
+    /// and written a hundred or so a statement, each only if it is still as read; one that
+    /// moved on meanwhile, or was not found in the group, is done on its own.
     async fn tag_instances(
         &self,
         group_id: &ScalingGroupId,
         ids: &[&InstanceId],
         tag: &str,
     ) -> Result<(), ServiceError> {
-        const CHUNK: usize = 500;
         let add_tag = |instance: &mut Instance| {
             if !instance.tags.iter().any(|t| t == tag) {
                 instance.tags.push(tag.to_string());
@@ -390,30 +389,24 @@ impl Engine {
             .into_iter()
             .map(|instance| (instance.value.id.clone(), instance))
             .collect();
-        for chunk in ids.chunks(CHUNK) {
-            let mut writes = Vec::with_capacity(chunk.len());
-            let mut elsewhere = Vec::new();
-            for id in chunk {
-                match read.remove(*id) {
-                    Some(mut instance) => {
-                        let before = instance.value.tags.len();
-                        add_tag(&mut instance.value);
-                        if instance.value.tags.len() != before {
-                            writes.push(instance);
-                        }
+        let mut writes = Vec::with_capacity(ids.len());
+        let mut alone = Vec::new();
+        for id in ids {
+            match read.remove(*id) {
+                Some(mut instance) => {
+                    let before = instance.value.tags.len();
+                    add_tag(&mut instance.value);
+                    if instance.value.tags.len() != before {
+                        writes.push(instance);
                     }
-                    // Not in the group as read (gone, or never of it): one at a time.
-                    None => elsewhere.push(*id),
                 }
+                None => alone.push(*id),
             }
-            match self.store.instances_update(&writes).await {
-                Ok(()) => {}
-                Err(StoreError::Conflict { .. }) => elsewhere.extend(writes.iter().map(|w| &w.value.id)),
-                Err(error) => return Err(error.into()),
-            }
-            for id in elsewhere {
-                self.instance_modify(id, add_tag).await?;
-            }
+        }
+        let written = self.store.instances_write(&writes).await?;
+        alone.extend(writes.iter().zip(written).filter(|(_, written)| !written).map(|(w, _)| &w.value.id));
+        for id in alone {
+            self.instance_modify(id, add_tag).await?;
         }
         Ok(())
     }

@@ -1,6 +1,6 @@
 //! Rolling-update tasks (parent executions) and their per-instance child executions.
 
-use crate::{conflict_unless_one, from_json, to_json, versioned, Backend, Store, StoreError, Versioned};
+use crate::{conflict_unless_one, from_json, placeholders, to_json, versioned, Backend, Store, StoreError, Versioned};
 use rollscale_core::domain::Millis;
 use rollscale_core::ids::{ExecutionId, ScalingGroupId};
 use rollscale_core::task::{InstanceWork, TaskState};
@@ -20,17 +20,9 @@ pub const WORKS_WRITE_CHUNK: usize = 128;
 
 /// The statement of [`Store::works_write`] for `slots` rows. The rows are padded to a power of
 /// two with rows that match nothing, so that a handful of statement texts serve every batch
-/// size and stay in the prepared-statement cache. SQLite gets anonymous `?` parameters: it
-/// looks `$n` names up one by one, which makes binding a thousand of them take milliseconds.
+/// size and stay in the prepared-statement cache.
 fn works_write_sql(backend: Backend, slots: usize) -> String {
-    let mut n = 0;
-    let mut param = || match backend {
-        Backend::Sqlite => "?".to_string(),
-        Backend::Postgres => {
-            n += 1;
-            format!("${n}")
-        }
-    };
+    let mut param = placeholders(backend);
     let mut sql = String::with_capacity(300 + slots * 40);
     sql.push_str("WITH v (id, generation, status, detail_status, body) AS (VALUES ");
     for slot in 0..slots {
@@ -134,23 +126,36 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        for work in works {
-            sqlx::query(
+        // Many rows a statement: one round trip to the database each 100 children, not each.
+        for chunk in works.chunks(100) {
+            let mut param = placeholders(self.backend);
+            let mut sql = String::from(
                 "INSERT INTO executions (id, parent_id, template_name, status, detail_status, group_id, instance_id, \
-                 position, body, created_at, updated_at, generation) VALUES ($1, $2, $3, $4, $10, $5, $6, $7, $8, $9, $9, 1)",
-            )
-            .bind(work.execution_id.as_str())
-            .bind(task.id.as_str())
-            .bind(template)
-            .bind(work.status.wire_status())
-            .bind(task.spec.group_id.as_str())
-            .bind(work.instance_id.as_str())
-            .bind(i64::from(work.position))
-            .bind(to_json(work))
-            .bind(now)
-            .bind(work.status.as_str())
-            .execute(&mut *tx)
-            .await?;
+                 position, body, created_at, updated_at, generation) VALUES ",
+            );
+            for i in 0..chunk.len() {
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                let row: Vec<String> = (0..11).map(|_| param()).collect();
+                sql.push_str(&format!("({}, 1)", row.join(", ")));
+            }
+            let mut query = sqlx::query(&sql);
+            for work in chunk {
+                query = query
+                    .bind(work.execution_id.as_str())
+                    .bind(task.id.as_str())
+                    .bind(template)
+                    .bind(work.status.wire_status())
+                    .bind(work.status.as_str())
+                    .bind(task.spec.group_id.as_str())
+                    .bind(work.instance_id.as_str())
+                    .bind(i64::from(work.position))
+                    .bind(to_json(work))
+                    .bind(now)
+                    .bind(now);
+            }
+            query.execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(true)
@@ -578,6 +583,43 @@ mod tests {
         assert_eq!(written, expected);
         let (_, moved) = store.work_get(&works[3].execution_id).await.unwrap().unwrap();
         assert_eq!((moved.generation, moved.value.started_at), (2, Some(1)), "the row that moved on is untouched");
+    }
+
+    #[tokio::test]
+    async fn task_create_writes_the_task_and_every_child() {
+        let (_dir, store) = crate::testing::fresh_store().await;
+        let group = rollscale_core::ids::ScalingGroupId::from_random(5);
+        sqlx::query(
+            "INSERT INTO scaling_groups (id, name, region_id, status, body, created_at, generation) \
+             VALUES ($1, 'g', 'r', 'Active', '{}', 0, 3)",
+        )
+        .bind(group.as_str())
+        .execute(&mut *store.conn().await.unwrap())
+        .await
+        .expect("group");
+        let params = serde_json::json!({"invokeType": "invoke", "scalingGroupId": group, "imageId": "new"});
+        let request =
+            rollscale_core::params::parse_start("ACS-ESS-RollingUpdateByReplaceSystemDiskInScalingGroup", &params)
+                .expect("params");
+        let spec = rollscale_core::params::resolve(request, None).expect("spec");
+        let task =
+            rollscale_core::task::TaskState::new(ExecutionId::from_random(7_000), spec, vec![150, 100], vec![], 9);
+        let works: Vec<InstanceWork> = (0..250)
+            .map(|i| {
+                let bits = u128::from(i) + 1;
+                InstanceWork::new(ExecutionId::from_random(bits), InstanceId::from_random(bits), i / 150, i, false)
+            })
+            .collect();
+        assert!(store.task_create(&task, &works, 3, 11).await.expect("create"));
+        assert_eq!(store.task_get(&task.id).await.unwrap().unwrap().value, task);
+        let listed = store.work_list(&task.id).await.expect("list");
+        assert_eq!(listed.iter().map(|w| w.value.clone()).collect::<Vec<_>>(), works);
+        assert!(listed.iter().all(|w| w.generation == 1));
+        assert_eq!(store.work_counts(&task.id, 0, 150).await.unwrap(), vec![("Queued".to_string(), 250, 150)]);
+        // The group moved on: a second creation at the same generation is refused, nothing written.
+        let other = rollscale_core::task::TaskState { id: ExecutionId::from_random(7_001), ..task.clone() };
+        assert!(store.task_create(&other, &[], 3, 12).await.is_err());
+        assert!(store.task_get(&other.id).await.unwrap().is_none());
     }
 
     #[tokio::test]

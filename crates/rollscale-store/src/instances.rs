@@ -1,9 +1,10 @@
 //! Instances of scaling groups.
 
-use crate::{conflict_unless_one, to_json, versioned, Store, StoreError, Versioned};
+use crate::{conflict_unless_one, placeholders, to_json, versioned, Backend, Store, StoreError, Versioned};
 use rollscale_core::domain::Instance;
 use rollscale_core::ids::{InstanceId, ScalingGroupId};
 use sqlx::Connection;
+use sqlx::Row;
 
 impl Store {
     pub async fn instance_insert(&self, instance: &Instance) -> Result<(), StoreError> {
@@ -86,29 +87,48 @@ impl Store {
         Ok(generation + 1)
     }
 
-    /// Writes several instances in one transaction, each if it is still at its generation;
-    /// on a conflict nothing is written.
-    pub async fn instances_update(&self, instances: &[Versioned<Instance>]) -> Result<(), StoreError> {
-        if instances.is_empty() {
-            return Ok(());
+    /// Writes instances, each if it is still at its generation (its new generation is then
+    /// its old one + 1), in as few statements as possible, and says for each whether it was
+    /// written (`false` is what [`Store::instance_update`] reports as a conflict). As
+    /// [`Store::works_write`]: [`INSTANCES_WRITE_CHUNK`] rows a statement, and a statement
+    /// that did not write all its rows has each of them read back.
+    pub async fn instances_write(&self, instances: &[Versioned<Instance>]) -> Result<Vec<bool>, StoreError> {
+        let mut written = Vec::with_capacity(instances.len());
+        for chunk in instances.chunks(INSTANCES_WRITE_CHUNK) {
+            let slots = chunk.len().next_power_of_two();
+            let sql = instances_write_sql(self.backend, slots);
+            let mut query = sqlx::query(&sql);
+            let bodies: Vec<String> = chunk.iter().map(|instance| to_json(&instance.value)).collect();
+            for (instance, body) in chunk.iter().zip(&bodies) {
+                query = query
+                    .bind(instance.value.id.as_str())
+                    .bind(instance.generation)
+                    .bind(instance.value.lifecycle_state.as_str())
+                    .bind(body.as_str());
+            }
+            for _ in chunk.len()..slots {
+                query = query.bind("").bind(-1_i64).bind("").bind("");
+            }
+            let result = query.execute(&mut *self.conn().await?).await?;
+            if result.rows_affected() == chunk.len() as u64 {
+                written.extend(std::iter::repeat_n(true, chunk.len()));
+                continue;
+            }
+            for (instance, body) in chunk.iter().zip(&bodies) {
+                let stored = sqlx::query("SELECT generation, body FROM instances WHERE id = $1")
+                    .bind(instance.value.id.as_str())
+                    .fetch_optional(&mut *self.conn().await?)
+                    .await?;
+                written.push(match stored {
+                    Some(stored) => {
+                        stored.try_get::<i64, _>(0)? == instance.generation + 1
+                            && &stored.try_get::<String, _>(1)? == body
+                    }
+                    None => false,
+                });
+            }
         }
-        let mut conn = self.conn().await?;
-        let mut tx = conn.begin().await?;
-        for instance in instances {
-            let result = sqlx::query(
-                "UPDATE instances SET lifecycle_state = $1, body = $2, generation = generation + 1 \
-                 WHERE id = $3 AND generation = $4",
-            )
-            .bind(instance.value.lifecycle_state.as_str())
-            .bind(to_json(&instance.value))
-            .bind(instance.value.id.as_str())
-            .bind(instance.generation)
-            .execute(&mut *tx)
-            .await?;
-            conflict_unless_one(result.rows_affected(), "instance", instance.value.id.as_str())?;
-        }
-        tx.commit().await?;
-        Ok(())
+        Ok(written)
     }
 
     /// Removes the instance and its load-balancer registrations.
@@ -119,5 +139,120 @@ impl Store {
         sqlx::query("DELETE FROM lb_backends WHERE instance_id = $1").bind(id.as_str()).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(())
+    }
+}
+
+/// Most rows [`Store::instances_write`] writes with one statement (see `WORKS_WRITE_CHUNK`).
+pub const INSTANCES_WRITE_CHUNK: usize = 128;
+
+/// The statement of [`Store::instances_write`] for `slots` rows, padded as `works_write_sql`.
+fn instances_write_sql(backend: Backend, slots: usize) -> String {
+    let mut param = placeholders(backend);
+    let mut sql = String::with_capacity(300 + slots * 40);
+    sql.push_str("WITH v (id, generation, lifecycle_state, body) AS (VALUES ");
+    for slot in 0..slots {
+        if slot > 0 {
+            sql.push_str(", ");
+        }
+        let (id, generation, state, body) = (param(), param(), param(), param());
+        sql.push_str(&format!("({id}, CAST({generation} AS BIGINT), {state}, {body})"));
+    }
+    sql.push_str(
+        ") UPDATE instances SET lifecycle_state = v.lifecycle_state, body = v.body, \
+         generation = instances.generation + 1 \
+         FROM v WHERE instances.id = v.id AND instances.generation = v.generation",
+    );
+    sql
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{instances_write_sql, INSTANCES_WRITE_CHUNK};
+    use crate::{Backend, Versioned};
+    use rollscale_core::domain::{CreationType, HealthStatus, Instance, LifecycleState};
+    use rollscale_core::ids::{InstanceId, ScalingGroupId};
+    use sqlx::Row;
+
+    fn instance(i: u32) -> Instance {
+        Instance {
+            id: InstanceId::from_random(u128::from(i) + 1),
+            group_id: ScalingGroupId::from_random(99),
+            lifecycle_state: LifecycleState::InService,
+            health_status: HealthStatus::Healthy,
+            creation_type: CreationType::AutoCreated,
+            image_id: "old".into(),
+            packages: Vec::new(),
+            containers: Vec::new(),
+            tags: Vec::new(),
+            address: String::new(),
+            created_at: i64::from(i),
+        }
+    }
+
+    #[tokio::test]
+    async fn instances_write_writes_those_still_at_their_generation() {
+        let (_dir, store) = crate::testing::fresh_store().await;
+        let instances: Vec<Instance> = (0..300).map(instance).collect();
+        store.instance_insert_many(&instances).await.expect("insert");
+        // One of them moves on first.
+        let mut moved = instances[150].clone();
+        moved.tags.push("someone else's".into());
+        store.instance_update(&moved, 1).await.expect("update");
+        let writes: Vec<Versioned<Instance>> = instances
+            .iter()
+            .map(|i| {
+                let mut next = i.clone();
+                next.lifecycle_state = LifecycleState::Standby;
+                Versioned { value: next, generation: 1 }
+            })
+            .collect();
+        let written = store.instances_write(&writes).await.expect("write");
+        assert_eq!(written, (0..300).map(|i| i != 150).collect::<Vec<_>>());
+        for (i, write) in writes.iter().enumerate() {
+            let stored = store.instance_get(&write.value.id).await.unwrap().unwrap();
+            if i == 150 {
+                assert_eq!(stored, Versioned { value: moved.clone(), generation: 2 });
+            } else {
+                assert_eq!(stored, Versioned { value: write.value.clone(), generation: 2 });
+            }
+        }
+        let standby: Vec<String> = store
+            .instance_list(None)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|i| i.value.lifecycle_state == LifecycleState::Standby)
+            .map(|i| i.value.id.to_string())
+            .collect();
+        assert_eq!(standby.len(), 299);
+        let column: i64 = sqlx::query("SELECT COUNT(*) FROM instances WHERE lifecycle_state = 'Standby'")
+            .fetch_one(&mut *store.conn().await.unwrap())
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(column, 299, "the lifecycle_state column follows the body");
+    }
+
+    #[tokio::test]
+    async fn instances_write_looks_rows_up_by_id_at_every_chunk_size() {
+        let (_dir, store) = crate::testing::fresh_store().await;
+        if store.backend() != Backend::Sqlite {
+            return;
+        }
+        store.instance_insert_many(&(0..1000).map(instance).collect::<Vec<_>>()).await.expect("insert");
+        let mut slots = 1;
+        while slots <= INSTANCES_WRITE_CHUNK {
+            let sql = format!("EXPLAIN QUERY PLAN {}", instances_write_sql(Backend::Sqlite, slots));
+            let plan: Vec<String> = sqlx::query(&sql)
+                .fetch_all(&mut *store.conn().await.unwrap())
+                .await
+                .expect("plan")
+                .iter()
+                .map(|row| row.get::<String, _>(3))
+                .collect();
+            assert!(plan.iter().any(|step| step.starts_with("SEARCH instances")), "{slots} rows: {plan:?}");
+            assert!(!plan.iter().any(|step| step.starts_with("SCAN instances")), "{slots} rows: {plan:?}");
+            slots *= 2;
+        }
     }
 }

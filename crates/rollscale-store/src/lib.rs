@@ -165,6 +165,20 @@ pub(crate) fn versioned<T: DeserializeOwned>(what: &'static str, row: &AnyRow) -
     Ok(Versioned { value: from_json(what, &body)?, generation })
 }
 
+/// The parameters of a statement with many of them, in order: `?` on SQLite, which looks
+/// `$n` names up one by one (binding a thousand of them takes milliseconds), and `$1`, `$2`…
+/// on PostgreSQL, which knows no other kind. Every other statement says `$n` on both.
+pub(crate) fn placeholders(backend: Backend) -> impl FnMut() -> String {
+    let mut n = 0;
+    move || match backend {
+        Backend::Sqlite => "?".to_string(),
+        Backend::Postgres => {
+            n += 1;
+            format!("${n}")
+        }
+    }
+}
+
 pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
     match error {
         sqlx::Error::Database(db) => {
