@@ -294,22 +294,8 @@ impl Store {
     pub async fn works_write(&self, rows: &[WorkRow], now: Millis) -> Result<Vec<bool>, StoreError> {
         let mut written = Vec::with_capacity(rows.len());
         for chunk in rows.chunks(WORKS_WRITE_CHUNK) {
-            let slots = chunk.len().next_power_of_two();
-            let sql = works_write_sql(self.backend, slots);
-            let mut query = sqlx::query(&sql);
-            for row in chunk {
-                query = query
-                    .bind(row.id.as_str())
-                    .bind(row.generation)
-                    .bind(row.status)
-                    .bind(row.detail_status)
-                    .bind(row.body.as_str());
-            }
-            for _ in chunk.len()..slots {
-                query = query.bind("").bind(-1_i64).bind("").bind("").bind("");
-            }
-            let result = query.bind(now).execute(&mut *self.conn().await?).await?;
-            if result.rows_affected() == chunk.len() as u64 {
+            let rows_affected = self.works_write_chunk(&mut *self.conn().await?, chunk, now).await?;
+            if rows_affected == chunk.len() as u64 {
                 written.extend(std::iter::repeat_n(true, chunk.len()));
                 continue;
             }
@@ -330,30 +316,48 @@ impl Store {
         Ok(written)
     }
 
+    /// One statement of [`Store::works_write`]: at most [`WORKS_WRITE_CHUNK`] rows. Returns
+    /// how many were written.
+    async fn works_write_chunk(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        chunk: &[WorkRow],
+        now: Millis,
+    ) -> Result<u64, StoreError> {
+        let slots = chunk.len().next_power_of_two();
+        let sql = works_write_sql(self.backend, slots);
+        let mut query = sqlx::query(&sql);
+        for row in chunk {
+            query = query
+                .bind(row.id.as_str())
+                .bind(row.generation)
+                .bind(row.status)
+                .bind(row.detail_status)
+                .bind(row.body.as_str());
+        }
+        for _ in chunk.len()..slots {
+            query = query.bind("").bind(-1_i64).bind("").bind("").bind("");
+        }
+        Ok(query.bind(now).execute(conn).await?.rows_affected())
+    }
+
     /// Writes several child executions and optionally their task in one transaction; every row
-    /// must still be at its generation, or nothing is written.
+    /// must still be at its generation, or nothing is written. The children are written
+    /// [`WORKS_WRITE_CHUNK`] a statement.
     pub async fn works_update(
         &self,
         works: &[Versioned<InstanceWork>],
         task: Option<&Versioned<TaskState>>,
         now: Millis,
     ) -> Result<(), StoreError> {
+        let rows: Vec<WorkRow> = works.iter().map(|work| WorkRow::new(&work.value, work.generation)).collect();
         let mut conn = self.conn().await?;
         let mut tx = conn.begin().await?;
-        for work in works {
-            let result = sqlx::query(
-                "UPDATE executions SET status = $1, detail_status = $6, body = $2, updated_at = $3, \
-                 generation = generation + 1 WHERE id = $4 AND generation = $5",
-            )
-            .bind(work.value.status.wire_status())
-            .bind(to_json(&work.value))
-            .bind(now)
-            .bind(work.value.execution_id.as_str())
-            .bind(work.generation)
-            .bind(work.value.status.as_str())
-            .execute(&mut *tx)
-            .await?;
-            conflict_unless_one(result.rows_affected(), "execution", work.value.execution_id.as_str())?;
+        for chunk in rows.chunks(WORKS_WRITE_CHUNK) {
+            if self.works_write_chunk(&mut tx, chunk, now).await? != chunk.len() as u64 {
+                // Dropping the transaction rolls back whatever it wrote.
+                return Err(StoreError::Conflict { what: "execution", id: chunk[0].id.clone() });
+            }
         }
         if let Some(task) = task {
             let result = sqlx::query(
@@ -515,7 +519,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::{works_write_sql, WorkRow, WORKS_WRITE_CHUNK};
-    use crate::{Backend, Store};
+    use crate::{Backend, Store, Versioned};
     use rollscale_core::ids::{ExecutionId, InstanceId};
     use rollscale_core::task::{InstanceStatus, InstanceWork};
     use sqlx::Row;
@@ -583,6 +587,27 @@ mod tests {
         assert_eq!(written, expected);
         let (_, moved) = store.work_get(&works[3].execution_id).await.unwrap().unwrap();
         assert_eq!((moved.generation, moved.value.started_at), (2, Some(1)), "the row that moved on is untouched");
+    }
+
+    #[tokio::test]
+    async fn works_update_writes_all_or_nothing() {
+        let (_dir, store, works) = store_with(300).await;
+        let started: Vec<Versioned<InstanceWork>> =
+            works.iter().map(|w| Versioned { value: w.clone().start(3), generation: 1 }).collect();
+        // One row moved on: nothing is written, not even the rows before it.
+        store.work_update(&works[200].clone().start(1), 1, 1).await.expect("update");
+        let refused = store.works_update(&started, None, 3).await;
+        assert!(matches!(refused, Err(crate::StoreError::Conflict { .. })), "{refused:?}");
+        let (_, first) = store.work_get(&works[0].execution_id).await.unwrap().unwrap();
+        assert_eq!((first.generation, first.value.status), (1, InstanceStatus::Queued));
+        // Without it, all are written.
+        let mut all = started.clone();
+        all.remove(200);
+        store.works_update(&all, None, 3).await.expect("update");
+        for work in &all {
+            let (_, stored) = store.work_get(&work.value.execution_id).await.unwrap().unwrap();
+            assert_eq!(stored, Versioned { value: work.value.clone(), generation: 2 });
+        }
     }
 
     #[tokio::test]

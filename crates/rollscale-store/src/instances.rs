@@ -51,6 +51,24 @@ impl Store {
         row.map(|row| versioned("instance", &row)).transpose()
     }
 
+    /// The instances of `ids` that exist, in no particular order: one statement each 128.
+    pub async fn instances_get(&self, ids: &[&InstanceId]) -> Result<Vec<Versioned<Instance>>, StoreError> {
+        let mut found = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(INSTANCES_WRITE_CHUNK) {
+            let mut param = placeholders(self.backend);
+            let list: Vec<String> = chunk.iter().map(|_| param()).collect();
+            let sql = format!("SELECT body, generation FROM instances WHERE id IN ({})", list.join(", "));
+            let mut query = sqlx::query(&sql);
+            for id in chunk {
+                query = query.bind(id.as_str());
+            }
+            for row in query.fetch_all(&mut *self.conn().await?).await? {
+                found.push(versioned("instance", &row)?);
+            }
+        }
+        Ok(found)
+    }
+
     /// A group's instances (or every instance), by creation time then id.
     pub async fn instance_list(
         &self,
