@@ -4,6 +4,7 @@
 //! Each is idempotent: the store records the intent first (the remembered weights, the new
 //! lifecycle state), then the driver is told; a redo finds the intent and repeats the call.
 
+use crate::runner::{Journal, StepMemory};
 use crate::{Engine, ServiceError};
 use rollscale_core::domain::{Instance, LifecycleState};
 use rollscale_core::ids::{InstanceId, LoadBalancerId};
@@ -19,18 +20,20 @@ impl Engine {
         id: &InstanceId,
         change: impl Fn(&mut Instance),
     ) -> Result<Option<Instance>, ServiceError> {
-        Ok(self.instance_modify_from(id, None, change).await?.map(|instance| instance.value))
+        Ok(self.instance_modify_from(id, None, None, change).await?.map(|instance| instance.value))
     }
 
     /// [`Engine::instance_modify`] starting from `read`, a copy of the instance the caller
     /// read or wrote earlier, instead of reading it now. The write compares the copy's
     /// generation, so a stale copy costs a conflict and a fresh read, never a lost update; and
     /// a copy that `change` leaves as it is proves nothing, so that case reads afresh too.
-    /// Returns the instance as written (or as read, when there was nothing to change).
+    /// Returns the instance as written (or as read, when there was nothing to change). With a
+    /// `journal` (a rolling-update worker's), the write is committed with other workers'.
     pub(crate) async fn instance_modify_from(
         &self,
         id: &InstanceId,
         mut read: Option<Versioned<Instance>>,
+        journal: Option<&Journal>,
         change: impl Fn(&mut Instance),
     ) -> Result<Option<Versioned<Instance>>, ServiceError> {
         loop {
@@ -49,7 +52,7 @@ impl Engine {
                 }
                 continue;
             }
-            match self.store.instance_update(&next, current.generation).await {
+            match self.instance_write(journal, &next, current.generation).await {
                 Ok(generation) => return Ok(Some(Versioned { value: next, generation })),
                 Err(StoreError::Conflict { .. }) => continue,
                 Err(error) => return Err(error.into()),
@@ -60,27 +63,29 @@ impl Engine {
     /// Puts the instance in Standby: each load balancer's weight goes to 0, the old one
     /// remembered. Returns the remembered weights.
     pub async fn enter_standby(&self, id: &InstanceId) -> Result<Vec<(LoadBalancerId, u32)>, ServiceError> {
-        self.enter_standby_with(id, &mut None).await
+        self.enter_standby_with(id, &mut StepMemory::default()).await
     }
 
     /// [`Engine::enter_standby`] with `memory`: a copy of the instance from an earlier step to
-    /// start from (see [`Engine::instance_modify_from`]); it is left holding the instance as
-    /// written, and empty after an error.
+    /// start from (see [`Engine::instance_modify_from`]), and the journal to write through; it
+    /// is left holding the instance as written, and none after an error.
     pub(crate) async fn enter_standby_with(
         &self,
         id: &InstanceId,
-        memory: &mut Option<Versioned<Instance>>,
+        memory: &mut StepMemory,
     ) -> Result<Vec<(LoadBalancerId, u32)>, ServiceError> {
-        let read = memory.take();
+        let read = memory.instance.take();
         let weights = self.store.backend_zero_weights(id).await?;
         for (lb, _) in &weights {
             self.lb_call(|| self.lb.set_weight(lb, id, 0)).await?;
         }
         let written = self
-            .instance_modify_from(id, read, |instance| instance.lifecycle_state = LifecycleState::Standby)
+            .instance_modify_from(id, read, memory.journal.as_ref(), |instance| {
+                instance.lifecycle_state = LifecycleState::Standby
+            })
             .await?
             .ok_or_else(|| instance_not_found(id))?;
-        *memory = Some(written);
+        memory.instance = Some(written);
         Ok(weights)
     }
 
@@ -122,35 +127,35 @@ impl Engine {
 
     /// Takes the instance out of Standby: the remembered weights come back.
     pub async fn exit_standby(&self, id: &InstanceId) -> Result<Vec<(LoadBalancerId, u32)>, ServiceError> {
-        self.exit_standby_with(id, &mut None).await
+        self.exit_standby_with(id, &mut StepMemory::default()).await
     }
 
     /// [`Engine::exit_standby`] with `memory`, as [`Engine::enter_standby_with`].
     pub(crate) async fn exit_standby_with(
         &self,
         id: &InstanceId,
-        memory: &mut Option<Versioned<Instance>>,
+        memory: &mut StepMemory,
     ) -> Result<Vec<(LoadBalancerId, u32)>, ServiceError> {
-        let read = memory.take();
+        let read = memory.instance.take();
         let weights = self.store.backend_restore_weights(id).await?;
         for (lb, weight) in &weights {
             self.lb_call(|| self.lb.set_weight(lb, id, *weight)).await?;
         }
         let written = self
-            .instance_modify_from(id, read, |instance| {
+            .instance_modify_from(id, read, memory.journal.as_ref(), |instance| {
                 if instance.lifecycle_state == LifecycleState::Standby {
                     instance.lifecycle_state = LifecycleState::InService;
                 }
             })
             .await?
             .ok_or_else(|| instance_not_found(id))?;
-        *memory = Some(written);
+        memory.instance = Some(written);
         Ok(weights)
     }
 
     /// Sets or clears protection: a protected instance is `Protected` instead of `InService`.
     pub async fn set_protected(&self, id: &InstanceId, protected: bool) -> Result<(), ServiceError> {
-        self.set_protected_with(id, protected, &mut None).await
+        self.set_protected_with(id, protected, &mut StepMemory::default()).await
     }
 
     /// [`Engine::set_protected`] with `memory`, as [`Engine::enter_standby_with`].
@@ -158,11 +163,11 @@ impl Engine {
         &self,
         id: &InstanceId,
         protected: bool,
-        memory: &mut Option<Versioned<Instance>>,
+        memory: &mut StepMemory,
     ) -> Result<(), ServiceError> {
-        let read = memory.take();
+        let read = memory.instance.take();
         let written = self
-            .instance_modify_from(id, read, |instance| {
+            .instance_modify_from(id, read, memory.journal.as_ref(), |instance| {
                 instance.lifecycle_state = match (instance.lifecycle_state, protected) {
                     (LifecycleState::InService, true) => LifecycleState::Protected,
                     (LifecycleState::Protected, false) => LifecycleState::InService,
@@ -171,7 +176,7 @@ impl Engine {
             })
             .await?
             .ok_or_else(|| instance_not_found(id))?;
-        *memory = Some(written);
+        memory.instance = Some(written);
         Ok(())
     }
 

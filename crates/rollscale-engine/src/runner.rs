@@ -31,17 +31,66 @@ pub struct TaskHandle {
     wake: Notify,
     cancelling: AtomicBool,
     workers: Mutex<HashSet<ExecutionId>>,
-    /// Where the task's workers send their steps' journal entries (see `journal_loop`).
-    journal: Option<mpsc::UnboundedSender<JournalEntry>>,
+    /// Where the task's workers send their writes (see `journal_loop`).
+    journal: Option<Journal>,
 }
 
-/// A worker's step outcome to commit, and where to say whether it was.
+/// The task's journal: its workers' writes (their steps' outcomes, and the instance changes
+/// their steps make) go to one task that commits whatever has arrived together, and answers
+/// each writer once its write is committed (group commit). A writer waits for that answer
+/// before it acts further, exactly as it would wait for its own statement.
+#[derive(Clone)]
+pub(crate) struct Journal(mpsc::UnboundedSender<JournalEntry>);
+
+/// One write for the journal, and where to say whether it was made (`false`: its row had
+/// moved on, a conflict).
 struct JournalEntry {
-    row: WorkRow,
+    row: JournalRow,
     reply: oneshot::Sender<Result<bool, StoreError>>,
 }
 
-/// Most journal entries committed by one statement.
+enum JournalRow {
+    Work(WorkRow),
+    Instance(Versioned<Instance>),
+}
+
+impl JournalRow {
+    fn key(&self) -> String {
+        match self {
+            JournalRow::Work(row) => row.id().to_string(),
+            JournalRow::Instance(instance) => instance.value.id.to_string(),
+        }
+    }
+}
+
+impl Journal {
+    /// Commits `row`: whether it was written, or `None` when the journal has stopped (maybe
+    /// midway through committing it).
+    async fn commit(&self, row: JournalRow) -> Option<Result<bool, StoreError>> {
+        let (reply, committed) = oneshot::channel();
+        self.0.send(JournalEntry { row, reply }).ok()?;
+        committed.await.ok()
+    }
+}
+
+/// What a worker carries from one step to the next: the instance as its last step wrote it
+/// (see [`Engine::instance_modify_from`]), and its task's journal. Empty outside a worker.
+#[derive(Default)]
+pub(crate) struct StepMemory {
+    pub(crate) instance: Option<Versioned<Instance>>,
+    pub(crate) journal: Option<Journal>,
+}
+
+/// What a new worker may start from instead of reading it: its child execution and its
+/// instance, as the driver read them. Either is only a compare-and-swap base, like the copies
+/// the worker keeps between its steps.
+#[derive(Default)]
+struct Seed {
+    work: Option<Versioned<InstanceWork>>,
+    instance: Option<Versioned<Instance>>,
+}
+
+/// Most journal entries committed at once.
 const JOURNAL_BATCH: usize = 512;
 
 enum Next {
@@ -69,9 +118,9 @@ impl Engine {
                 return;
             }
             let (journal, entries) = mpsc::unbounded_channel();
-            let handle = Arc::new(TaskHandle { journal: Some(journal), ..TaskHandle::default() });
+            let handle = Arc::new(TaskHandle { journal: Some(Journal(journal)), ..TaskHandle::default() });
             tasks.insert(id.clone(), handle.clone());
-            // Ends when the handle (the only sender) is gone: after the driver and its workers.
+            // Ends when every sender is gone: after the driver and its workers.
             self.track(tokio::spawn(journal_loop(self.store.clone(), entries)).abort_handle());
             handle
         };
@@ -140,8 +189,25 @@ impl Engine {
         };
         let n_workers = handle.workers.lock().unwrap_or_else(|e| e.into_inner()).len() as u32;
         if summary.in_flight > n_workers {
-            for work in self.store.work_list_where(id, Some(InstanceStatus::Running.as_str()), None).await? {
-                self.ensure_worker(handle, &task.value, &work.value.execution_id);
+            let running = self.store.work_list_where(id, Some(InstanceStatus::Running.as_str()), None).await?;
+            let without: Vec<Versioned<InstanceWork>> = {
+                let workers = handle.workers.lock().unwrap_or_else(|e| e.into_inner());
+                running.into_iter().filter(|work| !workers.contains(&work.value.execution_id)).collect()
+            };
+            // Each new worker starts from its child execution as just read, and its instance as
+            // read here for all of them at once, instead of reading both itself (see work_loop).
+            let ids: Vec<&InstanceId> = without.iter().map(|work| &work.value.instance_id).collect();
+            let mut instances: HashMap<InstanceId, Versioned<Instance>> = self
+                .store
+                .instances_get(&ids)
+                .await?
+                .into_iter()
+                .map(|instance| (instance.value.id.clone(), instance))
+                .collect();
+            for work in without {
+                let instance = instances.remove(&work.value.instance_id);
+                let work_id = work.value.execution_id.clone();
+                self.ensure_worker(handle, &task.value, &work_id, Seed { work: Some(work), instance });
             }
         }
         let action = decide(&task.value, &summary);
@@ -411,7 +477,7 @@ impl Engine {
         Ok(())
     }
 
-    fn ensure_worker(self: &Arc<Self>, handle: &Arc<TaskHandle>, task: &TaskState, work_id: &ExecutionId) {
+    fn ensure_worker(self: &Arc<Self>, handle: &Arc<TaskHandle>, task: &TaskState, work_id: &ExecutionId, seed: Seed) {
         {
             let mut workers = handle.workers.lock().unwrap_or_else(|e| e.into_inner());
             if !workers.insert(work_id.clone()) {
@@ -424,7 +490,7 @@ impl Engine {
         let task_id = task.id.clone();
         let work_id = work_id.clone();
         let spawned = tokio::spawn(async move {
-            engine.work_loop(&handle, &task_id, &spec, &work_id).await;
+            engine.work_loop(&handle, &task_id, &spec, &work_id, seed).await;
             let last = {
                 let mut workers = handle.workers.lock().unwrap_or_else(|e| e.into_inner());
                 workers.remove(&work_id);
@@ -447,6 +513,7 @@ impl Engine {
         task_id: &ExecutionId,
         spec: &RollingUpdateSpec,
         work_id: &ExecutionId,
+        seed: Seed,
     ) {
         // The child execution as this worker last committed it. Only this worker writes a
         // Running child (operators decide on Failed or Queued ones, and the task's finish only
@@ -454,15 +521,16 @@ impl Engine {
         // stale copy fails with a conflict and is read again, so keeping it saves a read per
         // step without ever writing over a change it has not seen.
         // Likewise the instance as this worker's last step wrote it (see perform_step_with).
-        let mut current = None;
-        let mut memory = None;
+        // Both may be given by the driver, as it read them when it started the worker.
+        let mut current = seed.work;
+        let mut memory = StepMemory { instance: seed.instance, journal: handle.journal.clone() };
         loop {
             match self.work_once(handle, task_id, spec, work_id, &mut current, &mut memory).await {
                 Ok(true) => {}
                 Ok(false) => return,
-                Err(ServiceError::Conflict) => memory = None,
+                Err(ServiceError::Conflict) => memory.instance = None,
                 Err(error) => {
-                    memory = None;
+                    memory.instance = None;
                     tracing::warn!(execution = %work_id, %error, "instance step could not be recorded; retrying");
                     tokio::time::sleep(Duration::from_millis(500)).await;
                 }
@@ -478,7 +546,7 @@ impl Engine {
         spec: &RollingUpdateSpec,
         work_id: &ExecutionId,
         current: &mut Option<Versioned<InstanceWork>>,
-        memory: &mut Option<Versioned<Instance>>,
+        memory: &mut StepMemory,
     ) -> Result<bool, ServiceError> {
         // Taken, not borrowed: after any error the next attempt reads the store again.
         let work = match current.take() {
@@ -526,19 +594,35 @@ impl Engine {
     /// that commit before it takes its next step, as before.
     async fn journal(&self, handle: &TaskHandle, work: &InstanceWork, generation: i64) -> Result<i64, ServiceError> {
         if let Some(journal) = &handle.journal {
-            let (reply, committed) = oneshot::channel();
-            if journal.send(JournalEntry { row: WorkRow::new(work, generation), reply }).is_ok() {
-                match committed.await {
-                    Ok(Ok(true)) => return Ok(generation + 1),
-                    Ok(Ok(false)) => return Err(ServiceError::Conflict),
-                    Ok(Err(error)) => return Err(error.into()),
-                    // The journal stopped, maybe midway through a commit: writing directly is
-                    // safe either way, since the write compares the generation.
-                    Err(_) => {}
-                }
+            match journal.commit(JournalRow::Work(WorkRow::new(work, generation))).await {
+                Some(Ok(true)) => return Ok(generation + 1),
+                Some(Ok(false)) => return Err(ServiceError::Conflict),
+                Some(Err(error)) => return Err(error.into()),
+                // Writing directly is safe either way: the write compares the generation.
+                None => {}
             }
         }
         Ok(self.store.work_update(work, generation, now_millis()).await?)
+    }
+
+    /// Writes `instance` if it is still at `generation`, as `instance_update` does; through
+    /// `journal` when there is one.
+    pub(crate) async fn instance_write(
+        &self,
+        journal: Option<&Journal>,
+        instance: &Instance,
+        generation: i64,
+    ) -> Result<i64, StoreError> {
+        if let Some(journal) = journal {
+            let row = JournalRow::Instance(Versioned { value: instance.clone(), generation });
+            match journal.commit(row).await {
+                Some(Ok(true)) => return Ok(generation + 1),
+                Some(Ok(false)) => return Err(StoreError::Conflict { what: "instance", id: instance.id.to_string() }),
+                Some(Err(error)) => return Err(error),
+                None => {}
+            }
+        }
+        self.store.instance_update(instance, generation).await
     }
 
     /// Performs one step (R5). Failures of the step are an outcome; only the store's own
@@ -550,7 +634,7 @@ impl Engine {
         work: &InstanceWork,
         step: Step,
     ) -> Result<StepOutcome, ServiceError> {
-        self.perform_step_with(spec, work, step, &mut None).await
+        self.perform_step_with(spec, work, step, &mut StepMemory::default()).await
     }
 
     /// [`Engine::perform_step`] with `memory`: the instance as the previous step of this worker
@@ -562,7 +646,7 @@ impl Engine {
         spec: &RollingUpdateSpec,
         work: &InstanceWork,
         step: Step,
-        memory: &mut Option<Versioned<Instance>>,
+        memory: &mut StepMemory,
     ) -> Result<StepOutcome, ServiceError> {
         let id = &work.instance_id;
         let result: Result<StepReport, ServiceError> = match step {
@@ -637,9 +721,9 @@ impl Engine {
         &self,
         spec: &RollingUpdateSpec,
         id: &InstanceId,
-        memory: &mut Option<Versioned<Instance>>,
+        memory: &mut StepMemory,
     ) -> Result<StepOutcome, ServiceError> {
-        if let (Change::Image { image_id }, Some(remembered)) = (&spec.change, memory.take()) {
+        if let (Change::Image { image_id }, Some(remembered)) = (&spec.change, memory.instance.take()) {
             return self.apply_image_from(id, image_id, remembered, memory).await;
         }
         let Some(instance) = self.store.instance_get(id).await? else {
@@ -651,8 +735,10 @@ impl Engine {
                 if let Err(error) = self.fleet_call(|| self.fleet.replace_image(id, image_id)).await {
                     return Ok(failed(error.code(), error.to_string(), report));
                 }
-                *memory = self
-                    .instance_modify_from(id, Some(instance), |instance| instance.image_id = image_id.clone())
+                memory.instance = self
+                    .instance_modify_from(id, Some(instance), memory.journal.as_ref(), |instance| {
+                        instance.image_id = image_id.clone()
+                    })
                     .await?;
                 Ok(StepOutcome::Done(report))
             }
@@ -697,8 +783,8 @@ impl Engine {
                         };
                         let outcome = script_outcome(&run, operation.timeout_s, report);
                         if matches!(outcome, StepOutcome::Done(_)) {
-                            *memory = self
-                                .instance_modify_from(id, Some(instance), |instance| {
+                            memory.instance = self
+                                .instance_modify_from(id, Some(instance), memory.journal.as_ref(), |instance| {
                                     instance.packages.retain(|(n, _)| n != name);
                                     if *action == PackageAction::Install {
                                         instance.packages.push((name.clone(), version.clone()));
@@ -721,8 +807,8 @@ impl Engine {
                     return Ok(failed(error.code(), error.to_string(), report));
                 }
                 if let Ok(Some(observed)) = self.fleet.observe(id).await {
-                    *memory = self
-                        .instance_modify_from(id, Some(instance), |instance| {
+                    memory.instance = self
+                        .instance_modify_from(id, Some(instance), memory.journal.as_ref(), |instance| {
                             instance.containers = observed.containers.clone()
                         })
                         .await?;
@@ -744,7 +830,7 @@ impl Engine {
         id: &InstanceId,
         image_id: &str,
         remembered: Versioned<Instance>,
-        memory: &mut Option<Versioned<Instance>>,
+        memory: &mut StepMemory,
     ) -> Result<StepOutcome, ServiceError> {
         let not_found =
             || failed("InvalidInstanceId.NotFound", instance_not_found(id).to_string(), StepReport::default());
@@ -762,10 +848,10 @@ impl Engine {
         let mut next = remembered.value.clone();
         next.image_id = image_id.to_string();
         if next != remembered.value {
-            match self.store.instance_update(&next, remembered.generation).await {
+            match self.instance_write(memory.journal.as_ref(), &next, remembered.generation).await {
                 Ok(generation) => {
                     let report = before(&remembered);
-                    *memory = Some(Versioned { value: next, generation });
+                    memory.instance = Some(Versioned { value: next, generation });
                     return Ok(StepOutcome::Done(report));
                 }
                 Err(StoreError::Conflict { .. }) => {}
@@ -776,15 +862,19 @@ impl Engine {
         // written the image yet, so it still shows the one from before).
         let Some(current) = self.store.instance_get(id).await? else { return Ok(not_found()) };
         let report = before(&current);
-        *memory =
-            self.instance_modify_from(id, Some(current), |instance| instance.image_id = image_id.to_string()).await?;
+        memory.instance = self
+            .instance_modify_from(id, Some(current), memory.journal.as_ref(), |instance| {
+                instance.image_id = image_id.to_string()
+            })
+            .await?;
         Ok(StepOutcome::Done(report))
     }
 }
 
 /// Commits the journal entries of a task's workers: whatever has arrived while the previous
-/// statement ran goes into the next one (group commit). Each entry is answered only after the
-/// statement that wrote it (or found its row moved on) has committed.
+/// commit ran goes into the next one, child executions in one statement and instances in
+/// another (a few, beyond 128 rows). Each entry is answered only once the statement that
+/// wrote it (or found its row moved on) has committed.
 async fn journal_loop(store: rollscale_store::Store, mut entries: mpsc::UnboundedReceiver<JournalEntry>) {
     let mut batch: Vec<JournalEntry> = Vec::new();
     let mut later: Vec<JournalEntry> = Vec::new();
@@ -801,31 +891,54 @@ async fn journal_loop(store: rollscale_store::Store, mut entries: mpsc::Unbounde
                 Err(_) => break,
             }
         }
-        // One entry per row in a statement (a worker has one in flight, but be sure).
-        let mut ids = HashSet::with_capacity(batch.len());
-        let (now, next): (Vec<_>, Vec<_>) = batch.drain(..).partition(|entry| ids.insert(entry.row.id().to_string()));
+        // One entry per row at a time (a worker has one in flight, but be sure).
+        let mut keys = HashSet::with_capacity(batch.len());
+        let (now, next): (Vec<_>, Vec<_>) = batch.drain(..).partition(|entry| keys.insert(entry.row.key()));
         later.extend(next);
-        let rows: Vec<WorkRow> = now.iter().map(|entry| entry.row.clone()).collect();
-        match store.works_write(&rows, now_millis()).await {
-            Ok(written) => {
-                for (entry, written) in now.into_iter().zip(written) {
-                    let _ = entry.reply.send(Ok(written));
+        let (mut work_entries, mut instance_entries) = (Vec::new(), Vec::new());
+        let (mut work_rows, mut instance_rows) = (Vec::new(), Vec::new());
+        for entry in now {
+            match entry.row {
+                JournalRow::Work(row) => {
+                    work_rows.push(row);
+                    work_entries.push(entry.reply);
                 }
-            }
-            Err(error) => {
-                // Each waiter gets the failure's text; it reads its row again and retries.
-                let mut message = error.to_string();
-                let mut source = std::error::Error::source(&error);
-                while let Some(cause) = source {
-                    message = format!("{message}: {cause}");
-                    source = cause.source();
-                }
-                for entry in now {
-                    let _ = entry.reply.send(Err(StoreError::Batch(message.clone())));
+                JournalRow::Instance(instance) => {
+                    instance_rows.push(instance);
+                    instance_entries.push(entry.reply);
                 }
             }
         }
+        if !work_rows.is_empty() {
+            answer(work_entries, store.works_write(&work_rows, now_millis()).await);
+        }
+        if !instance_rows.is_empty() {
+            answer(instance_entries, store.instances_write(&instance_rows).await);
+        }
         batch.append(&mut later);
+    }
+}
+
+/// Tells each writer whether its row was written; on a failed commit, each gets its text (it
+/// reads its row again and retries).
+fn answer(replies: Vec<oneshot::Sender<Result<bool, StoreError>>>, written: Result<Vec<bool>, StoreError>) {
+    match written {
+        Ok(written) => {
+            for (reply, written) in replies.into_iter().zip(written) {
+                let _ = reply.send(Ok(written));
+            }
+        }
+        Err(error) => {
+            let mut message = error.to_string();
+            let mut source = std::error::Error::source(&error);
+            while let Some(cause) = source {
+                message = format!("{message}: {cause}");
+                source = cause.source();
+            }
+            for reply in replies {
+                let _ = reply.send(Err(StoreError::Batch(message.clone())));
+            }
+        }
     }
 }
 
@@ -873,6 +986,7 @@ mod tests {
     //! that went stale between steps costs a fresh read, and the outcome is the one reading
     //! first would give.
 
+    use super::StepMemory;
     use crate::service::{NewConfiguration, NewGroup};
     use crate::{Engine, EngineConfig, Service};
     use rollscale_core::domain::{Instance, LifecycleState};
@@ -930,25 +1044,25 @@ mod tests {
     #[tokio::test]
     async fn a_remembered_instance_is_written_from_when_still_current() {
         let (_dir, engine, spec, instance) = one_instance().await;
-        let mut memory = None;
+        let mut memory = StepMemory::default();
         engine.enter_standby_with(&instance.value.id, &mut memory).await.expect("standby");
-        let remembered = memory.clone().expect("remembered");
+        let remembered = memory.instance.clone().expect("remembered");
         assert_eq!(remembered, engine.store.instance_get(&instance.value.id).await.unwrap().unwrap());
         let outcome = engine.apply(&spec, &instance.value.id, &mut memory).await.expect("apply");
         assert_eq!(before(&outcome).as_deref(), Some("old"));
         let stored = engine.store.instance_get(&instance.value.id).await.unwrap().unwrap();
         assert_eq!(stored.value.image_id, "new");
-        assert_eq!(memory, Some(stored));
+        assert_eq!(memory.instance, Some(stored));
     }
 
     #[tokio::test]
     async fn a_stale_remembered_instance_loses_no_update_and_reports_the_stored_image() {
         let (_dir, engine, spec, instance) = one_instance().await;
         let id = instance.value.id.clone();
-        let mut memory = None;
+        let mut memory = StepMemory::default();
         engine.enter_standby_with(&id, &mut memory).await.expect("standby");
         // Someone else changes the instance after the copy was taken, including its image.
-        let mut stale = memory.clone().expect("remembered");
+        let mut stale = memory.instance.clone().expect("remembered");
         stale.value.image_id = "a-copy-that-lies".into();
         engine
             .instance_modify(&id, |instance| {
@@ -957,24 +1071,24 @@ mod tests {
             })
             .await
             .expect("modify");
-        let mut memory = Some(stale);
+        let mut memory = StepMemory { instance: Some(stale), journal: None };
         let outcome = engine.apply(&spec, &id, &mut memory).await.expect("apply");
         assert_eq!(before(&outcome).as_deref(), Some("other"), "the image before is the stored one");
         let stored = engine.store.instance_get(&id).await.unwrap().unwrap();
         assert_eq!(stored.value.image_id, "new");
         assert!(stored.value.tags.contains(&"by-someone-else".to_string()), "no lost update");
         assert_eq!(stored.value.lifecycle_state, LifecycleState::Standby);
-        assert_eq!(memory, Some(stored));
+        assert_eq!(memory.instance, Some(stored));
         // A stale copy for the other steps: the write conflicts and is redone from the store.
-        let mut stale = memory.clone().unwrap();
+        let mut stale = memory.instance.clone().unwrap();
         engine.instance_modify(&id, |instance| instance.tags.push("again".into())).await.expect("modify");
         stale.value.tags.clear();
-        let mut memory = Some(stale);
+        let mut memory = StepMemory { instance: Some(stale), journal: None };
         engine.exit_standby_with(&id, &mut memory).await.expect("exit");
         let stored = engine.store.instance_get(&id).await.unwrap().unwrap();
         assert_eq!(stored.value.lifecycle_state, LifecycleState::InService);
         assert_eq!(stored.value.tags, vec!["by-someone-else".to_string(), "again".to_string()]);
-        assert_eq!(memory, Some(stored));
+        assert_eq!(memory.instance, Some(stored));
     }
 
     #[tokio::test]
@@ -985,7 +1099,7 @@ mod tests {
         engine.enter_standby(&id).await.expect("standby");
         let mut copy = engine.store.instance_get(&id).await.unwrap().unwrap();
         copy.value.lifecycle_state = LifecycleState::InService;
-        let mut memory = Some(copy);
+        let mut memory = StepMemory { instance: Some(copy), journal: None };
         engine.exit_standby_with(&id, &mut memory).await.expect("exit");
         let stored = engine.store.instance_get(&id).await.unwrap().unwrap();
         assert_eq!(stored.value.lifecycle_state, LifecycleState::InService);
