@@ -153,6 +153,21 @@ impl Engine {
         Ok(weights)
     }
 
+    /// Points the instance's load-balancer registrations at `address`, each at the weight the
+    /// store has for it (0 while in Standby): a change moved the instance. Nothing to do for
+    /// an empty address or one that did not change.
+    pub(crate) async fn follow_address(&self, instance: &Instance, address: &str) -> Result<(), ServiceError> {
+        if address.is_empty() || address == instance.address {
+            return Ok(());
+        }
+        tracing::warn!(instance = %instance.id, from = %instance.address, to = %address, "the instance moved");
+        for backend in self.store.backend_list(None, Some(&instance.id)).await? {
+            let lb = &backend.load_balancer_id;
+            self.lb_call(|| self.lb.register(lb, &instance.id, address, backend.weight)).await?;
+        }
+        Ok(())
+    }
+
     /// Sets or clears protection: a protected instance is `Protected` instead of `InService`.
     pub async fn set_protected(&self, id: &InstanceId, protected: bool) -> Result<(), ServiceError> {
         self.set_protected_with(id, protected, &mut StepMemory::default()).await

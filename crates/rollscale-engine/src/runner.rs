@@ -739,12 +739,17 @@ impl Engine {
         match &spec.change {
             Change::Image { image_id } => {
                 let report = StepReport { before: Some(instance.value.image_id.clone()), ..StepReport::default() };
-                if let Err(error) = self.fleet_call(|| self.fleet.replace_image(id, image_id)).await {
+                let address = match self.fleet_call(|| self.fleet.replace_image(id, image_id)).await {
+                    Ok(address) => address,
+                    Err(error) => return Ok(failed(error.code(), error.to_string(), report)),
+                };
+                if let Err(error) = self.follow_address(&instance.value, &address).await {
                     return Ok(failed(error.code(), error.to_string(), report));
                 }
                 memory.instance = self
                     .instance_modify_from(id, Some(instance), memory.journal.as_ref(), |instance| {
-                        instance.image_id = image_id.clone()
+                        instance.image_id = image_id.clone();
+                        moved_to(instance, &address);
                     })
                     .await?;
                 Ok(StepOutcome::Done(report))
@@ -809,14 +814,19 @@ impl Engine {
                     before: serde_json::to_string(&instance.value.containers).ok(),
                     ..StepReport::default()
                 };
-                if let Err(error) = self.fleet_call(|| self.fleet.update_containers(id, *update_type, containers)).await
-                {
+                let address =
+                    match self.fleet_call(|| self.fleet.update_containers(id, *update_type, containers)).await {
+                        Ok(address) => address,
+                        Err(error) => return Ok(failed(error.code(), error.to_string(), report)),
+                    };
+                if let Err(error) = self.follow_address(&instance.value, &address).await {
                     return Ok(failed(error.code(), error.to_string(), report));
                 }
                 if let Ok(Some(observed)) = self.fleet.observe(id).await {
                     memory.instance = self
                         .instance_modify_from(id, Some(instance), memory.journal.as_ref(), |instance| {
-                            instance.containers = observed.containers.clone()
+                            instance.containers = observed.containers.clone();
+                            moved_to(instance, &address);
                         })
                         .await?;
                 }
@@ -845,15 +855,22 @@ impl Engine {
             before: Some(instance.value.image_id.clone()),
             ..StepReport::default()
         };
-        if let Err(error) = self.fleet_call(|| self.fleet.replace_image(id, image_id)).await {
-            // The replacement did not happen, so the store still has the image from before.
-            return Ok(match self.store.instance_get(id).await? {
-                None => not_found(),
-                Some(current) => failed(error.code(), error.to_string(), before(&current)),
-            });
+        let address = match self.fleet_call(|| self.fleet.replace_image(id, image_id)).await {
+            Ok(address) => address,
+            Err(error) => {
+                // The replacement did not happen, so the store still has the image from before.
+                return Ok(match self.store.instance_get(id).await? {
+                    None => not_found(),
+                    Some(current) => failed(error.code(), error.to_string(), before(&current)),
+                });
+            }
+        };
+        if let Err(error) = self.follow_address(&remembered.value, &address).await {
+            return Ok(failed(error.code(), error.to_string(), before(&remembered)));
         }
         let mut next = remembered.value.clone();
         next.image_id = image_id.to_string();
+        moved_to(&mut next, &address);
         if next != remembered.value {
             match self.instance_write(memory.journal.as_ref(), &next, remembered.generation).await {
                 Ok(generation) => {
@@ -869,12 +886,23 @@ impl Engine {
         // written the image yet, so it still shows the one from before).
         let Some(current) = self.store.instance_get(id).await? else { return Ok(not_found()) };
         let report = before(&current);
+        if let Err(error) = self.follow_address(&current.value, &address).await {
+            return Ok(failed(error.code(), error.to_string(), report));
+        }
         memory.instance = self
             .instance_modify_from(id, Some(current), memory.journal.as_ref(), |instance| {
-                instance.image_id = image_id.to_string()
+                instance.image_id = image_id.to_string();
+                moved_to(instance, &address);
             })
             .await?;
         Ok(StepOutcome::Done(report))
+    }
+}
+
+/// Records where the instance serves after a change, when the backend said.
+fn moved_to(instance: &mut Instance, address: &str) {
+    if !address.is_empty() {
+        instance.address = address.to_string();
     }
 }
 

@@ -69,7 +69,7 @@ impl<F: Fleet> Fleet for CrashingFleet<F> {
     async fn observe(&self, id: &InstanceId) -> Result<Option<InstanceObservation>, FleetError> {
         self.crash.gate(self.inner.observe(id)).await
     }
-    async fn replace_image(&self, id: &InstanceId, image_id: &str) -> Result<(), FleetError> {
+    async fn replace_image(&self, id: &InstanceId, image_id: &str) -> Result<String, FleetError> {
         self.crash.gate(self.inner.replace_image(id, image_id)).await
     }
     async fn run_script(&self, id: &InstanceId, script: &ScriptSpec) -> Result<ScriptOutcome, FleetError> {
@@ -83,7 +83,7 @@ impl<F: Fleet> Fleet for CrashingFleet<F> {
         id: &InstanceId,
         update_type: ContainerUpdateType,
         containers: &[ContainerSpec],
-    ) -> Result<(), FleetError> {
+    ) -> Result<String, FleetError> {
         self.crash.gate(self.inner.update_containers(id, update_type, containers)).await
     }
     async fn create_image(&self, id: &InstanceId, image_name: &str) -> Result<String, FleetError> {

@@ -112,8 +112,10 @@ pub trait Fleet: Send + Sync + 'static {
     async fn observe(&self, id: &InstanceId) -> Result<Option<InstanceObservation>, FleetError>;
 
     /// Restarts the instance on `image_id` with the same identity and settings. A no-op when
-    /// the instance already runs that image.
-    async fn replace_image(&self, id: &InstanceId, image_id: &str) -> Result<(), FleetError>;
+    /// the instance already runs that image. Returns where the instance serves afterwards
+    /// (`host:port`, or empty): a backend keeps the address when it can, but the engine
+    /// re-registers the instance with its load balancers when it moved.
+    async fn replace_image(&self, id: &InstanceId, image_id: &str) -> Result<String, FleetError>;
 
     /// Runs a script in the instance, honouring its type, working directory and timeout.
     async fn run_script(&self, id: &InstanceId, script: &ScriptSpec) -> Result<ScriptOutcome, FleetError>;
@@ -123,13 +125,14 @@ pub trait Fleet: Send + Sync + 'static {
     async fn apply_package(&self, id: &InstanceId, operation: &PackageOperation) -> Result<ScriptOutcome, FleetError>;
 
     /// Updates an ECI container group: `RenewUpdate` replaces the containers, `IncrementalUpdate`
-    /// merges the given ones by name.
+    /// merges the given ones by name. Returns where the instance serves afterwards, as
+    /// [`Fleet::replace_image`] does.
     async fn update_containers(
         &self,
         id: &InstanceId,
         update_type: ContainerUpdateType,
         containers: &[ContainerSpec],
-    ) -> Result<(), FleetError>;
+    ) -> Result<String, FleetError>;
 
     /// Makes a custom image from the instance and returns its id.
     async fn create_image(&self, id: &InstanceId, image_name: &str) -> Result<String, FleetError>;

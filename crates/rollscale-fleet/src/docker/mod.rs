@@ -749,7 +749,8 @@ impl DockerFleet {
     }
 
     /// Waits until the instance runs and, with a health path, answers 200. `Err` says why not.
-    async fn wait_ready(&self, id: &InstanceId) -> Result<(), FleetError> {
+    /// Waits until the instance runs and (with a health path) answers 200; returns its address.
+    async fn wait_ready(&self, id: &InstanceId) -> Result<String, FleetError> {
         let config = &self.inner.config;
         let until = Instant::now() + config.start_timeout;
         let existing = loop {
@@ -770,17 +771,15 @@ impl DockerFleet {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         };
-        let (Some(path), address) = (config.health_path.as_deref(), self.address(&existing)) else {
-            return Ok(());
+        let address = self.address(&existing);
+        let Some(path) = config.health_path.as_deref().filter(|_| !address.is_empty()) else {
+            return Ok(address);
         };
-        if address.is_empty() {
-            return Ok(());
-        }
         let until = Instant::now() + config.health_timeout;
         loop {
             let left = until.saturating_duration_since(Instant::now());
             let last = match http_get(&address, path, left.min(Duration::from_secs(2))).await {
-                Ok((200, _)) => return Ok(()),
+                Ok((200, _)) => return Ok(address),
                 Ok((status, _)) => format!("status {status}"),
                 Err(error) => error.to_string(),
             };
@@ -913,7 +912,7 @@ impl Fleet for DockerFleet {
         }
     }
 
-    async fn replace_image(&self, id: &InstanceId, image_id: &str) -> Result<(), FleetError> {
+    async fn replace_image(&self, id: &InstanceId, image_id: &str) -> Result<String, FleetError> {
         let lock = self.lock(id);
         let _guard = lock.lock().await;
         let Some(existing) = self.repair(id).await? else {
@@ -926,7 +925,7 @@ impl Fleet for DockerFleet {
             )));
         }
         if recorded.image_id == image_id {
-            return Ok(());
+            return Ok(self.address(&existing));
         }
         let Some(group_id) = recorded.group_id.clone() else {
             return Err(FleetError::Failed(format!("container {} has no group label", self.container_name(id))));
@@ -998,7 +997,7 @@ impl Fleet for DockerFleet {
         id: &InstanceId,
         update_type: ContainerUpdateType,
         containers: &[ContainerSpec],
-    ) -> Result<(), FleetError> {
+    ) -> Result<String, FleetError> {
         let lock = self.lock(id);
         let _guard = lock.lock().await;
         let Some(existing) = self.repair(id).await? else {
@@ -1013,7 +1012,7 @@ impl Fleet for DockerFleet {
         let current = existing.containers();
         let desired = layout::updated_containers(update_type, &current, containers);
         if desired == current {
-            return Ok(());
+            return Ok(self.address(&existing));
         }
         let mut layout =
             Layout::group(self.labels(), id.clone(), group_id, &existing.recorded.image_id, desired.clone())?;

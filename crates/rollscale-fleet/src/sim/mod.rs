@@ -657,7 +657,7 @@ impl SimFleet {
         state.instances.get(id).map(|instance| instance.observation(id))
     }
 
-    fn replace_image_now(&self, id: &InstanceId, image_id: &str) -> Result<(), FleetError> {
+    fn replace_image_now(&self, id: &InstanceId, image_id: &str) -> Result<String, FleetError> {
         let mut guard = self.state();
         let state = &mut *guard;
         state.calls.replace_image += 1;
@@ -678,9 +678,10 @@ impl SimFleet {
             instance.os = OsType::guess(image_id);
             instance.health = HealthStatus::Healthy;
         }
+        let address = instance.address.clone();
         match fault {
             Fault::LoseResponse => Err(lost("replace_image", id)),
-            _ => Ok(()),
+            _ => Ok(address),
         }
     }
 
@@ -789,7 +790,7 @@ impl SimFleet {
         id: &InstanceId,
         update_type: ContainerUpdateType,
         containers: &[ContainerSpec],
-    ) -> Result<(), FleetError> {
+    ) -> Result<String, FleetError> {
         let mut guard = self.state();
         let state = &mut *guard;
         state.calls.update_containers += 1;
@@ -813,9 +814,10 @@ impl SimFleet {
             instance.containers = updated;
             instance.health = HealthStatus::Healthy;
         }
+        let address = instance.address.clone();
         match fault {
             Fault::LoseResponse => Err(lost("update_containers", id)),
-            _ => Ok(()),
+            _ => Ok(address),
         }
     }
 
@@ -871,7 +873,7 @@ impl Fleet for SimFleet {
         Ok(observation)
     }
 
-    async fn replace_image(&self, id: &InstanceId, image_id: &str) -> Result<(), FleetError> {
+    async fn replace_image(&self, id: &InstanceId, image_id: &str) -> Result<String, FleetError> {
         let (before, after) = self.latency();
         pause(before).await;
         let result = self.replace_image_now(id, image_id);
@@ -906,7 +908,7 @@ impl Fleet for SimFleet {
         id: &InstanceId,
         update_type: ContainerUpdateType,
         containers: &[ContainerSpec],
-    ) -> Result<(), FleetError> {
+    ) -> Result<String, FleetError> {
         let (before, after) = self.latency();
         pause(before).await;
         let result = self.update_containers_now(id, update_type, containers);
