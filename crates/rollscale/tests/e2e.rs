@@ -3,94 +3,12 @@
 //! `rollscale` and the ids replaced) run against it through the CLI. Then a `kill -9` in the
 //! middle of a rolling update, a restart on the same data, and the task finishes.
 
+mod common;
+
+use common::{cli, cli_json, instances, temp_dir, up};
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-const BIN: &str = env!("CARGO_BIN_EXE_rollscale");
-
-struct Server {
-    child: Child,
-    endpoint: String,
-    group_id: String,
-    configuration_id: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn up(dir: &Path, extra: &[&str]) -> Server {
-    let mut child = Command::new(BIN)
-        .args(["up", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.join("data"))
-        .args(extra)
-        .env("ROLLSCALE_CONFIG", dir.join("config.json"))
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("rollscale up starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let (sender, receiver) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if sender.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let (mut endpoint, mut group_id, mut configuration_id) = (String::new(), String::new(), String::new());
-    while endpoint.is_empty() {
-        let line = receiver
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .expect("up prints where it serves");
-        if let Some(rest) = line.strip_prefix("Scaling group ") {
-            group_id = rest.split_whitespace().next().unwrap_or_default().to_string();
-            configuration_id = rest
-                .split("scaling configuration ")
-                .nth(1)
-                .and_then(|r| r.split(',').next())
-                .unwrap_or_default()
-                .to_string();
-        }
-        if let Some(rest) = line.split("serving the API on ").nth(1) {
-            endpoint = rest.split_whitespace().next().unwrap_or_default().to_string();
-        }
-    }
-    assert!(
-        group_id.starts_with("asg-") && configuration_id.starts_with("asc-"),
-        "demo ids: {group_id} {configuration_id}"
-    );
-    Server { child, endpoint, group_id, configuration_id }
-}
-
-/// Runs the CLI with the profile `up` wrote; returns (exit code, stdout, stderr).
-fn cli(dir: &Path, args: &[&str]) -> (i32, String, String) {
-    let output = Command::new(BIN)
-        .args(args)
-        .env("ROLLSCALE_CONFIG", dir.join("config.json"))
-        .env_remove("ROLLSCALE_ENDPOINT")
-        .output()
-        .expect("rollscale runs");
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
-
-fn cli_json(dir: &Path, args: &[&str]) -> Value {
-    let (code, stdout, stderr) = cli(dir, args);
-    assert_eq!(code, 0, "rollscale {args:?} failed: {stderr}");
-    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("rollscale {args:?}: not JSON ({e}): {stdout}"))
-}
+use std::path::Path;
+use std::time::Duration;
 
 /// `rollscale oos StartExecution --TemplateName T --Parameters P`, then wait for the end.
 fn start_and_wait(dir: &Path, template: &str, parameters: &str) -> String {
@@ -101,18 +19,6 @@ fn start_and_wait(dir: &Path, template: &str, parameters: &str) -> String {
     let listed = cli_json(dir, &["oos", "ListExecutions", "--ExecutionId", &id]);
     assert_eq!(listed["Executions"][0]["Status"], "Success", "{listed}");
     id
-}
-
-fn instances(dir: &Path, group: &str) -> Vec<Value> {
-    let described = cli_json(dir, &["ess", "DescribeScalingInstances", "--ScalingGroupId", group, "--PageSize", "100"]);
-    described["ScalingInstances"]["ScalingInstance"].as_array().expect("2014 shape").clone()
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("rollscale-e2e-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
 }
 
 #[test]

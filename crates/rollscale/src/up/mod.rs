@@ -1,15 +1,20 @@
-//! `rollscale up`: the service on its embedded defaults. Opens (or creates) the store,
-//! rebuilds the simulated fleet from it, resumes every unfinished rolling update, keeps the
-//! groups at capacity, creates the demo on first start, and serves the API.
+//! `rollscale up`: the service. Opens (or creates) the store, starts the drivers (the
+//! simulated fleet by default; containers through the Docker API behind HAProxy with
+//! `--fleet docker`) and brings them in line with the store, resumes every unfinished rolling
+//! update, keeps the groups at capacity, creates the demo on first start, and serves the API
+//! until SIGINT or SIGTERM.
+
+mod real;
 
 use crate::profile::{self, Profile};
 use anyhow::{bail, Context};
+use rollscale_core::domain::LoadBalancer;
 use rollscale_core::domain::{GroupStatus, OsType};
 use rollscale_core::ids::LoadBalancerId;
 use rollscale_engine::service::{NewConfiguration, NewGroup};
-use rollscale_engine::{Engine, EngineConfig, Service};
+use rollscale_engine::{now_millis, random_bits, Engine, EngineConfig, Service};
 use rollscale_fleet::sim::{SimBackend, SimConfig, SimFleet, SimLbConfig, SimLoadBalancer};
-use rollscale_fleet::InstanceObservation;
+use rollscale_fleet::{Fleet, InstanceObservation, LoadBalancer as LbDriver};
 use rollscale_server::AuthConfig;
 use rollscale_store::Store;
 use std::collections::HashMap;
@@ -22,20 +27,41 @@ use std::time::Duration;
 pub const DEMO_IMAGES: [&str; 2] =
     ["centos_7_8_x64_20G_alibase_20200717.vhd", "aliyun_2_1903_x64_20G_alibase_20200529.vhd"];
 
+/// The compute backend of `rollscale up`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FleetKind {
+    /// The built-in simulated fleet (in memory, driven by the store).
+    Sim,
+    /// Containers through the Docker Engine API (Docker, or Podman's service).
+    Docker,
+}
+
+/// The load balancer of `rollscale up`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LbKind {
+    /// The built-in simulated load balancer.
+    Sim,
+    /// A real HAProxy, driven through its runtime API.
+    Haproxy,
+}
+
 #[derive(clap::Args, Debug, Clone)]
 pub struct UpArgs {
     /// Address to serve the API on (loopback by default).
     #[arg(long, env = "ROLLSCALE_LISTEN", default_value = "127.0.0.1:7878")]
     pub listen: SocketAddr,
-    /// Directory of the SQLite database.
+    /// Directory of the SQLite database (and of the managed HAProxy's files).
     #[arg(long, env = "ROLLSCALE_DATA_DIR", default_value = "./rollscale-data")]
     pub data_dir: PathBuf,
     /// Database URL instead of the SQLite file in --data-dir (`sqlite://…` or `postgres://…`).
     #[arg(long, env = "ROLLSCALE_DATABASE_URL")]
     pub database_url: Option<String>,
-    /// Compute backend: `sim` (the built-in simulated fleet).
-    #[arg(long, default_value = "sim")]
-    pub fleet: String,
+    /// Compute backend.
+    #[arg(long, value_enum, default_value = "sim")]
+    pub fleet: FleetKind,
+    /// Load balancer: `sim` with the simulated fleet, `haproxy` with containers, by default.
+    #[arg(long, value_enum)]
+    pub lb: Option<LbKind>,
     /// Simulated latency of each fleet operation, in milliseconds.
     #[arg(long, default_value_t = 5)]
     pub sim_latency_ms: u64,
@@ -57,6 +83,8 @@ pub struct UpArgs {
     /// How long a simulated load balancer takes to drain a backend, in milliseconds.
     #[arg(long, default_value_t = 0)]
     pub sim_drain_ms: u64,
+    #[command(flatten)]
+    pub real: real::RealArgs,
     /// Do not create the demo group on first start.
     #[arg(long)]
     pub no_demo: bool,
@@ -72,11 +100,15 @@ pub struct UpArgs {
 }
 
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
-    if args.fleet != "sim" {
-        bail!("unknown --fleet {}: this build has the simulated fleet (`sim`)", args.fleet);
-    }
     if !(0.0..=1.0).contains(&args.sim_fail_rate) {
         bail!("--sim-fail-rate must be between 0 and 1");
+    }
+    let lb_kind = args.lb.unwrap_or(match args.fleet {
+        FleetKind::Sim => LbKind::Sim,
+        FleetKind::Docker => LbKind::Haproxy,
+    });
+    if args.fleet == FleetKind::Sim && lb_kind == LbKind::Haproxy {
+        bail!("--lb haproxy needs real instances to send traffic to: use it with --fleet docker");
     }
     let url = match &args.database_url {
         Some(url) => url.clone(),
@@ -87,27 +119,45 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         }
     };
     let store = Store::open(&url).await.context("cannot open the database")?;
-
-    let mut fail_instances = std::collections::HashSet::new();
-    for text in &args.sim_fail_instances {
-        let id = rollscale_core::ids::InstanceId::parse(text)
-            .with_context(|| format!("--sim-fail-instance {text} is not an instance id"))?;
-        fail_instances.insert(id);
+    let demo = !args.no_demo && store.setting_get("demo.created").await?.is_none();
+    if demo {
+        // The demo's load balancer exists before the drivers start, so a managed HAProxy
+        // serves it from the first start.
+        demo_load_balancer(&store).await?;
     }
-    let fleet = SimFleet::new(SimConfig {
-        latency_ms: args.sim_latency_ms,
-        fail_rate: args.sim_fail_rate,
-        seed: args.seed,
-        fail_instances,
-        fail_scripts: args.sim_fail_scripts.clone(),
-        time_scale: args.sim_time_scale,
-        ..SimConfig::default()
-    });
-    let lb = SimLoadBalancer::new(SimLbConfig { drain_ms: args.sim_drain_ms, ..SimLbConfig::default() });
-    adopt_sim_state(&store, &fleet, &lb).await?;
 
-    let engine = Engine::new(store.clone(), Arc::new(fleet), Arc::new(lb), EngineConfig::default());
+    let mut haproxy = None;
+    let mut docker = None;
+    let (fleet, lb): (Arc<dyn Fleet>, Arc<dyn LbDriver>) = match args.fleet {
+        FleetKind::Sim => {
+            let (fleet, lb) = sim_drivers(&args, &store).await?;
+            (Arc::new(fleet), Arc::new(lb))
+        }
+        FleetKind::Docker => {
+            let fleet = real::docker_fleet(&args.real).await?;
+            docker = Some(fleet.clone());
+            let lb: Arc<dyn LbDriver> = match lb_kind {
+                LbKind::Sim => Arc::new(SimLoadBalancer::new(SimLbConfig {
+                    drain_ms: args.sim_drain_ms,
+                    ..SimLbConfig::default()
+                })),
+                LbKind::Haproxy => {
+                    let driver = real::haproxy(&args.real, &args.data_dir, &store).await?;
+                    haproxy = Some(driver.clone());
+                    Arc::new(driver)
+                }
+            };
+            (Arc::new(fleet), lb)
+        }
+    };
+    let fleet_name = fleet.name();
+
+    let engine = Engine::new(store.clone(), fleet, lb, EngineConfig::default());
     let service = Service::new(engine.clone());
+    if let Some(docker) = &docker {
+        real::adopt(&engine, docker).await?;
+        real::sync_images(&service, docker).await?;
+    }
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -140,13 +190,19 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         }
     }
 
-    if !args.no_demo && store.setting_get("demo.created").await?.is_none() {
-        create_demo(&service, args.demo_size).await?;
+    if demo {
+        match args.fleet {
+            FleetKind::Sim => create_demo(&service, args.demo_size).await?,
+            FleetKind::Docker => real::create_demo(&service, &args.real, args.demo_size).await?,
+        }
         store.setting_put("demo.created", "1").await?;
     }
     for group in service.groups(&[], None).await? {
         if group.status == GroupStatus::Active {
-            service.reconcile_group(&group).await?;
+            if let Err(error) = service.reconcile_group(&group).await {
+                // The reconciler tries again every pass; the service serves meanwhile.
+                eprintln!("warning: scaling group {} is not at its desired capacity yet: {error}", group.id);
+            }
         }
     }
     let resumed = engine.resume_all().await?;
@@ -156,14 +212,73 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     service.spawn_reconciler();
 
     print_groups(&service).await?;
-    println!("rollscale is serving the API on {endpoint} (store: {}, fleet: sim).", redact_url(&url));
+    if let Some(haproxy) = &haproxy {
+        real::print_frontends(&store, haproxy, &args.real).await?;
+    }
+    println!("rollscale is serving the API on {endpoint} (store: {}, fleet: {fleet_name}).", redact_url(&url));
     let auth = AuthConfig { max_skew: Duration::from_secs(args.max_skew_s) };
-    rollscale_server::serve(listener, rollscale_server::router(service, auth), async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await?;
+    rollscale_server::serve(listener, rollscale_server::router(service, auth), shutdown_signal()).await?;
+    engine.halt();
+    if let Some(haproxy) = haproxy {
+        if args.real.haproxy_keep {
+            haproxy.detach();
+        } else if let Err(error) = haproxy.shutdown().await {
+            eprintln!("warning: {error}");
+        }
+    }
     println!("rollscale stopped.");
     Ok(())
+}
+
+/// SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+}
+
+/// The name of the demo's load balancer.
+const DEMO_LB: &str = "demo-lb";
+
+/// Creates the demo's load balancer unless it exists.
+async fn demo_load_balancer(store: &Store) -> anyhow::Result<LoadBalancerId> {
+    if let Some(lb) = store.lb_list().await?.into_iter().find(|lb| lb.value.name == DEMO_LB) {
+        return Ok(lb.value.id);
+    }
+    let lb = LoadBalancer { id: LoadBalancerId::from_random(random_bits()), name: DEMO_LB.into(), default_weight: 100 };
+    store.lb_insert(&lb, now_millis()).await?;
+    Ok(lb.id)
+}
+
+/// The simulated fleet and load balancer, rebuilt from the store.
+async fn sim_drivers(args: &UpArgs, store: &Store) -> anyhow::Result<(SimFleet, SimLoadBalancer)> {
+    let mut fail_instances = std::collections::HashSet::new();
+    for text in &args.sim_fail_instances {
+        let id = rollscale_core::ids::InstanceId::parse(text)
+            .with_context(|| format!("--sim-fail-instance {text} is not an instance id"))?;
+        fail_instances.insert(id);
+    }
+    let fleet = SimFleet::new(SimConfig {
+        latency_ms: args.sim_latency_ms,
+        fail_rate: args.sim_fail_rate,
+        seed: args.seed,
+        fail_instances,
+        fail_scripts: args.sim_fail_scripts.clone(),
+        time_scale: args.sim_time_scale,
+        ..SimConfig::default()
+    });
+    let lb = SimLoadBalancer::new(SimLbConfig { drain_ms: args.sim_drain_ms, ..SimLbConfig::default() });
+    adopt_sim_state(store, &fleet, &lb).await?;
+    Ok((fleet, lb))
 }
 
 /// The simulated fleet lives in memory; the store holds the truth. Rebuild it.
@@ -210,17 +325,8 @@ pub async fn create_demo(service: &Service, size: u32) -> anyhow::Result<()> {
         service.create_image(image, None, Some(OsType::Linux)).await?;
     }
     service.create_image("win2019_1809_x64_dtc_en-us_40G_alibase_20200722.vhd", None, Some(OsType::Windows)).await?;
-    for version in ["v3", "v4"] {
-        service
-            .create_package(
-                "wordpress",
-                version,
-                &format!("echo installing wordpress {version}\necho wordpress {version} is installed"),
-                &format!("echo removing wordpress {version}"),
-            )
-            .await?;
-    }
-    let lb = service.create_load_balancer("demo-lb", 100).await?;
+    create_demo_packages(service).await?;
+    let lb = demo_load_balancer(&service.engine.store).await?;
     let group = service
         .create_group(NewGroup {
             name: "demo".into(),
@@ -228,7 +334,7 @@ pub async fn create_demo(service: &Service, size: u32) -> anyhow::Result<()> {
             min_size: 0,
             max_size: size.max(100),
             desired_capacity: Some(size),
-            load_balancer_ids: vec![lb.id],
+            load_balancer_ids: vec![lb],
             ..NewGroup::default()
         })
         .await?;
@@ -241,6 +347,21 @@ pub async fn create_demo(service: &Service, size: u32) -> anyhow::Result<()> {
         })
         .await?;
     service.enable_group(group.id.as_str(), None).await?;
+    Ok(())
+}
+
+/// The demo's package catalog: `wordpress` v3 and v4, as in the seeds.
+async fn create_demo_packages(service: &Service) -> anyhow::Result<()> {
+    for version in ["v3", "v4"] {
+        service
+            .create_package(
+                "wordpress",
+                version,
+                &format!("echo installing wordpress {version}\necho wordpress {version} is installed"),
+                &format!("echo removing wordpress {version}"),
+            )
+            .await?;
+    }
     Ok(())
 }
 
