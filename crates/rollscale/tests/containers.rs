@@ -1,0 +1,420 @@
+//! Real instances: `rollscale up --fleet docker` runs the demo group as containers (Podman's
+//! Docker-compatible service, started here on a socket of its own) behind a managed HAProxy on
+//! loopback, and rolling updates move live traffic off each batch before changing it.
+//!
+//! Needs podman, runc, busybox-static and haproxy: `scripts/test` installs them
+//! (`scripts/containers`, `scripts/haproxy`); the demo images are built here when missing.
+//! Each test uses its own container name prefix and removes its containers at the end.
+
+mod common;
+
+use common::{cli, cli_json, instances, temp_dir, up, Server};
+use serde_json::Value;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+const V1: &str = "localhost/rollscale-demo:v1";
+const V2: &str = "localhost/rollscale-demo:v2";
+
+fn scripts_containers() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/containers")
+}
+
+/// The Podman service of this test binary (started once, idles out after ten minutes), with
+/// the demo images built.
+fn podman_socket() -> &'static str {
+    static SOCKET: OnceLock<String> = OnceLock::new();
+    SOCKET.get_or_init(|| {
+        let socket = std::env::temp_dir().join("rollscale-containers-tests").join("podman.sock");
+        std::fs::create_dir_all(socket.parent().expect("parent")).expect("socket dir");
+        let output = Command::new("bash")
+            .arg(scripts_containers())
+            .args(["all", socket.to_str().expect("utf-8 temp dir"), "600"])
+            .output()
+            .expect("bash runs scripts/containers");
+        assert!(
+            output.status.success(),
+            "scripts/containers all failed (podman, runc and busybox-static are needed; run it as root \
+             to install them): {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        format!("unix://{}", socket.display())
+    })
+}
+
+fn podman(args: &[&str]) -> String {
+    match Command::new("podman").args(args).output() {
+        Ok(output) => String::from_utf8_lossy(&output.stdout).into_owned(),
+        Err(_) => String::new(),
+    }
+}
+
+/// A loopback port nobody listens on now.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+/// `rollscale up --fleet docker` with its own container prefix and HAProxy frontend, and the
+/// cleanup of both.
+struct Site {
+    dir: PathBuf,
+    prefix: String,
+    frontend: String,
+    args: Vec<String>,
+}
+
+impl Site {
+    fn new(name: &str, size: u32) -> Site {
+        let socket = podman_socket();
+        // Short: the HAProxy admin socket lives under it.
+        let dir = temp_dir(&format!("ct-{name}"));
+        let prefix = format!("rst{name}{}", std::process::id());
+        let frontend = format!("127.0.0.1:{}", free_port());
+        let args = [
+            "--fleet",
+            "docker",
+            "--docker-host",
+            socket,
+            "--health-path",
+            "/health",
+            "--container-prefix",
+            &prefix,
+            "--haproxy-listen",
+            &frontend,
+            "--demo-size",
+            &size.to_string(),
+        ]
+        .iter()
+        .map(|arg| arg.to_string())
+        .collect();
+        let site = Site { dir, prefix, frontend, args };
+        site.remove_containers();
+        site
+    }
+
+    fn up(&self) -> Server {
+        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        up(&self.dir, &args)
+    }
+
+    fn cli(&self, args: &[&str]) -> (i32, String, String) {
+        cli(&self.dir, args)
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        cli_json(&self.dir, args)
+    }
+
+    /// Every container of this site (name, image), running or not.
+    fn containers(&self) -> Vec<(String, String)> {
+        let filter = format!("label={}.instance", self.prefix);
+        podman(&["ps", "-a", "--filter", &filter, "--format", "{{.Names}} {{.Image}}"])
+            .lines()
+            .filter_map(|line| line.split_once(' ').map(|(name, image)| (name.to_string(), image.to_string())))
+            .collect()
+    }
+
+    fn remove_containers(&self) {
+        let names: Vec<String> = self.containers().into_iter().map(|(name, _)| name).collect();
+        if !names.is_empty() {
+            let mut args = vec!["rm", "-f", "-t", "0"];
+            args.extend(names.iter().map(String::as_str));
+            podman(&args);
+        }
+    }
+
+    fn admin_socket(&self) -> PathBuf {
+        self.dir.join("data").join("haproxy").join("admin.sock")
+    }
+
+    /// The HAProxy servers that hold an instance: (status, weight) of each slot not in
+    /// maintenance, from `show stat`.
+    fn haproxy_servers(&self) -> Vec<(String, u32)> {
+        let answer = haproxy_command(&self.admin_socket(), "show stat");
+        let mut lines = answer.lines();
+        let header: Vec<&str> = lines.next().unwrap_or_default().trim_start_matches("# ").split(',').collect();
+        let column = |name: &str| header.iter().position(|c| *c == name).unwrap_or_else(|| panic!("no {name}"));
+        let (pxname, svname, status, weight) = (column("pxname"), column("svname"), column("status"), column("weight"));
+        lines
+            .map(|line| line.split(',').collect::<Vec<_>>())
+            .filter(|row| row.len() > weight && row[pxname].starts_with("lb-") && row[svname] != "BACKEND")
+            .filter(|row| row[svname] != "FRONTEND" && !row[status].starts_with("MAINT"))
+            .map(|row| (row[status].to_string(), row[weight].parse().unwrap_or(u32::MAX)))
+            .collect()
+    }
+}
+
+impl Drop for Site {
+    fn drop(&mut self) {
+        self.remove_containers();
+        // A managed HAProxy left by a test that failed between a kill -9 and a restart.
+        let config = self.dir.join("data").join("haproxy").join("haproxy.cfg");
+        let _ = Command::new("pkill").arg("-KILL").arg("-f").arg(config.display().to_string()).status();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn haproxy_command(socket: &Path, command: &str) -> String {
+    let mut stream = std::os::unix::net::UnixStream::connect(socket).expect("HAProxy's admin socket");
+    stream.write_all(format!("{command}\n").as_bytes()).expect("write");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read");
+    answer
+}
+
+/// The first execution id in the CLI's output.
+fn exec_id(stdout: &str) -> String {
+    let start = stdout.find("exec-").unwrap_or_else(|| panic!("no execution id in {stdout:?}"));
+    stdout[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-').collect()
+}
+
+/// An HTTP response (status, body), or why there was none.
+type Outcome = Result<(u16, String), String>;
+
+/// One HTTP/1.1 GET on a new connection.
+fn get(address: &str) -> Outcome {
+    let mut stream = TcpStream::connect(address).map_err(|e| format!("connect: {e}"))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
+    stream
+        .write_all(format!("GET / HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n").as_bytes())
+        .map_err(|e| format!("write: {e}"))?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).map_err(|e| format!("read: {e}"))?;
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| format!("not HTTP: {response:?}"))?;
+    let body = response.split_once("\r\n\r\n").map(|(_, body)| body.trim().to_string()).unwrap_or_default();
+    Ok((status, body))
+}
+
+/// A steady, bounded load: `clients` threads, each one request at a time with a short pause.
+struct Load {
+    stop: Arc<AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    outcomes: Arc<Mutex<Vec<Outcome>>>,
+}
+
+impl Load {
+    fn start(address: &str, clients: usize) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let outcomes = Arc::new(Mutex::new(Vec::new()));
+        let threads = (0..clients)
+            .map(|_| {
+                let (stop, outcomes, address) = (stop.clone(), outcomes.clone(), address.to_string());
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        let outcome = get(&address);
+                        outcomes.lock().expect("outcomes").push(outcome);
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                })
+            })
+            .collect();
+        Load { stop, threads, outcomes }
+    }
+
+    /// Stops the load; returns (requests, the failures: errors and statuses other than 200).
+    fn finish(self) -> (usize, Vec<String>) {
+        self.stop.store(true, Ordering::Relaxed);
+        for thread in self.threads {
+            thread.join().expect("load thread");
+        }
+        let outcomes = std::mem::take(&mut *self.outcomes.lock().expect("outcomes"));
+        let failures = outcomes
+            .iter()
+            .filter_map(|outcome| match outcome {
+                Ok((200, _)) => None,
+                Ok((status, body)) => Some(format!("HTTP {status}: {body}")),
+                Err(error) => Some(error.clone()),
+            })
+            .collect();
+        (outcomes.len(), failures)
+    }
+}
+
+/// Asserts that every instance of the group is InService on `image` at weight 100, in the store
+/// and in HAProxy, and that the frontend serves that version only.
+fn assert_settled(site: &Site, server: &Server, image: &str, size: usize) {
+    let listed = instances(&site.dir, &server.group_id);
+    assert_eq!(listed.len(), size, "{listed:#?}");
+    for instance in &listed {
+        assert_eq!(instance["ImageId"], image, "{instance}");
+        assert_eq!(instance["LifecycleState"], "InService", "{instance}");
+        assert_eq!(instance["LoadBalancerWeight"], 100, "{instance}");
+    }
+    let servers = site.haproxy_servers();
+    assert_eq!(servers.len(), size, "HAProxy holds each instance once: {servers:?}");
+    assert!(servers.iter().all(|(_, weight)| *weight == 100), "weights restored in HAProxy: {servers:?}");
+    let containers = site.containers();
+    assert_eq!(containers.len(), size, "one container per instance, no leftovers: {containers:?}");
+    assert!(containers.iter().all(|(_, running)| running == image), "{containers:?}");
+    let version = image.rsplit(':').next().expect("tag");
+    for _ in 0..2 * size {
+        let (status, body) = get(&site.frontend).expect("the frontend answers");
+        assert_eq!((status, body.as_str()), (200, format!("rollscale demo version {version}").as_str()));
+    }
+}
+
+#[test]
+fn an_image_update_and_its_rollback_drop_no_request() {
+    let site = Site::new("zero", 6);
+    let server = site.up();
+    assert!(
+        server.lines.iter().any(|line| line.contains(&format!("serves on http://{}", site.frontend))),
+        "{:#?}",
+        server.lines
+    );
+    assert_settled(&site, &server, V1, 6);
+
+    let load = Load::start(&site.frontend, 2);
+    std::thread::sleep(Duration::from_millis(300));
+    let (code, stdout, stderr) = site.cli(&[
+        "rolling-update",
+        "start",
+        "--group",
+        &server.group_id,
+        "--image",
+        V2,
+        "--rollback-image",
+        V1,
+        "--configuration",
+        &server.configuration_id,
+        "--batches",
+        "3",
+        "--wait",
+    ]);
+    assert_eq!(code, 0, "the update succeeds: {stdout}{stderr}");
+    let (requests, failures) = load.finish();
+    let id = exec_id(&stdout);
+    assert!(requests >= 50, "the load ran throughout the update: {requests} requests");
+    assert!(failures.is_empty(), "{} of {requests} requests failed: {failures:?}", failures.len());
+    let task = site.json(&["oos", "ListExecutions", "--ExecutionId", &id]);
+    assert_eq!(task["Executions"][0]["Status"], "Success", "{task}");
+    assert_eq!(task["Executions"][0]["Counters"]["Success"], 6, "{task}");
+    assert_settled(&site, &server, V2, 6);
+
+    let load = Load::start(&site.frontend, 2);
+    std::thread::sleep(Duration::from_millis(300));
+    let (code, stdout, stderr) = site.cli(&["rolling-update", "rollback", &id, "--wait"]);
+    assert_eq!(code, 0, "the rollback succeeds: {stdout}{stderr}");
+    let (requests, failures) = load.finish();
+    assert!(requests >= 50, "the load ran throughout the rollback: {requests} requests");
+    assert!(failures.is_empty(), "{} of {requests} requests failed: {failures:?}", failures.len());
+    assert_settled(&site, &server, V1, 6);
+    let configurations =
+        site.json(&["ess", "DescribeScalingConfigurations", "--ScalingConfigurationId.1", &server.configuration_id]);
+    assert_eq!(
+        configurations["ScalingConfigurations"]["ScalingConfiguration"][0]["ImageId"], V1,
+        "the rollback restores the configuration's image: {configurations}"
+    );
+}
+
+#[test]
+fn a_failing_script_pauses_the_task_until_a_retry_succeeds() {
+    let site = Site::new("script", 3);
+    let server = site.up();
+    let before = instances(&site.dir, &server.group_id);
+    let broken = before[1]["InstanceId"].as_str().expect("instance id").to_string();
+    // The cause of the failure, on one instance only.
+    podman(&["exec", &format!("{}-{broken}", site.prefix), "touch", "/tmp/broken"]);
+
+    let script = "if [ -f /tmp/broken ]; then echo cannot deploy here >&2; exit 3; fi; \
+                  echo deployed in $(pwd) on $(hostname)";
+    let (code, stdout, stderr) = site.cli(&[
+        "rolling-update",
+        "start",
+        "--group",
+        &server.group_id,
+        "--script",
+        script,
+        "--working-dir",
+        "/tmp",
+        "--batches",
+        "1",
+        "--wait",
+    ]);
+    assert_eq!(code, 3, "the task waits for a decision: {stdout}{stderr}");
+    let id = exec_id(&stdout);
+    let task = site.json(&["oos", "ListExecutions", "--ExecutionId", &id]);
+    assert_eq!(task["Executions"][0]["Status"], "Waiting", "{task}");
+    assert_eq!(task["Executions"][0]["WaitingStatus"], "FailurePaused", "{task}");
+
+    let children = site.json(&["oos", "ListExecutions", "--ParentExecutionId", &id]);
+    let children = children["Executions"].as_array().expect("children").clone();
+    assert_eq!(children.len(), 3);
+    for child in &children {
+        let instance = child["Parameters"]["instanceId"].as_str().expect("instanceId");
+        let outputs: Value = serde_json::from_str(child["Outputs"].as_str().expect("outputs")).expect("JSON");
+        let container =
+            podman(&["inspect", "--format", "{{.Config.Hostname}}", &format!("{}-{instance}", site.prefix)]);
+        if instance == broken {
+            assert_eq!(child["Status"], "Failed", "{child}");
+            assert_eq!(outputs["exitCode"], 3, "{outputs}");
+            assert!(outputs["output"].as_str().is_some_and(|o| o.contains("cannot deploy here")), "{outputs}");
+        } else {
+            assert_eq!(child["Status"], "Success", "{child}");
+            assert_eq!(outputs["exitCode"], 0, "{outputs}");
+            let expected = format!("deployed in /tmp on {}", container.trim());
+            assert_eq!(outputs["output"].as_str().map(str::trim), Some(expected.as_str()), "{outputs}");
+        }
+    }
+    // The failed instance stays in Standby, out of HAProxy's rotation; the others serve.
+    let paused = instances(&site.dir, &server.group_id);
+    let state = |listed: &[Value], id: &str| listed.iter().find(|i| i["InstanceId"] == id).cloned().expect("listed");
+    assert_eq!(state(&paused, &broken)["LifecycleState"], "Standby");
+    assert_eq!(state(&paused, &broken)["LoadBalancerWeight"], 0);
+    let mut weights: Vec<u32> = site.haproxy_servers().into_iter().map(|(_, weight)| weight).collect();
+    weights.sort();
+    assert_eq!(weights, vec![0, 100, 100], "HAProxy: the failed instance at weight 0");
+    for _ in 0..6 {
+        assert_eq!(get(&site.frontend).map(|(status, _)| status), Ok(200));
+    }
+
+    // Fix the cause, retry: the instance succeeds and comes back.
+    podman(&["exec", &format!("{}-{broken}", site.prefix), "rm", "/tmp/broken"]);
+    let (code, stdout, stderr) = site.cli(&["rolling-update", "retry", &id, &broken, "--wait"]);
+    assert_eq!(code, 0, "the retry succeeds and the task finishes: {stdout}{stderr}");
+    let task = site.json(&["oos", "ListExecutions", "--ExecutionId", &id]);
+    assert_eq!(task["Executions"][0]["Status"], "Success", "{task}");
+    assert_settled(&site, &server, V1, 3);
+}
+
+#[test]
+fn kill_9_during_a_container_update_then_restart_finishes_it() {
+    let site = Site::new("kill", 4);
+    let mut server = site.up();
+    let group = server.group_id.clone();
+    let (code, stdout, stderr) =
+        site.cli(&["rolling-update", "start", "--group", &group, "--image", V2, "--batches", "2"]);
+    assert_eq!(code, 0, "{stderr}");
+    let id = exec_id(&stdout);
+    // Kill as soon as the first batch is being changed.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let children = site.json(&["oos", "ListExecutions", "--ParentExecutionId", &id]);
+        let running = children["Executions"].as_array().is_some_and(|all| all.iter().any(|c| c["Status"] == "Running"));
+        if running {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the update never started: {children}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let task = site.json(&["oos", "ListExecutions", "--ExecutionId", &id]);
+    assert_eq!(task["Executions"][0]["Status"], "Running", "the kill lands mid-task: {task}");
+    server.child.kill().expect("kill -9");
+    server.child.wait().expect("reaped");
+
+    let server = site.up();
+    let (code, stdout, stderr) = site.cli(&["rolling-update", "wait", &id]);
+    assert_eq!(code, 0, "the task finishes after the restart: {stdout}{stderr}");
+    assert_settled(&site, &server, V2, 4);
+    let all = site.containers();
+    assert!(all.iter().all(|(name, _)| !name.ends_with(".next")), "no half-made replacement left: {all:?}");
+}
