@@ -814,11 +814,11 @@ impl Engine {
                     before: serde_json::to_string(&instance.value.containers).ok(),
                     ..StepReport::default()
                 };
-                let address =
-                    match self.fleet_call(|| self.fleet.update_containers(id, *update_type, containers)).await {
-                        Ok(address) => address,
-                        Err(error) => return Ok(failed(error.code(), error.to_string(), report)),
-                    };
+                let address = match self.fleet_call(|| self.fleet.update_containers(id, *update_type, containers)).await
+                {
+                    Ok(address) => address,
+                    Err(error) => return Ok(failed(error.code(), error.to_string(), report)),
+                };
                 if let Err(error) = self.follow_address(&instance.value, &address).await {
                     return Ok(failed(error.code(), error.to_string(), report));
                 }

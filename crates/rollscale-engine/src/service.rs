@@ -940,7 +940,10 @@ impl Service {
     pub async fn create_image(&self, id: &str, name: Option<&str>, os: Option<OsType>) -> Result<Image, ServiceError> {
         // Cloud image ids and container image references (`localhost/rollscale-demo:v1`).
         if id.is_empty() || id.len() > 128 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:/@".contains(&b)) {
-            return Err(ServiceError::rejected("InvalidParameter", "ImageId must be 1 to 128 of A-Z a-z 0-9 - _ . : / @"));
+            return Err(ServiceError::rejected(
+                "InvalidParameter",
+                "ImageId must be 1 to 128 of A-Z a-z 0-9 - _ . : / @",
+            ));
         }
         let image = Image {
             id: id.to_string(),
