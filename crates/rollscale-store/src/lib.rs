@@ -14,8 +14,10 @@ mod groups;
 mod instances;
 mod keys;
 mod load_balancers;
+mod tokens;
 
 pub use executions::{Execution, ExecutionFilter, WorkRow};
+pub use tokens::ClientTokenRecord;
 
 use conn::{Conn, Db, Single};
 use serde::de::DeserializeOwned;
