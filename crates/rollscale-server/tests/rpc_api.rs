@@ -130,13 +130,17 @@ async fn stale_timestamps_and_bad_signatures_are_refused() {
 }
 
 fn signed(version: &str, action: &str, extra: Vec<(&str, String)>, secret: &str) -> Request<Body> {
+    signed_by(KEY_ID, version, action, extra, secret)
+}
+
+fn signed_by(key_id: &str, version: &str, action: &str, extra: Vec<(&str, String)>, secret: &str) -> Request<Body> {
     let mut params: Vec<(String, String)> =
         vec![("Action".into(), action.into()), ("Version".into(), version.into()), ("RegionId".into(), "local".into())];
     params.extend(extra.into_iter().map(|(k, v)| (k.to_string(), v)));
     sign::sign_v1_params(
         "POST",
         &mut params,
-        KEY_ID,
+        key_id,
         secret,
         &sign::format_timestamp(chrono::Utc::now()),
         &sign::random_nonce(),
@@ -233,4 +237,142 @@ async fn start_list_and_shapes_follow_the_wire_types() {
         send(&app, signed("2019-06-01", "StartExecution", vec![("TemplateName", "ACS-ECS-Nothing".into())], SECRET))
             .await;
     assert_eq!((status, body["Code"].as_str()), (404, Some("EntityNotExists.Template")));
+}
+
+/// A group of `size` InService instances on image "old", and the image "new".
+async fn active_group(service: &Service, size: u32) -> String {
+    service.create_image("old", None, None).await.unwrap();
+    service.create_image("new", None, None).await.unwrap();
+    let group = service
+        .create_group(NewGroup { name: "g".into(), max_size: 4, desired_capacity: Some(size), ..NewGroup::default() })
+        .await
+        .unwrap();
+    service
+        .create_configuration(NewConfiguration {
+            group_id: group.id.to_string(),
+            image_id: "old".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let group = service.enable_group(group.id.as_str(), None).await.unwrap();
+    service.reconcile_group(&group).await.unwrap();
+    group.id.to_string()
+}
+
+fn start_request(group: &str, pause: &str, token: &str) -> Request<Body> {
+    let parameters = serde_json::json!({
+        "invokeType": "invoke", "scalingGroupId": group, "imageId": "new", "batchNumber": 2, "batchPauseOption": pause,
+    });
+    signed(
+        "2019-06-01",
+        "StartExecution",
+        vec![
+            ("TemplateName", "ACS-ESS-RollingUpdateByReplaceSystemDiskInScalingGroup".into()),
+            ("Parameters", parameters.to_string()),
+            ("ClientToken", token.into()),
+        ],
+        SECRET,
+    )
+}
+
+#[tokio::test]
+async fn a_client_token_makes_start_execution_idempotent() {
+    let (app, service, _dir) = app(Duration::from_secs(900)).await;
+    let group = active_group(&service, 2).await;
+    let (status, _, first) = send(&app, start_request(&group, "FirstBatchPause", "token-1")).await;
+    assert_eq!(status, 200, "{first}");
+    let id = first["Execution"]["ExecutionId"].as_str().unwrap().to_string();
+    // The same token and parameters: the same execution, as it stands now; no second task.
+    let (status, _, again) = send(&app, start_request(&group, "FirstBatchPause", "token-1")).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["Execution"]["ExecutionId"], id.as_str(), "{again}");
+    assert!(again["Execution"]["Parameters"].is_string() && again["Execution"]["Counters"].is_object());
+    let (_, _, listed) = send(&app, signed("2019-06-01", "ListExecutions", vec![], SECRET)).await;
+    assert_eq!(listed["TotalCount"], 1, "{listed}");
+    // The same token with other parameters is refused; a new token meets the running task.
+    let (status, _, body) = send(&app, start_request(&group, "Automatic", "token-1")).await;
+    assert_eq!((status, body["Code"].as_str()), (400, Some("IdempotentParameterMismatch")), "{body}");
+    let (status, _, body) = send(&app, start_request(&group, "FirstBatchPause", "token-2")).await;
+    assert_eq!((status, body["Code"].as_str()), (400, Some("IncorrectScalingGroupStatus")), "{body}");
+    // That refusal gave token-2 back: once the group is free, the same request runs.
+    service.cancel_task(&id, true).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !service.task(&id).await.unwrap().0.status.is_final() {
+        assert!(std::time::Instant::now() < deadline, "the cancel did not finish");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (status, _, body) = send(&app, start_request(&group, "FirstBatchPause", "token-2")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_ne!(body["Execution"]["ExecutionId"], id.as_str());
+    // Tokens are durable: token-1 still names the first execution.
+    let (_, _, body) = send(&app, start_request(&group, "FirstBatchPause", "token-1")).await;
+    assert_eq!(body["Execution"]["ExecutionId"], id.as_str(), "{body}");
+}
+
+#[tokio::test]
+async fn a_client_token_makes_creates_idempotent_per_caller_even_concurrently() {
+    let (app, service, _dir) = app(Duration::from_secs(900)).await;
+    service
+        .engine
+        .store
+        .access_key_insert(&AccessKey {
+            id: "LTAIotherCaller".into(),
+            secret: "otherSecret".into(),
+            user_name: "other".into(),
+            status: AccessKeyStatus::Active,
+            created_at: 0,
+        })
+        .await
+        .unwrap();
+    let create = |key: &str, secret: &str, name: &str| {
+        signed_by(
+            key,
+            "2014-08-28",
+            "CreateScalingGroup",
+            vec![
+                ("ScalingGroupName", name.into()),
+                ("MinSize", "0".into()),
+                ("MaxSize", "2".into()),
+                ("ClientToken", "same-token".into()),
+            ],
+            secret,
+        )
+    };
+    // Eight at once with one token: one group, the same id for all.
+    let mut handles = Vec::new();
+    for _ in 0..8 {
+        let (app, request) = (app.clone(), create(KEY_ID, SECRET, "g1"));
+        handles.push(tokio::spawn(async move { send(&app, request).await }));
+    }
+    let mut ids = Vec::new();
+    for handle in handles {
+        let (status, _, body) = handle.await.unwrap();
+        assert_eq!(status, 200, "{body}");
+        ids.push(body["ScalingGroupId"].as_str().unwrap().to_string());
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    assert_eq!(service.groups(&[], None).await.unwrap().len(), 1);
+    // Another caller's token is its own.
+    let (status, _, other) = send(&app, create("LTAIotherCaller", "otherSecret", "g2")).await;
+    assert_eq!(status, 200, "{other}");
+    assert_ne!(other["ScalingGroupId"], ids[0].as_str());
+
+    let configuration = |token: &str| {
+        signed(
+            "2022-02-22",
+            "CreateScalingConfiguration",
+            vec![("ScalingGroupId", ids[0].clone()), ("ImageId", "img".into()), ("ClientToken", token.into())],
+            SECRET,
+        )
+    };
+    service.create_image("img", None, None).await.unwrap();
+    let (_, _, one) = send(&app, configuration("c")).await;
+    let (_, _, two) = send(&app, configuration("c")).await;
+    assert!(one["ScalingConfigurationId"].as_str().unwrap().starts_with("asc-"), "{one}");
+    assert_eq!(one["ScalingConfigurationId"], two["ScalingConfigurationId"]);
+    assert_eq!(service.configurations(Some(&ids[0]), &[]).await.unwrap().len(), 1);
+    let (status, _, body) = send(&app, configuration(&"x".repeat(65))).await;
+    assert_eq!((status, body["Code"].as_str()), (400, Some("InvalidParameter")), "{body}");
 }

@@ -5,6 +5,7 @@
 //! list responses (`{"ScalingGroups":{"ScalingGroup":[…]}}` / `{"ScalingGroups":[…]}`);
 //! both names are accepted in both versions, and the response follows the request's version.
 
+use super::idempotency::{self, Begin};
 use super::request::Params;
 use super::{list, render::date, required};
 use crate::error::ApiError;
@@ -41,10 +42,27 @@ impl Shape<'_> {
     }
 }
 
-pub async fn dispatch(service: &Service, version: &str, action: &str, params: &Params) -> Result<Value, ApiError> {
+pub async fn dispatch(
+    service: &Service,
+    caller: &str,
+    version: &str,
+    action: &str,
+    params: &Params,
+) -> Result<Value, ApiError> {
     let shape = Shape { version };
     match action {
-        "CreateScalingGroup" => create_group(service, params).await,
+        "CreateScalingGroup" | "CreateScalingConfiguration" => {
+            let claim = match idempotency::begin(service, caller, &format!("ess/{action}"), params).await? {
+                Begin::Replay(first) => return Ok(first),
+                Begin::Run(claim) => claim,
+            };
+            let created = if action == "CreateScalingGroup" {
+                create_group(service, params).await
+            } else {
+                create_configuration(service, params).await
+            };
+            idempotency::finish(service, claim, created, Value::clone).await
+        }
         "DescribeScalingGroups" => describe_groups(service, &shape, params).await,
         "ModifyScalingGroup" => modify_group(service, params).await,
         "EnableScalingGroup" => {
@@ -59,7 +77,6 @@ pub async fn dispatch(service: &Service, version: &str, action: &str, params: &P
             service.delete_group(required(params, "ScalingGroupId")?, force).await?;
             Ok(json!({}))
         }
-        "CreateScalingConfiguration" => create_configuration(service, params).await,
         "DescribeScalingConfigurations" => describe_configurations(service, &shape, params).await,
         "ModifyScalingConfiguration" => {
             service

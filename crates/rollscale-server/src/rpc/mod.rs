@@ -3,6 +3,7 @@
 //! each product in [`oos`] and [`ess`]; rendering of domain values in [`render`].
 
 pub mod ess;
+pub mod idempotency;
 pub mod oos;
 pub mod render;
 pub mod request;
@@ -54,7 +55,7 @@ async fn handle_request(
         .collect();
     let request = RpcRequest::from_parts(method.as_str(), uri.path(), uri.query(), header_pairs, body)
         .map_err(|error| ApiError::new(error.http_status(), error.code(), error.to_string()))?;
-    let scheme = authenticate(state, &request).await?;
+    let (scheme, caller) = authenticate(state, &request).await?;
     let params = request.params();
     // RPC v1 signs parameters, not headers: the action must come from a signed parameter.
     let action = match scheme {
@@ -66,8 +67,8 @@ async fn handle_request(
         request.version().ok_or_else(|| ApiError::new(400, "MissingParameter", "the parameter Version is required"))?;
     let service = &state.service;
     match version.as_str() {
-        oos::VERSION => oos::dispatch(service, &action, &params).await,
-        ess::VERSION_2014 | ess::VERSION_2022 => ess::dispatch(service, &version, &action, &params).await,
+        oos::VERSION => oos::dispatch(service, &caller, &action, &params).await,
+        ess::VERSION_2014 | ess::VERSION_2022 => ess::dispatch(service, &caller, &version, &action, &params).await,
         other => Err(ApiError::new(
             400,
             "InvalidVersion",
@@ -89,8 +90,9 @@ fn claimed_access_key(request: &RpcRequest) -> Option<String> {
     request.params().get("AccessKeyId").map(str::to_string)
 }
 
-/// Every request is signed with a known, active AccessKey, fresh, and not replayed.
-async fn authenticate(state: &AppState, request: &RpcRequest) -> Result<sign::Scheme, ApiError> {
+/// Every request is signed with a known, active AccessKey, fresh, and not replayed. Returns the
+/// scheme and the AccessKey id (the caller).
+async fn authenticate(state: &AppState, request: &RpcRequest) -> Result<(sign::Scheme, String), ApiError> {
     let secret = match claimed_access_key(request) {
         Some(id) => state.service.access_key_secret(&id).await.map_err(ApiError::from)?.map(|secret| (id, secret)),
         None => None,
@@ -105,7 +107,7 @@ async fn authenticate(state: &AppState, request: &RpcRequest) -> Result<sign::Sc
             return Err(ApiError::new(400, "SignatureNonceUsed", "the request's signature nonce was used before"));
         }
     }
-    Ok(verified.scheme)
+    Ok((verified.scheme, verified.access_key_id))
 }
 
 /// A required parameter.

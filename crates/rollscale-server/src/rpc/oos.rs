@@ -1,5 +1,6 @@
 //! OOS 2019-06-01: the executions of the rolling-update templates.
 
+use super::idempotency::{self, Begin};
 use super::request::Params;
 use super::{list, page, render, required};
 use crate::error::ApiError;
@@ -10,9 +11,9 @@ use serde_json::{json, Value};
 
 pub const VERSION: &str = "2019-06-01";
 
-pub async fn dispatch(service: &Service, action: &str, params: &Params) -> Result<Value, ApiError> {
+pub async fn dispatch(service: &Service, caller: &str, action: &str, params: &Params) -> Result<Value, ApiError> {
     match action {
-        "StartExecution" => start_execution(service, params).await,
+        "StartExecution" => start_execution(service, caller, params).await,
         "ListExecutions" => list_executions(service, params).await,
         "ListTaskExecutions" => list_task_executions(service, params).await,
         "NotifyExecution" => notify_execution(service, params).await,
@@ -21,7 +22,7 @@ pub async fn dispatch(service: &Service, action: &str, params: &Params) -> Resul
     }
 }
 
-async fn start_execution(service: &Service, params: &Params) -> Result<Value, ApiError> {
+async fn start_execution(service: &Service, caller: &str, params: &Params) -> Result<Value, ApiError> {
     let template = required(params, "TemplateName")?;
     if let Some(mode) = params.get_nonempty("Mode") {
         if mode != "Automatic" {
@@ -32,7 +33,18 @@ async fn start_execution(service: &Service, params: &Params) -> Result<Value, Ap
             ));
         }
     }
-    let task = service.start_execution(template, params.get("Parameters").unwrap_or("")).await?;
+    let claim = match idempotency::begin(service, caller, "oos/StartExecution", params).await? {
+        Begin::Replay(first) => {
+            // The token's execution, as it stands now.
+            let id = first["ExecutionId"].as_str().unwrap_or_default();
+            let (task, works) = service.task(id).await?;
+            return Ok(json!({ "Execution": render::task_execution(&task, &works, true) }));
+        }
+        Begin::Run(claim) => claim,
+    };
+    let started =
+        service.start_execution(template, params.get("Parameters").unwrap_or("")).await.map_err(ApiError::from);
+    let task = idempotency::finish(service, claim, started, |task| json!({ "ExecutionId": task.id })).await?;
     let (task, works) = service.task(task.id.as_str()).await?;
     Ok(json!({ "Execution": render::task_execution(&task, &works, true) }))
 }
