@@ -276,7 +276,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     let mut calls: Vec<(&str, (u32, Duration))> =
         clock.per_call.lock().expect("clock").iter().map(|(k, v)| (*k, *v)).collect();
-    calls.sort_by(|a, b| b.1 .1.cmp(&a.1 .1));
+    calls.sort_by_key(|(_, (_, spent))| std::cmp::Reverse(*spent));
     for (call, (count, spent)) in calls {
         println!(
             "    {call:<24} {count:>4} calls {:>8.3} s ({:.1} ms each)",
