@@ -748,7 +748,7 @@ impl Engine {
                 }
                 memory.instance = self
                     .instance_modify_from(id, Some(instance), memory.journal.as_ref(), |instance| {
-                        instance.image_id = image_id.clone();
+                        reimaged(instance, image_id);
                         moved_to(instance, &address);
                     })
                     .await?;
@@ -869,7 +869,7 @@ impl Engine {
             return Ok(failed(error.code(), error.to_string(), before(&remembered)));
         }
         let mut next = remembered.value.clone();
-        next.image_id = image_id.to_string();
+        reimaged(&mut next, image_id);
         moved_to(&mut next, &address);
         if next != remembered.value {
             match self.instance_write(memory.journal.as_ref(), &next, remembered.generation).await {
@@ -891,11 +891,20 @@ impl Engine {
         }
         memory.instance = self
             .instance_modify_from(id, Some(current), memory.journal.as_ref(), |instance| {
-                instance.image_id = image_id.to_string();
+                reimaged(instance, image_id);
                 moved_to(instance, &address);
             })
             .await?;
         Ok(StepOutcome::Done(report))
+    }
+}
+
+/// The instance after its image became `image_id`: a new system disk, so no package installed
+/// on the old one is left (the drivers report the same).
+fn reimaged(instance: &mut Instance, image_id: &str) {
+    if instance.image_id != image_id {
+        instance.image_id = image_id.to_string();
+        instance.packages.clear();
     }
 }
 

@@ -369,6 +369,13 @@ async fn package_install_and_rollback() {
     for instance in h.instances(&group).await {
         assert_eq!(instance.packages, vec![("wordpress".to_string(), "v3".to_string())]);
     }
+    // A new image is a new system disk: the store and the fleet agree that nothing is installed.
+    let image = h.start(IMAGE_TEMPLATE, image_params(group.id.as_str(), None, 1, "Automatic")).await;
+    assert_eq!(h.wait(image.id.as_str(), None).await.0.status, TaskStatus::Success);
+    for instance in h.instances(&group).await {
+        assert_eq!(instance.packages, Vec::<(String, String)>::new(), "{}", instance.id);
+        assert_eq!(h.fleet.snapshot(&instance.id).unwrap().packages, instance.packages);
+    }
 }
 
 /// Protected instances are targeted when asked, unprotected for the change and protected again.

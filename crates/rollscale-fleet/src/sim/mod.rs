@@ -21,7 +21,8 @@
 //! image the instance already runs, and `update_containers` with the containers it already has,
 //! succeed without change (counted in [`SimCalls::noop_replace_image`] and
 //! [`SimCalls::noop_update_containers`]); both set the instance's health back to `Healthy`
-//! when they do change it.
+//! when they do change it. A real `replace_image` also forgets the installed packages: a new
+//! system disk has none of them (as the container driver's new container has none).
 //!
 //! `create_instance` of an id that exists reports the instance as it is; otherwise it makes a
 //! running, `Healthy` instance from the spec's image and containers, with its OS guessed from
@@ -677,6 +678,8 @@ impl SimFleet {
             instance.image_id = image_id.to_string();
             instance.os = OsType::guess(image_id);
             instance.health = HealthStatus::Healthy;
+            // A new system disk: what was installed on the old one is gone.
+            instance.packages.clear();
         }
         let address = instance.address.clone();
         match fault {
