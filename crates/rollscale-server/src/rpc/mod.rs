@@ -1,6 +1,7 @@
 //! The Alibaba Cloud RPC API: one endpoint, `/`, with `Action` and `Version` choosing the
 //! operation (WIRE.md). Parsing and signatures are in [`request`] and [`sign`]; the actions of
-//! each product in [`oos`] and [`ess`]; rendering of domain values in [`render`].
+//! each product in [`oos`] and [`ess`]; `ClientToken` idempotency of the create operations in
+//! [`idempotency`]; rendering of domain values in [`render`].
 
 pub mod ess;
 pub mod idempotency;
