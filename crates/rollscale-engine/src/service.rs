@@ -1016,7 +1016,23 @@ impl Service {
         Ok(())
     }
 
+    pub async fn load_balancers(&self) -> Result<Vec<LoadBalancer>, ServiceError> {
+        Ok(self.store().lb_list().await?.into_iter().map(|lb| lb.value).collect())
+    }
+
     pub async fn create_load_balancer(&self, name: &str, default_weight: u32) -> Result<LoadBalancer, ServiceError> {
+        if name.trim().is_empty() || name.len() > 128 {
+            return Err(ServiceError::rejected(
+                "InvalidParameter",
+                "a load balancer's name must be 1 to 128 characters",
+            ));
+        }
+        if default_weight > 100 {
+            return Err(ServiceError::rejected(
+                "InvalidParameter",
+                "a load balancer's default weight must be 0 to 100",
+            ));
+        }
         let lb = LoadBalancer { id: LoadBalancerId::from_random(random_bits()), name: name.into(), default_weight };
         self.store().lb_insert(&lb, now_millis()).await?;
         Ok(lb)

@@ -49,8 +49,12 @@ impl From<ServiceError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let request_id = match self.request_id.is_empty() {
+            true => uuid::Uuid::new_v4().to_string().to_uppercase(),
+            false => self.request_id,
+        };
         let body = serde_json::json!({
-            "RequestId": self.request_id,
+            "RequestId": request_id,
             "HostId": "rollscale",
             "Code": self.code,
             "Message": self.message,

@@ -93,7 +93,7 @@ fn claimed_access_key(request: &RpcRequest) -> Option<String> {
 
 /// Every request is signed with a known, active AccessKey, fresh, and not replayed. Returns the
 /// scheme and the AccessKey id (the caller).
-async fn authenticate(state: &AppState, request: &RpcRequest) -> Result<(sign::Scheme, String), ApiError> {
+pub(crate) async fn authenticate(state: &AppState, request: &RpcRequest) -> Result<(sign::Scheme, String), ApiError> {
     let secret = match claimed_access_key(request) {
         Some(id) => state.service.access_key_secret(&id).await.map_err(ApiError::from)?.map(|secret| (id, secret)),
         None => None,

@@ -1,0 +1,577 @@
+//! The REST API's JSON shapes: the contract clients see, made from the domain types. The
+//! OpenAPI document's schemas are derived from these types ([`schemars`]), so they cannot drift.
+//! Times are RFC 3339 strings (UTC); enumerations are the API's own words (`InService`,
+//! `Running`, …), the same as the RPC API's.
+
+use crate::rpc::render;
+use rollscale_core::domain::{
+    ContainerSpec, Event, Image, Instance, InstanceSource, LoadBalancer, PackageVersion, ScalingActivity,
+    ScalingConfiguration, ScalingGroup,
+};
+use rollscale_core::task::{InstanceStatus, InstanceWork, Phase, TaskState};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+fn time(millis: rollscale_core::domain::Millis) -> String {
+    render::date(Some(millis))
+}
+
+fn time_opt(millis: Option<rollscale_core::domain::Millis>) -> Option<String> {
+    millis.map(time)
+}
+
+/// A page of a list.
+#[derive(Serialize, Deserialize, JsonSchema, Debug)]
+pub struct List<T> {
+    pub items: Vec<T>,
+}
+
+/// An error: the same codes as the RPC API's.
+#[derive(Serialize, Deserialize, JsonSchema, Debug)]
+#[serde(rename_all = "PascalCase")]
+pub struct ErrorBody {
+    pub request_id: String,
+    pub host_id: String,
+    /// A stable code, e.g. `InvalidParameter`, `IncorrectScalingGroupStatus`, `Forbidden.RAM`.
+    pub code: String,
+    pub message: String,
+}
+
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone)]
+pub struct Container {
+    pub name: String,
+    pub image: String,
+    #[serde(default)]
+    pub command: Vec<String>,
+    /// Environment variables, `NAME` to value.
+    #[serde(default)]
+    pub env: Vec<(String, String)>,
+    #[serde(default)]
+    pub port: Option<u16>,
+}
+
+impl From<&ContainerSpec> for Container {
+    fn from(spec: &ContainerSpec) -> Self {
+        Container {
+            name: spec.name.clone(),
+            image: spec.image.clone(),
+            command: spec.command.clone(),
+            env: spec.env.clone(),
+            port: spec.port,
+        }
+    }
+}
+
+impl From<Container> for ContainerSpec {
+    fn from(container: Container) -> Self {
+        ContainerSpec {
+            name: container.name,
+            image: container.image,
+            command: container.command,
+            env: container.env,
+            port: container.port,
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize, JsonSchema, Debug)]
+pub struct ScalingGroupView {
+    pub id: String,
+    pub name: String,
+    pub region_id: String,
+    /// `ECS` (instances) or `ECI` (container groups).
+    pub group_type: String,
+    /// `Active`, `Inactive` or `Deleting`.
+    pub status: String,
+    pub min_size: u32,
+    pub max_size: u32,
+    pub desired_capacity: u32,
+    /// The active scaling configuration, if any.
+    pub scaling_configuration_id: Option<String>,
+    pub load_balancer_ids: Vec<String>,
+    /// Of `ScaleIn`, `ScaleOut`, `HealthCheck`, `AlarmNotification`, `ScheduledAction`.
+    pub suspended_processes: Vec<String>,
+    /// How long an instance entering Standby may drain its connections, in seconds.
+    pub drain_timeout_s: u32,
+    pub created_at: String,
+}
+
+impl From<&ScalingGroup> for ScalingGroupView {
+    fn from(group: &ScalingGroup) -> Self {
+        ScalingGroupView {
+            id: group.id.to_string(),
+            name: group.name.clone(),
+            region_id: group.region_id.clone(),
+            group_type: group.group_type.to_string(),
+            status: group.status.to_string(),
+            min_size: group.min_size,
+            max_size: group.max_size,
+            desired_capacity: group.desired_capacity,
+            scaling_configuration_id: match &group.source {
+                InstanceSource::Configuration(id) => Some(id.to_string()),
+                _ => None,
+            },
+            load_balancer_ids: group.load_balancer_ids.iter().map(ToString::to_string).collect(),
+            suspended_processes: group.suspended_processes.iter().map(ToString::to_string).collect(),
+            drain_timeout_s: group.drain_timeout_s,
+            created_at: time(group.created_at),
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct NewScalingGroup {
+    pub name: String,
+    #[serde(default)]
+    pub region_id: Option<String>,
+    /// `ECS` (default) or `ECI`.
+    #[serde(default)]
+    pub group_type: Option<String>,
+    pub min_size: u32,
+    pub max_size: u32,
+    #[serde(default)]
+    pub desired_capacity: Option<u32>,
+    #[serde(default)]
+    pub load_balancer_ids: Vec<String>,
+    #[serde(default)]
+    pub drain_timeout_s: Option<u32>,
+}
+
+/// Changes to a scaling group; absent fields stay as they are.
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ScalingGroupChanges {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub min_size: Option<u32>,
+    #[serde(default)]
+    pub max_size: Option<u32>,
+    #[serde(default)]
+    pub desired_capacity: Option<u32>,
+    #[serde(default)]
+    pub scaling_configuration_id: Option<String>,
+    #[serde(default)]
+    pub drain_timeout_s: Option<u32>,
+}
+
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct EnableScalingGroup {
+    /// The configuration to make active; default: the group's only one.
+    #[serde(default)]
+    pub scaling_configuration_id: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, JsonSchema, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessesChange {
+    /// `suspend` or `resume`.
+    pub action: String,
+    /// Of `ScaleIn`, `ScaleOut`, `HealthCheck`, `AlarmNotification`, `ScheduledAction`.
+    pub processes: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize, JsonSchema, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct StandbyChange {
+    /// `enter` or `exit`.
+    pub action: String,
+    pub instance_ids: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize, JsonSchema, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct ProtectionChange {
+    pub protected: bool,
+    pub instance_ids: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize, JsonSchema, Debug)]
+pub struct ScalingConfigurationView {
+    pub id: String,
+    pub scaling_group_id: String,
+    pub name: String,
+    pub image_id: String,
+    pub instance_type: String,
+    /// `Active` or `Inactive`.
+    pub state: String,
+    pub containers: Vec<Container>,
+    pub created_at: String,
+}
+
+impl From<&ScalingConfiguration> for ScalingConfigurationView {
+    fn from(configuration: &ScalingConfiguration) -> Self {
+        ScalingConfigurationView {
+            id: configuration.id.to_string(),
+            scaling_group_id: configuration.group_id.to_string(),
+            name: configuration.name.clone(),
+            image_id: configuration.image_id.clone(),
+            instance_type: configuration.instance_type.clone(),
+            state: configuration.state.to_string(),
+            containers: configuration.containers.iter().map(Container::from).collect(),
+            created_at: time(configuration.created_at),
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize, JsonSchema, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct NewScalingConfiguration {
+    pub scaling_group_id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    pub image_id: String,
+    #[serde(default)]
+    pub instance_type: Option<String>,
+    #[serde(default)]
+    pub containers: Vec<Container>,
+}
+
+#[derive(Serialize, Deserialize, JsonSchema, Debug)]
+pub struct InstanceView {
+    pub id: String,
+    pub scaling_group_id: String,
+    /// `Pending`, `InService`, `Standby`, `Protected` or `Removing`.
+    pub lifecycle_state: String,
+    /// `Healthy` or `Unhealthy`.
+    pub health_status: String,
+    /// `AutoCreated` or `Attached`.
+    pub creation_type: String,
+    pub image_id: String,
+    /// Installed packages, name to version.
+    pub packages: Vec<(String, String)>,
+    pub containers: Vec<Container>,
+    /// The rolling updates that changed this instance.
+    pub tags: Vec<String>,
+    /// `host:port` where it serves, or empty.
+    pub address: String,
+    pub created_at: String,
+}
+
+impl From<&Instance> for InstanceView {
+    fn from(instance: &Instance) -> Self {
+        InstanceView {
+            id: instance.id.to_string(),
+            scaling_group_id: instance.group_id.to_string(),
+            lifecycle_state: instance.lifecycle_state.to_string(),
+            health_status: instance.health_status.to_string(),
+            creation_type: instance.creation_type.to_string(),
+            image_id: instance.image_id.clone(),
+            packages: instance.packages.clone(),
+            containers: instance.containers.iter().map(Container::from).collect(),
+            tags: instance.tags.clone(),
+            address: instance.address.clone(),
+            created_at: time(instance.created_at),
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize, JsonSchema, Debug)]
+pub struct LoadBalancerView {
+    pub id: String,
+    pub name: String,
+    pub default_weight: u32,
+}
+
+impl From<&LoadBalancer> for LoadBalancerView {
+    fn from(lb: &LoadBalancer) -> Self {
+        LoadBalancerView { id: lb.id.to_string(), name: lb.name.clone(), default_weight: lb.default_weight }
+    }
+}
+
+#[derive(Serialize, Deserialize, JsonSchema, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct NewLoadBalancer {
+    pub name: String,
+    /// Weight of a newly registered instance, 0 to 100 (default 100).
+    #[serde(default)]
+    pub default_weight: Option<u32>,
+}
+
+#[derive(Serialize, Deserialize, JsonSchema, Debug)]
+pub struct ImageView {
+    pub id: String,
+    pub name: String,
+    /// `system` or `custom`.
+    pub kind: String,
+    /// `linux` or `windows`.
+    pub os: String,
+    pub created_at: String,
+}
+
+impl From<&Image> for ImageView {
+    fn from(image: &Image) -> Self {
+        ImageView {
+            id: image.id.clone(),
+            name: image.name.clone(),
+            kind: image.kind.clone(),
+            os: image.os.to_string(),
+            created_at: time(image.created_at),
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize, JsonSchema, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct NewImage {
+    pub id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    /// `linux` or `windows`; default: guessed from the id.
+    #[serde(default)]
+    pub os: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, JsonSchema, Debug)]
+pub struct PackageView {
+    pub name: String,
+    pub version: String,
+    pub install_script: String,
+    pub uninstall_script: String,
+}
+
+impl From<&PackageVersion> for PackageView {
+    fn from(package: &PackageVersion) -> Self {
+        PackageView {
+            name: package.name.clone(),
+            version: package.version.clone(),
+            install_script: package.install_script.clone(),
+            uninstall_script: package.uninstall_script.clone(),
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize, JsonSchema, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct NewPackage {
+    pub name: String,
+    pub version: String,
+    pub install_script: String,
+    #[serde(default)]
+    pub uninstall_script: String,
+}
+
+/// How many of a rolling update's instances are in each state.
+#[derive(Serialize, Deserialize, JsonSchema, Debug, PartialEq, Eq, Clone, Default)]
+pub struct Counters {
+    pub total: u32,
+    pub queued: u32,
+    pub running: u32,
+    pub success: u32,
+    pub skipped: u32,
+    pub failed: u32,
+    pub cancelled: u32,
+    /// Not run because the task was cancelled.
+    pub aborted: u32,
+}
+
+impl Counters {
+    pub fn of(works: &[InstanceWork]) -> Counters {
+        let mut counters = Counters { total: works.len() as u32, ..Counters::default() };
+        for work in works {
+            match work.status {
+                InstanceStatus::Queued => counters.queued += 1,
+                InstanceStatus::Running => counters.running += 1,
+                InstanceStatus::Success => counters.success += 1,
+                InstanceStatus::Skipped => counters.skipped += 1,
+                InstanceStatus::Failed => counters.failed += 1,
+                InstanceStatus::Cancelled => counters.cancelled += 1,
+                InstanceStatus::Aborted => counters.aborted += 1,
+            }
+        }
+        counters
+    }
+}
+
+#[derive(Serialize, Deserialize, JsonSchema, Debug, PartialEq, Clone)]
+pub struct RollingUpdateView {
+    /// The execution id (`exec-…`), the same as the RPC API's.
+    pub id: String,
+    /// `ACS-ESS-RollingUpdateBy…`.
+    pub template_name: String,
+    /// `ImageUpdate`, `ScriptExecution`, `PackageInstall` or `ContainerGroupUpdate`.
+    pub kind: String,
+    /// `invoke` or `rollback`.
+    pub invoke_type: String,
+    pub scaling_group_id: String,
+    /// `Running`, `Waiting`, `Success`, `Failed` or `Cancelled`.
+    pub status: String,
+    /// When Waiting: `BatchPaused` or `FailurePaused`.
+    pub waiting_status: Option<String>,
+    pub status_message: String,
+    /// 1-based; 0 before the first batch starts.
+    pub current_batch: u32,
+    pub batch_count: u32,
+    pub batch_sizes: Vec<u32>,
+    pub counters: Counters,
+    /// Whether the task is Success, Failed or Cancelled.
+    pub finished: bool,
+    /// The template parameters, with defaults filled in.
+    pub parameters: Value,
+    pub created_at: String,
+    pub ended_at: Option<String>,
+}
+
+impl RollingUpdateView {
+    pub fn new(task: &TaskState, works: &[InstanceWork]) -> Self {
+        let current_batch = match &task.phase {
+            Phase::Begin => 0,
+            Phase::Batch { index, .. } => (index + 1).min(task.n_batches()),
+            Phase::Finish(_) | Phase::Done => task.n_batches(),
+        };
+        RollingUpdateView {
+            id: task.id.to_string(),
+            template_name: task.spec.kind.template_name().to_string(),
+            kind: format!("{:?}", task.spec.kind),
+            invoke_type: task.spec.invoke_type.to_string(),
+            scaling_group_id: task.spec.group_id.to_string(),
+            status: task.status.to_string(),
+            waiting_status: task.waiting.map(|waiting| waiting.to_string()),
+            status_message: task.status_message.clone(),
+            current_batch,
+            batch_count: task.n_batches(),
+            batch_sizes: task.batch_sizes.clone(),
+            counters: Counters::of(works),
+            finished: task.status.is_final(),
+            parameters: render::spec_parameters(&task.spec),
+            created_at: time(task.created_at),
+            ended_at: time_opt(task.ended_at),
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize, JsonSchema, Debug)]
+pub struct RollingUpdateInstanceView {
+    /// The instance's child execution (`exec-…`).
+    pub execution_id: String,
+    pub instance_id: String,
+    /// 1-based.
+    pub batch: u32,
+    /// `Queued`, `Running`, `Success`, `Skipped`, `Failed`, `Cancelled` or `Aborted`.
+    pub status: String,
+    /// The step running now, or the one that failed.
+    pub step: String,
+    pub attempt: u32,
+    pub exit_code: Option<i32>,
+    /// Script output (stdout and stderr), capped.
+    pub output: String,
+    pub output_truncated: bool,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub started_at: Option<String>,
+    pub ended_at: Option<String>,
+}
+
+impl From<&InstanceWork> for RollingUpdateInstanceView {
+    fn from(work: &InstanceWork) -> Self {
+        RollingUpdateInstanceView {
+            execution_id: work.execution_id.to_string(),
+            instance_id: work.instance_id.to_string(),
+            batch: work.batch + 1,
+            status: work.status.to_string(),
+            step: work.step.to_string(),
+            attempt: work.attempt,
+            exit_code: work.exit_code,
+            output: work.output.clone(),
+            output_truncated: work.output_truncated,
+            error_code: work.error_code.clone(),
+            error_message: work.error_message.clone(),
+            started_at: time_opt(work.started_at),
+            ended_at: time_opt(work.ended_at),
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize, JsonSchema, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct NewRollingUpdate {
+    /// One of the four `ACS-ESS-RollingUpdateBy…` template names.
+    pub template_name: String,
+    /// The template's parameters, as OOS `StartExecution` takes them (`invokeType`,
+    /// `scalingGroupId`, `imageId`, `batchNumber`, …).
+    pub parameters: Value,
+}
+
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct CancelRollingUpdate {
+    /// Take the current batch out of Standby and resume the processes, as a success would.
+    #[serde(default)]
+    pub restore: bool,
+}
+
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackRollingUpdate {
+    /// Parameters overriding the rollback's defaults (e.g. `imageId`, `batchNumber`).
+    #[serde(default)]
+    pub parameters: Option<Value>,
+}
+
+#[derive(Serialize, Deserialize, JsonSchema, Debug)]
+pub struct ActivityView {
+    pub id: String,
+    pub scaling_group_id: String,
+    pub description: String,
+    pub cause: String,
+    pub status: String,
+    pub status_message: String,
+    pub instance_ids: Vec<String>,
+    pub started_at: String,
+    pub ended_at: Option<String>,
+}
+
+impl From<&ScalingActivity> for ActivityView {
+    fn from(activity: &ScalingActivity) -> Self {
+        ActivityView {
+            id: activity.id.to_string(),
+            scaling_group_id: activity.group_id.to_string(),
+            description: activity.description.clone(),
+            cause: activity.cause.clone(),
+            status: activity.status.to_string(),
+            status_message: activity.status_message.clone(),
+            instance_ids: activity.instance_ids.iter().map(ToString::to_string).collect(),
+            started_at: time(activity.started_at),
+            ended_at: time_opt(activity.ended_at),
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize, JsonSchema, Debug)]
+pub struct EventView {
+    pub id: String,
+    /// The template name of the task that raised it.
+    pub name: String,
+    /// `INFO`, `WARN` or `CRITICAL`.
+    pub level: String,
+    pub kind: String,
+    pub scaling_group_id: String,
+    pub execution_id: String,
+    pub content: String,
+    pub created_at: String,
+}
+
+impl From<&Event> for EventView {
+    fn from(event: &Event) -> Self {
+        EventView {
+            id: event.id.clone(),
+            name: event.name.clone(),
+            level: event.level.to_string(),
+            kind: event.kind.clone(),
+            scaling_group_id: event.group_id.to_string(),
+            execution_id: event.execution_id.to_string(),
+            content: event.content.clone(),
+            created_at: time(event.created_at),
+        }
+    }
+}
+
+/// A bearer token made from an AccessKey (see `rollscale token`).
+#[derive(Serialize, Deserialize, JsonSchema, Debug)]
+pub struct Token {
+    pub token: String,
+    pub expires_at: String,
+}

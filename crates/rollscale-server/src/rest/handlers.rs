@@ -1,0 +1,663 @@
+//! The REST handlers: parse, call the [`Service`](rollscale_engine::Service), answer with a
+//! [`dto`](super::dto) value. No rule lives here.
+
+use super::auth::{make_token, Caller};
+use super::dto::*;
+use super::State as AppStateRef;
+use crate::error::ApiError;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Extension, Path, Query, State};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::IntoResponse;
+use axum::Json;
+use rollscale_core::domain::{GroupType, LoadBalancer as _Lb, OsType};
+use rollscale_core::ids::LoadBalancerId;
+use rollscale_core::task::{InstanceDecision, TaskStatus};
+use rollscale_engine::service::{GroupChanges, NewConfiguration, NewGroup};
+use rollscale_store::{Execution, ExecutionFilter};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use std::time::Duration;
+
+type Reply<T> = Result<Json<T>, ApiError>;
+
+/// The most a sized field may be, as the RPC API allows.
+const MAX_SIZE: u32 = 10_000;
+
+/// A JSON body, or `InvalidParameter` naming what is wrong with it.
+fn body<T: DeserializeOwned>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+    body.map(|Json(value)| value).map_err(|rejection| {
+        let code = match rejection {
+            JsonRejection::MissingJsonContentType(_) => "InvalidContentType",
+            _ => "InvalidParameter",
+        };
+        ApiError::new(400, code, format!("the request body: {}", rejection.body_text()))
+    })
+}
+
+/// An optional JSON body (absent or empty: the default).
+fn optional_body<T: DeserializeOwned + Default>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(bytes)
+        .map_err(|error| ApiError::new(400, "InvalidParameter", format!("the request body: {error}")))
+}
+
+fn size(name: &str, value: Option<u32>) -> Result<Option<u32>, ApiError> {
+    match value {
+        Some(value) if value > MAX_SIZE => {
+            Err(ApiError::new(400, "InvalidParameter", format!("{name} must be from 0 to {MAX_SIZE}")))
+        }
+        other => Ok(other),
+    }
+}
+
+pub async fn openapi() -> impl IntoResponse {
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], super::openapi::document_text())
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::new(404, "NotFound", "no such route; GET /v1/openapi.json lists them")
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ListGroupsQuery {
+    name: Option<String>,
+}
+
+fn query<T: Default>(query: Result<Query<T>, axum::extract::rejection::QueryRejection>) -> Result<T, ApiError> {
+    query
+        .map(|Query(value)| value)
+        .map_err(|rejection| ApiError::new(400, "InvalidParameter", format!("the query: {}", rejection.body_text())))
+}
+
+pub async fn list_groups(
+    State(state): State<AppStateRef>,
+    q: Result<Query<ListGroupsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Reply<List<ScalingGroupView>> {
+    let q = query(q)?;
+    let groups = state.service.groups(&[], q.name.as_deref()).await?;
+    Ok(Json(List { items: groups.iter().map(ScalingGroupView::from).collect() }))
+}
+
+pub async fn create_group(
+    State(state): State<AppStateRef>,
+    new: Result<Json<NewScalingGroup>, JsonRejection>,
+) -> Reply<ScalingGroupView> {
+    let new = body(new)?;
+    let group_type = match new.group_type.as_deref() {
+        None => None,
+        Some(text) => Some(text.parse::<GroupType>().map_err(|_| {
+            ApiError::new(400, "InvalidParameter", format!("group_type \"{text}\" is not one of ECS, ECI"))
+        })?),
+    };
+    let mut load_balancer_ids = Vec::new();
+    for text in &new.load_balancer_ids {
+        load_balancer_ids.push(LoadBalancerId::parse(text).ok_or_else(|| {
+            ApiError::new(404, "InvalidLoadBalancerId.NotFound", format!("the load balancer {text} does not exist"))
+        })?);
+    }
+    if new.drain_timeout_s.is_some_and(|s| s > 3600) {
+        return Err(ApiError::new(400, "InvalidParameter", "drain_timeout_s must be from 0 to 3600"));
+    }
+    let group = state
+        .service
+        .create_group(NewGroup {
+            name: new.name,
+            region_id: new.region_id.unwrap_or_else(|| "local".into()),
+            group_type,
+            min_size: size("min_size", Some(new.min_size))?.unwrap_or(0),
+            max_size: size("max_size", Some(new.max_size))?.unwrap_or(0),
+            desired_capacity: size("desired_capacity", new.desired_capacity)?,
+            load_balancer_ids,
+            drain_timeout_s: new.drain_timeout_s,
+        })
+        .await?;
+    Ok(Json(ScalingGroupView::from(&group)))
+}
+
+pub async fn get_group(State(state): State<AppStateRef>, Path(id): Path<String>) -> Reply<ScalingGroupView> {
+    Ok(Json(ScalingGroupView::from(&state.service.group(&id).await?)))
+}
+
+pub async fn modify_group(
+    State(state): State<AppStateRef>,
+    Path(id): Path<String>,
+    changes: Result<Json<ScalingGroupChanges>, JsonRejection>,
+) -> Reply<ScalingGroupView> {
+    let changes = body(changes)?;
+    if changes.drain_timeout_s.is_some_and(|s| s > 3600) {
+        return Err(ApiError::new(400, "InvalidParameter", "drain_timeout_s must be from 0 to 3600"));
+    }
+    let active_configuration_id = match changes.scaling_configuration_id.as_deref() {
+        None => None,
+        Some(text) => Some(rollscale_core::ids::ScalingConfigurationId::parse(text).ok_or_else(|| {
+            ApiError::new(
+                404,
+                "InvalidScalingConfigurationId.NotFound",
+                format!("the scaling configuration {text} does not exist"),
+            )
+        })?),
+    };
+    let group = state
+        .service
+        .modify_group(
+            &id,
+            GroupChanges {
+                name: changes.name,
+                min_size: size("min_size", changes.min_size)?,
+                max_size: size("max_size", changes.max_size)?,
+                desired_capacity: size("desired_capacity", changes.desired_capacity)?,
+                active_configuration_id,
+                drain_timeout_s: changes.drain_timeout_s,
+            },
+        )
+        .await?;
+    Ok(Json(ScalingGroupView::from(&group)))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteQuery {
+    force: Option<bool>,
+}
+
+pub async fn delete_group(
+    State(state): State<AppStateRef>,
+    Path(id): Path<String>,
+    q: Result<Query<DeleteQuery>, axum::extract::rejection::QueryRejection>,
+) -> Reply<ScalingGroupView> {
+    let q = query(q)?;
+    let group = state.service.group(&id).await?;
+    state.service.delete_group(&id, q.force.unwrap_or(false)).await?;
+    Ok(Json(ScalingGroupView::from(&group)))
+}
+
+pub async fn enable_group(
+    State(state): State<AppStateRef>,
+    Path(id): Path<String>,
+    bytes: axum::body::Bytes,
+) -> Reply<ScalingGroupView> {
+    let enable: EnableScalingGroup = optional_body(&bytes)?;
+    let group = state.service.enable_group(&id, enable.scaling_configuration_id.as_deref()).await?;
+    Ok(Json(ScalingGroupView::from(&group)))
+}
+
+pub async fn change_processes(
+    State(state): State<AppStateRef>,
+    Path(id): Path<String>,
+    change: Result<Json<ProcessesChange>, JsonRejection>,
+) -> Reply<ScalingGroupView> {
+    let change = body(change)?;
+    let suspend = match change.action.as_str() {
+        "suspend" => true,
+        "resume" => false,
+        other => {
+            return Err(ApiError::new(400, "InvalidParameter", format!("action \"{other}\" is not suspend or resume")))
+        }
+    };
+    Ok(Json(ScalingGroupView::from(&state.service.set_processes(&id, &change.processes, suspend).await?)))
+}
+
+async fn group_instances(state: &AppStateRef, group: &str, ids: &[String]) -> Result<List<InstanceView>, ApiError> {
+    let instances = state.service.instances(Some(group), ids, None).await?;
+    Ok(List { items: instances.iter().map(InstanceView::from).collect() })
+}
+
+pub async fn change_standby(
+    State(state): State<AppStateRef>,
+    Path(id): Path<String>,
+    change: Result<Json<StandbyChange>, JsonRejection>,
+) -> Reply<List<InstanceView>> {
+    let change = body(change)?;
+    match change.action.as_str() {
+        "enter" => state.service.enter_standby(&id, &change.instance_ids).await?,
+        "exit" => state.service.exit_standby(&id, &change.instance_ids).await?,
+        other => {
+            return Err(ApiError::new(400, "InvalidParameter", format!("action \"{other}\" is not enter or exit")))
+        }
+    };
+    Ok(Json(group_instances(&state, &id, &change.instance_ids).await?))
+}
+
+pub async fn change_protection(
+    State(state): State<AppStateRef>,
+    Path(id): Path<String>,
+    change: Result<Json<ProtectionChange>, JsonRejection>,
+) -> Reply<List<InstanceView>> {
+    let change = body(change)?;
+    state.service.set_protection(&id, &change.instance_ids, change.protected).await?;
+    Ok(Json(group_instances(&state, &id, &change.instance_ids).await?))
+}
+
+pub async fn list_activities(State(state): State<AppStateRef>, Path(id): Path<String>) -> Reply<List<ActivityView>> {
+    let (activities, _) = state.service.activities(&id, 0, 100).await?;
+    Ok(Json(List { items: activities.iter().map(ActivityView::from).collect() }))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct GroupQuery {
+    scaling_group_id: Option<String>,
+    lifecycle_state: Option<String>,
+}
+
+pub async fn list_configurations(
+    State(state): State<AppStateRef>,
+    q: Result<Query<GroupQuery>, axum::extract::rejection::QueryRejection>,
+) -> Reply<List<ScalingConfigurationView>> {
+    let q = query(q)?;
+    let configurations = state.service.configurations(q.scaling_group_id.as_deref(), &[]).await?;
+    Ok(Json(List { items: configurations.iter().map(ScalingConfigurationView::from).collect() }))
+}
+
+pub async fn create_configuration(
+    State(state): State<AppStateRef>,
+    new: Result<Json<NewScalingConfiguration>, JsonRejection>,
+) -> Reply<ScalingConfigurationView> {
+    let new = body(new)?;
+    let configuration = state
+        .service
+        .create_configuration(NewConfiguration {
+            group_id: new.scaling_group_id,
+            name: new.name,
+            image_id: new.image_id,
+            instance_type: new.instance_type,
+            containers: new.containers.into_iter().map(Into::into).collect(),
+        })
+        .await?;
+    Ok(Json(ScalingConfigurationView::from(&configuration)))
+}
+
+pub async fn get_configuration(
+    State(state): State<AppStateRef>,
+    Path(id): Path<String>,
+) -> Reply<ScalingConfigurationView> {
+    let found = state.service.configurations(None, std::slice::from_ref(&id)).await?;
+    let configuration = found.first().ok_or_else(|| {
+        ApiError::new(
+            404,
+            "InvalidScalingConfigurationId.NotFound",
+            format!("the scaling configuration {id} does not exist"),
+        )
+    })?;
+    Ok(Json(ScalingConfigurationView::from(configuration)))
+}
+
+pub async fn list_instances(
+    State(state): State<AppStateRef>,
+    q: Result<Query<GroupQuery>, axum::extract::rejection::QueryRejection>,
+) -> Reply<List<InstanceView>> {
+    let q = query(q)?;
+    let instances = state.service.instances(q.scaling_group_id.as_deref(), &[], q.lifecycle_state.as_deref()).await?;
+    Ok(Json(List { items: instances.iter().map(InstanceView::from).collect() }))
+}
+
+pub async fn get_instance(State(state): State<AppStateRef>, Path(id): Path<String>) -> Reply<InstanceView> {
+    let found = state.service.instances(None, std::slice::from_ref(&id), None).await?;
+    let instance = found
+        .first()
+        .ok_or_else(|| ApiError::new(404, "InvalidInstanceId.NotFound", format!("the instance {id} does not exist")))?;
+    Ok(Json(InstanceView::from(instance)))
+}
+
+pub async fn list_load_balancers(State(state): State<AppStateRef>) -> Reply<List<LoadBalancerView>> {
+    let lbs: Vec<_Lb> = state.service.load_balancers().await?;
+    Ok(Json(List { items: lbs.iter().map(LoadBalancerView::from).collect() }))
+}
+
+pub async fn create_load_balancer(
+    State(state): State<AppStateRef>,
+    new: Result<Json<NewLoadBalancer>, JsonRejection>,
+) -> Reply<LoadBalancerView> {
+    let new = body(new)?;
+    let lb = state.service.create_load_balancer(&new.name, new.default_weight.unwrap_or(100)).await?;
+    Ok(Json(LoadBalancerView::from(&lb)))
+}
+
+pub async fn list_images(State(state): State<AppStateRef>) -> Reply<List<ImageView>> {
+    Ok(Json(List { items: state.service.images().await?.iter().map(ImageView::from).collect() }))
+}
+
+pub async fn create_image(
+    State(state): State<AppStateRef>,
+    new: Result<Json<NewImage>, JsonRejection>,
+) -> Reply<ImageView> {
+    let new = body(new)?;
+    let os = match new.os.as_deref() {
+        None => None,
+        Some(text) => Some(text.parse::<OsType>().map_err(|_| {
+            ApiError::new(400, "InvalidParameter", format!("os \"{text}\" is not one of linux, windows"))
+        })?),
+    };
+    Ok(Json(ImageView::from(&state.service.create_image(&new.id, new.name.as_deref(), os).await?)))
+}
+
+pub async fn delete_image(State(state): State<AppStateRef>, Path(id): Path<String>) -> Reply<ImageView> {
+    let image = state
+        .service
+        .images()
+        .await?
+        .into_iter()
+        .find(|image| image.id == id)
+        .ok_or_else(|| ApiError::new(404, "InvalidImageId.NotFound", format!("the image {id} does not exist")))?;
+    state.service.delete_image(&id).await?;
+    Ok(Json(ImageView::from(&image)))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct PackageQuery {
+    name: Option<String>,
+}
+
+pub async fn list_packages(
+    State(state): State<AppStateRef>,
+    q: Result<Query<PackageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Reply<List<PackageView>> {
+    let q = query(q)?;
+    Ok(Json(List { items: state.service.packages(q.name.as_deref()).await?.iter().map(PackageView::from).collect() }))
+}
+
+pub async fn create_package(
+    State(state): State<AppStateRef>,
+    new: Result<Json<NewPackage>, JsonRejection>,
+) -> Reply<PackageView> {
+    let new = body(new)?;
+    let package =
+        state.service.create_package(&new.name, &new.version, &new.install_script, &new.uninstall_script).await?;
+    Ok(Json(PackageView::from(&package)))
+}
+
+pub async fn delete_package(
+    State(state): State<AppStateRef>,
+    Path((name, version)): Path<(String, String)>,
+) -> Reply<PackageView> {
+    let package =
+        state.service.packages(Some(&name)).await?.into_iter().find(|package| package.version == version).ok_or_else(
+            || {
+                ApiError::new(
+                    404,
+                    "EntityNotExists.Package",
+                    format!("the package {name} version {version} does not exist"),
+                )
+            },
+        )?;
+    state.service.delete_package(&name, &version).await?;
+    Ok(Json(PackageView::from(&package)))
+}
+
+async fn rolling_update(state: &AppStateRef, id: &str) -> Result<RollingUpdateView, ApiError> {
+    let (task, works) = state.service.task(id).await?;
+    Ok(RollingUpdateView::new(&task, &works))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RollingUpdatesQuery {
+    scaling_group_id: Option<String>,
+    status: Option<String>,
+    limit: Option<i64>,
+}
+
+pub async fn list_rolling_updates(
+    State(state): State<AppStateRef>,
+    q: Result<Query<RollingUpdatesQuery>, axum::extract::rejection::QueryRejection>,
+) -> Reply<List<RollingUpdateView>> {
+    let q = query(q)?;
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::new(400, "InvalidParameter", "limit must be from 1 to 100"));
+    }
+    if let Some(status) = q.status.as_deref() {
+        status.parse::<TaskStatus>().map_err(|_| {
+            ApiError::new(
+                400,
+                "InvalidParameter",
+                format!("status \"{status}\" is not one of Running, Waiting, Success, Failed, Cancelled"),
+            )
+        })?;
+    }
+    let filter = ExecutionFilter {
+        group_id: q.scaling_group_id.clone(),
+        status: q.status.clone(),
+        include_children: false,
+        ..ExecutionFilter::default()
+    };
+    let (executions, _) = state.service.list_executions(&filter, 0, limit).await?;
+    let mut items = Vec::new();
+    for execution in executions {
+        if let Execution::Task(task) = execution {
+            items.push(rolling_update(&state, task.value.id.as_str()).await?);
+        }
+    }
+    Ok(Json(List { items }))
+}
+
+pub async fn start_rolling_update(
+    State(state): State<AppStateRef>,
+    new: Result<Json<NewRollingUpdate>, JsonRejection>,
+) -> Reply<RollingUpdateView> {
+    let new = body(new)?;
+    if !new.parameters.is_object() {
+        return Err(ApiError::new(400, "InvalidParameter", "parameters must be a JSON object"));
+    }
+    let task = state.service.start_execution(&new.template_name, &new.parameters.to_string()).await?;
+    Ok(Json(rolling_update(&state, task.id.as_str()).await?))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct WaitQuery {
+    wait: Option<u64>,
+}
+
+/// Most seconds a long poll waits.
+const MAX_WAIT_S: u64 = 300;
+
+/// How often a waiting request or a stream looks at the task.
+const POLL: Duration = Duration::from_millis(200);
+
+pub async fn get_rolling_update(
+    State(state): State<AppStateRef>,
+    Path(id): Path<String>,
+    q: Result<Query<WaitQuery>, axum::extract::rejection::QueryRejection>,
+) -> Reply<RollingUpdateView> {
+    let q = query(q)?;
+    let wait = q.wait.unwrap_or(0);
+    if wait > MAX_WAIT_S {
+        return Err(ApiError::new(400, "InvalidParameter", format!("wait must be from 0 to {MAX_WAIT_S} seconds")));
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
+    loop {
+        let view = rolling_update(&state, &id).await?;
+        if view.finished || view.status == "Waiting" || tokio::time::Instant::now() >= deadline {
+            return Ok(Json(view));
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+pub async fn list_rolling_update_instances(
+    State(state): State<AppStateRef>,
+    Path(id): Path<String>,
+) -> Reply<List<RollingUpdateInstanceView>> {
+    let (_, works) = state.service.task(&id).await?;
+    Ok(Json(List { items: works.iter().map(RollingUpdateInstanceView::from).collect() }))
+}
+
+pub async fn continue_rolling_update(
+    State(state): State<AppStateRef>,
+    Path(id): Path<String>,
+) -> Reply<RollingUpdateView> {
+    state.service.continue_task(&id).await?;
+    Ok(Json(rolling_update(&state, &id).await?))
+}
+
+pub async fn cancel_rolling_update(
+    State(state): State<AppStateRef>,
+    Path(id): Path<String>,
+    bytes: axum::body::Bytes,
+) -> Reply<RollingUpdateView> {
+    let cancel: CancelRollingUpdate = optional_body(&bytes)?;
+    state.service.cancel_task(&id, cancel.restore).await?;
+    Ok(Json(rolling_update(&state, &id).await?))
+}
+
+pub async fn rollback_rolling_update(
+    State(state): State<AppStateRef>,
+    Path(id): Path<String>,
+    bytes: axum::body::Bytes,
+) -> Reply<RollingUpdateView> {
+    let rollback: RollbackRollingUpdate = optional_body(&bytes)?;
+    let (source, _) = state.service.task(&id).await?;
+    let mut parameters = serde_json::json!({
+        "invokeType": "rollback",
+        "scalingGroupId": source.spec.group_id,
+        "sourceExecutionId": source.id,
+    });
+    match rollback.parameters {
+        None => {}
+        Some(serde_json::Value::Object(overrides)) => {
+            for (name, value) in overrides {
+                parameters[name] = value;
+            }
+        }
+        Some(_) => return Err(ApiError::new(400, "InvalidParameter", "parameters must be a JSON object")),
+    }
+    let task = state.service.start_execution(source.spec.kind.template_name(), &parameters.to_string()).await?;
+    Ok(Json(rolling_update(&state, task.id.as_str()).await?))
+}
+
+async fn decide(
+    state: &AppStateRef,
+    id: &str,
+    instance: &str,
+    decision: InstanceDecision,
+) -> Reply<RollingUpdateInstanceView> {
+    let work = state.service.decide_instance(id, instance, decision).await?;
+    Ok(Json(RollingUpdateInstanceView::from(&work)))
+}
+
+pub async fn retry_instance(
+    State(state): State<AppStateRef>,
+    Path((id, instance)): Path<(String, String)>,
+) -> Reply<RollingUpdateInstanceView> {
+    decide(&state, &id, &instance, InstanceDecision::Retry).await
+}
+
+pub async fn skip_instance(
+    State(state): State<AppStateRef>,
+    Path((id, instance)): Path<(String, String)>,
+) -> Reply<RollingUpdateInstanceView> {
+    decide(&state, &id, &instance, InstanceDecision::Skip).await
+}
+
+pub async fn cancel_instance(
+    State(state): State<AppStateRef>,
+    Path((id, instance)): Path<(String, String)>,
+) -> Reply<RollingUpdateInstanceView> {
+    decide(&state, &id, &instance, InstanceDecision::Cancel).await
+}
+
+/// Where a progress stream stands.
+enum Stage {
+    /// Sending `progress` at each change; the last one sent, and the first to send.
+    Watching {
+        last: Option<Box<RollingUpdateView>>,
+        first: Option<Box<RollingUpdateView>>,
+    },
+    /// The task is finished: `end` next.
+    Ending,
+    Done,
+}
+
+/// `progress` with the rolling update at once and whenever it changes, then `end` once it is
+/// finished (a task that only waits keeps the stream open, with keep-alives).
+pub async fn stream_rolling_update(
+    State(state): State<AppStateRef>,
+    Path(id): Path<String>,
+) -> Result<Sse<impl futures_util::Stream<Item = Result<SseEvent, std::convert::Infallible>>>, ApiError> {
+    let first = rolling_update(&state, &id).await?;
+    let start = Stage::Watching { last: None, first: Some(Box::new(first)) };
+    let stream = futures_util::stream::unfold((state, id, start), |(state, id, stage)| async move {
+        match stage {
+            Stage::Done => None,
+            Stage::Ending => Some((Ok(SseEvent::default().event("end").data(id.clone())), (state, id, Stage::Done))),
+            Stage::Watching { last, mut first } => loop {
+                let view = match first.take() {
+                    Some(view) => view,
+                    None => {
+                        tokio::time::sleep(POLL).await;
+                        match rolling_update(&state, &id).await {
+                            Ok(view) => Box::new(view),
+                            Err(error) => {
+                                let event = SseEvent::default().event("error").data(error.message);
+                                return Some((Ok(event), (state, id, Stage::Done)));
+                            }
+                        }
+                    }
+                };
+                if last.as_ref() == Some(&view) {
+                    continue;
+                }
+                let event =
+                    SseEvent::default().event("progress").data(serde_json::to_string(&view).unwrap_or_default());
+                let next = match view.finished {
+                    true => Stage::Ending,
+                    false => Stage::Watching { last: Some(view), first: None },
+                };
+                return Some((Ok(event), (state, id, next)));
+            },
+        }
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct EventsQuery {
+    execution_id: Option<String>,
+    limit: Option<i64>,
+}
+
+pub async fn list_events(
+    State(state): State<AppStateRef>,
+    q: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Reply<List<EventView>> {
+    let q = query(q)?;
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::new(400, "InvalidParameter", "limit must be from 1 to 500"));
+    }
+    let events = state.service.events(q.execution_id.as_deref(), limit).await?;
+    Ok(Json(List { items: events.iter().map(EventView::from).collect() }))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TokenQuery {
+    ttl: Option<i64>,
+}
+
+pub async fn create_token(
+    State(state): State<AppStateRef>,
+    Extension(caller): Extension<Caller>,
+    q: Result<Query<TokenQuery>, axum::extract::rejection::QueryRejection>,
+) -> Reply<Token> {
+    let q = query(q)?;
+    let ttl = q.ttl.unwrap_or(3600);
+    if !(60..=86_400).contains(&ttl) {
+        return Err(ApiError::new(400, "InvalidParameter", "ttl must be from 60 to 86400 seconds"));
+    }
+    let secret = state
+        .service
+        .access_key_secret(&caller.access_key_id)
+        .await?
+        .ok_or_else(|| ApiError::new(403, "InvalidAccessKeyId.Inactive", "the AccessKey is not active"))?;
+    let expires = chrono::Utc::now().timestamp() + ttl;
+    let expires_at = chrono::DateTime::from_timestamp(expires, 0).map(|t| t.to_rfc3339()).unwrap_or_default();
+    Ok(Json(Token { token: make_token(&caller.access_key_id, &secret, expires), expires_at }))
+}

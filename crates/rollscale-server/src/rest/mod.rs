@@ -1,0 +1,173 @@
+//! The REST API under `/v1`: JSON resources over the same [`Service`] as the RPC API, with
+//! an OpenAPI 3 document generated from [`ROUTES`] and the [`dto`] types
+//! (`GET /v1/openapi.json`), a long-poll wait (`GET /v1/rolling-updates/{id}?wait=S`) and a
+//! Server-Sent Events stream of a rolling update's progress.
+//!
+//! Every route but the document itself is authenticated ([`auth`]): an ACS3-HMAC-SHA256
+//! signature over the request (the SDKs' scheme, with the path as canonical URI and the JSON
+//! body hashed), or `Authorization: Bearer <token>` with a token made from an AccessKey.
+//! Errors have the RPC API's shape and codes.
+
+pub mod auth;
+pub mod dto;
+mod handlers;
+pub mod openapi;
+
+use crate::AppState;
+use axum::routing::{self, MethodRouter};
+use axum::Router;
+use std::sync::Arc;
+
+type State = Arc<AppState>;
+
+/// A route: its method and path (axum's and OpenAPI's `{param}` syntax), the action that
+/// authorizes it (the RPC API's name for the same operation), and what the document says.
+pub struct Route {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub action: &'static str,
+    pub summary: &'static str,
+    /// Query parameters: (name, description).
+    pub query: &'static [(&'static str, &'static str)],
+    pub body: Option<openapi::SchemaFn>,
+    pub response: openapi::SchemaFn,
+    /// `text/event-stream` instead of JSON.
+    pub stream: bool,
+    handler: fn() -> MethodRouter<State>,
+}
+
+use dto::*;
+use openapi::schema as s;
+
+macro_rules! route {
+    ($method:ident $path:literal, $action:literal, $summary:literal, query: $query:expr, body: $body:expr, response: $response:expr, $handler:path) => {
+        Route {
+            method: stringify!($method),
+            path: $path,
+            action: $action,
+            summary: $summary,
+            query: $query,
+            body: $body,
+            response: $response,
+            stream: false,
+            handler: || routing::$method($handler),
+        }
+    };
+}
+
+/// Every route of the REST API.
+pub static ROUTES: &[Route] = &[
+    route!(get "/v1/scaling-groups", "ess:DescribeScalingGroups", "List scaling groups",
+        query: &[("name", "only the group with this name")], body: None, response: s::<List<ScalingGroupView>>,
+        handlers::list_groups),
+    route!(post "/v1/scaling-groups", "ess:CreateScalingGroup", "Create a scaling group (Inactive until enabled)",
+        query: &[], body: Some(s::<NewScalingGroup>), response: s::<ScalingGroupView>, handlers::create_group),
+    route!(get "/v1/scaling-groups/{id}", "ess:DescribeScalingGroups", "Get a scaling group",
+        query: &[], body: None, response: s::<ScalingGroupView>, handlers::get_group),
+    route!(patch "/v1/scaling-groups/{id}", "ess:ModifyScalingGroup", "Change a scaling group's sizes, name, configuration or drain time",
+        query: &[], body: Some(s::<ScalingGroupChanges>), response: s::<ScalingGroupView>, handlers::modify_group),
+    route!(delete "/v1/scaling-groups/{id}", "ess:DeleteScalingGroup", "Delete a scaling group (force=true also removes its instances)",
+        query: &[("force", "true: remove the group's instances too")], body: None, response: s::<ScalingGroupView>,
+        handlers::delete_group),
+    route!(post "/v1/scaling-groups/{id}/enable", "ess:EnableScalingGroup", "Enable a scaling group with a scaling configuration",
+        query: &[], body: Some(s::<EnableScalingGroup>), response: s::<ScalingGroupView>, handlers::enable_group),
+    route!(post "/v1/scaling-groups/{id}/processes", "ess:SuspendProcesses", "Suspend or resume scaling processes",
+        query: &[], body: Some(s::<ProcessesChange>), response: s::<ScalingGroupView>, handlers::change_processes),
+    route!(post "/v1/scaling-groups/{id}/standby", "ess:EnterStandby", "Put instances in Standby (weight 0) or take them out",
+        query: &[], body: Some(s::<StandbyChange>), response: s::<List<InstanceView>>, handlers::change_standby),
+    route!(post "/v1/scaling-groups/{id}/protection", "ess:SetInstancesProtection", "Protect instances from scale-in, or stop",
+        query: &[], body: Some(s::<ProtectionChange>), response: s::<List<InstanceView>>, handlers::change_protection),
+    route!(get "/v1/scaling-groups/{id}/activities", "ess:DescribeScalingActivities", "List a group's scaling activities",
+        query: &[], body: None, response: s::<List<ActivityView>>, handlers::list_activities),
+    route!(get "/v1/scaling-configurations", "ess:DescribeScalingConfigurations", "List scaling configurations",
+        query: &[("scaling_group_id", "only this group's")], body: None, response: s::<List<ScalingConfigurationView>>,
+        handlers::list_configurations),
+    route!(post "/v1/scaling-configurations", "ess:CreateScalingConfiguration", "Create a scaling configuration",
+        query: &[], body: Some(s::<NewScalingConfiguration>), response: s::<ScalingConfigurationView>,
+        handlers::create_configuration),
+    route!(get "/v1/scaling-configurations/{id}", "ess:DescribeScalingConfigurations", "Get a scaling configuration",
+        query: &[], body: None, response: s::<ScalingConfigurationView>, handlers::get_configuration),
+    route!(get "/v1/instances", "ess:DescribeScalingInstances", "List instances",
+        query: &[("scaling_group_id", "only this group's"), ("lifecycle_state", "only in this state")], body: None,
+        response: s::<List<InstanceView>>, handlers::list_instances),
+    route!(get "/v1/instances/{id}", "ess:DescribeScalingInstances", "Get an instance",
+        query: &[], body: None, response: s::<InstanceView>, handlers::get_instance),
+    route!(get "/v1/load-balancers", "ess:DescribeLoadBalancers", "List load balancers",
+        query: &[], body: None, response: s::<List<LoadBalancerView>>, handlers::list_load_balancers),
+    route!(post "/v1/load-balancers", "ess:CreateLoadBalancer", "Create a load balancer",
+        query: &[], body: Some(s::<NewLoadBalancer>), response: s::<LoadBalancerView>, handlers::create_load_balancer),
+    route!(get "/v1/images", "ecs:DescribeImages", "List the image catalog",
+        query: &[], body: None, response: s::<List<ImageView>>, handlers::list_images),
+    route!(post "/v1/images", "ecs:CreateImage", "Add an image to the catalog",
+        query: &[], body: Some(s::<NewImage>), response: s::<ImageView>, handlers::create_image),
+    route!(delete "/v1/images/{id}", "ecs:DeleteImage", "Remove an image from the catalog (ids with `/` percent-encoded)",
+        query: &[], body: None, response: s::<ImageView>, handlers::delete_image),
+    route!(get "/v1/packages", "oos:ListPackages", "List package versions",
+        query: &[("name", "only this package's versions")], body: None, response: s::<List<PackageView>>,
+        handlers::list_packages),
+    route!(post "/v1/packages", "oos:CreatePackage", "Add a package version",
+        query: &[], body: Some(s::<NewPackage>), response: s::<PackageView>, handlers::create_package),
+    route!(delete "/v1/packages/{name}/{version}", "oos:DeletePackage", "Remove a package version",
+        query: &[], body: None, response: s::<PackageView>, handlers::delete_package),
+    route!(get "/v1/rolling-updates", "oos:ListExecutions", "List rolling updates, newest first",
+        query: &[("scaling_group_id", "only this group's"), ("status", "Running, Waiting, Success, Failed or Cancelled"),
+                 ("limit", "at most this many (1 to 100, default 50)")],
+        body: None, response: s::<List<RollingUpdateView>>, handlers::list_rolling_updates),
+    route!(post "/v1/rolling-updates", "oos:StartExecution", "Start a rolling update",
+        query: &[], body: Some(s::<NewRollingUpdate>), response: s::<RollingUpdateView>, handlers::start_rolling_update),
+    route!(get "/v1/rolling-updates/{id}", "oos:ListExecutions",
+        "Get a rolling update; with wait=S, first wait up to S seconds (at most 300) until it is finished or Waiting",
+        query: &[("wait", "seconds to wait until the task is finished or Waiting (long poll)")], body: None,
+        response: s::<RollingUpdateView>, handlers::get_rolling_update),
+    route!(get "/v1/rolling-updates/{id}/instances", "oos:ListExecutions", "The rolling update's instances, with outputs",
+        query: &[], body: None, response: s::<List<RollingUpdateInstanceView>>, handlers::list_rolling_update_instances),
+    route!(post "/v1/rolling-updates/{id}/continue", "oos:NotifyExecution", "Continue a batch pause",
+        query: &[], body: None, response: s::<RollingUpdateView>, handlers::continue_rolling_update),
+    route!(post "/v1/rolling-updates/{id}/cancel", "oos:CancelExecution", "Cancel a rolling update (restore: leave no instance in Standby)",
+        query: &[], body: Some(s::<CancelRollingUpdate>), response: s::<RollingUpdateView>, handlers::cancel_rolling_update),
+    route!(post "/v1/rolling-updates/{id}/rollback", "oos:StartExecution", "Roll back a rolling update: a new rolling update",
+        query: &[], body: Some(s::<RollbackRollingUpdate>), response: s::<RollingUpdateView>,
+        handlers::rollback_rolling_update),
+    route!(post "/v1/rolling-updates/{id}/instances/{instance_id}/retry", "oos:NotifyExecution", "Run a failed instance again",
+        query: &[], body: None, response: s::<RollingUpdateInstanceView>, handlers::retry_instance),
+    route!(post "/v1/rolling-updates/{id}/instances/{instance_id}/skip", "oos:NotifyExecution", "Skip an instance (it stays in Standby)",
+        query: &[], body: None, response: s::<RollingUpdateInstanceView>, handlers::skip_instance),
+    route!(post "/v1/rolling-updates/{id}/instances/{instance_id}/cancel", "oos:NotifyExecution", "Cancel an instance's work",
+        query: &[], body: None, response: s::<RollingUpdateInstanceView>, handlers::cancel_instance),
+    Route {
+        method: "get",
+        path: "/v1/rolling-updates/{id}/events",
+        action: "oos:ListExecutions",
+        summary: "A live stream (Server-Sent Events) of the rolling update's progress: a `progress` event with the \
+                  rolling update at each change, then `end` once it is finished",
+        query: &[],
+        body: None,
+        response: s::<RollingUpdateView>,
+        stream: true,
+        handler: || routing::get(handlers::stream_rolling_update),
+    },
+    route!(get "/v1/events", "ess:DescribeEvents", "Rolling-update events, newest first",
+        query: &[("execution_id", "only this rolling update's"), ("limit", "at most this many (1 to 500, default 100)")],
+        body: None, response: s::<List<EventView>>, handlers::list_events),
+    route!(post "/v1/tokens", "sts:CreateToken", "Make a bearer token from the calling AccessKey",
+        query: &[("ttl", "lifetime in seconds (60 to 86400, default 3600)")], body: None, response: s::<Token>,
+        handlers::create_token),
+];
+
+/// The `/v1` routes, each behind authentication, and the OpenAPI document.
+pub fn router(state: State) -> Router<State> {
+    let mut by_path: Vec<(&'static str, MethodRouter<State>)> = Vec::new();
+    for route in ROUTES {
+        let method_router = (route.handler)()
+            .route_layer(axum::middleware::from_fn_with_state((state.clone(), route.action), auth::require));
+        match by_path.iter_mut().find(|(path, _)| *path == route.path) {
+            Some((_, existing)) => *existing = std::mem::take(existing).merge(method_router),
+            None => by_path.push((route.path, method_router)),
+        }
+    }
+    let mut router = Router::new().route("/v1/openapi.json", routing::get(handlers::openapi));
+    for (path, method_router) in by_path {
+        router = router.route(path, method_router);
+    }
+    router.fallback(handlers::not_found)
+}

@@ -1,0 +1,433 @@
+//! The REST API through the real router: authentication (bearer tokens and ACS3 signatures),
+//! a whole rolling update driven over `/v1` (long-poll wait, continue, the SSE stream), refusals
+//! that change nothing, and the OpenAPI document checked against `docs/openapi.json`.
+
+use axum::body::Body;
+use axum::http::Request;
+use http_body_util::BodyExt;
+use rollscale_core::domain::{AccessKey, AccessKeyStatus};
+use rollscale_engine::{Engine, EngineConfig, Service};
+use rollscale_fleet::sim::{SimConfig, SimFleet, SimLbConfig, SimLoadBalancer};
+use rollscale_server::rest::auth::make_token;
+use rollscale_server::rpc::sign;
+use rollscale_server::{router, AuthConfig};
+use rollscale_store::Store;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+use tower::ServiceExt;
+
+const KEY_ID: &str = "LTAIrestAccessKeyId00";
+const SECRET: &str = "restSecret";
+
+struct App {
+    router: axum::Router,
+    service: Service,
+    token: String,
+    _dir: tempfile::TempDir,
+}
+
+async fn app() -> App {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&format!("sqlite://{}", dir.path().join("rest.db").display())).await.unwrap();
+    store
+        .access_key_insert(&AccessKey {
+            id: KEY_ID.into(),
+            secret: SECRET.into(),
+            user_name: "admin".into(),
+            status: AccessKeyStatus::Active,
+            created_at: 0,
+        })
+        .await
+        .unwrap();
+    let fleet = SimFleet::new(SimConfig { latency_ms: 1, ..SimConfig::default() });
+    let config = EngineConfig { health_poll: Duration::from_millis(5), ..EngineConfig::default() };
+    let engine = Engine::new(store, Arc::new(fleet), Arc::new(SimLoadBalancer::new(SimLbConfig::default())), config);
+    let service = Service::new(engine);
+    let token = make_token(KEY_ID, SECRET, chrono::Utc::now().timestamp() + 600);
+    App { router: router(service.clone(), AuthConfig::default()), service, token, _dir: dir }
+}
+
+impl App {
+    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut request =
+            Request::builder().method(method).uri(path).header("authorization", format!("Bearer {}", self.token));
+        if body.is_some() {
+            request = request.header("content-type", "application/json");
+        }
+        let body = body.map(|b| Body::from(b.to_string())).unwrap_or_else(Body::empty);
+        send(&self.router, request.body(body).unwrap()).await
+    }
+
+    async fn ok(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let (status, value) = self.call(method, path, body).await;
+        assert_eq!(status, 200, "{method} {path}: {value}");
+        value
+    }
+}
+
+async fn send(router: &axum::Router, request: Request<Body>) -> (u16, Value) {
+    let response = router.clone().oneshot(request).await.unwrap();
+    let status = response.status().as_u16();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let body = serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("not JSON ({e}): {bytes:?}"));
+    (status, body)
+}
+
+/// A request signed with ACS3-HMAC-SHA256, as the tea SDKs sign.
+fn signed(method: &str, path: &str, body: &str, secret: &str) -> Request<Body> {
+    let (path_only, query) = path.split_once('?').unwrap_or((path, ""));
+    let query: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+    let hashed = sign::sha256_hex(body.as_bytes());
+    let headers = vec![
+        ("host".to_string(), "127.0.0.1".to_string()),
+        ("x-acs-content-sha256".to_string(), hashed.clone()),
+        ("x-acs-date".to_string(), sign::format_timestamp(chrono::Utc::now())),
+        ("x-acs-signature-nonce".to_string(), sign::random_nonce()),
+    ];
+    let names: Vec<String> = headers.iter().map(|(name, _)| name.clone()).collect();
+    let canonical = sign::acs3_canonical_request(method, path_only, &query, &headers, &names, &hashed);
+    let signature = sign::acs3_signature(&sign::acs3_string_to_sign(&canonical), secret);
+    let mut request = Request::builder().method(method).uri(path);
+    for (name, value) in &headers {
+        request = request.header(name, value);
+    }
+    request
+        .header(
+            "authorization",
+            format!("ACS3-HMAC-SHA256 Credential={KEY_ID},SignedHeaders={},Signature={signature}", names.join(";")),
+        )
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap()
+}
+
+/// A load balancer, a group of `size` InService instances, its configuration, the images.
+async fn group(app: &App, size: u32) -> (String, String) {
+    let lb = app.ok("POST", "/v1/load-balancers", Some(json!({"name": "web"}))).await;
+    let group = app
+        .ok(
+            "POST",
+            "/v1/scaling-groups",
+            Some(json!({"name": "web", "min_size": 0, "max_size": 20, "desired_capacity": size,
+                        "load_balancer_ids": [lb["id"]]})),
+        )
+        .await;
+    let id = group["id"].as_str().unwrap().to_string();
+    assert_eq!(group["status"], "Inactive");
+    for image in ["img-old", "img-new"] {
+        app.ok("POST", "/v1/images", Some(json!({"id": image}))).await;
+    }
+    let configuration = app
+        .ok("POST", "/v1/scaling-configurations", Some(json!({"scaling_group_id": id, "image_id": "img-old"})))
+        .await;
+    let enabled = app.ok("POST", &format!("/v1/scaling-groups/{id}/enable"), None).await;
+    assert_eq!(enabled["status"], "Active");
+    assert_eq!(enabled["scaling_configuration_id"], configuration["id"]);
+    app.service.reconcile_all().await.unwrap();
+    let instances = app.ok("GET", &format!("/v1/instances?scaling_group_id={id}"), None).await;
+    assert_eq!(instances["items"].as_array().unwrap().len(), size as usize);
+    (id, configuration["id"].as_str().unwrap().to_string())
+}
+
+#[tokio::test]
+async fn requests_without_valid_credentials_are_refused() {
+    let app = app().await;
+    let (status, body) = send(&app.router, Request::get("/v1/scaling-groups").body(Body::empty()).unwrap()).await;
+    assert_eq!((status, body["Code"].as_str()), (401, Some("MissingAuthorization")), "{body}");
+    assert!(body["RequestId"].as_str().is_some_and(|id| !id.is_empty()));
+
+    let forged = make_token(KEY_ID, "not the secret", chrono::Utc::now().timestamp() + 600);
+    let expired = make_token(KEY_ID, SECRET, chrono::Utc::now().timestamp() - 1);
+    let unknown = make_token("LTAInobody", SECRET, chrono::Utc::now().timestamp() + 600);
+    for (token, code) in
+        [(forged, "InvalidToken"), (expired, "TokenExpired"), (unknown, "InvalidToken"), ("x.y".into(), "InvalidToken")]
+    {
+        let request = Request::get("/v1/scaling-groups").header("authorization", format!("Bearer {token}"));
+        let (status, body) = send(&app.router, request.body(Body::empty()).unwrap()).await;
+        assert_eq!((status, body["Code"].as_str()), (401, Some(code)), "{body}");
+    }
+
+    // ACS3: the SDKs' signature works; a wrong secret, a changed body or a replay do not.
+    let (status, body) = send(&app.router, signed("GET", "/v1/scaling-groups?name=web", "", SECRET)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["items"], json!([]));
+    let (status, body) = send(&app.router, signed("GET", "/v1/scaling-groups", "", "wrong")).await;
+    assert_eq!((status, body["Code"].as_str()), (400, Some("SignatureDoesNotMatch")), "{body}");
+    let request = signed("POST", "/v1/load-balancers", r#"{"name":"a"}"#, SECRET);
+    let (parts, _) = request.into_parts();
+    let tampered = Request::from_parts(parts, Body::from(r#"{"name":"b"}"#));
+    let (status, body) = send(&app.router, tampered).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(app.service.load_balancers().await.unwrap().is_empty(), "a refused request changes nothing");
+    let request = signed("POST", "/v1/load-balancers", r#"{"name":"a"}"#, SECRET);
+    let (parts, body) = request.into_parts();
+    let again = Request::from_parts(parts.clone(), Body::from(r#"{"name":"a"}"#));
+    assert_eq!(send(&app.router, Request::from_parts(parts, body)).await.0, 200);
+    let (status, body) = send(&app.router, again).await;
+    assert_eq!((status, body["Code"].as_str()), (400, Some("SignatureNonceUsed")), "{body}");
+    assert_eq!(app.service.load_balancers().await.unwrap().len(), 1);
+
+    // A token made over the API works like one made by the CLI.
+    let (status, made) = send(&app.router, signed("POST", "/v1/tokens?ttl=120", "", SECRET)).await;
+    assert_eq!(status, 200, "{made}");
+    let request = Request::get("/v1/load-balancers")
+        .header("authorization", format!("Bearer {}", made["token"].as_str().unwrap()));
+    let (status, body) = send(&app.router, request.body(Body::empty()).unwrap()).await;
+    assert_eq!((status, body["items"].as_array().map(Vec::len)), (200, Some(1)), "{body}");
+}
+
+#[tokio::test]
+async fn a_rolling_update_over_rest_with_wait_continue_and_a_live_stream() {
+    let app = app().await;
+    let (group, configuration) = group(&app, 6).await;
+    let started = app
+        .ok(
+            "POST",
+            "/v1/rolling-updates",
+            Some(json!({
+                "template_name": "ACS-ESS-RollingUpdateByReplaceSystemDiskInScalingGroup",
+                "parameters": {"invokeType": "invoke", "scalingGroupId": group, "scalingConfigurationId": configuration,
+                               "imageId": "img-new", "sourceImageId": "img-old", "batchNumber": 3,
+                               "batchPauseOption": "FirstBatchPause"},
+            })),
+        )
+        .await;
+    let id = started["id"].as_str().unwrap().to_string();
+    assert!(id.starts_with("exec-"));
+    assert_eq!(started["batch_sizes"], json!([2, 2, 2]));
+    assert_eq!(started["kind"], "ImageUpdate");
+
+    // Long poll: returns once the task waits at its first-batch pause.
+    let paused = app.ok("GET", &format!("/v1/rolling-updates/{id}?wait=20"), None).await;
+    assert_eq!(paused["status"], "Waiting", "{paused}");
+    assert_eq!(paused["waiting_status"], "BatchPaused");
+    assert_eq!(paused["counters"]["success"], 2);
+    assert_eq!(paused["current_batch"], 1);
+
+    // The stream: the current state at once, then each change, then `end`.
+    let stream = app
+        .router
+        .clone()
+        .oneshot(
+            Request::get(format!("/v1/rolling-updates/{id}/events"))
+                .header("authorization", format!("Bearer {}", app.token))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    assert_eq!(stream.headers()["content-type"], "text/event-stream");
+    let continued = app.ok("POST", &format!("/v1/rolling-updates/{id}/continue"), None).await;
+    assert_eq!(continued["status"], "Running", "{continued}");
+    let text = tokio::time::timeout(Duration::from_secs(30), stream.into_body().collect())
+        .await
+        .expect("the stream ends with the task")
+        .unwrap()
+        .to_bytes();
+    let text = String::from_utf8(text.to_vec()).unwrap();
+    let progress: Vec<Value> = text
+        .split("\n\n")
+        .filter(|event| event.starts_with("event: progress"))
+        .map(|event| serde_json::from_str(event.split_once("data: ").unwrap().1).unwrap())
+        .collect();
+    assert!(progress.len() >= 2, "{text}");
+    assert_eq!(progress[0]["status"], "Waiting", "the stream starts with the state at connection");
+    let last = progress.last().unwrap();
+    assert_eq!(last["status"], "Success", "{last}");
+    assert_eq!(last["counters"]["success"], 6);
+    assert!(progress.windows(2).all(|pair| pair[0] != pair[1]), "each event is a change");
+    assert!(text.trim_end().ends_with(&format!("event: end\ndata: {id}")), "{text}");
+
+    let instances = app.ok("GET", &format!("/v1/rolling-updates/{id}/instances"), None).await;
+    let instances = instances["items"].as_array().unwrap();
+    assert_eq!(instances.len(), 6);
+    assert!(instances.iter().all(|i| i["status"] == "Success" && i["started_at"].is_string()));
+    let listed = app.ok("GET", &format!("/v1/instances?scaling_group_id={group}"), None).await;
+    assert!(listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|i| i["image_id"] == "img-new" && i["lifecycle_state"] == "InService"));
+
+    // Roll back, waiting for the end with the long poll.
+    let rollback = app.ok("POST", &format!("/v1/rolling-updates/{id}/rollback"), Some(json!({}))).await;
+    assert_eq!(rollback["invoke_type"], "rollback");
+    let done = app.ok("GET", &format!("/v1/rolling-updates/{}?wait=20", rollback["id"].as_str().unwrap()), None).await;
+    assert_eq!(done["status"], "Success", "{done}");
+    let listed = app.ok("GET", &format!("/v1/instances?scaling_group_id={group}"), None).await;
+    assert!(listed["items"].as_array().unwrap().iter().all(|i| i["image_id"] == "img-old"));
+    let all = app.ok("GET", &format!("/v1/rolling-updates?scaling_group_id={group}"), None).await;
+    assert_eq!(all["items"].as_array().unwrap().len(), 2);
+    let events = app.ok("GET", &format!("/v1/events?execution_id={id}"), None).await;
+    assert!(events["items"].as_array().unwrap().iter().any(|e| e["kind"] == "Succeeded"), "{events}");
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_with_a_code_and_changes_nothing() {
+    let app = app().await;
+    let (group, _) = group(&app, 2).await;
+    let cases: Vec<(&str, String, Option<Value>, u16, &str)> = vec![
+        (
+            "POST",
+            "/v1/scaling-groups".into(),
+            Some(json!({"name": "x", "min_size": 0, "max_size": 1, "colour": "red"})),
+            400,
+            "InvalidParameter",
+        ),
+        (
+            "POST",
+            "/v1/scaling-groups".into(),
+            Some(json!({"name": "x", "min_size": 0, "max_size": 20000})),
+            400,
+            "InvalidParameter",
+        ),
+        (
+            "POST",
+            "/v1/scaling-groups".into(),
+            Some(json!({"name": "x", "min_size": 5, "max_size": 1})),
+            400,
+            "InvalidParameter",
+        ),
+        ("POST", "/v1/scaling-groups".into(), Some(json!({"min_size": 0, "max_size": 1})), 400, "InvalidParameter"),
+        (
+            "PATCH",
+            format!("/v1/scaling-groups/{group}"),
+            Some(json!({"desired_capacity": "ten"})),
+            400,
+            "InvalidParameter",
+        ),
+        ("GET", "/v1/scaling-groups/asg-doesnotexist000000".into(), None, 404, "InvalidScalingGroupId.NotFound"),
+        ("GET", "/v1/scaling-groups?colour=red".into(), None, 400, "InvalidParameter"),
+        (
+            "POST",
+            format!("/v1/scaling-groups/{group}/processes"),
+            Some(json!({"action": "pause", "processes": ["ScaleIn"]})),
+            400,
+            "InvalidParameter",
+        ),
+        (
+            "POST",
+            "/v1/rolling-updates".into(),
+            Some(
+                json!({"template_name": "ACS-ESS-RollingUpdateByReplaceSystemDiskInScalingGroup", "parameters": {"invokeType": "invoke", "scalingGroupId": group, "imageId": "img-unknown"}}),
+            ),
+            404,
+            "InvalidImageId.NotFound",
+        ),
+        (
+            "POST",
+            "/v1/rolling-updates".into(),
+            Some(
+                json!({"template_name": "ACS-ESS-RollingUpdateByReplaceSystemDiskInScalingGroup", "parameters": {"invokeType": "invoke", "scalingGroupId": group, "batchNumber": 0, "imageId": "img-new"}}),
+            ),
+            400,
+            "InvalidParameter",
+        ),
+        (
+            "POST",
+            "/v1/rolling-updates".into(),
+            Some(json!({"template_name": "NoSuchTemplate", "parameters": {}})),
+            404,
+            "EntityNotExists.Template",
+        ),
+        (
+            "POST",
+            "/v1/rolling-updates".into(),
+            Some(
+                json!({"template_name": "ACS-ESS-RollingUpdateByReplaceSystemDiskInScalingGroup", "parameters": "a string"}),
+            ),
+            400,
+            "InvalidParameter",
+        ),
+        ("GET", "/v1/rolling-updates/exec-doesnotexist00000?wait=1".into(), None, 404, "EntityNotExists.Execution"),
+        ("GET", "/v1/rolling-updates/x?wait=301".into(), None, 400, "InvalidParameter"),
+        ("GET", "/v1/no-such-thing".into(), None, 404, "NotFound"),
+        ("POST", "/v1/load-balancers".into(), Some(json!({"name": "", "default_weight": 5})), 400, "InvalidParameter"),
+        (
+            "POST",
+            "/v1/load-balancers".into(),
+            Some(json!({"name": "x", "default_weight": 500})),
+            400,
+            "InvalidParameter",
+        ),
+    ];
+    let before = (
+        app.service.groups(&[], None).await.unwrap(),
+        app.service.load_balancers().await.unwrap(),
+        app.ok("GET", "/v1/rolling-updates", None).await,
+    );
+    for (method, path, body, status, code) in cases {
+        let (got, error) = app.call(method, &path, body.clone()).await;
+        assert_eq!(got, status, "{method} {path} {body:?}: {error}");
+        assert!(
+            error["Code"].as_str().is_some_and(|c| !c.is_empty() && (code.is_empty() || c == code)),
+            "{method} {path}: {error}"
+        );
+        assert!(error["Message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+    // Not JSON at all.
+    let request = Request::post("/v1/scaling-groups")
+        .header("authorization", format!("Bearer {}", app.token))
+        .header("content-type", "application/json")
+        .body(Body::from("{not json"))
+        .unwrap();
+    let (status, error) = send(&app.router, request).await;
+    assert_eq!((status, error["Code"].as_str()), (400, Some("InvalidParameter")), "{error}");
+    let after = (
+        app.service.groups(&[], None).await.unwrap(),
+        app.service.load_balancers().await.unwrap(),
+        app.ok("GET", "/v1/rolling-updates", None).await,
+    );
+    assert_eq!(before, after, "refused requests changed something");
+}
+
+#[tokio::test]
+async fn the_openapi_document_is_generated_from_the_routes_and_checked_in() {
+    let app = app().await;
+    let response =
+        app.router.clone().oneshot(Request::get("/v1/openapi.json").body(Body::empty()).unwrap()).await.unwrap();
+    assert_eq!(response.status(), 200, "the document needs no credentials");
+    let served = String::from_utf8(response.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    let document: Value = serde_json::from_str(&served).unwrap();
+    assert_eq!(document["openapi"], "3.0.3");
+    for route in rollscale_server::rest::ROUTES {
+        let operation = &document["paths"][route.path][route.method];
+        assert_eq!(operation["x-rollscale-action"], route.action, "{} {}", route.method, route.path);
+    }
+    // Every reference resolves.
+    let schemas = document["components"]["schemas"].as_object().unwrap();
+    let mut refs = Vec::new();
+    collect_refs(&document, &mut refs);
+    assert!(!refs.is_empty());
+    for reference in refs {
+        let name = reference.strip_prefix("#/components/schemas/").unwrap_or_else(|| panic!("{reference}"));
+        assert!(schemas.contains_key(name), "{reference} does not resolve");
+    }
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/openapi.json");
+    if std::env::var_os("UPDATE_OPENAPI").is_some() {
+        std::fs::write(path, &served).unwrap();
+    }
+    let checked_in = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        checked_in == served,
+        "docs/openapi.json differs from the document the code makes: run \
+         `UPDATE_OPENAPI=1 cargo test -p rollscale-server --test rest_api` and commit it"
+    );
+}
+
+fn collect_refs(value: &Value, refs: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, value) in map {
+                match (key.as_str(), value) {
+                    ("$ref", Value::String(reference)) => refs.push(reference.clone()),
+                    _ => collect_refs(value, refs),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|item| collect_refs(item, refs)),
+        _ => {}
+    }
+}
