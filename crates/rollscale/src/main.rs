@@ -117,9 +117,30 @@ enum Command {
     /// Rolling updates: start, list, show, wait, continue, retry, skip, cancel, rollback.
     #[command(name = "rolling-update", visible_alias = "ru")]
     RollingUpdate(rolling::RollingUpdateArgs),
+    /// Print a bearer token for the REST API, made from the profile's AccessKey (no call).
+    Token(TokenArgs),
     /// `rollscale <product> <Action> --Name value …`: call an API action (products: oos, ess).
     #[command(external_subcommand)]
     Api(Vec<String>),
+}
+
+#[derive(Debug, clap::Args)]
+struct TokenArgs {
+    /// Lifetime in seconds (60 to 86400).
+    #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(i64).range(60..=86_400))]
+    ttl: i64,
+}
+
+/// `Authorization: Bearer <token>` for `/v1/…`, valid for `ttl` seconds; disabling or deleting
+/// the AccessKey revokes it.
+fn token(args: TokenArgs) -> anyhow::Result<()> {
+    let profile = profile::load()?;
+    let expires = chrono::Utc::now().timestamp() + args.ttl;
+    println!(
+        "{}",
+        rollscale_server::rest::auth::make_token(&profile.access_key_id, &profile.access_key_secret, expires)
+    );
+    Ok(())
 }
 
 fn init_tracing(default_level: &str) {
@@ -149,6 +170,7 @@ async fn run(command: Command) -> anyhow::Result<u8> {
         Command::Up(args) => up::run(args).await.map(|()| EXIT_OK),
         Command::Configure(args) => profile::configure(args).map(|()| EXIT_OK),
         Command::RollingUpdate(args) => rolling::run(args).await,
+        Command::Token(args) => token(args).map(|()| EXIT_OK),
         Command::Api(args) => actions::run(args).await.map(|()| EXIT_OK),
     }
 }

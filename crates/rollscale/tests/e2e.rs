@@ -167,3 +167,36 @@ fn kill_9_during_a_rolling_update_then_restart_finishes_it() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The REST API of `rollscale up`, with a token from `rollscale token`: what a pipeline does.
+#[test]
+fn the_rest_api_answers_with_a_token_from_the_cli() {
+    use std::io::{Read, Write};
+    let dir = temp_dir("rest");
+    let server = up(&dir, &["--sim-latency-ms", "1"]);
+    let (code, token, stderr) = cli(&dir, &["token", "--ttl", "120"]);
+    assert_eq!(code, 0, "{stderr}");
+    let address = server.endpoint.trim_start_matches("http://");
+    let get = |path: &str, token: &str| {
+        let mut stream = std::net::TcpStream::connect(address).expect("connect");
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
+            token.trim()
+        );
+        stream.write_all(request.as_bytes()).expect("write");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("read");
+        let (head, body) = response.split_once("\r\n\r\n").expect("HTTP");
+        (head.split_whitespace().nth(1).unwrap_or_default().to_string(), body.to_string())
+    };
+    let (status, body) = get(&format!("/v1/scaling-groups/{}", server.group_id), &token);
+    assert_eq!(status, "200", "{body}");
+    let group: Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(group["desired_capacity"], 10);
+    assert_eq!(group["scaling_configuration_id"], server.configuration_id.as_str());
+    let (status, body) = get("/v1/scaling-groups", "rs1.LTAIforged.9999999999.00");
+    assert_eq!(status, "401", "{body}");
+    let (code, _, stderr) = cli(&dir, &["token", "--ttl", "5"]);
+    assert_ne!(code, 0, "a lifetime under 60 s is refused: {stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
