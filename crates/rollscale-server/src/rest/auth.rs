@@ -72,14 +72,26 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// The middleware of every authenticated route.
+/// The middleware of every authenticated route: refuses query parameters the route does not
+/// take, then authenticates.
 pub async fn require(
-    State((state, action)): State<(AppStateRef, &'static str)>,
+    State((state, route)): State<(AppStateRef, &'static super::Route)>,
     request: Request,
     next: Next,
 ) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string().to_uppercase();
     let (mut parts, body) = request.into_parts();
+    let query = form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes());
+    for (name, _) in query {
+        if !route.query.iter().any(|(known, _)| *known == name) {
+            let known: Vec<&str> = route.query.iter().map(|(known, _)| *known).collect();
+            let message = match known.is_empty() {
+                true => format!("the query parameter \"{name}\" is not one this route takes (it takes none)"),
+                false => format!("the query parameter \"{name}\" is not one of {}", known.join(", ")),
+            };
+            return ApiError::new(400, "InvalidParameter", message).with_request_id(&request_id).into_response();
+        }
+    }
     let bytes = match to_bytes(body, MAX_BODY).await {
         Ok(bytes) => bytes,
         Err(_) => {
@@ -118,7 +130,7 @@ pub async fn require(
     };
     match caller {
         Ok(access_key_id) => {
-            parts.extensions.insert(Caller { access_key_id, action });
+            parts.extensions.insert(Caller { access_key_id, action: route.action });
             next.run(Request::from_parts(parts, Body::from(bytes))).await
         }
         Err(error) => error.with_request_id(&request_id).into_response(),

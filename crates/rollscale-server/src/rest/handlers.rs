@@ -57,6 +57,10 @@ pub async fn openapi() -> impl IntoResponse {
     ([(axum::http::header::CONTENT_TYPE, "application/json")], super::openapi::document_text())
 }
 
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(405, "MethodNotAllowed", "this route does not take this method; GET /v1/openapi.json lists them")
+}
+
 pub async fn not_found() -> ApiError {
     ApiError::new(404, "NotFound", "no such route; GET /v1/openapi.json lists them")
 }

@@ -158,8 +158,8 @@ pub static ROUTES: &[Route] = &[
 pub fn router(state: State) -> Router<State> {
     let mut by_path: Vec<(&'static str, MethodRouter<State>)> = Vec::new();
     for route in ROUTES {
-        let method_router = (route.handler)()
-            .route_layer(axum::middleware::from_fn_with_state((state.clone(), route.action), auth::require));
+        let method_router =
+            (route.handler)().route_layer(axum::middleware::from_fn_with_state((state.clone(), route), auth::require));
         match by_path.iter_mut().find(|(path, _)| *path == route.path) {
             Some((_, existing)) => *existing = std::mem::take(existing).merge(method_router),
             None => by_path.push((route.path, method_router)),
@@ -169,5 +169,5 @@ pub fn router(state: State) -> Router<State> {
     for (path, method_router) in by_path {
         router = router.route(path, method_router);
     }
-    router.fallback(handlers::not_found)
+    router.fallback(handlers::not_found).method_not_allowed_fallback(handlers::method_not_allowed)
 }
