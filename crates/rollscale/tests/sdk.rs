@@ -5,13 +5,13 @@
 //! The SDKs live in a venv made by `scripts/sdk-venv` (target/sdk-venv, or the directory in
 //! `ROLLSCALE_SDK_VENV`); it is created here when missing.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+mod common;
 
-const BIN: &str = env!("CARGO_BIN_EXE_rollscale");
+use common::{temp_dir, up};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Instant;
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
@@ -50,77 +50,14 @@ fn python() -> PathBuf {
     }
 }
 
-struct Server {
-    child: Child,
-    endpoint: String,
-    group_id: String,
-    configuration_id: String,
-    _dir: tempfile::TempDir,
-    config: PathBuf,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// `rollscale up` on a free loopback port with its demo group of 10; the ids from its stdout.
-fn up() -> Server {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let config = dir.path().join("config.json");
-    let mut child = Command::new(BIN)
-        .args(["up", "--listen", "127.0.0.1:0", "--sim-latency-ms", "2", "--data-dir"])
-        .arg(dir.path().join("data"))
-        .env("ROLLSCALE_CONFIG", &config)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("rollscale up starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let (sender, receiver) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if sender.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let (mut endpoint, mut group_id, mut configuration_id) = (String::new(), String::new(), String::new());
-    while endpoint.is_empty() {
-        let line = receiver
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .expect("up prints where it serves");
-        if let Some(rest) = line.strip_prefix("Scaling group ") {
-            group_id = rest.split_whitespace().next().unwrap_or_default().to_string();
-            configuration_id = rest
-                .split("scaling configuration ")
-                .nth(1)
-                .and_then(|r| r.split(',').next())
-                .unwrap_or_default()
-                .to_string();
-        }
-        if let Some(rest) = line.split("serving the API on ").nth(1) {
-            endpoint = rest.split_whitespace().next().unwrap_or_default().to_string();
-        }
-    }
-    assert!(endpoint.starts_with("http://127.0.0.1:"), "loopback only: {endpoint}");
-    assert!(
-        group_id.starts_with("asg-") && configuration_id.starts_with("asc-"),
-        "demo ids: {group_id} {configuration_id}"
-    );
-    Server { child, endpoint, group_id, configuration_id, _dir: dir, config }
-}
-
 /// Runs tests/sdk/`script` against a fresh `rollscale up`; it must exit 0.
 fn run_sdk_script(script: &str) {
     let python = python();
-    let server = up();
+    let dir = temp_dir(&format!("sdk-{}", script.trim_end_matches(".py")));
+    let server = up(&dir, &["--sim-latency-ms", "2"]);
+    assert!(server.endpoint.starts_with("http://127.0.0.1:"), "loopback only: {}", server.endpoint);
     let profile: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&server.config).expect("up wrote the profile"))
+        serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).expect("up wrote the profile"))
             .expect("the profile is JSON");
     let key_id = profile["access_key_id"].as_str().expect("access_key_id");
     let secret = profile["access_key_secret"].as_str().expect("access_key_secret");
@@ -151,6 +88,8 @@ fn run_sdk_script(script: &str) {
     );
     assert!(stdout.lines().last().is_some_and(|l| l.starts_with("OK")), "tests/sdk/{script} did not finish:\n{stdout}");
     println!("{stdout}");
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

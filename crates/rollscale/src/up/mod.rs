@@ -250,7 +250,7 @@ async fn shutdown_signal() {
 const DEMO_LB: &str = "demo-lb";
 
 /// Creates the demo's load balancer unless it exists.
-async fn demo_load_balancer(store: &Store) -> anyhow::Result<LoadBalancerId> {
+pub(crate) async fn demo_load_balancer(store: &Store) -> anyhow::Result<LoadBalancerId> {
     if let Some(lb) = store.lb_list().await?.into_iter().find(|lb| lb.value.name == DEMO_LB) {
         return Ok(lb.value.id);
     }
@@ -326,15 +326,28 @@ pub async fn create_demo(service: &Service, size: u32) -> anyhow::Result<()> {
     }
     service.create_image("win2019_1809_x64_dtc_en-us_40G_alibase_20200722.vhd", None, Some(OsType::Windows)).await?;
     create_demo_packages(service).await?;
+    demo_group(service, size, size.max(100), DEMO_IMAGES[0], None).await
+}
+
+/// The demo group: `size` instances of `image` behind the demo load balancer, enabled with a
+/// scaling configuration.
+pub(crate) async fn demo_group(
+    service: &Service,
+    size: u32,
+    max_size: u32,
+    image: &str,
+    drain_timeout_s: Option<u32>,
+) -> anyhow::Result<()> {
     let lb = demo_load_balancer(&service.engine.store).await?;
     let group = service
         .create_group(NewGroup {
             name: "demo".into(),
             region_id: "local".into(),
             min_size: 0,
-            max_size: size.max(100),
+            max_size,
             desired_capacity: Some(size),
             load_balancer_ids: vec![lb],
+            drain_timeout_s,
             ..NewGroup::default()
         })
         .await?;
@@ -342,7 +355,7 @@ pub async fn create_demo(service: &Service, size: u32) -> anyhow::Result<()> {
         .create_configuration(NewConfiguration {
             group_id: group.id.to_string(),
             name: Some("demo-config".into()),
-            image_id: DEMO_IMAGES[0].into(),
+            image_id: image.into(),
             ..NewConfiguration::default()
         })
         .await?;
@@ -351,7 +364,7 @@ pub async fn create_demo(service: &Service, size: u32) -> anyhow::Result<()> {
 }
 
 /// The demo's package catalog: `wordpress` v3 and v4, as in the seeds.
-async fn create_demo_packages(service: &Service) -> anyhow::Result<()> {
+pub(crate) async fn create_demo_packages(service: &Service) -> anyhow::Result<()> {
     for version in ["v3", "v4"] {
         service
             .create_package(

@@ -11,7 +11,6 @@
 use anyhow::{bail, Context};
 use rollscale_core::domain::{GroupType, LifecycleState, OsType, ScalingGroup};
 use rollscale_core::ids::{InstanceId, LoadBalancerId, ScalingGroupId};
-use rollscale_engine::service::{NewConfiguration, NewGroup};
 use rollscale_engine::{Engine, Service};
 use rollscale_fleet::docker::{DockerConfig, DockerFleet};
 use rollscale_fleet::haproxy::{HaproxyLoadBalancer, ManagedConfig};
@@ -223,27 +222,5 @@ pub async fn create_demo(service: &Service, args: &RealArgs, size: u32) -> anyho
         );
     }
     super::create_demo_packages(service).await?;
-    let lb = super::demo_load_balancer(&service.engine.store).await?;
-    let group = service
-        .create_group(NewGroup {
-            name: "demo".into(),
-            region_id: "local".into(),
-            min_size: 0,
-            max_size: size.max(20),
-            desired_capacity: Some(size),
-            load_balancer_ids: vec![lb],
-            drain_timeout_s: Some(10),
-            ..NewGroup::default()
-        })
-        .await?;
-    service
-        .create_configuration(NewConfiguration {
-            group_id: group.id.to_string(),
-            name: Some("demo-config".into()),
-            image_id: args.demo_image.clone(),
-            ..NewConfiguration::default()
-        })
-        .await?;
-    service.enable_group(group.id.as_str(), None).await?;
-    Ok(())
+    super::demo_group(service, size, size.max(20), &args.demo_image, Some(10)).await
 }
