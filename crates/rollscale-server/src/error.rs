@@ -11,6 +11,8 @@ pub struct ApiError {
     pub code: String,
     pub message: String,
     pub request_id: String,
+    /// For throttling: milliseconds until a retry may succeed (`x-acs-retry-after`).
+    pub retry_after_ms: Option<u64>,
 }
 
 impl ApiError {
@@ -20,7 +22,13 @@ impl ApiError {
             code: code.to_string(),
             message: message.into(),
             request_id: String::new(),
+            retry_after_ms: None,
         }
+    }
+
+    pub fn with_retry_after(mut self, milliseconds: u64) -> Self {
+        self.retry_after_ms = Some(milliseconds);
+        self
     }
 
     pub fn with_request_id(mut self, request_id: &str) -> Self {
@@ -59,6 +67,12 @@ impl IntoResponse for ApiError {
             "Code": self.code,
             "Message": self.message,
         });
-        (self.status, [(header::CONTENT_TYPE, "application/json;charset=utf-8")], body.to_string()).into_response()
+        let mut response =
+            (self.status, [(header::CONTENT_TYPE, "application/json;charset=utf-8")], body.to_string()).into_response();
+        if let Some(milliseconds) = self.retry_after_ms {
+            // The tea SDKs turn an error with this header into a ThrottlingException.
+            response.headers_mut().insert("x-acs-retry-after", milliseconds.into());
+        }
+        response
     }
 }

@@ -21,22 +21,54 @@ use std::time::Duration;
 pub struct AuthConfig {
     /// Requests whose timestamp is further than this from now are refused.
     pub max_skew: Duration,
+    /// Requests per second each AccessKey may make, on average, with bursts of twice that;
+    /// beyond, `Throttling.User` (HTTP 429). `None`: no limit.
+    pub rate_per_key: Option<u32>,
 }
 
 impl Default for AuthConfig {
     fn default() -> Self {
-        AuthConfig { max_skew: Duration::from_secs(15 * 60) }
+        AuthConfig { max_skew: Duration::from_secs(15 * 60), rate_per_key: None }
     }
 }
 
 pub struct AppState {
     pub service: Service,
     pub auth: AuthConfig,
+    /// Each AccessKey's token bucket: (tokens left, when last filled).
+    buckets: std::sync::Mutex<std::collections::HashMap<String, (f64, std::time::Instant)>>,
+}
+
+impl AppState {
+    /// Takes one request from the AccessKey's bucket, or says how long until one is there.
+    pub(crate) fn throttle(&self, access_key_id: &str) -> Result<(), error::ApiError> {
+        let Some(rate) = self.auth.rate_per_key.filter(|rate| *rate > 0) else { return Ok(()) };
+        let (rate, burst) = (f64::from(rate), f64::from(rate) * 2.0);
+        let now = std::time::Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if buckets.len() > 100_000 {
+            buckets.retain(|_, (_, at)| now.duration_since(*at).as_secs_f64() * rate < burst);
+        }
+        let (tokens, at) = buckets.entry(access_key_id.to_string()).or_insert((burst, now));
+        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * rate).min(burst);
+        *at = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            return Ok(());
+        }
+        let wait_ms = (((1.0 - *tokens) / rate) * 1000.0).ceil().max(1.0) as u64;
+        Err(error::ApiError::new(
+            429,
+            "Throttling.User",
+            format!("more than {rate} requests a second with this AccessKey; try again in {wait_ms} ms"),
+        )
+        .with_retry_after(wait_ms))
+    }
 }
 
 /// The service's HTTP routes.
 pub fn router(service: Service, auth: AuthConfig) -> Router {
-    let state = Arc::new(AppState { service, auth });
+    let state = Arc::new(AppState { service, auth, buckets: Default::default() });
     Router::new()
         .route("/", any(rpc::handle))
         .route("/healthz", get(|| async { "ok\n" }))

@@ -431,3 +431,42 @@ fn collect_refs(value: &Value, refs: &mut Vec<String>) {
         _ => {}
     }
 }
+
+#[tokio::test]
+async fn each_access_key_is_throttled_beyond_its_rate() {
+    let app = app().await;
+    let limited = router(app.service.clone(), AuthConfig { rate_per_key: Some(5), ..AuthConfig::default() });
+    let get = || {
+        Request::get("/v1/load-balancers").header("authorization", format!("Bearer {}", app.token)).body(Body::empty())
+    };
+    // A burst of twice the rate passes; the next request is throttled, with a retry hint.
+    for n in 0..10 {
+        let response = limited.clone().oneshot(get().unwrap()).await.unwrap();
+        assert_eq!(response.status(), 200, "request {n} of the burst");
+    }
+    let response = limited.clone().oneshot(get().unwrap()).await.unwrap();
+    assert_eq!(response.status(), 429);
+    let retry_ms: u64 = response.headers()["x-acs-retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=200).contains(&retry_ms), "{retry_ms}");
+    let body: Value = serde_json::from_slice(&response.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!(body["Code"], "Throttling.User", "{body}");
+    // The RPC API shares the bucket.
+    let mut params = vec![
+        ("Action".to_string(), "DescribeScalingGroups".to_string()),
+        ("Version".to_string(), "2014-08-28".to_string()),
+    ];
+    sign::sign_v1_params(
+        "GET",
+        &mut params,
+        KEY_ID,
+        SECRET,
+        &sign::format_timestamp(chrono::Utc::now()),
+        &sign::random_nonce(),
+    );
+    let query = form_urlencoded::Serializer::new(String::new()).extend_pairs(&params).finish();
+    let (status, body) = send(&limited, Request::get(format!("/?{query}")).body(Body::empty()).unwrap()).await;
+    assert_eq!((status, body["Code"].as_str()), (429, Some("Throttling.User")), "{body}");
+    // Once the hinted time has passed, requests go through again.
+    tokio::time::sleep(Duration::from_millis(retry_ms + 50)).await;
+    assert_eq!(limited.clone().oneshot(get().unwrap()).await.unwrap().status(), 200);
+}

@@ -40,7 +40,7 @@ async fn app(max_skew: Duration) -> (axum::Router, Service, tempfile::TempDir) {
         EngineConfig::default(),
     );
     let service = Service::new(engine);
-    (router(service.clone(), AuthConfig { max_skew }), service, dir)
+    (router(service.clone(), AuthConfig { max_skew, ..AuthConfig::default() }), service, dir)
 }
 
 async fn send(app: &axum::Router, request: Request<Body>) -> (u16, String, Value) {

@@ -103,7 +103,7 @@ pub async fn require(
     let authorization = parts.headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_string);
     let caller = match authorization.as_deref() {
         Some(value) if value.len() > 7 && value[..7].eq_ignore_ascii_case("bearer ") => {
-            bearer(&state, &value[7..]).await
+            bearer(&state, &value[7..]).await.and_then(|key| state.throttle(&key).map(|()| key))
         }
         Some(_) => {
             let headers: Vec<(String, String)> = parts

@@ -108,6 +108,7 @@ pub(crate) async fn authenticate(state: &AppState, request: &RpcRequest) -> Resu
             return Err(ApiError::new(400, "SignatureNonceUsed", "the request's signature nonce was used before"));
         }
     }
+    state.throttle(&verified.access_key_id)?;
     Ok((verified.scheme, verified.access_key_id))
 }
 

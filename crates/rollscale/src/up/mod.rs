@@ -97,6 +97,10 @@ pub struct UpArgs {
     /// Allowed clock skew of signed requests, in seconds.
     #[arg(long, default_value_t = 900)]
     pub max_skew_s: u64,
+    /// Requests per second each AccessKey may make (bursts of twice that); beyond, the API
+    /// answers `Throttling.User`. 0: no limit.
+    #[arg(long, default_value_t = 100)]
+    pub rate_limit: u32,
 }
 
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
@@ -216,7 +220,10 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         real::print_frontends(&store, haproxy, &args.real).await?;
     }
     println!("rollscale is serving the API on {endpoint} (store: {}, fleet: {fleet_name}).", redact_url(&url));
-    let auth = AuthConfig { max_skew: Duration::from_secs(args.max_skew_s) };
+    let auth = AuthConfig {
+        max_skew: Duration::from_secs(args.max_skew_s),
+        rate_per_key: Some(args.rate_limit).filter(|rate| *rate > 0),
+    };
     rollscale_server::serve(listener, rollscale_server::router(service, auth), shutdown_signal()).await?;
     engine.halt();
     if let Some(haproxy) = haproxy {
