@@ -74,7 +74,15 @@ pub struct Engine {
     pub lb: Arc<dyn LoadBalancer>,
     pub config: EngineConfig,
     tasks: Mutex<HashMap<ExecutionId, Arc<runner::TaskHandle>>>,
-    spawned: Mutex<Vec<tokio::task::AbortHandle>>,
+    spawned: Mutex<Spawned>,
+}
+
+/// The engine's tasks and workers, for [`Engine::halt`]. Finished ones are dropped whenever
+/// the list has doubled since the last sweep, so tracking costs O(1) amortized.
+#[derive(Default)]
+struct Spawned {
+    handles: Vec<tokio::task::AbortHandle>,
+    sweep_at: usize,
 }
 
 impl Engine {
@@ -85,14 +93,14 @@ impl Engine {
             lb,
             config,
             tasks: Mutex::new(HashMap::new()),
-            spawned: Mutex::new(Vec::new()),
+            spawned: Mutex::new(Spawned::default()),
         })
     }
 
     /// Stops every task and worker of this engine at its next await point, as a crash would,
     /// leaving the store as it is. Used by tests that restart the engine mid-task.
     pub fn halt(&self) {
-        for handle in self.spawned.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
+        for handle in self.spawned.lock().unwrap_or_else(|e| e.into_inner()).handles.drain(..) {
             handle.abort();
         }
         self.tasks.lock().unwrap_or_else(|e| e.into_inner()).clear();
@@ -100,7 +108,10 @@ impl Engine {
 
     pub(crate) fn track(&self, handle: tokio::task::AbortHandle) {
         let mut spawned = self.spawned.lock().unwrap_or_else(|e| e.into_inner());
-        spawned.retain(|h| !h.is_finished());
-        spawned.push(handle);
+        if spawned.handles.len() >= spawned.sweep_at {
+            spawned.handles.retain(|h| !h.is_finished());
+            spawned.sweep_at = (spawned.handles.len() * 2).max(64);
+        }
+        spawned.handles.push(handle);
     }
 }

@@ -201,6 +201,16 @@ impl Engine {
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<T, FleetError>>,
     {
+        self.retry_unknown(call).await.map_err(ServiceError::from)
+    }
+
+    /// Calls a driver, re-trying while its outcome is unknown (`Unavailable`; the calls are
+    /// idempotent), up to [`EngineConfig::transient_retries`](crate::EngineConfig) times.
+    pub(crate) async fn retry_unknown<T, F, Fut>(&self, call: F) -> Result<T, FleetError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, FleetError>>,
+    {
         let mut attempt = 0;
         loop {
             match call().await {
@@ -208,7 +218,7 @@ impl Engine {
                     attempt += 1;
                     tokio::time::sleep(self.config.transient_backoff).await;
                 }
-                other => return other.map_err(ServiceError::from),
+                other => return other,
             }
         }
     }

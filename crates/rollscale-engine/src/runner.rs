@@ -711,16 +711,7 @@ impl Engine {
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<T, FleetError>>,
     {
-        let mut attempt = 0;
-        loop {
-            match call().await {
-                Err(FleetError::Unavailable(_)) if attempt < self.config.transient_retries => {
-                    attempt += 1;
-                    tokio::time::sleep(self.config.transient_backoff).await;
-                }
-                other => return other,
-            }
-        }
+        self.retry_unknown(call).await
     }
 
     /// The change itself, by kind.

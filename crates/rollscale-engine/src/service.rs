@@ -211,12 +211,13 @@ impl Service {
         let id = ExecutionId::from_random(random_bits());
         let sizes = plan::batch_sizes(targets.len(), spec.batch_number);
         let batch_of = plan::batch_of_each(&sizes);
+        let protected: std::collections::HashSet<&InstanceId> =
+            instances.iter().filter(|i| i.lifecycle_state == LifecycleState::Protected).map(|i| &i.id).collect();
         let works: Vec<InstanceWork> = targets
             .iter()
             .enumerate()
             .map(|(position, instance_id)| {
-                let was_protected =
-                    instances.iter().any(|i| &i.id == instance_id && i.lifecycle_state == LifecycleState::Protected);
+                let was_protected = protected.contains(instance_id);
                 InstanceWork::new(
                     ExecutionId::from_random(random_bits()),
                     instance_id.clone(),
