@@ -5,11 +5,13 @@
 //! randomness; time and random bits come in as arguments. Everything here is testable with
 //! plain values.
 
+pub mod access;
 pub mod domain;
 pub mod error;
 pub mod ids;
 pub mod params;
 pub mod plan;
+pub mod policy;
 pub mod task;
 
 pub use error::CoreError;
