@@ -6,6 +6,7 @@
 //! with [`StoreError::Conflict`] when someone else moved first. Row types never leave this
 //! crate: functions take and return the domain types of `rollscale-core`.
 
+mod access;
 mod activities;
 mod catalog;
 mod conn;
@@ -14,9 +15,11 @@ mod groups;
 mod instances;
 mod keys;
 mod load_balancers;
+mod seal;
 mod tokens;
 
 pub use executions::{Execution, ExecutionFilter, WorkRow};
+pub use seal::{ServerKey, ServerKeyError};
 pub use tokens::ClientTokenRecord;
 
 use conn::{Conn, Db, Single};
@@ -50,6 +53,9 @@ pub enum StoreError {
         #[source]
         source: serde_json::Error,
     },
+    /// A sealed AccessKey secret does not open with this server key (the key was changed?).
+    #[error("the secret of the AccessKey {id} cannot be opened with this server key")]
+    Unsealable { id: String },
 }
 
 /// A value with the generation it was read at.
@@ -70,6 +76,8 @@ pub enum Backend {
 pub struct Store {
     db: Db,
     backend: Backend,
+    /// Seals AccessKey secrets; see [`Store::with_server_key`].
+    server_key: std::sync::Arc<ServerKey>,
 }
 
 impl std::fmt::Debug for Store {
@@ -106,7 +114,7 @@ impl Store {
                 Db::Pool(pool)
             }
         };
-        Ok(Store { db, backend })
+        Ok(Store { db, backend, server_key: std::sync::Arc::new(ServerKey::generate()) })
     }
 
     /// A connection for a few statements or a transaction, given back when dropped.

@@ -1,0 +1,467 @@
+//! Users, custom policies, which policies are attached to whom, and the audit log.
+//! System policies are built in (`rollscale_core::policy::SYSTEM_POLICIES`), never stored.
+
+use crate::{from_json, is_unique_violation, to_json, Store, StoreError};
+use rollscale_core::access::{AuditEvent, AuditFilter, Policy, User};
+use rollscale_core::domain::Millis;
+use rollscale_core::policy::PolicyType;
+use sqlx::any::AnyRow;
+use sqlx::{Connection, Row};
+
+/// A numeric `UserId` (RAM's are 16 digits) derived from what makes a user unique.
+pub(crate) fn user_id_from(created_at: Millis, salt: &str) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in salt.bytes().chain(created_at.to_le_bytes()) {
+        hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{:016}", hash % 10_000_000_000_000_000)
+}
+
+const USER_COLUMNS: &str = "name, id, display_name, comments, created_at, updated_at";
+const POLICY_COLUMNS: &str = "name, description, document, created_at, updated_at";
+
+fn user_from_row(row: &AnyRow) -> Result<User, StoreError> {
+    Ok(User {
+        name: row.try_get(0)?,
+        id: row.try_get(1)?,
+        display_name: row.try_get(2)?,
+        comments: row.try_get(3)?,
+        created_at: row.try_get(4)?,
+        updated_at: row.try_get(5)?,
+    })
+}
+
+fn policy_from_row(row: &AnyRow) -> Result<Policy, StoreError> {
+    Ok(Policy {
+        name: row.try_get(0)?,
+        policy_type: PolicyType::Custom,
+        description: row.try_get(1)?,
+        document: row.try_get(2)?,
+        created_at: row.try_get(3)?,
+        updated_at: row.try_get(4)?,
+    })
+}
+
+impl Store {
+    // ------------------------------------------------------------------ users
+
+    pub async fn user_insert(&self, user: &User) -> Result<(), StoreError> {
+        sqlx::query(&format!("INSERT INTO users ({USER_COLUMNS}, generation) VALUES ($1, $2, $3, $4, $5, $6, 0)"))
+            .bind(user.name.as_str())
+            .bind(user.id.as_str())
+            .bind(user.display_name.as_str())
+            .bind(user.comments.as_str())
+            .bind(user.created_at)
+            .bind(user.updated_at)
+            .execute(&mut *self.conn().await?)
+            .await
+            .map_err(|error| match is_unique_violation(&error) {
+                true => StoreError::AlreadyExists { what: "user", id: user.name.clone() },
+                false => error.into(),
+            })?;
+        Ok(())
+    }
+
+    pub async fn user_get(&self, name: &str) -> Result<Option<User>, StoreError> {
+        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE name = $1"))
+            .bind(name)
+            .fetch_optional(&mut *self.conn().await?)
+            .await?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    /// Users by name, `limit` from `offset`.
+    pub async fn user_list(&self, offset: i64, limit: i64) -> Result<Vec<User>, StoreError> {
+        let rows = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users ORDER BY name LIMIT $1 OFFSET $2"))
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(&mut *self.conn().await?)
+            .await?;
+        rows.iter().map(user_from_row).collect()
+    }
+
+    /// Deletes a user with its AccessKeys and policy attachments, in one transaction; `false`
+    /// when there is no such user.
+    pub async fn user_delete(&self, name: &str) -> Result<bool, StoreError> {
+        let mut conn = self.conn().await?;
+        let mut tx = conn.begin().await?;
+        sqlx::query("DELETE FROM access_keys WHERE user_name = $1").bind(name).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM user_policies WHERE user_name = $1").bind(name).execute(&mut *tx).await?;
+        let deleted = sqlx::query("DELETE FROM users WHERE name = $1").bind(name).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(deleted.rows_affected() == 1)
+    }
+
+    // ------------------------------------------------------------------ custom policies
+
+    pub async fn policy_insert(&self, policy: &Policy) -> Result<(), StoreError> {
+        sqlx::query(&format!("INSERT INTO policies ({POLICY_COLUMNS}, generation) VALUES ($1, $2, $3, $4, $5, 0)"))
+            .bind(policy.name.as_str())
+            .bind(policy.description.as_str())
+            .bind(policy.document.as_str())
+            .bind(policy.created_at)
+            .bind(policy.updated_at)
+            .execute(&mut *self.conn().await?)
+            .await
+            .map_err(|error| match is_unique_violation(&error) {
+                true => StoreError::AlreadyExists { what: "policy", id: policy.name.clone() },
+                false => error.into(),
+            })?;
+        Ok(())
+    }
+
+    pub async fn policy_get(&self, name: &str) -> Result<Option<Policy>, StoreError> {
+        let row = sqlx::query(&format!("SELECT {POLICY_COLUMNS} FROM policies WHERE name = $1"))
+            .bind(name)
+            .fetch_optional(&mut *self.conn().await?)
+            .await?;
+        row.as_ref().map(policy_from_row).transpose()
+    }
+
+    /// Every custom policy, by name.
+    pub async fn policy_list(&self) -> Result<Vec<Policy>, StoreError> {
+        let rows = sqlx::query(&format!("SELECT {POLICY_COLUMNS} FROM policies ORDER BY name"))
+            .fetch_all(&mut *self.conn().await?)
+            .await?;
+        rows.iter().map(policy_from_row).collect()
+    }
+
+    /// Deletes a custom policy unless it is attached to someone: `Ok(None)` when there is no
+    /// such policy, `Ok(Some(n))` with the number of users it is attached to (deleted when 0).
+    pub async fn policy_delete(&self, name: &str) -> Result<Option<i64>, StoreError> {
+        let mut conn = self.conn().await?;
+        let mut tx = conn.begin().await?;
+        let attached: i64 =
+            sqlx::query("SELECT COUNT(*) FROM user_policies WHERE policy_type = 'Custom' AND policy_name = $1")
+                .bind(name)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get(0)?;
+        if attached > 0 {
+            return Ok(Some(attached));
+        }
+        let deleted = sqlx::query("DELETE FROM policies WHERE name = $1").bind(name).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok((deleted.rows_affected() == 1).then_some(0))
+    }
+
+    /// How many users each policy is attached to.
+    pub async fn policy_attachment_counts(&self) -> Result<Vec<(PolicyType, String, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT policy_type, policy_name, COUNT(*) FROM user_policies GROUP BY policy_type, policy_name",
+        )
+        .fetch_all(&mut *self.conn().await?)
+        .await?;
+        let mut counts = Vec::with_capacity(rows.len());
+        for row in rows {
+            let policy_type: String = row.try_get(0)?;
+            let Ok(policy_type) = policy_type.parse() else { continue };
+            counts.push((policy_type, row.try_get(1)?, row.try_get(2)?));
+        }
+        Ok(counts)
+    }
+
+    // ------------------------------------------------------------------ attachments
+
+    /// Attaches a policy to a user; `false` when it already was.
+    pub async fn user_policy_attach(
+        &self,
+        user_name: &str,
+        policy_type: PolicyType,
+        policy_name: &str,
+        at: Millis,
+    ) -> Result<bool, StoreError> {
+        let result = sqlx::query(
+            "INSERT INTO user_policies (user_name, policy_type, policy_name, attached_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (user_name, policy_type, policy_name) DO NOTHING",
+        )
+        .bind(user_name)
+        .bind(policy_type.as_str())
+        .bind(policy_name)
+        .bind(at)
+        .execute(&mut *self.conn().await?)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Detaches a policy from a user; `false` when it was not attached.
+    pub async fn user_policy_detach(
+        &self,
+        user_name: &str,
+        policy_type: PolicyType,
+        policy_name: &str,
+    ) -> Result<bool, StoreError> {
+        let result =
+            sqlx::query("DELETE FROM user_policies WHERE user_name = $1 AND policy_type = $2 AND policy_name = $3")
+                .bind(user_name)
+                .bind(policy_type.as_str())
+                .bind(policy_name)
+                .execute(&mut *self.conn().await?)
+                .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// The policies attached to a user (type, name, when), in the order attached.
+    pub async fn user_policy_list(&self, user_name: &str) -> Result<Vec<(PolicyType, String, Millis)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT policy_type, policy_name, attached_at FROM user_policies WHERE user_name = $1 \
+             ORDER BY attached_at, policy_type, policy_name",
+        )
+        .bind(user_name)
+        .fetch_all(&mut *self.conn().await?)
+        .await?;
+        let mut attached = Vec::with_capacity(rows.len());
+        for row in rows {
+            let policy_type: String = row.try_get(0)?;
+            let Ok(policy_type) = policy_type.parse() else { continue };
+            attached.push((policy_type, row.try_get(1)?, row.try_get(2)?));
+        }
+        Ok(attached)
+    }
+
+    // ------------------------------------------------------------------ audit log
+
+    pub async fn audit_insert(&self, event: &AuditEvent) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO audit_events (id, created_at, user_name, access_key_id, action, result_code, body) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(event.id.as_str())
+        .bind(event.at)
+        .bind(event.user_name.as_str())
+        .bind(event.access_key_id.as_str())
+        .bind(event.action.as_str())
+        .bind(event.result_code.as_str())
+        .bind(to_json(event))
+        .execute(&mut *self.conn().await?)
+        .await?;
+        Ok(())
+    }
+
+    /// Audit events matching `filter`, newest first, `limit` from `offset`, and how many match.
+    pub async fn audit_list(
+        &self,
+        filter: &AuditFilter,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<AuditEvent>, i64), StoreError> {
+        let mut conditions = Vec::new();
+        let mut texts: Vec<&str> = Vec::new();
+        let mut numbers: Vec<i64> = Vec::new();
+        for (column, value) in [
+            ("user_name", &filter.user_name),
+            ("access_key_id", &filter.access_key_id),
+            ("action", &filter.action),
+            ("result_code", &filter.result_code),
+        ] {
+            if let Some(value) = value {
+                texts.push(value);
+                conditions.push(format!("{column} = ${}", texts.len()));
+            }
+        }
+        for (op, value) in [(">=", filter.since), ("<", filter.until)] {
+            if let Some(value) = value {
+                numbers.push(value);
+                conditions.push(format!("created_at {op} ${}", texts.len() + numbers.len()));
+            }
+        }
+        let predicate = match conditions.is_empty() {
+            true => String::new(),
+            false => format!(" WHERE {}", conditions.join(" AND ")),
+        };
+        let n = texts.len() + numbers.len();
+        let select = format!(
+            "SELECT body FROM audit_events{predicate} ORDER BY created_at DESC, id DESC LIMIT ${} OFFSET ${}",
+            n + 1,
+            n + 2
+        );
+        let count = format!("SELECT COUNT(*) FROM audit_events{predicate}");
+        let mut conn = self.conn().await?;
+        let mut query = sqlx::query(&select);
+        let mut count_query = sqlx::query(&count);
+        for text in &texts {
+            query = query.bind(*text);
+            count_query = count_query.bind(*text);
+        }
+        for number in &numbers {
+            query = query.bind(*number);
+            count_query = count_query.bind(*number);
+        }
+        let rows = query.bind(limit).bind(offset).fetch_all(&mut *conn).await?;
+        let total: i64 = count_query.fetch_one(&mut *conn).await?.try_get(0)?;
+        let events = rows
+            .iter()
+            .map(|row| from_json("audit event", &row.try_get::<String, _>(0)?))
+            .collect::<Result<Vec<AuditEvent>, StoreError>>()?;
+        Ok((events, total))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::fresh_store;
+    use crate::ServerKey;
+    use rollscale_core::access::{AuditEvent, AuditFilter, Policy, User};
+    use rollscale_core::domain::{AccessKey, AccessKeyStatus};
+    use rollscale_core::policy::PolicyType;
+    use sqlx::Row;
+
+    fn key(id: &str, user: &str, secret: &str) -> AccessKey {
+        AccessKey {
+            id: id.into(),
+            secret: secret.into(),
+            user_name: user.into(),
+            status: AccessKeyStatus::Active,
+            created_at: 5,
+        }
+    }
+
+    fn user(name: &str) -> User {
+        User {
+            id: "1234".into(),
+            name: name.into(),
+            display_name: name.into(),
+            comments: String::new(),
+            created_at: 1,
+            updated_at: 1,
+        }
+    }
+
+    #[tokio::test]
+    async fn secrets_are_stored_sealed_and_read_back_plain() {
+        let (_dir, store) = fresh_store().await;
+        let secret = "s3cr3t-0123456789abcdef0123456789";
+        store.access_key_insert(&key("LTAIone", "admin", secret)).await.unwrap();
+        let stored: String = sqlx::query("SELECT secret_sealed FROM access_keys WHERE id = 'LTAIone'")
+            .fetch_one(&mut *store.conn().await.unwrap())
+            .await
+            .unwrap()
+            .try_get(0)
+            .unwrap();
+        assert!(stored.starts_with("v1.") && !stored.contains(secret) && !stored.contains(&secret[..12]), "{stored}");
+        assert_eq!(store.access_key_get("LTAIone").await.unwrap().unwrap().secret, secret);
+        // A bootstrap key's user exists now, with AdministratorAccess.
+        assert_eq!(store.user_get("admin").await.unwrap().unwrap().name, "admin");
+        let attached = store.user_policy_list("admin").await.unwrap();
+        assert_eq!(
+            attached.iter().map(|(t, n, _)| (*t, n.as_str())).collect::<Vec<_>>(),
+            [(PolicyType::System, "AdministratorAccess")]
+        );
+        // Another server key cannot open it.
+        let other = store.clone().with_server_key(ServerKey::generate()).await.unwrap();
+        assert!(matches!(other.access_key_get("LTAIone").await, Err(crate::StoreError::Unsealable { .. })));
+    }
+
+    #[tokio::test]
+    async fn plain_secrets_from_before_sealing_are_sealed_with_the_server_key() {
+        let (_dir, store) = fresh_store().await;
+        sqlx::query(
+            "INSERT INTO access_keys (id, secret_sealed, user_name, status, created_at) \
+             VALUES ('LTAIold', 'plain-old-secret', 'admin', 'Active', 1)",
+        )
+        .execute(&mut *store.conn().await.unwrap())
+        .await
+        .unwrap();
+        let server_key = ServerKey::generate();
+        let store = store.with_server_key(server_key.clone()).await.unwrap();
+        let stored: String = sqlx::query("SELECT secret_sealed FROM access_keys WHERE id = 'LTAIold'")
+            .fetch_one(&mut *store.conn().await.unwrap())
+            .await
+            .unwrap()
+            .try_get(0)
+            .unwrap();
+        assert!(!stored.contains("plain-old-secret"), "{stored}");
+        assert_eq!(store.access_key_get("LTAIold").await.unwrap().unwrap().secret, "plain-old-secret");
+        // Idempotent: a second start changes nothing.
+        let store = store.with_server_key(server_key).await.unwrap();
+        assert_eq!(store.access_key_get("LTAIold").await.unwrap().unwrap().secret, "plain-old-secret");
+    }
+
+    #[tokio::test]
+    async fn users_keys_policies_and_attachments_round_trip() {
+        let (_dir, store) = fresh_store().await;
+        store.user_insert(&user("alice")).await.unwrap();
+        assert!(matches!(store.user_insert(&user("alice")).await, Err(crate::StoreError::AlreadyExists { .. })));
+        store.user_insert(&user("bob")).await.unwrap();
+        assert_eq!(
+            store.user_list(0, 10).await.unwrap().iter().map(|u| u.name.as_str()).collect::<Vec<_>>(),
+            ["alice", "bob"]
+        );
+        assert_eq!(store.user_list(1, 10).await.unwrap().len(), 1);
+        store.access_key_insert(&key("LTAIa1", "alice", "one")).await.unwrap();
+        store.access_key_insert(&key("LTAIa2", "alice", "two")).await.unwrap();
+        // alice existed: no policy was attached to her by the insert.
+        assert!(store.user_policy_list("alice").await.unwrap().is_empty());
+        assert_eq!(store.access_key_list("alice").await.unwrap().len(), 2);
+        assert!(store.access_key_set_status("alice", "LTAIa1", AccessKeyStatus::Inactive).await.unwrap());
+        assert!(!store.access_key_set_status("bob", "LTAIa1", AccessKeyStatus::Active).await.unwrap());
+        assert_eq!(store.access_key_get("LTAIa1").await.unwrap().unwrap().status, AccessKeyStatus::Inactive);
+
+        let policy = Policy {
+            name: "Ops".into(),
+            policy_type: PolicyType::Custom,
+            description: "d".into(),
+            document: "{}".into(),
+            created_at: 2,
+            updated_at: 2,
+        };
+        store.policy_insert(&policy).await.unwrap();
+        assert_eq!(store.policy_get("Ops").await.unwrap(), Some(policy.clone()));
+        assert!(store.user_policy_attach("alice", PolicyType::Custom, "Ops", 3).await.unwrap());
+        assert!(!store.user_policy_attach("alice", PolicyType::Custom, "Ops", 4).await.unwrap());
+        assert_eq!(store.policy_delete("Ops").await.unwrap(), Some(1), "attached: not deleted");
+        assert_eq!(store.policy_attachment_counts().await.unwrap(), [(PolicyType::Custom, "Ops".to_string(), 1)]);
+
+        assert!(store.user_delete("alice").await.unwrap());
+        assert!(store.access_key_get("LTAIa2").await.unwrap().is_none(), "a deleted user's keys go with it");
+        assert!(store.user_policy_list("alice").await.unwrap().is_empty());
+        assert_eq!(store.policy_delete("Ops").await.unwrap(), Some(0));
+        assert_eq!(store.policy_delete("Ops").await.unwrap(), None);
+        assert!(!store.user_delete("alice").await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn audit_events_filter_and_page_newest_first() {
+        let (_dir, store) = fresh_store().await;
+        for (i, (user, action, code)) in [
+            ("alice", "ess:DescribeScalingGroups", "Success"),
+            ("alice", "oos:StartExecution", "Forbidden.RAM"),
+            ("bob", "ram:ListUsers", "Success"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            store
+                .audit_insert(&AuditEvent {
+                    id: format!("ev-{i}"),
+                    at: 100 + i as i64,
+                    user_name: user.into(),
+                    access_key_id: format!("LTAI{user}"),
+                    action: action.into(),
+                    resource: "*".into(),
+                    source_ip: "127.0.0.1".into(),
+                    result_code: code.into(),
+                    http_status: if code == "Success" { 200 } else { 403 },
+                    request_id: format!("R{i}"),
+                    request: serde_json::json!({ "i": i }),
+                })
+                .await
+                .unwrap();
+        }
+        let (all, total) = store.audit_list(&AuditFilter::default(), 0, 10).await.unwrap();
+        assert_eq!((all.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), total), (vec!["ev-2", "ev-1", "ev-0"], 3));
+        let alice = AuditFilter { user_name: Some("alice".into()), ..AuditFilter::default() };
+        let (page, total) = store.audit_list(&alice, 1, 1).await.unwrap();
+        assert_eq!((page[0].id.as_str(), total), ("ev-0", 2));
+        let denied = AuditFilter {
+            result_code: Some("Forbidden.RAM".into()),
+            since: Some(101),
+            until: Some(102),
+            ..AuditFilter::default()
+        };
+        let (found, _) = store.audit_list(&denied, 0, 10).await.unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].action, "oos:StartExecution");
+        assert_eq!(found[0].request, serde_json::json!({ "i": 1 }));
+    }
+}
