@@ -87,7 +87,7 @@ wire_enum!(
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum InstanceSource {
     Configuration(ScalingConfigurationId),
-    LaunchTemplate { id: LaunchTemplateId, version: u32 },
+    LaunchTemplate { id: LaunchTemplateId, version: TemplateVersion },
     None,
 }
 
@@ -141,12 +141,67 @@ pub struct ScalingConfiguration {
     pub created_at: Millis,
 }
 
+/// Which version of a launch template a group uses: the template's default one, its latest
+/// one (both followed as they change), or a fixed number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TemplateVersion {
+    Default,
+    Latest,
+    Number(u32),
+}
+
+impl TemplateVersion {
+    /// `Default`, `Latest` or a version number from 1.
+    pub fn parse(text: &str) -> Option<TemplateVersion> {
+        match text {
+            "Default" => Some(TemplateVersion::Default),
+            "Latest" => Some(TemplateVersion::Latest),
+            number => number.parse().ok().filter(|n| *n >= 1).map(TemplateVersion::Number),
+        }
+    }
+
+    /// The version number this names in `template`.
+    pub fn resolve(self, template: &LaunchTemplate) -> u32 {
+        match self {
+            TemplateVersion::Default => template.default_version,
+            TemplateVersion::Latest => template.latest_version,
+            TemplateVersion::Number(number) => number,
+        }
+    }
+}
+
+impl std::fmt::Display for TemplateVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TemplateVersion::Default => f.write_str("Default"),
+            TemplateVersion::Latest => f.write_str("Latest"),
+            TemplateVersion::Number(number) => write!(f, "{number}"),
+        }
+    }
+}
+
+/// A launch template: named, with numbered versions (1 is made with it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LaunchTemplate {
+    pub id: LaunchTemplateId,
+    pub name: String,
+    pub default_version: u32,
+    pub latest_version: u32,
+    pub created_at: Millis,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LaunchTemplateVersion {
     pub template_id: LaunchTemplateId,
     pub version: u32,
     pub image_id: String,
     pub instance_type: String,
+    /// For container backends, as a scaling configuration's.
+    #[serde(default)]
+    pub containers: Vec<ContainerSpec>,
+    #[serde(default)]
+    pub description: String,
+    pub created_at: Millis,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -9,11 +9,13 @@
 //! Architecture invariant: the engine knows nothing of HTTP. It holds no state that the store
 //! does not also hold, except caches and the set of tasks it is driving right now.
 
+pub mod access;
 pub mod error;
 pub mod ops;
 pub mod reconcile;
 pub mod runner;
 pub mod service;
+pub mod templates;
 
 pub use error::ServiceError;
 pub use service::Service;

@@ -125,6 +125,10 @@ impl Service {
                 })?;
                 Ok((configuration.value.image_id, configuration.value.containers))
             }
+            InstanceSource::LaunchTemplate { id, version } => {
+                let version = self.resolve_template_version(id, *version).await?;
+                Ok((version.image_id, version.containers))
+            }
             _ => Err(ServiceError::rejected(
                 "IncorrectScalingGroupStatus",
                 format!("the scaling group {} has no active scaling configuration", group.id),

@@ -30,6 +30,8 @@ pub struct NewGroup {
     pub desired_capacity: Option<u32>,
     pub load_balancer_ids: Vec<LoadBalancerId>,
     pub drain_timeout_s: Option<u32>,
+    /// Make instances from this launch template version instead of a scaling configuration.
+    pub launch_template: Option<(LaunchTemplateId, TemplateVersion)>,
 }
 
 /// Changes to a scaling group; `None` keeps a field.
@@ -464,6 +466,13 @@ impl Service {
                 ));
             }
         }
+        let source = match &new.launch_template {
+            Some((id, version)) => {
+                self.resolve_template_version(id, *version).await?;
+                InstanceSource::LaunchTemplate { id: id.clone(), version: *version }
+            }
+            None => InstanceSource::None,
+        };
         if self.store().group_get_by_name(&new.name).await?.is_some() {
             return Err(ServiceError::rejected(
                 "ScalingGroupName.Duplicate",
@@ -479,7 +488,7 @@ impl Service {
             min_size: new.min_size,
             max_size: new.max_size,
             desired_capacity: desired,
-            source: InstanceSource::None,
+            source,
             load_balancer_ids: new.load_balancer_ids,
             suspended_processes: Vec::new(),
             drain_timeout_s: new.drain_timeout_s.unwrap_or(0),
@@ -590,7 +599,9 @@ impl Service {
             if next.source == InstanceSource::None {
                 return Err(ServiceError::rejected(
                     "IncorrectScalingGroupStatus",
-                    format!("the scaling group {id} has no active scaling configuration; create one first"),
+                    format!(
+                        "the scaling group {id} has no active scaling configuration or launch template; create one first"
+                    ),
                 ));
             }
             next.status = GroupStatus::Active;
@@ -1037,19 +1048,6 @@ impl Service {
         let lb = LoadBalancer { id: LoadBalancerId::from_random(random_bits()), name: name.into(), default_weight };
         self.store().lb_insert(&lb, now_millis()).await?;
         Ok(lb)
-    }
-
-    /// Creates an AccessKey pair; the secret is returned once and never logged.
-    pub async fn create_access_key(&self, user_name: &str) -> Result<AccessKey, ServiceError> {
-        let key = AccessKey {
-            id: format!("LTAI{:020x}", random_bits() & ((1u128 << 80) - 1)),
-            secret: format!("{:032x}{:030x}", random_bits(), random_bits() & ((1u128 << 120) - 1)),
-            user_name: user_name.into(),
-            status: AccessKeyStatus::Active,
-            created_at: now_millis(),
-        };
-        self.store().access_key_insert(&key).await?;
-        Ok(key)
     }
 
     /// The secret of an Active AccessKey, for signature checks.

@@ -462,3 +462,66 @@ async fn container_group_update_and_rollback() {
         .unwrap_err();
     assert_eq!(error.code(), "InvalidParameter");
 }
+
+/// A group made from a launch template: its instances follow the template's version; a rolling
+/// image update changes the instances and never the template (R4); a new default version is
+/// what the next scale-out uses.
+#[tokio::test]
+async fn launch_template_groups_are_updated_but_their_template_is_not() {
+    use rollscale_core::domain::TemplateVersion;
+    use rollscale_engine::service::{GroupChanges, NewGroup};
+    use rollscale_engine::templates::NewTemplateVersion;
+    let h = Harness::new(1).await;
+    h.catalog().await;
+    let version = |image: &str| NewTemplateVersion { image_id: image.into(), ..NewTemplateVersion::default() };
+    let refused = h.service.create_launch_template("web", version("no-such-image")).await.unwrap_err();
+    assert_eq!(refused.code(), "InvalidImageId.NotFound");
+    let (template, first) = h.service.create_launch_template("web", version(OLD_IMAGE)).await.unwrap();
+    assert_eq!((template.default_version, template.latest_version, first.version), (1, 1, 1));
+    let duplicate = h.service.create_launch_template("web", version(OLD_IMAGE)).await.unwrap_err();
+    assert_eq!(duplicate.code(), "InvalidLaunchTemplateName.Duplicate");
+    assert!(h.service.launch_templates().await.unwrap().len() == 1, "a refused create changes nothing");
+
+    let group = h
+        .service
+        .create_group(NewGroup {
+            name: "from-template".into(),
+            max_size: 6,
+            desired_capacity: Some(3),
+            launch_template: Some((template.id.clone(), TemplateVersion::Default)),
+            ..NewGroup::default()
+        })
+        .await
+        .unwrap();
+    let group = h.service.enable_group(group.id.as_str(), None).await.unwrap();
+    h.service.reconcile_group(&group).await.unwrap();
+    assert!(h.instances(&group).await.iter().all(|i| i.image_id == OLD_IMAGE));
+
+    let task = h.start(IMAGE_TEMPLATE, image_params(group.id.as_str(), None, 2, "Automatic")).await;
+    assert_eq!(h.wait(task.id.as_str(), None).await.0.status, TaskStatus::Success);
+    assert!(h.instances(&group).await.iter().all(|i| i.image_id == NEW_IMAGE));
+    let after = h.service.launch_template(template.id.as_str()).await.unwrap();
+    assert_eq!(after, template, "the template is never changed by a rolling update");
+    let versions = h.service.launch_template_versions(template.id.as_str()).await.unwrap();
+    assert_eq!(versions.len(), 1);
+    assert_eq!(versions[0].image_id, OLD_IMAGE);
+
+    // The operator's own step: a new default version; the next instances come from it.
+    let second =
+        h.service.create_launch_template_version(template.id.as_str(), version(NEW_IMAGE), true).await.unwrap();
+    assert_eq!(second.version, 2);
+    assert_eq!(h.service.launch_template(template.id.as_str()).await.unwrap().default_version, 2);
+    h.service
+        .modify_group(group.id.as_str(), GroupChanges { desired_capacity: Some(4), ..GroupChanges::default() })
+        .await
+        .unwrap();
+    let group = h.service.group(group.id.as_str()).await.unwrap();
+    h.service.reconcile_group(&group).await.unwrap();
+    let instances = h.instances(&group).await;
+    assert_eq!(instances.len(), 4);
+    assert!(instances.iter().all(|i| i.image_id == NEW_IMAGE));
+    let back = h.service.set_default_template_version(template.id.as_str(), 1).await.unwrap();
+    assert_eq!(back.default_version, 1);
+    let missing = h.service.set_default_template_version(template.id.as_str(), 3).await.unwrap_err();
+    assert_eq!(missing.code(), "InvalidLaunchTemplateVersion.NotFound");
+}

@@ -16,6 +16,7 @@ mod instances;
 mod keys;
 mod load_balancers;
 mod seal;
+mod templates;
 mod tokens;
 
 pub use executions::{Execution, ExecutionFilter, WorkRow};
