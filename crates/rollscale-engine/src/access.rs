@@ -1,0 +1,533 @@
+//! Users, AccessKeys, policies, authorization and the audit log: the service calls of RAM,
+//! for the RPC API (`ram`, 2015-05-01), the REST API and the CLI.
+//!
+//! Every API call is authorized with [`Service::authorize`] after its signature is checked:
+//! the caller's AccessKey names a user, the user's attached policies are evaluated by
+//! `rollscale_core::policy::evaluate` (explicit Deny > Allow > implicit deny). System policies
+//! are built in; custom ones are in the store. AccessKey secrets leave the service only when a
+//! key is created; everywhere else they are blanked.
+
+use crate::{now_millis, random_bits, Service, ServiceError};
+use rollscale_core::access::{valid_policy_name, valid_user_name, Attachment, AuditEvent, AuditFilter, Policy, User};
+use rollscale_core::domain::{AccessKey, AccessKeyStatus};
+use rollscale_core::policy::{
+    evaluate, system_policy, Decision, PolicyDocument, PolicyType, ADMINISTRATOR_ACCESS, SYSTEM_POLICIES,
+};
+
+/// Most AccessKeys a user may have at once (RAM's limit).
+pub const MAX_KEYS_PER_USER: usize = 2;
+
+/// A new user.
+#[derive(Clone, Debug, Default)]
+pub struct NewUser {
+    pub name: String,
+    pub display_name: Option<String>,
+    pub comments: Option<String>,
+}
+
+/// A policy with how many users it is attached to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PolicyInfo {
+    pub policy: Policy,
+    pub attachment_count: i64,
+}
+
+fn user_not_found(name: &str) -> ServiceError {
+    ServiceError::not_found("EntityNotExist.User", format!("the user {name} does not exist"))
+}
+
+fn policy_not_found(policy_type: PolicyType, name: &str) -> ServiceError {
+    ServiceError::not_found("EntityNotExist.Policy", format!("the {policy_type} policy {name} does not exist"))
+}
+
+fn key_not_found(user_name: &str, id: &str) -> ServiceError {
+    ServiceError::not_found("EntityNotExist.User.AccessKey", format!("the user {user_name} has no AccessKey {id}"))
+}
+
+/// A system policy as a [`Policy`] (built in: created "at" the epoch).
+fn system(policy: &rollscale_core::policy::SystemPolicy) -> Policy {
+    Policy {
+        name: policy.name.into(),
+        policy_type: PolicyType::System,
+        description: policy.description.into(),
+        document: policy.document.into(),
+        created_at: 0,
+        updated_at: 0,
+    }
+}
+
+/// `System` or `Custom`.
+pub fn parse_policy_type(text: &str) -> Result<PolicyType, ServiceError> {
+    text.parse().map_err(|()| {
+        ServiceError::rejected(
+            "InvalidParameter.PolicyType",
+            format!("PolicyType \"{text}\" is neither System nor Custom"),
+        )
+    })
+}
+
+/// `Active` or `Inactive`.
+pub fn parse_key_status(text: &str) -> Result<AccessKeyStatus, ServiceError> {
+    text.parse().map_err(|()| {
+        ServiceError::rejected("InvalidParameter.Status", format!("Status \"{text}\" is neither Active nor Inactive"))
+    })
+}
+
+fn blank_secret(mut key: AccessKey) -> AccessKey {
+    key.secret = String::new();
+    key
+}
+
+impl Service {
+    // ------------------------------------------------------------------ users
+
+    pub async fn create_user(&self, new: NewUser) -> Result<User, ServiceError> {
+        if !valid_user_name(&new.name) {
+            return Err(ServiceError::rejected(
+                "InvalidParameter.UserName",
+                "UserName must be 1 to 64 characters: letters, digits, '.', '_' or '-'",
+            ));
+        }
+        for (name, value) in [("DisplayName", &new.display_name), ("Comments", &new.comments)] {
+            if value.as_ref().is_some_and(|v| v.chars().count() > 128) {
+                return Err(ServiceError::rejected(
+                    "InvalidParameter",
+                    format!("{name} must be at most 128 characters"),
+                ));
+            }
+        }
+        let now = now_millis();
+        let user = User {
+            id: format!("{:016}", random_bits() % 10_000_000_000_000_000),
+            display_name: new.display_name.filter(|d| !d.is_empty()).unwrap_or_else(|| new.name.clone()),
+            comments: new.comments.unwrap_or_default(),
+            name: new.name,
+            created_at: now,
+            updated_at: now,
+        };
+        match self.engine.store.user_insert(&user).await {
+            Err(rollscale_store::StoreError::AlreadyExists { .. }) => Err(ServiceError::rejected(
+                "EntityAlreadyExists.User",
+                format!("the user {} already exists", user.name),
+            )),
+            other => other.map(|()| user).map_err(Into::into),
+        }
+    }
+
+    pub async fn user(&self, name: &str) -> Result<User, ServiceError> {
+        self.engine.store.user_get(name).await?.ok_or_else(|| user_not_found(name))
+    }
+
+    /// Users by name, `limit` from `offset`.
+    pub async fn users(&self, offset: i64, limit: i64) -> Result<Vec<User>, ServiceError> {
+        Ok(self.engine.store.user_list(offset, limit).await?)
+    }
+
+    /// Deletes a user, with its AccessKeys (which stop working at once) and attachments.
+    pub async fn delete_user(&self, name: &str) -> Result<(), ServiceError> {
+        if !self.engine.store.user_delete(name).await? {
+            return Err(user_not_found(name));
+        }
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------ AccessKeys
+
+    /// A new AccessKey pair for an existing user; the secret is in the answer and nowhere
+    /// else (stored sealed, never logged).
+    pub async fn create_access_key(&self, user_name: &str) -> Result<AccessKey, ServiceError> {
+        self.user(user_name).await?;
+        if self.engine.store.access_key_list(user_name).await?.len() >= MAX_KEYS_PER_USER {
+            return Err(ServiceError::rejected(
+                "LimitExceeded.User.AccessKey",
+                format!("the user {user_name} has {MAX_KEYS_PER_USER} AccessKeys already; delete one first"),
+            ));
+        }
+        self.insert_new_key(user_name).await
+    }
+
+    async fn insert_new_key(&self, user_name: &str) -> Result<AccessKey, ServiceError> {
+        let key = AccessKey {
+            id: format!("LTAI{:020x}", random_bits() & ((1u128 << 80) - 1)),
+            secret: format!("{:032x}{:030x}", random_bits(), random_bits() & ((1u128 << 120) - 1)),
+            user_name: user_name.into(),
+            status: AccessKeyStatus::Active,
+            created_at: now_millis(),
+        };
+        self.engine.store.access_key_insert(&key).await?;
+        Ok(key)
+    }
+
+    /// The administrator's AccessKey (`rollscale up`): the user is created when missing, and
+    /// has AdministratorAccess.
+    pub async fn create_admin_access_key(&self, user_name: &str) -> Result<AccessKey, ServiceError> {
+        if self.engine.store.user_get(user_name).await?.is_none() {
+            match self.create_user(NewUser { name: user_name.into(), ..NewUser::default() }).await {
+                Ok(_) | Err(ServiceError::Rejected { code: "EntityAlreadyExists.User", .. }) => {}
+                Err(other) => return Err(other),
+            }
+        }
+        self.engine.store.user_policy_attach(user_name, PolicyType::System, ADMINISTRATOR_ACCESS, now_millis()).await?;
+        self.insert_new_key(user_name).await
+    }
+
+    /// A user's AccessKeys, oldest first, without their secrets.
+    pub async fn access_keys(&self, user_name: &str) -> Result<Vec<AccessKey>, ServiceError> {
+        self.user(user_name).await?;
+        Ok(self.engine.store.access_key_list(user_name).await?.into_iter().map(blank_secret).collect())
+    }
+
+    /// Enables (`Active`) or disables (`Inactive`) a user's AccessKey.
+    pub async fn set_access_key_status(
+        &self,
+        user_name: &str,
+        id: &str,
+        status: AccessKeyStatus,
+    ) -> Result<(), ServiceError> {
+        self.user(user_name).await?;
+        if !self.engine.store.access_key_set_status(user_name, id, status).await? {
+            return Err(key_not_found(user_name, id));
+        }
+        Ok(())
+    }
+
+    pub async fn delete_access_key(&self, user_name: &str, id: &str) -> Result<(), ServiceError> {
+        self.user(user_name).await?;
+        if !self.engine.store.access_key_delete(user_name, id).await? {
+            return Err(key_not_found(user_name, id));
+        }
+        Ok(())
+    }
+
+    /// The AccessKey `id` with its secret and status, for checking a signature; `None` when
+    /// it does not exist (or its user was deleted).
+    pub async fn signing_key(&self, id: &str) -> Result<Option<AccessKey>, ServiceError> {
+        Ok(self.engine.store.access_key_get(id).await?)
+    }
+
+    /// The user an AccessKey belongs to.
+    pub async fn access_key_user(&self, id: &str) -> Result<String, ServiceError> {
+        match self.engine.store.access_key_get(id).await? {
+            Some(key) => Ok(key.user_name),
+            None => Err(ServiceError::not_found(
+                "InvalidAccessKeyId.NotFound",
+                format!("the AccessKey {id} does not exist"),
+            )),
+        }
+    }
+
+    // ------------------------------------------------------------------ policies
+
+    pub async fn create_policy(&self, name: &str, document: &str, description: &str) -> Result<Policy, ServiceError> {
+        if !valid_policy_name(name) {
+            return Err(ServiceError::rejected(
+                "InvalidParameter.PolicyName",
+                "PolicyName must be 1 to 128 characters: letters, digits or '-'",
+            ));
+        }
+        if description.chars().count() > 1024 {
+            return Err(ServiceError::rejected("InvalidParameter", "Description must be at most 1024 characters"));
+        }
+        PolicyDocument::parse(document).map_err(|error| ServiceError::rejected(error.code(), error.to_string()))?;
+        if system_policy(name).is_some() {
+            return Err(ServiceError::rejected(
+                "EntityAlreadyExists.Policy",
+                format!("{name} is the name of a system policy"),
+            ));
+        }
+        let now = now_millis();
+        let policy = Policy {
+            name: name.into(),
+            policy_type: PolicyType::Custom,
+            description: description.into(),
+            document: document.into(),
+            created_at: now,
+            updated_at: now,
+        };
+        match self.engine.store.policy_insert(&policy).await {
+            Err(rollscale_store::StoreError::AlreadyExists { .. }) => {
+                Err(ServiceError::rejected("EntityAlreadyExists.Policy", format!("the policy {name} already exists")))
+            }
+            other => other.map(|()| policy).map_err(Into::into),
+        }
+    }
+
+    pub async fn policy(&self, policy_type: PolicyType, name: &str) -> Result<PolicyInfo, ServiceError> {
+        let policy = match policy_type {
+            PolicyType::System => system_policy(name).map(system),
+            PolicyType::Custom => self.engine.store.policy_get(name).await?,
+        }
+        .ok_or_else(|| policy_not_found(policy_type, name))?;
+        let attachment_count = self
+            .engine
+            .store
+            .policy_attachment_counts()
+            .await?
+            .into_iter()
+            .find(|(t, n, _)| *t == policy_type && n == name)
+            .map_or(0, |(_, _, count)| count);
+        Ok(PolicyInfo { policy, attachment_count })
+    }
+
+    /// System policies first, then custom ones, each by name; `policy_type` filters.
+    pub async fn policies(&self, policy_type: Option<PolicyType>) -> Result<Vec<PolicyInfo>, ServiceError> {
+        let counts = self.engine.store.policy_attachment_counts().await?;
+        let mut policies: Vec<Policy> = Vec::new();
+        if policy_type != Some(PolicyType::Custom) {
+            let mut systems: Vec<Policy> = SYSTEM_POLICIES.iter().map(system).collect();
+            systems.sort_by(|a, b| a.name.cmp(&b.name));
+            policies.extend(systems);
+        }
+        if policy_type != Some(PolicyType::System) {
+            policies.extend(self.engine.store.policy_list().await?);
+        }
+        Ok(policies
+            .into_iter()
+            .map(|policy| {
+                let attachment_count = counts
+                    .iter()
+                    .find(|(t, n, _)| *t == policy.policy_type && *n == policy.name)
+                    .map_or(0, |(_, _, count)| *count);
+                PolicyInfo { policy, attachment_count }
+            })
+            .collect())
+    }
+
+    /// Deletes a custom policy that is attached to no one.
+    pub async fn delete_policy(&self, name: &str) -> Result<(), ServiceError> {
+        if system_policy(name).is_some() {
+            return Err(ServiceError::rejected(
+                "InvalidParameter.PolicyType",
+                format!("{name} is a system policy; system policies cannot be deleted"),
+            ));
+        }
+        match self.engine.store.policy_delete(name).await? {
+            None => Err(policy_not_found(PolicyType::Custom, name)),
+            Some(0) => Ok(()),
+            Some(users) => Err(ServiceError::rejected(
+                "DeleteConflict.Policy.User",
+                format!("the policy {name} is attached to {users} user(s); detach it first"),
+            )),
+        }
+    }
+
+    pub async fn attach_policy(
+        &self,
+        user_name: &str,
+        policy_type: PolicyType,
+        name: &str,
+    ) -> Result<(), ServiceError> {
+        self.user(user_name).await?;
+        self.policy(policy_type, name).await?;
+        if !self.engine.store.user_policy_attach(user_name, policy_type, name, now_millis()).await? {
+            return Err(ServiceError::rejected(
+                "EntityAlreadyExists.User.Policy",
+                format!("the {policy_type} policy {name} is already attached to the user {user_name}"),
+            ));
+        }
+        Ok(())
+    }
+
+    pub async fn detach_policy(
+        &self,
+        user_name: &str,
+        policy_type: PolicyType,
+        name: &str,
+    ) -> Result<(), ServiceError> {
+        self.user(user_name).await?;
+        if !self.engine.store.user_policy_detach(user_name, policy_type, name).await? {
+            return Err(ServiceError::not_found(
+                "EntityNotExist.User.Policy",
+                format!("the {policy_type} policy {name} is not attached to the user {user_name}"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The policies attached to a user, in the order attached.
+    pub async fn user_policies(&self, user_name: &str) -> Result<Vec<Attachment>, ServiceError> {
+        self.user(user_name).await?;
+        let mut attached = Vec::new();
+        for (policy_type, name, attached_at) in self.engine.store.user_policy_list(user_name).await? {
+            let policy = match policy_type {
+                PolicyType::System => system_policy(&name).map(system),
+                PolicyType::Custom => self.engine.store.policy_get(&name).await?,
+            };
+            // A custom policy is deleted only when detached from everyone: always found.
+            if let Some(policy) = policy {
+                attached.push(Attachment { policy, attached_at });
+            }
+        }
+        Ok(attached)
+    }
+
+    // ------------------------------------------------------------------ authorization
+
+    /// Whether the AccessKey's user may do `action` (`product:Action`) on `resource` (`*` or
+    /// an `acs:…` name): an explicit Deny refuses, then an Allow permits, and anything not
+    /// allowed is refused, with `Forbidden.RAM` naming the action.
+    pub async fn authorize(&self, access_key_id: &str, action: &str, resource: &str) -> Result<(), ServiceError> {
+        let user_name = self.access_key_user(access_key_id).await?;
+        let mut documents = Vec::new();
+        for (policy_type, name, _) in self.engine.store.user_policy_list(&user_name).await? {
+            let text = match policy_type {
+                PolicyType::System => system_policy(&name).map(|p| p.document.to_string()),
+                PolicyType::Custom => self.engine.store.policy_get(&name).await?.map(|p| p.document),
+            };
+            // Stored documents were validated when created; one that no longer parses
+            // allows nothing.
+            if let Some(document) = text.and_then(|text| PolicyDocument::parse(&text).ok()) {
+                documents.push(document);
+            }
+        }
+        let why = match evaluate(&documents, action, resource) {
+            Decision::Allow => return Ok(()),
+            Decision::ExplicitDeny => "a policy denies it explicitly",
+            Decision::ImplicitDeny => "no policy of the user allows it",
+        };
+        Err(ServiceError::rejected(
+            "Forbidden.RAM",
+            format!("You are not authorized to do action: {action} (user {user_name}, resource {resource}: {why})"),
+        ))
+    }
+
+    // ------------------------------------------------------------------ audit log
+
+    /// Records an authenticated call. The event's user is filled in from its AccessKey when
+    /// empty.
+    pub async fn record_audit(&self, mut event: AuditEvent) -> Result<(), ServiceError> {
+        if event.user_name.is_empty() {
+            event.user_name = self.access_key_user(&event.access_key_id).await.unwrap_or_default();
+        }
+        if event.id.is_empty() {
+            event.id = format!("ae-{:020x}", random_bits() & ((1u128 << 80) - 1));
+        }
+        if event.at == 0 {
+            event.at = now_millis();
+        }
+        Ok(self.engine.store.audit_insert(&event).await?)
+    }
+
+    /// Audit events, newest first, `limit` from `offset`, and how many match.
+    pub async fn audit_events(
+        &self,
+        filter: &AuditFilter,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<AuditEvent>, i64), ServiceError> {
+        Ok(self.engine.store.audit_list(filter, offset, limit).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Engine, EngineConfig};
+    use rollscale_fleet::sim::{SimConfig, SimFleet, SimLbConfig, SimLoadBalancer};
+    use rollscale_store::Store;
+    use std::sync::Arc;
+
+    async fn service() -> (tempfile::TempDir, Service) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&format!("sqlite://{}", dir.path().join("t.db").display())).await.expect("store");
+        let fleet = SimFleet::new(SimConfig { latency_ms: 0, ..SimConfig::default() });
+        let lb = SimLoadBalancer::new(SimLbConfig::default());
+        let engine = Engine::new(store, Arc::new(fleet), Arc::new(lb), EngineConfig::default());
+        (dir, Service::new(engine))
+    }
+
+    fn code<T: std::fmt::Debug>(result: Result<T, ServiceError>) -> &'static str {
+        result.expect_err("refused").code()
+    }
+
+    #[tokio::test]
+    async fn a_user_can_do_what_its_policies_allow_and_nothing_else() {
+        let (_dir, service) = service().await;
+        let admin = service.create_admin_access_key("admin").await.unwrap();
+        service.authorize(&admin.id, "ess:DeleteScalingGroup", "*").await.unwrap();
+
+        service.create_user(NewUser { name: "alice".into(), ..NewUser::default() }).await.unwrap();
+        let key = service.create_access_key("alice").await.unwrap();
+        assert_eq!(code(service.authorize(&key.id, "ess:DescribeScalingGroups", "*").await), "Forbidden.RAM");
+        service.attach_policy("alice", PolicyType::System, "AliyunESSReadOnlyAccess").await.unwrap();
+        service.authorize(&key.id, "ess:DescribeScalingGroups", "*").await.unwrap();
+        let denied = service.authorize(&key.id, "oos:StartExecution", "*").await.unwrap_err();
+        assert_eq!(denied.code(), "Forbidden.RAM");
+        assert!(denied.to_string().starts_with("You are not authorized to do action: oos:StartExecution"), "{denied}");
+
+        // A custom Deny beats the admin policy's Allow.
+        service
+            .create_policy(
+                "NoDeletes",
+                r#"{"Version":"1","Statement":[{"Effect":"Deny","Action":"ess:Delete*","Resource":"*"}]}"#,
+                "",
+            )
+            .await
+            .unwrap();
+        service.attach_policy("alice", PolicyType::System, ADMINISTRATOR_ACCESS).await.unwrap();
+        service.attach_policy("alice", PolicyType::Custom, "NoDeletes").await.unwrap();
+        service.authorize(&key.id, "oos:StartExecution", "*").await.unwrap();
+        let denied = service.authorize(&key.id, "ess:DeleteScalingGroup", "*").await.unwrap_err();
+        assert!(denied.to_string().contains("denies it explicitly"), "{denied}");
+        assert_eq!(code(service.delete_policy("NoDeletes").await), "DeleteConflict.Policy.User");
+        service.detach_policy("alice", PolicyType::Custom, "NoDeletes").await.unwrap();
+        service.authorize(&key.id, "ess:DeleteScalingGroup", "*").await.unwrap();
+        service.delete_policy("NoDeletes").await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn keys_are_listed_without_secrets_disabled_and_deleted() {
+        let (_dir, service) = service().await;
+        assert_eq!(code(service.create_access_key("nobody").await), "EntityNotExist.User");
+        service.create_user(NewUser { name: "bob".into(), ..NewUser::default() }).await.unwrap();
+        let first = service.create_access_key("bob").await.unwrap();
+        assert!(first.secret.len() >= 30);
+        service.create_access_key("bob").await.unwrap();
+        assert_eq!(code(service.create_access_key("bob").await), "LimitExceeded.User.AccessKey");
+        let listed = service.access_keys("bob").await.unwrap();
+        assert_eq!(listed.len(), 2);
+        assert!(listed.iter().all(|k| k.secret.is_empty()));
+        service.set_access_key_status("bob", &first.id, AccessKeyStatus::Inactive).await.unwrap();
+        assert_eq!(service.signing_key(&first.id).await.unwrap().unwrap().status, AccessKeyStatus::Inactive);
+        assert_eq!(service.access_key_secret(&first.id).await.unwrap(), None, "an Inactive key signs nothing");
+        assert_eq!(code(service.delete_access_key("bob", "LTAInope").await), "EntityNotExist.User.AccessKey");
+        service.delete_access_key("bob", &first.id).await.unwrap();
+        assert!(service.signing_key(&first.id).await.unwrap().is_none());
+        service.delete_user("bob").await.unwrap();
+        assert_eq!(code(service.user("bob").await), "EntityNotExist.User");
+        assert_eq!(code(service.delete_user("bob").await), "EntityNotExist.User");
+    }
+
+    #[tokio::test]
+    async fn bad_input_is_refused_with_its_code() {
+        let (_dir, service) = service().await;
+        let user = |name: &str| NewUser { name: name.into(), ..NewUser::default() };
+        assert_eq!(code(service.create_user(user("bad name")).await), "InvalidParameter.UserName");
+        service.create_user(user("carol")).await.unwrap();
+        assert_eq!(code(service.create_user(user("carol")).await), "EntityAlreadyExists.User");
+        assert_eq!(code(service.create_policy("x", "{}", "").await), "MalformedPolicyDocument");
+        assert_eq!(code(service.create_policy("bad_name", "{}", "").await), "InvalidParameter.PolicyName");
+        let doc = r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":"oos:*","Resource":"*"}]}"#;
+        assert_eq!(code(service.create_policy("AliyunOOSFullAccess", doc, "").await), "EntityAlreadyExists.Policy");
+        service.create_policy("Ops", doc, "rolling updates").await.unwrap();
+        assert_eq!(code(service.create_policy("Ops", doc, "").await), "EntityAlreadyExists.Policy");
+        assert_eq!(code(service.attach_policy("carol", PolicyType::Custom, "Nope").await), "EntityNotExist.Policy");
+        assert_eq!(code(service.attach_policy("nobody", PolicyType::Custom, "Ops").await), "EntityNotExist.User");
+        service.attach_policy("carol", PolicyType::Custom, "Ops").await.unwrap();
+        assert_eq!(
+            code(service.attach_policy("carol", PolicyType::Custom, "Ops").await),
+            "EntityAlreadyExists.User.Policy"
+        );
+        assert_eq!(code(service.detach_policy("carol", PolicyType::System, "Ops").await), "EntityNotExist.User.Policy");
+        assert_eq!(code(service.delete_policy(ADMINISTRATOR_ACCESS).await), "InvalidParameter.PolicyType");
+        assert_eq!(code(parse_policy_type("Managed")), "InvalidParameter.PolicyType");
+        assert_eq!(code(parse_key_status("Disabled")), "InvalidParameter.Status");
+        let all = service.policies(None).await.unwrap();
+        assert_eq!(all.len(), SYSTEM_POLICIES.len() + 1);
+        let ops = all.iter().find(|p| p.policy.name == "Ops").unwrap();
+        assert_eq!((ops.policy.policy_type, ops.attachment_count), (PolicyType::Custom, 1));
+        assert_eq!(service.policies(Some(PolicyType::Custom)).await.unwrap().len(), 1);
+        let attached = service.user_policies("carol").await.unwrap();
+        assert_eq!(attached.iter().map(|a| a.policy.name.as_str()).collect::<Vec<_>>(), ["Ops"]);
+    }
+}
