@@ -470,3 +470,75 @@ async fn each_access_key_is_throttled_beyond_its_rate() {
     tokio::time::sleep(Duration::from_millis(retry_ms + 50)).await;
     assert_eq!(limited.clone().oneshot(get().unwrap()).await.unwrap().status(), 200);
 }
+
+/// Launch templates over REST and over ECS's RPC actions: a group made from one, updated by a
+/// rolling update that leaves the template alone.
+#[tokio::test]
+async fn launch_templates_over_rest_and_rpc() {
+    let app = app().await;
+    for image in ["img-old", "img-new"] {
+        app.ok("POST", "/v1/images", Some(json!({"id": image}))).await;
+    }
+    let template =
+        app.ok("POST", "/v1/launch-templates", Some(json!({"name": "web", "version": {"image_id": "img-old"}}))).await;
+    let id = template["id"].as_str().unwrap().to_string();
+    assert!(id.starts_with("lt-"), "{template}");
+    assert_eq!((template["default_version"].as_u64(), template["latest_version"].as_u64()), (Some(1), Some(1)));
+    let group = app
+        .ok(
+            "POST",
+            "/v1/scaling-groups",
+            Some(json!({"name": "web", "min_size": 0, "max_size": 4, "desired_capacity": 2, "launch_template_id": id})),
+        )
+        .await;
+    assert_eq!(group["launch_template_version"], "Default");
+    let group_id = group["id"].as_str().unwrap().to_string();
+    app.ok("POST", &format!("/v1/scaling-groups/{group_id}/enable"), None).await;
+    app.service.reconcile_all().await.unwrap();
+    let started = app
+        .ok(
+            "POST",
+            "/v1/rolling-updates",
+            Some(json!({"template_name": "ACS-ESS-RollingUpdateByReplaceSystemDiskInScalingGroup",
+                        "parameters": {"invokeType": "invoke", "scalingGroupId": group_id, "imageId": "img-new"}})),
+        )
+        .await;
+    let done = app.ok("GET", &format!("/v1/rolling-updates/{}?wait=20", started["id"].as_str().unwrap()), None).await;
+    assert_eq!(done["status"], "Success", "{done}");
+    let versions = app.ok("GET", &format!("/v1/launch-templates/{id}/versions"), None).await;
+    assert_eq!(versions["items"].as_array().unwrap().len(), 1);
+    assert_eq!(versions["items"][0]["image_id"], "img-old", "a rolling update leaves the template alone");
+
+    let second = app
+        .ok(
+            "POST",
+            &format!("/v1/launch-templates/{id}/versions"),
+            Some(json!({"image_id": "img-new", "make_default": true})),
+        )
+        .await;
+    assert_eq!(second["version"], 2);
+    let (status, error) =
+        app.call("PATCH", &format!("/v1/launch-templates/{id}"), Some(json!({"default_version": 9}))).await;
+    assert_eq!((status, error["Code"].as_str()), (404, Some("InvalidLaunchTemplateVersion.NotFound")), "{error}");
+
+    // ECS's own actions see the same templates.
+    let mut params = vec![
+        ("Action".to_string(), "DescribeLaunchTemplates".to_string()),
+        ("Version".to_string(), "2014-05-26".to_string()),
+        ("LaunchTemplateName.1".to_string(), "web".to_string()),
+    ];
+    sign::sign_v1_params(
+        "GET",
+        &mut params,
+        KEY_ID,
+        SECRET,
+        &sign::format_timestamp(chrono::Utc::now()),
+        &sign::random_nonce(),
+    );
+    let query = form_urlencoded::Serializer::new(String::new()).extend_pairs(&params).finish();
+    let (status, body) = send(&app.router, Request::get(format!("/?{query}")).body(Body::empty()).unwrap()).await;
+    assert_eq!(status, 200, "{body}");
+    let set = &body["LaunchTemplateSets"]["LaunchTemplateSet"][0];
+    assert_eq!((set["LaunchTemplateId"].as_str(), set["DefaultVersionNumber"].as_u64()), (Some(id.as_str()), Some(2)));
+    assert_eq!(set["LatestVersionNumber"], 2);
+}

@@ -5,8 +5,8 @@
 
 use crate::rpc::render;
 use rollscale_core::domain::{
-    ContainerSpec, Event, Image, Instance, InstanceSource, LoadBalancer, PackageVersion, ScalingActivity,
-    ScalingConfiguration, ScalingGroup,
+    ContainerSpec, Event, Image, Instance, InstanceSource, LaunchTemplate, LaunchTemplateVersion, LoadBalancer,
+    PackageVersion, ScalingActivity, ScalingConfiguration, ScalingGroup,
 };
 use rollscale_core::task::{InstanceStatus, InstanceWork, Phase, TaskState};
 use schemars::JsonSchema;
@@ -89,6 +89,10 @@ pub struct ScalingGroupView {
     pub desired_capacity: u32,
     /// The active scaling configuration, if any.
     pub scaling_configuration_id: Option<String>,
+    /// The launch template its instances are made from, if any.
+    pub launch_template_id: Option<String>,
+    /// `Default`, `Latest` or a version number, with a launch template.
+    pub launch_template_version: Option<String>,
     pub load_balancer_ids: Vec<String>,
     /// Of `ScaleIn`, `ScaleOut`, `HealthCheck`, `AlarmNotification`, `ScheduledAction`.
     pub suspended_processes: Vec<String>,
@@ -110,6 +114,14 @@ impl From<&ScalingGroup> for ScalingGroupView {
             desired_capacity: group.desired_capacity,
             scaling_configuration_id: match &group.source {
                 InstanceSource::Configuration(id) => Some(id.to_string()),
+                _ => None,
+            },
+            launch_template_id: match &group.source {
+                InstanceSource::LaunchTemplate { id, .. } => Some(id.to_string()),
+                _ => None,
+            },
+            launch_template_version: match &group.source {
+                InstanceSource::LaunchTemplate { version, .. } => Some(version.to_string()),
                 _ => None,
             },
             load_balancer_ids: group.load_balancer_ids.iter().map(ToString::to_string).collect(),
@@ -137,6 +149,12 @@ pub struct NewScalingGroup {
     pub load_balancer_ids: Vec<String>,
     #[serde(default)]
     pub drain_timeout_s: Option<u32>,
+    /// Make instances from this launch template instead of a scaling configuration.
+    #[serde(default)]
+    pub launch_template_id: Option<String>,
+    /// `Default` (the default), `Latest` or a version number.
+    #[serde(default)]
+    pub launch_template_version: Option<String>,
 }
 
 /// Changes to a scaling group; absent fields stay as they are.
@@ -567,6 +585,82 @@ impl From<&Event> for EventView {
             created_at: time(event.created_at),
         }
     }
+}
+
+#[derive(Serialize, Deserialize, JsonSchema, Debug)]
+pub struct LaunchTemplateView {
+    pub id: String,
+    pub name: String,
+    pub default_version: u32,
+    pub latest_version: u32,
+    pub created_at: String,
+}
+
+impl From<&LaunchTemplate> for LaunchTemplateView {
+    fn from(template: &LaunchTemplate) -> Self {
+        LaunchTemplateView {
+            id: template.id.to_string(),
+            name: template.name.clone(),
+            default_version: template.default_version,
+            latest_version: template.latest_version,
+            created_at: time(template.created_at),
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize, JsonSchema, Debug)]
+pub struct LaunchTemplateVersionView {
+    pub launch_template_id: String,
+    pub version: u32,
+    pub image_id: String,
+    pub instance_type: String,
+    pub containers: Vec<Container>,
+    pub description: String,
+    pub created_at: String,
+}
+
+impl From<&LaunchTemplateVersion> for LaunchTemplateVersionView {
+    fn from(version: &LaunchTemplateVersion) -> Self {
+        LaunchTemplateVersionView {
+            launch_template_id: version.template_id.to_string(),
+            version: version.version,
+            image_id: version.image_id.clone(),
+            instance_type: version.instance_type.clone(),
+            containers: version.containers.iter().map(Container::from).collect(),
+            description: version.description.clone(),
+            created_at: time(version.created_at),
+        }
+    }
+}
+
+/// A launch template's version content.
+#[derive(Serialize, Deserialize, JsonSchema, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct NewLaunchTemplateVersion {
+    pub image_id: String,
+    #[serde(default)]
+    pub instance_type: Option<String>,
+    #[serde(default)]
+    pub containers: Vec<Container>,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Make it the default version (a new template's first version always is).
+    #[serde(default)]
+    pub make_default: bool,
+}
+
+#[derive(Serialize, Deserialize, JsonSchema, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct NewLaunchTemplate {
+    pub name: String,
+    /// Its version 1.
+    pub version: NewLaunchTemplateVersion,
+}
+
+#[derive(Serialize, Deserialize, JsonSchema, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct LaunchTemplateChanges {
+    pub default_version: u32,
 }
 
 /// A bearer token made from an AccessKey (see `rollscale token`).

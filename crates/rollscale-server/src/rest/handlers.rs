@@ -10,10 +10,11 @@ use axum::extract::{Extension, Path, Query, State};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::IntoResponse;
 use axum::Json;
-use rollscale_core::domain::{GroupType, LoadBalancer as _Lb, OsType};
+use rollscale_core::domain::{GroupType, LoadBalancer as _Lb, OsType, TemplateVersion};
 use rollscale_core::ids::LoadBalancerId;
 use rollscale_core::task::{InstanceDecision, TaskStatus};
 use rollscale_engine::service::{GroupChanges, NewConfiguration, NewGroup};
+use rollscale_engine::templates::NewTemplateVersion;
 use rollscale_store::{Execution, ExecutionFilter};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -106,6 +107,29 @@ pub async fn create_group(
     if new.drain_timeout_s.is_some_and(|s| s > 3600) {
         return Err(ApiError::new(400, "InvalidParameter", "drain_timeout_s must be from 0 to 3600"));
     }
+    let launch_template = match new.launch_template_id.as_deref() {
+        None => None,
+        Some(text) => {
+            let id = rollscale_core::ids::LaunchTemplateId::parse(text).ok_or_else(|| {
+                ApiError::new(
+                    404,
+                    "InvalidLaunchTemplate.NotFound",
+                    format!("the launch template {text} does not exist"),
+                )
+            })?;
+            let version = match new.launch_template_version.as_deref() {
+                None => TemplateVersion::Default,
+                Some(text) => TemplateVersion::parse(text).ok_or_else(|| {
+                    ApiError::new(
+                        400,
+                        "InvalidParameter",
+                        format!("launch_template_version \"{text}\" is not Default, Latest or a version number"),
+                    )
+                })?,
+            };
+            Some((id, version))
+        }
+    };
     let group = state
         .service
         .create_group(NewGroup {
@@ -117,6 +141,7 @@ pub async fn create_group(
             desired_capacity: size("desired_capacity", new.desired_capacity)?,
             load_balancer_ids,
             drain_timeout_s: new.drain_timeout_s,
+            launch_template,
         })
         .await?;
     Ok(Json(ScalingGroupView::from(&group)))
@@ -305,6 +330,64 @@ pub async fn get_instance(State(state): State<AppStateRef>, Path(id): Path<Strin
         .first()
         .ok_or_else(|| ApiError::new(404, "InvalidInstanceId.NotFound", format!("the instance {id} does not exist")))?;
     Ok(Json(InstanceView::from(instance)))
+}
+
+pub async fn list_launch_templates(State(state): State<AppStateRef>) -> Reply<List<LaunchTemplateView>> {
+    let templates = state.service.launch_templates().await?;
+    Ok(Json(List { items: templates.iter().map(LaunchTemplateView::from).collect() }))
+}
+
+fn template_version(new: NewLaunchTemplateVersion) -> NewTemplateVersion {
+    NewTemplateVersion {
+        image_id: new.image_id,
+        instance_type: new.instance_type,
+        containers: new.containers.into_iter().map(Into::into).collect(),
+        description: new.description,
+    }
+}
+
+pub async fn create_launch_template(
+    State(state): State<AppStateRef>,
+    new: Result<Json<NewLaunchTemplate>, JsonRejection>,
+) -> Reply<LaunchTemplateView> {
+    let new = body(new)?;
+    let (template, _) = state.service.create_launch_template(&new.name, template_version(new.version)).await?;
+    Ok(Json(LaunchTemplateView::from(&template)))
+}
+
+pub async fn get_launch_template(
+    State(state): State<AppStateRef>,
+    Path(id): Path<String>,
+) -> Reply<LaunchTemplateView> {
+    Ok(Json(LaunchTemplateView::from(&state.service.launch_template(&id).await?)))
+}
+
+pub async fn modify_launch_template(
+    State(state): State<AppStateRef>,
+    Path(id): Path<String>,
+    changes: Result<Json<LaunchTemplateChanges>, JsonRejection>,
+) -> Reply<LaunchTemplateView> {
+    let changes = body(changes)?;
+    Ok(Json(LaunchTemplateView::from(&state.service.set_default_template_version(&id, changes.default_version).await?)))
+}
+
+pub async fn list_launch_template_versions(
+    State(state): State<AppStateRef>,
+    Path(id): Path<String>,
+) -> Reply<List<LaunchTemplateVersionView>> {
+    let versions = state.service.launch_template_versions(&id).await?;
+    Ok(Json(List { items: versions.iter().map(LaunchTemplateVersionView::from).collect() }))
+}
+
+pub async fn create_launch_template_version(
+    State(state): State<AppStateRef>,
+    Path(id): Path<String>,
+    new: Result<Json<NewLaunchTemplateVersion>, JsonRejection>,
+) -> Reply<LaunchTemplateVersionView> {
+    let new = body(new)?;
+    let make_default = new.make_default;
+    let version = state.service.create_launch_template_version(&id, template_version(new), make_default).await?;
+    Ok(Json(LaunchTemplateVersionView::from(&version)))
 }
 
 pub async fn list_load_balancers(State(state): State<AppStateRef>) -> Reply<List<LoadBalancerView>> {

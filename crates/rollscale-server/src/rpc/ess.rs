@@ -10,7 +10,7 @@ use super::request::Params;
 use super::{list, render::date, required};
 use crate::error::ApiError;
 use rollscale_core::domain::*;
-use rollscale_core::ids::LoadBalancerId;
+use rollscale_core::ids::{LaunchTemplateId, LoadBalancerId};
 use rollscale_engine::service::{GroupChanges, NewConfiguration, NewGroup};
 use rollscale_engine::Service;
 use serde_json::{json, Value};
@@ -251,9 +251,32 @@ async fn create_group(service: &Service, params: &Params) -> Result<Value, ApiEr
             desired_capacity: int_param(params, "DesiredCapacity", 0, 10_000)?,
             load_balancer_ids,
             drain_timeout_s: int_param(params, "DrainTimeout", 0, 3600)?,
+            launch_template: launch_template(params)?,
         })
         .await?;
     Ok(json!({ "ScalingGroupId": group.id }))
+}
+
+/// `LaunchTemplateId` with `LaunchTemplateVersion` (`Default`, the default; `Latest`; or a
+/// number).
+fn launch_template(params: &Params) -> Result<Option<(LaunchTemplateId, TemplateVersion)>, ApiError> {
+    let Some(text) = params.get_nonempty("LaunchTemplateId") else {
+        return Ok(None);
+    };
+    let id = LaunchTemplateId::parse(text).ok_or_else(|| {
+        ApiError::new(404, "InvalidLaunchTemplate.NotFound", format!("the launch template {text} does not exist"))
+    })?;
+    let version = match params.get_nonempty("LaunchTemplateVersion") {
+        None => TemplateVersion::Default,
+        Some(text) => TemplateVersion::parse(text).ok_or_else(|| {
+            ApiError::new(
+                400,
+                "InvalidParameter",
+                format!("LaunchTemplateVersion \"{text}\" is not Default, Latest or a version number"),
+            )
+        })?,
+    };
+    Ok(Some((id, version)))
 }
 
 fn rand_suffix() -> String {

@@ -3,6 +3,7 @@
 //! each product in [`oos`] and [`ess`]; `ClientToken` idempotency of the create operations in
 //! [`idempotency`]; rendering of domain values in [`render`].
 
+pub mod ecs;
 pub mod ess;
 pub mod idempotency;
 pub mod oos;
@@ -70,10 +71,14 @@ async fn handle_request(
     match version.as_str() {
         oos::VERSION => oos::dispatch(service, &caller, &action, &params).await,
         ess::VERSION_2014 | ess::VERSION_2022 => ess::dispatch(service, &caller, &version, &action, &params).await,
+        ecs::VERSION => ecs::dispatch(service, &caller, &action, &params).await,
         other => Err(ApiError::new(
             400,
             "InvalidVersion",
-            format!("the version \"{other}\" is not served; use 2019-06-01 (OOS), 2014-08-28 or 2022-02-22 (ESS)"),
+            format!(
+                "the version \"{other}\" is not served; use 2019-06-01 (OOS), 2014-08-28 or 2022-02-22 (ESS), \
+                 2014-05-26 (ECS)"
+            ),
         )),
     }
 }

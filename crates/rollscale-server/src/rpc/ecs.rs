@@ -1,0 +1,131 @@
+//! ECS (Version 2014-05-26): the launch template actions, and the image catalog's actions (the
+//! same as under ESS).
+
+use super::request::Params;
+use super::{ess, required};
+use crate::error::ApiError;
+use rollscale_core::domain::{LaunchTemplate, LaunchTemplateVersion};
+use rollscale_engine::templates::NewTemplateVersion;
+use rollscale_engine::Service;
+use serde_json::{json, Value};
+
+pub const VERSION: &str = "2014-05-26";
+
+pub async fn dispatch(service: &Service, caller: &str, action: &str, params: &Params) -> Result<Value, ApiError> {
+    match action {
+        "CreateLaunchTemplate" => {
+            let name = required(params, "LaunchTemplateName")?;
+            let (template, _) = service.create_launch_template(name, new_version(params)?).await?;
+            Ok(json!({ "LaunchTemplateId": template.id, "LaunchTemplateVersionNumber": 1 }))
+        }
+        "CreateLaunchTemplateVersion" => {
+            let id = template_id(service, params).await?;
+            let make_default = params
+                .bool("SetAsDefault")
+                .map_err(|error| ApiError::new(400, error.code(), error.to_string()))?
+                .unwrap_or(false);
+            let version = service.create_launch_template_version(&id, new_version(params)?, make_default).await?;
+            Ok(json!({ "LaunchTemplateVersionNumber": version.version }))
+        }
+        "ModifyLaunchTemplateDefaultVersion" => {
+            let id = template_id(service, params).await?;
+            let number = params
+                .i64("DefaultVersionNumber")
+                .map_err(|error| ApiError::new(400, error.code(), error.to_string()))?
+                .ok_or_else(|| {
+                    ApiError::new(400, "MissingParameter", "the parameter DefaultVersionNumber is required")
+                })?;
+            let number = u32::try_from(number)
+                .map_err(|_| ApiError::new(400, "InvalidParameter", "DefaultVersionNumber must be a version number"))?;
+            service.set_default_template_version(&id, number).await?;
+            Ok(json!({}))
+        }
+        "DescribeLaunchTemplates" => {
+            let ids = super::list(params, "LaunchTemplateId")?;
+            let names = super::list(params, "LaunchTemplateName")?;
+            let templates: Vec<Value> = service
+                .launch_templates()
+                .await?
+                .iter()
+                .filter(|t| ids.is_empty() || ids.iter().any(|id| id == t.id.as_str()))
+                .filter(|t| names.is_empty() || names.contains(&t.name))
+                .map(template_json)
+                .collect();
+            Ok(json!({
+                "TotalCount": templates.len(), "PageNumber": 1, "PageSize": templates.len().max(1),
+                "LaunchTemplateSets": { "LaunchTemplateSet": templates },
+            }))
+        }
+        "DescribeLaunchTemplateVersions" => {
+            let id = template_id(service, params).await?;
+            let template = service.launch_template(&id).await?;
+            let wanted = super::list(params, "LaunchTemplateVersion")?;
+            let versions: Vec<Value> = service
+                .launch_template_versions(&id)
+                .await?
+                .iter()
+                .filter(|v| wanted.is_empty() || wanted.iter().any(|w| *w == v.version.to_string()))
+                .map(|v| version_json(&template, v))
+                .collect();
+            Ok(json!({
+                "TotalCount": versions.len(), "PageNumber": 1, "PageSize": versions.len().max(1),
+                "LaunchTemplateVersionSets": { "LaunchTemplateVersionSet": versions },
+            }))
+        }
+        "CreateImage" | "DescribeImages" | "DeleteImage" => {
+            ess::dispatch(service, caller, ess::VERSION_2014, action, params).await
+        }
+        other => Err(ApiError::new(
+            404,
+            "InvalidAction.NotFound",
+            format!("the action {other} is not served for ECS (Version {VERSION})"),
+        )),
+    }
+}
+
+/// `LaunchTemplateId`, or the id of `LaunchTemplateName`.
+async fn template_id(service: &Service, params: &Params) -> Result<String, ApiError> {
+    if let Some(id) = params.get_nonempty("LaunchTemplateId") {
+        return Ok(id.to_string());
+    }
+    let Some(name) = params.get_nonempty("LaunchTemplateName") else {
+        return Err(ApiError::new(400, "MissingParameter", "LaunchTemplateId or LaunchTemplateName is required"));
+    };
+    let found = service.launch_templates().await?.into_iter().find(|t| t.name == name);
+    found.map(|t| t.id.to_string()).ok_or_else(|| {
+        ApiError::new(404, "InvalidLaunchTemplate.NotFound", format!("no launch template is named {name}"))
+    })
+}
+
+fn new_version(params: &Params) -> Result<NewTemplateVersion, ApiError> {
+    Ok(NewTemplateVersion {
+        image_id: required(params, "ImageId")?.to_string(),
+        instance_type: params.get_nonempty("InstanceType").map(str::to_string),
+        containers: Vec::new(),
+        description: params.get_nonempty("VersionDescription").map(str::to_string),
+    })
+}
+
+fn template_json(template: &LaunchTemplate) -> Value {
+    json!({
+        "LaunchTemplateId": template.id,
+        "LaunchTemplateName": template.name,
+        "DefaultVersionNumber": template.default_version,
+        "LatestVersionNumber": template.latest_version,
+        "CreateTime": super::render::date(Some(template.created_at)),
+        "ModifiedTime": super::render::date(Some(template.created_at)),
+        "CreatedBy": "rollscale",
+    })
+}
+
+fn version_json(template: &LaunchTemplate, version: &LaunchTemplateVersion) -> Value {
+    json!({
+        "LaunchTemplateId": template.id,
+        "LaunchTemplateName": template.name,
+        "VersionNumber": version.version,
+        "DefaultVersion": version.version == template.default_version,
+        "VersionDescription": version.description,
+        "CreateTime": super::render::date(Some(version.created_at)),
+        "LaunchTemplateData": { "ImageId": version.image_id, "InstanceType": version.instance_type },
+    })
+}
