@@ -12,6 +12,7 @@ use crate::UsageError;
 pub enum Product {
     Oos,
     Ess,
+    Ecs,
 }
 
 impl Product {
@@ -19,6 +20,7 @@ impl Product {
         match name.to_ascii_lowercase().as_str() {
             "oos" => Some(Product::Oos),
             "ess" => Some(Product::Ess),
+            "ecs" => Some(Product::Ecs),
             _ => None,
         }
     }
@@ -27,6 +29,7 @@ impl Product {
         match self {
             Product::Oos => "oos",
             Product::Ess => "ess",
+            Product::Ecs => "ecs",
         }
     }
 
@@ -42,6 +45,10 @@ impl Product {
                 "CreateScalingGroup, DescribeScalingGroups, EnableScalingGroup, CreateScalingConfiguration, \
                  DescribeScalingConfigurations, DescribeScalingInstances, EnterStandby, ExitStandby, \
                  SuspendProcesses, ResumeProcesses, DescribeScalingActivities, …"
+            }
+            Product::Ecs => {
+                "CreateLaunchTemplate, CreateLaunchTemplateVersion, ModifyLaunchTemplateDefaultVersion, \
+                 DescribeLaunchTemplates, DescribeLaunchTemplateVersions, CreateImage, DescribeImages, DeleteImage"
             }
         }
     }

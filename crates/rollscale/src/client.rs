@@ -14,6 +14,8 @@ use std::time::Duration;
 pub const OOS_VERSION: &str = "2019-06-01";
 /// The ESS API version used by default (the seeds' and the old SDK's).
 pub const ESS_VERSION: &str = "2014-08-28";
+/// The ECS API version (launch templates, images).
+pub const ECS_VERSION: &str = "2014-05-26";
 
 /// Beyond this length of the encoded parameters, they go in a form body instead of the
 /// query string (HTTP servers refuse URIs longer than 64 KiB; a long script gets there).
@@ -64,6 +66,7 @@ pub fn default_version(product: &str) -> Option<&'static str> {
     match product.to_ascii_lowercase().as_str() {
         "oos" => Some(OOS_VERSION),
         "ess" => Some(ESS_VERSION),
+        "ecs" => Some(ECS_VERSION),
         _ => None,
     }
 }

@@ -200,3 +200,49 @@ fn the_rest_api_answers_with_a_token_from_the_cli() {
     assert_ne!(code, 0, "a lifetime under 60 s is refused: {stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `rollscale ecs …`: a launch template, and a scaling group made from it.
+#[test]
+fn launch_templates_through_the_cli() {
+    let dir = temp_dir("templates");
+    let _server = up(&dir, &["--sim-latency-ms", "1", "--demo-size", "2"]);
+    let image = "aliyun_2_1903_x64_20G_alibase_20200529.vhd";
+    let created = cli_json(&dir, &["ecs", "CreateLaunchTemplate", "--LaunchTemplateName", "web", "--ImageId", image]);
+    let id = created["LaunchTemplateId"].as_str().expect("id").to_string();
+    let group = cli_json(
+        &dir,
+        &[
+            "ess",
+            "CreateScalingGroup",
+            "--ScalingGroupName",
+            "from-template",
+            "--MinSize",
+            "0",
+            "--MaxSize",
+            "3",
+            "--DesiredCapacity",
+            "1",
+            "--LaunchTemplateId",
+            &id,
+            "--LaunchTemplateVersion",
+            "Latest",
+        ],
+    );
+    let group_id = group["ScalingGroupId"].as_str().expect("group id").to_string();
+    let described = cli_json(&dir, &["ess", "DescribeScalingGroups", "--ScalingGroupId.1", &group_id]);
+    let described = &described["ScalingGroups"]["ScalingGroup"][0];
+    assert_eq!(
+        (described["LaunchTemplateId"].as_str(), described["LaunchTemplateVersion"].as_str()),
+        (Some(id.as_str()), Some("Latest"))
+    );
+    let versions = cli_json(&dir, &["ecs", "DescribeLaunchTemplateVersions", "--LaunchTemplateId", &id]);
+    assert_eq!(
+        versions["LaunchTemplateVersionSets"]["LaunchTemplateVersionSet"][0]["LaunchTemplateData"]["ImageId"],
+        image
+    );
+    let (code, _, stderr) =
+        cli(&dir, &["ecs", "CreateLaunchTemplate", "--LaunchTemplateName", "web", "--ImageId", image]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("InvalidLaunchTemplateName.Duplicate"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
