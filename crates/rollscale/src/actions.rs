@@ -363,8 +363,8 @@ mod tests {
         let error = |text: &[&str]| parse(&args(text)).unwrap_err().to_string();
         assert!(error(&["oos", "ListExecutions", "--ExecutionId"]).contains("missing the value of --ExecutionId"));
         assert!(error(&["oos", "ListExecutions", "--ExecutionId", "--Status", "Running"]).contains("missing the value"));
-        assert!(error(&["ecs", "DescribeRegions"]).contains("oos"));
-        assert!(error(&["ecs", "DescribeRegions"]).contains("ess"));
+        assert!(error(&["vpc", "DescribeRegions"]).contains("oos"));
+        assert!(error(&["vpc", "DescribeRegions"]).contains("ess"));
         assert!(error(&["oos"]).contains("missing the action"));
         assert!(error(&["oos", "ListExecutions", "stray"]).contains("unexpected argument"));
         assert!(error(&["oos", "ListExecutions", "--Action", "X"]).contains("set by rollscale"));

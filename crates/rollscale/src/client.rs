@@ -397,6 +397,7 @@ mod tests {
     fn versions_by_product() {
         assert_eq!(default_version("OOS"), Some("2019-06-01"));
         assert_eq!(default_version("ess"), Some("2014-08-28"));
-        assert_eq!(default_version("ecs"), None);
+        assert_eq!(default_version("ecs"), Some("2014-05-26"));
+        assert_eq!(default_version("vpc"), None);
     }
 }
