@@ -16,6 +16,7 @@ macro_rules! outln {
     ($($arg:tt)*) => { $crate::write_stdout(format_args!("{}\n", format_args!($($arg)*))) };
 }
 
+mod access;
 mod actions;
 mod client;
 mod profile;

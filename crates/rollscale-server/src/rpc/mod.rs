@@ -7,6 +7,7 @@ pub mod ecs;
 pub mod ess;
 pub mod idempotency;
 pub mod oos;
+pub mod ram;
 pub mod render;
 pub mod request;
 pub mod sign;
@@ -27,10 +28,14 @@ pub async fn handle(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
+    peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
     body: Bytes,
 ) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string().to_uppercase();
-    match handle_request(&state, &method, &uri, &headers, body.to_vec()).await {
+    let mut audit = None;
+    let result = handle_request(&state, &method, &uri, &headers, body.to_vec(), &mut audit).await;
+    ram::record(&state, audit, &result, &request_id, peer.map(|peer| peer.0 .0.ip())).await;
+    match result {
         Ok(mut value) => {
             if let Value::Object(map) = &mut value {
                 map.insert("RequestId".into(), Value::String(request_id));
@@ -50,6 +55,7 @@ async fn handle_request(
     uri: &Uri,
     headers: &HeaderMap,
     body: Vec<u8>,
+    audit: &mut Option<ram::AuditDraft>,
 ) -> Result<Value, ApiError> {
     let header_pairs: Vec<(String, String)> = headers
         .iter()
@@ -67,9 +73,11 @@ async fn handle_request(
     .ok_or_else(|| ApiError::new(400, "MissingParameter", "the parameter Action is required"))?;
     let version =
         request.version().ok_or_else(|| ApiError::new(400, "MissingParameter", "the parameter Version is required"))?;
+    ram::authorize(state, &caller, &version, &action, &params, audit).await?;
     let service = &state.service;
     match version.as_str() {
         oos::VERSION => oos::dispatch(service, &caller, &action, &params).await,
+        ram::VERSION => ram::dispatch(service, &caller, &action, &params).await,
         ess::VERSION_2014 | ess::VERSION_2022 => ess::dispatch(service, &caller, &version, &action, &params).await,
         ecs::VERSION => ecs::dispatch(service, &caller, &action, &params).await,
         other => Err(ApiError::new(
@@ -99,14 +107,19 @@ fn claimed_access_key(request: &RpcRequest) -> Option<String> {
 /// Every request is signed with a known, active AccessKey, fresh, and not replayed. Returns the
 /// scheme and the AccessKey id (the caller).
 pub(crate) async fn authenticate(state: &AppState, request: &RpcRequest) -> Result<(sign::Scheme, String), ApiError> {
-    let secret = match claimed_access_key(request) {
-        Some(id) => state.service.access_key_secret(&id).await.map_err(ApiError::from)?.map(|secret| (id, secret)),
+    let key = match claimed_access_key(request) {
+        Some(id) => state.service.signing_key(&id).await.map_err(ApiError::from)?,
         None => None,
     };
-    let lookup = |id: &str| secret.as_ref().filter(|(known, _)| known == id).map(|(_, secret)| secret.clone());
+    let lookup = |id: &str| key.as_ref().filter(|key| key.id == id).map(|key| key.secret.clone());
     let max_skew = chrono::Duration::from_std(state.auth.max_skew).unwrap_or(chrono::Duration::minutes(15));
     let verified = sign::verify(request, &lookup, chrono::Utc::now(), max_skew)
         .map_err(|error| ApiError::new(error.http_status(), error.code(), error.to_string()))?;
+    // Checked once the signature is: only the key's holder learns that it is disabled.
+    if key.as_ref().is_some_and(|key| key.status != rollscale_core::domain::AccessKeyStatus::Active) {
+        let message = format!("the AccessKey {} is disabled (Inactive)", verified.access_key_id);
+        return Err(ApiError::new(403, "InvalidAccessKeyId.Inactive", message));
+    }
     if let Some(nonce) = verified.nonce.as_deref().filter(|n| !n.is_empty()) {
         let key = format!("{}:{nonce}", verified.access_key_id);
         if !state.service.use_nonce(&key, state.auth.max_skew * 2).await.map_err(ApiError::from)? {

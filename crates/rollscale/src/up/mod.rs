@@ -123,6 +123,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         }
     };
     let store = Store::open(&url).await.context("cannot open the database")?;
+    let store = crate::access::with_server_key(store, &args.data_dir).await?;
     let demo = !args.no_demo && store.setting_get("demo.created").await?.is_none();
     if demo {
         // The demo's load balancer exists before the drivers start, so a managed HAProxy
@@ -168,7 +169,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let endpoint = format!("http://{}", listener.local_addr()?);
     if store.access_key_count().await? == 0 {
-        let key = service.create_access_key("admin").await?;
+        let key = service.create_admin_access_key("admin").await?;
         let profile = Profile {
             endpoint: endpoint.clone(),
             access_key_id: key.id.clone(),

@@ -1,0 +1,382 @@
+//! RAM 2015-05-01: users, AccessKeys, policies and their attachments, with RAM's parameter
+//! names and response shapes; `ListAuditEvents` (a rollscale action under `ram`) reads the
+//! audit log. Also where every RPC call is authorized ([`authorize`]) and audited
+//! ([`record`]).
+
+use super::request::Params;
+use super::{page, render, required};
+use crate::error::ApiError;
+use crate::AppState;
+use rollscale_core::access::{AuditEvent, AuditFilter, Policy, User};
+use rollscale_core::domain::AccessKey;
+use rollscale_engine::access::{parse_key_status, parse_policy_type, NewUser, PolicyInfo};
+use rollscale_engine::Service;
+use serde_json::{json, Map, Value};
+
+pub const VERSION: &str = "2015-05-01";
+
+/// The product an API version belongs to, as actions are named in policies.
+pub fn product_of(version: &str) -> Option<&'static str> {
+    match version {
+        super::oos::VERSION => Some("oos"),
+        super::ess::VERSION_2014 | super::ess::VERSION_2022 => Some("ess"),
+        "2014-05-26" => Some("ecs"),
+        VERSION => Some("ram"),
+        _ => None,
+    }
+}
+
+/// The resource a call acts on, as policies name it: the scaling group, execution, user or
+/// policy its parameters name, else every resource of the product.
+pub fn resource_of(product: &str, params: &Params) -> String {
+    let named = match product {
+        "ess" => params.get_nonempty("ScalingGroupId").map(|id| format!("scalinggroup/{id}")),
+        "oos" => params.get_nonempty("ExecutionId").map(|id| format!("execution/{id}")),
+        "ram" => params
+            .get_nonempty("UserName")
+            .map(|name| format!("user/{name}"))
+            .or_else(|| params.get_nonempty("PolicyName").map(|name| format!("policy/{name}"))),
+        _ => None,
+    };
+    format!("acs:{product}:*:*:{}", named.as_deref().unwrap_or("*"))
+}
+
+/// Parameters that are the signature's, not the request's: left out of the audit log.
+const SIGNATURE_PARAMS: &[&str] = &[
+    "AccessKeyId",
+    "Signature",
+    "SignatureMethod",
+    "SignatureVersion",
+    "SignatureNonce",
+    "SignatureType",
+    "Timestamp",
+    "Format",
+    "Action",
+    "Version",
+];
+
+/// Longest parameter value the audit log keeps, in characters.
+const MAX_AUDIT_VALUE: usize = 256;
+
+/// A call being audited: filled in when it is authorized, recorded with its result.
+#[derive(Debug)]
+pub struct AuditDraft {
+    access_key_id: String,
+    action: String,
+    resource: String,
+    request: Value,
+}
+
+/// Authorizes an authenticated call as `<product>:<Action>` on its resource, and remembers it
+/// in `audit` for [`record`] whatever the outcome. A call of a version no product serves is
+/// not authorized here: it is refused as `InvalidVersion`.
+pub async fn authorize(
+    state: &AppState,
+    caller: &str,
+    version: &str,
+    action: &str,
+    params: &Params,
+    audit: &mut Option<AuditDraft>,
+) -> Result<(), ApiError> {
+    let product = product_of(version);
+    let resource = product.map(|product| resource_of(product, params)).unwrap_or_else(|| "*".into());
+    let mut request = Map::new();
+    for (name, value) in params.iter().filter(|(name, _)| !SIGNATURE_PARAMS.contains(name)) {
+        let value = match value.chars().count() > MAX_AUDIT_VALUE {
+            true => format!("{}…", value.chars().take(MAX_AUDIT_VALUE).collect::<String>()),
+            false => value.to_string(),
+        };
+        request.insert(name.to_string(), Value::String(value));
+    }
+    let full_action = format!("{}:{action}", product.unwrap_or("unknown"));
+    *audit = Some(AuditDraft {
+        access_key_id: caller.to_string(),
+        action: full_action.clone(),
+        resource: resource.clone(),
+        request: Value::Object(request),
+    });
+    if product.is_none() {
+        return Ok(());
+    }
+    Ok(state.service.authorize(caller, &full_action, &resource).await?)
+}
+
+/// Writes an audited call with its result to the audit log. A failure to write is logged,
+/// and the call is answered all the same.
+pub async fn record(
+    state: &AppState,
+    audit: Option<AuditDraft>,
+    result: &Result<Value, ApiError>,
+    request_id: &str,
+    source_ip: Option<std::net::IpAddr>,
+) {
+    let Some(draft) = audit else { return };
+    let (result_code, http_status) = match result {
+        Ok(_) => ("Success".to_string(), 200),
+        Err(error) => (error.code.clone(), error.status.as_u16()),
+    };
+    let event = AuditEvent {
+        id: String::new(),
+        at: 0,
+        user_name: String::new(),
+        access_key_id: draft.access_key_id,
+        action: draft.action,
+        resource: draft.resource,
+        source_ip: source_ip.map(|ip| ip.to_string()).unwrap_or_default(),
+        result_code,
+        http_status,
+        request_id: request_id.to_string(),
+        request: draft.request,
+    };
+    if let Err(error) = state.service.record_audit(event).await {
+        tracing::error!(error = %error, "the audit log could not be written");
+    }
+}
+
+pub async fn dispatch(service: &Service, caller: &str, action: &str, params: &Params) -> Result<Value, ApiError> {
+    match action {
+        "CreateUser" => create_user(service, params).await,
+        "GetUser" => Ok(json!({ "User": user(&service.user(required(params, "UserName")?).await?) })),
+        "ListUsers" => list_users(service, params).await,
+        "DeleteUser" => {
+            service.delete_user(required(params, "UserName")?).await?;
+            Ok(json!({}))
+        }
+        "CreateAccessKey" => {
+            let user_name = user_or_caller(service, caller, params).await?;
+            let key = service.create_access_key(&user_name).await?;
+            Ok(json!({ "AccessKey": access_key(&key, true) }))
+        }
+        "ListAccessKeys" => {
+            let user_name = user_or_caller(service, caller, params).await?;
+            let keys = service.access_keys(&user_name).await?;
+            let keys: Vec<Value> = keys.iter().map(|key| access_key(key, false)).collect();
+            Ok(json!({ "AccessKeys": { "AccessKey": keys } }))
+        }
+        "UpdateAccessKey" => {
+            let user_name = user_or_caller(service, caller, params).await?;
+            let status = parse_key_status(required(params, "Status")?)?;
+            service.set_access_key_status(&user_name, required(params, "UserAccessKeyId")?, status).await?;
+            Ok(json!({}))
+        }
+        "DeleteAccessKey" => {
+            let user_name = user_or_caller(service, caller, params).await?;
+            service.delete_access_key(&user_name, required(params, "UserAccessKeyId")?).await?;
+            Ok(json!({}))
+        }
+        "CreatePolicy" => {
+            let created = service
+                .create_policy(
+                    required(params, "PolicyName")?,
+                    required(params, "PolicyDocument")?,
+                    params.get("Description").unwrap_or(""),
+                )
+                .await?;
+            let mut rendered = policy(&PolicyInfo { policy: created, attachment_count: 0 });
+            if let Value::Object(map) = &mut rendered {
+                map.remove("PolicyDocument");
+                map.remove("AttachmentCount");
+                map.remove("UpdateDate");
+            }
+            Ok(json!({ "Policy": rendered }))
+        }
+        "GetPolicy" => {
+            let policy_type = parse_policy_type(required(params, "PolicyType")?)?;
+            let info = service.policy(policy_type, required(params, "PolicyName")?).await?;
+            Ok(json!({
+                "Policy": policy(&info),
+                "DefaultPolicyVersion": {
+                    "VersionId": "v1",
+                    "IsDefaultVersion": true,
+                    "PolicyDocument": info.policy.document,
+                    "CreateDate": render::date(Some(info.policy.created_at)),
+                },
+            }))
+        }
+        "ListPolicies" => list_policies(service, params).await,
+        "DeletePolicy" => {
+            service.delete_policy(required(params, "PolicyName")?).await?;
+            Ok(json!({}))
+        }
+        "AttachPolicyToUser" | "DetachPolicyFromUser" => {
+            let policy_type = parse_policy_type(required(params, "PolicyType")?)?;
+            let (user_name, policy_name) = (required(params, "UserName")?, required(params, "PolicyName")?);
+            match action {
+                "AttachPolicyToUser" => service.attach_policy(user_name, policy_type, policy_name).await?,
+                _ => service.detach_policy(user_name, policy_type, policy_name).await?,
+            }
+            Ok(json!({}))
+        }
+        "ListPoliciesForUser" => {
+            let attached = service.user_policies(required(params, "UserName")?).await?;
+            let items: Vec<Value> = attached
+                .iter()
+                .map(|attachment| {
+                    json!({
+                        "PolicyName": attachment.policy.name,
+                        "PolicyType": attachment.policy.policy_type.as_str(),
+                        "Description": attachment.policy.description,
+                        "DefaultVersion": "v1",
+                        "AttachDate": render::date(Some(attachment.attached_at)),
+                    })
+                })
+                .collect();
+            Ok(json!({ "Policies": { "Policy": items } }))
+        }
+        "ListAuditEvents" => list_audit_events(service, params).await,
+        other => Err(ApiError::new(404, "InvalidAction.NotFound", format!("the RAM action {other} is not served"))),
+    }
+}
+
+/// `UserName`, or the calling AccessKey's user (RAM's default for the AccessKey actions).
+async fn user_or_caller(service: &Service, caller: &str, params: &Params) -> Result<String, ApiError> {
+    match params.get_nonempty("UserName") {
+        Some(name) => Ok(name.to_string()),
+        None => Ok(service.access_key_user(caller).await?),
+    }
+}
+
+fn user(user: &User) -> Value {
+    json!({
+        "UserId": user.id,
+        "UserName": user.name,
+        "DisplayName": user.display_name,
+        "Comments": user.comments,
+        "CreateDate": render::date(Some(user.created_at)),
+        "UpdateDate": render::date(Some(user.updated_at)),
+    })
+}
+
+/// A key; its secret only when it was just created.
+fn access_key(key: &AccessKey, with_secret: bool) -> Value {
+    let mut value = json!({
+        "AccessKeyId": key.id,
+        "Status": key.status.as_str(),
+        "CreateDate": render::date(Some(key.created_at)),
+    });
+    if with_secret {
+        value["AccessKeySecret"] = Value::String(key.secret.clone());
+    }
+    value
+}
+
+fn policy(info: &PolicyInfo) -> Value {
+    let policy: &Policy = &info.policy;
+    json!({
+        "PolicyName": policy.name,
+        "PolicyType": policy.policy_type.as_str(),
+        "Description": policy.description,
+        "DefaultVersion": "v1",
+        "PolicyDocument": policy.document,
+        "AttachmentCount": info.attachment_count,
+        "CreateDate": render::date(Some(policy.created_at)),
+        "UpdateDate": render::date(Some(policy.updated_at)),
+    })
+}
+
+/// RAM pages with `Marker` and `MaxItems`; the marker is the offset of the next page.
+fn marker_page(params: &Params, max: i64) -> Result<(i64, i64), ApiError> {
+    let size = params.i64("MaxItems").map_err(|e| ApiError::new(400, e.code(), e.to_string()))?.unwrap_or(100);
+    if !(1..=max).contains(&size) {
+        return Err(ApiError::new(400, "InvalidParameter", format!("MaxItems must be from 1 to {max}")));
+    }
+    let offset = match params.get_nonempty("Marker") {
+        None => 0,
+        Some(marker) => marker
+            .parse::<i64>()
+            .ok()
+            .filter(|offset| *offset >= 0)
+            .ok_or_else(|| ApiError::new(400, "InvalidParameter", "Marker is not a marker this service gave"))?,
+    };
+    Ok((offset, size))
+}
+
+async fn create_user(service: &Service, params: &Params) -> Result<Value, ApiError> {
+    let created = service
+        .create_user(NewUser {
+            name: required(params, "UserName")?.to_string(),
+            display_name: params.get_nonempty("DisplayName").map(str::to_string),
+            comments: params.get_nonempty("Comments").map(str::to_string),
+        })
+        .await?;
+    Ok(json!({ "User": user(&created) }))
+}
+
+async fn list_users(service: &Service, params: &Params) -> Result<Value, ApiError> {
+    let (offset, size) = marker_page(params, 1000)?;
+    // One more than asked says whether there is a next page.
+    let mut users = service.users(offset, size + 1).await?;
+    let truncated = users.len() as i64 > size;
+    users.truncate(size as usize);
+    let items: Vec<Value> = users.iter().map(user).collect();
+    let mut reply = json!({ "Users": { "User": items }, "IsTruncated": truncated });
+    if truncated {
+        reply["Marker"] = Value::String((offset + size).to_string());
+    }
+    Ok(reply)
+}
+
+async fn list_policies(service: &Service, params: &Params) -> Result<Value, ApiError> {
+    let policy_type = params.get_nonempty("PolicyType").map(parse_policy_type).transpose()?;
+    let (offset, size) = marker_page(params, 1000)?;
+    let all = service.policies(policy_type).await?;
+    let page: Vec<Value> = all.iter().skip(offset as usize).take(size as usize).map(policy).collect();
+    let truncated = (offset + size) < all.len() as i64;
+    let mut reply = json!({ "Policies": { "Policy": page }, "IsTruncated": truncated });
+    if truncated {
+        reply["Marker"] = Value::String((offset + size).to_string());
+    }
+    Ok(reply)
+}
+
+/// Parses `2026-01-02T03:04:05Z` (or any RFC 3339 time) to milliseconds.
+fn time_param(params: &Params, name: &str) -> Result<Option<i64>, ApiError> {
+    params
+        .get_nonempty(name)
+        .map(|text| {
+            chrono::DateTime::parse_from_rfc3339(text).map(|t| t.timestamp_millis()).map_err(|_| {
+                ApiError::new(400, "InvalidParameter", format!("{name} must be a time like 2026-01-02T03:04:05Z"))
+            })
+        })
+        .transpose()
+}
+
+/// `ListAuditEvents` (rollscale's): the audit log, newest first. Filters `UserName`,
+/// `UserAccessKeyId`, `EventAction` (`product:Action`), `ResultCode`, `StartTime`, `EndTime`;
+/// pages with `NextToken` and `MaxResults` (1 to 100, default 50).
+async fn list_audit_events(service: &Service, params: &Params) -> Result<Value, ApiError> {
+    let (offset, limit) = page(params, "MaxResults", 50, 100)?;
+    let filter = AuditFilter {
+        user_name: params.get_nonempty("UserName").map(str::to_string),
+        access_key_id: params.get_nonempty("UserAccessKeyId").map(str::to_string),
+        action: params.get_nonempty("EventAction").map(str::to_string),
+        result_code: params.get_nonempty("ResultCode").map(str::to_string),
+        since: time_param(params, "StartTime")?,
+        until: time_param(params, "EndTime")?,
+    };
+    let (events, total) = service.audit_events(&filter, offset, limit).await?;
+    let next = offset + events.len() as i64;
+    let items: Vec<Value> = events
+        .iter()
+        .map(|event| {
+            json!({
+                "EventId": event.id,
+                "EventTime": render::date(Some(event.at)),
+                "UserName": event.user_name,
+                "AccessKeyId": event.access_key_id,
+                "EventAction": event.action,
+                "Resource": event.resource,
+                "SourceIpAddress": event.source_ip,
+                "ResultCode": event.result_code,
+                "HttpStatus": event.http_status,
+                "RequestId": event.request_id,
+                "RequestParameters": event.request,
+            })
+        })
+        .collect();
+    let mut reply = json!({ "AuditEvents": items, "TotalCount": total, "MaxResults": limit });
+    if next < total {
+        reply["NextToken"] = Value::String(next.to_string());
+    }
+    Ok(reply)
+}

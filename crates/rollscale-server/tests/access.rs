@@ -1,0 +1,322 @@
+//! Users, AccessKeys, policies and the audit log through the RPC API (RAM 2015-05-01): every
+//! call is authorized after it is authenticated, a denial is 403 `Forbidden.RAM` naming the
+//! action and changes nothing, disabled and deleted keys are refused, and the audit log shows
+//! allowed and denied calls without a secret.
+
+use axum::body::Body;
+use axum::http::Request;
+use http_body_util::BodyExt;
+use rollscale_engine::service::{NewConfiguration, NewGroup};
+use rollscale_engine::{Engine, EngineConfig, Service};
+use rollscale_fleet::sim::{SimConfig, SimFleet, SimLbConfig, SimLoadBalancer};
+use rollscale_server::rpc::sign;
+use rollscale_server::{router, AuthConfig};
+use rollscale_store::Store;
+use serde_json::Value;
+use std::sync::Arc;
+use tower::ServiceExt;
+
+const RAM: &str = "2015-05-01";
+const ESS: &str = "2014-08-28";
+const OOS: &str = "2019-06-01";
+
+struct App {
+    router: axum::Router,
+    service: Service,
+    admin: (String, String),
+    _dir: tempfile::TempDir,
+}
+
+async fn app() -> App {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&format!("sqlite://{}", dir.path().join("access.db").display())).await.unwrap();
+    let fleet = SimFleet::new(SimConfig { latency_ms: 0, ..SimConfig::default() });
+    let engine = Engine::new(
+        store,
+        Arc::new(fleet),
+        Arc::new(SimLoadBalancer::new(SimLbConfig::default())),
+        EngineConfig::default(),
+    );
+    let service = Service::new(engine);
+    let admin = service.create_admin_access_key("admin").await.unwrap();
+    App {
+        router: router(service.clone(), AuthConfig::default()),
+        service,
+        admin: (admin.id.clone(), admin.secret.clone()),
+        _dir: dir,
+    }
+}
+
+fn signed(key: &(String, String), version: &str, action: &str, extra: &[(&str, &str)]) -> Request<Body> {
+    let mut params: Vec<(String, String)> =
+        vec![("Action".into(), action.into()), ("Version".into(), version.into()), ("RegionId".into(), "local".into())];
+    params.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    sign::sign_v1_params(
+        "POST",
+        &mut params,
+        &key.0,
+        &key.1,
+        &sign::format_timestamp(chrono::Utc::now()),
+        &sign::random_nonce(),
+    );
+    let query: Vec<String> =
+        params.iter().map(|(k, v)| format!("{}={}", sign::percent_encode(k), sign::percent_encode(v))).collect();
+    Request::builder().method("POST").uri(format!("/?{}", query.join("&"))).body(Body::empty()).unwrap()
+}
+
+impl App {
+    async fn call(&self, key: &(String, String), version: &str, action: &str, extra: &[(&str, &str)]) -> (u16, Value) {
+        let response = self.router.clone().oneshot(signed(key, version, action, extra)).await.unwrap();
+        let status = response.status().as_u16();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (status, serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("not JSON ({e}): {bytes:?}")))
+    }
+
+    /// Calls as the admin and expects success.
+    async fn admin(&self, version: &str, action: &str, extra: &[(&str, &str)]) -> Value {
+        let (status, body) = self.call(&self.admin, version, action, extra).await;
+        assert_eq!(status, 200, "{action}: {body}");
+        body
+    }
+
+    /// A user with a fresh key and the given system policies.
+    async fn user(&self, name: &str, policies: &[&str]) -> (String, String) {
+        self.admin(RAM, "CreateUser", &[("UserName", name)]).await;
+        for policy in policies {
+            self.admin(
+                RAM,
+                "AttachPolicyToUser",
+                &[("UserName", name), ("PolicyType", "System"), ("PolicyName", policy)],
+            )
+            .await;
+        }
+        let created = self.admin(RAM, "CreateAccessKey", &[("UserName", name)]).await;
+        let key = &created["AccessKey"];
+        (key["AccessKeyId"].as_str().unwrap().to_string(), key["AccessKeySecret"].as_str().unwrap().to_string())
+    }
+
+    async fn demo_group(&self) -> String {
+        self.service.create_image("img", None, None).await.unwrap();
+        let group = self
+            .service
+            .create_group(NewGroup { name: "g".into(), max_size: 3, desired_capacity: Some(2), ..NewGroup::default() })
+            .await
+            .unwrap();
+        self.service
+            .create_configuration(NewConfiguration {
+                group_id: group.id.to_string(),
+                image_id: "img".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        group.id.to_string()
+    }
+}
+
+#[tokio::test]
+async fn a_read_only_user_reads_but_cannot_start_or_delete_and_nothing_changes() {
+    let app = app().await;
+    let group = app.demo_group().await;
+    let reader = app.user("reader", &["AliyunESSReadOnlyAccess"]).await;
+
+    let (status, body) = app.call(&reader, ESS, "DescribeScalingGroups", &[]).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["ScalingGroups"]["ScalingGroup"].as_array().map(Vec::len), Some(1), "{body}");
+    let (status, body) = app.call(&reader, OOS, "ListExecutions", &[]).await;
+    assert_eq!(status, 200, "{body}");
+
+    let parameters = format!(r#"{{"invokeType":"invoke","scalingGroupId":"{group}","invokeScript":"echo hi"}}"#);
+    let (status, body) = app
+        .call(
+            &reader,
+            OOS,
+            "StartExecution",
+            &[("TemplateName", "ACS-ESS-RollingUpdateByRunCommandInScalingGroup"), ("Parameters", &parameters)],
+        )
+        .await;
+    assert_eq!((status, body["Code"].as_str()), (403, Some("Forbidden.RAM")), "{body}");
+    assert!(
+        body["Message"].as_str().unwrap().starts_with("You are not authorized to do action: oos:StartExecution"),
+        "{body}"
+    );
+    let (status, body) = app.call(&reader, ESS, "DeleteScalingGroup", &[("ScalingGroupId", &group)]).await;
+    assert_eq!((status, body["Code"].as_str()), (403, Some("Forbidden.RAM")), "{body}");
+    assert!(body["Message"].as_str().unwrap().contains("ess:DeleteScalingGroup"), "{body}");
+    assert!(body["RequestId"].is_string() && body["HostId"].is_string(), "{body}");
+
+    // Nothing changed: the group is there, no execution was started.
+    let groups = app.admin(ESS, "DescribeScalingGroups", &[]).await;
+    assert_eq!(groups["ScalingGroups"]["ScalingGroup"][0]["ScalingGroupId"], group.as_str());
+    let executions = app.admin(OOS, "ListExecutions", &[]).await;
+    assert_eq!(executions["Executions"].as_array().map(Vec::len), Some(0), "{executions}");
+    // Nor may the reader make itself an administrator.
+    let (status, body) = app
+        .call(
+            &reader,
+            RAM,
+            "AttachPolicyToUser",
+            &[("UserName", "reader"), ("PolicyType", "System"), ("PolicyName", "AdministratorAccess")],
+        )
+        .await;
+    assert_eq!((status, body["Code"].as_str()), (403, Some("Forbidden.RAM")), "{body}");
+    let attached = app.admin(RAM, "ListPoliciesForUser", &[("UserName", "reader")]).await;
+    assert_eq!(attached["Policies"]["Policy"].as_array().map(Vec::len), Some(1), "{attached}");
+}
+
+#[tokio::test]
+async fn a_disabled_key_is_refused_until_enabled_and_a_deleted_users_key_for_good() {
+    let app = app().await;
+    let key = app.user("ops", &["AliyunESSFullAccess"]).await;
+    assert_eq!(app.call(&key, ESS, "DescribeScalingGroups", &[]).await.0, 200);
+
+    app.admin(RAM, "UpdateAccessKey", &[("UserName", "ops"), ("UserAccessKeyId", &key.0), ("Status", "Inactive")])
+        .await;
+    let listed = app.admin(RAM, "ListAccessKeys", &[("UserName", "ops")]).await;
+    let keys = listed["AccessKeys"]["AccessKey"].as_array().unwrap();
+    assert_eq!((keys.len(), keys[0]["Status"].as_str()), (1, Some("Inactive")), "{listed}");
+    assert!(keys[0].get("AccessKeySecret").is_none(), "a listed key shows no secret: {listed}");
+    let (status, body) = app.call(&key, ESS, "DescribeScalingGroups", &[]).await;
+    assert_eq!(body["Code"], "InvalidAccessKeyId.Inactive", "{body}");
+    assert_eq!(status, 403);
+
+    app.admin(RAM, "UpdateAccessKey", &[("UserName", "ops"), ("UserAccessKeyId", &key.0), ("Status", "Active")]).await;
+    assert_eq!(app.call(&key, ESS, "DescribeScalingGroups", &[]).await.0, 200);
+
+    app.admin(RAM, "DeleteUser", &[("UserName", "ops")]).await;
+    let (status, body) = app.call(&key, ESS, "DescribeScalingGroups", &[]).await;
+    assert_eq!((status, body["Code"].as_str()), (404, Some("InvalidAccessKeyId.NotFound")), "{body}");
+    let (status, body) = app.call(&app.admin, RAM, "GetUser", &[("UserName", "ops")]).await;
+    assert_eq!((status, body["Code"].as_str()), (404, Some("EntityNotExist.User")), "{body}");
+}
+
+#[tokio::test]
+async fn ram_actions_answer_in_rams_shapes() {
+    let app = app().await;
+    let created = app.admin(RAM, "CreateUser", &[("UserName", "alice"), ("DisplayName", "Alice")]).await;
+    assert_eq!(created["User"]["UserName"], "alice");
+    assert_eq!(created["User"]["DisplayName"], "Alice");
+    assert!(created["User"]["UserId"].as_str().is_some_and(|id| id.len() == 16), "{created}");
+    assert!(created["User"]["CreateDate"].as_str().is_some_and(|d| d.ends_with('Z')), "{created}");
+    let got = app.admin(RAM, "GetUser", &[("UserName", "alice")]).await;
+    assert_eq!(got["User"]["UserId"], created["User"]["UserId"]);
+    let users = app.admin(RAM, "ListUsers", &[("MaxItems", "1")]).await;
+    assert_eq!(users["Users"]["User"][0]["UserName"], "admin");
+    assert_eq!((users["IsTruncated"].as_bool(), users["Marker"].as_str()), (Some(true), Some("1")), "{users}");
+    let rest = app.admin(RAM, "ListUsers", &[("Marker", "1")]).await;
+    assert_eq!(rest["Users"]["User"][0]["UserName"], "alice");
+    assert_eq!(rest["IsTruncated"], false);
+
+    let key = app.admin(RAM, "CreateAccessKey", &[("UserName", "alice")]).await;
+    assert_eq!(key["AccessKey"]["Status"], "Active");
+    assert!(key["AccessKey"]["AccessKeySecret"].as_str().is_some_and(|s| s.len() >= 30), "{key}");
+
+    let document =
+        r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":["oos:*","ess:Describe*"],"Resource":"*"}]}"#;
+    let policy = app
+        .admin(
+            RAM,
+            "CreatePolicy",
+            &[("PolicyName", "RollingOps"), ("PolicyDocument", document), ("Description", "ru")],
+        )
+        .await;
+    assert_eq!(
+        (policy["Policy"]["PolicyType"].as_str(), policy["Policy"]["DefaultVersion"].as_str()),
+        (Some("Custom"), Some("v1"))
+    );
+    let (status, body) = app
+        .call(&app.admin, RAM, "CreatePolicy", &[("PolicyName", "Bad"), ("PolicyDocument", r#"{"Version":"1"}"#)])
+        .await;
+    assert_eq!((status, body["Code"].as_str()), (400, Some("MalformedPolicyDocument")), "{body}");
+    app.admin(
+        RAM,
+        "AttachPolicyToUser",
+        &[("UserName", "alice"), ("PolicyType", "Custom"), ("PolicyName", "RollingOps")],
+    )
+    .await;
+    let got = app.admin(RAM, "GetPolicy", &[("PolicyType", "Custom"), ("PolicyName", "RollingOps")]).await;
+    assert_eq!(got["Policy"]["AttachmentCount"], 1);
+    assert_eq!(got["DefaultPolicyVersion"]["PolicyDocument"], document);
+    let systems = app.admin(RAM, "ListPolicies", &[("PolicyType", "System")]).await;
+    let names: Vec<&str> =
+        systems["Policies"]["Policy"].as_array().unwrap().iter().map(|p| p["PolicyName"].as_str().unwrap()).collect();
+    for expected in [
+        "AdministratorAccess",
+        "AliyunESSFullAccess",
+        "AliyunOOSFullAccess",
+        "AliyunECSFullAccess",
+        "AliyunESSReadOnlyAccess",
+    ] {
+        assert!(names.contains(&expected), "{expected} in {names:?}");
+    }
+    let for_user = app.admin(RAM, "ListPoliciesForUser", &[("UserName", "alice")]).await;
+    assert_eq!(for_user["Policies"]["Policy"][0]["PolicyName"], "RollingOps");
+    assert!(for_user["Policies"]["Policy"][0]["AttachDate"].is_string());
+    let (status, body) = app.call(&app.admin, RAM, "DeletePolicy", &[("PolicyName", "RollingOps")]).await;
+    assert_eq!((status, body["Code"].as_str()), (400, Some("DeleteConflict.Policy.User")), "{body}");
+
+    // The key works with what the policy allows: the CreateAccessKey answer's secret signs.
+    let alice = (
+        key["AccessKey"]["AccessKeyId"].as_str().unwrap().to_string(),
+        key["AccessKey"]["AccessKeySecret"].as_str().unwrap().to_string(),
+    );
+    assert_eq!(app.call(&alice, OOS, "ListExecutions", &[]).await.0, 200);
+    assert_eq!(app.call(&alice, RAM, "ListUsers", &[]).await.0, 403);
+    // Her own keys, by default (UserName omitted), are hers; RAM actions need RAM rights.
+    app.admin(
+        RAM,
+        "DetachPolicyFromUser",
+        &[("UserName", "alice"), ("PolicyType", "Custom"), ("PolicyName", "RollingOps")],
+    )
+    .await;
+    app.admin(RAM, "DeletePolicy", &[("PolicyName", "RollingOps")]).await;
+    assert_eq!(app.call(&alice, OOS, "ListExecutions", &[]).await.0, 403);
+    let (status, body) = app.call(&app.admin, RAM, "NoSuchAction", &[]).await;
+    assert_eq!((status, body["Code"].as_str()), (404, Some("InvalidAction.NotFound")), "{body}");
+}
+
+#[tokio::test]
+async fn the_audit_log_shows_allowed_and_denied_calls_without_secrets() {
+    let app = app().await;
+    let reader = app.user("reader", &["AliyunESSReadOnlyAccess"]).await;
+    assert_eq!(app.call(&reader, ESS, "DescribeScalingGroups", &[]).await.0, 200);
+    assert_eq!(app.call(&reader, ESS, "DeleteScalingGroup", &[("ScalingGroupId", "asg-nope")]).await.0, 403);
+    // A request that is not authenticated is no one's call: not audited.
+    let stranger = ("LTAIstranger".to_string(), "whatever".to_string());
+    assert_eq!(app.call(&stranger, ESS, "DescribeScalingGroups", &[]).await.0, 404);
+
+    let log = app.admin(RAM, "ListAuditEvents", &[("UserName", "reader")]).await;
+    let events = log["AuditEvents"].as_array().unwrap();
+    assert_eq!(log["TotalCount"], 2, "{log}");
+    let denied = &events[0];
+    assert_eq!(denied["EventAction"], "ess:DeleteScalingGroup");
+    assert_eq!(denied["ResultCode"], "Forbidden.RAM");
+    assert_eq!(denied["HttpStatus"], 403);
+    assert_eq!(denied["Resource"], "acs:ess:*:*:scalinggroup/asg-nope");
+    assert_eq!(denied["AccessKeyId"], reader.0.as_str());
+    assert_eq!(denied["RequestParameters"]["ScalingGroupId"], "asg-nope");
+    assert!(denied["RequestParameters"].get("Signature").is_none(), "{denied}");
+    let allowed = &events[1];
+    assert_eq!(
+        (allowed["EventAction"].as_str(), allowed["ResultCode"].as_str()),
+        (Some("ess:DescribeScalingGroups"), Some("Success"))
+    );
+    assert!(allowed["EventTime"].as_str().is_some_and(|t| t.ends_with('Z')));
+
+    // Filters; and the whole log, secrets included nowhere (the admin's CreateAccessKey
+    // answers carried secrets; the log keeps none of them).
+    let denied_only = app.admin(RAM, "ListAuditEvents", &[("ResultCode", "Forbidden.RAM")]).await;
+    assert_eq!(denied_only["TotalCount"], 1);
+    let all = app.admin(RAM, "ListAuditEvents", &[("MaxResults", "100")]).await;
+    let text = all.to_string();
+    assert!(all["TotalCount"].as_i64().unwrap() >= 5, "{all}");
+    assert!(text.contains("ram:CreateAccessKey"), "{text}");
+    for secret in [&reader.1, &app.admin.1] {
+        assert!(!text.contains(secret.as_str()), "a secret is in the audit log");
+    }
+    let paged = app.admin(RAM, "ListAuditEvents", &[("MaxResults", "1")]).await;
+    assert_eq!(paged["NextToken"], "1");
+    // The reader may not read the log.
+    let (status, _) = app.call(&reader, RAM, "ListAuditEvents", &[]).await;
+    assert_eq!(status, 403);
+}
