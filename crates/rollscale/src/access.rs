@@ -2,8 +2,13 @@
 //! `rollscale key create|list|disable|enable|delete`, each a RAM call (2015-05-01) through
 //! the signed RPC API, with tables or `-o json`; and the server key of `rollscale up`.
 
+use crate::client::{Client, RAM_VERSION};
+use crate::rolling::{render_table, OutputFormat};
+use crate::EXIT_OK;
 use anyhow::Context;
+use clap::{Args, Subcommand};
 use rollscale_store::{ServerKey, Store};
+use serde_json::Value;
 use std::path::Path;
 
 /// Environment variable with the server key itself (64 hex digits).
@@ -32,4 +37,224 @@ pub async fn with_server_key(store: Store, data_dir: &Path) -> anyhow::Result<St
         }
     };
     store.with_server_key(key).await.context("cannot seal the stored AccessKey secrets")
+}
+
+/// `rollscale user`: RAM users.
+#[derive(Debug, Args)]
+pub struct UserArgs {
+    #[command(subcommand)]
+    pub command: UserCommand,
+    /// Output format: a human table, or the API's JSON.
+    #[arg(long, short = 'o', global = true, value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user (it can do nothing until a policy is attached).
+    Create {
+        name: String,
+        #[arg(long)]
+        display_name: Option<String>,
+        #[arg(long)]
+        comments: Option<String>,
+    },
+    /// List users.
+    List,
+    /// Delete a user, with its AccessKeys and policy attachments.
+    Delete { name: String },
+    /// Attach a policy to a user (`--type Custom` for one made with CreatePolicy).
+    Attach {
+        name: String,
+        policy: String,
+        #[arg(long = "type", default_value = "System")]
+        policy_type: String,
+    },
+    /// Detach a policy from a user.
+    Detach {
+        name: String,
+        policy: String,
+        #[arg(long = "type", default_value = "System")]
+        policy_type: String,
+    },
+    /// The policies attached to a user.
+    Policies { name: String },
+}
+
+/// `rollscale key`: AccessKeys.
+#[derive(Debug, Args)]
+pub struct KeyArgs {
+    #[command(subcommand)]
+    pub command: KeyCommand,
+    /// Output format: a human table, or the API's JSON.
+    #[arg(long, short = 'o', global = true, value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+    /// Whose keys (default: the profile's own user).
+    #[arg(long, global = true)]
+    pub user: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Create an AccessKey; its secret is shown this once.
+    Create,
+    /// List AccessKeys (never their secrets).
+    List,
+    /// Disable an AccessKey: requests signed with it are refused.
+    Disable { id: String },
+    /// Enable a disabled AccessKey.
+    Enable { id: String },
+    /// Delete an AccessKey.
+    Delete { id: String },
+}
+
+fn connect() -> anyhow::Result<Client> {
+    Client::from_profile(&crate::profile::load()?)
+}
+
+async fn call(client: &Client, action: &str, params: &[(&str, &str)]) -> anyhow::Result<Value> {
+    let params = params.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    Ok(client.call(RAM_VERSION, action, params).await?)
+}
+
+fn print_json(value: &Value) -> anyhow::Result<()> {
+    outln!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+fn text(value: &Value, name: &str) -> String {
+    value.get(name).and_then(Value::as_str).filter(|s| !s.is_empty()).unwrap_or("-").to_string()
+}
+
+fn items<'a>(value: &'a Value, outer: &str, inner: &str) -> Vec<&'a Value> {
+    value[outer][inner].as_array().map(|items| items.iter().collect()).unwrap_or_default()
+}
+
+pub async fn run_user(args: UserArgs) -> anyhow::Result<u8> {
+    let client = connect()?;
+    let json = args.output == OutputFormat::Json;
+    let attach = matches!(args.command, UserCommand::Attach { .. });
+    match args.command {
+        UserCommand::Create { name, display_name, comments } => {
+            let reply = call(
+                &client,
+                "CreateUser",
+                &[
+                    ("UserName", &name),
+                    ("DisplayName", display_name.as_deref().unwrap_or("")),
+                    ("Comments", comments.as_deref().unwrap_or("")),
+                ],
+            )
+            .await?;
+            match json {
+                true => print_json(&reply)?,
+                false => outln!("Created the user {} ({}).", name, text(&reply["User"], "UserId")),
+            }
+        }
+        UserCommand::List => {
+            let mut users = Vec::new();
+            let mut marker = String::new();
+            let mut last;
+            loop {
+                let reply = call(&client, "ListUsers", &[("MaxItems", "1000"), ("Marker", &marker)]).await?;
+                users.extend(items(&reply, "Users", "User").into_iter().cloned());
+                marker = text(&reply, "Marker");
+                let more = reply["IsTruncated"].as_bool() == Some(true) && marker != "-";
+                last = reply;
+                if !more {
+                    break;
+                }
+            }
+            if json {
+                last["Users"]["User"] = Value::Array(users);
+                last["IsTruncated"] = Value::Bool(false);
+                return print_json(&last).map(|()| EXIT_OK);
+            }
+            let rows: Vec<Vec<String>> = users
+                .iter()
+                .map(|u| vec![text(u, "UserName"), text(u, "UserId"), text(u, "DisplayName"), text(u, "CreateDate")])
+                .collect();
+            out!("{}", render_table(&["USER", "ID", "DISPLAY NAME", "CREATED"], &rows));
+        }
+        UserCommand::Delete { name } => {
+            let reply = call(&client, "DeleteUser", &[("UserName", &name)]).await?;
+            match json {
+                true => print_json(&reply)?,
+                false => outln!("Deleted the user {name}, its AccessKeys and its policy attachments."),
+            }
+        }
+        UserCommand::Attach { name, policy, policy_type } | UserCommand::Detach { name, policy, policy_type } => {
+            let action = if attach { "AttachPolicyToUser" } else { "DetachPolicyFromUser" };
+            let reply =
+                call(&client, action, &[("UserName", &name), ("PolicyName", &policy), ("PolicyType", &policy_type)])
+                    .await?;
+            match (json, attach) {
+                (true, _) => print_json(&reply)?,
+                (false, true) => outln!("Attached the {policy_type} policy {policy} to {name}."),
+                (false, false) => outln!("Detached the {policy_type} policy {policy} from {name}."),
+            }
+        }
+        UserCommand::Policies { name } => {
+            let reply = call(&client, "ListPoliciesForUser", &[("UserName", &name)]).await?;
+            if json {
+                return print_json(&reply).map(|()| EXIT_OK);
+            }
+            let rows: Vec<Vec<String>> = items(&reply, "Policies", "Policy")
+                .into_iter()
+                .map(|p| {
+                    vec![text(p, "PolicyName"), text(p, "PolicyType"), text(p, "AttachDate"), text(p, "Description")]
+                })
+                .collect();
+            out!("{}", render_table(&["POLICY", "TYPE", "ATTACHED", "DESCRIPTION"], &rows));
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+pub async fn run_key(args: KeyArgs) -> anyhow::Result<u8> {
+    let client = connect()?;
+    let json = args.output == OutputFormat::Json;
+    let user = args.user.unwrap_or_default();
+    match args.command {
+        KeyCommand::Create => {
+            let reply = call(&client, "CreateAccessKey", &[("UserName", &user)]).await?;
+            if json {
+                return print_json(&reply).map(|()| EXIT_OK);
+            }
+            let key = &reply["AccessKey"];
+            // Shown once, to the terminal only.
+            outln!("AccessKeyId      {}", text(key, "AccessKeyId"));
+            outln!("AccessKeySecret  {}", text(key, "AccessKeySecret"));
+            outln!("The secret is shown this once: keep it now (e.g. `rollscale configure --access-key-id … --access-key-secret …`).");
+        }
+        KeyCommand::List => {
+            let reply = call(&client, "ListAccessKeys", &[("UserName", &user)]).await?;
+            if json {
+                return print_json(&reply).map(|()| EXIT_OK);
+            }
+            let rows: Vec<Vec<String>> = items(&reply, "AccessKeys", "AccessKey")
+                .into_iter()
+                .map(|k| vec![text(k, "AccessKeyId"), text(k, "Status"), text(k, "CreateDate")])
+                .collect();
+            out!("{}", render_table(&["ACCESS KEY", "STATUS", "CREATED"], &rows));
+        }
+        KeyCommand::Disable { ref id } | KeyCommand::Enable { ref id } => {
+            let status = if matches!(args.command, KeyCommand::Disable { .. }) { "Inactive" } else { "Active" };
+            let reply =
+                call(&client, "UpdateAccessKey", &[("UserName", &user), ("UserAccessKeyId", id), ("Status", status)])
+                    .await?;
+            match json {
+                true => print_json(&reply)?,
+                false => outln!("The AccessKey {id} is {status} now."),
+            }
+        }
+        KeyCommand::Delete { id } => {
+            let reply = call(&client, "DeleteAccessKey", &[("UserName", &user), ("UserAccessKeyId", &id)]).await?;
+            match json {
+                true => print_json(&reply)?,
+                false => outln!("Deleted the AccessKey {id}."),
+            }
+        }
+    }
+    Ok(EXIT_OK)
 }

@@ -13,6 +13,7 @@ pub enum Product {
     Oos,
     Ess,
     Ecs,
+    Ram,
 }
 
 impl Product {
@@ -21,6 +22,7 @@ impl Product {
             "oos" => Some(Product::Oos),
             "ess" => Some(Product::Ess),
             "ecs" => Some(Product::Ecs),
+            "ram" => Some(Product::Ram),
             _ => None,
         }
     }
@@ -30,6 +32,7 @@ impl Product {
             Product::Oos => "oos",
             Product::Ess => "ess",
             Product::Ecs => "ecs",
+            Product::Ram => "ram",
         }
     }
 
@@ -49,6 +52,11 @@ impl Product {
             Product::Ecs => {
                 "CreateLaunchTemplate, CreateLaunchTemplateVersion, ModifyLaunchTemplateDefaultVersion, \
                  DescribeLaunchTemplates, DescribeLaunchTemplateVersions, CreateImage, DescribeImages, DeleteImage"
+            }
+            Product::Ram => {
+                "CreateUser, ListUsers, DeleteUser, CreateAccessKey, ListAccessKeys, UpdateAccessKey, \
+                 DeleteAccessKey, CreatePolicy, ListPolicies, AttachPolicyToUser, DetachPolicyFromUser, \
+                 ListPoliciesForUser, ListAuditEvents, …"
             }
         }
     }

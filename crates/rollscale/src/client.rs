@@ -16,6 +16,8 @@ pub const OOS_VERSION: &str = "2019-06-01";
 pub const ESS_VERSION: &str = "2014-08-28";
 /// The ECS API version (launch templates, images).
 pub const ECS_VERSION: &str = "2014-05-26";
+/// The RAM API version (users, AccessKeys, policies, the audit log).
+pub const RAM_VERSION: &str = "2015-05-01";
 
 /// Beyond this length of the encoded parameters, they go in a form body instead of the
 /// query string (HTTP servers refuse URIs longer than 64 KiB; a long script gets there).
@@ -67,6 +69,7 @@ pub fn default_version(product: &str) -> Option<&'static str> {
         "oos" => Some(OOS_VERSION),
         "ess" => Some(ESS_VERSION),
         "ecs" => Some(ECS_VERSION),
+        "ram" => Some(RAM_VERSION),
         _ => None,
     }
 }

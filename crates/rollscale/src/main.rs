@@ -120,6 +120,10 @@ enum Command {
     RollingUpdate(rolling::RollingUpdateArgs),
     /// Print a bearer token for the REST API, made from the profile's AccessKey (no call).
     Token(TokenArgs),
+    /// Users: create, list, delete, attach and detach policies (RAM).
+    User(access::UserArgs),
+    /// AccessKeys: create, list, disable, enable, delete (RAM).
+    Key(access::KeyArgs),
     /// `rollscale <product> <Action> --Name value …`: call an API action (products: oos, ess).
     #[command(external_subcommand)]
     Api(Vec<String>),
@@ -172,6 +176,8 @@ async fn run(command: Command) -> anyhow::Result<u8> {
         Command::Configure(args) => profile::configure(args).map(|()| EXIT_OK),
         Command::RollingUpdate(args) => rolling::run(args).await,
         Command::Token(args) => token(args).map(|()| EXIT_OK),
+        Command::User(args) => access::run_user(args).await,
+        Command::Key(args) => access::run_key(args).await,
         Command::Api(args) => actions::run(args).await.map(|()| EXIT_OK),
     }
 }
