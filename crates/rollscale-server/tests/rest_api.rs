@@ -542,3 +542,51 @@ async fn launch_templates_over_rest_and_rpc() {
     assert_eq!((set["LaunchTemplateId"].as_str(), set["DefaultVersionNumber"].as_u64()), (Some(id.as_str()), Some(2)));
     assert_eq!(set["LatestVersionNumber"], 2);
 }
+
+/// The REST API is authorized as the RPC API is, and every call is in the audit log.
+#[tokio::test]
+async fn rest_calls_are_authorized_by_policy_and_audited() {
+    use rollscale_core::access::AuditFilter;
+    use rollscale_core::policy::PolicyType;
+    use rollscale_engine::access::NewUser;
+    let app = app().await;
+    let (group, _) = group(&app, 2).await;
+    app.service.create_user(NewUser { name: "viewer".into(), display_name: None, comments: None }).await.unwrap();
+    app.service.attach_policy("viewer", PolicyType::System, "AliyunESSReadOnlyAccess").await.unwrap();
+    let key = app.service.create_access_key("viewer").await.unwrap();
+    let token = make_token(&key.id, &key.secret, chrono::Utc::now().timestamp() + 600);
+    let call = |method: &str, path: &str, body: Option<Value>| {
+        let mut request =
+            Request::builder().method(method).uri(path).header("authorization", format!("Bearer {token}"));
+        if body.is_some() {
+            request = request.header("content-type", "application/json");
+        }
+        request.body(body.map(|b| Body::from(b.to_string())).unwrap_or_else(Body::empty)).unwrap()
+    };
+    let (status, listed) = send(&app.router, call("GET", "/v1/scaling-groups", None)).await;
+    assert_eq!(status, 200, "{listed}");
+    let before = app.ok("GET", "/v1/rolling-updates", None).await;
+    let start = json!({"template_name": "ACS-ESS-RollingUpdateByRunCommandInScalingGroup",
+                       "parameters": {"invokeType": "invoke", "scalingGroupId": group, "invokeScript": "uptime"}});
+    let (status, denied) = send(&app.router, call("POST", "/v1/rolling-updates", Some(start))).await;
+    assert_eq!((status, denied["Code"].as_str()), (403, Some("Forbidden.RAM")), "{denied}");
+    assert!(denied["Message"].as_str().unwrap().contains("oos:StartExecution"), "{denied}");
+    let (status, denied) = send(&app.router, call("DELETE", &format!("/v1/scaling-groups/{group}"), None)).await;
+    assert_eq!((status, denied["Code"].as_str()), (403, Some("Forbidden.RAM")), "{denied}");
+    assert_eq!(app.ok("GET", "/v1/rolling-updates", None).await, before, "a denied call changes nothing");
+    assert_eq!(app.service.groups(&[], None).await.unwrap().len(), 1);
+    let (status, _) = send(&app.router, call("POST", "/v1/tokens", None)).await;
+    assert_eq!(status, 200, "any caller may make a token from its own key");
+
+    let filter = AuditFilter { user_name: Some("viewer".into()), ..AuditFilter::default() };
+    let (events, _) = app.service.audit_events(&filter, 0, 50).await.unwrap();
+    let seen: Vec<(&str, &str)> = events.iter().map(|e| (e.action.as_str(), e.result_code.as_str())).collect();
+    assert!(seen.contains(&("ess:DescribeScalingGroups", "Success")), "{seen:?}");
+    assert!(seen.contains(&("oos:StartExecution", "Forbidden.RAM")), "{seen:?}");
+    assert!(seen.contains(&("ess:DeleteScalingGroup", "Forbidden.RAM")), "{seen:?}");
+    let delete = events.iter().find(|e| e.action == "ess:DeleteScalingGroup").unwrap();
+    assert_eq!(delete.resource, format!("acs:ess:*:*:scalinggroup/{group}"));
+    assert_eq!(delete.http_status, 403);
+    let logged = serde_json::to_string(&events.iter().map(|e| &e.request).collect::<Vec<_>>()).unwrap();
+    assert!(!logged.contains(&key.secret) && !logged.contains(&token), "no secret or token in the audit log");
+}

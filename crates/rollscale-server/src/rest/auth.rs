@@ -10,11 +10,13 @@ use super::State as AppStateRef;
 use crate::error::ApiError;
 use crate::rpc::request::RpcRequest;
 use axum::body::{to_bytes, Body};
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use hmac::{Hmac, Mac};
+use rollscale_core::access::AuditEvent;
 use sha2::Sha256;
+use std::net::SocketAddr;
 
 /// The caller of a request, put into the request's extensions once authenticated.
 #[derive(Clone, Debug)]
@@ -128,13 +130,95 @@ pub async fn require(
             "sign the request (ACS3-HMAC-SHA256) or send `Authorization: Bearer <token>` (`rollscale token`)",
         )),
     };
-    match caller {
-        Ok(access_key_id) => {
+    let access_key_id = match caller {
+        Ok(access_key_id) => access_key_id,
+        Err(error) => return error.with_request_id(&request_id).into_response(),
+    };
+    // Authorized as the route's RPC action, on the resource its path names; every
+    // authenticated call goes to the audit log, refused or not.
+    let resource = resource_of(route, parts.uri.path());
+    let source_ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip().to_string());
+    let draft = AuditEvent {
+        id: String::new(),
+        at: 0,
+        user_name: String::new(),
+        access_key_id: access_key_id.clone(),
+        action: route.action.to_string(),
+        resource: resource.clone(),
+        source_ip: source_ip.unwrap_or_default(),
+        result_code: String::new(),
+        http_status: 0,
+        request_id: request_id.clone(),
+        request: audit_request(&parts, &bytes),
+    };
+    // A token is made from the caller's own key and grants nothing more: anyone may make one.
+    let authorized = match route.path == "/v1/tokens" {
+        true => Ok(()),
+        false => state.service.authorize(&access_key_id, route.action, &resource).await,
+    };
+    let response = match authorized {
+        Ok(()) => {
             parts.extensions.insert(Caller { access_key_id, action: route.action });
             next.run(Request::from_parts(parts, Body::from(bytes))).await
         }
-        Err(error) => error.with_request_id(&request_id).into_response(),
+        Err(error) => ApiError::from(error).with_request_id(&request_id).into_response(),
+    };
+    let (response, result_code) = result_code(response).await;
+    let event = AuditEvent { http_status: response.status().as_u16(), result_code, ..draft };
+    if let Err(error) = state.service.record_audit(event).await {
+        tracing::error!(error = %error, "the audit log could not be written");
     }
+    response
+}
+
+/// The resource a route acts on, as policies name it (the RPC API's names): the scaling group
+/// or rolling update in its path, else every resource of the product.
+fn resource_of(route: &super::Route, path: &str) -> String {
+    let product = route.action.split(':').next().unwrap_or("*");
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let id = |after: &str| {
+        let template: Vec<&str> = route.path.trim_start_matches('/').split('/').collect();
+        template.iter().position(|segment| *segment == after).and_then(|i| segments.get(i + 1)).copied()
+    };
+    let named = match route.path {
+        p if p.starts_with("/v1/scaling-groups/{id}") => id("scaling-groups").map(|id| format!("scalinggroup/{id}")),
+        p if p.starts_with("/v1/rolling-updates/{id}") => id("rolling-updates").map(|id| format!("execution/{id}")),
+        _ => None,
+    };
+    format!("acs:{product}:*:*:{}", named.as_deref().unwrap_or("*"))
+}
+
+/// Most characters of a body kept in the audit log.
+const MAX_AUDIT_BODY: usize = 2048;
+
+/// What the audit log keeps of a request: method, path, query and the start of its body (the
+/// REST API takes no secret in a body; a token or signature is in a header, never kept).
+fn audit_request(parts: &axum::http::request::Parts, body: &[u8]) -> serde_json::Value {
+    let text = String::from_utf8_lossy(body);
+    let body = match text.chars().count() > MAX_AUDIT_BODY {
+        true => format!("{}…", text.chars().take(MAX_AUDIT_BODY).collect::<String>()),
+        false => text.into_owned(),
+    };
+    serde_json::json!({
+        "method": parts.method.as_str(),
+        "path": parts.uri.path(),
+        "query": parts.uri.query().unwrap_or_default(),
+        "body": body,
+    })
+}
+
+/// `Success`, or the code of an error response (whose body is read and put back).
+async fn result_code(response: Response) -> (Response, String) {
+    if response.status().is_success() {
+        return (response, "Success".into());
+    }
+    let (parts, body) = response.into_parts();
+    let bytes = to_bytes(body, MAX_BODY).await.unwrap_or_default();
+    let code = serde_json::from_slice::<serde_json::Value>(&bytes)
+        .ok()
+        .and_then(|value| value["Code"].as_str().map(str::to_string))
+        .unwrap_or_else(|| parts.status.as_u16().to_string());
+    (Response::from_parts(parts, Body::from(bytes)), code)
 }
 
 #[cfg(test)]
