@@ -590,3 +590,72 @@ async fn rest_calls_are_authorized_by_policy_and_audited() {
     let logged = serde_json::to_string(&events.iter().map(|e| &e.request).collect::<Vec<_>>()).unwrap();
     assert!(!logged.contains(&key.secret) && !logged.contains(&token), "no secret or token in the audit log");
 }
+
+/// Users, their keys and policies, and the audit log, over REST.
+#[tokio::test]
+async fn users_keys_policies_and_the_audit_log_over_rest() {
+    let app = app().await;
+    let user = app.ok("POST", "/v1/users", Some(json!({"name": "deployer", "display_name": "CI"}))).await;
+    assert_eq!(user["name"], "deployer");
+    let key = app.ok("POST", "/v1/users/deployer/keys", None).await;
+    let (key_id, secret) = (key["id"].as_str().unwrap().to_string(), key["secret"].as_str().unwrap().to_string());
+    assert!(secret.len() >= 30, "the secret is shown once, at creation");
+    let keys = app.ok("GET", "/v1/users/deployer/keys", None).await;
+    assert_eq!(keys["items"][0]["id"], key_id.as_str());
+    assert!(keys["items"][0].get("secret").is_none(), "never listed: {keys}");
+
+    let policy = app
+        .ok(
+            "POST",
+            "/v1/policies",
+            Some(json!({"name": "rolling-only", "document": {"Version": "1", "Statement": [
+                {"Effect": "Allow", "Action": ["oos:*", "ess:Describe*"], "Resource": "*"}]}})),
+        )
+        .await;
+    assert_eq!(policy["policy_type"], "Custom");
+    let (status, error) =
+        app.call("POST", "/v1/policies", Some(json!({"name": "bad", "document": {"Statement": "nope"}}))).await;
+    assert_eq!((status, error["Code"].as_str()), (400, Some("MalformedPolicyDocument")), "{error}");
+    let attached = app
+        .ok(
+            "POST",
+            "/v1/users/deployer/policies",
+            Some(json!({"policy_type": "Custom", "policy_name": "rolling-only"})),
+        )
+        .await;
+    assert_eq!(attached["items"][0]["name"], "rolling-only");
+
+    let token = make_token(&key_id, &secret, chrono::Utc::now().timestamp() + 600);
+    let as_deployer = |method: &str, path: &str| {
+        Request::builder()
+            .method(method)
+            .uri(path)
+            .header("authorization", format!("Bearer {token}"))
+            .body(Body::empty())
+            .unwrap()
+    };
+    assert_eq!(send(&app.router, as_deployer("GET", "/v1/rolling-updates")).await.0, 200);
+    let (status, denied) = send(&app.router, as_deployer("POST", "/v1/users/deployer/keys")).await;
+    assert_eq!((status, denied["Code"].as_str()), (403, Some("Forbidden.RAM")), "{denied}");
+    assert_eq!(app.ok("GET", "/v1/users/deployer/keys", None).await["items"].as_array().unwrap().len(), 1);
+
+    // Disabling the key revokes its tokens.
+    let disabled =
+        app.ok("PATCH", &format!("/v1/users/deployer/keys/{key_id}"), Some(json!({"status": "Inactive"}))).await;
+    assert_eq!(disabled["status"], "Inactive");
+    assert_eq!(send(&app.router, as_deployer("GET", "/v1/rolling-updates")).await.0, 401);
+
+    let events = app.ok("GET", "/v1/audit-events?user_name=deployer", None).await;
+    let events = events["items"].as_array().unwrap();
+    assert!(events.iter().any(|e| e["action"] == "oos:ListExecutions" && e["result_code"] == "Success"), "{events:?}");
+    assert!(events.iter().any(|e| e["action"] == "ram:CreateAccessKey" && e["result_code"] == "Forbidden.RAM"));
+    let denied_only = app.ok("GET", "/v1/audit-events?result_code=Forbidden.RAM", None).await;
+    assert!(denied_only["items"].as_array().unwrap().iter().all(|e| e["result_code"] == "Forbidden.RAM"));
+
+    let detached = app.ok("DELETE", "/v1/users/deployer/policies/Custom/rolling-only", None).await;
+    assert_eq!(detached["items"], json!([]));
+    app.ok("DELETE", &format!("/v1/users/deployer/keys/{key_id}"), None).await;
+    app.ok("DELETE", "/v1/users/deployer", None).await;
+    let (status, gone) = app.call("GET", "/v1/users/deployer", None).await;
+    assert_eq!((status, gone["Code"].as_str()), (404, Some("EntityNotExist.User")), "{gone}");
+}

@@ -663,6 +663,146 @@ pub struct LaunchTemplateChanges {
     pub default_version: u32,
 }
 
+#[derive(Serialize, Deserialize, JsonSchema, Debug)]
+pub struct UserView {
+    pub id: String,
+    pub name: String,
+    pub display_name: String,
+    pub comments: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<&rollscale_core::access::User> for UserView {
+    fn from(user: &rollscale_core::access::User) -> Self {
+        UserView {
+            id: user.id.clone(),
+            name: user.name.clone(),
+            display_name: user.display_name.clone(),
+            comments: user.comments.clone(),
+            created_at: time(user.created_at),
+            updated_at: time(user.updated_at),
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize, JsonSchema, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct NewUserBody {
+    pub name: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub comments: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, JsonSchema, Debug)]
+pub struct AccessKeyView {
+    pub id: String,
+    pub user_name: String,
+    /// `Active` or `Inactive`.
+    pub status: String,
+    /// Only in the answer to its creation: shown once, never again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    pub created_at: String,
+}
+
+impl AccessKeyView {
+    pub fn new(key: &rollscale_core::domain::AccessKey, with_secret: bool) -> Self {
+        AccessKeyView {
+            id: key.id.clone(),
+            user_name: key.user_name.clone(),
+            status: key.status.to_string(),
+            secret: with_secret.then(|| key.secret.clone()),
+            created_at: time(key.created_at),
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize, JsonSchema, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct AccessKeyChange {
+    /// `Active` or `Inactive`.
+    pub status: String,
+}
+
+#[derive(Serialize, Deserialize, JsonSchema, Debug)]
+pub struct PolicyView {
+    pub name: String,
+    /// `System` or `Custom`.
+    pub policy_type: String,
+    pub description: String,
+    /// The RAM policy document.
+    pub document: Value,
+    pub attachment_count: i64,
+    pub created_at: String,
+}
+
+impl PolicyView {
+    pub fn new(policy: &rollscale_core::access::Policy, attachment_count: i64) -> Self {
+        PolicyView {
+            name: policy.name.clone(),
+            policy_type: policy.policy_type.to_string(),
+            description: policy.description.clone(),
+            document: serde_json::from_str(&policy.document).unwrap_or(Value::String(policy.document.clone())),
+            attachment_count,
+            created_at: time(policy.created_at),
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize, JsonSchema, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct NewPolicy {
+    pub name: String,
+    /// `{"Version": "1", "Statement": [{"Effect": "Allow", "Action": ["ess:Describe*"], "Resource": "*"}]}`
+    pub document: Value,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, JsonSchema, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyAttachment {
+    /// `System` or `Custom`.
+    pub policy_type: String,
+    pub policy_name: String,
+}
+
+#[derive(Serialize, Deserialize, JsonSchema, Debug)]
+pub struct AuditEventView {
+    pub id: String,
+    pub at: String,
+    pub user_name: String,
+    pub access_key_id: String,
+    pub action: String,
+    pub resource: String,
+    pub source_ip: String,
+    pub result_code: String,
+    pub http_status: u16,
+    pub request_id: String,
+    pub request: Value,
+}
+
+impl From<&rollscale_core::access::AuditEvent> for AuditEventView {
+    fn from(event: &rollscale_core::access::AuditEvent) -> Self {
+        AuditEventView {
+            id: event.id.clone(),
+            at: time(event.at),
+            user_name: event.user_name.clone(),
+            access_key_id: event.access_key_id.clone(),
+            action: event.action.clone(),
+            resource: event.resource.clone(),
+            source_ip: event.source_ip.clone(),
+            result_code: event.result_code.clone(),
+            http_status: event.http_status,
+            request_id: event.request_id.clone(),
+            request: event.request.clone(),
+        }
+    }
+}
+
 /// A bearer token made from an AccessKey (see `rollscale token`).
 #[derive(Serialize, Deserialize, JsonSchema, Debug)]
 pub struct Token {

@@ -10,9 +10,13 @@ use axum::extract::{Extension, Path, Query, State};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::IntoResponse;
 use axum::Json;
+use rollscale_core::access::AuditFilter;
+use rollscale_core::domain::AccessKeyStatus;
 use rollscale_core::domain::{GroupType, LoadBalancer as _Lb, OsType, TemplateVersion};
 use rollscale_core::ids::LoadBalancerId;
+use rollscale_core::policy::PolicyType;
 use rollscale_core::task::{InstanceDecision, TaskStatus};
+use rollscale_engine::access::NewUser;
 use rollscale_engine::service::{GroupChanges, NewConfiguration, NewGroup};
 use rollscale_engine::templates::NewTemplateVersion;
 use rollscale_store::{Execution, ExecutionFilter};
@@ -721,6 +725,162 @@ pub async fn list_events(
     }
     let events = state.service.events(q.execution_id.as_deref(), limit).await?;
     Ok(Json(List { items: events.iter().map(EventView::from).collect() }))
+}
+
+fn policy_type(text: &str) -> Result<PolicyType, ApiError> {
+    text.parse::<PolicyType>()
+        .map_err(|_| ApiError::new(400, "InvalidParameter", format!("policy type \"{text}\" is not System or Custom")))
+}
+
+pub async fn list_users(State(state): State<AppStateRef>) -> Reply<List<UserView>> {
+    Ok(Json(List { items: state.service.users(0, 1000).await?.iter().map(UserView::from).collect() }))
+}
+
+pub async fn create_user(
+    State(state): State<AppStateRef>,
+    new: Result<Json<NewUserBody>, JsonRejection>,
+) -> Reply<UserView> {
+    let new = body(new)?;
+    let user = state
+        .service
+        .create_user(NewUser { name: new.name, display_name: new.display_name, comments: new.comments })
+        .await?;
+    Ok(Json(UserView::from(&user)))
+}
+
+pub async fn get_user(State(state): State<AppStateRef>, Path(name): Path<String>) -> Reply<UserView> {
+    Ok(Json(UserView::from(&state.service.user(&name).await?)))
+}
+
+pub async fn delete_user(State(state): State<AppStateRef>, Path(name): Path<String>) -> Reply<UserView> {
+    let user = state.service.user(&name).await?;
+    state.service.delete_user(&name).await?;
+    Ok(Json(UserView::from(&user)))
+}
+
+async fn keys_of(state: &AppStateRef, name: &str) -> Result<Vec<AccessKeyView>, ApiError> {
+    Ok(state.service.access_keys(name).await?.iter().map(|key| AccessKeyView::new(key, false)).collect())
+}
+
+pub async fn list_keys(State(state): State<AppStateRef>, Path(name): Path<String>) -> Reply<List<AccessKeyView>> {
+    Ok(Json(List { items: keys_of(&state, &name).await? }))
+}
+
+pub async fn create_key(State(state): State<AppStateRef>, Path(name): Path<String>) -> Reply<AccessKeyView> {
+    let key = state.service.create_access_key(&name).await?;
+    Ok(Json(AccessKeyView::new(&key, true)))
+}
+
+pub async fn change_key(
+    State(state): State<AppStateRef>,
+    Path((name, id)): Path<(String, String)>,
+    change: Result<Json<AccessKeyChange>, JsonRejection>,
+) -> Reply<AccessKeyView> {
+    let change = body(change)?;
+    let status = change.status.parse::<AccessKeyStatus>().map_err(|_| {
+        ApiError::new(400, "InvalidParameter", format!("status \"{}\" is not Active or Inactive", change.status))
+    })?;
+    state.service.set_access_key_status(&name, &id, status).await?;
+    let keys = keys_of(&state, &name).await?;
+    keys.into_iter()
+        .find(|key| key.id == id)
+        .map(Json)
+        .ok_or_else(|| ApiError::new(404, "EntityNotExist.User.AccessKey", format!("no AccessKey {id} of {name}")))
+}
+
+pub async fn delete_key(
+    State(state): State<AppStateRef>,
+    Path((name, id)): Path<(String, String)>,
+) -> Reply<List<AccessKeyView>> {
+    state.service.delete_access_key(&name, &id).await?;
+    Ok(Json(List { items: keys_of(&state, &name).await? }))
+}
+
+async fn policies_of(state: &AppStateRef, name: &str) -> Result<List<PolicyView>, ApiError> {
+    let attached = state.service.user_policies(name).await?;
+    Ok(List { items: attached.iter().map(|a| PolicyView::new(&a.policy, 0)).collect() })
+}
+
+pub async fn list_user_policies(State(state): State<AppStateRef>, Path(name): Path<String>) -> Reply<List<PolicyView>> {
+    Ok(Json(policies_of(&state, &name).await?))
+}
+
+pub async fn attach_policy(
+    State(state): State<AppStateRef>,
+    Path(name): Path<String>,
+    attachment: Result<Json<PolicyAttachment>, JsonRejection>,
+) -> Reply<List<PolicyView>> {
+    let attachment = body(attachment)?;
+    let kind = policy_type(&attachment.policy_type)?;
+    state.service.attach_policy(&name, kind, &attachment.policy_name).await?;
+    Ok(Json(policies_of(&state, &name).await?))
+}
+
+pub async fn detach_policy(
+    State(state): State<AppStateRef>,
+    Path((name, kind, policy)): Path<(String, String, String)>,
+) -> Reply<List<PolicyView>> {
+    state.service.detach_policy(&name, policy_type(&kind)?, &policy).await?;
+    Ok(Json(policies_of(&state, &name).await?))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct PoliciesQuery {
+    policy_type: Option<String>,
+}
+
+pub async fn list_policies(
+    State(state): State<AppStateRef>,
+    q: Result<Query<PoliciesQuery>, axum::extract::rejection::QueryRejection>,
+) -> Reply<List<PolicyView>> {
+    let q = query(q)?;
+    let kind = q.policy_type.as_deref().map(policy_type).transpose()?;
+    let policies = state.service.policies(kind).await?;
+    Ok(Json(List { items: policies.iter().map(|p| PolicyView::new(&p.policy, p.attachment_count)).collect() }))
+}
+
+pub async fn create_policy(
+    State(state): State<AppStateRef>,
+    new: Result<Json<NewPolicy>, JsonRejection>,
+) -> Reply<PolicyView> {
+    let new = body(new)?;
+    let document = match &new.document {
+        serde_json::Value::String(text) => text.clone(),
+        other => other.to_string(),
+    };
+    let policy = state.service.create_policy(&new.name, &document, new.description.as_deref().unwrap_or("")).await?;
+    Ok(Json(PolicyView::new(&policy, 0)))
+}
+
+pub async fn delete_policy(State(state): State<AppStateRef>, Path(name): Path<String>) -> Reply<PolicyView> {
+    let info = state.service.policy(PolicyType::Custom, &name).await?;
+    state.service.delete_policy(&name).await?;
+    Ok(Json(PolicyView::new(&info.policy, 0)))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    user_name: Option<String>,
+    action: Option<String>,
+    result_code: Option<String>,
+    limit: Option<i64>,
+}
+
+pub async fn list_audit_events(
+    State(state): State<AppStateRef>,
+    q: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> Reply<List<AuditEventView>> {
+    let q = query(q)?;
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::new(400, "InvalidParameter", "limit must be from 1 to 1000"));
+    }
+    let filter =
+        AuditFilter { user_name: q.user_name, action: q.action, result_code: q.result_code, ..AuditFilter::default() };
+    let (events, _) = state.service.audit_events(&filter, 0, limit).await?;
+    Ok(Json(List { items: events.iter().map(AuditEventView::from).collect() }))
 }
 
 #[derive(Deserialize, Default)]
