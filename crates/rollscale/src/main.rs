@@ -124,7 +124,7 @@ enum Command {
     User(access::UserArgs),
     /// AccessKeys: create, list, disable, enable, delete (RAM).
     Key(access::KeyArgs),
-    /// `rollscale <product> <Action> --Name value …`: call an API action (products: oos, ess).
+    /// `rollscale <product> <Action> --Name value …`: call an API action (products: oos, ess, ecs, ram).
     #[command(external_subcommand)]
     Api(Vec<String>),
 }
