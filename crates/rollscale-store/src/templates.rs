@@ -131,3 +131,47 @@ async fn insert_version(
     .await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::fresh_store;
+    use crate::StoreError;
+    use rollscale_core::domain::{LaunchTemplate, LaunchTemplateVersion};
+    use rollscale_core::ids::LaunchTemplateId;
+
+    fn version(id: &LaunchTemplateId, number: u32, image: &str) -> LaunchTemplateVersion {
+        LaunchTemplateVersion {
+            template_id: id.clone(),
+            version: number,
+            image_id: image.into(),
+            instance_type: "t".into(),
+            containers: Vec::new(),
+            description: String::new(),
+            created_at: i64::from(number),
+        }
+    }
+
+    #[tokio::test]
+    async fn templates_and_versions_round_trip_with_compare_and_swap() {
+        let (_dir, store) = fresh_store().await;
+        let id = LaunchTemplateId::parse("lt-0123456789abcdef0123").expect("id");
+        let template =
+            LaunchTemplate { id: id.clone(), name: "web".into(), default_version: 1, latest_version: 1, created_at: 1 };
+        assert!(store.template_create(&template, &version(&id, 1, "a")).await.expect("create"));
+        let other =
+            LaunchTemplate { id: LaunchTemplateId::parse("lt-1123456789abcdef0123").expect("id"), ..template.clone() };
+        assert!(!store.template_create(&other, &version(&other.id, 1, "a")).await.expect("same name"));
+        assert!(store.template_get(&other.id).await.expect("get").is_none(), "a refused create leaves nothing");
+
+        let current = store.template_get(&id).await.expect("get").expect("exists");
+        let next = LaunchTemplate { latest_version: 2, default_version: 2, ..current.value.clone() };
+        store.template_add_version(&next, current.generation, &version(&id, 2, "b")).await.expect("add");
+        let stale = store.template_add_version(&next, current.generation, &version(&id, 3, "c")).await;
+        assert!(matches!(stale, Err(StoreError::Conflict { .. })), "{stale:?}");
+        assert!(store.template_version_get(&id, 3).await.expect("get").is_none(), "the stale write left nothing");
+        let versions = store.template_versions(&id).await.expect("versions");
+        assert_eq!(versions.iter().map(|v| (v.version, v.image_id.as_str())).collect::<Vec<_>>(), [(1, "a"), (2, "b")]);
+        assert_eq!(store.template_get(&id).await.expect("get").expect("exists").value.default_version, 2);
+        assert_eq!(store.template_list().await.expect("list").len(), 1);
+    }
+}
