@@ -3,20 +3,20 @@
 //! bodies. Whatever arrives, the service answers with JSON, never with a 500 or a panic, and a
 //! request it refuses (status 400 and above) changes nothing.
 
+mod common;
+
 use axum::body::Body;
 use axum::http::Request;
 use http_body_util::BodyExt;
 use proptest::prelude::*;
-use rollscale_core::domain::{AccessKey, AccessKeyStatus};
 use rollscale_engine::service::{NewConfiguration, NewGroup};
-use rollscale_engine::{Engine, EngineConfig, Service};
-use rollscale_fleet::sim::{SimConfig, SimFleet, SimLbConfig, SimLoadBalancer};
+use rollscale_engine::Service;
 use rollscale_server::rest::auth::make_token;
 use rollscale_server::rpc::sign;
 use rollscale_server::{router, AuthConfig};
-use rollscale_store::{ExecutionFilter, Store};
+use rollscale_store::ExecutionFilter;
 use serde_json::{json, Value};
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 use tower::ServiceExt;
 
@@ -38,24 +38,8 @@ fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let (router, service, ids) = runtime.block_on(async {
-            let store = Store::open(&format!("sqlite://{}", dir.path().join("fuzz.db").display())).await.unwrap();
-            store
-                .access_key_insert(&AccessKey {
-                    id: KEY_ID.into(),
-                    secret: SECRET.into(),
-                    user_name: "admin".into(),
-                    status: AccessKeyStatus::Active,
-                    created_at: 0,
-                })
-                .await
-                .unwrap();
-            let fleet = SimFleet::new(SimConfig { latency_ms: 0, ..SimConfig::default() });
-            let config = EngineConfig { health_poll: Duration::from_millis(2), ..EngineConfig::default() };
-            let engine =
-                Engine::new(store, Arc::new(fleet), Arc::new(SimLoadBalancer::new(SimLbConfig::default())), config);
-            let service = Service::new(engine);
+        let (router, service, ids, dir) = runtime.block_on(async {
+            let (service, dir) = common::service(KEY_ID, SECRET, 0).await;
             service.create_image("img-a", None, None).await.unwrap();
             service.create_image("img-b", None, None).await.unwrap();
             service.create_package("wordpress", "v1", "echo install", "echo remove").await.unwrap();
@@ -95,7 +79,7 @@ fn fixture() -> &'static Fixture {
             ];
             let instances = service.instances(Some(group.id.as_str()), &[], None).await.unwrap();
             ids.extend(instances.iter().map(|i| i.id.to_string()));
-            (router(service.clone(), AuthConfig::default()), service, ids)
+            (router(service.clone(), AuthConfig::default()), service, ids, dir)
         });
         let token = make_token(KEY_ID, SECRET, chrono::Utc::now().timestamp() + 3600);
         Fixture { runtime, router, service, token, ids, _dir: dir }

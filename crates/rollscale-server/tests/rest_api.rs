@@ -2,18 +2,16 @@
 //! a whole rolling update driven over `/v1` (long-poll wait, continue, the SSE stream), refusals
 //! that change nothing, and the OpenAPI document checked against `docs/openapi.json`.
 
+mod common;
+
 use axum::body::Body;
 use axum::http::Request;
 use http_body_util::BodyExt;
-use rollscale_core::domain::{AccessKey, AccessKeyStatus};
-use rollscale_engine::{Engine, EngineConfig, Service};
-use rollscale_fleet::sim::{SimConfig, SimFleet, SimLbConfig, SimLoadBalancer};
+use rollscale_engine::Service;
 use rollscale_server::rest::auth::make_token;
 use rollscale_server::rpc::sign;
 use rollscale_server::{router, AuthConfig};
-use rollscale_store::Store;
 use serde_json::{json, Value};
-use std::sync::Arc;
 use std::time::Duration;
 use tower::ServiceExt;
 
@@ -28,22 +26,7 @@ struct App {
 }
 
 async fn app() -> App {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&format!("sqlite://{}", dir.path().join("rest.db").display())).await.unwrap();
-    store
-        .access_key_insert(&AccessKey {
-            id: KEY_ID.into(),
-            secret: SECRET.into(),
-            user_name: "admin".into(),
-            status: AccessKeyStatus::Active,
-            created_at: 0,
-        })
-        .await
-        .unwrap();
-    let fleet = SimFleet::new(SimConfig { latency_ms: 1, ..SimConfig::default() });
-    let config = EngineConfig { health_poll: Duration::from_millis(5), ..EngineConfig::default() };
-    let engine = Engine::new(store, Arc::new(fleet), Arc::new(SimLoadBalancer::new(SimLbConfig::default())), config);
-    let service = Service::new(engine);
+    let (service, dir) = common::service(KEY_ID, SECRET, 1).await;
     let token = make_token(KEY_ID, SECRET, chrono::Utc::now().timestamp() + 600);
     App { router: router(service.clone(), AuthConfig::default()), service, token, _dir: dir }
 }

@@ -1,18 +1,17 @@
 //! The RPC API through the real router: every captured SDK request authenticates, a replay is
 //! refused, errors have the SDKs' shape, and responses follow each version's shape.
 
+mod common;
+
 use axum::body::Body;
 use axum::http::Request;
 use http_body_util::BodyExt;
 use rollscale_core::domain::{AccessKey, AccessKeyStatus};
 use rollscale_engine::service::{NewConfiguration, NewGroup};
-use rollscale_engine::{Engine, EngineConfig, Service};
-use rollscale_fleet::sim::{SimConfig, SimFleet, SimLbConfig, SimLoadBalancer};
+use rollscale_engine::Service;
 use rollscale_server::rpc::sign;
 use rollscale_server::{router, AuthConfig};
-use rollscale_store::Store;
 use serde_json::Value;
-use std::sync::Arc;
 use std::time::Duration;
 use tower::ServiceExt;
 
@@ -20,26 +19,7 @@ const KEY_ID: &str = "LTAIdummyAccessKeyId";
 const SECRET: &str = "dummySecret";
 
 async fn app(max_skew: Duration) -> (axum::Router, Service, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&format!("sqlite://{}", dir.path().join("api.db").display())).await.unwrap();
-    store
-        .access_key_insert(&AccessKey {
-            id: KEY_ID.into(),
-            secret: SECRET.into(),
-            user_name: "admin".into(),
-            status: AccessKeyStatus::Active,
-            created_at: 0,
-        })
-        .await
-        .unwrap();
-    let fleet = SimFleet::new(SimConfig { latency_ms: 0, ..SimConfig::default() });
-    let engine = Engine::new(
-        store,
-        Arc::new(fleet),
-        Arc::new(SimLoadBalancer::new(SimLbConfig::default())),
-        EngineConfig::default(),
-    );
-    let service = Service::new(engine);
+    let (service, dir) = common::service(KEY_ID, SECRET, 0).await;
     (router(service.clone(), AuthConfig { max_skew, ..AuthConfig::default() }), service, dir)
 }
 
