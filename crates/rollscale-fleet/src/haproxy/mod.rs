@@ -330,11 +330,12 @@ impl HaproxyLoadBalancer {
     }
 
     fn backend(&self, lb: &LoadBalancerId) -> Result<&str, FleetError> {
-        let backend = self
-            .names
-            .backends
-            .get(lb)
-            .ok_or_else(|| FleetError::Failed(format!("load balancer {lb} has no HAProxy backend")))?;
+        let backend = self.names.backends.get(lb).ok_or_else(|| {
+            FleetError::Failed(format!(
+                "load balancer {lb} has no HAProxy backend (one created while rollscale runs gets its frontend \
+                     and backend at the next start of rollscale up; attached: name it with --haproxy-backend)"
+            ))
+        })?;
         cli_word(backend)
     }
 
