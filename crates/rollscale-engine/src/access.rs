@@ -73,6 +73,14 @@ pub fn parse_key_status(text: &str) -> Result<AccessKeyStatus, ServiceError> {
     })
 }
 
+/// What a change takes away from the administrators (see `keep_an_administrator`).
+#[derive(Clone, Copy)]
+enum Removal<'a> {
+    User(&'a str),
+    AdministratorAccess(&'a str),
+    Key(&'a str, &'a str),
+}
+
 fn blank_secret(mut key: AccessKey) -> AccessKey {
     key.secret = String::new();
     key
@@ -125,6 +133,7 @@ impl Service {
 
     /// Deletes a user, with its AccessKeys (which stop working at once) and attachments.
     pub async fn delete_user(&self, name: &str) -> Result<(), ServiceError> {
+        self.keep_an_administrator(Removal::User(name)).await?;
         if !self.engine.store.user_delete(name).await? {
             return Err(user_not_found(name));
         }
@@ -185,6 +194,9 @@ impl Service {
         status: AccessKeyStatus,
     ) -> Result<(), ServiceError> {
         self.user(user_name).await?;
+        if status == AccessKeyStatus::Inactive {
+            self.keep_an_administrator(Removal::Key(user_name, id)).await?;
+        }
         if !self.engine.store.access_key_set_status(user_name, id, status).await? {
             return Err(key_not_found(user_name, id));
         }
@@ -193,6 +205,7 @@ impl Service {
 
     pub async fn delete_access_key(&self, user_name: &str, id: &str) -> Result<(), ServiceError> {
         self.user(user_name).await?;
+        self.keep_an_administrator(Removal::Key(user_name, id)).await?;
         if !self.engine.store.access_key_delete(user_name, id).await? {
             return Err(key_not_found(user_name, id));
         }
@@ -335,10 +348,48 @@ impl Service {
         name: &str,
     ) -> Result<(), ServiceError> {
         self.user(user_name).await?;
+        if policy_type == PolicyType::System && name == ADMINISTRATOR_ACCESS {
+            self.keep_an_administrator(Removal::AdministratorAccess(user_name)).await?;
+        }
         if !self.engine.store.user_policy_detach(user_name, policy_type, name).await? {
             return Err(ServiceError::not_found(
                 "EntityNotExist.User.Policy",
                 format!("the {policy_type} policy {name} is not attached to the user {user_name}"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Refuses a change that would leave no Active AccessKey of a user with AdministratorAccess:
+    /// nobody could administer rollscale any more, not even to undo the change. (Two such
+    /// changes at once are not serialised against each other.)
+    async fn keep_an_administrator(&self, removal: Removal<'_>) -> Result<(), ServiceError> {
+        let store = &self.engine.store;
+        let (mut affected, mut remaining) = (false, 0);
+        for user in store.user_list(0, i64::from(u32::MAX)).await? {
+            let policies = store.user_policy_list(&user.name).await?;
+            if !policies.iter().any(|(t, n, _)| *t == PolicyType::System && n == ADMINISTRATOR_ACCESS) {
+                continue;
+            }
+            for key in store.access_key_list(&user.name).await? {
+                if key.status != AccessKeyStatus::Active {
+                    continue;
+                }
+                let removed = match removal {
+                    Removal::User(name) | Removal::AdministratorAccess(name) => name == user.name,
+                    Removal::Key(name, id) => name == user.name && id == key.id,
+                };
+                match removed {
+                    true => affected = true,
+                    false => remaining += 1,
+                }
+            }
+        }
+        if affected && remaining == 0 {
+            return Err(ServiceError::rejected(
+                "InvalidOperation.LastAdministrator",
+                "this would leave no active AccessKey of a user with AdministratorAccess, and nobody could \
+                 administer rollscale; give another user AdministratorAccess and an AccessKey first",
             ));
         }
         Ok(())
@@ -529,5 +580,28 @@ mod tests {
         assert_eq!(service.policies(Some(PolicyType::Custom)).await.unwrap().len(), 1);
         let attached = service.user_policies("carol").await.unwrap();
         assert_eq!(attached.iter().map(|a| a.policy.name.as_str()).collect::<Vec<_>>(), ["Ops"]);
+    }
+
+    #[tokio::test]
+    async fn the_last_administrator_cannot_lock_everyone_out() {
+        let (_dir, service) = service().await;
+        let admin = service.create_admin_access_key("admin").await.unwrap();
+        let last = "InvalidOperation.LastAdministrator";
+        assert_eq!(code(service.delete_user("admin").await), last);
+        assert_eq!(code(service.delete_access_key("admin", &admin.id).await), last);
+        assert_eq!(code(service.set_access_key_status("admin", &admin.id, AccessKeyStatus::Inactive).await), last);
+        assert_eq!(code(service.detach_policy("admin", PolicyType::System, ADMINISTRATOR_ACCESS).await), last);
+        service.authorize(&admin.id, "ram:DeleteUser", "*").await.expect("nothing was changed");
+
+        // Others' keys come and go freely; a second administrator frees the first.
+        service.create_user(NewUser { name: "ops".into(), ..NewUser::default() }).await.unwrap();
+        let ops = service.create_access_key("ops").await.unwrap();
+        service.delete_access_key("ops", &ops.id).await.unwrap();
+        service.attach_policy("ops", PolicyType::System, ADMINISTRATOR_ACCESS).await.unwrap();
+        assert_eq!(code(service.delete_user("admin").await), last, "ops has no key yet");
+        let ops = service.create_access_key("ops").await.unwrap();
+        service.set_access_key_status("admin", &admin.id, AccessKeyStatus::Inactive).await.unwrap();
+        assert_eq!(code(service.delete_access_key("ops", &ops.id).await), last);
+        service.delete_user("admin").await.unwrap();
     }
 }
