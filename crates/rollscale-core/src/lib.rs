@@ -12,6 +12,7 @@ pub mod ids;
 pub mod params;
 pub mod plan;
 pub mod policy;
+pub mod search;
 pub mod task;
 
 pub use error::CoreError;

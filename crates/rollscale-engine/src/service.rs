@@ -439,6 +439,19 @@ impl Service {
         Ok(self.store().event_list(execution_id, limit).await?)
     }
 
+    /// Events matching a keyword query (R15: words with `and`/`or`), newest first, among the
+    /// newest 10,000 (of one execution, when given).
+    pub async fn search_events(
+        &self,
+        execution_id: Option<&str>,
+        keywords: &str,
+        limit: i64,
+    ) -> Result<Vec<Event>, ServiceError> {
+        let query = rollscale_core::search::KeywordQuery::parse(keywords)?;
+        let scanned = self.store().event_list(execution_id, 10_000).await?;
+        Ok(scanned.into_iter().filter(|event| query.matches(event)).take(limit.max(0) as usize).collect())
+    }
+
     // ---------------------------------------------------------------- scaling groups
 
     pub async fn create_group(&self, new: NewGroup) -> Result<ScalingGroup, ServiceError> {

@@ -245,6 +245,41 @@ async fn a_rolling_update_over_rest_with_wait_continue_and_a_live_stream() {
     assert_eq!(all["items"].as_array().unwrap().len(), 2);
     let events = app.ok("GET", &format!("/v1/events?execution_id={id}"), None).await;
     assert!(events["items"].as_array().unwrap().iter().any(|e| e["kind"] == "Succeeded"), "{events}");
+    // Keyword search (R15): `and` within, `or` between.
+    let query = |keywords: &str| {
+        let encoded = form_urlencoded::Serializer::new(String::new()).append_pair("keywords", keywords).finish();
+        format!("/v1/events?{encoded}")
+    };
+    let found = app.ok("GET", &query(&format!("succeeded and {id}")), None).await;
+    let found = found["items"].as_array().unwrap();
+    assert!(!found.is_empty() && found.iter().all(|e| e["kind"] == "Succeeded" && e["execution_id"] == id.as_str()));
+    let either = app.ok("GET", &query("Paused or nothing-like-this"), None).await;
+    assert!(!either["items"].as_array().unwrap().is_empty());
+    assert!(either["items"].as_array().unwrap().iter().all(|e| e["kind"] == "Paused"), "{either}");
+    let (status, error) = app.call("GET", &query("succeeded and"), None).await;
+    assert_eq!((status, error["Code"].as_str()), (400, Some("InvalidParameter")), "{error}");
+    let mut params = vec![
+        ("Action".to_string(), "DescribeEvents".to_string()),
+        ("Version".to_string(), "2014-08-28".to_string()),
+        ("Keywords".to_string(), format!("{id} and succeeded")),
+    ];
+    sign::sign_v1_params(
+        "GET",
+        &mut params,
+        KEY_ID,
+        SECRET,
+        &sign::format_timestamp(chrono::Utc::now()),
+        &sign::random_nonce(),
+    );
+    let rpc = form_urlencoded::Serializer::new(String::new()).extend_pairs(&params).finish();
+    let (status, body) = send(&app.router, Request::get(format!("/?{rpc}")).body(Body::empty()).unwrap()).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body["Events"]["Event"]
+            .as_array()
+            .is_some_and(|all| !all.is_empty() && all.iter().all(|e| e["Kind"] == "Succeeded")),
+        "{body}"
+    );
 }
 
 #[tokio::test]

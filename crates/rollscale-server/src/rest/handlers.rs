@@ -711,6 +711,7 @@ pub async fn stream_rolling_update(
 #[serde(deny_unknown_fields)]
 pub struct EventsQuery {
     execution_id: Option<String>,
+    keywords: Option<String>,
     limit: Option<i64>,
 }
 
@@ -723,7 +724,10 @@ pub async fn list_events(
     if !(1..=500).contains(&limit) {
         return Err(ApiError::new(400, "InvalidParameter", "limit must be from 1 to 500"));
     }
-    let events = state.service.events(q.execution_id.as_deref(), limit).await?;
+    let events = match q.keywords.as_deref() {
+        Some(keywords) => state.service.search_events(q.execution_id.as_deref(), keywords, limit).await?,
+        None => state.service.events(q.execution_id.as_deref(), limit).await?,
+    };
     Ok(Json(List { items: events.iter().map(EventView::from).collect() }))
 }
 

@@ -173,10 +173,13 @@ pub async fn dispatch(
             Ok(json!({}))
         }
         "DescribeEvents" => {
-            let limit = int_param(params, "PageSize", 1, 500)?.unwrap_or(100);
-            let events: Vec<Value> = service
-                .events(params.get_nonempty("ExecutionId"), i64::from(limit))
-                .await?
+            let limit = i64::from(int_param(params, "PageSize", 1, 500)?.unwrap_or(100));
+            let execution_id = params.get_nonempty("ExecutionId");
+            let found = match params.get_nonempty("Keywords") {
+                Some(keywords) => service.search_events(execution_id, keywords, limit).await?,
+                None => service.events(execution_id, limit).await?,
+            };
+            let events: Vec<Value> = found
                 .iter()
                 .map(|e| {
                     json!({
