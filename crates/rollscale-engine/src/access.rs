@@ -14,6 +14,15 @@ use rollscale_core::policy::{
     evaluate, system_policy, Decision, PolicyDocument, PolicyType, ADMINISTRATOR_ACCESS, SYSTEM_POLICIES,
 };
 
+/// A new audit event's id: its time, then a sequence number of this process, then random
+/// bits (`ae-` and 20 hex digits). The log lists newest first by time and then by id, so two
+/// calls in the same millisecond keep the order in which they were recorded.
+fn audit_event_id(at: rollscale_core::domain::Millis) -> String {
+    static SEQUENCE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let sequence = SEQUENCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed) & 0xffff;
+    format!("ae-{:011x}{sequence:04x}{:05x}", (at as u64) & 0x7ff_ffff_ffff, random_bits() & 0xfffff)
+}
+
 /// Most AccessKeys a user may have at once (RAM's limit).
 pub const MAX_KEYS_PER_USER: usize = 2;
 
@@ -450,11 +459,11 @@ impl Service {
         if event.user_name.is_empty() {
             event.user_name = self.access_key_user(&event.access_key_id).await.unwrap_or_default();
         }
-        if event.id.is_empty() {
-            event.id = format!("ae-{:020x}", random_bits() & ((1u128 << 80) - 1));
-        }
         if event.at == 0 {
             event.at = now_millis();
+        }
+        if event.id.is_empty() {
+            event.id = audit_event_id(event.at);
         }
         Ok(self.engine.store.audit_insert(&event).await?)
     }
