@@ -54,6 +54,46 @@ impl InstanceStatus {
     }
 }
 
+/// How many of a task's instances have each [`InstanceStatus`]: what progress displays show,
+/// counted by the store (a few numbers, whatever the size of the task) or from the instances.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusCounts {
+    pub queued: u32,
+    pub running: u32,
+    pub success: u32,
+    pub failed: u32,
+    pub skipped: u32,
+    pub cancelled: u32,
+    pub aborted: u32,
+}
+
+impl StatusCounts {
+    pub fn of<'a>(statuses: impl IntoIterator<Item = &'a InstanceStatus>) -> Self {
+        let mut counts = StatusCounts::default();
+        for status in statuses {
+            counts.add(*status, 1);
+        }
+        counts
+    }
+
+    pub fn add(&mut self, status: InstanceStatus, n: u32) {
+        let slot = match status {
+            InstanceStatus::Queued => &mut self.queued,
+            InstanceStatus::Running => &mut self.running,
+            InstanceStatus::Success => &mut self.success,
+            InstanceStatus::Failed => &mut self.failed,
+            InstanceStatus::Skipped => &mut self.skipped,
+            InstanceStatus::Cancelled => &mut self.cancelled,
+            InstanceStatus::Aborted => &mut self.aborted,
+        };
+        *slot += n;
+    }
+
+    pub fn total(&self) -> u32 {
+        self.queued + self.running + self.success + self.failed + self.skipped + self.cancelled + self.aborted
+    }
+}
+
 wire_enum!(
     /// The journaled steps of one instance (R5), in order.
     Step { Unprotect, EnterStandby, Drain, Apply, HealthCheck, ExitStandby, Reprotect, Done }
@@ -525,6 +565,22 @@ impl InstanceWork {
             }
         }
         self
+    }
+
+    /// Whether this Running instance takes its next step although its task is being
+    /// cancelled (R10). An instance in flight finishes its change, so that none is left half
+    /// changed (between EnterStandby and the change, or between the change and its health
+    /// check), and stops before it would leave Standby: the batch being run stays in Standby,
+    /// as in the seeds, unless the cancel restores. One that has not yet taken its first step
+    /// of this attempt stops at once, and so does one already out of Standby but for
+    /// re-protection, which it finishes.
+    pub fn goes_on_when_cancelled(&self) -> bool {
+        let first = if self.was_protected { Step::Unprotect } else { Step::EnterStandby };
+        match self.step {
+            Step::ExitStandby | Step::Done => false,
+            Step::Reprotect => true,
+            step => step != first || self.in_standby,
+        }
     }
 
     /// Stops a running instance after its current step because the task was cancelled (R10).

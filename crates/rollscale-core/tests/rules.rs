@@ -237,6 +237,11 @@ impl Sim {
 
     fn run_step(&mut self, i: usize) {
         let work = self.works[i].clone();
+        if self.task.cancel.is_some() && !work.goes_on_when_cancelled() {
+            let at = self.tick();
+            self.works[i] = work.abort(at);
+            return;
+        }
         let step = work.next_step().expect("a running instance has a step to perform");
         let outcome = self.scripts[i].outcome(step, work.attempt);
         let at = self.tick();
@@ -1100,7 +1105,8 @@ fn r9_continue_batch_only_valid_in_batch_paused() {
 
 /// R10: "Cancel (Running or Waiting): no new instance work starts; instances in flight finish;
 /// the task ends Cancelled." The restore flag is carried into the outcome; queued instances end
-/// Aborted, shown Cancelled.
+/// Aborted, shown Cancelled. The instances in flight finish their change and stop before they
+/// would leave Standby ("the current batch stays in Standby").
 #[test]
 fn r10_cancel_while_running_awaits_in_flight_then_finishes_cancelled() {
     for restore in [false, true] {
@@ -1121,8 +1127,13 @@ fn r10_cancel_while_running_awaits_in_flight_then_finishes_cancelled() {
         assert!(finish > 0 && after[..finish].iter().all(|action| *action == TaskAction::Await), "{after:?}");
         assert_eq!(&after[finish..], &[TaskAction::Finish(outcome), TaskAction::Complete(outcome), TaskAction::Idle]);
         assert!(!after.iter().any(|action| matches!(action, TaskAction::StartBatch(_) | TaskAction::NextBatch(_))));
-        // The Finish came when nothing was in flight any more.
-        assert!(sim.log[before + finish].statuses[..3].iter().all(|status| *status == InstanceStatus::Success));
+        // The Finish came when nothing was in flight any more: batch 0 had entered Standby, so
+        // it finished its change (and health check) and stopped there.
+        assert!(sim.log[before + finish].statuses[..3].iter().all(|status| *status == InstanceStatus::Aborted));
+        for work in &sim.works[..3] {
+            assert!(work.applied && work.in_standby, "{work:?}");
+            assert_eq!(work.step, Step::ExitStandby);
+        }
 
         assert_eq!(sim.task.status, TaskStatus::Cancelled);
         assert_eq!(sim.task.waiting, None);
@@ -1182,7 +1193,8 @@ fn r10_cancel_while_failure_paused_keeps_the_failure_in_standby() {
     }
 }
 
-/// R10: a retried instance in flight when the task is cancelled finishes before the task ends.
+/// R10: a retried instance in flight when the task is cancelled finishes its change before
+/// the task ends, and stays in Standby.
 #[test]
 fn r10_cancel_with_a_retry_in_flight_awaits_it() {
     let mut sim = failure_paused(Script::FailOnceAt(Step::Apply));
@@ -1191,8 +1203,49 @@ fn r10_cancel_with_a_retry_in_flight_awaits_it() {
     assert_eq!(sim.step_once(), TaskAction::Await);
     sim.run();
     assert_eq!(sim.task.status, TaskStatus::Cancelled);
-    assert_eq!(sim.works[1].status, InstanceStatus::Success);
+    let retried = &sim.works[1];
+    assert_eq!((retried.status, retried.applied, retried.in_standby), (InstanceStatus::Aborted, true, true));
     assert_eq!(sim.count(&TaskAction::StartBatch(1)), 0);
+}
+
+/// R10: where a cancel finds an instance decides whether it goes on: before its first step it
+/// stops at once (nothing changed); between entering Standby and the change (or the change and
+/// its health check) it goes on; about to leave Standby it stops; out of Standby and only to be
+/// re-protected, it finishes.
+#[test]
+fn r10_what_an_instance_in_flight_does_when_cancelled() {
+    let at = |step: Step, was_protected: bool, in_standby: bool| {
+        let mut work = InstanceWork::new(child_id(0), instance_id(0), 0, 0, was_protected).start(1);
+        work.step = step;
+        work.in_standby = in_standby;
+        work.goes_on_when_cancelled()
+    };
+    assert!(!at(Step::EnterStandby, false, false), "not started: stops");
+    assert!(!at(Step::Unprotect, true, false), "not started: stops");
+    assert!(at(Step::EnterStandby, true, false), "unprotected already: goes on");
+    assert!(at(Step::EnterStandby, false, true), "a retry of a failed EnterStandby: goes on");
+    for step in [Step::Drain, Step::Apply, Step::HealthCheck] {
+        assert!(at(step, false, true), "{step}: goes on");
+        assert!(at(step, true, true), "{step}: goes on");
+    }
+    assert!(!at(Step::ExitStandby, false, true), "stays in Standby");
+    assert!(at(Step::Reprotect, true, false), "out of Standby: re-protected");
+    assert!(!at(Step::Done, false, false));
+
+    // A protected instance in flight at a cancel: unprotected already, so it finishes its change.
+    let mut sim = Sim::scripted(Kind::ScriptExecution, 1, BatchPauseOption::Automatic, 0, vec![Script::Succeed; 2]);
+    sim.protect(0);
+    assert_eq!(sim.step_once(), TaskAction::Begin);
+    assert_eq!(sim.step_once(), TaskAction::StartBatch(0));
+    assert_eq!(sim.step_once(), TaskAction::Await);
+    assert_eq!(sim.works[0].step, Step::EnterStandby);
+    assert_eq!(sim.works[1].step, Step::Drain);
+    sim.cancel(false).unwrap();
+    sim.run();
+    for work in &sim.works {
+        assert_eq!(work.status, InstanceStatus::Aborted);
+        assert!(work.applied && work.in_standby && work.step == Step::ExitStandby, "{work:?}");
+    }
 }
 
 /// R10: a task cancelled before it began ends Cancelled without beginning or starting work.

@@ -185,7 +185,7 @@ impl Engine {
         let count = |status: InstanceStatus| -> (u32, u32) {
             counts
                 .iter()
-                .find(|(name, _, _)| name == status.as_str())
+                .find(|(counted, _, _)| *counted == status)
                 .map(|(_, total, in_batch)| (*total as u32, *in_batch as u32))
                 .unwrap_or((0, 0))
         };
@@ -564,8 +564,9 @@ impl Engine {
             },
         };
         let Some(step) = work.value.next_step() else { return Ok(false) };
-        if handle.cancelling.load(Ordering::SeqCst) {
-            // R10: no new instance work once the task is cancelled; this one stops here.
+        if handle.cancelling.load(Ordering::SeqCst) && !work.value.goes_on_when_cancelled() {
+            // R10: no new instance work once the task is cancelled; work in flight finishes its
+            // change and stops here, before it would leave Standby.
             self.store.work_update(&work.value.clone().abort(now_millis()), work.generation, now_millis()).await?;
             return Ok(false);
         }

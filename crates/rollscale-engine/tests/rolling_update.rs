@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use rollscale_core::domain::{LifecycleState, Process};
-use rollscale_core::task::{InstanceDecision, InstanceStatus, TaskStatus, WaitingStatus};
+use rollscale_core::task::{InstanceDecision, InstanceStatus, Step, TaskStatus, WaitingStatus};
 use serde_json::json;
 
 fn image_params(group: &str, configuration: Option<&str>, batches: u32, pause: &str) -> serde_json::Value {
@@ -165,6 +165,60 @@ async fn cancel_with_and_without_restore() {
             h.service.cancel_task(task.id.as_str(), false).await.unwrap_err().code(),
             "IncorrectExecutionStatus"
         );
+    }
+}
+
+/// R10: instances in flight when a task is cancelled finish their change (the image is
+/// replaced, not left half done) and stay in Standby, where the operator finds them; the
+/// queued ones never start. With restore, they leave Standby with their weights back.
+#[tokio::test]
+async fn cancel_lets_instances_in_flight_finish_their_change() {
+    for restore in [false, true] {
+        let h = Harness::new(1).await;
+        let group = h.group(4).await;
+        // Batch 1's connections do not drain until let go: the cancel comes while it drains,
+        // in Standby, before the change.
+        let lb = group.load_balancer_ids[0].clone();
+        let changes = rollscale_engine::service::GroupChanges { drain_timeout_s: Some(30), ..Default::default() };
+        h.service.modify_group(group.id.as_str(), changes).await.unwrap();
+        let instances = h.instances(&group).await;
+        for instance in &instances {
+            assert!(h.lb.set_stuck(&lb, &instance.id, true));
+        }
+        let task = h.start(IMAGE_TEMPLATE, image_params(group.id.as_str(), None, 2, "Automatic")).await;
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+        let draining = loop {
+            let (_, works) = h.service.task(task.id.as_str()).await.unwrap();
+            let batch: Vec<_> = works.iter().filter(|w| w.batch == 0).collect();
+            if batch.iter().all(|w| w.in_standby && w.step == Step::Drain && w.status == InstanceStatus::Running) {
+                break batch.iter().map(|w| w.instance_id.clone()).collect::<Vec<_>>();
+            }
+            assert!(tokio::time::Instant::now() < deadline, "batch 1 never drained: {works:?}");
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        };
+        h.service.cancel_task(task.id.as_str(), restore).await.unwrap();
+        for id in &draining {
+            h.lb.set_stuck(&lb, id, false);
+        }
+        let (done, works) = h.wait(task.id.as_str(), None).await;
+        assert_eq!(done.status, TaskStatus::Cancelled);
+        for work in &works {
+            let instance = h.service.instances(None, &[work.instance_id.to_string()], None).await.unwrap().remove(0);
+            assert_eq!(work.status, InstanceStatus::Aborted, "{work:?}");
+            if work.batch == 0 {
+                assert!(work.applied, "the change in flight finished: {work:?}");
+                assert_eq!(instance.image_id, NEW_IMAGE);
+                assert_eq!(h.fleet.snapshot(&instance.id).unwrap().image_id, NEW_IMAGE);
+                let (state, weight) = if restore { (LifecycleState::InService, 100) } else { (LifecycleState::Standby, 0) };
+                assert_eq!(instance.lifecycle_state, state, "restore {restore}");
+                assert_eq!(h.weight(&instance.id).await, weight);
+                assert_eq!(work.in_standby, !restore);
+            } else {
+                assert!(!work.applied && work.started_at.is_none(), "{work:?}");
+                assert_eq!(instance.image_id, OLD_IMAGE);
+                assert_eq!(instance.lifecycle_state, LifecycleState::InService);
+            }
+        }
     }
 }
 

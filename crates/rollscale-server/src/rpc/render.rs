@@ -3,7 +3,7 @@
 
 use rollscale_core::domain::Millis;
 use rollscale_core::params::{Change, InvokeType, RollingUpdateSpec};
-use rollscale_core::task::{InstanceStatus, InstanceWork, Phase, Step, TaskState, TaskStatus};
+use rollscale_core::task::{InstanceStatus, InstanceWork, Phase, StatusCounts, Step, TaskState, TaskStatus};
 use serde_json::{json, Map, Value};
 
 /// `2019-05-16T10:26:14Z`, or "" for none.
@@ -70,16 +70,16 @@ pub fn spec_parameters(spec: &RollingUpdateSpec) -> Value {
     Value::Object(params)
 }
 
-fn counters(works: &[InstanceWork]) -> Value {
-    let count = |f: &dyn Fn(InstanceStatus) -> bool| works.iter().filter(|w| f(w.status)).count();
+/// OOS's counters, by the statuses clients see (`InstanceStatus::wire_status`).
+fn counters(counts: &StatusCounts) -> Value {
     json!({
-        "Total": works.len(),
-        "Success": count(&|s| matches!(s, InstanceStatus::Success | InstanceStatus::Skipped)),
-        "Running": count(&|s| s == InstanceStatus::Running),
-        "Failed": count(&|s| matches!(s, InstanceStatus::Failed | InstanceStatus::Cancelled)),
-        "Cancelled": count(&|s| s == InstanceStatus::Aborted),
+        "Total": counts.total(),
+        "Success": counts.success + counts.skipped,
+        "Running": counts.running,
+        "Failed": counts.failed + counts.cancelled,
+        "Cancelled": counts.aborted,
         "Waiting": 0,
-        "Queued": count(&|s| s == InstanceStatus::Queued),
+        "Queued": counts.queued,
     })
 }
 
@@ -102,7 +102,7 @@ fn task_outputs(task: &TaskState) -> Value {
 
 /// A task as an OOS execution. `parameters_as_text` for StartExecution (a JSON string there),
 /// an object for ListExecutions.
-pub fn task_execution(task: &TaskState, works: &[InstanceWork], parameters_as_text: bool) -> Value {
+pub fn task_execution(task: &TaskState, counts: &StatusCounts, parameters_as_text: bool) -> Value {
     let parameters = spec_parameters(&task.spec);
     let running = matches!(task.status, TaskStatus::Running | TaskStatus::Waiting);
     let current_tasks: Vec<Value> = match (&task.phase, running) {
@@ -138,7 +138,7 @@ pub fn task_execution(task: &TaskState, works: &[InstanceWork], parameters_as_te
         "StatusReason": task.waiting.map(|w| w.as_str()).unwrap_or(""),
         "Outputs": task_outputs(task).to_string(),
         "Parameters": if parameters_as_text { Value::String(parameters.to_string()) } else { parameters },
-        "Counters": counters(works),
+        "Counters": counters(counts),
         "CurrentTasks": current_tasks,
         "Tags": {},
         "Targets": "",
@@ -149,6 +149,12 @@ fn work_status_message(work: &InstanceWork) -> String {
     match work.status {
         InstanceStatus::Skipped => "skipped by an operator; the instance stays in Standby".into(),
         InstanceStatus::Cancelled => "cancelled by an operator".into(),
+        InstanceStatus::Aborted if work.applied => {
+            "the change was applied; the rolling update was cancelled before the instance left Standby".into()
+        }
+        InstanceStatus::Aborted if work.in_standby => {
+            "stopped in Standby before the change: the rolling update was cancelled".into()
+        }
         InstanceStatus::Aborted => "not run: the rolling update was cancelled".into(),
         _ => work.error_message.clone().unwrap_or_default(),
     }
