@@ -6,7 +6,8 @@
 //! (`-- --quick` runs only the 100-instance case).
 //!
 //! While it runs, the benchmark polls the task every 20 ms as `rollscale ru start --wait` does
-//! (`ListExecutions` with the execution id: the task alone). `-- --poll-children` polls the
+//! (`ListExecutions` with the execution id: the task and its instances' counts by status, which
+//! the store counts). `-- --poll-children` polls the
 //! task with all its child executions instead, as the first version of this benchmark did:
 //! that load (10,000 rows read and decoded 50 times a second) is the client's, not the
 //! engine's, but it shares the process and the store's connection.
@@ -89,7 +90,7 @@ async fn run(size: u32, poll_children: bool) -> Result<(), Box<dyn std::error::E
             service.task(task.id.as_str()).await?.0.status
         } else {
             match service.list_executions(&by_id, 0, 1).await?.0.pop() {
-                Some(Execution::Task(task)) => task.value.status,
+                Some(Execution::Task(task)) => service.task_summary(task.value.id.as_str()).await?.0.status,
                 other => return Err(format!("ListExecutions by id returned {other:?}").into()),
             }
         };

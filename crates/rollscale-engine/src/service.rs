@@ -8,7 +8,7 @@ use rollscale_core::domain::*;
 use rollscale_core::ids::*;
 use rollscale_core::params::{self, Change, InvokeType, Kind, PackageAction, RollbackSource, RollingUpdateSpec};
 use rollscale_core::plan;
-use rollscale_core::task::{InstanceDecision, InstanceStatus, InstanceWork, TaskState};
+use rollscale_core::task::{InstanceDecision, InstanceStatus, InstanceWork, StatusCounts, TaskState};
 use rollscale_store::{Execution, ExecutionFilter, StoreError, Versioned};
 use std::sync::Arc;
 use std::time::Duration;
@@ -309,6 +309,22 @@ impl Service {
         let task = self.store().task_get(&id).await?.ok_or_else(|| execution_not_found(id.as_str()))?;
         let works = self.store().work_list(&id).await?.into_iter().map(|w| w.value).collect();
         Ok((task.value, works))
+    }
+
+    /// A task and how many of its instances have each status, counted by the store: the
+    /// same cost for a task of 10 instances as for one of 10,000 (progress displays poll it).
+    pub async fn task_summary(&self, id: &str) -> Result<(TaskState, StatusCounts), ServiceError> {
+        let id = parse_execution_id(id)?;
+        let task = self.store().task_get(&id).await?.ok_or_else(|| execution_not_found(id.as_str()))?;
+        Ok((task.value, self.status_counts(&id).await?))
+    }
+
+    async fn status_counts(&self, id: &ExecutionId) -> Result<StatusCounts, ServiceError> {
+        let mut counts = StatusCounts::default();
+        for (status, n, _) in self.store().work_counts(id, 0, 0).await? {
+            counts.add(status, n as u32);
+        }
+        Ok(counts)
     }
 
     /// A task id given either as the task's or as one of its children's.

@@ -3,7 +3,7 @@
 use crate::{conflict_unless_one, from_json, placeholders, to_json, versioned, Backend, Store, StoreError, Versioned};
 use rollscale_core::domain::Millis;
 use rollscale_core::ids::{ExecutionId, ScalingGroupId};
-use rollscale_core::task::{InstanceWork, TaskState};
+use rollscale_core::task::{InstanceStatus, InstanceWork, TaskState};
 use sqlx::Connection;
 use sqlx::Row;
 
@@ -406,7 +406,7 @@ impl Store {
         task_id: &ExecutionId,
         from: i64,
         to: i64,
-    ) -> Result<Vec<(String, i64, i64)>, StoreError> {
+    ) -> Result<Vec<(InstanceStatus, i64, i64)>, StoreError> {
         let rows = sqlx::query(
             "SELECT detail_status, COUNT(*), SUM(CASE WHEN position >= $2 AND position < $3 THEN 1 ELSE 0 END) \
              FROM executions WHERE parent_id = $1 GROUP BY detail_status",
@@ -418,7 +418,9 @@ impl Store {
         .await?;
         let mut counts = Vec::with_capacity(rows.len());
         for row in rows {
-            counts.push((row.try_get::<String, _>(0)?, row.try_get::<i64, _>(1)?, row.try_get::<i64, _>(2)?));
+            let status = serde_json::from_value(serde_json::Value::String(row.try_get::<String, _>(0)?))
+                .map_err(|source| StoreError::Corrupt { what: "child execution status", source })?;
+            counts.push((status, row.try_get::<i64, _>(1)?, row.try_get::<i64, _>(2)?));
         }
         Ok(counts)
     }
@@ -640,7 +642,7 @@ mod tests {
         let listed = store.work_list(&task.id).await.expect("list");
         assert_eq!(listed.iter().map(|w| w.value.clone()).collect::<Vec<_>>(), works);
         assert!(listed.iter().all(|w| w.generation == 1));
-        assert_eq!(store.work_counts(&task.id, 0, 150).await.unwrap(), vec![("Queued".to_string(), 250, 150)]);
+        assert_eq!(store.work_counts(&task.id, 0, 150).await.unwrap(), vec![(InstanceStatus::Queued, 250, 150)]);
         // The group moved on: a second creation at the same generation is refused, nothing written.
         let other = rollscale_core::task::TaskState { id: ExecutionId::from_random(7_001), ..task.clone() };
         assert!(store.task_create(&other, &[], 3, 12).await.is_err());

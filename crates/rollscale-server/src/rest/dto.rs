@@ -8,7 +8,7 @@ use rollscale_core::domain::{
     ContainerSpec, Event, Image, Instance, InstanceSource, LaunchTemplate, LaunchTemplateVersion, LoadBalancer,
     PackageVersion, ScalingActivity, ScalingConfiguration, ScalingGroup,
 };
-use rollscale_core::task::{InstanceStatus, InstanceWork, Phase, TaskState};
+use rollscale_core::task::{InstanceWork, Phase, StatusCounts, TaskState};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -386,21 +386,18 @@ pub struct Counters {
     pub aborted: u32,
 }
 
-impl Counters {
-    pub fn of(works: &[InstanceWork]) -> Counters {
-        let mut counters = Counters { total: works.len() as u32, ..Counters::default() };
-        for work in works {
-            match work.status {
-                InstanceStatus::Queued => counters.queued += 1,
-                InstanceStatus::Running => counters.running += 1,
-                InstanceStatus::Success => counters.success += 1,
-                InstanceStatus::Skipped => counters.skipped += 1,
-                InstanceStatus::Failed => counters.failed += 1,
-                InstanceStatus::Cancelled => counters.cancelled += 1,
-                InstanceStatus::Aborted => counters.aborted += 1,
-            }
+impl From<&StatusCounts> for Counters {
+    fn from(counts: &StatusCounts) -> Counters {
+        Counters {
+            total: counts.total(),
+            queued: counts.queued,
+            running: counts.running,
+            success: counts.success,
+            skipped: counts.skipped,
+            failed: counts.failed,
+            cancelled: counts.cancelled,
+            aborted: counts.aborted,
         }
-        counters
     }
 }
 
@@ -434,7 +431,7 @@ pub struct RollingUpdateView {
 }
 
 impl RollingUpdateView {
-    pub fn new(task: &TaskState, works: &[InstanceWork]) -> Self {
+    pub fn new(task: &TaskState, counts: &StatusCounts) -> Self {
         let current_batch = match &task.phase {
             Phase::Begin => 0,
             Phase::Batch { index, .. } => (index + 1).min(task.n_batches()),
@@ -452,7 +449,7 @@ impl RollingUpdateView {
             current_batch,
             batch_count: task.n_batches(),
             batch_sizes: task.batch_sizes.clone(),
-            counters: Counters::of(works),
+            counters: Counters::from(counts),
             finished: task.status.is_final(),
             parameters: render::spec_parameters(&task.spec),
             created_at: time(task.created_at),
@@ -473,6 +470,11 @@ pub struct RollingUpdateInstanceView {
     /// The step running now, or the one that failed.
     pub step: String,
     pub attempt: u32,
+    /// Whether the change was applied to the instance (a rollback of this task targets it).
+    pub applied: bool,
+    /// Whether this task put the instance in Standby and it is still there: a failed,
+    /// skipped or cancelled instance, or one in flight when the task was cancelled.
+    pub in_standby: bool,
     pub exit_code: Option<i32>,
     /// Script output (stdout and stderr), capped.
     pub output: String,
@@ -492,6 +494,8 @@ impl From<&InstanceWork> for RollingUpdateInstanceView {
             status: work.status.to_string(),
             step: work.step.to_string(),
             attempt: work.attempt,
+            applied: work.applied,
+            in_standby: work.in_standby,
             exit_code: work.exit_code,
             output: work.output.clone(),
             output_truncated: work.output_truncated,

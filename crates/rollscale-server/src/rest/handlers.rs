@@ -481,8 +481,8 @@ pub async fn delete_package(
 }
 
 async fn rolling_update(state: &AppStateRef, id: &str) -> Result<RollingUpdateView, ApiError> {
-    let (task, works) = state.service.task(id).await?;
-    Ok(RollingUpdateView::new(&task, &works))
+    let (task, counts) = state.service.task_summary(id).await?;
+    Ok(RollingUpdateView::new(&task, &counts))
 }
 
 #[derive(Deserialize, Default)]

@@ -37,16 +37,16 @@ async fn start_execution(service: &Service, caller: &str, params: &Params) -> Re
         Begin::Replay(first) => {
             // The token's execution, as it stands now.
             let id = first["ExecutionId"].as_str().unwrap_or_default();
-            let (task, works) = service.task(id).await?;
-            return Ok(json!({ "Execution": render::task_execution(&task, &works, true) }));
+            let (task, counts) = service.task_summary(id).await?;
+            return Ok(json!({ "Execution": render::task_execution(&task, &counts, true) }));
         }
         Begin::Run(claim) => claim,
     };
     let started =
         service.start_execution(template, params.get("Parameters").unwrap_or("")).await.map_err(ApiError::from);
     let task = idempotency::finish(service, claim, started, |task| json!({ "ExecutionId": task.id })).await?;
-    let (task, works) = service.task(task.id.as_str()).await?;
-    Ok(json!({ "Execution": render::task_execution(&task, &works, true) }))
+    let (task, counts) = service.task_summary(task.id.as_str()).await?;
+    Ok(json!({ "Execution": render::task_execution(&task, &counts, true) }))
 }
 
 async fn list_executions(service: &Service, params: &Params) -> Result<Value, ApiError> {
@@ -67,8 +67,8 @@ async fn list_executions(service: &Service, params: &Params) -> Result<Value, Ap
     for execution in &executions {
         items.push(match execution {
             Execution::Task(task) => {
-                let (_, works) = service.task(task.value.id.as_str()).await?;
-                render::task_execution(&task.value, &works, false)
+                let (_, counts) = service.task_summary(task.value.id.as_str()).await?;
+                render::task_execution(&task.value, &counts, false)
             }
             Execution::Instance { parent_id, template_name, work, .. } => {
                 render::work_execution(parent_id.as_str(), template_name, &work.value, false)
