@@ -209,7 +209,8 @@ async fn cancel_lets_instances_in_flight_finish_their_change() {
                 assert!(work.applied, "the change in flight finished: {work:?}");
                 assert_eq!(instance.image_id, NEW_IMAGE);
                 assert_eq!(h.fleet.snapshot(&instance.id).unwrap().image_id, NEW_IMAGE);
-                let (state, weight) = if restore { (LifecycleState::InService, 100) } else { (LifecycleState::Standby, 0) };
+                let (state, weight) =
+                    if restore { (LifecycleState::InService, 100) } else { (LifecycleState::Standby, 0) };
                 assert_eq!(instance.lifecycle_state, state, "restore {restore}");
                 assert_eq!(h.weight(&instance.id).await, weight);
                 assert_eq!(work.in_standby, !restore);

@@ -272,6 +272,15 @@ mod tests {
     }
 
     #[test]
+    fn start_takes_one_kind_of_change() {
+        let containers = r#"[{"name": "app", "image": "app:2"}]"#;
+        assert!(parse(&["ru", "start", "--group", "asg-1", "--containers", containers]).is_ok());
+        assert!(parse(&["ru", "start", "--group", "asg-1", "--containers", containers, "--image", "x"]).is_err());
+        assert!(parse(&["ru", "start", "--group", "asg-1", "--containers", "not json"]).is_err());
+        assert!(parse(&["ru", "start", "--group", "asg-1"]).is_err(), "a change is required");
+    }
+
+    #[test]
     fn configure_get_and_flags() {
         assert!(parse(&["configure", "get"]).is_ok());
         assert!(parse(&["configure", "--endpoint", "http://127.0.0.1:8080", "--region-id", "local"]).is_ok());

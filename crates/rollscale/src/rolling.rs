@@ -11,7 +11,7 @@ use crate::{UsageError, EXIT_FAILED, EXIT_OK, EXIT_WAITING};
 use anyhow::Context;
 use clap::{ArgGroup, Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use rollscale_core::params::{BatchPauseOption, CommandType, Kind, PackageAction};
+use rollscale_core::params::{BatchPauseOption, CommandType, ContainerUpdateType, Kind, PackageAction};
 use serde_json::{json, Map, Value};
 use std::fmt::Display;
 use std::io::IsTerminal;
@@ -107,7 +107,9 @@ pub struct BatchArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(group(ArgGroup::new("change").required(true).args(["image", "script", "script_file", "package"])))]
+#[command(group(
+    ArgGroup::new("change").required(true).args(["image", "script", "script_file", "package", "containers", "containers_file"])
+))]
 pub struct StartArgs {
     /// The scaling group to update (asg-…).
     #[arg(long, value_name = "asg-ID", value_parser = parse_group_id)]
@@ -122,9 +124,25 @@ pub struct StartArgs {
     /// Also set this scaling configuration's image, so new instances get it (scalingConfigurationId).
     #[arg(long, value_name = "asc-ID", help_heading = "Image update")]
     pub configuration: Option<String>,
-    /// Failed instances tolerated before the task pauses (maxErrors) [default: 0].
+    /// Failed instances tolerated before the task pauses (maxErrors; image and container
+    /// group updates) [default: 0].
     #[arg(long, value_name = "N", help_heading = "Image update")]
     pub max_errors: Option<u32>,
+
+    /// Update each container group (ECI groups) to these containers: a JSON list of
+    /// {name, image, command, env, port} (containers).
+    #[arg(long, value_name = "JSON", value_parser = parse_json_list, help_heading = "Container groups (ECI)")]
+    pub containers: Option<Value>,
+    /// The containers, from a JSON file.
+    #[arg(long, value_name = "PATH", help_heading = "Container groups (ECI)")]
+    pub containers_file: Option<PathBuf>,
+    /// RenewUpdate (replace the containers) or IncrementalUpdate (merge them by name)
+    /// [server default: RenewUpdate].
+    #[arg(long, value_name = "TYPE", value_parser = parse_update_type, help_heading = "Container groups (ECI)")]
+    pub update_type: Option<ContainerUpdateType>,
+    /// The whole container spec a later rollback renews to (rollbackContainers).
+    #[arg(long, value_name = "JSON", value_parser = parse_json_list, help_heading = "Container groups (ECI)")]
+    pub rollback_containers: Option<Value>,
 
     /// Run this script on each instance (invokeScript).
     #[arg(long, value_name = "TEXT", help_heading = "Script")]
@@ -310,6 +328,19 @@ fn parse_package_action(text: &str) -> Result<PackageAction, String> {
     parse_wire(PackageAction::ALL, text)
 }
 
+fn parse_update_type(text: &str) -> Result<ContainerUpdateType, String> {
+    parse_wire(ContainerUpdateType::ALL, text)
+}
+
+/// A JSON list (of containers); the server checks what is in it.
+fn parse_json_list(text: &str) -> Result<Value, String> {
+    match serde_json::from_str::<Value>(text) {
+        Ok(list @ Value::Array(_)) => Ok(list),
+        Ok(_) => Err("expected a JSON list, e.g. [{\"name\": \"app\", \"image\": \"app:2\"}]".into()),
+        Err(error) => Err(format!("not JSON: {error}")),
+    }
+}
+
 fn parse_prefixed(text: &str, prefixes: &[&str], what: &str) -> Result<String, String> {
     let text = text.trim();
     if prefixes.iter().any(|prefix| text.len() > prefix.len() && text.starts_with(prefix)) {
@@ -367,6 +398,13 @@ pub enum ChangeSpec {
         version: String,
         action: PackageAction,
     },
+    Containers {
+        update_type: Option<ContainerUpdateType>,
+        /// A JSON list of containers.
+        containers: Value,
+        rollback_containers: Option<Value>,
+        max_errors: Option<u32>,
+    },
 }
 
 impl ChangeSpec {
@@ -375,6 +413,7 @@ impl ChangeSpec {
             ChangeSpec::Image { .. } => Kind::ImageUpdate,
             ChangeSpec::Script { .. } => Kind::ScriptExecution,
             ChangeSpec::Package { .. } => Kind::PackageInstall,
+            ChangeSpec::Containers { .. } => Kind::ContainerGroupUpdate,
         }
     }
 }
@@ -423,6 +462,12 @@ pub fn start_parameters(
             params.insert("packageName".into(), json!(name));
             params.insert("packageVersion".into(), json!(version));
             params.insert("action".into(), json!(action.as_str()));
+        }
+        ChangeSpec::Containers { update_type, containers, rollback_containers, max_errors } => {
+            insert_some(&mut params, "updateType", update_type.map(|v| json!(v.as_str())));
+            params.insert("containers".into(), containers.clone());
+            insert_some(&mut params, "rollbackContainers", rollback_containers.clone());
+            insert_some(&mut params, "maxErrors", max_errors.map(|v| json!(v)));
         }
     }
     for (key, value) in extra {
@@ -575,18 +620,29 @@ impl StartArgs {
             ("--timeout", self.timeout.is_some()),
         ];
         let package_flags = [("--version", self.version.is_some()), ("--action", self.action.is_some())];
+        let container_flags = [
+            ("--update-type", self.update_type.is_some()),
+            ("--rollback-containers", self.rollback_containers.is_some()),
+        ];
         if self.image.is_some() {
             refuse_given(&script_flags, "an image update (--image)")?;
             refuse_given(&package_flags, "an image update (--image)")?;
+            refuse_given(&container_flags, "an image update (--image)")?;
         } else if self.package.is_some() {
             refuse_given(&image_flags, "a package update (--package)")?;
             refuse_given(&script_flags, "a package update (--package)")?;
+            refuse_given(&container_flags, "a package update (--package)")?;
             if self.version.is_none() {
                 return Err(UsageError::new("--package needs --version VERSION").into());
             }
+        } else if self.containers.is_some() || self.containers_file.is_some() {
+            refuse_given(&image_flags[..2], "a container group update (--containers)")?;
+            refuse_given(&script_flags, "a container group update (--containers)")?;
+            refuse_given(&package_flags, "a container group update (--containers)")?;
         } else {
             refuse_given(&image_flags, "a script update (--script)")?;
             refuse_given(&package_flags, "a script update (--script)")?;
+            refuse_given(&container_flags, "a script update (--script)")?;
         }
         if let Some(image_id) = &self.image {
             return Ok(ChangeSpec::Image {
@@ -603,11 +659,30 @@ impl StartArgs {
                 action: self.action.unwrap_or(PackageAction::Install),
             });
         }
+        let containers = match (&self.containers, &self.containers_file) {
+            (Some(list), _) => Some(list.clone()),
+            (None, Some(path)) => Some(
+                parse_json_list(&read_text_file(path, "containers file")?)
+                    .map_err(|error| UsageError::new(format!("{}: {error}", path.display())))?,
+            ),
+            (None, None) => None,
+        };
+        if let Some(containers) = containers {
+            return Ok(ChangeSpec::Containers {
+                update_type: self.update_type,
+                containers,
+                rollback_containers: self.rollback_containers.clone(),
+                max_errors: self.max_errors,
+            });
+        }
         let script = match (&self.script, &self.script_file) {
             (Some(script), _) => script.clone(),
             (None, Some(path)) => read_text_file(path, "script file")?,
             (None, None) => {
-                return Err(UsageError::new("give one of --image, --script, --script-file or --package").into())
+                return Err(UsageError::new(
+                    "give one of --image, --script, --script-file, --package, --containers or --containers-file",
+                )
+                .into())
             }
         };
         let rollback_script = match (&self.rollback_script, &self.rollback_script_file) {
@@ -1503,6 +1578,27 @@ mod tests {
             })
         );
         rollscale_core::params::parse_start(template, &parsed).unwrap();
+    }
+
+    #[test]
+    fn container_group_start_parameters() {
+        let containers = json!([{"name": "app", "image": "localhost/app:v2", "port": 8080}]);
+        let change = ChangeSpec::Containers {
+            update_type: Some(ContainerUpdateType::IncrementalUpdate),
+            containers: containers.clone(),
+            rollback_containers: Some(json!([{"name": "app", "image": "localhost/app:v1"}])),
+            max_errors: Some(1),
+        };
+        let (template, params) = start_parameters("asg-1", &change, &batching(Some(3), None), &[]);
+        assert_eq!(template, "ACS-ESS-RollingUpdateByUpdateContainerGroup");
+        assert_eq!(params["updateType"], "IncrementalUpdate");
+        assert_eq!(params["containers"], containers);
+        assert_eq!(params["rollbackContainers"][0]["image"], "localhost/app:v1");
+        assert_eq!(params["maxErrors"], 1);
+        let request = rollscale_core::params::parse_start(template, &params).unwrap();
+        assert_eq!(request.kind, Kind::ContainerGroupUpdate);
+        assert!(parse_json_list("{\"name\": \"app\"}").is_err(), "one container is a list of one");
+        assert!(parse_json_list("[").is_err());
     }
 
     fn source(template: &str, parameters: Value) -> ExecutionView {

@@ -83,6 +83,10 @@ pub struct UpArgs {
     /// How long a simulated load balancer takes to drain a backend, in milliseconds.
     #[arg(long, default_value_t = 0)]
     pub sim_drain_ms: u64,
+    /// Simulated latency of each load-balancer operation (register, weight, connections), in
+    /// milliseconds.
+    #[arg(long, default_value_t = 0)]
+    pub sim_lb_latency_ms: u64,
     #[command(flatten)]
     pub real: real::RealArgs,
     /// Do not create the demo group on first start.
@@ -284,7 +288,11 @@ async fn sim_drivers(args: &UpArgs, store: &Store) -> anyhow::Result<(SimFleet, 
         time_scale: args.sim_time_scale,
         ..SimConfig::default()
     });
-    let lb = SimLoadBalancer::new(SimLbConfig { drain_ms: args.sim_drain_ms, ..SimLbConfig::default() });
+    let lb = SimLoadBalancer::new(SimLbConfig {
+        drain_ms: args.sim_drain_ms,
+        latency_ms: args.sim_lb_latency_ms,
+        ..SimLbConfig::default()
+    });
     adopt_sim_state(store, &fleet, &lb).await?;
     Ok((fleet, lb))
 }
