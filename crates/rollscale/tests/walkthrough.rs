@@ -225,3 +225,81 @@ fn the_readme_walkthrough_and_every_operator_action_through_the_cli() {
     assert_eq!(paged[4], image);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Copies the files of a stopped `rollscale up`'s data directory (the database and its WAL).
+fn copy_data(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to.join("data")).expect("data dir");
+    for entry in std::fs::read_dir(from.join("data")).expect("data dir") {
+        let entry = entry.expect("entry");
+        if entry.file_type().expect("type").is_file() {
+            std::fs::copy(entry.path(), to.join("data").join(entry.file_name())).expect("copy");
+        }
+    }
+    std::fs::copy(from.join("config.json"), to.join("config.json")).expect("profile");
+}
+
+/// The instances of a script task that failed, once it waits on them.
+fn failed_instances(dir: &Path, group: &str, script: &str) -> Vec<String> {
+    let id = start(dir, &["--group", group, "--script", script, "--batches", "1"]);
+    let (code, printed) = waited(dir, &["ru", "wait", &id]);
+    let mut failed: Vec<String> =
+        shown(dir, &id).into_iter().filter(|(_, _, status)| status == "Failed").map(|(id, _, _)| id).collect();
+    failed.sort();
+    assert_eq!(code, if failed.is_empty() { 0 } else { 3 }, "{printed}");
+    failed
+}
+
+/// `rollscale up`'s fault flags: `--sim-fail-rate` with `--seed` replays the same faults on
+/// the same group; `--sim-fail-instance` fails one instance, `--sim-fail-script` any script
+/// that contains the text.
+#[test]
+fn the_simulated_fleet_fails_what_up_is_told_to() {
+    let first = temp_dir("faults-a");
+    let replay = temp_dir("faults-b");
+    let (group, victim) = {
+        let mut server = up(&first, &["--sim-latency-ms", "1"]);
+        let victim = instances(&first, &server.group_id)[3]["InstanceId"].as_str().unwrap().to_string();
+        server.stop();
+        (server.group_id.clone(), victim)
+    };
+    copy_data(&first, &replay);
+
+    let seeded = ["--sim-latency-ms", "1", "--sim-fail-rate", "0.5", "--seed", "7"];
+    let failed = {
+        let _server = up(&first, &seeded);
+        failed_instances(&first, &group, "echo chance")
+    };
+    assert!(!failed.is_empty() && failed.len() < 10, "about half of 10 fail: {failed:?}");
+    let replayed = {
+        let _server = up(&replay, &seeded);
+        failed_instances(&replay, &group, "echo chance")
+    };
+    assert_eq!(replayed, failed, "the same seed fails the same instances");
+
+    let targeted = temp_dir("faults-c");
+    copy_data(&replay, &targeted);
+    let _server =
+        up(&targeted, &["--sim-latency-ms", "1", "--sim-fail-instance", &victim, "--sim-fail-script", "BOOM"]);
+    // The replayed task waits on its failures; a cancel frees the group for the next ones.
+    let waiting = {
+        let listed = cli_json(&targeted, &["oos", "ListExecutions", "--Status", "Waiting"]);
+        listed["Executions"][0]["ExecutionId"].as_str().expect("the waiting task").to_string()
+    };
+    let (code, printed) = waited(&targeted, &["ru", "cancel", &waiting, "--restore", "--wait"]);
+    assert_eq!(code, 4, "{printed}");
+    assert!(instances(&targeted, &group).iter().all(|i| i["LifecycleState"] == "InService"), "restored");
+    assert_eq!(failed_instances(&targeted, &group, "echo hello"), [victim.clone()]);
+    let (code, _) = waited(&targeted, &["ru", "skip", &latest(&targeted), &victim, "--wait"]);
+    assert_eq!(code, 0);
+    cli_json(&targeted, &["ess", "ExitStandby", "--ScalingGroupId", &group, "--InstanceId.1", &victim]);
+    assert_eq!(failed_instances(&targeted, &group, "echo BOOM").len(), 10, "every instance runs the failing script");
+    for dir in [first, replay, targeted] {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+/// The newest rolling update's execution id.
+fn latest(dir: &Path) -> String {
+    let listed = cli_json(dir, &["oos", "ListExecutions", "--MaxResults", "1"]);
+    listed["Executions"][0]["ExecutionId"].as_str().expect("a task").to_string()
+}
