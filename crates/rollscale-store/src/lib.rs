@@ -79,6 +79,26 @@ pub struct Store {
     backend: Backend,
     /// Seals AccessKey secrets; see [`Store::with_server_key`].
     server_key: std::sync::Arc<ServerKey>,
+    /// Where this handle's process "dies" (tests only; see [`Store::crashing_at`]).
+    #[cfg(feature = "fault-injection")]
+    crash: Option<std::sync::Arc<CrashPoint>>,
+}
+
+/// A crash point of the crash-at-every-step harnesses: the store's `n`-th call (counting
+/// from 0) and every one after it never return, as if the process died just before; what
+/// was committed before stays committed.
+#[cfg(feature = "fault-injection")]
+pub struct CrashPoint {
+    remaining: std::sync::atomic::AtomicI64,
+    hit: std::sync::atomic::AtomicBool,
+}
+
+#[cfg(feature = "fault-injection")]
+impl CrashPoint {
+    /// Whether the crash point was reached.
+    pub fn hit(&self) -> bool {
+        self.hit.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -115,11 +135,37 @@ impl Store {
                 Db::Pool(pool)
             }
         };
-        Ok(Store { db, backend, server_key: std::sync::Arc::new(ServerKey::generate()) })
+        Ok(Store {
+            db,
+            backend,
+            server_key: std::sync::Arc::new(ServerKey::generate()),
+            #[cfg(feature = "fault-injection")]
+            crash: None,
+        })
     }
 
-    /// A connection for a few statements or a transaction, given back when dropped.
+    /// This store, but every call from its `n`-th on (0 is the first) never returns, as if
+    /// the process died right before it: the crash-at-every-step harnesses give it to one
+    /// engine, stop that engine when the point is reached, and resume on the plain store.
+    #[cfg(feature = "fault-injection")]
+    pub fn crashing_at(&self, n: i64) -> (Store, std::sync::Arc<CrashPoint>) {
+        let point = std::sync::Arc::new(CrashPoint {
+            remaining: std::sync::atomic::AtomicI64::new(n),
+            hit: std::sync::atomic::AtomicBool::new(false),
+        });
+        (Store { crash: Some(point.clone()), ..self.clone() }, point)
+    }
+
+    /// A connection for a few statements or a transaction, given back when dropped. Every
+    /// call of the store takes one here, so this is where a test's crash point stops it.
     pub(crate) async fn conn(&self) -> Result<Conn<'_>, StoreError> {
+        #[cfg(feature = "fault-injection")]
+        if let Some(point) = &self.crash {
+            if point.remaining.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) <= 0 {
+                point.hit.store(true, std::sync::atomic::Ordering::SeqCst);
+                std::future::pending::<()>().await;
+            }
+        }
         self.db.conn().await
     }
 
