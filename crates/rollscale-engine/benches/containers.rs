@@ -20,7 +20,7 @@ use rollscale_engine::{Engine, EngineConfig, Service};
 use rollscale_fleet::docker::{DockerConfig, DockerFleet};
 use rollscale_fleet::haproxy::{HaproxyLoadBalancer, ManagedConfig};
 use rollscale_fleet::{
-    Fleet, FleetError, InstanceObservation, InstanceSpec, LoadBalancer, PackageOperation, ScriptOutcome,
+    Fleet, FleetError, InstanceObservation, InstanceSpec, LoadBalancer, PackageOperation, RunId, ScriptOutcome,
 };
 use rollscale_store::Store;
 use std::collections::HashMap;
@@ -77,11 +77,16 @@ impl Fleet for TimedFleet {
     async fn replace_image(&self, id: &InstanceId, image_id: &str) -> Result<String, FleetError> {
         self.clock.time("replace_image", id, self.inner.replace_image(id, image_id)).await
     }
-    async fn run_script(&self, id: &InstanceId, script: &ScriptSpec) -> Result<ScriptOutcome, FleetError> {
-        self.clock.time("run_script", id, self.inner.run_script(id, script)).await
+    async fn run_script(&self, id: &InstanceId, script: &ScriptSpec, run: &RunId) -> Result<ScriptOutcome, FleetError> {
+        self.clock.time("run_script", id, self.inner.run_script(id, script, run)).await
     }
-    async fn apply_package(&self, id: &InstanceId, operation: &PackageOperation) -> Result<ScriptOutcome, FleetError> {
-        self.clock.time("apply_package", id, self.inner.apply_package(id, operation)).await
+    async fn apply_package(
+        &self,
+        id: &InstanceId,
+        operation: &PackageOperation,
+        run: &RunId,
+    ) -> Result<ScriptOutcome, FleetError> {
+        self.clock.time("apply_package", id, self.inner.apply_package(id, operation, run)).await
     }
     async fn update_containers(
         &self,

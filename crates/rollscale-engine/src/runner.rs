@@ -23,7 +23,7 @@ use rollscale_core::task::{
     decide, InstanceStatus, InstanceWork, Outcome, Phase, Progress, Step, StepOutcome, StepReport, TaskAction,
     TaskEvent, TaskState, WaitingStatus,
 };
-use rollscale_fleet::{FleetError, PackageOperation};
+use rollscale_fleet::{FleetError, PackageOperation, RunId};
 use rollscale_store::{StoreError, Versioned, WorkRow};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -673,7 +673,7 @@ impl Engine {
                 };
                 self.drain_with(id, timeout).await.map(|()| StepReport::default())
             }
-            Step::Apply => return self.apply(spec, id, memory).await,
+            Step::Apply => return self.apply(spec, work, memory).await,
             Step::HealthCheck => self.health_gate(id).await,
             Step::ExitStandby => self.exit_standby_with(id, memory).await.map(|_| StepReport::default()),
             Step::Reprotect => self.set_protected_with(id, true, memory).await.map(|()| StepReport::default()),
@@ -719,9 +719,12 @@ impl Engine {
     async fn apply(
         &self,
         spec: &RollingUpdateSpec,
-        id: &InstanceId,
+        work: &InstanceWork,
         memory: &mut StepMemory,
     ) -> Result<StepOutcome, ServiceError> {
+        let id = &work.instance_id;
+        // One run per attempt: redoing this step after a crash reports the run, not a second one.
+        let run = RunId::of(&work.execution_id, work.attempt);
         if let (Change::Image { image_id }, Some(remembered)) = (&spec.change, memory.instance.take()) {
             return self.apply_image_from(id, image_id, remembered, memory).await;
         }
@@ -746,7 +749,7 @@ impl Engine {
                     .await?;
                 Ok(StepOutcome::Done(report))
             }
-            Change::Script(script) => match self.fleet_call(|| self.fleet.run_script(id, script)).await {
+            Change::Script(script) => match self.fleet_call(|| self.fleet.run_script(id, script, &run)).await {
                 Err(error) => Ok(failed(error.code(), error.to_string(), StepReport::default())),
                 Ok(run) => {
                     let report = StepReport {
@@ -777,7 +780,7 @@ impl Engine {
                     },
                     timeout_s: rollscale_core::params::DEFAULT_SCRIPT_TIMEOUT_S,
                 };
-                match self.fleet_call(|| self.fleet.apply_package(id, &operation)).await {
+                match self.fleet_call(|| self.fleet.apply_package(id, &operation, &run)).await {
                     Err(error) => Ok(failed(error.code(), error.to_string(), report)),
                     Ok(run) => {
                         let report = StepReport {
@@ -1070,6 +1073,11 @@ mod tests {
         (dir, engine, spec, instance)
     }
 
+    fn work_of(id: &rollscale_core::ids::InstanceId) -> rollscale_core::task::InstanceWork {
+        let child = rollscale_core::ids::ExecutionId::from_random(1);
+        rollscale_core::task::InstanceWork::new(child, id.clone(), 0, 0, false).start(0)
+    }
+
     fn before(outcome: &StepOutcome) -> Option<String> {
         match outcome {
             StepOutcome::Done(report) => report.before.clone(),
@@ -1084,7 +1092,7 @@ mod tests {
         engine.enter_standby_with(&instance.value.id, &mut memory).await.expect("standby");
         let remembered = memory.instance.clone().expect("remembered");
         assert_eq!(remembered, engine.store.instance_get(&instance.value.id).await.unwrap().unwrap());
-        let outcome = engine.apply(&spec, &instance.value.id, &mut memory).await.expect("apply");
+        let outcome = engine.apply(&spec, &work_of(&instance.value.id), &mut memory).await.expect("apply");
         assert_eq!(before(&outcome).as_deref(), Some("old"));
         let stored = engine.store.instance_get(&instance.value.id).await.unwrap().unwrap();
         assert_eq!(stored.value.image_id, "new");
@@ -1108,7 +1116,7 @@ mod tests {
             .await
             .expect("modify");
         let mut memory = StepMemory { instance: Some(stale), journal: None };
-        let outcome = engine.apply(&spec, &id, &mut memory).await.expect("apply");
+        let outcome = engine.apply(&spec, &work_of(&id), &mut memory).await.expect("apply");
         assert_eq!(before(&outcome).as_deref(), Some("other"), "the image before is the stored one");
         let stored = engine.store.instance_get(&id).await.unwrap().unwrap();
         assert_eq!(stored.value.image_id, "new");

@@ -85,6 +85,46 @@ pub struct ScriptOutcome {
     pub timed_out: bool,
 }
 
+/// Names one run of a script (a `RunShellScript` task's, or a package version's) on one
+/// instance: the engine makes it from the instance's child execution and attempt. A driver
+/// asked again for a run it has done reports that run's outcome and does not run the script
+/// a second time, so a step redone after a crash or a lost answer has the effect of one run
+/// (R14); a retry by an operator is a new attempt, a new run. Letters, digits, `.`, `_`, `-`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct RunId(String);
+
+impl RunId {
+    /// Most characters of a run id.
+    pub const MAX_LEN: usize = 96;
+
+    pub fn new(id: impl Into<String>) -> Result<RunId, FleetError> {
+        let id = id.into();
+        let valid = !id.is_empty()
+            && id.len() <= Self::MAX_LEN
+            && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        if valid {
+            Ok(RunId(id))
+        } else {
+            Err(FleetError::Failed(format!("{id:?} is not a run id (letters, digits, '.', '_', '-')")))
+        }
+    }
+
+    /// The run of `attempt` of the child execution `execution_id` (`exec-…`).
+    pub fn of(execution_id: &rollscale_core::ids::ExecutionId, attempt: u32) -> RunId {
+        RunId(format!("{execution_id}.{attempt}"))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for RunId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// Installing or uninstalling one package version on an instance.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PackageOperation {
@@ -117,12 +157,18 @@ pub trait Fleet: Send + Sync + 'static {
     /// re-registers the instance with its load balancers when it moved.
     async fn replace_image(&self, id: &InstanceId, image_id: &str) -> Result<String, FleetError>;
 
-    /// Runs a script in the instance, honouring its type, working directory and timeout.
-    async fn run_script(&self, id: &InstanceId, script: &ScriptSpec) -> Result<ScriptOutcome, FleetError>;
+    /// Runs a script in the instance, honouring its type, working directory and timeout. A
+    /// `run` done before is not run again: its outcome is reported (see [`RunId`]).
+    async fn run_script(&self, id: &InstanceId, script: &ScriptSpec, run: &RunId) -> Result<ScriptOutcome, FleetError>;
 
     /// Runs the package version's install or uninstall script and records the installed version
-    /// on success (exit code 0).
-    async fn apply_package(&self, id: &InstanceId, operation: &PackageOperation) -> Result<ScriptOutcome, FleetError>;
+    /// on success (exit code 0). A `run` done before is not run again, as for `run_script`.
+    async fn apply_package(
+        &self,
+        id: &InstanceId,
+        operation: &PackageOperation,
+        run: &RunId,
+    ) -> Result<ScriptOutcome, FleetError>;
 
     /// Updates an ECI container group: `RenewUpdate` replaces the containers, `IncrementalUpdate`
     /// merges the given ones by name. Returns where the instance serves afterwards, as

@@ -16,6 +16,13 @@ use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+/// A new run id for each call: every call of these tests is a run of its own.
+fn next_run() -> rollscale_fleet::RunId {
+    static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    rollscale_fleet::RunId::new(format!("test-run-{}-{n}", std::process::id())).expect("run id")
+}
+
 const V1: &str = "localhost/rollscale-demo:v1";
 const V2: &str = "localhost/rollscale-demo:v2";
 const V3: &str = "localhost/rollscale-demo:v3";
@@ -184,7 +191,7 @@ async fn create_is_idempotent_and_the_instance_serves_its_version() {
     let observed = fleet.create_instance(&custom).await.expect("create with a spec");
     assert_eq!(observed.containers, custom.containers);
     assert_eq!(get(&observed.address, "/").await.0, 200);
-    let run = fleet.run_script(&custom.id, &shell("echo $GREETING")).await.expect("run");
+    let run = fleet.run_script(&custom.id, &shell("echo $GREETING"), &next_run()).await.expect("run");
     assert_eq!(run.output, "hello\n");
 
     let missing = fleet.create_instance(&group.spec(3, "localhost/rollscale-no-such-image:v0")).await;
@@ -265,42 +272,46 @@ async fn scripts_report_output_exit_code_working_dir_and_timeout() {
     fleet.create_instance(&spec).await.expect("create");
     let id = &spec.id;
 
-    let run = fleet.run_script(id, &shell("echo out; echo err >&2; echo again; exit 3")).await.expect("run");
+    let run =
+        fleet.run_script(id, &shell("echo out; echo err >&2; echo again; exit 3"), &next_run()).await.expect("run");
     assert_eq!(run.exit_code, Some(3));
     assert_eq!(run.output, "out\nerr\nagain\n");
     assert!(!run.truncated && !run.timed_out);
 
-    let run = fleet.run_script(id, &shell("pwd")).await.expect("run");
+    let run = fleet.run_script(id, &shell("pwd"), &next_run()).await.expect("run");
     assert_eq!((run.exit_code, run.output.as_str()), (Some(0), "/root\n"));
     let in_tmp = ScriptSpec { working_dir: Some("/tmp".into()), ..shell("pwd; touch here") };
-    let run = fleet.run_script(id, &in_tmp).await.expect("run");
+    let run = fleet.run_script(id, &in_tmp, &next_run()).await.expect("run");
     assert_eq!((run.exit_code, run.output.as_str()), (Some(0), "/tmp\n"));
     let nowhere = ScriptSpec { working_dir: Some("/no/such/dir".into()), ..shell("echo never") };
-    let run = fleet.run_script(id, &nowhere).await.expect("run");
+    let run = fleet.run_script(id, &nowhere, &next_run()).await.expect("run");
     assert_eq!(run.exit_code, Some(1));
     assert!(run.output.contains("/no/such/dir") && !run.output.contains("never"), "{}", run.output);
 
     let started = Instant::now();
     let slow = ScriptSpec { timeout_s: 1, ..shell("echo before; sleep 30; echo after") };
-    let run = fleet.run_script(id, &slow).await.expect("run");
+    let run = fleet.run_script(id, &slow, &next_run()).await.expect("run");
     assert!(run.timed_out);
     assert_eq!(run.exit_code, None);
     assert_eq!(run.output, "before\n");
     assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
-    let left = fleet.run_script(id, &shell("ps -o comm")).await.expect("run");
+    let left = fleet.run_script(id, &shell("ps -o comm"), &next_run()).await.expect("run");
     assert!(!left.output.lines().any(|command| command.trim() == "sleep"), "the sleep was killed:\n{}", left.output);
 
-    let run = fleet.run_script(id, &shell("yes 0123456789 | head -c 40000; echo; echo done")).await.expect("run");
+    let run = fleet
+        .run_script(id, &shell("yes 0123456789 | head -c 40000; echo; echo done"), &next_run())
+        .await
+        .expect("run");
     assert_eq!(run.exit_code, Some(0));
     assert!(run.truncated);
     assert_eq!(run.output.len(), MAX_OUTPUT_BYTES);
 
     let bat = ScriptSpec { command_type: CommandType::RunBatScript, ..shell("echo hi") };
-    assert!(matches!(fleet.run_script(id, &bat).await, Err(FleetError::Unsupported(_))));
+    assert!(matches!(fleet.run_script(id, &bat, &next_run()).await, Err(FleetError::Unsupported(_))));
     let ps = ScriptSpec { command_type: CommandType::RunPowerShellScript, ..shell("Write-Output hi") };
-    assert!(matches!(fleet.run_script(id, &ps).await, Err(FleetError::Unsupported(_))));
+    assert!(matches!(fleet.run_script(id, &ps, &next_run()).await, Err(FleetError::Unsupported(_))));
     assert_eq!(
-        fleet.run_script(&group.instance(9), &shell("true")).await,
+        fleet.run_script(&group.instance(9), &shell("true"), &next_run()).await,
         Err(FleetError::NotFound(group.instance(9)))
     );
 }
@@ -321,25 +332,30 @@ async fn packages_are_recorded_on_success_and_reset_by_a_new_image() {
     };
     let packages = || async { fleet.observe(id).await.expect("observe").expect("exists").packages };
 
-    let run = fleet.apply_package(id, &operation(PackageAction::Install, "1.0", "echo installing 1.0")).await;
+    let run =
+        fleet.apply_package(id, &operation(PackageAction::Install, "1.0", "echo installing 1.0"), &next_run()).await;
     assert_eq!(run.expect("install").output, "installing 1.0\n");
     assert_eq!(packages().await, vec![("nginx".to_string(), "1.0".to_string())]);
 
-    let run = fleet.apply_package(id, &operation(PackageAction::Install, "2.0", "echo broken; exit 5")).await;
+    let run =
+        fleet.apply_package(id, &operation(PackageAction::Install, "2.0", "echo broken; exit 5"), &next_run()).await;
     assert_eq!(run.expect("install").exit_code, Some(5));
     assert_eq!(packages().await, vec![("nginx".to_string(), "1.0".to_string())], "a failed script records nothing");
 
-    fleet.apply_package(id, &operation(PackageAction::Install, "2.0", "true")).await.expect("upgrade");
+    fleet.apply_package(id, &operation(PackageAction::Install, "2.0", "true"), &next_run()).await.expect("upgrade");
     assert_eq!(packages().await, vec![("nginx".to_string(), "2.0".to_string())]);
     // Readable while stopped, too.
     podman(&["stop", "-t", "0", &fleet.container_name(id)]);
     assert_eq!(packages().await, vec![("nginx".to_string(), "2.0".to_string())]);
     fleet.create_instance(&spec).await.expect("start again");
 
-    fleet.apply_package(id, &operation(PackageAction::Uninstall, "2.0", "echo removing")).await.expect("uninstall");
+    fleet
+        .apply_package(id, &operation(PackageAction::Uninstall, "2.0", "echo removing"), &next_run())
+        .await
+        .expect("uninstall");
     assert!(packages().await.is_empty());
 
-    fleet.apply_package(id, &operation(PackageAction::Install, "3.0", "true")).await.expect("install");
+    fleet.apply_package(id, &operation(PackageAction::Install, "3.0", "true"), &next_run()).await.expect("install");
     fleet.replace_image(id, V2).await.expect("replace");
     assert!(packages().await.is_empty(), "a new image is a new system disk");
 }
@@ -350,7 +366,8 @@ async fn an_image_made_from_an_instance_makes_new_instances() {
     let fleet = fleet();
     let spec = group.spec(1, V1);
     fleet.create_instance(&spec).await.expect("create");
-    let run = fleet.run_script(&spec.id, &shell("echo custom page > /www/custom.html")).await.expect("run");
+    let run =
+        fleet.run_script(&spec.id, &shell("echo custom page > /www/custom.html"), &next_run()).await.expect("run");
     assert_eq!(run.exit_code, Some(0));
     let name = format!("golden {}", group.tag);
     let image = fleet.create_image(&spec.id, &name).await.expect("create image");
@@ -427,7 +444,10 @@ async fn container_groups_renew_and_merge() {
     assert_eq!(get(&created.address, "/").await.1.trim(), "rollscale demo version v1");
     // One network namespace: the main container reaches the other on loopback.
     let peek = shell("wget -q -O - http://127.0.0.1:8081/");
-    assert_eq!(fleet.run_script(&id, &peek).await.expect("run").output.trim(), "rollscale demo version v2");
+    assert_eq!(
+        fleet.run_script(&id, &peek, &next_run()).await.expect("run").output.trim(),
+        "rollscale demo version v2"
+    );
 
     // Incremental: only the changed container is made again.
     let main_id = container_id(&fleet.container_name(&id));
@@ -436,7 +456,10 @@ async fn container_groups_renew_and_merge() {
     let observed = fleet.observe(&id).await.expect("observe").expect("exists");
     assert_eq!(observed.containers, vec![web.clone(), ContainerSpec { image: V3.into(), ..side.clone() }]);
     assert_eq!(container_id(&fleet.container_name(&id)), main_id, "the main container is kept");
-    assert_eq!(fleet.run_script(&id, &peek).await.expect("run").output.trim(), "rollscale demo version v3");
+    assert_eq!(
+        fleet.run_script(&id, &peek, &next_run()).await.expect("run").output.trim(),
+        "rollscale demo version v3"
+    );
 
     // Renew: the group becomes exactly the given containers, on the same address.
     let web_v2 = ContainerSpec { image: V2.into(), ..web.clone() };
@@ -479,4 +502,63 @@ async fn concurrent_replacements_keep_every_address() {
         assert_eq!(&observed.address, address);
         assert_eq!(get(address, "/").await.1.trim(), "rollscale demo version v2");
     }
+}
+
+/// R14 over real containers: a run asked for again (the engine redoing a step whose outcome a
+/// crash lost) is reported from the container's record, not run a second time; one still
+/// going is waited for; one that began and never ended is not run again but fails, saying
+/// so; a new run (an operator's retry) runs the script anew.
+#[tokio::test]
+async fn a_run_is_done_once_and_an_unfinished_one_is_not_redone() {
+    let group = Group::new("runs");
+    let fleet = fleet();
+    let spec = group.spec(1, V1);
+    fleet.create_instance(&spec).await.expect("create");
+    let id = &spec.id;
+    let count = shell("echo ran >> /tmp/runs; wc -l < /tmp/runs; exit 4");
+
+    let once = next_run();
+    let first = fleet.run_script(id, &count, &once).await.expect("run");
+    assert_eq!((first.exit_code, first.output.trim()), (Some(4), "1"));
+    let again = fleet.run_script(id, &count, &once).await.expect("run again");
+    assert_eq!(again, first, "the same run reports the same outcome");
+    let anew = fleet.run_script(id, &count, &next_run()).await.expect("a new run");
+    assert_eq!((anew.exit_code, anew.output.trim()), (Some(4), "2"), "a new run runs");
+
+    // The first call's answer is lost (its future dropped) while the script runs: asked again,
+    // the driver waits for that run instead of starting another.
+    let slow = shell("sleep 2; echo ran >> /tmp/slow; wc -l < /tmp/slow");
+    let lost = next_run();
+    let abandoned = tokio::time::timeout(Duration::from_millis(700), fleet.run_script(id, &slow, &lost)).await;
+    assert!(abandoned.is_err(), "the first call is still running when dropped");
+    let waited = fleet.run_script(id, &slow, &lost).await.expect("run again");
+    assert_eq!((waited.exit_code, waited.output.trim()), (Some(0), "1"), "{waited:?}");
+    assert_eq!(fleet.run_script(id, &slow, &lost).await.expect("and again"), waited);
+
+    // A run stopped at its timeout never ended: asked again, it fails and is not run again.
+    let stopped = next_run();
+    let timeout = ScriptSpec { timeout_s: 1, ..shell("echo started >> /tmp/stopped; sleep 30") };
+    assert!(fleet.run_script(id, &timeout, &stopped).await.expect("run").timed_out);
+    let after = fleet.run_script(id, &timeout, &stopped).await.expect("run again");
+    assert_eq!(after.exit_code, Some(125), "{after:?}");
+    assert!(after.output.contains("did not finish") && after.output.contains("retry"), "{}", after.output);
+    let lines = fleet.run_script(id, &shell("wc -l < /tmp/stopped"), &next_run()).await.expect("count");
+    assert_eq!(lines.output.trim(), "1", "the stopped run was not started again");
+
+    // Packages too: the install script of one run runs once, and the version is recorded.
+    let install = PackageOperation {
+        name: "tool".into(),
+        version: "1.0".into(),
+        action: PackageAction::Install,
+        script: "echo installed >> /tmp/installs".into(),
+        timeout_s: 30,
+    };
+    let run = next_run();
+    for _ in 0..2 {
+        assert_eq!(fleet.apply_package(id, &install, &run).await.expect("install").exit_code, Some(0));
+    }
+    let installs = fleet.run_script(id, &shell("wc -l < /tmp/installs"), &next_run()).await.expect("count");
+    assert_eq!(installs.output.trim(), "1");
+    let observed = fleet.observe(id).await.expect("observe").expect("exists");
+    assert_eq!(observed.packages, vec![("tool".to_string(), "1.0".to_string())]);
 }

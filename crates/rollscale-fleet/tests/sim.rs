@@ -9,6 +9,13 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// A new run id for each call: every call of these tests is a run of its own.
+fn next_run() -> rollscale_fleet::RunId {
+    static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    rollscale_fleet::RunId::new(format!("test-run-{}-{n}", std::process::id())).expect("run id")
+}
+
 fn id(n: u32) -> InstanceId {
     InstanceId::parse(&format!("i-sim{n:06}")).expect("valid instance id")
 }
@@ -101,8 +108,11 @@ async fn operations_on_an_unknown_instance_are_not_found() {
     let missing = id(404);
     let not_found = FleetError::NotFound(missing.clone());
     assert_eq!(fleet.replace_image(&missing, "x").await, Err(not_found.clone()));
-    assert_eq!(fleet.run_script(&missing, &shell("echo")).await, Err(not_found.clone()));
-    assert_eq!(fleet.apply_package(&missing, &package(PackageAction::Install, "1", "")).await, Err(not_found.clone()));
+    assert_eq!(fleet.run_script(&missing, &shell("echo"), &next_run()).await, Err(not_found.clone()));
+    assert_eq!(
+        fleet.apply_package(&missing, &package(PackageAction::Install, "1", ""), &next_run()).await,
+        Err(not_found.clone())
+    );
     assert_eq!(fleet.update_containers(&missing, ContainerUpdateType::RenewUpdate, &[]).await, Err(not_found.clone()));
     assert_eq!(fleet.create_image(&missing, "name").await, Err(not_found.clone()));
     assert_eq!(fleet.health(&missing).await, Err(not_found));
@@ -168,10 +178,11 @@ async fn failing_instances_fail_every_apply_operation() {
     }
     assert!(fleet.replace_image(&id(1), "new").await.is_err());
     assert!(fleet.update_containers(&id(1), ContainerUpdateType::RenewUpdate, &[container("a", "b")]).await.is_err());
-    let outcome = fleet.run_script(&id(1), &shell("echo hi")).await.expect("ran and failed");
+    let outcome = fleet.run_script(&id(1), &shell("echo hi"), &next_run()).await.expect("ran and failed");
     assert_eq!(outcome.exit_code, Some(1));
     assert!(outcome.output.contains("simulated failure"));
-    let outcome = fleet.apply_package(&id(1), &package(PackageAction::Install, "1", "echo ok")).await.expect("ran");
+    let outcome =
+        fleet.apply_package(&id(1), &package(PackageAction::Install, "1", "echo ok"), &next_run()).await.expect("ran");
     assert_eq!(outcome.exit_code, Some(1));
     assert!(fleet.snapshot(&id(1)).expect("exists").packages.is_empty());
     // Not an apply operation: still works.
@@ -200,7 +211,11 @@ async fn a_noop_replace_can_still_fail_by_injection() {
 async fn run_script_follows_the_model() {
     let fleet = fleet_with(&[(1, "ubuntu")]).await;
     let outcome = fleet
-        .run_script(&id(1), &shell("#!/bin/sh\necho \"hello\"\nhostname\ncat /etc/os-release\npwd\nexit 3\necho never"))
+        .run_script(
+            &id(1),
+            &shell("#!/bin/sh\necho \"hello\"\nhostname\ncat /etc/os-release\npwd\nexit 3\necho never"),
+            &next_run(),
+        )
         .await
         .expect("ran");
     assert_eq!(outcome.output, "hello\ni-sim000001\n+ cat /etc/os-release\n/root\n");
@@ -209,13 +224,13 @@ async fn run_script_follows_the_model() {
 
     let mut in_dir = shell("pwd");
     in_dir.working_dir = Some("/opt/app".into());
-    assert_eq!(fleet.run_script(&id(1), &in_dir).await.expect("ran").output, "/opt/app\n");
+    assert_eq!(fleet.run_script(&id(1), &in_dir, &next_run()).await.expect("ran").output, "/opt/app\n");
     in_dir.working_dir = Some("/srv".into());
-    let outcome = fleet.run_script(&id(1), &in_dir).await.expect("ran");
+    let outcome = fleet.run_script(&id(1), &in_dir, &next_run()).await.expect("ran");
     assert_eq!(outcome.exit_code, Some(1));
     assert!(outcome.output.contains("no such directory: /srv"));
 
-    let outcome = fleet.run_script(&id(1), &shell("echo a\nfail\necho b")).await.expect("ran");
+    let outcome = fleet.run_script(&id(1), &shell("echo a\nfail\necho b"), &next_run()).await.expect("ran");
     assert_eq!((outcome.exit_code, outcome.output.as_str()), (Some(1), "a\nsimulated failure\n"));
 }
 
@@ -227,40 +242,42 @@ async fn a_script_type_the_os_cannot_run_is_unsupported() {
 
     fleet.fail_next(&id(1), 1);
     assert_eq!(
-        fleet.run_script(&id(1), &bat).await,
+        fleet.run_script(&id(1), &bat, &next_run()).await,
         Err(FleetError::Unsupported("instance i-sim000001 (linux) cannot run RunBatScript scripts".into()))
     );
     assert_eq!(
-        fleet.run_script(&id(1), &powershell).await,
+        fleet.run_script(&id(1), &powershell, &next_run()).await,
         Err(FleetError::Unsupported("instance i-sim000001 (linux) cannot run RunPowerShellScript scripts".into()))
     );
     assert_eq!(
-        fleet.run_script(&id(2), &shell("echo hi")).await,
+        fleet.run_script(&id(2), &shell("echo hi"), &next_run()).await,
         Err(FleetError::Unsupported("instance i-sim000002 (windows) cannot run RunShellScript scripts".into()))
     );
     // An unsupported request is not an apply operation: the injected failure is still pending.
     assert_eq!(fleet.apply_op_count(&id(1)), Some(0));
-    assert_eq!(fleet.run_script(&id(1), &shell("echo hi")).await.expect("ran").exit_code, Some(1));
+    assert_eq!(fleet.run_script(&id(1), &shell("echo hi"), &next_run()).await.expect("ran").exit_code, Some(1));
 
-    let outcome = fleet.run_script(&id(2), &bat).await.expect("windows runs bat");
+    let outcome = fleet.run_script(&id(2), &bat, &next_run()).await.expect("windows runs bat");
     assert_eq!((outcome.exit_code, outcome.output.as_str()), (Some(0), "hi\n"));
-    let outcome = fleet.run_script(&id(2), &powershell).await.expect("windows runs powershell");
+    let outcome = fleet.run_script(&id(2), &powershell, &next_run()).await.expect("windows runs powershell");
     assert_eq!((outcome.exit_code, outcome.output.as_str()), (Some(0), "hi\n"));
     let exit_b = ScriptSpec { script: "@echo off\r\necho bye\r\nexit /b 5\r\n".into(), ..bat };
-    assert_eq!(fleet.run_script(&id(2), &exit_b).await.expect("ran").exit_code, Some(5));
+    assert_eq!(fleet.run_script(&id(2), &exit_b, &next_run()).await.expect("ran").exit_code, Some(5));
 }
 
 #[tokio::test]
 async fn scripts_matching_fail_scripts_fail_with_exit_code_1() {
     let fleet = fleet(SimConfig { fail_scripts: vec!["rm -rf".into(), String::new()], ..SimConfig::default() });
     fleet.create_instance(&spec(1, "ubuntu")).await.expect("create");
-    let outcome = fleet.run_script(&id(1), &shell("echo start\nrm -rf /tmp/cache")).await.expect("ran");
+    let outcome = fleet.run_script(&id(1), &shell("echo start\nrm -rf /tmp/cache"), &next_run()).await.expect("ran");
     assert_eq!(outcome.exit_code, Some(1));
     assert_eq!(outcome.output, "simulated failure: the script contains \"rm -rf\"\n");
     // The empty pattern is ignored rather than failing everything.
-    assert_eq!(fleet.run_script(&id(1), &shell("echo fine")).await.expect("ran").exit_code, Some(0));
-    let outcome =
-        fleet.apply_package(&id(1), &package(PackageAction::Install, "1.0", "rm -rf /opt/old")).await.expect("ran");
+    assert_eq!(fleet.run_script(&id(1), &shell("echo fine"), &next_run()).await.expect("ran").exit_code, Some(0));
+    let outcome = fleet
+        .apply_package(&id(1), &package(PackageAction::Install, "1.0", "rm -rf /opt/old"), &next_run())
+        .await
+        .expect("ran");
     assert_eq!(outcome.exit_code, Some(1));
     assert!(fleet.snapshot(&id(1)).expect("exists").packages.is_empty());
     assert_eq!(fleet.calls().injected_failures, 0);
@@ -271,46 +288,51 @@ async fn packages_are_recorded_on_success_only() {
     let fleet = fleet_with(&[(1, "ubuntu"), (2, "win2019")]).await;
     let packages = |n| fleet.snapshot(&id(n)).expect("exists").packages;
 
-    let outcome = fleet.apply_package(&id(1), &package(PackageAction::Install, "1.0", "echo installing")).await;
+    let outcome =
+        fleet.apply_package(&id(1), &package(PackageAction::Install, "1.0", "echo installing"), &next_run()).await;
     assert_eq!(outcome.expect("ran").output, "installing\n");
     assert_eq!(packages(1), vec![("nginx".to_string(), "1.0".to_string())]);
 
     // The same version again: runs the script again and succeeds.
-    let outcome = fleet.apply_package(&id(1), &package(PackageAction::Install, "1.0", "echo again")).await;
+    let outcome = fleet.apply_package(&id(1), &package(PackageAction::Install, "1.0", "echo again"), &next_run()).await;
     assert_eq!(outcome.expect("ran").output, "again\n");
     assert_eq!(packages(1), vec![("nginx".to_string(), "1.0".to_string())]);
 
     // Upgrade in place.
-    fleet.apply_package(&id(1), &package(PackageAction::Install, "1.1", "")).await.expect("ran");
+    fleet.apply_package(&id(1), &package(PackageAction::Install, "1.1", ""), &next_run()).await.expect("ran");
     assert_eq!(packages(1), vec![("nginx".to_string(), "1.1".to_string())]);
 
     // A failing script leaves the packages as they were.
-    let outcome = fleet.apply_package(&id(1), &package(PackageAction::Install, "2.0", "exit 2")).await.expect("ran");
+    let outcome =
+        fleet.apply_package(&id(1), &package(PackageAction::Install, "2.0", "exit 2"), &next_run()).await.expect("ran");
     assert_eq!(outcome.exit_code, Some(2));
     assert_eq!(packages(1), vec![("nginx".to_string(), "1.1".to_string())]);
 
     // A script past its timeout too.
     let mut slow = package(PackageAction::Install, "2.0", "sleep 10");
     slow.timeout_s = 5;
-    let outcome = fleet.apply_package(&id(1), &slow).await.expect("ran");
+    let outcome = fleet.apply_package(&id(1), &slow, &next_run()).await.expect("ran");
     assert!(outcome.timed_out);
     assert_eq!(outcome.exit_code, None);
     assert_eq!(packages(1), vec![("nginx".to_string(), "1.1".to_string())]);
 
     // So does an injected failure.
     fleet.fail_next(&id(1), 1);
-    let outcome = fleet.apply_package(&id(1), &package(PackageAction::Uninstall, "1.1", "")).await.expect("ran");
+    let outcome =
+        fleet.apply_package(&id(1), &package(PackageAction::Uninstall, "1.1", ""), &next_run()).await.expect("ran");
     assert_eq!(outcome.exit_code, Some(1));
     assert_eq!(packages(1).len(), 1);
 
-    fleet.apply_package(&id(1), &package(PackageAction::Uninstall, "1.1", "echo bye")).await.expect("ran");
+    fleet.apply_package(&id(1), &package(PackageAction::Uninstall, "1.1", "echo bye"), &next_run()).await.expect("ran");
     assert!(packages(1).is_empty());
     // Uninstalling what is absent succeeds.
-    let outcome = fleet.apply_package(&id(1), &package(PackageAction::Uninstall, "1.1", "")).await.expect("ran");
+    let outcome =
+        fleet.apply_package(&id(1), &package(PackageAction::Uninstall, "1.1", ""), &next_run()).await.expect("ran");
     assert_eq!(outcome.exit_code, Some(0));
 
     // Package scripts are shell scripts everywhere, in /root.
-    let outcome = fleet.apply_package(&id(2), &package(PackageAction::Install, "3", "pwd\nhostname")).await;
+    let outcome =
+        fleet.apply_package(&id(2), &package(PackageAction::Install, "3", "pwd\nhostname"), &next_run()).await;
     assert_eq!(outcome.expect("ran").output, "/root\ni-sim000002\n");
     assert_eq!(packages(2), vec![("nginx".to_string(), "3".to_string())]);
 }
@@ -467,7 +489,8 @@ async fn lose_next_response_applies_the_change_and_reports_unavailable() {
     assert_eq!(fleet.calls().noop_replace_image, 1);
 
     fleet.lose_next_response(&id(1), 1);
-    let error = fleet.apply_package(&id(1), &package(PackageAction::Install, "1", "")).await.expect_err("lost");
+    let error =
+        fleet.apply_package(&id(1), &package(PackageAction::Install, "1", ""), &next_run()).await.expect_err("lost");
     assert_eq!(error.code(), "BackendUnavailable");
     assert_eq!(fleet.snapshot(&id(1)).expect("exists").packages.len(), 1);
     assert_eq!(fleet.calls().lost_responses, 2);
@@ -476,7 +499,7 @@ async fn lose_next_response_applies_the_change_and_reports_unavailable() {
     fleet.fail_next(&id(1), 1);
     fleet.lose_next_response(&id(1), 1);
     assert!(matches!(fleet.replace_image(&id(1), "x").await, Err(FleetError::Failed(_))));
-    assert!(matches!(fleet.run_script(&id(1), &shell("echo")).await, Err(FleetError::Unavailable(_))));
+    assert!(matches!(fleet.run_script(&id(1), &shell("echo"), &next_run()).await, Err(FleetError::Unavailable(_))));
 }
 
 #[tokio::test(start_paused = true)]
@@ -513,13 +536,13 @@ async fn script_sleeps_take_scaled_real_time_and_time_out() {
     let fleet = SimFleet::new(SimConfig { latency_ms: 0, time_scale: 0.01, ..SimConfig::default() });
     fleet.create_instance(&spec(1, "ubuntu")).await.expect("create");
     let start = tokio::time::Instant::now();
-    let outcome = fleet.run_script(&id(1), &shell("sleep 30\nsleep 30\necho done")).await.expect("ran");
+    let outcome = fleet.run_script(&id(1), &shell("sleep 30\nsleep 30\necho done"), &next_run()).await.expect("ran");
     assert_eq!(outcome.exit_code, Some(0));
     assert_eq!(start.elapsed(), Duration::from_millis(600));
 
     let start = tokio::time::Instant::now();
     let timeout = ScriptSpec { timeout_s: 100, ..shell("echo started\nsleep 60\nsleep 60\necho never") };
-    let outcome = fleet.run_script(&id(1), &timeout).await.expect("ran");
+    let outcome = fleet.run_script(&id(1), &timeout, &next_run()).await.expect("ran");
     assert!(outcome.timed_out);
     assert_eq!(outcome.exit_code, None);
     assert_eq!(outcome.output, "started\n");
@@ -531,7 +554,7 @@ async fn script_sleeps_take_scaled_real_time_and_time_out() {
 async fn long_output_is_truncated() {
     let fleet = fleet_with(&[(1, "ubuntu")]).await;
     let script = format!("echo {}\n", "x".repeat(1000)).repeat(30);
-    let outcome = fleet.run_script(&id(1), &shell(&script)).await.expect("ran");
+    let outcome = fleet.run_script(&id(1), &shell(&script), &next_run()).await.expect("ran");
     assert!(outcome.truncated);
     assert_eq!(outcome.output.len(), rollscale_fleet::MAX_OUTPUT_BYTES);
     assert_eq!(outcome.exit_code, Some(0));
@@ -548,10 +571,10 @@ async fn fault_pattern(seed: u64, instances: u32, rounds: u32) -> Vec<bool> {
         for n in 0..instances {
             let result = match round % 4 {
                 0 => fleet.replace_image(&id(n), &format!("image_{round}")).await.is_err(),
-                1 => fleet.run_script(&id(n), &shell("echo hi")).await.expect("ran").exit_code != Some(0),
+                1 => fleet.run_script(&id(n), &shell("echo hi"), &next_run()).await.expect("ran").exit_code != Some(0),
                 2 => {
                     let operation = package(PackageAction::Install, &round.to_string(), "echo ok");
-                    fleet.apply_package(&id(n), &operation).await.expect("ran").exit_code != Some(0)
+                    fleet.apply_package(&id(n), &operation, &next_run()).await.expect("ran").exit_code != Some(0)
                 }
                 _ => fleet
                     .update_containers(&id(n), ContainerUpdateType::RenewUpdate, &[container("c", &round.to_string())])
@@ -727,4 +750,28 @@ async fn the_load_balancer_adopts_the_store_backends() {
     balancer.adopt(&lb, vec![backend(1, 30)]);
     assert_eq!(balancer.weight(&lb, &id(1)).await, Ok(Some(30)));
     assert_eq!(balancer.calls().register, 0);
+}
+
+/// A run asked for again reports its first outcome (also a failed one, and one whose answer
+/// was lost) without running, deciding a fault or counting an apply operation.
+#[tokio::test]
+async fn a_run_asked_for_again_is_replayed_not_run() {
+    let fleet = fleet_with(&[(1, "ubuntu")]).await;
+    let run = next_run();
+    fleet.fail_next(&id(1), 1);
+    let failed = fleet.run_script(&id(1), &shell("echo hi"), &run).await.expect("run");
+    assert_eq!(failed.exit_code, Some(1));
+    assert_eq!(fleet.run_script(&id(1), &shell("echo hi"), &run).await.expect("again"), failed, "not run again");
+    let fresh = fleet.run_script(&id(1), &shell("echo hi"), &next_run()).await.expect("a new run");
+    assert_eq!((fresh.exit_code, fresh.output.as_str()), (Some(0), "hi\n"));
+
+    let lost = next_run();
+    fleet.lose_next_response(&id(1), 1);
+    let install = package(PackageAction::Install, "2", "echo installing");
+    assert!(matches!(fleet.apply_package(&id(1), &install, &lost).await, Err(FleetError::Unavailable(_))));
+    let replayed = fleet.apply_package(&id(1), &install, &lost).await.expect("the lost answer, again");
+    assert_eq!(replayed.exit_code, Some(0));
+    let calls = fleet.calls();
+    assert_eq!((calls.run_script, calls.apply_package, calls.replayed_runs), (3, 2, 2));
+    assert_eq!(fleet.apply_op_count(&id(1)), Some(3), "replays are not apply operations");
 }

@@ -288,7 +288,7 @@ fn the_simulated_fleet_fails_what_up_is_told_to() {
     let (code, printed) = waited(&targeted, &["ru", "cancel", &waiting, "--restore", "--wait"]);
     assert_eq!(code, 4, "{printed}");
     assert!(instances(&targeted, &group).iter().all(|i| i["LifecycleState"] == "InService"), "restored");
-    assert_eq!(failed_instances(&targeted, &group, "echo hello"), [victim.clone()]);
+    assert_eq!(failed_instances(&targeted, &group, "echo hello"), std::slice::from_ref(&victim));
     let (code, _) = waited(&targeted, &["ru", "skip", &latest(&targeted), &victim, "--wait"]);
     assert_eq!(code, 0);
     cli_json(&targeted, &["ess", "ExitStandby", "--ScalingGroupId", &group, "--InstanceId.1", &victim]);

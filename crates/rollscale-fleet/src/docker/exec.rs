@@ -10,8 +10,18 @@
 //! group leader, so on timeout the driver runs `kill -9 -<PID>` in the container, which ends
 //! the script and everything it started in its process group, and reports `timed_out` with no
 //! exit code and the output so far.
+//!
+//! A run with a [`RunId`] is recorded in the container, under `/tmp/.rollscale/runs/<run>`:
+//! the wrapper's pid and start time when it begins, the output as it is written (through
+//! `tee`, so it still streams), and the exit code once it ends. Asked for the same run again
+//! (the engine redoes a step whose outcome it lost in a crash), the wrapper does not run the
+//! script: it reports the recorded output and exit code, or, if that run is still going (the
+//! same pid with the same start time is alive), waits for it first. A run that began and
+//! never ended (the container restarted meanwhile, or the run timed out and was killed) is
+//! not run again either: it fails with exit code 125 and says so, and an operator's retry (a
+//! new attempt, so a new run) runs the script anew. Records older than a week are removed.
 
-use crate::{ScriptOutcome, MAX_OUTPUT_BYTES};
+use crate::{RunId, ScriptOutcome, MAX_OUTPUT_BYTES};
 use bollard::errors::Error;
 use bollard::exec::{StartExecOptions, StartExecResults};
 use bollard::models::ExecConfig;
@@ -24,23 +34,46 @@ const PID_MARKER: &str = "rollscale-exec-pid ";
 
 const WRAPPER: &str = r#"exec 2>&1
 printf 'rollscale-exec-pid %s\n' "$$"
-if [ -n "$1" ]; then cd -- "$1" || exit 1; else cd /root 2>/dev/null || cd /; fi
-shift
-exec "$@""#;
+run=$1 dir=$2
+shift 2
+started() { cut -d' ' -f22 "/proc/$1/stat" 2>/dev/null; }
+if [ -n "$run" ]; then
+  runs=/tmp/.rollscale/runs d=/tmp/.rollscale/runs/$run
+  if [ ! -f "$d/exit" ] && [ -f "$d/pid" ]; then
+    read -r pid since < "$d/pid"
+    while [ ! -f "$d/exit" ] && [ -n "$since" ] && [ "$(started "$pid")" = "$since" ]; do sleep 0.2; done
+    if [ ! -f "$d/exit" ]; then
+      cat "$d/output" 2>/dev/null
+      echo "rollscale: run $run of this script began earlier and did not finish (the instance restarted, or the run was stopped at its timeout); it is not run again: retry the instance to run it anew"
+      exit 125
+    fi
+  fi
+  if [ -f "$d/exit" ]; then cat "$d/output" 2>/dev/null; exit "$(cat "$d/exit")"; fi
+  mkdir -p "$d" && echo "$$ $(started $$)" > "$d/pid" || exit 125
+  find "$runs" -mindepth 1 -maxdepth 1 -mtime +7 -exec rm -rf {} \; 2>/dev/null
+fi
+if [ -n "$dir" ]; then cd -- "$dir" || { [ -n "$run" ] && echo 1 > "$d/exit"; exit 1; }; else cd /root 2>/dev/null || cd /; fi
+[ -n "$run" ] || exec "$@"
+{ "$@"; echo $? > "$d/code"; } 2>&1 | tee "$d/output"
+code=$(cat "$d/code" 2>/dev/null || echo 125)
+echo "$code" > "$d/exit"
+exit "$code""#;
 
 /// How long, after a timeout's kill, the output still drains.
 const DRAIN_AFTER_KILL: Duration = Duration::from_secs(2);
 
 /// Runs `command` (an interpreter and its arguments, e.g. `["sh", "-c", script]`) in the
-/// container through the wrapper.
+/// container through the wrapper; as `run` once only, when given (see the module docs).
 pub(crate) async fn run(
     docker: &Docker,
     container: &str,
     command: &[&str],
     working_dir: Option<&str>,
     timeout: Duration,
+    run: Option<&RunId>,
 ) -> Result<ScriptOutcome, Error> {
     let mut cmd = vec!["sh".to_string(), "-c".to_string(), WRAPPER.to_string(), "rollscale-exec".to_string()];
+    cmd.push(run.map(RunId::as_str).unwrap_or_default().to_string());
     cmd.push(working_dir.unwrap_or_default().to_string());
     cmd.extend(command.iter().map(|part| part.to_string()));
     let created = docker
@@ -93,7 +126,7 @@ pub(crate) async fn run(
 /// Runs a short command and returns its exit code and output (used for `command -v pwsh`,
 /// writing the package file).
 pub(crate) async fn quick(docker: &Docker, container: &str, command: &[&str]) -> Result<ScriptOutcome, Error> {
-    run(docker, container, command, Some("/"), Duration::from_secs(30)).await
+    run(docker, container, command, Some("/"), Duration::from_secs(30), None).await
 }
 
 /// The exit code once the exec has ended (podman may report it a moment after the stream

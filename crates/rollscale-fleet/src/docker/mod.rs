@@ -58,7 +58,8 @@
 //!   [`FleetError::Unsupported`] for them).
 //! - `create_instance` waits the same way, but a failed health check is only logged: the
 //!   instance exists and `health` reports it.
-//! - `run_script`: `exec` of `sh -c SCRIPT` (see the `exec` submodule for the wrapper): the working
+//! - `run_script`: `exec` of `sh -c SCRIPT`, once per [`RunId`](crate::RunId) (see the `exec`
+//!   submodule for the wrapper and its record of runs in the container): the working
 //!   directory (default `/root`, or `/`; one that does not exist: `sh` says so and exits 1), the
 //!   timeout (the script's process group is killed, `timed_out` is set and the exit code is
 //!   `None`), stdout and stderr together up to [`MAX_OUTPUT_BYTES`](crate::MAX_OUTPUT_BYTES)
@@ -104,7 +105,7 @@ mod probe;
 
 pub use probe::http_get;
 
-use crate::{Fleet, FleetError, InstanceObservation, InstanceSpec, PackageOperation, ScriptOutcome};
+use crate::{Fleet, FleetError, InstanceObservation, InstanceSpec, PackageOperation, RunId, ScriptOutcome};
 use api::{Endpoint, Inspect, Reader, Summary};
 use async_trait::async_trait;
 use bollard::errors::Error as DockerError;
@@ -943,7 +944,7 @@ impl Fleet for DockerFleet {
         self.wait_ready(id).await
     }
 
-    async fn run_script(&self, id: &InstanceId, script: &ScriptSpec) -> Result<ScriptOutcome, FleetError> {
+    async fn run_script(&self, id: &InstanceId, script: &ScriptSpec, run: &RunId) -> Result<ScriptOutcome, FleetError> {
         let container = self.running_primary(id).await?;
         let command: Vec<&str> = match script.command_type {
             CommandType::RunShellScript => vec!["sh", "-c", &script.script],
@@ -957,12 +958,18 @@ impl Fleet for DockerFleet {
                 )))
             }
         };
-        exec::run(self.docker(), &container, &command, script.working_dir.as_deref(), script_seconds(script.timeout_s))
+        let timeout = script_seconds(script.timeout_s);
+        exec::run(self.docker(), &container, &command, script.working_dir.as_deref(), timeout, Some(run))
             .await
             .map_err(|error| fail(&format!("running a script on {id}"), error))
     }
 
-    async fn apply_package(&self, id: &InstanceId, operation: &PackageOperation) -> Result<ScriptOutcome, FleetError> {
+    async fn apply_package(
+        &self,
+        id: &InstanceId,
+        operation: &PackageOperation,
+        run: &RunId,
+    ) -> Result<ScriptOutcome, FleetError> {
         if !layout::valid_package_field(&operation.name) || !layout::valid_package_field(&operation.version) {
             return Err(FleetError::Failed(format!(
                 "package {:?} version {:?} cannot be recorded (empty, or a tab or line break)",
@@ -978,6 +985,7 @@ impl Fleet for DockerFleet {
             &["sh", "-c", &operation.script],
             None,
             script_seconds(operation.timeout_s),
+            Some(run),
         )
         .await
         .map_err(|error| fail(&format!("running a package script on {id}"), error))?;

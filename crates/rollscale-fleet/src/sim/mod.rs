@@ -54,6 +54,10 @@
 //! effect and then report [`FleetError::Unavailable`], the "outcome unknown" case the engine
 //! must re-observe.
 //!
+//! A `run_script` or `apply_package` with a [`RunId`] that ran before (its outcome decided,
+//! failed or not) reports that outcome again without running, deciding a fault, or taking its
+//! time ([`SimCalls::replayed_runs`]).
+//!
 //! The random draw is replayable: it comes from a ChaCha8 generator seeded with
 //! [`SimConfig::seed`], read at a position fixed by the instance (the stream) and the number of
 //! apply operations that instance has had (the word position). The same seed and the same
@@ -127,7 +131,7 @@ mod script;
 
 pub use lb::{SimBackend, SimLbCalls, SimLbConfig, SimLoadBalancer};
 
-use crate::{Fleet, FleetError, InstanceObservation, InstanceSpec, PackageOperation, ScriptOutcome};
+use crate::{Fleet, FleetError, InstanceObservation, InstanceSpec, PackageOperation, RunId, ScriptOutcome};
 use async_trait::async_trait;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -191,6 +195,8 @@ pub struct SimCalls {
     pub noop_replace_image: u64,
     pub run_script: u64,
     pub apply_package: u64,
+    /// `run_script` and `apply_package` calls for a run done before, answered from its record.
+    pub replayed_runs: u64,
     pub update_containers: u64,
     /// `update_containers` calls that left the containers as they were.
     pub noop_update_containers: u64,
@@ -252,6 +258,8 @@ struct State {
     unhealthy_images: HashSet<String>,
     images: Vec<SimImage>,
     calls: SimCalls,
+    /// The outcome of each run done, by instance and run id.
+    runs: HashMap<(InstanceId, RunId), ScriptOutcome>,
 }
 
 struct Inner {
@@ -377,6 +385,7 @@ impl SimFleet {
             unhealthy_images,
             images: Vec::new(),
             calls: SimCalls::default(),
+            runs: HashMap::new(),
         };
         let time_scale = if time_scale.is_finite() && time_scale > 0.0 { time_scale } else { 0.0 };
         SimFleet {
@@ -712,6 +721,25 @@ impl SimFleet {
         Ok(ScriptPlan::settle(&mut state, id, "apply_package", &operation.script))
     }
 
+    /// The outcome of `run` on the instance if it ran before, counted as a replayed call of
+    /// `operation`.
+    fn replay(&self, id: &InstanceId, run: &RunId, package: bool) -> Option<ScriptOutcome> {
+        let mut state = self.state();
+        let outcome = state.runs.get(&(id.clone(), run.clone())).cloned()?;
+        if package {
+            state.calls.apply_package += 1;
+        } else {
+            state.calls.run_script += 1;
+        }
+        state.calls.replayed_runs += 1;
+        Some(outcome)
+    }
+
+    /// Remembers what `run` did on the instance.
+    fn remember(&self, id: &InstanceId, run: &RunId, outcome: &ScriptOutcome) {
+        self.state().runs.insert((id.clone(), run.clone()), outcome.clone());
+    }
+
     /// Records a package script's success on the instance.
     fn record_package(&self, id: &InstanceId, operation: &PackageOperation) -> Result<(), FleetError> {
         let mut state = self.state();
@@ -742,9 +770,14 @@ impl SimFleet {
         id: &InstanceId,
         script: &ScriptSpec,
         plan: ScriptPlan,
+        run: &RunId,
     ) -> Result<ScriptOutcome, FleetError> {
         let lose_response = match plan {
-            ScriptPlan::Fail(reason) => return Ok(failed_outcome(&reason)),
+            ScriptPlan::Fail(reason) => {
+                let outcome = failed_outcome(&reason);
+                self.remember(id, run, &outcome);
+                return Ok(outcome);
+            }
             ScriptPlan::Run { lose_response } => lose_response,
         };
         let context = script::Context {
@@ -754,6 +787,7 @@ impl SimFleet {
             timeout_s: script.timeout_s,
         };
         let outcome = self.interpret(&script.script, context).await;
+        self.remember(id, run, &outcome);
         if lose_response {
             Err(lost("run_script", id))
         } else {
@@ -766,9 +800,14 @@ impl SimFleet {
         id: &InstanceId,
         operation: &PackageOperation,
         plan: ScriptPlan,
+        run: &RunId,
     ) -> Result<ScriptOutcome, FleetError> {
         let lose_response = match plan {
-            ScriptPlan::Fail(reason) => return Ok(failed_outcome(&reason)),
+            ScriptPlan::Fail(reason) => {
+                let outcome = failed_outcome(&reason);
+                self.remember(id, run, &outcome);
+                return Ok(outcome);
+            }
             ScriptPlan::Run { lose_response } => lose_response,
         };
         let context = script::Context {
@@ -781,6 +820,7 @@ impl SimFleet {
         if outcome.exit_code == Some(0) {
             self.record_package(id, operation)?;
         }
+        self.remember(id, run, &outcome);
         if lose_response {
             Err(lost("apply_package", id))
         } else {
@@ -884,23 +924,34 @@ impl Fleet for SimFleet {
         result
     }
 
-    async fn run_script(&self, id: &InstanceId, script: &ScriptSpec) -> Result<ScriptOutcome, FleetError> {
+    async fn run_script(&self, id: &InstanceId, script: &ScriptSpec, run: &RunId) -> Result<ScriptOutcome, FleetError> {
         let (before, after) = self.latency();
         pause(before).await;
-        let result = match self.plan_run_script(id, script) {
-            Ok(plan) => self.run_script_planned(id, script, plan).await,
-            Err(error) => Err(error),
+        let result = match self.replay(id, run, false) {
+            Some(outcome) => Ok(outcome),
+            None => match self.plan_run_script(id, script) {
+                Ok(plan) => self.run_script_planned(id, script, plan, run).await,
+                Err(error) => Err(error),
+            },
         };
         pause(after).await;
         result
     }
 
-    async fn apply_package(&self, id: &InstanceId, operation: &PackageOperation) -> Result<ScriptOutcome, FleetError> {
+    async fn apply_package(
+        &self,
+        id: &InstanceId,
+        operation: &PackageOperation,
+        run: &RunId,
+    ) -> Result<ScriptOutcome, FleetError> {
         let (before, after) = self.latency();
         pause(before).await;
-        let result = match self.plan_apply_package(id, operation) {
-            Ok(plan) => self.apply_package_planned(id, operation, plan).await,
-            Err(error) => Err(error),
+        let result = match self.replay(id, run, true) {
+            Some(outcome) => Ok(outcome),
+            None => match self.plan_apply_package(id, operation) {
+                Ok(plan) => self.apply_package_planned(id, operation, plan, run).await,
+                Err(error) => Err(error),
+            },
         };
         pause(after).await;
         result
