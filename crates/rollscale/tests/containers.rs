@@ -418,3 +418,30 @@ fn kill_9_during_a_container_update_then_restart_finishes_it() {
     let all = site.containers();
     assert!(all.iter().all(|(name, _)| !name.ends_with(".next")), "no half-made replacement left: {all:?}");
 }
+
+/// Whether the container runs, as Podman says.
+fn container_running(name: &str) -> bool {
+    podman(&["inspect", "--format", "{{.State.Running}}", name]).trim() == "true"
+}
+
+#[test]
+fn a_restart_starts_the_instances_that_stopped_meanwhile() {
+    let site = Site::new("reboot", 2);
+    let mut server = site.up();
+    assert_settled(&site, &server, V1, 2);
+    server.stop();
+    // As after a reboot of the container host: every container stopped.
+    let names: Vec<String> = site.containers().into_iter().map(|(name, _)| name).collect();
+    assert_eq!(names.len(), 2);
+    for name in &names {
+        podman(&["stop", "-t", "0", name]);
+        assert!(!container_running(name), "{name} stopped");
+    }
+
+    let server = site.up();
+    for name in &names {
+        assert!(container_running(name), "{name} runs again");
+    }
+    assert!(server.lines.iter().any(|line| line == "Started 2 stopped instance(s) again."), "{:#?}", server.lines);
+    assert_settled(&site, &server, V1, 2);
+}
