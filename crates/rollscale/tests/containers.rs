@@ -119,6 +119,39 @@ impl Site {
             .collect()
     }
 
+    /// Every container of this site (name, image), straight from the Podman service's API:
+    /// quick enough to poll while a swap is under way.
+    fn api_containers(&self) -> Vec<(String, String)> {
+        let filters = format!("{{\"label\":[\"{}.instance\"]}}", self.prefix);
+        let encoded: String = filters
+            .bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-._".contains(&b) {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect();
+        let socket = podman_socket().trim_start_matches("unix://");
+        let mut stream = std::os::unix::net::UnixStream::connect(socket).expect("the Podman service");
+        let request = format!("GET /v1.41/containers/json?all=true&filters={encoded} HTTP/1.0\r\nHost: d\r\n\r\n");
+        stream.write_all(request.as_bytes()).expect("write");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("read");
+        let body = response.split_once("\r\n\r\n").map(|(_, body)| body).unwrap_or_default();
+        let listed: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("containers/json: {e}: {response}"));
+        listed
+            .as_array()
+            .expect("a list")
+            .iter()
+            .map(|container| {
+                let name = container["Names"][0].as_str().unwrap_or_default().trim_start_matches('/').to_string();
+                (name, container["Image"].as_str().unwrap_or_default().to_string())
+            })
+            .collect()
+    }
+
     fn remove_containers(&self) {
         let names: Vec<String> = self.containers().into_iter().map(|(name, _)| name).collect();
         if !names.is_empty() {
@@ -395,21 +428,23 @@ fn kill_9_during_a_container_update_then_restart_finishes_it() {
         site.cli(&["rolling-update", "start", "--group", &group, "--image", V2, "--batches", "2"]);
     assert_eq!(code, 0, "{stderr}");
     let id = exec_id(&stdout);
-    // Kill as soon as the first batch is being changed.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let children = site.json(&["oos", "ListExecutions", "--ParentExecutionId", &id]);
-        let running = children["Executions"].as_array().is_some_and(|all| all.iter().any(|c| c["Status"] == "Running"));
-        if running {
-            break;
+    // Kill while a container is being swapped: once a replacement (`<name>.next`) exists, or a
+    // container is already on the new image, as the Podman API reports them.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let seen = loop {
+        let now = site.api_containers();
+        if now.iter().any(|(name, image)| name.ends_with(".next") || image == V2) {
+            break now;
         }
-        assert!(Instant::now() < deadline, "the update never started: {children}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let task = site.json(&["oos", "ListExecutions", "--ExecutionId", &id]);
-    assert_eq!(task["Executions"][0]["Status"], "Running", "the kill lands mid-task: {task}");
+        assert!(Instant::now() < deadline, "no container was ever swapped: {now:?}");
+        std::thread::sleep(Duration::from_millis(5));
+    };
     server.child.kill().expect("kill -9");
     server.child.wait().expect("reaped");
+    let left = site.containers();
+    eprintln!("killed when the containers were {seen:?}; left: {left:?}");
+    let unfinished = left.iter().any(|(name, image)| name.ends_with(".next") || image == V1);
+    assert!(unfinished, "the kill lands before the update is done: {left:?}");
 
     let server = site.up();
     let (code, stdout, stderr) = site.cli(&["rolling-update", "wait", &id]);
