@@ -525,3 +525,60 @@ async fn launch_template_groups_are_updated_but_their_template_is_not() {
     let missing = h.service.set_default_template_version(template.id.as_str(), 3).await.unwrap_err();
     assert_eq!(missing.code(), "InvalidLaunchTemplateVersion.NotFound");
 }
+
+/// An image made from an instance (`CreateImage` with `InstanceId`) goes into the catalog,
+/// and a rolling update to it runs.
+#[tokio::test]
+async fn an_image_made_from_an_instance_can_be_rolled_out() {
+    let h = Harness::new(1).await;
+    let group = h.group(3).await;
+    let source = h.instances(&group).await[0].id.clone();
+    let image = h.service.create_image_from_instance(source.as_str(), Some("golden")).await.expect("create image");
+    assert_eq!(image.name, "golden");
+    assert_eq!(image.kind, "custom");
+    let made = h.fleet.known_images();
+    assert_eq!(made.len(), 1);
+    assert_eq!((made[0].id.as_str(), made[0].base_image_id.as_str()), (image.id.as_str(), OLD_IMAGE));
+    assert!(h.service.images().await.unwrap().iter().any(|listed| listed.id == image.id));
+
+    // Its name is taken now; an unnamed one is named after the instance and the time.
+    let again = h.service.create_image_from_instance(source.as_str(), Some("golden")).await;
+    assert_eq!(again.map(|image| image.id).map_err(|error| error.code()), Err("InvalidImageName.Duplicated"));
+    let unnamed = h.service.create_image_from_instance(source.as_str(), None).await.expect("create image");
+    assert!(unnamed.name.starts_with(&format!("from_{source}_at_")), "{}", unnamed.name);
+    assert!(unnamed.name.ends_with('Z') && unnamed.name.len() == format!("from_{source}_at_").len() + 16);
+    let missing = h.service.create_image_from_instance("i-nothere", None).await;
+    assert_eq!(missing.map(|image| image.id).map_err(|error| error.code()), Err("InvalidInstanceId.NotFound"));
+
+    let params =
+        json!({"invokeType": "invoke", "scalingGroupId": group.id.as_str(), "imageId": image.id, "batchNumber": 2});
+    let task = h.start(IMAGE_TEMPLATE, params).await;
+    let (task, _) = h.wait(task.id.as_str(), None).await;
+    assert_eq!(task.status, TaskStatus::Success, "{}", task.status_message);
+    for instance in h.instances(&group).await {
+        assert_eq!(instance.image_id, image.id);
+        assert_eq!(h.fleet.snapshot(&instance.id).unwrap().image_id, image.id);
+    }
+}
+
+/// R3 refuses an unknown image only after the fleet's images were put into the catalog: an
+/// image the backend gained after start (built on the container host) is accepted.
+#[tokio::test]
+async fn an_image_the_fleet_gained_later_is_accepted_at_start() {
+    use rollscale_fleet::Fleet;
+    let h = Harness::new(1).await;
+    let group = h.group(2).await;
+    let source = h.instances(&group).await[0].id.clone();
+    // Made on the backend directly, not through the service: the catalog does not know it.
+    let image = h.fleet.create_image(&source, "built by hand").await.expect("fleet image");
+    assert!(h.service.images().await.unwrap().iter().all(|listed| listed.id != image));
+
+    let params = json!({"invokeType": "invoke", "scalingGroupId": group.id.as_str(), "imageId": image});
+    let task = h.start(IMAGE_TEMPLATE, params).await;
+    let (task, _) = h.wait(task.id.as_str(), None).await;
+    assert_eq!(task.status, TaskStatus::Success, "{}", task.status_message);
+    assert!(h.service.images().await.unwrap().iter().any(|listed| listed.id == image));
+    for instance in h.instances(&group).await {
+        assert_eq!(instance.image_id, image);
+    }
+}

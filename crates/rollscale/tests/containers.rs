@@ -480,3 +480,59 @@ fn a_restart_starts_the_instances_that_stopped_meanwhile() {
     assert!(server.lines.iter().any(|line| line == "Started 2 stopped instance(s) again."), "{:#?}", server.lines);
     assert_settled(&site, &server, V1, 2);
 }
+
+/// Removes the named images when dropped, whatever the test's outcome.
+struct Images(Vec<String>);
+
+impl Drop for Images {
+    fn drop(&mut self) {
+        for image in &self.0 {
+            podman(&["rmi", "-f", image]);
+        }
+    }
+}
+
+#[test]
+fn images_made_from_an_instance_or_added_to_the_host_later_are_rolled_out() {
+    let site = Site::new("image", 2);
+    let server = site.up();
+    let group = server.group_id.clone();
+    let source = instances(&site.dir, &group)[0]["InstanceId"].as_str().expect("instance id").to_string();
+    let page = format!("rollscale custom build {}", site.prefix);
+    let container = format!("{}-{source}", site.prefix);
+    podman(&["exec", &container, "sh", "-c", &format!("echo '{page}' > /www/index.html")]);
+
+    // CreateImage from the instance: a commit of its container, put into the catalog.
+    let name = format!("golden-{}", site.prefix);
+    let made = site.json(&["ess", "CreateImage", "--InstanceId", &source, "--ImageName", &name]);
+    let image = made["ImageId"].as_str().unwrap_or_else(|| panic!("{made}")).to_string();
+    let late = format!("localhost/rollscale-late-{}:v2", site.prefix);
+    let _images = Images(vec![image.clone(), late.clone()]);
+    let catalog = site.json(&["ess", "DescribeImages"]);
+    assert!(catalog.to_string().contains(&image), "{catalog}");
+
+    let (code, stdout, stderr) =
+        site.cli(&["rolling-update", "start", "--group", &group, "--image", &image, "--batches", "2", "--wait"]);
+    assert_eq!(code, 0, "the update to the image made from an instance succeeds: {stdout}{stderr}");
+    for instance in instances(&site.dir, &group) {
+        assert_eq!(instance["ImageId"], image.as_str(), "{instance}");
+        assert_eq!(instance["LifecycleState"], "InService", "{instance}");
+    }
+    let containers = site.containers();
+    assert_eq!(containers.len(), 2, "{containers:?}");
+    assert!(containers.iter().all(|(_, running)| *running == image), "{containers:?}");
+    for _ in 0..4 {
+        assert_eq!(get(&site.frontend), Ok((200, page.clone())), "every instance serves the committed page");
+    }
+
+    // An image added to the container host after `up` started: accepted at StartExecution.
+    podman(&["tag", V2, &late]);
+    let (code, stdout, stderr) =
+        site.cli(&["rolling-update", "start", "--group", &group, "--image", &late, "--batches", "2", "--wait"]);
+    assert_eq!(code, 0, "the update to an image built after the start succeeds: {stdout}{stderr}");
+    let containers = site.containers();
+    assert!(containers.iter().all(|(_, running)| *running == late), "{containers:?}");
+    for _ in 0..4 {
+        assert_eq!(get(&site.frontend), Ok((200, "rollscale demo version v2".to_string())));
+    }
+}

@@ -177,17 +177,7 @@ impl Default for DockerConfig {
     }
 }
 
-/// A local image, as [`DockerFleet::list_images`] reports it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LocalImage {
-    /// The content id (`sha256:…`).
-    pub id: String,
-    /// Its names (`localhost/rollscale-demo:v1`).
-    pub tags: Vec<String>,
-    /// Seconds since the Unix epoch.
-    pub created: i64,
-    pub size: i64,
-}
+pub use crate::LocalImage;
 
 /// The container fleet. Cheap to clone; clones share the connection and the per-instance locks.
 #[derive(Clone)]
@@ -396,21 +386,6 @@ impl DockerFleet {
             }
         }
         Ok(observations)
-    }
-
-    /// The local images, newest first.
-    pub async fn list_images(&self) -> Result<Vec<LocalImage>, FleetError> {
-        let images = self
-            .docker()
-            .list_images(None::<ListImagesOptions>)
-            .await
-            .map_err(|error| fail("listing images", error))?;
-        let mut images: Vec<LocalImage> = images
-            .into_iter()
-            .map(|image| LocalImage { id: image.id, tags: image.repo_tags, created: image.created, size: image.size })
-            .collect();
-        images.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| a.tags.cmp(&b.tags)));
-        Ok(images)
     }
 
     fn docker(&self) -> &Docker {
@@ -1092,6 +1067,27 @@ impl Fleet for DockerFleet {
             .await
             .map_err(|error| fail(&format!("committing {container}"), error))?;
         Ok(format!("{IMAGE_REPOSITORY}:{tag}"))
+    }
+
+    /// The local images, newest first.
+    async fn list_images(&self) -> Result<Vec<LocalImage>, FleetError> {
+        let images = self
+            .docker()
+            .list_images(None::<ListImagesOptions>)
+            .await
+            .map_err(|error| fail("listing images", error))?;
+        let mut images: Vec<LocalImage> = images
+            .into_iter()
+            .map(|image| LocalImage {
+                id: image.id,
+                tags: image.repo_tags,
+                created: image.created,
+                size: image.size,
+                os: OsType::Linux,
+            })
+            .collect();
+        images.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| a.tags.cmp(&b.tags)));
+        Ok(images)
     }
 
     async fn health(&self, id: &InstanceId) -> Result<HealthStatus, FleetError> {

@@ -114,6 +114,19 @@ pub async fn dispatch(
         }
         "DescribeScalingActivities" => describe_activities(service, &shape, params).await,
         "CreateImage" => {
+            if let Some(instance) = params.get_nonempty("InstanceId") {
+                // ECS's CreateImage from an instance: rollscale makes the image on the fleet.
+                if params.get_nonempty("ImageId").is_some() {
+                    return Err(ApiError::new(
+                        400,
+                        "InvalidParameter",
+                        "give ImageId (add an existing image to the catalog) or InstanceId (make one from an \
+                         instance), not both",
+                    ));
+                }
+                let image = service.create_image_from_instance(instance, params.get_nonempty("ImageName")).await?;
+                return Ok(json!({ "ImageId": image.id }));
+            }
             let os = match params.get_nonempty("OSType") {
                 None => None,
                 Some(text) => Some(text.parse::<OsType>().map_err(|_| {

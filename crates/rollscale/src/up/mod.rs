@@ -161,7 +161,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let service = Service::new(engine.clone());
     if let Some(docker) = &docker {
         real::adopt(&engine, docker).await?;
-        real::sync_images(&service, docker).await?;
+        real::sync_images(&service).await?;
     }
 
     let listener = tokio::net::TcpListener::bind(args.listen)

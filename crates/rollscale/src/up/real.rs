@@ -10,7 +10,7 @@
 //! forgets its registrations when it restarts; re-registering is idempotent).
 
 use anyhow::{bail, Context};
-use rollscale_core::domain::{GroupType, LifecycleState, OsType, ScalingGroup};
+use rollscale_core::domain::{GroupType, LifecycleState, ScalingGroup};
 use rollscale_core::ids::{InstanceId, LoadBalancerId, ScalingGroupId};
 use rollscale_engine::{Engine, Service};
 use rollscale_fleet::docker::{DockerConfig, DockerFleet};
@@ -209,16 +209,10 @@ pub async fn adopt(engine: &Engine, fleet: &DockerFleet) -> anyhow::Result<()> {
 }
 
 /// Puts the container host's images into the image catalog, so rolling updates to them pass
-/// the start checks (R3).
-pub async fn sync_images(service: &Service, fleet: &DockerFleet) -> anyhow::Result<()> {
-    let known: HashSet<String> = service.images().await?.into_iter().map(|image| image.id).collect();
-    for image in fleet.list_images().await? {
-        for tag in image.tags.iter().filter(|tag| !known.contains(*tag) && !tag.contains("<none>")) {
-            if let Err(error) = service.create_image(tag, None, Some(OsType::Linux)).await {
-                tracing::debug!(%tag, %error, "image not put into the catalog");
-            }
-        }
-    }
+/// the start checks (R3). (An image added to the host later is put there when a check first
+/// misses it.)
+pub async fn sync_images(service: &Service) -> anyhow::Result<()> {
+    service.sync_fleet_images().await?;
     Ok(())
 }
 
