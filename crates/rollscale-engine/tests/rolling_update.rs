@@ -582,3 +582,67 @@ async fn an_image_the_fleet_gained_later_is_accepted_at_start() {
         assert_eq!(instance.image_id, image);
     }
 }
+
+/// A new instance whose health check never passes gets no traffic: it stays Pending and
+/// Unhealthy, unregistered, and the pass says why; once healthy, the next pass puts it
+/// InService behind the load balancer. A scale-in removes such instances first.
+#[tokio::test]
+async fn new_instances_go_in_service_only_once_healthy() {
+    use rollscale_core::domain::HealthStatus;
+    use rollscale_engine::service::GroupChanges;
+    use rollscale_fleet::LoadBalancer;
+    let h = Harness::new(1).await;
+    let group = h.group(2).await;
+    let lb = group.load_balancer_ids[0].clone();
+    let gid = group.id.as_str();
+    h.fleet.set_unhealthy_image(OLD_IMAGE, true);
+    let grown = h
+        .service
+        .modify_group(gid, GroupChanges { max_size: Some(10), desired_capacity: Some(3), ..GroupChanges::default() })
+        .await
+        .expect("modify");
+    let refused = h.service.reconcile_group(&grown).await;
+    let error = refused.expect_err("the pass reports the unhealthy instance");
+    assert_eq!(error.code(), "HealthCheckFailed", "{error}");
+    let instances = h.instances(&group).await;
+    assert_eq!(instances.len(), 3);
+    let new = instances.iter().find(|i| i.lifecycle_state == LifecycleState::Pending).expect("a Pending one").clone();
+    assert_eq!(new.health_status, HealthStatus::Unhealthy);
+    assert!(error.to_string().contains(new.id.as_str()), "{error}");
+    assert!(h.service.backends(&new.id).await.unwrap().is_empty(), "not registered in the store");
+    assert_eq!(h.lb.weight(&lb, &new.id).await, Ok(None), "nor with the load balancer");
+    let (activities, _) = h.store.activity_list(&group.id, 0, 20).await.unwrap();
+    let scale_out = activities.iter().find(|a| a.instance_ids.contains(&new.id)).expect("the scale-out");
+    assert_eq!(scale_out.status, rollscale_core::domain::ActivityStatus::Failed);
+    assert!(scale_out.status_message.contains("did not become healthy"), "{}", scale_out.status_message);
+    // A second pass does not make another instance: the Pending one counts.
+    assert!(h.service.reconcile_group(&grown).await.is_err());
+    assert_eq!(h.instances(&group).await.len(), 3);
+
+    // Healthy now: the next pass registers it at the default weight.
+    h.fleet.set_unhealthy_image(OLD_IMAGE, false);
+    h.service.reconcile_group(&grown).await.expect("in service now");
+    let now = h.service.instances(Some(gid), &[new.id.to_string()], None).await.unwrap().remove(0);
+    assert_eq!((now.lifecycle_state, now.health_status), (LifecycleState::InService, HealthStatus::Healthy));
+    assert_eq!(h.lb.weight(&lb, &new.id).await, Ok(Some(100)));
+
+    // Another one that fails, then a scale-in: the failed one goes, the healthy ones stay.
+    h.fleet.set_unhealthy_image(OLD_IMAGE, true);
+    let grown = h
+        .service
+        .modify_group(gid, GroupChanges { desired_capacity: Some(4), ..GroupChanges::default() })
+        .await
+        .expect("modify");
+    assert!(h.service.reconcile_group(&grown).await.is_err());
+    let failed = h.instances(&group).await.into_iter().find(|i| i.lifecycle_state == LifecycleState::Pending).unwrap();
+    let shrunk = h
+        .service
+        .modify_group(gid, GroupChanges { desired_capacity: Some(3), ..GroupChanges::default() })
+        .await
+        .expect("modify");
+    h.service.reconcile_group(&shrunk).await.expect("scale in");
+    let left = h.instances(&group).await;
+    assert_eq!(left.len(), 3);
+    assert!(left.iter().all(|i| i.id != failed.id && i.lifecycle_state == LifecycleState::InService), "{left:?}");
+    assert!(h.fleet.snapshot(&failed.id).is_none(), "removed from the fleet");
+}

@@ -97,6 +97,12 @@ impl Site {
         site
     }
 
+    /// More arguments for `rollscale up`.
+    fn with(mut self, extra: &[&str]) -> Site {
+        self.args.extend(extra.iter().map(|arg| arg.to_string()));
+        self
+    }
+
     fn up(&self) -> Server {
         let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
         up(&self.dir, &args)
@@ -255,6 +261,12 @@ impl Load {
 
     /// Stops the load; returns (requests, the failures: errors and statuses other than 200).
     fn finish(self) -> (usize, Vec<String>) {
+        let (requests, failures, _) = self.finish_with_bodies();
+        (requests, failures)
+    }
+
+    /// [`Load::finish`], with every distinct body of a 200 answer.
+    fn finish_with_bodies(self) -> (usize, Vec<String>, std::collections::BTreeSet<String>) {
         self.stop.store(true, Ordering::Relaxed);
         for thread in self.threads {
             thread.join().expect("load thread");
@@ -268,7 +280,9 @@ impl Load {
                 Err(error) => Some(error.clone()),
             })
             .collect();
-        (outcomes.len(), failures)
+        let bodies =
+            outcomes.iter().filter_map(|outcome| outcome.as_ref().ok()).map(|(_, body)| body.clone()).collect();
+        (outcomes.len(), failures, bodies)
     }
 }
 
@@ -535,4 +549,55 @@ fn images_made_from_an_instance_or_added_to_the_host_later_are_rolled_out() {
     for _ in 0..4 {
         assert_eq!(get(&site.frontend), Ok((200, "rollscale demo version v2".to_string())));
     }
+}
+
+#[test]
+fn a_new_instance_that_fails_its_health_check_gets_no_traffic() {
+    let site = Site::new("gate", 2).with(&["--health-timeout", "3"]);
+    let server = site.up();
+    let group = server.group_id.clone();
+    assert_settled(&site, &server, V1, 2);
+    // New instances are made from an image whose health check fails.
+    let broken = "localhost/rollscale-demo:broken";
+    let configuration = &server.configuration_id;
+    site.json(&["ess", "ModifyScalingConfiguration", "--ScalingConfigurationId", configuration, "--ImageId", broken]);
+    let load = Load::start(&site.frontend, 2);
+    site.json(&["ess", "ModifyScalingGroup", "--ScalingGroupId", &group, "--DesiredCapacity", "3"]);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let new = loop {
+        let listed = instances(&site.dir, &group);
+        if let Some(new) = listed.iter().find(|i| i["LifecycleState"] == "Pending" && i["HealthStatus"] == "Unhealthy")
+        {
+            break new.clone();
+        }
+        assert!(Instant::now() < deadline, "no new instance was found unhealthy: {listed:#?}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let new_id = new["InstanceId"].as_str().expect("instance id").to_string();
+    assert_eq!(new["LoadBalancerWeight"], Value::Null, "not registered: {new}");
+    let containers = site.containers();
+    assert!(containers.iter().any(|(name, image)| name.ends_with(&new_id) && image == broken), "{containers:?}");
+    assert!(container_running(&format!("{}-{new_id}", site.prefix)), "the container itself runs");
+    // A few reconcile passes later it is still kept out of HAProxy.
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(site.haproxy_servers().len(), 2, "HAProxy holds the two healthy instances only");
+    let (requests, failures, bodies) = load.finish_with_bodies();
+    assert!(failures.is_empty(), "{} of {requests} requests failed: {failures:?}", failures.len());
+    assert_eq!(bodies.into_iter().collect::<Vec<_>>(), vec!["rollscale demo version v1".to_string()]);
+    let still = instances(&site.dir, &group);
+    let still = still.iter().find(|i| i["InstanceId"] == new_id.as_str()).expect("still there");
+    assert_eq!(
+        (still["LifecycleState"].as_str(), still["HealthStatus"].as_str()),
+        (Some("Pending"), Some("Unhealthy"))
+    );
+
+    // A scale-in removes the instance that never became healthy, not a serving one.
+    site.json(&["ess", "ModifyScalingGroup", "--ScalingGroupId", &group, "--DesiredCapacity", "2"]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while instances(&site.dir, &group).len() != 2 {
+        assert!(Instant::now() < deadline, "the unhealthy instance was never scaled in");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(instances(&site.dir, &group).iter().all(|i| i["InstanceId"] != new_id.as_str()));
+    assert_settled(&site, &server, V1, 2);
 }

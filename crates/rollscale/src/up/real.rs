@@ -20,6 +20,7 @@ use rollscale_store::Store;
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct RealArgs {
@@ -64,9 +65,10 @@ pub struct RealArgs {
 }
 
 /// Connects to the container host and checks that it answers.
-pub async fn docker_fleet(args: &RealArgs) -> anyhow::Result<DockerFleet> {
+pub async fn docker_fleet(args: &RealArgs, health_timeout: Duration) -> anyhow::Result<DockerFleet> {
     let config = DockerConfig {
         health_path: args.health_path.clone(),
+        health_timeout,
         label_prefix: args.container_prefix.clone(),
         ..DockerConfig::default()
     };
