@@ -1161,6 +1161,65 @@ impl Service {
         Ok(lb)
     }
 
+    /// `SetBackendServers`: the weights of instances registered with a load balancer (as SLB's
+    /// action of that name). Each instance must be InService or Protected: one in Standby gets
+    /// back the weight it had when it entered Standby. All are checked before any changes.
+    pub async fn set_backend_weights(&self, lb_id: &str, weights: &[(String, u32)]) -> Result<(), ServiceError> {
+        let lb_not_found = || {
+            ServiceError::not_found(
+                "InvalidLoadBalancerId.NotFound",
+                format!("the load balancer {lb_id} does not exist"),
+            )
+        };
+        let lb = LoadBalancerId::parse(lb_id).ok_or_else(lb_not_found)?;
+        self.store().lb_get(&lb).await?.ok_or_else(lb_not_found)?;
+        if weights.is_empty() {
+            return Err(ServiceError::rejected("MissingParameter", "BackendServers names no server"));
+        }
+        let mut checked = Vec::with_capacity(weights.len());
+        for (instance, weight) in weights {
+            let id = InstanceId::parse(instance).ok_or_else(|| crate::ops::instance_not_found_text(instance))?;
+            let current =
+                self.store().instance_get(&id).await?.ok_or_else(|| crate::ops::instance_not_found_text(instance))?;
+            if *weight > 100 {
+                return Err(ServiceError::rejected("InvalidParameter", "a backend server's weight must be 0 to 100"));
+            }
+            if self.store().backend_list(Some(&lb), Some(&id)).await?.is_empty() {
+                return Err(ServiceError::not_found(
+                    "InvalidBackendServer.NotFound",
+                    format!("the instance {id} is not a backend server of {lb}"),
+                ));
+            }
+            if !matches!(current.value.lifecycle_state, LifecycleState::InService | LifecycleState::Protected) {
+                return Err(ServiceError::rejected(
+                    "IncorrectInstanceStatus",
+                    format!(
+                        "the instance {id} is {}; only the weight of an InService instance can be set",
+                        current.value.lifecycle_state
+                    ),
+                ));
+            }
+            checked.push((id, *weight));
+        }
+        for (id, weight) in checked {
+            if !self.store().backend_set_weight(&lb, &id, weight).await? {
+                return Err(ServiceError::rejected(
+                    "IncorrectInstanceStatus",
+                    format!("the instance {id} entered Standby meanwhile; its weight is not changed"),
+                ));
+            }
+            let driver = &self.engine.lb;
+            self.engine.retry_unknown(|| driver.set_weight(&lb, &id, weight)).await?;
+            // Entered Standby between the two writes: the driver must have what the store has.
+            if let Some(now) = self.store().backend_list(Some(&lb), Some(&id)).await?.first() {
+                if now.weight != weight {
+                    self.engine.retry_unknown(|| driver.set_weight(&lb, &id, now.weight)).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The secret of an Active AccessKey, for signature checks.
     pub async fn access_key_secret(&self, id: &str) -> Result<Option<String>, ServiceError> {
         Ok(self.store().access_key_get(id).await?.filter(|k| k.status == AccessKeyStatus::Active).map(|k| k.secret))

@@ -646,3 +646,36 @@ async fn new_instances_go_in_service_only_once_healthy() {
     assert!(left.iter().all(|i| i.id != failed.id && i.lifecycle_state == LifecycleState::InService), "{left:?}");
     assert!(h.fleet.snapshot(&failed.id).is_none(), "removed from the fleet");
 }
+
+/// R5: ExitStandby restores the weight each instance had, not the load balancer's default:
+/// an instance set to 37 (`SetBackendServers`) is back at 37 after the update.
+#[tokio::test]
+async fn exit_standby_restores_each_instances_own_weight() {
+    use rollscale_fleet::LoadBalancer;
+    let h = Harness::new(1).await;
+    let group = h.group(3).await;
+    let lb = group.load_balancer_ids[0].clone();
+    let instances = h.instances(&group).await;
+    let light = instances[1].id.clone();
+    h.service.set_backend_weights(lb.as_str(), &[(light.to_string(), 37)]).await.expect("set weight");
+    assert_eq!(h.weight(&light).await, 37);
+    assert_eq!(h.lb.weight(&lb, &light).await, Ok(Some(37)));
+    let refused = h.service.set_backend_weights(lb.as_str(), &[(light.to_string(), 101)]).await;
+    assert_eq!(refused.map_err(|error| error.code()), Err("InvalidParameter"));
+
+    let task = h.start(IMAGE_TEMPLATE, image_params(group.id.as_str(), None, 3, "Automatic")).await;
+    let (task, _) = h.wait(task.id.as_str(), None).await;
+    assert_eq!(task.status, TaskStatus::Success, "{}", task.status_message);
+    for instance in &instances {
+        let expected = if instance.id == light { 37 } else { 100 };
+        assert_eq!(h.weight(&instance.id).await, expected, "{}", instance.id);
+        assert_eq!(h.lb.weight(&lb, &instance.id).await, Ok(Some(expected)), "{}", instance.id);
+    }
+
+    // In Standby, the weight to come back to is the one it entered with: not settable.
+    h.service.enter_standby(group.id.as_str(), &[light.to_string()]).await.expect("standby");
+    let refused = h.service.set_backend_weights(lb.as_str(), &[(light.to_string(), 50)]).await;
+    assert_eq!(refused.map_err(|error| error.code()), Err("IncorrectInstanceStatus"));
+    h.service.exit_standby(group.id.as_str(), &[light.to_string()]).await.expect("exit standby");
+    assert_eq!(h.lb.weight(&lb, &light).await, Ok(Some(37)));
+}

@@ -186,6 +186,21 @@ impl Site {
             .map(|row| (row[status].to_string(), row[weight].parse().unwrap_or(u32::MAX)))
             .collect()
     }
+
+    /// HAProxy's process id and uptime in seconds, from `show info`: a reload would start a
+    /// new process.
+    fn haproxy_process(&self) -> (u32, u64) {
+        let answer = haproxy_command(&self.admin_socket(), "show info");
+        let field = |name: &str| {
+            answer
+                .lines()
+                .find_map(|line| line.strip_prefix(&format!("{name}: ")))
+                .unwrap_or_else(|| panic!("no {name} in show info: {answer}"))
+                .trim()
+                .to_string()
+        };
+        (field("Pid").parse().expect("Pid"), field("Uptime_sec").parse().expect("Uptime_sec"))
+    }
 }
 
 impl Drop for Site {
@@ -289,16 +304,28 @@ impl Load {
 /// Asserts that every instance of the group is InService on `image` at weight 100, in the store
 /// and in HAProxy, and that the frontend serves that version only.
 fn assert_settled(site: &Site, server: &Server, image: &str, size: usize) {
+    assert_settled_with(site, server, image, size, &[]);
+}
+
+/// [`assert_settled`], with the weights of some instances other than 100.
+fn assert_settled_with(site: &Site, server: &Server, image: &str, size: usize, weights: &[(&str, u32)]) {
+    let weight_of = |id: &str| weights.iter().find(|(instance, _)| *instance == id).map_or(100, |(_, w)| *w);
     let listed = instances(&site.dir, &server.group_id);
     assert_eq!(listed.len(), size, "{listed:#?}");
+    let mut expected = Vec::new();
     for instance in &listed {
         assert_eq!(instance["ImageId"], image, "{instance}");
         assert_eq!(instance["LifecycleState"], "InService", "{instance}");
-        assert_eq!(instance["LoadBalancerWeight"], 100, "{instance}");
+        let weight = weight_of(instance["InstanceId"].as_str().expect("instance id"));
+        assert_eq!(instance["LoadBalancerWeight"], weight, "{instance}");
+        expected.push(weight);
     }
     let servers = site.haproxy_servers();
     assert_eq!(servers.len(), size, "HAProxy holds each instance once: {servers:?}");
-    assert!(servers.iter().all(|(_, weight)| *weight == 100), "weights restored in HAProxy: {servers:?}");
+    let mut held: Vec<u32> = servers.iter().map(|(_, weight)| *weight).collect();
+    held.sort_unstable();
+    expected.sort_unstable();
+    assert_eq!(held, expected, "weights restored in HAProxy: {servers:?}");
     let containers = site.containers();
     assert_eq!(containers.len(), size, "one container per instance, no leftovers: {containers:?}");
     assert!(containers.iter().all(|(_, running)| running == image), "{containers:?}");
@@ -319,6 +346,20 @@ fn an_image_update_and_its_rollback_drop_no_request() {
         server.lines
     );
     assert_settled(&site, &server, V1, 6);
+    // One instance at a weight of its own: ExitStandby must give back that one, not the
+    // load balancer's default.
+    let lb = server
+        .lines
+        .iter()
+        .find_map(|line| line.strip_prefix("Load balancer ").and_then(|rest| rest.split_whitespace().next()))
+        .expect("up names the load balancer")
+        .to_string();
+    let light = instances(&site.dir, &server.group_id)[2]["InstanceId"].as_str().expect("instance id").to_string();
+    let servers = format!("[{{\"ServerId\":\"{light}\",\"Weight\":37}}]");
+    site.json(&["ess", "SetBackendServers", "--LoadBalancerId", &lb, "--BackendServers", &servers]);
+    let weights = [(light.as_str(), 37)];
+    assert_settled_with(&site, &server, V1, 6, &weights);
+    let (pid, uptime) = site.haproxy_process();
 
     let load = Load::start(&site.frontend, 2);
     std::thread::sleep(Duration::from_millis(300));
@@ -345,7 +386,10 @@ fn an_image_update_and_its_rollback_drop_no_request() {
     let task = site.json(&["oos", "ListExecutions", "--ExecutionId", &id]);
     assert_eq!(task["Executions"][0]["Status"], "Success", "{task}");
     assert_eq!(task["Executions"][0]["Counters"]["Success"], 6, "{task}");
-    assert_settled(&site, &server, V2, 6);
+    assert_settled_with(&site, &server, V2, 6, &weights);
+    let (after, later) = site.haproxy_process();
+    assert_eq!(after, pid, "HAProxy was not reloaded: the same process serves");
+    assert!(later >= uptime, "the same process, up since before the update: {uptime} s then {later} s");
 
     let load = Load::start(&site.frontend, 2);
     std::thread::sleep(Duration::from_millis(300));
@@ -354,7 +398,8 @@ fn an_image_update_and_its_rollback_drop_no_request() {
     let (requests, failures) = load.finish();
     assert!(requests >= 50, "the load ran throughout the rollback: {requests} requests");
     assert!(failures.is_empty(), "{} of {requests} requests failed: {failures:?}", failures.len());
-    assert_settled(&site, &server, V1, 6);
+    assert_settled_with(&site, &server, V1, 6, &weights);
+    assert_eq!(site.haproxy_process().0, pid, "HAProxy was not reloaded by the rollback either");
     let configurations =
         site.json(&["ess", "DescribeScalingConfigurations", "--ScalingConfigurationId.1", &server.configuration_id]);
     assert_eq!(

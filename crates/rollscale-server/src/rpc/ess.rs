@@ -175,6 +175,38 @@ pub async fn dispatch(
             service.delete_package(required(params, "PackageName")?, required(params, "PackageVersion")?).await?;
             Ok(json!({}))
         }
+        "SetBackendServers" => {
+            // SLB's shape: BackendServers=[{"ServerId":"i-…","Weight":"37"}, …].
+            let servers: Vec<Value> = serde_json::from_str(required(params, "BackendServers")?).map_err(|error| {
+                ApiError::new(
+                    400,
+                    "InvalidParameter",
+                    format!("BackendServers must be a JSON list of {{ServerId, Weight}}: {error}"),
+                )
+            })?;
+            let mut weights = Vec::with_capacity(servers.len());
+            for server in &servers {
+                let id = server["ServerId"]
+                    .as_str()
+                    .filter(|id| !id.is_empty())
+                    .ok_or_else(|| ApiError::new(400, "InvalidParameter", "every backend server needs a ServerId"))?;
+                let weight = match &server["Weight"] {
+                    Value::Number(number) => number.as_u64(),
+                    Value::String(text) => text.parse::<u64>().ok(),
+                    _ => None,
+                }
+                .and_then(|weight| u32::try_from(weight).ok())
+                .filter(|weight| *weight <= 100)
+                .ok_or_else(|| {
+                    ApiError::new(400, "InvalidParameter", format!("the Weight of {id} must be 0 to 100"))
+                })?;
+                weights.push((id.to_string(), weight));
+            }
+            service.set_backend_weights(required(params, "LoadBalancerId")?, &weights).await?;
+            Ok(
+                json!({ "LoadBalancerId": params.get("LoadBalancerId"), "BackendServers": { "BackendServer": servers } }),
+            )
+        }
         "CreateLoadBalancer" => {
             let weight = int_param(params, "DefaultWeight", 0, 100)?.unwrap_or(100);
             let lb = service.create_load_balancer(required(params, "LoadBalancerName")?, weight).await?;
