@@ -8,8 +8,8 @@
 
 mod common;
 
-use common::{cli, cli_json, instances, temp_dir, up, Server};
-use serde_json::Value;
+use common::{cli, cli_json, instances, start, temp_dir, up, Server};
+use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 const V1: &str = "localhost/rollscale-demo:v1";
 const V2: &str = "localhost/rollscale-demo:v2";
+const V3: &str = "localhost/rollscale-demo:v3";
 
 fn scripts_containers() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/containers")
@@ -106,6 +107,12 @@ impl Site {
     fn up(&self) -> Server {
         let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
         up(&self.dir, &args)
+    }
+
+    /// `up` without the demo checks: for `--no-demo`.
+    fn start(&self) -> Server {
+        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        start(&self.dir, &args)
     }
 
     fn cli(&self, args: &[&str]) -> (i32, String, String) {
@@ -645,4 +652,186 @@ fn a_new_instance_that_fails_its_health_check_gets_no_traffic() {
     }
     assert!(instances(&site.dir, &group).iter().all(|i| i["InstanceId"] != new_id.as_str()));
     assert_settled(&site, &server, V1, 2);
+}
+
+const ECI_TEMPLATE: &str = "ACS-ESS-RollingUpdateByUpdateContainerGroup";
+
+/// A container group: `web` (the main container, serving the frontend's traffic on 8080) and
+/// `side` (on 8081 in the same network namespace).
+fn web_and_side(web: &str, side: &str) -> Value {
+    json!([
+        {"name": "web", "image": web, "port": 8080},
+        {"name": "side", "image": side, "command": ["/bin/httpd", "-f", "-p", "8081", "-h", "/www"], "port": 8081},
+    ])
+}
+
+/// Every container group of the site: (main container, web's image, side's image), and what
+/// side answers on loopback inside the main container's network namespace.
+fn container_groups(site: &Site) -> Vec<(String, String, String, String)> {
+    let all = site.containers();
+    let mut groups: Vec<(String, String, String, String)> = all
+        .iter()
+        .filter(|(name, _)| !name.contains("--"))
+        .map(|(main, web)| {
+            let side = all
+                .iter()
+                .find(|(name, _)| *name == format!("{main}--side"))
+                .map(|(_, image)| image.clone())
+                .unwrap_or_else(|| panic!("{main} has no side container: {all:?}"));
+            let peek = podman(&["exec", main, "wget", "-q", "-O", "-", "http://127.0.0.1:8081/"]);
+            (main.clone(), web.clone(), side, peek.trim().to_string())
+        })
+        .collect();
+    groups.sort();
+    groups
+}
+
+/// Asserts that every group runs web on `web` and side on `side`, InService at `weight` in the
+/// store and in HAProxy, and that the frontend serves web's version.
+fn assert_groups(site: &Site, group: &str, web: &str, side: &str, weight: u32) {
+    let version = |image: &str| format!("rollscale demo version {}", image.rsplit(':').next().expect("tag"));
+    let groups = container_groups(site);
+    assert_eq!(groups.len(), 3, "{groups:?}");
+    for (main, web_image, side_image, peek) in &groups {
+        assert_eq!((web_image.as_str(), side_image.as_str()), (web, side), "{main}");
+        assert_eq!(*peek, version(side), "{main}: side answers in web's network namespace");
+    }
+    for instance in instances(&site.dir, group) {
+        assert_eq!(instance["LifecycleState"], "InService", "{instance}");
+        assert_eq!(instance["LoadBalancerWeight"], weight, "{instance}");
+    }
+    let servers = site.haproxy_servers();
+    assert_eq!(servers.iter().map(|(_, w)| *w).collect::<Vec<_>>(), vec![weight; 3], "{servers:?}");
+    for _ in 0..6 {
+        assert_eq!(get(&site.frontend), Ok((200, version(web))));
+    }
+}
+
+/// Runs a container-group rolling update (StartExecution, or a rollback with `rollback_of`)
+/// under a steady load; asserts it succeeds with no failed request. Returns its id.
+fn container_update(site: &Site, parameters: Option<Value>, rollback_of: Option<&str>) -> String {
+    let load = Load::start(&site.frontend, 2);
+    std::thread::sleep(Duration::from_millis(300));
+    let id = match (parameters, rollback_of) {
+        (Some(parameters), None) => {
+            let (code, stdout, stderr) = site.cli(&[
+                "oos",
+                "StartExecution",
+                "--TemplateName",
+                ECI_TEMPLATE,
+                "--Parameters",
+                &parameters.to_string(),
+            ]);
+            assert_eq!(code, 0, "{stdout}{stderr}");
+            let id = exec_id(&stdout);
+            let (code, stdout, stderr) = site.cli(&["rolling-update", "wait", &id]);
+            assert_eq!(code, 0, "the update succeeds: {stdout}{stderr}");
+            id
+        }
+        (None, Some(source)) => {
+            let (code, stdout, stderr) = site.cli(&["rolling-update", "rollback", source, "--wait"]);
+            assert_eq!(code, 0, "the rollback succeeds: {stdout}{stderr}");
+            exec_id(&stdout)
+        }
+        _ => unreachable!("an update or a rollback"),
+    };
+    let (requests, failures) = load.finish();
+    assert!(requests >= 20, "the load ran throughout: {requests} requests");
+    assert!(failures.is_empty(), "{} of {requests} requests failed: {failures:?}", failures.len());
+    let task = site.json(&["oos", "ListExecutions", "--ExecutionId", &id]);
+    assert_eq!(task["Executions"][0]["Status"], "Success", "{task}");
+    assert_eq!(task["Executions"][0]["TemplateName"], ECI_TEMPLATE, "{task}");
+    id
+}
+
+#[test]
+fn container_groups_renew_and_merge_behind_haproxy_without_a_failed_request() {
+    let site = Site::new("eci", 3).with(&["--no-demo"]);
+    // A load balancer gets its HAProxy frontend at the next start.
+    let mut first = site.start();
+    let lb = site.json(&["ess", "CreateLoadBalancer", "--LoadBalancerName", "eci-lb", "--DefaultWeight", "40"]);
+    let lb = lb["LoadBalancerId"].as_str().expect("load balancer id").to_string();
+    first.stop();
+    let server = site.start();
+    let serves = format!("Load balancer {lb} (eci-lb) serves on http://{} (HAProxy).", site.frontend);
+    assert!(server.lines.contains(&serves), "{:#?}", server.lines);
+
+    let created = site.json(&[
+        "ess",
+        "CreateScalingGroup",
+        "--ScalingGroupName",
+        "eci",
+        "--GroupType",
+        "ECI",
+        "--MinSize",
+        "0",
+        "--MaxSize",
+        "6",
+        "--DesiredCapacity",
+        "3",
+        "--LoadBalancerIds.1",
+        &lb,
+        "--DrainTimeout",
+        "10",
+    ]);
+    let group = created["ScalingGroupId"].as_str().expect("group id").to_string();
+    let containers = web_and_side(V1, V2).to_string();
+    site.json(&[
+        "ess",
+        "CreateScalingConfiguration",
+        "--ScalingGroupId",
+        &group,
+        "--ImageId",
+        V1,
+        "--Containers",
+        &containers,
+    ]);
+    site.json(&["ess", "EnableScalingGroup", "--ScalingGroupId", &group]);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let listed = instances(&site.dir, &group);
+        if listed.len() == 3 && listed.iter().all(|i| i["LifecycleState"] == "InService") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the group never came up: {listed:#?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_groups(&site, &group, V1, V2, 40);
+
+    // RenewUpdate: the spec is replaced; web changes, so each group is made again (same
+    // address), batch by batch, drained first.
+    let renew = container_update(
+        &site,
+        Some(json!({
+            "invokeType": "invoke", "scalingGroupId": group, "updateType": "RenewUpdate",
+            "containers": web_and_side(V2, V3), "rollbackContainers": web_and_side(V1, V2), "batchNumber": 3,
+        })),
+        None,
+    );
+    assert_groups(&site, &group, V2, V3, 40);
+    container_update(&site, None, Some(&renew));
+    assert_groups(&site, &group, V1, V2, 40);
+
+    // IncrementalUpdate: only side is named, so only side is swapped; web keeps running.
+    let mains: Vec<String> = container_groups(&site)
+        .iter()
+        .map(|(main, ..)| podman(&["inspect", "--format", "{{.Id}}", main]).trim().to_string())
+        .collect();
+    let merge = container_update(
+        &site,
+        Some(json!({
+            "invokeType": "invoke", "scalingGroupId": group, "updateType": "IncrementalUpdate",
+            "containers": [{"name": "side", "image": V3}], "rollbackContainers": web_and_side(V1, V2),
+            "batchNumber": 2,
+        })),
+        None,
+    );
+    assert_groups(&site, &group, V1, V3, 40);
+    let kept: Vec<String> = container_groups(&site)
+        .iter()
+        .map(|(main, ..)| podman(&["inspect", "--format", "{{.Id}}", main]).trim().to_string())
+        .collect();
+    assert_eq!(kept, mains, "the main containers were not recreated");
+    container_update(&site, None, Some(&merge));
+    assert_groups(&site, &group, V1, V2, 40);
 }
