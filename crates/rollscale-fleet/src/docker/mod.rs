@@ -61,7 +61,8 @@
 //!   ECI instances change by `update_containers` only (`replace_image` is
 //!   [`FleetError::Unsupported`] for them).
 //! - `create_instance` waits the same way, but a failed health check is only logged: the
-//!   instance exists and `health` reports it.
+//!   instance exists and `health` reports it (the engine's reconciler keeps it out of the load
+//!   balancers until `health` says `Healthy`).
 //! - `run_script`: `exec` of `sh -c SCRIPT` (see the `exec` submodule for the wrapper): the working
 //!   directory (default `/root`, or `/`; one that does not exist: `sh` says so and exits 1), the
 //!   timeout (the script's process group is killed, `timed_out` is set and the exit code is
