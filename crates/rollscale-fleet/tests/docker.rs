@@ -115,13 +115,16 @@ impl Group {
 impl Drop for Group {
     fn drop(&mut self) {
         let filter = format!("label=rollscale.group={}", self.id);
-        let ids = podman(&["ps", "-a", "-q", "--filter", &filter]);
-        let ids: Vec<&str> = ids.lines().collect();
-        if !ids.is_empty() {
-            // Others of a group share its main container's network: remove them together.
-            let mut args = vec!["rm", "-f", "-t", "0"];
-            args.extend(ids);
-            podman(&args);
+        let names = podman(&["ps", "-a", "--filter", &filter, "--format", "{{.Names}}"]);
+        // Others of a group share its main container's network: they go first, or Podman
+        // refuses to remove the main one.
+        let (others, mains): (Vec<&str>, Vec<&str>) = names.lines().partition(|name| name.contains("--"));
+        for batch in [others, mains] {
+            if !batch.is_empty() {
+                let mut args = vec!["rm", "-f", "-t", "0"];
+                args.extend(batch);
+                podman(&args);
+            }
         }
         for image in self.images.lock().map(|images| images.clone()).unwrap_or_default() {
             podman(&["rmi", "-f", &image]);
@@ -553,4 +556,6 @@ async fn a_container_group_left_stopped_and_incomplete_is_started_and_completed(
     fleet.update_containers(&id, ContainerUpdateType::IncrementalUpdate, &[]).await.expect("a no-op that starts it");
     assert!(running(&main) && running(&side_name), "both containers run");
     assert_eq!(fleet.run_script(&id, &peek).await.expect("run").output.trim(), "rollscale demo version v2");
+    fleet.remove_instance(&id).await.expect("remove");
+    assert!(group.containers(&id).is_empty());
 }

@@ -167,10 +167,15 @@ impl Site {
 
     fn remove_containers(&self) {
         let names: Vec<String> = self.containers().into_iter().map(|(name, _)| name).collect();
-        if !names.is_empty() {
-            let mut args = vec!["rm", "-f", "-t", "0"];
-            args.extend(names.iter().map(String::as_str));
-            podman(&args);
+        // A container group's other containers use its first one's network namespace: they
+        // go first, or Podman refuses to remove the first one.
+        let (others, mains): (Vec<&String>, Vec<&String>) = names.iter().partition(|name| name.contains("--"));
+        for batch in [others, mains] {
+            if !batch.is_empty() {
+                let mut args = vec!["rm", "-f", "-t", "0"];
+                args.extend(batch.iter().map(|name| name.as_str()));
+                podman(&args);
+            }
         }
     }
 
