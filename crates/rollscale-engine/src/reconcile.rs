@@ -1,13 +1,15 @@
 //! The scaling reconciler: keeps each Active group at its desired capacity, one pass at a
 //! time, idempotently (kube-rs's `reconcile` shape). A scale-out writes its new instances as
-//! `Pending` first, then creates them on the fleet, then puts them InService behind the
-//! group's load balancers; a pass after a crash finishes whatever is still Pending.
+//! `Pending` first, then creates them on the fleet, waits until their health check passes,
+//! then puts them InService behind the group's load balancers; a pass after a crash finishes
+//! whatever is still Pending. A new instance that never becomes healthy gets no traffic (see
+//! `bring_up_one`).
 //! Suspended `ScaleOut`/`ScaleIn` processes stop the matching direction.
 
 use crate::{now_millis, random_bits, Service, ServiceError};
 use rollscale_core::domain::*;
 use rollscale_core::ids::{InstanceId, ScalingActivityId};
-use rollscale_fleet::InstanceSpec;
+use rollscale_fleet::{FleetError, InstanceSpec};
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 
@@ -47,16 +49,27 @@ impl Service {
             store.instance_list(Some(&group.id)).await?.into_iter().map(|i| i.value).collect();
         let pending: Vec<Instance> =
             instances.iter().filter(|i| i.lifecycle_state == LifecycleState::Pending).cloned().collect();
-        if !pending.is_empty() {
-            self.bring_up(group, pending).await?;
-        }
+        // An instance that cannot be brought up is reported after the capacity is settled: a
+        // scale-in may be what removes it.
+        let brought = if pending.is_empty() { Ok(()) } else { self.bring_up(group, pending).await };
+        let instances: Vec<Instance> = match brought {
+            Ok(()) => instances,
+            Err(_) => store.instance_list(Some(&group.id)).await?.into_iter().map(|i| i.value).collect(),
+        };
         let counted = instances.iter().filter(|i| i.lifecycle_state != LifecycleState::Removing).count() as u32;
         if counted < group.desired_capacity && !group.is_suspended(Process::ScaleOut) {
             self.scale_out(group, group.desired_capacity - counted).await?;
         } else if counted > group.desired_capacity && !group.is_suspended(Process::ScaleIn) {
+            // New instances that never passed their health check go first, then the newest
+            // InService ones.
+            let failed = |i: &Instance| {
+                i.lifecycle_state == LifecycleState::Pending && i.health_status == HealthStatus::Unhealthy
+            };
             let mut removable: Vec<&Instance> =
-                instances.iter().filter(|i| i.lifecycle_state == LifecycleState::InService).collect();
-            removable.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| b.id.cmp(&a.id)));
+                instances.iter().filter(|i| i.lifecycle_state == LifecycleState::InService || failed(i)).collect();
+            removable.sort_by(|a, b| {
+                failed(b).cmp(&failed(a)).then_with(|| b.created_at.cmp(&a.created_at)).then_with(|| b.id.cmp(&a.id))
+            });
             let chosen: Vec<Instance> =
                 removable.into_iter().take((counted - group.desired_capacity) as usize).cloned().collect();
             if !chosen.is_empty() {
@@ -67,7 +80,13 @@ impl Service {
                 self.activity_end(&mut activity).await?;
             }
         }
-        Ok(())
+        if brought.is_err() {
+            let left = store.instance_list(Some(&group.id)).await?;
+            if !left.iter().any(|i| i.value.lifecycle_state == LifecycleState::Pending) {
+                return Ok(()); // what could not be brought up was scaled in
+            }
+        }
+        brought
     }
 
     async fn scale_out(&self, group: &ScalingGroup, count: u32) -> Result<(), ServiceError> {
@@ -164,6 +183,12 @@ impl Service {
         first_error.map_or(Ok(()), Err)
     }
 
+    /// Creates one Pending instance on the fleet and, once its health check passes, registers
+    /// it with the group's load balancers and puts it InService. An instance that does not
+    /// become healthy within the engine's health timeout gets no traffic: it stays Pending,
+    /// marked Unhealthy, and the pass reports it (the scale-out activity fails with the
+    /// reason). Later passes check it again, once each, without waiting; a scale-in removes
+    /// such instances first.
     async fn bring_up_one(&self, group: &ScalingGroup, instance: Instance) -> Result<(), ServiceError> {
         let spec = InstanceSpec {
             id: instance.id.clone(),
@@ -172,7 +197,33 @@ impl Service {
             image_id: instance.image_id.clone(),
             containers: instance.containers.clone(),
         };
-        let observed = self.engine.fleet.create_instance(&spec).await?;
+        let fleet = &self.engine.fleet;
+        // Checked before (it exists, and waited its health timeout once): look, do not redo.
+        let checked_before = instance.health_status == HealthStatus::Unhealthy;
+        let existing =
+            if checked_before { self.engine.retry_unknown(|| fleet.observe(&instance.id)).await? } else { None };
+        let observed = match existing {
+            Some(observed) if observed.running => observed,
+            _ => fleet.create_instance(&spec).await?,
+        };
+        if !self.becomes_healthy(&instance.id, !checked_before).await? {
+            self.engine
+                .instance_modify(&instance.id, |current| {
+                    current.health_status = HealthStatus::Unhealthy;
+                    if !observed.address.is_empty() {
+                        current.address = observed.address.clone();
+                    }
+                })
+                .await?;
+            return Err(ServiceError::rejected(
+                "HealthCheckFailed",
+                format!(
+                    "the new instance {} did not become healthy within {:?}: it stays Pending, out of the load \
+                     balancers, and is checked again at every pass",
+                    instance.id, self.engine.config.health_timeout
+                ),
+            ));
+        }
         for lb_id in &group.load_balancer_ids {
             let weight = match self.engine.store.lb_get(lb_id).await? {
                 Some(lb) => lb.value.default_weight,
@@ -187,10 +238,29 @@ impl Service {
         self.engine
             .instance_modify(&instance.id, |current| {
                 current.lifecycle_state = LifecycleState::InService;
+                current.health_status = HealthStatus::Healthy;
                 current.address = observed.address.clone();
                 current.image_id = observed.image_id.clone();
             })
             .await?;
         Ok(())
+    }
+
+    /// Whether the instance's health check passes: polled until the engine's health timeout
+    /// when `wait`, else asked once.
+    async fn becomes_healthy(&self, id: &InstanceId, wait: bool) -> Result<bool, ServiceError> {
+        let config = &self.engine.config;
+        let deadline = tokio::time::Instant::now() + config.health_timeout;
+        loop {
+            match self.engine.fleet.health(id).await {
+                Ok(HealthStatus::Healthy) => return Ok(true),
+                Ok(HealthStatus::Unhealthy) | Err(FleetError::Unavailable(_)) => {}
+                Err(error) => return Err(error.into()),
+            }
+            if !wait || tokio::time::Instant::now() >= deadline {
+                return Ok(false);
+            }
+            tokio::time::sleep(config.health_poll).await;
+        }
     }
 }

@@ -269,7 +269,7 @@ impl Service {
             }
         }
         match &spec.change {
-            Change::Image { image_id } if self.store().image_get(image_id).await?.is_none() => {
+            Change::Image { image_id } if !self.image_known(image_id).await? => {
                 return Err(ServiceError::not_found(
                     "InvalidImageId.NotFound",
                     format!("the image {image_id} does not exist; add it with `rollscale ess CreateImage --ImageId {image_id}`"),
@@ -677,7 +677,7 @@ impl Service {
     pub async fn create_configuration(&self, new: NewConfiguration) -> Result<ScalingConfiguration, ServiceError> {
         let group_id = parse_group_id(&new.group_id)?;
         let group = self.store().group_get(&group_id).await?.ok_or_else(|| group_not_found(&new.group_id))?;
-        if self.store().image_get(&new.image_id).await?.is_none() {
+        if !self.image_known(&new.image_id).await? {
             return Err(ServiceError::not_found(
                 "InvalidImageId.NotFound",
                 format!("the image {} does not exist", new.image_id),
@@ -738,7 +738,7 @@ impl Service {
             )
         })?;
         if let Some(image_id) = &image_id {
-            if self.store().image_get(image_id).await?.is_none() {
+            if !self.image_known(image_id).await? {
                 return Err(ServiceError::not_found(
                     "InvalidImageId.NotFound",
                     format!("the image {image_id} does not exist"),
@@ -997,6 +997,104 @@ impl Service {
         Ok(image)
     }
 
+    /// `CreateImage` with `InstanceId`: a custom image made from the instance as it is now
+    /// (on the container fleet, a commit of its main container), put into the catalog under
+    /// the id the fleet gives it. `name` defaults to `from_<instance id>_at_<UTC time>`.
+    pub async fn create_image_from_instance(
+        &self,
+        instance_id: &str,
+        name: Option<&str>,
+    ) -> Result<Image, ServiceError> {
+        let id = InstanceId::parse(instance_id).ok_or_else(|| crate::ops::instance_not_found_text(instance_id))?;
+        let instance = self
+            .store()
+            .instance_get(&id)
+            .await?
+            .ok_or_else(|| crate::ops::instance_not_found_text(instance_id))?
+            .value;
+        if matches!(instance.lifecycle_state, LifecycleState::Pending | LifecycleState::Removing) {
+            return Err(ServiceError::rejected(
+                "IncorrectInstanceStatus",
+                format!("the instance {id} is {}; an image is made from a running instance", instance.lifecycle_state),
+            ));
+        }
+        let now = now_millis();
+        let name = match name {
+            Some(name) => name.to_string(),
+            None => format!("from_{id}_at_{}", compact_utc(now)),
+        };
+        if name.trim().is_empty() || name.chars().count() > 128 || name.chars().any(char::is_control) {
+            return Err(ServiceError::rejected("InvalidImageName.Malformed", "ImageName must be 1 to 128 characters"));
+        }
+        let images = self.images().await?;
+        if images.iter().any(|image| image.name == name) {
+            return Err(ServiceError::rejected(
+                "InvalidImageName.Duplicated",
+                format!("an image named {name:?} already exists"),
+            ));
+        }
+        let fleet = &self.engine.fleet;
+        let image_id = match self.engine.retry_unknown(|| fleet.create_image(&id, &name)).await {
+            Ok(image_id) => image_id,
+            Err(rollscale_fleet::FleetError::NotFound(_)) => {
+                return Err(ServiceError::rejected(
+                    "IncorrectInstanceStatus",
+                    format!("the instance {id} does not exist on the {} fleet", fleet.name()),
+                ))
+            }
+            Err(rollscale_fleet::FleetError::Unsupported(message)) => {
+                return Err(ServiceError::rejected("OperationDenied", message))
+            }
+            Err(error) => return Err(error.into()),
+        };
+        let os = images
+            .iter()
+            .find(|image| image.id == instance.image_id)
+            .map_or_else(|| OsType::guess(&instance.image_id), |image| image.os);
+        let image = Image { id: image_id, name, kind: "custom".into(), os, created_at: now };
+        match self.store().image_insert(&image).await {
+            Ok(()) => {}
+            // Listed from the fleet meanwhile: the catalog has it already.
+            Err(StoreError::AlreadyExists { .. }) => {
+                if let Some(existing) = self.store().image_get(&image.id).await? {
+                    return Ok(existing);
+                }
+            }
+            Err(error) => return Err(error.into()),
+        }
+        tracing::info!(instance = %id, image = %image.id, "image made from an instance");
+        Ok(image)
+    }
+
+    /// Whether the catalog has the image. When it does not, the fleet's images are put into
+    /// the catalog first (one built on the container host after rollscale started), so R3's
+    /// check refuses only images that exist nowhere.
+    pub(crate) async fn image_known(&self, id: &str) -> Result<bool, ServiceError> {
+        if self.store().image_get(id).await?.is_some() {
+            return Ok(true);
+        }
+        if let Err(error) = self.sync_fleet_images().await {
+            tracing::warn!(%error, "the fleet's images could not be listed");
+        }
+        Ok(self.store().image_get(id).await?.is_some())
+    }
+
+    /// Puts every image the fleet has and the catalog lacks into the catalog (by each of its
+    /// names); returns how many were added.
+    pub async fn sync_fleet_images(&self) -> Result<usize, ServiceError> {
+        let known: std::collections::HashSet<String> = self.images().await?.into_iter().map(|image| image.id).collect();
+        let mut added = 0;
+        for image in self.engine.fleet.list_images().await? {
+            for tag in image.tags.iter().filter(|tag| !known.contains(*tag) && !tag.contains("<none>")) {
+                match self.create_image(tag, None, Some(image.os)).await {
+                    Ok(_) => added += 1,
+                    Err(error) => tracing::debug!(%tag, %error, "image not put into the catalog"),
+                }
+            }
+        }
+        Ok(added)
+    }
+
     pub async fn images(&self) -> Result<Vec<Image>, ServiceError> {
         Ok(self.store().image_list().await?)
     }
@@ -1079,6 +1177,65 @@ impl Service {
         Ok(lb)
     }
 
+    /// `SetBackendServers`: the weights of instances registered with a load balancer (as SLB's
+    /// action of that name). Each instance must be InService or Protected: one in Standby gets
+    /// back the weight it had when it entered Standby. All are checked before any changes.
+    pub async fn set_backend_weights(&self, lb_id: &str, weights: &[(String, u32)]) -> Result<(), ServiceError> {
+        let lb_not_found = || {
+            ServiceError::not_found(
+                "InvalidLoadBalancerId.NotFound",
+                format!("the load balancer {lb_id} does not exist"),
+            )
+        };
+        let lb = LoadBalancerId::parse(lb_id).ok_or_else(lb_not_found)?;
+        self.store().lb_get(&lb).await?.ok_or_else(lb_not_found)?;
+        if weights.is_empty() {
+            return Err(ServiceError::rejected("MissingParameter", "BackendServers names no server"));
+        }
+        let mut checked = Vec::with_capacity(weights.len());
+        for (instance, weight) in weights {
+            let id = InstanceId::parse(instance).ok_or_else(|| crate::ops::instance_not_found_text(instance))?;
+            let current =
+                self.store().instance_get(&id).await?.ok_or_else(|| crate::ops::instance_not_found_text(instance))?;
+            if *weight > 100 {
+                return Err(ServiceError::rejected("InvalidParameter", "a backend server's weight must be 0 to 100"));
+            }
+            if self.store().backend_list(Some(&lb), Some(&id)).await?.is_empty() {
+                return Err(ServiceError::not_found(
+                    "InvalidBackendServer.NotFound",
+                    format!("the instance {id} is not a backend server of {lb}"),
+                ));
+            }
+            if !matches!(current.value.lifecycle_state, LifecycleState::InService | LifecycleState::Protected) {
+                return Err(ServiceError::rejected(
+                    "IncorrectInstanceStatus",
+                    format!(
+                        "the instance {id} is {}; only the weight of an InService instance can be set",
+                        current.value.lifecycle_state
+                    ),
+                ));
+            }
+            checked.push((id, *weight));
+        }
+        for (id, weight) in checked {
+            if !self.store().backend_set_weight(&lb, &id, weight).await? {
+                return Err(ServiceError::rejected(
+                    "IncorrectInstanceStatus",
+                    format!("the instance {id} entered Standby meanwhile; its weight is not changed"),
+                ));
+            }
+            let driver = &self.engine.lb;
+            self.engine.retry_unknown(|| driver.set_weight(&lb, &id, weight)).await?;
+            // Entered Standby between the two writes: the driver must have what the store has.
+            if let Some(now) = self.store().backend_list(Some(&lb), Some(&id)).await?.first() {
+                if now.weight != weight {
+                    self.engine.retry_unknown(|| driver.set_weight(&lb, &id, now.weight)).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The secret of an Active AccessKey, for signature checks.
     pub async fn access_key_secret(&self, id: &str) -> Result<Option<String>, ServiceError> {
         Ok(self.store().access_key_get(id).await?.filter(|k| k.status == AccessKeyStatus::Active).map(|k| k.secret))
@@ -1122,6 +1279,23 @@ fn previous_package(instances: &[Instance], targets: &[InstanceId], name: &str) 
         Some((version, _)) => Change::Package { name: name.into(), version, action: PackageAction::Install },
         None => Change::Package { name: name.into(), version: String::new(), action: PackageAction::Uninstall },
     }
+}
+
+/// `20240501T120000Z`: a UTC time that fits in an image name.
+fn compact_utc(millis: Millis) -> String {
+    let seconds = millis.div_euclid(1000);
+    let (days, second) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
+    // Howard Hinnant's days-to-civil.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}{month:02}{day:02}T{:02}{:02}{:02}Z", second / 3600, second % 3600 / 60, second % 60)
 }
 
 /// Whether a child execution counts as done for display.

@@ -28,7 +28,7 @@ impl Service {
         version: u32,
         new: NewTemplateVersion,
     ) -> Result<LaunchTemplateVersion, ServiceError> {
-        if self.engine.store.image_get(&new.image_id).await?.is_none() {
+        if !self.image_known(&new.image_id).await? {
             return Err(ServiceError::not_found(
                 "InvalidImageId.NotFound",
                 format!("the image {} does not exist", new.image_id),

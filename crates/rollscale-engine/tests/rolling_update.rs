@@ -580,3 +580,157 @@ async fn launch_template_groups_are_updated_but_their_template_is_not() {
     let missing = h.service.set_default_template_version(template.id.as_str(), 3).await.unwrap_err();
     assert_eq!(missing.code(), "InvalidLaunchTemplateVersion.NotFound");
 }
+
+/// An image made from an instance (`CreateImage` with `InstanceId`) goes into the catalog,
+/// and a rolling update to it runs.
+#[tokio::test]
+async fn an_image_made_from_an_instance_can_be_rolled_out() {
+    let h = Harness::new(1).await;
+    let group = h.group(3).await;
+    let source = h.instances(&group).await[0].id.clone();
+    let image = h.service.create_image_from_instance(source.as_str(), Some("golden")).await.expect("create image");
+    assert_eq!(image.name, "golden");
+    assert_eq!(image.kind, "custom");
+    let made = h.fleet.known_images();
+    assert_eq!(made.len(), 1);
+    assert_eq!((made[0].id.as_str(), made[0].base_image_id.as_str()), (image.id.as_str(), OLD_IMAGE));
+    assert!(h.service.images().await.unwrap().iter().any(|listed| listed.id == image.id));
+
+    // Its name is taken now; an unnamed one is named after the instance and the time.
+    let again = h.service.create_image_from_instance(source.as_str(), Some("golden")).await;
+    assert_eq!(again.map(|image| image.id).map_err(|error| error.code()), Err("InvalidImageName.Duplicated"));
+    let unnamed = h.service.create_image_from_instance(source.as_str(), None).await.expect("create image");
+    assert!(unnamed.name.starts_with(&format!("from_{source}_at_")), "{}", unnamed.name);
+    assert!(unnamed.name.ends_with('Z') && unnamed.name.len() == format!("from_{source}_at_").len() + 16);
+    let missing = h.service.create_image_from_instance("i-nothere", None).await;
+    assert_eq!(missing.map(|image| image.id).map_err(|error| error.code()), Err("InvalidInstanceId.NotFound"));
+
+    let params =
+        json!({"invokeType": "invoke", "scalingGroupId": group.id.as_str(), "imageId": image.id, "batchNumber": 2});
+    let task = h.start(IMAGE_TEMPLATE, params).await;
+    let (task, _) = h.wait(task.id.as_str(), None).await;
+    assert_eq!(task.status, TaskStatus::Success, "{}", task.status_message);
+    for instance in h.instances(&group).await {
+        assert_eq!(instance.image_id, image.id);
+        assert_eq!(h.fleet.snapshot(&instance.id).unwrap().image_id, image.id);
+    }
+}
+
+/// R3 refuses an unknown image only after the fleet's images were put into the catalog: an
+/// image the backend gained after start (built on the container host) is accepted.
+#[tokio::test]
+async fn an_image_the_fleet_gained_later_is_accepted_at_start() {
+    use rollscale_fleet::Fleet;
+    let h = Harness::new(1).await;
+    let group = h.group(2).await;
+    let source = h.instances(&group).await[0].id.clone();
+    // Made on the backend directly, not through the service: the catalog does not know it.
+    let image = h.fleet.create_image(&source, "built by hand").await.expect("fleet image");
+    assert!(h.service.images().await.unwrap().iter().all(|listed| listed.id != image));
+
+    let params = json!({"invokeType": "invoke", "scalingGroupId": group.id.as_str(), "imageId": image});
+    let task = h.start(IMAGE_TEMPLATE, params).await;
+    let (task, _) = h.wait(task.id.as_str(), None).await;
+    assert_eq!(task.status, TaskStatus::Success, "{}", task.status_message);
+    assert!(h.service.images().await.unwrap().iter().any(|listed| listed.id == image));
+    for instance in h.instances(&group).await {
+        assert_eq!(instance.image_id, image);
+    }
+}
+
+/// A new instance whose health check never passes gets no traffic: it stays Pending and
+/// Unhealthy, unregistered, and the pass says why; once healthy, the next pass puts it
+/// InService behind the load balancer. A scale-in removes such instances first.
+#[tokio::test]
+async fn new_instances_go_in_service_only_once_healthy() {
+    use rollscale_core::domain::HealthStatus;
+    use rollscale_engine::service::GroupChanges;
+    use rollscale_fleet::LoadBalancer;
+    let h = Harness::new(1).await;
+    let group = h.group(2).await;
+    let lb = group.load_balancer_ids[0].clone();
+    let gid = group.id.as_str();
+    h.fleet.set_unhealthy_image(OLD_IMAGE, true);
+    let grown = h
+        .service
+        .modify_group(gid, GroupChanges { max_size: Some(10), desired_capacity: Some(3), ..GroupChanges::default() })
+        .await
+        .expect("modify");
+    let refused = h.service.reconcile_group(&grown).await;
+    let error = refused.expect_err("the pass reports the unhealthy instance");
+    assert_eq!(error.code(), "HealthCheckFailed", "{error}");
+    let instances = h.instances(&group).await;
+    assert_eq!(instances.len(), 3);
+    let new = instances.iter().find(|i| i.lifecycle_state == LifecycleState::Pending).expect("a Pending one").clone();
+    assert_eq!(new.health_status, HealthStatus::Unhealthy);
+    assert!(error.to_string().contains(new.id.as_str()), "{error}");
+    assert!(h.service.backends(&new.id).await.unwrap().is_empty(), "not registered in the store");
+    assert_eq!(h.lb.weight(&lb, &new.id).await, Ok(None), "nor with the load balancer");
+    let (activities, _) = h.store.activity_list(&group.id, 0, 20).await.unwrap();
+    let scale_out = activities.iter().find(|a| a.instance_ids.contains(&new.id)).expect("the scale-out");
+    assert_eq!(scale_out.status, rollscale_core::domain::ActivityStatus::Failed);
+    assert!(scale_out.status_message.contains("did not become healthy"), "{}", scale_out.status_message);
+    // A second pass does not make another instance: the Pending one counts.
+    assert!(h.service.reconcile_group(&grown).await.is_err());
+    assert_eq!(h.instances(&group).await.len(), 3);
+
+    // Healthy now: the next pass registers it at the default weight.
+    h.fleet.set_unhealthy_image(OLD_IMAGE, false);
+    h.service.reconcile_group(&grown).await.expect("in service now");
+    let now = h.service.instances(Some(gid), &[new.id.to_string()], None).await.unwrap().remove(0);
+    assert_eq!((now.lifecycle_state, now.health_status), (LifecycleState::InService, HealthStatus::Healthy));
+    assert_eq!(h.lb.weight(&lb, &new.id).await, Ok(Some(100)));
+
+    // Another one that fails, then a scale-in: the failed one goes, the healthy ones stay.
+    h.fleet.set_unhealthy_image(OLD_IMAGE, true);
+    let grown = h
+        .service
+        .modify_group(gid, GroupChanges { desired_capacity: Some(4), ..GroupChanges::default() })
+        .await
+        .expect("modify");
+    assert!(h.service.reconcile_group(&grown).await.is_err());
+    let failed = h.instances(&group).await.into_iter().find(|i| i.lifecycle_state == LifecycleState::Pending).unwrap();
+    let shrunk = h
+        .service
+        .modify_group(gid, GroupChanges { desired_capacity: Some(3), ..GroupChanges::default() })
+        .await
+        .expect("modify");
+    h.service.reconcile_group(&shrunk).await.expect("scale in");
+    let left = h.instances(&group).await;
+    assert_eq!(left.len(), 3);
+    assert!(left.iter().all(|i| i.id != failed.id && i.lifecycle_state == LifecycleState::InService), "{left:?}");
+    assert!(h.fleet.snapshot(&failed.id).is_none(), "removed from the fleet");
+}
+
+/// R5: ExitStandby restores the weight each instance had, not the load balancer's default:
+/// an instance set to 37 (`SetBackendServers`) is back at 37 after the update.
+#[tokio::test]
+async fn exit_standby_restores_each_instances_own_weight() {
+    use rollscale_fleet::LoadBalancer;
+    let h = Harness::new(1).await;
+    let group = h.group(3).await;
+    let lb = group.load_balancer_ids[0].clone();
+    let instances = h.instances(&group).await;
+    let light = instances[1].id.clone();
+    h.service.set_backend_weights(lb.as_str(), &[(light.to_string(), 37)]).await.expect("set weight");
+    assert_eq!(h.weight(&light).await, 37);
+    assert_eq!(h.lb.weight(&lb, &light).await, Ok(Some(37)));
+    let refused = h.service.set_backend_weights(lb.as_str(), &[(light.to_string(), 101)]).await;
+    assert_eq!(refused.map_err(|error| error.code()), Err("InvalidParameter"));
+
+    let task = h.start(IMAGE_TEMPLATE, image_params(group.id.as_str(), None, 3, "Automatic")).await;
+    let (task, _) = h.wait(task.id.as_str(), None).await;
+    assert_eq!(task.status, TaskStatus::Success, "{}", task.status_message);
+    for instance in &instances {
+        let expected = if instance.id == light { 37 } else { 100 };
+        assert_eq!(h.weight(&instance.id).await, expected, "{}", instance.id);
+        assert_eq!(h.lb.weight(&lb, &instance.id).await, Ok(Some(expected)), "{}", instance.id);
+    }
+
+    // In Standby, the weight to come back to is the one it entered with: not settable.
+    h.service.enter_standby(group.id.as_str(), &[light.to_string()]).await.expect("standby");
+    let refused = h.service.set_backend_weights(lb.as_str(), &[(light.to_string(), 50)]).await;
+    assert_eq!(refused.map_err(|error| error.code()), Err("IncorrectInstanceStatus"));
+    h.service.exit_standby(group.id.as_str(), &[light.to_string()]).await.expect("exit standby");
+    assert_eq!(h.lb.weight(&lb, &light).await, Ok(Some(37)));
+}

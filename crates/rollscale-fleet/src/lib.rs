@@ -136,6 +136,20 @@ pub struct PackageOperation {
     pub timeout_s: u32,
 }
 
+/// An image the backend holds, as [`Fleet::list_images`] reports it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocalImage {
+    /// The content id (`sha256:…`, or the image id itself where the backend has no other).
+    pub id: String,
+    /// Its names (`localhost/rollscale-demo:v1`): what instances are made from.
+    pub tags: Vec<String>,
+    /// Seconds since the Unix epoch (0 when unknown).
+    pub created: i64,
+    pub size: i64,
+    /// The system its instances run.
+    pub os: OsType,
+}
+
 /// The compute backend.
 #[async_trait]
 pub trait Fleet: Send + Sync + 'static {
@@ -182,6 +196,12 @@ pub trait Fleet: Send + Sync + 'static {
 
     /// Makes a custom image from the instance and returns its id.
     async fn create_image(&self, id: &InstanceId, image_name: &str) -> Result<String, FleetError>;
+
+    /// The images instances can be made from, newest first. Backends without an image store
+    /// of their own report none (the image catalog is then all there is).
+    async fn list_images(&self) -> Result<Vec<LocalImage>, FleetError> {
+        Ok(Vec::new())
+    }
 
     /// The instance's health as its health check sees it now.
     async fn health(&self, id: &InstanceId) -> Result<HealthStatus, FleetError>;

@@ -122,13 +122,16 @@ impl Group {
 impl Drop for Group {
     fn drop(&mut self) {
         let filter = format!("label=rollscale.group={}", self.id);
-        let ids = podman(&["ps", "-a", "-q", "--filter", &filter]);
-        let ids: Vec<&str> = ids.lines().collect();
-        if !ids.is_empty() {
-            // Others of a group share its main container's network: remove them together.
-            let mut args = vec!["rm", "-f", "-t", "0"];
-            args.extend(ids);
-            podman(&args);
+        let names = podman(&["ps", "-a", "--filter", &filter, "--format", "{{.Names}}"]);
+        // Others of a group share its main container's network: they go first, or Podman
+        // refuses to remove the main one.
+        let (others, mains): (Vec<&str>, Vec<&str>) = names.lines().partition(|name| name.contains("--"));
+        for batch in [others, mains] {
+            if !batch.is_empty() {
+                let mut args = vec!["rm", "-f", "-t", "0"];
+                args.extend(batch);
+                podman(&args);
+            }
         }
         for image in self.images.lock().map(|images| images.clone()).unwrap_or_default() {
             podman(&["rmi", "-f", &image]);
@@ -561,4 +564,83 @@ async fn a_run_is_done_once_and_an_unfinished_one_is_not_redone() {
     assert_eq!(installs.output.trim(), "1");
     let observed = fleet.observe(id).await.expect("observe").expect("exists");
     assert_eq!(observed.packages, vec![("tool".to_string(), "1.0".to_string())]);
+}
+
+fn running(name: &str) -> bool {
+    podman(&["inspect", "--format", "{{.State.Running}}", name]) == "true"
+}
+
+#[tokio::test]
+async fn a_stopped_instance_on_the_image_is_started_by_the_next_replacement() {
+    let group = Group::new("stopped");
+    let fleet = fleet();
+    let spec = group.spec(1, V1);
+    let before = fleet.create_instance(&spec).await.expect("create");
+    fleet.replace_image(&spec.id, V2).await.expect("replace with v2");
+    // As if rollscale died between renaming the replacement and starting it: a stopped
+    // container on the new image, nothing unfinished to repair.
+    let name = fleet.container_name(&spec.id);
+    podman(&["stop", "-t", "0", &name]);
+    assert!(!running(&name));
+    assert_eq!(fleet.health(&spec.id).await, Ok(HealthStatus::Unhealthy));
+
+    let address = fleet.replace_image(&spec.id, V2).await.expect("the redo starts it");
+    assert_eq!(address, before.address);
+    assert!(running(&name), "the instance runs again");
+    assert_eq!(fleet.health(&spec.id).await, Ok(HealthStatus::Healthy));
+    assert_eq!(get(&address, "/").await.1.trim(), "rollscale demo version v2");
+    assert_eq!(group.containers(&spec.id).len(), 1);
+}
+
+#[tokio::test]
+async fn a_container_group_left_stopped_and_incomplete_is_started_and_completed() {
+    let group = Group::new("ecistop");
+    let fleet = fleet();
+    let web = ContainerSpec { name: "web".into(), image: V1.into(), port: Some(8080), ..ContainerSpec::default() };
+    let side = ContainerSpec {
+        name: "side".into(),
+        image: V2.into(),
+        command: vec!["/bin/httpd".into(), "-f".into(), "-p".into(), "8081".into(), "-h".into(), "/www".into()],
+        port: Some(8081),
+        ..ContainerSpec::default()
+    };
+    let mut spec = group.spec(1, V1);
+    spec.group_type = GroupType::ECI;
+    spec.containers = vec![web.clone(), side.clone()];
+    let id = spec.id.clone();
+    fleet.create_instance(&spec).await.expect("create");
+    let main = fleet.container_name(&id);
+    let side_name = format!("{main}--side");
+    // As if rollscale died while it recreated the group: the main container made and renamed
+    // but not started, the other container not made again yet.
+    podman(&["rm", "-f", "-t", "0", &side_name]);
+    podman(&["stop", "-t", "0", &main]);
+    assert_eq!(group.containers(&id).len(), 1);
+
+    // Nothing to change, but the group must be whole and run.
+    let address =
+        fleet.update_containers(&id, ContainerUpdateType::IncrementalUpdate, &[]).await.expect("the redo repairs it");
+    assert_eq!(fleet.observe(&id).await.expect("observe").expect("exists").containers, vec![web, side]);
+    assert!(running(&main) && running(&side_name), "both containers run");
+    assert_eq!(fleet.health(&id).await, Ok(HealthStatus::Healthy));
+    assert_eq!(get(&address, "/").await.1.trim(), "rollscale demo version v1");
+    let peek = shell("wget -q -O - http://127.0.0.1:8081/");
+    assert_eq!(
+        fleet.run_script(&id, &peek, &next_run()).await.expect("run").output.trim(),
+        "rollscale demo version v2",
+        "the other container shares the main one's network again"
+    );
+
+    // Stopped as a whole (a host reboot): the next update starts the main container first,
+    // then the other, in one network namespace.
+    podman(&["stop", "-t", "0", &side_name]);
+    podman(&["stop", "-t", "0", &main]);
+    fleet.update_containers(&id, ContainerUpdateType::IncrementalUpdate, &[]).await.expect("a no-op that starts it");
+    assert!(running(&main) && running(&side_name), "both containers run");
+    assert_eq!(
+        fleet.run_script(&id, &peek, &next_run()).await.expect("run").output.trim(),
+        "rollscale demo version v2"
+    );
+    fleet.remove_instance(&id).await.expect("remove");
+    assert!(group.containers(&id).is_empty());
 }

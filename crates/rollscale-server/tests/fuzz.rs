@@ -163,6 +163,7 @@ const ACTIONS: &[&str] = &[
     "ModifyScalingConfiguration",
     "ModifyScalingGroup",
     "NotifyExecution",
+    "SetBackendServers",
     "SetInstancesProtection",
     "StartExecution",
     "SuspendProcesses",

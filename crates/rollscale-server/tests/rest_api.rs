@@ -677,3 +677,24 @@ async fn users_keys_policies_and_the_audit_log_over_rest() {
     let (status, gone) = app.call("GET", "/v1/users/deployer", None).await;
     assert_eq!((status, gone["Code"].as_str()), (404, Some("EntityNotExist.User")), "{gone}");
 }
+
+#[tokio::test]
+async fn post_images_with_an_instance_id_makes_the_image_from_that_instance() {
+    let app = app().await;
+    let (group, _) = group(&app, 1).await;
+    let instances = app.ok("GET", &format!("/v1/instances?scaling_group_id={group}"), None).await;
+    let instance = instances["items"][0]["id"].as_str().expect("instance id").to_string();
+    let made = app.ok("POST", "/v1/images", Some(json!({"instance_id": instance, "name": "golden"}))).await;
+    assert_eq!((made["name"].as_str(), made["kind"].as_str()), (Some("golden"), Some("custom")), "{made}");
+    let listed = app.ok("GET", "/v1/images", None).await;
+    assert!(listed["items"].as_array().unwrap().iter().any(|image| image["id"] == made["id"]), "{listed}");
+    let unnamed = app.ok("POST", "/v1/images", Some(json!({"instance_id": instance}))).await;
+    assert!(unnamed["name"].as_str().is_some_and(|name| name.starts_with(&format!("from_{instance}_at_"))));
+
+    for body in
+        [json!({}), json!({"id": "x", "instance_id": instance}), json!({"instance_id": instance, "os": "linux"})]
+    {
+        let (status, answer) = app.call("POST", "/v1/images", Some(body.clone())).await;
+        assert_eq!((status, answer["Code"].as_str()), (400, Some("InvalidParameter")), "{body}: {answer}");
+    }
+}

@@ -356,3 +356,27 @@ async fn a_client_token_makes_creates_idempotent_per_caller_even_concurrently() 
     let (status, _, body) = send(&app, configuration(&"x".repeat(65))).await;
     assert_eq!((status, body["Code"].as_str()), (400, Some("InvalidParameter")), "{body}");
 }
+
+#[tokio::test]
+async fn create_image_with_an_instance_id_makes_the_image_from_that_instance() {
+    let (app, service, _dir) = app(Duration::from_secs(900)).await;
+    let group = active_group(&service, 1).await;
+    let instance = service.instances(Some(&group), &[], None).await.unwrap()[0].id.to_string();
+    for version in ["2014-08-28", "2014-05-26"] {
+        let name = format!("golden-{version}");
+        let request =
+            signed(version, "CreateImage", vec![("InstanceId", instance.clone()), ("ImageName", name.clone())], SECRET);
+        let (status, _, body) = send(&app, request).await;
+        assert_eq!(status, 200, "{body}");
+        let id = body["ImageId"].as_str().expect("ImageId").to_string();
+        let image = service.images().await.unwrap().into_iter().find(|image| image.id == id).expect("in the catalog");
+        assert_eq!((image.name.as_str(), image.kind.as_str()), (name.as_str(), "custom"));
+    }
+    let both =
+        signed("2014-08-28", "CreateImage", vec![("InstanceId", instance.clone()), ("ImageId", "x".into())], SECRET);
+    let (status, _, body) = send(&app, both).await;
+    assert_eq!((status, body["Code"].as_str()), (400, Some("InvalidParameter")), "{body}");
+    let missing = signed("2014-08-28", "CreateImage", vec![("InstanceId", "i-nothere".into())], SECRET);
+    let (status, _, body) = send(&app, missing).await;
+    assert_eq!((status, body["Code"].as_str()), (404, Some("InvalidInstanceId.NotFound")), "{body}");
+}

@@ -45,6 +45,26 @@ impl Store {
         Ok(())
     }
 
+    /// Sets the weight of a registered instance that is not in Standby (no weight
+    /// remembered); returns whether it did. One statement, so it cannot interleave with
+    /// [`Store::backend_zero_weights`].
+    pub async fn backend_set_weight(
+        &self,
+        lb: &LoadBalancerId,
+        instance: &InstanceId,
+        weight: u32,
+    ) -> Result<bool, StoreError> {
+        let result = sqlx::query(
+            "UPDATE lb_backends SET weight = $3 WHERE lb_id = $1 AND instance_id = $2 AND saved_weight < 0",
+        )
+        .bind(lb.as_str())
+        .bind(instance.as_str())
+        .bind(i64::from(weight))
+        .execute(&mut *self.conn().await?)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
     pub async fn backend_delete(&self, lb: &LoadBalancerId, instance: &InstanceId) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM lb_backends WHERE lb_id = $1 AND instance_id = $2")
             .bind(lb.as_str())

@@ -8,8 +8,8 @@
 
 mod common;
 
-use common::{cli, cli_json, instances, temp_dir, up, Server};
-use serde_json::Value;
+use common::{cli, cli_json, instances, start, temp_dir, up, Server};
+use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 const V1: &str = "localhost/rollscale-demo:v1";
 const V2: &str = "localhost/rollscale-demo:v2";
+const V3: &str = "localhost/rollscale-demo:v3";
 
 fn scripts_containers() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/containers")
@@ -97,9 +98,21 @@ impl Site {
         site
     }
 
+    /// More arguments for `rollscale up`.
+    fn with(mut self, extra: &[&str]) -> Site {
+        self.args.extend(extra.iter().map(|arg| arg.to_string()));
+        self
+    }
+
     fn up(&self) -> Server {
         let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
         up(&self.dir, &args)
+    }
+
+    /// `up` without the demo checks: for `--no-demo`.
+    fn start(&self) -> Server {
+        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        start(&self.dir, &args)
     }
 
     fn cli(&self, args: &[&str]) -> (i32, String, String) {
@@ -119,12 +132,50 @@ impl Site {
             .collect()
     }
 
+    /// Every container of this site (name, image), straight from the Podman service's API:
+    /// quick enough to poll while a swap is under way.
+    fn api_containers(&self) -> Vec<(String, String)> {
+        let filters = format!("{{\"label\":[\"{}.instance\"]}}", self.prefix);
+        let encoded: String = filters
+            .bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-._".contains(&b) {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect();
+        let socket = podman_socket().trim_start_matches("unix://");
+        let mut stream = std::os::unix::net::UnixStream::connect(socket).expect("the Podman service");
+        let request = format!("GET /v1.41/containers/json?all=true&filters={encoded} HTTP/1.0\r\nHost: d\r\n\r\n");
+        stream.write_all(request.as_bytes()).expect("write");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("read");
+        let body = response.split_once("\r\n\r\n").map(|(_, body)| body).unwrap_or_default();
+        let listed: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("containers/json: {e}: {response}"));
+        listed
+            .as_array()
+            .expect("a list")
+            .iter()
+            .map(|container| {
+                let name = container["Names"][0].as_str().unwrap_or_default().trim_start_matches('/').to_string();
+                (name, container["Image"].as_str().unwrap_or_default().to_string())
+            })
+            .collect()
+    }
+
     fn remove_containers(&self) {
         let names: Vec<String> = self.containers().into_iter().map(|(name, _)| name).collect();
-        if !names.is_empty() {
-            let mut args = vec!["rm", "-f", "-t", "0"];
-            args.extend(names.iter().map(String::as_str));
-            podman(&args);
+        // A container group's other containers use its first one's network namespace: they
+        // go first, or Podman refuses to remove the first one.
+        let (others, mains): (Vec<&String>, Vec<&String>) = names.iter().partition(|name| name.contains("--"));
+        for batch in [others, mains] {
+            if !batch.is_empty() {
+                let mut args = vec!["rm", "-f", "-t", "0"];
+                args.extend(batch.iter().map(|name| name.as_str()));
+                podman(&args);
+            }
         }
     }
 
@@ -146,6 +197,21 @@ impl Site {
             .filter(|row| row[svname] != "FRONTEND" && !row[status].starts_with("MAINT"))
             .map(|row| (row[status].to_string(), row[weight].parse().unwrap_or(u32::MAX)))
             .collect()
+    }
+
+    /// HAProxy's process id and uptime in seconds, from `show info`: a reload would start a
+    /// new process.
+    fn haproxy_process(&self) -> (u32, u64) {
+        let answer = haproxy_command(&self.admin_socket(), "show info");
+        let field = |name: &str| {
+            answer
+                .lines()
+                .find_map(|line| line.strip_prefix(&format!("{name}: ")))
+                .unwrap_or_else(|| panic!("no {name} in show info: {answer}"))
+                .trim()
+                .to_string()
+        };
+        (field("Pid").parse().expect("Pid"), field("Uptime_sec").parse().expect("Uptime_sec"))
     }
 }
 
@@ -222,6 +288,12 @@ impl Load {
 
     /// Stops the load; returns (requests, the failures: errors and statuses other than 200).
     fn finish(self) -> (usize, Vec<String>) {
+        let (requests, failures, _) = self.finish_with_bodies();
+        (requests, failures)
+    }
+
+    /// [`Load::finish`], with every distinct body of a 200 answer.
+    fn finish_with_bodies(self) -> (usize, Vec<String>, std::collections::BTreeSet<String>) {
         self.stop.store(true, Ordering::Relaxed);
         for thread in self.threads {
             thread.join().expect("load thread");
@@ -235,23 +307,37 @@ impl Load {
                 Err(error) => Some(error.clone()),
             })
             .collect();
-        (outcomes.len(), failures)
+        let bodies =
+            outcomes.iter().filter_map(|outcome| outcome.as_ref().ok()).map(|(_, body)| body.clone()).collect();
+        (outcomes.len(), failures, bodies)
     }
 }
 
 /// Asserts that every instance of the group is InService on `image` at weight 100, in the store
 /// and in HAProxy, and that the frontend serves that version only.
 fn assert_settled(site: &Site, server: &Server, image: &str, size: usize) {
+    assert_settled_with(site, server, image, size, &[]);
+}
+
+/// [`assert_settled`], with the weights of some instances other than 100.
+fn assert_settled_with(site: &Site, server: &Server, image: &str, size: usize, weights: &[(&str, u32)]) {
+    let weight_of = |id: &str| weights.iter().find(|(instance, _)| *instance == id).map_or(100, |(_, w)| *w);
     let listed = instances(&site.dir, &server.group_id);
     assert_eq!(listed.len(), size, "{listed:#?}");
+    let mut expected = Vec::new();
     for instance in &listed {
         assert_eq!(instance["ImageId"], image, "{instance}");
         assert_eq!(instance["LifecycleState"], "InService", "{instance}");
-        assert_eq!(instance["LoadBalancerWeight"], 100, "{instance}");
+        let weight = weight_of(instance["InstanceId"].as_str().expect("instance id"));
+        assert_eq!(instance["LoadBalancerWeight"], weight, "{instance}");
+        expected.push(weight);
     }
     let servers = site.haproxy_servers();
     assert_eq!(servers.len(), size, "HAProxy holds each instance once: {servers:?}");
-    assert!(servers.iter().all(|(_, weight)| *weight == 100), "weights restored in HAProxy: {servers:?}");
+    let mut held: Vec<u32> = servers.iter().map(|(_, weight)| *weight).collect();
+    held.sort_unstable();
+    expected.sort_unstable();
+    assert_eq!(held, expected, "weights restored in HAProxy: {servers:?}");
     let containers = site.containers();
     assert_eq!(containers.len(), size, "one container per instance, no leftovers: {containers:?}");
     assert!(containers.iter().all(|(_, running)| running == image), "{containers:?}");
@@ -272,6 +358,20 @@ fn an_image_update_and_its_rollback_drop_no_request() {
         server.lines
     );
     assert_settled(&site, &server, V1, 6);
+    // One instance at a weight of its own: ExitStandby must give back that one, not the
+    // load balancer's default.
+    let lb = server
+        .lines
+        .iter()
+        .find_map(|line| line.strip_prefix("Load balancer ").and_then(|rest| rest.split_whitespace().next()))
+        .expect("up names the load balancer")
+        .to_string();
+    let light = instances(&site.dir, &server.group_id)[2]["InstanceId"].as_str().expect("instance id").to_string();
+    let servers = format!("[{{\"ServerId\":\"{light}\",\"Weight\":37}}]");
+    site.json(&["ess", "SetBackendServers", "--LoadBalancerId", &lb, "--BackendServers", &servers]);
+    let weights = [(light.as_str(), 37)];
+    assert_settled_with(&site, &server, V1, 6, &weights);
+    let (pid, uptime) = site.haproxy_process();
 
     let load = Load::start(&site.frontend, 2);
     std::thread::sleep(Duration::from_millis(300));
@@ -298,7 +398,10 @@ fn an_image_update_and_its_rollback_drop_no_request() {
     let task = site.json(&["oos", "ListExecutions", "--ExecutionId", &id]);
     assert_eq!(task["Executions"][0]["Status"], "Success", "{task}");
     assert_eq!(task["Executions"][0]["Counters"]["Success"], 6, "{task}");
-    assert_settled(&site, &server, V2, 6);
+    assert_settled_with(&site, &server, V2, 6, &weights);
+    let (after, later) = site.haproxy_process();
+    assert_eq!(after, pid, "HAProxy was not reloaded: the same process serves");
+    assert!(later >= uptime, "the same process, up since before the update: {uptime} s then {later} s");
 
     let load = Load::start(&site.frontend, 2);
     std::thread::sleep(Duration::from_millis(300));
@@ -307,7 +410,8 @@ fn an_image_update_and_its_rollback_drop_no_request() {
     let (requests, failures) = load.finish();
     assert!(requests >= 50, "the load ran throughout the rollback: {requests} requests");
     assert!(failures.is_empty(), "{} of {requests} requests failed: {failures:?}", failures.len());
-    assert_settled(&site, &server, V1, 6);
+    assert_settled_with(&site, &server, V1, 6, &weights);
+    assert_eq!(site.haproxy_process().0, pid, "HAProxy was not reloaded by the rollback either");
     let configurations =
         site.json(&["ess", "DescribeScalingConfigurations", "--ScalingConfigurationId.1", &server.configuration_id]);
     assert_eq!(
@@ -395,21 +499,23 @@ fn kill_9_during_a_container_update_then_restart_finishes_it() {
         site.cli(&["rolling-update", "start", "--group", &group, "--image", V2, "--batches", "2"]);
     assert_eq!(code, 0, "{stderr}");
     let id = exec_id(&stdout);
-    // Kill as soon as the first batch is being changed.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let children = site.json(&["oos", "ListExecutions", "--ParentExecutionId", &id]);
-        let running = children["Executions"].as_array().is_some_and(|all| all.iter().any(|c| c["Status"] == "Running"));
-        if running {
-            break;
+    // Kill while a container is being swapped: once a replacement (`<name>.next`) exists, or a
+    // container is already on the new image, as the Podman API reports them.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let seen = loop {
+        let now = site.api_containers();
+        if now.iter().any(|(name, image)| name.ends_with(".next") || image == V2) {
+            break now;
         }
-        assert!(Instant::now() < deadline, "the update never started: {children}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let task = site.json(&["oos", "ListExecutions", "--ExecutionId", &id]);
-    assert_eq!(task["Executions"][0]["Status"], "Running", "the kill lands mid-task: {task}");
+        assert!(Instant::now() < deadline, "no container was ever swapped: {now:?}");
+        std::thread::sleep(Duration::from_millis(5));
+    };
     server.child.kill().expect("kill -9");
     server.child.wait().expect("reaped");
+    let left = site.containers();
+    eprintln!("killed when the containers were {seen:?}; left: {left:?}");
+    let unfinished = left.iter().any(|(name, image)| name.ends_with(".next") || image == V1);
+    assert!(unfinished, "the kill lands before the update is done: {left:?}");
 
     let server = site.up();
     let (code, stdout, stderr) = site.cli(&["rolling-update", "wait", &id]);
@@ -417,4 +523,320 @@ fn kill_9_during_a_container_update_then_restart_finishes_it() {
     assert_settled(&site, &server, V2, 4);
     let all = site.containers();
     assert!(all.iter().all(|(name, _)| !name.ends_with(".next")), "no half-made replacement left: {all:?}");
+}
+
+/// Whether the container runs, as Podman says.
+fn container_running(name: &str) -> bool {
+    podman(&["inspect", "--format", "{{.State.Running}}", name]).trim() == "true"
+}
+
+#[test]
+fn a_restart_starts_the_instances_that_stopped_meanwhile() {
+    let site = Site::new("reboot", 2);
+    let mut server = site.up();
+    assert_settled(&site, &server, V1, 2);
+    server.stop();
+    // As after a reboot of the container host: every container stopped.
+    let names: Vec<String> = site.containers().into_iter().map(|(name, _)| name).collect();
+    assert_eq!(names.len(), 2);
+    for name in &names {
+        podman(&["stop", "-t", "0", name]);
+        assert!(!container_running(name), "{name} stopped");
+    }
+
+    let server = site.up();
+    for name in &names {
+        assert!(container_running(name), "{name} runs again");
+    }
+    assert!(server.lines.iter().any(|line| line == "Started 2 stopped instance(s) again."), "{:#?}", server.lines);
+    assert_settled(&site, &server, V1, 2);
+}
+
+/// Removes the named images when dropped, whatever the test's outcome.
+struct Images(Vec<String>);
+
+impl Drop for Images {
+    fn drop(&mut self) {
+        for image in &self.0 {
+            podman(&["rmi", "-f", image]);
+        }
+    }
+}
+
+#[test]
+fn images_made_from_an_instance_or_added_to_the_host_later_are_rolled_out() {
+    let site = Site::new("image", 2);
+    let server = site.up();
+    let group = server.group_id.clone();
+    let source = instances(&site.dir, &group)[0]["InstanceId"].as_str().expect("instance id").to_string();
+    let page = format!("rollscale custom build {}", site.prefix);
+    let container = format!("{}-{source}", site.prefix);
+    podman(&["exec", &container, "sh", "-c", &format!("echo '{page}' > /www/index.html")]);
+
+    // CreateImage from the instance: a commit of its container, put into the catalog.
+    let name = format!("golden-{}", site.prefix);
+    let made = site.json(&["ess", "CreateImage", "--InstanceId", &source, "--ImageName", &name]);
+    let image = made["ImageId"].as_str().unwrap_or_else(|| panic!("{made}")).to_string();
+    let late = format!("localhost/rollscale-late-{}:v2", site.prefix);
+    let _images = Images(vec![image.clone(), late.clone()]);
+    let catalog = site.json(&["ess", "DescribeImages"]);
+    assert!(catalog.to_string().contains(&image), "{catalog}");
+
+    let (code, stdout, stderr) =
+        site.cli(&["rolling-update", "start", "--group", &group, "--image", &image, "--batches", "2", "--wait"]);
+    assert_eq!(code, 0, "the update to the image made from an instance succeeds: {stdout}{stderr}");
+    for instance in instances(&site.dir, &group) {
+        assert_eq!(instance["ImageId"], image.as_str(), "{instance}");
+        assert_eq!(instance["LifecycleState"], "InService", "{instance}");
+    }
+    let containers = site.containers();
+    assert_eq!(containers.len(), 2, "{containers:?}");
+    assert!(containers.iter().all(|(_, running)| *running == image), "{containers:?}");
+    for _ in 0..4 {
+        assert_eq!(get(&site.frontend), Ok((200, page.clone())), "every instance serves the committed page");
+    }
+
+    // An image added to the container host after `up` started: accepted at StartExecution.
+    podman(&["tag", V2, &late]);
+    let (code, stdout, stderr) =
+        site.cli(&["rolling-update", "start", "--group", &group, "--image", &late, "--batches", "2", "--wait"]);
+    assert_eq!(code, 0, "the update to an image built after the start succeeds: {stdout}{stderr}");
+    let containers = site.containers();
+    assert!(containers.iter().all(|(_, running)| *running == late), "{containers:?}");
+    for _ in 0..4 {
+        assert_eq!(get(&site.frontend), Ok((200, "rollscale demo version v2".to_string())));
+    }
+}
+
+#[test]
+fn a_new_instance_that_fails_its_health_check_gets_no_traffic() {
+    let site = Site::new("gate", 2).with(&["--health-timeout", "3"]);
+    let server = site.up();
+    let group = server.group_id.clone();
+    assert_settled(&site, &server, V1, 2);
+    // New instances are made from an image whose health check fails.
+    let broken = "localhost/rollscale-demo:broken";
+    let configuration = &server.configuration_id;
+    site.json(&["ess", "ModifyScalingConfiguration", "--ScalingConfigurationId", configuration, "--ImageId", broken]);
+    let load = Load::start(&site.frontend, 2);
+    site.json(&["ess", "ModifyScalingGroup", "--ScalingGroupId", &group, "--DesiredCapacity", "3"]);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let new = loop {
+        let listed = instances(&site.dir, &group);
+        if let Some(new) = listed.iter().find(|i| i["LifecycleState"] == "Pending" && i["HealthStatus"] == "Unhealthy")
+        {
+            break new.clone();
+        }
+        assert!(Instant::now() < deadline, "no new instance was found unhealthy: {listed:#?}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let new_id = new["InstanceId"].as_str().expect("instance id").to_string();
+    assert_eq!(new["LoadBalancerWeight"], Value::Null, "not registered: {new}");
+    let containers = site.containers();
+    assert!(containers.iter().any(|(name, image)| name.ends_with(&new_id) && image == broken), "{containers:?}");
+    assert!(container_running(&format!("{}-{new_id}", site.prefix)), "the container itself runs");
+    // A few reconcile passes later it is still kept out of HAProxy.
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(site.haproxy_servers().len(), 2, "HAProxy holds the two healthy instances only");
+    let (requests, failures, bodies) = load.finish_with_bodies();
+    assert!(failures.is_empty(), "{} of {requests} requests failed: {failures:?}", failures.len());
+    assert_eq!(bodies.into_iter().collect::<Vec<_>>(), vec!["rollscale demo version v1".to_string()]);
+    let still = instances(&site.dir, &group);
+    let still = still.iter().find(|i| i["InstanceId"] == new_id.as_str()).expect("still there");
+    assert_eq!(
+        (still["LifecycleState"].as_str(), still["HealthStatus"].as_str()),
+        (Some("Pending"), Some("Unhealthy"))
+    );
+
+    // A scale-in removes the instance that never became healthy, not a serving one.
+    site.json(&["ess", "ModifyScalingGroup", "--ScalingGroupId", &group, "--DesiredCapacity", "2"]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while instances(&site.dir, &group).len() != 2 {
+        assert!(Instant::now() < deadline, "the unhealthy instance was never scaled in");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(instances(&site.dir, &group).iter().all(|i| i["InstanceId"] != new_id.as_str()));
+    assert_settled(&site, &server, V1, 2);
+}
+
+const ECI_TEMPLATE: &str = "ACS-ESS-RollingUpdateByUpdateContainerGroup";
+
+/// A container group: `web` (the main container, serving the frontend's traffic on 8080) and
+/// `side` (on 8081 in the same network namespace).
+fn web_and_side(web: &str, side: &str) -> Value {
+    json!([
+        {"name": "web", "image": web, "port": 8080},
+        {"name": "side", "image": side, "command": ["/bin/httpd", "-f", "-p", "8081", "-h", "/www"], "port": 8081},
+    ])
+}
+
+/// Every container group of the site: (main container, web's image, side's image), and what
+/// side answers on loopback inside the main container's network namespace.
+fn container_groups(site: &Site) -> Vec<(String, String, String, String)> {
+    let all = site.containers();
+    let mut groups: Vec<(String, String, String, String)> = all
+        .iter()
+        .filter(|(name, _)| !name.contains("--"))
+        .map(|(main, web)| {
+            let side = all
+                .iter()
+                .find(|(name, _)| *name == format!("{main}--side"))
+                .map(|(_, image)| image.clone())
+                .unwrap_or_else(|| panic!("{main} has no side container: {all:?}"));
+            let peek = podman(&["exec", main, "wget", "-q", "-O", "-", "http://127.0.0.1:8081/"]);
+            (main.clone(), web.clone(), side, peek.trim().to_string())
+        })
+        .collect();
+    groups.sort();
+    groups
+}
+
+/// Asserts that every group runs web on `web` and side on `side`, InService at `weight` in the
+/// store and in HAProxy, and that the frontend serves web's version.
+fn assert_groups(site: &Site, group: &str, web: &str, side: &str, weight: u32) {
+    let version = |image: &str| format!("rollscale demo version {}", image.rsplit(':').next().expect("tag"));
+    let groups = container_groups(site);
+    assert_eq!(groups.len(), 3, "{groups:?}");
+    for (main, web_image, side_image, peek) in &groups {
+        assert_eq!((web_image.as_str(), side_image.as_str()), (web, side), "{main}");
+        assert_eq!(*peek, version(side), "{main}: side answers in web's network namespace");
+    }
+    for instance in instances(&site.dir, group) {
+        assert_eq!(instance["LifecycleState"], "InService", "{instance}");
+        assert_eq!(instance["LoadBalancerWeight"], weight, "{instance}");
+    }
+    let servers = site.haproxy_servers();
+    assert_eq!(servers.iter().map(|(_, w)| *w).collect::<Vec<_>>(), vec![weight; 3], "{servers:?}");
+    for _ in 0..6 {
+        assert_eq!(get(&site.frontend), Ok((200, version(web))));
+    }
+}
+
+/// Runs a container-group rolling update (StartExecution, or a rollback with `rollback_of`)
+/// under a steady load; asserts it succeeds with no failed request. Returns its id.
+fn container_update(site: &Site, parameters: Option<Value>, rollback_of: Option<&str>) -> String {
+    let load = Load::start(&site.frontend, 2);
+    std::thread::sleep(Duration::from_millis(300));
+    let id = match (parameters, rollback_of) {
+        (Some(parameters), None) => {
+            let (code, stdout, stderr) = site.cli(&[
+                "oos",
+                "StartExecution",
+                "--TemplateName",
+                ECI_TEMPLATE,
+                "--Parameters",
+                &parameters.to_string(),
+            ]);
+            assert_eq!(code, 0, "{stdout}{stderr}");
+            let id = exec_id(&stdout);
+            let (code, stdout, stderr) = site.cli(&["rolling-update", "wait", &id]);
+            assert_eq!(code, 0, "the update succeeds: {stdout}{stderr}");
+            id
+        }
+        (None, Some(source)) => {
+            let (code, stdout, stderr) = site.cli(&["rolling-update", "rollback", source, "--wait"]);
+            assert_eq!(code, 0, "the rollback succeeds: {stdout}{stderr}");
+            exec_id(&stdout)
+        }
+        _ => unreachable!("an update or a rollback"),
+    };
+    let (requests, failures) = load.finish();
+    assert!(requests >= 20, "the load ran throughout: {requests} requests");
+    assert!(failures.is_empty(), "{} of {requests} requests failed: {failures:?}", failures.len());
+    let task = site.json(&["oos", "ListExecutions", "--ExecutionId", &id]);
+    assert_eq!(task["Executions"][0]["Status"], "Success", "{task}");
+    assert_eq!(task["Executions"][0]["TemplateName"], ECI_TEMPLATE, "{task}");
+    id
+}
+
+#[test]
+fn container_groups_renew_and_merge_behind_haproxy_without_a_failed_request() {
+    let site = Site::new("eci", 3).with(&["--no-demo"]);
+    // A load balancer gets its HAProxy frontend at the next start.
+    let mut first = site.start();
+    let lb = site.json(&["ess", "CreateLoadBalancer", "--LoadBalancerName", "eci-lb", "--DefaultWeight", "40"]);
+    let lb = lb["LoadBalancerId"].as_str().expect("load balancer id").to_string();
+    first.stop();
+    let server = site.start();
+    let serves = format!("Load balancer {lb} (eci-lb) serves on http://{} (HAProxy).", site.frontend);
+    assert!(server.lines.contains(&serves), "{:#?}", server.lines);
+
+    let created = site.json(&[
+        "ess",
+        "CreateScalingGroup",
+        "--ScalingGroupName",
+        "eci",
+        "--GroupType",
+        "ECI",
+        "--MinSize",
+        "0",
+        "--MaxSize",
+        "6",
+        "--DesiredCapacity",
+        "3",
+        "--LoadBalancerIds.1",
+        &lb,
+        "--DrainTimeout",
+        "10",
+    ]);
+    let group = created["ScalingGroupId"].as_str().expect("group id").to_string();
+    let containers = web_and_side(V1, V2).to_string();
+    site.json(&[
+        "ess",
+        "CreateScalingConfiguration",
+        "--ScalingGroupId",
+        &group,
+        "--ImageId",
+        V1,
+        "--Containers",
+        &containers,
+    ]);
+    site.json(&["ess", "EnableScalingGroup", "--ScalingGroupId", &group]);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let listed = instances(&site.dir, &group);
+        if listed.len() == 3 && listed.iter().all(|i| i["LifecycleState"] == "InService") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the group never came up: {listed:#?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_groups(&site, &group, V1, V2, 40);
+
+    // RenewUpdate: the spec is replaced; web changes, so each group is made again (same
+    // address), batch by batch, drained first.
+    let renew = container_update(
+        &site,
+        Some(json!({
+            "invokeType": "invoke", "scalingGroupId": group, "updateType": "RenewUpdate",
+            "containers": web_and_side(V2, V3), "rollbackContainers": web_and_side(V1, V2), "batchNumber": 3,
+        })),
+        None,
+    );
+    assert_groups(&site, &group, V2, V3, 40);
+    container_update(&site, None, Some(&renew));
+    assert_groups(&site, &group, V1, V2, 40);
+
+    // IncrementalUpdate: only side is named, so only side is swapped; web keeps running.
+    let mains: Vec<String> = container_groups(&site)
+        .iter()
+        .map(|(main, ..)| podman(&["inspect", "--format", "{{.Id}}", main]).trim().to_string())
+        .collect();
+    let merge = container_update(
+        &site,
+        Some(json!({
+            "invokeType": "invoke", "scalingGroupId": group, "updateType": "IncrementalUpdate",
+            "containers": [{"name": "side", "image": V3}], "rollbackContainers": web_and_side(V1, V2),
+            "batchNumber": 2,
+        })),
+        None,
+    );
+    assert_groups(&site, &group, V1, V3, 40);
+    let kept: Vec<String> = container_groups(&site)
+        .iter()
+        .map(|(main, ..)| podman(&["inspect", "--format", "{{.Id}}", main]).trim().to_string())
+        .collect();
+    assert_eq!(kept, mains, "the main containers were not recreated");
+    container_update(&site, None, Some(&merge));
+    assert_groups(&site, &group, V1, V2, 40);
 }

@@ -34,9 +34,11 @@
 //! the new one renamed and started. Every mutating call first *repairs* the instance: a
 //! `<name>.next` whose `<name>` exists is an unfinished attempt and is removed; one whose
 //! `<name>` is gone is renamed and started, finishing the swap. So a crash at any point leaves
-//! either the old or the new container, never none, and redoing the call finishes it. A container
-//! group's other containers missing after a crash are made again from the main container's
-//! `containers` label. Calls on one instance are serialised within one `DockerFleet` (its
+//! either the old or the new container, never none, and redoing the call finishes it. A stopped
+//! main container (a crash between the rename and the start, or a host that rebooted) is
+//! started, then the group's other containers: those missing after a crash are made again from
+//! the main container's `containers` label, stopped ones are started, and running ones are
+//! restarted to join the restarted main container's network namespace. Calls on one instance are serialised within one `DockerFleet` (its
 //! clones included); two processes must not act on one instance at once (the engine's store
 //! already ensures one worker per instance). `observe` and `health` of an instance caught
 //! between the two halves of a swap wait for its lock and finish the swap;
@@ -45,7 +47,9 @@
 //! # Operations
 //!
 //! - `replace_image`: a no-op when the instance's `image` label already names the image (no
-//!   image-id comparison: "replace with X" is idempotent by name). Otherwise the container is
+//!   image-id comparison: "replace with X" is idempotent by name), except that an instance
+//!   that was not running is started (above) and waited for as after a replacement, so a redo
+//!   after a crash never reports a stopped instance as done. Otherwise the container is
 //!   swapped (above) keeping its name, labels, command, environment and **host ports** (the
 //!   previous host port is asked for explicitly, so a load balancer entry stays valid; if the
 //!   port was taken meanwhile, a new one is chosen, a warning is logged and `observe` reports
@@ -57,7 +61,8 @@
 //!   ECI instances change by `update_containers` only (`replace_image` is
 //!   [`FleetError::Unsupported`] for them).
 //! - `create_instance` waits the same way, but a failed health check is only logged: the
-//!   instance exists and `health` reports it.
+//!   instance exists and `health` reports it (the engine's reconciler keeps it out of the load
+//!   balancers until `health` says `Healthy`).
 //! - `run_script`: `exec` of `sh -c SCRIPT`, once per [`RunId`](crate::RunId) (see the `exec`
 //!   submodule for the wrapper and its record of runs in the container): the working
 //!   directory (default `/root`, or `/`; one that does not exist: `sh` says so and exits 1), the
@@ -75,7 +80,8 @@
 //!   `IncrementalUpdate` merges the given fields by name (the simulated fleet's rule). If the
 //!   main container, the names or order of the containers, or the set of ports change, the
 //!   whole group is recreated (the others share the main container's network namespace);
-//!   otherwise only the changed containers are swapped. Unchanged specs are a no-op. Limits:
+//!   otherwise only the changed containers are swapped. Unchanged specs are a no-op (a stopped
+//!   group is started and waited for, as `replace_image` does). Limits:
 //!   only image, command, environment and port are modelled; a container of the group that is
 //!   deleted by hand is made again from the main container's `containers` label, which a
 //!   change of one non-main container does not rewrite.
@@ -112,8 +118,8 @@ use bollard::errors::Error as DockerError;
 use bollard::models::{ContainerConfig, ContainerCreateBody, HostConfig, PortBinding, PortMap};
 use bollard::query_parameters::{
     CommitContainerOptionsBuilder, CreateContainerOptionsBuilder, DownloadFromContainerOptionsBuilder,
-    ListImagesOptions, RemoveContainerOptionsBuilder, RenameContainerOptionsBuilder, StartContainerOptions,
-    StopContainerOptionsBuilder,
+    ListImagesOptions, RemoveContainerOptionsBuilder, RenameContainerOptionsBuilder, RestartContainerOptionsBuilder,
+    StartContainerOptions, StopContainerOptionsBuilder,
 };
 use bollard::{ClientVersion, Docker};
 use futures_util::StreamExt;
@@ -173,17 +179,7 @@ impl Default for DockerConfig {
     }
 }
 
-/// A local image, as [`DockerFleet::list_images`] reports it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LocalImage {
-    /// The content id (`sha256:…`).
-    pub id: String,
-    /// Its names (`localhost/rollscale-demo:v1`).
-    pub tags: Vec<String>,
-    /// Seconds since the Unix epoch.
-    pub created: i64,
-    pub size: i64,
-}
+pub use crate::LocalImage;
 
 /// The container fleet. Cheap to clone; clones share the connection and the per-instance locks.
 #[derive(Clone)]
@@ -225,6 +221,8 @@ struct Existing {
     recorded: Recorded,
     /// The other containers (not `.next` ones), by index.
     others: Vec<Present>,
+    /// Whether [`DockerFleet::repair`] had to start (or make) a container of it.
+    started: bool,
 }
 
 impl Existing {
@@ -392,21 +390,6 @@ impl DockerFleet {
         Ok(observations)
     }
 
-    /// The local images, newest first.
-    pub async fn list_images(&self) -> Result<Vec<LocalImage>, FleetError> {
-        let images = self
-            .docker()
-            .list_images(None::<ListImagesOptions>)
-            .await
-            .map_err(|error| fail("listing images", error))?;
-        let mut images: Vec<LocalImage> = images
-            .into_iter()
-            .map(|image| LocalImage { id: image.id, tags: image.repo_tags, created: image.created, size: image.size })
-            .collect();
-        images.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| a.tags.cmp(&b.tags)));
-        Ok(images)
-    }
-
     fn docker(&self) -> &Docker {
         &self.inner.docker
     }
@@ -453,7 +436,7 @@ impl DockerFleet {
             }
             others.sort_by_key(|other| other.recorded.index);
         }
-        Ok(Some(Existing { primary, recorded, others }))
+        Ok(Some(Existing { primary, recorded, others, started: false }))
     }
 
     /// The instance as it is; if only its main container's replacement exists (a swap in
@@ -502,34 +485,50 @@ impl DockerFleet {
             }
             return Ok(None);
         };
-        if existing.recorded.group_type != Some(GroupType::ECI) || existing.recorded.specs.is_empty() {
-            return Ok(Some(existing));
+        // A stopped main container (a crash between renaming a replacement and starting it,
+        // or a host that rebooted) is started first: the others join its network namespace.
+        let mut started = false;
+        if !existing.primary.running() {
+            tracing::info!(%id, container = %primary_name, "starting a stopped instance");
+            self.start(&primary_name).await?;
+            started = true;
         }
         // A group's containers missing after an interrupted recreation of the group.
-        let Some(group_id) = existing.recorded.group_id.clone() else {
-            return Ok(Some(existing));
-        };
-        let layout = Layout::group(
-            self.labels(),
-            id.clone(),
-            group_id,
-            &existing.recorded.image_id,
-            existing.recorded.specs.clone(),
-        )?;
-        let mut repaired = false;
-        for member in layout.members.iter().skip(1) {
-            if !existing.others.iter().any(|other| other.name == member.name) {
-                tracing::info!(%id, container = %member.name, "making a missing container of the group again");
-                self.create_member(&layout, member, &member.name, &[]).await?;
-                self.start(&member.name).await?;
-                repaired = true;
+        let group_id = existing.recorded.group_id.clone();
+        if let Some(group_id) = group_id
+            .filter(|_| existing.recorded.group_type == Some(GroupType::ECI) && !existing.recorded.specs.is_empty())
+        {
+            let layout = Layout::group(
+                self.labels(),
+                id.clone(),
+                group_id,
+                &existing.recorded.image_id,
+                existing.recorded.specs.clone(),
+            )?;
+            for member in layout.members.iter().skip(1) {
+                if !existing.others.iter().any(|other| other.name == member.name) {
+                    tracing::info!(%id, container = %member.name, "making a missing container of the group again");
+                    self.create_member(&layout, member, &member.name, &[]).await?;
+                    self.start(&member.name).await?;
+                    started = true;
+                }
             }
         }
-        if repaired {
-            self.load(id).await
-        } else {
-            Ok(Some(existing))
+        for other in &existing.others {
+            if !other.running {
+                tracing::info!(%id, container = %other.name, "starting a stopped container of the group");
+                self.start(&other.name).await?;
+                started = true;
+            } else if started && !existing.primary.running() {
+                // It outlived the main container's network namespace; the one it shares now
+                // is the restarted main container's.
+                self.restart(&other.name).await?;
+            }
         }
+        if !started {
+            return Ok(Some(existing));
+        }
+        Ok(self.load(id).await?.map(|existing| Existing { started: true, ..existing }))
     }
 
     async fn observation(&self, id: &InstanceId, existing: &Existing) -> Result<InstanceObservation, FleetError> {
@@ -677,6 +676,15 @@ impl DockerFleet {
             Err(error) if status_of(&error) == Some(304) => Ok(()),
             Err(error) => Err(fail(&format!("starting {name}"), error)),
         }
+    }
+
+    async fn restart(&self, name: &str) -> Result<(), FleetError> {
+        let seconds = i32::try_from(self.inner.config.stop_timeout.as_secs()).unwrap_or(i32::MAX);
+        let options = RestartContainerOptionsBuilder::new().t(seconds).build();
+        self.docker()
+            .restart_container(name, Some(options))
+            .await
+            .map_err(|error| fail(&format!("restarting {name}"), error))
     }
 
     async fn rename(&self, from: &str, to: &str) -> Result<(), FleetError> {
@@ -926,6 +934,10 @@ impl Fleet for DockerFleet {
             )));
         }
         if recorded.image_id == image_id {
+            // Already on the image; a stopped instance (repaired above) must also be ready.
+            if existing.started || !existing.running() {
+                return self.wait_ready(id).await;
+            }
             return Ok(self.address(&existing));
         }
         let Some(group_id) = recorded.group_id.clone() else {
@@ -1020,6 +1032,9 @@ impl Fleet for DockerFleet {
         let current = existing.containers();
         let desired = layout::updated_containers(update_type, &current, containers);
         if desired == current {
+            if existing.started || !existing.running() {
+                return self.wait_ready(id).await;
+            }
             return Ok(self.address(&existing));
         }
         let mut layout =
@@ -1061,6 +1076,27 @@ impl Fleet for DockerFleet {
             .await
             .map_err(|error| fail(&format!("committing {container}"), error))?;
         Ok(format!("{IMAGE_REPOSITORY}:{tag}"))
+    }
+
+    /// The local images, newest first.
+    async fn list_images(&self) -> Result<Vec<LocalImage>, FleetError> {
+        let images = self
+            .docker()
+            .list_images(None::<ListImagesOptions>)
+            .await
+            .map_err(|error| fail("listing images", error))?;
+        let mut images: Vec<LocalImage> = images
+            .into_iter()
+            .map(|image| LocalImage {
+                id: image.id,
+                tags: image.repo_tags,
+                created: image.created,
+                size: image.size,
+                os: OsType::Linux,
+            })
+            .collect();
+        images.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| a.tags.cmp(&b.tags)));
+        Ok(images)
     }
 
     async fn health(&self, id: &InstanceId) -> Result<HealthStatus, FleetError> {

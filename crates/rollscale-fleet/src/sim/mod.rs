@@ -28,7 +28,7 @@
 //! running, `Healthy` instance from the spec's image and containers, with its OS guessed from
 //! the image id ([`OsType::guess`]) and the address `sim://<id>`. `create_image` records an
 //! image `m-sim<16 hex digits of a counter>` based on the instance's current image (see
-//! [`SimFleet::known_images`]).
+//! [`SimFleet::known_images`]); `list_images` reports those images.
 //!
 //! `health` is `Unhealthy` when the instance is not running or runs an image (or has a
 //! container on an image) marked broken ([`SimConfig::unhealthy_images`]); otherwise it is the
@@ -976,6 +976,23 @@ impl Fleet for SimFleet {
         let result = self.create_image_now(id, image_name);
         pause(after).await;
         result
+    }
+
+    /// The images made by `create_image`, newest first (no latency: a listing of the
+    /// backend's catalog, not an operation on an instance).
+    async fn list_images(&self) -> Result<Vec<crate::LocalImage>, FleetError> {
+        let images = self.state().images.clone();
+        Ok(images
+            .into_iter()
+            .rev()
+            .map(|image| crate::LocalImage {
+                id: image.id.clone(),
+                tags: vec![image.id],
+                created: 0,
+                size: 0,
+                os: image.os,
+            })
+            .collect())
     }
 
     async fn health(&self, id: &InstanceId) -> Result<HealthStatus, FleetError> {

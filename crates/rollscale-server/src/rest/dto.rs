@@ -332,10 +332,17 @@ impl From<&Image> for ImageView {
     }
 }
 
+/// Either `id` (an existing image, added to the catalog) or `instance_id` (an image made from
+/// that instance, e.g. a commit of its container; `name` defaults to
+/// `from_<instance id>_at_<UTC time>` and the fleet chooses the id).
 #[derive(Serialize, Deserialize, JsonSchema, Debug)]
 #[serde(deny_unknown_fields)]
 pub struct NewImage {
-    pub id: String,
+    #[serde(default)]
+    pub id: Option<String>,
+    /// Make the image from this instance.
+    #[serde(default)]
+    pub instance_id: Option<String>,
     #[serde(default)]
     pub name: Option<String>,
     /// `linux` or `windows`; default: guessed from the id.

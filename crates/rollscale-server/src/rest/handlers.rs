@@ -423,7 +423,17 @@ pub async fn create_image(
             ApiError::new(400, "InvalidParameter", format!("os \"{text}\" is not one of linux, windows"))
         })?),
     };
-    Ok(Json(ImageView::from(&state.service.create_image(&new.id, new.name.as_deref(), os).await?)))
+    let image = match (new.id.as_deref(), new.instance_id.as_deref()) {
+        (Some(id), None) => state.service.create_image(id, new.name.as_deref(), os).await?,
+        (None, Some(instance)) if os.is_none() => {
+            state.service.create_image_from_instance(instance, new.name.as_deref()).await?
+        }
+        (None, Some(_)) => {
+            return Err(ApiError::new(400, "InvalidParameter", "an image made from an instance has the instance's os"))
+        }
+        _ => return Err(ApiError::new(400, "InvalidParameter", "give one of id and instance_id")),
+    };
+    Ok(Json(ImageView::from(&image)))
 }
 
 pub async fn delete_image(State(state): State<AppStateRef>, Path(id): Path<String>) -> Reply<ImageView> {

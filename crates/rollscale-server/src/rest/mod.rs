@@ -112,7 +112,7 @@ pub static ROUTES: &[Route] = &[
         query: &[], body: Some(s::<NewLoadBalancer>), response: s::<LoadBalancerView>, handlers::create_load_balancer),
     route!(get "/v1/images", "ecs:DescribeImages", "List the image catalog",
         query: &[], body: None, response: s::<List<ImageView>>, handlers::list_images),
-    route!(post "/v1/images", "ecs:CreateImage", "Add an image to the catalog",
+    route!(post "/v1/images", "ecs:CreateImage", "Add an image to the catalog, or make one from an instance",
         query: &[], body: Some(s::<NewImage>), response: s::<ImageView>, handlers::create_image),
     route!(delete "/v1/images/{id}", "ecs:DeleteImage", "Remove an image from the catalog (ids with `/` percent-encoded)",
         query: &[], body: None, response: s::<ImageView>, handlers::delete_image),

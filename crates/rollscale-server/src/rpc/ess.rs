@@ -114,6 +114,19 @@ pub async fn dispatch(
         }
         "DescribeScalingActivities" => describe_activities(service, &shape, params).await,
         "CreateImage" => {
+            if let Some(instance) = params.get_nonempty("InstanceId") {
+                // ECS's CreateImage from an instance: rollscale makes the image on the fleet.
+                if params.get_nonempty("ImageId").is_some() {
+                    return Err(ApiError::new(
+                        400,
+                        "InvalidParameter",
+                        "give ImageId (add an existing image to the catalog) or InstanceId (make one from an \
+                         instance), not both",
+                    ));
+                }
+                let image = service.create_image_from_instance(instance, params.get_nonempty("ImageName")).await?;
+                return Ok(json!({ "ImageId": image.id }));
+            }
             let os = match params.get_nonempty("OSType") {
                 None => None,
                 Some(text) => Some(text.parse::<OsType>().map_err(|_| {
@@ -161,6 +174,38 @@ pub async fn dispatch(
         "DeletePackage" => {
             service.delete_package(required(params, "PackageName")?, required(params, "PackageVersion")?).await?;
             Ok(json!({}))
+        }
+        "SetBackendServers" => {
+            // SLB's shape: BackendServers=[{"ServerId":"i-…","Weight":"37"}, …].
+            let servers: Vec<Value> = serde_json::from_str(required(params, "BackendServers")?).map_err(|error| {
+                ApiError::new(
+                    400,
+                    "InvalidParameter",
+                    format!("BackendServers must be a JSON list of {{ServerId, Weight}}: {error}"),
+                )
+            })?;
+            let mut weights = Vec::with_capacity(servers.len());
+            for server in &servers {
+                let id = server["ServerId"]
+                    .as_str()
+                    .filter(|id| !id.is_empty())
+                    .ok_or_else(|| ApiError::new(400, "InvalidParameter", "every backend server needs a ServerId"))?;
+                let weight = match &server["Weight"] {
+                    Value::Number(number) => number.as_u64(),
+                    Value::String(text) => text.parse::<u64>().ok(),
+                    _ => None,
+                }
+                .and_then(|weight| u32::try_from(weight).ok())
+                .filter(|weight| *weight <= 100)
+                .ok_or_else(|| {
+                    ApiError::new(400, "InvalidParameter", format!("the Weight of {id} must be 0 to 100"))
+                })?;
+                weights.push((id.to_string(), weight));
+            }
+            service.set_backend_weights(required(params, "LoadBalancerId")?, &weights).await?;
+            Ok(
+                json!({ "LoadBalancerId": params.get("LoadBalancerId"), "BackendServers": { "BackendServer": servers } }),
+            )
         }
         "CreateLoadBalancer" => {
             let weight = int_param(params, "DefaultWeight", 0, 100)?.unwrap_or(100);

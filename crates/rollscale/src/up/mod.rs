@@ -87,6 +87,11 @@ pub struct UpArgs {
     /// milliseconds.
     #[arg(long, default_value_t = 0)]
     pub sim_lb_latency_ms: u64,
+    /// How long an instance may take to pass its health check after it was created or changed,
+    /// in seconds: a rolling update's health gate, and a new instance's before it gets traffic
+    /// (the container fleet waits as long for a container's health path).
+    #[arg(long, default_value_t = 120)]
+    pub health_timeout: u64,
     #[command(flatten)]
     pub real: real::RealArgs,
     /// Do not create the demo group on first start.
@@ -143,7 +148,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             (Arc::new(fleet), Arc::new(lb))
         }
         FleetKind::Docker => {
-            let fleet = real::docker_fleet(&args.real).await?;
+            let fleet = real::docker_fleet(&args.real, Duration::from_secs(args.health_timeout)).await?;
             docker = Some(fleet.clone());
             let lb: Arc<dyn LbDriver> = match lb_kind {
                 LbKind::Sim => Arc::new(SimLoadBalancer::new(SimLbConfig {
@@ -161,11 +166,12 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     };
     let fleet_name = fleet.name();
 
-    let engine = Engine::new(store.clone(), fleet, lb, EngineConfig::default());
+    let config = EngineConfig { health_timeout: Duration::from_secs(args.health_timeout), ..EngineConfig::default() };
+    let engine = Engine::new(store.clone(), fleet, lb, config);
     let service = Service::new(engine.clone());
     if let Some(docker) = &docker {
         real::adopt(&engine, docker).await?;
-        real::sync_images(&service, docker).await?;
+        real::sync_images(&service).await?;
     }
 
     let listener = tokio::net::TcpListener::bind(args.listen)

@@ -4,12 +4,13 @@
 //!
 //! At start the store is the truth and the backends are brought in line with it: every
 //! instance the store has is looked up on the container host (a container that vanished is
-//! made again, with the same identity, from what the store says), its address is refreshed,
+//! made again, with the same identity, from what the store says; one that is not running is
+//! started, as after a reboot of the host), its address is refreshed,
 //! and every load-balancer registration is made again at the weight the store has (HAProxy
 //! forgets its registrations when it restarts; re-registering is idempotent).
 
 use anyhow::{bail, Context};
-use rollscale_core::domain::{GroupType, LifecycleState, OsType, ScalingGroup};
+use rollscale_core::domain::{GroupType, LifecycleState, ScalingGroup};
 use rollscale_core::ids::{InstanceId, LoadBalancerId, ScalingGroupId};
 use rollscale_engine::{Engine, Service};
 use rollscale_fleet::docker::{DockerConfig, DockerFleet};
@@ -19,6 +20,7 @@ use rollscale_store::Store;
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct RealArgs {
@@ -63,9 +65,10 @@ pub struct RealArgs {
 }
 
 /// Connects to the container host and checks that it answers.
-pub async fn docker_fleet(args: &RealArgs) -> anyhow::Result<DockerFleet> {
+pub async fn docker_fleet(args: &RealArgs, health_timeout: Duration) -> anyhow::Result<DockerFleet> {
     let config = DockerConfig {
         health_path: args.health_path.clone(),
+        health_timeout,
         label_prefix: args.container_prefix.clone(),
         ..DockerConfig::default()
     };
@@ -143,26 +146,33 @@ pub async fn adopt(engine: &Engine, fleet: &DockerFleet) -> anyhow::Result<()> {
         store.group_list().await?.into_iter().map(|group| (group.value.id.clone(), group.value)).collect();
     let mut known: HashSet<InstanceId> = HashSet::new();
     let mut addresses: HashMap<InstanceId, String> = HashMap::new();
-    let mut remade = 0;
+    let (mut remade, mut started) = (0, 0);
     for instance in store.instance_list(None).await? {
         let instance = instance.value;
         known.insert(instance.id.clone());
         if matches!(instance.lifecycle_state, LifecycleState::Pending | LifecycleState::Removing) {
             continue; // the reconciler finishes these
         }
+        let spec = || InstanceSpec {
+            id: instance.id.clone(),
+            group_id: instance.group_id.clone(),
+            group_type: groups.get(&instance.group_id).map_or(GroupType::ECS, |group| group.group_type),
+            image_id: instance.image_id.clone(),
+            containers: instance.containers.clone(),
+        };
         let observed = match fleet.observe(&instance.id).await? {
-            Some(observed) => observed,
+            Some(observed) if observed.running => observed,
+            Some(_) => {
+                // Stopped meanwhile (a host reboot, a crash mid-swap): creating an existing
+                // instance adopts it and starts what is stopped, main container first.
+                started += 1;
+                tracing::warn!(instance = %instance.id, "the instance is not running: starting it");
+                fleet.create_instance(&spec()).await?
+            }
             None => {
-                let spec = InstanceSpec {
-                    id: instance.id.clone(),
-                    group_id: instance.group_id.clone(),
-                    group_type: groups.get(&instance.group_id).map_or(GroupType::ECS, |group| group.group_type),
-                    image_id: instance.image_id.clone(),
-                    containers: instance.containers.clone(),
-                };
                 remade += 1;
                 tracing::warn!(instance = %instance.id, "the instance's container is gone: making it again");
-                fleet.create_instance(&spec).await?
+                fleet.create_instance(&spec()).await?
             }
         };
         let mut address = instance.address.clone();
@@ -174,6 +184,9 @@ pub async fn adopt(engine: &Engine, fleet: &DockerFleet) -> anyhow::Result<()> {
     }
     if remade > 0 {
         println!("Made {remade} missing instance container(s) again.");
+    }
+    if started > 0 {
+        println!("Started {started} stopped instance(s) again.");
     }
     for observed in fleet.list_managed().await? {
         if !known.contains(&observed.id) {
@@ -198,16 +211,10 @@ pub async fn adopt(engine: &Engine, fleet: &DockerFleet) -> anyhow::Result<()> {
 }
 
 /// Puts the container host's images into the image catalog, so rolling updates to them pass
-/// the start checks (R3).
-pub async fn sync_images(service: &Service, fleet: &DockerFleet) -> anyhow::Result<()> {
-    let known: HashSet<String> = service.images().await?.into_iter().map(|image| image.id).collect();
-    for image in fleet.list_images().await? {
-        for tag in image.tags.iter().filter(|tag| !known.contains(*tag) && !tag.contains("<none>")) {
-            if let Err(error) = service.create_image(tag, None, Some(OsType::Linux)).await {
-                tracing::debug!(%tag, %error, "image not put into the catalog");
-            }
-        }
-    }
+/// the start checks (R3). (An image added to the host later is put there when a check first
+/// misses it.)
+pub async fn sync_images(service: &Service) -> anyhow::Result<()> {
+    service.sync_fleet_images().await?;
     Ok(())
 }
 

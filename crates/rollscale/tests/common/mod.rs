@@ -45,7 +45,20 @@ impl Drop for Server {
     }
 }
 
+/// `rollscale up` with the demo; its group and configuration ids are in the `Server`.
 pub fn up(dir: &Path, extra: &[&str]) -> Server {
+    let server = start(dir, extra);
+    assert!(
+        server.group_id.starts_with("asg-") && server.configuration_id.starts_with("asc-"),
+        "demo ids: {} {}",
+        server.group_id,
+        server.configuration_id
+    );
+    server
+}
+
+/// `rollscale up` as given (with `--no-demo`, say): the ids are empty when it printed none.
+pub fn start(dir: &Path, extra: &[&str]) -> Server {
     let mut child = Command::new(BIN)
         .args(["up", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir.join("data"))
@@ -86,10 +99,6 @@ pub fn up(dir: &Path, extra: &[&str]) -> Server {
             endpoint = rest.split_whitespace().next().unwrap_or_default().to_string();
         }
     }
-    assert!(
-        group_id.starts_with("asg-") && configuration_id.starts_with("asc-"),
-        "demo ids: {group_id} {configuration_id}"
-    );
     Server { child, endpoint, group_id, configuration_id, lines }
 }
 
