@@ -15,7 +15,7 @@ pub async fn service(key_id: &str, secret: &str, latency_ms: u64) -> (Service, t
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&format!("sqlite://{}", dir.path().join("test.db").display())).await.unwrap();
     store
-        .access_key_insert(&AccessKey {
+        .access_key_insert_bootstrap(&AccessKey {
             id: key_id.into(),
             secret: secret.into(),
             user_name: "admin".into(),
