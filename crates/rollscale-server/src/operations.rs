@@ -113,7 +113,7 @@ pub static OPERATIONS: &[Operation] = &[
         ],
     ),
     op("oos:ListTaskExecutions", OOS, &["ExecutionId", "TaskExecutionId", "Status", "MaxResults", "NextToken"]),
-    op("oos:NotifyExecution", OOS, &["ExecutionId", "NotifyType", "TaskExecutionId", "TaskExecutionIds", "LoopItem"]),
+    op("oos:NotifyExecution", OOS, &["ExecutionId", "NotifyType", "TaskExecutionId", "TaskExecutionIds.N", "LoopItem"]),
     op("oos:CancelExecution", OOS, &["ExecutionId", "Restore"]),
     // ESS 2014-08-28 and 2022-02-22.
     create(
