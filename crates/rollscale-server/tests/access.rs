@@ -401,3 +401,67 @@ async fn failed_authentications_are_audited_over_both_apis() {
         assert!(!text.contains(secret), "{secret} is in the audit log");
     }
 }
+
+/// AliyunESSReadOnlyAccess reads everything that is read-only over both APIs — groups,
+/// configurations, instances, activities, load balancers, events, rolling updates, images,
+/// launch templates and packages — and changes nothing.
+#[tokio::test]
+async fn the_read_only_policy_reads_everything_read_only_over_both_apis() {
+    let app = app().await;
+    app.demo_group().await;
+    app.service.create_package("wordpress", "v1", "echo", "").await.unwrap();
+    let version = rollscale_engine::templates::NewTemplateVersion {
+        image_id: "img".into(),
+        instance_type: None,
+        containers: vec![],
+        description: None,
+    };
+    app.service.create_launch_template("web", version).await.unwrap();
+    let reader = app.user("reader", &["AliyunESSReadOnlyAccess"]).await;
+    let token = rollscale_server::rest::auth::make_token(&reader.0, &reader.1, chrono::Utc::now().timestamp() + 600);
+    let rest = |path: String| {
+        let request = Request::get(path).header("authorization", format!("Bearer {token}"));
+        request.body(Body::empty()).unwrap()
+    };
+    // Every REST read but RAM's (users, policies, the audit log: AliyunRAMReadOnlyAccess).
+    for route in rollscale_server::rest::ROUTES.iter().filter(|r| r.method == "get" && !r.action.starts_with("ram:")) {
+        // Ids that do not exist: found or not, the point is that it is allowed.
+        let path = route.path.replace("{id}", "exec-00000000000000000000").replace("{name}", "x");
+        let response = app.router.clone().oneshot(rest(path.clone())).await.unwrap();
+        let status = response.status().as_u16();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert!(status != 403, "{path}: {status} {}", String::from_utf8_lossy(&body));
+    }
+    for path in ["/v1/images", "/v1/launch-templates", "/v1/packages", "/v1/load-balancers"] {
+        let response = app.router.clone().oneshot(rest(path.into())).await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+    }
+    // Every RPC read of ESS, ECS and OOS.
+    let reads = rollscale_server::operations::OPERATIONS.iter().filter(|op| {
+        !op.action.starts_with("ram:") && ["Describe", "List", "Get"].iter().any(|verb| op.name().starts_with(verb))
+    });
+    for operation in reads {
+        for version in operation.versions {
+            let (status, body) = app.call(&reader, version, operation.name(), &[]).await;
+            assert!(status != 403, "{version} {}: {body}", operation.action);
+        }
+    }
+    let (status, body) = app.call(&reader, "2014-05-26", "DescribeLaunchTemplates", &[]).await;
+    assert_eq!(body["LaunchTemplateSets"]["LaunchTemplateSet"][0]["LaunchTemplateName"], "web", "{status} {body}");
+    let (_, body) = app.call(&reader, ESS, "ListPackages", &[]).await;
+    assert_eq!(body["Packages"]["Package"][0]["PackageName"], "wordpress", "{body}");
+    let (_, body) = app.call(&reader, ESS, "DescribeImages", &[]).await;
+    assert_eq!(body["Images"]["Image"][0]["ImageId"], "img", "{body}");
+    // And writes stay refused.
+    for (version, action, params) in [
+        ("2014-05-26", "CreateLaunchTemplate", vec![("LaunchTemplateName", "x"), ("ImageId", "img")]),
+        (ESS, "CreatePackage", vec![("PackageName", "p"), ("PackageVersion", "v")]),
+        ("2014-05-26", "DeleteImage", vec![("ImageId", "img")]),
+    ] {
+        let (status, body) = app.call(&reader, version, action, &params).await;
+        assert_eq!((status, body["Code"].as_str()), (403, Some("Forbidden.RAM")), "{action}: {body}");
+    }
+    assert_eq!(app.service.images().await.unwrap().len(), 1);
+    assert_eq!(app.service.packages(None).await.unwrap().len(), 1);
+    assert_eq!(app.service.launch_templates().await.unwrap().len(), 1);
+}
