@@ -28,7 +28,8 @@ pub struct Operation {
     pub versions: &'static [&'static str],
     /// The parameters it takes besides [`COMMON_PARAMS`]; `Name.N` is a flattened list
     /// (`Name.1`, `Name.2`, …, or a JSON array under the bare `Name`). Any other parameter is
-    /// refused with `InvalidParameter`.
+    /// refused with `InvalidParameter`: a parameter a handler learns to read must be added
+    /// here too.
     pub params: &'static [&'static str],
     /// A create operation: `ClientToken` (RPC) or `Idempotency-Key` (REST) makes it run once
     /// per caller and token.
