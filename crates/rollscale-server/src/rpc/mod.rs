@@ -80,8 +80,9 @@ async fn handle_request(
         .map_err(|error| ApiError::new(error.http_status(), error.code(), error.to_string()))?;
     let params = request.params();
     // What the request claims, for the audit log even when it is not authenticated.
-    draft.access_key_id = claimed_access_key(&request).unwrap_or_default();
-    draft.action = claimed_action(request.version().as_deref(), request.action().as_deref());
+    // (Cut: an unauthenticated sender chooses their length.)
+    draft.access_key_id = audit::cut(&claimed_access_key(&request).unwrap_or_default(), 128);
+    draft.action = audit::cut(&claimed_action(request.version().as_deref(), request.action().as_deref()), 128);
     draft.request = audit::rpc_parameters(&params);
     let (scheme, caller) = authenticate(state, &request).await?;
     draft.authenticated = true;
@@ -94,7 +95,7 @@ async fn handle_request(
     .ok_or_else(|| ApiError::new(400, "MissingParameter", "the parameter Action is required"))?;
     let version =
         request.version().ok_or_else(|| ApiError::new(400, "MissingParameter", "the parameter Version is required"))?;
-    draft.action = claimed_action(Some(&version), Some(&action));
+    draft.action = audit::cut(&claimed_action(Some(&version), Some(&action)), 128);
     if operations::product_of(&version).is_none() {
         return Err(ApiError::new(
             400,
