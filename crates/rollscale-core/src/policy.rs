@@ -274,8 +274,9 @@ pub const SYSTEM_POLICIES: &[SystemPolicy] = &[
     },
     SystemPolicy {
         name: "AliyunESSReadOnlyAccess",
-        description: "Read-only access to Auto Scaling and to rolling updates",
-        document: r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":["ess:Describe*","oos:List*","oos:Get*"],"Resource":"*"}]}"#,
+        description:
+            "Read-only access to Auto Scaling, its images, launch templates and packages, and to rolling updates",
+        document: r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":["ess:Describe*","ess:List*","ecs:Describe*","oos:List*","oos:Get*"],"Resource":"*"}]}"#,
     },
     SystemPolicy {
         name: "AliyunRAMFullAccess",
@@ -318,6 +319,11 @@ mod tests {
         assert_eq!(decide("ess:DescribeScalingGroups"), Decision::Allow);
         assert_eq!(decide("oos:ListExecutions"), Decision::Allow);
         assert_eq!(decide("oos:ListTaskExecutions"), Decision::Allow);
+        assert_eq!(decide("ess:ListPackages"), Decision::Allow);
+        assert_eq!(decide("ecs:DescribeImages"), Decision::Allow);
+        assert_eq!(decide("ecs:DescribeLaunchTemplateVersions"), Decision::Allow);
+        assert_eq!(decide("ecs:CreateLaunchTemplate"), Decision::ImplicitDeny);
+        assert_eq!(decide("ess:CreatePackage"), Decision::ImplicitDeny);
         assert_eq!(decide("oos:StartExecution"), Decision::ImplicitDeny);
         assert_eq!(decide("ess:DeleteScalingGroup"), Decision::ImplicitDeny);
         assert_eq!(decide("ram:ListUsers"), Decision::ImplicitDeny);

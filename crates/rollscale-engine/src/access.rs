@@ -90,6 +90,17 @@ enum Removal<'a> {
     Key(&'a str, &'a str),
 }
 
+/// A new Active AccessKey pair for `user_name`, not yet stored.
+fn new_key(user_name: &str) -> AccessKey {
+    AccessKey {
+        id: format!("LTAI{:020x}", random_bits() & ((1u128 << 80) - 1)),
+        secret: format!("{:032x}{:030x}", random_bits(), random_bits() & ((1u128 << 120) - 1)),
+        user_name: user_name.into(),
+        status: AccessKeyStatus::Active,
+        created_at: now_millis(),
+    }
+}
+
 fn blank_secret(mut key: AccessKey) -> AccessKey {
     key.secret = String::new();
     key
@@ -152,41 +163,31 @@ impl Service {
     // ------------------------------------------------------------------ AccessKeys
 
     /// A new AccessKey pair for an existing user; the secret is in the answer and nowhere
-    /// else (stored sealed, never logged).
+    /// else (stored sealed, never logged). That the user exists and has fewer than
+    /// [`MAX_KEYS_PER_USER`] keys is checked by the store inside the inserting transaction, so
+    /// a concurrent `delete_user` or a second `create_access_key` cannot slip in between.
     pub async fn create_access_key(&self, user_name: &str) -> Result<AccessKey, ServiceError> {
-        self.user(user_name).await?;
-        if self.engine.store.access_key_list(user_name).await?.len() >= MAX_KEYS_PER_USER {
-            return Err(ServiceError::rejected(
+        let key = new_key(user_name);
+        match self.engine.store.access_key_insert(&key, MAX_KEYS_PER_USER as i64).await {
+            Ok(()) => Ok(key),
+            Err(rollscale_store::StoreError::Missing { .. }) => Err(user_not_found(user_name)),
+            Err(rollscale_store::StoreError::LimitExceeded { .. }) => Err(ServiceError::rejected(
                 "LimitExceeded.User.AccessKey",
                 format!("the user {user_name} has {MAX_KEYS_PER_USER} AccessKeys already; delete one first"),
-            ));
+            )),
+            Err(other) => Err(other.into()),
         }
-        self.insert_new_key(user_name).await
     }
 
-    async fn insert_new_key(&self, user_name: &str) -> Result<AccessKey, ServiceError> {
-        let key = AccessKey {
-            id: format!("LTAI{:020x}", random_bits() & ((1u128 << 80) - 1)),
-            secret: format!("{:032x}{:030x}", random_bits(), random_bits() & ((1u128 << 120) - 1)),
-            user_name: user_name.into(),
-            status: AccessKeyStatus::Active,
-            created_at: now_millis(),
-        };
-        self.engine.store.access_key_insert(&key).await?;
-        Ok(key)
-    }
-
-    /// The administrator's AccessKey (`rollscale up`): the user is created when missing, and
-    /// has AdministratorAccess.
+    /// The administrator's AccessKey (`rollscale up`, bootstrap only): the user is created
+    /// when missing, and has AdministratorAccess.
     pub async fn create_admin_access_key(&self, user_name: &str) -> Result<AccessKey, ServiceError> {
-        if self.engine.store.user_get(user_name).await?.is_none() {
-            match self.create_user(NewUser { name: user_name.into(), ..NewUser::default() }).await {
-                Ok(_) | Err(ServiceError::Rejected { code: "EntityAlreadyExists.User", .. }) => {}
-                Err(other) => return Err(other),
-            }
+        if !valid_user_name(user_name) {
+            return Err(ServiceError::rejected("InvalidParameter.UserName", "not a valid user name"));
         }
-        self.engine.store.user_policy_attach(user_name, PolicyType::System, ADMINISTRATOR_ACCESS, now_millis()).await?;
-        self.insert_new_key(user_name).await
+        let key = new_key(user_name);
+        self.engine.store.access_key_insert_bootstrap(&key).await?;
+        Ok(key)
     }
 
     /// A user's AccessKeys, oldest first, without their secrets.
@@ -539,6 +540,7 @@ mod tests {
     async fn keys_are_listed_without_secrets_disabled_and_deleted() {
         let (_dir, service) = service().await;
         assert_eq!(code(service.create_access_key("nobody").await), "EntityNotExist.User");
+        assert_eq!(code(service.user("nobody").await), "EntityNotExist.User", "no user is made by a key");
         service.create_user(NewUser { name: "bob".into(), ..NewUser::default() }).await.unwrap();
         let first = service.create_access_key("bob").await.unwrap();
         assert!(first.secret.len() >= 30);

@@ -11,6 +11,7 @@
 
 pub mod access;
 pub mod error;
+pub mod idempotency;
 pub mod ops;
 pub mod reconcile;
 pub mod runner;

@@ -771,6 +771,8 @@ impl Service {
 
     // ---------------------------------------------------------------- instances
 
+    /// Instances, of a group, with the given ids, in a lifecycle state (an unknown one is
+    /// refused with `InvalidParameter`).
     pub async fn instances(
         &self,
         group_id: Option<&str>,
@@ -778,6 +780,15 @@ impl Service {
         lifecycle_state: Option<&str>,
     ) -> Result<Vec<Instance>, ServiceError> {
         let group_id = group_id.map(parse_group_id).transpose()?;
+        let lifecycle_state = match lifecycle_state {
+            None => None,
+            Some(text) => Some(text.parse::<LifecycleState>().map_err(|()| {
+                ServiceError::rejected(
+                    "InvalidParameter",
+                    format!("LifecycleState \"{text}\" is not one of Pending, InService, Standby, Protected, Removing"),
+                )
+            })?),
+        };
         Ok(self
             .store()
             .instance_list(group_id.as_ref())
@@ -785,7 +796,7 @@ impl Service {
             .into_iter()
             .map(|i| i.value)
             .filter(|i| ids.is_empty() || ids.iter().any(|id| id == i.id.as_str()))
-            .filter(|i| lifecycle_state.map(|s| s == i.lifecycle_state.as_str()).unwrap_or(true))
+            .filter(|i| lifecycle_state.is_none_or(|state| state == i.lifecycle_state))
             .collect())
     }
 

@@ -1,12 +1,15 @@
 //! rollscale's HTTP surface: the Alibaba Cloud RPC API on `/` (OOS 2019-06-01, ESS
-//! 2014-08-28 and 2022-02-22) and the REST API under `/v1` ([`rest`]), both over the engine's
-//! `Service`.
+//! 2014-08-28 and 2022-02-22, ECS 2014-05-26, RAM 2015-05-01) and the REST API under `/v1`
+//! ([`rest`]), both over the engine's `Service`, with one table of their operations
+//! ([`operations`]) and one audit log writer ([`audit`]).
 //!
 //! Architecture invariant: this is the only crate that knows HTTP. Handlers parse and
 //! authenticate a request, call the engine's `Service`, and render its answer or error in the
 //! wire format of `shared/compat/WIRE.md`. No domain rule lives here.
 
+pub mod audit;
 pub mod error;
+pub mod operations;
 pub mod rest;
 pub mod rpc;
 
@@ -37,6 +40,8 @@ pub struct AppState {
     pub auth: AuthConfig,
     /// Each AccessKey's token bucket: (tokens left, when last filled).
     buckets: std::sync::Mutex<std::collections::HashMap<String, (f64, std::time::Instant)>>,
+    /// How many unauthenticated refusals each source address may have recorded.
+    failures: audit::FailureLimiter,
 }
 
 impl AppState {
@@ -68,7 +73,7 @@ impl AppState {
 
 /// The service's HTTP routes.
 pub fn router(service: Service, auth: AuthConfig) -> Router {
-    let state = Arc::new(AppState { service, auth, buckets: Default::default() });
+    let state = Arc::new(AppState { service, auth, buckets: Default::default(), failures: Default::default() });
     Router::new()
         .route("/", any(rpc::handle))
         .route("/healthz", get(|| async { "ok\n" }))

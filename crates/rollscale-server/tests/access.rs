@@ -281,9 +281,18 @@ async fn the_audit_log_shows_allowed_and_denied_calls_without_secrets() {
     let reader = app.user("reader", &["AliyunESSReadOnlyAccess"]).await;
     assert_eq!(app.call(&reader, ESS, "DescribeScalingGroups", &[]).await.0, 200);
     assert_eq!(app.call(&reader, ESS, "DeleteScalingGroup", &[("ScalingGroupId", "asg-nope")]).await.0, 403);
-    // A request that is not authenticated is no one's call: not audited.
+    // A request that is not authenticated is audited too, under the key it claims (no user).
     let stranger = ("LTAIstranger".to_string(), "whatever".to_string());
     assert_eq!(app.call(&stranger, ESS, "DescribeScalingGroups", &[]).await.0, 404);
+    let claimed = app.admin(RAM, "ListAuditEvents", &[("UserAccessKeyId", "LTAIstranger")]).await;
+    let event = &claimed["AuditEvents"][0];
+    assert_eq!(claimed["TotalCount"], 1, "{claimed}");
+    assert_eq!(
+        (event["EventAction"].as_str(), event["ResultCode"].as_str(), event["HttpStatus"].as_u64()),
+        (Some("ess:DescribeScalingGroups"), Some("InvalidAccessKeyId.NotFound"), Some(404)),
+        "{event}"
+    );
+    assert_eq!(event["UserName"], "", "an unknown key is nobody's");
 
     let log = app.admin(RAM, "ListAuditEvents", &[("UserName", "reader")]).await;
     let events = log["AuditEvents"].as_array().unwrap();
@@ -310,6 +319,7 @@ async fn the_audit_log_shows_allowed_and_denied_calls_without_secrets() {
     let all = app.admin(RAM, "ListAuditEvents", &[("MaxResults", "100")]).await;
     let text = all.to_string();
     assert!(all["TotalCount"].as_i64().unwrap() >= 5, "{all}");
+    assert!(!text.contains("whatever"), "a claimed secret is in the audit log");
     assert!(text.contains("ram:CreateAccessKey"), "{text}");
     for secret in [&reader.1, &app.admin.1] {
         assert!(!text.contains(secret.as_str()), "a secret is in the audit log");
@@ -319,4 +329,139 @@ async fn the_audit_log_shows_allowed_and_denied_calls_without_secrets() {
     // The reader may not read the log.
     let (status, _) = app.call(&reader, RAM, "ListAuditEvents", &[]).await;
     assert_eq!(status, 403);
+}
+
+/// Refusals before authentication — a bad signature, an unknown, disabled or throttled key, a
+/// bad bearer token — are in the audit log under the AccessKey id they claim, over both APIs,
+/// with the action, the code and the status, and no signature or token.
+#[tokio::test]
+async fn failed_authentications_are_audited_over_both_apis() {
+    let app = app().await;
+    let ops = app.user("ops", &["AliyunESSFullAccess"]).await;
+    let bad_secret = (ops.0.clone(), "not-the-secret".to_string());
+    assert_eq!(app.call(&bad_secret, ESS, "DescribeScalingGroups", &[]).await.0, 400);
+    app.admin(RAM, "UpdateAccessKey", &[("UserName", "ops"), ("UserAccessKeyId", &ops.0), ("Status", "Inactive")])
+        .await;
+    assert_eq!(app.call(&ops, OOS, "ListExecutions", &[]).await.0, 403);
+    app.admin(RAM, "UpdateAccessKey", &[("UserName", "ops"), ("UserAccessKeyId", &ops.0), ("Status", "Active")]).await;
+
+    // REST: a token made with the wrong secret, and an ACS3 signature with the wrong secret.
+    let forged = rollscale_server::rest::auth::make_token(&ops.0, "wrong", chrono::Utc::now().timestamp() + 60);
+    let request = Request::get("/v1/scaling-groups").header("authorization", format!("Bearer {forged}"));
+    let response = app.router.clone().oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
+    assert_eq!(response.status(), 401);
+    let hashed = sign::sha256_hex(b"");
+    let headers = vec![
+        ("x-acs-content-sha256".to_string(), hashed.clone()),
+        ("x-acs-date".to_string(), sign::format_timestamp(chrono::Utc::now())),
+        ("x-acs-signature-nonce".to_string(), sign::random_nonce()),
+    ];
+    let names: Vec<String> = headers.iter().map(|(name, _)| name.clone()).collect();
+    let canonical = sign::acs3_canonical_request("DELETE", "/v1/users/admin", &[], &headers, &names, &hashed);
+    let signature = sign::acs3_signature(&sign::acs3_string_to_sign(&canonical), "wrong");
+    let mut request = Request::delete("/v1/users/admin");
+    for (name, value) in &headers {
+        request = request.header(name, value);
+    }
+    let authorization =
+        format!("ACS3-HMAC-SHA256 Credential={},SignedHeaders={},Signature={signature}", ops.0, names.join(";"));
+    let request = request.header("authorization", authorization).body(Body::empty()).unwrap();
+    assert_eq!(app.router.clone().oneshot(request).await.unwrap().status(), 400);
+
+    // Throttled, over both APIs.
+    let limited = router(app.service.clone(), AuthConfig { rate_per_key: Some(1), ..AuthConfig::default() });
+    let mut throttled = 0;
+    for _ in 0..4 {
+        let response = limited.clone().oneshot(signed(&ops, ESS, "DescribeScalingGroups", &[])).await.unwrap();
+        throttled += usize::from(response.status() == 429);
+    }
+    assert!(throttled >= 1, "a burst of 2 at 1 a second");
+
+    let log = app.admin(RAM, "ListAuditEvents", &[("UserAccessKeyId", &ops.0), ("MaxResults", "100")]).await;
+    let events = log["AuditEvents"].as_array().unwrap();
+    let seen: Vec<(&str, &str, u64)> = events
+        .iter()
+        .map(|e| {
+            (e["EventAction"].as_str().unwrap(), e["ResultCode"].as_str().unwrap(), e["HttpStatus"].as_u64().unwrap())
+        })
+        .collect();
+    for expected in [
+        ("ess:DescribeScalingGroups", "SignatureDoesNotMatch", 400),
+        ("oos:ListExecutions", "InvalidAccessKeyId.Inactive", 403),
+        ("ess:DescribeScalingGroups", "InvalidToken", 401),
+        ("ram:DeleteUser", "SignatureDoesNotMatch", 400),
+        ("ess:DescribeScalingGroups", "Throttling.User", 429),
+    ] {
+        assert!(seen.contains(&expected), "{expected:?} in {seen:?}");
+    }
+    // Attributed to the user whose key was claimed; no signature, token or secret kept.
+    assert!(events.iter().all(|e| e["UserName"] == "ops"), "{log}");
+    let text = log.to_string();
+    for secret in [ops.1.as_str(), "not-the-secret", forged.as_str(), signature.as_str()] {
+        assert!(!text.contains(secret), "{secret} is in the audit log");
+    }
+}
+
+/// AliyunESSReadOnlyAccess reads everything that is read-only over both APIs — groups,
+/// configurations, instances, activities, load balancers, events, rolling updates, images,
+/// launch templates and packages — and changes nothing.
+#[tokio::test]
+async fn the_read_only_policy_reads_everything_read_only_over_both_apis() {
+    let app = app().await;
+    app.demo_group().await;
+    app.service.create_package("wordpress", "v1", "echo", "").await.unwrap();
+    let version = rollscale_engine::templates::NewTemplateVersion {
+        image_id: "img".into(),
+        instance_type: None,
+        containers: vec![],
+        description: None,
+    };
+    app.service.create_launch_template("web", version).await.unwrap();
+    let reader = app.user("reader", &["AliyunESSReadOnlyAccess"]).await;
+    let token = rollscale_server::rest::auth::make_token(&reader.0, &reader.1, chrono::Utc::now().timestamp() + 600);
+    let rest = |path: String| {
+        let request = Request::get(path).header("authorization", format!("Bearer {token}"));
+        request.body(Body::empty()).unwrap()
+    };
+    // Every REST read but RAM's (users, policies, the audit log: AliyunRAMReadOnlyAccess).
+    for route in rollscale_server::rest::ROUTES.iter().filter(|r| r.method == "get" && !r.action.starts_with("ram:")) {
+        // Ids that do not exist: found or not, the point is that it is allowed.
+        let path = route.path.replace("{id}", "exec-00000000000000000000").replace("{name}", "x");
+        let response = app.router.clone().oneshot(rest(path.clone())).await.unwrap();
+        let status = response.status().as_u16();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert!(status != 403, "{path}: {status} {}", String::from_utf8_lossy(&body));
+    }
+    for path in ["/v1/images", "/v1/launch-templates", "/v1/packages", "/v1/load-balancers"] {
+        let response = app.router.clone().oneshot(rest(path.into())).await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+    }
+    // Every RPC read of ESS, ECS and OOS.
+    let reads = rollscale_server::operations::OPERATIONS.iter().filter(|op| {
+        !op.action.starts_with("ram:") && ["Describe", "List", "Get"].iter().any(|verb| op.name().starts_with(verb))
+    });
+    for operation in reads {
+        for version in operation.versions {
+            let (status, body) = app.call(&reader, version, operation.name(), &[]).await;
+            assert!(status != 403, "{version} {}: {body}", operation.action);
+        }
+    }
+    let (status, body) = app.call(&reader, "2014-05-26", "DescribeLaunchTemplates", &[]).await;
+    assert_eq!(body["LaunchTemplateSets"]["LaunchTemplateSet"][0]["LaunchTemplateName"], "web", "{status} {body}");
+    let (_, body) = app.call(&reader, ESS, "ListPackages", &[]).await;
+    assert_eq!(body["Packages"]["Package"][0]["PackageName"], "wordpress", "{body}");
+    let (_, body) = app.call(&reader, ESS, "DescribeImages", &[]).await;
+    assert_eq!(body["Images"]["Image"][0]["ImageId"], "img", "{body}");
+    // And writes stay refused.
+    for (version, action, params) in [
+        ("2014-05-26", "CreateLaunchTemplate", vec![("LaunchTemplateName", "x"), ("ImageId", "img")]),
+        (ESS, "CreatePackage", vec![("PackageName", "p"), ("PackageVersion", "v")]),
+        ("2014-05-26", "DeleteImage", vec![("ImageId", "img")]),
+    ] {
+        let (status, body) = app.call(&reader, version, action, &params).await;
+        assert_eq!((status, body["Code"].as_str()), (403, Some("Forbidden.RAM")), "{action}: {body}");
+    }
+    assert_eq!(app.service.images().await.unwrap().len(), 1);
+    assert_eq!(app.service.packages(None).await.unwrap().len(), 1);
+    assert_eq!(app.service.launch_templates().await.unwrap().len(), 1);
 }

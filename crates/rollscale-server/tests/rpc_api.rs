@@ -296,7 +296,7 @@ async fn a_client_token_makes_creates_idempotent_per_caller_even_concurrently() 
     service
         .engine
         .store
-        .access_key_insert(&AccessKey {
+        .access_key_insert_bootstrap(&AccessKey {
             id: "LTAIotherCaller".into(),
             secret: "otherSecret".into(),
             user_name: "other".into(),

@@ -331,7 +331,7 @@ mod tests {
     async fn secrets_are_stored_sealed_and_read_back_plain() {
         let (_dir, store) = fresh_store().await;
         let secret = "s3cr3t-0123456789abcdef0123456789";
-        store.access_key_insert(&key("LTAIone", "admin", secret)).await.unwrap();
+        store.access_key_insert_bootstrap(&key("LTAIone", "admin", secret)).await.unwrap();
         let stored: String = sqlx::query("SELECT secret_sealed FROM access_keys WHERE id = 'LTAIone'")
             .fetch_one(&mut *store.conn().await.unwrap())
             .await
@@ -388,8 +388,8 @@ mod tests {
             ["alice", "bob"]
         );
         assert_eq!(store.user_list(1, 10).await.unwrap().len(), 1);
-        store.access_key_insert(&key("LTAIa1", "alice", "one")).await.unwrap();
-        store.access_key_insert(&key("LTAIa2", "alice", "two")).await.unwrap();
+        store.access_key_insert(&key("LTAIa1", "alice", "one"), 2).await.unwrap();
+        store.access_key_insert(&key("LTAIa2", "alice", "two"), 2).await.unwrap();
         // alice existed: no policy was attached to her by the insert.
         assert!(store.user_policy_list("alice").await.unwrap().is_empty());
         assert_eq!(store.access_key_list("alice").await.unwrap().len(), 2);
@@ -418,6 +418,53 @@ mod tests {
         assert_eq!(store.policy_delete("Ops").await.unwrap(), Some(0));
         assert_eq!(store.policy_delete("Ops").await.unwrap(), None);
         assert!(!store.user_delete("alice").await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn the_normal_insert_never_creates_a_user_and_keeps_the_limit_inside_its_transaction() {
+        let (_dir, store) = fresh_store().await;
+        // A user deleted between the service's check and the insert: refused, and the user
+        // is not brought back (let alone as an administrator).
+        store.user_insert(&user("carol")).await.unwrap();
+        assert!(store.user_delete("carol").await.unwrap());
+        let refused = store.access_key_insert(&key("LTAIc1", "carol", "one"), 2).await;
+        assert!(matches!(refused, Err(crate::StoreError::Missing { what: "user", .. })), "{refused:?}");
+        assert_eq!(store.user_get("carol").await.unwrap(), None);
+        assert!(store.user_policy_list("carol").await.unwrap().is_empty());
+        assert!(store.access_key_get("LTAIc1").await.unwrap().is_none());
+        assert_eq!(store.access_key_count().await.unwrap(), 0);
+
+        // The limit, checked in the same transaction: of eight concurrent inserts for one
+        // user, exactly two succeed, and the others are refused with nothing written.
+        store.user_insert(&user("dave")).await.unwrap();
+        let mut handles = Vec::new();
+        for n in 0..8 {
+            let store = store.clone();
+            handles.push(tokio::spawn(async move {
+                store.access_key_insert(&key(&format!("LTAId{n}"), "dave", "s"), 2).await
+            }));
+        }
+        let mut inserted = 0;
+        for handle in handles {
+            match handle.await.unwrap() {
+                Ok(()) => inserted += 1,
+                Err(crate::StoreError::LimitExceeded { limit: 2, .. }) => {}
+                Err(other) => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(inserted, 2);
+        assert_eq!(store.access_key_list("dave").await.unwrap().len(), 2);
+        assert!(store.user_policy_list("dave").await.unwrap().is_empty(), "no policy comes with a key");
+
+        // The bootstrap insert is the one that makes an administrator.
+        store.access_key_insert_bootstrap(&key("LTAIboot", "root", "s")).await.unwrap();
+        let attached = store.user_policy_list("root").await.unwrap();
+        assert_eq!(
+            attached.iter().map(|(t, n, _)| (*t, n.as_str())).collect::<Vec<_>>(),
+            [(PolicyType::System, "AdministratorAccess")]
+        );
+        store.access_key_insert_bootstrap(&key("LTAIboot2", "root", "s")).await.unwrap();
+        assert_eq!(store.user_policy_list("root").await.unwrap().len(), 1, "attached once");
     }
 
     #[tokio::test]

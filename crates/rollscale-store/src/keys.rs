@@ -10,11 +10,46 @@ use sqlx::{Connection, Row};
 const KEY_COLUMNS: &str = "id, secret_sealed, user_name, status, created_at";
 
 impl Store {
-    /// Inserts an AccessKey, its secret sealed. When its user does not exist, the user is
-    /// created with the system policy AdministratorAccess: this is the bootstrap key (of
-    /// `rollscale up`'s admin, of tests), as every key was before users existed. The service
-    /// creates keys only for users that exist.
-    pub async fn access_key_insert(&self, key: &AccessKey) -> Result<(), StoreError> {
+    /// Inserts an AccessKey for an existing user, its secret sealed, unless the user already
+    /// has `max_per_user` keys. Both conditions are checked inside the transaction that
+    /// inserts: the user's row is written first (its generation bumped), which locks it on
+    /// PostgreSQL and takes the write lock on SQLite, so a concurrent `user_delete` or a second
+    /// insert for the same user waits until this one is done. A missing user is
+    /// [`StoreError::Missing`] (and no user is created), a full one
+    /// [`StoreError::LimitExceeded`]; either way nothing is written.
+    pub async fn access_key_insert(&self, key: &AccessKey, max_per_user: i64) -> Result<(), StoreError> {
+        let mut conn = self.conn().await?;
+        let mut tx = conn.begin().await?;
+        let locked = sqlx::query("UPDATE users SET generation = generation + 1 WHERE name = $1")
+            .bind(key.user_name.as_str())
+            .execute(&mut *tx)
+            .await?;
+        if locked.rows_affected() != 1 {
+            return Err(StoreError::Missing { what: "user", id: key.user_name.clone() });
+        }
+        let count: i64 = sqlx::query("SELECT COUNT(*) FROM access_keys WHERE user_name = $1")
+            .bind(key.user_name.as_str())
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        if count >= max_per_user {
+            return Err(StoreError::LimitExceeded {
+                what: "AccessKeys",
+                id: key.user_name.clone(),
+                limit: max_per_user,
+            });
+        }
+        self.insert_key_row(&mut tx, key).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Bootstrap only (the admin key of `rollscale up`, test fixtures): inserts an AccessKey,
+    /// creating its user with the system policy AdministratorAccess when the user does not
+    /// exist, and attaching AdministratorAccess when it does. No limit on the user's keys.
+    /// (Keys made before users existed got the same from migration 0004.) Never reachable from
+    /// an API: the service's `create_access_key` uses [`Store::access_key_insert`].
+    pub async fn access_key_insert_bootstrap(&self, key: &AccessKey) -> Result<(), StoreError> {
         let mut conn = self.conn().await?;
         let mut tx = conn.begin().await?;
         let user = sqlx::query("SELECT name FROM users WHERE name = $1")
@@ -31,15 +66,26 @@ impl Store {
             .bind(key.created_at)
             .execute(&mut *tx)
             .await?;
-            sqlx::query(
-                "INSERT INTO user_policies (user_name, policy_type, policy_name, attached_at) VALUES ($1, 'System', $2, $3)",
-            )
-            .bind(key.user_name.as_str())
-            .bind(ADMINISTRATOR_ACCESS)
-            .bind(key.created_at)
-            .execute(&mut *tx)
-            .await?;
         }
+        sqlx::query(
+            "INSERT INTO user_policies (user_name, policy_type, policy_name, attached_at) VALUES ($1, 'System', $2, $3) \
+             ON CONFLICT (user_name, policy_type, policy_name) DO NOTHING",
+        )
+        .bind(key.user_name.as_str())
+        .bind(ADMINISTRATOR_ACCESS)
+        .bind(key.created_at)
+        .execute(&mut *tx)
+        .await?;
+        self.insert_key_row(&mut tx, key).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn insert_key_row(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        key: &AccessKey,
+    ) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO access_keys (id, secret_sealed, user_name, status, created_at, generation) \
              VALUES ($1, $2, $3, $4, $5, 0)",
@@ -49,13 +95,12 @@ impl Store {
         .bind(key.user_name.as_str())
         .bind(key.status.as_str())
         .bind(key.created_at)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
         .map_err(|error| match is_unique_violation(&error) {
             true => StoreError::AlreadyExists { what: "AccessKey", id: key.id.clone() },
             false => error.into(),
         })?;
-        tx.commit().await?;
         Ok(())
     }
 

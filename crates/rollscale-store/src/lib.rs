@@ -40,6 +40,13 @@ pub enum StoreError {
     Conflict { what: &'static str, id: String },
     #[error("the {what} {id} already exists")]
     AlreadyExists { what: &'static str, id: String },
+    /// A row the write depends on does not exist (checked inside the write's transaction).
+    #[error("the {what} {id} does not exist")]
+    Missing { what: &'static str, id: String },
+    /// The write would take `id` past its limit of `what` (checked inside the write's
+    /// transaction).
+    #[error("the {id} has {limit} {what} already")]
+    LimitExceeded { what: &'static str, id: String, limit: i64 },
     #[error("database error")]
     Database(#[from] sqlx::Error),
     #[error("database migration failed")]

@@ -85,6 +85,26 @@ impl Store {
         Ok(())
     }
 
+    /// Every token record (scope, fingerprint, result), by scope: what an operator (or a test
+    /// that checks a refused request left them alone) sees.
+    pub async fn client_token_list(&self) -> Result<Vec<(String, ClientTokenRecord)>, StoreError> {
+        let rows = sqlx::query("SELECT scope, fingerprint, result, created_at FROM client_tokens ORDER BY scope")
+            .fetch_all(&mut *self.conn().await?)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    row.try_get(0)?,
+                    ClientTokenRecord {
+                        fingerprint: row.try_get(1)?,
+                        result: row.try_get(2)?,
+                        created_at: row.try_get(3)?,
+                    },
+                ))
+            })
+            .collect()
+    }
+
     /// Gives up an unfinished claim (its request was refused), so the token can be used again.
     pub async fn client_token_release(&self, scope: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM client_tokens WHERE scope = $1 AND result = ''")
@@ -118,6 +138,9 @@ mod tests {
         store.client_token_release("k/a/t").await.unwrap();
         assert!(!store.client_token_take_over("k/a/t", 10, 13).await.unwrap());
         assert_eq!(store.client_token_claim("k/a/t", "f1", 14).await.unwrap().unwrap().result, "exec-1");
+        let listed = store.client_token_list().await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!((listed[0].0.as_str(), listed[0].1.result.as_str()), ("k/a/t", "exec-1"));
     }
 
     #[tokio::test]

@@ -111,3 +111,79 @@ fn a_read_only_user_key_reads_is_refused_a_rolling_update_and_stops_when_disable
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Writes a 0600 profile for an AccessKey at `path`.
+fn profile(path: &Path, endpoint: &str, id: &str, secret: &str) {
+    let text = serde_json::json!({
+        "endpoint": endpoint, "access_key_id": id, "access_key_secret": secret, "region_id": "local"
+    });
+    std::fs::write(path, text.to_string()).expect("profile");
+    #[cfg(unix)]
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).expect("chmod");
+}
+
+/// The seeds' style, `rollscale ram <Action> --Name value`, end to end: the admin makes a user,
+/// an AccessKey and an attachment with RAM's own actions; the new key reads (ECS's
+/// DescribeRegions too, as `aliyun ecs DescribeRegions` checks a configuration) and is refused
+/// what the policy does not allow; bad input is refused with its code.
+#[test]
+fn the_generic_ram_caller_makes_a_user_a_key_and_an_attachment() {
+    let dir = temp_dir("access-ram");
+    let server = up(&dir, &["--demo-size", "1"]);
+
+    let created = cli_json(&dir, &["ram", "CreateUser", "--UserName", "bob", "--DisplayName", "Bob"]);
+    assert_eq!(created["User"]["UserName"], "bob", "{created}");
+    let key = cli_json(&dir, &["ram", "CreateAccessKey", "--UserName", "bob"]);
+    let id = key["AccessKey"]["AccessKeyId"].as_str().expect("id").to_string();
+    let secret = key["AccessKey"]["AccessKeySecret"].as_str().expect("the secret, this once").to_string();
+    assert_eq!(key["AccessKey"]["Status"], "Active");
+    let attached = cli_json(
+        &dir,
+        &[
+            "ram",
+            "AttachPolicyToUser",
+            "--UserName",
+            "bob",
+            "--PolicyType",
+            "System",
+            "--PolicyName",
+            "AliyunESSReadOnlyAccess",
+        ],
+    );
+    assert!(attached["RequestId"].is_string(), "{attached}");
+    let policies = cli_json(&dir, &["ram", "ListPoliciesForUser", "--UserName", "bob"]);
+    assert_eq!(policies["Policies"]["Policy"][0]["PolicyName"], "AliyunESSReadOnlyAccess", "{policies}");
+    let keys = cli_json(&dir, &["ram", "ListAccessKeys", "--UserName", "bob"]);
+    assert_eq!(keys["AccessKeys"]["AccessKey"][0]["AccessKeyId"], id.as_str());
+    assert!(!keys.to_string().contains(&secret), "a listed key shows no secret");
+
+    let bob = dir.join("bob.json");
+    profile(&bob, &server.endpoint, &id, &secret);
+    let (code, stdout, stderr) = cli_as(&bob, &["ess", "DescribeScalingGroups"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains(&server.group_id), "{stdout}");
+    let (code, stdout, stderr) = cli_as(&bob, &["ecs", "DescribeRegions"]);
+    assert_eq!(code, 0, "{stderr}");
+    let regions: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    assert_eq!(regions["Regions"]["Region"][0]["RegionId"], "local", "{regions}");
+    let (code, _, stderr) = cli_as(&bob, &["ram", "CreateUser", "--UserName", "mallory"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("Forbidden.RAM") && stderr.contains("ram:CreateUser"), "{stderr}");
+
+    // Bad input, refused with its code, changes nothing.
+    let (code, _, stderr) = cli(&dir, &["ram", "CreateUser"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("MissingParameter") && stderr.contains("UserName"), "{stderr}");
+    let (code, _, stderr) = cli(&dir, &["ram", "CreateUser", "--UserName", "carol", "--Emial", "c@example.org"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("InvalidParameter") && stderr.contains("Emial"), "{stderr}");
+    let (code, _, stderr) = cli(&dir, &["ram", "CreateAccessKey", "--UserName", "nobody"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("EntityNotExist.User"), "{stderr}");
+    let users = cli_json(&dir, &["ram", "ListUsers"]);
+    let names: Vec<&str> =
+        users["Users"]["User"].as_array().expect("users").iter().filter_map(|u| u["UserName"].as_str()).collect();
+    assert_eq!(names, ["admin", "bob"], "{users}");
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -9,12 +9,13 @@
 use super::State as AppStateRef;
 use crate::error::ApiError;
 use crate::rpc::request::RpcRequest;
+use crate::{audit, operations};
 use axum::body::{to_bytes, Body};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use hmac::{Hmac, Mac};
-use rollscale_core::access::AuditEvent;
+use rollscale_engine::idempotency::Begin;
 use sha2::Sha256;
 use std::net::SocketAddr;
 
@@ -22,7 +23,7 @@ use std::net::SocketAddr;
 #[derive(Clone, Debug)]
 pub struct Caller {
     pub access_key_id: String,
-    /// The action the route is authorized as (`ess:DescribeScalingGroups`, …).
+    /// The action the call is authorized as (`ess:DescribeScalingGroups`, …).
     pub action: &'static str,
 }
 
@@ -74,15 +75,87 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// The middleware of every authenticated route: refuses query parameters the route does not
-/// take, then authenticates.
+/// The middleware of every authenticated route: authenticates, authorizes the route's
+/// operation on the resources its parameters name, refuses query parameters the route does
+/// not take, runs an idempotent create once per `Idempotency-Key`, and writes the call to the
+/// audit log whatever happened, unauthenticated refusals included.
 pub async fn require(
     State((state, route)): State<(AppStateRef, &'static super::Route)>,
     request: Request,
     next: Next,
 ) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string().to_uppercase();
-    let (mut parts, body) = request.into_parts();
+    let (parts, body) = request.into_parts();
+    let source_ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
+    let mut draft = audit::Draft {
+        access_key_id: claimed_access_key(&parts.headers),
+        action: route.action.to_string(),
+        ..audit::Draft::default()
+    };
+    let response = match to_bytes(body, MAX_BODY).await {
+        Ok(bytes) => {
+            draft.request = audit_request(&parts, &bytes);
+            serve(&state, route, parts, bytes, next, &mut draft).await
+        }
+        Err(_) => {
+            draft.request = audit_request(&parts, b"");
+            Err(ApiError::new(413, "InvalidBody", format!("the body is larger than {MAX_BODY} bytes")))
+        }
+    };
+    let response = response.unwrap_or_else(|error| error.with_request_id(&request_id).into_response());
+    let (response, result_code) = result_code(response).await;
+    audit::record(&state, draft, &result_code, response.status().as_u16(), &request_id, source_ip).await;
+    response
+}
+
+/// The AccessKey id a request claims: a bearer token's, or an ACS3 signature's `Credential`.
+fn claimed_access_key(headers: &axum::http::HeaderMap) -> String {
+    let Some(value) = headers.get("authorization").and_then(|v| v.to_str().ok()) else { return String::new() };
+    match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
+            parse_token(token.trim()).map(|(key, ..)| audit::cut(key, 128)).unwrap_or_default()
+        }
+        Some((_, rest)) => rest
+            .split(',')
+            .filter_map(|part| part.trim().split_once('='))
+            .find(|(name, _)| *name == "Credential")
+            .map(|(_, value)| audit::cut(value, 128))
+            .unwrap_or_default(),
+        None => String::new(),
+    }
+}
+
+async fn serve(
+    state: &AppStateRef,
+    route: &'static super::Route,
+    mut parts: axum::http::request::Parts,
+    bytes: axum::body::Bytes,
+    next: Next,
+    draft: &mut audit::Draft,
+) -> Result<Response, ApiError> {
+    let access_key_id = authenticate(state, &parts, &bytes).await?;
+    draft.authenticated = true;
+    draft.access_key_id.clone_from(&access_key_id);
+    // The route's operation, on the resources its parameters name, as the RPC API decides
+    // them (`crate::operations`).
+    let body: Option<serde_json::Value> = serde_json::from_slice(&bytes).ok();
+    let action = match route.action_by {
+        None => route.action,
+        Some((field, choices)) => {
+            let chosen = body.as_ref().and_then(|body| body[field].as_str());
+            choices.iter().find(|(value, _)| Some(*value) == chosen).map_or(route.action, |(_, action)| action)
+        }
+    };
+    draft.action = action.to_string();
+    let named = named(route, parts.uri.path(), parts.uri.query().unwrap_or_default(), body.as_ref());
+    let resources = operations::resources(action, &named);
+    draft.resource = resources.join(",");
+    // A token is made from the caller's own key and grants nothing more: anyone may make one.
+    if route.path != "/v1/tokens" {
+        for resource in &resources {
+            state.service.authorize(&access_key_id, action, resource).await?;
+        }
+    }
     let query = form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes());
     for (name, _) in query {
         if !route.query.iter().any(|(known, _)| *known == name) {
@@ -91,21 +164,74 @@ pub async fn require(
                 true => format!("the query parameter \"{name}\" is not one this route takes (it takes none)"),
                 false => format!("the query parameter \"{name}\" is not one of {}", known.join(", ")),
             };
-            return ApiError::new(400, "InvalidParameter", message).with_request_id(&request_id).into_response();
+            return Err(ApiError::new(400, "InvalidParameter", message));
         }
     }
-    let bytes = match to_bytes(body, MAX_BODY).await {
-        Ok(bytes) => bytes,
-        Err(_) => {
-            return ApiError::new(413, "InvalidBody", format!("the body is larger than {MAX_BODY} bytes"))
-                .with_request_id(&request_id)
-                .into_response()
+    let claim = match parts.headers.get(IDEMPOTENCY_KEY) {
+        None => None,
+        Some(value) => {
+            if !super::idempotent(route) {
+                return Err(ApiError::new(
+                    400,
+                    "InvalidParameter",
+                    format!("the {IDEMPOTENCY_KEY} header is taken by the create operations only, not by {action}"),
+                ));
+            }
+            let token = value.to_str().unwrap_or("\u{0}");
+            rollscale_engine::idempotency::check_token(token, "Idempotency-Key")?;
+            let fingerprint = fingerprint(&parts, &bytes, body.as_ref());
+            match state.service.begin_idempotent(&access_key_id, action, token, &fingerprint).await? {
+                Begin::Run(claim) => Some(claim),
+                Begin::Replay(answer) => {
+                    return Ok(([(axum::http::header::CONTENT_TYPE, "application/json")], answer).into_response())
+                }
+            }
         }
     };
-    let authorization = parts.headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_string);
-    let caller = match authorization.as_deref() {
+    parts.extensions.insert(Caller { access_key_id, action });
+    let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+    let Some(claim) = claim else { return Ok(response) };
+    if !response.status().is_success() {
+        state.service.finish_idempotent(claim, None).await;
+        return Ok(response);
+    }
+    let (response_parts, body) = response.into_parts();
+    let answer = to_bytes(body, MAX_BODY).await.unwrap_or_default();
+    state.service.finish_idempotent(claim, Some(&String::from_utf8_lossy(&answer))).await;
+    Ok(Response::from_parts(response_parts, Body::from(answer)))
+}
+
+/// The header that makes a REST create idempotent (the RPC API's `ClientToken`).
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+/// What a REST request asks for: method, path, query and its JSON body (canonical: keys
+/// sorted), to tell a retry from another request with the same key.
+fn fingerprint(parts: &axum::http::request::Parts, bytes: &[u8], body: Option<&serde_json::Value>) -> String {
+    use sha2::Digest;
+    let body = match body {
+        Some(value) => value.to_string(),
+        None => String::from_utf8_lossy(bytes).into_owned(),
+    };
+    let mut hasher = Sha256::new();
+    for part in [parts.method.as_str(), parts.uri.path(), parts.uri.query().unwrap_or_default(), body.as_str()] {
+        hasher.update((part.len() as u64).to_be_bytes());
+        hasher.update(part.as_bytes());
+    }
+    format!("rest:{}", hex::encode(hasher.finalize()))
+}
+
+/// Authenticates by bearer token or ACS3 signature: the caller's AccessKey id.
+async fn authenticate(
+    state: &AppStateRef,
+    parts: &axum::http::request::Parts,
+    bytes: &[u8],
+) -> Result<String, ApiError> {
+    let authorization = parts.headers.get("authorization").and_then(|v| v.to_str().ok());
+    match authorization {
         Some(value) if value.len() > 7 && value[..7].eq_ignore_ascii_case("bearer ") => {
-            bearer(&state, &value[7..]).await.and_then(|key| state.throttle(&key).map(|()| key))
+            let key = bearer(state, &value[7..]).await?;
+            state.throttle(&key)?;
+            Ok(key)
         }
         Some(_) => {
             let headers: Vec<(String, String)> = parts
@@ -113,79 +239,53 @@ pub async fn require(
                 .iter()
                 .filter_map(|(name, value)| value.to_str().ok().map(|v| (name.as_str().to_string(), v.to_string())))
                 .collect();
-            match RpcRequest::from_parts(
+            let signed = RpcRequest::from_parts(
                 parts.method.as_str(),
                 parts.uri.path(),
                 parts.uri.query(),
                 headers,
                 bytes.to_vec(),
-            ) {
-                Ok(signed) => crate::rpc::authenticate(&state, &signed).await.map(|(_, key)| key),
-                Err(error) => Err(ApiError::new(error.http_status(), error.code(), error.to_string())),
-            }
+            )
+            .map_err(|error| ApiError::new(error.http_status(), error.code(), error.to_string()))?;
+            crate::rpc::authenticate(state, &signed).await.map(|(_, key)| key)
         }
         None => Err(ApiError::new(
             401,
             "MissingAuthorization",
             "sign the request (ACS3-HMAC-SHA256) or send `Authorization: Bearer <token>` (`rollscale token`)",
         )),
-    };
-    let access_key_id = match caller {
-        Ok(access_key_id) => access_key_id,
-        Err(error) => return error.with_request_id(&request_id).into_response(),
-    };
-    // Authorized as the route's RPC action, on the resource its path names; every
-    // authenticated call goes to the audit log, refused or not.
-    let resource = resource_of(route, parts.uri.path());
-    let source_ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip().to_string());
-    let draft = AuditEvent {
-        id: String::new(),
-        at: 0,
-        user_name: String::new(),
-        access_key_id: access_key_id.clone(),
-        action: route.action.to_string(),
-        resource: resource.clone(),
-        source_ip: source_ip.unwrap_or_default(),
-        result_code: String::new(),
-        http_status: 0,
-        request_id: request_id.clone(),
-        request: audit_request(&parts, &bytes),
-    };
-    // A token is made from the caller's own key and grants nothing more: anyone may make one.
-    let authorized = match route.path == "/v1/tokens" {
-        true => Ok(()),
-        false => state.service.authorize(&access_key_id, route.action, &resource).await,
-    };
-    let response = match authorized {
-        Ok(()) => {
-            parts.extensions.insert(Caller { access_key_id, action: route.action });
-            next.run(Request::from_parts(parts, Body::from(bytes))).await
-        }
-        Err(error) => ApiError::from(error).with_request_id(&request_id).into_response(),
-    };
-    let (response, result_code) = result_code(response).await;
-    let event = AuditEvent { http_status: response.status().as_u16(), result_code, ..draft };
-    if let Err(error) = state.service.record_audit(event).await {
-        tracing::error!(error = %error, "the audit log could not be written");
     }
-    response
 }
 
-/// The resource a route acts on, as policies name it (the RPC API's names): the scaling group
-/// or rolling update in its path, else every resource of the product.
-fn resource_of(route: &super::Route, path: &str) -> String {
-    let product = route.action.split(':').next().unwrap_or("*");
+/// The resource-naming parameters of a REST call, by their RPC names: each of the route's
+/// `names` found as a `{path}` parameter (percent-decoded), a query parameter, or a string (or
+/// list of strings) at the top of the JSON body.
+fn named(route: &super::Route, path: &str, query: &str, body: Option<&serde_json::Value>) -> operations::Named {
+    let template: Vec<&str> = route.path.trim_start_matches('/').split('/').collect();
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    let id = |after: &str| {
-        let template: Vec<&str> = route.path.trim_start_matches('/').split('/').collect();
-        template.iter().position(|segment| *segment == after).and_then(|i| segments.get(i + 1)).copied()
-    };
-    let named = match route.path {
-        p if p.starts_with("/v1/scaling-groups/{id}") => id("scaling-groups").map(|id| format!("scalinggroup/{id}")),
-        p if p.starts_with("/v1/rolling-updates/{id}") => id("rolling-updates").map(|id| format!("execution/{id}")),
-        _ => None,
-    };
-    format!("acs:{product}:*:*:{}", named.as_deref().unwrap_or("*"))
+    let mut named = operations::Named::new();
+    for (rest_name, rpc_name) in route.names {
+        let Some(rpc_name) = operations::RESOURCE_PARAMS.iter().find(|known| *known == rpc_name) else { continue };
+        let placeholder = format!("{{{rest_name}}}");
+        let mut values: Vec<String> = Vec::new();
+        if let Some(segment) = template.iter().position(|s| *s == placeholder).and_then(|i| segments.get(i)) {
+            values.push(percent_encoding::percent_decode_str(segment).decode_utf8_lossy().into_owned());
+        }
+        let from_query = form_urlencoded::parse(query.as_bytes()).filter(|(k, _)| k == rest_name);
+        values.extend(from_query.map(|(_, v)| v.into_owned()));
+        match body.map(|body| &body[*rest_name]) {
+            Some(serde_json::Value::String(value)) => values.push(value.clone()),
+            Some(serde_json::Value::Array(items)) => {
+                values.extend(items.iter().filter_map(|item| item.as_str().map(str::to_string)))
+            }
+            _ => {}
+        }
+        values.retain(|value| !value.is_empty());
+        if !values.is_empty() {
+            named.entry(rpc_name).or_default().extend(values);
+        }
+    }
+    named
 }
 
 /// Most characters of a body kept in the audit log.

@@ -35,6 +35,16 @@ pub fn document() -> Value {
             parameters.push(json!({"name": name, "in": "query", "required": false, "description": description,
                                    "schema": {"type": "string"}}));
         }
+        if super::idempotent(route) {
+            parameters.push(json!({
+                "name": "Idempotency-Key", "in": "header", "required": false,
+                "description": "1 to 64 printable ASCII characters: the first request with this key creates, a \
+                                retry with the same key and request gets the first answer and creates nothing, \
+                                and the key with another request is refused (IdempotentParameterMismatch). \
+                                Per AccessKey; the RPC API's ClientToken.",
+                "schema": {"type": "string", "maxLength": 64},
+            }));
+        }
         let content_type = if route.stream { "text/event-stream" } else { "application/json" };
         let mut operation = json!({
             "summary": route.summary,
@@ -47,6 +57,11 @@ pub fn document() -> Value {
             },
             "security": [{"acs3": []}, {"bearer": []}],
         });
+        if let Some((field, choices)) = route.action_by {
+            let by_value: Map<String, Value> =
+                choices.iter().map(|(value, action)| (value.to_string(), json!(action))).collect();
+            operation["x-rollscale-action-by"] = json!({"field": field, "actions": by_value});
+        }
         if let Some(body) = route.body {
             operation["requestBody"] =
                 json!({"required": true, "content": {"application/json": {"schema": body(&mut generator)}}});

@@ -1,5 +1,6 @@
-//! ECS (Version 2014-05-26): the launch template actions, and the image catalog's actions (the
-//! same as under ESS).
+//! ECS (Version 2014-05-26): the launch template actions, the image catalog's actions (the
+//! same as under ESS), and `DescribeRegions` (rollscale's one region, so that
+//! `aliyun ecs DescribeRegions` can check a configuration).
 
 use super::request::Params;
 use super::{ess, required};
@@ -11,8 +12,29 @@ use serde_json::{json, Value};
 
 pub const VERSION: &str = "2014-05-26";
 
-pub async fn dispatch(service: &Service, caller: &str, action: &str, params: &Params) -> Result<Value, ApiError> {
+/// The one region rollscale serves (the CLI profile's default `RegionId`).
+pub const REGION_ID: &str = "local";
+
+pub async fn dispatch(service: &Service, action: &str, params: &Params, host: Option<&str>) -> Result<Value, ApiError> {
     match action {
+        "DescribeRegions" => {
+            let local_name = match params.get_nonempty("AcceptLanguage") {
+                None | Some("en-US") | Some("zh-CN") | Some("ja") => "rollscale (this service)",
+                Some(other) => {
+                    return Err(ApiError::new(
+                        400,
+                        "InvalidParameter",
+                        format!("AcceptLanguage \"{other}\" is not one of zh-CN, en-US, ja"),
+                    ))
+                }
+            };
+            Ok(json!({ "Regions": { "Region": [{
+                "RegionId": REGION_ID,
+                "LocalName": local_name,
+                "RegionEndpoint": host.unwrap_or_default(),
+                "Status": "available",
+            }] } }))
+        }
         "CreateLaunchTemplate" => {
             let name = required(params, "LaunchTemplateName")?;
             let (template, _) = service.create_launch_template(name, new_version(params)?).await?;
@@ -73,7 +95,7 @@ pub async fn dispatch(service: &Service, caller: &str, action: &str, params: &Pa
             }))
         }
         "CreateImage" | "DescribeImages" | "DeleteImage" => {
-            ess::dispatch(service, caller, ess::VERSION_2014, action, params).await
+            ess::dispatch(service, ess::VERSION_2014, action, params).await
         }
         other => Err(ApiError::new(
             404,

@@ -5,7 +5,6 @@
 //! list responses (`{"ScalingGroups":{"ScalingGroup":[…]}}` / `{"ScalingGroups":[…]}`);
 //! both names are accepted in both versions, and the response follows the request's version.
 
-use super::idempotency::{self, Begin};
 use super::request::Params;
 use super::{list, render::date, required};
 use crate::error::ApiError;
@@ -42,27 +41,11 @@ impl Shape<'_> {
     }
 }
 
-pub async fn dispatch(
-    service: &Service,
-    caller: &str,
-    version: &str,
-    action: &str,
-    params: &Params,
-) -> Result<Value, ApiError> {
+pub async fn dispatch(service: &Service, version: &str, action: &str, params: &Params) -> Result<Value, ApiError> {
     let shape = Shape { version };
     match action {
-        "CreateScalingGroup" | "CreateScalingConfiguration" => {
-            let claim = match idempotency::begin(service, caller, &format!("ess/{action}"), params).await? {
-                Begin::Replay(first) => return Ok(first),
-                Begin::Run(claim) => claim,
-            };
-            let created = if action == "CreateScalingGroup" {
-                create_group(service, params).await
-            } else {
-                create_configuration(service, params).await
-            };
-            idempotency::finish(service, claim, created, Value::clone).await
-        }
+        "CreateScalingGroup" => create_group(service, params).await,
+        "CreateScalingConfiguration" => create_configuration(service, params).await,
         "DescribeScalingGroups" => describe_groups(service, &shape, params).await,
         "ModifyScalingGroup" => modify_group(service, params).await,
         "EnableScalingGroup" => {
@@ -211,6 +194,15 @@ pub async fn dispatch(
             let weight = int_param(params, "DefaultWeight", 0, 100)?.unwrap_or(100);
             let lb = service.create_load_balancer(required(params, "LoadBalancerName")?, weight).await?;
             Ok(json!({ "LoadBalancerId": lb.id }))
+        }
+        "DescribeLoadBalancers" => {
+            let lbs: Vec<Value> = service
+                .load_balancers()
+                .await?
+                .iter()
+                .map(|lb| json!({ "LoadBalancerId": lb.id, "LoadBalancerName": lb.name, "DefaultWeight": lb.default_weight }))
+                .collect();
+            Ok(json!({ "TotalCount": lbs.len(), "LoadBalancers": shape.list("LoadBalancer", lbs) }))
         }
         "InjectFault" => {
             let times = int_param(params, "Times", 0, 1000)?.unwrap_or(1);

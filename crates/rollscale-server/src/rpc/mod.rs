@@ -1,7 +1,8 @@
 //! The Alibaba Cloud RPC API: one endpoint, `/`, with `Action` and `Version` choosing the
 //! operation (WIRE.md). Parsing and signatures are in [`request`] and [`sign`]; the actions of
-//! each product in [`oos`] and [`ess`]; `ClientToken` idempotency of the create operations in
-//! [`idempotency`]; rendering of domain values in [`render`].
+//! each product in [`oos`], [`ess`], [`ecs`] and [`ram`]; which operation a request is, what it
+//! is authorized as and which parameters it takes in [`crate::operations`]; `ClientToken` of the
+//! create operations in [`idempotency`]; rendering of domain values in [`render`].
 
 pub mod ecs;
 pub mod ess;
@@ -13,12 +14,13 @@ pub mod request;
 pub mod sign;
 
 use crate::error::ApiError;
-use crate::AppState;
+use crate::{audit, operations, AppState};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, Method, Uri};
 use axum::response::{IntoResponse, Response};
 use request::{Params, RpcRequest};
+use rollscale_engine::idempotency::Begin;
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -32,9 +34,13 @@ pub async fn handle(
     body: Bytes,
 ) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string().to_uppercase();
-    let mut audit = None;
-    let result = handle_request(&state, &method, &uri, &headers, body.to_vec(), &mut audit).await;
-    ram::record(&state, audit, &result, &request_id, peer.map(|peer| peer.0 .0.ip())).await;
+    let mut draft = audit::Draft::default();
+    let result = handle_request(&state, &method, &uri, &headers, body.to_vec(), &mut draft).await;
+    let (code, status) = match &result {
+        Ok(_) => ("Success".to_string(), 200),
+        Err(error) => (error.code.clone(), error.status.as_u16()),
+    };
+    audit::record(&state, draft, &code, status, &request_id, peer.map(|peer| peer.0 .0.ip())).await;
     match result {
         Ok(mut value) => {
             if let Value::Object(map) = &mut value {
@@ -49,13 +55,22 @@ pub async fn handle(
     }
 }
 
+/// `product:Action` as far as a request names it, before it is known to be served.
+fn claimed_action(version: Option<&str>, action: Option<&str>) -> String {
+    let action = action.unwrap_or_default();
+    match version.and_then(|version| operations::find(version, action)) {
+        Some(operation) => operation.action.to_string(),
+        None => format!("{}:{action}", version.and_then(operations::product_of).unwrap_or("unknown")),
+    }
+}
+
 async fn handle_request(
     state: &AppState,
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
     body: Vec<u8>,
-    audit: &mut Option<ram::AuditDraft>,
+    draft: &mut audit::Draft,
 ) -> Result<Value, ApiError> {
     let header_pairs: Vec<(String, String)> = headers
         .iter()
@@ -63,8 +78,15 @@ async fn handle_request(
         .collect();
     let request = RpcRequest::from_parts(method.as_str(), uri.path(), uri.query(), header_pairs, body)
         .map_err(|error| ApiError::new(error.http_status(), error.code(), error.to_string()))?;
-    let (scheme, caller) = authenticate(state, &request).await?;
     let params = request.params();
+    // What the request claims, for the audit log even when it is not authenticated.
+    // (Cut: an unauthenticated sender chooses their length.)
+    draft.access_key_id = audit::cut(&claimed_access_key(&request).unwrap_or_default(), 128);
+    draft.action = audit::cut(&claimed_action(request.version().as_deref(), request.action().as_deref()), 128);
+    draft.request = audit::rpc_parameters(&params);
+    let (scheme, caller) = authenticate(state, &request).await?;
+    draft.authenticated = true;
+    draft.access_key_id.clone_from(&caller);
     // RPC v1 signs parameters, not headers: the action must come from a signed parameter.
     let action = match scheme {
         sign::Scheme::V1 => params.get_nonempty("Action").map(str::to_string),
@@ -73,22 +95,84 @@ async fn handle_request(
     .ok_or_else(|| ApiError::new(400, "MissingParameter", "the parameter Action is required"))?;
     let version =
         request.version().ok_or_else(|| ApiError::new(400, "MissingParameter", "the parameter Version is required"))?;
-    ram::authorize(state, &caller, &version, &action, &params, audit).await?;
-    let service = &state.service;
-    match version.as_str() {
-        oos::VERSION => oos::dispatch(service, &caller, &action, &params).await,
-        ram::VERSION => ram::dispatch(service, &caller, &action, &params).await,
-        ess::VERSION_2014 | ess::VERSION_2022 => ess::dispatch(service, &caller, &version, &action, &params).await,
-        ecs::VERSION => ecs::dispatch(service, &caller, &action, &params).await,
-        other => Err(ApiError::new(
+    draft.action = audit::cut(&claimed_action(Some(&version), Some(&action)), 128);
+    if operations::product_of(&version).is_none() {
+        return Err(ApiError::new(
             400,
             "InvalidVersion",
             format!(
-                "the version \"{other}\" is not served; use 2019-06-01 (OOS), 2014-08-28 or 2022-02-22 (ESS), \
-                 2014-05-26 (ECS)"
+                "the version \"{version}\" is not served; use 2019-06-01 (OOS), 2014-08-28 or 2022-02-22 (ESS), \
+                 2014-05-26 (ECS), 2015-05-01 (RAM)"
             ),
-        )),
+        ));
     }
+    let operation = operations::find(&version, &action).ok_or_else(|| {
+        ApiError::new(404, "InvalidAction.NotFound", format!("the action {action} is not served in version {version}"))
+    })?;
+    // Authorized on every resource the parameters name, then the parameters are checked.
+    let resources = operations::resources(operation.action, &operations::named_in_params(&params));
+    draft.resource = resources.join(",");
+    for resource in &resources {
+        state.service.authorize(&caller, operation.action, resource).await?;
+    }
+    if let Some(name) = operation.unknown_param(params.iter().map(|(name, _)| name)) {
+        let mut takes: Vec<&str> = operation.params.to_vec();
+        takes.sort_unstable();
+        return Err(ApiError::new(
+            400,
+            "InvalidParameter",
+            format!(
+                "the parameter \"{name}\" is not one that {} takes ({}; `.N` marks a list)",
+                operation.name(),
+                match takes.is_empty() {
+                    true => "it takes none but the common ones".to_string(),
+                    false => format!("it takes {}", takes.join(", ")),
+                }
+            ),
+        ));
+    }
+    let service = &state.service;
+    let claim = match params.get_nonempty("ClientToken").filter(|_| operation.idempotent) {
+        None => None,
+        Some(token) => {
+            rollscale_engine::idempotency::check_token(token, "ClientToken")?;
+            let fingerprint = idempotency::fingerprint(&params);
+            match service.begin_idempotent(&caller, operation.action, token, &fingerprint).await? {
+                Begin::Run(claim) => Some(claim),
+                Begin::Replay(answer) => return replay(service, operation, &answer).await,
+            }
+        }
+    };
+    let host = request.header("host").map(str::to_string);
+    let result = match version.as_str() {
+        oos::VERSION => oos::dispatch(service, &action, &params).await,
+        ram::VERSION => ram::dispatch(service, &caller, &action, &params).await,
+        ess::VERSION_2014 | ess::VERSION_2022 => ess::dispatch(service, &version, &action, &params).await,
+        _ => ecs::dispatch(service, &action, &params, host.as_deref()).await,
+    };
+    if let Some(claim) = claim {
+        service.finish_idempotent(claim, result.as_ref().ok().map(|answer| answer.to_string()).as_deref()).await;
+    }
+    result
+}
+
+/// The answer a token's first request got: as recorded, but for StartExecution the execution
+/// as it stands now.
+async fn replay(
+    service: &rollscale_engine::Service,
+    operation: &operations::Operation,
+    answer: &str,
+) -> Result<Value, ApiError> {
+    let recorded: Value = serde_json::from_str(answer).map_err(|error| {
+        tracing::error!(%error, "a ClientToken record is not JSON");
+        ApiError::new(500, "InternalError", "the request could not be processed; see the service log")
+    })?;
+    if operation.action == "oos:StartExecution" {
+        // Records made before whole answers were kept hold just the id.
+        let id = recorded["ExecutionId"].as_str().or_else(|| recorded["Execution"]["ExecutionId"].as_str());
+        return oos::execution_answer(service, id.unwrap_or_default()).await;
+    }
+    Ok(recorded)
 }
 
 /// The AccessKey id a request claims, by either signature scheme.

@@ -1,6 +1,5 @@
 //! OOS 2019-06-01: the executions of the rolling-update templates.
 
-use super::idempotency::{self, Begin};
 use super::request::Params;
 use super::{list, page, render, required};
 use crate::error::ApiError;
@@ -11,9 +10,27 @@ use serde_json::{json, Value};
 
 pub const VERSION: &str = "2019-06-01";
 
-pub async fn dispatch(service: &Service, caller: &str, action: &str, params: &Params) -> Result<Value, ApiError> {
+/// Statuses `ListExecutions` filters on: an execution's (Running, Waiting, Success, Failed,
+/// Cancelled) or a child execution's (Queued, Running, Success, Failed, Cancelled).
+const EXECUTION_STATUSES: &[&str] = &["Queued", "Running", "Waiting", "Success", "Failed", "Cancelled"];
+/// Statuses of the task executions `ListTaskExecutions` lists.
+const TASK_EXECUTION_STATUSES: &[&str] = &["Queued", "Running", "Success", "Failed", "Cancelled", "Skipped"];
+
+/// A `Status` filter: one of `allowed`, else `InvalidParameter` naming them.
+fn status_filter<'a>(params: &'a Params, allowed: &[&str]) -> Result<Option<&'a str>, ApiError> {
+    match params.get_nonempty("Status") {
+        Some(status) if !allowed.contains(&status) => Err(ApiError::new(
+            400,
+            "InvalidParameter",
+            format!("Status \"{status}\" is not one of {}", allowed.join(", ")),
+        )),
+        other => Ok(other),
+    }
+}
+
+pub async fn dispatch(service: &Service, action: &str, params: &Params) -> Result<Value, ApiError> {
     match action {
-        "StartExecution" => start_execution(service, caller, params).await,
+        "StartExecution" => start_execution(service, params).await,
         "ListExecutions" => list_executions(service, params).await,
         "ListTaskExecutions" => list_task_executions(service, params).await,
         "NotifyExecution" => notify_execution(service, params).await,
@@ -22,7 +39,7 @@ pub async fn dispatch(service: &Service, caller: &str, action: &str, params: &Pa
     }
 }
 
-async fn start_execution(service: &Service, caller: &str, params: &Params) -> Result<Value, ApiError> {
+async fn start_execution(service: &Service, params: &Params) -> Result<Value, ApiError> {
     let template = required(params, "TemplateName")?;
     if let Some(mode) = params.get_nonempty("Mode") {
         if mode != "Automatic" {
@@ -33,19 +50,13 @@ async fn start_execution(service: &Service, caller: &str, params: &Params) -> Re
             ));
         }
     }
-    let claim = match idempotency::begin(service, caller, "oos/StartExecution", params).await? {
-        Begin::Replay(first) => {
-            // The token's execution, as it stands now.
-            let id = first["ExecutionId"].as_str().unwrap_or_default();
-            let (task, counts) = service.task_summary(id).await?;
-            return Ok(json!({ "Execution": render::task_execution(&task, &counts, true) }));
-        }
-        Begin::Run(claim) => claim,
-    };
-    let started =
-        service.start_execution(template, params.get("Parameters").unwrap_or("")).await.map_err(ApiError::from);
-    let task = idempotency::finish(service, claim, started, |task| json!({ "ExecutionId": task.id })).await?;
-    let (task, counts) = service.task_summary(task.id.as_str()).await?;
+    let task = service.start_execution(template, params.get("Parameters").unwrap_or("")).await?;
+    execution_answer(service, task.id.as_str()).await
+}
+
+/// StartExecution's answer for the execution `id`, as it stands now.
+pub async fn execution_answer(service: &Service, id: &str) -> Result<Value, ApiError> {
+    let (task, counts) = service.task_summary(id).await?;
     Ok(json!({ "Execution": render::task_execution(&task, &counts, true) }))
 }
 
@@ -55,7 +66,7 @@ async fn list_executions(service: &Service, params: &Params) -> Result<Value, Ap
         execution_id: params.get_nonempty("ExecutionId").map(str::to_string),
         parent_id: params.get_nonempty("ParentExecutionId").map(str::to_string),
         template_name: params.get_nonempty("TemplateName").map(str::to_string),
-        status: params.get_nonempty("Status").map(str::to_string),
+        status: status_filter(params, EXECUTION_STATUSES)?.map(str::to_string),
         group_id: None,
         include_children: params
             .bool("IncludeChildExecution")
@@ -87,7 +98,7 @@ async fn list_executions(service: &Service, params: &Params) -> Result<Value, Ap
 async fn list_task_executions(service: &Service, params: &Params) -> Result<Value, ApiError> {
     let execution_id = required(params, "ExecutionId")?;
     let (offset, limit) = page(params, "MaxResults", 50, 100)?;
-    let status = params.get_nonempty("Status");
+    let status = status_filter(params, TASK_EXECUTION_STATUSES)?;
     let task_execution_id = params.get_nonempty("TaskExecutionId");
     let mut items: Vec<Value> = match service.task(execution_id).await {
         Ok((task, works)) => works
@@ -129,14 +140,38 @@ async fn notify_execution(service: &Service, params: &Params) -> Result<Value, A
     let notify = Notify {
         execution_id: required(params, "ExecutionId")?.to_string(),
         notify_type: required(params, "NotifyType")?.to_string(),
-        task_execution_id: params.get_nonempty("TaskExecutionId").map(str::to_string).or_else(|| {
-            // `TaskExecutionIds` is a JSON list; one instance per call here.
-            list(params, "TaskExecutionIds").ok().and_then(|ids| ids.into_iter().next())
-        }),
+        task_execution_id: task_execution_id(params)?,
         loop_item: params.get_nonempty("LoopItem").map(str::to_string),
     };
     service.notify(&notify).await?;
     Ok(json!({}))
+}
+
+/// The task execution a decision is about: `TaskExecutionId`, or the one id of
+/// `TaskExecutionIds` (a JSON list, or `TaskExecutionIds.N`). A decision is applied to one
+/// instance at a time, so a longer list is refused rather than cut short.
+fn task_execution_id(params: &Params) -> Result<Option<String>, ApiError> {
+    let single = params.get_nonempty("TaskExecutionId").map(str::to_string);
+    let ids = list(params, "TaskExecutionIds")?;
+    match (single, ids.as_slice()) {
+        (single, []) => Ok(single),
+        (None, [id]) => Ok(Some(id.clone())),
+        (Some(single), [id]) if *id == single => Ok(Some(single)),
+        (Some(_), [_]) => Err(ApiError::new(
+            400,
+            "InvalidParameter",
+            "TaskExecutionId and TaskExecutionIds name different task executions; send one of them",
+        )),
+        (_, many) => Err(ApiError::new(
+            400,
+            "InvalidParameter",
+            format!(
+                "TaskExecutionIds names {} task executions; a decision is applied to one at a time: send one id \
+                 per NotifyExecution",
+                many.len()
+            ),
+        )),
+    }
 }
 
 async fn cancel_execution(service: &Service, params: &Params) -> Result<Value, ApiError> {

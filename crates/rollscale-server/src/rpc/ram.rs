@@ -1,137 +1,18 @@
 //! RAM 2015-05-01: users, AccessKeys, policies and their attachments, with RAM's parameter
 //! names and response shapes; `ListAuditEvents` (a rollscale action under `ram`) reads the
-//! audit log. Also where every RPC call is authorized ([`authorize`]) and audited
-//! ([`record`]).
+//! audit log. (Every call of every product is authorized in `rpc/mod.rs` and audited by
+//! `crate::audit`.)
 
 use super::request::Params;
 use super::{page, render, required};
 use crate::error::ApiError;
-use crate::AppState;
-use rollscale_core::access::{AuditEvent, AuditFilter, Policy, User};
+use rollscale_core::access::{AuditFilter, Policy, User};
 use rollscale_core::domain::AccessKey;
 use rollscale_engine::access::{parse_key_status, parse_policy_type, NewUser, PolicyInfo};
 use rollscale_engine::Service;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 pub const VERSION: &str = "2015-05-01";
-
-/// The product an API version belongs to, as actions are named in policies.
-pub fn product_of(version: &str) -> Option<&'static str> {
-    match version {
-        super::oos::VERSION => Some("oos"),
-        super::ess::VERSION_2014 | super::ess::VERSION_2022 => Some("ess"),
-        "2014-05-26" => Some("ecs"),
-        VERSION => Some("ram"),
-        _ => None,
-    }
-}
-
-/// The resource a call acts on, as policies name it: the scaling group, execution, user or
-/// policy its parameters name, else every resource of the product.
-pub fn resource_of(product: &str, params: &Params) -> String {
-    let named = match product {
-        "ess" => params.get_nonempty("ScalingGroupId").map(|id| format!("scalinggroup/{id}")),
-        "oos" => params.get_nonempty("ExecutionId").map(|id| format!("execution/{id}")),
-        "ram" => params
-            .get_nonempty("UserName")
-            .map(|name| format!("user/{name}"))
-            .or_else(|| params.get_nonempty("PolicyName").map(|name| format!("policy/{name}"))),
-        _ => None,
-    };
-    format!("acs:{product}:*:*:{}", named.as_deref().unwrap_or("*"))
-}
-
-/// Parameters that are the signature's, not the request's: left out of the audit log.
-const SIGNATURE_PARAMS: &[&str] = &[
-    "AccessKeyId",
-    "Signature",
-    "SignatureMethod",
-    "SignatureVersion",
-    "SignatureNonce",
-    "SignatureType",
-    "Timestamp",
-    "Format",
-    "Action",
-    "Version",
-];
-
-/// Longest parameter value the audit log keeps, in characters.
-const MAX_AUDIT_VALUE: usize = 256;
-
-/// A call being audited: filled in when it is authorized, recorded with its result.
-#[derive(Debug)]
-pub struct AuditDraft {
-    access_key_id: String,
-    action: String,
-    resource: String,
-    request: Value,
-}
-
-/// Authorizes an authenticated call as `<product>:<Action>` on its resource, and remembers it
-/// in `audit` for [`record`] whatever the outcome. A call of a version no product serves is
-/// not authorized here: it is refused as `InvalidVersion`.
-pub async fn authorize(
-    state: &AppState,
-    caller: &str,
-    version: &str,
-    action: &str,
-    params: &Params,
-    audit: &mut Option<AuditDraft>,
-) -> Result<(), ApiError> {
-    let product = product_of(version);
-    let resource = product.map(|product| resource_of(product, params)).unwrap_or_else(|| "*".into());
-    let mut request = Map::new();
-    for (name, value) in params.iter().filter(|(name, _)| !SIGNATURE_PARAMS.contains(name)) {
-        let value = match value.chars().count() > MAX_AUDIT_VALUE {
-            true => format!("{}…", value.chars().take(MAX_AUDIT_VALUE).collect::<String>()),
-            false => value.to_string(),
-        };
-        request.insert(name.to_string(), Value::String(value));
-    }
-    let full_action = format!("{}:{action}", product.unwrap_or("unknown"));
-    *audit = Some(AuditDraft {
-        access_key_id: caller.to_string(),
-        action: full_action.clone(),
-        resource: resource.clone(),
-        request: Value::Object(request),
-    });
-    if product.is_none() {
-        return Ok(());
-    }
-    Ok(state.service.authorize(caller, &full_action, &resource).await?)
-}
-
-/// Writes an audited call with its result to the audit log. A failure to write is logged,
-/// and the call is answered all the same.
-pub async fn record(
-    state: &AppState,
-    audit: Option<AuditDraft>,
-    result: &Result<Value, ApiError>,
-    request_id: &str,
-    source_ip: Option<std::net::IpAddr>,
-) {
-    let Some(draft) = audit else { return };
-    let (result_code, http_status) = match result {
-        Ok(_) => ("Success".to_string(), 200),
-        Err(error) => (error.code.clone(), error.status.as_u16()),
-    };
-    let event = AuditEvent {
-        id: String::new(),
-        at: 0,
-        user_name: String::new(),
-        access_key_id: draft.access_key_id,
-        action: draft.action,
-        resource: draft.resource,
-        source_ip: source_ip.map(|ip| ip.to_string()).unwrap_or_default(),
-        result_code,
-        http_status,
-        request_id: request_id.to_string(),
-        request: draft.request,
-    };
-    if let Err(error) = state.service.record_audit(event).await {
-        tracing::error!(error = %error, "the audit log could not be written");
-    }
-}
 
 pub async fn dispatch(service: &Service, caller: &str, action: &str, params: &Params) -> Result<Value, ApiError> {
     match action {

@@ -15,7 +15,7 @@ pub async fn service(key_id: &str, secret: &str, latency_ms: u64) -> (Service, t
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&format!("sqlite://{}", dir.path().join("test.db").display())).await.unwrap();
     store
-        .access_key_insert(&AccessKey {
+        .access_key_insert_bootstrap(&AccessKey {
             id: key_id.into(),
             secret: secret.into(),
             user_name: "admin".into(),
@@ -28,4 +28,50 @@ pub async fn service(key_id: &str, secret: &str, latency_ms: u64) -> (Service, t
     let config = EngineConfig { health_poll: Duration::from_millis(5), ..EngineConfig::default() };
     let engine = Engine::new(store, Arc::new(fleet), Arc::new(SimLoadBalancer::new(SimLbConfig::default())), config);
     (Service::new(engine), dir)
+}
+
+/// An RPC request signed with RPC v1 (HMAC-SHA1), its parameters in the query.
+pub fn rpc_request(
+    key_id: &str,
+    secret: &str,
+    version: &str,
+    action: &str,
+    extra: &[(&str, &str)],
+) -> axum::http::Request<axum::body::Body> {
+    use rollscale_server::rpc::sign;
+    let mut params: Vec<(String, String)> = vec![("Action".into(), action.into()), ("Version".into(), version.into())];
+    params.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let timestamp = sign::format_timestamp(chrono::Utc::now());
+    sign::sign_v1_params("POST", &mut params, key_id, secret, &timestamp, &sign::random_nonce());
+    let query: Vec<String> =
+        params.iter().map(|(k, v)| format!("{}={}", sign::percent_encode(k), sign::percent_encode(v))).collect();
+    axum::http::Request::post(format!("/?{}", query.join("&"))).body(axum::body::Body::empty()).unwrap()
+}
+
+/// A REST request with a bearer token and, maybe, a JSON body.
+pub fn rest_request(
+    token: &str,
+    method: &str,
+    path: &str,
+    body: Option<&serde_json::Value>,
+) -> axum::http::Request<axum::body::Body> {
+    let mut request = axum::http::Request::builder()
+        .method(method.to_ascii_uppercase().as_str())
+        .uri(path)
+        .header("authorization", format!("Bearer {token}"));
+    if body.is_some() {
+        request = request.header("content-type", "application/json");
+    }
+    request.body(body.map(|b| axum::body::Body::from(b.to_string())).unwrap_or_else(axum::body::Body::empty)).unwrap()
+}
+
+/// Sends a request through the router: the status and the JSON body.
+pub async fn send(router: &axum::Router, request: axum::http::Request<axum::body::Body>) -> (u16, serde_json::Value) {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let response = router.clone().oneshot(request).await.unwrap();
+    let status = response.status().as_u16();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let body = serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("not JSON ({e}): {bytes:?}"));
+    (status, body)
 }

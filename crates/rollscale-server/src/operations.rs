@@ -1,0 +1,394 @@
+//! Every operation of the two APIs, once: the action it is authorized and audited as
+//! (`product:Action`, the RPC API's name), the RPC versions that serve it, the parameters it
+//! takes, whether `ClientToken` makes it idempotent, and the one function that says which
+//! resources a call acts on ([`resources`]).
+//!
+//! The RPC API looks a request's operation up here by `Version` and `Action`; each REST route
+//! names the same `action` (the `ROUTES` table) and where its resource-naming parameters are
+//! (`Route::names`, mapped to the RPC names used here), so a call is checked as the same
+//! action on the same resources whichever API it comes through.
+
+use std::collections::BTreeMap;
+
+pub const OOS: &[&str] = &["2019-06-01"];
+pub const ESS: &[&str] = &["2014-08-28", "2022-02-22"];
+pub const ECS: &[&str] = &["2014-05-26"];
+pub const RAM: &[&str] = &["2015-05-01"];
+/// Images are ECS's, and are served under ESS's versions too (rollscale's catalog).
+const ESS_AND_ECS: &[&str] = &["2014-08-28", "2022-02-22", "2014-05-26"];
+
+/// One operation.
+#[derive(Debug)]
+pub struct Operation {
+    /// `product:Action`, as policies and the audit log name it, whichever API or version the
+    /// call comes through.
+    pub action: &'static str,
+    /// The RPC API versions that serve it (`Action` is the part of [`Operation::action`] after
+    /// the `:`).
+    pub versions: &'static [&'static str],
+    /// The parameters it takes besides [`COMMON_PARAMS`]; `Name.N` is a flattened list
+    /// (`Name.1`, `Name.2`, …, or a JSON array under the bare `Name`). Any other parameter is
+    /// refused with `InvalidParameter`: a parameter a handler learns to read must be added
+    /// here too.
+    pub params: &'static [&'static str],
+    /// A create operation: `ClientToken` (RPC) or `Idempotency-Key` (REST) makes it run once
+    /// per caller and token.
+    pub idempotent: bool,
+}
+
+impl Operation {
+    /// The RPC `Action`.
+    pub fn name(&self) -> &'static str {
+        self.action.split_once(':').map_or(self.action, |(_, name)| name)
+    }
+
+    /// The product, as policies name it: `oos`, `ess`, `ecs` or `ram`.
+    pub fn product(&self) -> &'static str {
+        self.action.split_once(':').map_or("", |(product, _)| product)
+    }
+
+    /// Whether the operation takes the parameter `name`.
+    pub fn takes(&self, name: &str) -> bool {
+        COMMON_PARAMS.contains(&name)
+            || self.params.iter().any(|param| match param.strip_suffix(".N") {
+                Some(list) => {
+                    name == list
+                        || name
+                            .strip_prefix(list)
+                            .and_then(|rest| rest.strip_prefix('.'))
+                            .is_some_and(|index| !index.is_empty() && index.bytes().all(|b| b.is_ascii_digit()))
+                }
+                None => *param == name,
+            })
+    }
+
+    /// The first parameter (in name order) the operation does not take.
+    pub fn unknown_param<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+        names.into_iter().find(|name| !self.takes(name))
+    }
+}
+
+/// Parameters any RPC request may carry: how the official SDKs send and sign a request
+/// (WIRE.md §3), and the region. The ACS3 scheme sends its parts as headers.
+pub const COMMON_PARAMS: &[&str] = &[
+    "AccessKeyId",
+    "Action",
+    "Format",
+    "RegionId",
+    "Signature",
+    "SignatureMethod",
+    "SignatureNonce",
+    "SignatureType",
+    "SignatureVersion",
+    "Timestamp",
+    "Version",
+];
+
+const fn op(action: &'static str, versions: &'static [&'static str], params: &'static [&'static str]) -> Operation {
+    Operation { action, versions, params, idempotent: false }
+}
+
+/// A create operation that takes `ClientToken`.
+const fn create(action: &'static str, versions: &'static [&'static str], params: &'static [&'static str]) -> Operation {
+    Operation { action, versions, params, idempotent: true }
+}
+
+const PAGE: [&str; 2] = ["PageNumber", "PageSize"];
+const INSTANCES: [&str; 3] = ["ScalingGroupId", "InstanceId.N", "InstanceIds.N"];
+
+/// Every operation the RPC API serves (the REST API serves a subset, see `rest::ROUTES`).
+pub static OPERATIONS: &[Operation] = &[
+    // OOS 2019-06-01: rolling updates.
+    create("oos:StartExecution", OOS, &["TemplateName", "Parameters", "Mode", "ClientToken"]),
+    op(
+        "oos:ListExecutions",
+        OOS,
+        &[
+            "ExecutionId",
+            "ParentExecutionId",
+            "TemplateName",
+            "Status",
+            "IncludeChildExecution",
+            "MaxResults",
+            "NextToken",
+        ],
+    ),
+    op("oos:ListTaskExecutions", OOS, &["ExecutionId", "TaskExecutionId", "Status", "MaxResults", "NextToken"]),
+    op("oos:NotifyExecution", OOS, &["ExecutionId", "NotifyType", "TaskExecutionId", "TaskExecutionIds.N", "LoopItem"]),
+    op("oos:CancelExecution", OOS, &["ExecutionId", "Restore"]),
+    // ESS 2014-08-28 and 2022-02-22.
+    create(
+        "ess:CreateScalingGroup",
+        ESS,
+        &[
+            "ScalingGroupName",
+            "GroupType",
+            "MinSize",
+            "MaxSize",
+            "DesiredCapacity",
+            "LoadBalancerIds.N",
+            "DrainTimeout",
+            "LaunchTemplateId",
+            "LaunchTemplateVersion",
+            "ClientToken",
+        ],
+    ),
+    op(
+        "ess:DescribeScalingGroups",
+        ESS,
+        &["ScalingGroupId.N", "ScalingGroupIds.N", "ScalingGroupName", PAGE[0], PAGE[1]],
+    ),
+    op(
+        "ess:ModifyScalingGroup",
+        ESS,
+        &[
+            "ScalingGroupId",
+            "ScalingGroupName",
+            "MinSize",
+            "MaxSize",
+            "DesiredCapacity",
+            "ActiveScalingConfigurationId",
+            "DrainTimeout",
+        ],
+    ),
+    op("ess:EnableScalingGroup", ESS, &["ScalingGroupId", "ActiveScalingConfigurationId"]),
+    op("ess:DeleteScalingGroup", ESS, &["ScalingGroupId", "ForceDelete"]),
+    create(
+        "ess:CreateScalingConfiguration",
+        ESS,
+        &["ScalingGroupId", "ScalingConfigurationName", "ImageId", "InstanceType", "Containers", "ClientToken"],
+    ),
+    op(
+        "ess:DescribeScalingConfigurations",
+        ESS,
+        &["ScalingGroupId", "ScalingConfigurationId.N", "ScalingConfigurationIds.N", PAGE[0], PAGE[1]],
+    ),
+    op("ess:ModifyScalingConfiguration", ESS, &["ScalingConfigurationId", "ScalingConfigurationName", "ImageId"]),
+    op(
+        "ess:DescribeScalingInstances",
+        ESS,
+        &[INSTANCES[0], INSTANCES[1], INSTANCES[2], "LifecycleState", PAGE[0], PAGE[1]],
+    ),
+    op("ess:EnterStandby", ESS, &INSTANCES),
+    op("ess:ExitStandby", ESS, &INSTANCES),
+    op("ess:SetInstancesProtection", ESS, &[INSTANCES[0], INSTANCES[1], INSTANCES[2], "ProtectedFromScaleIn"]),
+    op("ess:SuspendProcesses", ESS, &["ScalingGroupId", "Process.N", "Processes.N"]),
+    op("ess:ResumeProcesses", ESS, &["ScalingGroupId", "Process.N", "Processes.N"]),
+    op("ess:DescribeScalingActivities", ESS, &["ScalingGroupId", PAGE[0], PAGE[1]]),
+    // rollscale's catalogs, under ESS's versions.
+    create(
+        "ess:CreatePackage",
+        ESS,
+        &["PackageName", "PackageVersion", "InstallScript", "UninstallScript", "ClientToken"],
+    ),
+    op("ess:ListPackages", ESS, &["PackageName"]),
+    op("ess:DeletePackage", ESS, &["PackageName", "PackageVersion"]),
+    create("ess:CreateLoadBalancer", ESS, &["LoadBalancerName", "DefaultWeight", "ClientToken"]),
+    op("ess:DescribeLoadBalancers", ESS, &[]),
+    op("ess:SetBackendServers", ESS, &["LoadBalancerId", "BackendServers"]),
+    op("ess:DescribeEvents", ESS, &["ExecutionId", "Keywords", "PageSize"]),
+    op("ess:InjectFault", ESS, &["InstanceId", "Times"]),
+    // ECS 2014-05-26: images (also under ESS's versions), launch templates, regions.
+    create("ecs:CreateImage", ESS_AND_ECS, &["ImageId", "ImageName", "OSType", "InstanceId", "ClientToken"]),
+    op("ecs:DescribeImages", ESS_AND_ECS, &[]),
+    op("ecs:DeleteImage", ESS_AND_ECS, &["ImageId"]),
+    create(
+        "ecs:CreateLaunchTemplate",
+        ECS,
+        &["LaunchTemplateName", "ImageId", "InstanceType", "VersionDescription", "ClientToken"],
+    ),
+    create(
+        "ecs:CreateLaunchTemplateVersion",
+        ECS,
+        &[
+            "LaunchTemplateId",
+            "LaunchTemplateName",
+            "ImageId",
+            "InstanceType",
+            "VersionDescription",
+            "SetAsDefault",
+            "ClientToken",
+        ],
+    ),
+    op(
+        "ecs:ModifyLaunchTemplateDefaultVersion",
+        ECS,
+        &["LaunchTemplateId", "LaunchTemplateName", "DefaultVersionNumber"],
+    ),
+    op("ecs:DescribeLaunchTemplates", ECS, &["LaunchTemplateId.N", "LaunchTemplateName.N"]),
+    op(
+        "ecs:DescribeLaunchTemplateVersions",
+        ECS,
+        &["LaunchTemplateId", "LaunchTemplateName", "LaunchTemplateVersion.N"],
+    ),
+    op("ecs:DescribeRegions", ECS, &["AcceptLanguage"]),
+    // RAM 2015-05-01, and rollscale's audit log.
+    op("ram:CreateUser", RAM, &["UserName", "DisplayName", "Comments"]),
+    op("ram:GetUser", RAM, &["UserName"]),
+    op("ram:ListUsers", RAM, &["Marker", "MaxItems"]),
+    op("ram:DeleteUser", RAM, &["UserName"]),
+    op("ram:CreateAccessKey", RAM, &["UserName"]),
+    op("ram:ListAccessKeys", RAM, &["UserName"]),
+    op("ram:UpdateAccessKey", RAM, &["UserName", "UserAccessKeyId", "Status"]),
+    op("ram:DeleteAccessKey", RAM, &["UserName", "UserAccessKeyId"]),
+    op("ram:CreatePolicy", RAM, &["PolicyName", "PolicyDocument", "Description"]),
+    op("ram:GetPolicy", RAM, &["PolicyType", "PolicyName"]),
+    op("ram:ListPolicies", RAM, &["PolicyType", "Marker", "MaxItems"]),
+    op("ram:DeletePolicy", RAM, &["PolicyName"]),
+    op("ram:AttachPolicyToUser", RAM, &["PolicyType", "PolicyName", "UserName"]),
+    op("ram:DetachPolicyFromUser", RAM, &["PolicyType", "PolicyName", "UserName"]),
+    op("ram:ListPoliciesForUser", RAM, &["UserName"]),
+    op(
+        "ram:ListAuditEvents",
+        RAM,
+        &[
+            "UserName",
+            "UserAccessKeyId",
+            "EventAction",
+            "ResultCode",
+            "StartTime",
+            "EndTime",
+            "NextToken",
+            "MaxResults",
+        ],
+    ),
+];
+
+/// The operation an RPC request asks for.
+pub fn find(version: &str, action: &str) -> Option<&'static Operation> {
+    OPERATIONS.iter().find(|op| op.name() == action && op.versions.contains(&version))
+}
+
+/// The operation named `product:Action`.
+pub fn by_action(action: &str) -> Option<&'static Operation> {
+    OPERATIONS.iter().find(|op| op.action == action)
+}
+
+/// The product an RPC version belongs to, for naming a call whose action it does not serve.
+pub fn product_of(version: &str) -> Option<&'static str> {
+    [(OOS, "oos"), (ESS, "ess"), (ECS, "ecs"), (RAM, "ram")]
+        .into_iter()
+        .find(|(versions, _)| versions.contains(&version))
+        .map(|(_, product)| product)
+}
+
+/// The RPC parameters that name what a call acts on. A REST route maps its own names to these
+/// (`Route::names`).
+pub const RESOURCE_PARAMS: &[&str] = &["ScalingGroupId", "ExecutionId", "UserName", "PolicyName"];
+
+/// The values of the resource-naming parameters of a call, by their RPC names.
+pub type Named = BTreeMap<&'static str, Vec<String>>;
+
+/// The resource-naming parameters of RPC parameters: `ScalingGroupId`, and the scaling groups
+/// a list names (`ScalingGroupId.N` in 2014-08-28, `ScalingGroupIds.N` in 2022-02-22); the
+/// `ExecutionId` (and `ParentExecutionId`, whose children a call lists); the `UserName` and
+/// `PolicyName`.
+pub fn named_in_params(params: &crate::rpc::request::Params) -> Named {
+    let mut named = Named::new();
+    for name in RESOURCE_PARAMS {
+        let mut values: Vec<String> = params.get_nonempty(name).map(str::to_string).into_iter().collect();
+        if *name == "ExecutionId" {
+            // Listing an execution's children acts on it too.
+            values.extend(params.get_nonempty("ParentExecutionId").map(str::to_string));
+        }
+        if *name == "ScalingGroupId" {
+            // Lists, flattened or as a JSON array; a list that does not parse names nothing
+            // (the operation refuses it).
+            for list in ["ScalingGroupId", "ScalingGroupIds"] {
+                values.extend(params.list(list).unwrap_or_default().into_iter().filter(|v| !v.is_empty()));
+            }
+        }
+        if !values.is_empty() {
+            named.insert(name, values);
+        }
+    }
+    named
+}
+
+/// The resources a call of `action` acts on, as policies name them: each scaling group it
+/// names (`acs:ess:*:*:scalinggroup/<id>`), its execution (`acs:oos:*:*:execution/<id>`), its
+/// user (`acs:ram:*:*:user/<name>`) or else its policy (`acs:ram:*:*:policy/<name>`); when it
+/// names none, every resource of its product (`acs:<product>:*:*:*`). A call is allowed only
+/// when it is allowed on every one.
+pub fn resources(action: &str, named: &Named) -> Vec<String> {
+    let product = action.split_once(':').map_or("*", |(product, _)| product);
+    let values = |name: &str| named.get(name).filter(|values| !values.is_empty());
+    let (kind, names) = match product {
+        "ess" => ("scalinggroup", values("ScalingGroupId")),
+        "oos" => ("execution", values("ExecutionId")),
+        "ram" => match values("UserName") {
+            Some(users) => ("user", Some(users)),
+            None => ("policy", values("PolicyName")),
+        },
+        _ => ("", None),
+    };
+    match names {
+        Some(names) => {
+            let mut resources: Vec<String> = Vec::new();
+            for name in names {
+                let resource = format!("acs:{product}:*:*:{kind}/{name}");
+                if !resources.contains(&resource) {
+                    resources.push(resource);
+                }
+            }
+            resources
+        }
+        None => vec![format!("acs:{product}:*:*:*")],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_action_is_named_once_and_served_by_its_products_versions() {
+        for (i, op) in OPERATIONS.iter().enumerate() {
+            assert!(OPERATIONS[..i].iter().all(|other| other.action != op.action), "{} twice", op.action);
+            assert!(!op.versions.is_empty() && !op.name().is_empty(), "{}", op.action);
+            assert_eq!(op.idempotent, op.params.contains(&"ClientToken"), "{}", op.action);
+            for version in op.versions {
+                assert_eq!(find(version, op.name()).map(|found| found.action), Some(op.action));
+            }
+        }
+        // An image action is ECS's whichever version serves it.
+        assert_eq!(find("2014-08-28", "DescribeImages").map(|op| op.action), Some("ecs:DescribeImages"));
+        assert_eq!(find("2014-05-26", "DescribeImages").map(|op| op.action), Some("ecs:DescribeImages"));
+        assert!(find("2019-06-01", "DescribeImages").is_none());
+        assert_eq!(product_of("2022-02-22"), Some("ess"));
+    }
+
+    #[test]
+    fn parameters_are_known_by_name_and_lists_by_index() {
+        let op = find("2014-08-28", "EnterStandby").unwrap();
+        for name in ["ScalingGroupId", "InstanceId.1", "InstanceIds.12", "InstanceIds", "Signature", "RegionId"] {
+            assert!(op.takes(name), "{name}");
+        }
+        for name in ["InstanceId.x", "InstanceId.", "InstanceIdX", "MaxSzie", "ClientToken", "instanceid.1"] {
+            assert!(!op.takes(name), "{name}");
+        }
+        assert_eq!(op.unknown_param(["ScalingGroupId", "Bogus", "Other"]), Some("Bogus"));
+    }
+
+    #[test]
+    fn resources_are_what_the_named_parameters_name() {
+        let named = |pairs: &[(&'static str, &[&str])]| -> Named {
+            pairs.iter().map(|(k, v)| (*k, v.iter().map(|s| s.to_string()).collect())).collect()
+        };
+        assert_eq!(resources("ess:DescribeScalingGroups", &named(&[])), ["acs:ess:*:*:*"]);
+        assert_eq!(
+            resources("ess:DescribeScalingGroups", &named(&[("ScalingGroupId", &["asg-a", "asg-b"])])),
+            ["acs:ess:*:*:scalinggroup/asg-a", "acs:ess:*:*:scalinggroup/asg-b"]
+        );
+        assert_eq!(
+            resources("oos:ListExecutions", &named(&[("ExecutionId", &["exec-1"])])),
+            ["acs:oos:*:*:execution/exec-1"]
+        );
+        assert_eq!(
+            resources("ram:AttachPolicyToUser", &named(&[("UserName", &["bob"]), ("PolicyName", &["P"])])),
+            ["acs:ram:*:*:user/bob"]
+        );
+        assert_eq!(resources("ram:DeletePolicy", &named(&[("PolicyName", &["P"])])), ["acs:ram:*:*:policy/P"]);
+        assert_eq!(resources("ecs:DescribeImages", &named(&[("ScalingGroupId", &["asg-a"])])), ["acs:ecs:*:*:*"]);
+    }
+}
