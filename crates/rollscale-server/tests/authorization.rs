@@ -277,6 +277,18 @@ fn cases(ids: &Ids) -> Vec<Case> {
             vec![("LoadBalancerName", s("lb2"))],
             false,
         ),
+        case(
+            "put",
+            "/v1/load-balancers/{id}/backend-servers",
+            s("/v1/load-balancers/lb-nope/backend-servers"),
+            Some(json!({"backend_servers": [{"instance_id": i, "weight": 50}]})),
+            (ESS, "SetBackendServers"),
+            vec![
+                ("LoadBalancerId", s("lb-nope")),
+                ("BackendServers", json!([{"ServerId": i, "Weight": 50}]).to_string()),
+            ],
+            false,
+        ),
         case("get", "/v1/images", s("/v1/images"), None, (ECS, "DescribeImages"), vec![], false),
         // The same operation under ESS's version is the same action.
         case("get", "/v1/images", s("/v1/images"), None, (ESS, "DescribeImages"), vec![], false),

@@ -698,3 +698,43 @@ async fn post_images_with_an_instance_id_makes_the_image_from_that_instance() {
         assert_eq!((status, answer["Code"].as_str()), (400, Some("InvalidParameter")), "{body}: {answer}");
     }
 }
+
+#[tokio::test]
+async fn backend_server_weights_are_set_over_rest_for_in_service_instances_only() {
+    let app = app().await;
+    let (group, _) = group(&app, 2).await;
+    let lb = app.ok("GET", "/v1/load-balancers", None).await["items"][0]["id"].as_str().unwrap().to_string();
+    let instances = app.ok("GET", &format!("/v1/instances?scaling_group_id={group}"), None).await;
+    let ids: Vec<String> =
+        instances["items"].as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap().to_string()).collect();
+    let path = format!("/v1/load-balancers/{lb}/backend-servers");
+    let set = json!({"backend_servers": [{"instance_id": ids[0], "weight": 37}]});
+    assert_eq!(app.ok("PUT", &path, Some(set.clone())).await, set);
+    let weight = |id: &str| {
+        let id = rollscale_core::ids::InstanceId::parse(id).unwrap();
+        let service = app.service.clone();
+        async move { service.backends(&id).await.unwrap()[0].weight }
+    };
+    assert_eq!(weight(&ids[0]).await, 37);
+
+    // A Standby instance keeps the weight it will get back; bad bodies change nothing.
+    app.ok(
+        "POST",
+        &format!("/v1/scaling-groups/{group}/standby"),
+        Some(json!({"action": "enter", "instance_ids": [ids[1]]})),
+    )
+    .await;
+    let cases = [
+        (json!({"backend_servers": [{"instance_id": ids[1], "weight": 50}]}), 400, "IncorrectInstanceStatus"),
+        (json!({"backend_servers": [{"instance_id": ids[0], "weight": 101}]}), 400, "InvalidParameter"),
+        (json!({"backend_servers": [{"instance_id": ids[0], "weight": 5, "extra": 1}]}), 400, "InvalidParameter"),
+        (json!({"backend_servers": []}), 400, "MissingParameter"),
+    ];
+    for (body, status, code) in cases {
+        let (got, answer) = app.call("PUT", &path, Some(body.clone())).await;
+        assert_eq!((got, answer["Code"].as_str()), (status, Some(code)), "{body}: {answer}");
+    }
+    let (got, answer) = app.call("PUT", "/v1/load-balancers/lb-nope/backend-servers", Some(set)).await;
+    assert_eq!((got, answer["Code"].as_str()), (404, Some("InvalidLoadBalancerId.NotFound")), "{answer}");
+    assert_eq!((weight(&ids[0]).await, weight(&ids[1]).await), (37, 0));
+}

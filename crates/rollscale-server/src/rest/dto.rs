@@ -309,6 +309,22 @@ pub struct NewLoadBalancer {
     pub default_weight: Option<u32>,
 }
 
+/// Weights of some of a load balancer's backend servers (SLB's `SetBackendServers`).
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct BackendServers {
+    pub backend_servers: Vec<BackendServerWeight>,
+}
+
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct BackendServerWeight {
+    /// An InService (or Protected) instance registered with the load balancer (`i-…`).
+    pub instance_id: String,
+    /// 0 to 100. An instance in Standby keeps the weight it gets back; it cannot be set.
+    pub weight: u32,
+}
+
 #[derive(Serialize, Deserialize, JsonSchema, Debug)]
 pub struct ImageView {
     pub id: String,

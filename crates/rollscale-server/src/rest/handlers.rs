@@ -408,6 +408,18 @@ pub async fn create_load_balancer(
     Ok(Json(LoadBalancerView::from(&lb)))
 }
 
+pub async fn set_backend_servers(
+    State(state): State<AppStateRef>,
+    Path(id): Path<String>,
+    new: Result<Json<BackendServers>, JsonRejection>,
+) -> Reply<BackendServers> {
+    let new = body(new)?;
+    let weights: Vec<(String, u32)> =
+        new.backend_servers.iter().map(|server| (server.instance_id.clone(), server.weight)).collect();
+    state.service.set_backend_weights(&id, &weights).await?;
+    Ok(Json(new))
+}
+
 pub async fn list_images(State(state): State<AppStateRef>) -> Reply<List<ImageView>> {
     Ok(Json(List { items: state.service.images().await?.iter().map(ImageView::from).collect() }))
 }
