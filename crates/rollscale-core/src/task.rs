@@ -55,7 +55,7 @@ impl InstanceStatus {
 }
 
 /// How many of a task's instances have each [`InstanceStatus`]: what progress displays show,
-/// counted by the store (a few numbers, whatever the size of the task) or from the instances.
+/// counted by the store: a few numbers, whatever the size of the task.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatusCounts {
     pub queued: u32,
@@ -68,14 +68,6 @@ pub struct StatusCounts {
 }
 
 impl StatusCounts {
-    pub fn of<'a>(statuses: impl IntoIterator<Item = &'a InstanceStatus>) -> Self {
-        let mut counts = StatusCounts::default();
-        for status in statuses {
-            counts.add(*status, 1);
-        }
-        counts
-    }
-
     pub fn add(&mut self, status: InstanceStatus, n: u32) {
         let slot = match status {
             InstanceStatus::Queued => &mut self.queued,

@@ -538,6 +538,27 @@ async fn a_run_is_done_once_and_an_unfinished_one_is_not_redone() {
     assert_eq!((waited.exit_code, waited.output.trim()), (Some(0), "1"), "{waited:?}");
     assert_eq!(fleet.run_script(id, &slow, &lost).await.expect("and again"), waited);
 
+    // Two calls for one run at once (a retry racing the first): the script runs once, both
+    // report it.
+    let raced = next_run();
+    let both = shell("echo ran >> /tmp/raced; sleep 1; wc -l < /tmp/raced");
+    let (one, two) = tokio::join!(fleet.run_script(id, &both, &raced), fleet.run_script(id, &both, &raced));
+    let (one, two) = (one.expect("run"), two.expect("run"));
+    assert_eq!((one.exit_code, one.output.trim()), (Some(0), "1"), "{one:?}");
+    assert_eq!(two, one);
+
+    // Long output: the record keeps what the driver keeps, so a replay is the same answer.
+    let long = next_run();
+    let chatty = shell("yes 0123456789 | head -c 40000; echo; echo done");
+    let first = fleet.run_script(id, &chatty, &long).await.expect("run");
+    assert!(first.truncated && first.output.len() == MAX_OUTPUT_BYTES);
+    assert_eq!(fleet.run_script(id, &chatty, &long).await.expect("replay"), first);
+    let nowhere = ScriptSpec { working_dir: Some("/no/such/dir".into()), ..shell("echo never") };
+    let missing = next_run();
+    let failed = fleet.run_script(id, &nowhere, &missing).await.expect("run");
+    assert_eq!(failed.exit_code, Some(1));
+    assert_eq!(fleet.run_script(id, &nowhere, &missing).await.expect("replay"), failed, "the message is kept too");
+
     // A run stopped at its timeout never ended: asked again, it fails and is not run again.
     let stopped = next_run();
     let timeout = ScriptSpec { timeout_s: 1, ..shell("echo started >> /tmp/stopped; sleep 30") };

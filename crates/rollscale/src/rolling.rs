@@ -636,7 +636,11 @@ impl StartArgs {
                 return Err(UsageError::new("--package needs --version VERSION").into());
             }
         } else if self.containers.is_some() || self.containers_file.is_some() {
-            refuse_given(&image_flags[..2], "a container group update (--containers)")?;
+            let image_only = [
+                ("--rollback-image", self.rollback_image.is_some()),
+                ("--configuration", self.configuration.is_some()),
+            ];
+            refuse_given(&image_only, "a container group update (--containers)")?;
             refuse_given(&script_flags, "a container group update (--containers)")?;
             refuse_given(&package_flags, "a container group update (--containers)")?;
         } else {

@@ -12,14 +12,19 @@
 //! exit code and the output so far.
 //!
 //! A run with a [`RunId`] is recorded in the container, under `/tmp/.rollscale/runs/<run>`:
-//! the wrapper's pid and start time when it begins, the output as it is written (through
-//! `tee`, so it still streams), and the exit code once it ends. Asked for the same run again
+//! the wrapper's pid and start time when it begins (the `mkdir` of that directory is the claim:
+//! two wrappers for one run cannot both run it), the output as it is written (through `tee`
+//! and a fifo, so it still streams; the record keeps the first 24 KiB, what the driver keeps),
+//! and the exit code once it ends (written to a temporary file and renamed, so a waiter never
+//! reads half of it). Asked for the same run again
 //! (the engine redoes a step whose outcome it lost in a crash), the wrapper does not run the
 //! script: it reports the recorded output and exit code, or, if that run is still going (the
 //! same pid with the same start time is alive), waits for it first. A run that began and
 //! never ended (the container restarted meanwhile, or the run timed out and was killed) is
 //! not run again either: it fails with exit code 125 and says so, and an operator's retry (a
 //! new attempt, so a new run) runs the script anew. Records older than a week are removed.
+//! Where `/tmp` cannot be written, runs are not recorded (the output says so); where it is a
+//! tmpfs, a restart of the container loses the records, and a redo then runs the script again.
 
 use crate::{RunId, ScriptOutcome, MAX_OUTPUT_BYTES};
 use bollard::errors::Error;
@@ -37,27 +42,47 @@ printf 'rollscale-exec-pid %s\n' "$$"
 run=$1 dir=$2
 shift 2
 started() { cut -d' ' -f22 "/proc/$1/stat" 2>/dev/null; }
+nap() { sleep 0.2 2>/dev/null || sleep 1; }
+report() { cat "$d/output" 2>/dev/null; exit "$(cat "$d/exit")"; }
 if [ -n "$run" ]; then
   runs=/tmp/.rollscale/runs d=/tmp/.rollscale/runs/$run
-  if [ ! -f "$d/exit" ] && [ -f "$d/pid" ]; then
-    read -r pid since < "$d/pid"
-    while [ ! -f "$d/exit" ] && [ -n "$since" ] && [ "$(started "$pid")" = "$since" ]; do sleep 0.2; done
-    if [ ! -f "$d/exit" ]; then
-      cat "$d/output" 2>/dev/null
-      echo "rollscale: run $run of this script began earlier and did not finish (the instance restarted, or the run was stopped at its timeout); it is not run again: retry the instance to run it anew"
-      exit 125
+  if ! mkdir -p "$runs" 2>/dev/null || ! [ -w "$runs" ]; then
+    echo "rollscale: /tmp is not writable here, so run $run is not recorded (a redo after a crash would run it again)"
+    run=
+  elif ! mkdir "$d" 2>/dev/null; then
+    [ -d "$d" ] || { echo "rollscale: cannot record run $run in $runs"; exit 125; }
+    n=0
+    while [ ! -f "$d/exit" ] && [ ! -f "$d/pid" ] && [ "$n" -lt 50 ]; do nap; n=$((n + 1)); done
+    if [ ! -f "$d/exit" ] && [ -f "$d/pid" ]; then
+      read -r pid since < "$d/pid"
+      while [ ! -f "$d/exit" ] && [ -n "$since" ] && [ "$(started "$pid")" = "$since" ]; do nap; done
     fi
+    [ -f "$d/exit" ] && report
+    cat "$d/output" 2>/dev/null
+    echo "rollscale: run $run of this script began earlier and did not finish (the instance restarted, or the run was stopped at its timeout); it is not run again: retry the instance to run it anew"
+    exit 125
+  else
+    echo "$$ $(started $$)" > "$d/pid.new" && mv "$d/pid.new" "$d/pid"
+    find "$runs" -mindepth 1 -maxdepth 1 -mtime +7 -exec rm -rf {} \; 2>/dev/null
   fi
-  if [ -f "$d/exit" ]; then cat "$d/output" 2>/dev/null; exit "$(cat "$d/exit")"; fi
-  mkdir -p "$d" && echo "$$ $(started $$)" > "$d/pid" || exit 125
-  find "$runs" -mindepth 1 -maxdepth 1 -mtime +7 -exec rm -rf {} \; 2>/dev/null
 fi
-if [ -n "$dir" ]; then cd -- "$dir" || { [ -n "$run" ] && echo 1 > "$d/exit"; exit 1; }; else cd /root 2>/dev/null || cd /; fi
+finish() { echo "$1" > "$d/exit.new" && mv "$d/exit.new" "$d/exit"; exit "$1"; }
+if [ -n "$dir" ]; then
+  if ! cd -- "$dir" 2>/dev/null; then
+    echo "rollscale: cannot change to the working directory $dir"
+    [ -z "$run" ] && exit 1
+    echo "rollscale: cannot change to the working directory $dir" > "$d/output"
+    finish 1
+  fi
+else
+  cd /root 2>/dev/null || cd /
+fi
 [ -n "$run" ] || exec "$@"
-{ "$@"; echo $? > "$d/code"; } 2>&1 | tee "$d/output"
-code=$(cat "$d/code" 2>/dev/null || echo 125)
-echo "$code" > "$d/exit"
-exit "$code""#;
+mkfifo "$d/capped" || finish 125
+{ { head -c 24580 > "$d/output"; cat > /dev/null; } < "$d/capped"; rm -f "$d/capped"; } &
+{ "$@"; echo $? > "$d/code"; } 2>&1 | tee "$d/capped"
+wait
+finish "$(cat "$d/code" 2>/dev/null || echo 125)""#;
 
 /// How long, after a timeout's kill, the output still drains.
 const DRAIN_AFTER_KILL: Duration = Duration::from_secs(2);
