@@ -342,7 +342,14 @@ impl Service {
     ) -> Result<(), ServiceError> {
         self.user(user_name).await?;
         self.policy(policy_type, name).await?;
-        if !self.engine.store.user_policy_attach(user_name, policy_type, name, now_millis()).await? {
+        // Checked again by the store inside the attaching transaction: a user or policy deleted
+        // since is refused as missing, and gets no attachment.
+        let attached = match self.engine.store.user_policy_attach(user_name, policy_type, name, now_millis()).await {
+            Err(rollscale_store::StoreError::Missing { what: "user", .. }) => return Err(user_not_found(user_name)),
+            Err(rollscale_store::StoreError::Missing { .. }) => return Err(policy_not_found(policy_type, name)),
+            other => other?,
+        };
+        if !attached {
             return Err(ServiceError::rejected(
                 "EntityAlreadyExists.User.Policy",
                 format!("the {policy_type} policy {name} is already attached to the user {user_name}"),
