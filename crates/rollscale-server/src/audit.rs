@@ -25,20 +25,6 @@ pub const FAILURE_RATE: f64 = 5.0;
 /// … and at most this many at once.
 pub const FAILURE_BURST: f64 = 20.0;
 
-/// Parameters that are the signature's, not the request's: left out of the audit log.
-const SIGNATURE_PARAMS: &[&str] = &[
-    "AccessKeyId",
-    "Signature",
-    "SignatureMethod",
-    "SignatureVersion",
-    "SignatureNonce",
-    "SignatureType",
-    "Timestamp",
-    "Format",
-    "Action",
-    "Version",
-];
-
 /// Longest parameter value the audit log keeps, in characters.
 const MAX_VALUE: usize = 256;
 /// Most parameters the audit log keeps of one request.
@@ -59,11 +45,12 @@ pub struct Draft {
     pub authenticated: bool,
 }
 
-/// An RPC request's parameters as the audit log keeps them: no signature parameter, values cut
-/// at 256 characters, at most 64 of them.
+/// An RPC request's parameters as the audit log keeps them: none of how it was sent and signed
+/// (`operations::is_transport`: the signature's, a `SecurityToken`), values cut at 256
+/// characters, at most 64 of them.
 pub fn rpc_parameters(params: &Params) -> Value {
     let mut kept = Map::new();
-    for (name, value) in params.iter().filter(|(name, _)| !SIGNATURE_PARAMS.contains(name)).take(MAX_PARAMS) {
+    for (name, value) in params.iter().filter(|(name, _)| !crate::operations::is_transport(name)).take(MAX_PARAMS) {
         kept.insert(name.to_string(), Value::String(cut(value, MAX_VALUE)));
     }
     Value::Object(kept)
