@@ -342,7 +342,14 @@ impl Service {
     ) -> Result<(), ServiceError> {
         self.user(user_name).await?;
         self.policy(policy_type, name).await?;
-        if !self.engine.store.user_policy_attach(user_name, policy_type, name, now_millis()).await? {
+        // Checked again by the store inside the attaching transaction: a user or policy deleted
+        // since is refused as missing, and gets no attachment.
+        let attached = match self.engine.store.user_policy_attach(user_name, policy_type, name, now_millis()).await {
+            Err(rollscale_store::StoreError::Missing { what: "user", .. }) => return Err(user_not_found(user_name)),
+            Err(rollscale_store::StoreError::Missing { .. }) => return Err(policy_not_found(policy_type, name)),
+            other => other?,
+        };
+        if !attached {
             return Err(ServiceError::rejected(
                 "EntityAlreadyExists.User.Policy",
                 format!("the {policy_type} policy {name} is already attached to the user {user_name}"),
@@ -454,10 +461,14 @@ impl Service {
 
     // ------------------------------------------------------------------ audit log
 
-    /// Records an authenticated call. The event's user is filled in from its AccessKey when
-    /// empty.
-    pub async fn record_audit(&self, mut event: AuditEvent) -> Result<(), ServiceError> {
-        if event.user_name.is_empty() {
+    /// Records a call. An `authenticated` one (its signature or token verified) is the user's
+    /// of its AccessKey, filled in when empty. Any other is nobody's: its AccessKey id is only
+    /// what the request claims, which anyone can write, so its user is left empty (and
+    /// `audit_events` filtered by user does not list it) while the claimed id stays visible.
+    pub async fn record_audit(&self, mut event: AuditEvent, authenticated: bool) -> Result<(), ServiceError> {
+        if !authenticated {
+            event.user_name.clear();
+        } else if event.user_name.is_empty() {
             event.user_name = self.access_key_user(&event.access_key_id).await.unwrap_or_default();
         }
         if event.at == 0 {
@@ -614,5 +625,39 @@ mod tests {
         service.set_access_key_status("admin", &admin.id, AccessKeyStatus::Inactive).await.unwrap();
         assert_eq!(code(service.delete_access_key("ops", &ops.id).await), last);
         service.delete_user("admin").await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn only_an_authenticated_call_is_audited_under_its_keys_user() {
+        let (_dir, service) = service().await;
+        let admin = service.create_admin_access_key("admin").await.unwrap();
+        let event = |result_code: &str| AuditEvent {
+            id: String::new(),
+            at: 0,
+            user_name: String::new(),
+            access_key_id: admin.id.clone(),
+            action: "ram:DeleteUser".into(),
+            resource: "*".into(),
+            source_ip: "192.0.2.1".into(),
+            result_code: result_code.into(),
+            http_status: 200,
+            request_id: String::new(),
+            request: serde_json::json!({}),
+        };
+        service.record_audit(event("Success"), true).await.unwrap();
+        // Anyone can claim the admin's AccessKey id in a request that does not verify; even
+        // a user name the draft carried is not kept.
+        service.record_audit(event("SignatureDoesNotMatch"), false).await.unwrap();
+        service.record_audit(AuditEvent { user_name: "admin".into(), ..event("InvalidToken") }, false).await.unwrap();
+        let by_user = AuditFilter { user_name: Some("admin".into()), ..AuditFilter::default() };
+        let (admins, total) = service.audit_events(&by_user, 0, 10).await.unwrap();
+        assert_eq!(total, 1, "{admins:?}");
+        assert_eq!(admins[0].result_code, "Success");
+        let by_key = AuditFilter { access_key_id: Some(admin.id.clone()), ..AuditFilter::default() };
+        let (claimed, _) = service.audit_events(&by_key, 0, 10).await.unwrap();
+        let mut seen: Vec<(&str, &str)> =
+            claimed.iter().map(|e| (e.result_code.as_str(), e.user_name.as_str())).collect();
+        seen.sort_unstable();
+        assert_eq!(seen, [("InvalidToken", ""), ("SignatureDoesNotMatch", ""), ("Success", "admin")]);
     }
 }

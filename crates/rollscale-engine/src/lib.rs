@@ -55,6 +55,12 @@ pub struct EngineConfig {
     pub reconcile_interval: Duration,
     /// Default weight of an instance registered with a load balancer.
     pub default_weight: u32,
+    /// A ClientToken claim not refreshed for this long belongs to a request that died, and
+    /// is taken over ([`idempotency::STALE_CLAIM`]). The same on every replica.
+    pub claim_stale_after: Duration,
+    /// How often a request refreshes its claim while its operation runs
+    /// ([`idempotency::CLAIM_HEARTBEAT`]); well under `claim_stale_after`.
+    pub claim_heartbeat: Duration,
 }
 
 impl Default for EngineConfig {
@@ -66,6 +72,8 @@ impl Default for EngineConfig {
             transient_backoff: Duration::from_millis(200),
             reconcile_interval: Duration::from_secs(2),
             default_weight: 100,
+            claim_stale_after: idempotency::STALE_CLAIM,
+            claim_heartbeat: idempotency::CLAIM_HEARTBEAT,
         }
     }
 }

@@ -1,38 +1,29 @@
 //! Writing the audit log, for both APIs: every call with its result, the refused ones
 //! included — those refused before they were authenticated too (a bad signature, an unknown or
-//! disabled key, a replayed nonce, throttling), under the AccessKey id they claimed.
+//! disabled key, a replayed nonce, throttling), under the AccessKey id they claimed and no user
+//! (a claimed id is not proof of anything).
 //!
 //! Unauthenticated refusals cost the sender nothing, so a flood of them must not grow the log
-//! without bound: each source address may have [`FAILURE_RATE`] of them recorded a second (in
-//! bursts of [`FAILURE_BURST`]); beyond, they are counted, and the next one recorded from that
-//! address says how many were left out (`SuppressedBefore` in its request parameters).
+//! or this process's memory without bound ([`FailureLimiter`]): each source (an IPv4 address or
+//! an IPv6 /64) may have [`FAILURE_RATE`] of them recorded a second (in bursts of
+//! [`FAILURE_BURST`]), and all sources together [`GLOBAL_RATE`] (bursts of [`GLOBAL_BURST`]);
+//! beyond, they are counted, and the next one recorded from that source says how many were left
+//! out (`SuppressedBefore` in its request parameters). At most [`MAX_SOURCES`] sources are
+//! tracked; the counts of those evicted are reported by the next record from anywhere
+//! (`SuppressedElsewhere`).
 
 use crate::rpc::request::Params;
 use crate::AppState;
 use rollscale_core::access::AuditEvent;
 use serde_json::{Map, Value};
-use std::collections::HashMap;
-use std::net::IpAddr;
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::Instant;
 
 /// Unauthenticated refusals recorded per second and source address, on average.
 pub const FAILURE_RATE: f64 = 5.0;
 /// … and at most this many at once.
 pub const FAILURE_BURST: f64 = 20.0;
-
-/// Parameters that are the signature's, not the request's: left out of the audit log.
-const SIGNATURE_PARAMS: &[&str] = &[
-    "AccessKeyId",
-    "Signature",
-    "SignatureMethod",
-    "SignatureVersion",
-    "SignatureNonce",
-    "SignatureType",
-    "Timestamp",
-    "Format",
-    "Action",
-    "Version",
-];
 
 /// Longest parameter value the audit log keeps, in characters.
 const MAX_VALUE: usize = 256;
@@ -54,11 +45,12 @@ pub struct Draft {
     pub authenticated: bool,
 }
 
-/// An RPC request's parameters as the audit log keeps them: no signature parameter, values cut
-/// at 256 characters, at most 64 of them.
+/// An RPC request's parameters as the audit log keeps them: none of how it was sent and signed
+/// (`operations::is_transport`: the signature's, a `SecurityToken`), values cut at 256
+/// characters, at most 64 of them.
 pub fn rpc_parameters(params: &Params) -> Value {
     let mut kept = Map::new();
-    for (name, value) in params.iter().filter(|(name, _)| !SIGNATURE_PARAMS.contains(name)).take(MAX_PARAMS) {
+    for (name, value) in params.iter().filter(|(name, _)| !crate::operations::is_transport(name)).take(MAX_PARAMS) {
         kept.insert(name.to_string(), Value::String(cut(value, MAX_VALUE)));
     }
     Value::Object(kept)
@@ -72,37 +64,136 @@ pub fn cut(text: &str, max: usize) -> String {
     }
 }
 
-/// Each source address's allowance of recorded unauthenticated refusals: (tokens, when last
-/// filled, how many were left out since the last one recorded).
-#[derive(Default)]
+/// Where unauthenticated refusals come from, as they are limited: an IPv4 address, or an IPv6
+/// address's /64 (a single host is commonly given a whole /64, and could send each request from
+/// another address in it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Source {
+    Unknown,
+    V4(Ipv4Addr),
+    V6Net(u64),
+}
+
+impl Source {
+    fn of(ip: Option<IpAddr>) -> Source {
+        match ip.map(|ip| ip.to_canonical()) {
+            None => Source::Unknown,
+            Some(IpAddr::V4(v4)) => Source::V4(v4),
+            Some(IpAddr::V6(v6)) => Source::V6Net((u128::from(v6) >> 64) as u64),
+        }
+    }
+}
+
+/// A token bucket, and how many refusals it left out since the last one recorded.
+#[derive(Clone, Copy, Debug)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+    suppressed: u64,
+}
+
+impl Bucket {
+    fn full(burst: f64, now: Instant) -> Bucket {
+        Bucket { tokens: burst, at: now, suppressed: 0 }
+    }
+
+    fn refill(&mut self, now: Instant, rate: f64, burst: f64) {
+        self.tokens = (self.tokens + now.saturating_duration_since(self.at).as_secs_f64() * rate).min(burst);
+        self.at = now;
+    }
+}
+
+/// Whether to record an unauthenticated refusal, and what was left out before it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Admitted {
+    /// Refusals from the same source left out since its last one recorded.
+    pub before: u64,
+    /// Refusals left out from sources no longer tracked (their count passed on when their
+    /// bucket was evicted), since the last record that said so.
+    pub elsewhere: u64,
+}
+
+/// The allowance of recorded unauthenticated refusals: a bucket per source ([`FAILURE_RATE`],
+/// [`FAILURE_BURST`]), at most [`MAX_SOURCES`] of them (the oldest evicted first, its count of
+/// left-out refusals carried into one summary counter), and a bucket for all sources together
+/// ([`GLOBAL_RATE`], [`GLOBAL_BURST`]), so that a sender with many addresses cannot grow the log
+/// faster than that either. Every call is O(1).
 pub struct FailureLimiter {
-    buckets: std::sync::Mutex<HashMap<String, (f64, Instant, u64)>>,
+    inner: std::sync::Mutex<Limiter>,
+}
+
+struct Limiter {
+    buckets: HashMap<Source, Bucket>,
+    /// The tracked sources, in the order their buckets were made: the map's keys, once each.
+    order: VecDeque<Source>,
+    global: Bucket,
+    /// Refusals counted by evicted buckets and not yet reported.
+    elsewhere: u64,
+}
+
+/// Most sources the limiter tracks at once.
+pub const MAX_SOURCES: usize = 10_000;
+/// Unauthenticated refusals recorded per second from all sources together, on average.
+pub const GLOBAL_RATE: f64 = 50.0;
+/// … and at most this many at once.
+pub const GLOBAL_BURST: f64 = 200.0;
+
+impl Default for FailureLimiter {
+    fn default() -> Self {
+        FailureLimiter {
+            inner: std::sync::Mutex::new(Limiter {
+                buckets: HashMap::new(),
+                order: VecDeque::new(),
+                global: Bucket::full(GLOBAL_BURST, Instant::now()),
+                elsewhere: 0,
+            }),
+        }
+    }
 }
 
 impl FailureLimiter {
-    /// `Some(left out before this one)` when a refusal from `source` is to be recorded.
-    fn admit(&self, source: &str) -> Option<u64> {
+    /// `Some` when a refusal from `source` is to be recorded.
+    fn admit(&self, source: Option<IpAddr>) -> Option<Admitted> {
         self.admit_at(source, Instant::now())
     }
 
-    fn admit_at(&self, source: &str, now: Instant) -> Option<u64> {
-        let mut buckets = self.buckets.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if buckets.len() > 10_000 {
-            // Full buckets of quiet addresses carry nothing worth keeping but their count.
-            buckets.retain(|_, (tokens, at, suppressed)| {
-                *suppressed > 0 || *tokens + now.duration_since(*at).as_secs_f64() * FAILURE_RATE < FAILURE_BURST
-            });
+    fn admit_at(&self, source: Option<IpAddr>, now: Instant) -> Option<Admitted> {
+        let mut limiter = self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let limiter = &mut *limiter;
+        let source = Source::of(source);
+        if !limiter.buckets.contains_key(&source) {
+            if limiter.buckets.len() >= MAX_SOURCES {
+                if let Some(oldest) = limiter.order.pop_front() {
+                    if let Some(evicted) = limiter.buckets.remove(&oldest) {
+                        limiter.elsewhere += evicted.suppressed;
+                    }
+                }
+            }
+            limiter.order.push_back(source);
+            limiter.buckets.insert(source, Bucket::full(FAILURE_BURST, now));
         }
-        let (tokens, at, suppressed) = buckets.entry(source.to_string()).or_insert((FAILURE_BURST, now, 0));
-        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * FAILURE_RATE).min(FAILURE_BURST);
-        *at = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
-            Some(std::mem::take(suppressed))
+        let bucket = limiter.buckets.get_mut(&source)?;
+        bucket.refill(now, FAILURE_RATE, FAILURE_BURST);
+        limiter.global.refill(now, GLOBAL_RATE, GLOBAL_BURST);
+        if bucket.tokens >= 1.0 && limiter.global.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            limiter.global.tokens -= 1.0;
+            Some(Admitted {
+                before: std::mem::take(&mut bucket.suppressed),
+                elsewhere: std::mem::take(&mut limiter.elsewhere),
+            })
         } else {
-            *suppressed += 1;
+            bucket.suppressed += 1;
             None
         }
+    }
+
+    /// Sources tracked now, and refusals left out and not yet reported by any record.
+    #[cfg(test)]
+    fn pending(&self) -> (usize, u64) {
+        let limiter = self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        assert_eq!(limiter.order.len(), limiter.buckets.len(), "each tracked source is in the order once");
+        (limiter.buckets.len(), limiter.elsewhere + limiter.buckets.values().map(|b| b.suppressed).sum::<u64>())
     }
 }
 
@@ -116,17 +207,15 @@ pub async fn record(
     request_id: &str,
     source_ip: Option<IpAddr>,
 ) {
-    let source_ip = source_ip.map(|ip| ip.to_string()).unwrap_or_default();
     let mut request = draft.request;
     if !draft.authenticated {
-        match state.failures.admit(&source_ip) {
-            None => return,
-            Some(0) => {}
-            Some(left_out) => {
+        let Some(admitted) = state.failures.admit(source_ip) else { return };
+        for (name, left_out) in [("SuppressedBefore", admitted.before), ("SuppressedElsewhere", admitted.elsewhere)] {
+            if left_out > 0 {
                 if !request.is_object() {
                     request = Value::Object(Map::new());
                 }
-                request["SuppressedBefore"] = Value::from(left_out);
+                request[name] = Value::from(left_out);
             }
         }
     }
@@ -137,13 +226,13 @@ pub async fn record(
         access_key_id: draft.access_key_id,
         action: draft.action,
         resource: draft.resource,
-        source_ip,
+        source_ip: source_ip.map(|ip| ip.to_string()).unwrap_or_default(),
         result_code: result_code.to_string(),
         http_status,
         request_id: request_id.to_string(),
         request,
     };
-    if let Err(error) = state.service.record_audit(event).await {
+    if let Err(error) = state.service.record_audit(event, draft.authenticated).await {
         tracing::error!(error = %error, "the audit log could not be written");
     }
 }
@@ -151,18 +240,88 @@ pub async fn record(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+
+    fn v4(n: u32) -> Option<IpAddr> {
+        Some(IpAddr::V4(Ipv4Addr::from(0xc000_0200 + n)))
+    }
+
+    fn admitted(limiter: &FailureLimiter, source: Option<IpAddr>, at: Instant) -> bool {
+        limiter.admit_at(source, at).is_some()
+    }
 
     #[test]
     fn a_flood_from_one_address_is_recorded_at_the_burst_then_counted() {
         let limiter = FailureLimiter::default();
         let start = Instant::now();
-        let admitted = (0..100).filter(|_| limiter.admit_at("192.0.2.1", start).is_some()).count();
+        let admitted = (0..100).filter(|_| admitted(&limiter, v4(1), start)).count();
         assert_eq!(admitted, FAILURE_BURST as usize);
-        assert_eq!(limiter.admit_at("192.0.2.2", start), Some(0), "another address has its own allowance");
+        assert_eq!(limiter.admit_at(v4(2), start), Some(Admitted { before: 0, elsewhere: 0 }), "its own allowance");
         // A second later the bucket holds FAILURE_RATE more; the first says how many were left out.
-        let later = start + std::time::Duration::from_secs(1);
-        assert_eq!(limiter.admit_at("192.0.2.1", later), Some(100 - FAILURE_BURST as u64));
-        let more = (0..10).filter(|_| limiter.admit_at("192.0.2.1", later).is_some()).count();
+        let later = start + Duration::from_secs(1);
+        assert_eq!(limiter.admit_at(v4(1), later), Some(Admitted { before: 100 - FAILURE_BURST as u64, elsewhere: 0 }));
+        let more = (0..10).filter(|_| limiter.admit_at(v4(1), later).is_some()).count();
         assert_eq!(more, FAILURE_RATE as usize - 1);
+    }
+
+    #[test]
+    fn ipv6_senders_are_limited_by_their_64() {
+        let limiter = FailureLimiter::default();
+        let start = Instant::now();
+        let net: u128 = 0x2001_0db8_0000_0001 << 64;
+        // A new address of the same /64 for every request: one allowance between them.
+        let rotating = (0..100u128)
+            .filter(|host| admitted(&limiter, Some(IpAddr::V6((net | (host * 7919 + 1)).into())), start))
+            .count();
+        assert_eq!(rotating, FAILURE_BURST as usize);
+        let next_net = Some(IpAddr::V6(((net + (1 << 64)) | 1).into()));
+        assert!(admitted(&limiter, next_net, start), "another /64 has its own allowance");
+        // An IPv4-mapped address is its IPv4 address.
+        let v4_source = v4(9);
+        let mapped = Some(IpAddr::V6(Ipv4Addr::from(0xc000_0209).to_ipv6_mapped()));
+        assert_eq!((0..30).filter(|_| admitted(&limiter, v4_source, start)).count(), FAILURE_BURST as usize);
+        assert!(!admitted(&limiter, mapped, start), "the mapped form shares the IPv4 allowance");
+        assert_eq!(limiter.pending().0, 3);
+    }
+
+    #[test]
+    fn many_sources_share_a_global_allowance_and_a_bounded_memory_and_nothing_is_miscounted() {
+        let limiter = FailureLimiter::default();
+        let start = Instant::now();
+        // A flood from one source first, then from more sources than are tracked.
+        let mut sent = 0u64;
+        let mut recorded = 0u64;
+        let mut reported = 0u64;
+        let mut count = |admitted: Option<Admitted>| {
+            sent += 1;
+            if let Some(admitted) = admitted {
+                recorded += 1;
+                reported += admitted.before + admitted.elsewhere;
+            }
+        };
+        for _ in 0..100 {
+            count(limiter.admit_at(v4(0), start));
+        }
+        let at_once: Vec<Option<Admitted>> =
+            (1..=(MAX_SOURCES as u32 + 500)).map(|n| limiter.admit_at(v4(n), start)).collect();
+        // All at one instant: the global burst is all that is recorded, whatever the sources.
+        let recorded_at_once = 20 + at_once.iter().filter(|a| a.is_some()).count();
+        assert_eq!(recorded_at_once, GLOBAL_BURST as usize);
+        at_once.into_iter().for_each(&mut count);
+        let (tracked, _) = limiter.pending();
+        assert_eq!(tracked, MAX_SOURCES, "memory is bounded");
+        // The flooding source was evicted: its count is reported by the next record from any
+        // source, once the global allowance refills.
+        let later = start + Duration::from_secs(1);
+        let next = limiter.admit_at(v4(1_000_000), later).expect("recorded");
+        assert!(next.elsewhere >= 80, "{next:?}");
+        count(Some(next));
+        for n in 0..2_000 {
+            count(limiter.admit_at(v4(n), later + Duration::from_millis(n.into())));
+        }
+        // Every refusal was recorded, reported as left out, or is still counted.
+        let (tracked, pending) = limiter.pending();
+        assert!(tracked <= MAX_SOURCES);
+        assert_eq!(sent, recorded + reported + pending, "recorded {recorded}, reported {reported}, pending {pending}");
     }
 }

@@ -49,7 +49,7 @@ impl Operation {
 
     /// Whether the operation takes the parameter `name`.
     pub fn takes(&self, name: &str) -> bool {
-        COMMON_PARAMS.contains(&name)
+        is_common(name)
             || self.params.iter().any(|param| match param.strip_suffix(".N") {
                 Some(list) => {
                     name == list
@@ -68,21 +68,47 @@ impl Operation {
     }
 }
 
-/// Parameters any RPC request may carry: how the official SDKs send and sign a request
-/// (WIRE.md §3), and the region. The ACS3 scheme sends its parts as headers.
-pub const COMMON_PARAMS: &[&str] = &[
-    "AccessKeyId",
-    "Action",
-    "Format",
-    "RegionId",
-    "Signature",
-    "SignatureMethod",
-    "SignatureNonce",
-    "SignatureType",
-    "SignatureVersion",
-    "Timestamp",
-    "Version",
+/// What a parameter of [`COMMON_PARAMS`] is to the request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Common {
+    /// How the request was sent and signed, or a credential — not what it asks for: left out
+    /// of the audit log and of a `ClientToken`'s fingerprint (a retry signs anew).
+    Transport,
+    /// Part of what the request asks for: kept in the audit log and in the fingerprint.
+    Request,
+}
+
+/// The one list of the parameters any RPC request may carry, besides an operation's own: how
+/// the official SDKs send and sign a request (WIRE.md §3; the ACS3 scheme sends its parts as
+/// headers), and the region. `SecurityToken` is what the SDKs add when they sign with STS
+/// temporary credentials: accepted and ignored (rollscale issues no STS credentials, and
+/// authenticates by the AccessKey's signature alone), and never kept, being a credential.
+/// [`Operation::takes`], `audit::rpc_parameters` and `rpc::idempotency::fingerprint` all read
+/// it.
+pub const COMMON_PARAMS: &[(&str, Common)] = &[
+    ("AccessKeyId", Common::Transport),
+    ("Action", Common::Transport),
+    ("Format", Common::Transport),
+    ("RegionId", Common::Request),
+    ("SecurityToken", Common::Transport),
+    ("Signature", Common::Transport),
+    ("SignatureMethod", Common::Transport),
+    ("SignatureNonce", Common::Transport),
+    ("SignatureType", Common::Transport),
+    ("SignatureVersion", Common::Transport),
+    ("Timestamp", Common::Transport),
+    ("Version", Common::Transport),
 ];
+
+/// Whether every operation takes `name` ([`COMMON_PARAMS`]).
+pub fn is_common(name: &str) -> bool {
+    COMMON_PARAMS.iter().any(|(common, _)| *common == name)
+}
+
+/// Whether `name` says how a request was sent and signed, not what it asks for.
+pub fn is_transport(name: &str) -> bool {
+    COMMON_PARAMS.iter().any(|(common, role)| *common == name && *role == Common::Transport)
+}
 
 const fn op(action: &'static str, versions: &'static [&'static str], params: &'static [&'static str]) -> Operation {
     Operation { action, versions, params, idempotent: false }
@@ -368,6 +394,50 @@ mod tests {
             assert!(!op.takes(name), "{name}");
         }
         assert_eq!(op.unknown_param(["ScalingGroupId", "Bogus", "Other"]), Some("Bogus"));
+    }
+
+    /// The one list decides all three: what every operation takes, what the audit log keeps
+    /// and what a ClientToken's fingerprint covers.
+    #[test]
+    fn the_common_parameters_are_taken_by_all_and_only_the_requests_own_are_kept() {
+        use crate::rpc::request::Params;
+        let own: Params = [("ScalingGroupId", "asg-1"), ("ClientToken", "t")]
+            .into_iter()
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect();
+        let kept_of_own = crate::audit::rpc_parameters(&own);
+        let fingerprint_of_own = crate::rpc::idempotency::fingerprint(&own);
+        for (name, role) in COMMON_PARAMS {
+            for op in OPERATIONS {
+                assert!(op.takes(name), "{} refuses {name}", op.action);
+            }
+            let mut with = own.as_map().clone();
+            with.insert(name.to_string(), "sent".to_string());
+            let with: Params = with.into_iter().collect();
+            let kept = crate::audit::rpc_parameters(&with);
+            let fingerprint = crate::rpc::idempotency::fingerprint(&with);
+            match role {
+                Common::Transport => {
+                    assert_eq!(kept, kept_of_own, "the audit log keeps {name}");
+                    assert_eq!(fingerprint, fingerprint_of_own, "the fingerprint covers {name}");
+                }
+                Common::Request => {
+                    assert_eq!(kept[*name], "sent", "the audit log leaves out {name}");
+                    assert_ne!(fingerprint, fingerprint_of_own, "the fingerprint ignores {name}");
+                }
+            }
+        }
+        // The SDKs' STS token is taken, and, a credential, never kept.
+        assert!(is_transport("SecurityToken"));
+        assert!(is_common("RegionId") && !is_transport("RegionId"));
+        assert!(!is_common("ClientToken") && !is_common("Bogus"));
+        // The token itself is in the audit log, not in its own fingerprint.
+        assert_eq!(kept_of_own["ClientToken"], "t");
+        let other_token: Params = [("ScalingGroupId", "asg-1"), ("ClientToken", "u")]
+            .into_iter()
+            .map(|(n, v)| (n.into(), v.into()))
+            .collect();
+        assert_eq!(crate::rpc::idempotency::fingerprint(&other_token), fingerprint_of_own);
     }
 
     #[test]

@@ -117,6 +117,21 @@ async fn every_action_refuses_a_parameter_it_does_not_take_and_changes_nothing()
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(app.service.group(&group).await.unwrap().max_size, 5);
+    // So is the STS token the SDKs add with temporary credentials: taken, ignored, not kept.
+    let sts = "CAIS-sts-token-that-must-not-be-logged";
+    let (status, body) = app
+        .rpc(
+            "2014-08-28",
+            "ModifyScalingGroup",
+            &[("ScalingGroupId", &group), ("MaxSize", "6"), ("SecurityToken", sts)],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(app.service.group(&group).await.unwrap().max_size, 6);
+    let (log, _) = app.service.audit_events(&Default::default(), 0, 1000).await.unwrap();
+    let modified = log.iter().find(|e| e.request["MaxSize"] == "6").expect("audited");
+    assert_eq!(modified.request["ScalingGroupId"], group.as_str());
+    assert!(log.iter().all(|e| !e.request.to_string().contains(sts)), "the SecurityToken is in the audit log");
     // ClientToken only where it means something.
     let answer = app.rpc("2014-08-28", "DeleteScalingGroup", &[("ScalingGroupId", &group), ("ClientToken", "t")]).await;
     refused(&answer, "InvalidParameter", "\"ClientToken\"");

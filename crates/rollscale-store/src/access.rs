@@ -81,15 +81,22 @@ impl Store {
     }
 
     /// Deletes a user with its AccessKeys and policy attachments, in one transaction; `false`
-    /// when there is no such user.
+    /// when there is no such user. The user's row is deleted first, which locks it: the same
+    /// order as [`Store::access_key_insert`] and [`Store::user_policy_attach`], which write it
+    /// first. So on PostgreSQL an insert that holds the row commits before this deletes the
+    /// user's keys and attachments (which then include its key), and one that comes after
+    /// finds no user; on SQLite the write lock serializes them.
     pub async fn user_delete(&self, name: &str) -> Result<bool, StoreError> {
         let mut conn = self.conn().await?;
         let mut tx = conn.begin().await?;
+        let deleted = sqlx::query("DELETE FROM users WHERE name = $1").bind(name).execute(&mut *tx).await?;
+        if deleted.rows_affected() != 1 {
+            return Ok(false);
+        }
         sqlx::query("DELETE FROM access_keys WHERE user_name = $1").bind(name).execute(&mut *tx).await?;
         sqlx::query("DELETE FROM user_policies WHERE user_name = $1").bind(name).execute(&mut *tx).await?;
-        let deleted = sqlx::query("DELETE FROM users WHERE name = $1").bind(name).execute(&mut *tx).await?;
         tx.commit().await?;
-        Ok(deleted.rows_affected() == 1)
+        Ok(true)
     }
 
     // ------------------------------------------------------------------ custom policies
@@ -128,9 +135,17 @@ impl Store {
 
     /// Deletes a custom policy unless it is attached to someone: `Ok(None)` when there is no
     /// such policy, `Ok(Some(n))` with the number of users it is attached to (deleted when 0).
+    /// The policy's row is locked first, so an attach that holds it commits before the count.
     pub async fn policy_delete(&self, name: &str) -> Result<Option<i64>, StoreError> {
         let mut conn = self.conn().await?;
         let mut tx = conn.begin().await?;
+        let locked = sqlx::query("UPDATE policies SET generation = generation + 1 WHERE name = $1")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        if locked.rows_affected() != 1 {
+            return Ok(None);
+        }
         let attached: i64 =
             sqlx::query("SELECT COUNT(*) FROM user_policies WHERE policy_type = 'Custom' AND policy_name = $1")
                 .bind(name)
@@ -163,7 +178,11 @@ impl Store {
 
     // ------------------------------------------------------------------ attachments
 
-    /// Attaches a policy to a user; `false` when it already was.
+    /// Attaches a policy to an existing user (and an existing custom policy); `false` when it
+    /// already was. The user's row, and a custom policy's, are written first in the same
+    /// transaction (locking them, as [`Store::access_key_insert`] does), so an attachment
+    /// cannot outlive a concurrent `user_delete` or `policy_delete` and pass to a later user or
+    /// policy of the same name: a missing one is [`StoreError::Missing`], nothing written.
     pub async fn user_policy_attach(
         &self,
         user_name: &str,
@@ -171,6 +190,25 @@ impl Store {
         policy_name: &str,
         at: Millis,
     ) -> Result<bool, StoreError> {
+        let mut conn = self.conn().await?;
+        let mut tx = conn.begin().await?;
+        let locked = sqlx::query("UPDATE users SET generation = generation + 1 WHERE name = $1")
+            .bind(user_name)
+            .execute(&mut *tx)
+            .await?;
+        if locked.rows_affected() != 1 {
+            return Err(StoreError::Missing { what: "user", id: user_name.to_string() });
+        }
+        // A custom policy's row too: `policy_delete` locks it before it counts attachments.
+        if policy_type == PolicyType::Custom {
+            let locked = sqlx::query("UPDATE policies SET generation = generation + 1 WHERE name = $1")
+                .bind(policy_name)
+                .execute(&mut *tx)
+                .await?;
+            if locked.rows_affected() != 1 {
+                return Err(StoreError::Missing { what: "policy", id: policy_name.to_string() });
+            }
+        }
         let result = sqlx::query(
             "INSERT INTO user_policies (user_name, policy_type, policy_name, attached_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (user_name, policy_type, policy_name) DO NOTHING",
@@ -179,8 +217,9 @@ impl Store {
         .bind(policy_type.as_str())
         .bind(policy_name)
         .bind(at)
-        .execute(&mut *self.conn().await?)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(result.rows_affected() == 1)
     }
 
@@ -465,6 +504,74 @@ mod tests {
         );
         store.access_key_insert_bootstrap(&key("LTAIboot2", "root", "s")).await.unwrap();
         assert_eq!(store.user_policy_list("root").await.unwrap().len(), 1, "attached once");
+    }
+
+    /// Keys and attachments whose user does not exist.
+    async fn orphans(store: &crate::Store) -> (i64, i64) {
+        let mut conn = store.conn().await.unwrap();
+        let mut counts = [0i64; 2];
+        for (count, table) in counts.iter_mut().zip(["access_keys", "user_policies"]) {
+            let sql = format!("SELECT COUNT(*) FROM {table} WHERE user_name NOT IN (SELECT name FROM users)");
+            *count = sqlx::query(&sql).fetch_one(&mut *conn).await.unwrap().try_get(0).unwrap();
+        }
+        (counts[0], counts[1])
+    }
+
+    /// On PostgreSQL (many connections) the inserts, attaches and the delete really run at
+    /// once; on SQLite its one connection serializes them. Either way no key or attachment is
+    /// left without its user, and each insert either committed before the delete (its key
+    /// deleted with the user) or found no user.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_user_deleted_during_key_inserts_and_attaches_leaves_nothing_behind() {
+        let (_dir, store) = fresh_store().await;
+        let policy = Policy {
+            name: "Ops".into(),
+            policy_type: PolicyType::Custom,
+            description: String::new(),
+            document: "{}".into(),
+            created_at: 1,
+            updated_at: 1,
+        };
+        store.policy_insert(&policy).await.unwrap();
+        for round in 0..12 {
+            let name = format!("erin{round}");
+            store.user_insert(&user(&name)).await.unwrap();
+            let start = std::sync::Arc::new(tokio::sync::Barrier::new(9));
+            let mut inserts = Vec::new();
+            for n in 0..8 {
+                let (store, start, name) = (store.clone(), start.clone(), name.clone());
+                inserts.push(tokio::spawn(async move {
+                    start.wait().await;
+                    match n % 4 {
+                        3 => store.user_policy_attach(&name, PolicyType::Custom, "Ops", 2).await.map(|_| ()),
+                        2 => store
+                            .user_policy_attach(&name, PolicyType::System, "AdministratorAccess", 2)
+                            .await
+                            .map(|_| ()),
+                        _ => store.access_key_insert(&key(&format!("LTAI{name}k{n}"), &name, "s"), 100).await,
+                    }
+                }));
+            }
+            let deleting = {
+                let (store, start, name) = (store.clone(), start.clone(), name.clone());
+                tokio::spawn(async move {
+                    start.wait().await;
+                    store.user_delete(&name).await
+                })
+            };
+            for insert in inserts {
+                match insert.await.unwrap() {
+                    Ok(()) | Err(crate::StoreError::Missing { what: "user", .. }) => {}
+                    Err(other) => panic!("{other:?}"),
+                }
+            }
+            assert!(deleting.await.unwrap().unwrap(), "the user existed");
+            assert_eq!(store.user_get(&name).await.unwrap(), None);
+            assert_eq!(orphans(&store).await, (0, 0), "round {round}: a key or attachment outlived its user");
+        }
+        assert_eq!(store.access_key_count().await.unwrap(), 0);
+        // The policy's attachments went with the users: it can be deleted.
+        assert_eq!(store.policy_delete("Ops").await.unwrap(), Some(0));
     }
 
     #[tokio::test]

@@ -32,6 +32,7 @@ pub fn fast_config() -> EngineConfig {
         transient_backoff: Duration::from_millis(5),
         reconcile_interval: Duration::from_millis(100),
         default_weight: 100,
+        ..EngineConfig::default()
     }
 }
 

@@ -189,16 +189,19 @@ async fn serve(
         }
     };
     parts.extensions.insert(Caller { access_key_id, action });
-    let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
-    let Some(claim) = claim else { return Ok(response) };
-    if !response.status().is_success() {
-        state.service.finish_idempotent(claim, None).await;
-        return Ok(response);
-    }
-    let (response_parts, body) = response.into_parts();
-    let answer = to_bytes(body, MAX_BODY).await.unwrap_or_default();
-    state.service.finish_idempotent(claim, Some(&String::from_utf8_lossy(&answer))).await;
-    Ok(Response::from_parts(response_parts, Body::from(answer)))
+    let request = Request::from_parts(parts, Body::from(bytes));
+    let Some(claim) = claim else { return Ok(next.run(request).await) };
+    // The handler, its whole answer and the record of it run to their end even if this
+    // request is dropped (its client went away). A refused create gives its key back.
+    let call = async move {
+        let (parts, body) = next.run(request).await.into_parts();
+        (parts, to_bytes(body, MAX_BODY).await.unwrap_or_default())
+    };
+    let answer = |(parts, body): &(axum::http::response::Parts, axum::body::Bytes)| {
+        parts.status.is_success().then(|| String::from_utf8_lossy(body).into_owned())
+    };
+    let (parts, body) = state.service.run_idempotent(claim, call, answer).await;
+    Ok(Response::from_parts(parts, Body::from(body)))
 }
 
 /// The header that makes a REST create idempotent (the RPC API's `ClientToken`).

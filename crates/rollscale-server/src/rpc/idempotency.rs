@@ -6,26 +6,13 @@
 use super::request::Params;
 use sha2::{Digest, Sha256};
 
-/// Parameters that say how a request was sent and signed, not what it asks for.
-const TRANSPORT_PARAMS: &[&str] = &[
-    "AccessKeyId",
-    "Action",
-    "ClientToken",
-    "Format",
-    "SecurityToken",
-    "Signature",
-    "SignatureMethod",
-    "SignatureNonce",
-    "SignatureType",
-    "SignatureVersion",
-    "Timestamp",
-    "Version",
-];
-
-/// A digest of what the request asks for, to tell a retry from a different request.
+/// A digest of what the request asks for, to tell a retry from a different request: every
+/// parameter but the token itself and those that say how the request was sent and signed
+/// (`operations::is_transport`), which a retry may change.
 pub fn fingerprint(params: &Params) -> String {
     let mut hasher = Sha256::new();
-    for (name, value) in params.iter().filter(|(name, _)| !TRANSPORT_PARAMS.contains(name)) {
+    let asks = |name: &str| name != "ClientToken" && !crate::operations::is_transport(name);
+    for (name, value) in params.iter().filter(|(name, _)| asks(name)) {
         // Lengths first, so no two parameter lists hash the same text.
         hasher.update((name.len() as u64).to_be_bytes());
         hasher.update(name.as_bytes());

@@ -144,16 +144,33 @@ async fn handle_request(
         }
     };
     let host = request.header("host").map(str::to_string);
-    let result = match version.as_str() {
-        oos::VERSION => oos::dispatch(service, &action, &params).await,
-        ram::VERSION => ram::dispatch(service, &caller, &action, &params).await,
-        ess::VERSION_2014 | ess::VERSION_2022 => ess::dispatch(service, &version, &action, &params).await,
-        _ => ecs::dispatch(service, &action, &params, host.as_deref()).await,
-    };
-    if let Some(claim) = claim {
-        service.finish_idempotent(claim, result.as_ref().ok().map(|answer| answer.to_string()).as_deref()).await;
+    let call = dispatch(service.clone(), version, action, params, caller, host);
+    match claim {
+        None => call.await,
+        // The operation and the record of its answer run to their end even if this request
+        // is dropped (its client went away).
+        Some(claim) => {
+            let answer = |result: &Result<Value, ApiError>| result.as_ref().ok().map(Value::to_string);
+            service.run_idempotent(claim, call, answer).await
+        }
     }
-    result
+}
+
+/// Runs the action: an owned future, so an idempotent one can run in a task of its own.
+async fn dispatch(
+    service: rollscale_engine::Service,
+    version: String,
+    action: String,
+    params: Params,
+    caller: String,
+    host: Option<String>,
+) -> Result<Value, ApiError> {
+    match version.as_str() {
+        oos::VERSION => oos::dispatch(&service, &action, &params).await,
+        ram::VERSION => ram::dispatch(&service, &caller, &action, &params).await,
+        ess::VERSION_2014 | ess::VERSION_2022 => ess::dispatch(&service, &version, &action, &params).await,
+        _ => ecs::dispatch(&service, &action, &params, host.as_deref()).await,
+    }
 }
 
 /// The answer a token's first request got: as recorded, but for StartExecution the execution
