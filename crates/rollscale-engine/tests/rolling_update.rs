@@ -638,6 +638,52 @@ async fn an_image_the_fleet_gained_later_is_accepted_at_start() {
     }
 }
 
+/// DeleteImage sticks: an image deleted from the catalog is not put back from the fleet's own
+/// images — not by the start's import, not by a check that misses it (R3 refuses it) — until
+/// CreateImage adds it again. And an unknown image id asks the fleet for that image only: a
+/// typo adds nothing to the catalog.
+#[tokio::test]
+async fn a_deleted_image_stays_deleted_and_an_unknown_one_adds_nothing() {
+    use rollscale_fleet::Fleet;
+    let h = Harness::new(1).await;
+    let group = h.group(2).await;
+    let source = h.instances(&group).await[0].id.clone();
+    let kept = h.fleet.create_image(&source, "kept").await.expect("fleet image");
+    let gone = h.fleet.create_image(&source, "gone").await.expect("fleet image");
+    let catalog = || async {
+        let mut ids: Vec<String> = h.service.images().await.expect("images").into_iter().map(|i| i.id).collect();
+        ids.sort();
+        ids
+    };
+    let update_to = |image: &str| {
+        json!({"invokeType": "invoke", "scalingGroupId": group.id.as_str(), "imageId": image}).to_string()
+    };
+
+    let before = catalog().await;
+    let typo = h.service.start_execution(IMAGE_TEMPLATE, &update_to("m-no-such-image")).await;
+    assert_eq!(typo.map(|task| task.id).map_err(|error| error.code()), Err("InvalidImageId.NotFound"));
+    assert_eq!(catalog().await, before, "an unknown image id puts none of the fleet's images into the catalog");
+
+    assert_eq!(h.service.sync_fleet_images().await.expect("sync"), 2, "the start's import: both");
+    assert!(catalog().await.contains(&gone));
+    h.service.delete_image(&gone).await.expect("delete");
+    assert_eq!(h.service.sync_fleet_images().await.expect("sync"), 0, "a deleted image is not imported again");
+    let refused = h.service.start_execution(IMAGE_TEMPLATE, &update_to(&gone)).await;
+    assert_eq!(refused.map(|task| task.id).map_err(|error| error.code()), Err("InvalidImageId.NotFound"));
+    assert!(!catalog().await.contains(&gone), "still deleted");
+    let again = h.service.delete_image(&gone).await;
+    assert_eq!(again.map_err(|error| error.code()), Err("InvalidImageId.NotFound"));
+    assert!(catalog().await.contains(&kept), "the other image is untouched");
+
+    // Created again explicitly: usable again.
+    h.service.create_image(&gone, None, None).await.expect("create again");
+    let task = h
+        .start(IMAGE_TEMPLATE, json!({"invokeType": "invoke", "scalingGroupId": group.id.as_str(), "imageId": gone}))
+        .await;
+    let (task, _) = h.wait(task.id.as_str(), None).await;
+    assert_eq!(task.status, TaskStatus::Success, "{}", task.status_message);
+}
+
 /// A new instance whose health check never passes gets no traffic: it stays Pending and
 /// Unhealthy, unregistered, and the pass says why; once healthy, the next pass puts it
 /// InService behind the load balancer. A scale-in removes such instances first.
