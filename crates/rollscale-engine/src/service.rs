@@ -576,6 +576,8 @@ impl Service {
                 Err(StoreError::Conflict { .. }) => continue,
                 other => {
                     other?;
+                    // The new capacity or source is acted on by the reconciler, not here.
+                    self.engine.wake_reconciler();
                     return Ok(next);
                 }
             }
@@ -638,6 +640,8 @@ impl Service {
                 Err(StoreError::Conflict { .. }) => continue,
                 other => {
                     other?;
+                    // The new capacity or source is acted on by the reconciler, not here.
+                    self.engine.wake_reconciler();
                     return Ok(next);
                 }
             }
@@ -928,6 +932,8 @@ impl Service {
                 Err(StoreError::Conflict { .. }) => continue,
                 other => {
                     other?;
+                    // The new capacity or source is acted on by the reconciler, not here.
+                    self.engine.wake_reconciler();
                     return Ok(next);
                 }
             }
