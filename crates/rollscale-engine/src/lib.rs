@@ -34,7 +34,7 @@ pub fn random_bits() -> u128 {
     rand::random::<u128>()
 }
 
-use rollscale_core::ids::ExecutionId;
+use rollscale_core::ids::{ExecutionId, ScalingGroupId};
 use rollscale_fleet::{Fleet, LoadBalancer};
 use rollscale_store::Store;
 use std::collections::HashMap;
@@ -86,6 +86,10 @@ pub struct Engine {
     pub config: EngineConfig,
     tasks: Mutex<HashMap<ExecutionId, Arc<runner::TaskHandle>>>,
     spawned: Mutex<Spawned>,
+    /// Wakes the reconciler's loop before its interval is up (a group changed).
+    reconcile_wake: tokio::sync::Notify,
+    /// One reconcile pass at a time per group (see `Service::reconcile_group`).
+    group_passes: Mutex<HashMap<ScalingGroupId, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 /// The engine's tasks and workers, for [`Engine::halt`]. Finished ones are dropped whenever
@@ -105,7 +109,21 @@ impl Engine {
             config,
             tasks: Mutex::new(HashMap::new()),
             spawned: Mutex::new(Spawned::default()),
+            reconcile_wake: tokio::sync::Notify::new(),
+            group_passes: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Asks the reconciler (`Service::spawn_reconciler`) for a pass now rather than at its next
+    /// interval; returns at once. Without a running reconciler it does nothing.
+    pub fn wake_reconciler(&self) {
+        self.reconcile_wake.notify_one();
+    }
+
+    /// The lock that makes a group's reconcile passes one at a time.
+    pub(crate) fn group_pass_lock(&self, id: &ScalingGroupId) -> Arc<tokio::sync::Mutex<()>> {
+        let mut passes = self.group_passes.lock().unwrap_or_else(|e| e.into_inner());
+        passes.entry(id.clone()).or_default().clone()
     }
 
     /// Stops every task and worker of this engine at its next await point, as a crash would,

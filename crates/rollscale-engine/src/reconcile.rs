@@ -1,49 +1,122 @@
 //! The scaling reconciler: keeps each Active group at its desired capacity, one pass at a
-//! time, idempotently (kube-rs's `reconcile` shape). A scale-out writes its new instances as
-//! `Pending` first, then creates them on the fleet, waits until their health check passes,
-//! then puts them InService behind the group's load balancers; a pass after a crash finishes
-//! whatever is still Pending. A new instance that never becomes healthy gets no traffic (see
-//! `bring_up_one`).
+//! time per group, idempotently (kube-rs's `reconcile` shape). A scale-out writes its new
+//! instances as `Pending` first, then creates them on the fleet, waits until their health check
+//! passes, then puts them InService behind the group's load balancers; a pass after a crash
+//! finishes whatever is still Pending (and ends the scale-out activity the crash left in
+//! progress). A new instance that never becomes healthy gets no traffic (see `bring_up_one`).
 //! Suspended `ScaleOut`/`ScaleIn` processes stop the matching direction.
+//!
+//! The API never waits for a pass: a change of a group wakes the reconciler
+//! (`Engine::wake_reconciler`), whose passes run on tasks of their own, and the scaling
+//! activity records the outcome.
 
 use crate::{now_millis, random_bits, Service, ServiceError};
 use rollscale_core::domain::*;
-use rollscale_core::ids::{InstanceId, ScalingActivityId};
+use rollscale_core::ids::{InstanceId, ScalingActivityId, ScalingGroupId};
 use rollscale_fleet::{FleetError, InstanceSpec};
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use tokio::sync::Semaphore;
 
 /// How many instances one pass creates at once.
 const CREATE_CONCURRENCY: usize = 64;
 
+/// An instance a pass could not bring up, and why.
+type Failure = (InstanceId, ServiceError);
+
+/// The last error the reconciler logged per group, so that one that persists (an instance
+/// that stays unhealthy) is logged once, not at every pass.
+type Reported = Arc<Mutex<HashMap<ScalingGroupId, String>>>;
+
 impl Service {
-    /// One pass over every Active group.
+    /// One pass over every Active group, one after another, waiting for each (`rollscale up`
+    /// at start, tests). A group's error is logged here, once.
     pub async fn reconcile_all(&self) -> Result<(), ServiceError> {
         for group in self.engine.store.group_list().await? {
             if group.value.status == GroupStatus::Active {
                 if let Err(error) = self.reconcile_group(&group.value).await {
-                    tracing::warn!(group = %group.value.id, %error, "reconcile failed");
+                    tracing::warn!(group = %group.value.id, code = error.code(), %error, "reconcile failed");
                 }
             }
         }
         Ok(())
     }
 
-    /// Runs `reconcile_all` every `reconcile_interval` until the process ends.
+    /// The reconciler: every `reconcile_interval`, or at once when woken
+    /// (`Engine::wake_reconciler`), a pass of each Active group on a task of its own, so that a
+    /// group whose new instances are being waited for holds up no other. A group whose pass is
+    /// still running is left to it (the next pass sees what changed meanwhile). A group's
+    /// error is logged when it is new, not again at every pass while it persists.
     pub fn spawn_reconciler(&self) -> tokio::task::JoinHandle<()> {
         let service = self.clone();
+        let reported: Reported = Arc::default();
         tokio::spawn(async move {
             loop {
-                if let Err(error) = service.reconcile_all().await {
-                    tracing::warn!(%error, "reconcile pass failed");
+                match service.engine.store.group_list().await {
+                    Ok(groups) => {
+                        for group in groups.into_iter().filter(|group| group.value.status == GroupStatus::Active) {
+                            service.spawn_group_pass(group.value.id, reported.clone());
+                        }
+                    }
+                    Err(error) => tracing::warn!(%error, "the reconciler could not list the scaling groups"),
                 }
-                tokio::time::sleep(service.engine.config.reconcile_interval).await;
+                tokio::select! {
+                    _ = tokio::time::sleep(service.engine.config.reconcile_interval) => {}
+                    _ = service.engine.reconcile_wake.notified() => {}
+                }
             }
         })
     }
 
-    /// Brings one group to its desired capacity.
+    /// Starts a pass of the group unless one is running; does not wait for it.
+    fn spawn_group_pass(&self, id: ScalingGroupId, reported: Reported) {
+        let Ok(pass) = self.engine.group_pass_lock(&id).try_lock_owned() else {
+            return;
+        };
+        let service = self.clone();
+        let handle = tokio::spawn(async move {
+            let result = match service.engine.store.group_get(&id).await {
+                Ok(Some(group)) if group.value.status == GroupStatus::Active => {
+                    service.reconcile_locked(&group.value).await
+                }
+                Ok(_) => Ok(()),
+                Err(error) => Err(error.into()),
+            };
+            drop(pass);
+            let mut reported = reported.lock().unwrap_or_else(|e| e.into_inner());
+            match result {
+                Ok(()) => {
+                    if reported.remove(&id).is_some() {
+                        tracing::info!(group = %id, "the scaling group is reconciled again");
+                    }
+                }
+                Err(error) => {
+                    let text = error.to_string();
+                    if reported.get(&id) == Some(&text) {
+                        tracing::debug!(group = %id, %error, "reconcile failed again");
+                    } else {
+                        tracing::warn!(group = %id, code = error.code(), %error, "reconcile failed");
+                        reported.insert(id, text);
+                    }
+                }
+            }
+        });
+        self.engine.track(handle.abort_handle());
+    }
+
+    /// Brings one group to its desired capacity: one pass, waited for (after a pass of the
+    /// group already under way). The group is read again from the store first.
     pub async fn reconcile_group(&self, group: &ScalingGroup) -> Result<(), ServiceError> {
+        let lock = self.engine.group_pass_lock(&group.id);
+        let _pass = lock.lock().await;
+        match self.engine.store.group_get(&group.id).await? {
+            Some(current) => self.reconcile_locked(&current.value).await,
+            None => Ok(()),
+        }
+    }
+
+    /// A pass of the group; its pass lock is held.
+    async fn reconcile_locked(&self, group: &ScalingGroup) -> Result<(), ServiceError> {
         let store = &self.engine.store;
         let instances: Vec<Instance> =
             store.instance_list(Some(&group.id)).await?.into_iter().map(|i| i.value).collect();
@@ -51,10 +124,14 @@ impl Service {
             instances.iter().filter(|i| i.lifecycle_state == LifecycleState::Pending).cloned().collect();
         // An instance that cannot be brought up is reported after the capacity is settled: a
         // scale-in may be what removes it.
-        let brought = if pending.is_empty() { Ok(()) } else { self.bring_up(group, pending).await };
-        let instances: Vec<Instance> = match brought {
-            Ok(()) => instances,
-            Err(_) => store.instance_list(Some(&group.id)).await?.into_iter().map(|i| i.value).collect(),
+        let mut failures = Vec::new();
+        if !pending.is_empty() {
+            failures = self.bring_up(group, pending.clone()).await;
+            self.settle_activities(group, &pending, &failures).await?;
+        }
+        let instances: Vec<Instance> = match failures.is_empty() {
+            true => instances,
+            false => store.instance_list(Some(&group.id)).await?.into_iter().map(|i| i.value).collect(),
         };
         let counted = instances.iter().filter(|i| i.lifecycle_state != LifecycleState::Removing).count() as u32;
         if counted < group.desired_capacity && !group.is_suspended(Process::ScaleOut) {
@@ -80,13 +157,40 @@ impl Service {
                 self.activity_end(&mut activity).await?;
             }
         }
-        if brought.is_err() {
-            let left = store.instance_list(Some(&group.id)).await?;
-            if !left.iter().any(|i| i.value.lifecycle_state == LifecycleState::Pending) {
-                return Ok(()); // what could not be brought up was scaled in
-            }
+        if !failures.is_empty() {
+            // One that could not be brought up but was scaled in is no failure any more.
+            let left: HashSet<InstanceId> =
+                store.instance_list(Some(&group.id)).await?.into_iter().map(|i| i.value.id).collect();
+            failures.retain(|(id, _)| left.contains(id));
         }
-        brought
+        match failures.into_iter().next() {
+            Some((_, error)) => Err(error),
+            None => Ok(()),
+        }
+    }
+
+    /// Ends the scale-out activities still in progress whose Pending instances this pass
+    /// brought up (or failed to): a pass that was interrupted, by a crash or a halt, left them
+    /// so, and R3 refuses a rolling update while one is in progress.
+    async fn settle_activities(
+        &self,
+        group: &ScalingGroup,
+        pending: &[Instance],
+        failures: &[Failure],
+    ) -> Result<(), ServiceError> {
+        let ids: HashSet<&InstanceId> = pending.iter().map(|i| &i.id).collect();
+        let (activities, _) = self.engine.store.activity_list(&group.id, 0, 100).await?;
+        for mut activity in activities {
+            let unfinished =
+                activity.status == ActivityStatus::InProgress && activity.description.starts_with("Scale out");
+            if !unfinished || !activity.instance_ids.iter().any(|id| ids.contains(id)) {
+                continue;
+            }
+            let mine: Vec<&Failure> = failures.iter().filter(|(id, _)| activity.instance_ids.contains(id)).collect();
+            finish_activity(&mut activity, &mine);
+            self.engine.store.activity_put(&activity).await?;
+        }
+        Ok(())
     }
 
     async fn scale_out(&self, group: &ScalingGroup, count: u32) -> Result<(), ServiceError> {
@@ -120,17 +224,13 @@ impl Service {
         };
         self.engine.store.activity_put(&activity).await?;
         self.engine.store.instance_insert_many(&new).await?;
-        let result = self.bring_up(group, new).await;
-        activity.ended_at = Some(now_millis());
-        match &result {
-            Ok(()) => activity.status = ActivityStatus::Successful,
-            Err(error) => {
-                activity.status = ActivityStatus::Failed;
-                activity.status_message = error.to_string();
-            }
-        }
+        let failures = self.bring_up(group, new).await;
+        finish_activity(&mut activity, &failures.iter().collect::<Vec<_>>());
         self.engine.store.activity_put(&activity).await?;
-        result
+        match failures.into_iter().next() {
+            Some((_, error)) => Err(error),
+            None => Ok(()),
+        }
     }
 
     async fn instance_source(&self, group: &ScalingGroup) -> Result<(String, Vec<ContainerSpec>), ServiceError> {
@@ -156,8 +256,9 @@ impl Service {
     }
 
     /// Creates the Pending instances on the fleet and puts them InService behind the group's
-    /// load balancers.
-    async fn bring_up(&self, group: &ScalingGroup, instances: Vec<Instance>) -> Result<(), ServiceError> {
+    /// load balancers; returns those that could not be, with why (the caller records them in
+    /// the activity and reports them; nothing is logged here).
+    async fn bring_up(&self, group: &ScalingGroup, instances: Vec<Instance>) -> Vec<Failure> {
         let permits = Arc::new(Semaphore::new(CREATE_CONCURRENCY));
         let mut tasks = tokio::task::JoinSet::new();
         for instance in instances {
@@ -166,29 +267,29 @@ impl Service {
             let permits = permits.clone();
             tasks.spawn(async move {
                 let _permit = permits.acquire_owned().await;
-                service.bring_up_one(&group, instance).await
+                let id = instance.id.clone();
+                (id, service.bring_up_one(&group, instance).await)
             });
         }
-        let mut first_error = None;
+        let mut failures = Vec::new();
         while let Some(joined) = tasks.join_next().await {
             match joined {
-                Ok(Ok(())) => {}
-                Ok(Err(error)) => {
-                    tracing::warn!(group = %group.id, %error, "an instance could not be brought up");
-                    first_error.get_or_insert(error);
-                }
-                Err(join_error) => tracing::error!(%join_error, "instance creation panicked"),
+                Ok((_, Ok(()))) => {}
+                Ok((id, Err(error))) => failures.push((id, error)),
+                Err(join_error) => tracing::error!(group = %group.id, %join_error, "instance creation panicked"),
             }
         }
-        first_error.map_or(Ok(()), Err)
+        failures.sort_by(|a, b| a.0.cmp(&b.0));
+        failures
     }
 
     /// Creates one Pending instance on the fleet and, once its health check passes, registers
     /// it with the group's load balancers and puts it InService. An instance that does not
     /// become healthy within the engine's health timeout gets no traffic: it stays Pending,
     /// marked Unhealthy, and the pass reports it (the scale-out activity fails with the
-    /// reason). Later passes check it again, once each, without waiting; a scale-in removes
-    /// such instances first.
+    /// reason). Later passes look at it once each, without waiting and without creating or
+    /// starting it again (only one that vanished from the fleet is made again); a scale-in
+    /// removes such instances first.
     async fn bring_up_one(&self, group: &ScalingGroup, instance: Instance) -> Result<(), ServiceError> {
         let spec = InstanceSpec {
             id: instance.id.clone(),
@@ -198,23 +299,26 @@ impl Service {
             containers: instance.containers.clone(),
         };
         let fleet = &self.engine.fleet;
-        // Checked before (it exists, and waited its health timeout once): look, do not redo.
+        // Checked before (it exists, and its health timeout was waited once): look, do not redo.
         let checked_before = instance.health_status == HealthStatus::Unhealthy;
         let existing =
             if checked_before { self.engine.retry_unknown(|| fleet.observe(&instance.id)).await? } else { None };
         let observed = match existing {
-            Some(observed) if observed.running => observed,
-            _ => fleet.create_instance(&spec).await?,
+            Some(observed) => observed,
+            None => fleet.create_instance(&spec).await?,
         };
         if !self.becomes_healthy(&instance.id, !checked_before).await? {
-            self.engine
-                .instance_modify(&instance.id, |current| {
-                    current.health_status = HealthStatus::Unhealthy;
-                    if !observed.address.is_empty() {
-                        current.address = observed.address.clone();
-                    }
-                })
-                .await?;
+            let moved = !observed.address.is_empty() && observed.address != instance.address;
+            if !checked_before || moved {
+                self.engine
+                    .instance_modify(&instance.id, |current| {
+                        current.health_status = HealthStatus::Unhealthy;
+                        if !observed.address.is_empty() {
+                            current.address = observed.address.clone();
+                        }
+                    })
+                    .await?;
+            }
             return Err(ServiceError::rejected(
                 "HealthCheckFailed",
                 format!(
@@ -262,5 +366,17 @@ impl Service {
             }
             tokio::time::sleep(config.health_poll).await;
         }
+    }
+}
+
+/// Ends a scale-out activity: Successful, or Failed with what went wrong with each of its
+/// instances that could not be brought up.
+fn finish_activity(activity: &mut ScalingActivity, failures: &[&Failure]) {
+    activity.ended_at = Some(now_millis());
+    if failures.is_empty() {
+        activity.status = ActivityStatus::Successful;
+    } else {
+        activity.status = ActivityStatus::Failed;
+        activity.status_message = failures.iter().map(|(_, error)| error.to_string()).collect::<Vec<_>>().join("; ");
     }
 }

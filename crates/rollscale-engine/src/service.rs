@@ -576,6 +576,8 @@ impl Service {
                 Err(StoreError::Conflict { .. }) => continue,
                 other => {
                     other?;
+                    // The new capacity or source is acted on by the reconciler, not here.
+                    self.engine.wake_reconciler();
                     return Ok(next);
                 }
             }
@@ -638,6 +640,8 @@ impl Service {
                 Err(StoreError::Conflict { .. }) => continue,
                 other => {
                     other?;
+                    // The new capacity or source is acted on by the reconciler, not here.
+                    self.engine.wake_reconciler();
                     return Ok(next);
                 }
             }
@@ -928,6 +932,8 @@ impl Service {
                 Err(StoreError::Conflict { .. }) => continue,
                 other => {
                     other?;
+                    // The new capacity or source is acted on by the reconciler, not here.
+                    self.engine.wake_reconciler();
                     return Ok(next);
                 }
             }
@@ -989,21 +995,10 @@ impl Service {
 
     // ---------------------------------------------------------------- catalogs and keys
 
+    /// `CreateImage` with `ImageId`: adds the image to the catalog (and so undoes a
+    /// `DeleteImage` of it: the fleet's copy may be put into the catalog again).
     pub async fn create_image(&self, id: &str, name: Option<&str>, os: Option<OsType>) -> Result<Image, ServiceError> {
-        // Cloud image ids and container image references (`localhost/rollscale-demo:v1`).
-        if id.is_empty() || id.len() > 128 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:/@".contains(&b)) {
-            return Err(ServiceError::rejected(
-                "InvalidParameter",
-                "ImageId must be 1 to 128 of A-Z a-z 0-9 - _ . : / @",
-            ));
-        }
-        let image = Image {
-            id: id.to_string(),
-            name: name.unwrap_or(id).to_string(),
-            kind: "custom".into(),
-            os: os.unwrap_or_else(|| OsType::guess(id)),
-            created_at: now_millis(),
-        };
+        let image = image_value(id, name, os)?;
         self.store().image_insert(&image).await?;
         Ok(image)
     }
@@ -1077,29 +1072,48 @@ impl Service {
         Ok(image)
     }
 
-    /// Whether the catalog has the image. When it does not, the fleet's images are put into
-    /// the catalog first (one built on the container host after rollscale started), so R3's
-    /// check refuses only images that exist nowhere.
+    /// Whether the catalog has the image. When it does not, the fleet is asked for that one
+    /// image (one built on the container host after rollscale started), which is put into the
+    /// catalog unless a `DeleteImage` removed it; so R3's check refuses only images that exist
+    /// nowhere or were deleted. Nothing else is added.
     pub(crate) async fn image_known(&self, id: &str) -> Result<bool, ServiceError> {
         if self.store().image_get(id).await?.is_some() {
             return Ok(true);
         }
-        if let Err(error) = self.sync_fleet_images().await {
-            tracing::warn!(%error, "the fleet's images could not be listed");
+        let found = match self.engine.fleet.find_image(id).await {
+            Ok(found) => found,
+            Err(error) => {
+                tracing::warn!(image = id, %error, "the fleet could not be asked for the image");
+                return Ok(false);
+            }
+        };
+        let Some(found) = found else { return Ok(false) };
+        let Ok(image) = image_value(id, None, Some(found.os)) else { return Ok(false) };
+        match self.store().image_insert_discovered(&image).await {
+            Ok(true) => tracing::info!(image = id, "an image of the fleet put into the catalog"),
+            Ok(false) => tracing::debug!(image = id, "the image was deleted from the catalog; not added again"),
+            Err(StoreError::AlreadyExists { .. }) => {} // added meanwhile
+            Err(error) => return Err(error.into()),
         }
         Ok(self.store().image_get(id).await?.is_some())
     }
 
     /// Puts every image the fleet has and the catalog lacks into the catalog (by each of its
-    /// names); returns how many were added.
+    /// names), except those a `DeleteImage` removed; returns how many were added. Run by
+    /// `rollscale up` at start.
     pub async fn sync_fleet_images(&self) -> Result<usize, ServiceError> {
         let known: std::collections::HashSet<String> = self.images().await?.into_iter().map(|image| image.id).collect();
         let mut added = 0;
         for image in self.engine.fleet.list_images().await? {
             for tag in image.tags.iter().filter(|tag| !known.contains(*tag) && !tag.contains("<none>")) {
-                match self.create_image(tag, None, Some(image.os)).await {
-                    Ok(_) => added += 1,
-                    Err(error) => tracing::debug!(%tag, %error, "image not put into the catalog"),
+                let Ok(value) = image_value(tag, None, Some(image.os)) else {
+                    tracing::debug!(%tag, "an image name the catalog cannot hold");
+                    continue;
+                };
+                match self.store().image_insert_discovered(&value).await {
+                    Ok(true) => added += 1,
+                    Ok(false) | Err(StoreError::AlreadyExists { .. }) => {}
+                    Err(error) => return Err(error.into()),
                 }
             }
         }
@@ -1119,7 +1133,7 @@ impl Service {
                 ));
             }
         }
-        if !self.store().image_delete(id).await? {
+        if !self.store().image_delete(id, now_millis()).await? {
             return Err(ServiceError::not_found("InvalidImageId.NotFound", format!("the image {id} does not exist")));
         }
         Ok(())
@@ -1275,6 +1289,21 @@ impl Service {
 
 /// The package version a rollback of an install goes back to: the version most targets had
 /// before, or an uninstall when none had it.
+/// A catalog entry for `id`, checked: cloud image ids and container image references
+/// (`localhost/rollscale-demo:v1`).
+fn image_value(id: &str, name: Option<&str>, os: Option<OsType>) -> Result<Image, ServiceError> {
+    if id.is_empty() || id.len() > 128 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:/@".contains(&b)) {
+        return Err(ServiceError::rejected("InvalidParameter", "ImageId must be 1 to 128 of A-Z a-z 0-9 - _ . : / @"));
+    }
+    Ok(Image {
+        id: id.to_string(),
+        name: name.unwrap_or(id).to_string(),
+        kind: "custom".into(),
+        os: os.unwrap_or_else(|| OsType::guess(id)),
+        created_at: now_millis(),
+    })
+}
+
 fn previous_package(instances: &[Instance], targets: &[InstanceId], name: &str) -> Change {
     let mut counts: Vec<(String, usize)> = Vec::new();
     for instance in instances.iter().filter(|i| targets.contains(&i.id)) {

@@ -638,6 +638,52 @@ async fn an_image_the_fleet_gained_later_is_accepted_at_start() {
     }
 }
 
+/// DeleteImage sticks: an image deleted from the catalog is not put back from the fleet's own
+/// images — not by the start's import, not by a check that misses it (R3 refuses it) — until
+/// CreateImage adds it again. And an unknown image id asks the fleet for that image only: a
+/// typo adds nothing to the catalog.
+#[tokio::test]
+async fn a_deleted_image_stays_deleted_and_an_unknown_one_adds_nothing() {
+    use rollscale_fleet::Fleet;
+    let h = Harness::new(1).await;
+    let group = h.group(2).await;
+    let source = h.instances(&group).await[0].id.clone();
+    let kept = h.fleet.create_image(&source, "kept").await.expect("fleet image");
+    let gone = h.fleet.create_image(&source, "gone").await.expect("fleet image");
+    let catalog = || async {
+        let mut ids: Vec<String> = h.service.images().await.expect("images").into_iter().map(|i| i.id).collect();
+        ids.sort();
+        ids
+    };
+    let update_to = |image: &str| {
+        json!({"invokeType": "invoke", "scalingGroupId": group.id.as_str(), "imageId": image}).to_string()
+    };
+
+    let before = catalog().await;
+    let typo = h.service.start_execution(IMAGE_TEMPLATE, &update_to("m-no-such-image")).await;
+    assert_eq!(typo.map(|task| task.id).map_err(|error| error.code()), Err("InvalidImageId.NotFound"));
+    assert_eq!(catalog().await, before, "an unknown image id puts none of the fleet's images into the catalog");
+
+    assert_eq!(h.service.sync_fleet_images().await.expect("sync"), 2, "the start's import: both");
+    assert!(catalog().await.contains(&gone));
+    h.service.delete_image(&gone).await.expect("delete");
+    assert_eq!(h.service.sync_fleet_images().await.expect("sync"), 0, "a deleted image is not imported again");
+    let refused = h.service.start_execution(IMAGE_TEMPLATE, &update_to(&gone)).await;
+    assert_eq!(refused.map(|task| task.id).map_err(|error| error.code()), Err("InvalidImageId.NotFound"));
+    assert!(!catalog().await.contains(&gone), "still deleted");
+    let again = h.service.delete_image(&gone).await;
+    assert_eq!(again.map_err(|error| error.code()), Err("InvalidImageId.NotFound"));
+    assert!(catalog().await.contains(&kept), "the other image is untouched");
+
+    // Created again explicitly: usable again.
+    h.service.create_image(&gone, None, None).await.expect("create again");
+    let task = h
+        .start(IMAGE_TEMPLATE, json!({"invokeType": "invoke", "scalingGroupId": group.id.as_str(), "imageId": gone}))
+        .await;
+    let (task, _) = h.wait(task.id.as_str(), None).await;
+    assert_eq!(task.status, TaskStatus::Success, "{}", task.status_message);
+}
+
 /// A new instance whose health check never passes gets no traffic: it stays Pending and
 /// Unhealthy, unregistered, and the pass says why; once healthy, the next pass puts it
 /// InService behind the load balancer. A scale-in removes such instances first.
@@ -700,6 +746,128 @@ async fn new_instances_go_in_service_only_once_healthy() {
     assert_eq!(left.len(), 3);
     assert!(left.iter().all(|i| i.id != failed.id && i.lifecycle_state == LifecycleState::InService), "{left:?}");
     assert!(h.fleet.snapshot(&failed.id).is_none(), "removed from the fleet");
+}
+
+/// A new instance found unhealthy is looked at once by each later pass: not created or started
+/// again (and so not waited for again); only one that vanished from the fleet is made again.
+#[tokio::test]
+async fn later_passes_look_at_an_unhealthy_new_instance_once_without_redoing_it() {
+    use rollscale_core::domain::HealthStatus;
+    use rollscale_engine::service::GroupChanges;
+    use rollscale_fleet::Fleet;
+    let h = Harness::new(1).await;
+    let group = h.group(2).await;
+    h.fleet.set_unhealthy_image(OLD_IMAGE, true);
+    let changes = GroupChanges { max_size: Some(3), desired_capacity: Some(3), ..GroupChanges::default() };
+    let grown = h.service.modify_group(group.id.as_str(), changes).await.expect("modify");
+    assert!(h.service.reconcile_group(&grown).await.is_err(), "the new instance is unhealthy");
+    let new = h.instances(&group).await.into_iter().find(|i| i.lifecycle_state == LifecycleState::Pending);
+    let new = new.expect("a Pending instance");
+    assert_eq!(new.health_status, HealthStatus::Unhealthy);
+
+    // Stopped meanwhile: the next pass neither starts nor makes it again, and asks once.
+    assert!(h.fleet.set_running(&new.id, false));
+    let before = h.fleet.calls();
+    let again = h.service.reconcile_group(&grown).await.expect_err("still unhealthy");
+    assert_eq!(again.code(), "HealthCheckFailed", "{again}");
+    let after = h.fleet.calls();
+    assert_eq!((after.create - before.create, after.health - before.health), (0, 1), "{after:?}");
+    assert!(!h.fleet.snapshot(&new.id).expect("exists").running, "left as it is");
+
+    // Gone from the fleet: made again, and asked once.
+    h.fleet.remove_instance(&new.id).await.expect("remove");
+    let before = h.fleet.calls();
+    assert!(h.service.reconcile_group(&grown).await.is_err());
+    let after = h.fleet.calls();
+    assert_eq!((after.create - before.create, after.health - before.health), (1, 1), "{after:?}");
+    assert!(h.fleet.snapshot(&new.id).is_some());
+    assert_eq!(h.instances(&group).await.len(), 3, "no other instance was made for it");
+}
+
+/// A scale-out that a crash interrupted (its activity written InProgress and its instances
+/// Pending, none brought up) is finished by the next pass, which also ends the activity with
+/// the outcome: R3 refuses a rolling update only until then.
+#[tokio::test]
+async fn a_scale_out_a_crash_interrupted_is_finished_and_its_activity_ended() {
+    use rollscale_core::domain::{ActivityStatus, CreationType, HealthStatus, Instance, ScalingActivity};
+    use rollscale_core::ids::{InstanceId, ScalingActivityId};
+    use rollscale_engine::service::GroupChanges;
+    let h = Harness::new(1).await;
+    let group = h.group(1).await;
+    let gid = group.id.as_str();
+    // What a scale-out has written when the process dies: its activity, its Pending instance.
+    let crashed = |seed: u128, desired: u32| {
+        let now = rollscale_engine::now_millis();
+        let instance = Instance {
+            id: InstanceId::from_random(seed),
+            group_id: group.id.clone(),
+            lifecycle_state: LifecycleState::Pending,
+            health_status: HealthStatus::Healthy,
+            creation_type: CreationType::AutoCreated,
+            image_id: OLD_IMAGE.into(),
+            packages: Vec::new(),
+            containers: Vec::new(),
+            tags: Vec::new(),
+            address: String::new(),
+            created_at: now,
+        };
+        let activity = ScalingActivity {
+            id: ScalingActivityId::from_random(seed),
+            group_id: group.id.clone(),
+            description: "Scale out: add 1 instance(s)".into(),
+            cause: format!("the desired capacity is {desired}"),
+            status: ActivityStatus::InProgress,
+            status_message: String::new(),
+            instance_ids: vec![instance.id.clone()],
+            started_at: now,
+            ended_at: None,
+        };
+        (instance, activity)
+    };
+    let (store, group_id) = (&h.store, &group.id);
+    let activity_now = |id: ScalingActivityId| async move {
+        let (activities, _) = store.activity_list(group_id, 0, 100).await.expect("activities");
+        activities.into_iter().find(|activity| activity.id == id).expect("the activity")
+    };
+    let update = image_params(gid, None, 1, "Automatic").to_string();
+
+    let changes = GroupChanges { max_size: Some(3), desired_capacity: Some(2), ..GroupChanges::default() };
+    let grown = h.service.modify_group(gid, changes).await.expect("modify");
+    let (new, activity) = crashed(7, 2);
+    h.store.activity_put(&activity).await.expect("activity");
+    h.store.instance_insert_many(std::slice::from_ref(&new)).await.expect("instance");
+    let refused = h.service.start_execution(IMAGE_TEMPLATE, &update).await;
+    assert_eq!(refused.map(|task| task.id).map_err(|error| error.code()), Err("ScalingActivityInProgress"));
+
+    // Unhealthy: the activity fails, saying why.
+    h.fleet.set_unhealthy_image(OLD_IMAGE, true);
+    let failed = h.service.reconcile_group(&grown).await.expect_err("it does not become healthy");
+    assert_eq!(failed.code(), "HealthCheckFailed", "{failed}");
+    let ended = activity_now(activity.id.clone()).await;
+    assert_eq!(ended.status, ActivityStatus::Failed);
+    assert!(ended.ended_at.is_some());
+    let message = &ended.status_message;
+    assert!(message.contains("did not become healthy") && message.contains(new.id.as_str()), "{message}");
+    assert_eq!(h.instances(&group).await.len(), 2, "no other instance was made for it");
+    h.fleet.set_unhealthy_image(OLD_IMAGE, false);
+    h.service.reconcile_group(&grown).await.expect("in service now");
+
+    // Healthy: the activity succeeds.
+    let changes = GroupChanges { desired_capacity: Some(3), ..GroupChanges::default() };
+    let grown = h.service.modify_group(gid, changes).await.expect("modify");
+    let (new, activity) = crashed(8, 3);
+    h.store.activity_put(&activity).await.expect("activity");
+    h.store.instance_insert_many(std::slice::from_ref(&new)).await.expect("instance");
+    h.service.reconcile_group(&grown).await.expect("brought up");
+    let ended = activity_now(activity.id.clone()).await;
+    assert_eq!((ended.status, ended.status_message.as_str()), (ActivityStatus::Successful, ""));
+    let instances = h.instances(&group).await;
+    assert_eq!(instances.len(), 3);
+    assert!(instances.iter().all(|i| i.lifecycle_state == LifecycleState::InService), "{instances:?}");
+
+    let task = h.start(IMAGE_TEMPLATE, image_params(gid, None, 1, "Automatic")).await;
+    let (task, _) = h.wait(task.id.as_str(), None).await;
+    assert_eq!(task.status, TaskStatus::Success, "{}", task.status_message);
 }
 
 /// R5: ExitStandby restores the weight each instance had, not the load balancer's default:

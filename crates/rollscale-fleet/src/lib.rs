@@ -203,6 +203,11 @@ pub trait Fleet: Send + Sync + 'static {
         Ok(Vec::new())
     }
 
+    /// The image named `reference` (one of its tags, exactly), if the backend holds it.
+    async fn find_image(&self, reference: &str) -> Result<Option<LocalImage>, FleetError> {
+        Ok(self.list_images().await?.into_iter().find(|image| image.tags.iter().any(|tag| tag == reference)))
+    }
+
     /// The instance's health as its health check sees it now.
     async fn health(&self, id: &InstanceId) -> Result<HealthStatus, FleetError>;
 

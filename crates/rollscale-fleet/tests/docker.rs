@@ -147,6 +147,20 @@ async fn get(address: &str, path: &str) -> (u16, String) {
     http_get(address, path, Duration::from_secs(5)).await.unwrap_or_else(|error| panic!("GET {address}{path}: {error}"))
 }
 
+/// Waits until the instance's health check passes: `create_instance` waits only until it runs
+/// (the engine polls `health` for a new instance the same way).
+async fn healthy(fleet: &DockerFleet, id: &InstanceId) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let health = fleet.health(id).await;
+        if health == Ok(HealthStatus::Healthy) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "instance {id} never became healthy: {health:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 fn shell(script: &str) -> ScriptSpec {
     ScriptSpec { command_type: CommandType::RunShellScript, script: script.into(), working_dir: None, timeout_s: 30 }
 }
@@ -164,6 +178,7 @@ async fn create_is_idempotent_and_the_instance_serves_its_version() {
     assert_eq!(created.os, OsType::Linux);
     assert!(created.packages.is_empty());
     assert!(created.address.starts_with("127.0.0.1:"), "{}", created.address);
+    healthy(&fleet, &spec.id).await;
     let (status, body) = get(&created.address, "/").await;
     assert_eq!((status, body.trim()), (200, "rollscale demo version v1"));
     assert_eq!(fleet.health(&spec.id).await, Ok(HealthStatus::Healthy));
@@ -180,6 +195,7 @@ async fn create_is_idempotent_and_the_instance_serves_its_version() {
     assert!(!fleet.observe(&spec.id).await.expect("observe").expect("exists").running);
     let restarted = fleet.create_instance(&spec).await.expect("adopt a stopped instance");
     assert!(restarted.running);
+    healthy(&fleet, &spec.id).await;
     assert_eq!(get(&restarted.address, "/").await.0, 200);
 
     // With a container spec: its command, environment and port.
@@ -193,6 +209,7 @@ async fn create_is_idempotent_and_the_instance_serves_its_version() {
     }];
     let observed = fleet.create_instance(&custom).await.expect("create with a spec");
     assert_eq!(observed.containers, custom.containers);
+    healthy(&fleet, &custom.id).await;
     assert_eq!(get(&observed.address, "/").await.0, 200);
     let run = fleet.run_script(&custom.id, &shell("echo $GREETING"), &next_run()).await.expect("run");
     assert_eq!(run.output, "hello\n");
@@ -383,6 +400,7 @@ async fn an_image_made_from_an_instance_makes_new_instances() {
     let copy = fleet.create_instance(&group.spec(2, &image)).await.expect("create from the image");
     assert_eq!(copy.image_id, image);
     assert_ne!(copy.address, "");
+    healthy(&fleet, &copy.id).await;
     assert_eq!(get(&copy.address, "/custom.html").await, (200, "custom page\n".to_string()));
     assert_eq!(get(&copy.address, "/").await.1.trim(), "rollscale demo version v1");
     let labels = podman(&[
@@ -402,6 +420,7 @@ async fn remove_is_idempotent_and_a_new_fleet_readopts_what_exists() {
     let fleet = fleet();
     let one = fleet.create_instance(&group.spec(1, V1)).await.expect("create");
     let two = fleet.create_instance(&group.spec(2, V2)).await.expect("create");
+    healthy(&fleet, &two.id).await;
 
     let restarted = DockerFleet::connect(&format!("unix://{}", socket()), config()).expect("connect");
     let managed: Vec<_> = restarted
@@ -444,6 +463,7 @@ async fn container_groups_renew_and_merge() {
     assert_eq!(created.containers, spec.containers);
     assert_eq!(created.image_id, "eci");
     assert_eq!(group.containers(&id).len(), 2);
+    healthy(&fleet, &id).await;
     assert_eq!(get(&created.address, "/").await.1.trim(), "rollscale demo version v1");
     // One network namespace: the main container reaches the other on loopback.
     let peek = shell("wget -q -O - http://127.0.0.1:8081/");

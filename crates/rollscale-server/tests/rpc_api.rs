@@ -380,3 +380,66 @@ async fn create_image_with_an_instance_id_makes_the_image_from_that_instance() {
     let (status, _, body) = send(&app, missing).await;
     assert_eq!((status, body["Code"].as_str()), (404, Some("InvalidInstanceId.NotFound")), "{body}");
 }
+
+/// ModifyScalingGroup and EnableScalingGroup answer at once: the reconciler, woken, brings
+/// the group to its capacity, and the scaling activity records the outcome. The calls do not
+/// wait for new instances' health checks (120 s here, as the image is broken at first).
+#[tokio::test]
+async fn capacity_changes_answer_before_new_instances_are_brought_up() {
+    use rollscale_core::domain::{ActivityStatus, LifecycleState};
+    let fleet = rollscale_fleet::sim::SimFleet::new(rollscale_fleet::sim::SimConfig::default());
+    let (service, _dir) = common::service_over(KEY_ID, SECRET, fleet.clone()).await;
+    let app = router(service.clone(), AuthConfig::default());
+    service.create_image("img", None, None).await.unwrap();
+    let group = service
+        .create_group(NewGroup { name: "g".into(), max_size: 4, desired_capacity: Some(1), ..NewGroup::default() })
+        .await
+        .unwrap();
+    let configuration =
+        NewConfiguration { group_id: group.id.to_string(), image_id: "img".into(), ..Default::default() };
+    service.create_configuration(configuration).await.unwrap();
+    fleet.set_unhealthy_image("img", true);
+    let gid = group.id.to_string();
+    // Settles (panics) as soon as the store has a new instance: one being brought up.
+    let bringing_up = || {
+        let (service, gid) = (service.clone(), gid.clone());
+        async move {
+            loop {
+                let instances = service.instances(Some(&gid), &[], None).await.unwrap();
+                if instances.iter().any(|i| i.lifecycle_state == LifecycleState::Pending) {
+                    panic!("the call was still running while a new instance was being brought up");
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    };
+    let calls = [
+        ("EnableScalingGroup", vec![("ScalingGroupId", gid.clone())]),
+        ("ModifyScalingGroup", vec![("ScalingGroupId", gid.clone()), ("DesiredCapacity", "2".to_string())]),
+    ];
+    for (action, params) in calls {
+        let request = signed("2014-08-28", action, params, SECRET);
+        tokio::select! {
+            biased;
+            (status, _, body) = send(&app, request) => assert_eq!(status, 200, "{action}: {body}"),
+            () = bringing_up() => unreachable!(),
+        }
+    }
+    assert!(service.instances(Some(&gid), &[], None).await.unwrap().is_empty(), "the calls brought nothing up");
+
+    // The reconciler does, and the scaling activity says how it went.
+    fleet.set_unhealthy_image("img", false);
+    service.spawn_reconciler();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let instances = service.instances(Some(&gid), &[], None).await.unwrap();
+        let (activities, _) = service.activities(&gid, 0, 10).await.unwrap();
+        let in_service = instances.iter().filter(|i| i.lifecycle_state == LifecycleState::InService).count();
+        if in_service == 2 && activities.iter().all(|a| a.status == ActivityStatus::Successful) {
+            assert!(!activities.is_empty());
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{instances:?} {activities:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

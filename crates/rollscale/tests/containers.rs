@@ -552,6 +552,65 @@ fn a_restart_starts_the_instances_that_stopped_meanwhile() {
     assert_settled(&site, &server, V1, 2);
 }
 
+/// The host ports a container publishes (from its configuration: known while it is stopped).
+fn host_ports(name: &str) -> Vec<u16> {
+    let bindings = podman(&["inspect", "--format", "{{json .HostConfig.PortBindings}}", name]);
+    let bindings: Value = serde_json::from_str(bindings.trim()).unwrap_or_else(|e| panic!("{e}: {bindings}"));
+    let bindings = bindings.as_object().expect("port bindings").values();
+    bindings.filter_map(Value::as_array).flatten().filter_map(|b| b["HostPort"].as_str()?.parse().ok()).collect()
+}
+
+#[test]
+fn a_restart_goes_on_when_a_stopped_instance_cannot_be_started() {
+    let site = Site::new("nostart", 3);
+    let mut server = site.up();
+    assert_settled(&site, &server, V1, 3);
+    let broken = instances(&site.dir, &server.group_id)[0]["InstanceId"].as_str().expect("id").to_string();
+    server.stop();
+    let broken_name = format!("{}-{broken}", site.prefix);
+    let names: Vec<String> = site.containers().into_iter().map(|(name, _)| name).collect();
+    for name in &names {
+        podman(&["stop", "-t", "0", name]);
+    }
+    // Another process holds one instance's host port: its container cannot start.
+    let ports = host_ports(&broken_name);
+    let taken: Vec<TcpListener> =
+        ports.iter().map(|port| TcpListener::bind(("127.0.0.1", *port)).expect("take the port")).collect();
+    assert!(!taken.is_empty(), "{broken_name} publishes a port");
+
+    let mut server = site.up();
+    let reported =
+        format!("Could not start 1 instance(s), marked Unhealthy (see DescribeScalingInstances): {broken} (");
+    assert!(server.lines.iter().any(|line| line.starts_with(&reported)), "{:#?}", server.lines);
+    assert!(server.lines.iter().any(|line| line == "Started 2 stopped instance(s) again."), "{:#?}", server.lines);
+    for name in names.iter().filter(|name| **name != broken_name) {
+        assert!(container_running(name), "{name} runs again");
+    }
+    assert!(!container_running(&broken_name));
+    for instance in instances(&site.dir, &server.group_id) {
+        let health = if instance["InstanceId"] == broken.as_str() { "Unhealthy" } else { "Healthy" };
+        assert_eq!(instance["HealthStatus"], health, "{instance}");
+        assert_eq!(instance["LifecycleState"], "InService", "{instance}");
+    }
+    // It gets no traffic (its port is another process's now): weight 0 in HAProxy.
+    let mut weights: Vec<u32> = site.haproxy_servers().into_iter().map(|(_, weight)| weight).collect();
+    weights.sort_unstable();
+    assert_eq!(weights, vec![0, 100, 100], "{:?}", site.haproxy_servers());
+    for _ in 0..6 {
+        assert_eq!(get(&site.frontend), Ok((200, "rollscale demo version v1".to_string())), "the others serve");
+    }
+
+    // The port free again, the next start starts it and marks it Healthy.
+    server.stop();
+    drop(taken);
+    let server = site.up();
+    assert!(server.lines.iter().any(|line| line == "Started 1 stopped instance(s) again."), "{:#?}", server.lines);
+    assert!(container_running(&broken_name));
+    let listed = instances(&site.dir, &server.group_id);
+    assert!(listed.iter().all(|instance| instance["HealthStatus"] == "Healthy"), "{listed:#?}");
+    assert_settled(&site, &server, V1, 3);
+}
+
 /// Removes the named images when dropped, whatever the test's outcome.
 struct Images(Vec<String>);
 

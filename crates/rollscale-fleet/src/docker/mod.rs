@@ -60,9 +60,10 @@
 //!   disk, so the package file (below) is the new image's own (none, for the demo images).
 //!   ECI instances change by `update_containers` only (`replace_image` is
 //!   [`FleetError::Unsupported`] for them).
-//! - `create_instance` waits the same way, but a failed health check is only logged: the
-//!   instance exists and `health` reports it (the engine's reconciler keeps it out of the load
-//!   balancers until `health` says `Healthy`).
+//! - `create_instance` waits only until the containers run (a container that does not is
+//!   logged, not failed: the instance exists and `health` reports it), never for the health
+//!   check: the engine's reconciler polls `health` with its own timeout and keeps the instance
+//!   out of the load balancers until it says `Healthy`, so nothing waits twice.
 //! - `run_script`: `exec` of `sh -c SCRIPT`, once per [`RunId`](crate::RunId) (see the `exec`
 //!   submodule for the wrapper and its record of runs in the container): the working
 //!   directory (default `/root`, or `/`; one that does not exist: `sh` says so and exits 1), the
@@ -150,8 +151,8 @@ pub struct DockerConfig {
     /// An HTTP path (e.g. `/health`) that answers 200 when an instance is healthy; `None`: a
     /// running instance is healthy. Default `None`.
     pub health_path: Option<String>,
-    /// How long `replace_image`, `update_containers` (and, without failing, `create_instance`)
-    /// wait for the health path to answer 200. Default 30 s.
+    /// How long `replace_image` and `update_containers` wait for the health path to answer
+    /// 200 (`create_instance` does not wait for it). Default 30 s.
     pub health_timeout: Duration,
     /// How long they wait for the containers to run. Default 30 s.
     pub start_timeout: Duration,
@@ -757,17 +758,17 @@ impl DockerFleet {
         self.start(&member.name).await
     }
 
-    /// Waits until the instance runs and, with a health path, answers 200. `Err` says why not.
-    /// Waits until the instance runs and (with a health path) answers 200; returns its address.
-    async fn wait_ready(&self, id: &InstanceId) -> Result<String, FleetError> {
+    /// Waits until the instance's containers run (at most [`DockerConfig::start_timeout`], less
+    /// when the main container exits); not for its health check.
+    async fn wait_running(&self, id: &InstanceId) -> Result<Existing, FleetError> {
         let config = &self.inner.config;
         let until = Instant::now() + config.start_timeout;
-        let existing = loop {
+        loop {
             let Some(existing) = self.load(id).await? else {
                 return Err(FleetError::NotFound(id.clone()));
             };
             if existing.running() {
-                break existing;
+                return Ok(existing);
             }
             let exited = matches!(existing.primary.status(), "exited" | "stopped" | "dead");
             if exited || Instant::now() >= until {
@@ -779,7 +780,14 @@ impl DockerFleet {
                 )));
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
-        };
+        }
+    }
+
+    /// Waits until the instance runs and (with a health path) answers 200; returns its address.
+    /// `Err` says why not.
+    async fn wait_ready(&self, id: &InstanceId) -> Result<String, FleetError> {
+        let config = &self.inner.config;
+        let existing = self.wait_running(id).await?;
         let address = self.address(&existing);
         let Some(path) = config.health_path.as_deref().filter(|_| !address.is_empty()) else {
             return Ok(address);
@@ -882,8 +890,10 @@ impl Fleet for DockerFleet {
         for other in existing.others.iter().filter(|other| !other.running) {
             self.start(&other.name).await?;
         }
-        if let Err(error) = self.wait_ready(&spec.id).await {
-            tracing::warn!(instance = %spec.id, %error, "the new instance is not ready");
+        // Only until it runs: whether it is healthy is the caller's question (`health`), asked
+        // with the caller's own patience (the engine's reconciler gates new instances on it).
+        if let Err(error) = self.wait_running(&spec.id).await {
+            tracing::warn!(instance = %spec.id, %error, "the new instance is not running");
         }
         let Some(existing) = self.load(&spec.id).await? else {
             return Err(FleetError::NotFound(spec.id.clone()));

@@ -49,10 +49,10 @@ pub async fn dispatch(service: &Service, version: &str, action: &str, params: &P
         "DescribeScalingGroups" => describe_groups(service, &shape, params).await,
         "ModifyScalingGroup" => modify_group(service, params).await,
         "EnableScalingGroup" => {
-            let group = service
+            // The reconciler brings the group to its capacity (the scaling activity says how).
+            service
                 .enable_group(required(params, "ScalingGroupId")?, params.get_nonempty("ActiveScalingConfigurationId"))
                 .await?;
-            service.reconcile_group(&group).await.ok();
             Ok(json!({}))
         }
         "DeleteScalingGroup" => {
@@ -380,7 +380,8 @@ async fn modify_group(service: &Service, params: &Params) -> Result<Value, ApiEr
             )
         })?),
     };
-    let group = service
+    // The reconciler acts on a new capacity (the scaling activity says how): not waited for.
+    service
         .modify_group(
             required(params, "ScalingGroupId")?,
             GroupChanges {
@@ -393,9 +394,6 @@ async fn modify_group(service: &Service, params: &Params) -> Result<Value, ApiEr
             },
         )
         .await?;
-    if group.status == GroupStatus::Active {
-        service.reconcile_group(&group).await.ok();
-    }
     Ok(json!({}))
 }
 

@@ -12,6 +12,11 @@ use std::time::Duration;
 
 /// The service, and the directory its database lives in (removed when dropped).
 pub async fn service(key_id: &str, secret: &str, latency_ms: u64) -> (Service, tempfile::TempDir) {
+    service_over(key_id, secret, SimFleet::new(SimConfig { latency_ms, ..SimConfig::default() })).await
+}
+
+/// The same over the given simulated fleet (which a test may then make faulty).
+pub async fn service_over(key_id: &str, secret: &str, fleet: SimFleet) -> (Service, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&format!("sqlite://{}", dir.path().join("test.db").display())).await.unwrap();
     store
@@ -24,7 +29,6 @@ pub async fn service(key_id: &str, secret: &str, latency_ms: u64) -> (Service, t
         })
         .await
         .unwrap();
-    let fleet = SimFleet::new(SimConfig { latency_ms, ..SimConfig::default() });
     let config = EngineConfig { health_poll: Duration::from_millis(5), ..EngineConfig::default() };
     let engine = Engine::new(store, Arc::new(fleet), Arc::new(SimLoadBalancer::new(SimLbConfig::default())), config);
     (Service::new(engine), dir)
