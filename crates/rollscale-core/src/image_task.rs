@@ -46,6 +46,10 @@ pub struct ImageUpdateSpec {
     pub assume_role: String,
     /// `None`: runs now. A child execution's spec has none.
     pub trigger: Option<TimerTrigger>,
+    /// The groups of the configurations, as found at the start (filled in by the service,
+    /// which looks them up): what events and `?scalingGroupId=` name.
+    #[serde(default)]
+    pub group_ids: Vec<crate::ids::ScalingGroupId>,
 }
 
 impl ImageUpdateSpec {
@@ -177,7 +181,18 @@ pub fn parse_start(params: &Value, now: Millis) -> Result<(ImageUpdateSpec, Opti
             "is required for a scheduled or periodic image update task (the RAM role OOS assumes to run it)",
         ));
     }
-    Ok((ImageUpdateSpec { instance_id, target_image_name, configuration_ids, tags, assume_role, trigger }, schedule))
+    Ok((
+        ImageUpdateSpec {
+            instance_id,
+            target_image_name,
+            configuration_ids,
+            tags,
+            assume_role,
+            trigger,
+            group_ids: vec![],
+        },
+        schedule,
+    ))
 }
 
 fn parse_tags(value: &Value) -> Result<Vec<ImageTag>, CoreError> {
@@ -332,29 +347,29 @@ impl ImageUpdateExecution {
                 schedule.last_image_id = child.firing.as_ref().and_then(|f| f.image_id.clone());
             }
             if !parent.status.is_final() {
-                if schedule.next_fire_at.is_none() {
-                    parent.status = TaskStatus::Success;
-                    parent.ended_at = Some(now);
-                } else {
-                    parent.status = TaskStatus::Waiting;
-                }
+                parent.status = TaskStatus::Waiting;
             }
         }
         parent.updated_at = now;
-        parent
+        parent.expire(now).unwrap_or(parent)
     }
 
-    /// A parent whose schedule ran out with no child in flight ends Success.
+    /// When no firing is left, no child is in flight and the expiry has come (at once for an
+    /// `at` trigger, which has none), a parent ends Success; `None` while it has not.
     pub fn expire(&self, now: Millis) -> Option<ImageUpdateExecution> {
         let schedule = self.schedule.as_ref()?;
-        (self.status == TaskStatus::Waiting && schedule.current_child.is_none() && schedule.next_fire_at.is_none())
-            .then(|| {
-                let mut parent = self.clone();
-                parent.status = TaskStatus::Success;
-                parent.ended_at = Some(now);
-                parent.updated_at = now;
-                parent
-            })
+        let end = self.spec.schedule(self.created_at).and_then(|s| s.end);
+        let over = self.status == TaskStatus::Waiting
+            && schedule.current_child.is_none()
+            && schedule.next_fire_at.is_none()
+            && end.is_none_or(|end| now >= end);
+        over.then(|| {
+            let mut parent = self.clone();
+            parent.status = TaskStatus::Success;
+            parent.ended_at = Some(now);
+            parent.updated_at = now;
+            parent
+        })
     }
 
     /// CancelExecution of a scheduled task: no further firing; a child in flight finishes.

@@ -100,6 +100,10 @@ fn a_periodic_task_fires_children_then_ends_success_and_missed_slots_fire_once()
     let (running, child) = parent.fire(ExecutionId::from_random(4), NOW + 5 * HOUR).unwrap();
     assert_eq!(running.schedule.as_ref().unwrap().next_fire_at, None, "06:00 is past the expiry");
     parent = running.child_ended(&child.image_made("m-3", 0).configurations_updated(0), NOW + 5 * HOUR);
+    assert_eq!(parent.status, TaskStatus::Waiting, "until the expiry at 05:30");
+    assert!(!parent.is_due(NOW + 6 * HOUR));
+    assert!(parent.expire(NOW + 5 * HOUR + 1_799_999).is_none());
+    parent = parent.expire(NOW + 5 * HOUR + 1_800_000).expect("expired");
     assert_eq!(parent.status, TaskStatus::Success);
     assert_eq!(parent.schedule.as_ref().unwrap().firings, 3);
     assert_eq!(parent.outputs(), json!({"imageId": "m-3"}));

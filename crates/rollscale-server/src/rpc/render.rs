@@ -2,6 +2,7 @@
 //! models exactly: a nested object or list of the wrong type makes those SDKs drop the body.
 
 use rollscale_core::domain::Millis;
+use rollscale_core::image_task::{ImageUpdateExecution, TEMPLATE_NAME as IMAGE_UPDATE_TEMPLATE};
 use rollscale_core::params::{Change, InvokeType, RollingUpdateSpec};
 use rollscale_core::task::{InstanceStatus, InstanceWork, Phase, StatusCounts, Step, TaskState, TaskStatus};
 use serde_json::{json, Map, Value};
@@ -213,6 +214,60 @@ pub fn work_execution(parent_id: &str, template_name: &str, work: &InstanceWork,
         "Counters": {"Total": 1, "Success": 0, "Running": 0, "Failed": 0, "Cancelled": 0, "Waiting": 0, "Queued": 0},
         "CurrentTasks": [],
         "Tags": {},
+        "Targets": "",
+    })
+}
+
+/// An image update execution: a scheduled task (a parent, Waiting between firings) or a
+/// firing (a task that runs now, or a parent's child), as OOS shows them. `Outputs` carries a
+/// firing's `imageId`; `Tags` the task's tags (the catalog's images have none).
+pub fn image_execution(execution: &ImageUpdateExecution, parameters_as_text: bool) -> Value {
+    let parameters = execution.spec.parameters();
+    let tags: Map<String, Value> =
+        execution.spec.tags.iter().map(|tag| (tag.key.clone(), Value::String(tag.value.clone()))).collect();
+    let firings = execution.schedule.as_ref().map_or(0, |s| s.firings);
+    let current_tasks: Vec<Value> = match (&execution.firing, execution.status) {
+        (Some(firing), TaskStatus::Running) => vec![json!({
+            "TaskAction": "ACS::ExecuteAPI",
+            "TaskExecutionId": "",
+            "TaskName": if firing.image_id.is_none() { "createImage" } else { "updateScalingConfiguration" },
+        })],
+        (None, _) => match execution.schedule.as_ref().and_then(|s| s.current_child.as_ref()) {
+            Some(child) => {
+                vec![json!({"TaskAction": "ACS::TimerTrigger", "TaskExecutionId": child, "TaskName": "timerTrigger"})]
+            }
+            None => Vec::new(),
+        },
+        _ => Vec::new(),
+    };
+    json!({
+        "ExecutionId": execution.id,
+        "TemplateName": IMAGE_UPDATE_TEMPLATE,
+        "TemplateId": template_id(IMAGE_UPDATE_TEMPLATE),
+        "TemplateVersion": "v1",
+        "Mode": "Automatic",
+        "LoopMode": "Automatic",
+        "SafetyCheck": "Skip",
+        "ExecutedBy": "rollscale",
+        "RamRole": execution.spec.assume_role,
+        "Description": "",
+        "Category": "Other",
+        "ParentExecutionId": execution.parent_id.as_ref().map(|id| id.as_str()).unwrap_or(""),
+        "IsParent": execution.schedule.is_some(),
+        "ResourceGroupId": "",
+        "StartDate": date(Some(execution.created_at)),
+        "EndDate": date(execution.ended_at),
+        "CreateDate": date(Some(execution.created_at)),
+        "UpdateDate": date(Some(execution.updated_at)),
+        "Status": execution.status.as_str(),
+        "WaitingStatus": "",
+        "StatusMessage": execution.status_message,
+        "StatusReason": "",
+        "Outputs": execution.outputs().to_string(),
+        "Parameters": if parameters_as_text { Value::String(parameters.to_string()) } else { parameters },
+        "Counters": {"Total": firings, "Success": 0, "Running": 0, "Failed": 0, "Cancelled": 0, "Waiting": 0, "Queued": 0},
+        "CurrentTasks": current_tasks,
+        "Tags": tags,
         "Targets": "",
     })
 }
