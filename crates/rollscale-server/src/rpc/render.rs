@@ -262,7 +262,10 @@ pub fn image_execution(execution: &ImageUpdateExecution, parameters_as_text: boo
         "Status": execution.status.as_str(),
         "WaitingStatus": "",
         "StatusMessage": execution.status_message,
-        "StatusReason": "",
+        "StatusReason": match execution.schedule.as_ref().and_then(|s| s.next_fire_at) {
+            Some(next) if !execution.status.is_final() => format!("next firing at {}", date(Some(next))),
+            _ => String::new(),
+        },
         "Outputs": execution.outputs().to_string(),
         "Parameters": if parameters_as_text { Value::String(parameters.to_string()) } else { parameters },
         "Counters": {"Total": firings, "Success": 0, "Running": 0, "Failed": 0, "Cancelled": 0, "Waiting": 0, "Queued": 0},
