@@ -300,13 +300,17 @@ impl ImageUpdateExecution {
         }
     }
 
-    /// Whether a scheduled parent is due to start a child at `now`.
+    /// Whether a scheduled parent is due to start a child at `now`: its next firing has come
+    /// and its expiry has not (a firing missed while the service was down is made at restart
+    /// only while the task has not expired).
     pub fn is_due(&self, now: Millis) -> bool {
+        let before_the_end = || self.spec.schedule(self.created_at).and_then(|s| s.end).is_none_or(|end| now < end);
         self.status == TaskStatus::Waiting
             && self
                 .schedule
                 .as_ref()
                 .is_some_and(|s| s.current_child.is_none() && s.next_fire_at.is_some_and(|at| at <= now))
+            && before_the_end()
     }
 
     /// A due parent fires at `now`: the child execution to create, and the parent, Running
@@ -361,8 +365,11 @@ impl ImageUpdateExecution {
         let end = self.spec.schedule(self.created_at).and_then(|s| s.end);
         let over = self.status == TaskStatus::Waiting
             && schedule.current_child.is_none()
-            && schedule.next_fire_at.is_none()
-            && end.is_none_or(|end| now >= end);
+            && match end {
+                // Its expiry has come (a firing missed while down, past it, is not made).
+                Some(end) => now >= end,
+                None => schedule.next_fire_at.is_none(),
+            };
         over.then(|| {
             let mut parent = self.clone();
             parent.status = TaskStatus::Success;

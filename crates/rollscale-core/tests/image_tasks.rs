@@ -110,6 +110,26 @@ fn a_periodic_task_fires_children_then_ends_success_and_missed_slots_fire_once()
 }
 
 #[test]
+fn a_firing_missed_past_the_expiry_is_not_made_and_the_task_ends() {
+    let trigger = json!({"Type": "rate", "Expression": "1 hour", "EndDate": "2026-12-01T05:30:00Z"});
+    let (spec, schedule) =
+        image_task::parse_start(&params(json!({"timerTrigger": trigger, "OOSAssumeRole": "r"})), NOW).unwrap();
+    let parent = ImageUpdateExecution::scheduled(
+        ExecutionId::from_random(1),
+        spec,
+        schedule.unwrap().next_after(NOW).unwrap(),
+        NOW,
+    );
+    // Down from before 01:00 until 06:00: the 01:00 firing was missed and the task expired.
+    assert!(parent.is_due(NOW + 5 * HOUR), "still before the expiry: it fires once");
+    assert!(!parent.is_due(NOW + 6 * HOUR));
+    assert!(parent.expire(NOW + 5 * HOUR).is_none());
+    let ended = parent.expire(NOW + 6 * HOUR).expect("expired");
+    assert_eq!(ended.status, TaskStatus::Success);
+    assert_eq!(ended.schedule.unwrap().firings, 0);
+}
+
+#[test]
 fn cancel_stops_a_schedule_but_not_a_firing() {
     let trigger = json!({"Type": "at", "Expression": "2026-12-02T02:00:00Z"});
     let (spec, schedule) =

@@ -412,3 +412,33 @@ async fn a_crash_at_every_store_call_of_a_firing_resumes_without_a_second_image(
         crash_at += 1;
     }
 }
+
+/// While the scheduler was not running (the service down), slots went by: a task fires once
+/// when it comes back, then at the next slot after now; one whose expiry went by too ends
+/// Success without firing.
+#[tokio::test]
+async fn missed_firings_fire_once_at_restart_and_not_after_the_expiry() {
+    let (h, clock, group, configurations) = setup().await;
+    let source = h.instances(&group).await[0].id.clone();
+    let start = |end: &str| {
+        let trigger = json!({"Type": "rate", "Expression": "1 hour", "EndDate": end});
+        params(&source, &configurations, json!({"timerTrigger": trigger, "OOSAssumeRole": "r"}))
+    };
+    let long = h.service.start_image_update(&start("2026-12-01T10:00:00Z")).await.unwrap();
+    let short = h.service.start_image_update(&start("2026-12-01T02:30:00Z")).await.unwrap();
+    // Down from 00:00 to 05:30: five slots of the long task, two of the short one, went by.
+    clock.set(T0 + 5 * HOUR + HOUR / 2);
+    h.service.spawn_image_scheduler();
+    let (parent, children) = wait_for(&h.service, long.id.as_str(), "one firing for the missed slots", |p, c| {
+        c.len() == 1 && c[0].status.is_final() && p.status == TaskStatus::Waiting
+    })
+    .await;
+    assert_eq!(children[0].status, TaskStatus::Success, "{}", children[0].status_message);
+    assert_eq!(parent.schedule.as_ref().unwrap().next_fire_at, Some(T0 + 6 * HOUR), "the next slot after now");
+    let (parent, children) =
+        wait_for(&h.service, short.id.as_str(), "the expired task ends", |p, _| p.status.is_final()).await;
+    assert_eq!((parent.status, children.len()), (TaskStatus::Success, 0), "no firing after the expiry");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(h.service.image_update(long.id.as_str()).await.unwrap().1.len(), 1, "once, not once per slot");
+    assert_eq!(h.fleet.calls().create_image, 1);
+}
