@@ -104,6 +104,15 @@ async fn start_execution_of_the_template_runs_now_and_lists_with_the_other_execu
         list(&app, &[("TemplateName", "ACS-ESS-RollingUpdateByReplaceSystemDiskInScalingGroup")]).await.len(),
         0
     );
+    let (status, steps) = rpc(&app, "ListTaskExecutions", &[("ExecutionId", &id)]).await;
+    assert_eq!(status, 200, "{steps}");
+    let steps: Vec<(&str, &str)> = steps["TaskExecutions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["TaskName"].as_str().unwrap(), t["Status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(steps, [("createImage", "Success"), ("updateScalingConfiguration", "Success")]);
     // A firing is not cancelled.
     let (status, body) = rpc(&app, "CancelExecution", &[("ExecutionId", &id)]).await;
     assert_eq!((status, body["Code"].as_str()), (400, Some("IncorrectExecutionStatus")), "{body}");

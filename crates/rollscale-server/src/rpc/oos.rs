@@ -116,6 +116,10 @@ async fn list_task_executions(service: &Service, params: &Params) -> Result<Valu
             let (found, _) = service.list_executions(&filter, 0, 1).await?;
             match found.first() {
                 Some(Execution::Instance { work, .. }) => render::step_task_executions(&work.value),
+                Some(Execution::ImageUpdate(execution)) => {
+                    let (execution, children) = service.image_update(execution.value.id.as_str()).await?;
+                    render::image_task_executions(&execution, &children)
+                }
                 _ => {
                     return Err(ApiError::new(
                         404,

@@ -352,6 +352,78 @@ pub fn step_task_executions(work: &InstanceWork) -> Vec<Value> {
         .collect()
 }
 
+/// The task executions of an image update execution for `ListTaskExecutions`: a firing's two
+/// steps (`createImage`, `updateScalingConfiguration`), or a scheduled task's firings (its
+/// `timerTrigger` task, once per child execution).
+pub fn image_task_executions(execution: &ImageUpdateExecution, children: &[ImageUpdateExecution]) -> Vec<Value> {
+    let task = |id: String, name: &str, action: &str, status: &str, message: &str, outputs: Value, child: &str| {
+        json!({
+            "TaskExecutionId": id,
+            "ExecutionId": execution.id,
+            "TaskName": name,
+            "TaskAction": action,
+            "Status": status,
+            "StatusMessage": message,
+            "StartDate": "", "EndDate": "", "CreateDate": "", "UpdateDate": "",
+            "Properties": json!({"instanceId": execution.spec.instance_id}).to_string(),
+            "Outputs": outputs.to_string(),
+            "Loop": {},
+            "LoopItem": "",
+            "LoopBatchNumber": 0,
+            "ChildExecutionId": child,
+            "ParentTaskExecutionId": "",
+            "TemplateId": "",
+            "ExtraData": {},
+        })
+    };
+    let Some(firing) = &execution.firing else {
+        return children
+            .iter()
+            .map(|child| {
+                task(
+                    format!("{}-timerTrigger-{}", execution.id, child.id),
+                    "timerTrigger",
+                    "ACS::TimerTrigger",
+                    child.status.as_str(),
+                    &child.status_message,
+                    child.outputs(),
+                    child.id.as_str(),
+                )
+            })
+            .collect();
+    };
+    let failed = execution.status == TaskStatus::Failed;
+    let (create, update) = match (&firing.image_id, execution.status) {
+        (None, TaskStatus::Running) => ("Running", "Queued"),
+        (None, _) if failed => ("Failed", "Queued"),
+        (Some(_), TaskStatus::Running) => ("Success", "Running"),
+        (Some(_), _) if failed => ("Success", "Failed"),
+        _ => ("Success", "Success"),
+    };
+    let image = firing.image_id.as_ref().map_or(json!({}), |id| json!({"imageId": id}));
+    let message = |status: &str| if status == "Failed" { execution.status_message.as_str() } else { "" };
+    vec![
+        task(
+            format!("{}-createImage", execution.id),
+            "createImage",
+            "ACS::ExecuteAPI",
+            create,
+            message(create),
+            image,
+            "",
+        ),
+        task(
+            format!("{}-updateScalingConfiguration", execution.id),
+            "updateScalingConfiguration",
+            "ACS::ExecuteAPI",
+            update,
+            message(update),
+            json!({}),
+            "",
+        ),
+    ]
+}
+
 fn template_id(name: &str) -> String {
     // A stable id per template name (FNV-1a), in OOS's `t-…` form.
     let mut hash: u64 = 0xcbf29ce484222325;
