@@ -5,7 +5,7 @@
 
 use crate::domain::Millis;
 use crate::error::CoreError;
-use chrono::{DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, TimeZone, Timelike, Utc};
+use chrono::{DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -476,25 +476,6 @@ fn days_in_month_max(month: u32) -> u32 {
         4 | 6 | 9 | 11 => 30,
         _ => 31,
     }
-}
-
-/// The local wall-clock time of an instant in `time_zone` (for display).
-pub fn local_time(at: Millis, time_zone: Tz) -> String {
-    Utc.timestamp_millis_opt(at)
-        .single()
-        .map(|t| {
-            let local = t.with_timezone(&time_zone);
-            format!(
-                "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-                local.year(),
-                local.month(),
-                local.day(),
-                local.hour(),
-                local.minute(),
-                local.second()
-            )
-        })
-        .unwrap_or_default()
 }
 
 #[cfg(test)]
