@@ -9,9 +9,11 @@ pub mod access;
 pub mod domain;
 pub mod error;
 pub mod ids;
+pub mod image_task;
 pub mod params;
 pub mod plan;
 pub mod policy;
+pub mod schedule;
 pub mod search;
 pub mod task;
 

@@ -4,6 +4,7 @@
 //! - [`runner`]: drives each rolling-update task and its instances' steps; resumes every
 //!   unfinished task at start.
 //! - [`reconcile`]: keeps each scaling group at its desired capacity.
+//! - [`image_tasks`]: the image update tasks' scheduler and firings.
 //! - [`service`]: the commands and queries that the API and CLI call; the only way in.
 //!
 //! Architecture invariant: the engine knows nothing of HTTP. It holds no state that the store
@@ -12,6 +13,7 @@
 pub mod access;
 pub mod error;
 pub mod idempotency;
+pub mod image_tasks;
 pub mod ops;
 pub mod reconcile;
 pub mod runner;
@@ -27,6 +29,46 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// Milliseconds since the Unix epoch, now.
 pub fn now_millis() -> Millis {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as Millis).unwrap_or(0)
+}
+
+/// Where the image update tasks' scheduler reads the time: the system clock, or a clock a
+/// test sets ([`ManualClock`]), so firings hours apart can be driven without waiting.
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    fn now(&self) -> Millis;
+}
+
+/// The system clock.
+#[derive(Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Millis {
+        now_millis()
+    }
+}
+
+/// A clock that stands still until it is set or advanced (tests).
+#[derive(Debug, Default)]
+pub struct ManualClock(std::sync::atomic::AtomicI64);
+
+impl ManualClock {
+    pub fn new(now: Millis) -> ManualClock {
+        ManualClock(std::sync::atomic::AtomicI64::new(now))
+    }
+
+    pub fn set(&self, now: Millis) {
+        self.0.store(now, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn advance(&self, by: Millis) {
+        self.0.fetch_add(by, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Millis {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 /// 80 random bits for a new identifier.
@@ -61,6 +103,10 @@ pub struct EngineConfig {
     /// How often a request refreshes its claim while its operation runs
     /// ([`idempotency::CLAIM_HEARTBEAT`]); well under `claim_stale_after`.
     pub claim_heartbeat: Duration,
+    /// How often the image update tasks' scheduler looks for due firings.
+    pub image_task_interval: Duration,
+    /// The time image update schedules are computed and fired by.
+    pub clock: Arc<dyn Clock>,
 }
 
 impl Default for EngineConfig {
@@ -74,6 +120,8 @@ impl Default for EngineConfig {
             default_weight: 100,
             claim_stale_after: idempotency::STALE_CLAIM,
             claim_heartbeat: idempotency::CLAIM_HEARTBEAT,
+            image_task_interval: Duration::from_secs(1),
+            clock: Arc::new(SystemClock),
         }
     }
 }
@@ -90,6 +138,10 @@ pub struct Engine {
     reconcile_wake: tokio::sync::Notify,
     /// One reconcile pass at a time per group (see `Service::reconcile_group`).
     group_passes: Mutex<HashMap<ScalingGroupId, Arc<tokio::sync::Mutex<()>>>>,
+    /// The image update firings being performed now (one worker each).
+    image_firings: Mutex<std::collections::HashSet<ExecutionId>>,
+    /// Wakes the image update scheduler before its interval is up.
+    image_wake: tokio::sync::Notify,
 }
 
 /// The engine's tasks and workers, for [`Engine::halt`]. Finished ones are dropped whenever
@@ -111,6 +163,8 @@ impl Engine {
             spawned: Mutex::new(Spawned::default()),
             reconcile_wake: tokio::sync::Notify::new(),
             group_passes: Mutex::new(HashMap::new()),
+            image_firings: Mutex::new(std::collections::HashSet::new()),
+            image_wake: tokio::sync::Notify::new(),
         })
     }
 
@@ -133,6 +187,7 @@ impl Engine {
             handle.abort();
         }
         self.tasks.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.image_firings.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 
     pub(crate) fn track(&self, handle: tokio::task::AbortHandle) {

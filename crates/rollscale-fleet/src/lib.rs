@@ -208,6 +208,14 @@ pub trait Fleet: Send + Sync + 'static {
         Ok(self.list_images().await?.into_iter().find(|image| image.tags.iter().any(|tag| tag == reference)))
     }
 
+    /// The id of the image [`Fleet::create_image`] made under `image_name`, if the backend
+    /// holds one: how a redo after a crash finds the image made before the crash instead of
+    /// making a second. Backends that cannot tell report none.
+    async fn find_image_named(&self, image_name: &str) -> Result<Option<String>, FleetError> {
+        let _ = image_name;
+        Ok(None)
+    }
+
     /// The instance's health as its health check sees it now.
     async fn health(&self, id: &InstanceId) -> Result<HealthStatus, FleetError>;
 

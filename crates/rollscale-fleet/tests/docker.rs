@@ -396,6 +396,9 @@ async fn an_image_made_from_an_instance_makes_new_instances() {
     let images = fleet.list_images().await.expect("list images");
     assert!(images.iter().any(|local| local.tags.contains(&image)), "{images:?}");
     assert!(images.iter().any(|local| local.tags.iter().any(|tag| tag == V1)));
+    // Found again by its name (how a firing redone after a crash finds the image it made).
+    assert_eq!(fleet.find_image_named(&name).await.expect("find"), Some(image.clone()));
+    assert_eq!(fleet.find_image_named(&format!("never made {}", group.tag)).await.expect("find"), None);
 
     let copy = fleet.create_instance(&group.spec(2, &image)).await.expect("create from the image");
     assert_eq!(copy.image_id, image);

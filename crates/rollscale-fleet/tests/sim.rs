@@ -186,7 +186,9 @@ async fn failing_instances_fail_every_apply_operation() {
     assert_eq!(outcome.exit_code, Some(1));
     assert!(fleet.snapshot(&id(1)).expect("exists").packages.is_empty());
     // Not an apply operation: still works.
-    fleet.create_image(&id(1), "snapshot").await.expect("create_image");
+    let snapshot = fleet.create_image(&id(1), "snapshot").await.expect("create_image");
+    assert_eq!(fleet.find_image_named("snapshot").await, Ok(Some(snapshot)));
+    assert_eq!(fleet.find_image_named("other").await, Ok(None));
     assert_eq!(fleet.health(&id(1)).await, Ok(HealthStatus::Healthy));
     fleet.replace_image(&id(2), "new").await.expect("other instance");
 

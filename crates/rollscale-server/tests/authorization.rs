@@ -26,6 +26,7 @@ const ESS: &str = "2014-08-28";
 const ESS_2022: &str = "2022-02-22";
 const ECS: &str = "2014-05-26";
 const RAM: &str = "2015-05-01";
+const IMAGE_TEMPLATE: &str = "ACS-ESS-CreateImageAndUpdateScalingConfiguration";
 
 /// A REST call and the RPC call of the same operation.
 struct Case {
@@ -67,6 +68,7 @@ fn cases(ids: &Ids) -> Vec<Case> {
     let s = |text: &str| text.to_string();
     let start = json!({"invokeType": "invoke", "scalingGroupId": g, "invokeScript": "echo"});
     let template = "ACS-ESS-RollingUpdateByRunCommandInScalingGroup";
+    let image_start = json!({"instanceId": i, "scalingConfigurationIds": [c]});
     vec![
         case("get", "/v1/scaling-groups", s("/v1/scaling-groups"), None, (ESS, "DescribeScalingGroups"), vec![], false),
         case(
@@ -421,6 +423,42 @@ fn cases(ids: &Ids) -> Vec<Case> {
             format!("/v1/rolling-updates/{e}/events"),
             None,
             (OOS, "ListExecutions"),
+            vec![("ExecutionId", e.clone())],
+            true,
+        ),
+        case(
+            "get",
+            "/v1/image-update-tasks",
+            format!("/v1/image-update-tasks?scaling_group_id={g}"),
+            None,
+            (OOS, "ListExecutions"),
+            vec![("TemplateName", s(IMAGE_TEMPLATE))],
+            false,
+        ),
+        case(
+            "post",
+            "/v1/image-update-tasks",
+            s("/v1/image-update-tasks"),
+            Some(json!({"parameters": image_start})),
+            (OOS, "StartExecution"),
+            vec![("TemplateName", s(IMAGE_TEMPLATE)), ("Parameters", image_start.to_string())],
+            false,
+        ),
+        case(
+            "get",
+            "/v1/image-update-tasks/{id}",
+            format!("/v1/image-update-tasks/{e}"),
+            None,
+            (OOS, "ListExecutions"),
+            vec![("ExecutionId", e.clone())],
+            true,
+        ),
+        case(
+            "post",
+            "/v1/image-update-tasks/{id}/cancel",
+            format!("/v1/image-update-tasks/{e}/cancel"),
+            None,
+            (OOS, "CancelExecution"),
             vec![("ExecutionId", e.clone())],
             true,
         ),

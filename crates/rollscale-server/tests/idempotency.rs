@@ -185,6 +185,8 @@ async fn every_rest_create_runs_once_per_idempotency_key() {
             ),
             // Below: a rolling update needs an Active group.
             "/v1/rolling-updates" | "/v1/rolling-updates/{id}/rollback" => return None,
+            // Below: an image update task needs an instance.
+            "/v1/image-update-tasks" => return None,
             other => panic!("a create route without a case: {other}"),
         };
         Some((path, body, other))
@@ -229,6 +231,31 @@ async fn every_rest_create_runs_once_per_idempotency_key() {
     let (status, again) = send(&f.router, started("ru-1")).await;
     assert_eq!((status, &again["id"]), (200, &first["id"]), "{again}");
     assert_eq!(executions().await, 1, "no second rolling update");
+
+    // An image update task: the same key gives the same one, and no second.
+    let changes =
+        rollscale_engine::service::GroupChanges { max_size: Some(1), desired_capacity: Some(1), ..Default::default() };
+    let group = f.service.modify_group(&f.group, changes).await.unwrap();
+    f.service.reconcile_group(&group).await.unwrap();
+    let instance = f.service.instances(Some(&f.group), &[], None).await.unwrap()[0].id.to_string();
+    let configuration = f.service.configurations(Some(&f.group), &[]).await.unwrap()[0].id.to_string();
+    let trigger = json!({"Type": "rate", "Expression": "1 day", "EndDate": "2099-01-01T00:00:00Z"});
+    let image_task = json!({"parameters": {"instanceId": instance, "scalingConfigurationIds": [configuration],
+                                           "OOSAssumeRole": "r", "timerTrigger": trigger}});
+    let image_started = |key: &str, body: &Value| {
+        let mut request = rest_request(&token, "post", "/v1/image-update-tasks", Some(body));
+        request.headers_mut().insert("idempotency-key", key.parse().unwrap());
+        request
+    };
+    let (status, first) = send(&f.router, image_started("it-1", &image_task)).await;
+    assert_eq!(status, 200, "{first}");
+    let (status, again) = send(&f.router, image_started("it-1", &image_task)).await;
+    assert_eq!((status, &again["id"]), (200, &first["id"]), "{again}");
+    assert_eq!(f.service.image_updates(None).await.unwrap().len(), 1, "no second image update task");
+    let mut other = image_task.clone();
+    other["parameters"]["OOSAssumeRole"] = json!("other");
+    let (status, error) = send(&f.router, image_started("it-1", &other)).await;
+    assert_eq!((status, error["Code"].as_str()), (400, Some("IdempotentParameterMismatch")), "{error}");
 
     // A key where nothing is created, or one that is not a key, is refused.
     let mut request = rest_request(&token, "post", "/v1/users", Some(&json!({"name": "u"})));

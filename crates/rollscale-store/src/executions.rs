@@ -3,6 +3,7 @@
 use crate::{conflict_unless_one, from_json, placeholders, to_json, versioned, Backend, Store, StoreError, Versioned};
 use rollscale_core::domain::Millis;
 use rollscale_core::ids::{ExecutionId, ScalingGroupId};
+use rollscale_core::image_task::{ImageUpdateExecution, TEMPLATE_NAME as IMAGE_UPDATE_TEMPLATE};
 use rollscale_core::task::{InstanceStatus, InstanceWork, TaskState};
 use sqlx::Connection;
 use sqlx::Row;
@@ -11,7 +12,14 @@ use sqlx::Row;
 #[derive(Clone, Debug, PartialEq)]
 pub enum Execution {
     Task(Versioned<TaskState>),
-    Instance { parent_id: ExecutionId, template_name: String, group_id: ScalingGroupId, work: Versioned<InstanceWork> },
+    Instance {
+        parent_id: ExecutionId,
+        template_name: String,
+        group_id: ScalingGroupId,
+        work: Versioned<InstanceWork>,
+    },
+    /// An image update task or one of its firings.
+    ImageUpdate(Versioned<ImageUpdateExecution>),
 }
 
 /// Most rows [`Store::works_write`] writes with one statement. Beyond about 200, SQLite's
@@ -162,10 +170,13 @@ impl Store {
     }
 
     pub async fn task_get(&self, id: &ExecutionId) -> Result<Option<Versioned<TaskState>>, StoreError> {
-        let row = sqlx::query("SELECT body, generation FROM executions WHERE id = $1 AND parent_id = ''")
-            .bind(id.as_str())
-            .fetch_optional(&mut *self.conn().await?)
-            .await?;
+        let row = sqlx::query(
+            "SELECT body, generation FROM executions WHERE id = $1 AND parent_id = '' AND template_name <> $2",
+        )
+        .bind(id.as_str())
+        .bind(IMAGE_UPDATE_TEMPLATE)
+        .fetch_optional(&mut *self.conn().await?)
+        .await?;
         row.map(|row| versioned("task", &row)).transpose()
     }
 
@@ -190,8 +201,9 @@ impl Store {
     pub async fn task_list_unfinished(&self) -> Result<Vec<Versioned<TaskState>>, StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT body, generation FROM executions WHERE parent_id = '' AND status IN {TASK_STATUSES_ACTIVE} \
-             ORDER BY created_at, id"
+             AND template_name <> $1 ORDER BY created_at, id"
         ))
+        .bind(IMAGE_UPDATE_TEMPLATE)
         .fetch_all(&mut *self.conn().await?)
         .await?;
         let mut tasks: Vec<Versioned<TaskState>> =
@@ -236,8 +248,10 @@ impl Store {
         &self,
         id: &ExecutionId,
     ) -> Result<Option<(ExecutionId, Versioned<InstanceWork>)>, StoreError> {
-        let row = sqlx::query("SELECT parent_id, body, generation FROM executions WHERE id = $1 AND parent_id <> ''")
-            .bind(id.as_str())
+        let row = sqlx::query("SELECT parent_id, body, generation FROM executions WHERE id = $1 AND parent_id <> '' AND template_name <> $2",
+        )
+        .bind(id.as_str())
+        .bind(IMAGE_UPDATE_TEMPLATE)
             .fetch_optional(&mut *self.conn().await?)
             .await?;
         match row {
@@ -495,10 +509,12 @@ impl Store {
         let mut executions = Vec::with_capacity(rows.len());
         for row in rows {
             let parent: String = row.try_get(0)?;
-            if parent.is_empty() {
+            let template_name: String = row.try_get(1)?;
+            if template_name == IMAGE_UPDATE_TEMPLATE {
+                executions.push(Execution::ImageUpdate(versioned("image update execution", &row)?));
+            } else if parent.is_empty() {
                 executions.push(Execution::Task(versioned("task", &row)?));
             } else {
-                let template_name: String = row.try_get(1)?;
                 let group: String = row.try_get(2)?;
                 let (Some(parent_id), Some(group_id)) = (ExecutionId::parse(&parent), ScalingGroupId::parse(&group))
                 else {

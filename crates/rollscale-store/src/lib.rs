@@ -12,6 +12,7 @@ mod catalog;
 mod conn;
 mod executions;
 mod groups;
+mod image_tasks;
 mod instances;
 mod keys;
 mod load_balancers;

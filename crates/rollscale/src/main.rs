@@ -19,6 +19,7 @@ macro_rules! outln {
 mod access;
 mod actions;
 mod client;
+mod image_task;
 mod profile;
 mod rolling;
 mod up;
@@ -83,6 +84,7 @@ Getting started:
   rollscale oos StartExecution --TemplateName ACS-ESS-RollingUpdateByRunCommandInScalingGroup \\
       --Parameters '{\"invokeType\":\"invoke\",\"scalingGroupId\":\"asg-…\",\"invokeScript\":\"df -h\"}'
   rollscale oos ListExecutions --ExecutionId exec-…
+  rollscale image-task create --instance i-… --configuration asc-… --wait
 
 Profile: $ROLLSCALE_CONFIG, else ~/.rollscale/config.json. ROLLSCALE_ENDPOINT,
 ROLLSCALE_ACCESS_KEY_ID and ROLLSCALE_ACCESS_KEY_SECRET override it. RUST_LOG sets the log level.
@@ -118,6 +120,9 @@ enum Command {
     /// Rolling updates: start, list, show, wait, continue, retry, skip, cancel, rollback.
     #[command(name = "rolling-update", visible_alias = "ru")]
     RollingUpdate(rolling::RollingUpdateArgs),
+    /// Image update tasks: make an image from an instance and put it into scaling configurations, now or on a schedule.
+    #[command(name = "image-task")]
+    ImageTask(image_task::ImageTaskArgs),
     /// Print a bearer token for the REST API, made from the profile's AccessKey (no call).
     Token(TokenArgs),
     /// Users: create, list, delete, attach and detach policies (RAM).
@@ -175,6 +180,7 @@ async fn run(command: Command) -> anyhow::Result<u8> {
         Command::Up(args) => up::run(args).await.map(|()| EXIT_OK),
         Command::Configure(args) => profile::configure(args).map(|()| EXIT_OK),
         Command::RollingUpdate(args) => rolling::run(args).await,
+        Command::ImageTask(args) => image_task::run(args).await,
         Command::Token(args) => token(args).map(|()| EXIT_OK),
         Command::User(args) => access::run_user(args).await,
         Command::Key(args) => access::run_key(args).await,

@@ -1247,6 +1247,7 @@ pub async fn run(args: RollingUpdateArgs) -> anyhow::Result<u8> {
             let items = list_all(&client, params, list.limit.max(1), |item| {
                 let view = ExecutionView::from_json(item);
                 view.parent_id.is_empty()
+                    && Kind::from_template_name(&view.template_name).is_some()
                     && group.as_deref().is_none_or(|g| view.param_str("scalingGroupId").as_deref() == Some(g))
             })
             .await?;

@@ -1088,6 +1088,12 @@ impl Fleet for DockerFleet {
         Ok(format!("{IMAGE_REPOSITORY}:{tag}"))
     }
 
+    /// The commit `create_image` tags with the name, if it exists.
+    async fn find_image_named(&self, image_name: &str) -> Result<Option<String>, FleetError> {
+        let reference = format!("{IMAGE_REPOSITORY}:{}", layout::sanitize_tag(image_name));
+        Ok(self.find_image(&reference).await?.map(|_| reference))
+    }
+
     /// The local images, newest first.
     async fn list_images(&self) -> Result<Vec<LocalImage>, FleetError> {
         let images = self

@@ -995,6 +995,10 @@ impl Fleet for SimFleet {
             .collect())
     }
 
+    async fn find_image_named(&self, image_name: &str) -> Result<Option<String>, FleetError> {
+        Ok(self.state().images.iter().rev().find(|image| image.name == image_name).map(|image| image.id.clone()))
+    }
+
     async fn health(&self, id: &InstanceId) -> Result<HealthStatus, FleetError> {
         let (before, after) = self.latency();
         pause(before).await;

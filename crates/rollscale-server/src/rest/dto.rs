@@ -8,6 +8,7 @@ use rollscale_core::domain::{
     ContainerSpec, Event, Image, Instance, InstanceSource, LaunchTemplate, LaunchTemplateVersion, LoadBalancer,
     PackageVersion, ScalingActivity, ScalingConfiguration, ScalingGroup,
 };
+use rollscale_core::image_task::ImageUpdateExecution;
 use rollscale_core::task::{InstanceWork, Phase, StatusCounts, TaskState};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -835,4 +836,92 @@ impl From<&rollscale_core::access::AuditEvent> for AuditEventView {
 pub struct Token {
     pub token: String,
     pub expires_at: String,
+}
+
+/// An image update task (`ACS-ESS-CreateImageAndUpdateScalingConfiguration`), or one firing of
+/// a scheduled one.
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone)]
+pub struct ImageUpdateTaskView {
+    /// The execution id (`exec-…`), the same as the RPC API's.
+    pub id: String,
+    /// The scheduled task a firing belongs to.
+    pub parent_id: Option<String>,
+    /// `Running`, `Waiting` (between firings), `Success`, `Failed` or `Cancelled`.
+    pub status: String,
+    pub status_message: String,
+    pub instance_id: String,
+    pub target_image_name: String,
+    pub scaling_configuration_ids: Vec<String>,
+    /// The groups of those configurations.
+    pub scaling_group_ids: Vec<String>,
+    /// The timer trigger as given (`Type`, `Expression`, `TimeZone`, `StartDate`, `EndDate`);
+    /// none for a task that runs now.
+    pub timer_trigger: Option<Value>,
+    /// `now`, or the trigger in words (`rate 1 day until …`).
+    pub schedule: String,
+    pub assume_role: String,
+    /// Tags for the image, kept on the task.
+    pub tags: Vec<ImageTagView>,
+    /// A scheduled task's next firing; none once no firing is left.
+    pub next_firing_at: Option<String>,
+    /// How many firings a scheduled task has started.
+    pub firing_count: u32,
+    /// A firing's image: its full name, and its id once made.
+    pub image_name: Option<String>,
+    pub image_id: Option<String>,
+    /// A firing's time.
+    pub fired_at: Option<String>,
+    pub finished: bool,
+    pub created_at: String,
+    pub ended_at: Option<String>,
+    /// A scheduled task's firings (child executions), oldest first; only on `GET …/{id}`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub firings: Vec<ImageUpdateTaskView>,
+}
+
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone)]
+pub struct ImageTagView {
+    pub key: String,
+    pub value: String,
+}
+
+impl ImageUpdateTaskView {
+    pub fn new(execution: &ImageUpdateExecution, firings: &[ImageUpdateExecution]) -> Self {
+        let spec = &execution.spec;
+        let firing = execution.firing.as_ref();
+        ImageUpdateTaskView {
+            id: execution.id.to_string(),
+            parent_id: execution.parent_id.as_ref().map(|id| id.to_string()),
+            status: execution.status.to_string(),
+            status_message: execution.status_message.clone(),
+            instance_id: spec.instance_id.to_string(),
+            target_image_name: spec.target_image_name.clone(),
+            scaling_configuration_ids: spec.configuration_ids.iter().map(|id| id.to_string()).collect(),
+            scaling_group_ids: spec.group_ids.iter().map(|id| id.to_string()).collect(),
+            timer_trigger: spec.trigger.as_ref().and_then(|trigger| serde_json::to_value(trigger).ok()),
+            schedule: rollscale_engine::image_tasks::trigger_text(execution),
+            assume_role: spec.assume_role.clone(),
+            tags: spec.tags.iter().map(|tag| ImageTagView { key: tag.key.clone(), value: tag.value.clone() }).collect(),
+            next_firing_at: execution.schedule.as_ref().and_then(|s| time_opt(s.next_fire_at)),
+            firing_count: execution.schedule.as_ref().map_or(0, |s| s.firings),
+            image_name: firing.map(|f| f.image_name.clone()),
+            image_id: firing
+                .and_then(|f| f.image_id.clone())
+                .or_else(|| execution.schedule.as_ref().and_then(|s| s.last_image_id.clone())),
+            fired_at: firing.map(|f| time(f.fired_at)),
+            finished: execution.status.is_final(),
+            created_at: time(execution.created_at),
+            ended_at: time_opt(execution.ended_at),
+            firings: firings.iter().map(|child| ImageUpdateTaskView::new(child, &[])).collect(),
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize, JsonSchema, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct NewImageUpdateTask {
+    /// The template's parameters, as OOS `StartExecution` takes them: `instanceId`,
+    /// `scalingConfigurationIds`, and optionally `targetImageName`, `tags`, `OOSAssumeRole`,
+    /// `timerTrigger` (`{"Type": "at"|"rate"|"cron", "Expression": …, "EndDate": …}`).
+    pub parameters: Value,
 }

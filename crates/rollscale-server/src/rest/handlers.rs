@@ -934,3 +934,47 @@ pub async fn create_token(
     let expires_at = chrono::DateTime::from_timestamp(expires, 0).map(|t| t.to_rfc3339()).unwrap_or_default();
     Ok(Json(Token { token: make_token(&caller.access_key_id, &secret, expires), expires_at }))
 }
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ImageUpdateTasksQuery {
+    scaling_group_id: Option<String>,
+}
+
+pub async fn list_image_update_tasks(
+    State(state): State<AppStateRef>,
+    q: Result<Query<ImageUpdateTasksQuery>, axum::extract::rejection::QueryRejection>,
+) -> Reply<List<ImageUpdateTaskView>> {
+    let q = query(q)?;
+    let tasks = state.service.image_updates(q.scaling_group_id.as_deref().filter(|g| !g.is_empty())).await?;
+    Ok(Json(List { items: tasks.iter().map(|task| ImageUpdateTaskView::new(task, &[])).collect() }))
+}
+
+pub async fn start_image_update_task(
+    State(state): State<AppStateRef>,
+    new: Result<Json<NewImageUpdateTask>, JsonRejection>,
+) -> Reply<ImageUpdateTaskView> {
+    let new = body(new)?;
+    if !new.parameters.is_object() {
+        return Err(ApiError::new(400, "InvalidParameter", "parameters must be a JSON object"));
+    }
+    let task = state.service.start_image_update(&new.parameters.to_string()).await?;
+    Ok(Json(ImageUpdateTaskView::new(&task, &[])))
+}
+
+pub async fn get_image_update_task(
+    State(state): State<AppStateRef>,
+    Path(id): Path<String>,
+) -> Reply<ImageUpdateTaskView> {
+    let (task, firings) = state.service.image_update(&id).await?;
+    Ok(Json(ImageUpdateTaskView::new(&task, &firings)))
+}
+
+pub async fn cancel_image_update_task(
+    State(state): State<AppStateRef>,
+    Path(id): Path<String>,
+) -> Reply<ImageUpdateTaskView> {
+    state.service.cancel_image_update(&id).await?;
+    let (task, firings) = state.service.image_update(&id).await?;
+    Ok(Json(ImageUpdateTaskView::new(&task, &firings)))
+}

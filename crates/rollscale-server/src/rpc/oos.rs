@@ -50,6 +50,10 @@ async fn start_execution(service: &Service, params: &Params) -> Result<Value, Ap
             ));
         }
     }
+    if template == rollscale_core::image_task::TEMPLATE_NAME {
+        let execution = service.start_image_update(params.get("Parameters").unwrap_or("")).await?;
+        return Ok(json!({ "Execution": render::image_execution(&execution, true) }));
+    }
     let task = service.start_execution(template, params.get("Parameters").unwrap_or("")).await?;
     execution_answer(service, task.id.as_str()).await
 }
@@ -84,6 +88,7 @@ async fn list_executions(service: &Service, params: &Params) -> Result<Value, Ap
             Execution::Instance { parent_id, template_name, work, .. } => {
                 render::work_execution(parent_id.as_str(), template_name, &work.value, false)
             }
+            Execution::ImageUpdate(execution) => render::image_execution(&execution.value, false),
         });
     }
     let next = offset + executions.len() as i64;
@@ -111,6 +116,10 @@ async fn list_task_executions(service: &Service, params: &Params) -> Result<Valu
             let (found, _) = service.list_executions(&filter, 0, 1).await?;
             match found.first() {
                 Some(Execution::Instance { work, .. }) => render::step_task_executions(&work.value),
+                Some(Execution::ImageUpdate(execution)) => {
+                    let (execution, children) = service.image_update(execution.value.id.as_str()).await?;
+                    render::image_task_executions(&execution, &children)
+                }
                 _ => {
                     return Err(ApiError::new(
                         404,
@@ -177,6 +186,10 @@ fn task_execution_id(params: &Params) -> Result<Option<String>, ApiError> {
 async fn cancel_execution(service: &Service, params: &Params) -> Result<Value, ApiError> {
     let id = required(params, "ExecutionId")?;
     let restore = params.bool("Restore").map_err(|e| ApiError::new(400, e.code(), e.to_string()))?.unwrap_or(false);
+    if service.is_image_update(id).await? {
+        service.cancel_image_update(id).await?;
+        return Ok(json!({}));
+    }
     service.cancel_task(id, restore).await?;
     Ok(json!({}))
 }

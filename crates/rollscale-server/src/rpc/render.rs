@@ -2,6 +2,7 @@
 //! models exactly: a nested object or list of the wrong type makes those SDKs drop the body.
 
 use rollscale_core::domain::Millis;
+use rollscale_core::image_task::{ImageUpdateExecution, TEMPLATE_NAME as IMAGE_UPDATE_TEMPLATE};
 use rollscale_core::params::{Change, InvokeType, RollingUpdateSpec};
 use rollscale_core::task::{InstanceStatus, InstanceWork, Phase, StatusCounts, Step, TaskState, TaskStatus};
 use serde_json::{json, Map, Value};
@@ -217,6 +218,63 @@ pub fn work_execution(parent_id: &str, template_name: &str, work: &InstanceWork,
     })
 }
 
+/// An image update execution: a scheduled task (a parent, Waiting between firings) or a
+/// firing (a task that runs now, or a parent's child), as OOS shows them. `Outputs` carries a
+/// firing's `imageId`; `Tags` the task's tags (the catalog's images have none).
+pub fn image_execution(execution: &ImageUpdateExecution, parameters_as_text: bool) -> Value {
+    let parameters = execution.spec.parameters();
+    let tags: Map<String, Value> =
+        execution.spec.tags.iter().map(|tag| (tag.key.clone(), Value::String(tag.value.clone()))).collect();
+    let firings = execution.schedule.as_ref().map_or(0, |s| s.firings);
+    let current_tasks: Vec<Value> = match (&execution.firing, execution.status) {
+        (Some(firing), TaskStatus::Running) => vec![json!({
+            "TaskAction": "ACS::ExecuteAPI",
+            "TaskExecutionId": "",
+            "TaskName": if firing.image_id.is_none() { "createImage" } else { "updateScalingConfiguration" },
+        })],
+        (None, _) => match execution.schedule.as_ref().and_then(|s| s.current_child.as_ref()) {
+            Some(child) => {
+                vec![json!({"TaskAction": "ACS::TimerTrigger", "TaskExecutionId": child, "TaskName": "timerTrigger"})]
+            }
+            None => Vec::new(),
+        },
+        _ => Vec::new(),
+    };
+    json!({
+        "ExecutionId": execution.id,
+        "TemplateName": IMAGE_UPDATE_TEMPLATE,
+        "TemplateId": template_id(IMAGE_UPDATE_TEMPLATE),
+        "TemplateVersion": "v1",
+        "Mode": "Automatic",
+        "LoopMode": "Automatic",
+        "SafetyCheck": "Skip",
+        "ExecutedBy": "rollscale",
+        "RamRole": execution.spec.assume_role,
+        "Description": "",
+        "Category": "Other",
+        "ParentExecutionId": execution.parent_id.as_ref().map(|id| id.as_str()).unwrap_or(""),
+        "IsParent": execution.schedule.is_some(),
+        "ResourceGroupId": "",
+        "StartDate": date(Some(execution.created_at)),
+        "EndDate": date(execution.ended_at),
+        "CreateDate": date(Some(execution.created_at)),
+        "UpdateDate": date(Some(execution.updated_at)),
+        "Status": execution.status.as_str(),
+        "WaitingStatus": "",
+        "StatusMessage": execution.status_message,
+        "StatusReason": match execution.schedule.as_ref().and_then(|s| s.next_fire_at) {
+            Some(next) if !execution.status.is_final() => format!("next firing at {}", date(Some(next))),
+            _ => String::new(),
+        },
+        "Outputs": execution.outputs().to_string(),
+        "Parameters": if parameters_as_text { Value::String(parameters.to_string()) } else { parameters },
+        "Counters": {"Total": firings, "Success": 0, "Running": 0, "Failed": 0, "Cancelled": 0, "Waiting": 0, "Queued": 0},
+        "CurrentTasks": current_tasks,
+        "Tags": tags,
+        "Targets": "",
+    })
+}
+
 /// A task execution of `ListTaskExecutions` for a parent: one per instance.
 pub fn instance_task_execution(parent_id: &str, template_name: &str, work: &InstanceWork) -> Value {
     json!({
@@ -292,6 +350,78 @@ pub fn step_task_executions(work: &InstanceWork) -> Vec<Value> {
             })
         })
         .collect()
+}
+
+/// The task executions of an image update execution for `ListTaskExecutions`: a firing's two
+/// steps (`createImage`, `updateScalingConfiguration`), or a scheduled task's firings (its
+/// `timerTrigger` task, once per child execution).
+pub fn image_task_executions(execution: &ImageUpdateExecution, children: &[ImageUpdateExecution]) -> Vec<Value> {
+    let task = |id: String, name: &str, action: &str, status: &str, message: &str, outputs: Value, child: &str| {
+        json!({
+            "TaskExecutionId": id,
+            "ExecutionId": execution.id,
+            "TaskName": name,
+            "TaskAction": action,
+            "Status": status,
+            "StatusMessage": message,
+            "StartDate": "", "EndDate": "", "CreateDate": "", "UpdateDate": "",
+            "Properties": json!({"instanceId": execution.spec.instance_id}).to_string(),
+            "Outputs": outputs.to_string(),
+            "Loop": {},
+            "LoopItem": "",
+            "LoopBatchNumber": 0,
+            "ChildExecutionId": child,
+            "ParentTaskExecutionId": "",
+            "TemplateId": "",
+            "ExtraData": {},
+        })
+    };
+    let Some(firing) = &execution.firing else {
+        return children
+            .iter()
+            .map(|child| {
+                task(
+                    format!("{}-timerTrigger-{}", execution.id, child.id),
+                    "timerTrigger",
+                    "ACS::TimerTrigger",
+                    child.status.as_str(),
+                    &child.status_message,
+                    child.outputs(),
+                    child.id.as_str(),
+                )
+            })
+            .collect();
+    };
+    let failed = execution.status == TaskStatus::Failed;
+    let (create, update) = match (&firing.image_id, execution.status) {
+        (None, TaskStatus::Running) => ("Running", "Queued"),
+        (None, _) if failed => ("Failed", "Queued"),
+        (Some(_), TaskStatus::Running) => ("Success", "Running"),
+        (Some(_), _) if failed => ("Success", "Failed"),
+        _ => ("Success", "Success"),
+    };
+    let image = firing.image_id.as_ref().map_or(json!({}), |id| json!({"imageId": id}));
+    let message = |status: &str| if status == "Failed" { execution.status_message.as_str() } else { "" };
+    vec![
+        task(
+            format!("{}-createImage", execution.id),
+            "createImage",
+            "ACS::ExecuteAPI",
+            create,
+            message(create),
+            image,
+            "",
+        ),
+        task(
+            format!("{}-updateScalingConfiguration", execution.id),
+            "updateScalingConfiguration",
+            "ACS::ExecuteAPI",
+            update,
+            message(update),
+            json!({}),
+            "",
+        ),
+    ]
 }
 
 fn template_id(name: &str) -> String {

@@ -225,6 +225,8 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         println!("Resumed {resumed} unfinished rolling update(s).");
     }
     service.spawn_reconciler();
+    // Every image update schedule in the store resumes; a firing a crash interrupted goes on.
+    service.spawn_image_scheduler();
 
     print_groups(&service).await?;
     if let Some(haproxy) = &haproxy {
