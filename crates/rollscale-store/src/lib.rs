@@ -14,12 +14,14 @@ mod executions;
 mod groups;
 mod instances;
 mod keys;
+mod leases;
 mod load_balancers;
 mod seal;
 mod templates;
 mod tokens;
 
 pub use executions::{Execution, ExecutionFilter, WorkRow};
+pub use leases::{task_lease_name, Lease, RECONCILER_LEASE};
 pub use seal::{ServerKey, ServerKeyError};
 pub use tokens::ClientTokenRecord;
 
