@@ -156,17 +156,28 @@ impl Engine {
 
     /// With replication: every `poll_every`, takes over the unfinished tasks whose lease is
     /// absent or expired (their replica died, or they were started through a replica that
-    /// could not take them), and keeps the reconciler's lease when nobody else holds it.
-    /// Without replication it does nothing.
+    /// could not take them). A task is taken only when it was found so at the previous look
+    /// too: the replica that creates a task takes its lease a moment after the task is
+    /// committed, and keeps it unless it dies. Without replication it does nothing.
     pub fn spawn_lease_poller(self: &Arc<Self>) {
         let Some(replication) = self.config.replication.clone() else { return };
         let engine = self.clone();
         let spawned = tokio::spawn(async move {
+            let mut seen_before: HashSet<ExecutionId> = HashSet::new();
             loop {
-                if let Err(error) = engine.resume_all().await {
-                    tracing::warn!(%error, "could not look for rolling updates to take over");
-                }
                 tokio::time::sleep(replication.poll_every).await;
+                match engine.store.task_ids_unleased().await {
+                    Ok(ids) => {
+                        for id in &ids {
+                            if seen_before.contains(id) && !engine.is_driving(id) {
+                                tracing::info!(execution = %id, "taking over rolling update without a live lease");
+                                engine.drive(id.clone());
+                            }
+                        }
+                        seen_before = ids.into_iter().collect();
+                    }
+                    Err(error) => tracing::warn!(%error, "could not look for rolling updates to take over"),
+                }
             }
         });
         self.track(spawned.abort_handle());

@@ -44,7 +44,7 @@ fn config(name: &str) -> EngineConfig {
 
 async fn replica(url: &str, name: &str) -> Replica {
     let store = Store::open(url).await.expect("store");
-    let fleet = SimFleet::new(SimConfig { latency_ms: 15, ..SimConfig::default() });
+    let fleet = SimFleet::new(SimConfig { latency_ms: 25, ..SimConfig::default() });
     let lb = SimLoadBalancer::new(SimLbConfig::default());
     let engine = Engine::new(store, Arc::new(fleet.clone()), Arc::new(lb), config(name));
     // As `rollscale up` does at start.
@@ -211,13 +211,14 @@ async fn one_replica_drives_a_task_an_action_through_the_other_reaches_it_and_th
         works.iter().filter(|work| work.status == InstanceStatus::Success).count() >= 3
     })
     .await;
+    // A dies mid-task (every task of it stops at its next await, its leases unrenewed).
+    a.engine.halt();
+    // A statement A had sent may still land; B cannot take over before A's lease expires.
+    tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(!b.engine.is_driving(&id), "B does not drive it");
     assert_eq!(a.engine.store.lease_get(&task_lease_name(&id)).await.unwrap().unwrap().owner, "replica-a");
     assert!(ids.iter().all(|instance| b.fleet.apply_op_count(instance).unwrap_or(0) == 0), "B changed nothing");
     assert_eq!(b.engine.cas_conflicts(), 0, "B never wrote the task: {works:?}");
-
-    // A dies mid-task (every task of it stops at its next await, its leases unrenewed).
-    a.engine.halt();
     let at_death: HashMap<InstanceId, InstanceStatus> =
         task(&b, &id).await.1.into_iter().map(|work| (work.instance_id, work.status)).collect();
     let applied_by_a = applied(&a, &ids);
@@ -326,6 +327,54 @@ async fn a_cancel_and_an_instance_decision_through_the_non_owner_reach_the_owner
     let (task_state, _) = wait_for(&b, &second.id, "the cancel", |task, _| task.status.is_final()).await;
     assert_eq!(task_state.status, TaskStatus::Cancelled, "{}", task_state.describe_status());
     assert!(!b.engine.is_driving(&second.id));
+    a.engine.halt();
+    b.engine.halt();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_whose_lease_is_taken_stops_before_its_next_step() {
+    let url = database().await;
+    let a = replica(&url, "replica-a").await;
+    let b = replica(&url, "replica-b").await;
+    let group = group(&a, 6).await;
+    let ids: Vec<InstanceId> =
+        a.service.instances(Some(group.id.as_str()), &[], None).await.unwrap().into_iter().map(|i| i.id).collect();
+    let id = a
+        .service
+        .start_execution(IMAGE_TEMPLATE, &image_params(&group, 6, "Automatic").to_string())
+        .await
+        .expect("start")
+        .id;
+    wait_for(&b, &id, "the first instance", |_, works| works.iter().any(|w| w.status == InstanceStatus::Success)).await;
+    // Someone else takes the lease from under A (as a replica would after a long stall of A).
+    let name = task_lease_name(&id);
+    assert!(a.engine.store.lease_release(&name, "replica-a").await.unwrap(), "A held it");
+    assert!(a.engine.store.lease_take(&name, "intruder", Duration::from_secs(60)).await.unwrap());
+    // A's next renewal finds it taken: A stops driving at once.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while a.engine.is_driving(&id) {
+        assert!(tokio::time::Instant::now() < deadline, "A still drives a task it lost");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let stopped_at = task(&b, &id).await.1;
+    let applied_then = (applied(&a, &ids), applied(&b, &ids));
+    // Nobody acts while the intruder holds it.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(task(&b, &id).await.1, stopped_at, "no step was taken without the lease");
+    assert_eq!((applied(&a, &ids), applied(&b, &ids)), applied_then, "no change without the lease");
+    assert!(!b.engine.is_driving(&id));
+    // Given up: a replica takes it over and finishes it.
+    assert!(a.engine.store.lease_release(&name, "intruder").await.unwrap());
+    let (task_state, works) = wait_for(&b, &id, "the end", |task, _| task.status.is_final()).await;
+    assert_eq!(task_state.status, TaskStatus::Success, "{}", task_state.describe_status());
+    assert!(works.iter().all(|work| work.status == InstanceStatus::Success));
+    let (by_a, by_b) = (applied(&a, &ids), applied(&b, &ids));
+    for instance in &ids {
+        // Once, or twice for the one in flight when the lease went (redone by the next owner).
+        let total = by_a[instance] + by_b[instance];
+        assert!((1..=2).contains(&total), "{instance}: {total}");
+    }
     a.engine.halt();
     b.engine.halt();
 }

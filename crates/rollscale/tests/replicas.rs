@@ -60,7 +60,8 @@ fn copy_profile(from: &Path, to: &Path) {
 fn two_replicas_on_postgres_share_a_rolling_update_and_the_survivor_of_a_kill_9_finishes_it() {
     let rt = runtime();
     let admin = postgres_admin_url();
-    let name = format!("rollscale_e2e_replicas_{}", std::process::id());
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
+    let name = format!("rollscale_e2e_replicas_{nanos:x}_{}", std::process::id());
     let url = rt
         .block_on(rollscale_store::Store::postgres_create_database(&admin, &name))
         .expect("create a database on the test server");

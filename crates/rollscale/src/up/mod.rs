@@ -2,7 +2,8 @@
 //! simulated fleet by default; containers through the Docker API behind HAProxy with
 //! `--fleet docker`) and brings them in line with the store, resumes every unfinished rolling
 //! update, keeps the groups at capacity, creates the demo on first start, and serves the API
-//! until SIGINT or SIGTERM.
+//! until SIGINT or SIGTERM. On SQLite it is the only process on its database (it locks the
+//! file); on PostgreSQL it is one replica of several that share the work through leases.
 
 mod real;
 
