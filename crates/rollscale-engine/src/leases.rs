@@ -234,3 +234,83 @@ impl Engine {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The holder's side of a lease: renewed while held, lost when taken, and lost by the
+    //! holder's own stopwatch when its renewals stop getting through, before the database lets
+    //! another replica take it.
+
+    use super::Replication;
+    use crate::{Engine, EngineConfig};
+    use rollscale_fleet::sim::{SimConfig, SimFleet, SimLbConfig, SimLoadBalancer};
+    use rollscale_store::Store;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    fn replication() -> Replication {
+        Replication {
+            replica_id: "r1".into(),
+            lease_ttl: Duration::from_millis(600),
+            renew_every: Duration::from_millis(100),
+            poll_every: Duration::from_millis(100),
+        }
+    }
+
+    async fn engine(store: Store) -> Arc<Engine> {
+        let config = EngineConfig { replication: Some(replication()), ..EngineConfig::default() };
+        let fleet = SimFleet::new(SimConfig::default());
+        Engine::new(store, Arc::new(fleet), Arc::new(SimLoadBalancer::new(SimLbConfig::default())), config)
+    }
+
+    async fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&format!("sqlite://{}", dir.path().join("t.db").display())).await.expect("store");
+        (dir, store)
+    }
+
+    #[tokio::test]
+    async fn a_held_lease_is_renewed_and_lost_at_once_when_taken() {
+        let (_dir, store) = store().await;
+        let engine = engine(store.clone()).await;
+        let held = engine.lease_hold(&replication(), "task/t").await.unwrap().expect("free");
+        assert!(engine
+            .lease_hold(&Replication { replica_id: "r2".into(), ..replication() }, "task/t")
+            .await
+            .unwrap()
+            .is_none());
+        // Renewed well past its time to live.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert!(held.is_valid());
+        assert!(store.lease_get("task/t").await.unwrap().unwrap().generation > 5);
+        // Taken from under it: lost at the next renewal.
+        assert!(store.lease_release("task/t", "r1").await.unwrap());
+        assert!(store.lease_take("task/t", "r2", Duration::from_secs(60)).await.unwrap());
+        tokio::time::timeout(Duration::from_millis(500), held.lost()).await.expect("lost at the next renewal");
+        assert!(!held.is_valid());
+        assert_eq!(store.lease_get("task/t").await.unwrap().unwrap().owner, "r2");
+        // Released when done: only by its owner.
+        engine.lease_release(held).await;
+        assert_eq!(store.lease_get("task/t").await.unwrap().unwrap().owner, "r2");
+    }
+
+    #[tokio::test]
+    async fn a_lease_whose_renewals_hang_is_given_up_before_it_expires() {
+        let (_dir, store) = store().await;
+        // The take goes through; every call after it (the renewals) hangs, as with a database
+        // that stopped answering.
+        let (hanging, point) = store.crashing_at(1);
+        let engine = engine(hanging).await;
+        let replication = Replication { lease_ttl: Duration::from_millis(1500), ..replication() };
+        let held = engine.lease_hold(&replication, "task/t").await.unwrap().expect("free");
+        let taken = std::time::Instant::now();
+        tokio::time::timeout(Duration::from_secs(3), held.lost()).await.expect("given up");
+        let after = taken.elapsed();
+        assert!(point.hit(), "a renewal was attempted");
+        assert!(!held.is_valid());
+        // Two thirds of the time to live, before the database would let anyone take it.
+        assert!(after >= Duration::from_millis(950) && after < Duration::from_millis(1500), "{after:?}");
+        let lease = store.lease_get("task/t").await.unwrap().unwrap();
+        assert!(store.database_now().await.unwrap() < lease.expires_at, "still not expired in the database");
+    }
+}
