@@ -267,7 +267,7 @@ async fn one_replica_drives_a_task_an_action_through_the_other_reaches_it_and_th
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_cancel_and_an_instance_decision_through_the_non_owner_reach_the_owner() {
+async fn a_retry_a_cancel_and_a_rollback_through_the_non_owner_reach_the_owner() {
     let url = database().await;
     let a = replica(&url, "replica-a").await;
     let b = replica(&url, "replica-b").await;
@@ -327,6 +327,36 @@ async fn a_cancel_and_an_instance_decision_through_the_non_owner_reach_the_owner
     let (task_state, _) = wait_for(&b, &second.id, "the cancel", |task, _| task.status.is_final()).await;
     assert_eq!(task_state.status, TaskStatus::Cancelled, "{}", task_state.describe_status());
     assert!(!b.engine.is_driving(&second.id));
+
+    // A third, paused by A after its first batch; a rollback of it started through B cancels
+    // it first (R12: A's driver finishes the cancel), then puts the changed instances back.
+    let mut params = image_params(&group, 2, "FirstBatchPause");
+    params["sourceImageId"] = serde_json::json!(OLD_IMAGE);
+    let third = a.service.start_execution(IMAGE_TEMPLATE, &params.to_string()).await.expect("third");
+    let (_, works) = wait_for(&b, &third.id, "the pause", |task, _| task.status == TaskStatus::Waiting).await;
+    let changed: Vec<InstanceId> =
+        works.iter().filter(|work| work.applied).map(|work| work.instance_id.clone()).collect();
+    assert_eq!(changed.len(), 2, "{works:?}");
+    let rollback = b
+        .service
+        .start_execution(
+            IMAGE_TEMPLATE,
+            &serde_json::json!({"invokeType": "rollback", "scalingGroupId": group.id, "sourceExecutionId": third.id})
+                .to_string(),
+        )
+        .await
+        .expect("rollback through B");
+    let (source, _) = task(&b, &third.id).await;
+    assert_eq!(source.status, TaskStatus::Cancelled, "{}", source.describe_status());
+    let (done, works) = wait_for(&b, &rollback.id, "the rollback", |task, _| task.status.is_final()).await;
+    assert_eq!(done.status, TaskStatus::Success, "{}", done.describe_status());
+    assert_eq!(works.iter().map(|work| work.instance_id.clone()).collect::<Vec<_>>(), changed);
+    for instance in b.service.instances(Some(group.id.as_str()), &[], None).await.unwrap() {
+        if changed.contains(&instance.id) {
+            assert_eq!(instance.image_id, OLD_IMAGE, "put back: {instance:?}");
+        }
+        assert_eq!(instance.lifecycle_state, LifecycleState::InService, "{instance:?}");
+    }
     a.engine.halt();
     b.engine.halt();
 }
