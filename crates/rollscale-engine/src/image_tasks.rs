@@ -206,13 +206,21 @@ impl Service {
 
     /// Runs the image update scheduler until the engine is halted: a tick at once (which
     /// resumes what a restart interrupted), then every `EngineConfig::image_task_interval` or
-    /// when woken.
+    /// when woken. With replicas on PostgreSQL, only the replica holding the reconciler's lease
+    /// ticks (the others wait for it to pass to them).
     pub fn spawn_image_scheduler(&self) -> tokio::task::JoinHandle<()> {
         let service = self.clone();
         let handle = tokio::spawn(async move {
             let mut failing = false;
             loop {
-                match service.image_scheduler_tick().await {
+                // With replicas, the one that runs the reconciler runs the schedules too, so a
+                // firing is started by one replica only.
+                let lead = service.lead_reconciler().await.unwrap_or_else(|error| {
+                    tracing::warn!(%error, "could not learn whether this replica runs the schedules");
+                    false
+                });
+                let ticked = if lead { service.image_scheduler_tick().await } else { Ok(()) };
+                match ticked {
                     Ok(()) => failing = false,
                     Err(error) if !failing => {
                         failing = true;

@@ -14,6 +14,7 @@ pub mod access;
 pub mod error;
 pub mod idempotency;
 pub mod image_tasks;
+pub mod leases;
 pub mod ops;
 pub mod reconcile;
 pub mod runner;
@@ -21,6 +22,7 @@ pub mod service;
 pub mod templates;
 
 pub use error::ServiceError;
+pub use leases::Replication;
 pub use service::Service;
 
 use rollscale_core::domain::Millis;
@@ -107,6 +109,12 @@ pub struct EngineConfig {
     pub image_task_interval: Duration,
     /// The time image update schedules are computed and fired by.
     pub clock: Arc<dyn Clock>,
+    /// How often a task's driver reads its task again when nothing woke it: how soon it sees
+    /// an operator action written by another replica (in this one, the action wakes it).
+    pub task_poll: Duration,
+    /// Several replicas on one (PostgreSQL) store: each task is driven, and the reconciler
+    /// run, under a lease ([`leases`]). `None`: this engine is alone on its store (SQLite).
+    pub replication: Option<Replication>,
 }
 
 impl Default for EngineConfig {
@@ -122,6 +130,8 @@ impl Default for EngineConfig {
             claim_heartbeat: idempotency::CLAIM_HEARTBEAT,
             image_task_interval: Duration::from_secs(1),
             clock: Arc::new(SystemClock),
+            task_poll: Duration::from_secs(1),
+            replication: None,
         }
     }
 }
@@ -142,6 +152,10 @@ pub struct Engine {
     image_firings: Mutex<std::collections::HashSet<ExecutionId>>,
     /// Wakes the image update scheduler before its interval is up.
     image_wake: tokio::sync::Notify,
+    /// Writes that lost a compare-and-swap in the drivers and workers (see [`Engine::cas_conflicts`]).
+    conflicts: std::sync::atomic::AtomicU64,
+    /// The reconciler's lease while this replica holds it (replication only).
+    reconciler_lease: Mutex<Option<leases::Held>>,
 }
 
 /// The engine's tasks and workers, for [`Engine::halt`]. Finished ones are dropped whenever
@@ -165,6 +179,8 @@ impl Engine {
             group_passes: Mutex::new(HashMap::new()),
             image_firings: Mutex::new(std::collections::HashSet::new()),
             image_wake: tokio::sync::Notify::new(),
+            conflicts: std::sync::atomic::AtomicU64::new(0),
+            reconciler_lease: Mutex::new(None),
         })
     }
 
@@ -180,6 +196,25 @@ impl Engine {
         passes.entry(id.clone()).or_default().clone()
     }
 
+    /// How many writes of this engine's task drivers and instance workers found their row moved
+    /// on since it started (a compare-and-swap conflict: another writer, in this process or
+    /// another replica, moved first; the write is decided again from a fresh read). With
+    /// leases, a replica that drives a task should see none from another replica; tests read
+    /// this to check that the second line of defence was not needed, or held.
+    pub fn cas_conflicts(&self) -> u64 {
+        self.conflicts.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub(crate) fn count_conflict(&self, what: &str, id: &ExecutionId) {
+        let n = self.conflicts.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        tracing::debug!(%what, execution = %id, conflicts = n, "compare-and-swap conflict; reading again");
+    }
+
+    /// This engine's replica id, when it shares its store with other replicas.
+    pub fn replica_id(&self) -> Option<&str> {
+        self.config.replication.as_ref().map(|r| r.replica_id.as_str())
+    }
+
     /// Stops every task and worker of this engine at its next await point, as a crash would,
     /// leaving the store as it is. Used by tests that restart the engine mid-task.
     pub fn halt(&self) {
@@ -188,6 +223,7 @@ impl Engine {
         }
         self.tasks.lock().unwrap_or_else(|e| e.into_inner()).clear();
         self.image_firings.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.reconciler_lease.lock().unwrap_or_else(|e| e.into_inner()).take();
     }
 
     pub(crate) fn track(&self, handle: tokio::task::AbortHandle) {

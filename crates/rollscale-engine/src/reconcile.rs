@@ -28,6 +28,16 @@ type Failure = (InstanceId, ServiceError);
 /// that stays unhealthy) is logged once, not at every pass.
 type Reported = Arc<Mutex<HashMap<ScalingGroupId, String>>>;
 
+/// Whether this replica runs reconcile passes.
+enum Lead {
+    /// No replication: this engine is alone on its store.
+    Alone,
+    /// It holds the reconciler's lease.
+    Leader(crate::leases::Held),
+    /// Another replica does.
+    Follower,
+}
+
 impl Service {
     /// One pass over every Active group, one after another, waiting for each (`rollscale up`
     /// at start, tests). A group's error is logged here, once.
@@ -50,37 +60,98 @@ impl Service {
     pub fn spawn_reconciler(&self) -> tokio::task::JoinHandle<()> {
         let service = self.clone();
         let reported: Reported = Arc::default();
-        tokio::spawn(async move {
+        let handle = tokio::spawn(async move {
             loop {
-                match service.engine.store.group_list().await {
-                    Ok(groups) => {
-                        for group in groups.into_iter().filter(|group| group.value.status == GroupStatus::Active) {
-                            service.spawn_group_pass(group.value.id, reported.clone());
-                        }
+                // With replication, only the replica holding the reconciler's lease runs passes.
+                let lead = match service.reconciler_lease().await {
+                    Ok(lead) => lead,
+                    Err(error) => {
+                        tracing::warn!(%error, "could not take the reconciler's lease");
+                        Lead::Follower
                     }
-                    Err(error) => tracing::warn!(%error, "the reconciler could not list the scaling groups"),
+                };
+                if !matches!(lead, Lead::Follower) {
+                    match service.engine.store.group_list().await {
+                        Ok(groups) => {
+                            for group in groups.into_iter().filter(|group| group.value.status == GroupStatus::Active) {
+                                service.spawn_group_pass(group.value.id, reported.clone(), &lead);
+                            }
+                        }
+                        Err(error) => tracing::warn!(%error, "the reconciler could not list the scaling groups"),
+                    }
                 }
                 tokio::select! {
                     _ = tokio::time::sleep(service.engine.config.reconcile_interval) => {}
                     _ = service.engine.reconcile_wake.notified() => {}
                 }
             }
-        })
+        });
+        // `Engine::halt` stops it with the rest, as a crash would.
+        self.engine.track(handle.abort_handle());
+        handle
     }
 
-    /// Starts a pass of the group unless one is running; does not wait for it.
-    fn spawn_group_pass(&self, id: ScalingGroupId, reported: Reported) {
+    /// Whether this replica may run reconcile passes now: always without replication; with
+    /// it, while it holds the one reconciler lease (taken here when free or expired).
+    async fn reconciler_lease(&self) -> Result<Lead, ServiceError> {
+        let Some(replication) = self.engine.config.replication.clone() else { return Ok(Lead::Alone) };
+        {
+            let mut held = self.engine.reconciler_lease.lock().unwrap_or_else(|e| e.into_inner());
+            match held.as_ref() {
+                Some(lease) if lease.is_valid() => return Ok(Lead::Leader(lease.clone())),
+                Some(_) => {
+                    *held = None;
+                }
+                None => {}
+            }
+        }
+        match self.engine.lease_hold(&replication, rollscale_store::RECONCILER_LEASE).await? {
+            None => Ok(Lead::Follower),
+            Some(lease) => {
+                tracing::info!(replica = %replication.replica_id, "this replica runs the reconciler");
+                *self.engine.reconciler_lease.lock().unwrap_or_else(|e| e.into_inner()) = Some(lease.clone());
+                Ok(Lead::Leader(lease))
+            }
+        }
+    }
+
+    /// Whether this replica runs the reconciler (takes its lease if nobody holds it): `up` runs
+    /// the first passes inline only then. Always `true` without replication.
+    pub async fn lead_reconciler(&self) -> Result<bool, ServiceError> {
+        Ok(!matches!(self.reconciler_lease().await?, Lead::Follower))
+    }
+
+    /// Starts a pass of the group unless one is running; does not wait for it. Under a lease,
+    /// the pass stops at once when the lease is lost (as a crash would stop it: the next
+    /// leader's pass finishes what it left Pending).
+    fn spawn_group_pass(&self, id: ScalingGroupId, reported: Reported, lead: &Lead) {
         let Ok(pass) = self.engine.group_pass_lock(&id).try_lock_owned() else {
             return;
         };
         let service = self.clone();
+        let lease = match lead {
+            Lead::Leader(lease) => Some(lease.clone()),
+            _ => None,
+        };
         let handle = tokio::spawn(async move {
-            let result = match service.engine.store.group_get(&id).await {
-                Ok(Some(group)) if group.value.status == GroupStatus::Active => {
-                    service.reconcile_locked(&group.value).await
+            let run = async {
+                match service.engine.store.group_get(&id).await {
+                    Ok(Some(group)) if group.value.status == GroupStatus::Active => {
+                        service.reconcile_locked(&group.value).await
+                    }
+                    Ok(_) => Ok(()),
+                    Err(error) => Err(error.into()),
                 }
-                Ok(_) => Ok(()),
-                Err(error) => Err(error.into()),
+            };
+            let result = match lease {
+                None => run.await,
+                Some(lease) => tokio::select! {
+                    result = run => result,
+                    () = lease.lost() => {
+                        tracing::warn!(group = %id, "lost the reconciler's lease; pass stopped");
+                        Ok(())
+                    }
+                },
             };
             drop(pass);
             let mut reported = reported.lock().unwrap_or_else(|e| e.into_inner());

@@ -40,6 +40,31 @@ pub struct TaskHandle {
     workers: Mutex<HashSet<ExecutionId>>,
     /// Where the task's workers send their writes (see `journal_loop`).
     journal: Option<Journal>,
+    /// The task's lease, when this engine shares its store with other replicas: the driver
+    /// and the workers stop at once when it is lost, and take no step unless it is valid.
+    lease: std::sync::OnceLock<crate::leases::Held>,
+}
+
+impl TaskHandle {
+    /// Whether this replica may take the task's next step: always without replication.
+    fn may_act(&self) -> bool {
+        self.lease.get().is_none_or(|held| held.is_valid())
+    }
+
+    /// Runs `work` until it ends, or until the task's lease is lost (then it is dropped at its
+    /// current await, as a crash would stop it; whoever takes the lease next redoes the step).
+    async fn under_lease(&self, work: impl std::future::Future<Output = ()>) -> bool {
+        match self.lease.get().cloned() {
+            None => {
+                work.await;
+                true
+            }
+            Some(held) => tokio::select! {
+                () = work => true,
+                () = held.lost() => false,
+            },
+        }
+    }
 }
 
 /// The task's journal: its workers' writes (their steps' outcomes, and the instance changes
@@ -107,14 +132,55 @@ enum Next {
 }
 
 impl Engine {
-    /// Resumes every unfinished task found in the store. Returns how many.
+    /// Resumes every unfinished task found in the store. Returns how many. With replication,
+    /// only those without a live lease, and each only if this replica takes its lease first
+    /// (see [`Engine::spawn_lease_poller`], which keeps looking).
     pub async fn resume_all(self: &Arc<Self>) -> Result<usize, ServiceError> {
+        if self.config.replication.is_some() {
+            let ids = self.store.task_ids_unleased().await?;
+            for id in &ids {
+                if !self.is_driving(id) {
+                    tracing::info!(execution = %id, "taking over rolling update without a live lease");
+                    self.drive(id.clone());
+                }
+            }
+            return Ok(ids.len());
+        }
         let tasks = self.store.task_list_unfinished().await?;
         for task in &tasks {
             tracing::info!(execution = %task.value.id, status = %task.value.describe_status(), "resuming rolling update");
             self.drive(task.value.id.clone());
         }
         Ok(tasks.len())
+    }
+
+    /// With replication: every `poll_every`, takes over the unfinished tasks whose lease is
+    /// absent or expired (their replica died, or they were started through a replica that
+    /// could not take them). A task is taken only when it was found so at the previous look
+    /// too: the replica that creates a task takes its lease a moment after the task is
+    /// committed, and keeps it unless it dies. Without replication it does nothing.
+    pub fn spawn_lease_poller(self: &Arc<Self>) {
+        let Some(replication) = self.config.replication.clone() else { return };
+        let engine = self.clone();
+        let spawned = tokio::spawn(async move {
+            let mut seen_before: HashSet<ExecutionId> = HashSet::new();
+            loop {
+                tokio::time::sleep(replication.poll_every).await;
+                match engine.store.task_ids_unleased().await {
+                    Ok(ids) => {
+                        for id in &ids {
+                            if seen_before.contains(id) && !engine.is_driving(id) {
+                                tracing::info!(execution = %id, "taking over rolling update without a live lease");
+                                engine.drive(id.clone());
+                            }
+                        }
+                        seen_before = ids.into_iter().collect();
+                    }
+                    Err(error) => tracing::warn!(%error, "could not look for rolling updates to take over"),
+                }
+            }
+        });
+        self.track(spawned.abort_handle());
     }
 
     /// Starts driving the task unless it is driven already.
@@ -133,8 +199,44 @@ impl Engine {
         };
         let engine = self.clone();
         let spawned = tokio::spawn(async move {
-            engine.drive_loop(&id, &handle).await;
+            let Some(replication) = engine.config.replication.clone() else {
+                engine.drive_loop(&id, &handle).await;
+                engine.tasks.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+                return;
+            };
+            let held = match engine.lease_hold(&replication, &rollscale_store::task_lease_name(&id)).await {
+                Ok(Some(held)) => held,
+                Ok(None) => {
+                    tracing::debug!(execution = %id, "driven by another replica");
+                    engine.tasks.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+                    return;
+                }
+                Err(error) => {
+                    tracing::warn!(execution = %id, %error, "could not take the lease of the rolling update");
+                    engine.tasks.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+                    return;
+                }
+            };
+            let _ = handle.lease.set(held.clone());
+            // Another replica may have changed the group's instances: drivers that live in
+            // memory (the simulated ones) start from the store's record of them.
+            match engine.store.task_get(&id).await {
+                Ok(Some(task)) => {
+                    if let Err(error) = engine.adopt_recorded(Some(&task.value.spec.group_id)).await {
+                        tracing::warn!(execution = %id, %error, "could not read the group's instances");
+                    }
+                }
+                Ok(None) => {}
+                Err(error) => tracing::warn!(execution = %id, %error, "could not read the rolling update"),
+            }
+            tracing::info!(execution = %id, replica = %replication.replica_id, "driving rolling update");
+            let finished = handle.under_lease(engine.drive_loop(&id, &handle)).await;
             engine.tasks.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+            if finished {
+                engine.lease_release(held).await;
+            } else {
+                tracing::warn!(execution = %id, "lost the lease of the rolling update; stopped driving it");
+            }
         });
         self.track(spawned.abort_handle());
     }
@@ -158,9 +260,10 @@ impl Engine {
     async fn drive_loop(self: &Arc<Self>, id: &ExecutionId, handle: &Arc<TaskHandle>) {
         loop {
             match self.drive_once(id, handle).await {
-                Ok(Next::Again) | Err(ServiceError::Conflict) => {}
+                Ok(Next::Again) => {}
+                Err(ServiceError::Conflict) => self.count_conflict("task", id),
                 Ok(Next::Wait) => {
-                    let _ = tokio::time::timeout(Duration::from_secs(1), handle.wake.notified()).await;
+                    let _ = tokio::time::timeout(self.config.task_poll, handle.wake.notified()).await;
                 }
                 Ok(Next::Stop) => return,
                 Err(error) => {
@@ -172,6 +275,10 @@ impl Engine {
     }
 
     async fn drive_once(self: &Arc<Self>, id: &ExecutionId, handle: &Arc<TaskHandle>) -> Result<Next, ServiceError> {
+        if !handle.may_act() {
+            // The lease lapsed unrenewed: `under_lease` stops this driver at once.
+            return Ok(Next::Wait);
+        }
         let Some(task) = self.store.task_get(id).await? else { return Ok(Next::Stop) };
         if task.value.status.is_final() {
             return Ok(Next::Stop);
@@ -497,7 +604,9 @@ impl Engine {
         let task_id = task.id.clone();
         let work_id = work_id.clone();
         let spawned = tokio::spawn(async move {
-            engine.work_loop(&handle, &task_id, &spec, &work_id, seed).await;
+            if !handle.under_lease(engine.work_loop(&handle, &task_id, &spec, &work_id, seed)).await {
+                return; // the lease is lost: so is the driver, nothing to wake
+            }
             let last = {
                 let mut workers = handle.workers.lock().unwrap_or_else(|e| e.into_inner());
                 workers.remove(&work_id);
@@ -535,7 +644,10 @@ impl Engine {
             match self.work_once(handle, task_id, spec, work_id, &mut current, &mut memory).await {
                 Ok(true) => {}
                 Ok(false) => return,
-                Err(ServiceError::Conflict) => memory.instance = None,
+                Err(ServiceError::Conflict) => {
+                    self.count_conflict("instance execution", work_id);
+                    memory.instance = None;
+                }
                 Err(error) => {
                     memory.instance = None;
                     tracing::warn!(execution = %work_id, %error, "instance step could not be recorded; retrying");
@@ -564,6 +676,10 @@ impl Engine {
             },
         };
         let Some(step) = work.value.next_step() else { return Ok(false) };
+        if !handle.may_act() {
+            // Before the step acts: the lease lapsed unrenewed (`under_lease` ends this worker).
+            return Ok(false);
+        }
         if handle.cancelling.load(Ordering::SeqCst) && !work.value.goes_on_when_cancelled() {
             // R10: no new instance work once the task is cancelled; work in flight finishes its
             // change and stops here, before it would leave Standby.

@@ -225,6 +225,14 @@ pub trait Fleet: Send + Sync + 'static {
         let _ = (id, times);
         Err(FleetError::Unsupported(format!("the {} fleet does not simulate faults", self.name())))
     }
+
+    /// The instances as the store records them, taken as the truth by a fleet that lives in
+    /// this process's memory (the simulated one: rebuilt from the store at start, and again for
+    /// a task's group when this replica takes the task over from another, whose changes it
+    /// did not see). A fleet whose instances live outside the process ignores it.
+    fn adopt_recorded(&self, instances: Vec<InstanceObservation>) {
+        let _ = instances;
+    }
 }
 
 /// A load balancer's data plane: backend registration, weights and connections.
@@ -251,4 +259,11 @@ pub trait LoadBalancer: Send + Sync + 'static {
 
     /// Connections the backend currently serves; draining waits until this reaches 0.
     async fn active_connections(&self, lb: &LoadBalancerId, instance: &InstanceId) -> Result<u32, FleetError>;
+
+    /// The backends of `lb` as the store records them (instance, address, weight), taken as
+    /// the truth by a load balancer that lives in this process's memory, as
+    /// [`Fleet::adopt_recorded`]. A real one ignores it.
+    fn adopt_recorded(&self, lb: &LoadBalancerId, backends: Vec<(InstanceId, String, u32)>) {
+        let _ = (lb, backends);
+    }
 }

@@ -88,7 +88,7 @@ pub struct ExecutionFilter {
     pub include_children: bool,
 }
 
-const TASK_STATUSES_ACTIVE: &str = "('Running', 'Waiting')";
+pub(crate) const TASK_STATUSES_ACTIVE: &str = "('Running', 'Waiting')";
 
 impl Store {
     /// Creates a task and its child executions in one transaction, if the group is still at

@@ -15,12 +15,14 @@ mod groups;
 mod image_tasks;
 mod instances;
 mod keys;
+mod leases;
 mod load_balancers;
 mod seal;
 mod templates;
 mod tokens;
 
 pub use executions::{Execution, ExecutionFilter, WorkRow};
+pub use leases::{task_lease_name, Lease, RECONCILER_LEASE};
 pub use seal::{ServerKey, ServerKeyError};
 pub use tokens::ClientTokenRecord;
 
@@ -177,6 +179,21 @@ impl Store {
         self.db.conn().await
     }
 
+    /// Creates the database `name` on the PostgreSQL server of `admin_url` (a URL of a
+    /// database there that the role may connect to, with the right to create databases) and
+    /// returns its URL. For tests and tools that need a database of their own.
+    pub async fn postgres_create_database(admin_url: &str, name: &str) -> Result<String, StoreError> {
+        sqlx::any::install_default_drivers();
+        if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(StoreError::Missing { what: "valid database name", id: name.to_string() });
+        }
+        let mut conn = AnyConnection::connect(admin_url).await?;
+        conn.execute(format!("CREATE DATABASE {name}").as_str()).await?;
+        let (base, _) = admin_url.rsplit_once('/').unwrap_or((admin_url, ""));
+        let query = admin_url.split_once('?').map(|(_, query)| format!("?{query}")).unwrap_or_default();
+        Ok(format!("{base}/{name}{query}"))
+    }
+
     pub fn backend(&self) -> Backend {
         self.backend
     }
@@ -264,7 +281,6 @@ pub(crate) fn conflict_unless_one(rows: u64, what: &'static str, id: &str) -> Re
 #[cfg(test)]
 pub(crate) mod testing {
     use crate::Store;
-    use sqlx::{AnyConnection, Connection, Executor};
 
     /// A fresh, empty store: SQLite in a temporary directory; or, when
     /// `ROLLSCALE_TEST_POSTGRES_URL` names a PostgreSQL server's database (e.g.
@@ -273,12 +289,8 @@ pub(crate) mod testing {
         let dir = tempfile::tempdir().expect("tempdir");
         let url = match std::env::var("ROLLSCALE_TEST_POSTGRES_URL") {
             Ok(admin) if !admin.is_empty() => {
-                sqlx::any::install_default_drivers();
                 let name = format!("rollscale_test_{}", rand_suffix());
-                let mut conn = AnyConnection::connect(&admin).await.expect("connect to the test server");
-                conn.execute(format!("CREATE DATABASE {name}").as_str()).await.expect("create database");
-                let base = admin.rsplit_once('/').map(|(base, _)| base).unwrap_or(&admin);
-                format!("{base}/{name}")
+                Store::postgres_create_database(&admin, &name).await.expect("create a database on the test server")
             }
             _ => format!("sqlite://{}", dir.path().join("t.db").display()),
         };

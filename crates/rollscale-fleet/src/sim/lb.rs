@@ -194,6 +194,12 @@ impl SimLoadBalancer {
 
 #[async_trait]
 impl LoadBalancer for SimLoadBalancer {
+    fn adopt_recorded(&self, lb: &LoadBalancerId, backends: Vec<(InstanceId, String, u32)>) {
+        let backends =
+            backends.into_iter().map(|(instance_id, address, weight)| SimBackend { instance_id, address, weight });
+        self.adopt(lb, backends.collect());
+    }
+
     fn name(&self) -> &'static str {
         "sim"
     }

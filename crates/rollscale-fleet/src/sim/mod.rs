@@ -888,6 +888,10 @@ impl SimFleet {
 
 #[async_trait]
 impl Fleet for SimFleet {
+    fn adopt_recorded(&self, instances: Vec<InstanceObservation>) {
+        self.adopt(instances);
+    }
+
     fn name(&self) -> &'static str {
         "sim"
     }

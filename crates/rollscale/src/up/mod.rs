@@ -2,7 +2,8 @@
 //! simulated fleet by default; containers through the Docker API behind HAProxy with
 //! `--fleet docker`) and brings them in line with the store, resumes every unfinished rolling
 //! update, keeps the groups at capacity, creates the demo on first start, and serves the API
-//! until SIGINT or SIGTERM.
+//! until SIGINT or SIGTERM. On SQLite it is the only process on its database (it locks the
+//! file); on PostgreSQL it is one replica of several that share the work through leases.
 
 mod real;
 
@@ -12,12 +13,11 @@ use rollscale_core::domain::LoadBalancer;
 use rollscale_core::domain::{GroupStatus, OsType};
 use rollscale_core::ids::LoadBalancerId;
 use rollscale_engine::service::{NewConfiguration, NewGroup};
-use rollscale_engine::{now_millis, random_bits, Engine, EngineConfig, Service};
-use rollscale_fleet::sim::{SimBackend, SimConfig, SimFleet, SimLbConfig, SimLoadBalancer};
-use rollscale_fleet::{Fleet, InstanceObservation, LoadBalancer as LbDriver};
+use rollscale_engine::{now_millis, random_bits, Engine, EngineConfig, Replication, Service};
+use rollscale_fleet::sim::{SimConfig, SimFleet, SimLbConfig, SimLoadBalancer};
+use rollscale_fleet::{Fleet, LoadBalancer as LbDriver};
 use rollscale_server::AuthConfig;
 use rollscale_store::Store;
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -110,6 +110,20 @@ pub struct UpArgs {
     /// answers `Throttling.User`. 0: no limit.
     #[arg(long, default_value_t = 100)]
     pub rate_limit: u32,
+    /// On PostgreSQL, where several replicas share the work: how long the lease of a task's
+    /// driver (and of the reconciler) lasts after each renewal, in milliseconds of the
+    /// database's clock. A replica that dies has its tasks taken over this long after its last
+    /// renewal; it stops acting itself after two thirds of it without one.
+    #[arg(long, env = "ROLLSCALE_LEASE_TTL_MS", default_value_t = 15_000)]
+    pub lease_ttl_ms: u64,
+    /// How often a replica renews its leases, in milliseconds (well under two thirds of
+    /// --lease-ttl-ms).
+    #[arg(long, env = "ROLLSCALE_LEASE_RENEW_MS", default_value_t = 5_000)]
+    pub lease_renew_ms: u64,
+    /// How often a replica looks for tasks without a live lease (to take them over) and for a
+    /// free reconciler lease, in milliseconds.
+    #[arg(long, env = "ROLLSCALE_LEASE_POLL_MS", default_value_t = 2_000)]
+    pub lease_poll_ms: u64,
 }
 
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
@@ -131,8 +145,20 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             format!("sqlite://{}", args.data_dir.join("rollscale.db").display())
         }
     };
+    // SQLite is single-replica: the database file is locked for as long as this process runs.
+    let _sqlite_lock = match sqlite_path(&url) {
+        Some(path) => Some(lock_sqlite(&path)?),
+        None => None,
+    };
+    let replication = replication(&args, &url)?;
     let store = Store::open(&url).await.context("cannot open the database")?;
     let store = crate::access::with_server_key(store, &args.data_dir).await?;
+    // Replicas starting together on a new database: one sets it up (admin key, demo) while the
+    // others wait, then find it done.
+    let setup_lease = match &replication {
+        Some(replication) => Some(setup_lease(&store, replication).await?),
+        None => None,
+    };
     let demo = !args.no_demo && store.setting_get("demo.created").await?.is_none();
     if demo {
         // The demo's load balancer exists before the drivers start, so a managed HAProxy
@@ -144,7 +170,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let mut docker = None;
     let (fleet, lb): (Arc<dyn Fleet>, Arc<dyn LbDriver>) = match args.fleet {
         FleetKind::Sim => {
-            let (fleet, lb) = sim_drivers(&args, &store).await?;
+            let (fleet, lb) = sim_drivers(&args).await?;
             (Arc::new(fleet), Arc::new(lb))
         }
         FleetKind::Docker => {
@@ -166,8 +192,16 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     };
     let fleet_name = fleet.name();
 
-    let config = EngineConfig { health_timeout: Duration::from_secs(args.health_timeout), ..EngineConfig::default() };
+    let config = EngineConfig {
+        health_timeout: Duration::from_secs(args.health_timeout),
+        replication: replication.clone(),
+        ..EngineConfig::default()
+    };
     let engine = Engine::new(store.clone(), fleet, lb, config);
+    if args.fleet == FleetKind::Sim {
+        // The simulated fleet lives in memory; the store holds the truth. Rebuild it.
+        engine.adopt_recorded(None).await?;
+    }
     let service = Service::new(engine.clone());
     if let Some(docker) = &docker {
         real::adopt(&engine, docker).await?;
@@ -212,11 +246,17 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         }
         store.setting_put("demo.created", "1").await?;
     }
-    for group in service.groups(&[], None).await? {
-        if group.status == GroupStatus::Active {
-            if let Err(error) = service.reconcile_group(&group).await {
-                // The reconciler tries again every pass; the service serves meanwhile.
-                eprintln!("warning: scaling group {} is not at its desired capacity yet: {error}", group.id);
+    if let (Some(replication), Some(setup_lease)) = (&replication, setup_lease) {
+        store.lease_release(&setup_lease, &replication.replica_id).await?;
+    }
+    // With replicas, the first passes run here only on the one that runs the reconciler.
+    if service.lead_reconciler().await? {
+        for group in service.groups(&[], None).await? {
+            if group.status == GroupStatus::Active {
+                if let Err(error) = service.reconcile_group(&group).await {
+                    // The reconciler tries again every pass; the service serves meanwhile.
+                    eprintln!("warning: scaling group {} is not at its desired capacity yet: {error}", group.id);
+                }
             }
         }
     }
@@ -227,6 +267,15 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     service.spawn_reconciler();
     // Every image update schedule in the store resumes; a firing a crash interrupted goes on.
     service.spawn_image_scheduler();
+    engine.spawn_lease_poller();
+    if let Some(replication) = &replication {
+        println!(
+            "Replica {} shares the work with the other replicas on this database (leases of {} ms, renewed every {} ms).",
+            replication.replica_id,
+            replication.lease_ttl.as_millis(),
+            replication.renew_every.as_millis()
+        );
+    }
 
     print_groups(&service).await?;
     if let Some(haproxy) = &haproxy {
@@ -248,6 +297,78 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     }
     println!("rollscale stopped.");
     Ok(())
+}
+
+/// The file of a `sqlite://` URL, `None` for PostgreSQL and in-memory SQLite.
+fn sqlite_path(url: &str) -> Option<PathBuf> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && !path.contains(":memory:")).then(|| PathBuf::from(path))
+}
+
+/// Locks the SQLite database file for this process (`flock`, released by the kernel when the
+/// process ends, `kill -9` included), or refuses: SQLite is single-replica. The file is made
+/// when missing (an empty file is an empty database). SQLite's own locks are `fcntl` locks, which
+/// this does not touch.
+fn lock_sqlite(path: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    use std::os::fd::AsRawFd;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .with_context(|| format!("cannot open the database {}", path.display()))?;
+    // SAFETY: flock on a file descriptor this function owns; no memory is shared with it.
+    let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if locked != 0 {
+        let error = std::io::Error::last_os_error();
+        if error.raw_os_error() == Some(libc::EWOULDBLOCK) {
+            bail!(
+                "another rollscale is already serving the SQLite database {}: SQLite is single-replica. \
+                 Stop it first, or run several replicas on PostgreSQL (--database-url postgres://…)",
+                path.display()
+            );
+        }
+        return Err(error).with_context(|| format!("cannot lock the database {}", path.display()));
+    }
+    Ok(file)
+}
+
+/// Replication on PostgreSQL (several `up` on one database share the work); none on SQLite.
+fn replication(args: &UpArgs, url: &str) -> anyhow::Result<Option<Replication>> {
+    if !url.starts_with("postgres") {
+        return Ok(None);
+    }
+    let replication = Replication {
+        lease_ttl: Duration::from_millis(args.lease_ttl_ms),
+        renew_every: Duration::from_millis(args.lease_renew_ms),
+        poll_every: Duration::from_millis(args.lease_poll_ms),
+        ..Replication::new()
+    };
+    if args.lease_ttl_ms < 300 || args.lease_renew_ms == 0 || args.lease_renew_ms * 3 > args.lease_ttl_ms * 2 {
+        bail!("--lease-renew-ms must be above 0 and at most two thirds of --lease-ttl-ms (at least 300)");
+    }
+    if args.lease_poll_ms == 0 {
+        bail!("--lease-poll-ms must be above 0");
+    }
+    Ok(Some(replication))
+}
+
+/// The setup lease: held while this replica creates what a new database needs (the admin key,
+/// the demo), so that replicas started together do not both create them. Waits while another
+/// holds it (at most its time to live, should that one die).
+async fn setup_lease(store: &Store, replication: &Replication) -> anyhow::Result<String> {
+    const SETUP: &str = "setup";
+    let ttl = Duration::from_secs(120);
+    let deadline = tokio::time::Instant::now() + ttl + Duration::from_secs(5);
+    while !store.lease_take(SETUP, &replication.replica_id, ttl).await? {
+        if tokio::time::Instant::now() > deadline {
+            bail!("another replica has been setting the database up for over {} s", ttl.as_secs());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Ok(SETUP.to_string())
 }
 
 /// SIGINT (Ctrl-C) or SIGTERM.
@@ -279,8 +400,8 @@ pub(crate) async fn demo_load_balancer(store: &Store) -> anyhow::Result<LoadBala
     Ok(lb.id)
 }
 
-/// The simulated fleet and load balancer, rebuilt from the store.
-async fn sim_drivers(args: &UpArgs, store: &Store) -> anyhow::Result<(SimFleet, SimLoadBalancer)> {
+/// The simulated fleet and load balancer, empty (`Engine::adopt_recorded` rebuilds them).
+async fn sim_drivers(args: &UpArgs) -> anyhow::Result<(SimFleet, SimLoadBalancer)> {
     let mut fail_instances = std::collections::HashSet::new();
     for text in &args.sim_fail_instances {
         let id = rollscale_core::ids::InstanceId::parse(text)
@@ -301,45 +422,7 @@ async fn sim_drivers(args: &UpArgs, store: &Store) -> anyhow::Result<(SimFleet, 
         latency_ms: args.sim_lb_latency_ms,
         ..SimLbConfig::default()
     });
-    adopt_sim_state(store, &fleet, &lb).await?;
     Ok((fleet, lb))
-}
-
-/// The simulated fleet lives in memory; the store holds the truth. Rebuild it.
-async fn adopt_sim_state(store: &Store, fleet: &SimFleet, lb: &SimLoadBalancer) -> anyhow::Result<()> {
-    let instances = store.instance_list(None).await?;
-    let mut addresses = HashMap::new();
-    let mut observations = Vec::with_capacity(instances.len());
-    for instance in instances {
-        let instance = instance.value;
-        addresses.insert(instance.id.clone(), instance.address.clone());
-        if instance.lifecycle_state == rollscale_core::domain::LifecycleState::Pending {
-            continue; // the reconciler creates it
-        }
-        observations.push(InstanceObservation {
-            id: instance.id.clone(),
-            image_id: instance.image_id.clone(),
-            packages: instance.packages.clone(),
-            containers: instance.containers.clone(),
-            running: true,
-            os: OsType::guess(&instance.image_id),
-            address: instance.address.clone(),
-        });
-    }
-    fleet.adopt(observations);
-    let mut by_lb: HashMap<LoadBalancerId, Vec<SimBackend>> = HashMap::new();
-    for backend in store.backend_list(None, None).await? {
-        let address = addresses.get(&backend.instance_id).cloned().unwrap_or_default();
-        by_lb.entry(backend.load_balancer_id.clone()).or_default().push(SimBackend {
-            instance_id: backend.instance_id,
-            address,
-            weight: backend.weight,
-        });
-    }
-    for (id, backends) in by_lb {
-        lb.adopt(&id, backends);
-    }
-    Ok(())
 }
 
 /// The demo: the seeds' images and package, a load balancer, and a group of InService

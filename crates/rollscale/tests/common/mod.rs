@@ -59,9 +59,15 @@ pub fn up(dir: &Path, extra: &[&str]) -> Server {
 
 /// `rollscale up` as given (with `--no-demo`, say): the ids are empty when it printed none.
 pub fn start(dir: &Path, extra: &[&str]) -> Server {
+    start_in(dir, &dir.join("data"), extra)
+}
+
+/// [`start`] with the data directory `data` (replicas on one database share one, for its
+/// server key) and the profile in `dir`.
+pub fn start_in(dir: &Path, data: &Path, extra: &[&str]) -> Server {
     let mut child = Command::new(BIN)
         .args(["up", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.join("data"))
+        .arg(data)
         .args(extra)
         .env("ROLLSCALE_CONFIG", dir.join("config.json"))
         .env("RUST_LOG", "warn")

@@ -1,0 +1,410 @@
+//! Two replicas on one PostgreSQL database, in one process: two engines, each with its own
+//! store connection pool and its own simulated fleet (as two `rollscale up` processes have),
+//! sharing the work through leases. A task is driven by exactly one; an operator action
+//! through the other reaches it; when the driver dies, the other takes the task over where it
+//! stood and finishes it; the reconciler runs on one.
+//!
+//! PostgreSQL: `ROLLSCALE_TEST_POSTGRES_URL` (as the store's tests), or else the server that
+//! `scripts/postgres` makes available (it installs and starts one); each test creates a
+//! database of its own.
+
+mod common;
+
+use common::{fast_config, IMAGE_TEMPLATE, NEW_IMAGE, OLD_IMAGE};
+use rollscale_core::domain::{LifecycleState, ScalingGroup};
+use rollscale_core::ids::{ExecutionId, InstanceId};
+use rollscale_core::task::{InstanceStatus, InstanceWork, TaskState, TaskStatus, WaitingStatus};
+use rollscale_engine::service::{NewConfiguration, NewGroup, Notify};
+use rollscale_engine::{Engine, EngineConfig, Replication, Service};
+use rollscale_fleet::sim::{SimConfig, SimFleet, SimLbConfig, SimLoadBalancer};
+use rollscale_store::{task_lease_name, Store, RECONCILER_LEASE};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// One replica: its store handle, its own simulated drivers, its engine.
+struct Replica {
+    fleet: SimFleet,
+    engine: Arc<Engine>,
+    service: Service,
+}
+
+fn replication(name: &str) -> Replication {
+    Replication {
+        replica_id: name.to_string(),
+        lease_ttl: Duration::from_millis(1500),
+        renew_every: Duration::from_millis(250),
+        poll_every: Duration::from_millis(200),
+    }
+}
+
+fn config(name: &str) -> EngineConfig {
+    EngineConfig { task_poll: Duration::from_millis(200), replication: Some(replication(name)), ..fast_config() }
+}
+
+async fn replica(url: &str, name: &str) -> Replica {
+    let store = Store::open(url).await.expect("store");
+    let fleet = SimFleet::new(SimConfig { latency_ms: 25, ..SimConfig::default() });
+    let lb = SimLoadBalancer::new(SimLbConfig::default());
+    let engine = Engine::new(store, Arc::new(fleet.clone()), Arc::new(lb), config(name));
+    // As `rollscale up` does at start.
+    engine.adopt_recorded(None).await.expect("adopt");
+    let service = Service::new(engine.clone());
+    service.spawn_reconciler();
+    engine.spawn_lease_poller();
+    Replica { fleet, engine, service }
+}
+
+/// A fresh database on the test server.
+async fn database() -> String {
+    let admin = postgres_admin_url();
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
+    let name = format!("rollscale_replicas_{:x}_{}", nanos, std::process::id());
+    Store::postgres_create_database(&admin, &name).await.expect("create a database on the test server")
+}
+
+/// `ROLLSCALE_TEST_POSTGRES_URL`, or the URL `scripts/postgres` prints.
+fn postgres_admin_url() -> String {
+    static URL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    URL.get_or_init(|| {
+        if let Ok(url) = std::env::var("ROLLSCALE_TEST_POSTGRES_URL") {
+            if !url.is_empty() {
+                return url;
+            }
+        }
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/postgres");
+        let output = std::process::Command::new("bash")
+            .arg(script)
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .unwrap_or_else(|error| panic!("cannot run {script}: {error}"));
+        assert!(
+            output.status.success(),
+            "these tests need PostgreSQL: set ROLLSCALE_TEST_POSTGRES_URL, or let {script} install and start it (as root); it failed"
+        );
+        String::from_utf8(output.stdout).expect("a URL").trim().to_string()
+    })
+    .clone()
+}
+
+/// A group of `size` InService instances on OLD_IMAGE, set up through `a`, brought to
+/// capacity by whichever replica runs the reconciler.
+async fn group(a: &Replica, size: u32) -> ScalingGroup {
+    let service = &a.service;
+    service.create_image(OLD_IMAGE, None, None).await.expect("image");
+    service.create_image(NEW_IMAGE, None, None).await.expect("image");
+    let lb = service.create_load_balancer("lb", 100).await.expect("lb");
+    let group = service
+        .create_group(NewGroup {
+            name: "g".into(),
+            max_size: size,
+            desired_capacity: Some(size),
+            load_balancer_ids: vec![lb.id],
+            ..NewGroup::default()
+        })
+        .await
+        .expect("group");
+    service
+        .create_configuration(NewConfiguration {
+            group_id: group.id.to_string(),
+            image_id: OLD_IMAGE.into(),
+            ..NewConfiguration::default()
+        })
+        .await
+        .expect("configuration");
+    let group = service.enable_group(group.id.as_str(), None).await.expect("enable");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let instances = service.instances(Some(group.id.as_str()), &[], None).await.expect("instances");
+        assert!(instances.len() <= size as usize, "one reconciler at a time: {} instances", instances.len());
+        if instances.len() == size as usize
+            && instances.iter().all(|instance| instance.lifecycle_state == LifecycleState::InService)
+        {
+            return service.group(group.id.as_str()).await.expect("group");
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the group never reached its capacity");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn task(replica: &Replica, id: &ExecutionId) -> (TaskState, Vec<InstanceWork>) {
+    replica.service.task(id.as_str()).await.expect("task")
+}
+
+/// Waits until `done` says so of the task (read through `replica`), for at most 30 s.
+async fn wait_for(
+    replica: &Replica,
+    id: &ExecutionId,
+    what: &str,
+    done: impl Fn(&TaskState, &[InstanceWork]) -> bool,
+) -> (TaskState, Vec<InstanceWork>) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (task, works) = task(replica, id).await;
+        if done(&task, &works) {
+            return (task, works);
+        }
+        assert!(tokio::time::Instant::now() < deadline, "waited in vain for {what}: {}", task.describe_status());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn image_params(group: &ScalingGroup, batches: u32, pause: &str) -> serde_json::Value {
+    serde_json::json!({
+        "invokeType": "invoke",
+        "scalingGroupId": group.id,
+        "imageId": NEW_IMAGE,
+        "batchNumber": batches,
+        "batchPauseOption": pause,
+    })
+}
+
+/// How many changes each replica's fleet made to each instance.
+fn applied(replica: &Replica, ids: &[InstanceId]) -> HashMap<InstanceId, u64> {
+    ids.iter().map(|id| (id.clone(), replica.fleet.apply_op_count(id).unwrap_or(0))).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_replica_drives_a_task_an_action_through_the_other_reaches_it_and_the_other_finishes_it_when_it_dies() {
+    let url = database().await;
+    let a = replica(&url, "replica-a").await;
+    let b = replica(&url, "replica-b").await;
+    let reconciler = a.engine.store.lease_get(RECONCILER_LEASE).await.unwrap().expect("someone reconciles");
+    assert!(["replica-a", "replica-b"].contains(&reconciler.owner.as_str()), "{reconciler:?}");
+    let group = group(&a, 8).await;
+    let ids: Vec<InstanceId> = a
+        .service
+        .instances(Some(group.id.as_str()), &[], None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|instance| instance.id)
+        .collect();
+
+    // Started through A, which takes its lease and drives it; 4 batches of 2, paused after
+    // the first.
+    let started = a
+        .service
+        .start_execution(IMAGE_TEMPLATE, &image_params(&group, 4, "FirstBatchPause").to_string())
+        .await
+        .expect("start");
+    let id = started.id.clone();
+    let (_, works) = wait_for(&b, &id, "the first batch's pause", |task, _| {
+        task.status == TaskStatus::Waiting && task.waiting == Some(WaitingStatus::BatchPaused)
+    })
+    .await;
+    let lease = a.engine.store.lease_get(&task_lease_name(&id)).await.unwrap().expect("leased");
+    assert_eq!(lease.owner, "replica-a");
+    assert!(a.engine.is_driving(&id));
+    let first_batch: Vec<&InstanceId> =
+        works.iter().filter(|work| work.status == InstanceStatus::Success).map(|work| &work.instance_id).collect();
+    assert_eq!(first_batch.len(), 2, "{works:?}");
+    for instance in &ids {
+        let expected = u64::from(first_batch.contains(&instance));
+        assert_eq!(a.fleet.apply_op_count(instance).unwrap_or(0), expected, "A changed {instance}");
+        assert_eq!(b.fleet.apply_op_count(instance).unwrap_or(0), 0, "B changed {instance} while A drives");
+    }
+
+    // Continued through B, which does not drive the task: the write reaches A's driver.
+    b.service.continue_task(id.as_str()).await.expect("continue through B");
+    let (_, works) = wait_for(&b, &id, "the second batch", |_, works| {
+        works.iter().filter(|work| work.status == InstanceStatus::Success).count() >= 3
+    })
+    .await;
+    // A dies mid-task (every task of it stops at its next await, its leases unrenewed).
+    a.engine.halt();
+    // A statement A had sent may still land; B cannot take over before A's lease expires.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!b.engine.is_driving(&id), "B does not drive it");
+    assert_eq!(a.engine.store.lease_get(&task_lease_name(&id)).await.unwrap().unwrap().owner, "replica-a");
+    assert!(ids.iter().all(|instance| b.fleet.apply_op_count(instance).unwrap_or(0) == 0), "B changed nothing");
+    assert_eq!(b.engine.cas_conflicts(), 0, "B never wrote the task: {works:?}");
+    let at_death: HashMap<InstanceId, InstanceStatus> =
+        task(&b, &id).await.1.into_iter().map(|work| (work.instance_id, work.status)).collect();
+    let applied_by_a = applied(&a, &ids);
+    assert!(at_death.values().any(|status| *status != InstanceStatus::Success), "mid-task: {at_death:?}");
+
+    // B takes it over once A's lease expires, and finishes it.
+    let (task_state, works) = wait_for(&b, &id, "the end", |task, _| task.status.is_final()).await;
+    assert_eq!(task_state.status, TaskStatus::Success, "{}", task_state.describe_status());
+    assert!(b.engine.is_driving(&id) || a.engine.store.lease_get(&task_lease_name(&id)).await.unwrap().is_none());
+    assert!(works.iter().all(|work| work.status == InstanceStatus::Success && work.applied), "{works:?}");
+    let applied_by_b = applied(&b, &ids);
+    for instance in &ids {
+        let (by_a, by_b) = (applied_by_a[instance], applied_by_b[instance]);
+        match at_death[instance] {
+            // Done under A: never again under B.
+            InstanceStatus::Success => assert_eq!((by_a, by_b), (1, 0), "{instance}"),
+            // Never begun under A: done once under B.
+            InstanceStatus::Queued => assert_eq!((by_a, by_b), (0, 1), "{instance}"),
+            // In flight when A died: its step is redone by B (A's effect died with A's memory),
+            // at most once by each.
+            _ => assert!(by_a <= 1 && by_b <= 1 && by_a + by_b >= 1, "{instance}: {by_a} {by_b}"),
+        }
+    }
+    assert!(applied_by_b.values().sum::<u64>() > 0, "B drove the rest");
+    let instances = b.service.instances(Some(group.id.as_str()), &[], None).await.unwrap();
+    assert_eq!(instances.len(), 8);
+    for instance in &instances {
+        assert_eq!(instance.image_id, NEW_IMAGE, "{instance:?}");
+        assert_eq!(instance.lifecycle_state, LifecycleState::InService, "{instance:?}");
+        assert!(instance.tags.contains(&id.to_string()), "{instance:?}");
+        // B's simulated fleet, which took the store's record at takeover, agrees.
+        assert_eq!(b.fleet.snapshot(&instance.id).expect("known to B").image_id, NEW_IMAGE);
+    }
+    // The lease of a finished task is given back; the reconciler's is B's now.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let task_lease = b.engine.store.lease_get(&task_lease_name(&id)).await.unwrap();
+        let reconciler = b.engine.store.lease_get(RECONCILER_LEASE).await.unwrap().expect("reconciled");
+        if task_lease.is_none() && reconciler.owner == "replica-b" {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{task_lease:?} {reconciler:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    b.engine.halt();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_a_cancel_and_a_rollback_through_the_non_owner_reach_the_owner() {
+    let url = database().await;
+    let a = replica(&url, "replica-a").await;
+    let b = replica(&url, "replica-b").await;
+    let group = group(&a, 4).await;
+    let first = a.service.instances(Some(group.id.as_str()), &[], None).await.unwrap()[0].id.clone();
+    // The first instance fails in A's fleet: the task pauses for a decision (R7, R8).
+    a.fleet.fail_next(&first, 1);
+    let started = a
+        .service
+        .start_execution(IMAGE_TEMPLATE, &image_params(&group, 2, "Automatic").to_string())
+        .await
+        .expect("start through A");
+    let id = started.id;
+    let (_, works) = wait_for(&b, &id, "the failure pause under A", |task, _| {
+        task.status == TaskStatus::Waiting && task.waiting == Some(WaitingStatus::FailurePaused)
+    })
+    .await;
+    assert_eq!(b.engine.store.lease_get(&task_lease_name(&id)).await.unwrap().unwrap().owner, "replica-a");
+    let failed = works.iter().find(|work| work.status == InstanceStatus::Failed).expect("a failed instance");
+    assert_eq!(failed.instance_id, first);
+
+    // Retry through B: A runs the instance again and goes on.
+    b.service
+        .notify(&Notify {
+            execution_id: id.to_string(),
+            notify_type: "RetryTask".into(),
+            task_execution_id: Some(failed.execution_id.to_string()),
+            loop_item: None,
+        })
+        .await
+        .expect("retry through B");
+    wait_for(&b, &id, "the retried instance's success", |_, works| {
+        works.iter().any(|work| work.instance_id == first && work.status == InstanceStatus::Success)
+    })
+    .await;
+    assert_eq!(a.fleet.apply_op_count(&first), Some(2), "failed once, then retried by A");
+    assert_eq!(b.fleet.apply_op_count(&first).unwrap_or(0), 0);
+    let (task_state, _) = wait_for(&b, &id, "the end", |task, _| task.status.is_final()).await;
+    assert_eq!(task_state.status, TaskStatus::Success, "{}", task_state.describe_status());
+
+    // A second task, paused after its first batch by A; cancelled through B.
+    let second = a
+        .service
+        .start_execution(
+            IMAGE_TEMPLATE,
+            &serde_json::json!({
+                "invokeType": "invoke", "scalingGroupId": group.id, "imageId": OLD_IMAGE,
+                "batchNumber": 2, "batchPauseOption": "EveryBatchPause",
+            })
+            .to_string(),
+        )
+        .await
+        .expect("second");
+    wait_for(&b, &second.id, "the pause", |task, _| task.status == TaskStatus::Waiting).await;
+    assert_eq!(b.engine.store.lease_get(&task_lease_name(&second.id)).await.unwrap().unwrap().owner, "replica-a");
+    b.service.cancel_task(second.id.as_str(), false).await.expect("cancel through B");
+    let (task_state, _) = wait_for(&b, &second.id, "the cancel", |task, _| task.status.is_final()).await;
+    assert_eq!(task_state.status, TaskStatus::Cancelled, "{}", task_state.describe_status());
+    assert!(!b.engine.is_driving(&second.id));
+
+    // A third, paused by A after its first batch; a rollback of it started through B cancels
+    // it first (R12: A's driver finishes the cancel), then puts the changed instances back.
+    let mut params = image_params(&group, 2, "FirstBatchPause");
+    params["sourceImageId"] = serde_json::json!(OLD_IMAGE);
+    let third = a.service.start_execution(IMAGE_TEMPLATE, &params.to_string()).await.expect("third");
+    let (_, works) = wait_for(&b, &third.id, "the pause", |task, _| task.status == TaskStatus::Waiting).await;
+    let changed: Vec<InstanceId> =
+        works.iter().filter(|work| work.applied).map(|work| work.instance_id.clone()).collect();
+    assert_eq!(changed.len(), 2, "{works:?}");
+    let rollback = b
+        .service
+        .start_execution(
+            IMAGE_TEMPLATE,
+            &serde_json::json!({"invokeType": "rollback", "scalingGroupId": group.id, "sourceExecutionId": third.id})
+                .to_string(),
+        )
+        .await
+        .expect("rollback through B");
+    let (source, _) = task(&b, &third.id).await;
+    assert_eq!(source.status, TaskStatus::Cancelled, "{}", source.describe_status());
+    let (done, works) = wait_for(&b, &rollback.id, "the rollback", |task, _| task.status.is_final()).await;
+    assert_eq!(done.status, TaskStatus::Success, "{}", done.describe_status());
+    assert_eq!(works.iter().map(|work| work.instance_id.clone()).collect::<Vec<_>>(), changed);
+    for instance in b.service.instances(Some(group.id.as_str()), &[], None).await.unwrap() {
+        if changed.contains(&instance.id) {
+            assert_eq!(instance.image_id, OLD_IMAGE, "put back: {instance:?}");
+        }
+        assert_eq!(instance.lifecycle_state, LifecycleState::InService, "{instance:?}");
+    }
+    a.engine.halt();
+    b.engine.halt();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_whose_lease_is_taken_stops_before_its_next_step() {
+    let url = database().await;
+    let a = replica(&url, "replica-a").await;
+    let b = replica(&url, "replica-b").await;
+    let group = group(&a, 6).await;
+    let ids: Vec<InstanceId> =
+        a.service.instances(Some(group.id.as_str()), &[], None).await.unwrap().into_iter().map(|i| i.id).collect();
+    let id = a
+        .service
+        .start_execution(IMAGE_TEMPLATE, &image_params(&group, 6, "Automatic").to_string())
+        .await
+        .expect("start")
+        .id;
+    wait_for(&b, &id, "the first instance", |_, works| works.iter().any(|w| w.status == InstanceStatus::Success)).await;
+    // Someone else takes the lease from under A (as a replica would after a long stall of A).
+    let name = task_lease_name(&id);
+    assert!(a.engine.store.lease_release(&name, "replica-a").await.unwrap(), "A held it");
+    assert!(a.engine.store.lease_take(&name, "intruder", Duration::from_secs(60)).await.unwrap());
+    // A's next renewal finds it taken: A stops driving at once.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while a.engine.is_driving(&id) {
+        assert!(tokio::time::Instant::now() < deadline, "A still drives a task it lost");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let stopped_at = task(&b, &id).await.1;
+    let applied_then = (applied(&a, &ids), applied(&b, &ids));
+    // Nobody acts while the intruder holds it.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(task(&b, &id).await.1, stopped_at, "no step was taken without the lease");
+    assert_eq!((applied(&a, &ids), applied(&b, &ids)), applied_then, "no change without the lease");
+    assert!(!b.engine.is_driving(&id));
+    // Given up: a replica takes it over and finishes it.
+    assert!(a.engine.store.lease_release(&name, "intruder").await.unwrap());
+    let (task_state, works) = wait_for(&b, &id, "the end", |task, _| task.status.is_final()).await;
+    assert_eq!(task_state.status, TaskStatus::Success, "{}", task_state.describe_status());
+    assert!(works.iter().all(|work| work.status == InstanceStatus::Success));
+    let (by_a, by_b) = (applied(&a, &ids), applied(&b, &ids));
+    for instance in &ids {
+        // Once, or twice for the one in flight when the lease went (redone by the next owner).
+        let total = by_a[instance] + by_b[instance];
+        assert!((1..=2).contains(&total), "{instance}: {total}");
+    }
+    a.engine.halt();
+    b.engine.halt();
+}
