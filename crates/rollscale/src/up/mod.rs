@@ -225,6 +225,10 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         println!("Resumed {resumed} unfinished rolling update(s).");
     }
     service.spawn_reconciler();
+    service.spawn_alert_sender(
+        Arc::new(rollscale_fleet::notify::WebhookNotifier::default()),
+        rollscale_engine::alerts::AlertSenderConfig::default(),
+    );
 
     print_groups(&service).await?;
     if let Some(haproxy) = &haproxy {
