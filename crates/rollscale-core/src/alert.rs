@@ -184,8 +184,8 @@ pub fn check_webhook_id(id: &str) -> Result<(), CoreError> {
     check_rule_name(id).map_err(|_| invalid("Id", "1 to 64 letters, digits, '-', '_' or '.'"))
 }
 
-/// A webhook's URL: `http://host[:port]/…`, at most 2048 characters, no spaces, no
-/// credentials in the authority (they would be shown back by every Describe call).
+/// A webhook's URL: `http://` or `https://host[:port]/…`, at most 2048 characters, no spaces,
+/// no credentials in the authority (they would be shown back by every Describe call).
 pub fn check_webhook_url(url: &str) -> Result<(), CoreError> {
     let bad = |reason: &str| invalid("Url", reason.to_string());
     if url.len() > 2048 {
@@ -194,14 +194,8 @@ pub fn check_webhook_url(url: &str) -> Result<(), CoreError> {
     if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(bad("no spaces or control characters"));
     }
-    let rest = if let Some(rest) = url.strip_prefix("http://") {
-        rest
-    } else if url.starts_with("https://") {
-        return Err(bad(
-            "https webhooks are not supported by this build (no TLS client): give an http:// URL, for example of a relay on the same host",
-        ));
-    } else {
-        return Err(bad("must start with http://"));
+    let Some(rest) = url.strip_prefix("http://").or_else(|| url.strip_prefix("https://")) else {
+        return Err(bad("must start with http:// or https://"));
     };
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
     if authority.contains('@') {
@@ -587,7 +581,7 @@ mod tests {
             "http://h:0/",
             "http://h:99999/",
             "http://h/a b",
-            "https://h/",
+            "https://",
             "127.0.0.1:80",
         ] {
             assert!(check_webhook_url(bad).is_err(), "{bad}");

@@ -340,7 +340,7 @@ async fn bad_rules_and_webhooks_are_refused() {
     let unknown = h.service.put_alert_webhooks("nope", vec![webhook("a", "http://127.0.0.1:1/")]).await;
     assert_eq!(unknown.unwrap_err().code(), "ResourceNotFound");
     h.service.put_alert_rule(critical_rule("r")).await.expect("rule");
-    for url in ["ftp://h/", "http://user:pw@h/", "https://h/"] {
+    for url in ["ftp://h/", "http://user:pw@h/", "https://"] {
         let refused = h.service.put_alert_webhooks("r", vec![webhook("a", url)]).await;
         assert_eq!(refused.unwrap_err().code(), "InvalidParameter", "{url}");
     }

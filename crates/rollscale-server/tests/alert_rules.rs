@@ -183,6 +183,7 @@ async fn bad_rules_are_refused_with_a_code_and_change_nothing() {
     for (url, protocol, method) in [
         ("https://h/", "http", "POST"),
         ("http://h/", "https", "POST"),
+        ("http://h/", "gopher", "POST"),
         ("ftp://h/", "http", "POST"),
         ("http://u:p@h/", "http", "POST"),
         ("http://h/", "http", "PUT"),
@@ -240,7 +241,7 @@ async fn the_rest_api_serves_the_same_rules() {
     for (method, path, body, code) in [
         ("put", "/v1/alert-rules/pager", Some(json!({"patterns": [{"levels": ["LOUD"]}]})), "InvalidParameter"),
         ("put", "/v1/alert-rules/pager", Some(json!({"patterns": [], "bogus": 1})), "InvalidParameter"),
-        ("put", "/v1/alert-rules/pager/webhooks/ops", Some(json!({"url": "https://h/"})), "InvalidParameter"),
+        ("put", "/v1/alert-rules/pager/webhooks/ops", Some(json!({"url": "ftp://h/"})), "InvalidParameter"),
         ("post", "/v1/alert-rules/pager/state", Some(json!({"action": "mute"})), "InvalidParameter"),
         ("get", "/v1/alert-rules/nope", None, "ResourceNotFound"),
         ("delete", "/v1/alert-rules/pager/webhooks/nope", None, "ResourceNotFound"),

@@ -83,12 +83,14 @@ pub async fn dispatch(service: &Service, action: &str, params: &Params) -> Resul
                 let field = |f: &str| format!("WebhookParameters.{n}.{f}");
                 let id = required(params, &field("Id"))?.to_string();
                 let url = required(params, &field("Url"))?.to_string();
-                match params.get_nonempty(&field("Protocol")).map(str::to_ascii_lowercase).as_deref() {
-                    None | Some("http") => {}
-                    Some("https") => {
-                        return Err(invalid(&field("Protocol"), "https webhooks are not supported by this build"))
+                // The URL's scheme decides; a Protocol given must agree with it.
+                if let Some(protocol) = params.get_nonempty(&field("Protocol")).map(str::to_ascii_lowercase) {
+                    if protocol != "http" && protocol != "https" {
+                        return Err(invalid(&field("Protocol"), format!("\"{protocol}\" is not http or https")));
                     }
-                    Some(other) => return Err(invalid(&field("Protocol"), format!("\"{other}\" is not http"))),
+                    if !url.to_ascii_lowercase().starts_with(&format!("{protocol}://")) {
+                        return Err(invalid(&field("Protocol"), format!("{protocol} does not match the URL's scheme")));
+                    }
                 }
                 let method = match params.get_nonempty(&field("Method")) {
                     None => WebhookMethod::Post,
@@ -222,7 +224,8 @@ fn rule_view(rule: &AlertRule) -> Value {
 }
 
 fn webhook_view(webhook: &Webhook) -> Value {
-    json!({ "Id": webhook.id, "Protocol": "http", "Method": webhook.method.as_str(), "Url": webhook.url })
+    let protocol = if webhook.url.starts_with("https://") { "https" } else { "http" };
+    json!({ "Id": webhook.id, "Protocol": protocol, "Method": webhook.method.as_str(), "Url": webhook.url })
 }
 
 fn delivery_view(delivery: &Delivery) -> Value {
