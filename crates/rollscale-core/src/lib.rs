@@ -6,6 +6,7 @@
 //! plain values.
 
 pub mod access;
+pub mod alert;
 pub mod domain;
 pub mod error;
 pub mod ids;

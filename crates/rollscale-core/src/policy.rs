@@ -279,6 +279,16 @@ pub const SYSTEM_POLICIES: &[SystemPolicy] = &[
         document: r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":["ess:Describe*","ess:List*","ecs:Describe*","oos:List*","oos:Get*"],"Resource":"*"}]}"#,
     },
     SystemPolicy {
+        name: "AliyunCloudMonitorFullAccess",
+        description: "Full access to CloudMonitor (CMS): alert rules, their webhooks and deliveries",
+        document: r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":"cms:*","Resource":"*"}]}"#,
+    },
+    SystemPolicy {
+        name: "AliyunCloudMonitorReadOnlyAccess",
+        description: "Read-only access to alert rules, their webhooks and deliveries (CMS)",
+        document: r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":["cms:Describe*"],"Resource":"*"}]}"#,
+    },
+    SystemPolicy {
         name: "AliyunRAMFullAccess",
         description: "Full access to users, AccessKeys, policies and the audit log (RAM)",
         document: r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":"ram:*","Resource":"*"}]}"#,

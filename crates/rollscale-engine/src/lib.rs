@@ -5,12 +5,14 @@
 //!   unfinished task at start.
 //! - [`reconcile`]: keeps each scaling group at its desired capacity.
 //! - [`image_tasks`]: the image update tasks' scheduler and firings.
+//! - [`alerts`]: alert rules, and the sender that delivers their events to webhooks.
 //! - [`service`]: the commands and queries that the API and CLI call; the only way in.
 //!
 //! Architecture invariant: the engine knows nothing of HTTP. It holds no state that the store
 //! does not also hold, except caches and the set of tasks it is driving right now.
 
 pub mod access;
+pub mod alerts;
 pub mod error;
 pub mod idempotency;
 pub mod image_tasks;

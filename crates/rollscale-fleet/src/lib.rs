@@ -10,6 +10,7 @@
 
 pub mod docker;
 pub mod haproxy;
+pub mod notify;
 pub mod sim;
 
 use async_trait::async_trait;

@@ -14,6 +14,7 @@ pub const OOS: &[&str] = &["2019-06-01"];
 pub const ESS: &[&str] = &["2014-08-28", "2022-02-22"];
 pub const ECS: &[&str] = &["2014-05-26"];
 pub const RAM: &[&str] = &["2015-05-01"];
+pub const CMS: &[&str] = &["2019-01-01"];
 /// Images are ECS's, and are served under ESS's versions too (rollscale's catalog).
 const ESS_AND_ECS: &[&str] = &["2014-08-28", "2022-02-22", "2014-05-26"];
 
@@ -42,24 +43,26 @@ impl Operation {
         self.action.split_once(':').map_or(self.action, |(_, name)| name)
     }
 
-    /// The product, as policies name it: `oos`, `ess`, `ecs` or `ram`.
+    /// The product, as policies name it: `oos`, `ess`, `ecs`, `ram` or `cms`.
     pub fn product(&self) -> &'static str {
         self.action.split_once(':').map_or("", |(product, _)| product)
     }
 
-    /// Whether the operation takes the parameter `name`.
+    /// Whether the operation takes the parameter `name`. An `N` part of a parameter is any
+    /// index (`EventPattern.N.LevelList.N` takes `EventPattern.2.LevelList.1`); a list that
+    /// ends in `.N` is also taken whole, as a JSON array under its bare name.
     pub fn takes(&self, name: &str) -> bool {
+        let index = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+        let fits = |pattern: &str, name: &str| {
+            let (pattern, name): (Vec<&str>, Vec<&str>) = (pattern.split('.').collect(), name.split('.').collect());
+            pattern.len() == name.len()
+                && pattern.iter().zip(&name).all(|(want, got)| if *want == "N" { index(got) } else { want == got })
+        };
         is_common(name)
-            || self.params.iter().any(|param| match param.strip_suffix(".N") {
-                Some(list) => {
-                    name == list
-                        || name
-                            .strip_prefix(list)
-                            .and_then(|rest| rest.strip_prefix('.'))
-                            .is_some_and(|index| !index.is_empty() && index.bytes().all(|b| b.is_ascii_digit()))
-                }
-                None => *param == name,
-            })
+            || self
+                .params
+                .iter()
+                .any(|param| fits(param, name) || param.strip_suffix(".N").is_some_and(|list| fits(list, name)))
     }
 
     /// The first parameter (in name order) the operation does not take.
@@ -264,6 +267,43 @@ pub static OPERATIONS: &[Operation] = &[
     op("ram:AttachPolicyToUser", RAM, &["PolicyType", "PolicyName", "UserName"]),
     op("ram:DetachPolicyFromUser", RAM, &["PolicyType", "PolicyName", "UserName"]),
     op("ram:ListPoliciesForUser", RAM, &["UserName"]),
+    // CMS 2019-01-01: alert rules over rollscale's events (R15), their webhooks, and
+    // rollscale's record of the deliveries.
+    op(
+        "cms:PutEventRule",
+        CMS,
+        &[
+            "RuleName",
+            "Description",
+            "State",
+            "EventType",
+            "EventPattern.N.Product",
+            "EventPattern.N.NameList.N",
+            "EventPattern.N.EventTypeList.N",
+            "EventPattern.N.LevelList.N",
+            "EventPattern.N.KeywordFilterObj.Relation",
+            "EventPattern.N.KeywordFilterObj.Keywords.N",
+        ],
+    ),
+    op("cms:DescribeEventRuleList", CMS, &["NamePrefix", PAGE[0], PAGE[1]]),
+    op("cms:DescribeEventRuleAttribute", CMS, &["RuleName"]),
+    op("cms:EnableEventRules", CMS, &["RuleNames.N"]),
+    op("cms:DisableEventRules", CMS, &["RuleNames.N"]),
+    op("cms:DeleteEventRules", CMS, &["RuleNames.N"]),
+    op(
+        "cms:PutEventRuleTargets",
+        CMS,
+        &[
+            "RuleName",
+            "WebhookParameters.N.Id",
+            "WebhookParameters.N.Protocol",
+            "WebhookParameters.N.Method",
+            "WebhookParameters.N.Url",
+        ],
+    ),
+    op("cms:DescribeEventRuleTargetList", CMS, &["RuleName"]),
+    op("cms:DeleteEventRuleTargets", CMS, &["RuleName", "Ids.N"]),
+    op("cms:DescribeEventRuleDeliveries", CMS, &["RuleName", "Status", "PageSize"]),
     op(
         "ram:ListAuditEvents",
         RAM,
@@ -292,7 +332,7 @@ pub fn by_action(action: &str) -> Option<&'static Operation> {
 
 /// The product an RPC version belongs to, for naming a call whose action it does not serve.
 pub fn product_of(version: &str) -> Option<&'static str> {
-    [(OOS, "oos"), (ESS, "ess"), (ECS, "ecs"), (RAM, "ram")]
+    [(OOS, "oos"), (ESS, "ess"), (ECS, "ecs"), (RAM, "ram"), (CMS, "cms")]
         .into_iter()
         .find(|(versions, _)| versions.contains(&version))
         .map(|(_, product)| product)
@@ -300,7 +340,7 @@ pub fn product_of(version: &str) -> Option<&'static str> {
 
 /// The RPC parameters that name what a call acts on. A REST route maps its own names to these
 /// (`Route::names`).
-pub const RESOURCE_PARAMS: &[&str] = &["ScalingGroupId", "ExecutionId", "UserName", "PolicyName"];
+pub const RESOURCE_PARAMS: &[&str] = &["ScalingGroupId", "ExecutionId", "UserName", "PolicyName", "RuleName"];
 
 /// The values of the resource-naming parameters of a call, by their RPC names.
 pub type Named = BTreeMap<&'static str, Vec<String>>;
@@ -324,6 +364,10 @@ pub fn named_in_params(params: &crate::rpc::request::Params) -> Named {
                 values.extend(params.list(list).unwrap_or_default().into_iter().filter(|v| !v.is_empty()));
             }
         }
+        if *name == "RuleName" {
+            // `EnableEventRules` and the like name several.
+            values.extend(params.list("RuleNames").unwrap_or_default().into_iter().filter(|v| !v.is_empty()));
+        }
         if !values.is_empty() {
             named.insert(name, values);
         }
@@ -333,7 +377,8 @@ pub fn named_in_params(params: &crate::rpc::request::Params) -> Named {
 
 /// The resources a call of `action` acts on, as policies name them: each scaling group it
 /// names (`acs:ess:*:*:scalinggroup/<id>`), its execution (`acs:oos:*:*:execution/<id>`), its
-/// user (`acs:ram:*:*:user/<name>`) or else its policy (`acs:ram:*:*:policy/<name>`); when it
+/// user (`acs:ram:*:*:user/<name>`) or else its policy (`acs:ram:*:*:policy/<name>`), its alert
+/// rules (`acs:cms:*:*:rule/<name>`); when it
 /// names none, every resource of its product (`acs:<product>:*:*:*`). A call is allowed only
 /// when it is allowed on every one.
 pub fn resources(action: &str, named: &Named) -> Vec<String> {
@@ -342,6 +387,7 @@ pub fn resources(action: &str, named: &Named) -> Vec<String> {
     let (kind, names) = match product {
         "ess" => ("scalinggroup", values("ScalingGroupId")),
         "oos" => ("execution", values("ExecutionId")),
+        "cms" => ("rule", values("RuleName")),
         "ram" => match values("UserName") {
             Some(users) => ("user", Some(users)),
             None => ("policy", values("PolicyName")),

@@ -27,6 +27,7 @@ const ESS_2022: &str = "2022-02-22";
 const ECS: &str = "2014-05-26";
 const RAM: &str = "2015-05-01";
 const IMAGE_TEMPLATE: &str = "ACS-ESS-CreateImageAndUpdateScalingConfiguration";
+const CMS: &str = "2019-01-01";
 
 /// A REST call and the RPC call of the same operation.
 struct Case {
@@ -588,6 +589,87 @@ fn cases(ids: &Ids) -> Vec<Case> {
             vec![("PolicyName", s("Guarded"))],
             true,
         ),
+        case("get", "/v1/alert-rules", s("/v1/alert-rules"), None, (CMS, "DescribeEventRuleList"), vec![], false),
+        case(
+            "put",
+            "/v1/alert-rules/{name}",
+            s("/v1/alert-rules/pager"),
+            Some(json!({"patterns": [{"levels": ["CRITICAL"]}]})),
+            (CMS, "PutEventRule"),
+            vec![
+                ("RuleName", s("pager")),
+                ("EventPattern.1.Product", s("ess")),
+                ("EventPattern.1.LevelList.1", s("CRITICAL")),
+            ],
+            true,
+        ),
+        case(
+            "get",
+            "/v1/alert-rules/{name}",
+            s("/v1/alert-rules/pager"),
+            None,
+            (CMS, "DescribeEventRuleAttribute"),
+            vec![("RuleName", s("pager"))],
+            true,
+        ),
+        case(
+            "delete",
+            "/v1/alert-rules/{name}",
+            s("/v1/alert-rules/pager"),
+            None,
+            (CMS, "DeleteEventRules"),
+            vec![("RuleNames.1", s("pager"))],
+            true,
+        ),
+        case(
+            "post",
+            "/v1/alert-rules/{name}/state",
+            s("/v1/alert-rules/pager/state"),
+            Some(json!({"action": "disable"})),
+            (CMS, "DisableEventRules"),
+            vec![("RuleNames.1", s("pager"))],
+            true,
+        ),
+        case(
+            "post",
+            "/v1/alert-rules/{name}/state",
+            s("/v1/alert-rules/pager/state"),
+            Some(json!({"action": "enable"})),
+            (CMS, "EnableEventRules"),
+            vec![("RuleNames.1", s("pager"))],
+            true,
+        ),
+        case(
+            "put",
+            "/v1/alert-rules/{name}/webhooks/{id}",
+            s("/v1/alert-rules/pager/webhooks/ops"),
+            Some(json!({"url": "http://127.0.0.1:9/"})),
+            (CMS, "PutEventRuleTargets"),
+            vec![
+                ("RuleName", s("pager")),
+                ("WebhookParameters.1.Id", s("ops")),
+                ("WebhookParameters.1.Url", s("http://127.0.0.1:9/")),
+            ],
+            true,
+        ),
+        case(
+            "delete",
+            "/v1/alert-rules/{name}/webhooks/{id}",
+            s("/v1/alert-rules/pager/webhooks/ops"),
+            None,
+            (CMS, "DeleteEventRuleTargets"),
+            vec![("RuleName", s("pager")), ("Ids.1", s("ops"))],
+            true,
+        ),
+        case(
+            "get",
+            "/v1/alert-rules/{name}/deliveries",
+            s("/v1/alert-rules/pager/deliveries"),
+            None,
+            (CMS, "DescribeEventRuleDeliveries"),
+            vec![("RuleName", s("pager"))],
+            true,
+        ),
         case(
             "get",
             "/v1/audit-events",
@@ -647,6 +729,14 @@ async fn fixture() -> Fixture {
     let key = service.create_access_key("victim").await.unwrap();
     let document = r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
     service.create_policy("Guarded", document, "").await.unwrap();
+    service
+        .put_alert_rule(rollscale_engine::alerts::RuleChange {
+            name: "pager".into(),
+            patterns: vec![rollscale_core::alert::EventPattern::default()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     Fixture {
         router: router(service.clone(), AuthConfig::default()),
         service,
@@ -681,6 +771,7 @@ fn denied_resources(ids: &Ids) -> Value {
         format!("acs:oos:*:*:execution/{}", ids.execution),
         "acs:ram:*:*:user/victim",
         "acs:ram:*:*:policy/Guarded",
+        "acs:cms:*:*:rule/pager",
     ])
 }
 
@@ -754,6 +845,8 @@ async fn every_rest_route_is_authorized_as_its_rpc_operation_on_the_same_resourc
     assert_eq!(fixture.service.groups(&[], None).await.unwrap().len(), 2);
     assert!(fixture.service.user("victim").await.is_ok());
     assert_eq!(fixture.service.access_keys("victim").await.unwrap()[0].status.as_str(), "Active");
+    let pager = fixture.service.alert_rule("pager").await.unwrap();
+    assert!(pager.enabled && pager.webhooks.is_empty(), "{pager:?}");
     let other = &fixture.ids.other_group;
     let read = case(
         "get",

@@ -3,7 +3,7 @@
 use crate::{from_json, to_json, Store, StoreError};
 use rollscale_core::domain::{Event, ScalingActivity};
 use rollscale_core::ids::ScalingGroupId;
-use sqlx::Row;
+use sqlx::{Connection, Row};
 
 impl Store {
     /// Records a scaling activity, or replaces it when it exists (its status moved on).
@@ -48,8 +48,13 @@ impl Store {
 
     /// Records an event once: an event id seen before is ignored, so a replayed step does not
     /// raise its event twice.
+    ///
+    /// A new event makes, in the same transaction, the deliveries of the alert rules that
+    /// match it (`alerts.rs`).
     pub async fn event_insert(&self, event: &Event) -> Result<(), StoreError> {
-        sqlx::query(
+        let mut conn = self.conn().await?;
+        let mut tx = conn.begin().await?;
+        let inserted = sqlx::query(
             "INSERT INTO events (id, group_id, execution_id, level, name, body, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
         )
@@ -60,8 +65,14 @@ impl Store {
         .bind(event.name.as_str())
         .bind(to_json(event))
         .bind(event.created_at)
-        .execute(&mut *self.conn().await?)
-        .await?;
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if inserted {
+            crate::alerts::enqueue_deliveries(&mut tx, event).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 

@@ -8,6 +8,7 @@
 
 mod access;
 mod activities;
+mod alerts;
 mod catalog;
 mod conn;
 mod executions;

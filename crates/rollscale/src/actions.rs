@@ -14,6 +14,7 @@ pub enum Product {
     Ess,
     Ecs,
     Ram,
+    Cms,
 }
 
 impl Product {
@@ -23,6 +24,7 @@ impl Product {
             "ess" => Some(Product::Ess),
             "ecs" => Some(Product::Ecs),
             "ram" => Some(Product::Ram),
+            "cms" => Some(Product::Cms),
             _ => None,
         }
     }
@@ -33,6 +35,7 @@ impl Product {
             Product::Ess => "ess",
             Product::Ecs => "ecs",
             Product::Ram => "ram",
+            Product::Cms => "cms",
         }
     }
 
@@ -57,6 +60,11 @@ impl Product {
                 "CreateUser, ListUsers, DeleteUser, CreateAccessKey, ListAccessKeys, UpdateAccessKey, \
                  DeleteAccessKey, CreatePolicy, ListPolicies, AttachPolicyToUser, DetachPolicyFromUser, \
                  ListPoliciesForUser, ListAuditEvents, …"
+            }
+            Product::Cms => {
+                "PutEventRule, PutEventRuleTargets, DescribeEventRuleList, DescribeEventRuleAttribute, \
+                 DescribeEventRuleTargetList, EnableEventRules, DisableEventRules, DeleteEventRuleTargets, \
+                 DeleteEventRules, DescribeEventRuleDeliveries"
             }
         }
     }

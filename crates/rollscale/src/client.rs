@@ -18,6 +18,8 @@ pub const ESS_VERSION: &str = "2014-08-28";
 pub const ECS_VERSION: &str = "2014-05-26";
 /// The RAM API version (users, AccessKeys, policies, the audit log).
 pub const RAM_VERSION: &str = "2015-05-01";
+/// The CloudMonitor API version (alert rules over rollscale's events).
+pub const CMS_VERSION: &str = "2019-01-01";
 
 /// Beyond this length of the encoded parameters, they go in a form body instead of the
 /// query string (HTTP servers refuse URIs longer than 64 KiB; a long script gets there).
@@ -70,6 +72,7 @@ pub fn default_version(product: &str) -> Option<&'static str> {
         "ess" => Some(ESS_VERSION),
         "ecs" => Some(ECS_VERSION),
         "ram" => Some(RAM_VERSION),
+        "cms" => Some(CMS_VERSION),
         _ => None,
     }
 }

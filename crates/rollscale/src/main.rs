@@ -74,6 +74,7 @@ API calls, as with the `aliyun` CLI:
   rollscale oos <Action> [--Name value]...   OOS 2019-06-01: StartExecution, ListExecutions,
                                              ListTaskExecutions, NotifyExecution, CancelExecution
   rollscale ess <Action> [--Name value]...   ESS 2014-08-28 (--version 2022-02-22 for the newer API)
+  rollscale cms <Action> [--Name value]...   CMS 2019-01-01: alert rules (PutEventRule, PutEventRuleTargets, …)
   Lists: --InstanceId.1 i-a --InstanceId.2 i-b, or --InstanceId i-a --InstanceId i-b.
   More: rollscale oos --help
 

@@ -925,3 +925,146 @@ pub struct NewImageUpdateTask {
     /// `timerTrigger` (`{"Type": "at"|"rate"|"cron", "Expression": …, "EndDate": …}`).
     pub parameters: Value,
 }
+
+/// An alert rule's pattern: an empty list takes any value.
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AlertPatternBody {
+    /// Template names (`ACS-ESS-RollingUpdateBy…`).
+    #[serde(default)]
+    pub names: Vec<String>,
+    /// Event kinds: `Started`, `BatchDone`, `Paused`, `InstanceFailed`, `Succeeded`,
+    /// `Cancelled`, `Failed`.
+    #[serde(default)]
+    pub kinds: Vec<String>,
+    /// `CRITICAL`, `WARN`, `INFO`.
+    #[serde(default)]
+    pub levels: Vec<String>,
+    /// Words that must occur in the event.
+    #[serde(default)]
+    pub keywords: Vec<String>,
+    /// `and` (every keyword) or `or` (any; the default).
+    #[serde(default)]
+    pub relation: Option<String>,
+}
+
+/// `PUT /v1/alert-rules/{name}`: a new rule, or new patterns for one (its webhooks are kept).
+#[derive(Serialize, Deserialize, JsonSchema, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct AlertRuleBody {
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Unset: enabled for a new rule, unchanged for one that exists.
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    pub patterns: Vec<AlertPatternBody>,
+}
+
+#[derive(Serialize, Deserialize, JsonSchema, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct AlertRuleState {
+    /// `enable` or `disable`.
+    pub action: String,
+}
+
+#[derive(Serialize, Deserialize, JsonSchema, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookBody {
+    /// `http://…`.
+    pub url: String,
+    /// `POST` (the default: the event as JSON) or `GET` (as query parameters).
+    #[serde(default)]
+    pub method: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, JsonSchema, Debug)]
+pub struct WebhookView {
+    pub id: String,
+    pub url: String,
+    pub method: String,
+}
+
+#[derive(Serialize, Deserialize, JsonSchema, Debug)]
+pub struct AlertRuleView {
+    pub name: String,
+    pub description: String,
+    pub enabled: bool,
+    pub patterns: Vec<AlertPatternBody>,
+    pub webhooks: Vec<WebhookView>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<&rollscale_core::alert::AlertRule> for AlertRuleView {
+    fn from(rule: &rollscale_core::alert::AlertRule) -> Self {
+        use rollscale_core::alert::{level_name, Relation};
+        AlertRuleView {
+            name: rule.name.clone(),
+            description: rule.description.clone(),
+            enabled: rule.enabled,
+            patterns: rule
+                .patterns
+                .iter()
+                .map(|pattern| AlertPatternBody {
+                    names: pattern.names.clone(),
+                    kinds: pattern.kinds.clone(),
+                    levels: pattern.levels.iter().map(|level| level_name(*level).to_string()).collect(),
+                    keywords: pattern.keywords.as_ref().map(|k| k.keywords.clone()).unwrap_or_default(),
+                    relation: pattern.keywords.as_ref().map(|k| {
+                        match k.relation {
+                            Relation::And => "and",
+                            Relation::Or => "or",
+                        }
+                        .to_string()
+                    }),
+                })
+                .collect(),
+            webhooks: rule
+                .webhooks
+                .iter()
+                .map(|w| WebhookView { id: w.id.clone(), url: w.url.clone(), method: w.method.as_str().to_string() })
+                .collect(),
+            created_at: time(rule.created_at),
+            updated_at: time(rule.updated_at),
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize, JsonSchema, Debug)]
+pub struct DeliveryView {
+    /// `<rule>/<webhook>/<event>`; the webhook gets it as `X-Rollscale-Delivery`.
+    pub id: String,
+    pub rule_name: String,
+    pub webhook_id: String,
+    pub url: String,
+    pub method: String,
+    /// `Pending`, `Delivered` or `Failed`.
+    pub status: String,
+    pub attempts: u32,
+    /// When a Pending delivery is tried next.
+    pub next_attempt_at: Option<String>,
+    pub last_error: Option<String>,
+    pub created_at: String,
+    pub delivered_at: Option<String>,
+    pub event: EventView,
+}
+
+impl From<&rollscale_core::alert::Delivery> for DeliveryView {
+    fn from(delivery: &rollscale_core::alert::Delivery) -> Self {
+        use rollscale_core::alert::DeliveryStatus;
+        DeliveryView {
+            id: delivery.id.clone(),
+            rule_name: delivery.rule_name.clone(),
+            webhook_id: delivery.webhook_id.clone(),
+            url: delivery.url.clone(),
+            method: delivery.method.as_str().to_string(),
+            status: delivery.status.as_str().to_string(),
+            attempts: delivery.attempts,
+            next_attempt_at: (delivery.status == DeliveryStatus::Pending).then(|| time(delivery.next_attempt_at)),
+            last_error: delivery.last_error.clone(),
+            created_at: time(delivery.created_at),
+            delivered_at: time_opt(delivery.delivered_at),
+            event: EventView::from(&delivery.event),
+        }
+    }
+}

@@ -978,3 +978,145 @@ pub async fn cancel_image_update_task(
     let (task, firings) = state.service.image_update(&id).await?;
     Ok(Json(ImageUpdateTaskView::new(&task, &firings)))
 }
+
+// ------------------------------------------------------------------ alert rules (R15)
+
+fn alert_patterns(body: Vec<AlertPatternBody>) -> Result<Vec<rollscale_core::alert::EventPattern>, ApiError> {
+    use rollscale_core::alert::{parse_level, EventPattern, KeywordFilter, Relation};
+    let mut patterns = Vec::new();
+    for (i, pattern) in body.into_iter().enumerate() {
+        let mut levels = Vec::new();
+        for level in &pattern.levels {
+            if level == "*" {
+                continue;
+            }
+            levels.push(parse_level(level).ok_or_else(|| {
+                ApiError::new(
+                    400,
+                    "InvalidParameter",
+                    format!("patterns[{i}].levels: \"{level}\" is not CRITICAL, WARN or INFO"),
+                )
+            })?);
+        }
+        let relation = match pattern.relation.as_deref().map(str::to_ascii_lowercase).as_deref() {
+            None | Some("or") => Relation::Or,
+            Some("and") => Relation::And,
+            Some(other) => {
+                return Err(ApiError::new(
+                    400,
+                    "InvalidParameter",
+                    format!("patterns[{i}].relation: \"{other}\" is not and or or"),
+                ))
+            }
+        };
+        let keywords = (!pattern.keywords.is_empty()).then_some(KeywordFilter { keywords: pattern.keywords, relation });
+        patterns.push(EventPattern { names: pattern.names, kinds: pattern.kinds, levels, keywords });
+    }
+    Ok(patterns)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AlertRulesQuery {
+    prefix: Option<String>,
+}
+
+pub async fn list_alert_rules(
+    State(state): State<AppStateRef>,
+    q: Result<Query<AlertRulesQuery>, axum::extract::rejection::QueryRejection>,
+) -> Reply<List<AlertRuleView>> {
+    let q = query(q)?;
+    let (rules, _) = state.service.alert_rules(q.prefix.as_deref().unwrap_or_default(), 1_000, 0).await?;
+    Ok(Json(List { items: rules.iter().map(AlertRuleView::from).collect() }))
+}
+
+pub async fn put_alert_rule(
+    State(state): State<AppStateRef>,
+    Path(name): Path<String>,
+    rule: Result<Json<AlertRuleBody>, JsonRejection>,
+) -> Reply<AlertRuleView> {
+    let rule = body(rule)?;
+    let change = rollscale_engine::alerts::RuleChange {
+        name,
+        description: rule.description,
+        enabled: rule.enabled,
+        patterns: alert_patterns(rule.patterns)?,
+    };
+    Ok(Json(AlertRuleView::from(&state.service.put_alert_rule(change).await?)))
+}
+
+pub async fn get_alert_rule(State(state): State<AppStateRef>, Path(name): Path<String>) -> Reply<AlertRuleView> {
+    Ok(Json(AlertRuleView::from(&state.service.alert_rule(&name).await?)))
+}
+
+pub async fn delete_alert_rule(State(state): State<AppStateRef>, Path(name): Path<String>) -> Reply<AlertRuleView> {
+    let rule = state.service.alert_rule(&name).await?;
+    state.service.delete_alert_rules(&[name]).await?;
+    Ok(Json(AlertRuleView::from(&rule)))
+}
+
+pub async fn change_alert_rule_state(
+    State(state): State<AppStateRef>,
+    Path(name): Path<String>,
+    change: Result<Json<AlertRuleState>, JsonRejection>,
+) -> Reply<AlertRuleView> {
+    let enabled = match body(change)?.action.as_str() {
+        "enable" => true,
+        "disable" => false,
+        other => {
+            return Err(ApiError::new(400, "InvalidParameter", format!("action \"{other}\" is not enable or disable")))
+        }
+    };
+    state.service.set_alert_rules_enabled(std::slice::from_ref(&name), enabled).await?;
+    Ok(Json(AlertRuleView::from(&state.service.alert_rule(&name).await?)))
+}
+
+pub async fn put_webhook(
+    State(state): State<AppStateRef>,
+    Path((name, id)): Path<(String, String)>,
+    webhook: Result<Json<WebhookBody>, JsonRejection>,
+) -> Reply<AlertRuleView> {
+    use rollscale_core::alert::{Webhook, WebhookMethod};
+    let webhook = body(webhook)?;
+    let method = match webhook.method.as_deref() {
+        None => WebhookMethod::Post,
+        Some(text) => WebhookMethod::parse(text)
+            .ok_or_else(|| ApiError::new(400, "InvalidParameter", format!("method \"{text}\" is not POST or GET")))?,
+    };
+    let rule = state.service.put_alert_webhooks(&name, vec![Webhook { id, url: webhook.url, method }]).await?;
+    Ok(Json(AlertRuleView::from(&rule)))
+}
+
+pub async fn delete_webhook(
+    State(state): State<AppStateRef>,
+    Path((name, id)): Path<(String, String)>,
+) -> Reply<AlertRuleView> {
+    Ok(Json(AlertRuleView::from(&state.service.delete_alert_webhooks(&name, &[id]).await?)))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveriesQuery {
+    status: Option<String>,
+    limit: Option<i64>,
+}
+
+pub async fn list_deliveries(
+    State(state): State<AppStateRef>,
+    Path(name): Path<String>,
+    q: Result<Query<DeliveriesQuery>, axum::extract::rejection::QueryRejection>,
+) -> Reply<List<DeliveryView>> {
+    let q = query(q)?;
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::new(400, "InvalidParameter", "limit must be from 1 to 500"));
+    }
+    let status = match q.status.as_deref() {
+        None => None,
+        Some(text) => Some(rollscale_core::alert::DeliveryStatus::parse(text).ok_or_else(|| {
+            ApiError::new(400, "InvalidParameter", format!("status \"{text}\" is not Pending, Delivered or Failed"))
+        })?),
+    };
+    let deliveries = state.service.alert_deliveries(Some(&name), status, limit).await?;
+    Ok(Json(List { items: deliveries.iter().map(DeliveryView::from).collect() }))
+}

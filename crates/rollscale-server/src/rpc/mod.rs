@@ -4,6 +4,7 @@
 //! is authorized as and which parameters it takes in [`crate::operations`]; `ClientToken` of the
 //! create operations in [`idempotency`]; rendering of domain values in [`render`].
 
+pub mod cms;
 pub mod ecs;
 pub mod ess;
 pub mod idempotency;
@@ -168,6 +169,7 @@ async fn dispatch(
     match version.as_str() {
         oos::VERSION => oos::dispatch(&service, &action, &params).await,
         ram::VERSION => ram::dispatch(&service, &caller, &action, &params).await,
+        cms::VERSION => cms::dispatch(&service, &action, &params).await,
         ess::VERSION_2014 | ess::VERSION_2022 => ess::dispatch(&service, &version, &action, &params).await,
         _ => ecs::dispatch(&service, &action, &params, host.as_deref()).await,
     }

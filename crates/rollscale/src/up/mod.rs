@@ -106,6 +106,10 @@ pub struct UpArgs {
     /// Allowed clock skew of signed requests, in seconds.
     #[arg(long, default_value_t = 900)]
     pub max_skew_s: u64,
+    /// Certificate authorities (a PEM file) to trust for https webhooks of alert rules, besides
+    /// the system's: an internal CA that signs the receivers' certificates.
+    #[arg(long, env = "ROLLSCALE_WEBHOOK_CA_FILE")]
+    pub webhook_ca_file: Option<PathBuf>,
     /// Requests per second each AccessKey may make (bursts of twice that); beyond, the API
     /// answers `Throttling.User`. 0: no limit.
     #[arg(long, default_value_t = 100)]
@@ -130,6 +134,8 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     if !(0.0..=1.0).contains(&args.sim_fail_rate) {
         bail!("--sim-fail-rate must be between 0 and 1");
     }
+    // Checked before anything starts: a bad CA file is the operator's to fix first.
+    let notifier = webhook_notifier(args.webhook_ca_file.as_deref())?;
     let lb_kind = args.lb.unwrap_or(match args.fleet {
         FleetKind::Sim => LbKind::Sim,
         FleetKind::Docker => LbKind::Haproxy,
@@ -276,6 +282,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             replication.renew_every.as_millis()
         );
     }
+    service.spawn_alert_sender(notifier, Default::default());
 
     print_groups(&service).await?;
     if let Some(haproxy) = &haproxy {
@@ -510,4 +517,19 @@ fn redact_url(url: &str) -> String {
         (Some(scheme), Some(at)) if at > scheme => format!("{}://…@{}", &url[..scheme], &url[at + 1..]),
         _ => url.to_string(),
     }
+}
+
+/// The alerts' webhook client, trusting `--webhook-ca-file` too when given.
+fn webhook_notifier(
+    ca_file: Option<&std::path::Path>,
+) -> anyhow::Result<Arc<rollscale_fleet::notify::WebhookNotifier>> {
+    let pem = match ca_file {
+        None => None,
+        Some(path) => {
+            Some(std::fs::read(path).with_context(|| format!("--webhook-ca-file {}: cannot read it", path.display()))?)
+        }
+    };
+    let notifier = rollscale_fleet::notify::WebhookNotifier::with_roots(Duration::from_secs(10), pem.as_deref())
+        .map_err(|error| anyhow::anyhow!("--webhook-ca-file: {error}"))?;
+    Ok(Arc::new(notifier))
 }
