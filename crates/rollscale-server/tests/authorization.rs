@@ -196,6 +196,15 @@ fn cases(ids: &Ids) -> Vec<Case> {
             false,
         ),
         case(
+            "patch",
+            "/v1/scaling-configurations/{id}",
+            format!("/v1/scaling-configurations/{c}"),
+            Some(json!({"name": "renamed"})),
+            (ESS, "ModifyScalingConfiguration"),
+            vec![("ScalingConfigurationId", c.clone()), ("ScalingConfigurationName", s("renamed"))],
+            false,
+        ),
+        case(
             "get",
             "/v1/instances",
             format!("/v1/instances?scaling_group_id={g}"),

@@ -248,6 +248,17 @@ pub struct NewScalingConfiguration {
     pub containers: Vec<Container>,
 }
 
+/// Changes to a scaling configuration (new instances only: running ones change through a
+/// rolling update); absent fields stay as they are.
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ScalingConfigurationChanges {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub image_id: Option<String>,
+}
+
 #[derive(Serialize, Deserialize, JsonSchema, Debug)]
 pub struct InstanceView {
     pub id: String,
@@ -266,6 +277,8 @@ pub struct InstanceView {
     pub tags: Vec<String>,
     /// `host:port` where it serves, or empty.
     pub address: String,
+    /// Its weight in the group's first load balancer (0 in Standby), when it has one.
+    pub load_balancer_weight: Option<u32>,
     pub created_at: String,
 }
 
@@ -282,6 +295,7 @@ impl From<&Instance> for InstanceView {
             containers: instance.containers.iter().map(Container::from).collect(),
             tags: instance.tags.clone(),
             address: instance.address.clone(),
+            load_balancer_weight: None,
             created_at: time(instance.created_at),
         }
     }
