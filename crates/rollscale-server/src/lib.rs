@@ -8,6 +8,7 @@
 //! wire format of `shared/compat/WIRE.md`. No domain rule lives here.
 
 pub mod audit;
+pub mod console;
 pub mod error;
 pub mod operations;
 pub mod rest;
@@ -78,6 +79,7 @@ pub fn router(service: Service, auth: AuthConfig) -> Router {
         .route("/", any(rpc::handle))
         .route("/healthz", get(|| async { "ok\n" }))
         .merge(rest::router(state.clone()))
+        .merge(console::router())
         .with_state(state)
 }
 
