@@ -189,7 +189,7 @@ async function configurationsTab(group, body) {
       const select = imageSelect(`image-${c.id}`, images.items, c.image_id);
       const problem = h("div", {});
       cell.replaceChildren(h("label", { for: `image-${c.id}`, class: "inline" }, "Image"), select,
-        h("button", { type: "button", onclick: save }, "Save"),
+        h("button", { type: "button", "data-save": true, onclick: save }, "Save"),
         h("button", { type: "button", onclick: draw }, "Cancel"), problem);
       select.focus();
       async function save() {
@@ -516,10 +516,10 @@ async function taskPage(id) {
         h("td", {}, h("code", {}, w.instance_id)),
         h("td", {}, w.batch),
         h("td", {}, statusBadge(w.status)),
-        h("td", {}, w.status === "Queued" ? "–" : w.step, w.attempt > 1 ? ` (attempt ${w.attempt})` : ""),
+        h("td", {}, w.status === "Queued" || w.status === "Aborted" ? "–" : w.step, w.attempt > 1 ? ` (attempt ${w.attempt})` : ""),
         h("td", {}, w.exit_code ?? "–"),
         h("td", {}, output),
-        h("td", {}, w.in_standby ? "Standby" : ""),
+        h("td", { class: "standby" }, w.in_standby ? "Standby" : ""),
         h("td", { class: "actions" }, buttons));
     });
     instances.replaceChildren(table("Instances", ["Instance", "Batch", "Status", "Step", "Exit code", "Output", "Standby", "Actions"], rows,

@@ -18,6 +18,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const NEW_IMAGE: &str = "aliyun_2_1903_x64_20G_alibase_20200529.vhd";
+const OLD_IMAGE: &str = "centos_7_8_x64_20G_alibase_20200717.vhd";
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 /// How long the page may take to show what a step leads to.
 const PATIENCE: Duration = Duration::from_secs(20);
@@ -287,6 +288,29 @@ async fn the_console_drives_rolling_updates_in_a_real_browser() {
     browser.wait_for("every instance on the new image", script, json!([NEW_IMAGE])).await;
     assert!(browser.text("#tab").await.contains(&image_task), "each is tagged with the task that updated it");
 
+    // Edit image: the scaling configuration's image, for new instances.
+    let configuration = server.configuration_id.clone();
+    browser.click(&format!("a[href='#/groups/{group}/configurations']")).await;
+    browser.wait_text("#tab", NEW_IMAGE).await;
+    browser.click("#tab button").await;
+    browser.choose(&format!("#image-{configuration}"), OLD_IMAGE).await;
+    browser.click("#tab button[data-save]").await;
+    browser.wait_text("#tab td .image", OLD_IMAGE).await;
+    let described = cli_json(&dir, &["ess", "DescribeScalingConfigurations", "--ScalingGroupId", &group]);
+    assert_eq!(described["ScalingConfigurations"]["ScalingConfiguration"][0]["ImageId"], OLD_IMAGE);
+
+    // Roll back the image update from its page: a new task, back to the rollback image.
+    browser.goto(&format!("{console}#/tasks/{image_task}")).await;
+    browser.click("#rollback").await;
+    browser.type_into("#rollback-batches", "1").await;
+    browser.click("#rollback-submit").await;
+    let script = "return location.hash.startsWith('#/tasks/exec-') && !location.hash.endsWith(arguments[0])";
+    browser.wait_for("the rollback's page", script, json!([image_task])).await;
+    task_status(&browser, "Success", "").await;
+    assert!(browser.text("#task-summary").await.contains("rollback"));
+    assert!(!browser.text("#task-actions").await.contains("Roll back"), "a rollback is not rolled back");
+    assert!(common::instances(&dir, &group).iter().all(|i| i["ImageId"] == OLD_IMAGE));
+
     // A script whose change fails on two instances (the simulated fleet's InjectFault): the
     // task pauses on them; one is retried, the other skipped, from the page.
     let instances = common::instances(&dir, &group);
@@ -308,16 +332,17 @@ async fn the_console_drives_rolling_updates_in_a_real_browser() {
     browser.screenshot("console-failure.png").await;
     browser.click(&format!("button[data-action='retry'][data-instance='{}']", failing[0])).await;
     browser.wait_text(&format!("tr[data-instance='{}']", failing[0]), "Success").await;
-    assert_eq!(browser.text("#task-status").await, "Waiting (FailurePaused)", "one failure still awaits a decision");
+    // One failure still awaits a decision.
+    task_status(&browser, "Waiting", "FailurePaused").await;
+    assert!(browser.text("#task-counters").await.contains("1 failed"));
     browser.click(&format!("button[data-action='skip'][data-instance='{}']", failing[1])).await;
     task_status(&browser, "Success", "").await;
     let retried = browser.text(&format!("tr[data-instance='{}']", failing[0])).await;
     assert!(retried.contains("attempt 2"), "{retried}");
     let skipped = browser.text(&format!("tr[data-instance='{}']", failing[1])).await;
-    assert!(
-        skipped.contains("Skipped") && skipped.contains("Standby"),
-        "R8: a skipped instance stays in Standby: {skipped}"
-    );
+    assert!(skipped.contains("Skipped"), "{skipped}");
+    let standby = browser.text(&format!("tr[data-instance='{}'] td.standby", failing[1])).await;
+    assert_eq!(standby, "Standby", "R8: a skipped instance stays in Standby");
 
     // The group's events, searched with the API's keywords.
     browser.goto(&format!("{console}#/groups/{group}/events")).await;
@@ -327,6 +352,26 @@ async fn the_console_drives_rolling_updates_in_a_real_browser() {
     let script = "const rows = [...document.querySelectorAll('#tab tbody tr')]; \
                   return rows.length > 0 && rows.every(r => r.innerText.includes(arguments[0]))";
     browser.wait_for("only the events naming the skipped instance", script, json!([failing[1]])).await;
+
+    // Cancel at a batch pause with restore: the batch leaves Standby, processes resume.
+    browser.goto(&format!("{console}#/groups/{group}/new-task")).await;
+    browser.choose("#task-type", "script").await;
+    browser.type_into("#script", "uptime").await;
+    browser.type_into("#batches", "2").await;
+    browser.choose("#pause", "FirstBatchPause").await;
+    browser.click("#create-submit").await;
+    browser.wait_for("the new task's page", "return location.hash.startsWith('#/tasks/exec-')", json!([])).await;
+    task_status(&browser, "Waiting", "BatchPaused").await;
+    browser.click("#cancel-restore").await;
+    browser.click("#cancel-task").await;
+    browser.command(reqwest::Method::POST, "/alert/accept", Some(json!({}))).await;
+    task_status(&browser, "Cancelled", "").await;
+    let script = "return [...document.querySelectorAll('#task-instances tr[data-instance]')] \
+                  .every(r => r.querySelector('td.standby').innerText === '')";
+    browser.wait_for("no instance of the task left in Standby", script, json!([])).await;
+    let groups = cli_json(&dir, &["ess", "DescribeScalingGroups", "--ScalingGroupId.1", &group]);
+    let suspended = &groups["ScalingGroups"]["ScalingGroup"][0]["SuspendedProcesses"]["SuspendedProcess"];
+    assert_eq!(suspended.as_array().map(Vec::len), Some(0), "R10 restore: processes resumed: {suspended}");
 
     // A read-only user (made over the RPC API) may look but not start: Forbidden.RAM, shown.
     cli_json(&dir, &["ram", "CreateUser", "--UserName", "viewer"]);
@@ -360,7 +405,7 @@ async fn the_console_drives_rolling_updates_in_a_real_browser() {
     let refused = browser.wait_text("#create-status .error", "Forbidden.RAM").await;
     assert!(refused.contains("oos:StartExecution"), "the server's message, as it is: {refused}");
     let tasks = cli_json(&dir, &["oos", "ListExecutions"]);
-    assert_eq!(tasks["Executions"].as_array().map(Vec::len), Some(2), "nothing started: {tasks}");
+    assert_eq!(tasks["Executions"].as_array().map(Vec::len), Some(4), "nothing started: {tasks}");
 
     browser.quit().await;
     drop(driver);
