@@ -51,7 +51,7 @@ export async function signIn(accessKeyId, secret) {
   }
   const probe = await makeToken(accessKeyId, secret, 60);
   const answer = await send("POST", "/v1/tokens?ttl=43200", undefined, probe);
-  const current = { accessKeyId, token: answer.token, expiresAt: answer.expires_at };
+  const current = { accessKeyId, userName: answer.user_name, token: answer.token, expiresAt: answer.expires_at };
   sessionStorage.setItem(SESSION, JSON.stringify(current));
   return current;
 }

@@ -108,6 +108,7 @@ function header() {
   const current = session();
   document.getElementById("who").hidden = !current;
   document.getElementById("nav").hidden = !current;
+  document.getElementById("who-user").textContent = current?.userName ?? "";
   document.getElementById("who-key").textContent = current?.accessKeyId ?? "";
 }
 

@@ -154,6 +154,7 @@ async fn requests_without_valid_credentials_are_refused() {
     // A token made over the API works like one made by the CLI.
     let (status, made) = send(&app.router, signed("POST", "/v1/tokens?ttl=120", "", SECRET)).await;
     assert_eq!(status, 200, "{made}");
+    assert_eq!((made["access_key_id"].as_str(), made["user_name"].as_str()), (Some(KEY_ID), Some("admin")), "who");
     let request = Request::get("/v1/load-balancers")
         .header("authorization", format!("Bearer {}", made["token"].as_str().unwrap()));
     let (status, body) = send(&app.router, request.body(Body::empty()).unwrap()).await;

@@ -174,10 +174,12 @@ impl Browser {
         self.command(reqwest::Method::POST, &format!("/element/{element}/value"), Some(json!({"text": text}))).await;
     }
 
-    /// Chooses the option of a `<select>` whose value is `value`, as a person would.
+    /// Chooses the option of a `<select>` whose value is `value` (WebDriver's click on an
+    /// option selects it and fires `change`, as a person's choice does).
     async fn choose(&self, select: &str, value: &str) {
-        self.click(select).await;
         self.click(&format!("{select} option[value=\"{value}\"]")).await;
+        let script = "return document.querySelector(arguments[0]).value === arguments[1]";
+        self.wait_for(&format!("{value} chosen in {select}"), script, json!([select, value])).await;
     }
 
     async fn text(&self, css: &str) -> String {
@@ -247,6 +249,10 @@ async fn the_console_drives_rolling_updates_in_a_real_browser() {
     // The admin key: the groups, the demo group with its ten instances.
     sign_in(&browser, key, secret).await;
     browser.wait_text("#who-key", key).await;
+    let user = cli_json(&dir, &["ram", "ListUsers"]);
+    let admin = user["Users"]["User"][0]["UserName"].as_str().unwrap_or_default().to_string();
+    assert!(!admin.is_empty(), "{user}");
+    assert_eq!(browser.text("#who-user").await, admin, "who is signed in: {user}");
     let stored = browser.run("return JSON.stringify(sessionStorage) + JSON.stringify(localStorage)", json!([])).await;
     let stored = stored.as_str().unwrap();
     assert!(!stored.contains(secret) && stored.ends_with("{}"), "no secret kept, nothing in localStorage: {stored}");
@@ -265,6 +271,7 @@ async fn the_console_drives_rolling_updates_in_a_real_browser() {
     browser.choose("#image", NEW_IMAGE).await;
     browser.type_into("#batches", "2").await;
     browser.choose("#pause", "FirstBatchPause").await;
+    browser.screenshot("console-new-task.png").await;
     browser.click("#create-submit").await;
     browser.wait_for("the new task's page", "return location.hash.startsWith('#/tasks/exec-')", json!([])).await;
     // A mark that a reload would wipe: the page changes below without one.
@@ -398,6 +405,7 @@ async fn the_console_drives_rolling_updates_in_a_real_browser() {
     assert_eq!(browser.run("return sessionStorage.length", json!([])).await, json!(0), "signed out");
     sign_in(&browser, &viewer_key, &viewer_secret).await;
     browser.wait_text("#who-key", &viewer_key).await;
+    assert_eq!(browser.text("#who-user").await, "viewer");
     browser.goto(&format!("{console}#/groups/{group}/new-task")).await;
     browser.choose("#task-type", "script").await;
     browser.type_into("#script", "uptime").await;

@@ -849,4 +849,7 @@ impl From<&rollscale_core::access::AuditEvent> for AuditEventView {
 pub struct Token {
     pub token: String,
     pub expires_at: String,
+    /// The AccessKey it was made from, and that key's user: who calls with it.
+    pub access_key_id: String,
+    pub user_name: String,
 }

@@ -960,5 +960,7 @@ pub async fn create_token(
         .ok_or_else(|| ApiError::new(403, "InvalidAccessKeyId.Inactive", "the AccessKey is not active"))?;
     let expires = chrono::Utc::now().timestamp() + ttl;
     let expires_at = chrono::DateTime::from_timestamp(expires, 0).map(|t| t.to_rfc3339()).unwrap_or_default();
-    Ok(Json(Token { token: make_token(&caller.access_key_id, &secret, expires), expires_at }))
+    let user_name = state.service.access_key_user(&caller.access_key_id).await?;
+    let token = make_token(&caller.access_key_id, &secret, expires);
+    Ok(Json(Token { token, expires_at, access_key_id: caller.access_key_id, user_name }))
 }
