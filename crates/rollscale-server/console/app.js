@@ -236,14 +236,12 @@ async function eventsTab(group, body) {
   const input = h("input", { id: "keywords", name: "keywords", type: "search", placeholder: "failed and i-… / rollback or cancelled" });
   const results = h("div", {});
   async function search() {
-    // The group's events are those whose text has its id: the API's keyword search, with the
-    // group's id joined to each `or` alternative.
     const words = input.value.trim();
-    const alternatives = words ? words.split(/\s+or\s+/i) : [""];
-    const keywords = alternatives.map((alt) => (alt.trim() ? `${alt.trim()} and ${group.id}` : group.id)).join(" or ");
+    const query = new URLSearchParams({ scaling_group_id: group.id, limit: "200" });
+    if (words) query.set("keywords", words);
     try {
-      const events = await get(`/v1/events?limit=200&keywords=${encodeURIComponent(keywords)}`);
-      const mine = events.items.filter((e) => e.scaling_group_id === group.id);
+      const events = await get(`/v1/events?${query}`);
+      const mine = events.items;
       results.replaceChildren(table("Events, newest first", ["When", "Level", "Kind", "Execution", "Content"],
         mine.map((e) => h("tr", { class: e.level.toLowerCase() },
           h("td", {}, e.created_at), h("td", {}, e.level), h("td", {}, e.kind),
@@ -445,7 +443,7 @@ async function taskPage(id) {
     const change = p.imageId ? `image ${p.imageId}` : p.invokeScript !== undefined ? `script (${p.commandType ?? "RunShellScript"})`
       : p.packageName ? `package ${p.packageName} ${p.packageVersion ?? ""} (${p.action ?? "install"})` : task.kind;
     summary.replaceChildren(h("dl", { class: "facts" },
-      h("dt", {}, "Status"), h("dd", {}, h("span", { id: "task-status", "data-status": task.status, "data-waiting": task.waiting_status ?? "" }, statusBadge(statusText(task)))),
+      h("dt", {}, "Status"), h("dd", {}, h("span", { id: "task-status", "data-task": task.id, "data-status": task.status, "data-waiting": task.waiting_status ?? "" }, statusBadge(statusText(task)))),
       h("dt", {}, "Batch"), h("dd", { id: "task-batch" }, `batch ${task.current_batch} of ${task.batch_count}`, task.batch_sizes.length ? ` (sizes ${task.batch_sizes.join(", ")}; pause ${p.batchPauseOption ?? "Automatic"})` : ""),
       h("dt", {}, "Type"), h("dd", {}, `${task.kind}, ${task.invoke_type}: ${change}`),
       h("dt", {}, "Instances"), h("dd", { id: "task-counters" }, `${c.success} succeeded · ${c.skipped} skipped · ${c.failed} failed · ${c.cancelled} cancelled · ${c.running} running · ${c.queued} queued · ${c.total} in all`),

@@ -442,6 +442,15 @@ fn cases(ids: &Ids) -> Vec<Case> {
             vec![("ExecutionId", e.clone())],
             false,
         ),
+        case(
+            "get",
+            "/v1/events",
+            format!("/v1/events?scaling_group_id={g}&keywords=failed"),
+            None,
+            (ESS, "DescribeEvents"),
+            vec![("ScalingGroupId", g.clone()), ("Keywords", s("failed"))],
+            true,
+        ),
         case("get", "/v1/users", s("/v1/users"), None, (RAM, "ListUsers"), vec![], false),
         case(
             "post",

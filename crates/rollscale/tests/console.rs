@@ -208,10 +208,12 @@ impl Browser {
     }
 }
 
-/// Waits for the task page to show the task with this status (and waiting status).
+/// Waits for the task page to show the task of the address with this status (and waiting
+/// status).
 async fn task_status(browser: &Browser, status: &str, waiting: &str) -> String {
     let script = "const e = document.getElementById('task-status'); \
-                  return e && e.dataset.status === arguments[0] && e.dataset.waiting === arguments[1] \
+                  return e && location.hash === '#/tasks/' + e.dataset.task \
+                  && e.dataset.status === arguments[0] && e.dataset.waiting === arguments[1] \
                   ? location.hash : null";
     let hash = browser.wait_for(&format!("the task {status} {waiting}"), script, json!([status, waiting])).await;
     hash.as_str().unwrap_or_default().trim_start_matches("#/tasks/").to_string()
@@ -298,7 +300,8 @@ async fn the_console_drives_rolling_updates_in_a_real_browser() {
     // Edit image: the scaling configuration's image, for new instances.
     let configuration = server.configuration_id.clone();
     browser.click(&format!("a[href='#/groups/{group}/configurations']")).await;
-    browser.wait_text("#tab", NEW_IMAGE).await;
+    browser.wait_text("#tab", "Edit image").await;
+    assert!(browser.text("#tab").await.contains(NEW_IMAGE), "R4: the update set the configuration's image");
     browser.click("#tab button").await;
     browser.choose(&format!("#image-{configuration}"), OLD_IMAGE).await;
     browser.click("#tab button[data-save]").await;

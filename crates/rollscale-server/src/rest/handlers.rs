@@ -760,6 +760,7 @@ pub async fn stream_rolling_update(
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct EventsQuery {
+    scaling_group_id: Option<String>,
     execution_id: Option<String>,
     keywords: Option<String>,
     limit: Option<i64>,
@@ -775,8 +776,13 @@ pub async fn list_events(
         return Err(ApiError::new(400, "InvalidParameter", "limit must be from 1 to 500"));
     }
     let events = match q.keywords.as_deref() {
-        Some(keywords) => state.service.search_events(q.execution_id.as_deref(), keywords, limit).await?,
-        None => state.service.events(q.execution_id.as_deref(), limit).await?,
+        Some(keywords) => {
+            state
+                .service
+                .search_events(q.execution_id.as_deref(), q.scaling_group_id.as_deref(), keywords, limit)
+                .await?
+        }
+        None => state.service.events(q.execution_id.as_deref(), q.scaling_group_id.as_deref(), limit).await?,
     };
     Ok(Json(List { items: events.iter().map(EventView::from).collect() }))
 }
