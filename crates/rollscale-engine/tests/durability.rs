@@ -292,7 +292,7 @@ async fn crash_and_resume(change: Change, crash: Crash, at: i64) -> bool {
     let group = h2.service.group(group.id.as_str()).await.unwrap();
     assert!(group.suspended_processes.is_empty(), "{what}: processes resumed");
     // Events are recorded once each, whatever was redone.
-    let events = h2.service.events(Some(task.id.as_str()), 100).await.unwrap();
+    let events = h2.service.events(Some(task.id.as_str()), None, 100).await.unwrap();
     for kind in ["Started", "Succeeded"] {
         assert_eq!(events.iter().filter(|event| event.kind == kind).count(), 1, "{what}: one {kind} event");
     }

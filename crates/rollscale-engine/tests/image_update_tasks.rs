@@ -113,7 +113,7 @@ async fn run_now_makes_one_image_puts_it_into_every_configuration_and_new_instan
     h.service.reconcile_group(&h.service.group(group.id.as_str()).await.unwrap()).await.expect("reconcile");
     let images: Vec<String> = h.instances(&group).await.into_iter().map(|i| i.image_id).collect();
     assert_eq!(images.iter().filter(|i| **i == image_id).count(), 1, "{images:?}");
-    let events = h.service.events(Some(task.id.as_str()), 10).await.unwrap();
+    let events = h.service.events(Some(task.id.as_str()), None, 10).await.unwrap();
     let mut kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
     kinds.sort();
     assert_eq!(kinds, ["ConfigurationsUpdated", "ImageCreated", "Started"]);
@@ -201,7 +201,7 @@ async fn cancel_stops_the_firings_and_a_failed_firing_keeps_the_schedule() {
     assert!(children[0].status_message.contains("no longer exists"), "{}", children[0].status_message);
     assert_eq!(parent.schedule.as_ref().unwrap().next_fire_at, Some(T0 + 2 * HOUR));
     assert_eq!(h.fleet.calls().create_image, 0);
-    let events = h.service.events(Some(children[0].id.as_str()), 10).await.unwrap();
+    let events = h.service.events(Some(children[0].id.as_str()), None, 10).await.unwrap();
     assert!(events.iter().any(|e| e.kind == "Failed" && e.level == EventLevel::Critical), "{events:?}");
     assert_eq!(configuration_images(&h, &configurations).await, vec![OLD_IMAGE.to_string(), OLD_IMAGE.to_string()]);
 

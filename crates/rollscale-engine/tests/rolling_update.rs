@@ -57,7 +57,7 @@ async fn image_update_succeeds_end_to_end() {
         let next_start = works.iter().filter(|w| w.batch == k).filter_map(|w| w.started_at).min().unwrap();
         assert!(prev_end <= next_start, "batch {k} started before batch {} ended", k - 1);
     }
-    let events = h.service.events(Some(task.id.as_str()), 100).await.unwrap();
+    let events = h.service.events(Some(task.id.as_str()), None, 100).await.unwrap();
     let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
     assert!(kinds.contains(&"Started") && kinds.contains(&"Succeeded") && kinds.contains(&"BatchDone"), "{kinds:?}");
 }

@@ -1,13 +1,15 @@
 //! rollscale's HTTP surface: the Alibaba Cloud RPC API on `/` (OOS 2019-06-01, ESS
 //! 2014-08-28 and 2022-02-22, ECS 2014-05-26, RAM 2015-05-01) and the REST API under `/v1`
 //! ([`rest`]), both over the engine's `Service`, with one table of their operations
-//! ([`operations`]) and one audit log writer ([`audit`]).
+//! ([`operations`]) and one audit log writer ([`audit`]); and the web console under
+//! `/console/` ([`console`]), static files that call the REST API.
 //!
 //! Architecture invariant: this is the only crate that knows HTTP. Handlers parse and
 //! authenticate a request, call the engine's `Service`, and render its answer or error in the
 //! wire format of `shared/compat/WIRE.md`. No domain rule lives here.
 
 pub mod audit;
+pub mod console;
 pub mod error;
 pub mod operations;
 pub mod rest;
@@ -78,6 +80,7 @@ pub fn router(service: Service, auth: AuthConfig) -> Router {
         .route("/", any(rpc::handle))
         .route("/healthz", get(|| async { "ok\n" }))
         .merge(rest::router(state.clone()))
+        .merge(console::router())
         .with_state(state)
 }
 

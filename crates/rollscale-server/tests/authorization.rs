@@ -199,6 +199,15 @@ fn cases(ids: &Ids) -> Vec<Case> {
             false,
         ),
         case(
+            "patch",
+            "/v1/scaling-configurations/{id}",
+            format!("/v1/scaling-configurations/{c}"),
+            Some(json!({"name": "renamed"})),
+            (ESS, "ModifyScalingConfiguration"),
+            vec![("ScalingConfigurationId", c.clone()), ("ScalingConfigurationName", s("renamed"))],
+            false,
+        ),
+        case(
             "get",
             "/v1/instances",
             format!("/v1/instances?scaling_group_id={g}"),
@@ -471,6 +480,15 @@ fn cases(ids: &Ids) -> Vec<Case> {
             (ESS, "DescribeEvents"),
             vec![("ExecutionId", e.clone())],
             false,
+        ),
+        case(
+            "get",
+            "/v1/events",
+            format!("/v1/events?scaling_group_id={g}&keywords=failed"),
+            None,
+            (ESS, "DescribeEvents"),
+            vec![("ScalingGroupId", g.clone()), ("Keywords", s("failed"))],
+            true,
         ),
         case("get", "/v1/users", s("/v1/users"), None, (RAM, "ListUsers"), vec![], false),
         case(

@@ -154,6 +154,7 @@ async fn requests_without_valid_credentials_are_refused() {
     // A token made over the API works like one made by the CLI.
     let (status, made) = send(&app.router, signed("POST", "/v1/tokens?ttl=120", "", SECRET)).await;
     assert_eq!(status, 200, "{made}");
+    assert_eq!((made["access_key_id"].as_str(), made["user_name"].as_str()), (Some(KEY_ID), Some("admin")), "who");
     let request = Request::get("/v1/load-balancers")
         .header("authorization", format!("Bearer {}", made["token"].as_str().unwrap()));
     let (status, body) = send(&app.router, request.body(Body::empty()).unwrap()).await;
@@ -256,6 +257,15 @@ async fn a_rolling_update_over_rest_with_wait_continue_and_a_live_stream() {
     let either = app.ok("GET", &query("Paused or nothing-like-this"), None).await;
     assert!(!either["items"].as_array().unwrap().is_empty());
     assert!(either["items"].as_array().unwrap().iter().all(|e| e["kind"] == "Paused"), "{either}");
+    // A group's events, with or without keywords.
+    let of_group = app.ok("GET", &format!("/v1/events?scaling_group_id={group}&keywords=succeeded"), None).await;
+    let of_group = of_group["items"].as_array().unwrap();
+    assert_eq!(of_group.len(), 2, "the update's success and the rollback's: {of_group:?}");
+    assert!(of_group.iter().all(|e| e["scaling_group_id"] == group.as_str() && e["kind"] == "Succeeded"));
+    let other =
+        app.ok("POST", "/v1/scaling-groups", Some(json!({"name": "other", "min_size": 0, "max_size": 1}))).await;
+    let none = app.ok("GET", &format!("/v1/events?scaling_group_id={}", other["id"].as_str().unwrap()), None).await;
+    assert_eq!(none["items"], json!([]), "another group has none");
     let (status, error) = app.call("GET", &query("succeeded and"), None).await;
     assert_eq!((status, error["Code"].as_str()), (400, Some("InvalidParameter")), "{error}");
     let mut params = vec![

@@ -76,12 +76,19 @@ impl Store {
         Ok(())
     }
 
-    /// Events, newest first, optionally of one execution.
-    pub async fn event_list(&self, execution_id: Option<&str>, limit: i64) -> Result<Vec<Event>, StoreError> {
+    /// Events, newest first, optionally of one execution and of one scaling group.
+    pub async fn event_list(
+        &self,
+        execution_id: Option<&str>,
+        group_id: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<Event>, StoreError> {
         let rows = sqlx::query(
-            "SELECT body FROM events WHERE ($1 = '' OR execution_id = $1) ORDER BY created_at DESC, id DESC LIMIT $2",
+            "SELECT body FROM events WHERE ($1 = '' OR execution_id = $1) AND ($2 = '' OR group_id = $2) \
+             ORDER BY created_at DESC, id DESC LIMIT $3",
         )
         .bind(execution_id.unwrap_or(""))
+        .bind(group_id.unwrap_or(""))
         .bind(limit)
         .fetch_all(&mut *self.conn().await?)
         .await?;

@@ -249,6 +249,17 @@ pub struct NewScalingConfiguration {
     pub containers: Vec<Container>,
 }
 
+/// Changes to a scaling configuration (new instances only: running ones change through a
+/// rolling update); absent fields stay as they are.
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ScalingConfigurationChanges {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub image_id: Option<String>,
+}
+
 #[derive(Serialize, Deserialize, JsonSchema, Debug)]
 pub struct InstanceView {
     pub id: String,
@@ -267,6 +278,8 @@ pub struct InstanceView {
     pub tags: Vec<String>,
     /// `host:port` where it serves, or empty.
     pub address: String,
+    /// Its weight in the group's first load balancer (0 in Standby), when it has one.
+    pub load_balancer_weight: Option<u32>,
     pub created_at: String,
 }
 
@@ -283,6 +296,7 @@ impl From<&Instance> for InstanceView {
             containers: instance.containers.iter().map(Container::from).collect(),
             tags: instance.tags.clone(),
             address: instance.address.clone(),
+            load_balancer_weight: None,
             created_at: time(instance.created_at),
         }
     }
@@ -836,6 +850,9 @@ impl From<&rollscale_core::access::AuditEvent> for AuditEventView {
 pub struct Token {
     pub token: String,
     pub expires_at: String,
+    /// The AccessKey it was made from, and that key's user: who calls with it.
+    pub access_key_id: String,
+    pub user_name: String,
 }
 
 /// An image update task (`ACS-ESS-CreateImageAndUpdateScalingConfiguration`), or one firing of

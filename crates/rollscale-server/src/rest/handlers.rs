@@ -236,7 +236,7 @@ pub async fn change_processes(
 
 async fn group_instances(state: &AppStateRef, group: &str, ids: &[String]) -> Result<List<InstanceView>, ApiError> {
     let instances = state.service.instances(Some(group), ids, None).await?;
-    Ok(List { items: instances.iter().map(InstanceView::from).collect() })
+    instance_views(state, &instances).await
 }
 
 pub async fn change_standby(
@@ -304,6 +304,18 @@ pub async fn create_configuration(
     Ok(Json(ScalingConfigurationView::from(&configuration)))
 }
 
+pub async fn modify_configuration(
+    State(state): State<AppStateRef>,
+    Path(id): Path<String>,
+    changes: Result<Json<ScalingConfigurationChanges>, JsonRejection>,
+) -> Reply<ScalingConfigurationView> {
+    let changes = body(changes)?;
+    let name = changes.name.filter(|name| !name.is_empty());
+    let image_id = changes.image_id.filter(|image| !image.is_empty());
+    let configuration = state.service.modify_configuration(&id, name, image_id).await?;
+    Ok(Json(ScalingConfigurationView::from(&configuration)))
+}
+
 pub async fn get_configuration(
     State(state): State<AppStateRef>,
     Path(id): Path<String>,
@@ -325,7 +337,7 @@ pub async fn list_instances(
 ) -> Reply<List<InstanceView>> {
     let q = query(q)?;
     let instances = state.service.instances(q.scaling_group_id.as_deref(), &[], q.lifecycle_state.as_deref()).await?;
-    Ok(Json(List { items: instances.iter().map(InstanceView::from).collect() }))
+    Ok(Json(instance_views(&state, &instances).await?))
 }
 
 pub async fn get_instance(State(state): State<AppStateRef>, Path(id): Path<String>) -> Reply<InstanceView> {
@@ -333,7 +345,23 @@ pub async fn get_instance(State(state): State<AppStateRef>, Path(id): Path<Strin
     let instance = found
         .first()
         .ok_or_else(|| ApiError::new(404, "InvalidInstanceId.NotFound", format!("the instance {id} does not exist")))?;
-    Ok(Json(InstanceView::from(instance)))
+    let mut views = instance_views(&state, std::slice::from_ref(instance)).await?;
+    Ok(Json(views.items.remove(0)))
+}
+
+/// Instances as the API shows them, each with its load-balancer weight (as
+/// `DescribeScalingInstances` gives `LoadBalancerWeight`).
+async fn instance_views(
+    state: &AppStateRef,
+    instances: &[rollscale_core::domain::Instance],
+) -> Result<List<InstanceView>, ApiError> {
+    let mut items = Vec::with_capacity(instances.len());
+    for instance in instances {
+        let mut view = InstanceView::from(instance);
+        view.load_balancer_weight = state.service.backends(&instance.id).await?.first().map(|b| b.weight);
+        items.push(view);
+    }
+    Ok(List { items })
 }
 
 pub async fn list_launch_templates(State(state): State<AppStateRef>) -> Reply<List<LaunchTemplateView>> {
@@ -732,6 +760,7 @@ pub async fn stream_rolling_update(
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct EventsQuery {
+    scaling_group_id: Option<String>,
     execution_id: Option<String>,
     keywords: Option<String>,
     limit: Option<i64>,
@@ -747,8 +776,13 @@ pub async fn list_events(
         return Err(ApiError::new(400, "InvalidParameter", "limit must be from 1 to 500"));
     }
     let events = match q.keywords.as_deref() {
-        Some(keywords) => state.service.search_events(q.execution_id.as_deref(), keywords, limit).await?,
-        None => state.service.events(q.execution_id.as_deref(), limit).await?,
+        Some(keywords) => {
+            state
+                .service
+                .search_events(q.execution_id.as_deref(), q.scaling_group_id.as_deref(), keywords, limit)
+                .await?
+        }
+        None => state.service.events(q.execution_id.as_deref(), q.scaling_group_id.as_deref(), limit).await?,
     };
     Ok(Json(List { items: events.iter().map(EventView::from).collect() }))
 }
@@ -932,7 +966,9 @@ pub async fn create_token(
         .ok_or_else(|| ApiError::new(403, "InvalidAccessKeyId.Inactive", "the AccessKey is not active"))?;
     let expires = chrono::Utc::now().timestamp() + ttl;
     let expires_at = chrono::DateTime::from_timestamp(expires, 0).map(|t| t.to_rfc3339()).unwrap_or_default();
-    Ok(Json(Token { token: make_token(&caller.access_key_id, &secret, expires), expires_at }))
+    let user_name = state.service.access_key_user(&caller.access_key_id).await?;
+    let token = make_token(&caller.access_key_id, &secret, expires);
+    Ok(Json(Token { token, expires_at, access_key_id: caller.access_key_id, user_name }))
 }
 
 #[derive(Deserialize, Default)]

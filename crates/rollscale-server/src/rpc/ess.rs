@@ -212,9 +212,10 @@ pub async fn dispatch(service: &Service, version: &str, action: &str, params: &P
         "DescribeEvents" => {
             let limit = i64::from(int_param(params, "PageSize", 1, 500)?.unwrap_or(100));
             let execution_id = params.get_nonempty("ExecutionId");
+            let group_id = params.get_nonempty("ScalingGroupId");
             let found = match params.get_nonempty("Keywords") {
-                Some(keywords) => service.search_events(execution_id, keywords, limit).await?,
-                None => service.events(execution_id, limit).await?,
+                Some(keywords) => service.search_events(execution_id, group_id, keywords, limit).await?,
+                None => service.events(execution_id, group_id, limit).await?,
             };
             let events: Vec<Value> = found
                 .iter()
