@@ -116,15 +116,38 @@ impl Browser {
     }
 
     async fn command(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let mut request = self.http.request(method.clone(), format!("{}{path}", self.session));
+        self.try_command(method.clone(), path, body)
+            .await
+            .unwrap_or_else(|error| panic!("WebDriver {method} {path}: {error}"))
+    }
+
+    /// A WebDriver command: its value, or the error WebDriver answered with.
+    async fn try_command(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value, Value> {
+        let mut request = self.http.request(method, format!("{}{path}", self.session));
         if let Some(body) = body {
             request = request.json(&body);
         }
         let answer: Value = request.send().await.expect("chromedriver answers").json().await.expect("JSON");
         if answer["value"]["error"].is_string() {
-            panic!("WebDriver {method} {path}: {}", answer["value"]);
+            return Err(answer["value"].clone());
         }
-        answer["value"].clone()
+        Ok(answer["value"].clone())
+    }
+
+    /// Acts on the element `css` selects; when the page re-rendered it between finding and
+    /// acting (a live update replaced it: "stale element reference"), finds it again.
+    async fn on_element(&self, css: &str, action: &str, body: Value) {
+        for attempt in 0.. {
+            let element = self.element(css).await;
+            let path = format!("/element/{element}/{action}");
+            match self.try_command(reqwest::Method::POST, &path, Some(body.clone())).await {
+                Ok(_) => return,
+                Err(error) if error["error"] == "stale element reference" && attempt < 50 => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(error) => panic!("WebDriver {action} on {css}: {error}"),
+            }
+        }
     }
 
     async fn goto(&self, url: &str) {
@@ -163,15 +186,13 @@ impl Browser {
     }
 
     async fn click(&self, css: &str) {
-        let element = self.element(css).await;
-        self.command(reqwest::Method::POST, &format!("/element/{element}/click"), Some(json!({}))).await;
+        self.on_element(css, "click", json!({})).await;
     }
 
     /// Clears a field and types `text` into it.
     async fn type_into(&self, css: &str, text: &str) {
-        let element = self.element(css).await;
-        self.command(reqwest::Method::POST, &format!("/element/{element}/clear"), Some(json!({}))).await;
-        self.command(reqwest::Method::POST, &format!("/element/{element}/value"), Some(json!({"text": text}))).await;
+        self.on_element(css, "clear", json!({})).await;
+        self.on_element(css, "value", json!({"text": text})).await;
     }
 
     /// Chooses the option of a `<select>` whose value is `value` (WebDriver's click on an
