@@ -10,6 +10,8 @@
 //! Podman service and builds the demo images when missing). `-- --size N --batches B` changes
 //! the shape.
 
+mod common;
+
 use async_trait::async_trait;
 use rollscale_core::domain::{ContainerSpec, HealthStatus};
 use rollscale_core::ids::{InstanceId, LoadBalancerId};
@@ -146,33 +148,9 @@ fn cpu_seconds() -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
-fn podman(args: &[&str]) -> String {
-    std::process::Command::new("podman")
-        .args(args)
-        .output()
-        .map(|output| String::from_utf8_lossy(&output.stdout).into_owned())
-        .unwrap_or_default()
-}
-
-fn remove_containers() {
-    let filter = format!("label={PREFIX}.instance");
-    let names = podman(&["ps", "-a", "-q", "--filter", &filter]);
-    let names: Vec<&str> = names.split_whitespace().collect();
-    if !names.is_empty() {
-        let mut args = vec!["rm", "-f", "-t", "0"];
-        args.extend(names);
-        podman(&args);
-    }
-}
-
-fn arg(name: &str, default: u32) -> u32 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let (size, batches) = (arg("--size", 20), arg("--batches", 4));
+    let (size, batches) = (common::arg("--size", 20), common::arg("--batches", 4));
     let dir = tempfile::Builder::new().prefix("rsb").tempdir_in("/tmp")?;
     let socket = dir.path().join("podman.sock");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/containers");
@@ -184,7 +162,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if !status.success() {
         return Err("scripts/containers failed: podman, runc and busybox-static are needed".into());
     }
-    remove_containers();
+    common::remove_containers(PREFIX);
 
     let store = Store::open(&format!("sqlite://{}", dir.path().join("bench.db").display())).await?;
     let lb_row = rollscale_core::domain::LoadBalancer {
@@ -309,7 +287,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     engine.halt();
-    remove_containers();
+    common::remove_containers(PREFIX);
     haproxy.shutdown().await?;
     if status != TaskStatus::Success {
         return Err(format!("the update ended {status:?}").into());

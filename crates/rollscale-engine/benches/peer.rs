@@ -12,6 +12,8 @@
 //! from `scripts/containers`; ansible-core from `scripts/peer-venv`, which the bench calls).
 //! `-- --size N --batches B --runs R` changes the shape.
 
+mod common;
+
 use rollscale_core::task::TaskStatus;
 use rollscale_engine::service::{NewConfiguration, NewGroup};
 use rollscale_engine::{Engine, EngineConfig, Service};
@@ -26,30 +28,6 @@ use std::time::{Duration, Instant};
 const PREFIX: &str = "rspeer";
 const SCRIPT: &str = "echo hello from $(hostname); cat /www/index.html";
 
-fn arg(name: &str, default: u32) -> u32 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-fn podman(args: &[&str]) -> String {
-    Command::new("podman")
-        .args(args)
-        .output()
-        .map(|output| String::from_utf8_lossy(&output.stdout).into_owned())
-        .unwrap_or_default()
-}
-
-fn remove_containers() {
-    let filter = format!("label={PREFIX}.instance");
-    let names = podman(&["ps", "-a", "-q", "--filter", &filter]);
-    let names: Vec<&str> = names.split_whitespace().collect();
-    if !names.is_empty() {
-        let mut args = vec!["rm", "-f", "-t", "0"];
-        args.extend(names);
-        podman(&args);
-    }
-}
-
 fn median(mut values: Vec<Duration>) -> Duration {
     values.sort();
     values[values.len() / 2]
@@ -57,7 +35,8 @@ fn median(mut values: Vec<Duration>) -> Duration {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let (size, batches, runs) = (arg("--size", 20), arg("--batches", 4), arg("--runs", 3).max(1));
+    let (size, batches, runs) =
+        (common::arg("--size", 20), common::arg("--batches", 4), common::arg("--runs", 3).max(1));
     let batch_size = size.div_ceil(batches.max(1));
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let dir = tempfile::Builder::new().prefix("rsp").tempdir_in("/tmp")?;
@@ -78,7 +57,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let ansible_version = Command::new(bin.join("ansible-playbook")).arg("--version").output()?;
     let ansible_version =
         String::from_utf8_lossy(&ansible_version.stdout).lines().next().unwrap_or_default().to_string();
-    remove_containers();
+    common::remove_containers(PREFIX);
 
     // The group: `size` containers of the demo image, no load balancer (the peer has none).
     let store = Store::open(&format!("sqlite://{}", dir.path().join("bench.db").display())).await?;
@@ -195,6 +174,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     engine.halt();
-    remove_containers();
+    common::remove_containers(PREFIX);
     Ok(())
 }
