@@ -283,6 +283,9 @@ pub static OPERATIONS: &[Operation] = &[
             "EventPattern.N.LevelList.N",
             "EventPattern.N.KeywordFilterObj.Relation",
             "EventPattern.N.KeywordFilterObj.Keywords.N",
+            // The same, as aliyun-python-sdk-cms names it.
+            "EventPattern.N.KeywordFilter.Relation",
+            "EventPattern.N.KeywordFilter.Keywords.N",
         ],
     ),
     op("cms:DescribeEventRuleList", CMS, &["NamePrefix", PAGE[0], PAGE[1]]),

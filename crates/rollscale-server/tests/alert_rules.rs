@@ -81,9 +81,30 @@ async fn rules_and_webhooks_in_cloudmonitors_shape() {
     let patterns = &rule["EventPattern"]["EventPattern"];
     assert_eq!(patterns[0]["LevelList"]["LevelList"], json!(["WARN", "CRITICAL"]), "{rule}");
     assert_eq!(patterns[1]["EventTypeList"]["EventTypeList"], json!(["Cancelled"]));
-    assert_eq!(patterns[1]["KeywordFilterObj"], json!({"Relation": "and", "Keywords": {"Keywords": ["asg-"]}}));
+    assert_eq!(patterns[1]["KeywordFilter"], json!({"Relation": "and", "Keywords": {"Keywords": ["asg-"]}}));
     let (_, body) = app.rpc("DescribeEventRuleList", &[("NamePrefix", "other")]).await;
     assert_eq!(body["Total"], 0);
+
+    // aliyun-python-sdk-cms spells the keyword filter `KeywordFilter`; both spellings at once
+    // are refused.
+    let spelled = [
+        ("RuleName", "old-sdk"),
+        ("EventPattern.1.Product", "ess"),
+        ("EventPattern.1.KeywordFilter.Relation", "or"),
+        ("EventPattern.1.KeywordFilter.Keywords.1", "i-abc"),
+    ];
+    assert_eq!(app.rpc("PutEventRule", &spelled).await.0, 200);
+    let keywords = app.service.alert_rule("old-sdk").await.unwrap().patterns[0].keywords.clone();
+    assert_eq!(keywords.map(|k| k.keywords), Some(vec!["i-abc".to_string()]));
+    let both = [
+        ("RuleName", "both"),
+        ("EventPattern.1.Product", "ess"),
+        ("EventPattern.1.KeywordFilter.Keywords.1", "a"),
+        ("EventPattern.1.KeywordFilterObj.Keywords.1", "b"),
+    ];
+    let (status, body) = app.rpc("PutEventRule", &both).await;
+    assert_eq!((status, body["Code"].as_str()), (400, Some("InvalidParameter")), "{body}");
+    assert_eq!(app.rpc("DeleteEventRules", &[("RuleNames.1", "old-sdk")]).await.0, 200);
 
     let (_, body) = app.rpc("DescribeEventRuleTargetList", &[("RuleName", "rolling-failures")]).await;
     assert_eq!(
@@ -115,6 +136,7 @@ async fn rules_and_webhooks_in_cloudmonitors_shape() {
     assert_eq!(body["Deliveries"]["Delivery"], json!([]), "{body}");
     let (_, body) = app.rpc("DescribeEventRuleAttribute", &[("RuleName", "rolling-failures")]).await;
     assert_eq!(body["Result"]["Name"], "rolling-failures", "{body}");
+    assert_eq!(body["Result"]["EventPattern"]["Product"], "ess", "one pattern object: {body}");
     assert_eq!(app.rpc("DeleteEventRules", &[("RuleNames.1", "rolling-failures")]).await.0, 200);
     let (status, body) = app.rpc("DescribeEventRuleAttribute", &[("RuleName", "rolling-failures")]).await;
     assert_eq!((status, body["Code"].as_str()), (404, Some("ResourceNotFound")), "{body}");

@@ -106,3 +106,8 @@ fn tea_oos_sdk_acs3_drives_a_rolling_update() {
 fn tea_ess_2022_sdk_acs3_drives_a_rolling_update() {
     run_sdk_script("tea_ess.py");
 }
+
+#[test]
+fn cloudmonitor_sdks_set_up_an_alert_rule_whose_webhook_hears_a_failure() {
+    run_sdk_script("cms.py");
+}

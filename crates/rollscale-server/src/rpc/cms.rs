@@ -65,7 +65,7 @@ pub async fn dispatch(service: &Service, action: &str, params: &Params) -> Resul
         }
         "DescribeEventRuleAttribute" => {
             let rule = service.alert_rule(required(params, "RuleName")?).await?;
-            Ok(success(json!({ "Result": rule_view(&rule) })))
+            Ok(success(json!({ "Result": rule_attribute_view(&rule) })))
         }
         "EnableEventRules" | "DisableEventRules" => {
             let names = list(params, "RuleNames")?;
@@ -164,23 +164,28 @@ fn rule_change(params: &Params) -> Result<RuleChange, ApiError> {
                 invalid(&field("LevelList"), format!("\"{level}\" is not CRITICAL, WARN, INFO or *"))
             })?);
         }
-        let keywords = list(params, &field("KeywordFilterObj.Keywords"))?;
-        let relation = match params.get_nonempty(&field("KeywordFilterObj.Relation")) {
-            None => Relation::Or,
-            Some(text) if text.eq_ignore_ascii_case("and") => Relation::And,
-            Some(text) if text.eq_ignore_ascii_case("or") => Relation::Or,
-            Some(text) => {
-                return Err(invalid(&field("KeywordFilterObj.Relation"), format!("\"{text}\" is not and or or")))
+        // The API reference says `KeywordFilterObj`, aliyun-python-sdk-cms sends `KeywordFilter`.
+        let mut keywords = None;
+        for filter in ["KeywordFilterObj", "KeywordFilter"] {
+            let words = list(params, &field(&format!("{filter}.Keywords")))?;
+            let relation_name = field(&format!("{filter}.Relation"));
+            let relation = match params.get_nonempty(&relation_name) {
+                None => Relation::Or,
+                Some(text) if text.eq_ignore_ascii_case("and") => Relation::And,
+                Some(text) if text.eq_ignore_ascii_case("or") => Relation::Or,
+                Some(text) => return Err(invalid(&relation_name, format!("\"{text}\" is not and or or"))),
+            };
+            if words.is_empty() {
+                if params.contains(&relation_name) {
+                    return Err(invalid(&field(&format!("{filter}.Keywords")), "a Relation needs keywords"));
+                }
+                continue;
             }
-        };
-        let keywords = if keywords.is_empty() {
-            if params.contains(&field("KeywordFilterObj.Relation")) {
-                return Err(invalid(&field("KeywordFilterObj.Keywords"), "a Relation needs keywords"));
+            if keywords.is_some() {
+                return Err(invalid(&field(filter), "give KeywordFilterObj or KeywordFilter, not both"));
             }
-            None
-        } else {
-            Some(KeywordFilter { keywords, relation })
-        };
+            keywords = Some(KeywordFilter { keywords: words, relation });
+        }
         patterns.push(EventPattern {
             names: list(params, &field("NameList"))?,
             kinds: list(params, &field("EventTypeList"))?,
@@ -191,35 +196,51 @@ fn rule_change(params: &Params) -> Result<RuleChange, ApiError> {
     Ok(RuleChange { name, description: params.get("Description").map(str::to_string), enabled, patterns })
 }
 
+/// A pattern as CloudMonitor shows it; its keyword filter under `filter_name`
+/// (`KeywordFilter` in `DescribeEventRuleList`, `KeywordFilterObj` in
+/// `DescribeEventRuleAttribute`, as the SDKs' models read them).
+fn pattern_view(pattern: &EventPattern, filter_name: &str) -> Value {
+    let levels: Vec<&str> = pattern.levels.iter().map(|level| level_name(*level)).collect();
+    let mut view = json!({
+        "Product": "ess",
+        "NameList": { "NameList": pattern.names },
+        "EventTypeList": { "EventTypeList": pattern.kinds },
+        "LevelList": { "LevelList": levels },
+    });
+    if let Some(filter) = &pattern.keywords {
+        let relation = match filter.relation {
+            Relation::And => "and",
+            Relation::Or => "or",
+        };
+        view[filter_name] = json!({ "Relation": relation, "Keywords": { "Keywords": filter.keywords } });
+    }
+    view
+}
+
+/// A rule in `DescribeEventRuleList`'s shape: every pattern, in a list.
 fn rule_view(rule: &AlertRule) -> Value {
-    let patterns: Vec<Value> = rule
-        .patterns
-        .iter()
-        .map(|pattern| {
-            let levels: Vec<&str> = pattern.levels.iter().map(|level| level_name(*level)).collect();
-            let mut view = json!({
-                "Product": "ess",
-                "NameList": { "NameList": pattern.names },
-                "EventTypeList": { "EventTypeList": pattern.kinds },
-                "LevelList": { "LevelList": levels },
-            });
-            if let Some(filter) = &pattern.keywords {
-                let relation = match filter.relation {
-                    Relation::And => "and",
-                    Relation::Or => "or",
-                };
-                view["KeywordFilterObj"] = json!({ "Relation": relation, "Keywords": { "Keywords": filter.keywords } });
-            }
-            view
-        })
-        .collect();
+    let patterns: Vec<Value> = rule.patterns.iter().map(|pattern| pattern_view(pattern, "KeywordFilter")).collect();
+    let mut view = rule_fields(rule);
+    view["EventPattern"] = json!({ "EventPattern": patterns });
+    view
+}
+
+/// A rule in `DescribeEventRuleAttribute`'s shape, whose `EventPattern` is one object (the
+/// first pattern; `DescribeEventRuleList` shows them all).
+fn rule_attribute_view(rule: &AlertRule) -> Value {
+    let mut view = rule_fields(rule);
+    if let Some(first) = rule.patterns.first() {
+        view["EventPattern"] = pattern_view(first, "KeywordFilterObj");
+    }
+    view
+}
+
+fn rule_fields(rule: &AlertRule) -> Value {
     json!({
         "Name": rule.name,
         "Description": rule.description,
         "State": if rule.enabled { "ENABLED" } else { "DISABLED" },
         "EventType": "SYSTEM",
-        "EventPattern": { "EventPattern": patterns },
-        "Targets": rule.webhooks.len(),
     })
 }
 
