@@ -193,6 +193,7 @@ impl Service {
             store.instance_list(Some(&group.id)).await?.into_iter().map(|i| i.value).collect();
         let pending: Vec<Instance> =
             instances.iter().filter(|i| i.lifecycle_state == LifecycleState::Pending).cloned().collect();
+        self.settle_interrupted(group, &instances).await?;
         // An instance that cannot be brought up is reported after the capacity is settled: a
         // scale-in may be what removes it.
         let mut failures = Vec::new();
@@ -223,7 +224,15 @@ impl Service {
             if !chosen.is_empty() {
                 let mut activity = self.activity_begin(group, "Scale in", &chosen).await?;
                 for instance in &chosen {
-                    self.remove_instance(instance).await?;
+                    if let Err(error) = self.remove_instance(instance).await {
+                        // Ended here, not left in progress: R3 would refuse every rolling
+                        // update of the group meanwhile. The next pass tries again.
+                        activity.status = ActivityStatus::Failed;
+                        activity.status_message = format!("instance {} could not be removed: {error}", instance.id);
+                        activity.ended_at = Some(now_millis());
+                        self.engine.store.activity_put(&activity).await?;
+                        return Err(error);
+                    }
                 }
                 self.activity_end(&mut activity).await?;
             }
@@ -238,6 +247,50 @@ impl Service {
             Some((_, error)) => Err(error),
             None => Ok(()),
         }
+    }
+
+    /// Ends the scale activities a pass left in progress when it was cut short (a crash, a
+    /// halt, a lost lease): passes of a group are one at a time, so one in progress when a pass
+    /// begins is no one's any more, and R3 would refuse every rolling update of the group while
+    /// it stays so. A scale-in is Successful when none of its instances is left in the group,
+    /// else Failed naming those left (this pass removes what the desired capacity still asks).
+    /// A scale-out with Pending instances is left to [`Service::settle_activities`], which
+    /// ends it once this pass has brought them up; one without is Successful when all its
+    /// instances are in the group, else Failed naming those missing.
+    async fn settle_interrupted(&self, group: &ScalingGroup, instances: &[Instance]) -> Result<(), ServiceError> {
+        let by_id: HashMap<&InstanceId, &Instance> = instances.iter().map(|i| (&i.id, i)).collect();
+        let (activities, _) = self.engine.store.activity_list(&group.id, 0, 100).await?;
+        for mut activity in activities.into_iter().filter(|a| a.status == ActivityStatus::InProgress) {
+            let (missing, left): (Vec<&InstanceId>, Vec<&InstanceId>) =
+                activity.instance_ids.iter().partition(|id| !by_id.contains_key(id));
+            let outcome = if activity.description.starts_with("Scale in") {
+                match left.is_empty() {
+                    true => None,
+                    false => Some(format!("interrupted before removing {}", join_ids(&left))),
+                }
+            } else if activity.description.starts_with("Scale out") {
+                if left.iter().any(|id| by_id[id].lifecycle_state == LifecycleState::Pending) {
+                    continue;
+                }
+                match missing.is_empty() {
+                    true => None,
+                    false => Some(format!("interrupted: {} never joined the group", join_ids(&missing))),
+                }
+            } else {
+                continue;
+            };
+            activity.ended_at = Some(now_millis());
+            match outcome {
+                None => activity.status = ActivityStatus::Successful,
+                Some(message) => {
+                    activity.status = ActivityStatus::Failed;
+                    activity.status_message = message;
+                }
+            }
+            tracing::info!(group = %group.id, activity = %activity.id, status = %activity.status, "an interrupted scaling activity was ended");
+            self.engine.store.activity_put(&activity).await?;
+        }
+        Ok(())
     }
 
     /// Ends the scale-out activities still in progress whose Pending instances this pass
@@ -450,4 +503,8 @@ fn finish_activity(activity: &mut ScalingActivity, failures: &[&Failure]) {
         activity.status = ActivityStatus::Failed;
         activity.status_message = failures.iter().map(|(_, error)| error.to_string()).collect::<Vec<_>>().join("; ");
     }
+}
+
+fn join_ids(ids: &[&InstanceId]) -> String {
+    ids.iter().map(|id| id.as_str()).collect::<Vec<_>>().join(", ")
 }

@@ -902,3 +902,62 @@ async fn exit_standby_restores_each_instances_own_weight() {
     h.service.exit_standby(group.id.as_str(), &[light.to_string()]).await.expect("exit standby");
     assert_eq!(h.lb.weight(&lb, &light).await, Ok(Some(37)));
 }
+
+/// Scale activities a cut-short pass left in progress (a crash between removing instances and
+/// ending the scale-in; or after bringing a scale-out's instances up but before ending it) are
+/// ended by the next pass, so R3 stops refusing rolling updates: a scale-in whose instances are
+/// all gone is Successful, one that left some is Failed naming them (and the pass removes what
+/// the desired capacity still asks); a scale-out whose instances all joined is Successful.
+#[tokio::test]
+async fn scale_activities_a_crash_left_in_progress_are_ended_by_the_next_pass() {
+    use rollscale_core::domain::{ActivityStatus, ScalingActivity};
+    use rollscale_core::ids::{InstanceId, ScalingActivityId};
+    use rollscale_engine::service::GroupChanges;
+    let h = Harness::new(1).await;
+    let group = h.group(4).await;
+    let gid = group.id.as_str();
+    let members = h.instances(&group).await;
+    let activity = |seed: u128, description: &str, ids: Vec<InstanceId>| ScalingActivity {
+        id: ScalingActivityId::from_random(seed),
+        group_id: group.id.clone(),
+        description: description.into(),
+        cause: "the desired capacity is 2".into(),
+        status: ActivityStatus::InProgress,
+        status_message: String::new(),
+        instance_ids: ids,
+        started_at: rollscale_engine::now_millis(),
+        ended_at: None,
+    };
+    // A scale-in of two that removed one (gone from the store) before the crash, one that
+    // removed both, and a scale-out whose instances all came up InService.
+    let gone = InstanceId::from_random(99);
+    let half = activity(1, "Scale in", vec![gone.clone(), members[3].id.clone()]);
+    let whole = activity(2, "Scale in", vec![InstanceId::from_random(98)]);
+    let grown = activity(3, "Scale out: add 1 instance(s)", vec![members[0].id.clone()]);
+    for interrupted in [&half, &whole, &grown] {
+        h.store.activity_put(interrupted).await.expect("activity");
+    }
+    let update = image_params(gid, None, 1, "Automatic").to_string();
+    let refused = h.service.start_execution(IMAGE_TEMPLATE, &update).await;
+    assert_eq!(refused.map(|task| task.id).map_err(|error| error.code()), Err("ScalingActivityInProgress"));
+
+    let changes = GroupChanges { desired_capacity: Some(3), ..GroupChanges::default() };
+    let shrunk = h.service.modify_group(gid, changes).await.expect("modify");
+    h.service.reconcile_group(&shrunk).await.expect("a pass");
+    let (activities, _) = h.store.activity_list(&group.id, 0, 100).await.expect("activities");
+    let status_of = |id: &ScalingActivityId| activities.iter().find(|a| &a.id == id).expect("there").clone();
+    let half_now = status_of(&half.id);
+    assert_eq!(half_now.status, ActivityStatus::Failed);
+    assert!(half_now.status_message.contains(members[3].id.as_str()), "{}", half_now.status_message);
+    assert!(!half_now.status_message.contains(gone.as_str()), "{}", half_now.status_message);
+    assert_eq!(status_of(&whole.id).status, ActivityStatus::Successful);
+    assert_eq!(status_of(&grown.id).status, ActivityStatus::Successful);
+    assert!(
+        activities.iter().all(|a| a.status != ActivityStatus::InProgress && a.ended_at.is_some()),
+        "{activities:?}"
+    );
+    assert_eq!(h.instances(&group).await.len(), 3, "the pass scaled in to the desired capacity");
+    let task = h.service.start_execution(IMAGE_TEMPLATE, &update).await.expect("R3 no longer refuses");
+    let (done, _) = h.wait(task.id.as_str(), None).await;
+    assert_eq!(done.status, TaskStatus::Success);
+}
