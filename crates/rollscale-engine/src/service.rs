@@ -884,6 +884,78 @@ impl Service {
         Ok(activity.id)
     }
 
+    /// `RemoveInstances`: takes the instances out of the group and releases them (off the load
+    /// balancers, removed from the fleet), as a scale-in activity. With
+    /// `decrease_desired_capacity` (the default) the desired capacity goes down by as many, which
+    /// must not go below MinSize; without, the reconciler makes new instances in their place (how
+    /// an instance that never became healthy is replaced). Refused while a rolling update of
+    /// the group runs, for Protected instances (unprotect them first) and for an instance not in
+    /// the group. Runs under the group's pass lock, so no reconcile pass interleaves; a crash
+    /// midway leaves a scale-in the next pass ends (naming what was left) and the capacity as
+    /// written.
+    pub async fn remove_instances(
+        &self,
+        group_id: &str,
+        ids: &[String],
+        decrease_desired_capacity: bool,
+    ) -> Result<ScalingActivityId, ServiceError> {
+        let (group, instances) = self.group_instances(group_id, ids).await?;
+        if let Some(task) = self.store().task_active_for_group(&group.id).await? {
+            return Err(ServiceError::rejected(
+                "IncorrectScalingGroupStatus",
+                format!("the scaling group {} has the rolling update {} in progress", group.id, task.value.id),
+            ));
+        }
+        if let Some(protected) = instances.iter().find(|i| i.lifecycle_state == LifecycleState::Protected) {
+            return Err(ServiceError::rejected(
+                "IncorrectInstanceStatus",
+                format!("the instance {} is Protected; unprotect it before removing it", protected.id),
+            ));
+        }
+        let lock = self.engine.group_pass_lock(&group.id);
+        let _pass = lock.lock().await;
+        if decrease_desired_capacity {
+            let count = instances.len() as u32;
+            loop {
+                let current = self.store().group_get(&group.id).await?.ok_or_else(|| group_not_found(group_id))?;
+                let mut next = current.value.clone();
+                if next.desired_capacity < next.min_size + count {
+                    return Err(ServiceError::rejected(
+                        "IncorrectCapacity.MinSize",
+                        format!(
+                            "removing {count} instance(s) would take the desired capacity of {} from {} below its \
+                             MinSize {}; lower MinSize, or remove them without DecreaseDesiredCapacity",
+                            group.id, next.desired_capacity, next.min_size
+                        ),
+                    ));
+                }
+                next.desired_capacity -= count;
+                match self.store().group_update(&next, current.generation).await {
+                    Err(StoreError::Conflict { .. }) => continue,
+                    other => {
+                        other?;
+                        break;
+                    }
+                }
+            }
+        }
+        let mut activity =
+            self.activity_begin(&group, "Scale in: remove instances (RemoveInstances)", &instances).await?;
+        for instance in &instances {
+            if let Err(error) = self.remove_instance(instance).await {
+                activity.status = ActivityStatus::Failed;
+                activity.status_message = format!("instance {} could not be removed: {error}", instance.id);
+                activity.ended_at = Some(now_millis());
+                self.store().activity_put(&activity).await?;
+                return Err(error);
+            }
+        }
+        self.activity_end(&mut activity).await?;
+        // Without DecreaseDesiredCapacity, the reconciler makes the replacements.
+        self.engine.wake_reconciler();
+        Ok(activity.id)
+    }
+
     pub async fn set_protection(&self, group_id: &str, ids: &[String], protected: bool) -> Result<(), ServiceError> {
         let (_, instances) = self.group_instances(group_id, ids).await?;
         for instance in &instances {

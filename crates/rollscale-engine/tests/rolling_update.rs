@@ -961,3 +961,77 @@ async fn scale_activities_a_crash_left_in_progress_are_ended_by_the_next_pass() 
     let (done, _) = h.wait(task.id.as_str(), None).await;
     assert_eq!(done.status, TaskStatus::Success);
 }
+
+/// `RemoveInstances`: an instance that never became healthy is removed and, without
+/// DecreaseDesiredCapacity, replaced by the reconciler once the image is fixed; with it (the
+/// default) the capacity goes down. Refused, changing nothing: below MinSize, a Protected
+/// instance, an instance of another group, during a rolling update.
+#[tokio::test]
+async fn remove_instances_replaces_a_broken_instance_or_shrinks_the_group() {
+    use rollscale_core::domain::{HealthStatus, LifecycleState};
+    use rollscale_engine::service::GroupChanges;
+    let h = Harness::new(1).await;
+    let group = h.group(2).await;
+    let gid = group.id.as_str();
+    // A scale-out on an image that never becomes healthy: one Pending, Unhealthy instance.
+    h.fleet.set_unhealthy_image(OLD_IMAGE, true);
+    let changes = GroupChanges { max_size: Some(4), desired_capacity: Some(3), ..GroupChanges::default() };
+    let grown = h.service.modify_group(gid, changes).await.expect("modify");
+    assert!(h.service.reconcile_group(&grown).await.is_err(), "it does not become healthy");
+    let broken = h
+        .instances(&group)
+        .await
+        .into_iter()
+        .find(|i| i.lifecycle_state == LifecycleState::Pending)
+        .expect("a Pending instance");
+    assert_eq!(broken.health_status, HealthStatus::Unhealthy);
+
+    // Replaced: removed without lowering the capacity, the next pass makes a healthy one.
+    h.fleet.set_unhealthy_image(OLD_IMAGE, false);
+    h.service.remove_instances(gid, &[broken.id.to_string()], false).await.expect("remove");
+    assert!(h.fleet.snapshot(&broken.id).is_none(), "released from the fleet");
+    let group_now = h.service.group(gid).await.expect("group");
+    assert_eq!(group_now.desired_capacity, 3, "the capacity is kept");
+    h.service.reconcile_group(&group_now).await.expect("a pass");
+    let members = h.instances(&group).await;
+    assert_eq!(members.len(), 3);
+    assert!(members.iter().all(|i| i.lifecycle_state == LifecycleState::InService && i.id != broken.id), "{members:?}");
+
+    // Refusals change nothing.
+    let other = h
+        .service
+        .create_group(rollscale_engine::service::NewGroup { name: "other".into(), max_size: 1, ..Default::default() })
+        .await
+        .expect("group");
+    let first = members[0].id.to_string();
+    let refused = h.service.remove_instances(other.id.as_str(), std::slice::from_ref(&first), true).await;
+    assert_eq!(refused.unwrap_err().code(), "InvalidInstanceId.NotFound");
+    let floor = GroupChanges { min_size: Some(3), ..GroupChanges::default() };
+    h.service.modify_group(gid, floor).await.expect("MinSize 3");
+    let refused = h.service.remove_instances(gid, std::slice::from_ref(&first), true).await;
+    assert_eq!(refused.unwrap_err().code(), "IncorrectCapacity.MinSize");
+    h.service
+        .modify_group(gid, GroupChanges { min_size: Some(0), ..GroupChanges::default() })
+        .await
+        .expect("MinSize 0");
+    h.service.set_protection(gid, std::slice::from_ref(&first), true).await.expect("protect");
+    let refused = h.service.remove_instances(gid, std::slice::from_ref(&first), true).await;
+    assert_eq!(refused.unwrap_err().code(), "IncorrectInstanceStatus");
+    h.service.set_protection(gid, std::slice::from_ref(&first), false).await.expect("unprotect");
+    let paused = h.start(IMAGE_TEMPLATE, image_params(gid, None, 3, "FirstBatchPause")).await;
+    h.wait(paused.id.as_str(), Some(WaitingStatus::BatchPaused)).await;
+    let refused = h.service.remove_instances(gid, std::slice::from_ref(&first), true).await;
+    assert_eq!(refused.unwrap_err().code(), "IncorrectScalingGroupStatus");
+    assert_eq!(h.instances(&group).await.len(), 3, "nothing was removed");
+    assert_eq!(h.service.group(gid).await.expect("group").desired_capacity, 3, "nor the capacity changed");
+    h.service.cancel_task(paused.id.as_str(), true).await.expect("cancel");
+    h.wait(paused.id.as_str(), None).await;
+
+    // Shrunk: the default lowers the desired capacity by as many.
+    let two: Vec<String> = members[1..].iter().map(|i| i.id.to_string()).collect();
+    h.service.remove_instances(gid, &two, true).await.expect("remove");
+    let group_now = h.service.group(gid).await.expect("group");
+    assert_eq!(group_now.desired_capacity, 1);
+    h.service.reconcile_group(&group_now).await.expect("a pass");
+    assert_eq!(h.instances(&group).await.len(), 1, "no replacement");
+}

@@ -200,6 +200,7 @@ pub static OPERATIONS: &[Operation] = &[
     ),
     op("ess:EnterStandby", ESS, &INSTANCES),
     op("ess:ExitStandby", ESS, &INSTANCES),
+    op("ess:RemoveInstances", ESS, &[INSTANCES[0], INSTANCES[1], INSTANCES[2], "DecreaseDesiredCapacity"]),
     op("ess:SetInstancesProtection", ESS, &[INSTANCES[0], INSTANCES[1], INSTANCES[2], "ProtectedFromScaleIn"]),
     op("ess:SuspendProcesses", ESS, &["ScalingGroupId", "Process.N", "Processes.N"]),
     op("ess:ResumeProcesses", ESS, &["ScalingGroupId", "Process.N", "Processes.N"]),

@@ -155,6 +155,15 @@ fn cases(ids: &Ids) -> Vec<Case> {
         ),
         case(
             "post",
+            "/v1/scaling-groups/{id}/remove-instances",
+            format!("/v1/scaling-groups/{g}/remove-instances"),
+            Some(json!({"instance_ids": [i]})),
+            (ESS, "RemoveInstances"),
+            vec![("ScalingGroupId", g.clone()), ("InstanceId.1", i.clone())],
+            true,
+        ),
+        case(
+            "post",
             "/v1/scaling-groups/{id}/protection",
             format!("/v1/scaling-groups/{g}/protection"),
             Some(json!({"protected": true, "instance_ids": [i]})),

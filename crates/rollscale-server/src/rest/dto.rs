@@ -201,6 +201,17 @@ pub struct StandbyChange {
     pub instance_ids: Vec<String>,
 }
 
+/// `POST /v1/scaling-groups/{id}/remove-instances` (`RemoveInstances`).
+#[derive(Serialize, Deserialize, JsonSchema, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct RemoveInstancesBody {
+    pub instance_ids: Vec<String>,
+    /// Lower the desired capacity by as many (the default); `false`: the reconciler makes new
+    /// instances in their place.
+    #[serde(default)]
+    pub decrease_desired_capacity: Option<bool>,
+}
+
 #[derive(Serialize, Deserialize, JsonSchema, Debug)]
 #[serde(deny_unknown_fields)]
 pub struct ProtectionChange {

@@ -255,6 +255,18 @@ pub async fn change_standby(
     Ok(Json(group_instances(&state, &id, &change.instance_ids).await?))
 }
 
+/// Removes instances from the group; answers with the group's instances left.
+pub async fn remove_instances(
+    State(state): State<AppStateRef>,
+    Path(id): Path<String>,
+    change: Result<Json<RemoveInstancesBody>, JsonRejection>,
+) -> Reply<List<InstanceView>> {
+    let change = body(change)?;
+    let decrease = change.decrease_desired_capacity.unwrap_or(true);
+    state.service.remove_instances(&id, &change.instance_ids, decrease).await?;
+    Ok(Json(group_instances(&state, &id, &[]).await?))
+}
+
 pub async fn change_protection(
     State(state): State<AppStateRef>,
     Path(id): Path<String>,

@@ -77,6 +77,12 @@ pub async fn dispatch(service: &Service, version: &str, action: &str, params: &P
             let activity = service.enter_standby(required(params, "ScalingGroupId")?, &ids).await?;
             Ok(json!({ "ScalingActivityId": activity }))
         }
+        "RemoveInstances" => {
+            let ids = shape.names(params, "InstanceId", "InstanceIds")?;
+            let decrease = bool_param(params, "DecreaseDesiredCapacity")?.unwrap_or(true);
+            let activity = service.remove_instances(required(params, "ScalingGroupId")?, &ids, decrease).await?;
+            Ok(json!({ "ScalingActivityId": activity }))
+        }
         "ExitStandby" => {
             let ids = shape.names(params, "InstanceId", "InstanceIds")?;
             let activity = service.exit_standby(required(params, "ScalingGroupId")?, &ids).await?;
