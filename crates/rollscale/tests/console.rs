@@ -610,6 +610,17 @@ async fn the_console_makes_image_update_tasks_and_alert_rules_in_a_real_browser(
     browser.command(reqwest::Method::POST, "/alert/accept", Some(json!({}))).await;
     assert_eq!(image_task_status(&browser, "Cancelled").await, periodic);
     assert!(browser.text("#image-task-actions").await.is_empty(), "no Cancel for a cancelled task");
+    // Scheduled, once, at a time in a time zone.
+    update_image_form(&browser, &console, &group, &source, &configuration).await;
+    browser.click("#executed-scheduled").await;
+    browser.set_value("#run-at", "2099-06-01T08:30").await;
+    browser.type_into("#time-zone", "Asia/Shanghai").await;
+    browser.type_into("#role", "OOSServiceRole").await;
+    browser.click("#update-image-submit").await;
+    image_task_status(&browser, "Waiting").await;
+    let schedule = browser.text("#image-task-schedule").await;
+    assert!(schedule.starts_with("at 2099-06-01T08:30") && schedule.contains("Asia/Shanghai"), "{schedule}");
+    assert_eq!(browser.text("#image-task-next").await, "2099-06-01T00:30:00Z", "08:30 in Shanghai");
 
     // Alerts: a rule for CRITICAL with a webhook to a receiver on loopback.
     let receiver = Receiver::start();
@@ -672,6 +683,26 @@ async fn the_console_makes_image_update_tasks_and_alert_rules_in_a_real_browser(
     assert_eq!(rule["Result"]["State"], "DISABLED", "{rule}");
     browser.goto(&format!("{console}#/alerts")).await;
     browser.wait_text("tr[data-rule='oncall']", "Disabled").await;
+
+    // Edit its pattern, remove its webhook, delete it.
+    browser.click("tr[data-rule='oncall'] a").await;
+    browser.click("input[name='pattern-0-kind'][value='InstanceFailed']").await;
+    browser.type_into("#pattern-0-keywords", "failed i-").await;
+    browser.choose("#pattern-0-relation", "and").await;
+    browser.click("#rule-save").await;
+    browser.wait_text("#rule-summary", "kinds InstanceFailed").await;
+    let rule = cli_json(&dir, &["cms", "DescribeEventRuleAttribute", "--RuleName", "oncall"]);
+    let pattern = &rule["Result"]["EventPattern"]["EventPattern"][0];
+    assert_eq!(pattern["EventTypeList"]["EventTypeList"], json!(["InstanceFailed"]), "{rule}");
+    assert_eq!(pattern["KeywordFilterObj"]["Relation"], "and", "{rule}");
+    assert_eq!(rule["Result"]["State"], "DISABLED", "saving patterns keeps the state: {rule}");
+    browser.click("button[data-remove-webhook='pager']").await;
+    browser.wait_text("#rule-webhooks", "No webhook yet").await;
+    browser.click("#rule-delete").await;
+    browser.command(reqwest::Method::POST, "/alert/accept", Some(json!({}))).await;
+    browser.wait_text("main", "No alert rule yet").await;
+    let rules = cli_json(&dir, &["cms", "DescribeEventRuleList"]);
+    assert!(!rules.to_string().contains("oncall"), "deleted: {rules}");
 
     browser.quit().await;
     drop(driver);
