@@ -24,11 +24,26 @@ const GROUP_TABS = [
 ];
 
 const main = document.getElementById("main");
-/// What the page being shown follows (progress streams, refreshes), stopped when it goes.
-let following = [];
+/// The page a route draws: it goes into <main> only while it is the current one (an answer
+/// that comes after the next route started is dropped), and what it follows (progress streams,
+/// refreshes) stops when it goes.
+let currentView = { live: true, following: [] };
 
-/// Calls `refresh` every `ms` milliseconds while the page is shown (one call at a time).
-function every(ms, refresh) {
+function newView() {
+  currentView.live = false;
+  for (const running of currentView.following) running.stop();
+  currentView = { live: true, following: [] };
+  return currentView;
+}
+
+/// Keeps `running` (something with stop()) going while `view` is shown.
+function keep(view, running) {
+  if (view.live) view.following.push(running);
+  else running.stop();
+}
+
+/// Calls `refresh` every `ms` milliseconds while `view` is shown (one call at a time).
+function every(view, ms, refresh) {
   let stopped = false;
   let timer = null;
   const tick = async () => {
@@ -39,7 +54,7 @@ function every(ms, refresh) {
     }
   };
   timer = setTimeout(tick, ms);
-  following.push({ stop() { stopped = true; clearTimeout(timer); } });
+  keep(view, { stop() { stopped = true; clearTimeout(timer); } });
 }
 
 /// An element: h("button", { type: "button", onclick }, "Text", child, …).
@@ -78,8 +93,8 @@ function notice(text) {
   if (text) setTimeout(() => { if (box.textContent === text) box.textContent = ""; }, 4000);
 }
 
-function show(...children) {
-  main.replaceChildren(...children);
+function show(view, ...children) {
+  if (view.live) main.replaceChildren(...children);
 }
 
 function statusText(task) {
@@ -93,6 +108,7 @@ function statusBadge(text) {
 // ------------------------------------------------------------------------- sign in
 
 function signInPage(problem) {
+  const view = currentView;
   const id = h("input", { id: "access-key-id", name: "access-key-id", required: true, autocomplete: "username", spellcheck: "false" });
   const secret = h("input", { id: "access-key-secret", name: "access-key-secret", type: "password", required: true, autocomplete: "current-password" });
   const status = h("div", { id: "sign-in-status" }, problem ? errorBox(problem) : null);
@@ -120,7 +136,7 @@ function signInPage(problem) {
       button.disabled = false;
     }
   });
-  show(form);
+  show(view, form);
   id.focus();
 }
 
@@ -142,7 +158,8 @@ document.getElementById("sign-out").addEventListener("click", () => {
 // ------------------------------------------------------------------------- groups
 
 async function groupsPage() {
-  show(h("h1", {}, "Scaling groups"), h("p", {}, "Loading…"));
+  const view = currentView;
+  show(view, h("h1", {}, "Scaling groups"), h("p", {}, "Loading…"));
   const [groups, instances] = await Promise.all([get("/v1/scaling-groups"), get("/v1/instances")]);
   const rows = groups.items.map((group) => {
     const mine = instances.items.filter((i) => i.scaling_group_id === group.id);
@@ -155,18 +172,19 @@ async function groupsPage() {
       h("td", {}, `${mine.length} (${inService} InService)`),
       h("td", {}, group.suspended_processes.join(", ") || "none"));
   });
-  show(h("h1", {}, "Scaling groups"),
+  show(view, h("h1", {}, "Scaling groups"),
     table("Scaling groups", ["Name / ID", "Type", "Status", "Min / max / desired", "Instances", "Suspended processes"], rows,
       "No scaling group yet. Create one with the API or the CLI (rollscale ess CreateScalingGroup …)."));
 }
 
 async function groupPage(id, tab, sub) {
+  const view = currentView;
   const group = await get(`/v1/scaling-groups/${encodeURIComponent(id)}`);
   const tabs = h("nav", { class: "tabs", "aria-label": "Group" },
     GROUP_TABS.map(([name, label]) =>
       h("a", { href: `#/groups/${id}/${name}`, "aria-current": name === tab ? "page" : false }, label)));
   const body = h("section", { id: "tab" }, h("p", {}, "Loading…"));
-  show(
+  show(view,
     h("p", { class: "crumbs" }, h("a", { href: "#/groups" }, "Scaling groups"), " / ", group.name),
     h("h1", {}, group.name, " ", h("code", {}, group.id)),
     h("dl", { class: "facts" },
@@ -178,7 +196,7 @@ async function groupPage(id, tab, sub) {
     tabs, body);
   const draw = { instances: instancesTab, configurations: configurationsTab, "rolling-updates": tasksTab, events: eventsTab }[tab];
   try {
-    await draw(group, body, sub);
+    await draw(group, body, sub, view);
   } catch (error) {
     body.replaceChildren(errorBox(error));
   }
@@ -202,14 +220,14 @@ const CONFIGURATION_TABS = [
   ["image-tasks", "Update image tasks"],
 ];
 
-async function configurationsTab(group, body, sub) {
+async function configurationsTab(group, body, sub, view) {
   const nav = h("nav", { class: "tabs subtabs", "aria-label": "Scaling configurations" },
     CONFIGURATION_TABS.map(([name, label]) =>
       h("a", { href: `#/groups/${group.id}/configurations${name ? `/${name}` : ""}`,
         "aria-current": (sub === "image-tasks" ? "image-tasks" : "") === name ? "page" : false }, label)));
   const inner = h("div", { id: "subtab" }, h("p", {}, "Loading…"));
   body.replaceChildren(nav, inner);
-  if (sub === "image-tasks") return imageTasksList(group, inner);
+  if (sub === "image-tasks") return imageTasksList(group, inner, view);
   if (sub === "update-image") return updateImageForm(group, inner);
   return configurationsList(group, inner);
 }
@@ -269,7 +287,7 @@ function imageTaskRow(t) {
     h("td", {}, t.created_at));
 }
 
-async function imageTasksList(group, body) {
+async function imageTasksList(group, body, view) {
   const list = h("div", { id: "image-tasks" });
   async function refresh() {
     const tasks = await get(`/v1/image-update-tasks?scaling_group_id=${encodeURIComponent(group.id)}`);
@@ -283,7 +301,7 @@ async function imageTasksList(group, body) {
     h("p", { class: "hint" }, "An image update task makes a custom image from one of the group's instances and puts it into scaling configurations: now, at a time, or periodically."),
     list);
   await refresh();
-  every(2000, () => refresh().catch((error) => list.replaceChildren(errorBox(error))));
+  every(view, 2000, () => refresh().catch((error) => list.replaceChildren(errorBox(error))));
 }
 
 function radio(name, value, label, checked) {
@@ -386,13 +404,14 @@ async function updateImageForm(group, body) {
 }
 
 async function imageTaskPage(id) {
+  const view = currentView;
   let task = await get(`/v1/image-update-tasks/${encodeURIComponent(id)}`);
   const group = task.scaling_group_ids[0];
   const summary = h("section", { id: "image-task-summary", "aria-live": "polite" });
   const actions = h("div", { class: "row", id: "image-task-actions" });
   const problem = h("div", { id: "image-task-error" });
   const firings = h("section", { id: "image-task-firings" });
-  show(
+  show(view,
     h("p", { class: "crumbs" }, h("a", { href: "#/groups" }, "Scaling groups"), " / ",
       group ? [h("a", { href: `#/groups/${group}/configurations/image-tasks` }, group), " / "] : null, task.id),
     h("h1", {}, "Image update task ", h("code", {}, task.id)),
@@ -446,7 +465,7 @@ async function imageTaskPage(id) {
   }
 
   draw();
-  every(1000, () => refresh().catch((error) => problem.replaceChildren(errorBox(error))));
+  every(view, 1000, () => refresh().catch((error) => problem.replaceChildren(errorBox(error))));
 }
 
 function imageSelect(id, images, selected) {
@@ -505,6 +524,7 @@ function field(id, label, control, hint) {
 }
 
 async function newTaskPage(id) {
+  const view = currentView;
   const [group, images, packages, configurations] = await Promise.all([
     get(`/v1/scaling-groups/${encodeURIComponent(id)}`),
     get("/v1/images"),
@@ -643,13 +663,14 @@ async function newTaskPage(id) {
       submit.disabled = false;
     }
   });
-  show(form);
+  show(view, form);
   type.focus();
 }
 
 // ------------------------------------------------------------------------- a task
 
 async function taskPage(id) {
+  const view = currentView;
   let task = await get(`/v1/rolling-updates/${encodeURIComponent(id)}`);
   const group = await get(`/v1/scaling-groups/${encodeURIComponent(task.scaling_group_id)}`).catch(() => null);
   const summary = h("section", { id: "task-summary", "aria-live": "polite" });
@@ -657,7 +678,7 @@ async function taskPage(id) {
   const problem = h("div", { id: "task-error" });
   const instances = h("section", { id: "task-instances" });
   const rollbackForm = h("div", { id: "rollback-form" });
-  show(
+  show(view,
     h("p", { class: "crumbs" }, h("a", { href: "#/groups" }, "Scaling groups"), " / ",
       h("a", { href: `#/groups/${task.scaling_group_id}/rolling-updates` }, group?.name ?? task.scaling_group_id), " / ", task.id),
     h("h1", {}, "Rolling update ", h("code", {}, task.id)),
@@ -769,7 +790,7 @@ async function taskPage(id) {
   }
 
   await refresh(task);
-  following.push(follow(task.id,
+  keep(view, follow(task.id,
     (view) => refresh(view).catch((error) => problem.replaceChildren(errorBox(error))),
     () => refresh().catch(() => {}),
     (error) => problem.replaceChildren(errorBox(error))));
@@ -789,6 +810,7 @@ function patternText(pattern) {
 }
 
 async function alertsPage() {
+  const view = currentView;
   const rules = await get("/v1/alert-rules");
   const rows = rules.items.map((rule) => h("tr", { "data-rule": rule.name },
     h("td", {}, h("a", { href: `#/alerts/${encodeURIComponent(rule.name)}` }, rule.name), rule.description ? [h("br"), rule.description] : null),
@@ -796,7 +818,7 @@ async function alertsPage() {
     h("td", {}, rule.patterns.map((pattern) => h("div", {}, patternText(pattern)))),
     h("td", {}, rule.webhooks.map((w) => h("div", {}, `${w.id}: ${w.method} ${w.url}`))),
     h("td", {}, rule.updated_at)));
-  show(h("h1", {}, "Alerts"),
+  show(view, h("h1", {}, "Alerts"),
     h("p", {}, "Alert rules send the events they match to webhooks (CloudMonitor's event rules)."),
     h("p", {}, h("a", { class: "button", href: "#/alerts/new", id: "create-rule" }, "Create alert rule")),
     table("Alert rules", ["Rule", "State", "Patterns (any of them)", "Webhooks", "Updated"], rows, "No alert rule yet."));
@@ -839,6 +861,7 @@ function patternEditor(pattern, index, onRemove) {
 }
 
 async function alertRulePage(name) {
+  const view = currentView;
   let rule = name ? await get(`/v1/alert-rules/${encodeURIComponent(name)}`) : null;
   const path = () => `/v1/alert-rules/${encodeURIComponent(rule.name)}`;
   const summary = h("section", { id: "rule-summary", "aria-live": "polite" });
@@ -912,7 +935,7 @@ async function alertRulePage(name) {
 
   const crumbs = h("p", { class: "crumbs" }, h("a", { href: "#/alerts" }, "Alerts"), " / ", rule?.name ?? "new rule");
   if (!rule) {
-    show(crumbs, h("h1", {}, "Create alert rule"), editor);
+    show(view, crumbs, h("h1", {}, "Create alert rule"), editor);
     ruleName.focus();
     return;
   }
@@ -993,18 +1016,17 @@ async function alertRulePage(name) {
       "Nothing sent yet: the rule applies to events recorded after it was made."));
   }
 
-  show(crumbs, h("h1", {}, "Alert rule ", h("code", {}, rule.name)), summary, problem, webhooks, deliveries, editor);
+  show(view, crumbs, h("h1", {}, "Alert rule ", h("code", {}, rule.name)), summary, problem, webhooks, deliveries, editor);
   drawSummary();
   drawWebhooks();
   await drawDeliveries();
-  every(1500, () => drawDeliveries().catch((error) => deliveries.replaceChildren(errorBox(error))));
+  every(view, 1500, () => drawDeliveries().catch((error) => deliveries.replaceChildren(errorBox(error))));
 }
 
 // ------------------------------------------------------------------------- routing
 
 async function route() {
-  for (const running of following) running.stop();
-  following = [];
+  const view = newView();
   const parts = location.hash.replace(/^#\/?/, "").split("/").filter(Boolean).map(decodeURIComponent);
   header();
   if (!session() || parts[0] === "signin") {
@@ -1028,7 +1050,7 @@ async function route() {
       header();
       return signInPage(error);
     }
-    show(h("h1", {}, "Something went wrong"), errorBox(error), h("p", {}, h("a", { href: "#/groups" }, "Back to the scaling groups")));
+    show(view, h("h1", {}, "Something went wrong"), errorBox(error), h("p", {}, h("a", { href: "#/groups" }, "Back to the scaling groups")));
   }
   main.focus({ preventScroll: true });
 }
