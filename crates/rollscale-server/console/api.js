@@ -88,6 +88,8 @@ export async function api(method, path, body) {
 export const get = (path) => api("GET", path);
 export const post = (path, body) => api("POST", path, body);
 export const patch = (path, body) => api("PATCH", path, body);
+export const put = (path, body) => api("PUT", path, body);
+export const remove = (path) => api("DELETE", path);
 
 /// Follows a rolling update's Server-Sent Events stream (fetch, as EventSource sends no
 /// Authorization header): `onProgress(view)` at each change, `onEnd()` once finished. Reconnects

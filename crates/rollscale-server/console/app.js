@@ -1,8 +1,10 @@
 // The console's pages, drawn from the REST API (api.js) into <main>. Routes are the URL's
-// hash: #/groups, #/groups/ID/TAB, #/groups/ID/new-task, #/tasks/ID. Every piece of data is put
-// into the page as text (never as HTML).
+// hash: #/groups, #/groups/ID/TAB, #/groups/ID/configurations/image-tasks,
+// #/groups/ID/configurations/update-image, #/groups/ID/new-task, #/tasks/ID, #/image-tasks/ID,
+// #/alerts, #/alerts/new, #/alerts/NAME. Every piece of data is put into the page as text
+// (never as HTML).
 
-import { ApiError, follow, get, patch, post, session, signIn, signOut } from "./api.js";
+import { ApiError, follow, get, patch, post, put, remove, session, signIn, signOut } from "./api.js";
 
 const PROCESSES = ["ScaleIn", "ScaleOut", "HealthCheck", "AlarmNotification", "ScheduledAction"];
 const TEMPLATES = {
@@ -11,6 +13,9 @@ const TEMPLATES = {
   package: "ACS-ESS-RollingUpdateByConfigureOOSPackage",
   containers: "ACS-ESS-RollingUpdateByUpdateContainerGroup",
 };
+const IMAGE_TASK_TEMPLATE = "ACS-ESS-CreateImageAndUpdateScalingConfiguration";
+const LEVELS = ["CRITICAL", "WARN", "INFO"];
+const EVENT_KINDS = ["Started", "BatchDone", "Paused", "InstanceFailed", "Succeeded", "Cancelled", "Failed"];
 const GROUP_TABS = [
   ["instances", "Instances"],
   ["configurations", "Scaling configurations"],
@@ -19,8 +24,38 @@ const GROUP_TABS = [
 ];
 
 const main = document.getElementById("main");
-/// What the page being shown follows (a progress stream), stopped when it goes.
-let following = null;
+/// The page a route draws: it goes into <main> only while it is the current one (an answer
+/// that comes after the next route started is dropped), and what it follows (progress streams,
+/// refreshes) stops when it goes.
+let currentView = { live: true, following: [] };
+
+function newView() {
+  currentView.live = false;
+  for (const running of currentView.following) running.stop();
+  currentView = { live: true, following: [] };
+  return currentView;
+}
+
+/// Keeps `running` (something with stop()) going while `view` is shown.
+function keep(view, running) {
+  if (view.live) view.following.push(running);
+  else running.stop();
+}
+
+/// Calls `refresh` every `ms` milliseconds while `view` is shown (one call at a time).
+function every(view, ms, refresh) {
+  let stopped = false;
+  let timer = null;
+  const tick = async () => {
+    try {
+      await refresh();
+    } finally {
+      if (!stopped) timer = setTimeout(tick, ms);
+    }
+  };
+  timer = setTimeout(tick, ms);
+  keep(view, { stop() { stopped = true; clearTimeout(timer); } });
+}
 
 /// An element: h("button", { type: "button", onclick }, "Text", child, …).
 function h(tag, attributes = {}, ...children) {
@@ -58,8 +93,8 @@ function notice(text) {
   if (text) setTimeout(() => { if (box.textContent === text) box.textContent = ""; }, 4000);
 }
 
-function show(...children) {
-  main.replaceChildren(...children);
+function show(view, ...children) {
+  if (view.live) main.replaceChildren(...children);
 }
 
 function statusText(task) {
@@ -73,6 +108,7 @@ function statusBadge(text) {
 // ------------------------------------------------------------------------- sign in
 
 function signInPage(problem) {
+  const view = currentView;
   const id = h("input", { id: "access-key-id", name: "access-key-id", required: true, autocomplete: "username", spellcheck: "false" });
   const secret = h("input", { id: "access-key-secret", name: "access-key-secret", type: "password", required: true, autocomplete: "current-password" });
   const status = h("div", { id: "sign-in-status" }, problem ? errorBox(problem) : null);
@@ -100,7 +136,7 @@ function signInPage(problem) {
       button.disabled = false;
     }
   });
-  show(form);
+  show(view, form);
   id.focus();
 }
 
@@ -122,7 +158,8 @@ document.getElementById("sign-out").addEventListener("click", () => {
 // ------------------------------------------------------------------------- groups
 
 async function groupsPage() {
-  show(h("h1", {}, "Scaling groups"), h("p", {}, "Loading…"));
+  const view = currentView;
+  show(view, h("h1", {}, "Scaling groups"), h("p", {}, "Loading…"));
   const [groups, instances] = await Promise.all([get("/v1/scaling-groups"), get("/v1/instances")]);
   const rows = groups.items.map((group) => {
     const mine = instances.items.filter((i) => i.scaling_group_id === group.id);
@@ -135,18 +172,19 @@ async function groupsPage() {
       h("td", {}, `${mine.length} (${inService} InService)`),
       h("td", {}, group.suspended_processes.join(", ") || "none"));
   });
-  show(h("h1", {}, "Scaling groups"),
+  show(view, h("h1", {}, "Scaling groups"),
     table("Scaling groups", ["Name / ID", "Type", "Status", "Min / max / desired", "Instances", "Suspended processes"], rows,
       "No scaling group yet. Create one with the API or the CLI (rollscale ess CreateScalingGroup …)."));
 }
 
-async function groupPage(id, tab) {
+async function groupPage(id, tab, sub) {
+  const view = currentView;
   const group = await get(`/v1/scaling-groups/${encodeURIComponent(id)}`);
   const tabs = h("nav", { class: "tabs", "aria-label": "Group" },
     GROUP_TABS.map(([name, label]) =>
       h("a", { href: `#/groups/${id}/${name}`, "aria-current": name === tab ? "page" : false }, label)));
   const body = h("section", { id: "tab" }, h("p", {}, "Loading…"));
-  show(
+  show(view,
     h("p", { class: "crumbs" }, h("a", { href: "#/groups" }, "Scaling groups"), " / ", group.name),
     h("h1", {}, group.name, " ", h("code", {}, group.id)),
     h("dl", { class: "facts" },
@@ -158,7 +196,7 @@ async function groupPage(id, tab) {
     tabs, body);
   const draw = { instances: instancesTab, configurations: configurationsTab, "rolling-updates": tasksTab, events: eventsTab }[tab];
   try {
-    await draw(group, body);
+    await draw(group, body, sub, view);
   } catch (error) {
     body.replaceChildren(errorBox(error));
   }
@@ -177,14 +215,38 @@ async function instancesTab(group, body) {
     "The group has no instance."));
 }
 
-async function configurationsTab(group, body) {
+const CONFIGURATION_TABS = [
+  ["", "Scaling configurations"],
+  ["image-tasks", "Update image tasks"],
+];
+
+async function configurationsTab(group, body, sub, view) {
+  const nav = h("nav", { class: "tabs subtabs", "aria-label": "Scaling configurations" },
+    CONFIGURATION_TABS.map(([name, label]) =>
+      h("a", { href: `#/groups/${group.id}/configurations${name ? `/${name}` : ""}`,
+        "aria-current": (sub === "image-tasks" ? "image-tasks" : "") === name ? "page" : false }, label)));
+  const inner = h("div", { id: "subtab" }, h("p", {}, "Loading…"));
+  body.replaceChildren(nav, inner);
+  if (sub === "image-tasks") return imageTasksList(group, inner, view);
+  if (sub === "update-image") return updateImageForm(group, inner);
+  return configurationsList(group, inner);
+}
+
+/// An image's id, and its name from the catalog when that says more.
+function imageCell(id, names) {
+  const name = names.get(id);
+  return [h("span", { class: "image" }, id), name && name !== id ? [" ", h("span", { class: "image-name" }, name)] : null];
+}
+
+async function configurationsList(group, body) {
   const [configurations, images] = await Promise.all([
     get(`/v1/scaling-configurations?scaling_group_id=${encodeURIComponent(group.id)}`),
     get("/v1/images"),
   ]);
+  const names = new Map(images.items.map((image) => [image.id, image.name]));
   const rows = configurations.items.map((c) => {
     const cell = h("td", {});
-    const draw = () => cell.replaceChildren(h("span", { class: "image" }, c.image_id), " ",
+    const draw = () => cell.replaceChildren(...imageCell(c.image_id, names).flat().filter(Boolean), " ",
       h("button", { type: "button", onclick: edit }, "Edit image"));
     function edit() {
       const select = imageSelect(`image-${c.id}`, images.items, c.image_id);
@@ -205,11 +267,205 @@ async function configurationsTab(group, body) {
       }
     }
     draw();
-    return h("tr", {}, h("td", {}, c.name, h("br"), h("code", {}, c.id)), h("td", {}, c.state), cell, h("td", {}, c.instance_type));
+    return h("tr", { "data-configuration": c.id }, h("td", {}, c.name, h("br"), h("code", {}, c.id)), h("td", {}, c.state), cell, h("td", {}, c.instance_type));
   });
   body.replaceChildren(table("Scaling configurations", ["Name / ID", "State", "Image", "Instance type"], rows,
     "The group has no scaling configuration."),
     h("p", { class: "hint" }, "Changing a configuration's image changes new instances only; an image rolling update changes the running ones."));
+}
+
+// ------------------------------------------------------------------------- image update tasks
+
+function imageTaskRow(t) {
+  return h("tr", { "data-image-task": t.id, "data-status": t.status },
+    h("td", {}, h("a", { href: `#/image-tasks/${t.id}` }, t.id)),
+    h("td", {}, statusBadge(t.status)),
+    h("td", {}, t.schedule),
+    h("td", {}, t.next_firing_at ?? "–"),
+    h("td", {}, t.timer_trigger ? t.firing_count : "–"),
+    h("td", {}, t.image_id ? [h("span", { class: "image" }, t.image_id), t.image_name ? [h("br"), t.image_name] : null] : (t.image_name ?? "–")),
+    h("td", {}, t.created_at));
+}
+
+async function imageTasksList(group, body, view) {
+  const list = h("div", { id: "image-tasks" });
+  async function refresh() {
+    const tasks = await get(`/v1/image-update-tasks?scaling_group_id=${encodeURIComponent(group.id)}`);
+    list.replaceChildren(table("Image update tasks, newest first",
+      ["Task", "Status", "Schedule", "Next firing", "Firings", "Image made", "Created"],
+      tasks.items.map(imageTaskRow),
+      "No image update task yet for this group."));
+  }
+  body.replaceChildren(
+    h("p", {}, h("a", { class: "button", href: `#/groups/${group.id}/configurations/update-image`, id: "update-image" }, "Update image")),
+    h("p", { class: "hint" }, "An image update task makes a custom image from one of the group's instances and puts it into scaling configurations: now, at a time, or periodically."),
+    list);
+  await refresh();
+  every(view, 2000, () => refresh().catch((error) => list.replaceChildren(errorBox(error))));
+}
+
+function radio(name, value, label, checked) {
+  const id = `${name}-${value}`;
+  return h("label", { class: "check", for: id }, h("input", { type: "radio", id, name, value, checked }), label);
+}
+
+async function updateImageForm(group, body) {
+  const [instances, configurations] = await Promise.all([
+    get(`/v1/instances?scaling_group_id=${encodeURIComponent(group.id)}`),
+    get(`/v1/scaling-configurations?scaling_group_id=${encodeURIComponent(group.id)}`),
+  ]);
+  const instance = h("select", {}, instances.items.map((i) =>
+    h("option", { value: i.id }, `${i.id} (${i.lifecycle_state}, ${i.image_id})`)));
+  const imageName = h("input", { spellcheck: "false", maxlength: 128 });
+  const placeholder = () => { imageName.placeholder = `UpdateImage_from_${instance.value}`; };
+  instance.addEventListener("change", placeholder);
+  placeholder();
+  const chosen = h("fieldset", { id: "configurations" }, h("legend", {}, "Scaling configurations to update (at least one)"),
+    configurations.items.map((c) => h("label", { class: "check" },
+      h("input", { type: "checkbox", name: "configuration", value: c.id }), `${c.name} (${c.id}, ${c.image_id})`)));
+  const when = h("fieldset", { id: "executed-at" }, h("legend", {}, "Executed at"),
+    radio("executed", "now", "Now", true), radio("executed", "scheduled", "Scheduled", false), radio("executed", "periodic", "Periodic", false));
+  const runAt = h("input", { type: "datetime-local", step: 1 });
+  const recurrence = h("select", {}, h("option", { value: "cron" }, "Cron expression"), h("option", { value: "rate" }, "Rate"));
+  const expression = h("input", { spellcheck: "false", placeholder: "0 0 2 21-25 * ?" });
+  recurrence.addEventListener("change", () => {
+    expression.placeholder = recurrence.value === "cron" ? "0 0 2 21-25 * ?" : "1 day";
+  });
+  const startAt = h("input", { type: "datetime-local", step: 1 });
+  const expiresAt = h("input", { type: "datetime-local", step: 1 });
+  const timeZone = h("input", { value: "UTC", spellcheck: "false" });
+  const role = h("input", { spellcheck: "false", autocomplete: "off" });
+  const scheduled = h("fieldset", {}, h("legend", {}, "Scheduled"),
+    field("run-at", "Run at", runAt, "Once, at this time in the time zone below."));
+  const periodic = h("fieldset", {}, h("legend", {}, "Periodic"),
+    field("recurrence", "Recurrence", recurrence),
+    field("expression", "Expression", expression, "Cron: Quartz fields sec min hour day-of-month month day-of-week, ? in one day field (0 0 2 21-25 * ? is 02:00 on days 21 to 25). Rate: 30 minute, 2 hour, 1 day."),
+    field("start-at", "Start time", startAt, "Optional: when a rate starts counting, or the first time a cron may fire."),
+    field("expires-at", "Expires at", expiresAt, "Required: no firing after this time."));
+  const zone = field("time-zone", "Time zone", timeZone, "An IANA name such as Asia/Shanghai; the times above are in it.");
+  const showWhen = () => {
+    const value = when.querySelector("input:checked").value;
+    scheduled.hidden = value !== "scheduled";
+    periodic.hidden = value !== "periodic";
+    zone.hidden = value === "now";
+  };
+  when.addEventListener("change", showWhen);
+  showWhen();
+
+  const status = h("div", { id: "update-image-status" });
+  const submit = h("button", { type: "submit", id: "update-image-submit" }, "Create image update task");
+  const form = h("form", { class: "card", "aria-labelledby": "update-image-title", novalidate: true },
+    h("h2", { id: "update-image-title" }, "Update image"),
+    h("p", {}, `A custom image is made from the source instance's system disk and put into the chosen scaling configurations of ${group.name}. Only instances created afterwards use it; a rolling update changes the running ones.`),
+    field("source-instance", "Instance", instance, "The source instance: it must be running when the task fires."),
+    field("image-name", "Custom image name", imageName, "Optional. Each image made is named <name>_on_<execution id>_at_<time>."),
+    chosen, when, scheduled, periodic, zone,
+    field("role", "RAM role (required for Scheduled and Periodic)", role, "The RAM role OOS assumes to run the task, e.g. OOSServiceRole. A task that runs now uses your own permissions."),
+    h("div", { class: "row" }, submit, h("a", { href: `#/groups/${group.id}/configurations/image-tasks` }, "Back")),
+    status);
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const ids = [...chosen.querySelectorAll("input:checked")].map((box) => box.value);
+    const hints = [];
+    if (!instance.value) hints.push("The group has no instance to make the image from.");
+    if (ids.length === 0) hints.push("Choose at least one scaling configuration.");
+    const parameters = { instanceId: instance.value, scalingConfigurationIds: ids };
+    if (imageName.value.trim()) parameters.targetImageName = imageName.value.trim();
+    if (role.value.trim()) parameters.OOSAssumeRole = role.value.trim();
+    const executed = when.querySelector("input:checked").value;
+    const zoneName = timeZone.value.trim() || "UTC";
+    if (executed === "scheduled") {
+      if (!runAt.value) hints.push("Give the time to run at.");
+      parameters.timerTrigger = { Type: "at", Expression: runAt.value, TimeZone: zoneName };
+    } else if (executed === "periodic") {
+      if (!expression.value.trim()) hints.push("Give the recurrence's expression.");
+      if (!expiresAt.value) hints.push("Give the time the task expires at.");
+      parameters.timerTrigger = { Type: recurrence.value, Expression: expression.value.trim(), TimeZone: zoneName, EndDate: expiresAt.value };
+      if (startAt.value) parameters.timerTrigger.StartDate = startAt.value;
+    }
+    if (hints.length) {
+      status.replaceChildren(h("div", { class: "error", role: "alert" }, hints.join(" ")));
+      return;
+    }
+    submit.disabled = true;
+    status.replaceChildren();
+    try {
+      const task = await post("/v1/image-update-tasks", { parameters });
+      location.hash = `#/image-tasks/${task.id}`;
+    } catch (error) {
+      status.replaceChildren(errorBox(error));
+    } finally {
+      submit.disabled = false;
+    }
+  });
+  body.replaceChildren(form);
+  instance.focus();
+}
+
+async function imageTaskPage(id) {
+  const view = currentView;
+  let task = await get(`/v1/image-update-tasks/${encodeURIComponent(id)}`);
+  const group = task.scaling_group_ids[0];
+  const summary = h("section", { id: "image-task-summary", "aria-live": "polite" });
+  const actions = h("div", { class: "row", id: "image-task-actions" });
+  const problem = h("div", { id: "image-task-error" });
+  const firings = h("section", { id: "image-task-firings" });
+  show(view,
+    h("p", { class: "crumbs" }, h("a", { href: "#/groups" }, "Scaling groups"), " / ",
+      group ? [h("a", { href: `#/groups/${group}/configurations/image-tasks` }, group), " / "] : null, task.id),
+    h("h1", {}, "Image update task ", h("code", {}, task.id)),
+    summary, actions, problem, firings);
+
+  function draw() {
+    summary.replaceChildren(h("dl", { class: "facts" },
+      h("dt", {}, "Status"), h("dd", {}, h("span", { id: "image-task-status", "data-task": task.id, "data-status": task.status }, statusBadge(task.status))),
+      task.status_message ? [h("dt", {}, "Message"), h("dd", {}, task.status_message)] : null,
+      h("dt", {}, "Source instance"), h("dd", {}, h("code", {}, task.instance_id)),
+      h("dt", {}, "Image name"), h("dd", {}, task.target_image_name),
+      h("dt", {}, "Scaling configurations"), h("dd", {}, task.scaling_configuration_ids.join(", ")),
+      h("dt", {}, "Schedule"), h("dd", { id: "image-task-schedule" }, task.schedule),
+      task.assume_role ? [h("dt", {}, "RAM role"), h("dd", {}, task.assume_role)] : null,
+      task.timer_trigger ? [
+        h("dt", {}, "Next firing"), h("dd", { id: "image-task-next" }, task.next_firing_at ?? "none left"),
+        h("dt", {}, "Firings"), h("dd", {}, task.firing_count)] : null,
+      task.image_name ? [h("dt", {}, "Image made"), h("dd", { id: "image-task-image" }, task.image_id ? [h("span", { class: "image" }, task.image_id), " "] : null, task.image_name)] : null,
+      h("dt", {}, "Created"), h("dd", {}, task.created_at, task.ended_at ? ` · ended ${task.ended_at}` : "")));
+    const buttons = [];
+    if (task.timer_trigger && !task.finished) {
+      buttons.push(h("button", { type: "button", id: "cancel-image-task", onclick: async () => {
+        if (!confirmed(`Cancel ${task.id}? No further firing (one in flight finishes).`)) return;
+        problem.replaceChildren();
+        try {
+          task = { ...task, ...(await post(`/v1/image-update-tasks/${encodeURIComponent(task.id)}/cancel`)) };
+          notice("Cancelled");
+          await refresh();
+        } catch (error) {
+          problem.replaceChildren(errorBox(error));
+        }
+      } }, "Cancel"));
+    }
+    actions.replaceChildren(...buttons);
+    firings.replaceChildren(task.timer_trigger ? table("Firings, oldest first",
+      ["Firing", "Status", "Image id", "Image name", "Fired", "Ended", "Message"],
+      (task.firings ?? []).map((f) => h("tr", { "data-firing": f.id, "data-status": f.status },
+        h("td", {}, h("code", {}, f.id)),
+        h("td", {}, statusBadge(f.status)),
+        h("td", { class: "image" }, f.image_id ?? "–"),
+        h("td", {}, f.image_name ?? "–"),
+        h("td", {}, f.fired_at ?? "–"),
+        h("td", {}, f.ended_at ?? "–"),
+        h("td", {}, f.status_message || ""))),
+      "No firing yet.") : null);
+  }
+
+  async function refresh() {
+    task = await get(`/v1/image-update-tasks/${encodeURIComponent(task.id)}`);
+    draw();
+  }
+
+  draw();
+  every(view, 1000, () => refresh().catch((error) => problem.replaceChildren(errorBox(error))));
 }
 
 function imageSelect(id, images, selected) {
@@ -268,6 +524,7 @@ function field(id, label, control, hint) {
 }
 
 async function newTaskPage(id) {
+  const view = currentView;
   const [group, images, packages, configurations] = await Promise.all([
     get(`/v1/scaling-groups/${encodeURIComponent(id)}`),
     get("/v1/images"),
@@ -406,13 +663,14 @@ async function newTaskPage(id) {
       submit.disabled = false;
     }
   });
-  show(form);
+  show(view, form);
   type.focus();
 }
 
 // ------------------------------------------------------------------------- a task
 
 async function taskPage(id) {
+  const view = currentView;
   let task = await get(`/v1/rolling-updates/${encodeURIComponent(id)}`);
   const group = await get(`/v1/scaling-groups/${encodeURIComponent(task.scaling_group_id)}`).catch(() => null);
   const summary = h("section", { id: "task-summary", "aria-live": "polite" });
@@ -420,7 +678,7 @@ async function taskPage(id) {
   const problem = h("div", { id: "task-error" });
   const instances = h("section", { id: "task-instances" });
   const rollbackForm = h("div", { id: "rollback-form" });
-  show(
+  show(view,
     h("p", { class: "crumbs" }, h("a", { href: "#/groups" }, "Scaling groups"), " / ",
       h("a", { href: `#/groups/${task.scaling_group_id}/rolling-updates` }, group?.name ?? task.scaling_group_id), " / ", task.id),
     h("h1", {}, "Rolling update ", h("code", {}, task.id)),
@@ -532,10 +790,10 @@ async function taskPage(id) {
   }
 
   await refresh(task);
-  following = follow(task.id,
+  keep(view, follow(task.id,
     (view) => refresh(view).catch((error) => problem.replaceChildren(errorBox(error))),
     () => refresh().catch(() => {}),
-    (error) => problem.replaceChildren(errorBox(error)));
+    (error) => problem.replaceChildren(errorBox(error))));
 }
 
 /// A confirmation the tests can answer: window.confirm, unless the page was told to skip it.
@@ -543,11 +801,232 @@ function confirmed(question) {
   return document.body.dataset.noConfirm === "true" || window.confirm(question);
 }
 
+// ------------------------------------------------------------------------- alert rules
+
+function patternText(pattern) {
+  const part = (label, list) => `${label} ${list.length ? list.join(", ") : "any"}`;
+  const words = pattern.keywords.length ? `; words ${pattern.keywords.join(` ${pattern.relation ?? "or"} `)}` : "";
+  return `${part("levels", pattern.levels)}; ${part("kinds", pattern.kinds)}; ${part("templates", pattern.names)}${words}`;
+}
+
+async function alertsPage() {
+  const view = currentView;
+  const rules = await get("/v1/alert-rules");
+  const rows = rules.items.map((rule) => h("tr", { "data-rule": rule.name },
+    h("td", {}, h("a", { href: `#/alerts/${encodeURIComponent(rule.name)}` }, rule.name), rule.description ? [h("br"), rule.description] : null),
+    h("td", {}, statusBadge(rule.enabled ? "Enabled" : "Disabled")),
+    h("td", {}, rule.patterns.map((pattern) => h("div", {}, patternText(pattern)))),
+    h("td", {}, rule.webhooks.map((w) => h("div", {}, `${w.id}: ${w.method} ${w.url}`))),
+    h("td", {}, rule.updated_at)));
+  show(view, h("h1", {}, "Alerts"),
+    h("p", {}, "Alert rules send the events they match to webhooks (CloudMonitor's event rules)."),
+    h("p", {}, h("a", { class: "button", href: "#/alerts/new", id: "create-rule" }, "Create alert rule")),
+    table("Alert rules", ["Rule", "State", "Patterns (any of them)", "Webhooks", "Updated"], rows, "No alert rule yet."));
+}
+
+function checkboxes(legend, name, values, chosen) {
+  return h("fieldset", { "data-list": name }, h("legend", {}, legend),
+    values.map((value) => h("label", { class: "check" },
+      h("input", { type: "checkbox", name, value, checked: chosen.includes(value) }), value)));
+}
+
+/// One pattern's fields, and how to read them back.
+function patternEditor(pattern, index, onRemove) {
+  const prefix = `pattern-${index}`;
+  const names = [...Object.values(TEMPLATES), IMAGE_TASK_TEMPLATE];
+  const keywords = h("input", { spellcheck: "false", value: pattern.keywords.join(" ") });
+  const relation = h("select", {}, ["or", "and"].map((value) =>
+    h("option", { value, selected: (pattern.relation ?? "or") === value }, value === "or" ? "or: any word" : "and: every word")));
+  const levels = checkboxes("Levels", `${prefix}-level`, LEVELS, pattern.levels);
+  const kinds = checkboxes("Kinds", `${prefix}-kind`, EVENT_KINDS, pattern.kinds);
+  const templates = checkboxes("Templates", `${prefix}-name`, names, pattern.names);
+  const element = h("fieldset", { class: "pattern", "data-pattern": index },
+    h("legend", {}, `Pattern ${index + 1}`),
+    h("p", { class: "hint" }, "A list with nothing ticked takes any value."),
+    levels, kinds, templates,
+    field(`${prefix}-keywords`, "Keywords", keywords, "Words the event's text, group or execution must contain (space-separated)."),
+    field(`${prefix}-relation`, "Keyword relation", relation),
+    onRemove ? h("button", { type: "button", onclick: onRemove }, `Remove pattern ${index + 1}`) : null);
+  const ticked = (set) => [...set.querySelectorAll("input:checked")].map((box) => box.value);
+  return {
+    element,
+    read: () => ({
+      levels: ticked(levels),
+      kinds: ticked(kinds),
+      names: ticked(templates),
+      keywords: keywords.value.split(/[\s,]+/).filter(Boolean),
+      relation: relation.value,
+    }),
+  };
+}
+
+async function alertRulePage(name) {
+  const view = currentView;
+  let rule = name ? await get(`/v1/alert-rules/${encodeURIComponent(name)}`) : null;
+  const path = () => `/v1/alert-rules/${encodeURIComponent(rule.name)}`;
+  const summary = h("section", { id: "rule-summary", "aria-live": "polite" });
+  const problem = h("div", { id: "rule-error" });
+  const webhooks = h("section", { id: "rule-webhooks" });
+  const deliveries = h("section", { id: "rule-deliveries" });
+
+  async function act(promise, done) {
+    problem.replaceChildren();
+    try {
+      const changed = await promise();
+      if (changed) rule = changed;
+      if (done) notice(done);
+      drawSummary();
+      drawWebhooks();
+    } catch (error) {
+      problem.replaceChildren(errorBox(error));
+    }
+  }
+
+  // The editor: a new rule's name, description and patterns.
+  const ruleName = h("input", { spellcheck: "false", required: true, maxlength: 64 });
+  const description = h("input", { value: rule?.description ?? "" });
+  const patternList = h("div", {});
+  let editors = [];
+  let patterns = (rule?.patterns.length ? rule.patterns : [{ levels: [], kinds: [], names: [], keywords: [] }]);
+  const drawPatterns = () => {
+    editors = patterns.map((pattern, index) => patternEditor(pattern, index, patterns.length > 1 ? () => {
+      patterns = editors.map((e) => e.read()).filter((_, i) => i !== index);
+      drawPatterns();
+    } : null));
+    patternList.replaceChildren(...editors.map((e) => e.element));
+  };
+  drawPatterns();
+  const editStatus = h("div", { id: "rule-edit-status" });
+  const editor = h("form", { class: "card", "aria-labelledby": "rule-edit-title", novalidate: true },
+    h("h2", { id: "rule-edit-title" }, rule ? "Patterns" : "New alert rule"),
+    rule ? null : field("rule-name", "Rule name", ruleName, "1 to 64 letters, digits, -, _ or ., starting with a letter or digit."),
+    field("rule-description", "Description", description, "Optional."),
+    h("p", {}, "The rule matches an event when any of its patterns does."),
+    patternList,
+    h("div", { class: "row" },
+      h("button", { type: "button", id: "add-pattern", onclick: () => {
+        patterns = [...editors.map((e) => e.read()), { levels: [], kinds: [], names: [], keywords: [] }];
+        drawPatterns();
+      } }, "Add pattern"),
+      h("button", { type: "submit", id: "rule-save" }, rule ? "Save patterns" : "Create rule")),
+    editStatus);
+  editor.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    editStatus.replaceChildren();
+    const target = rule?.name ?? ruleName.value.trim();
+    if (!target) {
+      editStatus.replaceChildren(h("div", { class: "error", role: "alert" }, "Give the rule a name."));
+      return;
+    }
+    try {
+      const saved = await put(`/v1/alert-rules/${encodeURIComponent(target)}`,
+        { description: description.value, patterns: editors.map((e) => e.read()) });
+      if (!rule) {
+        location.hash = `#/alerts/${encodeURIComponent(saved.name)}`;
+        return;
+      }
+      rule = saved;
+      notice("Patterns saved");
+      drawSummary();
+    } catch (error) {
+      editStatus.replaceChildren(errorBox(error));
+    }
+  });
+
+  const crumbs = h("p", { class: "crumbs" }, h("a", { href: "#/alerts" }, "Alerts"), " / ", rule?.name ?? "new rule");
+  if (!rule) {
+    show(view, crumbs, h("h1", {}, "Create alert rule"), editor);
+    ruleName.focus();
+    return;
+  }
+
+  function drawSummary() {
+    summary.replaceChildren(h("dl", { class: "facts" },
+      h("dt", {}, "State"), h("dd", {}, h("span", { id: "rule-state", "data-enabled": String(rule.enabled) }, statusBadge(rule.enabled ? "Enabled" : "Disabled"))),
+      rule.description ? [h("dt", {}, "Description"), h("dd", {}, rule.description)] : null,
+      h("dt", {}, "Patterns"), h("dd", {}, rule.patterns.map((pattern) => h("div", {}, patternText(pattern)))),
+      h("dt", {}, "Updated"), h("dd", {}, rule.updated_at)),
+    h("div", { class: "row" },
+      h("button", { type: "button", id: "rule-toggle", onclick: () =>
+        act(() => post(`${path()}/state`, { action: rule.enabled ? "disable" : "enable" }), rule.enabled ? "Disabled" : "Enabled") },
+      rule.enabled ? "Disable" : "Enable"),
+      h("button", { type: "button", id: "rule-delete", onclick: async () => {
+        if (!confirmed(`Delete the alert rule ${rule.name}? Its pending deliveries are dropped.`)) return;
+        problem.replaceChildren();
+        try {
+          await remove(path());
+          notice(`Deleted ${rule.name}`);
+          location.hash = "#/alerts";
+        } catch (error) {
+          problem.replaceChildren(errorBox(error));
+        }
+      } }, "Delete rule")));
+  }
+
+  const hookId = h("input", { spellcheck: "false", maxlength: 64 });
+  const hookUrl = h("input", { type: "url", spellcheck: "false", placeholder: "http://127.0.0.1:9000/hooks/rollscale" });
+  const hookMethod = h("select", {}, h("option", { value: "POST" }, "POST: the event as JSON"), h("option", { value: "GET" }, "GET: as query parameters"));
+  const hookStatus = h("div", { id: "webhook-status" });
+  const hookForm = h("form", { class: "card", "aria-labelledby": "webhook-title", novalidate: true },
+    h("h2", { id: "webhook-title" }, "Add or change a webhook"),
+    field("webhook-id", "Webhook id", hookId, "The same id changes that webhook."),
+    field("webhook-url", "URL", hookUrl, "http:// or https://."),
+    field("webhook-method", "Method", hookMethod),
+    h("div", { class: "row" }, h("button", { type: "submit", id: "webhook-save" }, "Save webhook")),
+    hookStatus);
+  hookForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    hookStatus.replaceChildren();
+    if (!hookId.value.trim()) {
+      hookStatus.replaceChildren(h("div", { class: "error", role: "alert" }, "Give the webhook an id."));
+      return;
+    }
+    try {
+      rule = await put(`${path()}/webhooks/${encodeURIComponent(hookId.value.trim())}`, { url: hookUrl.value.trim(), method: hookMethod.value });
+      notice(`Webhook ${hookId.value.trim()} saved`);
+      hookId.value = "";
+      hookUrl.value = "";
+      drawWebhooks();
+    } catch (error) {
+      hookStatus.replaceChildren(errorBox(error));
+    }
+  });
+
+  function drawWebhooks() {
+    webhooks.replaceChildren(table("Webhooks", ["Id", "Method", "URL", "Actions"],
+      rule.webhooks.map((w) => h("tr", { "data-webhook": w.id },
+        h("td", {}, h("code", {}, w.id)), h("td", {}, w.method), h("td", {}, w.url),
+        h("td", { class: "actions" }, h("button", { type: "button", "data-remove-webhook": w.id, "aria-label": `Remove webhook ${w.id}`,
+          onclick: () => act(() => remove(`${path()}/webhooks/${encodeURIComponent(w.id)}`), `Webhook ${w.id} removed`) }, "Remove")))),
+    "No webhook yet: the rule sends nothing."), hookForm);
+  }
+
+  async function drawDeliveries() {
+    const listed = await get(`${path()}/deliveries?limit=100`);
+    deliveries.replaceChildren(table("Deliveries, newest first",
+      ["Status", "Webhook", "Attempts", "Last error", "Event", "Created", "Delivered / next try"],
+      listed.items.map((d) => h("tr", { "data-delivery": d.id, "data-status": d.status },
+        h("td", {}, statusBadge(d.status)),
+        h("td", {}, h("code", {}, d.webhook_id)),
+        h("td", {}, d.attempts),
+        h("td", {}, d.last_error ?? "–"),
+        h("td", {}, `${d.event.kind} (${d.event.level}) `, h("a", { href: `#/tasks/${d.event.execution_id}` }, d.event.execution_id), h("br"), d.event.content),
+        h("td", {}, d.created_at),
+        h("td", {}, d.delivered_at ?? (d.next_attempt_at ? `next ${d.next_attempt_at}` : "–")))),
+      "Nothing sent yet: the rule applies to events recorded after it was made."));
+  }
+
+  show(view, crumbs, h("h1", {}, "Alert rule ", h("code", {}, rule.name)), summary, problem, webhooks, deliveries, editor);
+  drawSummary();
+  drawWebhooks();
+  await drawDeliveries();
+  every(view, 1500, () => drawDeliveries().catch((error) => deliveries.replaceChildren(errorBox(error))));
+}
+
 // ------------------------------------------------------------------------- routing
 
 async function route() {
-  following?.stop();
-  following = null;
+  const view = newView();
   const parts = location.hash.replace(/^#\/?/, "").split("/").filter(Boolean).map(decodeURIComponent);
   header();
   if (!session() || parts[0] === "signin") {
@@ -558,8 +1037,12 @@ async function route() {
     if (parts[0] === "groups" && parts[1] && parts[2] === "new-task") await newTaskPage(parts[1]);
     else if (parts[0] === "groups" && parts[1]) {
       const tab = GROUP_TABS.some(([name]) => name === parts[2]) ? parts[2] : "instances";
-      await groupPage(parts[1], tab);
+      await groupPage(parts[1], tab, parts[3]);
     } else if (parts[0] === "tasks" && parts[1]) await taskPage(parts[1]);
+    else if (parts[0] === "image-tasks" && parts[1]) await imageTaskPage(parts[1]);
+    else if (parts[0] === "alerts" && parts[1] === "new") await alertRulePage(null);
+    else if (parts[0] === "alerts" && parts[1]) await alertRulePage(parts[1]);
+    else if (parts[0] === "alerts") await alertsPage();
     else await groupsPage();
   } catch (error) {
     if (error instanceof ApiError && (error.code === "InvalidToken" || error.code === "TokenExpired" || error.code === "NotSignedIn")) {
@@ -567,7 +1050,7 @@ async function route() {
       header();
       return signInPage(error);
     }
-    show(h("h1", {}, "Something went wrong"), errorBox(error), h("p", {}, h("a", { href: "#/groups" }, "Back to the scaling groups")));
+    show(view, h("h1", {}, "Something went wrong"), errorBox(error), h("p", {}, h("a", { href: "#/groups" }, "Back to the scaling groups")));
   }
   main.focus({ preventScroll: true });
 }

@@ -4,8 +4,10 @@
 //! the demo group, rolls a new image through the form with FirstBatchPause, sees the pause
 //! arrive and then the end without a reload, continues it; runs a script with two failing
 //! instances and retries one and skips the other from the page; refuses a wrong secret; and a
-//! read-only user's Start is refused with Forbidden.RAM. Screenshots go to
-//! `target/console-*.png` for a person to look at.
+//! read-only user's Start is refused with Forbidden.RAM. A second test, beside it, makes image
+//! update tasks from the Update image form (now; periodic, refused without a RAM role, then
+//! cancelled) and an alert rule whose webhook, a receiver on loopback, gets an instance's
+//! failure. Screenshots go to `target/console-*.png` for a person to look at.
 //!
 //! Chromium and chromedriver come from `scripts/browser`; without them this test fails.
 
@@ -13,8 +15,11 @@ mod common;
 
 use common::{cli_json, temp_dir, up};
 use serde_json::{json, Value};
+use std::io::{Read, Write};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const NEW_IMAGE: &str = "aliyun_2_1903_x64_20G_alibase_20200529.vhd";
@@ -201,6 +206,17 @@ impl Browser {
         self.click(&format!("{select} option[value=\"{value}\"]")).await;
         let script = "return document.querySelector(arguments[0]).value === arguments[1]";
         self.wait_for(&format!("{value} chosen in {select}"), script, json!([select, value])).await;
+    }
+
+    /// Sets a field's value as the page's script sees it after a person's input (for the
+    /// date-time fields, whose typing WebDriver does not spell the same in every locale).
+    async fn set_value(&self, css: &str, value: &str) {
+        self.element(css).await;
+        let script = "const e = document.querySelector(arguments[0]); e.value = arguments[1]; \
+                      e.dispatchEvent(new Event('input', {bubbles: true})); \
+                      e.dispatchEvent(new Event('change', {bubbles: true})); return e.value";
+        let set = self.run(script, json!([css, value])).await;
+        assert_eq!(set, json!(value), "the value of {css}");
     }
 
     async fn text(&self, css: &str) -> String {
@@ -447,4 +463,250 @@ async fn the_console_drives_rolling_updates_in_a_real_browser() {
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
     eprintln!("the console test took {:?}", started.elapsed());
+}
+
+/// A webhook receiver on loopback: answers 200 to every request and keeps its body.
+struct Receiver {
+    url: String,
+    bodies: Arc<Mutex<Vec<String>>>,
+}
+
+impl Receiver {
+    fn start() -> Receiver {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+        let url = format!("http://{}/hooks/console", listener.local_addr().unwrap());
+        let bodies: Arc<Mutex<Vec<String>>> = Arc::default();
+        let kept = bodies.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+                let mut buffer = Vec::new();
+                let mut chunk = [0u8; 4096];
+                let body = loop {
+                    let Ok(n) = stream.read(&mut chunk) else { break None };
+                    if n == 0 {
+                        break None;
+                    }
+                    buffer.extend_from_slice(&chunk[..n]);
+                    let text = String::from_utf8_lossy(&buffer).to_string();
+                    if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                        let length = head
+                            .lines()
+                            .find_map(|line| {
+                                let (name, value) = line.split_once(':')?;
+                                name.eq_ignore_ascii_case("content-length").then(|| value.trim().parse().ok())?
+                            })
+                            .unwrap_or(0usize);
+                        if body.len() >= length {
+                            break Some(body.to_string());
+                        }
+                    }
+                };
+                if let Some(body) = body {
+                    kept.lock().unwrap().push(body);
+                    let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+                }
+            }
+        });
+        Receiver { url, bodies }
+    }
+
+    fn bodies(&self) -> Vec<Value> {
+        self.bodies.lock().unwrap().iter().map(|body| serde_json::from_str(body).expect("a JSON body")).collect()
+    }
+}
+
+/// Waits for the image update task page to show the task of the address with this status.
+async fn image_task_status(browser: &Browser, status: &str) -> String {
+    let script = "const e = document.getElementById('image-task-status'); \
+                  return e && location.hash === '#/image-tasks/' + e.dataset.task \
+                  && e.dataset.status === arguments[0] ? location.hash : null";
+    let hash = browser.wait_for(&format!("the image update task {status}"), script, json!([status])).await;
+    hash.as_str().unwrap_or_default().trim_start_matches("#/image-tasks/").to_string()
+}
+
+/// Opens the Update image form of the group and fills in the source and the configuration.
+async fn update_image_form(browser: &Browser, console: &str, group: &str, source: &str, configuration: &str) {
+    browser.goto(&format!("{console}#/groups/{group}/configurations/image-tasks")).await;
+    browser.click("#update-image").await;
+    browser.choose("#source-instance", source).await;
+    let placeholder = browser.run("return document.getElementById('image-name').placeholder", json!([])).await;
+    assert_eq!(placeholder, json!(format!("UpdateImage_from_{source}")), "the default name, shown");
+    browser.click(&format!("#configurations input[value='{configuration}']")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_makes_image_update_tasks_and_alert_rules_in_a_real_browser() {
+    let started = Instant::now();
+    let dir = temp_dir("console-tasks-alerts");
+    let server = up(&dir, &["--sim-latency-ms", "20"]);
+    let (group, configuration) = (server.group_id.clone(), server.configuration_id.clone());
+    let profile = cli_json(&dir, &["configure", "get"]);
+    let (key, secret) = (profile["access_key_id"].as_str().unwrap(), profile["access_key_secret"].as_str().unwrap());
+    let console = format!("{}/console/", server.endpoint);
+    let instances = common::instances(&dir, &group);
+    let source = instances[0]["InstanceId"].as_str().unwrap().to_string();
+    let described = cli_json(&dir, &["ess", "DescribeScalingConfigurations", "--ScalingGroupId", &group]);
+    let old_image =
+        described["ScalingConfigurations"]["ScalingConfiguration"][0]["ImageId"].as_str().unwrap().to_string();
+
+    let driver = Driver::start();
+    let browser = Browser::open(&driver, &dir.join("chromium-profile")).await;
+    browser.goto(&console).await;
+    sign_in(&browser, key, secret).await;
+    browser.wait_text("#who-key", key).await;
+
+    // An image update task that runs now, from the Update image form.
+    browser.goto(&format!("{console}#/groups/{group}/configurations/image-tasks")).await;
+    browser.wait_text("#image-tasks", "No image update task yet").await;
+    update_image_form(&browser, &console, &group, &source, &configuration).await;
+    browser.click("#update-image-submit").await;
+    let now_task = image_task_status(&browser, "Success").await;
+    let made = browser.wait_text("#image-task-image", "_on_").await;
+    let name_start = format!("UpdateImage_from_{source}_on_{now_task}_at_");
+    assert!(made.contains(&name_start), "the image's name: {made}");
+    let image_id = browser.text("#image-task-image .image").await;
+    assert!(image_id.starts_with("m-"), "the image made: {made}");
+    browser.goto(&format!("{console}#/groups/{group}/configurations/image-tasks")).await;
+    let row = browser.wait_text(&format!("tr[data-image-task='{now_task}']"), "Success").await;
+    assert!(row.contains("now") && row.contains(&image_id), "{row}");
+    // The configuration's image column, and the RPC API, say the new image.
+    browser.click(&format!("nav.subtabs a[href='#/groups/{group}/configurations']")).await;
+    let row = browser.wait_text(&format!("tr[data-configuration='{configuration}']"), &name_start).await;
+    assert!(row.contains(&image_id), "{row}");
+    let described = cli_json(&dir, &["ess", "DescribeScalingConfigurations", "--ScalingGroupId", &group]);
+    let now_image = described["ScalingConfigurations"]["ScalingConfiguration"][0]["ImageId"].as_str().unwrap();
+    assert_eq!(now_image, image_id);
+    assert_ne!(now_image, old_image);
+
+    // Periodic, without a RAM role: the server's refusal, shown as it is; nothing made.
+    update_image_form(&browser, &console, &group, &source, &configuration).await;
+    browser.click("#executed-periodic").await;
+    browser.choose("#recurrence", "rate").await;
+    browser.type_into("#expression", "1 day").await;
+    browser.set_value("#expires-at", "2099-01-01T00:00").await;
+    assert_eq!(browser.run("return document.getElementById('time-zone').value", json!([])).await, json!("UTC"));
+    browser.click("#update-image-submit").await;
+    let refused = browser.wait_text("#update-image-status .error", "OOSAssumeRole").await;
+    assert!(
+        refused.starts_with("InvalidParameter") && refused.contains("required for a scheduled or periodic"),
+        "{refused}"
+    );
+    let listed = cli_json(
+        &dir,
+        &["oos", "ListExecutions", "--TemplateName", "ACS-ESS-CreateImageAndUpdateScalingConfiguration"],
+    );
+    assert_eq!(listed["Executions"].as_array().map(Vec::len), Some(1), "nothing made: {listed}");
+    // With a role: Waiting, its next firing shown; then cancelled from its page.
+    browser.type_into("#role", "OOSServiceRole").await;
+    browser.click("#update-image-submit").await;
+    let periodic = image_task_status(&browser, "Waiting").await;
+    assert!(browser.text("#image-task-schedule").await.starts_with("rate 1 day"));
+    let next = browser.text("#image-task-next").await;
+    assert!(next.len() >= 10 && next.chars().next().is_some_and(|c| c.is_ascii_digit()), "a next firing: {next}");
+    browser.screenshot("console-image-tasks.png").await;
+    browser.click("#cancel-image-task").await;
+    browser.command(reqwest::Method::POST, "/alert/accept", Some(json!({}))).await;
+    assert_eq!(image_task_status(&browser, "Cancelled").await, periodic);
+    assert!(browser.text("#image-task-actions").await.is_empty(), "no Cancel for a cancelled task");
+    // Scheduled, once, at a time in a time zone.
+    update_image_form(&browser, &console, &group, &source, &configuration).await;
+    browser.click("#executed-scheduled").await;
+    browser.set_value("#run-at", "2099-06-01T08:30").await;
+    browser.type_into("#time-zone", "Asia/Shanghai").await;
+    browser.type_into("#role", "OOSServiceRole").await;
+    browser.click("#update-image-submit").await;
+    image_task_status(&browser, "Waiting").await;
+    let schedule = browser.text("#image-task-schedule").await;
+    assert!(schedule.starts_with("at 2099-06-01T08:30") && schedule.contains("Asia/Shanghai"), "{schedule}");
+    assert_eq!(browser.text("#image-task-next").await, "2099-06-01T00:30:00Z", "08:30 in Shanghai");
+
+    // Alerts: a rule for CRITICAL with a webhook to a receiver on loopback.
+    let receiver = Receiver::start();
+    browser.click("#nav a[href='#/alerts']").await;
+    browser.wait_text("main", "No alert rule yet").await;
+    browser.click("#create-rule").await;
+    browser.type_into("#rule-name", "oncall").await;
+    browser.click("input[name='pattern-0-level'][value='CRITICAL']").await;
+    browser.click("#rule-save").await;
+    let script = "const e = document.getElementById('rule-state'); \
+                  return location.hash === '#/alerts/oncall' && e && e.dataset.enabled === 'true'";
+    browser.wait_for("the new rule, enabled", script, json!([])).await;
+    browser.type_into("#webhook-id", "pager").await;
+    browser.type_into("#webhook-url", &receiver.url).await;
+    browser.choose("#webhook-method", "POST").await;
+    browser.click("#webhook-save").await;
+    browser.wait_text("tr[data-webhook='pager']", &receiver.url).await;
+    let rule = cli_json(&dir, &["cms", "DescribeEventRuleAttribute", "--RuleName", "oncall"]);
+    assert_eq!(
+        rule["Result"]["EventPattern"]["EventPattern"][0]["LevelList"]["LevelList"],
+        json!(["CRITICAL"]),
+        "{rule}"
+    );
+
+    // A script rolling update that fails on one instance: its InstanceFailed event is sent.
+    let failing = instances[1]["InstanceId"].as_str().unwrap();
+    cli_json(&dir, &["ess", "InjectFault", "--InstanceId", failing, "--Times", "1"]);
+    let parameters =
+        json!({"invokeType": "invoke", "scalingGroupId": group, "invokeScript": "uptime", "batchNumber": 1})
+            .to_string();
+    let template = "ACS-ESS-RollingUpdateByRunCommandInScalingGroup";
+    let started_update =
+        cli_json(&dir, &["oos", "StartExecution", "--TemplateName", template, "--Parameters", &parameters]);
+    let execution = started_update["Execution"]["ExecutionId"].as_str().unwrap().to_string();
+    let script = "return [...document.querySelectorAll('#rule-deliveries tr[data-status=Delivered]')] \
+                  .some(r => r.innerText.includes('InstanceFailed') && r.innerText.includes(arguments[0]))";
+    browser.wait_for("the InstanceFailed delivery, Delivered", script, json!([execution])).await;
+    let row = browser.text("#rule-deliveries tbody tr").await;
+    assert!(row.to_uppercase().contains("CRITICAL") && row.contains("pager"), "{row}");
+    let bodies = receiver.bodies();
+    let failed = bodies.iter().find(|b| b["kind"] == "InstanceFailed").unwrap_or_else(|| panic!("{bodies:#?}"));
+    assert_eq!(
+        (failed["level"].as_str(), failed["executionId"].as_str()),
+        (Some("CRITICAL"), Some(execution.as_str()))
+    );
+    assert!(failed["content"].as_str().unwrap_or_default().contains(failing), "{failed}");
+    assert!(bodies.iter().all(|b| b["level"] == "CRITICAL"), "only Critical events: {bodies:#?}");
+    browser.screenshot("console-alerts.png").await;
+
+    // Disabled from the page: so says the API.
+    browser.click("#rule-toggle").await;
+    browser
+        .wait_for(
+            "the rule, disabled",
+            "return document.getElementById('rule-state')?.dataset.enabled === 'false'",
+            json!([]),
+        )
+        .await;
+    let rule = cli_json(&dir, &["cms", "DescribeEventRuleAttribute", "--RuleName", "oncall"]);
+    assert_eq!(rule["Result"]["State"], "DISABLED", "{rule}");
+    browser.goto(&format!("{console}#/alerts")).await;
+    browser.wait_text("tr[data-rule='oncall']", "Disabled").await;
+
+    // Edit its pattern, remove its webhook, delete it.
+    browser.click("tr[data-rule='oncall'] a").await;
+    browser.click("input[name='pattern-0-kind'][value='InstanceFailed']").await;
+    browser.type_into("#pattern-0-keywords", "failed i-").await;
+    browser.choose("#pattern-0-relation", "and").await;
+    browser.click("#rule-save").await;
+    browser.wait_text("#rule-summary", "kinds InstanceFailed").await;
+    let rule = cli_json(&dir, &["cms", "DescribeEventRuleAttribute", "--RuleName", "oncall"]);
+    let pattern = &rule["Result"]["EventPattern"]["EventPattern"][0];
+    assert_eq!(pattern["EventTypeList"]["EventTypeList"], json!(["InstanceFailed"]), "{rule}");
+    assert_eq!(pattern["KeywordFilterObj"]["Relation"], "and", "{rule}");
+    assert_eq!(rule["Result"]["State"], "DISABLED", "saving patterns keeps the state: {rule}");
+    browser.click("button[data-remove-webhook='pager']").await;
+    browser.wait_text("#rule-webhooks", "No webhook yet").await;
+    browser.click("#rule-delete").await;
+    browser.command(reqwest::Method::POST, "/alert/accept", Some(json!({}))).await;
+    browser.wait_text("main", "No alert rule yet").await;
+    let rules = cli_json(&dir, &["cms", "DescribeEventRuleList"]);
+    assert!(!rules.to_string().contains("oncall"), "deleted: {rules}");
+
+    browser.quit().await;
+    drop(driver);
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+    eprintln!("the image tasks and alerts console test took {:?}", started.elapsed());
 }
