@@ -639,11 +639,7 @@ async fn the_console_makes_image_update_tasks_and_alert_rules_in_a_real_browser(
     browser.click("#webhook-save").await;
     browser.wait_text("tr[data-webhook='pager']", &receiver.url).await;
     let rule = cli_json(&dir, &["cms", "DescribeEventRuleAttribute", "--RuleName", "oncall"]);
-    assert_eq!(
-        rule["Result"]["EventPattern"]["EventPattern"][0]["LevelList"]["LevelList"],
-        json!(["CRITICAL"]),
-        "{rule}"
-    );
+    assert_eq!(rule["Result"]["EventPattern"]["LevelList"]["LevelList"], json!(["CRITICAL"]), "{rule}");
 
     // A script rolling update that fails on one instance: its InstanceFailed event is sent.
     let failing = instances[1]["InstanceId"].as_str().unwrap();
@@ -692,7 +688,7 @@ async fn the_console_makes_image_update_tasks_and_alert_rules_in_a_real_browser(
     browser.click("#rule-save").await;
     browser.wait_text("#rule-summary", "kinds InstanceFailed").await;
     let rule = cli_json(&dir, &["cms", "DescribeEventRuleAttribute", "--RuleName", "oncall"]);
-    let pattern = &rule["Result"]["EventPattern"]["EventPattern"][0];
+    let pattern = &rule["Result"]["EventPattern"];
     assert_eq!(pattern["EventTypeList"]["EventTypeList"], json!(["InstanceFailed"]), "{rule}");
     assert_eq!(pattern["KeywordFilterObj"]["Relation"], "and", "{rule}");
     assert_eq!(rule["Result"]["State"], "DISABLED", "saving patterns keeps the state: {rule}");
