@@ -5,69 +5,10 @@
 
 mod common;
 
-use common::{cli_json, temp_dir, up};
+use common::{cli_json, temp_dir, up, WebhookReceiver};
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// A webhook receiver on a fixed loopback port, answering 200 and keeping each request's
-/// `X-Rollscale-Delivery` id and body.
-struct Receiver {
-    got: Arc<Mutex<Vec<(String, String)>>>,
-}
-
-impl Receiver {
-    fn start(listener: TcpListener) -> Receiver {
-        let got: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
-        let kept = got.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-                let mut buffer = Vec::new();
-                let mut chunk = [0u8; 4096];
-                let request = loop {
-                    let Ok(n) = stream.read(&mut chunk) else { break None };
-                    if n == 0 {
-                        break None;
-                    }
-                    buffer.extend_from_slice(&chunk[..n]);
-                    let text = String::from_utf8_lossy(&buffer).to_string();
-                    if let Some((head, body)) = text.split_once("\r\n\r\n") {
-                        let length = head
-                            .lines()
-                            .find_map(|line| {
-                                let (name, value) = line.split_once(':')?;
-                                name.eq_ignore_ascii_case("content-length").then(|| value.trim().parse().ok())?
-                            })
-                            .unwrap_or(0usize);
-                        if body.len() >= length {
-                            break Some((head.to_string(), body.to_string()));
-                        }
-                    }
-                };
-                if let Some((head, body)) = request {
-                    let id = head
-                        .lines()
-                        .find_map(|line| {
-                            let (name, value) = line.split_once(':')?;
-                            name.eq_ignore_ascii_case("x-rollscale-delivery").then(|| value.trim().to_string())
-                        })
-                        .unwrap_or_default();
-                    kept.lock().unwrap().push((id, body));
-                    let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
-                }
-            }
-        });
-        Receiver { got }
-    }
-
-    fn ids(&self) -> BTreeSet<String> {
-        self.got.lock().unwrap().iter().map(|(id, _)| id.clone()).collect()
-    }
-}
 
 fn deliveries(dir: &std::path::Path) -> Vec<serde_json::Value> {
     let listed = cli_json(dir, &["cms", "DescribeEventRuleDeliveries", "--RuleName", "oncall", "--PageSize", "500"]);
@@ -160,10 +101,12 @@ fn critical_events_reach_a_webhook_once_across_its_outage_and_a_crash() {
     // rollscale dies with SIGKILL; the webhook comes back; rollscale starts again.
     server.child.kill().expect("SIGKILL");
     let _ = server.child.wait();
-    let receiver = Receiver::start(TcpListener::bind(("127.0.0.1", port)).expect("the receiver's port is free"));
+    let receiver = WebhookReceiver::serve(TcpListener::bind(("127.0.0.1", port)).expect("the receiver's port is free"));
     let _server = up(&dir, &extra);
-    let ids =
-        wait_until("all eleven alerts", Duration::from_secs(60), || Some(receiver.ids()).filter(|ids| ids.len() >= 11));
+    let ids = wait_until("all eleven alerts", Duration::from_secs(60), || {
+        let ids: BTreeSet<String> = receiver.got().into_iter().map(|(id, _)| id).collect();
+        Some(ids).filter(|ids| ids.len() >= 11)
+    });
     assert_eq!(ids.len(), 11, "{ids:?}");
     let settled = wait_until("the deliveries recorded as Delivered", Duration::from_secs(20), || {
         let all = deliveries(&dir);
@@ -171,7 +114,7 @@ fn critical_events_reach_a_webhook_once_across_its_outage_and_a_crash() {
     });
     let recorded: BTreeSet<String> = settled.iter().map(|d| d["DeliveryId"].as_str().unwrap().to_string()).collect();
     assert_eq!(recorded, ids, "the receiver got exactly the recorded deliveries");
-    let got = receiver.got.lock().unwrap().clone();
+    let got = receiver.got();
     assert_eq!(got.len(), 11, "each once: {:?}", got.iter().map(|(id, _)| id).collect::<Vec<_>>());
     let mut kinds = BTreeSet::new();
     for (_, body) in &got {

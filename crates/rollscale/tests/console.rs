@@ -15,11 +15,8 @@ mod common;
 
 use common::{cli_json, temp_dir, up};
 use serde_json::{json, Value};
-use std::io::{Read, Write};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const NEW_IMAGE: &str = "aliyun_2_1903_x64_20G_alibase_20200529.vhd";
@@ -465,58 +462,6 @@ async fn the_console_drives_rolling_updates_in_a_real_browser() {
     eprintln!("the console test took {:?}", started.elapsed());
 }
 
-/// A webhook receiver on loopback: answers 200 to every request and keeps its body.
-struct Receiver {
-    url: String,
-    bodies: Arc<Mutex<Vec<String>>>,
-}
-
-impl Receiver {
-    fn start() -> Receiver {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
-        let url = format!("http://{}/hooks/console", listener.local_addr().unwrap());
-        let bodies: Arc<Mutex<Vec<String>>> = Arc::default();
-        let kept = bodies.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-                let mut buffer = Vec::new();
-                let mut chunk = [0u8; 4096];
-                let body = loop {
-                    let Ok(n) = stream.read(&mut chunk) else { break None };
-                    if n == 0 {
-                        break None;
-                    }
-                    buffer.extend_from_slice(&chunk[..n]);
-                    let text = String::from_utf8_lossy(&buffer).to_string();
-                    if let Some((head, body)) = text.split_once("\r\n\r\n") {
-                        let length = head
-                            .lines()
-                            .find_map(|line| {
-                                let (name, value) = line.split_once(':')?;
-                                name.eq_ignore_ascii_case("content-length").then(|| value.trim().parse().ok())?
-                            })
-                            .unwrap_or(0usize);
-                        if body.len() >= length {
-                            break Some(body.to_string());
-                        }
-                    }
-                };
-                if let Some(body) = body {
-                    kept.lock().unwrap().push(body);
-                    let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
-                }
-            }
-        });
-        Receiver { url, bodies }
-    }
-
-    fn bodies(&self) -> Vec<Value> {
-        self.bodies.lock().unwrap().iter().map(|body| serde_json::from_str(body).expect("a JSON body")).collect()
-    }
-}
-
 /// Waits for the image update task page to show the task of the address with this status.
 async fn image_task_status(browser: &Browser, status: &str) -> String {
     let script = "const e = document.getElementById('image-task-status'); \
@@ -623,7 +568,8 @@ async fn the_console_makes_image_update_tasks_and_alert_rules_in_a_real_browser(
     assert_eq!(browser.text("#image-task-next").await, "2099-06-01T00:30:00Z", "08:30 in Shanghai");
 
     // Alerts: a rule for CRITICAL with a webhook to a receiver on loopback.
-    let receiver = Receiver::start();
+    let receiver = common::WebhookReceiver::bind();
+    let receiver_url = receiver.url("/hooks/console");
     browser.click("#nav a[href='#/alerts']").await;
     browser.wait_text("main", "No alert rule yet").await;
     browser.click("#create-rule").await;
@@ -634,10 +580,10 @@ async fn the_console_makes_image_update_tasks_and_alert_rules_in_a_real_browser(
                   return location.hash === '#/alerts/oncall' && e && e.dataset.enabled === 'true'";
     browser.wait_for("the new rule, enabled", script, json!([])).await;
     browser.type_into("#webhook-id", "pager").await;
-    browser.type_into("#webhook-url", &receiver.url).await;
+    browser.type_into("#webhook-url", &receiver_url).await;
     browser.choose("#webhook-method", "POST").await;
     browser.click("#webhook-save").await;
-    browser.wait_text("tr[data-webhook='pager']", &receiver.url).await;
+    browser.wait_text("tr[data-webhook='pager']", &receiver_url).await;
     let rule = cli_json(&dir, &["cms", "DescribeEventRuleAttribute", "--RuleName", "oncall"]);
     assert_eq!(rule["Result"]["EventPattern"]["LevelList"]["LevelList"], json!(["CRITICAL"]), "{rule}");
 
@@ -656,7 +602,8 @@ async fn the_console_makes_image_update_tasks_and_alert_rules_in_a_real_browser(
     browser.wait_for("the InstanceFailed delivery, Delivered", script, json!([execution])).await;
     let row = browser.text("#rule-deliveries tbody tr").await;
     assert!(row.to_uppercase().contains("CRITICAL") && row.contains("pager"), "{row}");
-    let bodies = receiver.bodies();
+    let bodies: Vec<Value> =
+        receiver.got().iter().map(|(_, body)| serde_json::from_str(body).expect("a JSON body")).collect();
     let failed = bodies.iter().find(|b| b["kind"] == "InstanceFailed").unwrap_or_else(|| panic!("{bodies:#?}"));
     assert_eq!(
         (failed["level"].as_str(), failed["executionId"].as_str()),

@@ -140,3 +140,67 @@ pub fn temp_dir(name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir
 }
+
+/// A webhook receiver on loopback: answers 200 to each request and keeps, in order, its
+/// `X-Rollscale-Delivery` header (empty when absent) and its body.
+pub struct WebhookReceiver {
+    pub port: u16,
+    got: std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>,
+}
+
+impl WebhookReceiver {
+    /// On a free loopback port.
+    pub fn bind() -> WebhookReceiver {
+        WebhookReceiver::serve(std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port"))
+    }
+
+    /// On the given listener (a port chosen before, say).
+    pub fn serve(listener: std::net::TcpListener) -> WebhookReceiver {
+        use std::io::{Read, Write};
+        let port = listener.local_addr().expect("address").port();
+        let got: std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>> = Default::default();
+        let kept = got.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+                let mut buffer = Vec::new();
+                let mut chunk = [0u8; 4096];
+                let request = loop {
+                    let Ok(n) = stream.read(&mut chunk) else { break None };
+                    if n == 0 {
+                        break None;
+                    }
+                    buffer.extend_from_slice(&chunk[..n]);
+                    let text = String::from_utf8_lossy(&buffer).to_string();
+                    if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                        let header = |wanted: &str| {
+                            head.lines().find_map(|line| {
+                                let (name, value) = line.split_once(':')?;
+                                name.eq_ignore_ascii_case(wanted).then(|| value.trim().to_string())
+                            })
+                        };
+                        let length = header("content-length").and_then(|v| v.parse().ok()).unwrap_or(0usize);
+                        if body.len() >= length {
+                            break Some((header("x-rollscale-delivery").unwrap_or_default(), body.to_string()));
+                        }
+                    }
+                };
+                if let Some(request) = request {
+                    kept.lock().unwrap().push(request);
+                    let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+                }
+            }
+        });
+        WebhookReceiver { port, got }
+    }
+
+    pub fn url(&self, path_and_query: &str) -> String {
+        format!("http://127.0.0.1:{}{path_and_query}", self.port)
+    }
+
+    /// Every request so far: (delivery id, body).
+    pub fn got(&self) -> Vec<(String, String)> {
+        self.got.lock().unwrap().clone()
+    }
+}
