@@ -31,6 +31,8 @@ pub struct AlertSenderConfig {
     pub claim: Duration,
     /// Most deliveries taken per look.
     pub batch: i64,
+    /// How long the record of a settled delivery (Delivered or Failed) is kept.
+    pub retention: Duration,
 }
 
 impl Default for AlertSenderConfig {
@@ -40,6 +42,7 @@ impl Default for AlertSenderConfig {
             max_attempts: MAX_ATTEMPTS,
             claim: Duration::from_secs(60),
             batch: 32,
+            retention: Duration::from_secs(7 * 24 * 3600),
         }
     }
 }
@@ -262,7 +265,19 @@ impl Service {
     ) -> tokio::task::JoinHandle<()> {
         let service = self.clone();
         let handle = tokio::spawn(async move {
+            // Once an hour, from the first look (an Instant an hour back may not exist soon
+            // after boot, so: none yet).
+            let mut pruned_at: Option<tokio::time::Instant> = None;
             loop {
+                if pruned_at.is_none_or(|at| at.elapsed() >= Duration::from_secs(3600)) {
+                    pruned_at = Some(tokio::time::Instant::now());
+                    let before = now_millis() - config.retention.as_millis() as i64;
+                    match service.engine.store.alert_deliveries_prune(before, 10_000).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::debug!(deliveries = n, "old settled alert deliveries pruned"),
+                        Err(error) => tracing::warn!(%error, "could not prune old alert deliveries"),
+                    }
+                }
                 match service.send_due_alerts(notifier.as_ref(), &config).await {
                     Ok(0) => tokio::time::sleep(config.poll_interval).await,
                     // A full batch: more may be due at once.

@@ -142,6 +142,20 @@ impl Store {
         conflict_unless_one(result.rows_affected(), "alert delivery", &delivery.id)
     }
 
+    /// Deletes the settled deliveries (Delivered or Failed) made before `before`, at most
+    /// `limit` of them; returns how many. Pending ones are kept, however old.
+    pub async fn alert_deliveries_prune(&self, before: Millis, limit: i64) -> Result<u64, StoreError> {
+        let result = sqlx::query(
+            "DELETE FROM alert_deliveries WHERE id IN (SELECT id FROM alert_deliveries \
+             WHERE status <> 'Pending' AND created_at < $1 ORDER BY created_at LIMIT $2)",
+        )
+        .bind(before)
+        .bind(limit)
+        .execute(&mut *self.conn().await?)
+        .await?;
+        Ok(result.rows_affected())
+    }
+
     /// Deliveries, newest first: of one rule, of one status, or all.
     pub async fn alert_delivery_list(
         &self,
@@ -256,6 +270,18 @@ mod tests {
         let retried = pending.iter().find(|d| d.id == first.value.id).expect("still there");
         assert_eq!((retried.attempts, retried.next_attempt_at), (1, 1_200));
         assert!(store.alert_delivery_list(Some("info"), None, 10).await.expect("list").is_empty());
+
+        // Pruning takes settled deliveries made before the time, never a Pending one.
+        let delivered = pending[1].after_attempt(&AttemptOutcome::Answered(204), 300, 10);
+        let current = store.alert_deliveries_due(10_000, 10).await.expect("due");
+        let row = current.iter().find(|d| d.value.id == delivered.id).expect("due");
+        let claimed = store.alert_delivery_claim(&row.value.id, row.generation, 20_000).await.expect("claim");
+        store.alert_delivery_update(&delivered, claimed).await.expect("record");
+        assert_eq!(store.alert_deliveries_prune(100, 100).await.expect("prune"), 0, "not before its time");
+        assert_eq!(store.alert_deliveries_prune(101, 100).await.expect("prune"), 1);
+        let left = store.alert_delivery_list(None, None, 10).await.expect("list");
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].status, DeliveryStatus::Pending, "the pending one stays");
     }
 
     #[tokio::test]
