@@ -321,15 +321,16 @@ impl ImageUpdateExecution {
         child_id: ExecutionId,
         now: Millis,
     ) -> Result<(ImageUpdateExecution, ImageUpdateExecution), CoreError> {
+        let not_due = || CoreError::IncorrectExecutionStatus(format!("the execution {} is not due to fire", self.id));
         if !self.is_due(now) {
-            return Err(CoreError::IncorrectExecutionStatus(format!("the execution {} is not due to fire", self.id)));
+            return Err(not_due());
         }
         let mut spec = self.spec.clone();
         spec.trigger = None;
         let mut child = ImageUpdateExecution::run_now(child_id.clone(), spec, now);
         child.parent_id = Some(self.id.clone());
         let mut parent = self.clone();
-        let schedule = parent.schedule.as_mut().expect("is_due checked it");
+        let schedule = parent.schedule.as_mut().ok_or_else(not_due)?;
         let slot = schedule.next_fire_at.unwrap_or(now);
         schedule.next_fire_at = self.spec.schedule(self.created_at).and_then(|s| s.next_after(now.max(slot)));
         schedule.firings += 1;
