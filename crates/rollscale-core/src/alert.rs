@@ -274,11 +274,7 @@ impl EventPattern {
         match &self.keywords {
             None => true,
             Some(filter) => {
-                let text = format!(
-                    "{}\n{}\n{}\n{}\n{}\n{}",
-                    event.name, event.kind, event.level, event.group_id, event.execution_id, event.content
-                )
-                .to_lowercase();
+                let text = event.search_text();
                 let found = |word: &String| text.contains(word.as_str());
                 match filter.relation {
                     Relation::And => filter.keywords.iter().all(found),

@@ -295,6 +295,18 @@ pub struct Event {
     pub created_at: Millis,
 }
 
+impl Event {
+    /// What a keyword matches against, lower-cased: the event's name, kind, level, scaling
+    /// group id, execution id and content (keyword search and alert rules alike, R15).
+    pub fn search_text(&self) -> String {
+        format!(
+            "{}\n{}\n{}\n{}\n{}\n{}",
+            self.name, self.kind, self.level, self.group_id, self.execution_id, self.content
+        )
+        .to_lowercase()
+    }
+}
+
 wire_enum!(
     /// A scaling activity's status.
     ActivityStatus { InProgress, Successful, Failed, Rejected }

@@ -47,11 +47,7 @@ impl KeywordQuery {
     }
 
     pub fn matches(&self, event: &Event) -> bool {
-        let text = format!(
-            "{}\n{}\n{}\n{}\n{}\n{}",
-            event.name, event.kind, event.level, event.group_id, event.execution_id, event.content
-        )
-        .to_lowercase();
+        let text = event.search_text();
         self.any_of.iter().any(|all| all.iter().all(|word| text.contains(word.as_str())))
     }
 }
