@@ -27,7 +27,6 @@ use rollscale_fleet::{
 use rollscale_store::Store;
 use std::collections::HashMap;
 use std::future::Future;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -153,15 +152,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (size, batches) = (common::arg("--size", 20), common::arg("--batches", 4));
     let dir = tempfile::Builder::new().prefix("rsb").tempdir_in("/tmp")?;
     let socket = dir.path().join("podman.sock");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/containers");
-    let status = std::process::Command::new("bash")
-        .arg(&script)
-        .args(["all", socket.to_str().ok_or("utf-8 path")?, "120"])
-        .stdout(std::process::Stdio::null())
-        .status()?;
-    if !status.success() {
-        return Err("scripts/containers failed: podman, runc and busybox-static are needed".into());
-    }
+    common::podman_service(&socket, 120)?;
     common::remove_containers(PREFIX);
 
     let store = Store::open(&format!("sqlite://{}", dir.path().join("bench.db").display())).await?;

@@ -41,14 +41,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let dir = tempfile::Builder::new().prefix("rsp").tempdir_in("/tmp")?;
     let socket = dir.path().join("podman.sock");
-    let status = Command::new("bash")
-        .arg(root.join("scripts/containers"))
-        .args(["all", socket.to_str().ok_or("utf-8 path")?, "300"])
-        .stdout(std::process::Stdio::null())
-        .status()?;
-    if !status.success() {
-        return Err("scripts/containers failed: podman, runc and busybox-static are needed".into());
-    }
+    common::podman_service(&socket, 300)?;
     let venv = Command::new("bash").arg(root.join("scripts/peer-venv")).arg(root.join("target/peer-venv")).output()?;
     if !venv.status.success() {
         return Err(format!("scripts/peer-venv failed: {}", String::from_utf8_lossy(&venv.stderr)).into());

@@ -29,3 +29,18 @@ pub fn remove_containers(prefix: &str) {
         podman(&args);
     }
 }
+
+/// Starts (when needed) a Podman service on `socket` with the demo images, by
+/// `scripts/containers all`; it exits after `idle_s` idle seconds.
+pub fn podman_service(socket: &std::path::Path, idle_s: u32) -> Result<(), Box<dyn std::error::Error>> {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/containers");
+    let status = Command::new("bash")
+        .arg(script)
+        .args(["all", socket.to_str().ok_or("utf-8 path")?, &idle_s.to_string()])
+        .stdout(std::process::Stdio::null())
+        .status()?;
+    if !status.success() {
+        return Err("scripts/containers failed: podman, runc and busybox-static are needed".into());
+    }
+    Ok(())
+}
