@@ -443,7 +443,7 @@ mod tests {
             level,
             kind: kind.into(),
             group_id: ScalingGroupId::parse("asg-0123456789abcdef0123").expect("id"),
-            execution_id: ExecutionId::parse("exec-0123456789abcdef0123").expect("id"),
+            execution_id: Some(ExecutionId::parse("exec-0123456789abcdef0123").expect("id")),
             content: content.into(),
             created_at: 1_000,
         }

@@ -64,6 +64,28 @@ wire_enum!(
 );
 
 wire_enum!(
+    /// What a group's health check judges an instance by (ESS `HealthCheckType(s)`): `ECS`,
+    /// whether it runs and answers its own health check; `LOAD_BALANCER`, the attached load
+    /// balancers' checks of it; `NONE`, nothing (instances are still observed and shown).
+    HealthCheckType { ECS, LoadBalancer = "LOAD_BALANCER", NONE }
+);
+
+impl HealthCheckType {
+    /// Reads a wire value; `LOADBALANCER`, the older spelling, is taken too.
+    pub fn parse(text: &str) -> Option<HealthCheckType> {
+        match text {
+            "LOADBALANCER" => Some(HealthCheckType::LoadBalancer),
+            other => other.parse().ok(),
+        }
+    }
+}
+
+/// The health check types of a group made without any: ESS's default.
+pub fn default_health_check_types() -> Vec<HealthCheckType> {
+    vec![HealthCheckType::ECS]
+}
+
+wire_enum!(
     /// How an instance came into the group.
     CreationType { AutoCreated, Attached }
 );
@@ -106,6 +128,13 @@ pub struct ScalingGroup {
     pub suspended_processes: Vec<Process>,
     /// Default drain wait in seconds when an instance enters Standby behind a load balancer.
     pub drain_timeout_s: u32,
+    /// What the health check judges instances by (R17); `[ECS]` by default.
+    #[serde(default = "default_health_check_types")]
+    pub health_check_types: Vec<HealthCheckType>,
+    /// Seconds after an instance is made or changed during which a failing health check is
+    /// not counted against it (a stopped or vanished instance is judged at once).
+    #[serde(default)]
+    pub health_check_grace_period_s: u32,
     pub created_at: Millis,
 }
 
@@ -221,6 +250,19 @@ pub struct Instance {
     /// Where the instance serves, for load balancers (`host:port`); empty when none.
     pub address: String,
     pub created_at: Millis,
+    /// When a change was last applied to it (a rolling update's step): its health check's
+    /// grace period runs from here or from its creation, whichever is later.
+    #[serde(default)]
+    pub changed_at: Option<Millis>,
+    /// What the health checker last saw of it (R16), kept apart from the record above, which is
+    /// what rollscale made it; `None` until it was first looked at.
+    #[serde(default)]
+    pub observed: Option<crate::health::Observed>,
+    /// When it was last looked at: the store's `observed_at` column, which each health check
+    /// pass sets for the instances it looked at without writing their record (so not part of
+    /// the record's body).
+    #[serde(skip)]
+    pub observed_at: Option<Millis>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -278,19 +320,24 @@ wire_enum!(
     EventLevel { Info, Warn, Critical }
 );
 
+/// The name of the events a group's health check raises (R16, R17): `InstanceUnhealthy`,
+/// `InstanceHealthy`, `InstanceDrift`, `InstanceReplaced`.
+pub const HEALTH_CHECK_EVENT: &str = "ESS-HealthCheck";
+
 /// A system event of a rolling update (R15): named by the template, carrying the group and
 /// the execution, searchable by keywords.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
     pub id: String,
-    /// The template name of the task that raised it.
+    /// The template name of the task that raised it, or [`HEALTH_CHECK_EVENT`].
     pub name: String,
     pub level: EventLevel,
     /// What happened: `Started`, `BatchDone`, `Paused`, `InstanceFailed`, `Succeeded`,
     /// `Cancelled`, `Failed`.
     pub kind: String,
     pub group_id: ScalingGroupId,
-    pub execution_id: ExecutionId,
+    /// The task that raised it; `None` for the group's own events (its health check's).
+    pub execution_id: Option<ExecutionId>,
     pub content: String,
     pub created_at: Millis,
 }
@@ -301,7 +348,12 @@ impl Event {
     pub fn search_text(&self) -> String {
         format!(
             "{}\n{}\n{}\n{}\n{}\n{}",
-            self.name, self.kind, self.level, self.group_id, self.execution_id, self.content
+            self.name,
+            self.kind,
+            self.level,
+            self.group_id,
+            self.execution_id.as_ref().map_or("", |id| id.as_str()),
+            self.content
         )
         .to_lowercase()
     }

@@ -9,6 +9,7 @@ pub mod access;
 pub mod alert;
 pub mod domain;
 pub mod error;
+pub mod health;
 pub mod ids;
 pub mod image_task;
 pub mod params;

@@ -53,6 +53,9 @@ mod tests {
             tags: vec![],
             address: String::new(),
             created_at,
+            changed_at: None,
+            observed: None,
+            observed_at: None,
         }
     }
 

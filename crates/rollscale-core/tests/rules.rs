@@ -102,6 +102,9 @@ fn instance(id: &str, state: LifecycleState, creation: CreationType, created_at:
         tags: vec![],
         address: String::new(),
         created_at,
+        changed_at: None,
+        observed: None,
+        observed_at: None,
     }
 }
 

@@ -504,7 +504,7 @@ impl Service {
             level,
             kind: kind.to_string(),
             group_id: group_id.clone(),
-            execution_id: execution.id.clone(),
+            execution_id: Some(execution.id.clone()),
             content,
             created_at: self.clock_now(),
         };

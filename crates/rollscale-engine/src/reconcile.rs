@@ -333,6 +333,9 @@ impl Service {
                 tags: Vec::new(),
                 address: String::new(),
                 created_at: now + i64::from(index),
+                changed_at: None,
+                observed: None,
+                observed_at: None,
             })
             .collect();
         let mut activity = ScalingActivity {

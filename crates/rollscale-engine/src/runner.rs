@@ -419,7 +419,7 @@ impl Engine {
             level,
             kind: kind.to_string(),
             group_id: task.value.spec.group_id.clone(),
-            execution_id: task.value.id.clone(),
+            execution_id: Some(task.value.id.clone()),
             content,
             created_at: now_millis(),
         };
@@ -696,7 +696,7 @@ impl Engine {
                 level: EventLevel::Critical,
                 kind: "InstanceFailed".into(),
                 group_id: spec.group_id.clone(),
-                execution_id: task_id.clone(),
+                execution_id: Some(task_id.clone()),
                 content: format!(
                     "instance {} failed at {}: {}",
                     next.instance_id,

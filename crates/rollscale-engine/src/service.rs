@@ -32,6 +32,9 @@ pub struct NewGroup {
     pub drain_timeout_s: Option<u32>,
     /// Make instances from this launch template version instead of a scaling configuration.
     pub launch_template: Option<(LaunchTemplateId, TemplateVersion)>,
+    /// What the health check judges instances by (R17); `[ECS]` when not given.
+    pub health_check_types: Option<Vec<HealthCheckType>>,
+    pub health_check_grace_period_s: Option<u32>,
 }
 
 /// Changes to a scaling group; `None` keeps a field.
@@ -43,6 +46,8 @@ pub struct GroupChanges {
     pub desired_capacity: Option<u32>,
     pub active_configuration_id: Option<ScalingConfigurationId>,
     pub drain_timeout_s: Option<u32>,
+    pub health_check_types: Option<Vec<HealthCheckType>>,
+    pub health_check_grace_period_s: Option<u32>,
 }
 
 /// A new scaling configuration.
@@ -527,6 +532,8 @@ impl Service {
             load_balancer_ids: new.load_balancer_ids,
             suspended_processes: Vec::new(),
             drain_timeout_s: new.drain_timeout_s.unwrap_or(0),
+            health_check_types: new.health_check_types.unwrap_or_else(default_health_check_types),
+            health_check_grace_period_s: new.health_check_grace_period_s.unwrap_or(0),
             created_at: now_millis(),
         };
         self.store().group_insert(&group).await?;
@@ -561,6 +568,11 @@ impl Service {
             next.max_size = changes.max_size.unwrap_or(next.max_size);
             next.desired_capacity = changes.desired_capacity.unwrap_or(next.desired_capacity);
             next.drain_timeout_s = changes.drain_timeout_s.unwrap_or(next.drain_timeout_s);
+            if let Some(types) = &changes.health_check_types {
+                next.health_check_types = types.clone();
+            }
+            next.health_check_grace_period_s =
+                changes.health_check_grace_period_s.unwrap_or(next.health_check_grace_period_s);
             if next.max_size < next.min_size || next.max_size > 10_000 {
                 return Err(ServiceError::rejected(
                     "InvalidParameter",
@@ -1344,13 +1356,14 @@ impl Service {
         Ok(self.store().access_key_get(id).await?.filter(|k| k.status == AccessKeyStatus::Active).map(|k| k.secret))
     }
 
-    /// Makes an instance's next `times` changes fail (simulated fleet only).
-    pub async fn inject_fault(&self, instance_id: &str, times: u32) -> Result<(), ServiceError> {
+    /// Injects a fault into an instance (simulated fleet only): its next changes fail, it
+    /// crashes, or its health check fails (see [`rollscale_fleet::Fault`]).
+    pub async fn inject_fault(&self, instance_id: &str, fault: rollscale_fleet::Fault) -> Result<(), ServiceError> {
         let id = InstanceId::parse(instance_id).ok_or_else(|| crate::ops::instance_not_found_text(instance_id))?;
         if self.store().instance_get(&id).await?.is_none() {
             return Err(crate::ops::instance_not_found_text(instance_id));
         }
-        match self.engine.fleet.inject_fault(&id, times).await {
+        match self.engine.fleet.inject_fault(&id, fault).await {
             Err(rollscale_fleet::FleetError::Unsupported(message)) => {
                 Err(ServiceError::rejected("OperationDenied", message))
             }

@@ -810,6 +810,9 @@ async fn a_scale_out_a_crash_interrupted_is_finished_and_its_activity_ended() {
             tags: Vec::new(),
             address: String::new(),
             created_at: now,
+            changed_at: None,
+            observed: None,
+            observed_at: None,
         };
         let activity = ScalingActivity {
             id: ScalingActivityId::from_random(seed),

@@ -151,6 +151,48 @@ pub struct LocalImage {
     pub os: OsType,
 }
 
+/// How many instances [`Fleet::look`]'s default looks at at once.
+pub const LOOK_CONCURRENCY: usize = 32;
+
+/// What one look at an instance saw ([`Fleet::look`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Sighting {
+    /// The instance, or `None` when the backend does not have it.
+    pub observation: Option<InstanceObservation>,
+    /// Its health check, asked when it runs.
+    pub health: Option<HealthStatus>,
+}
+
+/// A fault injected into a simulated instance (`InjectFault`'s `Kind`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Fault {
+    /// Its next `times` changes fail (`Kind=FailNext`, the default).
+    FailNext { times: u32 },
+    /// It stops, as a container whose process exits (`Kind=Crash`).
+    Crash,
+    /// It runs, but its health check fails until it is changed or the fault is cleared
+    /// (`Kind=Unhealthy`).
+    Unhealthy,
+    /// Every fault of the instance is cleared, and a stopped one started (`Kind=Clear`).
+    Clear,
+}
+
+impl Fault {
+    /// The names `InjectFault` takes as `Kind`.
+    pub const KINDS: &'static [&'static str] = &["FailNext", "Crash", "Unhealthy", "Clear"];
+
+    /// The fault named `kind` (`times` counts for `FailNext` only).
+    pub fn parse(kind: &str, times: u32) -> Option<Fault> {
+        match kind {
+            "FailNext" => Some(Fault::FailNext { times }),
+            "Crash" => Some(Fault::Crash),
+            "Unhealthy" => Some(Fault::Unhealthy),
+            "Clear" => Some(Fault::Clear),
+            _ => None,
+        }
+    }
+}
+
 /// The compute backend.
 #[async_trait]
 pub trait Fleet: Send + Sync + 'static {
@@ -220,10 +262,35 @@ pub trait Fleet: Send + Sync + 'static {
     /// The instance's health as its health check sees it now.
     async fn health(&self, id: &InstanceId) -> Result<HealthStatus, FleetError>;
 
-    /// Makes the instance's next `times` changes fail, for demos and drills. Only simulated
-    /// backends do this; real ones refuse.
-    async fn inject_fault(&self, id: &InstanceId, times: u32) -> Result<(), FleetError> {
-        let _ = (id, times);
+    /// One look at each of `ids` for the health checker (R16): the instance as
+    /// [`Fleet::observe`] reports it (`None`: gone) and, when it runs, its health check. The
+    /// default looks at a few instances at a time; a backend that can see many at once
+    /// overrides it. An instance whose look failed is reported with the error (its state is
+    /// then unknown, and the engine leaves its record as it was).
+    async fn look(&self, ids: &[InstanceId]) -> Vec<(InstanceId, Result<Sighting, FleetError>)> {
+        use futures_util::StreamExt;
+        futures_util::stream::iter(ids.iter().cloned())
+            .map(|id| async move {
+                let sighting = async {
+                    let Some(observation) = self.observe(&id).await? else { return Ok(Sighting::default()) };
+                    let health = match observation.running {
+                        true => Some(self.health(&id).await?),
+                        false => None,
+                    };
+                    Ok(Sighting { observation: Some(observation), health })
+                }
+                .await;
+                (id, sighting)
+            })
+            .buffer_unordered(LOOK_CONCURRENCY)
+            .collect()
+            .await
+    }
+
+    /// Injects a fault into the instance, for demos and drills (see [`Fault`]). Only
+    /// simulated backends do this; real ones refuse, changing nothing.
+    async fn inject_fault(&self, id: &InstanceId, fault: Fault) -> Result<(), FleetError> {
+        let _ = (id, fault);
         Err(FleetError::Unsupported(format!("the {} fleet does not simulate faults", self.name())))
     }
 
@@ -260,6 +327,14 @@ pub trait LoadBalancer: Send + Sync + 'static {
 
     /// Connections the backend currently serves; draining waits until this reaches 0.
     async fn active_connections(&self, lb: &LoadBalancerId, instance: &InstanceId) -> Result<u32, FleetError>;
+
+    /// What the load balancer's own health checks say of each backend of `lb` it checks:
+    /// `true` passing, `false` failing. Backends it does not check are left out; a load
+    /// balancer that checks nothing answers none.
+    async fn check_status(&self, lb: &LoadBalancerId) -> Result<Vec<(InstanceId, bool)>, FleetError> {
+        let _ = lb;
+        Ok(Vec::new())
+    }
 
     /// The backends of `lb` as the store records them (instance, address, weight), taken as
     /// the truth by a load balancer that lives in this process's memory, as

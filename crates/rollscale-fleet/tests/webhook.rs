@@ -112,7 +112,7 @@ fn delivery(url: &str, method: WebhookMethod) -> Delivery {
         level: EventLevel::Critical,
         kind: "InstanceFailed".into(),
         group_id: ScalingGroupId::parse("asg-0123456789abcdef0123").unwrap(),
-        execution_id: ExecutionId::parse("exec-0123456789abcdef0123").unwrap(),
+        execution_id: Some(ExecutionId::parse("exec-0123456789abcdef0123").unwrap()),
         content: "instance i-1 failed: exit 3".into(),
         created_at: 1_000,
     };

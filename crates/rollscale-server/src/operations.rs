@@ -217,7 +217,7 @@ pub static OPERATIONS: &[Operation] = &[
     op("ess:DescribeLoadBalancers", ESS, &[]),
     op("ess:SetBackendServers", ESS, &["LoadBalancerId", "BackendServers"]),
     op("ess:DescribeEvents", ESS, &["ScalingGroupId", "ExecutionId", "Keywords", "PageSize"]),
-    op("ess:InjectFault", ESS, &["InstanceId", "Times"]),
+    op("ess:InjectFault", ESS, &["InstanceId", "Kind", "Times"]),
     // ECS 2014-05-26: images (also under ESS's versions), launch templates, regions.
     create("ecs:CreateImage", ESS_AND_ECS, &["ImageId", "ImageName", "OSType", "InstanceId", "ClientToken"]),
     op("ecs:DescribeImages", ESS_AND_ECS, &[]),

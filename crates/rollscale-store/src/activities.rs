@@ -60,7 +60,7 @@ impl Store {
         )
         .bind(event.id.as_str())
         .bind(event.group_id.as_str())
-        .bind(event.execution_id.as_str())
+        .bind(event.execution_id.as_ref().map_or("", |id| id.as_str()))
         .bind(event.level.as_str())
         .bind(event.name.as_str())
         .bind(to_json(event))

@@ -229,7 +229,7 @@ mod tests {
             level,
             kind: "InstanceFailed".into(),
             group_id: ScalingGroupId::parse("asg-0123456789abcdef0123").expect("id"),
-            execution_id: ExecutionId::parse("exec-0123456789abcdef0123").expect("id"),
+            execution_id: Some(ExecutionId::parse("exec-0123456789abcdef0123").expect("id")),
             content: "instance i-1 failed".into(),
             created_at: 100,
         }

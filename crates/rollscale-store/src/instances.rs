@@ -44,11 +44,11 @@ impl Store {
     }
 
     pub async fn instance_get(&self, id: &InstanceId) -> Result<Option<Versioned<Instance>>, StoreError> {
-        let row = sqlx::query("SELECT body, generation FROM instances WHERE id = $1")
+        let row = sqlx::query("SELECT body, generation, observed_at FROM instances WHERE id = $1")
             .bind(id.as_str())
             .fetch_optional(&mut *self.conn().await?)
             .await?;
-        row.map(|row| versioned("instance", &row)).transpose()
+        row.map(|row| instance_row(&row)).transpose()
     }
 
     /// The instances of `ids` that exist, in no particular order: one statement each 128.
@@ -57,13 +57,13 @@ impl Store {
         for chunk in ids.chunks(INSTANCES_WRITE_CHUNK) {
             let mut param = placeholders(self.backend);
             let list: Vec<String> = chunk.iter().map(|_| param()).collect();
-            let sql = format!("SELECT body, generation FROM instances WHERE id IN ({})", list.join(", "));
+            let sql = format!("SELECT body, generation, observed_at FROM instances WHERE id IN ({})", list.join(", "));
             let mut query = sqlx::query(&sql);
             for id in chunk {
                 query = query.bind(id.as_str());
             }
             for row in query.fetch_all(&mut *self.conn().await?).await? {
-                found.push(versioned("instance", &row)?);
+                found.push(instance_row(&row)?);
             }
         }
         Ok(found)
@@ -74,20 +74,21 @@ impl Store {
         &self,
         group_id: Option<&ScalingGroupId>,
     ) -> Result<Vec<Versioned<Instance>>, StoreError> {
-        let rows = match group_id {
-            Some(group_id) => {
-                sqlx::query("SELECT body, generation FROM instances WHERE group_id = $1 ORDER BY created_at, id")
-                    .bind(group_id.as_str())
-                    .fetch_all(&mut *self.conn().await?)
-                    .await?
-            }
-            None => {
-                sqlx::query("SELECT body, generation FROM instances ORDER BY created_at, id")
-                    .fetch_all(&mut *self.conn().await?)
-                    .await?
-            }
-        };
-        rows.iter().map(|row| versioned("instance", row)).collect()
+        let rows =
+            match group_id {
+                Some(group_id) => sqlx::query(
+                    "SELECT body, generation, observed_at FROM instances WHERE group_id = $1 ORDER BY created_at, id",
+                )
+                .bind(group_id.as_str())
+                .fetch_all(&mut *self.conn().await?)
+                .await?,
+                None => {
+                    sqlx::query("SELECT body, generation, observed_at FROM instances ORDER BY created_at, id")
+                        .fetch_all(&mut *self.conn().await?)
+                        .await?
+                }
+            };
+        rows.iter().map(instance_row).collect()
     }
 
     pub async fn instance_update(&self, instance: &Instance, generation: i64) -> Result<i64, StoreError> {
@@ -149,6 +150,26 @@ impl Store {
         Ok(written)
     }
 
+    /// Records that the instances of `ids` were looked at `at` (R16), without writing their
+    /// records: their generation stays, so a task's compare-and-swap on them is not disturbed.
+    pub async fn instances_observed(&self, ids: &[&InstanceId], at: i64) -> Result<(), StoreError> {
+        let mut conn = self.conn().await?;
+        let mut tx = conn.begin().await?;
+        for chunk in ids.chunks(INSTANCES_WRITE_CHUNK) {
+            let mut param = placeholders(self.backend);
+            let at_param = param();
+            let list: Vec<String> = chunk.iter().map(|_| param()).collect();
+            let sql = format!("UPDATE instances SET observed_at = {at_param} WHERE id IN ({})", list.join(", "));
+            let mut query = sqlx::query(&sql).bind(at);
+            for id in chunk {
+                query = query.bind(id.as_str());
+            }
+            query.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Removes the instance and its load-balancer registrations.
     pub async fn instance_delete(&self, id: &InstanceId) -> Result<(), StoreError> {
         let mut conn = self.conn().await?;
@@ -158,6 +179,13 @@ impl Store {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// An instance read with its generation and the time it was last looked at.
+fn instance_row(row: &sqlx::any::AnyRow) -> Result<Versioned<Instance>, StoreError> {
+    let mut instance: Versioned<Instance> = versioned("instance", row)?;
+    instance.value.observed_at = row.try_get::<Option<i64>, _>("observed_at")?;
+    Ok(instance)
 }
 
 /// Most rows [`Store::instances_write`] writes with one statement (see `WORKS_WRITE_CHUNK`).
@@ -204,6 +232,9 @@ mod tests {
             tags: Vec::new(),
             address: String::new(),
             created_at: i64::from(i),
+            changed_at: None,
+            observed: None,
+            observed_at: None,
         }
     }
 

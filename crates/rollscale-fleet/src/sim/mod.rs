@@ -202,6 +202,8 @@ pub struct SimCalls {
     pub noop_update_containers: u64,
     pub create_image: u64,
     pub health: u64,
+    /// `look` calls (each looks at many instances at once).
+    pub look: u64,
     /// Apply operations failed by an injected fault (`fail_next`, `set_failing`, `fail_rate`).
     pub injected_failures: u64,
     /// Apply operations that took effect but reported `Unavailable` (`lose_next_response`).
@@ -1011,11 +1013,49 @@ impl Fleet for SimFleet {
         result
     }
 
-    async fn inject_fault(&self, id: &InstanceId, times: u32) -> Result<(), FleetError> {
+    async fn look(&self, ids: &[InstanceId]) -> Vec<(InstanceId, Result<crate::Sighting, FleetError>)> {
+        // One look at all of them: the latency of one call, one lock.
+        let (before, after) = self.latency();
+        pause(before).await;
+        let sightings = {
+            let mut state = self.state();
+            state.calls.look += 1;
+            ids.iter()
+                .map(|id| {
+                    let sighting = match state.instances.get(id) {
+                        None => crate::Sighting::default(),
+                        Some(instance) => crate::Sighting {
+                            observation: Some(instance.observation(id)),
+                            health: instance.running.then(|| state.health_of(instance)),
+                        },
+                    };
+                    (id.clone(), Ok(sighting))
+                })
+                .collect()
+        };
+        pause(after).await;
+        sightings
+    }
+
+    async fn inject_fault(&self, id: &InstanceId, fault: crate::Fault) -> Result<(), FleetError> {
         if self.snapshot(id).is_none() {
             return Err(FleetError::NotFound(id.clone()));
         }
-        self.fail_next(id, times);
+        match fault {
+            crate::Fault::FailNext { times } => self.fail_next(id, times),
+            crate::Fault::Crash => {
+                self.set_running(id, false);
+            }
+            crate::Fault::Unhealthy => {
+                self.set_health(id, HealthStatus::Unhealthy);
+            }
+            crate::Fault::Clear => {
+                self.fail_next(id, 0);
+                self.set_failing(id, false);
+                self.set_health(id, HealthStatus::Healthy);
+                self.set_running(id, true);
+            }
+        }
         Ok(())
     }
 }

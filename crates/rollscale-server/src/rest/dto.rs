@@ -633,7 +633,7 @@ impl From<&Event> for EventView {
             level: event.level.to_string(),
             kind: event.kind.clone(),
             scaling_group_id: event.group_id.to_string(),
-            execution_id: event.execution_id.to_string(),
+            execution_id: event.execution_id.as_ref().map(|id| id.to_string()).unwrap_or_default(),
             content: event.content.clone(),
             created_at: time(event.created_at),
         }

@@ -146,6 +146,8 @@ pub async fn create_group(
             load_balancer_ids,
             drain_timeout_s: new.drain_timeout_s,
             launch_template,
+            health_check_types: None,
+            health_check_grace_period_s: None,
         })
         .await?;
     Ok(Json(ScalingGroupView::from(&group)))
@@ -185,6 +187,8 @@ pub async fn modify_group(
                 desired_capacity: size("desired_capacity", changes.desired_capacity)?,
                 active_configuration_id,
                 drain_timeout_s: changes.drain_timeout_s,
+                health_check_types: None,
+                health_check_grace_period_s: None,
             },
         )
         .await?;

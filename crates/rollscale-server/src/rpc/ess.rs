@@ -212,7 +212,14 @@ pub async fn dispatch(service: &Service, version: &str, action: &str, params: &P
         }
         "InjectFault" => {
             let times = int_param(params, "Times", 0, 1000)?.unwrap_or(1);
-            service.inject_fault(required(params, "InstanceId")?, times).await?;
+            let kind = params.get_nonempty("Kind").unwrap_or("FailNext");
+            let fault = rollscale_fleet::Fault::parse(kind, times).ok_or_else(|| {
+                rollscale_engine::ServiceError::rejected(
+                    "InvalidParameter.Kind",
+                    format!("Kind {kind:?} is not one of {}", rollscale_fleet::Fault::KINDS.join(", ")),
+                )
+            })?;
+            service.inject_fault(required(params, "InstanceId")?, fault).await?;
             Ok(json!({}))
         }
         "DescribeEvents" => {
@@ -299,6 +306,8 @@ async fn create_group(service: &Service, params: &Params) -> Result<Value, ApiEr
             load_balancer_ids,
             drain_timeout_s: int_param(params, "DrainTimeout", 0, 3600)?,
             launch_template: launch_template(params)?,
+            health_check_types: None,
+            health_check_grace_period_s: None,
         })
         .await?;
     Ok(json!({ "ScalingGroupId": group.id }))
@@ -398,6 +407,8 @@ async fn modify_group(service: &Service, params: &Params) -> Result<Value, ApiEr
                 desired_capacity: int_param(params, "DesiredCapacity", 0, 10_000)?,
                 active_configuration_id: configuration,
                 drain_timeout_s: int_param(params, "DrainTimeout", 0, 3600)?,
+                health_check_types: None,
+                health_check_grace_period_s: None,
             },
         )
         .await?;
