@@ -4,6 +4,7 @@
 //! - [`runner`]: drives each rolling-update task and its instances' steps; resumes every
 //!   unfinished task at start.
 //! - [`reconcile`]: keeps each scaling group at its desired capacity.
+//! - [`health`]: the health checker: observes every instance, replaces unhealthy ones.
 //! - [`image_tasks`]: the image update tasks' scheduler and firings.
 //! - [`alerts`]: alert rules, and the sender that delivers their events to webhooks.
 //! - [`service`]: the commands and queries that the API and CLI call; the only way in.
@@ -14,6 +15,7 @@
 pub mod access;
 pub mod alerts;
 pub mod error;
+pub mod health;
 pub mod idempotency;
 pub mod image_tasks;
 pub mod leases;
@@ -99,6 +101,8 @@ pub struct EngineConfig {
     pub transient_backoff: Duration,
     /// How often the reconciler checks every group's capacity.
     pub reconcile_interval: Duration,
+    /// How often the health checker looks at every instance (R16, R17). Default 5 s.
+    pub health_check_interval: Duration,
     /// Default weight of an instance registered with a load balancer.
     pub default_weight: u32,
     /// A ClientToken claim not refreshed for this long belongs to a request that died, and
@@ -127,6 +131,7 @@ impl Default for EngineConfig {
             transient_retries: 5,
             transient_backoff: Duration::from_millis(200),
             reconcile_interval: Duration::from_secs(2),
+            health_check_interval: Duration::from_secs(5),
             default_weight: 100,
             claim_stale_after: idempotency::STALE_CLAIM,
             claim_heartbeat: idempotency::CLAIM_HEARTBEAT,

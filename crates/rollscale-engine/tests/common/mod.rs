@@ -31,6 +31,7 @@ pub fn fast_config() -> EngineConfig {
         transient_retries: 3,
         transient_backoff: Duration::from_millis(5),
         reconcile_interval: Duration::from_millis(100),
+        health_check_interval: Duration::from_millis(100),
         default_weight: 100,
         ..EngineConfig::default()
     }

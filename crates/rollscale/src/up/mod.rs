@@ -92,6 +92,11 @@ pub struct UpArgs {
     /// (the container fleet waits as long for a container's health path).
     #[arg(long, default_value_t = 120)]
     pub health_timeout: u64,
+    /// How often the health checker looks at every instance of every group, in milliseconds
+    /// (R16, R17: an unhealthy InService instance is replaced unless `HealthCheck` is
+    /// suspended).
+    #[arg(long, env = "ROLLSCALE_HEALTH_CHECK_INTERVAL_MS", default_value_t = 5_000)]
+    pub health_check_interval_ms: u64,
     #[command(flatten)]
     pub real: real::RealArgs,
     /// Do not create the demo group on first start.
@@ -200,6 +205,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
 
     let config = EngineConfig {
         health_timeout: Duration::from_secs(args.health_timeout),
+        health_check_interval: Duration::from_millis(args.health_check_interval_ms.max(100)),
         replication: replication.clone(),
         ..EngineConfig::default()
     };
@@ -271,6 +277,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         println!("Resumed {resumed} unfinished rolling update(s).");
     }
     service.spawn_reconciler();
+    service.spawn_health_checker();
     // Every image update schedule in the store resumes; a firing a crash interrupted goes on.
     service.spawn_image_scheduler();
     engine.spawn_lease_poller();
@@ -424,11 +431,13 @@ async fn sim_drivers(args: &UpArgs) -> anyhow::Result<(SimFleet, SimLoadBalancer
         time_scale: args.sim_time_scale,
         ..SimConfig::default()
     });
+    // Its health checks read the fleet's instances: a failing backend gets no traffic (R17).
     let lb = SimLoadBalancer::new(SimLbConfig {
         drain_ms: args.sim_drain_ms,
         latency_ms: args.sim_lb_latency_ms,
         ..SimLbConfig::default()
-    });
+    })
+    .with_fleet(fleet.clone());
     Ok((fleet, lb))
 }
 
