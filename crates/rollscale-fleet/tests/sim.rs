@@ -4,7 +4,9 @@ use rollscale_core::domain::{ContainerSpec, GroupType, HealthStatus, OsType};
 use rollscale_core::ids::{InstanceId, LoadBalancerId, ScalingGroupId};
 use rollscale_core::params::{CommandType, ContainerUpdateType, PackageAction, ScriptSpec};
 use rollscale_fleet::sim::{SimBackend, SimConfig, SimFleet, SimLbConfig, SimLoadBalancer};
-use rollscale_fleet::{Fleet, FleetError, InstanceObservation, InstanceSpec, LoadBalancer, PackageOperation};
+use rollscale_fleet::{
+    Fault, Fleet, FleetError, InstanceObservation, InstanceSpec, LoadBalancer, PackageOperation, Sighting,
+};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -776,4 +778,190 @@ async fn a_run_asked_for_again_is_replayed_not_run() {
     let calls = fleet.calls();
     assert_eq!((calls.run_script, calls.apply_package, calls.replayed_runs), (3, 2, 2));
     assert_eq!(fleet.apply_op_count(&id(1)), Some(3), "replays are not apply operations");
+}
+
+/// One look at one instance, through `look`.
+async fn look_at(fleet: &SimFleet, n: u32) -> Sighting {
+    let mut looks = fleet.look(&[id(n)]).await;
+    assert_eq!(looks.len(), 1);
+    let (looked, sighting) = looks.remove(0);
+    assert_eq!(looked, id(n));
+    sighting.expect("the simulated fleet always answers")
+}
+
+#[tokio::test]
+async fn look_sees_many_instances_at_once_and_the_gone_ones() {
+    let fleet = fleet_with(&[(1, "ubuntu"), (2, "centos"), (3, "ubuntu")]).await;
+    assert!(fleet.set_running(&id(2), false));
+    fleet.remove_instance(&id(3)).await.expect("remove");
+    let looks = fleet.look(&[id(1), id(2), id(3)]).await;
+    assert_eq!(fleet.calls().look, 1, "one look at all of them");
+    assert_eq!(looks.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>(), vec![id(1), id(2), id(3)]);
+    let sightings: Vec<Sighting> = looks.into_iter().map(|(_, sighting)| sighting.expect("answered")).collect();
+    assert_eq!(sightings[0].observation, fleet.snapshot(&id(1)));
+    assert_eq!(sightings[0].health, Some(HealthStatus::Healthy));
+    // Stopped: seen, not running, and its health check not asked.
+    let stopped = sightings[1].observation.as_ref().expect("exists");
+    assert!(!stopped.running);
+    assert_eq!(sightings[1].health, None);
+    // Removed: gone.
+    assert_eq!(sightings[2], Sighting::default());
+    assert_eq!(fleet.calls().health, 0, "a look is not a health call");
+}
+
+#[tokio::test]
+async fn a_crash_stops_the_instance_until_cleared() {
+    let fleet = fleet_with(&[(1, "ubuntu"), (2, "ubuntu")]).await;
+    fleet.inject_fault(&id(1), Fault::Crash).await.expect("crash");
+    let crashed = look_at(&fleet, 1).await;
+    let observation = crashed.observation.expect("a crashed instance still exists");
+    assert!(!observation.running);
+    assert_eq!(observation.image_id, "ubuntu");
+    assert_eq!(crashed.health, None);
+    assert_eq!(fleet.health(&id(1)).await, Ok(HealthStatus::Unhealthy));
+    // Another instance is untouched; crashing again is fine.
+    assert_eq!(look_at(&fleet, 2).await.health, Some(HealthStatus::Healthy));
+    fleet.inject_fault(&id(1), Fault::Crash).await.expect("crash again");
+
+    // Cleared: it runs again, healthy.
+    fleet.inject_fault(&id(1), Fault::Clear).await.expect("clear");
+    let cleared = look_at(&fleet, 1).await;
+    assert!(cleared.observation.expect("exists").running);
+    assert_eq!(cleared.health, Some(HealthStatus::Healthy));
+}
+
+#[tokio::test]
+async fn an_unhealthy_instance_runs_failing_its_check_until_changed_or_cleared() {
+    let fleet = fleet_with(&[(1, "ubuntu")]).await;
+    fleet.inject_fault(&id(1), Fault::Unhealthy).await.expect("unhealthy");
+    let sick = look_at(&fleet, 1).await;
+    assert!(sick.observation.expect("exists").running, "it runs");
+    assert_eq!(sick.health, Some(HealthStatus::Unhealthy));
+    assert_eq!(fleet.health(&id(1)).await, Ok(HealthStatus::Unhealthy));
+    // A replacement that changes nothing (already on the image) leaves it failing.
+    fleet.replace_image(&id(1), "ubuntu").await.expect("a no-op");
+    assert_eq!(look_at(&fleet, 1).await.health, Some(HealthStatus::Unhealthy));
+    // A change of the instance ends it.
+    fleet.replace_image(&id(1), "centos").await.expect("replace");
+    assert_eq!(look_at(&fleet, 1).await.health, Some(HealthStatus::Healthy));
+
+    // So does clearing it; and containers that change do too.
+    fleet.inject_fault(&id(1), Fault::Unhealthy).await.expect("unhealthy again");
+    fleet.inject_fault(&id(1), Fault::Clear).await.expect("clear");
+    assert_eq!(look_at(&fleet, 1).await.health, Some(HealthStatus::Healthy));
+    fleet.inject_fault(&id(1), Fault::Unhealthy).await.expect("unhealthy again");
+    fleet
+        .update_containers(&id(1), ContainerUpdateType::RenewUpdate, &[container("app", "nginx:2")])
+        .await
+        .expect("update");
+    assert_eq!(look_at(&fleet, 1).await.health, Some(HealthStatus::Healthy));
+}
+
+#[tokio::test]
+async fn fail_next_fails_the_next_changes_as_before_and_clear_ends_every_fault() {
+    let fleet = fleet_with(&[(1, "ubuntu"), (2, "ubuntu")]).await;
+    fleet.inject_fault(&id(1), Fault::FailNext { times: 2 }).await.expect("fail next");
+    for _ in 0..2 {
+        assert!(matches!(fleet.replace_image(&id(1), "centos").await, Err(FleetError::Failed(_))));
+    }
+    fleet.replace_image(&id(1), "centos").await.expect("the third succeeds");
+    assert_eq!(fleet.calls().injected_failures, 2);
+    // The fault itself leaves the instance healthy and running.
+    assert_eq!(look_at(&fleet, 1).await.health, Some(HealthStatus::Healthy));
+
+    // Clear ends a pending FailNext and a failing instance, and starts a stopped one.
+    fleet.inject_fault(&id(2), Fault::FailNext { times: 5 }).await.expect("fail next");
+    fleet.set_failing(&id(2), true);
+    fleet.inject_fault(&id(2), Fault::Crash).await.expect("crash");
+    fleet.inject_fault(&id(2), Fault::Clear).await.expect("clear");
+    fleet.replace_image(&id(2), "centos").await.expect("no fault left");
+    assert_eq!(look_at(&fleet, 2).await.health, Some(HealthStatus::Healthy));
+}
+
+#[tokio::test]
+async fn a_fault_needs_an_instance_and_a_known_kind() {
+    let fleet = fleet_with(&[(1, "ubuntu")]).await;
+    for fault in [Fault::FailNext { times: 1 }, Fault::Crash, Fault::Unhealthy, Fault::Clear] {
+        assert_eq!(fleet.inject_fault(&id(9), fault).await, Err(FleetError::NotFound(id(9))), "{fault:?}");
+    }
+    assert_eq!(fleet.len(), 1, "nothing made");
+    assert_eq!(Fault::parse("FailNext", 3), Some(Fault::FailNext { times: 3 }));
+    assert_eq!(Fault::parse("Crash", 0), Some(Fault::Crash));
+    assert_eq!(Fault::parse("Unhealthy", 0), Some(Fault::Unhealthy));
+    assert_eq!(Fault::parse("Clear", 0), Some(Fault::Clear));
+    for unknown in ["crash", "Explode", ""] {
+        assert_eq!(Fault::parse(unknown, 1), None, "{unknown:?}");
+    }
+    assert!(Fault::KINDS.iter().all(|kind| Fault::parse(kind, 1).is_some()));
+}
+
+#[tokio::test]
+async fn the_container_fleet_refuses_faults() {
+    // Never contacted: the refusal comes first.
+    let config = rollscale_fleet::docker::DockerConfig::default();
+    let docker = rollscale_fleet::docker::DockerFleet::connect("tcp://127.0.0.1:9", config)
+        .expect("connecting does not contact the backend");
+    for fault in [Fault::FailNext { times: 1 }, Fault::Crash, Fault::Unhealthy, Fault::Clear] {
+        assert_eq!(
+            docker.inject_fault(&id(1), fault).await,
+            Err(FleetError::Unsupported("the docker fleet does not simulate faults".into()))
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_load_balancer_with_the_fleet_sends_no_traffic_to_a_failing_backend() {
+    let fleet = fleet_with(&[(1, "ubuntu"), (2, "ubuntu"), (3, "ubuntu")]).await;
+    let balancer = SimLoadBalancer::default().with_fleet(fleet.clone());
+    let lb = lb_id("web");
+    for n in 1..=3 {
+        balancer.register(&lb, &id(n), &format!("sim://{}", id(n)), 100).await.expect("register");
+    }
+    assert_eq!(balancer.check_status(&lb).await, Ok(vec![(id(1), true), (id(2), true), (id(3), true)]));
+    assert_eq!(balancer.serving(&lb), vec![id(1), id(2), id(3)]);
+
+    // Unhealthy, crashed, gone: each fails its check and gets no traffic, whatever its weight.
+    fleet.inject_fault(&id(1), Fault::Unhealthy).await.expect("unhealthy");
+    fleet.inject_fault(&id(2), Fault::Crash).await.expect("crash");
+    balancer.set_weight(&lb, &id(2), 200).await.expect("a weight");
+    assert_eq!(balancer.check_status(&lb).await, Ok(vec![(id(1), false), (id(2), false), (id(3), true)]));
+    assert_eq!(balancer.serving(&lb), vec![id(3)]);
+    assert_eq!(balancer.active_connections(&lb, &id(1)).await, Ok(0));
+    assert_eq!(balancer.active_connections(&lb, &id(2)).await, Ok(0));
+    assert_eq!(balancer.active_connections(&lb, &id(3)).await, Ok(10));
+    assert_eq!(balancer.weight(&lb, &id(2)).await, Ok(Some(200)), "the weight is kept");
+    fleet.remove_instance(&id(3)).await.expect("remove");
+    assert_eq!(balancer.check_status(&lb).await, Ok(vec![(id(1), false), (id(2), false), (id(3), false)]));
+    assert!(balancer.serving(&lb).is_empty());
+
+    // Back to health: traffic again, at its weight; weight 0 still means none.
+    fleet.inject_fault(&id(1), Fault::Clear).await.expect("clear");
+    fleet.inject_fault(&id(2), Fault::Clear).await.expect("clear");
+    balancer.set_weight(&lb, &id(1), 0).await.expect("weight 0");
+    assert_eq!(balancer.check_status(&lb).await, Ok(vec![(id(1), true), (id(2), true), (id(3), false)]));
+    assert_eq!(balancer.serving(&lb), vec![id(2)]);
+    assert_eq!(balancer.active_connections(&lb, &id(2)).await, Ok(10));
+    assert_eq!(balancer.active_connections(&lb, &id(1)).await, Ok(0));
+
+    // Deregistered backends are not checked; another load balancer has its own backends.
+    balancer.deregister(&lb, &id(3)).await.expect("deregister");
+    assert_eq!(balancer.check_status(&lb).await, Ok(vec![(id(1), true), (id(2), true)]));
+    assert_eq!(balancer.check_status(&lb_id("other")).await, Ok(vec![]));
+    assert_eq!(balancer.calls().check_status, 6);
+    assert_eq!(fleet.calls().health, 0, "the checks count no fleet call");
+}
+
+#[tokio::test]
+async fn a_load_balancer_without_a_fleet_checks_nothing() {
+    let balancer = SimLoadBalancer::default();
+    let lb = lb_id("web");
+    balancer.register(&lb, &id(1), "sim://i-sim000001", 100).await.expect("register");
+    assert_eq!(balancer.check_status(&lb).await, Ok(vec![]));
+    assert_eq!(balancer.serving(&lb), vec![id(1)]);
+    assert_eq!(balancer.active_connections(&lb, &id(1)).await, Ok(10));
+    // Its clones share the fleet it is given afterwards.
+    let fleet = fleet(SimConfig::default());
+    let clone = balancer.clone().with_fleet(fleet);
+    assert_eq!(balancer.check_status(&lb).await, Ok(vec![(id(1), false)]), "no such instance");
+    assert_eq!(clone.serving(&lb), Vec::<InstanceId>::new());
 }

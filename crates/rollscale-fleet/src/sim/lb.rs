@@ -1,8 +1,10 @@
-//! The simulated load balancer: backend registrations with weights, and connections that drain
-//! after a backend's weight drops to 0.
+//! The simulated load balancer: backend registrations with weights, connections that drain
+//! after a backend's weight drops to 0, and (with a fleet) health checks of the backends.
 
+use super::SimFleet;
 use crate::{FleetError, LoadBalancer};
 use async_trait::async_trait;
+use rollscale_core::domain::HealthStatus;
 use rollscale_core::ids::{InstanceId, LoadBalancerId};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -38,6 +40,7 @@ pub struct SimLbCalls {
     pub set_weight: u64,
     pub weight: u64,
     pub active_connections: u64,
+    pub check_status: u64,
 }
 
 /// One registered backend, as [`SimLoadBalancer::backends`] reports it.
@@ -68,6 +71,8 @@ struct LbState {
 struct LbInner {
     config: SimLbConfig,
     state: Mutex<LbState>,
+    /// The fleet whose instances' health the backends' checks read; `None`: nothing is checked.
+    fleet: Mutex<Option<SimFleet>>,
 }
 
 /// The simulated load balancer. Cheap to clone; clones share state. Time is
@@ -106,11 +111,42 @@ fn apply_weight(backend: &mut BackendState, weight: u32, now: Instant) {
 
 impl SimLoadBalancer {
     pub fn new(config: SimLbConfig) -> Self {
-        SimLoadBalancer { inner: Arc::new(LbInner { config, state: Mutex::new(LbState::default()) }) }
+        SimLoadBalancer {
+            inner: Arc::new(LbInner { config, state: Mutex::new(LbState::default()), fleet: Mutex::new(None) }),
+        }
+    }
+
+    /// Checks each backend's health by `fleet`'s health of its instance, as a real load
+    /// balancer's health check does (see the [module docs](super)): a backend whose instance is
+    /// stopped, unhealthy or gone gets no traffic, whatever its weight. Clones share it.
+    pub fn with_fleet(self, fleet: SimFleet) -> Self {
+        *self.inner.fleet.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(fleet);
+        self
     }
 
     fn state(&self) -> MutexGuard<'_, LbState> {
         self.inner.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn fleet(&self) -> Option<SimFleet> {
+        self.inner.fleet.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+    }
+
+    /// The health check of the instance's backend: `Some(passing)`, or `None` when nothing is
+    /// checked (no fleet). Read before the balancer's own lock is taken.
+    fn check_of(fleet: Option<&SimFleet>, instance: &InstanceId) -> Option<bool> {
+        fleet.map(|fleet| fleet.health_snapshot(instance) == Some(HealthStatus::Healthy))
+    }
+
+    /// The backends of `lb` that get new traffic, sorted: a non-zero weight, and a passing
+    /// health check (when checked).
+    pub fn serving(&self, lb: &LoadBalancerId) -> Vec<InstanceId> {
+        let fleet = self.fleet();
+        self.backends(lb)
+            .into_iter()
+            .filter(|backend| backend.weight > 0 && Self::check_of(fleet.as_ref(), &backend.instance_id) != Some(false))
+            .map(|backend| backend.instance_id)
+            .collect()
     }
 
     async fn latency(&self) {
@@ -261,14 +297,34 @@ impl LoadBalancer for SimLoadBalancer {
     }
 
     /// A backend with a non-zero weight serves [`SimLbConfig::connections`]; once its weight is
-    /// 0 they fall to 0 over [`SimLbConfig::drain_ms`]. An unregistered backend serves none.
+    /// 0 they fall to 0 over [`SimLbConfig::drain_ms`]. An unregistered backend serves none, nor
+    /// does one that fails its health check.
     async fn active_connections(&self, lb: &LoadBalancerId, instance: &InstanceId) -> Result<u32, FleetError> {
         self.latency().await;
         let now = Instant::now();
+        let check = Self::check_of(self.fleet().as_ref(), instance);
         let mut state = self.state();
         state.calls.active_connections += 1;
         let backend = state.backends.get(lb).and_then(|backends| backends.get(instance));
-        Ok(backend.map_or(0, |backend| self.connections_of(backend, now)))
+        Ok(match (backend, check) {
+            (None, _) | (Some(_), Some(false)) => 0,
+            (Some(backend), _) => self.connections_of(backend, now),
+        })
+    }
+
+    /// Each registered backend's health check, by instance id (none without a fleet).
+    async fn check_status(&self, lb: &LoadBalancerId) -> Result<Vec<(InstanceId, bool)>, FleetError> {
+        self.latency().await;
+        self.state().calls.check_status += 1;
+        let Some(fleet) = self.fleet() else { return Ok(Vec::new()) };
+        let backends = self.backends(lb);
+        Ok(backends
+            .into_iter()
+            .map(|backend| {
+                let passing = fleet.health_snapshot(&backend.instance_id) == Some(HealthStatus::Healthy);
+                (backend.instance_id, passing)
+            })
+            .collect())
     }
 }
 

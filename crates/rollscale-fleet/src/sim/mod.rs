@@ -125,6 +125,14 @@
 //! 0 again does not restart the drain). `set_weight` on an instance that is not registered
 //! fails with [`FleetError::Failed`]; `weight` reports `None` and `active_connections` 0.
 //! Like the fleet, it is rebuilt from the store at start with [`SimLoadBalancer::adopt`].
+//!
+//! Built [`with_fleet`](SimLoadBalancer::with_fleet), it checks each backend's health as a real
+//! load balancer does, by the fleet's health of the instance ([`SimFleet::health_snapshot`]: a
+//! stopped, unhealthy or gone instance fails), at once and without counting fleet calls. A
+//! backend that fails its check gets no traffic whatever its weight: it serves no connections
+//! (so its drain is over at once) and is not among [`SimLoadBalancer::serving`];
+//! `check_status` reports every registered backend's check. Without a fleet it checks nothing:
+//! every backend serves by its weight and `check_status` answers none.
 
 mod lb;
 mod script;
@@ -518,6 +526,13 @@ impl SimFleet {
             }
             None => false,
         }
+    }
+
+    /// The instance's health as [`Fleet::health`] reports it, or `None` when it does not exist;
+    /// without latency or counting a call (the simulated load balancer's health check reads it).
+    pub fn health_snapshot(&self, id: &InstanceId) -> Option<HealthStatus> {
+        let state = self.state();
+        state.instances.get(id).map(|instance| state.health_of(instance))
     }
 
     /// Marks an image as broken (its instances report `Unhealthy`) or not.
