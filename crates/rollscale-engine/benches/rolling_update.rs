@@ -12,6 +12,9 @@
 //! that load (10,000 rows read and decoded 50 times a second) is the client's, not the
 //! engine's, but it shares the process and the store's connection.
 
+mod common;
+
+use common::{cpu_seconds, peak_mib};
 use rollscale_core::task::TaskStatus;
 use rollscale_engine::service::{NewConfiguration, NewGroup};
 use rollscale_engine::{Engine, EngineConfig, Service};
@@ -22,27 +25,6 @@ use std::time::{Duration, Instant};
 
 const LATENCY_MS: u64 = 20;
 const BATCHES: u32 = 5;
-
-/// User + system CPU seconds of this process so far, from /proc/self/stat.
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
-    (ticks(11) + ticks(12)) / 100.0
-}
-
-/// Peak resident memory in MiB, from /proc/self/status.
-fn peak_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(0.0)
-}
 
 async fn run(size: u32, poll_children: bool) -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;

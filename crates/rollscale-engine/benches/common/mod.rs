@@ -1,4 +1,5 @@
-//! What the container benchmarks share: their command-line shape and the Podman CLI.
+//! What the benchmarks share: their command-line shape, the process's CPU time and peak
+//! memory, and the Podman CLI.
 #![allow(dead_code)] // each benchmark uses part of it
 
 use std::process::Command;
@@ -43,4 +44,25 @@ pub fn podman_service(socket: &std::path::Path, idle_s: u32) -> Result<(), Box<d
         return Err("scripts/containers failed: podman, runc and busybox-static are needed".into());
     }
     Ok(())
+}
+
+/// User + system CPU seconds of this process so far, from /proc/self/stat.
+pub fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Peak resident memory in MiB, from /proc/self/status.
+pub fn peak_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
 }
