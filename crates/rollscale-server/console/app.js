@@ -488,6 +488,11 @@ async function tasksTab(group, body) {
       "No rolling update yet for this group."));
 }
 
+// An event's task, or "–" for a group's own events (its health check's), which have none.
+function executionLink(id) {
+  return id ? h("a", { href: `#/tasks/${id}` }, id) : "–";
+}
+
 async function eventsTab(group, body) {
   const input = h("input", { id: "keywords", name: "keywords", type: "search", placeholder: "failed and i-… / rollback or cancelled" });
   const results = h("div", {});
@@ -501,7 +506,7 @@ async function eventsTab(group, body) {
       results.replaceChildren(table("Events, newest first", ["When", "Level", "Kind", "Execution", "Content"],
         mine.map((e) => h("tr", { class: e.level.toLowerCase() },
           h("td", {}, e.created_at), h("td", {}, e.level), h("td", {}, e.kind),
-          h("td", {}, h("a", { href: `#/tasks/${e.execution_id}` }, e.execution_id)), h("td", {}, e.content))),
+          h("td", {}, executionLink(e.execution_id)), h("td", {}, e.content))),
         words ? "No event of this group matches." : "No event for this group yet."));
     } catch (error) {
       results.replaceChildren(errorBox(error));
@@ -1010,7 +1015,7 @@ async function alertRulePage(name) {
         h("td", {}, h("code", {}, d.webhook_id)),
         h("td", {}, d.attempts),
         h("td", {}, d.last_error ?? "–"),
-        h("td", {}, `${d.event.kind} (${d.event.level}) `, h("a", { href: `#/tasks/${d.event.execution_id}` }, d.event.execution_id), h("br"), d.event.content),
+        h("td", {}, `${d.event.kind} (${d.event.level}) `, executionLink(d.event.execution_id), h("br"), d.event.content),
         h("td", {}, d.created_at),
         h("td", {}, d.delivered_at ?? (d.next_attempt_at ? `next ${d.next_attempt_at}` : "–")))),
       "Nothing sent yet: the rule applies to events recorded after it was made."));

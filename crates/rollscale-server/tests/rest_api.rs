@@ -748,3 +748,70 @@ async fn backend_server_weights_are_set_over_rest_for_in_service_instances_only(
     assert_eq!((got, answer["Code"].as_str()), (404, Some("InvalidLoadBalancerId.NotFound")), "{answer}");
     assert_eq!((weight(&ids[0]).await, weight(&ids[1]).await), (37, 0));
 }
+
+#[tokio::test]
+async fn groups_take_health_check_types_and_instances_show_what_was_observed() {
+    let app = app().await;
+    let created = app
+        .ok(
+            "POST",
+            "/v1/scaling-groups",
+            Some(json!({"name": "checked", "min_size": 0, "max_size": 2,
+                        "health_check_types": ["ECS", "LOADBALANCER"], "health_check_grace_period_s": 90})),
+        )
+        .await;
+    assert_eq!(created["health_check_types"], json!(["ECS", "LOAD_BALANCER"]), "{created}");
+    assert_eq!(created["health_check_grace_period_s"], 90);
+    let id = created["id"].as_str().unwrap().to_string();
+    let plain =
+        app.ok("POST", "/v1/scaling-groups", Some(json!({"name": "plain", "min_size": 0, "max_size": 2}))).await;
+    assert_eq!(
+        (plain["health_check_types"].clone(), plain["health_check_grace_period_s"].clone()),
+        (json!(["ECS"]), json!(0))
+    );
+    let path = format!("/v1/scaling-groups/{id}");
+    let patched = app.ok("PATCH", &path, Some(json!({"health_check_types": ["NONE"]}))).await;
+    assert_eq!(
+        (patched["health_check_types"].clone(), patched["health_check_grace_period_s"].clone()),
+        (json!(["NONE"]), json!(90))
+    );
+    let patched = app.ok("PATCH", &path, Some(json!({"max_size": 3, "health_check_grace_period_s": 0}))).await;
+    assert_eq!(
+        (patched["health_check_types"].clone(), patched["health_check_grace_period_s"].clone()),
+        (json!(["NONE"]), json!(0))
+    );
+    assert_eq!(app.ok("GET", &path, None).await, patched);
+
+    // An instance the health checker saw stopped and on another image.
+    let (group, _) = group(&app, 2).await;
+    let instances = app.service.instances(Some(&group), &[], None).await.unwrap();
+    let stored = app.service.engine.store.instance_get(&instances[0].id).await.unwrap().unwrap();
+    let mut seen = stored.value.clone();
+    seen.health_status = rollscale_core::domain::HealthStatus::Unhealthy;
+    seen.observed = Some(rollscale_core::health::Observed {
+        exists: true,
+        running: false,
+        image_id: "img-elsewhere".into(),
+        packages: Vec::new(),
+        containers: vec![("web".into(), "nginx:1".into())],
+        failed_checks: 2,
+        problem: Some("stopped".into()),
+        drift: vec!["image: recorded img-old, runs img-elsewhere".into()],
+        since: 1_700_000_000_000,
+    });
+    app.service.engine.store.instance_update(&seen, stored.generation).await.unwrap();
+    app.service.engine.store.instances_observed(&[&seen.id], 1_700_000_005_000).await.unwrap();
+    let view = app.ok("GET", &format!("/v1/instances/{}", seen.id), None).await;
+    assert_eq!((view["health_status"].as_str(), view["image_id"].as_str()), (Some("Unhealthy"), Some("img-old")));
+    assert_eq!(view["observed_at"], "2023-11-14T22:13:25Z", "{view}");
+    assert_eq!(
+        view["observed"],
+        json!({"exists": true, "running": false, "image_id": "img-elsewhere", "packages": [],
+               "containers": [["web", "nginx:1"]], "failed_checks": 2, "problem": "stopped",
+               "drift": ["image: recorded img-old, runs img-elsewhere"], "since": "2023-11-14T22:13:20Z"}),
+        "{view}"
+    );
+    let listed = app.ok("GET", &format!("/v1/instances?scaling_group_id={group}"), None).await;
+    let unseen = listed["items"].as_array().unwrap().iter().find(|i| i["id"] == instances[1].id.as_str()).unwrap();
+    assert!(unseen["observed_at"].is_null() && unseen["observed"].is_null(), "never looked at: {unseen}");
+}

@@ -443,3 +443,227 @@ async fn capacity_changes_answer_before_new_instances_are_brought_up() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// DescribeScalingGroups' group of `id` in the version's shape, with its health check types as
+/// a plain list.
+async fn described_group(app: &axum::Router, version: &str, id: &str) -> (Value, Vec<String>) {
+    let ids = if version == "2014-08-28" { "ScalingGroupId.1" } else { "ScalingGroupIds.1" };
+    let (status, _, body) =
+        send(app, signed(version, "DescribeScalingGroups", vec![(ids, id.to_string())], SECRET)).await;
+    assert_eq!(status, 200, "{body}");
+    let group = if version == "2014-08-28" {
+        body["ScalingGroups"]["ScalingGroup"][0].clone()
+    } else {
+        body["ScalingGroups"][0].clone()
+    };
+    let listed = if version == "2014-08-28" {
+        &group["HealthCheckTypes"]["HealthCheckType"]
+    } else {
+        &group["HealthCheckTypes"]
+    };
+    let types = listed.as_array().unwrap_or_else(|| panic!("HealthCheckTypes in {version}'s shape: {group}"));
+    (group.clone(), types.iter().map(|t| t.as_str().unwrap().to_string()).collect())
+}
+
+/// Parameters, the health check types they make, the grace period.
+type HealthCheckForm<'a> = (Vec<(&'a str, String)>, &'a [&'a str], u64);
+
+#[tokio::test]
+async fn health_check_types_are_taken_in_every_form_of_both_versions_and_described() {
+    let (app, service, _dir) = app(Duration::from_secs(900)).await;
+    for version in ["2014-08-28", "2022-02-22"] {
+        let create = |extra: Vec<(&str, String)>| {
+            let mut params = vec![("MinSize", "0".to_string()), ("MaxSize", "2".to_string())];
+            params.extend(extra);
+            signed(version, "CreateScalingGroup", params, SECRET)
+        };
+        let forms: Vec<HealthCheckForm> = vec![
+            // None given: ESS's default.
+            (vec![], &["ECS"], 0),
+            // One, as HealthCheckType; the older LOADBALANCER spelling.
+            (vec![("HealthCheckType", "LOADBALANCER".into())], &["LOAD_BALANCER"], 0),
+            // A list, flattened as both SDK families send it.
+            (
+                vec![
+                    ("HealthCheckTypes.1", "ECS".into()),
+                    ("HealthCheckTypes.2", "LOAD_BALANCER".into()),
+                    ("HealthCheckGracePeriod", "30".into()),
+                ],
+                &["ECS", "LOAD_BALANCER"],
+                30,
+            ),
+            // A JSON array under the bare name; a repeat is taken once.
+            (vec![("HealthCheckTypes", r#"["LOAD_BALANCER","ECS","ECS"]"#.into())], &["LOAD_BALANCER", "ECS"], 0),
+            // Both: HealthCheckType wins, as the SDK's model documents.
+            (vec![("HealthCheckType", "NONE".into()), ("HealthCheckTypes.1", "ECS".into())], &["NONE"], 0),
+        ];
+        for (params, types, grace) in forms {
+            let what = format!("{version} {params:?}");
+            let (status, _, body) = send(&app, create(params)).await;
+            assert_eq!(status, 200, "{what}: {body}");
+            let id = body["ScalingGroupId"].as_str().unwrap().to_string();
+            let stored = service.group(&id).await.unwrap();
+            assert_eq!(stored.health_check_types.iter().map(|t| t.as_str()).collect::<Vec<_>>(), types, "{what}");
+            let (group, described) = described_group(&app, version, &id).await;
+            assert_eq!(described, types, "{what}: {group}");
+            assert_eq!(group["HealthCheckType"], types[0], "HealthCheckType is the first: {group}");
+            assert_eq!(group["HealthCheckGracePeriod"].as_u64(), Some(grace), "{what}: {group}");
+        }
+
+        // ModifyScalingGroup: each form replaces the types; what is not given stays.
+        let (_, _, body) = send(&app, create(vec![])).await;
+        let id = body["ScalingGroupId"].as_str().unwrap().to_string();
+        let modify = |extra: Vec<(&str, String)>| {
+            let mut params = vec![("ScalingGroupId", id.clone())];
+            params.extend(extra);
+            signed(version, "ModifyScalingGroup", params, SECRET)
+        };
+        let changes: Vec<HealthCheckForm> = vec![
+            (vec![("HealthCheckType", "LOAD_BALANCER".into())], &["LOAD_BALANCER"], 0),
+            (
+                vec![
+                    ("HealthCheckTypes.1", "LOADBALANCER".into()),
+                    ("HealthCheckTypes.2", "ECS".into()),
+                    ("HealthCheckGracePeriod", "7200".into()),
+                ],
+                &["LOAD_BALANCER", "ECS"],
+                7200,
+            ),
+            (vec![("MaxSize", "3".into())], &["LOAD_BALANCER", "ECS"], 7200),
+            (vec![("HealthCheckGracePeriod", "0".into())], &["LOAD_BALANCER", "ECS"], 0),
+            (vec![("HealthCheckTypes", r#"["NONE"]"#.into())], &["NONE"], 0),
+            (vec![("HealthCheckType", "ECS".into()), ("HealthCheckTypes.1", "NONE".into())], &["ECS"], 0),
+        ];
+        for (params, types, grace) in changes {
+            let what = format!("{version} {params:?}");
+            let (status, _, body) = send(&app, modify(params)).await;
+            assert_eq!(status, 200, "{what}: {body}");
+            let (group, described) = described_group(&app, version, &id).await;
+            assert_eq!(described, types, "{what}: {group}");
+            assert_eq!(group["HealthCheckGracePeriod"].as_u64(), Some(grace), "{what}: {group}");
+        }
+    }
+}
+
+/// Records what a health check pass would have seen of the group's first instance: stopped, on
+/// another image than its record's, Unhealthy; the second instance was never looked at.
+/// Returns both ids and the time of the look.
+async fn observe_first(service: &Service, group: &str) -> (String, String, i64) {
+    use rollscale_core::domain::HealthStatus;
+    use rollscale_core::health::Observed;
+    let instances = service.instances(Some(group), &[], None).await.unwrap();
+    let (first, second) = (&instances[0], &instances[1]);
+    let stored = service.engine.store.instance_get(&first.id).await.unwrap().unwrap();
+    let mut seen = stored.value.clone();
+    seen.health_status = HealthStatus::Unhealthy;
+    seen.observed = Some(Observed {
+        exists: true,
+        running: false,
+        image_id: "out-of-band".into(),
+        packages: vec![("nginx".into(), "1.2".into())],
+        containers: Vec::new(),
+        failed_checks: 0,
+        problem: Some("stopped".into()),
+        drift: vec!["image: recorded old, runs out-of-band".into()],
+        since: 1_700_000_000_000,
+    });
+    service.engine.store.instance_update(&seen, stored.generation).await.unwrap();
+    let at = 1_700_000_005_000;
+    service.engine.store.instances_observed(&[&first.id], at).await.unwrap();
+    (first.id.to_string(), second.id.to_string(), at)
+}
+
+#[tokio::test]
+async fn describe_scaling_instances_shows_the_observed_health_and_what_was_seen() {
+    let (app, service, _dir) = app(Duration::from_secs(900)).await;
+    let group = active_group(&service, 2).await;
+    let (first, second, _) = observe_first(&service, &group).await;
+    for version in ["2014-08-28", "2022-02-22"] {
+        let (status, _, body) =
+            send(&app, signed(version, "DescribeScalingInstances", vec![("ScalingGroupId", group.clone())], SECRET))
+                .await;
+        assert_eq!(status, 200, "{body}");
+        let items = match version {
+            "2014-08-28" => body["ScalingInstances"]["ScalingInstance"].as_array().unwrap().clone(),
+            _ => body["ScalingInstances"].as_array().unwrap().clone(),
+        };
+        let find = |id: &str| items.iter().find(|i| i["InstanceId"] == id).unwrap().clone();
+        let (seen, unseen) = (find(&first), find(&second));
+        assert_eq!(seen["HealthStatus"], "Unhealthy", "{seen}");
+        assert_eq!(seen["ImageId"], "old", "the record keeps what rollscale made it: {seen}");
+        assert_eq!(seen["LastObservedTime"], "2023-11-14T22:13:25Z", "{seen}");
+        assert_eq!(seen["ObservedImageId"], "out-of-band");
+        assert_eq!(seen["Running"], false);
+        assert_eq!(seen["HealthProblem"], "stopped");
+        let drifts = if version == "2014-08-28" { &seen["Drifts"]["Drift"] } else { &seen["Drifts"] };
+        assert_eq!(drifts, &serde_json::json!(["image: recorded old, runs out-of-band"]), "{version}: {seen}");
+        // Never looked at: the observation is empty, HealthStatus the record's.
+        assert_eq!(unseen["HealthStatus"], "Healthy", "{unseen}");
+        assert_eq!((unseen["LastObservedTime"].as_str(), unseen["ObservedImageId"].as_str()), (Some(""), Some("")));
+        assert!(unseen["Running"].is_null() && unseen["HealthProblem"] == "", "{unseen}");
+        let drifts = if version == "2014-08-28" { &unseen["Drifts"]["Drift"] } else { &unseen["Drifts"] };
+        assert_eq!(drifts, &serde_json::json!([]), "{version}: {unseen}");
+    }
+}
+
+#[tokio::test]
+async fn events_without_an_execution_show_none_in_every_rendering() {
+    use rollscale_core::domain::{Event, EventLevel, HEALTH_CHECK_EVENT};
+    let (app, service, _dir) = app(Duration::from_secs(900)).await;
+    let group = active_group(&service, 1).await;
+    let instance = service.instances(Some(&group), &[], None).await.unwrap()[0].id.to_string();
+    let put = [
+        ("RuleName", "health"),
+        ("EventPattern.1.Product", "ess"),
+        ("EventPattern.1.NameList.1", HEALTH_CHECK_EVENT),
+        ("WebhookParameters.1.Id", "hook"),
+        ("WebhookParameters.1.Url", "http://127.0.0.1:9/"),
+    ];
+    let (status, _, body) = send(
+        &app,
+        signed("2019-01-01", "PutEventRule", put[..3].iter().map(|(k, v)| (*k, v.to_string())).collect(), SECRET),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let targets = [put[0], put[3], put[4]].iter().map(|(k, v)| (*k, v.to_string())).collect();
+    let (status, _, body) = send(&app, signed("2019-01-01", "PutEventRuleTargets", targets, SECRET)).await;
+    assert_eq!(status, 200, "{body}");
+    let event = Event {
+        id: format!("{instance}-InstanceUnhealthy-1"),
+        name: HEALTH_CHECK_EVENT.into(),
+        level: EventLevel::Warn,
+        kind: "InstanceUnhealthy".into(),
+        group_id: rollscale_core::ids::ScalingGroupId::parse(&group).unwrap(),
+        execution_id: None,
+        content: format!("{instance} is stopped"),
+        created_at: 1_700_000_000_000,
+    };
+    service.engine.store.event_insert(&event).await.unwrap();
+
+    for (version, wrapped) in [("2014-08-28", true), ("2022-02-22", false)] {
+        let params = vec![("ScalingGroupId", group.clone())];
+        let (status, _, body) = send(&app, signed(version, "DescribeEvents", params, SECRET)).await;
+        assert_eq!(status, 200, "{body}");
+        let events = if wrapped { &body["Events"]["Event"] } else { &body["Events"] };
+        let found = events.as_array().unwrap().iter().find(|e| e["Kind"] == "InstanceUnhealthy").unwrap();
+        assert_eq!((found["ExecutionId"].as_str(), found["Name"].as_str()), (Some(""), Some(HEALTH_CHECK_EVENT)));
+    }
+    let (status, _, body) =
+        send(&app, signed("2019-01-01", "DescribeEventRuleDeliveries", vec![("RuleName", "health".into())], SECRET))
+            .await;
+    assert_eq!(status, 200, "{body}");
+    let delivered = &body["Deliveries"]["Delivery"][0]["Event"];
+    assert_eq!((delivered["Kind"].as_str(), delivered["ExecutionId"].as_str()), (Some("InstanceUnhealthy"), Some("")));
+
+    // REST: null, as every absent value of the REST API.
+    let token = rollscale_server::rest::auth::make_token(KEY_ID, SECRET, chrono::Utc::now().timestamp() + 600);
+    let path = format!("/v1/events?scaling_group_id={group}");
+    let (status, body) = common::send(&app, common::rest_request(&token, "get", &path, None)).await;
+    assert_eq!(status, 200, "{body}");
+    let found = body["items"].as_array().unwrap().iter().find(|e| e["kind"] == "InstanceUnhealthy").unwrap();
+    assert!(found["execution_id"].is_null(), "{found}");
+    let (status, body) =
+        common::send(&app, common::rest_request(&token, "get", "/v1/alert-rules/health/deliveries", None)).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["items"][0]["event"]["execution_id"].is_null(), "{body}");
+}

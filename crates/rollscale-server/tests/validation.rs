@@ -333,3 +333,151 @@ async fn describe_regions_answers_rollscales_region_in_ecs_shape() {
     assert!(regions[0]["LocalName"].as_str().is_some_and(|name| !name.is_empty()));
     assert!(body["RequestId"].is_string());
 }
+
+#[tokio::test]
+async fn bad_health_check_types_and_grace_periods_are_refused_and_change_nothing() {
+    let app = app().await;
+    let group = app.group(1).await;
+    let (status, body) = app
+        .rpc(
+            "2014-08-28",
+            "ModifyScalingGroup",
+            &[("ScalingGroupId", &group), ("HealthCheckType", "LOAD_BALANCER"), ("HealthCheckGracePeriod", "60")],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let before = app.service.groups(&[], None).await.unwrap();
+    // (parameters, the code, what the message names)
+    type Case<'a> = (Vec<(&'a str, &'a str)>, &'a str, &'a str);
+    let cases: Vec<Case> = vec![
+        (vec![("HealthCheckType", "HTTP")], "InvalidParameter.HealthCheckType", "\"HTTP\""),
+        (vec![("HealthCheckType", "ecs")], "InvalidParameter.HealthCheckType", "\"ecs\""),
+        (vec![("HealthCheckTypes.1", "ECS"), ("HealthCheckTypes.2", "ELB")], "InvalidParameter.HealthCheckType", "ELB"),
+        (vec![("HealthCheckTypes.1", "")], "InvalidParameter.HealthCheckType", "HealthCheckTypes"),
+        (
+            vec![("HealthCheckTypes.1", "NONE"), ("HealthCheckTypes.2", "ECS")],
+            "InvalidParameter.HealthCheckType",
+            "NONE",
+        ),
+        (vec![("HealthCheckTypes", r#"["ECS","NONE"]"#)], "InvalidParameter.HealthCheckType", "NONE"),
+        (vec![("HealthCheckTypes", r#"[{"Type":"ECS"}]"#)], "InvalidParameter", "HealthCheckTypes"),
+        // HealthCheckType wins over the list, so it is the one checked.
+        (
+            vec![("HealthCheckType", "BOGUS"), ("HealthCheckTypes.1", "ECS")],
+            "InvalidParameter.HealthCheckType",
+            "BOGUS",
+        ),
+        (vec![("HealthCheckGracePeriod", "7201")], "InvalidParameter", "HealthCheckGracePeriod"),
+        (vec![("HealthCheckGracePeriod", "-1")], "InvalidParameter", "HealthCheckGracePeriod"),
+        (vec![("HealthCheckGracePeriod", "soon")], "InvalidParameter", "HealthCheckGracePeriod"),
+        // A good value beside a bad one changes nothing either.
+        (
+            vec![("HealthCheckType", "ECS"), ("HealthCheckGracePeriod", "9999")],
+            "InvalidParameter",
+            "HealthCheckGracePeriod",
+        ),
+    ];
+    for version in ["2014-08-28", "2022-02-22"] {
+        for (params, code, names) in &cases {
+            let mut create = vec![("MinSize", "0"), ("MaxSize", "2")];
+            create.extend(params.iter().copied());
+            let mut modify = vec![("ScalingGroupId", group.as_str()), ("MaxSize", "7")];
+            modify.extend(params.iter().copied());
+            for (action, params) in [("CreateScalingGroup", create), ("ModifyScalingGroup", modify)] {
+                let (status, body) = app.rpc(version, action, &params).await;
+                assert_eq!(
+                    (status, body["Code"].as_str()),
+                    (400, Some(*code)),
+                    "{version} {action} {params:?}: {body}"
+                );
+                assert!(body["Message"].as_str().is_some_and(|m| m.contains(names)), "names {names}: {body}");
+            }
+        }
+    }
+    // The same over REST.
+    let token = make_token(KEY, SECRET, chrono::Utc::now().timestamp() + 600);
+    let bodies = [
+        (json!({"health_check_types": ["HTTP"]}), "InvalidParameter.HealthCheckType"),
+        (json!({"health_check_types": []}), "InvalidParameter.HealthCheckType"),
+        (json!({"health_check_types": ["NONE", "LOAD_BALANCER"]}), "InvalidParameter.HealthCheckType"),
+        (json!({"health_check_types": "ECS"}), "InvalidParameter"),
+        (json!({"health_check_grace_period_s": 7201}), "InvalidParameter"),
+        (json!({"health_check_grace_period_s": -5}), "InvalidParameter"),
+    ];
+    for (fields, code) in bodies {
+        let mut create = json!({"name": "refused", "min_size": 0, "max_size": 2});
+        let mut patch = json!({"max_size": 7});
+        for (name, value) in fields.as_object().unwrap() {
+            create[name] = value.clone();
+            patch[name] = value.clone();
+        }
+        let path = format!("/v1/scaling-groups/{group}");
+        for (method, path, body) in [("post", "/v1/scaling-groups", create), ("patch", path.as_str(), patch)] {
+            let (status, answer) = send(&app.router, rest_request(&token, method, path, Some(&body))).await;
+            assert_eq!((status, answer["Code"].as_str()), (400, Some(code)), "{method} {path} {body}: {answer}");
+        }
+    }
+    assert_eq!(app.service.groups(&[], None).await.unwrap(), before, "a refused request changed a group");
+}
+
+#[tokio::test]
+async fn inject_fault_refuses_an_unknown_kind_and_a_fleet_without_faults() {
+    let app = app().await;
+    let group = app.group(1).await;
+    let instance = app.service.instances(Some(&group), &[], None).await.unwrap()[0].id.to_string();
+    let snapshot = || async {
+        let instances = app.service.instances(None, &[], None).await.unwrap();
+        let ids: Vec<_> = instances.iter().map(|i| i.id.clone()).collect();
+        let seen = app.service.engine.fleet.look(&ids).await;
+        format!("{instances:?}{seen:?}")
+    };
+    let before = snapshot().await;
+    for version in ["2014-08-28", "2022-02-22"] {
+        for kind in ["Explode", "crash", "FailNext,Crash"] {
+            let answer = app.rpc(version, "InjectFault", &[("InstanceId", &instance), ("Kind", kind)]).await;
+            refused(&answer, "InvalidParameter.Kind", "FailNext, Crash, Unhealthy, Clear");
+        }
+    }
+    // Nothing was injected: the record and what the fleet shows of the instance are as before.
+    assert_eq!(snapshot().await, before, "a refused fault changed something");
+    let (status, body) = app.rpc("2014-08-28", "InjectFault", &[("InstanceId", &instance), ("Kind", "Clear")]).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = app.rpc("2014-08-28", "InjectFault", &[("InstanceId", "i-nothere")]).await;
+    assert_eq!((status, body["Code"].as_str()), (404, Some("InvalidInstanceId.NotFound")), "{body}");
+
+    // A container fleet (never dialled here) simulates no faults: refused, whatever the kind.
+    let fleet = rollscale_fleet::docker::DockerFleet::connect("tcp://127.0.0.1:1", Default::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store =
+        rollscale_store::Store::open(&format!("sqlite://{}", dir.path().join("docker.db").display())).await.unwrap();
+    let key = rollscale_core::domain::AccessKey {
+        id: KEY.into(),
+        secret: SECRET.into(),
+        user_name: "admin".into(),
+        status: rollscale_core::domain::AccessKeyStatus::Active,
+        created_at: 0,
+    };
+    store.access_key_insert_bootstrap(&key).await.unwrap();
+    let existing = app.service.instances(None, &[], None).await.unwrap()[0].clone();
+    store.instance_insert(&existing).await.unwrap();
+    let engine = rollscale_engine::Engine::new(
+        store,
+        std::sync::Arc::new(fleet),
+        std::sync::Arc::new(rollscale_fleet::sim::SimLoadBalancer::new(Default::default())),
+        rollscale_engine::EngineConfig::default(),
+    );
+    let service = Service::new(engine);
+    let docker = router(service.clone(), AuthConfig::default());
+    for kind in ["FailNext", "Crash", "Unhealthy", "Clear"] {
+        let request =
+            rpc_request(KEY, SECRET, "2014-08-28", "InjectFault", &[("InstanceId", &instance), ("Kind", kind)]);
+        let (status, body) = send(&docker, request).await;
+        assert_eq!((status, body["Code"].as_str()), (400, Some("OperationDenied")), "{kind}: {body}");
+        assert!(body["Message"].as_str().is_some_and(|m| m.contains("docker")), "{body}");
+    }
+    let request = rpc_request(KEY, SECRET, "2014-08-28", "InjectFault", &[("InstanceId", &instance), ("Kind", "Nope")]);
+    let (status, body) = send(&docker, request).await;
+    assert_eq!((status, body["Code"].as_str()), (400, Some("InvalidParameter.Kind")), "{body}");
+    let stored = service.instances(None, &[], None).await.unwrap();
+    assert_eq!(format!("{stored:?}"), format!("{:?}", vec![existing]), "a refused fault changed the record");
+}

@@ -99,6 +99,13 @@ pub struct ScalingGroupView {
     pub suspended_processes: Vec<String>,
     /// How long an instance entering Standby may drain its connections, in seconds.
     pub drain_timeout_s: u32,
+    /// What the group's health check judges its instances by (ESS's `HealthCheckTypes`):
+    /// `ECS` (the instance runs and passes its health check) and/or `LOAD_BALANCER` (its load
+    /// balancers' checks of it), or `NONE` alone (not judged; still observed).
+    pub health_check_types: Vec<String>,
+    /// Seconds after an instance is made or changed during which a failing health check does
+    /// not count against it (rollscale's; a stopped or vanished instance is judged at once).
+    pub health_check_grace_period_s: u32,
     pub created_at: String,
 }
 
@@ -128,6 +135,8 @@ impl From<&ScalingGroup> for ScalingGroupView {
             load_balancer_ids: group.load_balancer_ids.iter().map(ToString::to_string).collect(),
             suspended_processes: group.suspended_processes.iter().map(ToString::to_string).collect(),
             drain_timeout_s: group.drain_timeout_s,
+            health_check_types: group.health_check_types.iter().map(ToString::to_string).collect(),
+            health_check_grace_period_s: group.health_check_grace_period_s,
             created_at: time(group.created_at),
         }
     }
@@ -156,6 +165,12 @@ pub struct NewScalingGroup {
     /// `Default` (the default), `Latest` or a version number.
     #[serde(default)]
     pub launch_template_version: Option<String>,
+    /// Of `ECS` (the default), `LOAD_BALANCER` (`LOADBALANCER` is taken too), or `NONE` alone.
+    #[serde(default)]
+    pub health_check_types: Option<Vec<String>>,
+    /// 0 (the default) to 7200 seconds.
+    #[serde(default)]
+    pub health_check_grace_period_s: Option<u32>,
 }
 
 /// Changes to a scaling group; absent fields stay as they are.
@@ -174,6 +189,13 @@ pub struct ScalingGroupChanges {
     pub scaling_configuration_id: Option<String>,
     #[serde(default)]
     pub drain_timeout_s: Option<u32>,
+    /// Of `ECS`, `LOAD_BALANCER` (`LOADBALANCER` is taken too), or `NONE` alone: replaces
+    /// the group's.
+    #[serde(default)]
+    pub health_check_types: Option<Vec<String>>,
+    /// 0 to 7200 seconds.
+    #[serde(default)]
+    pub health_check_grace_period_s: Option<u32>,
 }
 
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Default)]
@@ -277,7 +299,7 @@ pub struct InstanceView {
     pub scaling_group_id: String,
     /// `Pending`, `InService`, `Standby`, `Protected` or `Removing`.
     pub lifecycle_state: String,
-    /// `Healthy` or `Unhealthy`.
+    /// `Healthy` or `Unhealthy`, as the health checker observed it.
     pub health_status: String,
     /// `AutoCreated` or `Attached`.
     pub creation_type: String,
@@ -292,6 +314,50 @@ pub struct InstanceView {
     /// Its weight in the group's first load balancer (0 in Standby), when it has one.
     pub load_balancer_weight: Option<u32>,
     pub created_at: String,
+    /// When the health checker last looked at it; `null` before the first look.
+    pub observed_at: Option<String>,
+    /// What the health checker last saw of it, apart from the record above (what rollscale
+    /// made it); `null` before the first look.
+    pub observed: Option<ObservedView>,
+}
+
+/// What the health checker last saw of an instance.
+#[derive(Serialize, Deserialize, JsonSchema, Debug)]
+pub struct ObservedView {
+    /// It exists on the backend.
+    pub exists: bool,
+    /// It runs (every container of it, for a container group).
+    pub running: bool,
+    /// The image it actually runs (empty when it does not exist).
+    pub image_id: String,
+    /// Installed packages, name to version.
+    pub packages: Vec<(String, String)>,
+    /// Its containers, name to image.
+    pub containers: Vec<(String, String)>,
+    /// Its failed health checks in a row, counted after the grace period.
+    pub failed_checks: u32,
+    /// What is wrong with it (`stopped`, `gone`, …); `null` when nothing is.
+    pub problem: Option<String>,
+    /// Where it differs from its record, one line each (`image: recorded X, runs Y`).
+    pub drift: Vec<String>,
+    /// Since when it has been as seen.
+    pub since: String,
+}
+
+impl From<&rollscale_core::health::Observed> for ObservedView {
+    fn from(observed: &rollscale_core::health::Observed) -> Self {
+        ObservedView {
+            exists: observed.exists,
+            running: observed.running,
+            image_id: observed.image_id.clone(),
+            packages: observed.packages.clone(),
+            containers: observed.containers.clone(),
+            failed_checks: observed.failed_checks,
+            problem: observed.problem.clone(),
+            drift: observed.drift.clone(),
+            since: time(observed.since),
+        }
+    }
 }
 
 impl From<&Instance> for InstanceView {
@@ -309,6 +375,8 @@ impl From<&Instance> for InstanceView {
             address: instance.address.clone(),
             load_balancer_weight: None,
             created_at: time(instance.created_at),
+            observed_at: time_opt(instance.observed_at.or(instance.observed.as_ref().map(|o| o.since))),
+            observed: instance.observed.as_ref().map(ObservedView::from),
         }
     }
 }
@@ -614,13 +682,15 @@ impl From<&ScalingActivity> for ActivityView {
 #[derive(Serialize, Deserialize, JsonSchema, Debug)]
 pub struct EventView {
     pub id: String,
-    /// The template name of the task that raised it.
+    /// The template name of the task that raised it, or `ESS-HealthCheck` for the group's
+    /// health check.
     pub name: String,
-    /// `INFO`, `WARN` or `CRITICAL`.
+    /// `Info`, `Warn` or `Critical`.
     pub level: String,
     pub kind: String,
     pub scaling_group_id: String,
-    pub execution_id: String,
+    /// The task that raised it; `null` for the group's own events (its health check's).
+    pub execution_id: Option<String>,
     pub content: String,
     pub created_at: String,
 }
@@ -633,7 +703,7 @@ impl From<&Event> for EventView {
             level: event.level.to_string(),
             kind: event.kind.clone(),
             scaling_group_id: event.group_id.to_string(),
-            execution_id: event.execution_id.as_ref().map(|id| id.to_string()).unwrap_or_default(),
+            execution_id: event.execution_id.as_ref().map(ToString::to_string),
             content: event.content.clone(),
             created_at: time(event.created_at),
         }

@@ -29,6 +29,21 @@ type Reply<T> = Result<Json<T>, ApiError>;
 /// The most a sized field may be, as the RPC API allows.
 const MAX_SIZE: u32 = 10_000;
 
+/// A group's health check types and grace period as the body gives them, checked as the RPC
+/// API checks them.
+fn health_check(
+    types: Option<&[String]>,
+    grace_period_s: Option<u32>,
+) -> Result<(Option<Vec<rollscale_core::domain::HealthCheckType>>, Option<u32>), ApiError> {
+    let max = crate::rpc::ess::MAX_HEALTH_CHECK_GRACE_PERIOD_S;
+    if grace_period_s.is_some_and(|s| s > max) {
+        let message = format!("health_check_grace_period_s must be from 0 to {max}");
+        return Err(ApiError::new(400, "InvalidParameter", message));
+    }
+    let types = types.map(|types| crate::rpc::ess::health_check_types("health_check_types", types)).transpose()?;
+    Ok((types, grace_period_s))
+}
+
 /// A JSON body, or `InvalidParameter` naming what is wrong with it.
 fn body<T: DeserializeOwned>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
     body.map(|Json(value)| value).map_err(|rejection| {
@@ -111,6 +126,8 @@ pub async fn create_group(
     if new.drain_timeout_s.is_some_and(|s| s > 3600) {
         return Err(ApiError::new(400, "InvalidParameter", "drain_timeout_s must be from 0 to 3600"));
     }
+    let (health_check_types, health_check_grace_period_s) =
+        health_check(new.health_check_types.as_deref(), new.health_check_grace_period_s)?;
     let launch_template = match new.launch_template_id.as_deref() {
         None => None,
         Some(text) => {
@@ -146,8 +163,8 @@ pub async fn create_group(
             load_balancer_ids,
             drain_timeout_s: new.drain_timeout_s,
             launch_template,
-            health_check_types: None,
-            health_check_grace_period_s: None,
+            health_check_types,
+            health_check_grace_period_s,
         })
         .await?;
     Ok(Json(ScalingGroupView::from(&group)))
@@ -166,6 +183,8 @@ pub async fn modify_group(
     if changes.drain_timeout_s.is_some_and(|s| s > 3600) {
         return Err(ApiError::new(400, "InvalidParameter", "drain_timeout_s must be from 0 to 3600"));
     }
+    let (health_check_types, health_check_grace_period_s) =
+        health_check(changes.health_check_types.as_deref(), changes.health_check_grace_period_s)?;
     let active_configuration_id = match changes.scaling_configuration_id.as_deref() {
         None => None,
         Some(text) => Some(rollscale_core::ids::ScalingConfigurationId::parse(text).ok_or_else(|| {
@@ -187,8 +206,8 @@ pub async fn modify_group(
                 desired_capacity: size("desired_capacity", changes.desired_capacity)?,
                 active_configuration_id,
                 drain_timeout_s: changes.drain_timeout_s,
-                health_check_types: None,
-                health_check_grace_period_s: None,
+                health_check_types,
+                health_check_grace_period_s,
             },
         )
         .await?;

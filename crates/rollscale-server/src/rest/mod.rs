@@ -80,7 +80,7 @@ pub static ROUTES: &[Route] = &[
         query: &[], body: Some(s::<NewScalingGroup>), response: s::<ScalingGroupView>, handlers::create_group),
     route!(get "/v1/scaling-groups/{id}", "ess:DescribeScalingGroups", names: &[("id", "ScalingGroupId")], "Get a scaling group",
         query: &[], body: None, response: s::<ScalingGroupView>, handlers::get_group),
-    route!(patch "/v1/scaling-groups/{id}", "ess:ModifyScalingGroup", names: &[("id", "ScalingGroupId")], "Change a scaling group's sizes, name, configuration or drain time",
+    route!(patch "/v1/scaling-groups/{id}", "ess:ModifyScalingGroup", names: &[("id", "ScalingGroupId")], "Change a scaling group's sizes, name, configuration, drain time or health check",
         query: &[], body: Some(s::<ScalingGroupChanges>), response: s::<ScalingGroupView>, handlers::modify_group),
     route!(delete "/v1/scaling-groups/{id}", "ess:DeleteScalingGroup", names: &[("id", "ScalingGroupId")], "Delete a scaling group (force=true also removes its instances)",
         query: &[("force", "true: remove the group's instances too")], body: None, response: s::<ScalingGroupView>,

@@ -268,7 +268,8 @@ fn delivery_view(delivery: &Delivery) -> Value {
             "Kind": delivery.event.kind,
             "Level": level_name(delivery.event.level),
             "ScalingGroupId": delivery.event.group_id,
-            "ExecutionId": delivery.event.execution_id,
+            // "" for a group's own events (its health check's), which no execution raised.
+            "ExecutionId": delivery.event.execution_id.as_ref().map_or("", |id| id.as_str()),
             "Content": delivery.event.content,
             "Time": date(Some(delivery.event.created_at)),
         },

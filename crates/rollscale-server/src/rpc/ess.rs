@@ -4,6 +4,15 @@
 //! The two versions differ in list parameter names (`InstanceId.N` / `InstanceIds.N`) and in
 //! list responses (`{"ScalingGroups":{"ScalingGroup":[…]}}` / `{"ScalingGroups":[…]}`);
 //! both names are accepted in both versions, and the response follows the request's version.
+//!
+//! Health checks take ESS's `HealthCheckType` / `HealthCheckTypes` (`ECS`, `LOAD_BALANCER`, or
+//! `NONE` alone). rollscale's extensions to ESS's shapes: a group's `HealthCheckGracePeriod`
+//! (seconds, 0 to 7200: after an instance is made or changed, a failing health check does not
+//! count against it), and an instance's observation in `DescribeScalingInstances`:
+//! `LastObservedTime`, `ObservedImageId`, `Running`, `HealthProblem` and `Drifts` (one line per
+//! difference from the record, a list in the version's shape), what the health checker last
+//! saw; `HealthStatus` is the observed health. The official SDKs' models ignore fields they do
+//! not declare.
 
 use super::request::Params;
 use super::{list, render::date, required};
@@ -233,10 +242,13 @@ pub async fn dispatch(service: &Service, version: &str, action: &str, params: &P
             let events: Vec<Value> = found
                 .iter()
                 .map(|e| {
+                    // A group's own events (its health check's) have no execution: "" as every
+                    // absent string of the RPC API.
                     json!({
                         "EventId": e.id, "Name": e.name, "Level": e.level.as_str(), "Kind": e.kind,
-                        "ScalingGroupId": e.group_id, "ExecutionId": e.execution_id, "Content": e.content,
-                        "Time": date(Some(e.created_at)),
+                        "ScalingGroupId": e.group_id,
+                        "ExecutionId": e.execution_id.as_ref().map_or("", |id| id.as_str()),
+                        "Content": e.content, "Time": date(Some(e.created_at)),
                     })
                 })
                 .collect();
@@ -256,6 +268,51 @@ fn int_param(params: &Params, name: &str, min: u32, max: u32) -> Result<Option<u
         Some(value) if value >= i64::from(min) && value <= i64::from(max) => Ok(Some(value as u32)),
         Some(_) => Err(ApiError::new(400, "InvalidParameter", format!("{name} must be from {min} to {max}"))),
     }
+}
+
+/// The longest health check grace period a group takes, in seconds (rollscale's
+/// `HealthCheckGracePeriod`).
+pub(crate) const MAX_HEALTH_CHECK_GRACE_PERIOD_S: u32 = 7200;
+
+/// A group's health check types as given under `name`: each `ECS`, `LOAD_BALANCER` (or
+/// `LOADBALANCER`) or `NONE`, repeats taken once, `NONE` only alone. An unknown value, none
+/// at all, or `NONE` with another is refused with `InvalidParameter.HealthCheckType`. The REST
+/// API takes its `health_check_types` through here too.
+pub(crate) fn health_check_types(name: &str, values: &[String]) -> Result<Vec<HealthCheckType>, ApiError> {
+    let refused = |message: String| ApiError::new(400, "InvalidParameter.HealthCheckType", message);
+    let mut types: Vec<HealthCheckType> = Vec::with_capacity(values.len());
+    for value in values {
+        let parsed = HealthCheckType::parse(value).ok_or_else(|| {
+            refused(format!("{name} \"{value}\" is not one of ECS, LOAD_BALANCER (or LOADBALANCER), NONE"))
+        })?;
+        if !types.contains(&parsed) {
+            types.push(parsed);
+        }
+    }
+    if types.is_empty() {
+        return Err(refused(format!("{name} names no health check type: give ECS, LOAD_BALANCER or NONE")));
+    }
+    if types.len() > 1 && types.contains(&HealthCheckType::NONE) {
+        return Err(refused(format!("{name}: NONE (no health check) cannot be combined with another type")));
+    }
+    Ok(types)
+}
+
+/// `HealthCheckType` (one) or `HealthCheckTypes` (`HealthCheckTypes.N`, or a JSON array): the
+/// one wins when both are given, as ESS documents; `None` when neither is.
+fn health_check_params(params: &Params) -> Result<Option<Vec<HealthCheckType>>, ApiError> {
+    if let Some(one) = params.get_nonempty("HealthCheckType") {
+        return health_check_types("HealthCheckType", &[one.to_string()]).map(Some);
+    }
+    let many = list(params, "HealthCheckTypes")?;
+    if many.is_empty() {
+        return Ok(None);
+    }
+    health_check_types("HealthCheckTypes", &many).map(Some)
+}
+
+fn grace_period_param(params: &Params) -> Result<Option<u32>, ApiError> {
+    int_param(params, "HealthCheckGracePeriod", 0, MAX_HEALTH_CHECK_GRACE_PERIOD_S)
 }
 
 fn paging(params: &Params) -> Result<(i64, i64, i64), ApiError> {
@@ -292,6 +349,8 @@ async fn create_group(service: &Service, params: &Params) -> Result<Value, ApiEr
         .ok_or_else(|| ApiError::new(400, "MissingParameter", "the parameter MinSize is required"))?;
     let max_size = int_param(params, "MaxSize", 0, 10_000)?
         .ok_or_else(|| ApiError::new(400, "MissingParameter", "the parameter MaxSize is required"))?;
+    let health_check_types = health_check_params(params)?;
+    let health_check_grace_period_s = grace_period_param(params)?;
     let group = service
         .create_group(NewGroup {
             name: params
@@ -306,8 +365,8 @@ async fn create_group(service: &Service, params: &Params) -> Result<Value, ApiEr
             load_balancer_ids,
             drain_timeout_s: int_param(params, "DrainTimeout", 0, 3600)?,
             launch_template: launch_template(params)?,
-            health_check_types: None,
-            health_check_grace_period_s: None,
+            health_check_types,
+            health_check_grace_period_s,
         })
         .await?;
     Ok(json!({ "ScalingGroupId": group.id }))
@@ -355,6 +414,7 @@ async fn describe_groups(service: &Service, shape: &Shape<'_>, params: &Params) 
         };
         let lbs: Vec<Value> = group.load_balancer_ids.iter().map(|id| json!(id)).collect();
         let suspended: Vec<Value> = group.suspended_processes.iter().map(|p| json!(p.as_str())).collect();
+        let health_check_types: Vec<Value> = group.health_check_types.iter().map(|t| json!(t.as_str())).collect();
         items.push(json!({
             "ScalingGroupId": group.id,
             "ScalingGroupName": group.name,
@@ -376,6 +436,10 @@ async fn describe_groups(service: &Service, shape: &Shape<'_>, params: &Params) 
             "PendingCapacity": count(LifecycleState::Pending),
             "RemovingCapacity": count(LifecycleState::Removing),
             "DrainTimeout": group.drain_timeout_s,
+            // ESS's HealthCheckType is the first of HealthCheckTypes.
+            "HealthCheckType": group.health_check_types.first().map_or("", |t| t.as_str()),
+            "HealthCheckTypes": shape.list("HealthCheckType", health_check_types),
+            "HealthCheckGracePeriod": group.health_check_grace_period_s,
             "CreationTime": date(Some(group.created_at)),
         }));
     }
@@ -407,8 +471,8 @@ async fn modify_group(service: &Service, params: &Params) -> Result<Value, ApiEr
                 desired_capacity: int_param(params, "DesiredCapacity", 0, 10_000)?,
                 active_configuration_id: configuration,
                 drain_timeout_s: int_param(params, "DrainTimeout", 0, 3600)?,
-                health_check_types: None,
-                health_check_grace_period_s: None,
+                health_check_types: health_check_params(params)?,
+                health_check_grace_period_s: grace_period_param(params)?,
             },
         )
         .await?;
@@ -470,6 +534,8 @@ async fn describe_instances(service: &Service, shape: &Shape<'_>, params: &Param
     let mut items = Vec::new();
     for instance in instances.iter().skip(offset as usize).take(size as usize) {
         let weight = service.backends(&instance.id).await?.first().map(|b| b.weight);
+        let observed = instance.observed.as_ref();
+        let drifts: Vec<Value> = observed.map(|o| o.drift.iter().map(|line| json!(line)).collect()).unwrap_or_default();
         items.push(json!({
             "InstanceId": instance.id,
             "ScalingGroupId": instance.group_id,
@@ -483,6 +549,13 @@ async fn describe_instances(service: &Service, shape: &Shape<'_>, params: &Param
             "ProtectedFromScaleIn": instance.lifecycle_state == LifecycleState::Protected,
             "Packages": instance.packages.iter().map(|(n, v)| format!("{n}={v}")).collect::<Vec<_>>().join(","),
             "Tags": instance.tags.join(","),
+            // rollscale's: the observation HealthStatus comes from ("" and null before the
+            // instance was first looked at).
+            "LastObservedTime": date(instance.observed_at.or(observed.map(|o| o.since))),
+            "ObservedImageId": observed.map_or("", |o| o.image_id.as_str()),
+            "Running": observed.map(|o| o.running),
+            "HealthProblem": observed.and_then(|o| o.problem.as_deref()).unwrap_or(""),
+            "Drifts": shape.list("Drift", drifts),
         }));
     }
     Ok(json!({
