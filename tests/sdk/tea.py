@@ -180,6 +180,55 @@ class TeaApi:
                 "CancelExecution")
 
 
+def health_checks(api, config):
+    """HealthCheckTypes through the typed ESS 2022-02-22 models: a group made with two types
+    (`HealthCheckTypes.N`), changed with HealthCheckType (which wins over HealthCheckTypes), a
+    bad combination refused; DescribeScalingGroups' model reads them back. Then the demo
+    group's instances as the health checker observed them (rollscale's fields, from the raw
+    body: the typed model ignores them, and still parses)."""
+    common.step("CreateScalingGroup with HealthCheckTypes, ModifyScalingGroup with HealthCheckType")
+    body = body_of(api.ess.create_scaling_group(ess.CreateScalingGroupRequest(
+        region_id="cn-hangzhou", scaling_group_name="sdk-health-" + common.token()[:8], min_size=0, max_size=1,
+        health_check_types=["ECS", "LOAD_BALANCER"])), "CreateScalingGroup")
+    group_id = body["ScalingGroupId"]
+
+    def described():
+        response = api.ess.describe_scaling_groups(
+            ess.DescribeScalingGroupsRequest(region_id="cn-hangzhou", scaling_group_ids=[group_id]))
+        common.check_model(response.body, "DescribeScalingGroups")
+        check(len(response.body.scaling_groups) == 1, "DescribeScalingGroups by id", response.body.to_map())
+        return response.body.scaling_groups[0]
+
+    group = described()
+    check(group.health_check_types == ["ECS", "LOAD_BALANCER"] and group.health_check_type == "ECS",
+          "the typed model reads HealthCheckTypes and HealthCheckType (the first)", group.to_map())
+    body_of(api.ess.modify_scaling_group(ess.ModifyScalingGroupRequest(
+        scaling_group_id=group_id, health_check_type="LOAD_BALANCER", health_check_types=["ECS"])),
+        "ModifyScalingGroup")
+    group = described()
+    check(group.health_check_types == ["LOAD_BALANCER"] and group.health_check_type == "LOAD_BALANCER",
+          "HealthCheckType wins over HealthCheckTypes", group.to_map())
+    code, status = api.error(lambda: api.ess.modify_scaling_group(ess.ModifyScalingGroupRequest(
+        scaling_group_id=group_id, health_check_types=["NONE", "ECS"])))
+    check((code, status) == ("InvalidParameter.HealthCheckType", 400), "NONE with another type is refused",
+          code, status)
+    check(described().health_check_types == ["LOAD_BALANCER"], "the refusal changed nothing")
+
+    common.step("DescribeScalingInstances: what the health checker observed")
+
+    def observed():
+        items = api.raw("DescribeScalingInstances",
+                        {"ScalingGroupId": config.group_id, "PageSize": "50"})["ScalingInstances"]
+        return items if items and all(i.get("LastObservedTime") for i in items) else None
+
+    for instance in common.wait_for("the health checker to look at every demo instance", observed):
+        check(instance["HealthStatus"] in ("Healthy", "Unhealthy") and isinstance(instance["Running"], bool)
+              and isinstance(instance["ObservedImageId"], str) and instance["ObservedImageId"]
+              and isinstance(instance["HealthProblem"], str) and isinstance(instance["Drifts"], list),
+              "the observation's fields", instance)
+    api.describe_instances(config.group_id)  # the typed model still parses them
+
+
 def run(config, oos_signature, ess_signature, pause):
     api = TeaApi(config, config.access_key_secret, oos_signature, ess_signature)
     bad = TeaApi(config, "not-the-secret", oos_signature, ess_signature)
