@@ -264,3 +264,134 @@ fn describe(pairs: &[(String, String)]) -> String {
     }
     pairs.iter().map(|(name, value)| format!("{name}={value}")).collect::<Vec<_>>().join(",")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{CreationType, HealthCheckType};
+    use crate::ids::{InstanceId, ScalingGroupId};
+
+    fn instance(state: LifecycleState) -> Instance {
+        Instance {
+            id: InstanceId::from_random(1),
+            group_id: ScalingGroupId::from_random(2),
+            lifecycle_state: state,
+            health_status: HealthStatus::Healthy,
+            creation_type: CreationType::AutoCreated,
+            image_id: "img-1".into(),
+            packages: vec![("app".into(), "1".into())],
+            containers: vec![],
+            tags: vec![],
+            address: String::new(),
+            created_at: 1_000,
+            changed_at: None,
+            observed: None,
+            observed_at: None,
+        }
+    }
+
+    fn look() -> Look {
+        Look {
+            exists: true,
+            running: true,
+            image_id: "img-1".into(),
+            packages: vec![("app".into(), "1".into())],
+            containers: vec![],
+            check: Some(HealthStatus::Healthy),
+            load_balancer_check: None,
+        }
+    }
+
+    fn policy(types: &[HealthCheckType]) -> HealthPolicy {
+        HealthPolicy { types: types.to_vec(), grace_period_ms: 0, suspended: false, threshold: 3 }
+    }
+
+    /// Judges `times` looks in a row, each from the record the previous one left.
+    fn judge_times(mut instance: Instance, look: &Look, policy: &HealthPolicy, times: u32) -> Judgement {
+        let mut last = judge(&instance, look, policy, 10_000);
+        for n in 1..times {
+            instance = last.instance.clone();
+            last = judge(&instance, look, policy, 10_000 + i64::from(n));
+        }
+        last
+    }
+
+    #[test]
+    fn a_healthy_instance_changes_once_then_never() {
+        let first = judge(&instance(LifecycleState::InService), &look(), &policy(&[HealthCheckType::ECS]), 5_000);
+        assert!(first.changed && first.events.is_empty() && first.replace.is_none());
+        let again = judge(&first.instance, &look(), &policy(&[HealthCheckType::ECS]), 9_000);
+        assert!(!again.changed, "the same look is not written again");
+        assert_eq!(again.instance.observed.as_ref().map(|o| o.since), Some(5_000), "seen so since the first look");
+    }
+
+    #[test]
+    fn stopped_and_gone_are_judged_at_once_and_replaced_only_in_service() {
+        let stopped = Look { running: false, check: None, ..look() };
+        for (state, replaced) in
+            [(LifecycleState::InService, true), (LifecycleState::Standby, false), (LifecycleState::Protected, false)]
+        {
+            for seen in [&stopped, &Look::gone()] {
+                let judged = judge(&instance(state), seen, &policy(&[HealthCheckType::ECS]), 5_000);
+                assert_eq!(judged.instance.health_status, HealthStatus::Unhealthy);
+                assert_eq!(judged.replace.is_some(), replaced, "{state}");
+                assert_eq!(judged.events[0].kind, "InstanceUnhealthy");
+            }
+        }
+        let suspended = HealthPolicy { suspended: true, ..policy(&[HealthCheckType::ECS]) };
+        let judged = judge(&instance(LifecycleState::InService), &stopped, &suspended, 5_000);
+        assert_eq!((judged.instance.health_status, judged.replace), (HealthStatus::Unhealthy, None));
+    }
+
+    #[test]
+    fn failing_checks_count_after_the_grace_period_up_to_the_threshold() {
+        let failing = Look { check: Some(HealthStatus::Unhealthy), ..look() };
+        let ecs = policy(&[HealthCheckType::ECS]);
+        assert_eq!(
+            judge_times(instance(LifecycleState::InService), &failing, &ecs, 2).instance.health_status,
+            HealthStatus::Healthy
+        );
+        let third = judge_times(instance(LifecycleState::InService), &failing, &ecs, 3);
+        assert_eq!(third.instance.health_status, HealthStatus::Unhealthy);
+        assert!(third.replace.is_some());
+        // In the grace period after a change, failures are not counted.
+        let mut changed = instance(LifecycleState::InService);
+        changed.changed_at = Some(9_000);
+        let graced = HealthPolicy { grace_period_ms: 60_000, ..ecs.clone() };
+        let judged = judge_times(changed, &failing, &graced, 5);
+        assert_eq!(judged.instance.observed.map(|o| o.failed_checks), Some(0));
+        // The load balancer's check counts only for LOAD_BALANCER.
+        let lb_failing = Look { load_balancer_check: Some(false), ..look() };
+        assert_eq!(
+            judge_times(instance(LifecycleState::InService), &lb_failing, &ecs, 3).instance.health_status,
+            HealthStatus::Healthy
+        );
+        let lb = policy(&[HealthCheckType::LoadBalancer]);
+        assert_eq!(
+            judge_times(instance(LifecycleState::InService), &lb_failing, &lb, 3).instance.health_status,
+            HealthStatus::Unhealthy
+        );
+        // NONE judges nothing.
+        let none = policy(&[HealthCheckType::NONE]);
+        let judged = judge(&instance(LifecycleState::InService), &Look::gone(), &none, 5_000);
+        assert_eq!((judged.instance.health_status, judged.replace), (HealthStatus::Healthy, None));
+    }
+
+    #[test]
+    fn drift_is_noted_once_and_only_where_no_task_changes_the_record() {
+        let other = Look { image_id: "img-2".into(), packages: vec![], ..look() };
+        let ecs = policy(&[HealthCheckType::ECS]);
+        let first = judge(&instance(LifecycleState::InService), &other, &ecs, 5_000);
+        let drift = first.instance.observed.clone().map(|o| o.drift).unwrap_or_default();
+        assert_eq!(
+            drift,
+            vec!["image: recorded img-1, runs img-2".to_string(), "packages: recorded app=1, has none".to_string()]
+        );
+        assert_eq!(first.events.iter().filter(|e| e.kind == "InstanceDrift").count(), 1);
+        assert_eq!(first.instance.image_id, "img-1", "the record is kept");
+        let again = judge(&first.instance, &other, &ecs, 6_000);
+        assert!(again.events.is_empty(), "raised once");
+        let standby = judge(&instance(LifecycleState::Standby), &other, &ecs, 5_000);
+        assert!(standby.instance.observed.is_some_and(|o| o.drift.is_empty()));
+    }
+}
