@@ -1,5 +1,6 @@
 //! The HAProxy load balancer against a real HAProxy: each test starts a managed HAProxy with one
-//! frontend on a free loopback port and small HTTP servers in-process, and stops them.
+//! frontend on a free loopback port and small HTTP servers in-process, and stops them. The
+//! servers answer their health path (`/health`) with 200 while healthy and 503 otherwise.
 //!
 //! These tests need the `haproxy` executable and fail, saying so, when it is missing
 //! (`scripts/haproxy` installs it).
@@ -10,7 +11,7 @@ use rollscale_fleet::{FleetError, LoadBalancer};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -66,33 +67,59 @@ struct Proxy {
 }
 
 async fn start_proxy(name: &str, slots: u32) -> Proxy {
+    start_checked_proxy(name, slots, None).await
+}
+
+/// A managed HAProxy whose health checks `GET health_path` (a TCP connect without one).
+async fn start_checked_proxy(name: &str, slots: u32, health_path: Option<&str>) -> Proxy {
     let dir = Scratch::new(name);
     let front = free_loopback_port();
-    let config =
-        ManagedConfig { dir: dir.0.clone(), frontends: vec![(lb_id(), front)], slots, haproxy_bin: haproxy_bin() };
+    let config = ManagedConfig {
+        dir: dir.0.clone(),
+        frontends: vec![(lb_id(), front)],
+        slots,
+        haproxy_bin: haproxy_bin(),
+        health_path: health_path.map(str::to_string),
+    };
     let lb = HaproxyLoadBalancer::managed(config.clone()).await.expect("start the managed haproxy");
     Proxy { lb, config, front, _dir: dir }
 }
 
-/// A tiny HTTP server answering `server N`; `/slow/<ms>` answers after that many milliseconds.
+/// A tiny HTTP server answering `server N`; `/slow/<ms>` answers after that many milliseconds,
+/// `/health` 200 while `healthy` and 503 otherwise.
 struct Server {
     addr: SocketAddr,
+    /// Requests other than `/health`.
     hits: Arc<AtomicU32>,
+    /// `/health` requests (HAProxy's checks).
+    checks: Arc<AtomicU32>,
+    healthy: Arc<AtomicBool>,
     accept: JoinHandle<()>,
+}
+
+#[derive(Clone)]
+struct Counters {
+    hits: Arc<AtomicU32>,
+    checks: Arc<AtomicU32>,
+    healthy: Arc<AtomicBool>,
 }
 
 async fn start_server(n: u32) -> Server {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a server");
     let addr = listener.local_addr().expect("server address");
-    let hits = Arc::new(AtomicU32::new(0));
-    let counter = hits.clone();
+    let counters = Counters {
+        hits: Arc::new(AtomicU32::new(0)),
+        checks: Arc::new(AtomicU32::new(0)),
+        healthy: Arc::new(AtomicBool::new(true)),
+    };
+    let shared = counters.clone();
     let accept = tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else { continue };
-            tokio::spawn(serve(stream, n, counter.clone()));
+            tokio::spawn(serve(stream, n, shared.clone()));
         }
     });
-    Server { addr, hits, accept }
+    Server { addr, hits: counters.hits, checks: counters.checks, healthy: counters.healthy, accept }
 }
 
 impl Server {
@@ -108,24 +135,32 @@ impl Server {
     }
 }
 
-async fn serve(mut stream: TcpStream, n: u32, hits: Arc<AtomicU32>) {
+async fn serve(mut stream: TcpStream, n: u32, counters: Counters) {
     let mut request = Vec::new();
     let mut buffer = [0u8; 1024];
     while !request.windows(4).any(|window| window == b"\r\n\r\n") {
         match stream.read(&mut buffer).await {
-            // A health check connects and closes without asking anything.
+            // A TCP health check connects and closes without asking anything.
             Ok(0) | Err(_) => return,
             Ok(read) => request.extend_from_slice(&buffer[..read]),
         }
     }
-    hits.fetch_add(1, Ordering::SeqCst);
     let request = String::from_utf8_lossy(&request);
     let path = request.split_whitespace().nth(1).unwrap_or("/");
-    if let Some(ms) = path.strip_prefix("/slow/").and_then(|ms| ms.parse().ok()) {
-        tokio::time::sleep(Duration::from_millis(ms)).await;
-    }
-    let body = format!("server {n}");
-    let response = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+    let (status, body) = if path == "/health" {
+        counters.checks.fetch_add(1, Ordering::SeqCst);
+        match counters.healthy.load(Ordering::SeqCst) {
+            true => ("200 OK", "ok".to_string()),
+            false => ("503 Service Unavailable", "sick".to_string()),
+        }
+    } else {
+        counters.hits.fetch_add(1, Ordering::SeqCst);
+        if let Some(ms) = path.strip_prefix("/slow/").and_then(|ms| ms.parse().ok()) {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        }
+        ("200 OK", format!("server {n}"))
+    };
+    let response = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
     let _ = stream.write_all(response.as_bytes()).await;
     let _ = stream.shutdown().await;
 }
@@ -483,8 +518,13 @@ async fn a_start_that_cannot_succeed_says_why() {
     let dir = Scratch::new("start");
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a port");
     let front = taken.local_addr().expect("local address");
-    let config =
-        ManagedConfig { dir: dir.0.clone(), frontends: vec![(lb_id(), front)], slots: 4, haproxy_bin: haproxy_bin() };
+    let config = ManagedConfig {
+        dir: dir.0.clone(),
+        frontends: vec![(lb_id(), front)],
+        slots: 4,
+        haproxy_bin: haproxy_bin(),
+        health_path: None,
+    };
     match HaproxyLoadBalancer::managed(config.clone()).await {
         Err(FleetError::Failed(message)) => {
             assert!(message.contains("haproxy exited at start") && message.contains("fe_lb-web"), "{message}")
@@ -496,4 +536,111 @@ async fn a_start_that_cannot_succeed_says_why() {
         Err(FleetError::Failed(message)) => assert!(message.contains("install HAProxy"), "{message}"),
         other => panic!("a missing executable: {other:?}"),
     }
+}
+
+/// Polls the load balancer's `check_status` until it is `expected`, for at most 10 s (HAProxy
+/// checks every second and takes a server down after two failures).
+async fn checks_until(lb: &HaproxyLoadBalancer, expected: &[(InstanceId, bool)]) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let checks = lb.check_status(&lb_id()).await.expect("check status");
+        if checks == expected {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the checks stay {checks:?}, not {expected:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backend_failing_its_health_check_gets_no_traffic_whatever_its_weight() {
+    let proxy = start_checked_proxy("checks", 4, Some("/health")).await;
+    let (lb, front) = (&proxy.lb, proxy.front);
+    let servers = [start_server(1).await, start_server(2).await];
+    for (n, server) in (1..).zip(&servers) {
+        lb.register(&lb_id(), &instance(n), &server.address(), 10).await.expect("register");
+    }
+    checks_until(lb, &[(instance(1), true), (instance(2), true)]).await;
+    let answers = spread(front, 10).await;
+    assert!(answers.contains_key("server 1") && answers.contains_key("server 2"), "{answers:?}");
+    // Up at once when made ready, as HAProxy does; its first check follows within a second.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while servers.iter().any(|server| server.checks.load(Ordering::SeqCst) == 0) {
+        assert!(Instant::now() < deadline, "the checks never asked the health path");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // Instance 2's health path fails: HAProxy takes it down, and no request reaches it, not
+    // even at the highest weight.
+    servers[1].healthy.store(false, Ordering::SeqCst);
+    checks_until(lb, &[(instance(1), true), (instance(2), false)]).await;
+    let slots = lb.backend_addresses(&lb_id()).await.expect("backend addresses");
+    assert_eq!(holder(&slots, 2).state, SlotState::Down);
+    lb.set_weight(&lb_id(), &instance(2), 256).await.expect("set weight");
+    let before = servers[1].hits.load(Ordering::SeqCst);
+    assert_eq!(spread(front, 20).await, HashMap::from([("server 1".to_string(), 20)]));
+    assert_eq!(servers[1].hits.load(Ordering::SeqCst), before, "no request reached the failing backend");
+    assert_eq!(lb.weight(&lb_id(), &instance(2)).await.expect("weight"), Some(256), "its weight is kept");
+
+    // A driver attached to the same HAProxy reads the same checks.
+    let attached =
+        HaproxyLoadBalancer::attached(lb.socket().to_path_buf(), HashMap::from([(lb_id(), "lb-web".to_string())]));
+    assert_eq!(attached.check_status(&lb_id()).await, Ok(vec![(instance(1), true), (instance(2), false)]));
+
+    // It recovers: up again at its first passing check, and it serves.
+    servers[1].healthy.store(true, Ordering::SeqCst);
+    checks_until(lb, &[(instance(1), true), (instance(2), true)]).await;
+    let answers = spread(front, 30).await;
+    assert!(answers.get("server 2").copied().unwrap_or(0) > 0, "{answers:?}");
+
+    // Free slots are not checked and not reported; a deregistered instance is no longer
+    // checked: while instance 1 is checked three more times, instance 2's health path is asked
+    // at most once more (a check already under way).
+    lb.deregister(&lb_id(), &instance(2)).await.expect("deregister");
+    let (asked, other) = (servers[1].checks.load(Ordering::SeqCst), servers[0].checks.load(Ordering::SeqCst));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while servers[0].checks.load(Ordering::SeqCst) < other + 3 {
+        assert!(Instant::now() < deadline, "instance 1 is no longer checked");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(servers[1].checks.load(Ordering::SeqCst) <= asked + 1, "a free slot stays quiet");
+    assert_eq!(lb.check_status(&lb_id()).await, Ok(vec![(instance(1), true)]));
+    let unknown = LoadBalancerId::parse("lb-other").expect("valid id");
+    assert_eq!(lb.check_status(&unknown).await, Ok(vec![]));
+    lb.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_health_path_the_check_is_a_connect() {
+    let proxy = start_proxy("connect", 4).await;
+    let lb = &proxy.lb;
+    let servers = vec![start_server(1).await, start_server(2).await];
+    for (n, server) in (1..).zip(&servers) {
+        lb.register(&lb_id(), &instance(n), &server.address(), 10).await.expect("register");
+    }
+    // A failing health path means nothing to a TCP check; a server that stops listening fails.
+    servers[0].healthy.store(false, Ordering::SeqCst);
+    checks_until(lb, &[(instance(1), true), (instance(2), true)]).await;
+    let mut servers = servers;
+    servers.remove(1).kill().await;
+    checks_until(lb, &[(instance(1), true), (instance(2), false)]).await;
+    assert_eq!(servers[0].checks.load(Ordering::SeqCst), 0, "nothing asks the health path");
+    lb.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_health_path_that_would_change_the_configuration_is_refused() {
+    let dir = Scratch::new("badpath");
+    let config = ManagedConfig {
+        dir: dir.0.clone(),
+        frontends: vec![(lb_id(), free_loopback_port())],
+        slots: 2,
+        haproxy_bin: haproxy_bin(),
+        health_path: Some("/health\n    server evil 10.0.0.1:80".into()),
+    };
+    match HaproxyLoadBalancer::managed(config).await {
+        Err(FleetError::Failed(message)) => assert!(message.contains("cannot be HAProxy's health check"), "{message}"),
+        other => panic!("a health path with a line break: {other:?}"),
+    }
+    assert!(!dir.0.join("haproxy.cfg").exists(), "nothing written");
 }

@@ -116,12 +116,23 @@ pub(crate) struct ServerState {
     pub admin_state: u32,
     /// `srv_uweight`: the weight set by the user.
     pub weight: u32,
+    /// `srv_check_state`, a bit set: 0x02 a health check is configured, 0x04 it is enabled,
+    /// 0x08 it is paused (maintenance). 0 when the answer has no such column.
+    pub check_state: u32,
 }
 
 impl ServerState {
     /// Whether the server is in maintenance (takes no traffic and runs no checks).
     pub fn in_maintenance(&self) -> bool {
         self.admin_state & (0x01 | 0x02 | 0x20 | 0x80) != 0
+    }
+
+    /// What the server's health check says: `Some(true)` passing (the server is up, or going
+    /// down but not yet down), `Some(false)` failing (down); `None` when the server is not
+    /// checked now: no check configured, checks disabled, or in maintenance.
+    pub fn check_passing(&self) -> Option<bool> {
+        let checked = self.check_state & 0x06 == 0x06 && self.check_state & 0x08 == 0;
+        (checked && !self.in_maintenance()).then_some(self.op_state != 0)
     }
 }
 
@@ -149,6 +160,7 @@ pub(crate) fn parse_servers_state(command: &str, answer: &str) -> Result<Vec<Ser
         column("srv_uweight")?,
         column("srv_port")?,
     );
+    let check = header.iter().position(|field| *field == "srv_check_state");
     let unreadable = |line: &str| FleetError::Failed(format!("`{command}` answered an unreadable row: {line}"));
     lines
         .map(|line| {
@@ -162,6 +174,7 @@ pub(crate) fn parse_servers_state(command: &str, answer: &str) -> Result<Vec<Ser
                 op_state: number(op)?,
                 admin_state: number(admin)?,
                 weight: number(weight)?,
+                check_state: check.map(number).transpose()?.unwrap_or(0),
             })
         })
         .collect()
@@ -265,11 +278,33 @@ mod tests {
                 port: 19001,
                 op_state: 2,
                 admin_state: 4,
-                weight: 50
+                weight: 50,
+                check_state: 6,
             }
         );
         // Disabled in the configuration, then set ready: not in maintenance.
         assert!(!servers[1].in_maintenance());
+    }
+
+    #[test]
+    fn a_check_counts_when_configured_enabled_and_not_paused() {
+        let server = |op_state, admin_state, check_state| ServerState {
+            name: "s1".into(),
+            addr: "127.0.0.1".into(),
+            port: 80,
+            op_state,
+            admin_state,
+            weight: 1,
+            check_state,
+        };
+        assert_eq!(server(2, 4, 6).check_passing(), Some(true));
+        assert_eq!(server(0, 4, 6).check_passing(), Some(false));
+        // In maintenance (a free slot): paused, and not counted.
+        assert_eq!(server(0, 5, 14).check_passing(), None);
+        assert_eq!(server(0, 1, 6).check_passing(), None);
+        // No check configured (an attached HAProxy's server without `check`), or disabled.
+        assert_eq!(server(2, 0, 0).check_passing(), None);
+        assert_eq!(server(2, 0, 2).check_passing(), None);
     }
 
     #[test]

@@ -34,6 +34,10 @@ pub struct ManagedConfig {
     pub slots: u32,
     /// The `haproxy` executable.
     pub haproxy_bin: PathBuf,
+    /// An HTTP path (e.g. `/health`) the backends' health checks `GET`, expecting 200; `None`:
+    /// the check is a TCP connect. A server failing its check gets no traffic whatever its
+    /// weight.
+    pub health_path: Option<String>,
 }
 
 impl ManagedConfig {
@@ -45,7 +49,14 @@ impl ManagedConfig {
             frontends,
             slots: 64,
             haproxy_bin: find_haproxy().unwrap_or_else(|| PathBuf::from("haproxy")),
+            health_path: None,
         }
+    }
+
+    /// Checks the backends with `GET path` (see [`ManagedConfig::health_path`]).
+    pub fn with_health_path(mut self, path: Option<String>) -> Self {
+        self.health_path = path;
+        self
     }
 
     /// The admin socket of the managed HAProxy.
@@ -67,6 +78,15 @@ pub fn find_haproxy() -> Option<PathBuf> {
 /// The backend name of a load balancer in managed mode: its id.
 pub(crate) fn backend_name(lb: &LoadBalancerId) -> String {
     lb.to_string()
+}
+
+/// Whether `path` can be written into the configuration as the health check's URI: it starts
+/// with `/` and holds only characters that mean nothing to HAProxy's configuration parser (no
+/// blank, quote, `#`, `\` or `$`).
+pub(crate) fn valid_check_path(path: &str) -> bool {
+    path.starts_with('/')
+        && path.len() <= 1024
+        && path.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~/%?=&+:@,".contains(&b))
 }
 
 /// HAProxy's `bind`/address syntax: `127.0.0.1:8080`, `ipv6@::1:8080`.
@@ -114,6 +134,18 @@ backend {SLOT_TABLE}
 ",
         socket = socket.display(),
     );
+    // With a health path the check asks the application (`GET path`, 200 expected); otherwise
+    // it is a TCP connect.
+    let http_check = match &config.health_path {
+        Some(path) => format!(
+            "    # The health check: a server that does not answer 200 gets no traffic, whatever its weight.
+    option httpchk
+    http-check send meth GET uri {path}
+    http-check expect status 200
+"
+        ),
+        None => String::new(),
+    };
     for (lb, addr) in &config.frontends {
         let backend = backend_name(lb);
         let _ = write!(
@@ -127,7 +159,7 @@ backend {backend}
     balance roundrobin
     # Never replay a request that is not idempotent after the server may have seen it.
     http-request disable-l7-retry if {{ method POST PATCH }}
-    server-template s 1-{slots} 0.0.0.0:0 disabled check inter 1s fall 2 rise 1
+{http_check}    server-template s 1-{slots} 0.0.0.0:0 disabled check inter 1s fall 2 rise 1
 ",
             bind = bind_address(addr),
             slots = config.slots,
@@ -219,6 +251,12 @@ fn io_failure(what: &str, path: &Path, error: std::io::Error) -> FleetError {
 pub(crate) async fn start(config: &ManagedConfig, timeout: Duration) -> Result<(Process, Cli), FleetError> {
     if config.slots == 0 {
         return Err(FleetError::Failed("managed HAProxy needs at least one slot per backend".into()));
+    }
+    if let Some(path) = config.health_path.as_deref().filter(|path| !valid_check_path(path)) {
+        return Err(FleetError::Failed(format!(
+            "the health path {path:?} cannot be HAProxy's health check: it must start with `/` and hold only \
+             letters, digits and -._~/%?=&+:@,"
+        )));
     }
     let mut seen = HashSet::new();
     if let Some((lb, _)) = config.frontends.iter().find(|(lb, _)| !seen.insert(lb)) {
@@ -321,6 +359,7 @@ mod tests {
             frontends: vec![(lb, "127.0.0.1:8080".parse().expect("addr"))],
             slots: 16,
             haproxy_bin: PathBuf::from("haproxy"),
+            health_path: None,
         };
         let text = render_config(&config, Path::new("/run/rs/admin.sock"));
         assert!(text.contains("stats socket /run/rs/admin.sock level admin expose-fd listeners\n"));
@@ -328,6 +367,23 @@ mod tests {
         assert!(text.contains("server-template s 1-16 0.0.0.0:0 disabled check"));
         assert!(text.contains(&format!("backend {SLOT_TABLE}\n    stick-table type string len 128")));
         assert!(text.contains("option redispatch 1"));
+        assert!(!text.contains("httpchk"), "without a health path the check is a TCP connect");
+
+        let checked = render_config(&config.with_health_path(Some("/health".into())), Path::new("/run/rs/admin.sock"));
+        assert!(checked.contains(
+            "    option httpchk\n    http-check send meth GET uri /health\n    http-check expect status 200\n    \
+             server-template s 1-16 0.0.0.0:0 disabled check inter 1s fall 2 rise 1\n"
+        ));
+    }
+
+    #[test]
+    fn only_plain_paths_become_the_health_check() {
+        for good in ["/health", "/a/b-c_d.e~f", "/h?x=1&y=%20", "/"] {
+            assert!(valid_check_path(good), "{good}");
+        }
+        for bad in ["", "health", "/a b", "/a#b", "/a\\b", "/\"x\"", "/a\nb", "/${X}", "/a'b"] {
+            assert!(!valid_check_path(bad), "{bad:?}");
+        }
     }
 
     #[test]

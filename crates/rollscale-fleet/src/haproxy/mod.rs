@@ -45,13 +45,24 @@
 //! # Health checks and retries
 //!
 //! Slots are `disabled` (maintenance) until used, so an empty slot runs no check. A used slot
-//! has an L4 check (`check inter 1s fall 2 rise 1`: a TCP connect, nothing asked of the
-//! application), so an instance that dies outside a rolling update leaves the rotation within
-//! two check intervals; `state ready` counts the server up at once. Until then, and while an instance
-//! restarts, `retries 3` + `option redispatch 1` + `retry-on conn-failure empty-response
-//! junk-response` send a request refused by one server to another one (POST and PATCH are not
-//! replayed once the server may have seen them). With that no request fails while at least
-//! one other server serves.
+//! is checked every second (`check inter 1s fall 2 rise 1`): with a health path
+//! ([`ManagedConfig::health_path`], the group's, as the container fleet's) the check is
+//! `GET path` and expects 200 (`option httpchk`); without one it is a TCP connect. A server
+//! that fails two checks in a row is down and gets no traffic whatever its weight (R17), and
+//! comes back at its first passing check; so an instance that dies, stops, or answers its
+//! health path with an error outside a rolling update leaves the rotation within two check
+//! intervals. `state ready` counts a slot up at once, as HAProxy does when a server leaves
+//! maintenance, and its first check follows within a second (a failing one takes it down at
+//! once): the engine registers an instance only once its own health check passed. Until a dead
+//! server is down, and while an instance restarts, `retries 3` + `option redispatch 1` +
+//! `retry-on conn-failure empty-response junk-response` send a request refused by one server to
+//! another one (POST and PATCH are not replayed once the server may have seen them). With that
+//! no request fails while at least one other server serves.
+//!
+//! [`LoadBalancer::check_status`] reads the checks through `show servers state`: each slot an
+//! instance holds whose server is checked (not in maintenance, a check configured and enabled)
+//! is passing unless HAProxy counts it down. Attached, that is whatever checks the operator's
+//! configuration has; servers without `check` are left out.
 //!
 //! # Modes
 //!
@@ -503,5 +514,22 @@ impl LoadBalancer for HaproxyLoadBalancer {
             .remove(&name)
             .ok_or_else(|| FleetError::Failed(format!("backend {backend} has no server {name}")))?;
         Ok(sessions.current.saturating_add(sessions.queued))
+    }
+
+    /// HAProxy's health check of each instance registered with `lb` whose server is checked
+    /// (see the module docs), by instance id; none for a load balancer without a backend.
+    async fn check_status(&self, lb: &LoadBalancerId) -> Result<Vec<(InstanceId, bool)>, FleetError> {
+        let Ok(backend) = self.backend(lb) else { return Ok(Vec::new()) };
+        let _guard = self.shared.slots.read().await;
+        let mut holders: HashMap<u32, InstanceId> =
+            self.claims(Some(backend)).await?.into_iter().map(|(instance, slot)| (slot, instance)).collect();
+        let mut checks: Vec<(InstanceId, bool)> = self
+            .slots(backend)
+            .await?
+            .into_iter()
+            .filter_map(|(slot, server)| Some((holders.remove(&slot)?, server.check_passing()?)))
+            .collect();
+        checks.sort();
+        Ok(checks)
     }
 }

@@ -30,7 +30,8 @@ pub struct RealArgs {
     #[arg(long, env = "DOCKER_HOST", default_value = "unix:///run/podman/podman.sock")]
     pub docker_host: String,
     /// An HTTP path that answers 200 when an instance is healthy (the demo images serve
-    /// `/health`); without it a running container counts as healthy.
+    /// `/health`); without it a running container counts as healthy. The managed HAProxy's
+    /// health checks ask it too (without it they are TCP connects).
     #[arg(long)]
     pub health_path: Option<String>,
     /// Prefix of the containers' names and labels; two rollscales sharing one container host
@@ -121,6 +122,9 @@ pub async fn haproxy(args: &RealArgs, data_dir: &Path, store: &Store) -> anyhow:
     let dir = args.haproxy_dir.clone().unwrap_or_else(|| data_dir.join("haproxy"));
     let mut config = ManagedConfig::new(dir, frontends(store, args).await?);
     config.slots = args.haproxy_slots;
+    // The backends' health checks ask what the container fleet asks: a server failing it gets
+    // no traffic, whatever its weight (R17).
+    config.health_path = args.health_path.clone();
     HaproxyLoadBalancer::managed(config).await.context("cannot start HAProxy")
 }
 
