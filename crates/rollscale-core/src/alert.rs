@@ -408,7 +408,7 @@ impl Delivery {
             "kind": event.kind,
             "level": level_name(event.level),
             "scalingGroupId": event.group_id,
-            "executionId": event.execution_id,
+            "executionId": event.execution_id.as_ref().map_or("", |id| id.as_str()),
             "content": event.content,
             "time": event.created_at,
         })

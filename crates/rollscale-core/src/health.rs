@@ -77,6 +77,35 @@ impl Observed {
     }
 }
 
+/// The longest grace period a group may have, in seconds.
+pub const MAX_GRACE_PERIOD_S: u32 = 7200;
+
+/// A group's health check types as given (`name` is the parameter, for the message): repeats
+/// count once; none at all, and `NONE` with another type, are refused with why.
+pub fn check_types(name: &str, types: &[HealthCheckType]) -> Result<Vec<HealthCheckType>, String> {
+    let mut distinct: Vec<HealthCheckType> = Vec::with_capacity(types.len());
+    for kind in types {
+        if !distinct.contains(kind) {
+            distinct.push(*kind);
+        }
+    }
+    if distinct.is_empty() {
+        return Err(format!("{name} names no health check type: give ECS, LOAD_BALANCER or NONE"));
+    }
+    if distinct.len() > 1 && distinct.contains(&HealthCheckType::NONE) {
+        return Err(format!("{name}: NONE (no health check) cannot be combined with another type"));
+    }
+    Ok(distinct)
+}
+
+/// A group's grace period in seconds, refused past [`MAX_GRACE_PERIOD_S`].
+pub fn check_grace_period(seconds: u32) -> Result<u32, String> {
+    match seconds <= MAX_GRACE_PERIOD_S {
+        true => Ok(seconds),
+        false => Err(format!("HealthCheckGracePeriod must be 0 to {MAX_GRACE_PERIOD_S} seconds")),
+    }
+}
+
 /// The health check policy of a group, read from it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HealthPolicy {

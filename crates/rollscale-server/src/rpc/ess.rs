@@ -272,7 +272,7 @@ fn int_param(params: &Params, name: &str, min: u32, max: u32) -> Result<Option<u
 
 /// The longest health check grace period a group takes, in seconds (rollscale's
 /// `HealthCheckGracePeriod`).
-pub(crate) const MAX_HEALTH_CHECK_GRACE_PERIOD_S: u32 = 7200;
+pub(crate) const MAX_HEALTH_CHECK_GRACE_PERIOD_S: u32 = rollscale_core::health::MAX_GRACE_PERIOD_S;
 
 /// A group's health check types as given under `name`: each `ECS`, `LOAD_BALANCER` (or
 /// `LOADBALANCER`) or `NONE`, repeats taken once, `NONE` only alone. An unknown value, none
@@ -280,22 +280,15 @@ pub(crate) const MAX_HEALTH_CHECK_GRACE_PERIOD_S: u32 = 7200;
 /// API takes its `health_check_types` through here too.
 pub(crate) fn health_check_types(name: &str, values: &[String]) -> Result<Vec<HealthCheckType>, ApiError> {
     let refused = |message: String| ApiError::new(400, "InvalidParameter.HealthCheckType", message);
-    let mut types: Vec<HealthCheckType> = Vec::with_capacity(values.len());
-    for value in values {
-        let parsed = HealthCheckType::parse(value).ok_or_else(|| {
-            refused(format!("{name} \"{value}\" is not one of ECS, LOAD_BALANCER (or LOADBALANCER), NONE"))
-        })?;
-        if !types.contains(&parsed) {
-            types.push(parsed);
-        }
-    }
-    if types.is_empty() {
-        return Err(refused(format!("{name} names no health check type: give ECS, LOAD_BALANCER or NONE")));
-    }
-    if types.len() > 1 && types.contains(&HealthCheckType::NONE) {
-        return Err(refused(format!("{name}: NONE (no health check) cannot be combined with another type")));
-    }
-    Ok(types)
+    let types = values
+        .iter()
+        .map(|value| {
+            HealthCheckType::parse(value).ok_or_else(|| {
+                refused(format!("{name} \"{value}\" is not one of ECS, LOAD_BALANCER (or LOADBALANCER), NONE"))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    rollscale_core::health::check_types(name, &types).map_err(refused)
 }
 
 /// `HealthCheckType` (one) or `HealthCheckTypes` (`HealthCheckTypes.N`, or a JSON array): the
