@@ -10,7 +10,7 @@
 use crate::domain::{wire_enum, Millis, Process};
 use crate::error::CoreError;
 use crate::ids::{ExecutionId, InstanceId, LoadBalancerId};
-use crate::params::{BatchPauseOption, RollingUpdateSpec};
+use crate::params::{BatchPauseOption, InvokeType, RollingUpdateSpec};
 use serde::{Deserialize, Serialize};
 
 wire_enum!(
@@ -107,6 +107,12 @@ impl Outcome {
             Outcome::Failed => TaskStatus::Failed,
         }
     }
+
+    /// Whether this ending resumes the task's processes: a success (R11), or a cancel that
+    /// restores (R10). A plain cancel and a failure leave them suspended.
+    pub fn resumes_processes(self) -> bool {
+        matches!(self, Outcome::Success | Outcome::Cancelled { restore: true })
+    }
 }
 
 /// Where a task stands. Each phase change is committed before its effects run, so a crash
@@ -135,7 +141,9 @@ pub struct TaskState {
     pub batch_sizes: Vec<u32>,
     /// Processes already suspended when the task was created: never resumed by it (R4, R11).
     pub suspended_before: Vec<Process>,
-    /// Whether `Begin` ran: a task with no targets changes nothing (R1).
+    /// Whether `Begin`'s effects may have run: set (by [`TaskEvent::Beginning`]) before they
+    /// run, so that however the task ends it knows it may have suspended its processes. A task
+    /// with no targets never begins and changes nothing (R1).
     pub begun: bool,
     /// The batch after which the pause was taken and continued (R9).
     pub continued_after: Option<u32>,
@@ -188,13 +196,19 @@ pub enum TaskAction {
 /// What happened, as recorded by the engine.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TaskEvent {
+    /// `Begin`'s effects are about to run: recorded first, so that a cancel committed before
+    /// [`TaskEvent::Begun`] (or after a crash between the two) still finds the task begun and
+    /// resumes, or leaves for a rollback, what it suspended.
+    Beginning,
     Begun,
     BatchStarted(u32),
     Paused(WaitingStatus),
     Resumed,
     BatchDone(u32),
     Finishing(Outcome),
-    Completed { at: Millis },
+    Completed {
+        at: Millis,
+    },
 }
 
 impl TaskState {
@@ -251,10 +265,63 @@ impl TaskState {
         self.spec.exit_process.iter().copied().filter(|process| !self.suspended_before.contains(process)).collect()
     }
 
+    /// How the task ended, or is ending; `None` while it runs or waits.
+    pub fn outcome(&self) -> Option<Outcome> {
+        match self.phase {
+            Phase::Finish(outcome) => Some(outcome),
+            Phase::Done => Some(match self.status {
+                TaskStatus::Success => Outcome::Success,
+                TaskStatus::Cancelled => {
+                    Outcome::Cancelled { restore: self.cancel.is_some_and(|cancel| cancel.restore) }
+                }
+                _ => Outcome::Failed,
+            }),
+            _ => None,
+        }
+    }
+
+    /// The processes the task resumes when it ends with `outcome` (R10, R11, R12): its
+    /// [`processes_to_resume`](Self::processes_to_resume) when the ending resumes and the task
+    /// may have suspended them; none otherwise. A task that never began suspended nothing,
+    /// except that a rollback also resumes what its source left suspended (which its
+    /// `suspended_before` leaves out, see [`rollback_suspended_before`]), with or without
+    /// targets of its own.
+    pub fn processes_resumed_by(&self, outcome: Outcome) -> Vec<Process> {
+        let suspended = self.begun || self.spec.invoke_type == InvokeType::Rollback;
+        if outcome.resumes_processes() && suspended {
+            self.processes_to_resume()
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// The processes this task suspended itself (its `enterProcess` that were not suspended
+    /// before it) and has not resumed: all of them while it runs or waits, those its ending
+    /// did not resume once it ends (R4, R10, R11).
+    pub fn processes_left_suspended(&self) -> Vec<Process> {
+        if !self.begun {
+            return Vec::new();
+        }
+        let resumed = self.outcome().map(|outcome| self.processes_resumed_by(outcome)).unwrap_or_default();
+        let mut left: Vec<Process> = self
+            .spec
+            .enter_process
+            .iter()
+            .copied()
+            .filter(|process| !self.suspended_before.contains(process) && !resumed.contains(process))
+            .collect();
+        left.sort();
+        left.dedup();
+        left
+    }
+
     /// Records what happened. Events that do not fit the state are ignored, so replaying an
     /// event is harmless.
     pub fn evolve(mut self, event: &TaskEvent) -> TaskState {
         match (event, &self.phase) {
+            (TaskEvent::Beginning, Phase::Begin) => {
+                self.begun = true;
+            }
             (TaskEvent::Begun, Phase::Begin) => {
                 self.begun = true;
                 self.phase = Phase::Batch { index: 0, started: false };
@@ -341,6 +408,20 @@ impl TaskState {
         }
         Ok(())
     }
+}
+
+/// R12: the processes a rollback of `source` counts as suspended before it, given the
+/// group's suspended processes when the rollback starts: the group's, less those the source
+/// suspended itself and left suspended (cancelled, failed, or waiting and cancelled first by
+/// the rollback). A successful rollback (or one cancelled with restore) resumes its
+/// `exitProcess` but these, so it resumes what the source left suspended, and never a process
+/// suspended before the source started, nor one suspended by someone else since.
+pub fn rollback_suspended_before(source: &TaskState, group_suspended: &[Process]) -> Vec<Process> {
+    let left = source.processes_left_suspended();
+    let mut before: Vec<Process> = group_suspended.iter().copied().filter(|process| !left.contains(process)).collect();
+    before.sort();
+    before.dedup();
+    before
 }
 
 /// What the task should do next (R6, R7, R9, R10, R11).

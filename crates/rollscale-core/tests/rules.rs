@@ -1667,3 +1667,289 @@ proptest! {
         prop_assert_eq!(plain.works, doubled.works);
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// R12 processes of a rollback, R16 a failed step records what the instance became
+// ---------------------------------------------------------------------------------------------
+
+/// How a source task ended, for the R12 process tests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ending {
+    /// Still waiting (a rollback cancels it first; this is how it is seen before that).
+    Waiting,
+    /// Cancelled before it began: it suspended nothing.
+    CancelledBeforeBegin,
+    Ended(Outcome),
+}
+
+/// A task of `enter`/`exit` processes with `before` suspended before it, taken to `ending`
+/// through the transitions the engine commits.
+fn ended_task(enter: &[Process], exit: &[Process], before: &[Process], ending: Ending) -> TaskState {
+    let mut spec = spec(Kind::ImageUpdate, 1, BatchPauseOption::Automatic, 0);
+    spec.enter_process = enter.to_vec();
+    spec.exit_process = exit.to_vec();
+    let mut task = TaskState::new(task_id(), spec, vec![1], before.to_vec(), 0);
+    let finish = |task: TaskState, outcome: Outcome| {
+        let task = match outcome {
+            Outcome::Cancelled { restore } => task.cancel(restore).expect("a running task can be cancelled"),
+            _ => task,
+        };
+        task.evolve(&TaskEvent::Finishing(outcome)).evolve(&TaskEvent::Completed { at: 9 })
+    };
+    match ending {
+        Ending::CancelledBeforeBegin => finish(task, Outcome::Cancelled { restore: false }),
+        Ending::Waiting => {
+            task = task.evolve(&TaskEvent::Beginning).evolve(&TaskEvent::Begun);
+            task.evolve(&TaskEvent::Paused(WaitingStatus::BatchPaused))
+        }
+        Ending::Ended(outcome) => finish(task.evolve(&TaskEvent::Beginning).evolve(&TaskEvent::Begun), outcome),
+    }
+}
+
+/// The group's suspended processes after `task` began and ended, starting from `group`.
+fn after_task(group: &[Process], task: &TaskState) -> Vec<Process> {
+    let mut set: Vec<Process> = group.to_vec();
+    if task.begun {
+        set.extend(task.spec.enter_process.iter().copied());
+    }
+    if let Some(outcome) = task.outcome() {
+        let resumed = task.processes_resumed_by(outcome);
+        set.retain(|process| !resumed.contains(process));
+    }
+    set.sort();
+    set.dedup();
+    set
+}
+
+fn rollback_of(source: &TaskState, group: &[Process]) -> TaskState {
+    let mut spec = source.spec.clone();
+    spec.invoke_type = InvokeType::Rollback;
+    spec.source_execution_id = Some(source.id.clone());
+    let before = rollscale_core::task::rollback_suspended_before(source, group);
+    TaskState::new(child_id(99), spec, vec![1], before, 10)
+}
+
+/// R12: "Its processes are the source's": a rollback counts as suspended before it what the
+/// group has suspended, less what its source suspended itself and left suspended; so on
+/// success it resumes what the source left, and never what was suspended before the source,
+/// nor what someone suspended since.
+#[test]
+fn r12_rollback_suspended_before_leaves_out_what_the_source_left_suspended() {
+    use Process::*;
+    let all = Process::ALL.to_vec();
+    type Case = (&'static str, Vec<Process>, Vec<Process>, Vec<Process>, Ending, Vec<Process>, Vec<Process>);
+    let cases: Vec<Case> = vec![
+        // (case, enter, exit, suspended before the source, its ending, suspended by someone
+        //  after it ended, expected suspended_before of the rollback)
+        (
+            "success",
+            all.clone(),
+            all.clone(),
+            vec![ScheduledAction],
+            Ending::Ended(Outcome::Success),
+            vec![],
+            vec![ScheduledAction],
+        ),
+        ("waiting", all.clone(), all.clone(), vec![ScheduledAction], Ending::Waiting, vec![], vec![ScheduledAction]),
+        (
+            "cancelled",
+            all.clone(),
+            all.clone(),
+            vec![ScheduledAction],
+            Ending::Ended(Outcome::Cancelled { restore: false }),
+            vec![],
+            vec![ScheduledAction],
+        ),
+        (
+            "cancelled with restore",
+            all.clone(),
+            all.clone(),
+            vec![ScheduledAction],
+            Ending::Ended(Outcome::Cancelled { restore: true }),
+            vec![],
+            vec![ScheduledAction],
+        ),
+        ("failed", all.clone(), all.clone(), vec![], Ending::Ended(Outcome::Failed), vec![], vec![]),
+        (
+            "cancelled before it began",
+            all.clone(),
+            all.clone(),
+            vec![ScaleIn],
+            Ending::CancelledBeforeBegin,
+            vec![ScaleOut],
+            vec![ScaleIn, ScaleOut],
+        ),
+        (
+            "suspended before and entered",
+            vec![ScaleIn, ScaleOut],
+            vec![ScaleIn, ScaleOut],
+            vec![ScaleIn],
+            Ending::Ended(Outcome::Cancelled { restore: false }),
+            vec![],
+            vec![ScaleIn],
+        ),
+        (
+            "suspended by someone since",
+            all.clone(),
+            all.clone(),
+            vec![],
+            Ending::Ended(Outcome::Success),
+            vec![AlarmNotification],
+            vec![AlarmNotification],
+        ),
+        (
+            "cancelled, then one suspended",
+            vec![ScaleIn],
+            vec![ScaleIn],
+            vec![],
+            Ending::Ended(Outcome::Cancelled { restore: false }),
+            vec![HealthCheck],
+            vec![HealthCheck],
+        ),
+        (
+            "exit narrower than enter",
+            vec![ScaleIn, ScaleOut],
+            vec![ScaleIn],
+            vec![],
+            Ending::Ended(Outcome::Success),
+            vec![],
+            vec![],
+        ),
+    ];
+    for (case, enter, exit, before, ending, since, expected) in cases {
+        let source = ended_task(&enter, &exit, &before, ending);
+        let mut group = after_task(&before, &source);
+        group.extend(since);
+        group.sort();
+        let rollback = rollback_of(&source, &group);
+        assert_eq!(rollback.suspended_before, expected, "{case}: group {group:?}");
+    }
+}
+
+/// R12 with R10/R11, end to end over the rules: whatever the source's processes and ending,
+/// and whatever someone else suspended after it, a rollback that succeeds (or is cancelled
+/// with restore) leaves suspended exactly what was suspended before the source, what was
+/// suspended since, and the source's `enterProcess` that its `exitProcess` does not resume.
+/// A rollback cancelled without restore leaves the processes suspended (R10).
+#[test]
+fn r12_a_rollback_restores_the_processes_to_what_they_were_before_its_source() {
+    let subsets: Vec<Vec<Process>> = (0u32..32)
+        .map(|bits| Process::ALL.iter().enumerate().filter(|(i, _)| bits & (1 << i) != 0).map(|(_, p)| *p).collect())
+        .collect();
+    let endings = [
+        Ending::Waiting,
+        Ending::CancelledBeforeBegin,
+        Ending::Ended(Outcome::Success),
+        Ending::Ended(Outcome::Failed),
+        Ending::Ended(Outcome::Cancelled { restore: false }),
+        Ending::Ended(Outcome::Cancelled { restore: true }),
+    ];
+    let union = |a: &[Process], b: &[Process]| {
+        let mut set: Vec<Process> = a.iter().chain(b).copied().collect();
+        set.sort();
+        set.dedup();
+        set
+    };
+    let mut checked = 0;
+    // A sample of the 32^4 combinations: every enter/exit/before triple with a few "since".
+    for (n, enter) in subsets.iter().enumerate() {
+        for (m, exit) in subsets.iter().enumerate() {
+            for before in [&subsets[(n * 7 + m) % 32], &subsets[(n + m * 3) % 32], &subsets[0]] {
+                for ending in endings {
+                    let source = ended_task(enter, exit, before, ending);
+                    // The rollback cancels a waiting source first (without restore).
+                    let source = match ending {
+                        Ending::Waiting => {
+                            let cancelled = source.cancel(false).expect("cancel");
+                            let outcome = Outcome::Cancelled { restore: false };
+                            cancelled.evolve(&TaskEvent::Finishing(outcome)).evolve(&TaskEvent::Completed { at: 9 })
+                        }
+                        _ => source,
+                    };
+                    let after_source = after_task(before, &source);
+                    // Someone suspends a process that was running (one already suspended
+                    // cannot be told apart from the source's own).
+                    let since: Vec<Process> =
+                        subsets[(n + 2 * m + 5) % 32].iter().copied().filter(|p| !after_source.contains(p)).collect();
+                    let group = union(&after_source, &since);
+                    for rollback_ending in
+                        [Outcome::Success, Outcome::Cancelled { restore: true }, Outcome::Cancelled { restore: false }]
+                    {
+                        let rollback = rollback_of(&source, &group);
+                        let rollback = match rollback_ending {
+                            Outcome::Cancelled { restore } => rollback.cancel(restore).expect("cancel"),
+                            _ => rollback,
+                        };
+                        let rollback = rollback
+                            .evolve(&TaskEvent::Beginning)
+                            .evolve(&TaskEvent::Begun)
+                            .evolve(&TaskEvent::Finishing(rollback_ending))
+                            .evolve(&TaskEvent::Completed { at: 20 });
+                        let end = after_task(&group, &rollback);
+                        let expected = if rollback_ending.resumes_processes() {
+                            let kept: Vec<Process> = enter.iter().copied().filter(|p| !exit.contains(p)).collect();
+                            union(&union(before, &since), &kept)
+                        } else {
+                            union(&group, enter)
+                        };
+                        assert_eq!(
+                            end, expected,
+                            "enter {enter:?} exit {exit:?} before {before:?} {ending:?}, since {since:?}, rollback {rollback_ending:?}"
+                        );
+                        // No process suspended before the source is ever resumed.
+                        assert!(before.iter().all(|p| end.contains(p)));
+                        checked += 1;
+                    }
+                }
+            }
+        }
+    }
+    assert!(checked > 50_000, "{checked}");
+}
+
+/// R12 with R1: a rollback with no targets never begins, but a success still resumes what its
+/// source left suspended; an invoke task with no targets resumes nothing (it changed nothing).
+#[test]
+fn r12_a_rollback_without_targets_still_resumes_what_its_source_left() {
+    use Process::*;
+    let all = Process::ALL;
+    let source = ended_task(all, all, &[ScheduledAction], Ending::Ended(Outcome::Cancelled { restore: false }));
+    let group = after_task(&[ScheduledAction], &source);
+    assert_eq!(group, all.to_vec());
+    let mut rollback = rollback_of(&source, &group);
+    rollback.batch_sizes.clear();
+    assert_eq!(decide(&rollback, &rollscale_core::task::Progress::default()), TaskAction::Finish(Outcome::Success));
+    let rollback = rollback.evolve(&TaskEvent::Finishing(Outcome::Success)).evolve(&TaskEvent::Completed { at: 20 });
+    assert!(!rollback.begun);
+    assert_eq!(after_task(&group, &rollback), vec![ScheduledAction]);
+    let invoke =
+        TaskState::new(task_id(), spec(Kind::ImageUpdate, 1, BatchPauseOption::Automatic, 0), vec![], vec![], 0);
+    assert!(invoke.processes_resumed_by(Outcome::Success).is_empty());
+    assert!(invoke.processes_left_suspended().is_empty());
+}
+
+/// R10/R11 with `Beginning`: a task is begun from the moment `Begin`'s effects may run, so a
+/// cancel that comes before `Begun` was committed still resumes (with restore) what it
+/// suspended; `Beginning` is replay-safe and fits only the Begin phase.
+#[test]
+fn r10_a_cancel_between_beginning_and_begun_resumes_with_restore() {
+    let task =
+        TaskState::new(task_id(), spec(Kind::ImageUpdate, 1, BatchPauseOption::Automatic, 0), vec![1], vec![], 0);
+    let beginning = task.clone().evolve(&TaskEvent::Beginning);
+    assert!(beginning.begun && beginning.phase == Phase::Begin);
+    assert_eq!(beginning.clone().evolve(&TaskEvent::Beginning), beginning, "replay-safe");
+    assert_eq!(
+        decide(&beginning, &rollscale_core::task::Progress::default()),
+        TaskAction::Begin,
+        "the effects run after it"
+    );
+    let cancelled = beginning.cancel(true).unwrap();
+    let outcome = Outcome::Cancelled { restore: true };
+    assert_eq!(decide(&cancelled, &rollscale_core::task::Progress::default()), TaskAction::Finish(outcome));
+    let done = cancelled.evolve(&TaskEvent::Finishing(outcome)).evolve(&TaskEvent::Completed { at: 5 });
+    assert_eq!(done.outcome(), Some(outcome));
+    assert_eq!(done.processes_resumed_by(outcome), Process::ALL.to_vec());
+    // After Begun, Beginning changes nothing.
+    let begun = task.evolve(&TaskEvent::Beginning).evolve(&TaskEvent::Begun);
+    assert_eq!(begun.clone().evolve(&TaskEvent::Beginning), begun);
+}

@@ -330,6 +330,11 @@ impl Engine {
         match action {
             TaskAction::Await | TaskAction::Idle => Ok(Next::Wait),
             TaskAction::Begin => {
+                if !task.value.begun {
+                    // Recorded before the effects run: however the task ends, it knows it may
+                    // have suspended its processes (R10, R11, R12).
+                    return self.commit(&task, &TaskEvent::Beginning).await;
+                }
                 if let Err(error) = self.begin(&task.value).await {
                     if matches!(error, ServiceError::NotFound { .. } | ServiceError::Rejected { .. }) {
                         let mut failed = task.value.clone().evolve(&TaskEvent::Finishing(Outcome::Failed));
@@ -427,10 +432,10 @@ impl Engine {
         Ok(())
     }
 
-    /// R4: suspend `enterProcess`; an image update with a configuration sets its image.
+    /// R4: suspend `enterProcess`; an image update with a configuration sets its image. The
+    /// configuration comes first: a task that fails because it is gone has suspended nothing.
     async fn begin(&self, task: &TaskState) -> Result<(), ServiceError> {
         let spec = &task.spec;
-        self.modify_processes(spec, &spec.enter_process, true).await?;
         if let (Change::Image { image_id }, Some(configuration_id)) = (&spec.change, &spec.configuration_id) {
             loop {
                 let Some(current) = self.store.configuration_get(configuration_id).await? else {
@@ -453,7 +458,7 @@ impl Engine {
                 }
             }
         }
-        Ok(())
+        self.modify_processes(spec, &spec.enter_process, true).await
     }
 
     /// Suspends or resumes `processes` of the task's group.
@@ -506,7 +511,7 @@ impl Engine {
         if !leftovers.is_empty() {
             self.store.works_update(&leftovers, None, now).await?;
         }
-        let resume = match outcome {
+        match outcome {
             Outcome::Success => {
                 // R11: tag the instances this task changed.
                 let changed: Vec<&InstanceId> = works
@@ -515,7 +520,6 @@ impl Engine {
                     .map(|work| &work.value.instance_id)
                     .collect();
                 self.tag_instances(&task.spec.group_id, &changed, &task.id.to_string()).await?;
-                true
             }
             Outcome::Cancelled { restore: true } => {
                 // R10 restore: out of Standby as a success would leave them.
@@ -538,12 +542,13 @@ impl Engine {
                     next.in_standby = false;
                     self.store.work_update(&next, work.generation, now).await?;
                 }
-                true
             }
-            Outcome::Cancelled { restore: false } | Outcome::Failed => false,
-        };
-        if resume && task.begun {
-            self.modify_processes(&task.spec, &task.processes_to_resume(), false).await?;
+            Outcome::Cancelled { restore: false } | Outcome::Failed => {}
+        }
+        // R10, R11, R12: what the ending resumes (nothing for a plain cancel or a failure).
+        let resumed = task.processes_resumed_by(outcome);
+        if !resumed.is_empty() {
+            self.modify_processes(&task.spec, &resumed, false).await?;
         }
         Ok(())
     }

@@ -234,7 +234,15 @@ impl Service {
                 )
             })
             .collect();
-        let task = TaskState::new(id.clone(), spec, sizes, group.value.suspended_processes.clone(), now);
+        // R4: the processes suspended before the task, never resumed by it; for a rollback, less
+        // those its source suspended and left suspended, which it resumes (R12).
+        let suspended_before = match &source_task {
+            None => group.value.suspended_processes.clone(),
+            Some(source) => {
+                rollscale_core::task::rollback_suspended_before(&source.value, &group.value.suspended_processes)
+            }
+        };
+        let task = TaskState::new(id.clone(), spec, sizes, suspended_before, now);
         if !store.task_create(&task, &works, group.generation, now).await? {
             return Err(ServiceError::rejected(
                 "IncorrectScalingGroupStatus",
