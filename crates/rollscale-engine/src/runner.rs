@@ -83,7 +83,8 @@ struct JournalEntry {
 
 enum JournalRow {
     Work(WorkRow),
-    Instance(Versioned<Instance>),
+    /// Boxed: an instance (with its observation) is several times the size of a child row.
+    Instance(Box<Versioned<Instance>>),
 }
 
 impl JournalRow {
@@ -743,7 +744,7 @@ impl Engine {
         generation: i64,
     ) -> Result<i64, StoreError> {
         if let Some(journal) = journal {
-            let row = JournalRow::Instance(Versioned { value: instance.clone(), generation });
+            let row = JournalRow::Instance(Box::new(Versioned { value: instance.clone(), generation }));
             match journal.commit(row).await {
                 Some(Ok(true)) => return Ok(generation + 1),
                 Some(Ok(false)) => return Err(StoreError::Conflict { what: "instance", id: instance.id.to_string() }),
@@ -1064,7 +1065,7 @@ async fn journal_loop(store: rollscale_store::Store, mut entries: mpsc::Unbounde
                     work_entries.push(entry.reply);
                 }
                 JournalRow::Instance(instance) => {
-                    instance_rows.push(instance);
+                    instance_rows.push(*instance);
                     instance_entries.push(entry.reply);
                 }
             }
