@@ -523,6 +523,10 @@ pub struct StepReport {
     pub before: Option<String>,
     pub exit_code: Option<i32>,
     pub output: Option<(String, bool)>,
+    /// The step failed, but the instance was changed all the same: a failed Apply whose change
+    /// took effect (it runs the new image or containers, the script ran). The task counts it
+    /// as changed, so a rollback targets it (R12, R16).
+    pub changed: bool,
 }
 
 /// An operator's decision on one instance (R8).
@@ -626,10 +630,14 @@ impl InstanceWork {
                     self.ended_at = Some(at);
                 }
             }
-            StepOutcome::Failed { code, message, .. } => {
+            StepOutcome::Failed { code, message, report } => {
                 // R7: a failed instance stays where it is, in Standby once it entered it.
                 if step == Step::EnterStandby {
                     self.in_standby = true;
+                }
+                // R16: what the instance became, not what was meant.
+                if step == Step::Apply && report.changed {
+                    self.applied = true;
                 }
                 self.status = InstanceStatus::Failed;
                 self.error_code = Some(code);

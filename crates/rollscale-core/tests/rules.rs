@@ -1953,3 +1953,62 @@ fn r10_a_cancel_between_beginning_and_begun_resumes_with_restore() {
     let begun = task.evolve(&TaskEvent::Beginning).evolve(&TaskEvent::Begun);
     assert_eq!(begun.clone().evolve(&TaskEvent::Beginning), begun);
 }
+
+/// R16: a failed Apply that reports it changed the instance marks it applied (a rollback
+/// targets it); one that did not, or a failure of another step, does not; recording is
+/// replay-safe.
+#[test]
+fn r16_a_failed_apply_that_changed_the_instance_is_applied() {
+    let at_apply = |health_gated: bool| {
+        let mut work = InstanceWork::new(child_id(1), instance_id(1), 0, 0, false).start(1);
+        for step in [Step::EnterStandby, Step::Drain] {
+            work = work.record(step, StepOutcome::Done(StepReport::default()), health_gated, 2);
+        }
+        assert_eq!(work.step, Step::Apply);
+        work
+    };
+    let failure = |changed: bool| StepOutcome::Failed {
+        code: "OperationFailed".into(),
+        message: "the new container fails its health check".into(),
+        report: StepReport { before: Some("img-old".into()), changed, ..StepReport::default() },
+    };
+    for health_gated in [false, true] {
+        let changed = at_apply(health_gated).record(Step::Apply, failure(true), health_gated, 3);
+        assert_eq!((changed.status, changed.step, changed.applied), (InstanceStatus::Failed, Step::Apply, true));
+        assert_eq!(changed.before.as_deref(), Some("img-old"));
+        assert!(changed.in_standby, "R7: it stays in Standby");
+        let unchanged = at_apply(health_gated).record(Step::Apply, failure(false), health_gated, 3);
+        assert!(!unchanged.applied);
+        // A replay of either outcome on the failed instance changes nothing.
+        assert_eq!(changed.clone().record(Step::Apply, failure(false), health_gated, 4), changed);
+        assert_eq!(unchanged.clone().record(Step::Apply, failure(true), health_gated, 4), unchanged);
+        // A retry that succeeds keeps it applied; the failed health gate after an Apply too.
+        let retried = changed
+            .decide(
+                &TaskState::new(
+                    task_id(),
+                    spec(Kind::ImageUpdate, 1, BatchPauseOption::Automatic, 0),
+                    vec![1],
+                    vec![],
+                    0,
+                ),
+                InstanceDecision::Retry,
+                5,
+            )
+            .unwrap();
+        let retried = retried.record(Step::Apply, StepOutcome::Done(StepReport::default()), health_gated, 6);
+        assert!(retried.applied);
+    }
+    // Only Apply counts: a failed health gate's instance was applied by its Apply already, and
+    // a `changed` report of another step is ignored.
+    let gated = at_apply(true).record(Step::Apply, StepOutcome::Done(StepReport::default()), true, 3);
+    let gate_failed = gated.record(Step::HealthCheck, failure(true), true, 4);
+    assert_eq!(
+        (gate_failed.status, gate_failed.step, gate_failed.applied),
+        (InstanceStatus::Failed, Step::HealthCheck, true)
+    );
+    let mut drain = InstanceWork::new(child_id(2), instance_id(2), 0, 0, false).start(1);
+    drain = drain.record(Step::EnterStandby, StepOutcome::Done(StepReport::default()), true, 2);
+    let drain_failed = drain.record(Step::Drain, failure(true), true, 3);
+    assert!(!drain_failed.applied);
+}

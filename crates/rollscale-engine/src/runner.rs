@@ -16,14 +16,14 @@
 
 use crate::ops::instance_not_found;
 use crate::{now_millis, Engine, ServiceError};
-use rollscale_core::domain::{Event, EventLevel, Instance, LifecycleState, Process};
+use rollscale_core::domain::{Event, EventLevel, HealthStatus, Instance, LifecycleState, Millis, Process};
 use rollscale_core::ids::{ExecutionId, InstanceId, ScalingGroupId};
 use rollscale_core::params::{Change, PackageAction, RollingUpdateSpec};
 use rollscale_core::task::{
     decide, InstanceStatus, InstanceWork, Outcome, Phase, Progress, Step, StepOutcome, StepReport, TaskAction,
     TaskEvent, TaskState, WaitingStatus,
 };
-use rollscale_fleet::{FleetError, PackageOperation, RunId};
+use rollscale_fleet::{FleetError, InstanceObservation, PackageOperation, RunId};
 use rollscale_store::{StoreError, Versioned, WorkRow};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -796,7 +796,7 @@ impl Engine {
                 self.drain_with(id, timeout).await.map(|()| StepReport::default())
             }
             Step::Apply => return self.apply(spec, work, memory).await,
-            Step::HealthCheck => self.health_gate(id).await,
+            Step::HealthCheck => self.health_gate(id, memory).await,
             Step::ExitStandby => self.exit_standby_with(id, memory).await.map(|_| StepReport::default()),
             Step::Reprotect => self.set_protected_with(id, true, memory).await.map(|()| StepReport::default()),
             Step::Done => Ok(StepReport::default()),
@@ -809,17 +809,37 @@ impl Engine {
         }
     }
 
-    async fn health_gate(&self, id: &InstanceId) -> Result<StepReport, ServiceError> {
+    /// The health gate (R5): waits for the instance's health check to pass, and records its
+    /// health as the check found it (R16): Unhealthy when it failed, Healthy when it passed.
+    async fn health_gate(&self, id: &InstanceId, memory: &mut StepMemory) -> Result<StepReport, ServiceError> {
+        let result = self.await_healthy(id).await;
+        let health = match &result {
+            Ok(_) => HealthStatus::Healthy,
+            Err(error) if error.code() == HEALTH_CHECK_FAILED => HealthStatus::Unhealthy,
+            Err(_) => return result,
+        };
+        let read = memory.instance.take();
+        if read.as_ref().is_some_and(|instance| instance.value.health_status == health) {
+            memory.instance = read;
+            return result;
+        }
+        memory.instance = self
+            .instance_modify_from(id, read, memory.journal.as_ref(), |instance| instance.health_status = health)
+            .await?;
+        result
+    }
+
+    async fn await_healthy(&self, id: &InstanceId) -> Result<StepReport, ServiceError> {
         let deadline = Instant::now() + self.config.health_timeout;
         loop {
             match self.fleet.health(id).await {
-                Ok(rollscale_core::domain::HealthStatus::Healthy) => return Ok(StepReport::default()),
+                Ok(HealthStatus::Healthy) => return Ok(StepReport::default()),
                 Ok(_) | Err(FleetError::Unavailable(_)) if Instant::now() < deadline => {
                     tokio::time::sleep(self.config.health_poll).await;
                 }
                 Ok(_) => {
                     return Err(ServiceError::rejected(
-                        "HealthCheckFailed",
+                        HEALTH_CHECK_FAILED,
                         format!("instance {id} did not become healthy within {:?}", self.config.health_timeout),
                     ))
                 }
@@ -837,7 +857,8 @@ impl Engine {
         self.retry_unknown(call).await
     }
 
-    /// The change itself, by kind.
+    /// The change itself, by kind. A change whose call failed is looked at again: what the
+    /// instance became is recorded, and the step reports whether it was changed (R16).
     async fn apply(
         &self,
         spec: &RollingUpdateSpec,
@@ -858,14 +879,19 @@ impl Engine {
                 let report = StepReport { before: Some(instance.value.image_id.clone()), ..StepReport::default() };
                 let address = match self.fleet_call(|| self.fleet.replace_image(id, image_id)).await {
                     Ok(address) => address,
-                    Err(error) => return Ok(failed(error.code(), error.to_string(), report)),
+                    Err(error) => {
+                        let outcome = failed(error.code(), error.to_string(), report);
+                        return self.image_change_failed(id, image_id, instance, memory, outcome).await;
+                    }
                 };
                 if let Err(error) = self.follow_address(&instance.value, &address).await {
-                    return Ok(failed(error.code(), error.to_string(), report));
+                    let outcome = failed(error.code(), error.to_string(), report);
+                    return self.image_change_failed(id, image_id, instance, memory, outcome).await;
                 }
+                let now = now_millis();
                 memory.instance = self
                     .instance_modify_from(id, Some(instance), memory.journal.as_ref(), |instance| {
-                        reimaged(instance, image_id);
+                        reimaged(instance, image_id, now);
                         moved_to(instance, &address);
                     })
                     .await?;
@@ -874,12 +900,19 @@ impl Engine {
             Change::Script(script) => match self.fleet_call(|| self.fleet.run_script(id, script, &run)).await {
                 Err(error) => Ok(failed(error.code(), error.to_string(), StepReport::default())),
                 Ok(run) => {
+                    // The script ran, whatever its exit code (R13): the instance was changed.
                     let report = StepReport {
                         exit_code: run.exit_code,
                         output: Some((run.output.clone(), run.truncated)),
                         ..StepReport::default()
                     };
-                    Ok(script_outcome(&run, script.timeout_s, report))
+                    let now = now_millis();
+                    memory.instance = self
+                        .instance_modify_from(id, Some(instance), memory.journal.as_ref(), |instance| {
+                            instance.changed_at = Some(now)
+                        })
+                        .await?;
+                    Ok(changed(script_outcome(&run, script.timeout_s, report)))
                 }
             },
             Change::Package { name, version, action } => {
@@ -903,7 +936,19 @@ impl Engine {
                     timeout_s: rollscale_core::params::DEFAULT_SCRIPT_TIMEOUT_S,
                 };
                 match self.fleet_call(|| self.fleet.apply_package(id, &operation, &run)).await {
-                    Err(error) => Ok(failed(error.code(), error.to_string(), report)),
+                    Err(error) => {
+                        // The script may not have run: changed only if the packages did.
+                        let outcome = failed(error.code(), error.to_string(), report);
+                        let Some(observed) = self.observe_after_failure(id).await else { return Ok(outcome) };
+                        if observed.packages == instance.value.packages {
+                            return Ok(outcome);
+                        }
+                        self.record_failed_change(id, instance, memory, false, |instance| {
+                            instance.packages.clone_from(&observed.packages)
+                        })
+                        .await?;
+                        Ok(changed(outcome))
+                    }
                     Ok(run) => {
                         let report = StepReport {
                             exit_code: run.exit_code,
@@ -912,6 +957,7 @@ impl Engine {
                         };
                         let outcome = script_outcome(&run, operation.timeout_s, report);
                         if matches!(outcome, StepOutcome::Done(_)) {
+                            let now = now_millis();
                             memory.instance = self
                                 .instance_modify_from(id, Some(instance), memory.journal.as_ref(), |instance| {
                                     instance.packages.retain(|(n, _)| n != name);
@@ -919,10 +965,21 @@ impl Engine {
                                         instance.packages.push((name.clone(), version.clone()));
                                         instance.packages.sort();
                                     }
+                                    instance.changed_at = Some(now);
                                 })
                                 .await?;
+                            return Ok(outcome);
                         }
-                        Ok(outcome)
+                        // The script ran and failed: the instance was changed; its packages
+                        // are what it reports now.
+                        let observed = self.observe_after_failure(id).await;
+                        self.record_failed_change(id, instance, memory, false, |instance| {
+                            if let Some(observed) = &observed {
+                                instance.packages.clone_from(&observed.packages);
+                            }
+                        })
+                        .await?;
+                        Ok(changed(outcome))
                     }
                 }
             }
@@ -934,22 +991,117 @@ impl Engine {
                 let address = match self.fleet_call(|| self.fleet.update_containers(id, *update_type, containers)).await
                 {
                     Ok(address) => address,
-                    Err(error) => return Ok(failed(error.code(), error.to_string(), report)),
+                    Err(error) => {
+                        let outcome = failed(error.code(), error.to_string(), report);
+                        return self.containers_change_failed(id, instance, memory, outcome).await;
+                    }
                 };
                 if let Err(error) = self.follow_address(&instance.value, &address).await {
-                    return Ok(failed(error.code(), error.to_string(), report));
+                    let outcome = failed(error.code(), error.to_string(), report);
+                    return self.containers_change_failed(id, instance, memory, outcome).await;
                 }
-                if let Ok(Some(observed)) = self.fleet.observe(id).await {
-                    memory.instance = self
-                        .instance_modify_from(id, Some(instance), memory.journal.as_ref(), |instance| {
-                            instance.containers = observed.containers.clone();
-                            moved_to(instance, &address);
-                        })
-                        .await?;
-                }
+                let observed = self.fleet_call(|| self.fleet.observe(id)).await.ok().flatten();
+                let now = now_millis();
+                memory.instance = self
+                    .instance_modify_from(id, Some(instance), memory.journal.as_ref(), |instance| {
+                        if let Some(observed) = &observed {
+                            instance.containers.clone_from(&observed.containers);
+                        }
+                        moved_to(instance, &address);
+                        instance.changed_at = Some(now);
+                    })
+                    .await?;
                 Ok(StepOutcome::Done(report))
             }
         }
+    }
+
+    /// The instance as the fleet reports it after a change whose call failed; `None` when it
+    /// is gone or cannot be looked at (then nothing is assumed: the change is not counted).
+    async fn observe_after_failure(&self, id: &InstanceId) -> Option<InstanceObservation> {
+        match self.fleet_call(|| self.fleet.observe(id)).await {
+            Ok(observed) => observed,
+            Err(error) => {
+                tracing::warn!(instance = %id, %error, "could not look at the instance after its change failed");
+                None
+            }
+        }
+    }
+
+    /// Records a change that took effect although its step failed (R16): `record` writes what
+    /// the instance reports, `changed_at` is now (its health check's grace period runs from
+    /// it), and, for a change of what it runs (`probe`), its health is what its check answers
+    /// now: Unhealthy unless Healthy.
+    async fn record_failed_change(
+        &self,
+        id: &InstanceId,
+        recorded: Versioned<Instance>,
+        memory: &mut StepMemory,
+        probe: bool,
+        record: impl Fn(&mut Instance),
+    ) -> Result<(), ServiceError> {
+        let health = match probe {
+            false => None,
+            true => Some(match self.fleet.health(id).await {
+                Ok(HealthStatus::Healthy) => HealthStatus::Healthy,
+                Ok(_) | Err(_) => HealthStatus::Unhealthy,
+            }),
+        };
+        let now = now_millis();
+        memory.instance = self
+            .instance_modify_from(id, Some(recorded), memory.journal.as_ref(), |instance| {
+                record(instance);
+                if let Some(health) = health {
+                    instance.health_status = health;
+                }
+                instance.changed_at = Some(now);
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// After a failed image replacement (or a failed follow of the instance's new address):
+    /// if the instance runs `image_id` all the same, it is recorded so, with its packages and
+    /// health as observed, and the step reports that it changed the instance.
+    async fn image_change_failed(
+        &self,
+        id: &InstanceId,
+        image_id: &str,
+        recorded: Versioned<Instance>,
+        memory: &mut StepMemory,
+        outcome: StepOutcome,
+    ) -> Result<StepOutcome, ServiceError> {
+        let Some(observed) = self.observe_after_failure(id).await else { return Ok(outcome) };
+        if observed.image_id != image_id {
+            return Ok(outcome);
+        }
+        self.record_failed_change(id, recorded, memory, true, |instance| {
+            instance.image_id.clone_from(&observed.image_id);
+            instance.packages.clone_from(&observed.packages);
+        })
+        .await?;
+        Ok(changed(outcome))
+    }
+
+    /// After a failed container update (or a failed follow of the new address): if the
+    /// instance's containers changed all the same, they are recorded as observed, with its
+    /// health, and the step reports that it changed the instance.
+    async fn containers_change_failed(
+        &self,
+        id: &InstanceId,
+        recorded: Versioned<Instance>,
+        memory: &mut StepMemory,
+        outcome: StepOutcome,
+    ) -> Result<StepOutcome, ServiceError> {
+        let Some(observed) = self.observe_after_failure(id).await else { return Ok(outcome) };
+        if observed.containers == recorded.value.containers {
+            return Ok(outcome);
+        }
+        self.record_failed_change(id, recorded, memory, true, |instance| {
+            instance.containers.clone_from(&observed.containers)
+        })
+        .await?;
+        Ok(changed(outcome))
     }
 }
 
@@ -975,18 +1127,24 @@ impl Engine {
         let address = match self.fleet_call(|| self.fleet.replace_image(id, image_id)).await {
             Ok(address) => address,
             Err(error) => {
-                // The replacement did not happen, so the store still has the image from before.
+                // The store still has the image from before: this step has not written it.
                 return Ok(match self.store.instance_get(id).await? {
                     None => not_found(),
-                    Some(current) => failed(error.code(), error.to_string(), before(&current)),
+                    Some(current) => {
+                        let outcome = failed(error.code(), error.to_string(), before(&current));
+                        self.image_change_failed(id, image_id, current, memory, outcome).await?
+                    }
                 });
             }
         };
         if let Err(error) = self.follow_address(&remembered.value, &address).await {
-            return Ok(failed(error.code(), error.to_string(), before(&remembered)));
+            let Some(current) = self.store.instance_get(id).await? else { return Ok(not_found()) };
+            let outcome = failed(error.code(), error.to_string(), before(&current));
+            return self.image_change_failed(id, image_id, current, memory, outcome).await;
         }
+        let now = now_millis();
         let mut next = remembered.value.clone();
-        reimaged(&mut next, image_id);
+        reimaged(&mut next, image_id, now);
         moved_to(&mut next, &address);
         if next != remembered.value {
             match self.instance_write(memory.journal.as_ref(), &next, remembered.generation).await {
@@ -1004,11 +1162,12 @@ impl Engine {
         let Some(current) = self.store.instance_get(id).await? else { return Ok(not_found()) };
         let report = before(&current);
         if let Err(error) = self.follow_address(&current.value, &address).await {
-            return Ok(failed(error.code(), error.to_string(), report));
+            let outcome = failed(error.code(), error.to_string(), report);
+            return self.image_change_failed(id, image_id, current, memory, outcome).await;
         }
         memory.instance = self
             .instance_modify_from(id, Some(current), memory.journal.as_ref(), |instance| {
-                reimaged(instance, image_id);
+                reimaged(instance, image_id, now);
                 moved_to(instance, &address);
             })
             .await?;
@@ -1016,13 +1175,15 @@ impl Engine {
     }
 }
 
-/// The instance after its image became `image_id`: a new system disk, so no package installed
-/// on the old one is left (the drivers report the same).
-fn reimaged(instance: &mut Instance, image_id: &str) {
+/// The instance after its image became `image_id`, at `now`: a new system disk, so no package
+/// installed on the old one is left (the drivers report the same); changed now, so its health
+/// check's grace period starts again.
+fn reimaged(instance: &mut Instance, image_id: &str, now: Millis) {
     if instance.image_id != image_id {
         instance.image_id = image_id.to_string();
         instance.packages.clear();
     }
+    instance.changed_at = Some(now);
 }
 
 /// Records where the instance serves after a change, when the backend said.
@@ -1106,6 +1267,19 @@ fn answer(replies: Vec<oneshot::Sender<Result<bool, StoreError>>>, written: Resu
 fn failed(code: &str, message: String, report: StepReport) -> StepOutcome {
     StepOutcome::Failed { code: code.to_string(), message, report }
 }
+
+/// `outcome`, saying that the step changed the instance if it failed (R16).
+fn changed(outcome: StepOutcome) -> StepOutcome {
+    match outcome {
+        StepOutcome::Failed { code, message, report } => {
+            StepOutcome::Failed { code, message, report: StepReport { changed: true, ..report } }
+        }
+        done => done,
+    }
+}
+
+/// The code of a failed health gate.
+const HEALTH_CHECK_FAILED: &str = "HealthCheckFailed";
 
 /// R13: a non-zero exit code or a timeout fails the instance.
 fn script_outcome(run: &rollscale_fleet::ScriptOutcome, timeout_s: u32, report: StepReport) -> StepOutcome {
