@@ -499,6 +499,8 @@ impl Service {
                 "MaxSize must be at least MinSize and at most 10000",
             ));
         }
+        let (health_check_types, health_check_grace_period_s) =
+            health_check_settings(new.health_check_types.as_deref(), new.health_check_grace_period_s)?;
         let desired = new.desired_capacity.unwrap_or(new.min_size);
         if desired < new.min_size || desired > new.max_size {
             return Err(ServiceError::rejected(
@@ -540,8 +542,8 @@ impl Service {
             load_balancer_ids: new.load_balancer_ids,
             suspended_processes: Vec::new(),
             drain_timeout_s: new.drain_timeout_s.unwrap_or(0),
-            health_check_types: new.health_check_types.unwrap_or_else(default_health_check_types),
-            health_check_grace_period_s: new.health_check_grace_period_s.unwrap_or(0),
+            health_check_types: health_check_types.unwrap_or_else(default_health_check_types),
+            health_check_grace_period_s: health_check_grace_period_s.unwrap_or(0),
             created_at: now_millis(),
         };
         self.store().group_insert(&group).await?;
@@ -566,6 +568,8 @@ impl Service {
     /// Changes a group; returns it as written.
     pub async fn modify_group(&self, id: &str, changes: GroupChanges) -> Result<ScalingGroup, ServiceError> {
         let id = parse_group_id(id)?;
+        let (health_check_types, health_check_grace_period_s) =
+            health_check_settings(changes.health_check_types.as_deref(), changes.health_check_grace_period_s)?;
         loop {
             let group = self.store().group_get(&id).await?.ok_or_else(|| group_not_found(id.as_str()))?;
             let mut next = group.value.clone();
@@ -576,11 +580,10 @@ impl Service {
             next.max_size = changes.max_size.unwrap_or(next.max_size);
             next.desired_capacity = changes.desired_capacity.unwrap_or(next.desired_capacity);
             next.drain_timeout_s = changes.drain_timeout_s.unwrap_or(next.drain_timeout_s);
-            if let Some(types) = &changes.health_check_types {
+            if let Some(types) = &health_check_types {
                 next.health_check_types = types.clone();
             }
-            next.health_check_grace_period_s =
-                changes.health_check_grace_period_s.unwrap_or(next.health_check_grace_period_s);
+            next.health_check_grace_period_s = health_check_grace_period_s.unwrap_or(next.health_check_grace_period_s);
             if next.max_size < next.min_size || next.max_size > 10_000 {
                 return Err(ServiceError::rejected(
                     "InvalidParameter",
@@ -899,6 +902,17 @@ impl Service {
         let mut activity = self.activity_begin(&group, "Move instances out of Standby", &instances).await?;
         for instance in &instances {
             self.engine.exit_standby(&instance.id).await?;
+        }
+        // R17: its weight is back, but the load balancers' own checks send an unhealthy
+        // instance nothing, and the health checker replaces it if it stays so.
+        let unhealthy: Vec<&str> =
+            instances.iter().filter(|i| i.health_status == HealthStatus::Unhealthy).map(|i| i.id.as_str()).collect();
+        if !unhealthy.is_empty() {
+            activity.status_message = format!(
+                "{} Unhealthy: the load-balancer weight is restored, but no traffic reaches it until its health check \
+                 passes, and unless the HealthCheck process is suspended the group replaces it if it stays unhealthy",
+                unhealthy.join(", ")
+            );
         }
         self.activity_end(&mut activity).await?;
         Ok(activity.id)
@@ -1440,4 +1454,22 @@ fn compact_utc(millis: Millis) -> String {
 /// Whether a child execution counts as done for display.
 pub fn is_settled(status: InstanceStatus) -> bool {
     status.is_final()
+}
+
+/// A group's health check settings as given, checked (R17): see `core::health::check_types`.
+type HealthCheckSettings = (Option<Vec<HealthCheckType>>, Option<u32>);
+
+fn health_check_settings(
+    types: Option<&[HealthCheckType]>,
+    grace_s: Option<u32>,
+) -> Result<HealthCheckSettings, ServiceError> {
+    let types = types
+        .map(|types| rollscale_core::health::check_types("HealthCheckTypes", types))
+        .transpose()
+        .map_err(|message| ServiceError::rejected("InvalidParameter.HealthCheckType", message))?;
+    let grace_s = grace_s
+        .map(rollscale_core::health::check_grace_period)
+        .transpose()
+        .map_err(|message| ServiceError::rejected("InvalidParameter", message))?;
+    Ok((types, grace_s))
 }

@@ -314,3 +314,27 @@ async fn the_background_checker_heals_the_group() {
     h.engine.halt();
     assert_whole_and_healthy(&h, &group, 3).await;
 }
+
+/// R17: ExitStandby of an unhealthy instance (the seeds' manual step after a Skip) restores
+/// its weight and says, in its activity, that it gets no traffic while its check fails; the
+/// health checker then replaces it.
+#[tokio::test]
+async fn exit_standby_of_an_unhealthy_instance_says_so_and_it_is_replaced() {
+    let h = Harness::new(0).await;
+    let group = h.group(3).await;
+    let victim = h.instances(&group).await[0].id.clone();
+    h.service.enter_standby(group.id.as_str(), &[victim.to_string()]).await.expect("standby");
+    fault(&h, &victim, Fault::Unhealthy).await;
+    for _ in 0..UNHEALTHY_THRESHOLD {
+        assert!(pass(&h, &group).await.removed.is_empty(), "Standby instances are kept");
+    }
+    assert_eq!(instance(&h, &victim).await.expect("kept").health_status, HealthStatus::Unhealthy);
+    let activity = h.service.exit_standby(group.id.as_str(), &[victim.to_string()]).await.expect("exit standby");
+    let (activities, _) = h.service.activities(group.id.as_str(), 0, 10).await.expect("activities");
+    let exit = activities.iter().find(|a| a.id == activity).expect("the activity");
+    assert!(exit.status_message.contains(victim.as_str()) && exit.status_message.contains("no traffic"), "{exit:?}");
+    assert_eq!(h.weight(&victim).await, 100);
+    assert_eq!(pass(&h, &group).await.removed, vec![victim]);
+    h.service.reconcile_group(&group).await.expect("reconcile");
+    assert_whole_and_healthy(&h, &group, 3).await;
+}
