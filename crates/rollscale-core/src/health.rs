@@ -172,7 +172,9 @@ pub fn judge(instance: &Instance, look: &Look, policy: &HealthPolicy, now: Milli
     let enabled = policy.enabled();
     let problem = problem_of(look, policy);
     let grace_start = instance.created_at.max(instance.changed_at.unwrap_or(Millis::MIN));
-    let in_grace = now < grace_start.saturating_add(policy.grace_period_ms);
+    // (Creation times are spread by a millisecond each within a scale-out, so without a grace
+    // period an instance is never in one, whatever its creation time says.)
+    let in_grace = policy.grace_period_ms > 0 && now < grace_start.saturating_add(policy.grace_period_ms);
     let immediate = !look.exists || !look.running;
     let failed_checks = match (&problem, in_grace || immediate) {
         (None, _) => 0,
