@@ -562,7 +562,9 @@ fn host_ports(name: &str) -> Vec<u16> {
 
 #[test]
 fn a_restart_goes_on_when_a_stopped_instance_cannot_be_started() {
-    let site = Site::new("nostart", 3);
+    // What `up` does at start, alone: the health checker would replace the instance that
+    // cannot start (`a_stopped_or_removed_container_is_replaced_…` checks that).
+    let site = Site::new("nostart", 3).with(&["--health-check-interval-ms", "600000"]);
     let mut server = site.up();
     assert_settled(&site, &server, V1, 3);
     let broken = instances(&site.dir, &server.group_id)[0]["InstanceId"].as_str().expect("id").to_string();
@@ -716,6 +718,166 @@ fn a_new_instance_that_fails_its_health_check_gets_no_traffic() {
     }
     assert!(instances(&site.dir, &group).iter().all(|i| i["InstanceId"] != new_id.as_str()));
     assert_settled(&site, &server, V1, 2);
+}
+
+/// Waits until the group has `size` instances, none of `gone`, every one InService, Healthy
+/// and serving in HAProxy (every slot UP at weight 100).
+fn wait_healed(site: &Site, server: &Server, size: usize, gone: &[&str]) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let listed = instances(&site.dir, &server.group_id);
+        let whole = listed.len() == size
+            && listed.iter().all(|i| {
+                i["LifecycleState"] == "InService"
+                    && i["HealthStatus"] == "Healthy"
+                    && !gone.iter().any(|id| i["InstanceId"] == *id)
+            });
+        let servers = site.haproxy_servers();
+        let serving = servers.len() == size && servers.iter().all(|(status, weight)| status == "UP" && *weight == 100);
+        if whole && serving {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the group did not heal: {listed:#?} {servers:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The activities of the group that removed an unhealthy instance (R17), as (description, cause).
+fn removals(site: &Site, server: &Server) -> Vec<(String, String)> {
+    let described = site.json(&["ess", "DescribeScalingActivities", "--ScalingGroupId", &server.group_id]);
+    let activities = described["ScalingActivities"]["ScalingActivity"].as_array().cloned().unwrap_or_default();
+    activities
+        .iter()
+        .map(|a| {
+            (
+                a["Description"].as_str().unwrap_or_default().to_string(),
+                a["Cause"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .filter(|(description, _)| description.contains("unhealthy instance"))
+        .collect()
+}
+
+/// R17 with real containers: `podman stop` of one instance, then `podman rm -f` of another;
+/// each time the health checker removes it and the group makes a new one, back to its
+/// desired size of healthy instances, and a client sending requests through HAProxy the whole
+/// time gets every answer from a serving instance (HAProxy's own check takes the dead one out
+/// of rotation; a request that met it on the way is retried on another).
+#[test]
+fn a_stopped_or_removed_container_is_replaced_without_a_failed_request() {
+    let site = Site::new("heal", 3).with(&["--health-check-interval-ms", "500"]);
+    let server = site.up();
+    assert_settled(&site, &server, V1, 3);
+    let listed = instances(&site.dir, &server.group_id);
+    let id = |n: usize| listed[n]["InstanceId"].as_str().expect("instance id").to_string();
+    let (stopped, removed) = (id(0), id(1));
+    let load = Load::start(&site.frontend, 2);
+
+    podman(&["stop", "-t", "0", &format!("{}-{stopped}", site.prefix)]);
+    wait_healed(&site, &server, 3, &[&stopped]);
+    podman(&["rm", "-f", "-t", "0", &format!("{}-{removed}", site.prefix)]);
+    wait_healed(&site, &server, 3, &[&stopped, &removed]);
+
+    let (requests, failures, bodies) = load.finish_with_bodies();
+    assert!(requests >= 20, "the load ran throughout: {requests} requests");
+    assert!(failures.is_empty(), "{} of {requests} requests failed: {failures:?}", failures.len());
+    assert_eq!(bodies.into_iter().collect::<Vec<_>>(), vec!["rollscale demo version v1".to_string()]);
+    let removals = removals(&site, &server);
+    assert_eq!(removals.len(), 2, "{removals:#?}");
+    assert!(removals.iter().any(|(d, cause)| d.contains(&stopped) && cause.contains("stopped")), "{removals:#?}");
+    assert!(removals.iter().any(|(d, cause)| d.contains(&removed) && cause.contains("gone")), "{removals:#?}");
+    assert_eq!(site.containers().len(), 3, "the dead containers are gone: {:?}", site.containers());
+    assert_settled(&site, &server, V1, 3);
+}
+
+/// R16, R17 with real containers: a broken image (its `/health` answers 404) rolled through
+/// the group fails its first instance, whose record then says what it became (the broken
+/// image, Unhealthy), so a rollback targets it and restores it; a second broken roll, cancelled,
+/// and the seeds' manual ExitStandby of the failed instance: its weight comes back, but HAProxy
+/// sends it nothing while its check fails, and the health checker replaces it. No answer ever
+/// comes from the broken version.
+#[test]
+fn a_broken_image_is_recorded_rolled_back_and_never_served() {
+    let broken = "localhost/rollscale-demo:broken";
+    let site = Site::new("broken", 3).with(&["--health-check-interval-ms", "500", "--health-timeout", "4"]);
+    let server = site.up();
+    assert_settled(&site, &server, V1, 3);
+    let load = Load::start(&site.frontend, 2);
+    let roll = || {
+        let (code, stdout, stderr) = site.cli(&[
+            "rolling-update",
+            "start",
+            "--group",
+            &server.group_id,
+            "--image",
+            broken,
+            "--rollback-image",
+            V1,
+            "--batches",
+            "3",
+            "--wait",
+        ]);
+        assert_eq!(code, 3, "the task waits for a decision: {stdout}{stderr}");
+        exec_id(&stdout)
+    };
+    let failed_instance = |id: &str| {
+        let children = site.json(&["oos", "ListExecutions", "--ParentExecutionId", id]);
+        let children = children["Executions"].as_array().expect("children").clone();
+        let failed: Vec<&Value> = children.iter().filter(|c| c["Status"] == "Failed").collect();
+        assert_eq!(failed.len(), 1, "{children:#?}");
+        failed[0]["Parameters"]["instanceId"].as_str().expect("instanceId").to_string()
+    };
+
+    let first = roll();
+    let victim = failed_instance(&first);
+    let shown = instances(&site.dir, &server.group_id);
+    let shown = shown.iter().find(|i| i["InstanceId"] == victim.as_str()).expect("listed");
+    assert_eq!(shown["ImageId"], broken, "the record says what the instance became: {shown}");
+    assert_eq!(shown["HealthStatus"], "Unhealthy", "{shown}");
+    assert_eq!(shown["LifecycleState"], "Standby", "{shown}");
+    let (code, stdout, stderr) = site.cli(&["rolling-update", "rollback", &first, "--wait"]);
+    assert_eq!(code, 0, "the rollback succeeds: {stdout}{stderr}");
+    let rollback = site.json(&["oos", "ListExecutions", "--ParentExecutionId", &exec_id(&stdout)]);
+    let targets: Vec<&str> = rollback["Executions"]
+        .as_array()
+        .expect("children")
+        .iter()
+        .filter_map(|c| c["Parameters"]["instanceId"].as_str())
+        .collect();
+    assert_eq!(targets, vec![victim.as_str()], "the rollback targets the instance the task changed");
+    wait_healed(&site, &server, 3, &[]);
+    assert_settled(&site, &server, V1, 3);
+
+    let second = roll();
+    let victim = failed_instance(&second);
+    let (code, stdout, stderr) = site.cli(&["rolling-update", "cancel", &second]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    // The seeds' manual steps after a cancel: out of Standby, processes resumed (R10).
+    site.json(&["ess", "ExitStandby", "--ScalingGroupId", &server.group_id, "--InstanceId.1", &victim]);
+    let back = instances(&site.dir, &server.group_id);
+    let back = back.iter().find(|i| i["InstanceId"] == victim.as_str()).cloned().expect("listed");
+    assert_eq!(
+        (back["LifecycleState"].as_str(), back["HealthStatus"].as_str()),
+        (Some("InService"), Some("Unhealthy"))
+    );
+    let mut resume = vec!["ess", "ResumeProcesses", "--ScalingGroupId", server.group_id.as_str()];
+    let processes = ["ScaleIn", "ScaleOut", "HealthCheck", "AlarmNotification", "ScheduledAction"];
+    let names: Vec<String> = (1..=processes.len()).map(|n| format!("--Process.{n}")).collect();
+    for (name, process) in names.iter().zip(processes) {
+        resume.extend([name.as_str(), process]);
+    }
+    site.json(&resume);
+    wait_healed(&site, &server, 3, &[&victim]);
+
+    let (requests, failures, bodies) = load.finish_with_bodies();
+    assert!(requests >= 20, "the load ran throughout: {requests} requests");
+    assert!(failures.is_empty(), "{} of {requests} requests failed: {failures:?}", failures.len());
+    assert_eq!(
+        bodies.into_iter().collect::<Vec<_>>(),
+        vec!["rollscale demo version v1".to_string()],
+        "no answer from the broken version"
+    );
+    assert!(removals(&site, &server).iter().any(|(d, _)| d.contains(&victim)), "{:#?}", removals(&site, &server));
 }
 
 const ECI_TEMPLATE: &str = "ACS-ESS-RollingUpdateByUpdateContainerGroup";
