@@ -10,7 +10,7 @@ use rollscale_core::domain::{ContainerSpec, GroupType, HealthStatus, OsType};
 use rollscale_core::ids::{InstanceId, ScalingGroupId};
 use rollscale_core::params::{CommandType, ContainerUpdateType, PackageAction, ScriptSpec};
 use rollscale_fleet::docker::{http_get, DockerConfig, DockerFleet};
-use rollscale_fleet::{Fleet, FleetError, InstanceSpec, PackageOperation, MAX_OUTPUT_BYTES};
+use rollscale_fleet::{Fleet, FleetError, InstanceSpec, PackageOperation, Sighting, MAX_OUTPUT_BYTES};
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::{Mutex, OnceLock};
@@ -687,4 +687,150 @@ async fn a_container_group_left_stopped_and_incomplete_is_started_and_completed(
     );
     fleet.remove_instance(&id).await.expect("remove");
     assert!(group.containers(&id).is_empty());
+}
+
+/// Makes the instance's main container again by hand, out of band, from `image`, with the same
+/// name, labels and published port: as an operator's `podman rm -f` + `podman run` would.
+fn remake_out_of_band(fleet: &DockerFleet, id: &InstanceId, image: &str) {
+    let name = fleet.container_name(id);
+    let labels: std::collections::HashMap<String, String> =
+        serde_json::from_str(&podman(&["inspect", "--format", "{{json .Config.Labels}}", &name])).expect("labels");
+    podman(&["rm", "-f", "-t", "0", &name]);
+    let mut args = vec!["run".to_string(), "-d".into(), "--name".into(), name.clone()];
+    for (key, value) in labels {
+        args.extend(["--label".to_string(), format!("{key}={value}")]);
+    }
+    args.extend(["-p".to_string(), "127.0.0.1::8080".into(), image.to_string()]);
+    podman(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(running(&name), "{name} was made again and runs");
+}
+
+/// Looks at `ids` until `done` holds of what is seen, for at most 30 s.
+async fn look_until(fleet: &DockerFleet, ids: &[InstanceId], done: impl Fn(&[Sighting]) -> bool) -> Vec<Sighting> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let looks = fleet.look(ids).await;
+        assert_eq!(looks.iter().map(|(id, _)| id).collect::<Vec<_>>(), ids.iter().collect::<Vec<_>>(), "in order");
+        let sightings: Vec<Sighting> =
+            looks.into_iter().map(|(id, look)| look.unwrap_or_else(|e| panic!("{id}: {e}"))).collect();
+        if done(&sightings) {
+            return sightings;
+        }
+        assert!(Instant::now() < deadline, "never seen as expected: {sightings:#?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn one_look_sees_stopped_removed_and_changed_instances() {
+    let group = Group::new("look");
+    let fleet = fleet();
+    // A tag of this test's own, moved from v1 to v2 below.
+    let moving = format!("localhost/rollscale-look-{}:x", group.tag);
+    podman(&["tag", V1, &moving]);
+    group.forget_image(&moving);
+    let images = [V1, V1, V1, V1, V2, &moving, &moving];
+    let ids: Vec<InstanceId> = (1..=8).map(|n| group.instance(n)).collect();
+    for (n, image) in (1..).zip(images) {
+        fleet.create_instance(&group.spec(n, image)).await.expect("create");
+    }
+    for id in &ids[..7] {
+        healthy(&fleet, id).await;
+    }
+    let install = PackageOperation {
+        name: "tool".into(),
+        version: "1.0".into(),
+        action: PackageAction::Install,
+        script: "true".into(),
+        timeout_s: 30,
+    };
+    fleet.apply_package(&ids[0], &install, &next_run()).await.expect("install");
+
+    // Instance 2 stopped, 3 removed, 4 made again from v2 by hand; 6 made again by hand from
+    // its own image name after that name moved to v2, 7 left alone.
+    podman(&["stop", "-t", "0", &fleet.container_name(&ids[1])]);
+    podman(&["rm", "-f", "-t", "0", &fleet.container_name(&ids[2])]);
+    remake_out_of_band(&fleet, &ids[3], V2);
+    podman(&["tag", V2, &moving]);
+    remake_out_of_band(&fleet, &ids[5], &moving);
+    let v2_id = podman(&["image", "inspect", "--format", "{{.Id}}", V2]);
+    assert!(!v2_id.is_empty());
+
+    let sightings = look_until(&fleet, &ids, |sightings| {
+        sightings.iter().filter(|sighting| sighting.health == Some(HealthStatus::Healthy)).count() == 5
+    })
+    .await;
+    let observed = |n: usize| sightings[n].observation.clone().unwrap_or_else(|| panic!("instance {} exists", n + 1));
+    // Running, healthy, its package seen; as `observe` reports it.
+    assert_eq!(observed(0).packages, vec![("tool".to_string(), "1.0".to_string())]);
+    assert_eq!((observed(0).image_id.as_str(), observed(0).running), (V1, true));
+    // Stopped: not running, no health check asked.
+    assert!(!observed(1).running);
+    assert_eq!(sightings[1].health, None);
+    // Removed, and never made: gone.
+    assert_eq!(sightings[2], Sighting::default());
+    assert_eq!(sightings[7], Sighting::default());
+    // Changed out of band: the image it runs, not the one recorded on it.
+    assert_eq!(observed(3).image_id, V2);
+    assert_eq!(observed(4).image_id, V2);
+    assert!(observed(5).image_id.ends_with(&v2_id), "the ID it runs: {}", observed(5).image_id);
+    // A name that moved on is no change of an instance that was not made again.
+    assert_eq!(observed(6).image_id, moving);
+    for (n, sighting) in sightings.iter().enumerate() {
+        assert_eq!(sighting.observation, fleet.observe(&ids[n]).await.expect("observe"), "instance {}", n + 1);
+        if sighting.observation.as_ref().is_some_and(|observation| observation.running) {
+            assert_eq!(sighting.health, Some(HealthStatus::Healthy), "instance {}", n + 1);
+        }
+    }
+
+    // A package removed by hand shows; an instance whose health path fails shows.
+    podman(&["exec", &fleet.container_name(&ids[0]), "rm", "/etc/rollscale/packages"]);
+    podman(&["exec", &fleet.container_name(&ids[4]), "rm", "/www/health"]);
+    let sightings = look_until(&fleet, &ids[..5], |sightings| {
+        sightings[0].observation.as_ref().is_some_and(|observation| observation.packages.is_empty())
+            && sightings[4].health == Some(HealthStatus::Unhealthy)
+    })
+    .await;
+    assert!(sightings[4].observation.as_ref().expect("exists").running);
+
+    // The instance changed out of band is not "already on" its recorded image: replacing
+    // makes it so.
+    let address = fleet.replace_image(&ids[3], V1).await.expect("replace with v1");
+    assert_eq!(fleet.observe(&ids[3]).await.expect("observe").expect("exists").image_id, V1);
+    assert_eq!(get(&address, "/").await.1.trim(), "rollscale demo version v1");
+}
+
+#[tokio::test]
+async fn an_instance_being_changed_is_not_judged_from_a_look() {
+    let group = Group::new("busy");
+    // Patient with a broken image: the replacement below holds the instance for 3 s.
+    let fleet = DockerFleet::connect(
+        &format!("unix://{}", socket()),
+        DockerConfig { health_timeout: Duration::from_secs(3), ..config() },
+    )
+    .expect("connect");
+    let id = group.instance(1);
+    fleet.create_instance(&group.spec(1, V1)).await.expect("create");
+    let replacing = {
+        let (fleet, id) = (fleet.clone(), id.clone());
+        tokio::spawn(async move { fleet.replace_image(&id, "localhost/rollscale-demo:broken").await })
+    };
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        match fleet.look(std::slice::from_ref(&id)).await.remove(0).1 {
+            Err(FleetError::Unavailable(message)) => {
+                assert!(message.contains("is being changed"), "{message}");
+                break;
+            }
+            other => assert!(Instant::now() < deadline, "never seen busy: {other:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let outcome = replacing.await.expect("the replacement task");
+    assert!(matches!(&outcome, Err(FleetError::Failed(m)) if m.contains("did not answer 200")), "{outcome:?}");
+    // Changed: what it became, and its failing check.
+    let (_, look) = fleet.look(std::slice::from_ref(&id)).await.remove(0);
+    let look = look.expect("answered");
+    assert_eq!(look.observation.expect("exists").image_id, "localhost/rollscale-demo:broken");
+    assert_eq!(look.health, Some(HealthStatus::Unhealthy));
 }

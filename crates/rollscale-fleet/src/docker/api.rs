@@ -76,6 +76,8 @@ pub(crate) struct InspectHost {
 #[serde(rename_all = "PascalCase", default)]
 pub(crate) struct Inspect {
     pub id: Option<String>,
+    /// The ID of the image the container runs (`sha256:…`).
+    pub image: Option<String>,
     pub config: Option<InspectConfig>,
     pub state: Option<InspectState>,
     pub network_settings: Option<InspectNetwork>,
@@ -99,18 +101,46 @@ impl Inspect {
         self.config.as_ref().and_then(|config| config.labels.clone()).unwrap_or_default()
     }
 
+    /// The image reference the container was created from, as the backend reports it.
     pub(crate) fn image(&self) -> String {
         self.config.as_ref().and_then(|config| config.image.clone()).unwrap_or_default()
     }
+
+    /// The ID of the image the container runs (`sha256:…`), or empty.
+    pub(crate) fn image_id(&self) -> &str {
+        self.image.as_deref().unwrap_or_default()
+    }
+}
+
+/// A published port as the list of containers reports it.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub(crate) struct ListedPort {
+    #[serde(rename = "IP")]
+    pub ip: Option<String>,
+    #[serde(rename = "PrivatePort")]
+    pub private_port: Option<u16>,
+    #[serde(rename = "PublicPort")]
+    pub public_port: Option<u16>,
+    #[serde(rename = "Type")]
+    pub kind: Option<String>,
 }
 
 /// One entry of `GET /containers/json`.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub(crate) struct Summary {
+    pub id: Option<String>,
     pub names: Option<Vec<String>>,
+    /// The image reference it was created from (Docker reports the image's ID instead once
+    /// that name points to another image).
+    pub image: Option<String>,
+    /// The ID of the image it runs.
+    #[serde(rename = "ImageID")]
+    pub image_id: Option<String>,
     pub labels: Option<HashMap<String, String>>,
     pub state: Option<String>,
+    pub ports: Option<Vec<ListedPort>>,
 }
 
 impl Summary {
@@ -126,6 +156,27 @@ impl Summary {
 
     pub(crate) fn running(&self) -> bool {
         self.state.as_deref() == Some("running")
+    }
+
+    /// What inspecting the container would report of what the list tells: its id, image,
+    /// labels, state and published ports (so that one list stands for an inspect of each).
+    pub(crate) fn as_inspect(&self) -> Inspect {
+        let mut ports: Ports = HashMap::new();
+        for port in self.ports.iter().flatten() {
+            let (Some(private), Some(public)) = (port.private_port, port.public_port) else { continue };
+            let key = format!("{private}/{}", port.kind.as_deref().unwrap_or("tcp"));
+            let binding = Binding { host_ip: port.ip.clone(), host_port: Some(public.to_string()) };
+            ports.entry(key).or_insert_with(|| Some(Vec::new())).get_or_insert_with(Vec::new).push(binding);
+        }
+        let status = self.state.clone();
+        Inspect {
+            id: self.id.clone(),
+            image: self.image_id.clone(),
+            config: Some(InspectConfig { image: self.image.clone(), labels: self.labels.clone() }),
+            state: Some(InspectState { running: Some(self.running()), status, exit_code: None }),
+            network_settings: Some(InspectNetwork { ports: Some(ports) }),
+            host_config: None,
+        }
     }
 }
 
@@ -247,6 +298,29 @@ mod tests {
                 .expect("list");
         assert_eq!(list[0].name(), "rollscale-i-a");
         assert!(!list[0].running());
+    }
+
+    #[test]
+    fn a_listed_container_reads_as_its_inspection() {
+        let list: Vec<Summary> = serde_json::from_str(
+            r#"[{"Id":"abc","Names":["/rollscale-i-a"],"Image":"localhost/x:v1","ImageID":"sha256:31da",
+                 "Labels":{"a":"b"},"State":"running","Ports":[{"IP":"127.0.0.1","PrivatePort":8080,
+                 "PublicPort":36993,"Type":"tcp"},{"PrivatePort":9090,"Type":"tcp"}]},
+                {"Names":["/b"],"State":"exited","Ports":null,"Labels":null}]"#,
+        )
+        .expect("list");
+        let inspect = list[0].as_inspect();
+        assert_eq!(inspect.id.as_deref(), Some("abc"));
+        assert_eq!((inspect.image(), inspect.image_id()), ("localhost/x:v1".to_string(), "sha256:31da"));
+        assert!(inspect.running());
+        assert_eq!(inspect.labels(), HashMap::from([("a".to_string(), "b".to_string())]));
+        let ports = inspect.network_settings.and_then(|settings| settings.ports).expect("ports");
+        let binding = Binding { host_ip: Some("127.0.0.1".into()), host_port: Some("36993".into()) };
+        assert_eq!(ports, HashMap::from([("8080/tcp".to_string(), Some(vec![binding]))]));
+        let stopped = list[1].as_inspect();
+        assert!(!stopped.running());
+        assert_eq!(stopped.status(), "exited");
+        assert_eq!(stopped.image_id(), "");
     }
 
     #[test]

@@ -102,6 +102,10 @@ pub(crate) struct Layout {
     /// Container ports published on the main container, in order; the first is the address.
     /// Empty: the image's exposed ports are used.
     pub ports: Vec<u16>,
+    /// The ID each image reference of the members has now (`sha256:…`), as `prepare` found it;
+    /// written on each container (`made-from`), so that a container found running another
+    /// image than the one it was made from shows it. Empty when not looked up.
+    pub image_ids: HashMap<String, String>,
 }
 
 impl Layout {
@@ -137,6 +141,7 @@ impl Layout {
             specs: spec.containers.clone(),
             members: vec![member],
             ports: first.and_then(|c| c.port).into_iter().collect(),
+            image_ids: HashMap::new(),
         })
     }
 
@@ -180,7 +185,16 @@ impl Layout {
                 spec: Some(spec.clone()),
             });
         }
-        Ok(Layout { id, group_id, group_type: GroupType::ECI, image_id: image_id.to_string(), specs, members, ports })
+        Ok(Layout {
+            id,
+            group_id,
+            group_type: GroupType::ECI,
+            image_id: image_id.to_string(),
+            specs,
+            members,
+            ports,
+            image_ids: HashMap::new(),
+        })
     }
 
     /// The labels of a member. Every key is always set (empty when it does not apply), so that
@@ -199,6 +213,7 @@ impl Layout {
             (labels.key("spec"), spec),
             (labels.key("containers"), specs),
             (labels.key("ports"), ports),
+            (labels.key("made-from"), self.image_ids.get(&member.image).cloned().unwrap_or_default()),
         ])
     }
 }
@@ -222,6 +237,8 @@ pub(crate) struct Recorded {
     pub spec: Option<ContainerSpec>,
     pub specs: Vec<ContainerSpec>,
     pub ports: Vec<u16>,
+    /// The ID of the image the container was made from (empty when not recorded).
+    pub made_from: String,
 }
 
 impl Recorded {
@@ -235,8 +252,72 @@ impl Recorded {
             spec: serde_json::from_str(get("spec")).ok(),
             specs: serde_json::from_str(get("containers")).unwrap_or_default(),
             ports: parse_ports(get("ports")),
+            made_from: get("made-from").to_string(),
         }
     }
+}
+
+/// The image a container runs, named as rollscale names it: `recorded` (what it was asked to
+/// be made from) unless the container shows it runs another image. It does when it runs
+/// another image than it was made from (`image_id`, the ID it runs, is not `made_from`, the ID
+/// `recorded` had then: it was made again, out of band), or when it was created from another
+/// name (`name`, the reference the backend reports). The other image is then named by that
+/// name when it is another one, else by its ID.
+pub(crate) fn running_image(recorded: &str, made_from: &str, name: &str, image_id: &str) -> String {
+    // The backend reports an ID as the name once the name points to another image (Docker).
+    let name = if is_image_id(name) && !is_image_id(recorded) { "" } else { name };
+    if recorded.is_empty() {
+        return if name.is_empty() { image_id.to_string() } else { name.to_string() };
+    }
+    if !made_from.is_empty() && !image_id.is_empty() {
+        if same_image_id(made_from, image_id) {
+            return recorded.to_string();
+        }
+        return match name {
+            name if !name.is_empty() && !same_image_name(name, recorded) => name.to_string(),
+            _ => image_id.to_string(),
+        };
+    }
+    let same = name.is_empty() || same_image_name(name, recorded) || same_image_id(recorded, image_id);
+    if same {
+        recorded.to_string()
+    } else {
+        name.to_string()
+    }
+}
+
+/// Whether `text` is an image ID (`sha256:<hex>`, or 12 to 64 hex digits), not a name.
+fn is_image_id(text: &str) -> bool {
+    let hex = text.strip_prefix("sha256:").unwrap_or(text);
+    (12..=64).contains(&hex.len()) && hex.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Whether two image IDs are one (with or without `sha256:`, or one a 12-digit-or-longer
+/// prefix of the other).
+fn same_image_id(a: &str, b: &str) -> bool {
+    if !is_image_id(a) || !is_image_id(b) {
+        return false;
+    }
+    let (a, b) = (a.strip_prefix("sha256:").unwrap_or(a), b.strip_prefix("sha256:").unwrap_or(b));
+    a.starts_with(b) || b.starts_with(a)
+}
+
+/// Whether two image references name one image: `localhost/x:v1`, `x:v1`, `docker.io/library/x`
+/// and `x:latest` are the same names the way a backend completes them.
+fn same_image_name(a: &str, b: &str) -> bool {
+    fn full(name: &str) -> String {
+        let mut name = name;
+        for prefix in ["docker.io/library/", "docker.io/", "localhost/", "library/"] {
+            name = name.strip_prefix(prefix).unwrap_or(name);
+        }
+        let last = name.rsplit('/').next().unwrap_or(name);
+        if last.contains(':') || name.contains('@') {
+            name.to_string()
+        } else {
+            format!("{name}:latest")
+        }
+    }
+    a == b || full(a) == full(b)
 }
 
 /// `IncrementalUpdate`: the given fields of a container with a known name replace its own
@@ -398,6 +479,50 @@ mod tests {
         assert_eq!(recorded.specs, vec![first]);
         assert_eq!(recorded.ports, vec![8080]);
         assert_eq!(recorded.group_type, Some(GroupType::ECS));
+    }
+
+    #[test]
+    fn the_made_from_label_records_the_image_id_found() {
+        let labels = Labels::new("rollscale");
+        let spec = InstanceSpec {
+            id: id(),
+            group_id: group(),
+            group_type: GroupType::ECS,
+            image_id: "localhost/demo:v1".into(),
+            containers: Vec::new(),
+        };
+        let mut layout = Layout::of_spec(&labels, &spec).expect("layout");
+        assert_eq!(Recorded::read(&labels, &layout.labels_of(&labels, &layout.members[0])).made_from, "");
+        layout.image_ids.insert("localhost/demo:v1".into(), "sha256:31da".into());
+        let values = layout.labels_of(&labels, &layout.members[0]);
+        assert_eq!(Recorded::read(&labels, &values).made_from, "sha256:31da");
+    }
+
+    #[test]
+    fn the_running_image_is_the_recorded_one_unless_the_container_shows_another() {
+        const V1: &str = "localhost/rollscale-demo:v1";
+        const ID1: &str = "sha256:31da69d81b1a636fb712e5003ffb302c2f64bf5862bf966190c822ec438012f4";
+        const ID2: &str = "sha256:ad8394d483e353ebb0c526dec8044a920eff3963346a4c2a0ba83fc15c2b0ac8";
+        // As made.
+        assert_eq!(running_image(V1, ID1, V1, ID1), V1);
+        assert_eq!(running_image("rollscale-demo:v1", ID1, V1, ID1), "rollscale-demo:v1");
+        // Docker names the image by its ID once the tag moved on: still the one it was made from.
+        assert_eq!(running_image(V1, ID1, "31da69d81b1a", ID1), V1);
+        // Made again out of band from another image.
+        assert_eq!(running_image(V1, ID1, "localhost/rollscale-demo:broken", ID2), "localhost/rollscale-demo:broken");
+        // ... from the same name, which meanwhile names another image: the ID it runs.
+        assert_eq!(running_image(V1, ID1, V1, ID2), ID2);
+        // The image ID copied along with the labels is not taken for the image it runs.
+        assert_eq!(running_image(V1, ID1, "localhost/other:v9", ID2), "localhost/other:v9");
+        // Without a recorded ID (a container made before it was recorded): by name.
+        assert_eq!(running_image(V1, "", V1, ID2), V1);
+        assert_eq!(running_image("busybox", "", "docker.io/library/busybox:latest", ID2), "busybox");
+        assert_eq!(running_image(V1, "", "localhost/rollscale-demo:v2", ID2), "localhost/rollscale-demo:v2");
+        assert_eq!(running_image("31da69d81b1a", "", V1, ID1), "31da69d81b1a");
+        assert_eq!(running_image(V1, "", "", ""), V1);
+        // Not recorded at all: what the container says.
+        assert_eq!(running_image("", "", V1, ID1), V1);
+        assert_eq!(running_image("", "", "", ID1), ID1);
     }
 
     #[test]

@@ -19,10 +19,11 @@
 //! the others are `rollscale-<id>--<container name>` with `network_mode: container:rollscale-<id>`.
 //!
 //! Every container carries labels (`rollscale.` + key): `instance`, `group`, `group-type`,
-//! `index` (0 for the main container), `spec` (its [`ContainerSpec`] as JSON), and on the main
-//! container `image` (the instance's image id), `containers` (the instance's container specs
-//! as JSON) and `ports` (the published container ports, the address first). All keys are
-//! always set, so labels inherited from an image made by `create_image` never leak. They let
+//! `index` (0 for the main container), `spec` (its [`ContainerSpec`] as JSON), `made-from`
+//! (the ID its image had when it was made), and on the main container `image` (the instance's
+//! image id), `containers` (the instance's container specs as JSON) and `ports` (the published
+//! container ports, the address first). All keys are always set, so labels inherited from an
+//! image made by `create_image` never leak. They let
 //! [`DockerFleet::list_managed`] re-adopt what exists after a restart of rollscale, and
 //! `create_instance` of an existing instance adopts it (starting what is stopped) instead of
 //! duplicating it.
@@ -46,8 +47,9 @@
 //!
 //! # Operations
 //!
-//! - `replace_image`: a no-op when the instance's `image` label already names the image (no
-//!   image-id comparison: "replace with X" is idempotent by name), except that an instance
+//! - `replace_image`: a no-op when the instance already runs the image (its `image` label names
+//!   it and the container shows nothing else, see `observe`; "replace with X" is idempotent by
+//!   name, not by what X names now), except that an instance
 //!   that was not running is started (above) and waited for as after a replacement, so a redo
 //!   after a crash never reports a stopped instance as done. Otherwise the container is
 //!   swapped (above) keeping its name, labels, command, environment and **host ports** (the
@@ -91,7 +93,23 @@
 //!   reference, which `create_instance` and `replace_image` accept as an image id.
 //! - `health`: `Unhealthy` unless every container of the instance runs and, when a health path
 //!   is set and the instance publishes a port, `GET` answers 200.
-//! - `observe`: `os` is always Linux.
+//! - `observe`: `os` is always Linux. `image_id` (and, for a container group, each container's
+//!   image) is the image the container actually runs: the one rollscale made it from (its
+//!   `image` label or spec), unless the container shows another. It does when it was created
+//!   from another image reference than that (the backend completes `x:v1` as
+//!   `localhost/x:v1`, which is the same), or runs another image ID than its `made-from` label
+//!   records (made again out of band from a name that meanwhile names another image: then the
+//!   ID it runs is reported). So an image changed out of band shows as drift from the record,
+//!   and the next `replace_image` (or container-group update) changes it back.
+//! - `look` (the health checker's): one list of every container carrying this fleet's labels
+//!   (names, labels, state, image and published ports) instead of an inspect of each instance;
+//!   then, for each instance asked about, [`LOOK_CONCURRENCY`](crate::LOOK_CONCURRENCY) at a
+//!   time, its package file is read (one archive read, so that a removed package shows) and,
+//!   when it runs, its health path is asked. A stopped instance is reported `running: false`
+//!   without a health check; one without containers is gone (`observation: None`); one this
+//!   fleet is changing right now (a call holds its lock) is `Unavailable`, its state unknown
+//!   for the moment. It changes nothing, except for an instance of which only the replacement
+//!   of a swap is left (after a crash): that one is settled as `observe` settles it.
 //!
 //! # Errors
 //!
@@ -213,6 +231,21 @@ struct Present {
     name: String,
     running: bool,
     recorded: Recorded,
+    /// The image reference it was created from and the ID of the image it runs.
+    image: String,
+    image_id: String,
+}
+
+impl Present {
+    fn of(labels: &Labels, summary: &Summary) -> Present {
+        Present {
+            name: summary.name(),
+            running: summary.running(),
+            recorded: Recorded::read(labels, &summary.labels()),
+            image: summary.image.clone().unwrap_or_default(),
+            image_id: summary.image_id.clone().unwrap_or_default(),
+        }
+    }
 }
 
 /// An existing instance: its main container, inspected, and its other containers.
@@ -231,9 +264,42 @@ impl Existing {
         self.primary.running() && self.others.iter().all(|other| other.running)
     }
 
-    /// The container specs as the containers say (ECI), or as the instance was made (ECS).
+    fn is_group(&self) -> bool {
+        self.recorded.group_type == Some(GroupType::ECI)
+    }
+
+    /// The image the instance runs: its container's (see [`layout::running_image`]); a container
+    /// group's is the one recorded (its containers have their own).
+    fn image(&self) -> String {
+        let recorded = &self.recorded;
+        if self.is_group() && !recorded.specs.is_empty() {
+            return if recorded.image_id.is_empty() { self.primary.image() } else { recorded.image_id.clone() };
+        }
+        layout::running_image(&recorded.image_id, &recorded.made_from, &self.primary.image(), self.primary.image_id())
+    }
+
+    /// The container specs as the containers say, with the images they run (ECI), or as the
+    /// instance was made (ECS).
     fn containers(&self) -> Vec<ContainerSpec> {
-        if self.recorded.group_type != Some(GroupType::ECI) {
+        if !self.is_group() {
+            return self.recorded.specs.clone();
+        }
+        let running = |spec: &Option<ContainerSpec>, made_from: &str, name: &str, image_id: &str| {
+            spec.clone().map(|spec| ContainerSpec {
+                image: layout::running_image(&spec.image, made_from, name, image_id),
+                ..spec
+            })
+        };
+        let primary =
+            running(&self.recorded.spec, &self.recorded.made_from, &self.primary.image(), self.primary.image_id());
+        let others =
+            self.others.iter().filter_map(|o| running(&o.recorded.spec, &o.recorded.made_from, &o.image, &o.image_id));
+        primary.into_iter().chain(others).collect()
+    }
+
+    /// The container specs as the labels record them (ECI), or as the instance was made (ECS).
+    fn recorded_containers(&self) -> Vec<ContainerSpec> {
+        if !self.is_group() {
             return self.recorded.specs.clone();
         }
         self.recorded.spec.iter().cloned().chain(self.others.iter().filter_map(|o| o.recorded.spec.clone())).collect()
@@ -424,20 +490,26 @@ impl DockerFleet {
             return Ok(None);
         };
         let recorded = Recorded::read(self.labels(), &primary.labels());
-        let mut others = Vec::new();
-        if recorded.group_type == Some(GroupType::ECI) {
-            for summary in self.containers_of(id).await? {
-                let name = summary.name();
-                if name == primary_name || name == self.container_name(id) || name.ends_with(NEXT_SUFFIX) {
-                    continue;
-                }
-                let recorded = Recorded::read(self.labels(), &summary.labels());
-                let running = summary.running();
-                others.push(Present { name, running, recorded });
-            }
-            others.sort_by_key(|other| other.recorded.index);
-        }
+        let others = match recorded.group_type {
+            Some(GroupType::ECI) => self.others_of(id, primary_name, &self.containers_of(id).await?),
+            _ => Vec::new(),
+        };
         Ok(Some(Existing { primary, recorded, others, started: false }))
+    }
+
+    /// A group's containers other than its main one (`primary_name`), by index, among
+    /// `summaries` (the instance's containers).
+    fn others_of(&self, id: &InstanceId, primary_name: &str, summaries: &[Summary]) -> Vec<Present> {
+        let mut others: Vec<Present> = summaries
+            .iter()
+            .filter(|summary| {
+                let name = summary.name();
+                name != primary_name && name != self.container_name(id) && !name.ends_with(NEXT_SUFFIX)
+            })
+            .map(|summary| Present::of(self.labels(), summary))
+            .collect();
+        others.sort_by_key(|other| other.recorded.index);
+        others
     }
 
     /// The instance as it is; if only its main container's replacement exists (a swap in
@@ -533,14 +605,9 @@ impl DockerFleet {
     }
 
     async fn observation(&self, id: &InstanceId, existing: &Existing) -> Result<InstanceObservation, FleetError> {
-        let image_id = if existing.recorded.image_id.is_empty() {
-            existing.primary.image()
-        } else {
-            existing.recorded.image_id.clone()
-        };
         Ok(InstanceObservation {
             id: id.clone(),
-            image_id,
+            image_id: existing.image(),
             packages: self.read_packages(existing.primary.id.as_deref().unwrap_or(&self.container_name(id))).await?,
             containers: existing.containers(),
             running: existing.running(),
@@ -601,7 +668,8 @@ impl DockerFleet {
     /// Checks that every image exists locally and settles the ports: without ports in the
     /// spec, the main image's exposed TCP ports, lowest first.
     async fn prepare(&self, layout: &mut Layout) -> Result<(), FleetError> {
-        for (position, member) in layout.members.iter().enumerate() {
+        let members = layout.members.clone();
+        for (position, member) in members.iter().enumerate() {
             let image = match self.docker().inspect_image(&member.image).await {
                 Ok(image) => image,
                 Err(error) if is_not_found(&error) => {
@@ -609,6 +677,9 @@ impl DockerFleet {
                 }
                 Err(error) => return Err(fail(&format!("inspecting image {}", member.image), error)),
             };
+            if let Some(image_id) = image.id.clone().filter(|image_id| !image_id.is_empty()) {
+                layout.image_ids.insert(member.image.clone(), image_id);
+            }
             if position == 0 && layout.ports.is_empty() {
                 let exposed = image.config.as_ref().and_then(|config| config.exposed_ports.as_ref());
                 let mut ports: Vec<u16> = exposed
@@ -810,6 +881,68 @@ impl DockerFleet {
         }
     }
 
+    /// The instance's health check: `Unhealthy` unless every container of it runs and, when a
+    /// health path is set and it publishes a port, `GET` of the path answers 200.
+    async fn check(&self, existing: &Existing) -> HealthStatus {
+        if !existing.running() {
+            return HealthStatus::Unhealthy;
+        }
+        let config = &self.inner.config;
+        let address = self.address(existing);
+        let Some(path) = config.health_path.as_deref().filter(|_| !address.is_empty()) else {
+            return HealthStatus::Healthy;
+        };
+        let timeout = config.health_timeout.min(Duration::from_secs(5));
+        match http_get(&address, path, timeout).await {
+            Ok((200, _)) => HealthStatus::Healthy,
+            _ => HealthStatus::Unhealthy,
+        }
+    }
+
+    /// Whether a call of this fleet is changing the instance now (it holds the instance's lock).
+    fn busy(&self, id: &InstanceId) -> bool {
+        let locks = self.inner.locks.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        locks.get(id).is_some_and(|lock| lock.try_lock().is_err())
+    }
+
+    /// One look at the instance, from `summaries`, the list of its containers (see `look`).
+    async fn sight(&self, id: &InstanceId, summaries: &[Summary]) -> Result<crate::Sighting, FleetError> {
+        if self.busy(id) {
+            return Err(FleetError::Unavailable(format!("instance {id} is being changed")));
+        }
+        let primary_name = self.container_name(id);
+        let Some(primary) = summaries.iter().find(|summary| summary.name() == primary_name) else {
+            let next = format!("{primary_name}{NEXT_SUFFIX}");
+            if !summaries.iter().any(|summary| summary.name() == next) {
+                return Ok(crate::Sighting::default());
+            }
+            // Only a replacement: a swap a crash left unfinished, settled as `observe` does.
+            return match self.load_settled(id).await? {
+                Some(existing) => self.sighting(id, &existing).await,
+                None => Ok(crate::Sighting::default()),
+            };
+        };
+        let primary = primary.as_inspect();
+        let recorded = Recorded::read(self.labels(), &primary.labels());
+        let others = match recorded.group_type {
+            Some(GroupType::ECI) => self.others_of(id, &primary_name, summaries),
+            _ => Vec::new(),
+        };
+        self.sighting(id, &Existing { primary, recorded, others, started: false }).await
+    }
+
+    /// The instance as `observe` reports it and, when it runs, its health check.
+    async fn sighting(&self, id: &InstanceId, existing: &Existing) -> Result<crate::Sighting, FleetError> {
+        let health = async {
+            match existing.running() {
+                true => Some(self.check(existing).await),
+                false => None,
+            }
+        };
+        let (observation, health) = tokio::join!(self.observation(id, existing), health);
+        Ok(crate::Sighting { observation: Some(observation?), health })
+    }
+
     /// The running main container, or why a script cannot run.
     async fn running_primary(&self, id: &InstanceId) -> Result<String, FleetError> {
         let name = self.container_name(id);
@@ -943,7 +1076,9 @@ impl Fleet for DockerFleet {
                 "instance {id} is a container group: its images change by a container-group update"
             )));
         }
-        if recorded.image_id == image_id {
+        // The image it runs, not only the one it was asked to run: one made again out of band
+        // from another image is not "already on" the image.
+        if existing.image() == image_id {
             // Already on the image; a stopped instance (repaired above) must also be ready.
             if existing.started || !existing.running() {
                 return self.wait_ready(id).await;
@@ -1039,8 +1174,10 @@ impl Fleet for DockerFleet {
         let Some(group_id) = existing.recorded.group_id.clone() else {
             return Err(FleetError::Failed(format!("container {} has no group label", self.container_name(id))));
         };
+        // What the containers run, against what the update asks of the recorded ones: a container
+        // made again out of band from another image is changed back.
         let current = existing.containers();
-        let desired = layout::updated_containers(update_type, &current, containers);
+        let desired = layout::updated_containers(update_type, &existing.recorded_containers(), containers);
         if desired == current {
             if existing.started || !existing.running() {
                 return self.wait_ready(id).await;
@@ -1119,18 +1256,34 @@ impl Fleet for DockerFleet {
         let Some(existing) = self.load_settled(id).await? else {
             return Err(FleetError::NotFound(id.clone()));
         };
-        if !existing.running() {
-            return Ok(HealthStatus::Unhealthy);
-        }
-        let config = &self.inner.config;
-        let address = self.address(&existing);
-        let Some(path) = config.health_path.as_deref().filter(|_| !address.is_empty()) else {
-            return Ok(HealthStatus::Healthy);
+        Ok(self.check(&existing).await)
+    }
+
+    /// One list of every container carrying this fleet's labels stands for an inspect of each
+    /// instance; then, for each instance looked at (a few at a time), its package file is read
+    /// and, when it runs, its health path asked (see the module docs).
+    async fn look(&self, ids: &[InstanceId]) -> Vec<(InstanceId, Result<crate::Sighting, FleetError>)> {
+        let key = self.labels().instance();
+        let listed = match self.inner.reader.list(&key).await {
+            Ok(listed) => listed,
+            Err(error) => return ids.iter().map(|id| (id.clone(), Err(error.clone()))).collect(),
         };
-        let timeout = config.health_timeout.min(Duration::from_secs(5));
-        match http_get(&address, path, timeout).await {
-            Ok((200, _)) => Ok(HealthStatus::Healthy),
-            _ => Ok(HealthStatus::Unhealthy),
+        let mut by_instance: HashMap<String, Vec<Summary>> = HashMap::new();
+        for summary in listed {
+            if let Some(instance) = summary.labels.as_ref().and_then(|labels| labels.get(&key)).cloned() {
+                by_instance.entry(instance).or_default().push(summary);
+            }
         }
+        let none = Vec::new();
+        let (by_instance, none) = (&by_instance, &none);
+        futures_util::stream::iter(ids.iter().cloned())
+            .map(|id| async move {
+                let summaries = by_instance.get(id.as_str()).unwrap_or(none);
+                let sighting = self.sight(&id, summaries).await;
+                (id, sighting)
+            })
+            .buffered(crate::LOOK_CONCURRENCY)
+            .collect()
+            .await
     }
 }
