@@ -338,3 +338,26 @@ async fn exit_standby_of_an_unhealthy_instance_says_so_and_it_is_replaced() {
     h.service.reconcile_group(&group).await.expect("reconcile");
     assert_whole_and_healthy(&h, &group, 3).await;
 }
+
+/// `LOAD_BALANCER`: the load balancer's own check of the backend judges it (the simulated
+/// load balancer checks the fleet's health, as HAProxy's `check` does the health path).
+#[tokio::test]
+async fn health_check_type_load_balancer_judges_by_the_balancers_check() {
+    let h = Harness::new(0).await;
+    let group = h.group(3).await;
+    let types = Some(vec![HealthCheckType::LoadBalancer]);
+    h.service
+        .modify_group(group.id.as_str(), GroupChanges { health_check_types: types, ..GroupChanges::default() })
+        .await
+        .expect("modify");
+    let victim = h.instances(&group).await[1].id.clone();
+    fault(&h, &victim, Fault::Unhealthy).await;
+    for _ in 1..UNHEALTHY_THRESHOLD {
+        assert!(pass(&h, &group).await.removed.is_empty());
+    }
+    let observed = instance(&h, &victim).await.and_then(|i| i.observed).expect("observed");
+    assert_eq!(observed.problem.as_deref(), Some("the load balancer's health check fails"));
+    assert_eq!(pass(&h, &group).await.removed, vec![victim]);
+    h.service.reconcile_group(&group).await.expect("reconcile");
+    assert_whole_and_healthy(&h, &group, 3).await;
+}

@@ -43,7 +43,8 @@ impl Harness {
         let url = format!("sqlite://{}", dir.path().join("test.db").display());
         let store = Store::open(&url).await.expect("store");
         let fleet = SimFleet::new(SimConfig { latency_ms, ..SimConfig::default() });
-        let lb = SimLoadBalancer::new(SimLbConfig::default());
+        // Its checks follow the fleet's health, as `rollscale up` builds it (R17).
+        let lb = SimLoadBalancer::new(SimLbConfig::default()).with_fleet(fleet.clone());
         let engine = Engine::new(store.clone(), Arc::new(fleet.clone()), Arc::new(lb.clone()), fast_config());
         let service = Service::new(engine.clone());
         Harness { dir, url, store, fleet, lb, engine, service }
