@@ -361,3 +361,88 @@ async fn health_check_type_load_balancer_judges_by_the_balancers_check() {
     h.service.reconcile_group(&group).await.expect("reconcile");
     assert_whole_and_healthy(&h, &group, 3).await;
 }
+
+/// Removes and replaces an unhealthy instance with the store dying at its call `at` (as the
+/// process would: that call and all after it never return), then a new engine over the same
+/// store and fleet carries on. Returns false when the healing finished before call `at`.
+async fn heal_with_a_crash_at(at: i64) -> bool {
+    let h = Harness::new(0).await;
+    let group = h.group(3).await;
+    let victim = h.instances(&group).await[0].id.clone();
+    fault(&h, &victim, Fault::Crash).await;
+
+    let (store, point) = h.store.crashing_at(at);
+    let first = rollscale_engine::Engine::new(
+        store,
+        std::sync::Arc::new(h.fleet.clone()),
+        std::sync::Arc::new(h.lb.clone()),
+        fast_config(),
+    );
+    let service = rollscale_engine::Service::new(first.clone());
+    let crashed = {
+        let heal = async {
+            let current = service.group(group.id.as_str()).await.expect("group");
+            service.health_pass(&current).await.expect("health pass");
+            service.reconcile_group(&current).await.expect("reconcile");
+        };
+        let crash = async {
+            while !point.hit() {
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            }
+        };
+        tokio::select! {
+            _ = heal => false,
+            _ = crash => true,
+        }
+    };
+    first.halt();
+    if !crashed {
+        return false;
+    }
+    let what = format!("a crash at store call {at}");
+    let second = rollscale_engine::Engine::new(
+        h.store.clone(),
+        std::sync::Arc::new(h.fleet.clone()),
+        std::sync::Arc::new(h.lb.clone()),
+        fast_config(),
+    );
+    let h = Harness { engine: second.clone(), service: rollscale_engine::Service::new(second), ..h };
+    let group = h.service.group(group.id.as_str()).await.expect("group");
+    h.service.reconcile_group(&group).await.expect("reconcile");
+    h.service.health_pass(&group).await.expect("health pass");
+    h.service.reconcile_group(&group).await.expect("reconcile");
+
+    let instances = h.instances(&group).await;
+    assert_eq!(instances.len(), 3, "{what}: {instances:?}");
+    assert!(instances.iter().all(|i| i.id != victim), "{what}: the unhealthy instance is gone");
+    assert_eq!(h.fleet.len(), 3, "{what}: one replacement, no stray instance on the backend");
+    for instance in &instances {
+        assert!(h.fleet.snapshot(&instance.id).is_some_and(|o| o.running), "{what}: {} runs", instance.id);
+        assert_eq!(instance.lifecycle_state, LifecycleState::InService, "{what}");
+        assert_eq!(instance.health_status, HealthStatus::Healthy, "{what}");
+        assert_eq!(h.weight(&instance.id).await, 100, "{what}");
+    }
+    // The backend holds exactly the group's instances: a redo of a creation reported the
+    // instance made before the crash instead of making another.
+    let mut recorded: Vec<_> = instances.iter().map(|i| i.id.clone()).collect();
+    let mut on_backend = h.fleet.instance_ids();
+    recorded.sort();
+    on_backend.sort();
+    assert_eq!(recorded, on_backend, "{what}");
+    let (activities, _) = h.service.activities(group.id.as_str(), 0, 20).await.expect("activities");
+    assert!(activities.iter().all(|a| a.status != ActivityStatus::InProgress), "{what}: {activities:?}");
+    true
+}
+
+/// R14 for the health checker: a crash at every store call of a removal and its replacement,
+/// then a restart, leaves the group whole and healthy with exactly one replacement.
+#[tokio::test]
+async fn a_crash_at_every_store_call_of_a_replacement_then_resume() {
+    let mut at = 0;
+    while heal_with_a_crash_at(at).await {
+        at += 1;
+        assert!(at < 500, "the healing never finished");
+    }
+    assert!(at > 5, "only {at} crash points were reached");
+    println!("crashed and resumed at each of {at} store calls of a replacement");
+}
