@@ -5,6 +5,9 @@
 //! HAProxy), per kind of call; the critical path (per batch, the slowest instance's driver
 //! time); and rollscale's own overhead: per instance, the time from its first step to its last
 //! that was not spent in a driver call, and the wall time not explained by the critical path.
+//! Then it stops one container behind rollscale's back and prints how long the health checker
+//! took to find it and the group to serve from its replacement (`--health-check-interval-ms`,
+//! default 5000, as `rollscale up`).
 //! Run with `cargo bench -p rollscale-engine --bench containers` (podman, runc, busybox-static
 //! and haproxy are needed: `scripts/containers`, `scripts/haproxy`; the script starts its own
 //! Podman service and builds the demo images when missing). `-- --size N --batches B` changes
@@ -138,15 +141,6 @@ impl LoadBalancer for TimedLb {
     }
 }
 
-/// User + system CPU seconds of this process so far.
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
-    (ticks(11) + ticks(12)) / 100.0
-}
-
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (size, batches) = (common::arg("--size", 20), common::arg("--batches", 4));
@@ -173,7 +167,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let clock = Arc::new(Clock::default());
     let fleet = TimedFleet { inner: docker, clock: clock.clone() };
     let lb = TimedLb { inner: haproxy.clone(), clock: clock.clone() };
-    let config = EngineConfig { health_poll: Duration::from_millis(20), ..EngineConfig::default() };
+    let health_check_interval = Duration::from_millis(u64::from(common::arg("--health-check-interval-ms", 5_000)));
+    let config =
+        EngineConfig { health_poll: Duration::from_millis(20), health_check_interval, ..EngineConfig::default() };
     let engine = Engine::new(store.clone(), Arc::new(fleet), Arc::new(lb), config);
     let service = Service::new(engine.clone());
     for image in ["localhost/rollscale-demo:v1", "localhost/rollscale-demo:v2"] {
@@ -202,7 +198,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let setup = setup.elapsed();
 
     clock.on.store(true, std::sync::atomic::Ordering::Relaxed);
-    let cpu_before = cpu_seconds();
+    let cpu_before = common::cpu_seconds();
     let started = Instant::now();
     let params = serde_json::json!({
         "invokeType": "invoke", "scalingGroupId": group.id,
@@ -218,7 +214,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     let wall = started.elapsed();
-    let cpu = cpu_seconds() - cpu_before;
+    let cpu = common::cpu_seconds() - cpu_before;
     clock.on.store(false, std::sync::atomic::Ordering::Relaxed);
     let (_, works) = service.task(task.id.as_str()).await?;
 
@@ -275,6 +271,41 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "  rollscale CPU                   {:>8.1} ms ({:.2} ms per instance)",
         cpu * 1000.0,
         cpu * 1000.0 / f64::from(n)
+    );
+
+    // Self-healing (R17): one container stopped behind rollscale's back, with the health
+    // checker and the reconciler running as in `rollscale up`.
+    service.spawn_reconciler();
+    service.spawn_health_checker();
+    let victim = works.first().map(|work| work.instance_id.clone()).ok_or("no instance")?;
+    let stopped = Instant::now();
+    common::podman(&["stop", "-t", "0", &format!("{PREFIX}-{victim}")]);
+    let mut removed_after = None;
+    let healed_after = loop {
+        let instances = store.instance_list(Some(&group.id)).await?;
+        if removed_after.is_none() && instances.iter().all(|i| i.value.id != victim) {
+            removed_after = Some(stopped.elapsed());
+        }
+        let serving = instances.len() == size as usize
+            && removed_after.is_some()
+            && instances.iter().all(|i| i.value.lifecycle_state == rollscale_core::domain::LifecycleState::InService);
+        if serving {
+            break stopped.elapsed();
+        }
+        if stopped.elapsed() > Duration::from_secs(120) {
+            return Err("the stopped container was not replaced within 120 s".into());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let removed_after = removed_after.unwrap_or_default();
+    println!(
+        "self-healing: podman stop of one instance, health checks every {:.1} s",
+        health_check_interval.as_secs_f64()
+    );
+    println!("  stop to removal (found stopped)  {:>8.3} s", removed_after.as_secs_f64());
+    println!(
+        "  stop to its replacement serving  {:>8.3} s (the new container made, healthy, in HAProxy)",
+        healed_after.as_secs_f64()
     );
 
     engine.halt();
