@@ -12,6 +12,7 @@
 //! the store's `observed_at` column, which no compare-and-swap reads.
 
 use crate::{now_millis, random_bits, Service, ServiceError};
+use futures_util::StreamExt;
 use rollscale_core::domain::*;
 use rollscale_core::health::{judge, HealthPolicy, Look};
 use rollscale_core::ids::{InstanceId, ScalingActivityId, ScalingGroupId};
@@ -19,6 +20,9 @@ use rollscale_fleet::{FleetError, Sighting};
 use rollscale_store::Versioned;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
+
+/// How many unhealthy instances a pass removes at once.
+const REMOVE_CONCURRENCY: usize = 16;
 
 /// What one health check pass of a group did, for tests and benchmarks.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -181,11 +185,10 @@ impl Service {
         checks
     }
 
-    /// Removes the InService instances judged unhealthy (R17), each as a scale-in activity
-    /// that names it and why, then wakes the reconciler, whose pass makes the replacements.
-    /// Done under the group's pass lock; when a pass holds it (a scale-out waiting for its
-    /// instances), left to the next health check pass. Each instance is read again first and
-    /// removed only if it is still InService and Unhealthy.
+    /// Removes the InService instances judged unhealthy (R17; `remove_one_unhealthy`), then
+    /// wakes the reconciler, whose pass makes the replacements. Done under the group's pass
+    /// lock; when a pass holds it (a scale-out waiting for its instances), left to the next
+    /// health check pass.
     async fn remove_unhealthy(
         &self,
         group: &ScalingGroup,
@@ -199,53 +202,79 @@ impl Service {
         if current.value.status != GroupStatus::Active || current.value.is_suspended(Process::HealthCheck) {
             return Ok(Vec::new());
         }
+        // A few at a time: each is its own activity, and waits for the backend's removal.
+        let removals = futures_util::stream::iter(unhealthy.iter().cloned())
+            .map(|(id, reason)| async move { self.remove_one_unhealthy(group, &id, &reason).await })
+            .buffer_unordered(REMOVE_CONCURRENCY)
+            .collect::<Vec<_>>()
+            .await;
         let mut removed = Vec::new();
-        for (id, reason) in unhealthy {
-            let Some(instance) = self.engine.store.instance_get(id).await? else { continue };
-            let instance = instance.value;
-            if instance.lifecycle_state != LifecycleState::InService
-                || instance.health_status != HealthStatus::Unhealthy
-            {
-                continue;
-            }
-            let now = now_millis();
-            let mut activity = ScalingActivity {
-                id: ScalingActivityId::from_random(random_bits()),
-                group_id: group.id.clone(),
-                description: format!("Scale in: remove the unhealthy instance {id}; a new instance replaces it"),
-                cause: format!("the health check found the instance {id} unhealthy: {reason}"),
-                status: ActivityStatus::InProgress,
-                status_message: String::new(),
-                instance_ids: vec![id.clone()],
-                started_at: now,
-                ended_at: None,
-            };
-            self.engine.store.activity_put(&activity).await?;
-            activity.ended_at = Some(now_millis());
-            match self.remove_instance(&instance).await {
-                Ok(()) => {
-                    activity.status = ActivityStatus::Successful;
-                    self.engine.store.activity_put(&activity).await?;
-                    let content =
-                        format!("instance {id} was removed by the health check ({reason}); a new one replaces it");
-                    self.health_event(group, id, "InstanceReplaced", EventLevel::Warn, content, now).await?;
-                    tracing::info!(group = %group.id, instance = %id, %reason, "unhealthy instance removed");
-                    removed.push(id.clone());
-                }
-                Err(error) => {
-                    // Ended, not left in progress (R3 would refuse rolling updates meanwhile);
-                    // the next pass tries again.
-                    activity.status = ActivityStatus::Failed;
-                    activity.status_message = format!("the instance {id} could not be removed: {error}");
-                    self.engine.store.activity_put(&activity).await?;
-                    tracing::warn!(group = %group.id, instance = %id, %error, "an unhealthy instance could not be removed");
-                }
+        let mut failed = None;
+        for removal in removals {
+            match removal {
+                Ok(Some(id)) => removed.push(id),
+                Ok(None) => {}
+                Err(error) => failed = Some(error),
             }
         }
+        removed.sort();
         if !removed.is_empty() {
             self.engine.wake_reconciler();
         }
-        Ok(removed)
+        match failed {
+            Some(error) => Err(error),
+            None => Ok(removed),
+        }
+    }
+
+    /// Removes one instance judged unhealthy if it is still InService and Unhealthy, as a
+    /// scale-in activity naming it and why; returns it when it was removed. A removal that
+    /// fails ends its activity Failed (R3 would refuse rolling updates while one is in
+    /// progress), and the next pass tries again.
+    async fn remove_one_unhealthy(
+        &self,
+        group: &ScalingGroup,
+        id: &InstanceId,
+        reason: &str,
+    ) -> Result<Option<InstanceId>, ServiceError> {
+        let Some(instance) = self.engine.store.instance_get(id).await? else { return Ok(None) };
+        let instance = instance.value;
+        if instance.lifecycle_state != LifecycleState::InService || instance.health_status != HealthStatus::Unhealthy {
+            return Ok(None);
+        }
+        let now = now_millis();
+        let mut activity = ScalingActivity {
+            id: ScalingActivityId::from_random(random_bits()),
+            group_id: group.id.clone(),
+            description: format!("Scale in: remove the unhealthy instance {id}; a new instance replaces it"),
+            cause: format!("the health check found the instance {id} unhealthy: {reason}"),
+            status: ActivityStatus::InProgress,
+            status_message: String::new(),
+            instance_ids: vec![id.clone()],
+            started_at: now,
+            ended_at: None,
+        };
+        self.engine.store.activity_put(&activity).await?;
+        let removal = self.remove_instance(&instance).await;
+        activity.ended_at = Some(now_millis());
+        match removal {
+            Ok(()) => {
+                activity.status = ActivityStatus::Successful;
+                self.engine.store.activity_put(&activity).await?;
+                let content =
+                    format!("instance {id} was removed by the health check ({reason}); a new one replaces it");
+                self.health_event(group, id, "InstanceReplaced", EventLevel::Warn, content, now).await?;
+                tracing::info!(group = %group.id, instance = %id, %reason, "unhealthy instance removed");
+                Ok(Some(id.clone()))
+            }
+            Err(error) => {
+                activity.status = ActivityStatus::Failed;
+                activity.status_message = format!("the instance {id} could not be removed: {error}");
+                self.engine.store.activity_put(&activity).await?;
+                tracing::warn!(group = %group.id, instance = %id, %error, "an unhealthy instance could not be removed");
+                Ok(None)
+            }
+        }
     }
 
     async fn health_event(

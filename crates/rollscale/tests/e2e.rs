@@ -246,3 +246,50 @@ fn launch_templates_through_the_cli() {
     assert!(stderr.contains("InvalidLaunchTemplateName.Duplicate"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Self-healing as a user of the default `rollscale up` finds it (R16, R17): `InjectFault
+/// --Kind Crash` stops a simulated instance; the health checker shows it, removes it with an
+/// activity and an event that say why, and the group is back at its desired size of healthy
+/// instances. An unknown kind is refused and changes nothing.
+#[test]
+fn a_crashed_instance_is_replaced_through_the_cli() {
+    let dir = temp_dir("heal");
+    let server = up(&dir, &["--sim-latency-ms", "1", "--demo-size", "3", "--health-check-interval-ms", "200"]);
+    let group = server.group_id.clone();
+    let victim = instances(&dir, &group)[0]["InstanceId"].as_str().expect("id").to_string();
+    let (code, _, stderr) = cli(&dir, &["ess", "InjectFault", "--InstanceId", &victim, "--Kind", "Melt"]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("InvalidParameter.Kind"), "{stderr}");
+    cli_json(&dir, &["ess", "InjectFault", "--InstanceId", &victim, "--Kind", "Crash"]);
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let listed = instances(&dir, &group);
+        let healed = listed.len() == 3
+            && listed.iter().all(|i| {
+                i["InstanceId"] != victim.as_str()
+                    && i["LifecycleState"] == "InService"
+                    && i["HealthStatus"] == "Healthy"
+                    && i["Running"] == true
+                    && i["LastObservedTime"].as_str().is_some_and(|t| !t.is_empty())
+            });
+        if healed {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "not healed: {listed:#?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let activities = cli_json(&dir, &["ess", "DescribeScalingActivities", "--ScalingGroupId", &group]);
+    let activities = activities["ScalingActivities"]["ScalingActivity"].as_array().cloned().unwrap_or_default();
+    let removal = activities
+        .iter()
+        .find(|a| a["Description"].as_str().is_some_and(|d| d.contains(&victim)))
+        .unwrap_or_else(|| panic!("no removal activity: {activities:#?}"));
+    assert!(removal["Cause"].as_str().is_some_and(|c| c.contains("stopped")), "{removal}");
+    let events = cli_json(&dir, &["ess", "DescribeEvents", "--ScalingGroupId", &group, "--Keywords", &victim]);
+    let kinds: Vec<&str> = events["Events"]["Event"]
+        .as_array()
+        .map(|e| e.iter().filter_map(|e| e["Kind"].as_str()).collect())
+        .unwrap_or_default();
+    assert!(kinds.contains(&"InstanceUnhealthy") && kinds.contains(&"InstanceReplaced"), "{events}");
+}
