@@ -889,7 +889,9 @@ impl Service {
     }
 
     /// `ExitStandby` (remembered weights restored).
-    pub async fn exit_standby(&self, group_id: &str, ids: &[String]) -> Result<ScalingActivityId, ServiceError> {
+    /// `ExitStandby`: the instances' weights restored, as an activity whose status message says
+    /// which of them are Unhealthy and so get no traffic yet (R17).
+    pub async fn exit_standby(&self, group_id: &str, ids: &[String]) -> Result<ScalingActivity, ServiceError> {
         let (group, instances) = self.group_instances(group_id, ids).await?;
         for instance in &instances {
             if !matches!(instance.lifecycle_state, LifecycleState::Standby | LifecycleState::InService) {
@@ -915,7 +917,7 @@ impl Service {
             );
         }
         self.activity_end(&mut activity).await?;
-        Ok(activity.id)
+        Ok(activity)
     }
 
     /// `RemoveInstances`: takes the instances out of the group and releases them (off the load

@@ -331,7 +331,8 @@ async fn exit_standby_of_an_unhealthy_instance_says_so_and_it_is_replaced() {
     assert_eq!(instance(&h, &victim).await.expect("kept").health_status, HealthStatus::Unhealthy);
     let activity = h.service.exit_standby(group.id.as_str(), &[victim.to_string()]).await.expect("exit standby");
     let (activities, _) = h.service.activities(group.id.as_str(), 0, 10).await.expect("activities");
-    let exit = activities.iter().find(|a| a.id == activity).expect("the activity");
+    let exit = activities.iter().find(|a| a.id == activity.id).expect("the activity");
+    assert_eq!(exit, &activity, "the answer is the activity recorded");
     assert!(exit.status_message.contains(victim.as_str()) && exit.status_message.contains("no traffic"), "{exit:?}");
     assert_eq!(h.weight(&victim).await, 100);
     assert_eq!(pass(&h, &group).await.removed, vec![victim]);

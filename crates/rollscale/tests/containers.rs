@@ -869,7 +869,9 @@ fn a_broken_image_is_recorded_rolled_back_and_never_served() {
     let (code, stdout, stderr) = site.cli(&["rolling-update", "cancel", &second]);
     assert_eq!(code, 0, "{stdout}{stderr}");
     // The seeds' manual steps after a cancel: out of Standby, processes resumed (R10).
-    site.json(&["ess", "ExitStandby", "--ScalingGroupId", &server.group_id, "--InstanceId.1", &victim]);
+    let exited = site.json(&["ess", "ExitStandby", "--ScalingGroupId", &server.group_id, "--InstanceId.1", &victim]);
+    let said = exited["StatusMessage"].as_str().unwrap_or_default();
+    assert!(said.contains(&victim) && said.contains("no traffic"), "the answer says it gets no traffic: {exited}");
     let back = instances(&site.dir, &server.group_id);
     let back = back.iter().find(|i| i["InstanceId"] == victim.as_str()).cloned().expect("listed");
     assert_eq!(

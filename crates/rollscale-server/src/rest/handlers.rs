@@ -270,7 +270,8 @@ pub async fn change_standby(
     let change = body(change)?;
     match change.action.as_str() {
         "enter" => state.service.enter_standby(&id, &change.instance_ids).await?,
-        "exit" => state.service.exit_standby(&id, &change.instance_ids).await?,
+        // The instances' views answer: an Unhealthy one is shown so (R17).
+        "exit" => state.service.exit_standby(&id, &change.instance_ids).await?.id,
         other => {
             return Err(ApiError::new(400, "InvalidParameter", format!("action \"{other}\" is not enter or exit")))
         }

@@ -95,7 +95,11 @@ pub async fn dispatch(service: &Service, version: &str, action: &str, params: &P
         "ExitStandby" => {
             let ids = shape.names(params, "InstanceId", "InstanceIds")?;
             let activity = service.exit_standby(required(params, "ScalingGroupId")?, &ids).await?;
-            Ok(json!({ "ScalingActivityId": activity }))
+            // rollscale's addition: why an instance back in service may get no traffic yet.
+            match activity.status_message.is_empty() {
+                true => Ok(json!({ "ScalingActivityId": activity.id })),
+                false => Ok(json!({ "ScalingActivityId": activity.id, "StatusMessage": activity.status_message })),
+            }
         }
         "SetInstancesProtection" => {
             let ids = shape.names(params, "InstanceId", "InstanceIds")?;
