@@ -69,7 +69,7 @@ class Config:
 
 def main(run):
     """Runs `run(config)`; exit 0 when every check passed, 1 with the reason otherwise."""
-    # The SDKs honour proxy variables and ignore NO_PROXY (WIRE.md §2): loopback must go direct.
+    # The SDKs honour proxy variables and ignore NO_PROXY (docs/wire.md): loopback must go direct.
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
         os.environ.pop(name, None)
     config = Config(sys.argv[1:])
@@ -95,8 +95,8 @@ def token():
 
 def check_model(model, what):
     """Every field the tea SDK parsed has the type its model declares (scalars are never checked
-    by the SDK itself, WIRE.md §7), recursively. `model` must not be None: a wrongly typed nested
-    value makes the tea SDK drop the whole body silently (WIRE.md §8)."""
+    by the SDK itself, docs/wire.md), recursively. `model` must not be None: a wrongly typed nested
+    value makes the tea SDK drop the whole body silently (docs/wire.md)."""
     check(model is not None, f"{what}: the tea SDK gave no body (a nested value had the wrong JSON type)")
     _check_model(model, what)
     return model

@@ -2,9 +2,9 @@
 2014-08-28, RPC v1 HMAC-SHA1, every parameter in the query) drives a rolling update against a
 running rollscale. See common.py for the configuration and the scenario.
 
-This SDK returns the raw bytes of a success (WIRE.md §7); the OOS bodies are also read through
+This SDK returns the raw bytes of a success (docs/wire.md); the OOS bodies are also read through
 the tea OOS models, so their field types are checked as strictly as the tea SDK's are, and the
-2014-08-28 ESS bodies are checked for their XML-style wrappers (WIRE.md §9).
+2014-08-28 ESS bodies are checked for their XML-style wrappers (docs/wire.md).
 """
 
 import json

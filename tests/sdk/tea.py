@@ -1,7 +1,7 @@
 """The tea (darabonba) SDKs as the scenario's adapter: alibabacloud_oos20190601 for OOS
 2019-06-01 and alibabacloud_ess20220222 for ESS 2022-02-22 (`InstanceIds.N`, `Processes.N`,
 `ScalingGroupIds.N`, plain-array responses). Each client signs with ACS3-HMAC-SHA256 (the
-default) or, with `"v2"`, RPC v1 HMAC-SHA1 (WIRE.md §2).
+default) or, with `"v2"`, RPC v1 HMAC-SHA1 (docs/wire.md).
 
 Every response body is checked to be there (a wrongly typed nested value makes the tea SDK
 return `body=None` silently) and to have the types its model declares; the scenario then reads
@@ -96,7 +96,7 @@ class TeaApi:
             "ResumeProcesses")
 
     def enter_standby(self, group_id, ids):
-        # EnterStandbyRequest of 2022-02-22 has no region_id (WIRE.md §9).
+        # EnterStandbyRequest of 2022-02-22 has no region_id (docs/wire.md).
         body = body_of(self.ess.enter_standby(ess.EnterStandbyRequest(scaling_group_id=group_id, instance_ids=ids)),
                        "EnterStandby")
         return body.get("ScalingActivityId")

@@ -1,4 +1,4 @@
-//! The rolling-update templates' parameters against DESIGN.md §2: what `parse_start` accepts
+//! The rolling-update templates' parameters against docs/design.md (R1–R15): what `parse_start` accepts
 //! and refuses (R1, R2, R3, R7, R9, R13) and how `resolve` builds a rollback from its source
 //! (R3, R12). The seed commands come from `seeds/rolling-update-cli.txt`, with the `****` of
 //! their ids replaced by letters (ids are `[A-Za-z0-9_-]`).

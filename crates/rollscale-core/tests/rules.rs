@@ -1,5 +1,5 @@
 //! Rule-by-rule tests of the planner and the rolling-update state machine against
-//! DESIGN.md §2 (R1–R14). Each test is named after the rule it checks.
+//! docs/design.md (R1–R14). Each test is named after the rule it checks.
 //!
 //! A small simulation driver, [`Sim`], plays the engine: it asks `decide` what to do, applies
 //! the action the way the engine would (through `evolve`, `InstanceWork::start`, `record`,

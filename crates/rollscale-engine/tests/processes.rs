@@ -1,4 +1,4 @@
-//! The scaling processes through every way a rolling update ends (shared/DESIGN.md R4, R10,
+//! The scaling processes through every way a rolling update ends (docs/design.md R4, R10,
 //! R11, R12): success, cancel with and without restore, a rollback of a waiting, a finished, a
 //! cancelled or an empty source, and a rollback that fails. Each test checks the group's exact
 //! set of suspended processes afterwards, including one the user suspended before the source

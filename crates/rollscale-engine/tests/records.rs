@@ -1,4 +1,4 @@
-//! A failed step records what the instance became (shared/DESIGN.md R16, issue 8 §3): after a
+//! A failed step records what the instance became (docs/design.md R16): after a
 //! failed health gate, or a change whose call failed after it took effect, the instance's
 //! record shows what it runs and its health as observed; the task counts it as changed, so a
 //! rollback targets it (R12). Same for scripts that ran and failed, packages and containers.

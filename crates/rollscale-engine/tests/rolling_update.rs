@@ -1,5 +1,5 @@
 //! The engine over the simulated fleet: every kind, every operator action, rollback.
-//! Rule numbers refer to shared/DESIGN.md §2.
+//! Rule numbers refer to docs/design.md.
 
 mod common;
 

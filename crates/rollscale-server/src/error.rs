@@ -1,5 +1,5 @@
 //! The one mapping from errors to the wire: `{RequestId, HostId, Code, Message}` with a
-//! fitting HTTP status, as the Alibaba Cloud SDKs expect (WIRE.md §8).
+//! fitting HTTP status, as the Alibaba Cloud SDKs expect (docs/wire.md, "A response").
 
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};

@@ -6,7 +6,7 @@
 //!
 //! Architecture invariant: this is the only crate that knows HTTP. Handlers parse and
 //! authenticate a request, call the engine's `Service`, and render its answer or error in the
-//! wire format of `shared/compat/WIRE.md`. No domain rule lives here.
+//! wire format of `docs/wire.md`. No domain rule lives here.
 
 pub mod audit;
 pub mod console;

@@ -82,7 +82,7 @@ pub enum Common {
 }
 
 /// The one list of the parameters any RPC request may carry, besides an operation's own: how
-/// the official SDKs send and sign a request (WIRE.md §3; the ACS3 scheme sends its parts as
+/// the official SDKs send and sign a request (docs/wire.md, "A request"; the ACS3 scheme sends its parts as
 /// headers), and the region. `SecurityToken` is what the SDKs add when they sign with STS
 /// temporary credentials: accepted and ignored (rollscale issues no STS credentials, and
 /// authenticates by the AccessKey's signature alone), and never kept, being a credential.

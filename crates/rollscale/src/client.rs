@@ -1,7 +1,7 @@
 //! A signed Alibaba Cloud RPC client for a rollscale endpoint.
 //!
 //! Every call is `POST /` with the parameters in the query string, signed with RPC signature
-//! v1 (HMAC-SHA1) exactly as the old Python SDK does (WIRE.md §5, §10). Error replies become
+//! v1 (HMAC-SHA1) exactly as the old Python SDK does (docs/wire.md, "Signatures"). Error replies become
 //! an [`ApiError`] carrying the server's `Code`, `Message` and `RequestId`.
 
 use crate::profile::Profile;

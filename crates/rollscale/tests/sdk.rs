@@ -73,7 +73,7 @@ fn run_sdk_script(script: &str) {
         .env("ROLLSCALE_CONFIGURATION_ID", &server.configuration_id)
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .env("PYTHONUNBUFFERED", "1");
-    // The SDKs use proxy variables and ignore NO_PROXY (WIRE.md §2).
+    // The SDKs use proxy variables and ignore NO_PROXY (docs/wire.md).
     for name in ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"] {
         command.env_remove(name);
     }

@@ -1,6 +1,6 @@
 //! The container fleet: [`DockerFleet`] runs instances as containers through the Docker Engine
 //! API ([`bollard`]), against Docker or Podman's Docker-compatible service
-//! (`podman system service`, see `scripts/containers` and DESIGN.md §4).
+//! (`podman system service`, see `scripts/containers` and docs/design.md).
 //!
 //! # Instances
 //!

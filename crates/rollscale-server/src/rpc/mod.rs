@@ -1,5 +1,5 @@
 //! The Alibaba Cloud RPC API: one endpoint, `/`, with `Action` and `Version` choosing the
-//! operation (WIRE.md). Parsing and signatures are in [`request`] and [`sign`]; the actions of
+//! operation (docs/wire.md). Parsing and signatures are in [`request`] and [`sign`]; the actions of
 //! each product in [`oos`], [`ess`], [`ecs`] and [`ram`]; which operation a request is, what it
 //! is authorized as and which parameters it takes in [`crate::operations`]; `ClientToken` of the
 //! create operations in [`idempotency`]; rendering of domain values in [`render`].

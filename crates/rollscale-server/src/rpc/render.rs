@@ -1,4 +1,4 @@
-//! Domain values in the JSON shapes the SDKs parse (WIRE.md §7). Field types follow the tea
+//! Domain values in the JSON shapes the SDKs parse (docs/wire.md, "A response"). Field types follow the tea
 //! models exactly: a nested object or list of the wrong type makes those SDKs drop the body.
 
 use rollscale_core::domain::Millis;
