@@ -45,7 +45,8 @@ fn captured(capture: &Value) -> Request<Body> {
 }
 
 fn captures() -> Vec<Value> {
-    let path = format!("{}/../../../shared/compat/captures/all_requests.json", env!("CARGO_MANIFEST_DIR"));
+    // Made by scripts/sdk-fixtures from the official SDKs.
+    let path = format!("{}/tests/fixtures/sdk-captures.json", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {path}: {e}"));
     serde_json::from_str::<Vec<Value>>(&text).unwrap()
 }

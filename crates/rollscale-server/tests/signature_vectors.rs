@@ -1,5 +1,5 @@
-//! Checks the signers and the verifier against the shared signature vectors and the 33
-//! requests captured from the official Alibaba Cloud Python SDKs (../shared/compat).
+//! Checks the signers and the verifier against the signature vectors and the 33 requests captured
+//! from the official Alibaba Cloud Python SDKs (tests/fixtures, made by scripts/sdk-fixtures).
 
 use std::collections::BTreeMap;
 
@@ -14,10 +14,10 @@ use serde_json::Value;
 const AK: &str = "LTAIdummyAccessKeyId";
 const SECRET: &str = "dummySecret";
 
-fn load(relative: &str) -> Value {
-    let path = format!("{}/../../../shared/compat/{relative}", env!("CARGO_MANIFEST_DIR"));
-    let text =
-        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {path}: {e} (is /work/shared present?)"));
+fn load(name: &str) -> Value {
+    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {path}: {e} (scripts/sdk-fixtures makes it)"));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path} is not JSON: {e}"))
 }
 
@@ -78,7 +78,7 @@ struct Capture {
 }
 
 fn captures() -> Vec<Capture> {
-    let all = load("captures/all_requests.json");
+    let all = load("sdk-captures.json");
     let all = all.as_array().expect("an array of captures");
     assert_eq!(all.len(), 33);
     all.iter()
