@@ -6,6 +6,7 @@
 //! plain values.
 
 pub mod access;
+pub mod admission;
 pub mod alert;
 pub mod domain;
 pub mod error;

@@ -16,7 +16,7 @@
 
 use crate::ops::instance_not_found;
 use crate::{now_millis, Engine, ServiceError};
-use rollscale_core::domain::{Event, EventLevel, HealthStatus, Instance, LifecycleState, Millis, Process};
+use rollscale_core::domain::{Event, EventLevel, HealthStatus, Instance, Millis, Process};
 use rollscale_core::ids::{ExecutionId, InstanceId, ScalingGroupId};
 use rollscale_core::params::{Change, PackageAction, RollingUpdateSpec};
 use rollscale_core::task::{
@@ -1307,12 +1307,6 @@ fn batch_positions(task: &TaskState) -> (i64, i64) {
 
 fn summary_batch(task: &TaskState) -> u32 {
     task.current_batch().map(|index| index + 1).unwrap_or(0)
-}
-
-/// Whether an instance's state allows it to be a rollback target: it still exists in the
-/// group and is not on its way out.
-pub(crate) fn rollback_eligible(state: LifecycleState) -> bool {
-    matches!(state, LifecycleState::InService | LifecycleState::Standby | LifecycleState::Protected)
 }
 
 #[cfg(test)]

@@ -2,11 +2,11 @@
 //! call. Checks come first and change nothing when they refuse (R3); then the store is written;
 //! then the engine is told.
 
-use crate::runner::rollback_eligible;
 use crate::{now_millis, random_bits, Engine, ServiceError};
+use rollscale_core::admission::{self, Refusal};
 use rollscale_core::domain::*;
 use rollscale_core::ids::*;
-use rollscale_core::params::{self, Change, InvokeType, Kind, PackageAction, RollbackSource, RollingUpdateSpec};
+use rollscale_core::params::{self, Change, Kind, RollbackSource, RollingUpdateSpec};
 use rollscale_core::plan;
 use rollscale_core::task::{InstanceDecision, InstanceStatus, InstanceWork, StatusCounts, TaskState};
 use rollscale_store::{Execution, ExecutionFilter, StoreError, Versioned};
@@ -129,12 +129,7 @@ impl Service {
         let store = self.store();
         let group =
             store.group_get(&request.group_id).await?.ok_or_else(|| group_not_found(request.group_id.as_str()))?;
-        if group.value.status != GroupStatus::Active {
-            return Err(ServiceError::rejected(
-                "IncorrectScalingGroupStatus",
-                format!("the scaling group {} is {}, not Active", group.value.id, group.value.status),
-            ));
-        }
+        admission::admit_group(&group.value).map_err(refused)?;
         let mut source_task: Option<Versioned<TaskState>> = None;
         if let Some(source_id) = &request.source_execution_id {
             source_task =
@@ -156,26 +151,15 @@ impl Service {
                 )?
             }
         };
-        if let Some(active) = store.task_active_for_group(&group.value.id).await? {
-            let is_source = source_task.as_ref().map(|s| s.value.id == active.value.id).unwrap_or(false);
-            if !is_source || active.value.status != rollscale_core::task::TaskStatus::Waiting {
-                return Err(ServiceError::rejected(
-                    "IncorrectScalingGroupStatus",
-                    format!(
-                        "the scaling group {} already has the rolling update {} ({}); one runs at a time",
-                        group.value.id,
-                        active.value.id,
-                        active.value.describe_status()
-                    ),
-                ));
-            }
-        }
-        if self.activity_in_progress(&group.value.id).await? {
-            return Err(ServiceError::rejected(
-                "ScalingActivityInProgress",
-                format!("the scaling group {} has a scaling activity in progress", group.value.id),
-            ));
-        }
+        let active = store.task_active_for_group(&group.value.id).await?;
+        let activity_in_progress = self.activity_in_progress(&group.value.id).await?;
+        admission::admit_beside(
+            &group.value,
+            active.as_ref().map(|task| &task.value),
+            request.source_execution_id.as_ref(),
+            activity_in_progress,
+        )
+        .map_err(refused)?;
         self.check_change(&group.value, &spec).await?;
 
         let instances: Vec<Instance> =
@@ -183,26 +167,14 @@ impl Service {
         let targets: Vec<InstanceId> = match &source_task {
             None => plan::select_targets(&instances, &spec.lifecycle_states),
             Some(source) => {
-                // R12: the instances the source changed that still exist.
                 let works = store.work_list(&source.value.id).await?;
-                let mut changed: Vec<(i64, InstanceId)> = Vec::new();
-                for work in works.iter().filter(|work| work.value.applied) {
-                    if let Some(instance) = instances.iter().find(|i| i.id == work.value.instance_id) {
-                        if rollback_eligible(instance.lifecycle_state) {
-                            changed.push((instance.created_at, instance.id.clone()));
-                        }
-                    }
-                }
-                changed.sort();
-                changed.into_iter().map(|(_, id)| id).collect()
+                admission::rollback_targets(works.iter().map(|work| &work.value), &instances)
             }
         };
 
         let mut spec = spec;
-        if spec.invoke_type == InvokeType::Invoke && spec.rollback_change.is_none() {
-            if let Change::Package { name, .. } = &spec.change {
-                spec.rollback_change = Some(previous_package(&instances, &targets, name));
-            }
+        if let Some(rollback) = admission::default_rollback_change(&spec, &instances, &targets) {
+            spec.rollback_change = Some(rollback);
         }
 
         // A Waiting source is cancelled first (R12).
@@ -257,52 +229,21 @@ impl Service {
         Ok(task)
     }
 
-    /// R3: the change must name things that exist and fit the group.
+    /// R3: the change must name things that exist and fit the group (`core::admission`); each
+    /// is looked up only once the checks before it passed (finding an image may add it to the
+    /// catalog).
     async fn check_change(&self, group: &ScalingGroup, spec: &RollingUpdateSpec) -> Result<(), ServiceError> {
-        if let Some(configuration_id) = &spec.configuration_id {
-            let configuration = self.store().configuration_get(configuration_id).await?.ok_or_else(|| {
-                ServiceError::not_found(
-                    "InvalidScalingConfigurationId.NotFound",
-                    format!("the scaling configuration {configuration_id} does not exist"),
-                )
-            })?;
-            if configuration.value.group_id != group.id {
-                return Err(ServiceError::rejected(
-                    "InvalidParameter",
-                    format!("the scaling configuration {configuration_id} does not belong to {}", group.id),
-                ));
-            }
-            if spec.invoke_type == InvokeType::Invoke
-                && group.source != InstanceSource::Configuration(configuration_id.clone())
-            {
-                return Err(ServiceError::rejected(
-                    "InvalidParameter",
-                    format!("the scaling configuration {configuration_id} is not the active one of {}", group.id),
-                ));
-            }
-        }
-        match &spec.change {
-            Change::Image { image_id } if !self.image_known(image_id).await? => {
-                return Err(ServiceError::not_found(
-                    "InvalidImageId.NotFound",
-                    format!("the image {image_id} does not exist; add it with `rollscale ess CreateImage --ImageId {image_id}`"),
-                ));
-            }
-            Change::Package { name, version, .. } if self.store().package_get(name, version).await?.is_none() => {
-                return Err(ServiceError::not_found(
-                    "EntityNotExists.PackageVersion",
-                    format!("the package {name} has no version {version}"),
-                ));
-            }
-            Change::ContainerGroup { .. } if group.group_type != GroupType::ECI => {
-                return Err(ServiceError::rejected(
-                    "InvalidParameter",
-                    format!("{} is an ECS group; container-group updates are for ECI groups", group.id),
-                ));
-            }
-            _ => {}
-        }
-        Ok(())
+        let configuration = match &spec.configuration_id {
+            Some(id) => self.store().configuration_get(id).await?.map(|configuration| configuration.value),
+            None => None,
+        };
+        admission::admit_configuration(group, spec, configuration.as_ref()).map_err(refused)?;
+        let found = match &spec.change {
+            Change::Image { image_id } => self.image_known(image_id).await?,
+            Change::Package { name, version, .. } => self.store().package_get(name, version).await?.is_some(),
+            Change::Script(_) | Change::ContainerGroup { .. } => true,
+        };
+        admission::admit_change(group, spec, found).map_err(refused)
     }
 
     async fn wait_final(&self, id: &ExecutionId, timeout: Duration) -> Result<TaskState, ServiceError> {
@@ -1402,8 +1343,6 @@ impl Service {
     }
 }
 
-/// The package version a rollback of an install goes back to: the version most targets had
-/// before, or an uninstall when none had it.
 /// A catalog entry for `id`, checked: cloud image ids and container image references
 /// (`localhost/rollscale-demo:v1`).
 fn image_value(id: &str, name: Option<&str>, os: Option<OsType>) -> Result<Image, ServiceError> {
@@ -1419,20 +1358,12 @@ fn image_value(id: &str, name: Option<&str>, os: Option<OsType>) -> Result<Image
     })
 }
 
-fn previous_package(instances: &[Instance], targets: &[InstanceId], name: &str) -> Change {
-    let mut counts: Vec<(String, usize)> = Vec::new();
-    for instance in instances.iter().filter(|i| targets.contains(&i.id)) {
-        if let Some((_, version)) = instance.packages.iter().find(|(n, _)| n == name) {
-            match counts.iter_mut().find(|(v, _)| v == version) {
-                Some((_, count)) => *count += 1,
-                None => counts.push((version.clone(), 1)),
-            }
-        }
-    }
-    counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    match counts.into_iter().next() {
-        Some((version, _)) => Change::Package { name: name.into(), version, action: PackageAction::Install },
-        None => Change::Package { name: name.into(), version: String::new(), action: PackageAction::Uninstall },
+/// A refusal of R3 (`core::admission`) with the code clients see: a missing thing is NotFound.
+fn refused(refusal: Refusal) -> ServiceError {
+    if refusal.is_not_found() {
+        ServiceError::not_found(refusal.code(), refusal.to_string())
+    } else {
+        ServiceError::rejected(refusal.code(), refusal.to_string())
     }
 }
 

@@ -168,7 +168,7 @@ async fn start_list_and_shapes_follow_the_wire_types() {
     .await;
     assert_eq!(status, 200, "{body}");
     let execution = &body["Execution"];
-    // WIRE.md §7: StartExecution's Parameters is a JSON text; Counters an object; IsParent a bool.
+    // docs/wire.md, "A response": StartExecution's Parameters is a JSON text; Counters an object; IsParent a bool.
     assert!(
         execution["Parameters"].is_string() && execution["Counters"].is_object() && execution["IsParent"].is_boolean()
     );

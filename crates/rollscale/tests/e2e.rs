@@ -1,6 +1,6 @@
-//! End to end: the `rollscale` binary serves on loopback (`rollscale up`), and the seeds'
-//! own commands (`shared/seeds/rolling-update-cli.txt`, with `aliyun` replaced by
-//! `rollscale` and the ids replaced) run against it through the CLI. Then a `kill -9` in the
+//! End to end: the `rollscale` binary serves on loopback (`rollscale up`), and the commands of
+//! Alibaba Cloud's rolling-update CLI walkthrough (with `aliyun` replaced by `rollscale` and the
+//! ids replaced) run against it through the CLI. Then a `kill -9` in the
 //! middle of a rolling update, a restart on the same data, and the task finishes.
 
 mod common;
