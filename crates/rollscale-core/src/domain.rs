@@ -157,6 +157,33 @@ pub struct ContainerSpec {
     pub port: Option<u16>,
 }
 
+/// A container-group `IncrementalUpdate`: a given container whose name is known replaces the
+/// fields it gives (an empty image, command or env, or no port, is "not given") and keeps the
+/// others; a new name is appended, in the order given. Every driver changes containers by this.
+pub fn merge_containers(current: &[ContainerSpec], given: &[ContainerSpec]) -> Vec<ContainerSpec> {
+    let mut merged = current.to_vec();
+    for update in given {
+        match merged.iter_mut().find(|container| container.name == update.name) {
+            Some(container) => {
+                if !update.image.is_empty() {
+                    container.image.clone_from(&update.image);
+                }
+                if !update.command.is_empty() {
+                    container.command.clone_from(&update.command);
+                }
+                if !update.env.is_empty() {
+                    container.env.clone_from(&update.env);
+                }
+                if update.port.is_some() {
+                    container.port = update.port;
+                }
+            }
+            None => merged.push(update.clone()),
+        }
+    }
+    merged
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScalingConfiguration {
     pub id: ScalingConfigurationId,

@@ -88,6 +88,17 @@ wire_enum!(
     ContainerUpdateType { RenewUpdate, IncrementalUpdate }
 );
 
+impl ContainerUpdateType {
+    /// The containers an instance with `current` has after this update gives `given`: exactly
+    /// those given (`RenewUpdate`), or the two merged ([`crate::domain::merge_containers`]).
+    pub fn apply(self, current: &[ContainerSpec], given: &[ContainerSpec]) -> Vec<ContainerSpec> {
+        match self {
+            ContainerUpdateType::RenewUpdate => given.to_vec(),
+            ContainerUpdateType::IncrementalUpdate => crate::domain::merge_containers(current, given),
+        }
+    }
+}
+
 pub const DEFAULT_BATCH_NUMBER: u32 = 5;
 pub const MAX_BATCH_NUMBER: u32 = 100;
 pub const DEFAULT_SCRIPT_TIMEOUT_S: u32 = 600;

@@ -5,7 +5,6 @@ use crate::docker::DockerConfig;
 use crate::{FleetError, InstanceSpec};
 use rollscale_core::domain::{ContainerSpec, GroupType};
 use rollscale_core::ids::{InstanceId, ScalingGroupId};
-use rollscale_core::params::ContainerUpdateType;
 use std::collections::{BTreeMap, HashMap};
 
 /// The suffix of a container made ahead of a swap (see the module docs of `docker`).
@@ -320,45 +319,6 @@ fn same_image_name(a: &str, b: &str) -> bool {
     a == b || full(a) == full(b)
 }
 
-/// `IncrementalUpdate`: the given fields of a container with a known name replace its own
-/// (an empty image, command or env, or no port, is "not given"); new names are appended. The
-/// same rule as the simulated fleet's.
-pub(crate) fn merge_containers(current: &[ContainerSpec], given: &[ContainerSpec]) -> Vec<ContainerSpec> {
-    let mut merged = current.to_vec();
-    for update in given {
-        match merged.iter_mut().find(|container| container.name == update.name) {
-            Some(container) => {
-                if !update.image.is_empty() {
-                    container.image.clone_from(&update.image);
-                }
-                if !update.command.is_empty() {
-                    container.command.clone_from(&update.command);
-                }
-                if !update.env.is_empty() {
-                    container.env.clone_from(&update.env);
-                }
-                if update.port.is_some() {
-                    container.port = update.port;
-                }
-            }
-            None => merged.push(update.clone()),
-        }
-    }
-    merged
-}
-
-/// The containers an update leads to.
-pub(crate) fn updated_containers(
-    update_type: ContainerUpdateType,
-    current: &[ContainerSpec],
-    given: &[ContainerSpec],
-) -> Vec<ContainerSpec> {
-    match update_type {
-        ContainerUpdateType::RenewUpdate => given.to_vec(),
-        ContainerUpdateType::IncrementalUpdate => merge_containers(current, given),
-    }
-}
-
 /// Parses the package file: one `name<TAB>version` line per installed package.
 pub(crate) fn parse_packages(text: &str) -> Vec<(String, String)> {
     let mut packages: BTreeMap<String, String> = BTreeMap::new();
@@ -537,19 +497,6 @@ mod tests {
         assert!(Layout::group(&labels, id(), group(), "eci", same).is_err());
         assert!(Layout::group(&labels, id(), group(), "eci", vec![]).is_err());
         assert!(Layout::group(&labels, id(), group(), "eci", vec![container("x", "", None)]).is_err());
-    }
-
-    #[test]
-    fn updates_renew_or_merge() {
-        let current = vec![container("web", "a:1", Some(80)), container("side", "b:1", None)];
-        let given = vec![container("side", "b:2", None), container("new", "c:1", None)];
-        let renewed = updated_containers(ContainerUpdateType::RenewUpdate, &current, &given);
-        assert_eq!(renewed, given);
-        let merged = updated_containers(ContainerUpdateType::IncrementalUpdate, &current, &given);
-        assert_eq!(merged.len(), 3);
-        assert_eq!(merged[0], current[0]);
-        assert_eq!(merged[1].image, "b:2");
-        assert_eq!(merged[2].name, "new");
     }
 
     #[test]

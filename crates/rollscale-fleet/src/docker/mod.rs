@@ -1177,7 +1177,7 @@ impl Fleet for DockerFleet {
         // What the containers run, against what the update asks of the recorded ones: a container
         // made again out of band from another image is changed back.
         let current = existing.containers();
-        let desired = layout::updated_containers(update_type, &existing.recorded_containers(), containers);
+        let desired = update_type.apply(&existing.recorded_containers(), containers);
         if desired == current {
             if existing.started || !existing.running() {
                 return self.wait_ready(id).await;

@@ -337,32 +337,6 @@ fn lost(operation: &str, id: &InstanceId) -> FleetError {
     FleetError::Unavailable(format!("simulated lost response: {operation} on {id}"))
 }
 
-/// `IncrementalUpdate`: the given fields of a container with a known name replace its own
-/// (an empty image, command or env, or no port, is "not given"); new names are appended.
-fn merge_containers(current: &[ContainerSpec], given: &[ContainerSpec]) -> Vec<ContainerSpec> {
-    let mut merged = current.to_vec();
-    for update in given {
-        match merged.iter_mut().find(|container| container.name == update.name) {
-            Some(container) => {
-                if !update.image.is_empty() {
-                    container.image.clone_from(&update.image);
-                }
-                if !update.command.is_empty() {
-                    container.command.clone_from(&update.command);
-                }
-                if !update.env.is_empty() {
-                    container.env.clone_from(&update.env);
-                }
-                if update.port.is_some() {
-                    container.port = update.port;
-                }
-            }
-            None => merged.push(update.clone()),
-        }
-    }
-    merged
-}
-
 impl Default for SimFleet {
     fn default() -> Self {
         SimFleet::new(SimConfig::default())
@@ -864,10 +838,7 @@ impl SimFleet {
         let Some(instance) = state.instances.get_mut(id) else {
             return Err(FleetError::NotFound(id.clone()));
         };
-        let updated = match update_type {
-            ContainerUpdateType::RenewUpdate => containers.to_vec(),
-            ContainerUpdateType::IncrementalUpdate => merge_containers(&instance.containers, containers),
-        };
+        let updated = update_type.apply(&instance.containers, containers);
         if updated == instance.containers {
             state.calls.noop_update_containers += 1;
         } else {
@@ -1116,25 +1087,6 @@ mod tests {
         assert_eq!(sanitize_rate(-1.0), 0.0);
         assert_eq!(sanitize_rate(2.0), 1.0);
         assert_eq!(sanitize_rate(0.25), 0.25);
-    }
-
-    #[test]
-    fn incremental_merge_replaces_given_fields_and_appends_new_names() {
-        let current = vec![
-            ContainerSpec { name: "web".into(), image: "nginx:1".into(), port: Some(80), ..Default::default() },
-            ContainerSpec { name: "side".into(), image: "envoy:1".into(), ..Default::default() },
-        ];
-        let given = vec![
-            ContainerSpec { name: "web".into(), env: vec![("A".into(), "1".into())], ..Default::default() },
-            ContainerSpec { name: "new".into(), image: "redis:7".into(), ..Default::default() },
-        ];
-        let merged = merge_containers(&current, &given);
-        assert_eq!(merged.len(), 3);
-        assert_eq!(merged[0].image, "nginx:1");
-        assert_eq!(merged[0].port, Some(80));
-        assert_eq!(merged[0].env, vec![("A".to_string(), "1".to_string())]);
-        assert_eq!(merged[1], current[1]);
-        assert_eq!(merged[2].name, "new");
     }
 
     #[test]
