@@ -10,6 +10,7 @@ pub mod admission;
 pub mod alert;
 pub mod domain;
 pub mod error;
+pub mod group;
 pub mod health;
 pub mod ids;
 pub mod image_task;

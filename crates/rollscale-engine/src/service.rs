@@ -430,25 +430,16 @@ impl Service {
 
     // ---------------------------------------------------------------- scaling groups
 
+    /// `CreateScalingGroup`: its values checked by `core::group` and `core::health` first.
     pub async fn create_group(&self, new: NewGroup) -> Result<ScalingGroup, ServiceError> {
-        if new.name.trim().is_empty() || new.name.len() > 64 {
-            return Err(ServiceError::rejected("InvalidParameter", "ScalingGroupName must be 1 to 64 characters"));
-        }
-        if new.max_size < new.min_size || new.max_size > 10_000 {
-            return Err(ServiceError::rejected(
-                "InvalidParameter",
-                "MaxSize must be at least MinSize and at most 10000",
-            ));
-        }
+        use rollscale_core::group::{check_drain_timeout, check_group_name, check_name, Sizes};
+        let region_id = if new.region_id.is_empty() { "local".to_string() } else { new.region_id };
+        check_group_name(&new.name)?;
+        check_name("RegionId", &region_id)?;
+        let sizes = Sizes::new(new.min_size, new.max_size, new.desired_capacity)?;
+        let drain_timeout_s = new.drain_timeout_s.map(check_drain_timeout).transpose()?;
         let (health_check_types, health_check_grace_period_s) =
             health_check_settings(new.health_check_types.as_deref(), new.health_check_grace_period_s)?;
-        let desired = new.desired_capacity.unwrap_or(new.min_size);
-        if desired < new.min_size || desired > new.max_size {
-            return Err(ServiceError::rejected(
-                "InvalidParameter",
-                "DesiredCapacity must be between MinSize and MaxSize",
-            ));
-        }
         for lb in &new.load_balancer_ids {
             if self.store().lb_get(lb).await?.is_none() {
                 return Err(ServiceError::not_found(
@@ -473,16 +464,16 @@ impl Service {
         let group = ScalingGroup {
             id: ScalingGroupId::from_random(random_bits()),
             name: new.name,
-            region_id: if new.region_id.is_empty() { "local".into() } else { new.region_id },
+            region_id,
             group_type: new.group_type.unwrap_or(GroupType::ECS),
             status: GroupStatus::Inactive,
-            min_size: new.min_size,
-            max_size: new.max_size,
-            desired_capacity: desired,
+            min_size: sizes.min,
+            max_size: sizes.max,
+            desired_capacity: sizes.desired,
             source,
             load_balancer_ids: new.load_balancer_ids,
             suspended_processes: Vec::new(),
-            drain_timeout_s: new.drain_timeout_s.unwrap_or(0),
+            drain_timeout_s: drain_timeout_s.unwrap_or(0),
             health_check_types: health_check_types.unwrap_or_else(default_health_check_types),
             health_check_grace_period_s: health_check_grace_period_s.unwrap_or(0),
             created_at: now_millis(),
@@ -506,39 +497,40 @@ impl Service {
             .collect())
     }
 
-    /// Changes a group; returns it as written.
+    /// Changes a group (`ModifyScalingGroup`), the values given checked as `create_group`
+    /// checks them; returns it as written.
     pub async fn modify_group(&self, id: &str, changes: GroupChanges) -> Result<ScalingGroup, ServiceError> {
+        use rollscale_core::group::{check_drain_timeout, check_group_name, Sizes};
         let id = parse_group_id(id)?;
+        if let Some(name) = &changes.name {
+            check_group_name(name)?;
+        }
+        let drain_timeout_s = changes.drain_timeout_s.map(check_drain_timeout).transpose()?;
         let (health_check_types, health_check_grace_period_s) =
             health_check_settings(changes.health_check_types.as_deref(), changes.health_check_grace_period_s)?;
         loop {
             let group = self.store().group_get(&id).await?.ok_or_else(|| group_not_found(id.as_str()))?;
             let mut next = group.value.clone();
-            if let Some(name) = &changes.name {
+            if let Some(name) = changes.name.as_ref().filter(|name| **name != next.name) {
+                if self.store().group_get_by_name(name).await?.is_some() {
+                    return Err(ServiceError::rejected(
+                        "ScalingGroupName.Duplicate",
+                        format!("a scaling group named {name} exists"),
+                    ));
+                }
                 next.name = name.clone();
             }
-            next.min_size = changes.min_size.unwrap_or(next.min_size);
-            next.max_size = changes.max_size.unwrap_or(next.max_size);
-            next.desired_capacity = changes.desired_capacity.unwrap_or(next.desired_capacity);
-            next.drain_timeout_s = changes.drain_timeout_s.unwrap_or(next.drain_timeout_s);
+            let sizes = Sizes { min: next.min_size, max: next.max_size, desired: next.desired_capacity }.change(
+                changes.min_size,
+                changes.max_size,
+                changes.desired_capacity,
+            )?;
+            (next.min_size, next.max_size, next.desired_capacity) = (sizes.min, sizes.max, sizes.desired);
+            next.drain_timeout_s = drain_timeout_s.unwrap_or(next.drain_timeout_s);
             if let Some(types) = &health_check_types {
                 next.health_check_types = types.clone();
             }
             next.health_check_grace_period_s = health_check_grace_period_s.unwrap_or(next.health_check_grace_period_s);
-            if next.max_size < next.min_size || next.max_size > 10_000 {
-                return Err(ServiceError::rejected(
-                    "InvalidParameter",
-                    "MaxSize must be at least MinSize and at most 10000",
-                ));
-            }
-            if changes.desired_capacity.is_none() {
-                next.desired_capacity = next.desired_capacity.clamp(next.min_size, next.max_size);
-            } else if next.desired_capacity < next.min_size || next.desired_capacity > next.max_size {
-                return Err(ServiceError::rejected(
-                    "InvalidParameter",
-                    "DesiredCapacity must be between MinSize and MaxSize",
-                ));
-            }
             if let Some(configuration_id) = &changes.active_configuration_id {
                 self.activate_configuration(&mut next, configuration_id).await?;
             }
@@ -648,7 +640,18 @@ impl Service {
 
     // ---------------------------------------------------------------- configurations
 
+    /// `CreateScalingConfiguration`: a name and an instance type that are not given (or empty)
+    /// default to the configuration's id and `sim.small`; given ones are checked by
+    /// `core::group`.
     pub async fn create_configuration(&self, new: NewConfiguration) -> Result<ScalingConfiguration, ServiceError> {
+        let name = new.name.filter(|name| !name.is_empty());
+        if let Some(name) = &name {
+            rollscale_core::group::check_configuration_name(name)?;
+        }
+        let instance_type = new.instance_type.filter(|kind| !kind.is_empty());
+        if let Some(kind) = &instance_type {
+            rollscale_core::group::check_name("InstanceType", kind)?;
+        }
         let group_id = parse_group_id(&new.group_id)?;
         let group = self.store().group_get(&group_id).await?.ok_or_else(|| group_not_found(&new.group_id))?;
         if !self.image_known(&new.image_id).await? {
@@ -659,11 +662,11 @@ impl Service {
         }
         let id = ScalingConfigurationId::from_random(random_bits());
         let configuration = ScalingConfiguration {
-            name: new.name.filter(|n| !n.is_empty()).unwrap_or_else(|| id.to_string()),
+            name: name.unwrap_or_else(|| id.to_string()),
             id,
             group_id: group_id.clone(),
             image_id: new.image_id,
-            instance_type: new.instance_type.unwrap_or_else(|| "sim.small".into()),
+            instance_type: instance_type.unwrap_or_else(|| "sim.small".into()),
             state: ConfigurationState::Inactive,
             containers: new.containers,
             created_at: now_millis(),
@@ -698,13 +701,16 @@ impl Service {
     }
 
     /// `ModifyScalingConfiguration`: name and image (new instances only; running ones are
-    /// changed by a rolling update).
+    /// changed by a rolling update). A name given is checked by `core::group`.
     pub async fn modify_configuration(
         &self,
         id: &str,
         name: Option<String>,
         image_id: Option<String>,
     ) -> Result<ScalingConfiguration, ServiceError> {
+        if let Some(name) = &name {
+            rollscale_core::group::check_configuration_name(name)?;
+        }
         let config_id = ScalingConfigurationId::parse(id).ok_or_else(|| {
             ServiceError::not_found(
                 "InvalidScalingConfigurationId.NotFound",

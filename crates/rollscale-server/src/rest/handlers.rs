@@ -26,22 +26,13 @@ use std::time::Duration;
 
 type Reply<T> = Result<Json<T>, ApiError>;
 
-/// The most a sized field may be, as the RPC API allows.
-const MAX_SIZE: u32 = 10_000;
-
-/// A group's health check types and grace period as the body gives them, checked as the RPC
-/// API checks them.
-fn health_check(
+/// A group's health check types as the body gives them, parsed as the RPC API parses them.
+/// The limits of a group's values (sizes, names, drain time, the health check's) are the
+/// service's (`core::group`, `core::health`): a handler only parses.
+fn health_check_types(
     types: Option<&[String]>,
-    grace_period_s: Option<u32>,
-) -> Result<(Option<Vec<rollscale_core::domain::HealthCheckType>>, Option<u32>), ApiError> {
-    let max = crate::rpc::ess::MAX_HEALTH_CHECK_GRACE_PERIOD_S;
-    if grace_period_s.is_some_and(|s| s > max) {
-        let message = format!("health_check_grace_period_s must be from 0 to {max}");
-        return Err(ApiError::new(400, "InvalidParameter", message));
-    }
-    let types = types.map(|types| crate::rpc::ess::health_check_types("health_check_types", types)).transpose()?;
-    Ok((types, grace_period_s))
+) -> Result<Option<Vec<rollscale_core::domain::HealthCheckType>>, ApiError> {
+    types.map(|types| crate::rpc::ess::health_check_types("health_check_types", types)).transpose()
 }
 
 /// A JSON body, or `InvalidParameter` naming what is wrong with it.
@@ -62,15 +53,6 @@ fn optional_body<T: DeserializeOwned + Default>(bytes: &[u8]) -> Result<T, ApiEr
     }
     serde_json::from_slice(bytes)
         .map_err(|error| ApiError::new(400, "InvalidParameter", format!("the request body: {error}")))
-}
-
-fn size(name: &str, value: Option<u32>) -> Result<Option<u32>, ApiError> {
-    match value {
-        Some(value) if value > MAX_SIZE => {
-            Err(ApiError::new(400, "InvalidParameter", format!("{name} must be from 0 to {MAX_SIZE}")))
-        }
-        other => Ok(other),
-    }
 }
 
 pub async fn openapi() -> impl IntoResponse {
@@ -123,11 +105,7 @@ pub async fn create_group(
             ApiError::new(404, "InvalidLoadBalancerId.NotFound", format!("the load balancer {text} does not exist"))
         })?);
     }
-    if new.drain_timeout_s.is_some_and(|s| s > 3600) {
-        return Err(ApiError::new(400, "InvalidParameter", "drain_timeout_s must be from 0 to 3600"));
-    }
-    let (health_check_types, health_check_grace_period_s) =
-        health_check(new.health_check_types.as_deref(), new.health_check_grace_period_s)?;
+    let health_check_types = health_check_types(new.health_check_types.as_deref())?;
     let launch_template = match new.launch_template_id.as_deref() {
         None => None,
         Some(text) => {
@@ -157,14 +135,14 @@ pub async fn create_group(
             name: new.name,
             region_id: new.region_id.unwrap_or_else(|| "local".into()),
             group_type,
-            min_size: size("min_size", Some(new.min_size))?.unwrap_or(0),
-            max_size: size("max_size", Some(new.max_size))?.unwrap_or(0),
-            desired_capacity: size("desired_capacity", new.desired_capacity)?,
+            min_size: new.min_size,
+            max_size: new.max_size,
+            desired_capacity: new.desired_capacity,
             load_balancer_ids,
             drain_timeout_s: new.drain_timeout_s,
             launch_template,
             health_check_types,
-            health_check_grace_period_s,
+            health_check_grace_period_s: new.health_check_grace_period_s,
         })
         .await?;
     Ok(Json(ScalingGroupView::from(&group)))
@@ -180,11 +158,7 @@ pub async fn modify_group(
     changes: Result<Json<ScalingGroupChanges>, JsonRejection>,
 ) -> Reply<ScalingGroupView> {
     let changes = body(changes)?;
-    if changes.drain_timeout_s.is_some_and(|s| s > 3600) {
-        return Err(ApiError::new(400, "InvalidParameter", "drain_timeout_s must be from 0 to 3600"));
-    }
-    let (health_check_types, health_check_grace_period_s) =
-        health_check(changes.health_check_types.as_deref(), changes.health_check_grace_period_s)?;
+    let health_check_types = health_check_types(changes.health_check_types.as_deref())?;
     let active_configuration_id = match changes.scaling_configuration_id.as_deref() {
         None => None,
         Some(text) => Some(rollscale_core::ids::ScalingConfigurationId::parse(text).ok_or_else(|| {
@@ -201,13 +175,13 @@ pub async fn modify_group(
             &id,
             GroupChanges {
                 name: changes.name,
-                min_size: size("min_size", changes.min_size)?,
-                max_size: size("max_size", changes.max_size)?,
-                desired_capacity: size("desired_capacity", changes.desired_capacity)?,
+                min_size: changes.min_size,
+                max_size: changes.max_size,
+                desired_capacity: changes.desired_capacity,
                 active_configuration_id,
                 drain_timeout_s: changes.drain_timeout_s,
                 health_check_types,
-                health_check_grace_period_s,
+                health_check_grace_period_s: changes.health_check_grace_period_s,
             },
         )
         .await?;

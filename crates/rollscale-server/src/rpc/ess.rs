@@ -198,9 +198,10 @@ pub async fn dispatch(service: &Service, version: &str, action: &str, params: &P
                     _ => None,
                 }
                 .and_then(|weight| u32::try_from(weight).ok())
-                .filter(|weight| *weight <= 100)
                 .ok_or_else(|| {
-                    ApiError::new(400, "InvalidParameter", format!("the Weight of {id} must be 0 to 100"))
+                    // 0 to 100: the service's check.
+                    let message = format!("BackendServers: the Weight of {id} must be a whole number");
+                    ApiError::new(400, "InvalidParameter", message)
                 })?;
                 weights.push((id.to_string(), weight));
             }
@@ -210,7 +211,7 @@ pub async fn dispatch(service: &Service, version: &str, action: &str, params: &P
             )
         }
         "CreateLoadBalancer" => {
-            let weight = int_param(params, "DefaultWeight", 0, 100)?.unwrap_or(100);
+            let weight = count_param(params, "DefaultWeight")?.unwrap_or(100);
             let lb = service.create_load_balancer(required(params, "LoadBalancerName")?, weight).await?;
             Ok(json!({ "LoadBalancerId": lb.id }))
         }
@@ -274,25 +275,36 @@ fn int_param(params: &Params, name: &str, min: u32, max: u32) -> Result<Option<u
     }
 }
 
-/// The longest health check grace period a group takes, in seconds (rollscale's
-/// `HealthCheckGracePeriod`).
-pub(crate) const MAX_HEALTH_CHECK_GRACE_PERIOD_S: u32 = rollscale_core::health::MAX_GRACE_PERIOD_S;
+/// A count or a number of seconds: a whole number from 0 that fits 32 bits, as the REST API's
+/// `u32` fields. Its limits (`MaxSize` at most 10,000, …) are the domain's, checked by the
+/// service (`core::group`, `core::health`), not here.
+fn count_param(params: &Params, name: &str) -> Result<Option<u32>, ApiError> {
+    match params.i64(name).map_err(|e| ApiError::new(400, e.code(), e.to_string()))? {
+        None => Ok(None),
+        Some(value) => u32::try_from(value).map(Some).map_err(|_| {
+            ApiError::new(400, "InvalidParameter", format!("{name} must be a whole number from 0 to {}", u32::MAX))
+        }),
+    }
+}
 
 /// A group's health check types as given under `name`: each `ECS`, `LOAD_BALANCER` (or
-/// `LOADBALANCER`) or `NONE`, repeats taken once, `NONE` only alone. An unknown value, none
-/// at all, or `NONE` with another is refused with `InvalidParameter.HealthCheckType`. The REST
-/// API takes its `health_check_types` through here too.
+/// `LOADBALANCER`) or `NONE`; an unknown value is refused with `InvalidParameter.HealthCheckType`.
+/// The REST API parses its `health_check_types` through here too; the list's rule (repeats
+/// taken once, `NONE` only alone, not empty) is `core::health::check_types`, which the
+/// service applies.
 pub(crate) fn health_check_types(name: &str, values: &[String]) -> Result<Vec<HealthCheckType>, ApiError> {
-    let refused = |message: String| ApiError::new(400, "InvalidParameter.HealthCheckType", message);
-    let types = values
+    values
         .iter()
         .map(|value| {
             HealthCheckType::parse(value).ok_or_else(|| {
-                refused(format!("{name} \"{value}\" is not one of ECS, LOAD_BALANCER (or LOADBALANCER), NONE"))
+                ApiError::new(
+                    400,
+                    "InvalidParameter.HealthCheckType",
+                    format!("{name} \"{value}\" is not one of ECS, LOAD_BALANCER (or LOADBALANCER), NONE"),
+                )
             })
         })
-        .collect::<Result<Vec<_>, _>>()?;
-    rollscale_core::health::check_types(name, &types).map_err(refused)
+        .collect()
 }
 
 /// `HealthCheckType` (one) or `HealthCheckTypes` (`HealthCheckTypes.N`, or a JSON array): the
@@ -306,10 +318,6 @@ fn health_check_params(params: &Params) -> Result<Option<Vec<HealthCheckType>>, 
         return Ok(None);
     }
     health_check_types("HealthCheckTypes", &many).map(Some)
-}
-
-fn grace_period_param(params: &Params) -> Result<Option<u32>, ApiError> {
-    int_param(params, "HealthCheckGracePeriod", 0, MAX_HEALTH_CHECK_GRACE_PERIOD_S)
 }
 
 fn paging(params: &Params) -> Result<(i64, i64, i64), ApiError> {
@@ -342,12 +350,12 @@ async fn create_group(service: &Service, params: &Params) -> Result<Value, ApiEr
             ApiError::new(400, "InvalidParameter", format!("GroupType \"{text}\" is not one of ECS, ECI"))
         })?),
     };
-    let min_size = int_param(params, "MinSize", 0, 10_000)?
+    let min_size = count_param(params, "MinSize")?
         .ok_or_else(|| ApiError::new(400, "MissingParameter", "the parameter MinSize is required"))?;
-    let max_size = int_param(params, "MaxSize", 0, 10_000)?
+    let max_size = count_param(params, "MaxSize")?
         .ok_or_else(|| ApiError::new(400, "MissingParameter", "the parameter MaxSize is required"))?;
     let health_check_types = health_check_params(params)?;
-    let health_check_grace_period_s = grace_period_param(params)?;
+    let health_check_grace_period_s = count_param(params, "HealthCheckGracePeriod")?;
     let group = service
         .create_group(NewGroup {
             name: params
@@ -358,9 +366,9 @@ async fn create_group(service: &Service, params: &Params) -> Result<Value, ApiEr
             group_type,
             min_size,
             max_size,
-            desired_capacity: int_param(params, "DesiredCapacity", 0, 10_000)?,
+            desired_capacity: count_param(params, "DesiredCapacity")?,
             load_balancer_ids,
-            drain_timeout_s: int_param(params, "DrainTimeout", 0, 3600)?,
+            drain_timeout_s: count_param(params, "DrainTimeout")?,
             launch_template: launch_template(params)?,
             health_check_types,
             health_check_grace_period_s,
@@ -463,13 +471,13 @@ async fn modify_group(service: &Service, params: &Params) -> Result<Value, ApiEr
             required(params, "ScalingGroupId")?,
             GroupChanges {
                 name: params.get_nonempty("ScalingGroupName").map(str::to_string),
-                min_size: int_param(params, "MinSize", 0, 10_000)?,
-                max_size: int_param(params, "MaxSize", 0, 10_000)?,
-                desired_capacity: int_param(params, "DesiredCapacity", 0, 10_000)?,
+                min_size: count_param(params, "MinSize")?,
+                max_size: count_param(params, "MaxSize")?,
+                desired_capacity: count_param(params, "DesiredCapacity")?,
                 active_configuration_id: configuration,
-                drain_timeout_s: int_param(params, "DrainTimeout", 0, 3600)?,
+                drain_timeout_s: count_param(params, "DrainTimeout")?,
                 health_check_types: health_check_params(params)?,
-                health_check_grace_period_s: grace_period_param(params)?,
+                health_check_grace_period_s: count_param(params, "HealthCheckGracePeriod")?,
             },
         )
         .await?;
