@@ -60,15 +60,16 @@ pub struct NewConfiguration {
     pub containers: Vec<ContainerSpec>,
 }
 
-/// An operator's notification of a task, in OOS's `NotifyExecution` terms.
-#[derive(Clone, Debug, Default)]
-pub struct Notify {
-    pub execution_id: String,
-    pub notify_type: String,
-    /// The child execution (an instance's), for RetryTask, SkipTask and CancelTask.
-    pub task_execution_id: Option<String>,
-    /// Or the instance id, as OOS's `LoopItem`.
-    pub loop_item: Option<String>,
+/// An operator's notification of a task: what the server makes of OOS's `NotifyExecution`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Notification {
+    /// A paused task goes on (`Approve`).
+    Approve,
+    /// The task is cancelled (`Reject`).
+    Reject,
+    /// A decision about one instance (`RetryTask`, `SkipTask`, `CancelTask`), named by its child
+    /// execution or by its instance id.
+    Decide { instance: String, decision: InstanceDecision },
 }
 
 const MAX_STANDBY_BATCH: usize = 100;
@@ -375,33 +376,14 @@ impl Service {
     /// `NotifyExecution`: `Approve` continues a batch pause, `Reject` cancels the task,
     /// `RetryTask`/`SkipTask`/`CancelTask` decide on the instance named by `TaskExecutionId`
     /// (its child execution) or `LoopItem` (its instance id).
-    pub async fn notify(&self, notify: &Notify) -> Result<(), ServiceError> {
-        let instance = || {
-            notify.task_execution_id.clone().or_else(|| notify.loop_item.clone()).filter(|s| !s.is_empty()).ok_or_else(|| {
-                ServiceError::rejected(
-                    "MissingParameter",
-                    format!("NotifyType {} needs TaskExecutionId (the instance's child execution) or LoopItem (its instance id)", notify.notify_type),
-                )
-            })
-        };
-        match notify.notify_type.as_str() {
-            "Approve" => self.continue_task(&notify.execution_id).await.map(|_| ()),
-            "Reject" => self.cancel_task(&notify.execution_id, false).await.map(|_| ()),
-            "RetryTask" => {
-                self.decide_instance(&notify.execution_id, &instance()?, InstanceDecision::Retry).await.map(|_| ())
+    /// Carries out an operator's notification of the task `execution_id`.
+    pub async fn notify(&self, execution_id: &str, notification: Notification) -> Result<(), ServiceError> {
+        match notification {
+            Notification::Approve => self.continue_task(execution_id).await.map(|_| ()),
+            Notification::Reject => self.cancel_task(execution_id, false).await.map(|_| ()),
+            Notification::Decide { instance, decision } => {
+                self.decide_instance(execution_id, &instance, decision).await.map(|_| ())
             }
-            "SkipTask" => {
-                self.decide_instance(&notify.execution_id, &instance()?, InstanceDecision::Skip).await.map(|_| ())
-            }
-            "CancelTask" => {
-                self.decide_instance(&notify.execution_id, &instance()?, InstanceDecision::Cancel).await.map(|_| ())
-            }
-            other => Err(ServiceError::rejected(
-                "InvalidParameter",
-                format!(
-                    "NotifyType \"{other}\" is not supported; use Approve, Reject, RetryTask, SkipTask or CancelTask"
-                ),
-            )),
         }
     }
 

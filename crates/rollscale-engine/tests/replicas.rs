@@ -13,8 +13,8 @@ mod common;
 use common::{fast_config, IMAGE_TEMPLATE, NEW_IMAGE, OLD_IMAGE};
 use rollscale_core::domain::{LifecycleState, ScalingGroup};
 use rollscale_core::ids::{ExecutionId, InstanceId};
-use rollscale_core::task::{InstanceStatus, InstanceWork, TaskState, TaskStatus, WaitingStatus};
-use rollscale_engine::service::{NewConfiguration, NewGroup, Notify};
+use rollscale_core::task::{InstanceDecision, InstanceStatus, InstanceWork, TaskState, TaskStatus, WaitingStatus};
+use rollscale_engine::service::{NewConfiguration, NewGroup, Notification};
 use rollscale_engine::{Engine, EngineConfig, Replication, Service};
 use rollscale_fleet::sim::{SimConfig, SimFleet, SimLbConfig, SimLoadBalancer};
 use rollscale_store::{task_lease_name, Store, RECONCILER_LEASE};
@@ -291,12 +291,10 @@ async fn a_retry_a_cancel_and_a_rollback_through_the_non_owner_reach_the_owner()
 
     // Retry through B: A runs the instance again and goes on.
     b.service
-        .notify(&Notify {
-            execution_id: id.to_string(),
-            notify_type: "RetryTask".into(),
-            task_execution_id: Some(failed.execution_id.to_string()),
-            loop_item: None,
-        })
+        .notify(
+            id.as_str(),
+            Notification::Decide { instance: failed.execution_id.to_string(), decision: InstanceDecision::Retry },
+        )
         .await
         .expect("retry through B");
     wait_for(&b, &id, "the retried instance's success", |_, works| {

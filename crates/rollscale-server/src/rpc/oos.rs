@@ -3,7 +3,8 @@
 use super::request::Params;
 use super::{list, page, render, required};
 use crate::error::ApiError;
-use rollscale_engine::service::Notify;
+use rollscale_core::task::InstanceDecision;
+use rollscale_engine::service::Notification;
 use rollscale_engine::Service;
 use rollscale_store::{Execution, ExecutionFilter};
 use serde_json::{json, Value};
@@ -146,13 +147,41 @@ async fn list_task_executions(service: &Service, params: &Params) -> Result<Valu
 }
 
 async fn notify_execution(service: &Service, params: &Params) -> Result<Value, ApiError> {
-    let notify = Notify {
-        execution_id: required(params, "ExecutionId")?.to_string(),
-        notify_type: required(params, "NotifyType")?.to_string(),
-        task_execution_id: task_execution_id(params)?,
-        loop_item: params.get_nonempty("LoopItem").map(str::to_string),
+    let execution_id = required(params, "ExecutionId")?;
+    let notify_type = required(params, "NotifyType")?;
+    // The instance a decision is about: its child execution (`TaskExecutionId`), or its id
+    // (`LoopItem`).
+    let decide = |decision| -> Result<Notification, ApiError> {
+        let instance = task_execution_id(params)?
+            .or_else(|| params.get_nonempty("LoopItem").map(str::to_string))
+            .ok_or_else(|| {
+                ApiError::new(
+                    400,
+                    "MissingParameter",
+                    format!(
+                        "NotifyType {notify_type} needs TaskExecutionId (the instance's child execution) or \
+                             LoopItem (its instance id)"
+                    ),
+                )
+            })?;
+        Ok(Notification::Decide { instance, decision })
     };
-    service.notify(&notify).await?;
+    let notification =
+        match notify_type {
+            "Approve" => Notification::Approve,
+            "Reject" => Notification::Reject,
+            "RetryTask" => decide(InstanceDecision::Retry)?,
+            "SkipTask" => decide(InstanceDecision::Skip)?,
+            "CancelTask" => decide(InstanceDecision::Cancel)?,
+            other => return Err(ApiError::new(
+                400,
+                "InvalidParameter",
+                format!(
+                    "NotifyType \"{other}\" is not supported; use Approve, Reject, RetryTask, SkipTask or CancelTask"
+                ),
+            )),
+        };
+    service.notify(execution_id, notification).await?;
     Ok(json!({}))
 }
 
