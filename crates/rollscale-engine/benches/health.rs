@@ -9,12 +9,8 @@
 mod common;
 
 use common::{arg, cpu_seconds, peak_mib};
-use rollscale_engine::service::{NewConfiguration, NewGroup};
-use rollscale_engine::{Engine, EngineConfig, Service};
-use rollscale_fleet::sim::{SimConfig, SimFleet, SimLbConfig, SimLoadBalancer};
+use rollscale_engine::EngineConfig;
 use rollscale_fleet::Fault;
-use rollscale_store::Store;
-use std::sync::Arc;
 use std::time::Instant;
 
 const LATENCY_MS: u64 = 20;
@@ -23,30 +19,8 @@ const LATENCY_MS: u64 = 20;
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let size = arg("--size", 10_000);
     let dir = tempfile::tempdir()?;
-    let store = Store::open(&format!("sqlite://{}", dir.path().join("bench.db").display())).await?;
-    let fleet = SimFleet::new(SimConfig { latency_ms: LATENCY_MS, ..SimConfig::default() });
-    let lb = SimLoadBalancer::new(SimLbConfig::default());
-    let engine = Engine::new(store.clone(), Arc::new(fleet.clone()), Arc::new(lb), EngineConfig::default());
-    let service = Service::new(engine);
-    service.create_image("old", None, None).await?;
-    let lb = service.create_load_balancer("lb", 100).await?;
-    let group = service
-        .create_group(NewGroup {
-            name: "bench".into(),
-            max_size: size,
-            desired_capacity: Some(size),
-            load_balancer_ids: vec![lb.id],
-            ..NewGroup::default()
-        })
-        .await?;
-    service
-        .create_configuration(NewConfiguration {
-            group_id: group.id.to_string(),
-            image_id: "old".into(),
-            ..NewConfiguration::default()
-        })
-        .await?;
-    let group = service.enable_group(group.id.as_str(), None).await?;
+    let common::SimBench { fleet, service, group, .. } =
+        common::SimBench::new(dir.path(), size, LATENCY_MS, EngineConfig::default()).await?;
     service.reconcile_group(&group).await?;
     // No process of the group is suspended, so the last pass removes what it finds crashed.
     let group = service.group(group.id.as_str()).await?;

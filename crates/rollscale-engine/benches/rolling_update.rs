@@ -16,11 +16,8 @@ mod common;
 
 use common::{cpu_seconds, peak_mib};
 use rollscale_core::task::TaskStatus;
-use rollscale_engine::service::{NewConfiguration, NewGroup};
-use rollscale_engine::{Engine, EngineConfig, Service};
-use rollscale_fleet::sim::{SimConfig, SimFleet, SimLbConfig, SimLoadBalancer};
-use rollscale_store::{Execution, ExecutionFilter, Store};
-use std::sync::Arc;
+use rollscale_engine::EngineConfig;
+use rollscale_store::{Execution, ExecutionFilter};
 use std::time::{Duration, Instant};
 
 const LATENCY_MS: u64 = 20;
@@ -28,32 +25,9 @@ const BATCHES: u32 = 5;
 
 async fn run(size: u32, poll_children: bool) -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
-    let store = Store::open(&format!("sqlite://{}", dir.path().join("bench.db").display())).await?;
-    let fleet = SimFleet::new(SimConfig { latency_ms: LATENCY_MS, ..SimConfig::default() });
-    let lb = SimLoadBalancer::new(SimLbConfig::default());
     let config = EngineConfig { health_poll: Duration::from_millis(5), ..EngineConfig::default() };
-    let engine = Engine::new(store.clone(), Arc::new(fleet.clone()), Arc::new(lb), config);
-    let service = Service::new(engine.clone());
-    service.create_image("old", None, None).await?;
-    service.create_image("new", None, None).await?;
-    let lb = service.create_load_balancer("lb", 100).await?;
-    let group = service
-        .create_group(NewGroup {
-            name: "bench".into(),
-            max_size: size,
-            desired_capacity: Some(size),
-            load_balancer_ids: vec![lb.id],
-            ..NewGroup::default()
-        })
-        .await?;
-    service
-        .create_configuration(NewConfiguration {
-            group_id: group.id.to_string(),
-            image_id: "old".into(),
-            ..NewConfiguration::default()
-        })
-        .await?;
-    let group = service.enable_group(group.id.as_str(), None).await?;
+    let common::SimBench { store, fleet, service, group, .. } =
+        common::SimBench::new(dir.path(), size, LATENCY_MS, config).await?;
     let setup = Instant::now();
     service.reconcile_group(&group).await?;
     let setup = setup.elapsed();

@@ -66,3 +66,57 @@ pub fn peak_mib() -> f64 {
         .map(|kb| kb / 1024.0)
         .unwrap_or(0.0)
 }
+
+/// What a benchmark over the simulated fleet runs on: a fresh SQLite store, the simulated
+/// fleet and load balancer, and an enabled group "bench" of `size` instances on the image
+/// "old" (the image "new" is in the catalog too) behind one load balancer, not yet reconciled.
+pub struct SimBench {
+    pub store: rollscale_store::Store,
+    pub fleet: rollscale_fleet::sim::SimFleet,
+    pub engine: std::sync::Arc<rollscale_engine::Engine>,
+    pub service: rollscale_engine::Service,
+    pub group: rollscale_core::domain::ScalingGroup,
+}
+
+impl SimBench {
+    pub async fn new(
+        dir: &std::path::Path,
+        size: u32,
+        latency_ms: u64,
+        config: rollscale_engine::EngineConfig,
+    ) -> Result<SimBench, Box<dyn std::error::Error>> {
+        use rollscale_engine::service::{NewConfiguration, NewGroup};
+        use rollscale_fleet::sim::{SimConfig, SimFleet, SimLbConfig, SimLoadBalancer};
+        let store = rollscale_store::Store::open(&format!("sqlite://{}", dir.join("bench.db").display())).await?;
+        let fleet = SimFleet::new(SimConfig { latency_ms, ..SimConfig::default() });
+        let lb = SimLoadBalancer::new(SimLbConfig::default()).with_fleet(fleet.clone());
+        let engine = rollscale_engine::Engine::new(
+            store.clone(),
+            std::sync::Arc::new(fleet.clone()),
+            std::sync::Arc::new(lb),
+            config,
+        );
+        let service = rollscale_engine::Service::new(engine.clone());
+        service.create_image("old", None, None).await?;
+        service.create_image("new", None, None).await?;
+        let lb = service.create_load_balancer("lb", 100).await?;
+        let group = service
+            .create_group(NewGroup {
+                name: "bench".into(),
+                max_size: size,
+                desired_capacity: Some(size),
+                load_balancer_ids: vec![lb.id],
+                ..NewGroup::default()
+            })
+            .await?;
+        service
+            .create_configuration(NewConfiguration {
+                group_id: group.id.to_string(),
+                image_id: "old".into(),
+                ..NewConfiguration::default()
+            })
+            .await?;
+        let group = service.enable_group(group.id.as_str(), None).await?;
+        Ok(SimBench { store, fleet, engine, service, group })
+    }
+}
