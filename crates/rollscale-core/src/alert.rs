@@ -49,8 +49,8 @@ pub struct EventPattern {
     /// The template names (`ACS-ESS-RollingUpdateBy…`) the pattern takes.
     #[serde(default)]
     pub names: Vec<String>,
-    /// The event kinds: `Started`, `BatchDone`, `Paused`, `InstanceFailed`, `Succeeded`,
-    /// `Cancelled`, `Failed`.
+    /// The event kinds by their wire names ([`crate::domain::EventKind`]: `Started`,
+    /// `InstanceFailed`, …), as given: a name that is no kind is kept and matches nothing.
     #[serde(default)]
     pub kinds: Vec<String>,
     #[serde(default)]
@@ -265,7 +265,7 @@ impl EventPattern {
 
     pub fn matches(&self, event: &Event) -> bool {
         let takes = |list: &[String], value: &str| list.is_empty() || list.iter().any(|v| v == value);
-        if !takes(&self.names, &event.name) || !takes(&self.kinds, &event.kind) {
+        if !takes(&self.names, &event.name) || !takes(&self.kinds, event.kind.as_str()) {
             return false;
         }
         if !self.levels.is_empty() && !self.levels.contains(&event.level) {
@@ -405,7 +405,7 @@ impl Delivery {
             "product": "ESS",
             "eventId": event.id,
             "name": event.name,
-            "kind": event.kind,
+            "kind": event.kind.as_str(),
             "level": level_name(event.level),
             "scalingGroupId": event.group_id,
             "executionId": event.execution_id.as_ref().map_or("", |id| id.as_str()),
@@ -434,14 +434,15 @@ impl Delivery {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::EventKind;
     use crate::ids::{ExecutionId, ScalingGroupId};
 
-    fn event(kind: &str, level: EventLevel, content: &str) -> Event {
+    fn event(kind: EventKind, level: EventLevel, content: &str) -> Event {
         Event {
             id: format!("exec-0123456789abcdef0123-3-{kind}"),
             name: "ACS-ESS-RollingUpdateByRunCommandInScalingGroup".into(),
             level,
-            kind: kind.into(),
+            kind,
             group_id: ScalingGroupId::parse("asg-0123456789abcdef0123").expect("id"),
             execution_id: Some(ExecutionId::parse("exec-0123456789abcdef0123").expect("id")),
             content: content.into(),
@@ -467,8 +468,8 @@ mod tests {
 
     #[test]
     fn a_pattern_takes_what_its_lists_name_and_any_value_of_an_empty_list() {
-        let failed = event("InstanceFailed", EventLevel::Critical, "instance i-aaa failed: exit code 3");
-        let done = event("Succeeded", EventLevel::Info, "10 instances updated");
+        let failed = event(EventKind::InstanceFailed, EventLevel::Critical, "instance i-aaa failed: exit code 3");
+        let done = event(EventKind::Succeeded, EventLevel::Info, "10 instances updated");
         let critical = EventPattern { levels: vec![EventLevel::Critical], ..Default::default() };
         assert!(critical.matches(&failed) && !critical.matches(&done));
         let any = EventPattern::default();
@@ -486,7 +487,7 @@ mod tests {
 
     #[test]
     fn keywords_need_all_with_and_and_one_with_or_in_any_case() {
-        let failed = event("InstanceFailed", EventLevel::Critical, "instance i-aaa failed: exit code 3");
+        let failed = event(EventKind::InstanceFailed, EventLevel::Critical, "instance i-aaa failed: exit code 3");
         let with = |words: &[&str], relation| {
             EventPattern {
                 keywords: Some(KeywordFilter { keywords: words.iter().map(|w| w.to_string()).collect(), relation }),
@@ -504,7 +505,7 @@ mod tests {
 
     #[test]
     fn a_disabled_rule_or_one_without_webhooks_makes_no_delivery() {
-        let failed = event("InstanceFailed", EventLevel::Critical, "x");
+        let failed = event(EventKind::InstanceFailed, EventLevel::Critical, "x");
         let mut r = rule(vec![EventPattern { levels: vec![EventLevel::Critical], ..Default::default() }]);
         let made = r.deliveries_for(&failed, 5);
         assert_eq!(made.len(), 1);
@@ -522,7 +523,7 @@ mod tests {
         assert_eq!((1..=5).map(backoff).collect::<Vec<_>>(), vec![1_000, 2_000, 4_000, 8_000, 16_000]);
         assert_eq!(backoff(12), MAX_BACKOFF);
         assert_eq!(backoff(u32::MAX), MAX_BACKOFF);
-        let failed = event("InstanceFailed", EventLevel::Critical, "x");
+        let failed = event(EventKind::InstanceFailed, EventLevel::Critical, "x");
         let mut delivery = rule(vec![EventPattern::default()]).deliveries_for(&failed, 0).remove(0);
         delivery = delivery.after_attempt(&AttemptOutcome::Answered(503), 10, 3);
         assert_eq!((delivery.status, delivery.attempts, delivery.next_attempt_at), (DeliveryStatus::Pending, 1, 1_010));
@@ -542,7 +543,7 @@ mod tests {
 
     #[test]
     fn the_body_carries_the_event_and_names_the_delivery() {
-        let failed = event("InstanceFailed", EventLevel::Critical, "instance i-aaa failed");
+        let failed = event(EventKind::InstanceFailed, EventLevel::Critical, "instance i-aaa failed");
         let delivery = rule(vec![EventPattern::default()]).deliveries_for(&failed, 0).remove(0);
         let body = delivery.body();
         assert_eq!(body["level"], "CRITICAL");

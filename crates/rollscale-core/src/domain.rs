@@ -351,6 +351,37 @@ wire_enum!(
 /// `InstanceHealthy`, `InstanceDrift`, `InstanceReplaced`.
 pub const HEALTH_CHECK_EVENT: &str = "ESS-HealthCheck";
 
+wire_enum!(
+    /// What an event says happened, by its wire name. A rolling update raises `Started`,
+    /// `BatchDone`, `Paused`, `InstanceFailed`, `Succeeded`, `Cancelled` and `Failed` (R15); an
+    /// image update task `Started`, `Fired`, `ImageCreated`, `ConfigurationsUpdated`,
+    /// `Succeeded`, `Cancelled` and `Failed`; a group's health check `InstanceUnhealthy`,
+    /// `InstanceHealthy`, `InstanceDrift` and `InstanceReplaced` (R16, R17).
+    EventKind {
+        Started,
+        BatchDone,
+        Paused,
+        InstanceFailed,
+        Succeeded,
+        Cancelled,
+        Failed,
+        Fired,
+        ImageCreated,
+        ConfigurationsUpdated,
+        InstanceUnhealthy,
+        InstanceHealthy,
+        InstanceDrift,
+        InstanceReplaced,
+    }
+);
+
+/// A kind equals its wire name (`event.kind == "InstanceFailed"`).
+impl PartialEq<&str> for EventKind {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// A system event of a rolling update (R15): named by the template, carrying the group and
 /// the execution, searchable by keywords.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -359,9 +390,9 @@ pub struct Event {
     /// The template name of the task that raised it, or [`HEALTH_CHECK_EVENT`].
     pub name: String,
     pub level: EventLevel,
-    /// What happened: `Started`, `BatchDone`, `Paused`, `InstanceFailed`, `Succeeded`,
-    /// `Cancelled`, `Failed`.
-    pub kind: String,
+    /// What happened; stored and sent as its wire name, so rows written when it was a string
+    /// read back as they were.
+    pub kind: EventKind,
     pub group_id: ScalingGroupId,
     /// The task that raised it; `None` for the group's own events (its health check's).
     pub execution_id: Option<ExecutionId>,

@@ -4,7 +4,7 @@
 //! The engine takes the looks through the drivers and hands them in with the time.
 
 use crate::domain::{
-    ContainerSpec, EventLevel, HealthCheckType, HealthStatus, Instance, LifecycleState, Millis, ScalingGroup,
+    ContainerSpec, EventKind, EventLevel, HealthCheckType, HealthStatus, Instance, LifecycleState, Millis, ScalingGroup,
 };
 use serde::{Deserialize, Serialize};
 
@@ -137,7 +137,7 @@ impl HealthPolicy {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HealthEvent {
     /// `InstanceUnhealthy`, `InstanceHealthy` or `InstanceDrift`.
-    pub kind: &'static str,
+    pub kind: EventKind,
     pub level: EventLevel,
     pub content: String,
 }
@@ -208,7 +208,7 @@ pub fn judge(instance: &Instance, look: &Look, policy: &HealthPolicy, now: Milli
     if health != instance.health_status {
         events.push(match health {
             HealthStatus::Unhealthy => HealthEvent {
-                kind: "InstanceUnhealthy",
+                kind: EventKind::InstanceUnhealthy,
                 level: EventLevel::Warn,
                 content: format!(
                     "instance {} is unhealthy: {}",
@@ -217,7 +217,7 @@ pub fn judge(instance: &Instance, look: &Look, policy: &HealthPolicy, now: Milli
                 ),
             },
             HealthStatus::Healthy => HealthEvent {
-                kind: "InstanceHealthy",
+                kind: EventKind::InstanceHealthy,
                 level: EventLevel::Info,
                 content: format!("instance {} is healthy again", instance.id),
             },
@@ -226,7 +226,7 @@ pub fn judge(instance: &Instance, look: &Look, policy: &HealthPolicy, now: Milli
     let old_drift = previous.map(|p| p.drift.as_slice()).unwrap_or_default();
     if !observed.drift.is_empty() && observed.drift.as_slice() != old_drift {
         events.push(HealthEvent {
-            kind: "InstanceDrift",
+            kind: EventKind::InstanceDrift,
             level: EventLevel::Warn,
             content: format!("instance {} differs from its record: {}", instance.id, observed.drift.join("; ")),
         });
@@ -366,7 +366,7 @@ mod tests {
                 let judged = judge(&instance(state), seen, &policy(&[HealthCheckType::ECS]), 5_000);
                 assert_eq!(judged.instance.health_status, HealthStatus::Unhealthy);
                 assert_eq!(judged.replace.is_some(), replaced, "{state}");
-                assert_eq!(judged.events[0].kind, "InstanceUnhealthy");
+                assert_eq!(judged.events[0].kind, EventKind::InstanceUnhealthy);
             }
         }
         let suspended = HealthPolicy { suspended: true, ..policy(&[HealthCheckType::ECS]) };
@@ -418,7 +418,7 @@ mod tests {
             drift,
             vec!["image: recorded img-1, runs img-2".to_string(), "packages: recorded app=1, has none".to_string()]
         );
-        assert_eq!(first.events.iter().filter(|e| e.kind == "InstanceDrift").count(), 1);
+        assert_eq!(first.events.iter().filter(|e| e.kind == EventKind::InstanceDrift).count(), 1);
         assert_eq!(first.instance.image_id, "img-1", "the record is kept");
         let again = judge(&first.instance, &other, &ecs, 6_000);
         assert!(again.events.is_empty(), "raised once");

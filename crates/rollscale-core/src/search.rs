@@ -63,7 +63,7 @@ mod tests {
             id: "ev-1".into(),
             name: "ACS-ESS-RollingUpdateByReplaceSystemDiskInScalingGroup".into(),
             level,
-            kind: kind.into(),
+            kind: kind.parse().expect("an event kind"),
             group_id: ScalingGroupId::parse("asg-0123456789abcdef0123").expect("id"),
             execution_id: Some(ExecutionId::parse("exec-0123456789abcdef0123").expect("id")),
             content: content.into(),

@@ -263,7 +263,7 @@ impl Service {
                 self.engine.store.activity_put(&activity).await?;
                 let content =
                     format!("instance {id} was removed by the health check ({reason}); a new one replaces it");
-                self.health_event(group, id, "InstanceReplaced", EventLevel::Warn, content, now).await?;
+                self.health_event(group, id, EventKind::InstanceReplaced, EventLevel::Warn, content, now).await?;
                 tracing::info!(group = %group.id, instance = %id, %reason, "unhealthy instance removed");
                 Ok(Some(id.clone()))
             }
@@ -281,7 +281,7 @@ impl Service {
         &self,
         group: &ScalingGroup,
         instance: &InstanceId,
-        kind: &str,
+        kind: EventKind,
         level: EventLevel,
         content: String,
         at: Millis,
@@ -290,7 +290,7 @@ impl Service {
             id: format!("{instance}-{kind}-{at}"),
             name: HEALTH_CHECK_EVENT.to_string(),
             level,
-            kind: kind.to_string(),
+            kind,
             group_id: group.id.clone(),
             execution_id: None,
             content,

@@ -11,7 +11,7 @@
 //! no second image.
 
 use crate::{random_bits, Service, ServiceError};
-use rollscale_core::domain::{Event, EventLevel, GroupType, Image, LifecycleState, Millis, OsType};
+use rollscale_core::domain::{Event, EventKind, EventLevel, GroupType, Image, LifecycleState, Millis, OsType};
 use rollscale_core::ids::{ExecutionId, ScalingConfigurationId, ScalingGroupId};
 use rollscale_core::image_task::{self, ImageUpdateExecution, TEMPLATE_NAME};
 use rollscale_core::task::TaskStatus;
@@ -120,7 +120,7 @@ impl Service {
                 schedule.next_fire_at.map(rollscale_core::schedule::format_utc).unwrap_or_default()
             ),
         };
-        self.image_event(&execution, "Started", EventLevel::Info, content).await?;
+        self.image_event(&execution, EventKind::Started, EventLevel::Info, content).await?;
         tracing::info!(execution = %execution.id, "image update task started");
         if execution.firing.is_some() {
             self.spawn_firing(execution.id.clone());
@@ -197,7 +197,7 @@ impl Service {
                         Some(child) => format!("image update task cancelled; the firing {child} in flight finishes"),
                         None => "image update task cancelled; no further firing".to_string(),
                     };
-                    self.image_event(&next, "Cancelled", EventLevel::Info, content).await?;
+                    self.image_event(&next, EventKind::Cancelled, EventLevel::Info, content).await?;
                     return Ok(next);
                 }
             }
@@ -280,7 +280,7 @@ impl Service {
                     next.schedule.as_ref().map_or(0, |s| s.firings),
                     child.id
                 );
-                self.image_event(&next, "Fired", EventLevel::Info, content).await?;
+                self.image_event(&next, EventKind::Fired, EventLevel::Info, content).await?;
                 self.spawn_firing(child.id.clone());
             }
         }
@@ -299,7 +299,7 @@ impl Service {
             let firings = next.schedule.as_ref().map_or(0, |s| s.firings);
             self.image_event(
                 &next,
-                "Succeeded",
+                EventKind::Succeeded,
                 EventLevel::Info,
                 format!("image update task ended at its expiry after {firings} firing(s)"),
             )
@@ -347,8 +347,13 @@ impl Service {
                     let next = current.value.failed(&message, now);
                     self.engine.store.image_execution_update(&next, current.generation, now).await?;
                     tracing::warn!(execution = %id, %message, "an image update firing failed");
-                    self.image_event(&next, "Failed", EventLevel::Critical, format!("image update failed: {message}"))
-                        .await?;
+                    self.image_event(
+                        &next,
+                        EventKind::Failed,
+                        EventLevel::Critical,
+                        format!("image update failed: {message}"),
+                    )
+                    .await?;
                 }
             }
         }
@@ -430,7 +435,7 @@ impl Service {
         store.image_execution_update(&next, current.generation, now).await?;
         self.image_event(
             &next,
-            "ImageCreated",
+            EventKind::ImageCreated,
             EventLevel::Info,
             format!("image {image_id} ({}) made from {instance_id}", firing.image_name),
         )
@@ -473,7 +478,7 @@ impl Service {
         let configurations: Vec<&str> = next.spec.configuration_ids.iter().map(|id| id.as_str()).collect();
         self.image_event(
             &next,
-            "ConfigurationsUpdated",
+            EventKind::ConfigurationsUpdated,
             EventLevel::Info,
             format!("scaling configurations {} now use the image {image_id}", configurations.join(", ")),
         )
@@ -488,7 +493,7 @@ impl Service {
     async fn image_event(
         &self,
         execution: &ImageUpdateExecution,
-        kind: &str,
+        kind: EventKind,
         level: EventLevel,
         content: String,
     ) -> Result<(), ServiceError> {
@@ -502,7 +507,7 @@ impl Service {
             id: format!("{}-{kind}-{}", execution.id, execution.schedule.as_ref().map_or(0, |s| s.firings)),
             name: TEMPLATE_NAME.to_string(),
             level,
-            kind: kind.to_string(),
+            kind,
             group_id: group_id.clone(),
             execution_id: Some(execution.id.clone()),
             content,

@@ -16,7 +16,7 @@
 
 use crate::ops::instance_not_found;
 use crate::{now_millis, Engine, ServiceError};
-use rollscale_core::domain::{Event, EventLevel, HealthStatus, Instance, Millis, Process};
+use rollscale_core::domain::{Event, EventKind, EventLevel, HealthStatus, Instance, Millis, Process};
 use rollscale_core::ids::{ExecutionId, InstanceId, ScalingGroupId};
 use rollscale_core::params::{Change, PackageAction, RollingUpdateSpec};
 use rollscale_core::task::{
@@ -345,7 +345,7 @@ impl Engine {
                     }
                     return Err(error);
                 }
-                self.event(&task, "Started", EventLevel::Info, "the rolling update started".into()).await?;
+                self.event(&task, EventKind::Started, EventLevel::Info, "the rolling update started".into()).await?;
                 self.commit(&task, &TaskEvent::Begun).await
             }
             TaskAction::StartBatch(index) => {
@@ -372,27 +372,29 @@ impl Engine {
                         format!("paused: {} instance(s) failed and await a decision", summary.failed_undecided),
                     ),
                 };
-                self.event(&task, "Paused", level, text).await?;
+                self.event(&task, EventKind::Paused, level, text).await?;
                 self.commit(&task, &TaskEvent::Paused(reason)).await
             }
             TaskAction::Resume => self.commit(&task, &TaskEvent::Resumed).await,
             TaskAction::NextBatch(index) => {
                 let text = format!("batch {} of {} done", index + 1, task.value.n_batches());
-                self.event(&task, "BatchDone", EventLevel::Info, text).await?;
+                self.event(&task, EventKind::BatchDone, EventLevel::Info, text).await?;
                 self.commit(&task, &TaskEvent::BatchDone(index)).await
             }
             TaskAction::Finish(outcome) => self.commit(&task, &TaskEvent::Finishing(outcome)).await,
             TaskAction::Complete(outcome) => {
                 self.complete(&task.value, outcome).await?;
                 let (kind, level, text) = match outcome {
-                    Outcome::Success => ("Succeeded", EventLevel::Info, "the rolling update succeeded".to_string()),
+                    Outcome::Success => {
+                        (EventKind::Succeeded, EventLevel::Info, "the rolling update succeeded".to_string())
+                    }
                     Outcome::Cancelled { restore } => (
-                        "Cancelled",
+                        EventKind::Cancelled,
                         EventLevel::Warn,
                         format!("the rolling update was cancelled{}", if restore { " and restored" } else { "" }),
                     ),
                     Outcome::Failed => (
-                        "Failed",
+                        EventKind::Failed,
                         EventLevel::Critical,
                         format!("the rolling update failed: {}", task.value.status_message),
                     ),
@@ -415,7 +417,7 @@ impl Engine {
     async fn event(
         &self,
         task: &Versioned<TaskState>,
-        kind: &str,
+        kind: EventKind,
         level: EventLevel,
         content: String,
     ) -> Result<(), ServiceError> {
@@ -423,7 +425,7 @@ impl Engine {
             id: format!("{}-{}-{}", task.value.id, task.generation, kind),
             name: task.value.spec.kind.template_name().to_string(),
             level,
-            kind: kind.to_string(),
+            kind,
             group_id: task.value.spec.group_id.clone(),
             execution_id: Some(task.value.id.clone()),
             content,
@@ -697,10 +699,10 @@ impl Engine {
         let generation = self.journal(handle, &next, work.generation).await?;
         if next.status == InstanceStatus::Failed {
             let event = Event {
-                id: format!("{}-{}-InstanceFailed", next.execution_id, work.generation),
+                id: format!("{}-{}-{}", next.execution_id, work.generation, EventKind::InstanceFailed),
                 name: spec.kind.template_name().to_string(),
                 level: EventLevel::Critical,
-                kind: "InstanceFailed".into(),
+                kind: EventKind::InstanceFailed,
                 group_id: spec.group_id.clone(),
                 execution_id: Some(task_id.clone()),
                 content: format!(

@@ -3,7 +3,7 @@
 //! redirect (not followed), a closed port, and a certificate nobody vouched for.
 
 use rollscale_core::alert::{AttemptOutcome, Delivery, DeliveryStatus, WebhookMethod};
-use rollscale_core::domain::{Event, EventLevel};
+use rollscale_core::domain::{Event, EventKind, EventLevel};
 use rollscale_core::ids::{ExecutionId, ScalingGroupId};
 use rollscale_fleet::notify::{Notifier, WebhookNotifier};
 use std::io::{Read, Write};
@@ -110,7 +110,7 @@ fn delivery(url: &str, method: WebhookMethod) -> Delivery {
         id: "exec-0123456789abcdef0123-7-InstanceFailed".into(),
         name: "ACS-ESS-RollingUpdateByRunCommandInScalingGroup".into(),
         level: EventLevel::Critical,
-        kind: "InstanceFailed".into(),
+        kind: EventKind::InstanceFailed,
         group_id: ScalingGroupId::parse("asg-0123456789abcdef0123").unwrap(),
         execution_id: Some(ExecutionId::parse("exec-0123456789abcdef0123").unwrap()),
         content: "instance i-1 failed: exit 3".into(),

@@ -609,7 +609,7 @@ async fn describe_scaling_instances_shows_the_observed_health_and_what_was_seen(
 
 #[tokio::test]
 async fn events_without_an_execution_show_none_in_every_rendering() {
-    use rollscale_core::domain::{Event, EventLevel, HEALTH_CHECK_EVENT};
+    use rollscale_core::domain::{Event, EventKind, EventLevel, HEALTH_CHECK_EVENT};
     let (app, service, _dir) = app(Duration::from_secs(900)).await;
     let group = active_group(&service, 1).await;
     let instance = service.instances(Some(&group), &[], None).await.unwrap()[0].id.to_string();
@@ -633,7 +633,7 @@ async fn events_without_an_execution_show_none_in_every_rendering() {
         id: format!("{instance}-InstanceUnhealthy-1"),
         name: HEALTH_CHECK_EVENT.into(),
         level: EventLevel::Warn,
-        kind: "InstanceUnhealthy".into(),
+        kind: EventKind::InstanceUnhealthy,
         group_id: rollscale_core::ids::ScalingGroupId::parse(&group).unwrap(),
         execution_id: None,
         content: format!("{instance} is stopped"),

@@ -204,7 +204,7 @@ mod tests {
     use crate::testing::fresh_store;
     use crate::StoreError;
     use rollscale_core::alert::{AlertRule, AttemptOutcome, DeliveryStatus, EventPattern, Webhook, WebhookMethod};
-    use rollscale_core::domain::{Event, EventLevel};
+    use rollscale_core::domain::{Event, EventKind, EventLevel};
     use rollscale_core::ids::{ExecutionId, ScalingGroupId};
 
     fn rule(name: &str, levels: Vec<EventLevel>, enabled: bool) -> AlertRule {
@@ -227,7 +227,7 @@ mod tests {
             id: id.into(),
             name: "ACS-ESS-RollingUpdateByRunCommandInScalingGroup".into(),
             level,
-            kind: "InstanceFailed".into(),
+            kind: EventKind::InstanceFailed,
             group_id: ScalingGroupId::parse("asg-0123456789abcdef0123").expect("id"),
             execution_id: Some(ExecutionId::parse("exec-0123456789abcdef0123").expect("id")),
             content: "instance i-1 failed".into(),

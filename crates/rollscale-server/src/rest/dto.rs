@@ -701,7 +701,7 @@ impl From<&Event> for EventView {
             id: event.id.clone(),
             name: event.name.clone(),
             level: event.level.to_string(),
-            kind: event.kind.clone(),
+            kind: event.kind.to_string(),
             scaling_group_id: event.group_id.to_string(),
             execution_id: event.execution_id.as_ref().map(ToString::to_string),
             content: event.content.clone(),
