@@ -166,21 +166,22 @@ async fn notify_execution(service: &Service, params: &Params) -> Result<Value, A
             })?;
         Ok(Notification::Decide { instance, decision })
     };
-    let notification =
-        match notify_type {
-            "Approve" => Notification::Approve,
-            "Reject" => Notification::Reject,
-            "RetryTask" => decide(InstanceDecision::Retry)?,
-            "SkipTask" => decide(InstanceDecision::Skip)?,
-            "CancelTask" => decide(InstanceDecision::Cancel)?,
-            other => return Err(ApiError::new(
+    let notification = match notify_type {
+        "Approve" => Notification::Approve,
+        "Reject" => Notification::Reject,
+        "RetryTask" => decide(InstanceDecision::Retry)?,
+        "SkipTask" => decide(InstanceDecision::Skip)?,
+        "CancelTask" => decide(InstanceDecision::Cancel)?,
+        other => {
+            return Err(ApiError::new(
                 400,
                 "InvalidParameter",
                 format!(
                     "NotifyType \"{other}\" is not supported; use Approve, Reject, RetryTask, SkipTask or CancelTask"
                 ),
-            )),
-        };
+            ))
+        }
+    };
     service.notify(execution_id, notification).await?;
     Ok(json!({}))
 }
