@@ -181,7 +181,10 @@ pub fn judge(instance: &Instance, look: &Look, policy: &HealthPolicy, now: Milli
         (Some(_), true) => previous.map_or(0, |p| p.failed_checks),
         (Some(_), false) => previous.map_or(0, |p| p.failed_checks).saturating_add(1),
     };
-    let unhealthy = enabled && problem.is_some() && (immediate || failed_checks >= policy.threshold);
+    // One already Unhealthy (its health gate failed, say) stays so while its check fails: the
+    // count in a row is what it takes to judge a healthy one ill, not to judge it well again.
+    let already = instance.health_status == HealthStatus::Unhealthy;
+    let unhealthy = enabled && problem.is_some() && (immediate || already || failed_checks >= policy.threshold);
     let health = if unhealthy { HealthStatus::Unhealthy } else { HealthStatus::Healthy };
     let drift = match instance.lifecycle_state {
         LifecycleState::InService | LifecycleState::Protected if look.exists => drift_of(instance, look),
@@ -406,6 +409,21 @@ mod tests {
         let none = policy(&[HealthCheckType::NONE]);
         let judged = judge(&instance(LifecycleState::InService), &Look::gone(), &none, 5_000);
         assert_eq!((judged.instance.health_status, judged.replace), (HealthStatus::Healthy, None));
+    }
+
+    #[test]
+    fn an_unhealthy_instance_stays_so_while_its_check_fails() {
+        let failing = Look { check: Some(HealthStatus::Unhealthy), ..look() };
+        let mut ill = instance(LifecycleState::InService);
+        ill.health_status = HealthStatus::Unhealthy;
+        ill.changed_at = Some(9_000);
+        let graced = HealthPolicy { grace_period_ms: 60_000, ..policy(&[HealthCheckType::ECS]) };
+        let judged = judge(&ill, &failing, &graced, 10_000);
+        assert_eq!(judged.instance.health_status, HealthStatus::Unhealthy, "not flipped back to Healthy");
+        assert!(judged.replace.is_some() && judged.events.is_empty());
+        let recovered = judge(&judged.instance, &look(), &graced, 11_000);
+        assert_eq!(recovered.instance.health_status, HealthStatus::Healthy);
+        assert_eq!(recovered.events[0].kind, crate::domain::EventKind::InstanceHealthy);
     }
 
     #[test]
