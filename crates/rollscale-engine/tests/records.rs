@@ -6,11 +6,10 @@
 mod common;
 
 use common::*;
-use rollscale_core::domain::{ContainerSpec, GroupType, HealthStatus, Instance, LifecycleState, ScalingGroup};
+use rollscale_core::domain::{ContainerSpec, HealthStatus, Instance, LifecycleState, ScalingGroup};
 use rollscale_core::ids::InstanceId;
 use rollscale_core::task::WaitingStatus::FailurePaused;
 use rollscale_core::task::{InstanceDecision, InstanceStatus, InstanceWork, Step, StepOutcome, TaskState, TaskStatus};
-use rollscale_engine::service::{NewConfiguration, NewGroup};
 use serde_json::json;
 
 const CONTAINER_TEMPLATE: &str = "ACS-ESS-RollingUpdateByUpdateContainerGroup";
@@ -253,31 +252,9 @@ async fn a_failing_package_script_counts_as_changed_and_records_the_packages_obs
 #[tokio::test]
 async fn a_failed_container_update_records_the_containers_observed() {
     let h = Harness::new(1).await;
-    h.catalog().await;
     let v1 = ContainerSpec { name: "web".into(), image: "web:v1".into(), port: Some(8080), ..ContainerSpec::default() };
     let v2 = ContainerSpec { image: "web:v2".into(), ..v1.clone() };
-    let group = h
-        .service
-        .create_group(NewGroup {
-            name: "eci".into(),
-            group_type: Some(GroupType::ECI),
-            max_size: 2,
-            desired_capacity: Some(2),
-            ..NewGroup::default()
-        })
-        .await
-        .unwrap();
-    h.service
-        .create_configuration(NewConfiguration {
-            group_id: group.id.to_string(),
-            image_id: OLD_IMAGE.into(),
-            containers: vec![v1.clone()],
-            ..NewConfiguration::default()
-        })
-        .await
-        .unwrap();
-    let group = h.service.enable_group(group.id.as_str(), None).await.unwrap();
-    h.service.reconcile_group(&group).await.unwrap();
+    let group = h.eci_group(2, vec![v1.clone()]).await;
     let instances = h.instances(&group).await;
     let (lost, unhealthy) = (instances[0].id.clone(), instances[1].id.clone());
     h.fleet.lose_next_response(&lost, fast_config().transient_retries + 1);

@@ -455,33 +455,10 @@ async fn protected_instances_are_reprotected() {
 /// containers of each instance; its rollback puts back `rollbackContainers`.
 #[tokio::test]
 async fn container_group_update_and_rollback() {
-    use rollscale_core::domain::{ContainerSpec, GroupType};
-    use rollscale_engine::service::{NewConfiguration, NewGroup};
+    use rollscale_core::domain::ContainerSpec;
     let h = Harness::new(1).await;
-    h.catalog().await;
     let v1 = ContainerSpec { name: "web".into(), image: "web:v1".into(), port: Some(8080), ..ContainerSpec::default() };
-    let group = h
-        .service
-        .create_group(NewGroup {
-            name: "eci".into(),
-            group_type: Some(GroupType::ECI),
-            max_size: 3,
-            desired_capacity: Some(3),
-            ..NewGroup::default()
-        })
-        .await
-        .unwrap();
-    h.service
-        .create_configuration(NewConfiguration {
-            group_id: group.id.to_string(),
-            image_id: OLD_IMAGE.into(),
-            containers: vec![v1.clone()],
-            ..NewConfiguration::default()
-        })
-        .await
-        .unwrap();
-    let group = h.service.enable_group(group.id.as_str(), None).await.unwrap();
-    h.service.reconcile_group(&group).await.unwrap();
+    let group = h.eci_group(3, vec![v1.clone()]).await;
     let template = "ACS-ESS-RollingUpdateByUpdateContainerGroup";
     let sidecar = json!([{"name": "sidecar", "image": "log:v2"}]);
     let task = h

@@ -90,6 +90,35 @@ impl Harness {
         self.service.group(group.id.as_str()).await.expect("group")
     }
 
+    /// An ECI group of `size` container groups made of `containers` (the catalog added first),
+    /// enabled and reconciled, without a load balancer.
+    pub async fn eci_group(&self, size: u32, containers: Vec<rollscale_core::domain::ContainerSpec>) -> ScalingGroup {
+        self.catalog().await;
+        let group = self
+            .service
+            .create_group(NewGroup {
+                name: "eci".into(),
+                group_type: Some(rollscale_core::domain::GroupType::ECI),
+                max_size: size,
+                desired_capacity: Some(size),
+                ..NewGroup::default()
+            })
+            .await
+            .expect("group");
+        self.service
+            .create_configuration(NewConfiguration {
+                group_id: group.id.to_string(),
+                image_id: OLD_IMAGE.into(),
+                containers,
+                ..NewConfiguration::default()
+            })
+            .await
+            .expect("configuration");
+        let group = self.service.enable_group(group.id.as_str(), None).await.expect("enable");
+        self.service.reconcile_group(&group).await.expect("reconcile");
+        group
+    }
+
     pub async fn instances(&self, group: &ScalingGroup) -> Vec<Instance> {
         self.service.instances(Some(group.id.as_str()), &[], None).await.expect("instances")
     }
