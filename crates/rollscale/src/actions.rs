@@ -4,8 +4,8 @@
 //! lower-case flags are options of rollscale itself (`--version`, `--endpoint`, `--region`).
 //! The reply is printed as pretty JSON.
 
-use crate::client::{default_version, Client};
 use crate::UsageError;
+use rollscale_client::rpc::default_version;
 
 /// A product whose API rollscale serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -273,7 +273,7 @@ pub fn parse(args: &[String]) -> Result<Parsed, UsageError> {
 }
 
 /// Runs `rollscale <product> <Action> …`: prints the reply's JSON on stdout. An API error is
-/// returned as [`crate::client::ApiError`], a bad command line as [`UsageError`].
+/// returned as [`rollscale_client::rpc::ApiError`], a bad command line as [`UsageError`].
 pub async fn run(args: Vec<String>) -> anyhow::Result<()> {
     let invocation = match parse(&args)? {
         Parsed::Help(text) => {
@@ -286,7 +286,7 @@ pub async fn run(args: Vec<String>) -> anyhow::Result<()> {
     if let Some(endpoint) = &invocation.endpoint {
         profile.endpoint = endpoint.clone();
     }
-    let client = Client::from_profile(&profile)?;
+    let client = crate::profile::client(&profile)?;
     let reply = client.call(&invocation.version, &invocation.action, invocation.params).await?;
     outln!("{}", serde_json::to_string_pretty(&reply)?);
     Ok(())

@@ -6,11 +6,12 @@
 //! group's configurations from ESS `DescribeScalingConfigurations`). Building the parameters and
 //! rendering the tables are pure functions, tested without a server.
 
-use crate::client::{ApiError, Client, OOS_VERSION};
-use crate::rolling::{render_table, ExecutionView, OutputFormat};
+use crate::rolling::{render_table, OutputFormat};
 use crate::{UsageError, EXIT_FAILED, EXIT_OK};
 use clap::{ArgGroup, Args, Subcommand};
-use rollscale_core::image_task::TEMPLATE_NAME;
+use rollscale_client::rpc::{ApiError, Client, OOS_VERSION};
+use rollscale_client::wire::IMAGE_UPDATE_TEMPLATE as TEMPLATE_NAME;
+use rollscale_client::wire::{ExecutionStatus, ExecutionView};
 use serde_json::{json, Map, Value};
 use std::time::{Duration, Instant};
 
@@ -253,7 +254,7 @@ pub fn render_task_table(items: &[Value]) -> String {
             let view = ExecutionView::from_json(item);
             vec![
                 view.id.clone(),
-                view.status.clone(),
+                view.status.to_string(),
                 schedule_text(&view),
                 param_text(&view, "instanceId"),
                 configurations(&view).join(","),
@@ -275,7 +276,7 @@ pub fn render_details(task: &Value, firings: &[Value]) -> String {
     let mut out = String::new();
     let mut line = |label: &str, value: String| out.push_str(&format!("{label:<16}{value}\n"));
     line("Execution:", view.id.clone());
-    line("Status:", view.status.clone());
+    line("Status:", view.status.to_string());
     if !view.status_message.is_empty() {
         line("Message:", view.status_message.clone());
     }
@@ -300,7 +301,7 @@ pub fn render_details(task: &Value, firings: &[Value]) -> String {
                 let firing = ExecutionView::from_json(firing);
                 vec![
                     firing.id.clone(),
-                    firing.status.clone(),
+                    firing.status.to_string(),
                     firing.start_date.clone(),
                     dash(image_of(&firing)),
                     dash(firing.status_message.clone()),
@@ -354,7 +355,7 @@ async fn list_pages(client: &Client, params: Vec<(String, String)>, limit: usize
 async fn group_configurations(client: &Client, group: &str) -> Result<Vec<String>, ApiError> {
     let reply = client
         .call(
-            crate::client::default_version("ess").unwrap_or("2014-08-28"),
+            rollscale_client::rpc::default_version("ess").unwrap_or("2014-08-28"),
             "DescribeScalingConfigurations",
             vec![("ScalingGroupId".into(), group.into()), ("PageSize".into(), "50".into())],
         )
@@ -372,7 +373,7 @@ fn print_json(value: &Value) -> anyhow::Result<()> {
 
 pub async fn run(args: ImageTaskArgs) -> anyhow::Result<u8> {
     let output = args.output;
-    let client = || Client::from_profile(&crate::profile::load()?);
+    let client = || crate::profile::client(&crate::profile::load()?);
     match args.command {
         ImageTaskCommand::Create(create) => {
             let parameters = create_parameters(&create)?;
@@ -393,8 +394,7 @@ pub async fn run(args: ImageTaskArgs) -> anyhow::Result<u8> {
             let started = Instant::now();
             let task = loop {
                 let task = fetch(&client, &id).await?;
-                let status = task["Status"].as_str().unwrap_or("");
-                if matches!(status, "Success" | "Failed" | "Cancelled") || started.elapsed() > WAIT_LIMIT {
+                if ExecutionView::from_json(&task).is_final() || started.elapsed() > WAIT_LIMIT {
                     break task;
                 }
                 tokio::time::sleep(Duration::from_millis(300)).await;
@@ -404,13 +404,15 @@ pub async fn run(args: ImageTaskArgs) -> anyhow::Result<u8> {
                 OutputFormat::Json => print_json(&task)?,
                 OutputFormat::Table => {
                     outln!("{id}");
-                    match view.status.as_str() {
-                        "Success" => eprintln!("Image update task {id} succeeded: image {}.", image_of(&view)),
+                    match &view.status {
+                        ExecutionStatus::Success => {
+                            eprintln!("Image update task {id} succeeded: image {}.", image_of(&view))
+                        }
                         status => eprintln!("Image update task {id} is {status}: {}", view.status_message),
                     }
                 }
             }
-            Ok(if view.status == "Success" { EXIT_OK } else { EXIT_FAILED })
+            Ok(if view.status == ExecutionStatus::Success { EXIT_OK } else { EXIT_FAILED })
         }
         ImageTaskCommand::List(list) => {
             let client = client()?;

@@ -18,7 +18,6 @@ macro_rules! outln {
 
 mod access;
 mod actions;
-mod client;
 mod image_task;
 mod profile;
 mod rolling;
@@ -147,10 +146,7 @@ struct TokenArgs {
 fn token(args: TokenArgs) -> anyhow::Result<()> {
     let profile = profile::load()?;
     let expires = chrono::Utc::now().timestamp() + args.ttl;
-    println!(
-        "{}",
-        rollscale_server::rest::auth::make_token(&profile.access_key_id, &profile.access_key_secret, expires)
-    );
+    println!("{}", rollscale_client::token::make_token(&profile.access_key_id, &profile.access_key_secret, expires));
     Ok(())
 }
 
@@ -163,7 +159,7 @@ fn init_tracing(default_level: &str) {
 
 /// Prints an error as `ERROR: …` and gives its exit status.
 fn report(error: &anyhow::Error) -> u8 {
-    if let Some(api) = error.downcast_ref::<client::ApiError>() {
+    if let Some(api) = error.downcast_ref::<rollscale_client::ApiError>() {
         eprintln!("ERROR: {api}");
         return EXIT_API_ERROR;
     }
@@ -295,7 +291,7 @@ mod tests {
 
     #[test]
     fn errors_map_to_exit_statuses() {
-        let api = client::ApiError {
+        let api = rollscale_client::ApiError {
             http_status: Some(400),
             code: "InvalidParameter".into(),
             message: "bad".into(),

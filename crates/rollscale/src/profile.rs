@@ -63,19 +63,7 @@ impl fmt::Debug for Profile {
     }
 }
 
-/// A secret as it may be shown: its length hidden, at most its last four characters kept
-/// (none for short secrets).
-pub fn redact(secret: &str) -> String {
-    if secret.is_empty() {
-        return String::new();
-    }
-    let chars: Vec<char> = secret.chars().collect();
-    if chars.len() < 12 {
-        return "****".to_string();
-    }
-    let tail: String = chars[chars.len() - 4..].iter().collect();
-    format!("****{tail}")
-}
+pub use rollscale_client::redact;
 
 impl Profile {
     /// Applies the environment overrides, read through `lookup` (tests pass a map).
@@ -310,6 +298,17 @@ fn apply_fields(profile: &mut Profile, args: ConfigureArgs) -> anyhow::Result<()
         profile.region_id = if region.is_empty() { default_region_id() } else { region.to_string() };
     }
     Ok(())
+}
+
+/// A client for the profile's endpoint and AccessKey.
+pub fn client(profile: &Profile) -> anyhow::Result<rollscale_client::Client> {
+    let endpoint = normalize_endpoint(&profile.endpoint)?;
+    Ok(rollscale_client::Client::new(
+        &endpoint,
+        &profile.access_key_id,
+        &profile.access_key_secret,
+        &profile.region_id,
+    )?)
 }
 
 /// Checks an endpoint and puts it in the form `http://host:port` (no trailing slash); a bare

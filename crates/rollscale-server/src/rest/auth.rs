@@ -14,9 +14,9 @@ use axum::body::{to_bytes, Body};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use hmac::{Hmac, Mac};
+pub use rollscale_client::token::make_token;
+use rollscale_client::token::Token;
 use rollscale_engine::idempotency::Begin;
-use sha2::Sha256;
 use std::net::SocketAddr;
 
 /// The caller of a request, put into the request's extensions once authenticated.
@@ -27,52 +27,20 @@ pub struct Caller {
     pub action: &'static str,
 }
 
-const TOKEN_PREFIX: &str = "rs1";
-
 /// Most bytes of a REST request body.
 const MAX_BODY: usize = 1024 * 1024;
 
-fn token_mac(secret: &str, payload: &str) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
-    mac.update(payload.as_bytes());
-    hex::encode(mac.finalize().into_bytes())
-}
-
-/// A bearer token for `access_key_id`, valid until `expires` (Unix seconds).
-pub fn make_token(access_key_id: &str, secret: &str, expires: i64) -> String {
-    let payload = format!("{TOKEN_PREFIX}.{access_key_id}.{expires}");
-    let mac = token_mac(secret, &payload);
-    format!("{payload}.{mac}")
-}
-
-/// The AccessKey id a token claims, and its expiry, if it has a token's shape.
-fn parse_token(token: &str) -> Option<(&str, i64, &str, &str)> {
-    let (payload, mac) = token.rsplit_once('.')?;
-    let mut parts = payload.splitn(3, '.');
-    let (prefix, key, expires) = (parts.next()?, parts.next()?, parts.next()?);
-    if prefix != TOKEN_PREFIX || key.is_empty() {
-        return None;
-    }
-    Some((key, expires.parse().ok()?, payload, mac))
-}
-
 async fn bearer(state: &crate::AppState, token: &str) -> Result<String, ApiError> {
     let invalid = || ApiError::new(401, "InvalidToken", "the bearer token is not one this service made");
-    let (key, expires, payload, mac) = parse_token(token.trim()).ok_or_else(invalid)?;
-    let secret = state.service.access_key_secret(key).await?.ok_or_else(invalid)?;
-    let expected = token_mac(&secret, payload);
-    if !constant_time_eq(expected.as_bytes(), mac.as_bytes()) {
+    let token = Token::parse(token.trim()).ok_or_else(invalid)?;
+    let secret = state.service.access_key_secret(token.access_key_id).await?.ok_or_else(invalid)?;
+    if !token.signed_with(&secret) {
         return Err(invalid());
     }
-    if expires < chrono::Utc::now().timestamp() {
+    if token.expires < chrono::Utc::now().timestamp() {
         return Err(ApiError::new(401, "TokenExpired", "the bearer token has expired; make a new one"));
     }
-    Ok(key.to_string())
-}
-
-/// Compares without stopping at the first difference.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    Ok(token.access_key_id.to_string())
 }
 
 /// The middleware of every authenticated route: authenticates, authorizes the route's
@@ -113,7 +81,7 @@ fn claimed_access_key(headers: &axum::http::HeaderMap) -> String {
     let Some(value) = headers.get("authorization").and_then(|v| v.to_str().ok()) else { return String::new() };
     match value.split_once(' ') {
         Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
-            parse_token(token.trim()).map(|(key, ..)| audit::cut(key, 128)).unwrap_or_default()
+            Token::parse(token.trim()).map(|token| audit::cut(token.access_key_id, 128)).unwrap_or_default()
         }
         Some((_, rest)) => rest
             .split(',')
@@ -210,7 +178,7 @@ pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 /// What a REST request asks for: method, path, query and its JSON body (canonical: keys
 /// sorted), to tell a retry from another request with the same key.
 fn fingerprint(parts: &axum::http::request::Parts, bytes: &[u8], body: Option<&serde_json::Value>) -> String {
-    use sha2::Digest;
+    use sha2::{Digest, Sha256};
     let body = match body {
         Some(value) => value.to_string(),
         None => String::from_utf8_lossy(bytes).into_owned(),
@@ -322,24 +290,4 @@ async fn result_code(response: Response) -> (Response, String) {
         .and_then(|value| value["Code"].as_str().map(str::to_string))
         .unwrap_or_else(|| parts.status.as_u16().to_string());
     (Response::from_parts(parts, Body::from(bytes)), code)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tokens_round_trip_and_reject_tampering() {
-        let token = make_token("LTAIexample", "secret", 2_000_000_000);
-        let (key, expires, payload, mac) = parse_token(&token).expect("shape");
-        assert_eq!((key, expires), ("LTAIexample", 2_000_000_000));
-        assert_eq!(token_mac("secret", payload), mac);
-        assert_ne!(token_mac("other secret", payload), mac);
-        let longer = token.replace(".2000000000.", ".2000000001.");
-        let (_, _, payload, mac) = parse_token(&longer).expect("shape");
-        assert_ne!(token_mac("secret", payload), mac, "the expiry is covered by the MAC");
-        assert!(parse_token("rs2.LTAI.1.ab").is_none());
-        assert!(parse_token("rs1..1.ab").is_none());
-        assert!(parse_token("garbage").is_none());
-    }
 }

@@ -6,6 +6,7 @@
 //! file); on PostgreSQL it is one replica of several that share the work through leases.
 
 mod real;
+mod server_key;
 
 use crate::profile::{self, Profile};
 use anyhow::{bail, Context};
@@ -163,7 +164,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     };
     let replication = replication(&args, &url)?;
     let store = Store::open(&url).await.context("cannot open the database")?;
-    let store = crate::access::with_server_key(store, &args.data_dir).await?;
+    let store = server_key::with_server_key(store, &args.data_dir).await?;
     // Replicas starting together on a new database: one sets it up (admin key, demo) while the
     // others wait, then find it done.
     let setup_lease = match &replication {

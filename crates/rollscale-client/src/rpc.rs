@@ -4,8 +4,7 @@
 //! v1 (HMAC-SHA1) exactly as the old Python SDK does (docs/wire.md, "Signatures"). Error replies become
 //! an [`ApiError`] carrying the server's `Code`, `Message` and `RequestId`.
 
-use crate::profile::Profile;
-use rollscale_server::rpc::sign::{format_timestamp, percent_encode, random_nonce, sign_v1_params};
+use crate::sign::{format_timestamp, percent_encode, random_nonce, sign_v1_params};
 use serde_json::Value;
 use std::fmt;
 use std::time::Duration;
@@ -40,7 +39,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(http_status: Option<u16>, code: impl Into<String>, message: impl Into<String>) -> ApiError {
+    pub fn new(http_status: Option<u16>, code: impl Into<String>, message: impl Into<String>) -> ApiError {
         ApiError { http_status, code: code.into(), message: message.into(), request_id: String::new() }
     }
 
@@ -91,7 +90,7 @@ impl fmt::Debug for Client {
         f.debug_struct("Client")
             .field("endpoint", &self.endpoint)
             .field("access_key_id", &self.access_key_id)
-            .field("secret", &crate::profile::redact(&self.secret))
+            .field("secret", &crate::redact(&self.secret))
             .field("region_id", &self.region_id)
             .finish()
     }
@@ -99,12 +98,13 @@ impl fmt::Debug for Client {
 
 impl Client {
     /// A client for `endpoint` (`http://host:port`; a trailing `/` is ignored).
-    pub fn new(endpoint: &str, access_key_id: &str, secret: &str, region_id: &str) -> anyhow::Result<Client> {
+    pub fn new(endpoint: &str, access_key_id: &str, secret: &str, region_id: &str) -> Result<Client, ApiError> {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(120))
             .user_agent(concat!("rollscale-cli/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+            .build()
+            .map_err(|error| ApiError::new(None, HTTP_ERROR_CODE, format!("cannot make an HTTP client: {error}")))?;
         Ok(Client {
             endpoint: endpoint.trim().trim_end_matches('/').to_string(),
             access_key_id: access_key_id.to_string(),
@@ -112,12 +112,6 @@ impl Client {
             region_id: region_id.to_string(),
             http,
         })
-    }
-
-    /// A client for the profile's endpoint and AccessKey.
-    pub fn from_profile(profile: &Profile) -> anyhow::Result<Client> {
-        let endpoint = crate::profile::normalize_endpoint(&profile.endpoint)?;
-        Client::new(&endpoint, &profile.access_key_id, &profile.access_key_secret, &profile.region_id)
     }
 
     /// Calls `action` of the API `version` with `params` (names as on the wire, lists already
