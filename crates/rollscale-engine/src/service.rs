@@ -101,7 +101,19 @@ impl Service {
 
     // ---------------------------------------------------------------- rolling updates
 
-    /// `StartExecution` of a rolling-update template (R3, R4, R12).
+    /// Starts the rolling update `request` asks for, once admitted (R3, R4, R12). The server
+    /// reads a request from either API with core's `params::parse_start`.
+    pub async fn start_rolling_update(&self, request: params::StartRequest) -> Result<TaskState, ServiceError> {
+        for attempt in 0.. {
+            match self.try_start(request.clone()).await {
+                Err(ServiceError::Conflict) if attempt < 5 => continue,
+                other => return other,
+            }
+        }
+        Err(ServiceError::Conflict)
+    }
+
+    /// `StartExecution` of a rolling-update template with its parameters as JSON text.
     pub async fn start_execution(&self, template_name: &str, parameters: &str) -> Result<TaskState, ServiceError> {
         if Kind::from_template_name(template_name).is_none() {
             return Err(ServiceError::not_found(
@@ -116,14 +128,7 @@ impl Service {
                 ServiceError::rejected("InvalidParameter", format!("Parameters is not valid JSON: {error}"))
             })?
         };
-        let request = params::parse_start(template_name, &parameters)?;
-        for attempt in 0.. {
-            match self.try_start(request.clone()).await {
-                Err(ServiceError::Conflict) if attempt < 5 => continue,
-                other => return other,
-            }
-        }
-        Err(ServiceError::Conflict)
+        self.start_rolling_update(params::parse_start(template_name, &parameters)?).await
     }
 
     async fn try_start(&self, request: params::StartRequest) -> Result<TaskState, ServiceError> {

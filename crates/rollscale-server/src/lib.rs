@@ -14,6 +14,7 @@ pub mod error;
 pub mod operations;
 pub mod rest;
 pub mod rpc;
+pub mod starts;
 
 use axum::routing::{any, get};
 use axum::Router;

@@ -592,10 +592,8 @@ pub async fn start_rolling_update(
     new: Result<Json<NewRollingUpdate>, JsonRejection>,
 ) -> Reply<RollingUpdateView> {
     let new = body(new)?;
-    if !new.parameters.is_object() {
-        return Err(ApiError::new(400, "InvalidParameter", "parameters must be a JSON object"));
-    }
-    let task = state.service.start_execution(&new.template_name, &new.parameters.to_string()).await?;
+    let task =
+        state.service.start_rolling_update(crate::starts::rolling_update(&new.template_name, &new.parameters)?).await?;
     Ok(Json(rolling_update(&state, task.id.as_str()).await?))
 }
 
@@ -678,7 +676,8 @@ pub async fn rollback_rolling_update(
         }
         Some(_) => return Err(ApiError::new(400, "InvalidParameter", "parameters must be a JSON object")),
     }
-    let task = state.service.start_execution(source.spec.kind.template_name(), &parameters.to_string()).await?;
+    let request = crate::starts::rolling_update(source.spec.kind.template_name(), &parameters)?;
+    let task = state.service.start_rolling_update(request).await?;
     Ok(Json(rolling_update(&state, task.id.as_str()).await?))
 }
 

@@ -3,6 +3,7 @@
 use super::request::Params;
 use super::{list, page, render, required};
 use crate::error::ApiError;
+use crate::starts;
 use rollscale_core::task::InstanceDecision;
 use rollscale_engine::service::Notification;
 use rollscale_engine::Service;
@@ -55,7 +56,8 @@ async fn start_execution(service: &Service, params: &Params) -> Result<Value, Ap
         let execution = service.start_image_update(params.get("Parameters").unwrap_or("")).await?;
         return Ok(json!({ "Execution": render::image_execution(&execution, true) }));
     }
-    let task = service.start_execution(template, params.get("Parameters").unwrap_or("")).await?;
+    let request = starts::rolling_update_text(template, params.get("Parameters").unwrap_or(""))?;
+    let task = service.start_rolling_update(request).await?;
     execution_answer(service, task.id.as_str()).await
 }
 
