@@ -24,7 +24,7 @@ use rollscale_core::task::{
     TaskEvent, TaskState, WaitingStatus,
 };
 use rollscale_fleet::{FleetError, InstanceObservation, PackageOperation, RunId};
-use rollscale_store::{StoreError, Versioned, WorkRow};
+use rollscale_store::{PreparedWork, StoreError, Versioned};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -82,7 +82,7 @@ struct JournalEntry {
 }
 
 enum JournalRow {
-    Work(WorkRow),
+    Work(PreparedWork),
     /// Boxed: an instance (with its observation) is several times the size of a child row.
     Instance(Box<Versioned<Instance>>),
 }
@@ -726,7 +726,7 @@ impl Engine {
     /// that commit before it takes its next step, as before.
     async fn journal(&self, handle: &TaskHandle, work: &InstanceWork, generation: i64) -> Result<i64, ServiceError> {
         if let Some(journal) = &handle.journal {
-            match journal.commit(JournalRow::Work(WorkRow::new(work, generation))).await {
+            match journal.commit(JournalRow::Work(PreparedWork::new(work, generation))).await {
                 Some(Ok(true)) => return Ok(generation + 1),
                 Some(Ok(false)) => return Err(ServiceError::Conflict),
                 Some(Err(error)) => return Err(error.into()),

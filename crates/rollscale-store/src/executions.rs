@@ -49,9 +49,12 @@ fn works_write_sql(backend: Backend, slots: usize) -> String {
     sql
 }
 
-/// A child execution to write with [`Store::works_write`], serialized.
+/// A child execution made ready to be written with [`Store::works_write`]: encoded where it is
+/// made (by the instance's worker), so the one writer that commits many of them at once only
+/// binds. Opaque: it holds no row a caller could read or build by hand, only what
+/// [`PreparedWork::new`] made of a domain value.
 #[derive(Clone, Debug)]
-pub struct WorkRow {
+pub struct PreparedWork {
     id: String,
     generation: i64,
     status: &'static str,
@@ -59,10 +62,10 @@ pub struct WorkRow {
     body: String,
 }
 
-impl WorkRow {
+impl PreparedWork {
     /// `work` to be written if its row is still at `generation`.
-    pub fn new(work: &InstanceWork, generation: i64) -> WorkRow {
-        WorkRow {
+    pub fn new(work: &InstanceWork, generation: i64) -> PreparedWork {
+        PreparedWork {
             id: work.execution_id.to_string(),
             generation,
             status: work.status.wire_status(),
@@ -305,7 +308,7 @@ impl Store {
     /// (a row moved on, which for a running child only its own worker writes does not happen
     /// in practice), each of its rows is read back and counted as written if it now holds
     /// exactly what was to be written at the generation after.
-    pub async fn works_write(&self, rows: &[WorkRow], now: Millis) -> Result<Vec<bool>, StoreError> {
+    pub async fn works_write(&self, rows: &[PreparedWork], now: Millis) -> Result<Vec<bool>, StoreError> {
         let mut written = Vec::with_capacity(rows.len());
         for chunk in rows.chunks(WORKS_WRITE_CHUNK) {
             let rows_affected = self.works_write_chunk(&mut *self.conn().await?, chunk, now).await?;
@@ -335,7 +338,7 @@ impl Store {
     async fn works_write_chunk(
         &self,
         conn: &mut sqlx::AnyConnection,
-        chunk: &[WorkRow],
+        chunk: &[PreparedWork],
         now: Millis,
     ) -> Result<u64, StoreError> {
         let slots = chunk.len().next_power_of_two();
@@ -364,7 +367,8 @@ impl Store {
         task: Option<&Versioned<TaskState>>,
         now: Millis,
     ) -> Result<(), StoreError> {
-        let rows: Vec<WorkRow> = works.iter().map(|work| WorkRow::new(&work.value, work.generation)).collect();
+        let rows: Vec<PreparedWork> =
+            works.iter().map(|work| PreparedWork::new(&work.value, work.generation)).collect();
         let mut conn = self.conn().await?;
         let mut tx = conn.begin().await?;
         for chunk in rows.chunks(WORKS_WRITE_CHUNK) {
@@ -536,7 +540,7 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::{works_write_sql, WorkRow, WORKS_WRITE_CHUNK};
+    use super::{works_write_sql, PreparedWork, WORKS_WRITE_CHUNK};
     use crate::{Backend, Store, Versioned};
     use rollscale_core::ids::{ExecutionId, InstanceId};
     use rollscale_core::task::{InstanceStatus, InstanceWork};
@@ -572,7 +576,7 @@ mod tests {
     async fn works_write_writes_every_row_at_its_generation_in_chunks() {
         let (_dir, store, works) = store_with(300).await;
         let started: Vec<InstanceWork> = works.iter().map(|w| w.clone().start(7)).collect();
-        let rows: Vec<WorkRow> = started.iter().map(|w| WorkRow::new(w, 1)).collect();
+        let rows: Vec<PreparedWork> = started.iter().map(|w| PreparedWork::new(w, 1)).collect();
         assert_eq!(store.works_write(&rows, 42).await.expect("write"), vec![true; 300]);
         for work in &started {
             let (_, stored) = store.work_get(&work.execution_id).await.expect("get").expect("row");
@@ -587,7 +591,7 @@ mod tests {
                 .get(0);
         assert_eq!(running, 300);
         // Written again at the old generation: nothing changes, each is told so.
-        let again: Vec<WorkRow> = started.iter().map(|w| WorkRow::new(&w.clone().abort(9), 1)).collect();
+        let again: Vec<PreparedWork> = started.iter().map(|w| PreparedWork::new(&w.clone().abort(9), 1)).collect();
         assert_eq!(store.works_write(&again, 43).await.expect("write"), vec![false; 300]);
         let (_, stored) = store.work_get(&started[0].execution_id).await.unwrap().unwrap();
         assert_eq!((stored.generation, stored.value.status), (2, InstanceStatus::Running));
@@ -599,7 +603,7 @@ mod tests {
         // Row 3 moved on before the batch.
         store.work_update(&works[3].clone().start(1), 1, 1).await.expect("update");
         let next: Vec<InstanceWork> = works.iter().map(|w| w.clone().start(5)).collect();
-        let rows: Vec<WorkRow> = next.iter().map(|w| WorkRow::new(w, 1)).collect();
+        let rows: Vec<PreparedWork> = next.iter().map(|w| PreparedWork::new(w, 1)).collect();
         let written = store.works_write(&rows, 5).await.expect("write");
         let expected: Vec<bool> = (0..10).map(|i| i != 3).collect();
         assert_eq!(written, expected);

@@ -22,7 +22,7 @@ mod seal;
 mod templates;
 mod tokens;
 
-pub use executions::{Execution, ExecutionFilter, WorkRow};
+pub use executions::{Execution, ExecutionFilter, PreparedWork};
 pub use leases::{task_lease_name, Lease, RECONCILER_LEASE};
 pub use seal::{ServerKey, ServerKeyError};
 pub use tokens::ClientTokenRecord;
