@@ -13,6 +13,7 @@
 //! does not also hold, except caches and the set of tasks it is driving right now.
 
 pub mod access;
+pub mod adopt;
 pub mod alerts;
 pub mod error;
 pub mod health;

@@ -643,6 +643,8 @@ impl SimFleet {
             address: format!("sim://{}", spec.id),
             apply_ops: 0,
         });
+        // As on a container host: creating an instance that exists adopts it, started.
+        instance.running = true;
         instance.observation(&spec.id)
     }
 

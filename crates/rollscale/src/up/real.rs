@@ -2,23 +2,18 @@
 //! (Docker, or Podman's Docker-compatible service), behind a real HAProxy driven through its
 //! runtime API (started and stopped by rollscale, or attached to an existing one).
 //!
-//! At start the store is the truth and the backends are brought in line with it: every
-//! instance the store has is looked up on the container host (a container that vanished is
-//! made again, with the same identity, from what the store says; one that is not running is
-//! started, as after a reboot of the host; one that cannot be is marked Unhealthy and the
-//! others go on), its address is refreshed, and every load-balancer registration is made again
-//! at the weight the store has (HAProxy forgets its registrations when it restarts;
-//! re-registering is idempotent).
+//! At start the store is the truth and the backends are brought in line with it by the engine
+//! (`Engine::adopt_fleet`: missing containers made again, stopped ones started, addresses
+//! refreshed, every load-balancer registration made again at the store's weight); this module
+//! connects the drivers and reports what was done.
 
 use anyhow::{bail, Context};
-use rollscale_core::domain::{GroupType, HealthStatus, Instance, LifecycleState, ScalingGroup};
-use rollscale_core::ids::{InstanceId, LoadBalancerId, ScalingGroupId};
+use rollscale_core::ids::LoadBalancerId;
 use rollscale_engine::{Engine, Service};
 use rollscale_fleet::docker::{DockerConfig, DockerFleet};
 use rollscale_fleet::haproxy::{HaproxyLoadBalancer, ManagedConfig};
-use rollscale_fleet::{Fleet, FleetError, InstanceObservation, InstanceSpec};
 use rollscale_store::Store;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -144,101 +139,19 @@ pub async fn print_frontends(store: &Store, haproxy: &HaproxyLoadBalancer, args:
     Ok(())
 }
 
-/// How many stopped or missing instances `adopt` starts or makes at once.
-const ADOPT_CONCURRENCY: usize = 16;
-
-/// Brings the container host and the load balancer in line with the store (module docs).
-/// Instances to start or make again are done concurrently, each waited for only until it runs
-/// (not for its health check). One that cannot be started does not stop the others or `up`:
-/// it is reported, marked Unhealthy in the store, and registered with its load balancers at
-/// weight 0, so it gets no traffic (its host port may even be another process's now); the store
-/// keeps its weight, which a later start that starts it gives back, marking it Healthy.
+/// Brings the container host and the load balancer in line with the store
+/// (`Engine::adopt_fleet`), and says what it did; containers with rollscale's labels that the
+/// store does not know are reported and left alone.
 pub async fn adopt(engine: &Engine, fleet: &DockerFleet) -> anyhow::Result<()> {
-    let store = &engine.store;
-    let groups: HashMap<ScalingGroupId, ScalingGroup> =
-        store.group_list().await?.into_iter().map(|group| (group.value.id.clone(), group.value)).collect();
-    let mut known: HashSet<InstanceId> = HashSet::new();
-    let mut addresses: HashMap<InstanceId, String> = HashMap::new();
-    // (instance, whether its container is gone rather than stopped)
-    let mut to_start: Vec<(Instance, bool)> = Vec::new();
-    for instance in store.instance_list(None).await? {
-        let instance = instance.value;
-        known.insert(instance.id.clone());
-        if matches!(instance.lifecycle_state, LifecycleState::Pending | LifecycleState::Removing) {
-            continue; // the reconciler finishes these
-        }
-        match fleet.observe(&instance.id).await? {
-            Some(observed) if observed.running => {
-                let address = refresh_address(engine, &instance, &observed.address).await?;
-                addresses.insert(instance.id, address);
-            }
-            Some(_) => {
-                // Stopped meanwhile (a host reboot, a crash mid-swap): creating an existing
-                // instance adopts it and starts what is stopped, main container first.
-                tracing::warn!(instance = %instance.id, "the instance is not running: starting it");
-                to_start.push((instance, false));
-            }
-            None => {
-                tracing::warn!(instance = %instance.id, "the instance's container is gone: making it again");
-                to_start.push((instance, true));
-            }
-        }
+    let adoption = engine.adopt_fleet().await.context("cannot bring the container host in line with the store")?;
+    if !adoption.remade.is_empty() {
+        println!("Made {} missing instance container(s) again.", adoption.remade.len());
     }
-    let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(ADOPT_CONCURRENCY));
-    let mut starts = tokio::task::JoinSet::new();
-    for (index, (instance, _)) in to_start.iter().enumerate() {
-        let spec = InstanceSpec {
-            id: instance.id.clone(),
-            group_id: instance.group_id.clone(),
-            group_type: groups.get(&instance.group_id).map_or(GroupType::ECS, |group| group.group_type),
-            image_id: instance.image_id.clone(),
-            containers: instance.containers.clone(),
-        };
-        let (fleet, permits) = (fleet.clone(), permits.clone());
-        starts.spawn(async move {
-            let _permit = permits.acquire_owned().await;
-            (index, fleet.create_instance(&spec).await)
-        });
+    if !adoption.started.is_empty() {
+        println!("Started {} stopped instance(s) again.", adoption.started.len());
     }
-    let mut outcomes: Vec<Option<Result<InstanceObservation, FleetError>>> = to_start.iter().map(|_| None).collect();
-    while let Some(joined) = starts.join_next().await {
-        let (index, outcome) = joined.context("starting an instance panicked")?;
-        outcomes[index] = Some(outcome);
-    }
-    let (mut remade, mut started, mut failed) = (0, 0, Vec::new());
-    let mut unstarted: HashSet<InstanceId> = HashSet::new();
-    for ((instance, missing), outcome) in to_start.into_iter().zip(outcomes) {
-        let outcome = outcome.unwrap_or_else(|| Err(FleetError::Failed("not started".into())));
-        let health = match outcome {
-            Ok(observed) => {
-                if missing {
-                    remade += 1;
-                } else {
-                    started += 1;
-                }
-                let address = refresh_address(engine, &instance, &observed.address).await?;
-                addresses.insert(instance.id.clone(), address);
-                HealthStatus::Healthy
-            }
-            Err(error) => {
-                tracing::warn!(instance = %instance.id, %error, "the instance could not be started; marked Unhealthy");
-                failed.push(format!("{} ({error})", instance.id));
-                unstarted.insert(instance.id.clone());
-                addresses.insert(instance.id.clone(), instance.address.clone());
-                HealthStatus::Unhealthy
-            }
-        };
-        if instance.health_status != health {
-            engine.instance_modify(&instance.id, |current| current.health_status = health).await?;
-        }
-    }
-    if remade > 0 {
-        println!("Made {remade} missing instance container(s) again.");
-    }
-    if started > 0 {
-        println!("Started {started} stopped instance(s) again.");
-    }
-    if !failed.is_empty() {
+    if !adoption.failed.is_empty() {
+        let failed: Vec<String> = adoption.failed.iter().map(|(id, error)| format!("{id} ({error})")).collect();
         println!(
             "Could not start {} instance(s), marked Unhealthy (see DescribeScalingInstances): {}.",
             failed.len(),
@@ -246,7 +159,7 @@ pub async fn adopt(engine: &Engine, fleet: &DockerFleet) -> anyhow::Result<()> {
         );
     }
     for observed in fleet.list_managed().await? {
-        if !known.contains(&observed.id) {
+        if !adoption.known.contains(&observed.id) {
             eprintln!(
                 "warning: container {} carries rollscale's labels but this store has no instance {}; left alone",
                 fleet.container_name(&observed.id),
@@ -254,28 +167,7 @@ pub async fn adopt(engine: &Engine, fleet: &DockerFleet) -> anyhow::Result<()> {
             );
         }
     }
-    for backend in store.backend_list(None, None).await? {
-        let Some(address) = addresses.get(&backend.instance_id).filter(|address| !address.is_empty()) else {
-            continue;
-        };
-        let weight = if unstarted.contains(&backend.instance_id) { 0 } else { backend.weight };
-        engine
-            .lb
-            .register(&backend.load_balancer_id, &backend.instance_id, address, weight)
-            .await
-            .with_context(|| format!("cannot register {} with {}", backend.instance_id, backend.load_balancer_id))?;
-    }
     Ok(())
-}
-
-/// The instance's address as the fleet reports it now, written to the store when it moved.
-async fn refresh_address(engine: &Engine, instance: &Instance, observed: &str) -> anyhow::Result<String> {
-    if observed.is_empty() || observed == instance.address {
-        return Ok(instance.address.clone());
-    }
-    let address = observed.to_string();
-    engine.instance_modify(&instance.id, |current| current.address = address.clone()).await?;
-    Ok(address)
 }
 
 /// Puts the container host's images into the image catalog, so rolling updates to them pass
