@@ -40,18 +40,22 @@ impl ApiError {
 impl From<ServiceError> for ApiError {
     fn from(error: ServiceError) -> Self {
         let status = match &error {
-            ServiceError::Rejected { code, .. } if code.starts_with("Forbidden") => 403,
-            ServiceError::Rejected { .. } => 400,
-            ServiceError::NotFound { .. } => 404,
+            ServiceError::Refused { code, .. } if code.as_str().starts_with("Forbidden") => 403,
+            ServiceError::Refused { .. } if error.is_not_found() => 404,
+            ServiceError::Refused { .. } => 400,
             ServiceError::Conflict => 409,
             ServiceError::Store(_) | ServiceError::Fleet(_) => 500,
         };
         if status == 500 {
             // Logged once, here, where it is handled; the client sees no internals.
             tracing::error!(error = %error, source = ?std::error::Error::source(&error), "request failed");
-            return ApiError::new(500, error.code(), "the request could not be processed; see the service log");
+            return ApiError::new(
+                500,
+                error.code().as_str(),
+                "the request could not be processed; see the service log",
+            );
         }
-        ApiError::new(status, error.code(), error.to_string())
+        ApiError::new(status, error.code().as_str(), error.to_string())
     }
 }
 

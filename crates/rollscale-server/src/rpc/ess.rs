@@ -19,6 +19,7 @@ use super::{list, render::date, required};
 use crate::error::ApiError;
 use rollscale_core::domain::*;
 use rollscale_core::ids::{LaunchTemplateId, LoadBalancerId};
+use rollscale_core::Code;
 use rollscale_engine::service::{GroupChanges, NewConfiguration, NewGroup};
 use rollscale_engine::Service;
 use serde_json::{json, Value};
@@ -228,8 +229,8 @@ pub async fn dispatch(service: &Service, version: &str, action: &str, params: &P
             let times = int_param(params, "Times", 0, 1000)?.unwrap_or(1);
             let kind = params.get_nonempty("Kind").unwrap_or("FailNext");
             let fault = rollscale_fleet::Fault::parse(kind, times).ok_or_else(|| {
-                rollscale_engine::ServiceError::rejected(
-                    "InvalidParameter.Kind",
+                rollscale_engine::ServiceError::refused(
+                    Code::InvalidParameterKind,
                     format!("Kind {kind:?} is not one of {}", rollscale_fleet::Fault::KINDS.join(", ")),
                 )
             })?;

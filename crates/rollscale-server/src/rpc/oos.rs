@@ -111,7 +111,7 @@ async fn list_task_executions(service: &Service, params: &Params) -> Result<Valu
             .iter()
             .map(|work| render::instance_task_execution(task.id.as_str(), task.spec.kind.template_name(), work))
             .collect(),
-        Err(rollscale_engine::ServiceError::NotFound { .. }) => {
+        Err(error) if error.is_not_found() => {
             // A child execution: its steps.
             let filter = ExecutionFilter { execution_id: Some(execution_id.to_string()), ..Default::default() };
             let (found, _) = service.list_executions(&filter, 0, 1).await?;
