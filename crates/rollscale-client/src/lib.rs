@@ -11,6 +11,7 @@ pub mod sign;
 pub mod token;
 pub mod wire;
 
+pub use rollscale_core::Code;
 pub use rpc::{default_version, ApiError, Client};
 
 /// A secret as it may be shown: its length hidden, at most its last four characters kept

@@ -8,6 +8,7 @@
 //! is resolved against a rollback's source (`params::resolve`), then [`admit_beside`],
 //! [`admit_configuration`] and [`admit_change`].
 
+use crate::code::{Class, Code};
 use crate::domain::{
     GroupStatus, GroupType, Instance, InstanceSource, LifecycleState, ScalingConfiguration, ScalingGroup,
 };
@@ -43,26 +44,23 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> Code {
         match self {
-            Refusal::GroupNotActive { .. } | Refusal::GroupBusy { .. } => "IncorrectScalingGroupStatus",
-            Refusal::ActivityInProgress(_) => "ScalingActivityInProgress",
-            Refusal::ConfigurationNotFound(_) => "InvalidScalingConfigurationId.NotFound",
+            Refusal::GroupNotActive { .. } | Refusal::GroupBusy { .. } => Code::IncorrectScalingGroupStatus,
+            Refusal::ActivityInProgress(_) => Code::ScalingActivityInProgress,
+            Refusal::ConfigurationNotFound(_) => Code::InvalidScalingConfigurationIdNotFound,
             Refusal::ConfigurationOfAnotherGroup { .. }
             | Refusal::ConfigurationNotActive { .. }
-            | Refusal::ContainersOfEcsGroup(_) => "InvalidParameter",
-            Refusal::ImageNotFound(_) => "InvalidImageId.NotFound",
-            Refusal::PackageVersionNotFound { .. } => "EntityNotExists.PackageVersion",
+            | Refusal::ContainersOfEcsGroup(_) => Code::InvalidParameter,
+            Refusal::ImageNotFound(_) => Code::InvalidImageIdNotFound,
+            Refusal::PackageVersionNotFound { .. } => Code::EntityNotExistsPackageVersion,
         }
     }
 
     /// Whether the request names something that does not exist (rather than something in a
-    /// state that refuses it).
+    /// state that refuses it): its code's class says so.
     pub fn is_not_found(&self) -> bool {
-        matches!(
-            self,
-            Refusal::ConfigurationNotFound(_) | Refusal::ImageNotFound(_) | Refusal::PackageVersionNotFound { .. }
-        )
+        self.code().class() == Class::NotFound
     }
 }
 

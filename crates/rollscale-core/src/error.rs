@@ -1,6 +1,7 @@
-//! The domain's errors. Each has a stable code, the one clients of the clouds know; the
-//! server maps codes to HTTP statuses in one place.
+//! The domain's errors. Each has a stable [`Code`], the one clients of the clouds know; the
+//! server maps a code's class to an HTTP status in one place.
 
+use crate::code::Code;
 use thiserror::Error;
 
 #[derive(Clone, Debug, Error, PartialEq, Eq)]
@@ -21,13 +22,13 @@ pub enum CoreError {
 }
 
 impl CoreError {
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> Code {
         match self {
-            CoreError::MissingParameter(_) => "MissingParameter",
-            CoreError::InvalidParameter { .. } => "InvalidParameter",
-            CoreError::IncorrectExecutionStatus(_) => "IncorrectExecutionStatus",
-            CoreError::IncorrectInstanceStatus(_) => "IncorrectInstanceStatus",
-            CoreError::InvalidRollbackSource(_) => "InvalidParameter.SourceExecution",
+            CoreError::MissingParameter(_) => Code::MissingParameter,
+            CoreError::InvalidParameter { .. } => Code::InvalidParameter,
+            CoreError::IncorrectExecutionStatus(_) => Code::IncorrectExecutionStatus,
+            CoreError::IncorrectInstanceStatus(_) => Code::IncorrectInstanceStatus,
+            CoreError::InvalidRollbackSource(_) => Code::InvalidParameterSourceExecution,
         }
     }
 

@@ -8,6 +8,7 @@
 pub mod access;
 pub mod admission;
 pub mod alert;
+pub mod code;
 pub mod domain;
 pub mod error;
 pub mod group;
@@ -21,4 +22,5 @@ pub mod schedule;
 pub mod search;
 pub mod task;
 
+pub use code::{Class, Code};
 pub use error::CoreError;

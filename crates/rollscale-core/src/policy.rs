@@ -4,6 +4,7 @@
 //!
 //! Pure: no I/O. The engine loads a user's documents and asks [`evaluate`].
 
+use crate::code::Code;
 use serde_json::Value;
 use std::fmt;
 
@@ -49,8 +50,8 @@ impl fmt::Display for PolicyError {
 impl std::error::Error for PolicyError {}
 
 impl PolicyError {
-    pub fn code(&self) -> &'static str {
-        "MalformedPolicyDocument"
+    pub fn code(&self) -> Code {
+        Code::MalformedPolicyDocument
     }
 }
 

@@ -224,7 +224,7 @@ fn r3_a_scaling_activity_in_progress_refuses_a_start() {
     );
     let running = task("exec-running01", TaskStatus::Running);
     assert_eq!(
-        admit_beside(&group, Some(&running), None, true).map_err(|r| r.code()),
+        admit_beside(&group, Some(&running), None, true).map_err(|r| r.code().as_str()),
         Err("IncorrectScalingGroupStatus")
     );
 }

@@ -13,6 +13,7 @@ use rollscale_core::domain::{AccessKey, AccessKeyStatus};
 use rollscale_core::policy::{
     evaluate, system_policy, Decision, PolicyDocument, PolicyType, ADMINISTRATOR_ACCESS, SYSTEM_POLICIES,
 };
+use rollscale_core::Code;
 
 /// A new audit event's id: its time, then a sequence number of this process, then random
 /// bits (`ae-` and 20 hex digits). The log lists newest first by time and then by id, so two
@@ -42,15 +43,15 @@ pub struct PolicyInfo {
 }
 
 fn user_not_found(name: &str) -> ServiceError {
-    ServiceError::not_found("EntityNotExist.User", format!("the user {name} does not exist"))
+    ServiceError::refused(Code::EntityNotExistUser, format!("the user {name} does not exist"))
 }
 
 fn policy_not_found(policy_type: PolicyType, name: &str) -> ServiceError {
-    ServiceError::not_found("EntityNotExist.Policy", format!("the {policy_type} policy {name} does not exist"))
+    ServiceError::refused(Code::EntityNotExistPolicy, format!("the {policy_type} policy {name} does not exist"))
 }
 
 fn key_not_found(user_name: &str, id: &str) -> ServiceError {
-    ServiceError::not_found("EntityNotExist.User.AccessKey", format!("the user {user_name} has no AccessKey {id}"))
+    ServiceError::refused(Code::EntityNotExistUserAccessKey, format!("the user {user_name} has no AccessKey {id}"))
 }
 
 /// A system policy as a [`Policy`] (built in: created "at" the epoch).
@@ -68,8 +69,8 @@ fn system(policy: &rollscale_core::policy::SystemPolicy) -> Policy {
 /// `System` or `Custom`.
 pub fn parse_policy_type(text: &str) -> Result<PolicyType, ServiceError> {
     text.parse().map_err(|()| {
-        ServiceError::rejected(
-            "InvalidParameter.PolicyType",
+        ServiceError::refused(
+            Code::InvalidParameterPolicyType,
             format!("PolicyType \"{text}\" is neither System nor Custom"),
         )
     })
@@ -78,7 +79,7 @@ pub fn parse_policy_type(text: &str) -> Result<PolicyType, ServiceError> {
 /// `Active` or `Inactive`.
 pub fn parse_key_status(text: &str) -> Result<AccessKeyStatus, ServiceError> {
     text.parse().map_err(|()| {
-        ServiceError::rejected("InvalidParameter.Status", format!("Status \"{text}\" is neither Active nor Inactive"))
+        ServiceError::refused(Code::InvalidParameterStatus, format!("Status \"{text}\" is neither Active nor Inactive"))
     })
 }
 
@@ -111,15 +112,15 @@ impl Service {
 
     pub async fn create_user(&self, new: NewUser) -> Result<User, ServiceError> {
         if !valid_user_name(&new.name) {
-            return Err(ServiceError::rejected(
-                "InvalidParameter.UserName",
+            return Err(ServiceError::refused(
+                Code::InvalidParameterUserName,
                 "UserName must be 1 to 64 characters: letters, digits, '.', '_' or '-'",
             ));
         }
         for (name, value) in [("DisplayName", &new.display_name), ("Comments", &new.comments)] {
             if value.as_ref().is_some_and(|v| v.chars().count() > 128) {
-                return Err(ServiceError::rejected(
-                    "InvalidParameter",
+                return Err(ServiceError::refused(
+                    Code::InvalidParameter,
                     format!("{name} must be at most 128 characters"),
                 ));
             }
@@ -134,8 +135,8 @@ impl Service {
             updated_at: now,
         };
         match self.engine.store.user_insert(&user).await {
-            Err(rollscale_store::StoreError::AlreadyExists { .. }) => Err(ServiceError::rejected(
-                "EntityAlreadyExists.User",
+            Err(rollscale_store::StoreError::AlreadyExists { .. }) => Err(ServiceError::refused(
+                Code::EntityAlreadyExistsUser,
                 format!("the user {} already exists", user.name),
             )),
             other => other.map(|()| user).map_err(Into::into),
@@ -171,8 +172,8 @@ impl Service {
         match self.engine.store.access_key_insert(&key, MAX_KEYS_PER_USER as i64).await {
             Ok(()) => Ok(key),
             Err(rollscale_store::StoreError::Missing { .. }) => Err(user_not_found(user_name)),
-            Err(rollscale_store::StoreError::LimitExceeded { .. }) => Err(ServiceError::rejected(
-                "LimitExceeded.User.AccessKey",
+            Err(rollscale_store::StoreError::LimitExceeded { .. }) => Err(ServiceError::refused(
+                Code::LimitExceededUserAccessKey,
                 format!("the user {user_name} has {MAX_KEYS_PER_USER} AccessKeys already; delete one first"),
             )),
             Err(other) => Err(other.into()),
@@ -183,7 +184,7 @@ impl Service {
     /// when missing, and has AdministratorAccess.
     pub async fn create_admin_access_key(&self, user_name: &str) -> Result<AccessKey, ServiceError> {
         if !valid_user_name(user_name) {
-            return Err(ServiceError::rejected("InvalidParameter.UserName", "not a valid user name"));
+            return Err(ServiceError::refused(Code::InvalidParameterUserName, "not a valid user name"));
         }
         let key = new_key(user_name);
         self.engine.store.access_key_insert_bootstrap(&key).await?;
@@ -232,8 +233,8 @@ impl Service {
     pub async fn access_key_user(&self, id: &str) -> Result<String, ServiceError> {
         match self.engine.store.access_key_get(id).await? {
             Some(key) => Ok(key.user_name),
-            None => Err(ServiceError::not_found(
-                "InvalidAccessKeyId.NotFound",
+            None => Err(ServiceError::refused(
+                Code::InvalidAccessKeyIdNotFound,
                 format!("the AccessKey {id} does not exist"),
             )),
         }
@@ -243,18 +244,18 @@ impl Service {
 
     pub async fn create_policy(&self, name: &str, document: &str, description: &str) -> Result<Policy, ServiceError> {
         if !valid_policy_name(name) {
-            return Err(ServiceError::rejected(
-                "InvalidParameter.PolicyName",
+            return Err(ServiceError::refused(
+                Code::InvalidParameterPolicyName,
                 "PolicyName must be 1 to 128 characters: letters, digits or '-'",
             ));
         }
         if description.chars().count() > 1024 {
-            return Err(ServiceError::rejected("InvalidParameter", "Description must be at most 1024 characters"));
+            return Err(ServiceError::refused(Code::InvalidParameter, "Description must be at most 1024 characters"));
         }
-        PolicyDocument::parse(document).map_err(|error| ServiceError::rejected(error.code(), error.to_string()))?;
+        PolicyDocument::parse(document).map_err(|error| ServiceError::refused(error.code(), error.to_string()))?;
         if system_policy(name).is_some() {
-            return Err(ServiceError::rejected(
-                "EntityAlreadyExists.Policy",
+            return Err(ServiceError::refused(
+                Code::EntityAlreadyExistsPolicy,
                 format!("{name} is the name of a system policy"),
             ));
         }
@@ -269,7 +270,7 @@ impl Service {
         };
         match self.engine.store.policy_insert(&policy).await {
             Err(rollscale_store::StoreError::AlreadyExists { .. }) => {
-                Err(ServiceError::rejected("EntityAlreadyExists.Policy", format!("the policy {name} already exists")))
+                Err(ServiceError::refused(Code::EntityAlreadyExistsPolicy, format!("the policy {name} already exists")))
             }
             other => other.map(|()| policy).map_err(Into::into),
         }
@@ -319,16 +320,16 @@ impl Service {
     /// Deletes a custom policy that is attached to no one.
     pub async fn delete_policy(&self, name: &str) -> Result<(), ServiceError> {
         if system_policy(name).is_some() {
-            return Err(ServiceError::rejected(
-                "InvalidParameter.PolicyType",
+            return Err(ServiceError::refused(
+                Code::InvalidParameterPolicyType,
                 format!("{name} is a system policy; system policies cannot be deleted"),
             ));
         }
         match self.engine.store.policy_delete(name).await? {
             None => Err(policy_not_found(PolicyType::Custom, name)),
             Some(0) => Ok(()),
-            Some(users) => Err(ServiceError::rejected(
-                "DeleteConflict.Policy.User",
+            Some(users) => Err(ServiceError::refused(
+                Code::DeleteConflictPolicyUser,
                 format!("the policy {name} is attached to {users} user(s); detach it first"),
             )),
         }
@@ -350,8 +351,8 @@ impl Service {
             other => other?,
         };
         if !attached {
-            return Err(ServiceError::rejected(
-                "EntityAlreadyExists.User.Policy",
+            return Err(ServiceError::refused(
+                Code::EntityAlreadyExistsUserPolicy,
                 format!("the {policy_type} policy {name} is already attached to the user {user_name}"),
             ));
         }
@@ -369,8 +370,8 @@ impl Service {
             self.keep_an_administrator(Removal::AdministratorAccess(user_name)).await?;
         }
         if !self.engine.store.user_policy_detach(user_name, policy_type, name).await? {
-            return Err(ServiceError::not_found(
-                "EntityNotExist.User.Policy",
+            return Err(ServiceError::refused(
+                Code::EntityNotExistUserPolicy,
                 format!("the {policy_type} policy {name} is not attached to the user {user_name}"),
             ));
         }
@@ -403,8 +404,8 @@ impl Service {
             }
         }
         if affected && remaining == 0 {
-            return Err(ServiceError::rejected(
-                "InvalidOperation.LastAdministrator",
+            return Err(ServiceError::refused(
+                Code::InvalidOperationLastAdministrator,
                 "this would leave no active AccessKey of a user with AdministratorAccess, and nobody could \
                  administer rollscale; give another user AdministratorAccess and an AccessKey first",
             ));
@@ -453,8 +454,8 @@ impl Service {
             Decision::ExplicitDeny => "a policy denies it explicitly",
             Decision::ImplicitDeny => "no policy of the user allows it",
         };
-        Err(ServiceError::rejected(
-            "Forbidden.RAM",
+        Err(ServiceError::refused(
+            Code::ForbiddenRAM,
             format!("You are not authorized to do action: {action} (user {user_name}, resource {resource}: {why})"),
         ))
     }
@@ -508,7 +509,7 @@ mod tests {
         (dir, Service::new(engine))
     }
 
-    fn code<T: std::fmt::Debug>(result: Result<T, ServiceError>) -> &'static str {
+    fn code<T: std::fmt::Debug>(result: Result<T, ServiceError>) -> Code {
         result.expect_err("refused").code()
     }
 

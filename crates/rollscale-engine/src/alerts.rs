@@ -14,6 +14,7 @@ use rollscale_core::alert::{
     check_rule_name, check_webhook_id, redacted_url, AlertRule, Delivery, DeliveryStatus, EventPattern, Webhook,
     MAX_ATTEMPTS, MAX_TARGETS,
 };
+use rollscale_core::Code;
 use rollscale_fleet::notify::Notifier;
 use rollscale_store::StoreError;
 use std::sync::Arc;
@@ -59,7 +60,7 @@ pub struct RuleChange {
 }
 
 fn rule_not_found(name: &str) -> ServiceError {
-    ServiceError::not_found("ResourceNotFound", format!("the alert rule {name} does not exist"))
+    ServiceError::refused(Code::ResourceNotFound, format!("the alert rule {name} does not exist"))
 }
 
 /// Attempts of a read-modify-write of a rule before giving up to a busy writer.
@@ -126,7 +127,7 @@ impl Service {
         edit: impl Fn(&mut AlertRule) -> Result<(), ServiceError>,
     ) -> Result<Vec<AlertRule>, ServiceError> {
         if names.is_empty() {
-            return Err(ServiceError::rejected("MissingParameter", "give at least one rule name"));
+            return Err(ServiceError::refused(Code::MissingParameter, "give at least one rule name"));
         }
         for name in names {
             if self.engine.store.alert_rule_get(name).await?.is_none() {
@@ -171,7 +172,7 @@ impl Service {
     /// Deletes rules (`DeleteEventRules`); every name must exist.
     pub async fn delete_alert_rules(&self, names: &[String]) -> Result<(), ServiceError> {
         if names.is_empty() {
-            return Err(ServiceError::rejected("MissingParameter", "give at least one rule name"));
+            return Err(ServiceError::refused(Code::MissingParameter, "give at least one rule name"));
         }
         for name in names {
             if self.engine.store.alert_rule_get(name).await?.is_none() {
@@ -187,8 +188,8 @@ impl Service {
     /// Adds webhooks to a rule, or changes those whose ids it has (`PutEventRuleTargets`).
     pub async fn put_alert_webhooks(&self, name: &str, webhooks: Vec<Webhook>) -> Result<AlertRule, ServiceError> {
         if webhooks.is_empty() {
-            return Err(ServiceError::rejected(
-                "MissingParameter",
+            return Err(ServiceError::refused(
+                Code::MissingParameter,
                 "give at least one webhook (WebhookParameters.1.Id, .Url)",
             ));
         }
@@ -197,8 +198,8 @@ impl Service {
             check_webhook_id(&webhook.id)?;
             rollscale_core::alert::check_webhook_url(&webhook.url)?;
             if !seen.insert(webhook.id.as_str()) {
-                return Err(ServiceError::rejected(
-                    "InvalidParameter",
+                return Err(ServiceError::refused(
+                    Code::InvalidParameter,
                     format!("the webhook id {} is given twice", webhook.id),
                 ));
             }
@@ -212,8 +213,8 @@ impl Service {
                     }
                 }
                 if rule.webhooks.len() > MAX_TARGETS {
-                    return Err(ServiceError::rejected(
-                        "InvalidParameter",
+                    return Err(ServiceError::refused(
+                        Code::InvalidParameter,
                         format!("a rule has at most {MAX_TARGETS} webhooks"),
                     ));
                 }
@@ -226,13 +227,13 @@ impl Service {
     /// Removes webhooks from a rule (`DeleteEventRuleTargets`); every id must be the rule's.
     pub async fn delete_alert_webhooks(&self, name: &str, ids: &[String]) -> Result<AlertRule, ServiceError> {
         if ids.is_empty() {
-            return Err(ServiceError::rejected("MissingParameter", "give at least one webhook id (Ids.1)"));
+            return Err(ServiceError::refused(Code::MissingParameter, "give at least one webhook id (Ids.1)"));
         }
         let mut rules = self
             .edit_rules(&[name.to_string()], |rule| {
                 if let Some(missing) = ids.iter().find(|id| rule.webhooks.iter().all(|w| &w.id != *id)) {
-                    return Err(ServiceError::not_found(
-                        "ResourceNotFound",
+                    return Err(ServiceError::refused(
+                        Code::ResourceNotFound,
                         format!("the alert rule {} has no webhook {missing}", rule.name),
                     ));
                 }

@@ -1,50 +1,58 @@
-//! The service layer's error: a stable code for clients and a message. Internal detail (a
+//! The service layer's error: a [`Code`] for clients and a message. Internal detail (a
 //! database error's text) stays in the log, never in the message.
 
-use rollscale_core::CoreError;
+use rollscale_core::{Class, Code, CoreError};
 use rollscale_fleet::FleetError;
 use rollscale_store::StoreError;
 use thiserror::Error;
 
 #[derive(Debug, Error)]
 pub enum ServiceError {
-    /// Bad input or a state that does not allow the request; nothing was changed.
+    /// The request was refused and nothing was changed: bad input, a state that does not allow
+    /// it, a thing that does not exist, a caller who may not. The code's class says which.
     #[error("{message}")]
-    Rejected { code: &'static str, message: String },
-    /// The named thing does not exist.
-    #[error("{message}")]
-    NotFound { code: &'static str, message: String },
+    Refused { code: Code, message: String },
     /// Another writer moved first; the caller may retry.
     #[error("the resource was changed concurrently, retry the request")]
     Conflict,
     #[error("internal error")]
     Store(#[source] StoreError),
+    /// The driver's words are in the message (and so not also its source, which would say them
+    /// twice in a report that follows sources).
     #[error("the backend failed: {0}")]
-    Fleet(#[source] FleetError),
+    Fleet(FleetError),
 }
 
 impl ServiceError {
-    pub fn rejected(code: &'static str, message: impl Into<String>) -> Self {
-        ServiceError::Rejected { code, message: message.into() }
+    /// A refusal with `code`; the message says what was refused and why, without the code.
+    pub fn refused(code: Code, message: impl Into<String>) -> Self {
+        ServiceError::Refused { code, message: message.into() }
     }
 
-    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
-        ServiceError::NotFound { code, message: message.into() }
-    }
-
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> Code {
         match self {
-            ServiceError::Rejected { code, .. } | ServiceError::NotFound { code, .. } => code,
-            ServiceError::Conflict => "ConcurrentModification",
-            ServiceError::Store(_) => "InternalError",
-            ServiceError::Fleet(_) => "BackendError",
+            ServiceError::Refused { code, .. } => *code,
+            ServiceError::Conflict => Code::ConcurrentModification,
+            ServiceError::Store(_) => Code::InternalError,
+            ServiceError::Fleet(_) => Code::BackendError,
         }
+    }
+
+    /// Whether the request named something that does not exist.
+    pub fn is_not_found(&self) -> bool {
+        self.code().class() == Class::NotFound
     }
 }
 
 impl From<CoreError> for ServiceError {
     fn from(error: CoreError) -> Self {
-        ServiceError::Rejected { code: error.code(), message: error.to_string() }
+        ServiceError::refused(error.code(), error.to_string())
+    }
+}
+
+impl From<rollscale_core::admission::Refusal> for ServiceError {
+    fn from(refusal: rollscale_core::admission::Refusal) -> Self {
+        ServiceError::refused(refusal.code(), refusal.to_string())
     }
 }
 
@@ -53,7 +61,7 @@ impl From<StoreError> for ServiceError {
         match error {
             StoreError::Conflict { .. } => ServiceError::Conflict,
             StoreError::AlreadyExists { what, id } => {
-                ServiceError::rejected("EntityAlreadyExists", format!("the {what} {id} already exists"))
+                ServiceError::refused(Code::EntityAlreadyExists, format!("the {what} {id} already exists"))
             }
             other => ServiceError::Store(other),
         }
@@ -63,5 +71,27 @@ impl From<StoreError> for ServiceError {
 impl From<FleetError> for ServiceError {
     fn from(error: FleetError) -> Self {
         ServiceError::Fleet(error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_backend_failure_says_its_cause_once() {
+        let error = ServiceError::from(FleetError::Unavailable("connection refused".into()));
+        assert_eq!(error.code(), Code::BackendError);
+        assert_eq!(error.to_string(), "the backend failed: backend unavailable: connection refused");
+        assert!(std::error::Error::source(&error).is_none(), "the cause is in the message already");
+    }
+
+    #[test]
+    fn a_refusal_is_not_found_by_its_code() {
+        let missing = ServiceError::refused(Code::InvalidInstanceIdNotFound, "the instance i-1 does not exist");
+        assert!(missing.is_not_found());
+        assert_eq!(missing.to_string(), "the instance i-1 does not exist");
+        assert!(!ServiceError::refused(Code::IncorrectInstanceStatus, "the instance i-1 is in Standby").is_not_found());
+        assert!(!ServiceError::Conflict.is_not_found());
     }
 }

@@ -72,7 +72,7 @@ impl Service {
                     let (checker, running) = (service.clone(), running.clone());
                     let pass = tokio::spawn(async move {
                         if let Err(error) = checker.health_pass(&group.value).await {
-                            tracing::warn!(group = %id, code = error.code(), %error, "health check pass failed");
+                            tracing::warn!(group = %id, code = %error.code(), %error, "health check pass failed");
                         }
                         running.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
                     });

@@ -14,6 +14,7 @@
 //! ([`Service::run_idempotent`]), so a client that disconnects does not cut them apart.
 
 use crate::{now_millis, random_bits, Service, ServiceError};
+use rollscale_core::Code;
 use rollscale_store::Store;
 use std::future::Future;
 use std::time::Duration;
@@ -58,8 +59,8 @@ pub enum Begin {
 /// Whether `token` is a valid token: 1 to 64 printable ASCII characters.
 pub fn check_token(token: &str, name: &str) -> Result<(), ServiceError> {
     if token.is_empty() || token.len() > MAX_TOKEN_LEN || !token.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(ServiceError::rejected(
-            "InvalidParameter",
+        return Err(ServiceError::refused(
+            Code::InvalidParameter,
             format!("{name} must be 1 to {MAX_TOKEN_LEN} printable ASCII characters"),
         ));
     }
@@ -106,8 +107,8 @@ impl Service {
                 return Ok(Begin::Run(self.held(scope, id)));
             };
             if record.fingerprint != fingerprint {
-                return Err(ServiceError::rejected(
-                    "IdempotentParameterMismatch",
+                return Err(ServiceError::refused(
+                    Code::IdempotentParameterMismatch,
                     format!("the token {token} was used with other parameters"),
                 ));
             }
@@ -123,8 +124,8 @@ impl Service {
                 continue;
             }
             if tokio::time::Instant::now() >= deadline {
-                return Err(ServiceError::rejected(
-                    "LastTokenProcessing",
+                return Err(ServiceError::refused(
+                    Code::LastTokenProcessing,
                     format!("a request with the token {token} is still being processed; retry later"),
                 ));
             }

@@ -15,17 +15,18 @@ use rollscale_core::domain::{Event, EventKind, EventLevel, GroupType, Image, Lif
 use rollscale_core::ids::{ExecutionId, ScalingConfigurationId, ScalingGroupId};
 use rollscale_core::image_task::{self, ImageUpdateExecution, TEMPLATE_NAME};
 use rollscale_core::task::TaskStatus;
+use rollscale_core::Code;
 use rollscale_fleet::FleetError;
 use rollscale_store::{StoreError, Versioned};
 use std::sync::Arc;
 
 fn execution_not_found(id: &str) -> ServiceError {
-    ServiceError::not_found("EntityNotExists.Execution", format!("the image update task {id} does not exist"))
+    ServiceError::refused(Code::EntityNotExistsExecution, format!("the image update task {id} does not exist"))
 }
 
 fn configuration_not_found(id: &ScalingConfigurationId) -> ServiceError {
-    ServiceError::not_found(
-        "InvalidScalingConfigurationId.NotFound",
+    ServiceError::refused(
+        Code::InvalidScalingConfigurationIdNotFound,
         format!("the scaling configuration {id} does not exist"),
     )
 }
@@ -65,7 +66,7 @@ impl Service {
             serde_json::Value::Object(Default::default())
         } else {
             serde_json::from_str(parameters).map_err(|error| {
-                ServiceError::rejected("InvalidParameter", format!("Parameters is not valid JSON: {error}"))
+                ServiceError::refused(Code::InvalidParameter, format!("Parameters is not valid JSON: {error}"))
             })?
         };
         let now = self.clock_now();
@@ -78,8 +79,8 @@ impl Service {
             .value;
         if schedule.is_none() && matches!(instance.lifecycle_state, LifecycleState::Pending | LifecycleState::Removing)
         {
-            return Err(ServiceError::rejected(
-                "IncorrectInstanceStatus",
+            return Err(ServiceError::refused(
+                Code::IncorrectInstanceStatus,
                 format!(
                     "the instance {} is {}; an image is made from a running instance",
                     instance.id, instance.lifecycle_state
@@ -90,7 +91,7 @@ impl Service {
         for configuration_id in &spec.configuration_ids {
             let group = match self.configuration_group(configuration_id).await? {
                 Ok(group) => group,
-                Err(message) => return Err(ServiceError::rejected("IncorrectScalingGroupType", message)),
+                Err(message) => return Err(ServiceError::refused(Code::IncorrectScalingGroupType, message)),
             };
             if !group_ids.contains(&group) {
                 group_ids.push(group);
@@ -101,9 +102,9 @@ impl Service {
         let execution = match schedule {
             None => ImageUpdateExecution::run_now(id, spec, now),
             Some(schedule) => {
-                let first = schedule
-                    .next_after(now)
-                    .ok_or_else(|| ServiceError::rejected("InvalidParameter", "the timerTrigger has no firing left"))?;
+                let first = schedule.next_after(now).ok_or_else(|| {
+                    ServiceError::refused(Code::InvalidParameter, "the timerTrigger has no firing left")
+                })?;
                 ImageUpdateExecution::scheduled(id, spec, first, now)
             }
         };
@@ -370,7 +371,7 @@ impl Service {
             match self.configuration_group(configuration_id).await {
                 Ok(Ok(_)) => {}
                 Ok(Err(message)) => return Ok(Step::Fail(message)),
-                Err(ServiceError::NotFound { .. }) => {
+                Err(error) if error.is_not_found() => {
                     return Ok(Step::Fail(format!("the scaling configuration {configuration_id} no longer exists")))
                 }
                 Err(error) => return Err(error),

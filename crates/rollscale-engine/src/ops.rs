@@ -8,6 +8,7 @@ use crate::runner::{Journal, StepMemory};
 use crate::{Engine, ServiceError};
 use rollscale_core::domain::{Instance, LifecycleState};
 use rollscale_core::ids::{InstanceId, LoadBalancerId};
+use rollscale_core::Code;
 use rollscale_fleet::FleetError;
 use rollscale_store::{StoreError, Versioned};
 use std::time::{Duration, Instant};
@@ -225,9 +226,9 @@ impl Engine {
 }
 
 pub(crate) fn instance_not_found(id: &InstanceId) -> ServiceError {
-    ServiceError::not_found("InvalidInstanceId.NotFound", format!("the instance {id} does not exist"))
+    ServiceError::refused(Code::InvalidInstanceIdNotFound, format!("the instance {id} does not exist"))
 }
 
 pub(crate) fn instance_not_found_text(id: &str) -> ServiceError {
-    ServiceError::not_found("InvalidInstanceId.NotFound", format!("the instance {id} does not exist"))
+    ServiceError::refused(Code::InvalidInstanceIdNotFound, format!("the instance {id} does not exist"))
 }

@@ -13,6 +13,7 @@
 use crate::{now_millis, random_bits, Service, ServiceError};
 use rollscale_core::domain::*;
 use rollscale_core::ids::{InstanceId, ScalingActivityId, ScalingGroupId};
+use rollscale_core::Code;
 use rollscale_fleet::{FleetError, InstanceSpec};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -45,7 +46,7 @@ impl Service {
         for group in self.engine.store.group_list().await? {
             if group.value.status == GroupStatus::Active {
                 if let Err(error) = self.reconcile_group(&group.value).await {
-                    tracing::warn!(group = %group.value.id, code = error.code(), %error, "reconcile failed");
+                    tracing::warn!(group = %group.value.id, code = %error.code(), %error, "reconcile failed");
                 }
             }
         }
@@ -166,7 +167,7 @@ impl Service {
                     if reported.get(&id) == Some(&text) {
                         tracing::debug!(group = %id, %error, "reconcile failed again");
                     } else {
-                        tracing::warn!(group = %id, code = error.code(), %error, "reconcile failed");
+                        tracing::warn!(group = %id, code = %error.code(), %error, "reconcile failed");
                         reported.insert(id, text);
                     }
                 }
@@ -364,8 +365,8 @@ impl Service {
         match &group.source {
             InstanceSource::Configuration(id) => {
                 let configuration = self.engine.store.configuration_get(id).await?.ok_or_else(|| {
-                    ServiceError::not_found(
-                        "InvalidScalingConfigurationId.NotFound",
+                    ServiceError::refused(
+                        Code::InvalidScalingConfigurationIdNotFound,
                         format!("the scaling configuration {id} does not exist"),
                     )
                 })?;
@@ -375,8 +376,8 @@ impl Service {
                 let version = self.resolve_template_version(id, *version).await?;
                 Ok((version.image_id, version.containers))
             }
-            _ => Err(ServiceError::rejected(
-                "IncorrectScalingGroupStatus",
+            _ => Err(ServiceError::refused(
+                Code::IncorrectScalingGroupStatus,
                 format!("the scaling group {} has no active scaling configuration", group.id),
             )),
         }
@@ -446,8 +447,8 @@ impl Service {
                     })
                     .await?;
             }
-            return Err(ServiceError::rejected(
-                "HealthCheckFailed",
+            return Err(ServiceError::refused(
+                Code::HealthCheckFailed,
                 format!(
                     "the new instance {} did not become healthy within {:?}: it stays Pending, out of the load \
                      balancers, and is checked again at every pass",

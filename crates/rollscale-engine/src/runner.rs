@@ -23,6 +23,7 @@ use rollscale_core::task::{
     decide, InstanceStatus, InstanceWork, Outcome, Phase, Progress, Step, StepOutcome, StepReport, TaskAction,
     TaskEvent, TaskState, WaitingStatus,
 };
+use rollscale_core::Code;
 use rollscale_fleet::{FleetError, InstanceObservation, PackageOperation, RunId};
 use rollscale_store::{PreparedWork, StoreError, Versioned};
 use std::collections::{HashMap, HashSet};
@@ -337,7 +338,7 @@ impl Engine {
                     return self.commit(&task, &TaskEvent::Beginning).await;
                 }
                 if let Err(error) = self.begin(&task.value).await {
-                    if matches!(error, ServiceError::NotFound { .. } | ServiceError::Rejected { .. }) {
+                    if matches!(error, ServiceError::Refused { .. }) {
                         let mut failed = task.value.clone().evolve(&TaskEvent::Finishing(Outcome::Failed));
                         failed.status_message = error.to_string();
                         self.store.task_update(&failed, task.generation, now).await?;
@@ -442,8 +443,8 @@ impl Engine {
         if let (Change::Image { image_id }, Some(configuration_id)) = (&spec.change, &spec.configuration_id) {
             loop {
                 let Some(current) = self.store.configuration_get(configuration_id).await? else {
-                    return Err(ServiceError::not_found(
-                        "InvalidScalingConfigurationId.NotFound",
+                    return Err(ServiceError::refused(
+                        Code::InvalidScalingConfigurationIdNotFound,
                         format!("the scaling configuration {configuration_id} no longer exists"),
                     ));
                 };
@@ -473,8 +474,8 @@ impl Engine {
     ) -> Result<(), ServiceError> {
         loop {
             let Some(group) = self.store.group_get(&spec.group_id).await? else {
-                return Err(ServiceError::not_found(
-                    "InvalidScalingGroupId.NotFound",
+                return Err(ServiceError::refused(
+                    Code::InvalidScalingGroupIdNotFound,
                     format!("the scaling group {} no longer exists", spec.group_id),
                 ));
             };
@@ -532,12 +533,14 @@ impl Engine {
                     }
                     let instance_id = &work.value.instance_id;
                     match self.exit_standby(instance_id).await {
-                        Ok(_) | Err(ServiceError::NotFound { .. }) => {}
+                        Ok(_) => {}
+                        Err(error) if error.is_not_found() => {}
                         Err(error) => return Err(error),
                     }
                     if work.value.was_protected {
                         match self.set_protected(instance_id, true).await {
-                            Ok(()) | Err(ServiceError::NotFound { .. }) => {}
+                            Ok(()) => {}
+                            Err(error) if error.is_not_found() => {}
                             Err(error) => return Err(error),
                         }
                     }
@@ -817,7 +820,7 @@ impl Engine {
         let result = self.await_healthy(id).await;
         let health = match &result {
             Ok(_) => HealthStatus::Healthy,
-            Err(error) if error.code() == HEALTH_CHECK_FAILED => HealthStatus::Unhealthy,
+            Err(error) if error.code() == Code::HealthCheckFailed => HealthStatus::Unhealthy,
             Err(_) => return result,
         };
         let read = memory.instance.take();
@@ -840,8 +843,8 @@ impl Engine {
                     tokio::time::sleep(self.config.health_poll).await;
                 }
                 Ok(_) => {
-                    return Err(ServiceError::rejected(
-                        HEALTH_CHECK_FAILED,
+                    return Err(ServiceError::refused(
+                        Code::HealthCheckFailed,
                         format!("instance {id} did not become healthy within {:?}", self.config.health_timeout),
                     ))
                 }
@@ -874,7 +877,11 @@ impl Engine {
             return self.apply_image_from(id, image_id, remembered, memory).await;
         }
         let Some(instance) = self.store.instance_get(id).await? else {
-            return Ok(failed("InvalidInstanceId.NotFound", instance_not_found(id).to_string(), StepReport::default()));
+            return Ok(failed(
+                Code::InvalidInstanceIdNotFound,
+                instance_not_found(id).to_string(),
+                StepReport::default(),
+            ));
         };
         match &spec.change {
             Change::Image { image_id } => {
@@ -922,7 +929,7 @@ impl Engine {
                 let report = StepReport { before: Some(before.unwrap_or_default()), ..StepReport::default() };
                 let Some(package) = self.store.package_get(name, version).await? else {
                     return Ok(failed(
-                        "EntityNotExists.Package",
+                        Code::EntityNotExistsPackage,
                         format!("the package {name} version {version} does not exist"),
                         report,
                     ));
@@ -1121,7 +1128,7 @@ impl Engine {
         memory: &mut StepMemory,
     ) -> Result<StepOutcome, ServiceError> {
         let not_found =
-            || failed("InvalidInstanceId.NotFound", instance_not_found(id).to_string(), StepReport::default());
+            || failed(Code::InvalidInstanceIdNotFound, instance_not_found(id).to_string(), StepReport::default());
         let before = |instance: &Versioned<Instance>| StepReport {
             before: Some(instance.value.image_id.clone()),
             ..StepReport::default()
@@ -1266,8 +1273,8 @@ fn answer(replies: Vec<oneshot::Sender<Result<bool, StoreError>>>, written: Resu
     }
 }
 
-fn failed(code: &str, message: String, report: StepReport) -> StepOutcome {
-    StepOutcome::Failed { code: code.to_string(), message, report }
+fn failed(code: Code, message: String, report: StepReport) -> StepOutcome {
+    StepOutcome::Failed { code: code.as_str().to_string(), message, report }
 }
 
 /// `outcome`, saying that the step changed the instance if it failed (R16).
@@ -1280,18 +1287,15 @@ fn changed(outcome: StepOutcome) -> StepOutcome {
     }
 }
 
-/// The code of a failed health gate.
-const HEALTH_CHECK_FAILED: &str = "HealthCheckFailed";
-
 /// R13: a non-zero exit code or a timeout fails the instance.
 fn script_outcome(run: &rollscale_fleet::ScriptOutcome, timeout_s: u32, report: StepReport) -> StepOutcome {
     if run.timed_out {
-        failed("ScriptTimeout", format!("the script did not finish within {timeout_s} s"), report)
+        failed(Code::ScriptTimeout, format!("the script did not finish within {timeout_s} s"), report)
     } else {
         match run.exit_code {
             Some(0) => StepOutcome::Done(report),
-            Some(code) => failed("ScriptFailed", format!("the script exited with code {code}"), report),
-            None => failed("ScriptFailed", "the script ended without an exit code".into(), report),
+            Some(code) => failed(Code::ScriptFailed, format!("the script exited with code {code}"), report),
+            None => failed(Code::ScriptFailed, "the script ended without an exit code".into(), report),
         }
     }
 }

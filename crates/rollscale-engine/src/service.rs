@@ -3,12 +3,13 @@
 //! then the engine is told.
 
 use crate::{now_millis, random_bits, Engine, ServiceError};
-use rollscale_core::admission::{self, Refusal};
+use rollscale_core::admission;
 use rollscale_core::domain::*;
 use rollscale_core::ids::*;
 use rollscale_core::params::{self, Change, Kind, RollbackSource, RollingUpdateSpec};
 use rollscale_core::plan;
 use rollscale_core::task::{InstanceDecision, InstanceStatus, InstanceWork, StatusCounts, TaskState};
+use rollscale_core::Code;
 use rollscale_store::{Execution, ExecutionFilter, StoreError, Versioned};
 use std::sync::Arc;
 use std::time::Duration;
@@ -75,11 +76,11 @@ pub enum Notification {
 const MAX_STANDBY_BATCH: usize = 100;
 
 fn group_not_found(id: &str) -> ServiceError {
-    ServiceError::not_found("InvalidScalingGroupId.NotFound", format!("the scaling group {id} does not exist"))
+    ServiceError::refused(Code::InvalidScalingGroupIdNotFound, format!("the scaling group {id} does not exist"))
 }
 
 fn execution_not_found(id: &str) -> ServiceError {
-    ServiceError::not_found("EntityNotExists.Execution", format!("the execution {id} does not exist"))
+    ServiceError::refused(Code::EntityNotExistsExecution, format!("the execution {id} does not exist"))
 }
 
 fn parse_group_id(text: &str) -> Result<ScalingGroupId, ServiceError> {
@@ -116,8 +117,8 @@ impl Service {
     /// `StartExecution` of a rolling-update template with its parameters as JSON text.
     pub async fn start_execution(&self, template_name: &str, parameters: &str) -> Result<TaskState, ServiceError> {
         if Kind::from_template_name(template_name).is_none() {
-            return Err(ServiceError::not_found(
-                "EntityNotExists.Template",
+            return Err(ServiceError::refused(
+                Code::EntityNotExistsTemplate,
                 format!("the template {template_name} does not exist; rolling updates use the ACS-ESS-RollingUpdateBy* templates"),
             ));
         }
@@ -125,7 +126,7 @@ impl Service {
             serde_json::Value::Object(Default::default())
         } else {
             serde_json::from_str(parameters).map_err(|error| {
-                ServiceError::rejected("InvalidParameter", format!("Parameters is not valid JSON: {error}"))
+                ServiceError::refused(Code::InvalidParameter, format!("Parameters is not valid JSON: {error}"))
             })?
         };
         self.start_rolling_update(params::parse_start(template_name, &parameters)?).await
@@ -135,7 +136,7 @@ impl Service {
         let store = self.store();
         let group =
             store.group_get(&request.group_id).await?.ok_or_else(|| group_not_found(request.group_id.as_str()))?;
-        admission::admit_group(&group.value).map_err(refused)?;
+        admission::admit_group(&group.value)?;
         let mut source_task: Option<Versioned<TaskState>> = None;
         if let Some(source_id) = &request.source_execution_id {
             source_task =
@@ -164,8 +165,7 @@ impl Service {
             active.as_ref().map(|task| &task.value),
             request.source_execution_id.as_ref(),
             activity_in_progress,
-        )
-        .map_err(refused)?;
+        )?;
         self.check_change(&group.value, &spec).await?;
 
         let instances: Vec<Instance> =
@@ -222,8 +222,8 @@ impl Service {
         };
         let task = TaskState::new(id.clone(), spec, sizes, suspended_before, now);
         if !store.task_create(&task, &works, group.generation, now).await? {
-            return Err(ServiceError::rejected(
-                "IncorrectScalingGroupStatus",
+            return Err(ServiceError::refused(
+                Code::IncorrectScalingGroupStatus,
                 format!(
                     "the scaling group {} already has a rolling update running; one runs at a time",
                     group.value.id
@@ -243,13 +243,13 @@ impl Service {
             Some(id) => self.store().configuration_get(id).await?.map(|configuration| configuration.value),
             None => None,
         };
-        admission::admit_configuration(group, spec, configuration.as_ref()).map_err(refused)?;
+        admission::admit_configuration(group, spec, configuration.as_ref())?;
         let found = match &spec.change {
             Change::Image { image_id } => self.image_known(image_id).await?,
             Change::Package { name, version, .. } => self.store().package_get(name, version).await?.is_some(),
             Change::Script(_) | Change::ContainerGroup { .. } => true,
         };
-        admission::admit_change(group, spec, found).map_err(refused)
+        admission::admit_change(group, spec, found).map_err(ServiceError::from)
     }
 
     async fn wait_final(&self, id: &ExecutionId, timeout: Duration) -> Result<TaskState, ServiceError> {
@@ -360,8 +360,8 @@ impl Service {
                 .into_iter()
                 .find(|w| w.value.instance_id.as_str() == instance || w.value.execution_id.as_str() == instance)
                 .ok_or_else(|| {
-                    ServiceError::not_found(
-                        "EntityNotExists.TaskExecution",
+                    ServiceError::refused(
+                        Code::EntityNotExistsTaskExecution,
                         format!("the execution {task_id} has no instance or child execution {instance}"),
                     )
                 })?;
@@ -429,8 +429,8 @@ impl Service {
             health_check_settings(new.health_check_types.as_deref(), new.health_check_grace_period_s)?;
         for lb in &new.load_balancer_ids {
             if self.store().lb_get(lb).await?.is_none() {
-                return Err(ServiceError::not_found(
-                    "InvalidLoadBalancerId.NotFound",
+                return Err(ServiceError::refused(
+                    Code::InvalidLoadBalancerIdNotFound,
                     format!("the load balancer {lb} does not exist"),
                 ));
             }
@@ -443,8 +443,8 @@ impl Service {
             None => InstanceSource::None,
         };
         if self.store().group_get_by_name(&new.name).await?.is_some() {
-            return Err(ServiceError::rejected(
-                "ScalingGroupName.Duplicate",
+            return Err(ServiceError::refused(
+                Code::ScalingGroupNameDuplicate,
                 format!("a scaling group named {} exists", new.name),
             ));
         }
@@ -500,8 +500,8 @@ impl Service {
             let mut next = group.value.clone();
             if let Some(name) = changes.name.as_ref().filter(|name| **name != next.name) {
                 if self.store().group_get_by_name(name).await?.is_some() {
-                    return Err(ServiceError::rejected(
-                        "ScalingGroupName.Duplicate",
+                    return Err(ServiceError::refused(
+                        Code::ScalingGroupNameDuplicate,
                         format!("a scaling group named {name} exists"),
                     ));
                 }
@@ -540,8 +540,8 @@ impl Service {
     ) -> Result<(), ServiceError> {
         let configurations = self.store().configuration_list(Some(&group.id)).await?;
         if !configurations.iter().any(|c| &c.value.id == configuration_id) {
-            return Err(ServiceError::not_found(
-                "InvalidScalingConfigurationId.NotFound",
+            return Err(ServiceError::refused(
+                Code::InvalidScalingConfigurationIdNotFound,
                 format!("the scaling configuration {configuration_id} does not exist in {}", group.id),
             ));
         }
@@ -569,16 +569,16 @@ impl Service {
             let mut next = group.value.clone();
             if let Some(text) = configuration_id {
                 let configuration_id = ScalingConfigurationId::parse(text).ok_or_else(|| {
-                    ServiceError::not_found(
-                        "InvalidScalingConfigurationId.NotFound",
+                    ServiceError::refused(
+                        Code::InvalidScalingConfigurationIdNotFound,
                         format!("the scaling configuration {text} does not exist"),
                     )
                 })?;
                 self.activate_configuration(&mut next, &configuration_id).await?;
             }
             if next.source == InstanceSource::None {
-                return Err(ServiceError::rejected(
-                    "IncorrectScalingGroupStatus",
+                return Err(ServiceError::refused(
+                    Code::IncorrectScalingGroupStatus,
                     format!(
                         "the scaling group {id} has no active scaling configuration or launch template; create one first"
                     ),
@@ -603,15 +603,15 @@ impl Service {
         let group_id = parse_group_id(id)?;
         let group = self.store().group_get(&group_id).await?.ok_or_else(|| group_not_found(id))?;
         if let Some(task) = self.store().task_active_for_group(&group_id).await? {
-            return Err(ServiceError::rejected(
-                "IncorrectScalingGroupStatus",
+            return Err(ServiceError::refused(
+                Code::IncorrectScalingGroupStatus,
                 format!("the scaling group {id} has the rolling update {} in progress", task.value.id),
             ));
         }
         let instances = self.store().instance_list(Some(&group_id)).await?;
         if !instances.is_empty() && !force {
-            return Err(ServiceError::rejected(
-                "ScalingGroup.HasInstances",
+            return Err(ServiceError::refused(
+                Code::ScalingGroupHasInstances,
                 format!(
                     "the scaling group {id} has {} instance(s); pass ForceDelete=true to remove them",
                     instances.len()
@@ -642,8 +642,8 @@ impl Service {
         let group_id = parse_group_id(&new.group_id)?;
         let group = self.store().group_get(&group_id).await?.ok_or_else(|| group_not_found(&new.group_id))?;
         if !self.image_known(&new.image_id).await? {
-            return Err(ServiceError::not_found(
-                "InvalidImageId.NotFound",
+            return Err(ServiceError::refused(
+                Code::InvalidImageIdNotFound,
                 format!("the image {} does not exist", new.image_id),
             ));
         }
@@ -699,23 +699,23 @@ impl Service {
             rollscale_core::group::check_configuration_name(name)?;
         }
         let config_id = ScalingConfigurationId::parse(id).ok_or_else(|| {
-            ServiceError::not_found(
-                "InvalidScalingConfigurationId.NotFound",
+            ServiceError::refused(
+                Code::InvalidScalingConfigurationIdNotFound,
                 format!("the scaling configuration {id} does not exist"),
             )
         })?;
         if let Some(image_id) = &image_id {
             if !self.image_known(image_id).await? {
-                return Err(ServiceError::not_found(
-                    "InvalidImageId.NotFound",
+                return Err(ServiceError::refused(
+                    Code::InvalidImageIdNotFound,
                     format!("the image {image_id} does not exist"),
                 ));
             }
         }
         loop {
             let current = self.store().configuration_get(&config_id).await?.ok_or_else(|| {
-                ServiceError::not_found(
-                    "InvalidScalingConfigurationId.NotFound",
+                ServiceError::refused(
+                    Code::InvalidScalingConfigurationIdNotFound,
                     format!("the scaling configuration {id} does not exist"),
                 )
             })?;
@@ -750,8 +750,8 @@ impl Service {
         let lifecycle_state = match lifecycle_state {
             None => None,
             Some(text) => Some(text.parse::<LifecycleState>().map_err(|()| {
-                ServiceError::rejected(
-                    "InvalidParameter",
+                ServiceError::refused(
+                    Code::InvalidParameter,
                     format!("LifecycleState \"{text}\" is not one of Pending, InService, Standby, Protected, Removing"),
                 )
             })?),
@@ -778,11 +778,11 @@ impl Service {
     ) -> Result<(ScalingGroup, Vec<Instance>), ServiceError> {
         let group = self.group(group_id).await?;
         if ids.is_empty() {
-            return Err(ServiceError::rejected("MissingParameter", "at least one InstanceId is required"));
+            return Err(ServiceError::refused(Code::MissingParameter, "at least one InstanceId is required"));
         }
         if ids.len() > MAX_STANDBY_BATCH {
-            return Err(ServiceError::rejected(
-                "InvalidParameter",
+            return Err(ServiceError::refused(
+                Code::InvalidParameter,
                 format!("at most {MAX_STANDBY_BATCH} instances per call"),
             ));
         }
@@ -790,8 +790,8 @@ impl Service {
         let mut chosen = Vec::new();
         for id in ids {
             let instance = instances.iter().find(|i| i.value.id.as_str() == id).ok_or_else(|| {
-                ServiceError::not_found(
-                    "InvalidInstanceId.NotFound",
+                ServiceError::refused(
+                    Code::InvalidInstanceIdNotFound,
                     format!("the instance {id} is not in the scaling group {}", group.id),
                 )
             })?;
@@ -805,8 +805,8 @@ impl Service {
         let (group, instances) = self.group_instances(group_id, ids).await?;
         for instance in &instances {
             if !matches!(instance.lifecycle_state, LifecycleState::InService | LifecycleState::Standby) {
-                return Err(ServiceError::rejected(
-                    "IncorrectInstanceStatus",
+                return Err(ServiceError::refused(
+                    Code::IncorrectInstanceStatus,
                     format!(
                         "the instance {} is {}; only InService instances can enter Standby",
                         instance.id, instance.lifecycle_state
@@ -829,8 +829,8 @@ impl Service {
         let (group, instances) = self.group_instances(group_id, ids).await?;
         for instance in &instances {
             if !matches!(instance.lifecycle_state, LifecycleState::Standby | LifecycleState::InService) {
-                return Err(ServiceError::rejected(
-                    "IncorrectInstanceStatus",
+                return Err(ServiceError::refused(
+                    Code::IncorrectInstanceStatus,
                     format!("the instance {} is {}, not Standby", instance.id, instance.lifecycle_state),
                 ));
             }
@@ -871,14 +871,14 @@ impl Service {
     ) -> Result<ScalingActivityId, ServiceError> {
         let (group, instances) = self.group_instances(group_id, ids).await?;
         if let Some(task) = self.store().task_active_for_group(&group.id).await? {
-            return Err(ServiceError::rejected(
-                "IncorrectScalingGroupStatus",
+            return Err(ServiceError::refused(
+                Code::IncorrectScalingGroupStatus,
                 format!("the scaling group {} has the rolling update {} in progress", group.id, task.value.id),
             ));
         }
         if let Some(protected) = instances.iter().find(|i| i.lifecycle_state == LifecycleState::Protected) {
-            return Err(ServiceError::rejected(
-                "IncorrectInstanceStatus",
+            return Err(ServiceError::refused(
+                Code::IncorrectInstanceStatus,
                 format!("the instance {} is Protected; unprotect it before removing it", protected.id),
             ));
         }
@@ -890,8 +890,8 @@ impl Service {
                 let current = self.store().group_get(&group.id).await?.ok_or_else(|| group_not_found(group_id))?;
                 let mut next = current.value.clone();
                 if next.desired_capacity < next.min_size + count {
-                    return Err(ServiceError::rejected(
-                        "IncorrectCapacity.MinSize",
+                    return Err(ServiceError::refused(
+                        Code::IncorrectCapacityMinSize,
                         format!(
                             "removing {count} instance(s) would take the desired capacity of {} from {} below its \
                              MinSize {}; lower MinSize, or remove them without DecreaseDesiredCapacity",
@@ -930,8 +930,8 @@ impl Service {
         let (_, instances) = self.group_instances(group_id, ids).await?;
         for instance in &instances {
             if !matches!(instance.lifecycle_state, LifecycleState::InService | LifecycleState::Protected) {
-                return Err(ServiceError::rejected(
-                    "IncorrectInstanceStatus",
+                return Err(ServiceError::refused(
+                    Code::IncorrectInstanceStatus,
                     format!(
                         "the instance {} is {}; only InService instances can be protected",
                         instance.id, instance.lifecycle_state
@@ -955,8 +955,8 @@ impl Service {
         let mut processes = Vec::new();
         for name in names {
             let process: Process = name.parse().map_err(|_| {
-                ServiceError::rejected(
-                    "InvalidParameter",
+                ServiceError::refused(
+                    Code::InvalidParameter,
                     format!("unknown scaling process \"{name}\"; valid: ScaleIn, ScaleOut, HealthCheck, AlarmNotification, ScheduledAction"),
                 )
             })?;
@@ -1067,8 +1067,8 @@ impl Service {
             .ok_or_else(|| crate::ops::instance_not_found_text(instance_id))?
             .value;
         if matches!(instance.lifecycle_state, LifecycleState::Pending | LifecycleState::Removing) {
-            return Err(ServiceError::rejected(
-                "IncorrectInstanceStatus",
+            return Err(ServiceError::refused(
+                Code::IncorrectInstanceStatus,
                 format!("the instance {id} is {}; an image is made from a running instance", instance.lifecycle_state),
             ));
         }
@@ -1078,12 +1078,15 @@ impl Service {
             None => format!("from_{id}_at_{}", compact_utc(now)),
         };
         if name.trim().is_empty() || name.chars().count() > 128 || name.chars().any(char::is_control) {
-            return Err(ServiceError::rejected("InvalidImageName.Malformed", "ImageName must be 1 to 128 characters"));
+            return Err(ServiceError::refused(
+                Code::InvalidImageNameMalformed,
+                "ImageName must be 1 to 128 characters",
+            ));
         }
         let images = self.images().await?;
         if images.iter().any(|image| image.name == name) {
-            return Err(ServiceError::rejected(
-                "InvalidImageName.Duplicated",
+            return Err(ServiceError::refused(
+                Code::InvalidImageNameDuplicated,
                 format!("an image named {name:?} already exists"),
             ));
         }
@@ -1091,13 +1094,13 @@ impl Service {
         let image_id = match self.engine.retry_unknown(|| fleet.create_image(&id, &name)).await {
             Ok(image_id) => image_id,
             Err(rollscale_fleet::FleetError::NotFound(_)) => {
-                return Err(ServiceError::rejected(
-                    "IncorrectInstanceStatus",
+                return Err(ServiceError::refused(
+                    Code::IncorrectInstanceStatus,
                     format!("the instance {id} does not exist on the {} fleet", fleet.name()),
                 ))
             }
             Err(rollscale_fleet::FleetError::Unsupported(message)) => {
-                return Err(ServiceError::rejected("OperationDenied", message))
+                return Err(ServiceError::refused(Code::OperationDenied, message))
             }
             Err(error) => return Err(error.into()),
         };
@@ -1175,14 +1178,14 @@ impl Service {
     pub async fn delete_image(&self, id: &str) -> Result<(), ServiceError> {
         for configuration in self.store().configuration_list(None).await? {
             if configuration.value.image_id == id {
-                return Err(ServiceError::rejected(
-                    "ImageInUse",
+                return Err(ServiceError::refused(
+                    Code::ImageInUse,
                     format!("the image {id} is used by the scaling configuration {}", configuration.value.id),
                 ));
             }
         }
         if !self.store().image_delete(id, now_millis()).await? {
-            return Err(ServiceError::not_found("InvalidImageId.NotFound", format!("the image {id} does not exist")));
+            return Err(ServiceError::refused(Code::InvalidImageIdNotFound, format!("the image {id} does not exist")));
         }
         Ok(())
     }
@@ -1198,8 +1201,8 @@ impl Service {
             !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
         };
         if !valid(name) || !valid(version) {
-            return Err(ServiceError::rejected(
-                "InvalidParameter",
+            return Err(ServiceError::refused(
+                Code::InvalidParameter,
                 "package name and version must be 1 to 64 of A-Z a-z 0-9 - _ .",
             ));
         }
@@ -1220,8 +1223,8 @@ impl Service {
 
     pub async fn delete_package(&self, name: &str, version: &str) -> Result<(), ServiceError> {
         if !self.store().package_delete(name, version).await? {
-            return Err(ServiceError::not_found(
-                "EntityNotExists.PackageVersion",
+            return Err(ServiceError::refused(
+                Code::EntityNotExistsPackageVersion,
                 format!("the package {name} has no version {version}"),
             ));
         }
@@ -1234,14 +1237,14 @@ impl Service {
 
     pub async fn create_load_balancer(&self, name: &str, default_weight: u32) -> Result<LoadBalancer, ServiceError> {
         if name.trim().is_empty() || name.len() > 128 {
-            return Err(ServiceError::rejected(
-                "InvalidParameter",
+            return Err(ServiceError::refused(
+                Code::InvalidParameter,
                 "a load balancer's name must be 1 to 128 characters",
             ));
         }
         if default_weight > 100 {
-            return Err(ServiceError::rejected(
-                "InvalidParameter",
+            return Err(ServiceError::refused(
+                Code::InvalidParameter,
                 "a load balancer's default weight must be 0 to 100",
             ));
         }
@@ -1255,15 +1258,15 @@ impl Service {
     /// back the weight it had when it entered Standby. All are checked before any changes.
     pub async fn set_backend_weights(&self, lb_id: &str, weights: &[(String, u32)]) -> Result<(), ServiceError> {
         let lb_not_found = || {
-            ServiceError::not_found(
-                "InvalidLoadBalancerId.NotFound",
+            ServiceError::refused(
+                Code::InvalidLoadBalancerIdNotFound,
                 format!("the load balancer {lb_id} does not exist"),
             )
         };
         let lb = LoadBalancerId::parse(lb_id).ok_or_else(lb_not_found)?;
         self.store().lb_get(&lb).await?.ok_or_else(lb_not_found)?;
         if weights.is_empty() {
-            return Err(ServiceError::rejected("MissingParameter", "BackendServers names no server"));
+            return Err(ServiceError::refused(Code::MissingParameter, "BackendServers names no server"));
         }
         let mut checked = Vec::with_capacity(weights.len());
         for (instance, weight) in weights {
@@ -1271,17 +1274,20 @@ impl Service {
             let current =
                 self.store().instance_get(&id).await?.ok_or_else(|| crate::ops::instance_not_found_text(instance))?;
             if *weight > 100 {
-                return Err(ServiceError::rejected("InvalidParameter", "a backend server's weight must be 0 to 100"));
+                return Err(ServiceError::refused(
+                    Code::InvalidParameter,
+                    "a backend server's weight must be 0 to 100",
+                ));
             }
             if self.store().backend_list(Some(&lb), Some(&id)).await?.is_empty() {
-                return Err(ServiceError::not_found(
-                    "InvalidBackendServer.NotFound",
+                return Err(ServiceError::refused(
+                    Code::InvalidBackendServerNotFound,
                     format!("the instance {id} is not a backend server of {lb}"),
                 ));
             }
             if !matches!(current.value.lifecycle_state, LifecycleState::InService | LifecycleState::Protected) {
-                return Err(ServiceError::rejected(
-                    "IncorrectInstanceStatus",
+                return Err(ServiceError::refused(
+                    Code::IncorrectInstanceStatus,
                     format!(
                         "the instance {id} is {}; only the weight of an InService instance can be set",
                         current.value.lifecycle_state
@@ -1292,8 +1298,8 @@ impl Service {
         }
         for (id, weight) in checked {
             if !self.store().backend_set_weight(&lb, &id, weight).await? {
-                return Err(ServiceError::rejected(
-                    "IncorrectInstanceStatus",
+                return Err(ServiceError::refused(
+                    Code::IncorrectInstanceStatus,
                     format!("the instance {id} entered Standby meanwhile; its weight is not changed"),
                 ));
             }
@@ -1323,7 +1329,7 @@ impl Service {
         }
         match self.engine.fleet.inject_fault(&id, fault).await {
             Err(rollscale_fleet::FleetError::Unsupported(message)) => {
-                Err(ServiceError::rejected("OperationDenied", message))
+                Err(ServiceError::refused(Code::OperationDenied, message))
             }
             other => Ok(other?),
         }
@@ -1340,7 +1346,10 @@ impl Service {
 /// (`localhost/rollscale-demo:v1`).
 fn image_value(id: &str, name: Option<&str>, os: Option<OsType>) -> Result<Image, ServiceError> {
     if id.is_empty() || id.len() > 128 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:/@".contains(&b)) {
-        return Err(ServiceError::rejected("InvalidParameter", "ImageId must be 1 to 128 of A-Z a-z 0-9 - _ . : / @"));
+        return Err(ServiceError::refused(
+            Code::InvalidParameter,
+            "ImageId must be 1 to 128 of A-Z a-z 0-9 - _ . : / @",
+        ));
     }
     Ok(Image {
         id: id.to_string(),
@@ -1349,15 +1358,6 @@ fn image_value(id: &str, name: Option<&str>, os: Option<OsType>) -> Result<Image
         os: os.unwrap_or_else(|| OsType::guess(id)),
         created_at: now_millis(),
     })
-}
-
-/// A refusal of R3 (`core::admission`) with the code clients see: a missing thing is NotFound.
-fn refused(refusal: Refusal) -> ServiceError {
-    if refusal.is_not_found() {
-        ServiceError::not_found(refusal.code(), refusal.to_string())
-    } else {
-        ServiceError::rejected(refusal.code(), refusal.to_string())
-    }
 }
 
 /// `20240501T120000Z`: a UTC time that fits in an image name.
@@ -1392,10 +1392,10 @@ fn health_check_settings(
     let types = types
         .map(|types| rollscale_core::health::check_types("HealthCheckTypes", types))
         .transpose()
-        .map_err(|message| ServiceError::rejected("InvalidParameter.HealthCheckType", message))?;
+        .map_err(|message| ServiceError::refused(Code::InvalidParameterHealthCheckType, message))?;
     let grace_s = grace_s
         .map(rollscale_core::health::check_grace_period)
         .transpose()
-        .map_err(|message| ServiceError::rejected("InvalidParameter", message))?;
+        .map_err(|message| ServiceError::refused(Code::InvalidParameter, message))?;
     Ok((types, grace_s))
 }

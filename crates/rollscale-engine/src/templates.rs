@@ -6,6 +6,7 @@
 use crate::{now_millis, random_bits, Service, ServiceError};
 use rollscale_core::domain::{ContainerSpec, LaunchTemplate, LaunchTemplateVersion, TemplateVersion};
 use rollscale_core::ids::LaunchTemplateId;
+use rollscale_core::Code;
 use rollscale_store::StoreError;
 
 /// A new template version's content.
@@ -18,7 +19,7 @@ pub struct NewTemplateVersion {
 }
 
 pub(crate) fn template_not_found(id: &str) -> ServiceError {
-    ServiceError::not_found("InvalidLaunchTemplate.NotFound", format!("the launch template {id} does not exist"))
+    ServiceError::refused(Code::InvalidLaunchTemplateNotFound, format!("the launch template {id} does not exist"))
 }
 
 impl Service {
@@ -29,14 +30,14 @@ impl Service {
         new: NewTemplateVersion,
     ) -> Result<LaunchTemplateVersion, ServiceError> {
         if !self.image_known(&new.image_id).await? {
-            return Err(ServiceError::not_found(
-                "InvalidImageId.NotFound",
+            return Err(ServiceError::refused(
+                Code::InvalidImageIdNotFound,
                 format!("the image {} does not exist", new.image_id),
             ));
         }
         let description = new.description.unwrap_or_default();
         if description.len() > 256 {
-            return Err(ServiceError::rejected("InvalidParameter", "VersionDescription is at most 256 characters"));
+            return Err(ServiceError::refused(Code::InvalidParameter, "VersionDescription is at most 256 characters"));
         }
         Ok(LaunchTemplateVersion {
             template_id: template_id.clone(),
@@ -60,8 +61,8 @@ impl Service {
             && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c))
             && !name.starts_with("lt-");
         if !valid_name {
-            return Err(ServiceError::rejected(
-                "InvalidLaunchTemplateName.Malformed",
+            return Err(ServiceError::refused(
+                Code::InvalidLaunchTemplateNameMalformed,
                 "LaunchTemplateName must be 1 to 128 of A-Z a-z 0-9 - _ . : and not start with lt-",
             ));
         }
@@ -75,8 +76,8 @@ impl Service {
             created_at: now_millis(),
         };
         if !self.engine.store.template_create(&template, &version).await? {
-            return Err(ServiceError::rejected(
-                "InvalidLaunchTemplateName.Duplicate",
+            return Err(ServiceError::refused(
+                Code::InvalidLaunchTemplateNameDuplicate,
                 format!("a launch template named {name} exists"),
             ));
         }
@@ -113,8 +114,8 @@ impl Service {
         loop {
             let current = self.engine.store.template_get(&template_id).await?.ok_or_else(|| template_not_found(id))?;
             if version == 0 || version > current.value.latest_version {
-                return Err(ServiceError::not_found(
-                    "InvalidLaunchTemplateVersion.NotFound",
+                return Err(ServiceError::refused(
+                    Code::InvalidLaunchTemplateVersionNotFound,
                     format!("the launch template {id} has no version {version}"),
                 ));
             }
@@ -152,8 +153,8 @@ impl Service {
         let template = self.engine.store.template_get(id).await?.ok_or_else(|| template_not_found(id.as_str()))?;
         let number = version.resolve(&template.value);
         self.engine.store.template_version_get(id, number).await?.ok_or_else(|| {
-            ServiceError::not_found(
-                "InvalidLaunchTemplateVersion.NotFound",
+            ServiceError::refused(
+                Code::InvalidLaunchTemplateVersionNotFound,
                 format!("the launch template {id} has no version {number}"),
             )
         })

@@ -17,6 +17,7 @@ use async_trait::async_trait;
 use rollscale_core::domain::{ContainerSpec, GroupType, HealthStatus, OsType};
 use rollscale_core::ids::{InstanceId, LoadBalancerId, ScalingGroupId};
 use rollscale_core::params::{ContainerUpdateType, PackageAction, ScriptSpec};
+use rollscale_core::Code;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -41,12 +42,12 @@ pub enum FleetError {
 
 impl FleetError {
     /// The error code recorded on the instance's child execution.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> Code {
         match self {
-            FleetError::NotFound(_) => "InstanceNotFound",
-            FleetError::Unsupported(_) => "Unsupported",
-            FleetError::Failed(_) => "OperationFailed",
-            FleetError::Unavailable(_) => "BackendUnavailable",
+            FleetError::NotFound(_) => Code::InstanceNotFound,
+            FleetError::Unsupported(_) => Code::Unsupported,
+            FleetError::Failed(_) => Code::OperationFailed,
+            FleetError::Unavailable(_) => Code::BackendUnavailable,
         }
     }
 }

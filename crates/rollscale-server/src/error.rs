@@ -1,14 +1,36 @@
-//! The one mapping from errors to the wire: `{RequestId, HostId, Code, Message}` with a
-//! fitting HTTP status, as the Alibaba Cloud SDKs expect (docs/wire.md, "A response").
+//! The one mapping from errors to the wire: `{RequestId, HostId, Code, Message}` with the HTTP
+//! status of the code's class, as the Alibaba Cloud SDKs expect (docs/wire.md, "A response").
+//! An error is built from a [`Code`] and a message ([`ApiError::new`], or `From` a service,
+//! request or signature error); [`status`] is the only place a status is chosen.
 
+use crate::rpc::request::RequestError;
+use crate::rpc::sign::AuthError;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
+use rollscale_core::{Class, Code};
 use rollscale_engine::ServiceError;
+
+/// The HTTP status of every code of a class.
+pub fn status(class: Class) -> StatusCode {
+    match class {
+        Class::Invalid => StatusCode::BAD_REQUEST,
+        Class::Unauthorized => StatusCode::UNAUTHORIZED,
+        Class::Forbidden => StatusCode::FORBIDDEN,
+        Class::NotFound => StatusCode::NOT_FOUND,
+        Class::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        Class::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        Class::Conflict => StatusCode::CONFLICT,
+        Class::Throttled => StatusCode::TOO_MANY_REQUESTS,
+        Class::Internal | Class::Backend => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// What a client is told of a failure of rollscale or its backend; the detail is in the log.
+const NOT_SHOWN: &str = "the request could not be processed; see the service log";
 
 #[derive(Debug)]
 pub struct ApiError {
-    pub status: StatusCode,
-    pub code: String,
+    pub code: Code,
     pub message: String,
     pub request_id: String,
     /// For throttling: milliseconds until a retry may succeed (`x-acs-retry-after`).
@@ -16,14 +38,20 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(status: u16, code: &str, message: impl Into<String>) -> Self {
-        ApiError {
-            status: StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
-            code: code.to_string(),
-            message: message.into(),
-            request_id: String::new(),
-            retry_after_ms: None,
-        }
+    /// An error answer with `code` (its status is the code's class's); the message says what
+    /// is wrong, without the code.
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
+        ApiError { code, message: message.into(), request_id: String::new(), retry_after_ms: None }
+    }
+
+    /// `InternalError` without detail, for a failure the caller has logged.
+    pub fn internal() -> Self {
+        ApiError::new(Code::InternalError, NOT_SHOWN)
+    }
+
+    /// The HTTP status of the answer.
+    pub fn status(&self) -> StatusCode {
+        status(self.code.class())
     }
 
     pub fn with_retry_after(mut self, milliseconds: u64) -> Self {
@@ -39,24 +67,31 @@ impl ApiError {
 
 impl From<ServiceError> for ApiError {
     fn from(error: ServiceError) -> Self {
-        let status = match &error {
-            ServiceError::Rejected { code, .. } if code.starts_with("Forbidden") => 403,
-            ServiceError::Rejected { .. } => 400,
-            ServiceError::NotFound { .. } => 404,
-            ServiceError::Conflict => 409,
-            ServiceError::Store(_) | ServiceError::Fleet(_) => 500,
-        };
-        if status == 500 {
+        let code = error.code();
+        if matches!(code.class(), Class::Internal | Class::Backend) {
             // Logged once, here, where it is handled; the client sees no internals.
             tracing::error!(error = %error, source = ?std::error::Error::source(&error), "request failed");
-            return ApiError::new(500, error.code(), "the request could not be processed; see the service log");
+            return ApiError::new(code, NOT_SHOWN);
         }
-        ApiError::new(status, error.code(), error.to_string())
+        ApiError::new(code, error.to_string())
+    }
+}
+
+impl From<RequestError> for ApiError {
+    fn from(error: RequestError) -> Self {
+        ApiError::new(error.code(), error.to_string())
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(error: AuthError) -> Self {
+        ApiError::new(error.code(), error.to_string())
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let status = self.status();
         let request_id = match self.request_id.is_empty() {
             true => uuid::Uuid::new_v4().to_string().to_uppercase(),
             false => self.request_id,
@@ -64,15 +99,100 @@ impl IntoResponse for ApiError {
         let body = serde_json::json!({
             "RequestId": request_id,
             "HostId": "rollscale",
-            "Code": self.code,
+            "Code": self.code.as_str(),
             "Message": self.message,
         });
         let mut response =
-            (self.status, [(header::CONTENT_TYPE, "application/json;charset=utf-8")], body.to_string()).into_response();
+            (status, [(header::CONTENT_TYPE, "application/json;charset=utf-8")], body.to_string()).into_response();
         if let Some(milliseconds) = self.retry_after_ms {
             // The tea SDKs turn an error with this header into a ThrottlingException.
             response.headers_mut().insert("x-acs-retry-after", milliseconds.into());
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rollscale_fleet::FleetError;
+
+    /// The status of each code that clients see today. A code's status changes only with its
+    /// class, here, on purpose: this table is what fails when it does.
+    #[test]
+    fn codes_keep_their_statuses() {
+        let table: &[(Code, u16)] = &[
+            (Code::InvalidParameter, 400),
+            (Code::MissingParameter, 400),
+            (Code::InvalidParameterSourceExecution, 400),
+            (Code::IncorrectScalingGroupStatus, 400),
+            (Code::IncorrectInstanceStatus, 400),
+            (Code::ScalingActivityInProgress, 400),
+            (Code::SignatureDoesNotMatch, 400),
+            (Code::InvalidTimeStampExpired, 400),
+            (Code::IncompleteSignature, 400),
+            (Code::SignatureNonceUsed, 400),
+            (Code::InvalidBody, 400),
+            (Code::InvalidBodyTooLarge, 413),
+            (Code::IdempotentParameterMismatch, 400),
+            (Code::EntityAlreadyExistsUser, 400),
+            (Code::HealthCheckFailed, 400),
+            (Code::InvalidToken, 401),
+            (Code::TokenExpired, 401),
+            (Code::MissingAuthorization, 401),
+            (Code::ForbiddenRAM, 403),
+            (Code::InvalidAccessKeyIdInactive, 403),
+            (Code::InvalidAccessKeyIdNotFound, 404),
+            (Code::InvalidActionNotFound, 404),
+            (Code::NotFound, 404),
+            (Code::InvalidScalingGroupIdNotFound, 404),
+            (Code::EntityNotExistsExecution, 404),
+            (Code::EntityNotExistsPackageVersion, 404),
+            (Code::EntityNotExistUser, 404),
+            (Code::ResourceNotFound, 404),
+            (Code::MethodNotAllowed, 405),
+            (Code::ConcurrentModification, 409),
+            (Code::ThrottlingUser, 429),
+            (Code::InternalError, 500),
+            (Code::BackendError, 500),
+        ];
+        for (code, expected) in table {
+            assert_eq!(ApiError::new(*code, "m").status().as_u16(), *expected, "{code}");
+        }
+    }
+
+    #[test]
+    fn a_policy_refusal_is_403_forbidden_ram() {
+        let error = ApiError::from(ServiceError::refused(Code::ForbiddenRAM, "not allowed"));
+        assert_eq!(error.status(), StatusCode::FORBIDDEN);
+        assert_eq!(error.code.as_str(), "Forbidden.RAM");
+        assert_eq!(error.message, "not allowed");
+        // No other code is 403 for its name alone: the class decides.
+        for code in Code::ALL {
+            let forbidden = status(code.class()) == StatusCode::FORBIDDEN;
+            assert_eq!(forbidden, matches!(code, Code::ForbiddenRAM | Code::InvalidAccessKeyIdInactive), "{code}");
+        }
+    }
+
+    #[test]
+    fn service_errors_take_their_codes_status_and_hide_internals() {
+        let missing = ApiError::from(ServiceError::refused(Code::InvalidInstanceIdNotFound, "no i-1"));
+        assert_eq!((missing.status().as_u16(), missing.code.as_str()), (404, "InvalidInstanceId.NotFound"));
+        let conflict = ApiError::from(ServiceError::Conflict);
+        assert_eq!((conflict.status().as_u16(), conflict.code.as_str()), (409, "ConcurrentModification"));
+        let backend = ApiError::from(ServiceError::from(FleetError::Unavailable("10.0.0.7 refused".into())));
+        assert_eq!((backend.status().as_u16(), backend.code.as_str()), (500, "BackendError"));
+        assert_eq!(backend.message, NOT_SHOWN, "a backend's words stay in the log");
+    }
+
+    #[tokio::test]
+    async fn an_answer_carries_the_code_by_its_spelling() {
+        let response = ApiError::new(Code::ThrottlingUser, "slow down").with_retry_after(250).into_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()["x-acs-retry-after"], "250");
+        let body = axum::body::to_bytes(response.into_body(), 4096).await.expect("a body");
+        let body: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+        assert_eq!(body["Code"], "Throttling.User");
+        assert_eq!(body["Message"], "slow down");
     }
 }

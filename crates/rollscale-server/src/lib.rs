@@ -18,6 +18,7 @@ pub mod starts;
 
 use axum::routing::{any, get};
 use axum::Router;
+use rollscale_core::Code;
 use rollscale_engine::Service;
 use std::sync::Arc;
 use std::time::Duration;
@@ -66,8 +67,7 @@ impl AppState {
         }
         let wait_ms = (((1.0 - *tokens) / rate) * 1000.0).ceil().max(1.0) as u64;
         Err(error::ApiError::new(
-            429,
-            "Throttling.User",
+            Code::ThrottlingUser,
             format!("more than {rate} requests a second with this AccessKey; try again in {wait_ms} ms"),
         )
         .with_retry_after(wait_ms))

@@ -5,6 +5,7 @@
 
 use crate::error::ApiError;
 use rollscale_core::params::{self, Kind, StartRequest};
+use rollscale_core::Code;
 use rollscale_engine::ServiceError;
 use serde_json::Value;
 
@@ -12,7 +13,7 @@ use serde_json::Value;
 pub fn rolling_update(template: &str, parameters: &Value) -> Result<StartRequest, ApiError> {
     known_template(template)?;
     if !parameters.is_object() {
-        return Err(ApiError::new(400, "InvalidParameter", "the parameters must be a JSON object"));
+        return Err(ApiError::new(Code::InvalidParameter, "the parameters must be a JSON object"));
     }
     params::parse_start(template, parameters).map_err(|error| ApiError::from(ServiceError::from(error)))
 }
@@ -27,8 +28,7 @@ pub fn rolling_update_text(template: &str, parameters: &str) -> Result<StartRequ
 fn known_template(template: &str) -> Result<Kind, ApiError> {
     Kind::from_template_name(template).ok_or_else(|| {
         ApiError::new(
-            404,
-            "EntityNotExists.Template",
+            Code::EntityNotExistsTemplate,
             format!(
                 "the template {template} does not exist; rolling updates use the ACS-ESS-RollingUpdateBy* templates"
             ),
@@ -41,7 +41,7 @@ fn parameters_text(text: &str) -> Result<Value, ApiError> {
         return Ok(Value::Object(Default::default()));
     }
     serde_json::from_str(text)
-        .map_err(|error| ApiError::new(400, "InvalidParameter", format!("Parameters is not valid JSON: {error}")))
+        .map_err(|error| ApiError::new(Code::InvalidParameter, format!("Parameters is not valid JSON: {error}")))
 }
 
 #[cfg(test)]
@@ -58,11 +58,11 @@ mod tests {
         assert_eq!((request.kind, request.group_id.as_str()), (Kind::ScriptExecution, "asg-1"));
 
         let unknown = rolling_update("ACS-ECS-BulkyRunCommand", &parameters).unwrap_err();
-        assert_eq!((unknown.status.as_u16(), unknown.code.as_str()), (404, "EntityNotExists.Template"));
+        assert_eq!((unknown.status().as_u16(), unknown.code.as_str()), (404, "EntityNotExists.Template"));
         let not_object = rolling_update(SCRIPT, &json!([1])).unwrap_err();
-        assert_eq!((not_object.status.as_u16(), not_object.code.as_str()), (400, "InvalidParameter"));
+        assert_eq!((not_object.status().as_u16(), not_object.code.as_str()), (400, "InvalidParameter"));
         let missing = rolling_update(SCRIPT, &json!({})).unwrap_err();
-        assert_eq!((missing.status.as_u16(), missing.code.as_str()), (400, "MissingParameter"));
+        assert_eq!((missing.status().as_u16(), missing.code.as_str()), (400, "MissingParameter"));
 
         assert_eq!(rolling_update_text("ACS-X", "{").unwrap_err().code, "EntityNotExists.Template");
         assert_eq!(rolling_update_text(SCRIPT, "{").unwrap_err().code, "InvalidParameter");

@@ -323,7 +323,7 @@ async fn fetch(client: &Client, id: &str) -> Result<Value, ApiError> {
         .cloned()
         .ok_or_else(|| ApiError {
             http_status: None,
-            code: "EntityNotExists.Execution".into(),
+            code: rollscale_client::Code::EntityNotExistsExecution.as_str().into(),
             message: format!("the image update task {id} does not exist"),
             request_id: reply.get("RequestId").and_then(Value::as_str).unwrap_or("").to_string(),
         })

@@ -16,6 +16,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 pub use rollscale_client::token::make_token;
 use rollscale_client::token::Token;
+use rollscale_core::Code;
 use rollscale_engine::idempotency::Begin;
 use std::net::SocketAddr;
 
@@ -31,14 +32,14 @@ pub struct Caller {
 const MAX_BODY: usize = 1024 * 1024;
 
 async fn bearer(state: &crate::AppState, token: &str) -> Result<String, ApiError> {
-    let invalid = || ApiError::new(401, "InvalidToken", "the bearer token is not one this service made");
+    let invalid = || ApiError::new(Code::InvalidToken, "the bearer token is not one this service made");
     let token = Token::parse(token.trim()).ok_or_else(invalid)?;
     let secret = state.service.access_key_secret(token.access_key_id).await?.ok_or_else(invalid)?;
     if !token.signed_with(&secret) {
         return Err(invalid());
     }
     if token.expires < chrono::Utc::now().timestamp() {
-        return Err(ApiError::new(401, "TokenExpired", "the bearer token has expired; make a new one"));
+        return Err(ApiError::new(Code::TokenExpired, "the bearer token has expired; make a new one"));
     }
     Ok(token.access_key_id.to_string())
 }
@@ -67,7 +68,7 @@ pub async fn require(
         }
         Err(_) => {
             draft.request = audit_request(&parts, b"");
-            Err(ApiError::new(413, "InvalidBody", format!("the body is larger than {MAX_BODY} bytes")))
+            Err(ApiError::new(Code::InvalidBodyTooLarge, format!("the body is larger than {MAX_BODY} bytes")))
         }
     };
     let response = response.unwrap_or_else(|error| error.with_request_id(&request_id).into_response());
@@ -132,7 +133,7 @@ async fn serve(
                 true => format!("the query parameter \"{name}\" is not one this route takes (it takes none)"),
                 false => format!("the query parameter \"{name}\" is not one of {}", known.join(", ")),
             };
-            return Err(ApiError::new(400, "InvalidParameter", message));
+            return Err(ApiError::new(Code::InvalidParameter, message));
         }
     }
     let claim = match parts.headers.get(IDEMPOTENCY_KEY) {
@@ -140,8 +141,7 @@ async fn serve(
         Some(value) => {
             if !super::idempotent(route) {
                 return Err(ApiError::new(
-                    400,
-                    "InvalidParameter",
+                    Code::InvalidParameter,
                     format!("the {IDEMPOTENCY_KEY} header is taken by the create operations only, not by {action}"),
                 ));
             }
@@ -217,12 +217,11 @@ async fn authenticate(
                 headers,
                 bytes.to_vec(),
             )
-            .map_err(|error| ApiError::new(error.http_status(), error.code(), error.to_string()))?;
+            .map_err(ApiError::from)?;
             crate::rpc::authenticate(state, &signed).await.map(|(_, key)| key)
         }
         None => Err(ApiError::new(
-            401,
-            "MissingAuthorization",
+            Code::MissingAuthorization,
             "sign the request (ACS3-HMAC-SHA256) or send `Authorization: Bearer <token>` (`rollscale token`)",
         )),
     }

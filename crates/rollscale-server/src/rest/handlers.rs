@@ -16,6 +16,7 @@ use rollscale_core::domain::{GroupType, LoadBalancer as _Lb, OsType, TemplateVer
 use rollscale_core::ids::LoadBalancerId;
 use rollscale_core::policy::PolicyType;
 use rollscale_core::task::{InstanceDecision, TaskStatus};
+use rollscale_core::Code;
 use rollscale_engine::access::NewUser;
 use rollscale_engine::service::{GroupChanges, NewConfiguration, NewGroup};
 use rollscale_engine::templates::NewTemplateVersion;
@@ -39,10 +40,10 @@ fn health_check_types(
 fn body<T: DeserializeOwned>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
     body.map(|Json(value)| value).map_err(|rejection| {
         let code = match rejection {
-            JsonRejection::MissingJsonContentType(_) => "InvalidContentType",
-            _ => "InvalidParameter",
+            JsonRejection::MissingJsonContentType(_) => Code::InvalidContentType,
+            _ => Code::InvalidParameter,
         };
-        ApiError::new(400, code, format!("the request body: {}", rejection.body_text()))
+        ApiError::new(code, format!("the request body: {}", rejection.body_text()))
     })
 }
 
@@ -52,7 +53,7 @@ fn optional_body<T: DeserializeOwned + Default>(bytes: &[u8]) -> Result<T, ApiEr
         return Ok(T::default());
     }
     serde_json::from_slice(bytes)
-        .map_err(|error| ApiError::new(400, "InvalidParameter", format!("the request body: {error}")))
+        .map_err(|error| ApiError::new(Code::InvalidParameter, format!("the request body: {error}")))
 }
 
 pub async fn openapi() -> impl IntoResponse {
@@ -60,11 +61,11 @@ pub async fn openapi() -> impl IntoResponse {
 }
 
 pub async fn method_not_allowed() -> ApiError {
-    ApiError::new(405, "MethodNotAllowed", "this route does not take this method; GET /v1/openapi.json lists them")
+    ApiError::new(Code::MethodNotAllowed, "this route does not take this method; GET /v1/openapi.json lists them")
 }
 
 pub async fn not_found() -> ApiError {
-    ApiError::new(404, "NotFound", "no such route; GET /v1/openapi.json lists them")
+    ApiError::new(Code::NotFound, "no such route; GET /v1/openapi.json lists them")
 }
 
 #[derive(Deserialize, Default)]
@@ -76,7 +77,7 @@ pub struct ListGroupsQuery {
 fn query<T: Default>(query: Result<Query<T>, axum::extract::rejection::QueryRejection>) -> Result<T, ApiError> {
     query
         .map(|Query(value)| value)
-        .map_err(|rejection| ApiError::new(400, "InvalidParameter", format!("the query: {}", rejection.body_text())))
+        .map_err(|rejection| ApiError::new(Code::InvalidParameter, format!("the query: {}", rejection.body_text())))
 }
 
 pub async fn list_groups(
@@ -96,13 +97,13 @@ pub async fn create_group(
     let group_type = match new.group_type.as_deref() {
         None => None,
         Some(text) => Some(text.parse::<GroupType>().map_err(|_| {
-            ApiError::new(400, "InvalidParameter", format!("group_type \"{text}\" is not one of ECS, ECI"))
+            ApiError::new(Code::InvalidParameter, format!("group_type \"{text}\" is not one of ECS, ECI"))
         })?),
     };
     let mut load_balancer_ids = Vec::new();
     for text in &new.load_balancer_ids {
         load_balancer_ids.push(LoadBalancerId::parse(text).ok_or_else(|| {
-            ApiError::new(404, "InvalidLoadBalancerId.NotFound", format!("the load balancer {text} does not exist"))
+            ApiError::new(Code::InvalidLoadBalancerIdNotFound, format!("the load balancer {text} does not exist"))
         })?);
     }
     let health_check_types = health_check_types(new.health_check_types.as_deref())?;
@@ -110,18 +111,13 @@ pub async fn create_group(
         None => None,
         Some(text) => {
             let id = rollscale_core::ids::LaunchTemplateId::parse(text).ok_or_else(|| {
-                ApiError::new(
-                    404,
-                    "InvalidLaunchTemplate.NotFound",
-                    format!("the launch template {text} does not exist"),
-                )
+                ApiError::new(Code::InvalidLaunchTemplateNotFound, format!("the launch template {text} does not exist"))
             })?;
             let version = match new.launch_template_version.as_deref() {
                 None => TemplateVersion::Default,
                 Some(text) => TemplateVersion::parse(text).ok_or_else(|| {
                     ApiError::new(
-                        400,
-                        "InvalidParameter",
+                        Code::InvalidParameter,
                         format!("launch_template_version \"{text}\" is not Default, Latest or a version number"),
                     )
                 })?,
@@ -163,8 +159,7 @@ pub async fn modify_group(
         None => None,
         Some(text) => Some(rollscale_core::ids::ScalingConfigurationId::parse(text).ok_or_else(|| {
             ApiError::new(
-                404,
-                "InvalidScalingConfigurationId.NotFound",
+                Code::InvalidScalingConfigurationIdNotFound,
                 format!("the scaling configuration {text} does not exist"),
             )
         })?),
@@ -225,7 +220,7 @@ pub async fn change_processes(
         "suspend" => true,
         "resume" => false,
         other => {
-            return Err(ApiError::new(400, "InvalidParameter", format!("action \"{other}\" is not suspend or resume")))
+            return Err(ApiError::new(Code::InvalidParameter, format!("action \"{other}\" is not suspend or resume")))
         }
     };
     Ok(Json(ScalingGroupView::from(&state.service.set_processes(&id, &change.processes, suspend).await?)))
@@ -246,9 +241,7 @@ pub async fn change_standby(
         "enter" => state.service.enter_standby(&id, &change.instance_ids).await?,
         // The instances' views answer: an Unhealthy one is shown so (R17).
         "exit" => state.service.exit_standby(&id, &change.instance_ids).await?.id,
-        other => {
-            return Err(ApiError::new(400, "InvalidParameter", format!("action \"{other}\" is not enter or exit")))
-        }
+        other => return Err(ApiError::new(Code::InvalidParameter, format!("action \"{other}\" is not enter or exit"))),
     };
     Ok(Json(group_instances(&state, &id, &change.instance_ids).await?))
 }
@@ -333,8 +326,7 @@ pub async fn get_configuration(
     let found = state.service.configurations(None, std::slice::from_ref(&id)).await?;
     let configuration = found.first().ok_or_else(|| {
         ApiError::new(
-            404,
-            "InvalidScalingConfigurationId.NotFound",
+            Code::InvalidScalingConfigurationIdNotFound,
             format!("the scaling configuration {id} does not exist"),
         )
     })?;
@@ -354,7 +346,7 @@ pub async fn get_instance(State(state): State<AppStateRef>, Path(id): Path<Strin
     let found = state.service.instances(None, std::slice::from_ref(&id), None).await?;
     let instance = found
         .first()
-        .ok_or_else(|| ApiError::new(404, "InvalidInstanceId.NotFound", format!("the instance {id} does not exist")))?;
+        .ok_or_else(|| ApiError::new(Code::InvalidInstanceIdNotFound, format!("the instance {id} does not exist")))?;
     let mut views = instance_views(&state, std::slice::from_ref(instance)).await?;
     Ok(Json(views.items.remove(0)))
 }
@@ -470,7 +462,7 @@ pub async fn create_image(
     let os = match new.os.as_deref() {
         None => None,
         Some(text) => Some(text.parse::<OsType>().map_err(|_| {
-            ApiError::new(400, "InvalidParameter", format!("os \"{text}\" is not one of linux, windows"))
+            ApiError::new(Code::InvalidParameter, format!("os \"{text}\" is not one of linux, windows"))
         })?),
     };
     let image = match (new.id.as_deref(), new.instance_id.as_deref()) {
@@ -479,9 +471,9 @@ pub async fn create_image(
             state.service.create_image_from_instance(instance, new.name.as_deref()).await?
         }
         (None, Some(_)) => {
-            return Err(ApiError::new(400, "InvalidParameter", "an image made from an instance has the instance's os"))
+            return Err(ApiError::new(Code::InvalidParameter, "an image made from an instance has the instance's os"))
         }
-        _ => return Err(ApiError::new(400, "InvalidParameter", "give one of id and instance_id")),
+        _ => return Err(ApiError::new(Code::InvalidParameter, "give one of id and instance_id")),
     };
     Ok(Json(ImageView::from(&image)))
 }
@@ -493,7 +485,7 @@ pub async fn delete_image(State(state): State<AppStateRef>, Path(id): Path<Strin
         .await?
         .into_iter()
         .find(|image| image.id == id)
-        .ok_or_else(|| ApiError::new(404, "InvalidImageId.NotFound", format!("the image {id} does not exist")))?;
+        .ok_or_else(|| ApiError::new(Code::InvalidImageIdNotFound, format!("the image {id} does not exist")))?;
     state.service.delete_image(&id).await?;
     Ok(Json(ImageView::from(&image)))
 }
@@ -526,16 +518,15 @@ pub async fn delete_package(
     State(state): State<AppStateRef>,
     Path((name, version)): Path<(String, String)>,
 ) -> Reply<PackageView> {
-    let package =
-        state.service.packages(Some(&name)).await?.into_iter().find(|package| package.version == version).ok_or_else(
-            || {
-                ApiError::new(
-                    404,
-                    "EntityNotExists.Package",
-                    format!("the package {name} version {version} does not exist"),
-                )
-            },
-        )?;
+    let package = state
+        .service
+        .packages(Some(&name))
+        .await?
+        .into_iter()
+        .find(|package| package.version == version)
+        .ok_or_else(|| {
+            ApiError::new(Code::EntityNotExistsPackage, format!("the package {name} version {version} does not exist"))
+        })?;
     state.service.delete_package(&name, &version).await?;
     Ok(Json(PackageView::from(&package)))
 }
@@ -560,13 +551,12 @@ pub async fn list_rolling_updates(
     let q = query(q)?;
     let limit = q.limit.unwrap_or(50);
     if !(1..=100).contains(&limit) {
-        return Err(ApiError::new(400, "InvalidParameter", "limit must be from 1 to 100"));
+        return Err(ApiError::new(Code::InvalidParameter, "limit must be from 1 to 100"));
     }
     if let Some(status) = q.status.as_deref() {
         status.parse::<TaskStatus>().map_err(|_| {
             ApiError::new(
-                400,
-                "InvalidParameter",
+                Code::InvalidParameter,
                 format!("status \"{status}\" is not one of Running, Waiting, Success, Failed, Cancelled"),
             )
         })?;
@@ -617,7 +607,7 @@ pub async fn get_rolling_update(
     let q = query(q)?;
     let wait = q.wait.unwrap_or(0);
     if wait > MAX_WAIT_S {
-        return Err(ApiError::new(400, "InvalidParameter", format!("wait must be from 0 to {MAX_WAIT_S} seconds")));
+        return Err(ApiError::new(Code::InvalidParameter, format!("wait must be from 0 to {MAX_WAIT_S} seconds")));
     }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
     loop {
@@ -674,7 +664,7 @@ pub async fn rollback_rolling_update(
                 parameters[name] = value;
             }
         }
-        Some(_) => return Err(ApiError::new(400, "InvalidParameter", "parameters must be a JSON object")),
+        Some(_) => return Err(ApiError::new(Code::InvalidParameter, "parameters must be a JSON object")),
     }
     let request = crate::starts::rolling_update(source.spec.kind.template_name(), &parameters)?;
     let task = state.service.start_rolling_update(request).await?;
@@ -782,7 +772,7 @@ pub async fn list_events(
     let q = query(q)?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=500).contains(&limit) {
-        return Err(ApiError::new(400, "InvalidParameter", "limit must be from 1 to 500"));
+        return Err(ApiError::new(Code::InvalidParameter, "limit must be from 1 to 500"));
     }
     let events = match q.keywords.as_deref() {
         Some(keywords) => {
@@ -798,7 +788,7 @@ pub async fn list_events(
 
 fn policy_type(text: &str) -> Result<PolicyType, ApiError> {
     text.parse::<PolicyType>()
-        .map_err(|_| ApiError::new(400, "InvalidParameter", format!("policy type \"{text}\" is not System or Custom")))
+        .map_err(|_| ApiError::new(Code::InvalidParameter, format!("policy type \"{text}\" is not System or Custom")))
 }
 
 pub async fn list_users(State(state): State<AppStateRef>) -> Reply<List<UserView>> {
@@ -847,14 +837,14 @@ pub async fn change_key(
 ) -> Reply<AccessKeyView> {
     let change = body(change)?;
     let status = change.status.parse::<AccessKeyStatus>().map_err(|_| {
-        ApiError::new(400, "InvalidParameter", format!("status \"{}\" is not Active or Inactive", change.status))
+        ApiError::new(Code::InvalidParameter, format!("status \"{}\" is not Active or Inactive", change.status))
     })?;
     state.service.set_access_key_status(&name, &id, status).await?;
     let keys = keys_of(&state, &name).await?;
     keys.into_iter()
         .find(|key| key.id == id)
         .map(Json)
-        .ok_or_else(|| ApiError::new(404, "EntityNotExist.User.AccessKey", format!("no AccessKey {id} of {name}")))
+        .ok_or_else(|| ApiError::new(Code::EntityNotExistUserAccessKey, format!("no AccessKey {id} of {name}")))
 }
 
 pub async fn delete_key(
@@ -944,7 +934,7 @@ pub async fn list_audit_events(
     let q = query(q)?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
-        return Err(ApiError::new(400, "InvalidParameter", "limit must be from 1 to 1000"));
+        return Err(ApiError::new(Code::InvalidParameter, "limit must be from 1 to 1000"));
     }
     let filter =
         AuditFilter { user_name: q.user_name, action: q.action, result_code: q.result_code, ..AuditFilter::default() };
@@ -966,13 +956,13 @@ pub async fn create_token(
     let q = query(q)?;
     let ttl = q.ttl.unwrap_or(3600);
     if !(60..=86_400).contains(&ttl) {
-        return Err(ApiError::new(400, "InvalidParameter", "ttl must be from 60 to 86400 seconds"));
+        return Err(ApiError::new(Code::InvalidParameter, "ttl must be from 60 to 86400 seconds"));
     }
     let secret = state
         .service
         .access_key_secret(&caller.access_key_id)
         .await?
-        .ok_or_else(|| ApiError::new(403, "InvalidAccessKeyId.Inactive", "the AccessKey is not active"))?;
+        .ok_or_else(|| ApiError::new(Code::InvalidAccessKeyIdInactive, "the AccessKey is not active"))?;
     let expires = chrono::Utc::now().timestamp() + ttl;
     let expires_at = chrono::DateTime::from_timestamp(expires, 0).map(|t| t.to_rfc3339()).unwrap_or_default();
     let user_name = state.service.access_key_user(&caller.access_key_id).await?;
@@ -1001,7 +991,7 @@ pub async fn start_image_update_task(
 ) -> Reply<ImageUpdateTaskView> {
     let new = body(new)?;
     if !new.parameters.is_object() {
-        return Err(ApiError::new(400, "InvalidParameter", "parameters must be a JSON object"));
+        return Err(ApiError::new(Code::InvalidParameter, "parameters must be a JSON object"));
     }
     let task = state.service.start_image_update(&new.parameters.to_string()).await?;
     Ok(Json(ImageUpdateTaskView::new(&task, &[])))
@@ -1037,8 +1027,7 @@ fn alert_patterns(body: Vec<AlertPatternBody>) -> Result<Vec<rollscale_core::ale
             }
             levels.push(parse_level(level).ok_or_else(|| {
                 ApiError::new(
-                    400,
-                    "InvalidParameter",
+                    Code::InvalidParameter,
                     format!("patterns[{i}].levels: \"{level}\" is not CRITICAL, WARN or INFO"),
                 )
             })?);
@@ -1048,8 +1037,7 @@ fn alert_patterns(body: Vec<AlertPatternBody>) -> Result<Vec<rollscale_core::ale
             Some("and") => Relation::And,
             Some(other) => {
                 return Err(ApiError::new(
-                    400,
-                    "InvalidParameter",
+                    Code::InvalidParameter,
                     format!("patterns[{i}].relation: \"{other}\" is not and or or"),
                 ))
             }
@@ -1109,7 +1097,7 @@ pub async fn change_alert_rule_state(
         "enable" => true,
         "disable" => false,
         other => {
-            return Err(ApiError::new(400, "InvalidParameter", format!("action \"{other}\" is not enable or disable")))
+            return Err(ApiError::new(Code::InvalidParameter, format!("action \"{other}\" is not enable or disable")))
         }
     };
     state.service.set_alert_rules_enabled(std::slice::from_ref(&name), enabled).await?;
@@ -1126,7 +1114,7 @@ pub async fn put_webhook(
     let method = match webhook.method.as_deref() {
         None => WebhookMethod::Post,
         Some(text) => WebhookMethod::parse(text)
-            .ok_or_else(|| ApiError::new(400, "InvalidParameter", format!("method \"{text}\" is not POST or GET")))?,
+            .ok_or_else(|| ApiError::new(Code::InvalidParameter, format!("method \"{text}\" is not POST or GET")))?,
     };
     let rule = state.service.put_alert_webhooks(&name, vec![Webhook { id, url: webhook.url, method }]).await?;
     Ok(Json(AlertRuleView::from(&rule)))
@@ -1154,12 +1142,12 @@ pub async fn list_deliveries(
     let q = query(q)?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=500).contains(&limit) {
-        return Err(ApiError::new(400, "InvalidParameter", "limit must be from 1 to 500"));
+        return Err(ApiError::new(Code::InvalidParameter, "limit must be from 1 to 500"));
     }
     let status = match q.status.as_deref() {
         None => None,
         Some(text) => Some(rollscale_core::alert::DeliveryStatus::parse(text).ok_or_else(|| {
-            ApiError::new(400, "InvalidParameter", format!("status \"{text}\" is not Pending, Delivered or Failed"))
+            ApiError::new(Code::InvalidParameter, format!("status \"{text}\" is not Pending, Delivered or Failed"))
         })?),
     };
     let deliveries = state.service.alert_deliveries(Some(&name), status, limit).await?;

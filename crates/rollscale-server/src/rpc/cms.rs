@@ -13,6 +13,7 @@ use rollscale_core::alert::{
     level_name, parse_level, AlertRule, Delivery, DeliveryStatus, EventPattern, KeywordFilter, Relation, Webhook,
     WebhookMethod, PRODUCT,
 };
+use rollscale_core::Code;
 use rollscale_engine::alerts::RuleChange;
 use rollscale_engine::Service;
 use serde_json::{json, Value};
@@ -21,11 +22,11 @@ use std::collections::BTreeSet;
 pub const VERSION: &str = "2019-01-01";
 
 fn invalid(name: &str, message: impl Into<String>) -> ApiError {
-    ApiError::new(400, "InvalidParameter", format!("the parameter \"{name}\" is invalid: {}", message.into()))
+    ApiError::new(Code::InvalidParameter, format!("the parameter \"{name}\" is invalid: {}", message.into()))
 }
 
 fn list(params: &Params, name: &str) -> Result<Vec<String>, ApiError> {
-    params.list(name).map_err(|error| ApiError::new(error.http_status(), error.code(), error.to_string()))
+    params.list(name).map_err(ApiError::from)
 }
 
 /// The indices N of `Prefix.N.…` parameters, in order.
@@ -125,12 +126,12 @@ pub async fn dispatch(service: &Service, action: &str, params: &Params) -> Resul
             let deliveries: Vec<Value> = deliveries.iter().map(delivery_view).collect();
             Ok(success(json!({ "Deliveries": { "Delivery": deliveries } })))
         }
-        other => Err(ApiError::new(404, "InvalidAction.NotFound", format!("the CMS action {other} is not served"))),
+        other => Err(ApiError::new(Code::InvalidActionNotFound, format!("the CMS action {other} is not served"))),
     }
 }
 
 fn int(params: &Params, name: &str, min: i64, max: i64) -> Result<Option<i64>, ApiError> {
-    match params.i64(name).map_err(|error| ApiError::new(400, error.code(), error.to_string()))? {
+    match params.i64(name).map_err(ApiError::from)? {
         Some(value) if value < min || value > max => Err(invalid(name, format!("must be from {min} to {max}"))),
         value => Ok(value),
     }

@@ -6,6 +6,7 @@ use super::request::Params;
 use super::{ess, required};
 use crate::error::ApiError;
 use rollscale_core::domain::{LaunchTemplate, LaunchTemplateVersion};
+use rollscale_core::Code;
 use rollscale_engine::templates::NewTemplateVersion;
 use rollscale_engine::Service;
 use serde_json::{json, Value};
@@ -22,8 +23,7 @@ pub async fn dispatch(service: &Service, action: &str, params: &Params, host: Op
                 None | Some("en-US") | Some("zh-CN") | Some("ja") => "rollscale (this service)",
                 Some(other) => {
                     return Err(ApiError::new(
-                        400,
-                        "InvalidParameter",
+                        Code::InvalidParameter,
                         format!("AcceptLanguage \"{other}\" is not one of zh-CN, en-US, ja"),
                     ))
                 }
@@ -42,23 +42,17 @@ pub async fn dispatch(service: &Service, action: &str, params: &Params, host: Op
         }
         "CreateLaunchTemplateVersion" => {
             let id = template_id(service, params).await?;
-            let make_default = params
-                .bool("SetAsDefault")
-                .map_err(|error| ApiError::new(400, error.code(), error.to_string()))?
-                .unwrap_or(false);
+            let make_default = params.bool("SetAsDefault").map_err(ApiError::from)?.unwrap_or(false);
             let version = service.create_launch_template_version(&id, new_version(params)?, make_default).await?;
             Ok(json!({ "LaunchTemplateVersionNumber": version.version }))
         }
         "ModifyLaunchTemplateDefaultVersion" => {
             let id = template_id(service, params).await?;
-            let number = params
-                .i64("DefaultVersionNumber")
-                .map_err(|error| ApiError::new(400, error.code(), error.to_string()))?
-                .ok_or_else(|| {
-                    ApiError::new(400, "MissingParameter", "the parameter DefaultVersionNumber is required")
-                })?;
+            let number = params.i64("DefaultVersionNumber").map_err(ApiError::from)?.ok_or_else(|| {
+                ApiError::new(Code::MissingParameter, "the parameter DefaultVersionNumber is required")
+            })?;
             let number = u32::try_from(number)
-                .map_err(|_| ApiError::new(400, "InvalidParameter", "DefaultVersionNumber must be a version number"))?;
+                .map_err(|_| ApiError::new(Code::InvalidParameter, "DefaultVersionNumber must be a version number"))?;
             service.set_default_template_version(&id, number).await?;
             Ok(json!({}))
         }
@@ -98,8 +92,7 @@ pub async fn dispatch(service: &Service, action: &str, params: &Params, host: Op
             ess::dispatch(service, ess::VERSION_2014, action, params).await
         }
         other => Err(ApiError::new(
-            404,
-            "InvalidAction.NotFound",
+            Code::InvalidActionNotFound,
             format!("the action {other} is not served for ECS (Version {VERSION})"),
         )),
     }
@@ -111,11 +104,11 @@ async fn template_id(service: &Service, params: &Params) -> Result<String, ApiEr
         return Ok(id.to_string());
     }
     let Some(name) = params.get_nonempty("LaunchTemplateName") else {
-        return Err(ApiError::new(400, "MissingParameter", "LaunchTemplateId or LaunchTemplateName is required"));
+        return Err(ApiError::new(Code::MissingParameter, "LaunchTemplateId or LaunchTemplateName is required"));
     };
     let found = service.launch_templates().await?.into_iter().find(|t| t.name == name);
     found.map(|t| t.id.to_string()).ok_or_else(|| {
-        ApiError::new(404, "InvalidLaunchTemplate.NotFound", format!("no launch template is named {name}"))
+        ApiError::new(Code::InvalidLaunchTemplateNotFound, format!("no launch template is named {name}"))
     })
 }
 

@@ -19,6 +19,7 @@ use super::{list, render::date, required};
 use crate::error::ApiError;
 use rollscale_core::domain::*;
 use rollscale_core::ids::{LaunchTemplateId, LoadBalancerId};
+use rollscale_core::Code;
 use rollscale_engine::service::{GroupChanges, NewConfiguration, NewGroup};
 use rollscale_engine::Service;
 use serde_json::{json, Value};
@@ -104,7 +105,7 @@ pub async fn dispatch(service: &Service, version: &str, action: &str, params: &P
         "SetInstancesProtection" => {
             let ids = shape.names(params, "InstanceId", "InstanceIds")?;
             let protected = bool_param(params, "ProtectedFromScaleIn")?.ok_or_else(|| {
-                ApiError::new(400, "MissingParameter", "the parameter ProtectedFromScaleIn is required")
+                ApiError::new(Code::MissingParameter, "the parameter ProtectedFromScaleIn is required")
             })?;
             service.set_protection(required(params, "ScalingGroupId")?, &ids, protected).await?;
             Ok(json!({}))
@@ -120,8 +121,7 @@ pub async fn dispatch(service: &Service, version: &str, action: &str, params: &P
                 // ECS's CreateImage from an instance: rollscale makes the image on the fleet.
                 if params.get_nonempty("ImageId").is_some() {
                     return Err(ApiError::new(
-                        400,
-                        "InvalidParameter",
+                        Code::InvalidParameter,
                         "give ImageId (add an existing image to the catalog) or InstanceId (make one from an \
                          instance), not both",
                     ));
@@ -132,7 +132,7 @@ pub async fn dispatch(service: &Service, version: &str, action: &str, params: &P
             let os = match params.get_nonempty("OSType") {
                 None => None,
                 Some(text) => Some(text.parse::<OsType>().map_err(|_| {
-                    ApiError::new(400, "InvalidParameter", format!("OSType \"{text}\" is not one of linux, windows"))
+                    ApiError::new(Code::InvalidParameter, format!("OSType \"{text}\" is not one of linux, windows"))
                 })?),
             };
             let image =
@@ -181,8 +181,7 @@ pub async fn dispatch(service: &Service, version: &str, action: &str, params: &P
             // SLB's shape: BackendServers=[{"ServerId":"i-…","Weight":"37"}, …].
             let servers: Vec<Value> = serde_json::from_str(required(params, "BackendServers")?).map_err(|error| {
                 ApiError::new(
-                    400,
-                    "InvalidParameter",
+                    Code::InvalidParameter,
                     format!("BackendServers must be a JSON list of {{ServerId, Weight}}: {error}"),
                 )
             })?;
@@ -191,7 +190,7 @@ pub async fn dispatch(service: &Service, version: &str, action: &str, params: &P
                 let id = server["ServerId"]
                     .as_str()
                     .filter(|id| !id.is_empty())
-                    .ok_or_else(|| ApiError::new(400, "InvalidParameter", "every backend server needs a ServerId"))?;
+                    .ok_or_else(|| ApiError::new(Code::InvalidParameter, "every backend server needs a ServerId"))?;
                 let weight = match &server["Weight"] {
                     Value::Number(number) => number.as_u64(),
                     Value::String(text) => text.parse::<u64>().ok(),
@@ -201,7 +200,7 @@ pub async fn dispatch(service: &Service, version: &str, action: &str, params: &P
                 .ok_or_else(|| {
                     // 0 to 100: the service's check.
                     let message = format!("BackendServers: the Weight of {id} must be a whole number");
-                    ApiError::new(400, "InvalidParameter", message)
+                    ApiError::new(Code::InvalidParameter, message)
                 })?;
                 weights.push((id.to_string(), weight));
             }
@@ -228,8 +227,8 @@ pub async fn dispatch(service: &Service, version: &str, action: &str, params: &P
             let times = int_param(params, "Times", 0, 1000)?.unwrap_or(1);
             let kind = params.get_nonempty("Kind").unwrap_or("FailNext");
             let fault = rollscale_fleet::Fault::parse(kind, times).ok_or_else(|| {
-                rollscale_engine::ServiceError::rejected(
-                    "InvalidParameter.Kind",
+                ApiError::new(
+                    Code::InvalidParameterKind,
                     format!("Kind {kind:?} is not one of {}", rollscale_fleet::Fault::KINDS.join(", ")),
                 )
             })?;
@@ -259,19 +258,19 @@ pub async fn dispatch(service: &Service, version: &str, action: &str, params: &P
                 .collect();
             Ok(json!({ "Events": shape.list("Event", events) }))
         }
-        other => Err(ApiError::new(404, "InvalidAction.NotFound", format!("the ESS action {other} is not served"))),
+        other => Err(ApiError::new(Code::InvalidActionNotFound, format!("the ESS action {other} is not served"))),
     }
 }
 
 fn bool_param(params: &Params, name: &str) -> Result<Option<bool>, ApiError> {
-    params.bool(name).map_err(|e| ApiError::new(400, e.code(), e.to_string()))
+    params.bool(name).map_err(ApiError::from)
 }
 
 fn int_param(params: &Params, name: &str, min: u32, max: u32) -> Result<Option<u32>, ApiError> {
-    match params.i64(name).map_err(|e| ApiError::new(400, e.code(), e.to_string()))? {
+    match params.i64(name).map_err(ApiError::from)? {
         None => Ok(None),
         Some(value) if value >= i64::from(min) && value <= i64::from(max) => Ok(Some(value as u32)),
-        Some(_) => Err(ApiError::new(400, "InvalidParameter", format!("{name} must be from {min} to {max}"))),
+        Some(_) => Err(ApiError::new(Code::InvalidParameter, format!("{name} must be from {min} to {max}"))),
     }
 }
 
@@ -279,10 +278,10 @@ fn int_param(params: &Params, name: &str, min: u32, max: u32) -> Result<Option<u
 /// `u32` fields. Its limits (`MaxSize` at most 10,000, …) are the domain's, checked by the
 /// service (`core::group`, `core::health`), not here.
 fn count_param(params: &Params, name: &str) -> Result<Option<u32>, ApiError> {
-    match params.i64(name).map_err(|e| ApiError::new(400, e.code(), e.to_string()))? {
+    match params.i64(name).map_err(ApiError::from)? {
         None => Ok(None),
         Some(value) => u32::try_from(value).map(Some).map_err(|_| {
-            ApiError::new(400, "InvalidParameter", format!("{name} must be a whole number from 0 to {}", u32::MAX))
+            ApiError::new(Code::InvalidParameter, format!("{name} must be a whole number from 0 to {}", u32::MAX))
         }),
     }
 }
@@ -298,8 +297,7 @@ pub(crate) fn health_check_types(name: &str, values: &[String]) -> Result<Vec<He
         .map(|value| {
             HealthCheckType::parse(value).ok_or_else(|| {
                 ApiError::new(
-                    400,
-                    "InvalidParameter.HealthCheckType",
+                    Code::InvalidParameterHealthCheckType,
                     format!("{name} \"{value}\" is not one of ECS, LOAD_BALANCER (or LOADBALANCER), NONE"),
                 )
             })
@@ -341,19 +339,19 @@ async fn create_group(service: &Service, params: &Params) -> Result<Value, ApiEr
     }
     for text in names.iter().filter(|s| !s.is_empty()) {
         load_balancer_ids.push(LoadBalancerId::parse(text).ok_or_else(|| {
-            ApiError::new(404, "InvalidLoadBalancerId.NotFound", format!("the load balancer {text} does not exist"))
+            ApiError::new(Code::InvalidLoadBalancerIdNotFound, format!("the load balancer {text} does not exist"))
         })?);
     }
     let group_type = match params.get_nonempty("GroupType") {
         None => None,
         Some(text) => Some(text.parse::<GroupType>().map_err(|_| {
-            ApiError::new(400, "InvalidParameter", format!("GroupType \"{text}\" is not one of ECS, ECI"))
+            ApiError::new(Code::InvalidParameter, format!("GroupType \"{text}\" is not one of ECS, ECI"))
         })?),
     };
     let min_size = count_param(params, "MinSize")?
-        .ok_or_else(|| ApiError::new(400, "MissingParameter", "the parameter MinSize is required"))?;
+        .ok_or_else(|| ApiError::new(Code::MissingParameter, "the parameter MinSize is required"))?;
     let max_size = count_param(params, "MaxSize")?
-        .ok_or_else(|| ApiError::new(400, "MissingParameter", "the parameter MaxSize is required"))?;
+        .ok_or_else(|| ApiError::new(Code::MissingParameter, "the parameter MaxSize is required"))?;
     let health_check_types = health_check_params(params)?;
     let health_check_grace_period_s = count_param(params, "HealthCheckGracePeriod")?;
     let group = service
@@ -384,14 +382,13 @@ fn launch_template(params: &Params) -> Result<Option<(LaunchTemplateId, Template
         return Ok(None);
     };
     let id = LaunchTemplateId::parse(text).ok_or_else(|| {
-        ApiError::new(404, "InvalidLaunchTemplate.NotFound", format!("the launch template {text} does not exist"))
+        ApiError::new(Code::InvalidLaunchTemplateNotFound, format!("the launch template {text} does not exist"))
     })?;
     let version = match params.get_nonempty("LaunchTemplateVersion") {
         None => TemplateVersion::Default,
         Some(text) => TemplateVersion::parse(text).ok_or_else(|| {
             ApiError::new(
-                400,
-                "InvalidParameter",
+                Code::InvalidParameter,
                 format!("LaunchTemplateVersion \"{text}\" is not Default, Latest or a version number"),
             )
         })?,
@@ -459,8 +456,7 @@ async fn modify_group(service: &Service, params: &Params) -> Result<Value, ApiEr
         None => None,
         Some(text) => Some(rollscale_core::ids::ScalingConfigurationId::parse(text).ok_or_else(|| {
             ApiError::new(
-                404,
-                "InvalidScalingConfigurationId.NotFound",
+                Code::InvalidScalingConfigurationIdNotFound,
                 format!("the scaling configuration {text} does not exist"),
             )
         })?),
@@ -489,8 +485,7 @@ async fn create_configuration(service: &Service, params: &Params) -> Result<Valu
         None => Vec::new(),
         Some(text) => serde_json::from_str(text).map_err(|error| {
             ApiError::new(
-                400,
-                "InvalidParameter",
+                Code::InvalidParameter,
                 format!("Containers must be a JSON list of {{name, image, command, env, port}}: {error}"),
             )
         })?,

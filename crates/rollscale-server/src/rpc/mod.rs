@@ -21,6 +21,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, Method, Uri};
 use axum::response::{IntoResponse, Response};
 use request::{Params, RpcRequest};
+use rollscale_core::Code;
 use rollscale_engine::idempotency::Begin;
 use serde_json::Value;
 use std::sync::Arc;
@@ -39,7 +40,7 @@ pub async fn handle(
     let result = handle_request(&state, &method, &uri, &headers, body.to_vec(), &mut draft).await;
     let (code, status) = match &result {
         Ok(_) => ("Success".to_string(), 200),
-        Err(error) => (error.code.clone(), error.status.as_u16()),
+        Err(error) => (error.code.as_str().to_string(), error.status().as_u16()),
     };
     audit::record(&state, draft, &code, status, &request_id, peer.map(|peer| peer.0 .0.ip())).await;
     match result {
@@ -77,8 +78,8 @@ async fn handle_request(
         .iter()
         .filter_map(|(name, value)| value.to_str().ok().map(|v| (name.as_str().to_ascii_lowercase(), v.to_string())))
         .collect();
-    let request = RpcRequest::from_parts(method.as_str(), uri.path(), uri.query(), header_pairs, body)
-        .map_err(|error| ApiError::new(error.http_status(), error.code(), error.to_string()))?;
+    let request =
+        RpcRequest::from_parts(method.as_str(), uri.path(), uri.query(), header_pairs, body).map_err(ApiError::from)?;
     let params = request.params();
     // What the request claims, for the audit log even when it is not authenticated.
     // (Cut: an unauthenticated sender chooses their length.)
@@ -93,14 +94,13 @@ async fn handle_request(
         sign::Scheme::V1 => params.get_nonempty("Action").map(str::to_string),
         sign::Scheme::Acs3 => request.action(),
     }
-    .ok_or_else(|| ApiError::new(400, "MissingParameter", "the parameter Action is required"))?;
+    .ok_or_else(|| ApiError::new(Code::MissingParameter, "the parameter Action is required"))?;
     let version =
-        request.version().ok_or_else(|| ApiError::new(400, "MissingParameter", "the parameter Version is required"))?;
+        request.version().ok_or_else(|| ApiError::new(Code::MissingParameter, "the parameter Version is required"))?;
     draft.action = audit::cut(&claimed_action(Some(&version), Some(&action)), 128);
     if operations::product_of(&version).is_none() {
         return Err(ApiError::new(
-            400,
-            "InvalidVersion",
+            Code::InvalidVersion,
             format!(
                 "the version \"{version}\" is not served; use 2019-06-01 (OOS), 2014-08-28 or 2022-02-22 (ESS), \
                  2014-05-26 (ECS), 2015-05-01 (RAM)"
@@ -108,7 +108,7 @@ async fn handle_request(
         ));
     }
     let operation = operations::find(&version, &action).ok_or_else(|| {
-        ApiError::new(404, "InvalidAction.NotFound", format!("the action {action} is not served in version {version}"))
+        ApiError::new(Code::InvalidActionNotFound, format!("the action {action} is not served in version {version}"))
     })?;
     // Authorized on every resource the parameters name, then the parameters are checked.
     let resources = operations::resources(operation.action, &operations::named_in_params(&params));
@@ -120,8 +120,7 @@ async fn handle_request(
         let mut takes: Vec<&str> = operation.params.to_vec();
         takes.sort_unstable();
         return Err(ApiError::new(
-            400,
-            "InvalidParameter",
+            Code::InvalidParameter,
             format!(
                 "the parameter \"{name}\" is not one that {} takes ({}; `.N` marks a list)",
                 operation.name(),
@@ -184,7 +183,7 @@ async fn replay(
 ) -> Result<Value, ApiError> {
     let recorded: Value = serde_json::from_str(answer).map_err(|error| {
         tracing::error!(%error, "a ClientToken record is not JSON");
-        ApiError::new(500, "InternalError", "the request could not be processed; see the service log")
+        ApiError::internal()
     })?;
     if operation.action == "oos:StartExecution" {
         // Records made before whole answers were kept hold just the id.
@@ -216,17 +215,16 @@ pub(crate) async fn authenticate(state: &AppState, request: &RpcRequest) -> Resu
     };
     let lookup = |id: &str| key.as_ref().filter(|key| key.id == id).map(|key| key.secret.clone());
     let max_skew = chrono::Duration::from_std(state.auth.max_skew).unwrap_or(chrono::Duration::minutes(15));
-    let verified = sign::verify(request, &lookup, chrono::Utc::now(), max_skew)
-        .map_err(|error| ApiError::new(error.http_status(), error.code(), error.to_string()))?;
+    let verified = sign::verify(request, &lookup, chrono::Utc::now(), max_skew).map_err(ApiError::from)?;
     // Checked once the signature is: only the key's holder learns that it is disabled.
     if key.as_ref().is_some_and(|key| key.status != rollscale_core::domain::AccessKeyStatus::Active) {
         let message = format!("the AccessKey {} is disabled (Inactive)", verified.access_key_id);
-        return Err(ApiError::new(403, "InvalidAccessKeyId.Inactive", message));
+        return Err(ApiError::new(Code::InvalidAccessKeyIdInactive, message));
     }
     if let Some(nonce) = verified.nonce.as_deref().filter(|n| !n.is_empty()) {
         let key = format!("{}:{nonce}", verified.access_key_id);
         if !state.service.use_nonce(&key, state.auth.max_skew * 2).await.map_err(ApiError::from)? {
-            return Err(ApiError::new(400, "SignatureNonceUsed", "the request's signature nonce was used before"));
+            return Err(ApiError::new(Code::SignatureNonceUsed, "the request's signature nonce was used before"));
         }
     }
     state.throttle(&verified.access_key_id)?;
@@ -235,15 +233,14 @@ pub(crate) async fn authenticate(state: &AppState, request: &RpcRequest) -> Resu
 
 /// A required parameter.
 pub(crate) fn required<'a>(params: &'a Params, name: &str) -> Result<&'a str, ApiError> {
-    params.required(name).map_err(|error| ApiError::new(error.http_status(), error.code(), error.to_string()))
+    params.required(name).map_err(ApiError::from)
 }
 
 /// Offset-based paging: `NextToken` is the offset of the next page.
 pub(crate) fn page(params: &Params, size_name: &str, default: i64, max: i64) -> Result<(i64, i64), ApiError> {
-    let size =
-        params.i64(size_name).map_err(|error| ApiError::new(400, error.code(), error.to_string()))?.unwrap_or(default);
+    let size = params.i64(size_name).map_err(ApiError::from)?.unwrap_or(default);
     if !(1..=max).contains(&size) {
-        return Err(ApiError::new(400, "InvalidParameter", format!("{size_name} must be from 1 to {max}")));
+        return Err(ApiError::new(Code::InvalidParameter, format!("{size_name} must be from 1 to {max}")));
     }
     let offset = match params.get_nonempty("NextToken") {
         None => 0,
@@ -251,11 +248,11 @@ pub(crate) fn page(params: &Params, size_name: &str, default: i64, max: i64) -> 
             .parse::<i64>()
             .ok()
             .filter(|offset| *offset >= 0)
-            .ok_or_else(|| ApiError::new(400, "InvalidParameter", "NextToken is not a token this service gave"))?,
+            .ok_or_else(|| ApiError::new(Code::InvalidParameter, "NextToken is not a token this service gave"))?,
     };
     Ok((offset, size))
 }
 
 pub(crate) fn list(params: &Params, name: &str) -> Result<Vec<String>, ApiError> {
-    params.list(name).map_err(|error| ApiError::new(400, error.code(), error.to_string()))
+    params.list(name).map_err(ApiError::from)
 }

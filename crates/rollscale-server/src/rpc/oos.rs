@@ -5,6 +5,7 @@ use super::{list, page, render, required};
 use crate::error::ApiError;
 use crate::starts;
 use rollscale_core::task::InstanceDecision;
+use rollscale_core::Code;
 use rollscale_engine::service::Notification;
 use rollscale_engine::Service;
 use rollscale_store::{Execution, ExecutionFilter};
@@ -22,8 +23,7 @@ const TASK_EXECUTION_STATUSES: &[&str] = &["Queued", "Running", "Success", "Fail
 fn status_filter<'a>(params: &'a Params, allowed: &[&str]) -> Result<Option<&'a str>, ApiError> {
     match params.get_nonempty("Status") {
         Some(status) if !allowed.contains(&status) => Err(ApiError::new(
-            400,
-            "InvalidParameter",
+            Code::InvalidParameter,
             format!("Status \"{status}\" is not one of {}", allowed.join(", ")),
         )),
         other => Ok(other),
@@ -37,7 +37,7 @@ pub async fn dispatch(service: &Service, action: &str, params: &Params) -> Resul
         "ListTaskExecutions" => list_task_executions(service, params).await,
         "NotifyExecution" => notify_execution(service, params).await,
         "CancelExecution" => cancel_execution(service, params).await,
-        other => Err(ApiError::new(404, "InvalidAction.NotFound", format!("the OOS action {other} is not served"))),
+        other => Err(ApiError::new(Code::InvalidActionNotFound, format!("the OOS action {other} is not served"))),
     }
 }
 
@@ -46,8 +46,7 @@ async fn start_execution(service: &Service, params: &Params) -> Result<Value, Ap
     if let Some(mode) = params.get_nonempty("Mode") {
         if mode != "Automatic" {
             return Err(ApiError::new(
-                400,
-                "InvalidParameter",
+                Code::InvalidParameter,
                 format!("Mode \"{mode}\" is not supported; rolling updates run Automatic"),
             ));
         }
@@ -75,10 +74,7 @@ async fn list_executions(service: &Service, params: &Params) -> Result<Value, Ap
         template_name: params.get_nonempty("TemplateName").map(str::to_string),
         status: status_filter(params, EXECUTION_STATUSES)?.map(str::to_string),
         group_id: None,
-        include_children: params
-            .bool("IncludeChildExecution")
-            .map_err(|e| ApiError::new(400, e.code(), e.to_string()))?
-            .unwrap_or(false),
+        include_children: params.bool("IncludeChildExecution").map_err(ApiError::from)?.unwrap_or(false),
     };
     let (executions, total) = service.list_executions(&filter, offset, limit).await?;
     let mut items = Vec::with_capacity(executions.len());
@@ -113,7 +109,7 @@ async fn list_task_executions(service: &Service, params: &Params) -> Result<Valu
             .iter()
             .map(|work| render::instance_task_execution(task.id.as_str(), task.spec.kind.template_name(), work))
             .collect(),
-        Err(rollscale_engine::ServiceError::NotFound { .. }) => {
+        Err(error) if error.is_not_found() => {
             // A child execution: its steps.
             let filter = ExecutionFilter { execution_id: Some(execution_id.to_string()), ..Default::default() };
             let (found, _) = service.list_executions(&filter, 0, 1).await?;
@@ -125,8 +121,7 @@ async fn list_task_executions(service: &Service, params: &Params) -> Result<Valu
                 }
                 _ => {
                     return Err(ApiError::new(
-                        404,
-                        "EntityNotExists.Execution",
+                        Code::EntityNotExistsExecution,
                         format!("the execution {execution_id} does not exist"),
                     ))
                 }
@@ -158,8 +153,7 @@ async fn notify_execution(service: &Service, params: &Params) -> Result<Value, A
             .or_else(|| params.get_nonempty("LoopItem").map(str::to_string))
             .ok_or_else(|| {
                 ApiError::new(
-                    400,
-                    "MissingParameter",
+                    Code::MissingParameter,
                     format!(
                         "NotifyType {notify_type} needs TaskExecutionId (the instance's child execution) or \
                              LoopItem (its instance id)"
@@ -176,8 +170,7 @@ async fn notify_execution(service: &Service, params: &Params) -> Result<Value, A
         "CancelTask" => decide(InstanceDecision::Cancel)?,
         other => {
             return Err(ApiError::new(
-                400,
-                "InvalidParameter",
+                Code::InvalidParameter,
                 format!(
                     "NotifyType \"{other}\" is not supported; use Approve, Reject, RetryTask, SkipTask or CancelTask"
                 ),
@@ -199,13 +192,11 @@ fn task_execution_id(params: &Params) -> Result<Option<String>, ApiError> {
         (None, [id]) => Ok(Some(id.clone())),
         (Some(single), [id]) if *id == single => Ok(Some(single)),
         (Some(_), [_]) => Err(ApiError::new(
-            400,
-            "InvalidParameter",
+            Code::InvalidParameter,
             "TaskExecutionId and TaskExecutionIds name different task executions; send one of them",
         )),
         (_, many) => Err(ApiError::new(
-            400,
-            "InvalidParameter",
+            Code::InvalidParameter,
             format!(
                 "TaskExecutionIds names {} task executions; a decision is applied to one at a time: send one id \
                  per NotifyExecution",
@@ -217,7 +208,7 @@ fn task_execution_id(params: &Params) -> Result<Option<String>, ApiError> {
 
 async fn cancel_execution(service: &Service, params: &Params) -> Result<Value, ApiError> {
     let id = required(params, "ExecutionId")?;
-    let restore = params.bool("Restore").map_err(|e| ApiError::new(400, e.code(), e.to_string()))?.unwrap_or(false);
+    let restore = params.bool("Restore").map_err(ApiError::from)?.unwrap_or(false);
     if service.is_image_update(id).await? {
         service.cancel_image_update(id).await?;
         return Ok(json!({}));

@@ -8,6 +8,7 @@ use super::{page, render, required};
 use crate::error::ApiError;
 use rollscale_core::access::{AuditFilter, Policy, User};
 use rollscale_core::domain::AccessKey;
+use rollscale_core::Code;
 use rollscale_engine::access::{parse_key_status, parse_policy_type, NewUser, PolicyInfo};
 use rollscale_engine::Service;
 use serde_json::{json, Value};
@@ -105,7 +106,7 @@ pub async fn dispatch(service: &Service, caller: &str, action: &str, params: &Pa
             Ok(json!({ "Policies": { "Policy": items } }))
         }
         "ListAuditEvents" => list_audit_events(service, params).await,
-        other => Err(ApiError::new(404, "InvalidAction.NotFound", format!("the RAM action {other} is not served"))),
+        other => Err(ApiError::new(Code::InvalidActionNotFound, format!("the RAM action {other} is not served"))),
     }
 }
 
@@ -157,9 +158,9 @@ fn policy(info: &PolicyInfo) -> Value {
 
 /// RAM pages with `Marker` and `MaxItems`; the marker is the offset of the next page.
 fn marker_page(params: &Params, max: i64) -> Result<(i64, i64), ApiError> {
-    let size = params.i64("MaxItems").map_err(|e| ApiError::new(400, e.code(), e.to_string()))?.unwrap_or(100);
+    let size = params.i64("MaxItems").map_err(ApiError::from)?.unwrap_or(100);
     if !(1..=max).contains(&size) {
-        return Err(ApiError::new(400, "InvalidParameter", format!("MaxItems must be from 1 to {max}")));
+        return Err(ApiError::new(Code::InvalidParameter, format!("MaxItems must be from 1 to {max}")));
     }
     let offset = match params.get_nonempty("Marker") {
         None => 0,
@@ -167,7 +168,7 @@ fn marker_page(params: &Params, max: i64) -> Result<(i64, i64), ApiError> {
             .parse::<i64>()
             .ok()
             .filter(|offset| *offset >= 0)
-            .ok_or_else(|| ApiError::new(400, "InvalidParameter", "Marker is not a marker this service gave"))?,
+            .ok_or_else(|| ApiError::new(Code::InvalidParameter, "Marker is not a marker this service gave"))?,
     };
     Ok((offset, size))
 }
@@ -216,7 +217,7 @@ fn time_param(params: &Params, name: &str) -> Result<Option<i64>, ApiError> {
         .get_nonempty(name)
         .map(|text| {
             chrono::DateTime::parse_from_rfc3339(text).map(|t| t.timestamp_millis()).map_err(|_| {
-                ApiError::new(400, "InvalidParameter", format!("{name} must be a time like 2026-01-02T03:04:05Z"))
+                ApiError::new(Code::InvalidParameter, format!("{name} must be a time like 2026-01-02T03:04:05Z"))
             })
         })
         .transpose()

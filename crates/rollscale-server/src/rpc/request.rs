@@ -2,6 +2,7 @@
 //! query and form pairs, headers and body, plus typed access to the API parameters
 //! (`Params`) with Aliyun-style `MissingParameter` / `InvalidParameter` errors.
 
+use rollscale_core::Code;
 use std::collections::BTreeMap;
 
 /// Largest request body accepted, in bytes (1 MiB).
@@ -33,18 +34,13 @@ pub enum RequestError {
 
 impl RequestError {
     /// The Aliyun error code for the response's `Code` field.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> Code {
         match self {
-            RequestError::MissingParameter(_) => "MissingParameter",
-            RequestError::InvalidParameter { .. } => "InvalidParameter",
-            RequestError::InvalidQueryString(_) => "InvalidQueryString",
-            RequestError::InvalidBody(_) => "InvalidBody",
+            RequestError::MissingParameter(_) => Code::MissingParameter,
+            RequestError::InvalidParameter { .. } => Code::InvalidParameter,
+            RequestError::InvalidQueryString(_) => Code::InvalidQueryString,
+            RequestError::InvalidBody(_) => Code::InvalidBody,
         }
-    }
-
-    /// The HTTP status to answer with.
-    pub fn http_status(&self) -> u16 {
-        400
     }
 
     fn invalid(name: &str, reason: impl Into<String>) -> Self {
@@ -402,7 +398,7 @@ mod tests {
         for bad in ["a=%", "a=%4", "a=%G1", "a=%%41", "%zz=1", "a=1&b=%e4%b8"] {
             let err = RpcRequest::from_parts("POST", "/", Some(bad), Vec::new(), Vec::new()).expect_err(bad);
             assert_eq!(err.code(), "InvalidQueryString", "{bad}: {err}");
-            assert_eq!(err.http_status(), 400);
+            assert_eq!(err.code().class(), rollscale_core::Class::Invalid);
         }
         let err = RpcRequest::from_parts("POST", "/", Some("x=1&a=%4"), Vec::new(), Vec::new()).unwrap_err();
         assert_eq!(
@@ -469,7 +465,7 @@ mod tests {
         assert!(ok.is_ok());
         let err = RpcRequest::from_parts("POST", "/", None, Vec::new(), vec![b'x'; MAX_BODY_BYTES + 1]).unwrap_err();
         assert_eq!(err.code(), "InvalidBody");
-        assert_eq!(err.http_status(), 400);
+        assert_eq!(err.code().class(), rollscale_core::Class::Invalid);
     }
 
     #[test]
@@ -517,7 +513,7 @@ mod tests {
         for name in ["Empty", "Nope"] {
             let err = p.required(name).unwrap_err();
             assert_eq!(err.code(), "MissingParameter");
-            assert_eq!(err.http_status(), 400);
+            assert_eq!(err.code().class(), rollscale_core::Class::Invalid);
             assert_eq!(
                 err.to_string(),
                 format!("the input parameter \"{name}\" that is mandatory for processing this request is not supplied")

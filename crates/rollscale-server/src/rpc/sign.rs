@@ -4,6 +4,7 @@
 //! here.
 
 use chrono::{DateTime, Utc};
+use rollscale_core::Code;
 
 use super::request::RpcRequest;
 pub use rollscale_client::sign::{
@@ -91,23 +92,15 @@ pub enum AuthError {
 
 impl AuthError {
     /// The Aliyun error code for the response's `Code` field.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> Code {
         match self {
-            AuthError::NoSignature | AuthError::IncompleteSignature(_) => "IncompleteSignature",
-            AuthError::MissingParameter(_) => "MissingParameter",
-            AuthError::UnsupportedSignatureMethod(_) | AuthError::ContentSha256Mismatch => "InvalidParameter",
-            AuthError::TimestampFormat(_) => "InvalidTimeStamp.Format",
-            AuthError::TimestampExpired { .. } => "InvalidTimeStamp.Expired",
-            AuthError::AccessKeyNotFound(_) => "InvalidAccessKeyId.NotFound",
-            AuthError::SignatureDoesNotMatch(_) => "SignatureDoesNotMatch",
-        }
-    }
-
-    /// The HTTP status to answer with.
-    pub fn http_status(&self) -> u16 {
-        match self {
-            AuthError::AccessKeyNotFound(_) => 404,
-            _ => 400,
+            AuthError::NoSignature | AuthError::IncompleteSignature(_) => Code::IncompleteSignature,
+            AuthError::MissingParameter(_) => Code::MissingParameter,
+            AuthError::UnsupportedSignatureMethod(_) | AuthError::ContentSha256Mismatch => Code::InvalidParameter,
+            AuthError::TimestampFormat(_) => Code::InvalidTimeStampFormat,
+            AuthError::TimestampExpired { .. } => Code::InvalidTimeStampExpired,
+            AuthError::AccessKeyNotFound(_) => Code::InvalidAccessKeyIdNotFound,
+            AuthError::SignatureDoesNotMatch(_) => Code::SignatureDoesNotMatch,
         }
     }
 }
@@ -377,7 +370,7 @@ mod tests {
         let wrong = |_: &str| Some("other".to_string());
         let err = verify(&req, &wrong, now(), skew()).unwrap_err();
         assert_eq!(err.code(), "SignatureDoesNotMatch");
-        assert_eq!(err.http_status(), 400);
+        assert_eq!(err.code().class(), rollscale_core::Class::Invalid);
         let AuthError::SignatureDoesNotMatch(sts) = &err else { panic!("{err:?}") };
         assert_eq!(err.to_string(), format!("{SIGNATURE_MISMATCH_PREFIX}{sts}"));
         assert!(sts.starts_with("POST&%2F&AccessKeyId%3Dtestid"));
@@ -385,7 +378,7 @@ mod tests {
         let none = |_: &str| None;
         let err = verify(&req, &none, now(), skew()).unwrap_err();
         assert_eq!(err.code(), "InvalidAccessKeyId.NotFound");
-        assert_eq!(err.http_status(), 404);
+        assert_eq!(err.code().class(), rollscale_core::Class::NotFound);
 
         for (k, v) in req.query.iter_mut() {
             if k == "ExecutionId" {
@@ -467,7 +460,7 @@ mod tests {
         for t in [now() + skew() + Duration::seconds(1), now() - skew() - Duration::seconds(1)] {
             let err = verify(&req, &secrets, t, skew()).unwrap_err();
             assert_eq!(err.code(), "InvalidTimeStamp.Expired");
-            assert_eq!(err.http_status(), 400);
+            assert_eq!(err.code().class(), rollscale_core::Class::Invalid);
         }
 
         let mut params = pairs(&[("Action", "X")]);
@@ -519,7 +512,7 @@ mod tests {
         tampered.body = b"InstanceId.1=i-2".to_vec();
         let err = verify(&tampered, &secrets, now(), skew()).unwrap_err();
         assert_eq!(err, AuthError::ContentSha256Mismatch);
-        assert_eq!(err.http_status(), 400);
+        assert_eq!(err.code().class(), rollscale_core::Class::Invalid);
 
         // Without the header the body is still covered by the hashed payload.
         tampered.headers.retain(|(k, _)| k != "x-acs-content-sha256");

@@ -47,7 +47,7 @@ async fn fetch_execution(client: &Client, id: &str) -> Result<Value, ApiError> {
         .cloned()
         .ok_or_else(|| ApiError {
             http_status: None,
-            code: "EntityNotExists.Execution".into(),
+            code: rollscale_client::Code::EntityNotExistsExecution.as_str().into(),
             message: format!("the execution {id} does not exist"),
             request_id: text(&reply, "RequestId"),
         })
