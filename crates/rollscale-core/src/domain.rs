@@ -428,6 +428,10 @@ wire_enum!(
 pub struct ScalingActivity {
     pub id: ScalingActivityId,
     pub group_id: ScalingGroupId,
+    /// What it does; `None` only in records made before the kind was kept ([`Self::kind`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<ActivityKind>,
+    /// What it does, in words for people.
     pub description: String,
     pub cause: String,
     pub status: ActivityStatus,
@@ -435,6 +439,38 @@ pub struct ScalingActivity {
     pub instance_ids: Vec<InstanceId>,
     pub started_at: Millis,
     pub ended_at: Option<Millis>,
+}
+
+wire_enum!(
+    /// What a scaling activity does: R3 refuses a rolling update while a scale-out or a
+    /// scale-in of its group is in progress.
+    ActivityKind { ScaleOut, ScaleIn, EnterStandby, ExitStandby }
+);
+
+impl ActivityKind {
+    /// Whether it changes how many instances the group has.
+    pub fn is_scaling(self) -> bool {
+        matches!(self, ActivityKind::ScaleOut | ActivityKind::ScaleIn)
+    }
+}
+
+impl ScalingActivity {
+    /// What the activity does. Records made before the kind was kept say it only in their
+    /// description, whose first words were always the kind's.
+    pub fn kind(&self) -> ActivityKind {
+        self.kind.unwrap_or_else(|| {
+            let description = self.description.to_ascii_lowercase();
+            if description.starts_with("scale out") {
+                ActivityKind::ScaleOut
+            } else if description.starts_with("scale in") {
+                ActivityKind::ScaleIn
+            } else if description.starts_with("move instances out of standby") {
+                ActivityKind::ExitStandby
+            } else {
+                ActivityKind::EnterStandby
+            }
+        })
+    }
 }
 
 wire_enum!(
@@ -460,5 +496,45 @@ impl std::fmt::Debug for AccessKey {
             .field("user_name", &self.user_name)
             .field("status", &self.status)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_activity_keeps_its_kind_and_an_old_record_gives_it_by_its_description() {
+        let activity = ScalingActivity {
+            id: ScalingActivityId::from_random(1),
+            group_id: ScalingGroupId::from_random(2),
+            kind: Some(ActivityKind::ScaleIn),
+            description: "Scale out, as a misleading description".into(),
+            cause: String::new(),
+            status: ActivityStatus::InProgress,
+            status_message: String::new(),
+            instance_ids: Vec::new(),
+            started_at: 0,
+            ended_at: None,
+        };
+        assert_eq!(activity.kind(), ActivityKind::ScaleIn, "the kept kind wins over the words");
+        let stored = serde_json::to_value(&activity).unwrap();
+        assert_eq!(stored["kind"], "ScaleIn");
+
+        // A record written before the kind was kept.
+        let mut old = stored.clone();
+        old.as_object_mut().unwrap().remove("kind");
+        for (description, kind) in [
+            ("Scale out: add 2 instance(s)", ActivityKind::ScaleOut),
+            ("Scale in: remove the unhealthy instance i-1; a new instance replaces it", ActivityKind::ScaleIn),
+            ("Scale in", ActivityKind::ScaleIn),
+            ("Put instances into Standby", ActivityKind::EnterStandby),
+            ("Move instances out of Standby", ActivityKind::ExitStandby),
+        ] {
+            old["description"] = description.into();
+            let read: ScalingActivity = serde_json::from_value(old.clone()).unwrap();
+            assert_eq!((read.kind, read.kind()), (None, kind), "{description}");
+        }
+        assert!(ActivityKind::ScaleOut.is_scaling() && !ActivityKind::EnterStandby.is_scaling());
     }
 }

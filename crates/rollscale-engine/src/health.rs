@@ -246,6 +246,7 @@ impl Service {
         let mut activity = ScalingActivity {
             id: ScalingActivityId::from_random(random_bits()),
             group_id: group.id.clone(),
+            kind: Some(ActivityKind::ScaleIn),
             description: format!("Scale in: remove the unhealthy instance {id}; a new instance replaces it"),
             cause: format!("the health check found the instance {id} unhealthy: {reason}"),
             status: ActivityStatus::InProgress,

@@ -223,7 +223,7 @@ impl Service {
             let chosen: Vec<Instance> =
                 removable.into_iter().take((counted - group.desired_capacity) as usize).cloned().collect();
             if !chosen.is_empty() {
-                let mut activity = self.activity_begin(group, "Scale in", &chosen).await?;
+                let mut activity = self.activity_begin(group, ActivityKind::ScaleIn, "Scale in", &chosen).await?;
                 for instance in &chosen {
                     if let Err(error) = self.remove_instance(instance).await {
                         // Ended here, not left in progress: R3 would refuse every rolling
@@ -264,12 +264,12 @@ impl Service {
         for mut activity in activities.into_iter().filter(|a| a.status == ActivityStatus::InProgress) {
             let (missing, left): (Vec<&InstanceId>, Vec<&InstanceId>) =
                 activity.instance_ids.iter().partition(|id| !by_id.contains_key(id));
-            let outcome = if activity.description.starts_with("Scale in") {
+            let outcome = if activity.kind() == ActivityKind::ScaleIn {
                 match left.is_empty() {
                     true => None,
                     false => Some(format!("interrupted before removing {}", join_ids(&left))),
                 }
-            } else if activity.description.starts_with("Scale out") {
+            } else if activity.kind() == ActivityKind::ScaleOut {
                 if left.iter().any(|id| by_id[id].lifecycle_state == LifecycleState::Pending) {
                     continue;
                 }
@@ -306,8 +306,7 @@ impl Service {
         let ids: HashSet<&InstanceId> = pending.iter().map(|i| &i.id).collect();
         let (activities, _) = self.engine.store.activity_list(&group.id, 0, 100).await?;
         for mut activity in activities {
-            let unfinished =
-                activity.status == ActivityStatus::InProgress && activity.description.starts_with("Scale out");
+            let unfinished = activity.status == ActivityStatus::InProgress && activity.kind() == ActivityKind::ScaleOut;
             if !unfinished || !activity.instance_ids.iter().any(|id| ids.contains(id)) {
                 continue;
             }
@@ -342,6 +341,7 @@ impl Service {
         let mut activity = ScalingActivity {
             id: ScalingActivityId::from_random(random_bits()),
             group_id: group.id.clone(),
+            kind: Some(ActivityKind::ScaleOut),
             description: format!("Scale out: add {count} instance(s)"),
             cause: format!("the desired capacity is {}", group.desired_capacity),
             status: ActivityStatus::InProgress,

@@ -814,7 +814,8 @@ impl Service {
                 ));
             }
         }
-        let mut activity = self.activity_begin(&group, "Put instances into Standby", &instances).await?;
+        let mut activity =
+            self.activity_begin(&group, ActivityKind::EnterStandby, "Put instances into Standby", &instances).await?;
         for instance in &instances {
             self.engine.enter_standby(&instance.id).await?;
         }
@@ -835,7 +836,8 @@ impl Service {
                 ));
             }
         }
-        let mut activity = self.activity_begin(&group, "Move instances out of Standby", &instances).await?;
+        let mut activity =
+            self.activity_begin(&group, ActivityKind::ExitStandby, "Move instances out of Standby", &instances).await?;
         for instance in &instances {
             self.engine.exit_standby(&instance.id).await?;
         }
@@ -909,8 +911,9 @@ impl Service {
                 }
             }
         }
-        let mut activity =
-            self.activity_begin(&group, "Scale in: remove instances (RemoveInstances)", &instances).await?;
+        let mut activity = self
+            .activity_begin(&group, ActivityKind::ScaleIn, "Scale in: remove instances (RemoveInstances)", &instances)
+            .await?;
         for instance in &instances {
             if let Err(error) = self.remove_instance(instance).await {
                 activity.status = ActivityStatus::Failed;
@@ -1001,12 +1004,14 @@ impl Service {
     pub(crate) async fn activity_begin(
         &self,
         group: &ScalingGroup,
+        kind: ActivityKind,
         description: &str,
         instances: &[Instance],
     ) -> Result<ScalingActivity, ServiceError> {
         let activity = ScalingActivity {
             id: ScalingActivityId::from_random(random_bits()),
             group_id: group.id.clone(),
+            kind: Some(kind),
             description: description.to_string(),
             cause: format!("a user request at {}", now_millis()),
             status: ActivityStatus::InProgress,
@@ -1029,7 +1034,7 @@ impl Service {
     /// Whether a scale-out or scale-in of the group is under way (R3).
     async fn activity_in_progress(&self, group_id: &ScalingGroupId) -> Result<bool, ServiceError> {
         let (activities, _) = self.store().activity_list(group_id, 0, 20).await?;
-        Ok(activities.iter().any(|a| a.status == ActivityStatus::InProgress && a.description.starts_with("Scale")))
+        Ok(activities.iter().any(|a| a.status == ActivityStatus::InProgress && a.kind().is_scaling()))
     }
 
     pub(crate) async fn remove_instance(&self, instance: &Instance) -> Result<(), ServiceError> {

@@ -262,6 +262,7 @@ async fn refusals_change_nothing() {
     let activity = rollscale_core::domain::ScalingActivity {
         id: rollscale_core::ids::ScalingActivityId::from_random(1),
         group_id: group.id.clone(),
+        kind: Some(rollscale_core::domain::ActivityKind::ScaleOut),
         description: "Scale out: add 1 instance(s)".into(),
         cause: "test".into(),
         status: rollscale_core::domain::ActivityStatus::InProgress,
@@ -794,6 +795,7 @@ async fn a_scale_out_a_crash_interrupted_is_finished_and_its_activity_ended() {
         let activity = ScalingActivity {
             id: ScalingActivityId::from_random(seed),
             group_id: group.id.clone(),
+            kind: Some(rollscale_core::domain::ActivityKind::ScaleOut),
             description: "Scale out: add 1 instance(s)".into(),
             cause: format!("the desired capacity is {desired}"),
             status: ActivityStatus::InProgress,
@@ -897,9 +899,11 @@ async fn scale_activities_a_crash_left_in_progress_are_ended_by_the_next_pass() 
     let group = h.group(4).await;
     let gid = group.id.as_str();
     let members = h.instances(&group).await;
+    // Records as written before an activity's kind was kept: it is read from the description.
     let activity = |seed: u128, description: &str, ids: Vec<InstanceId>| ScalingActivity {
         id: ScalingActivityId::from_random(seed),
         group_id: group.id.clone(),
+        kind: None,
         description: description.into(),
         cause: "the desired capacity is 2".into(),
         status: ActivityStatus::InProgress,
