@@ -15,6 +15,7 @@ pub mod operations;
 pub mod rest;
 pub mod rpc;
 pub mod starts;
+pub mod values;
 
 use axum::routing::{any, get};
 use axum::Router;

@@ -5,6 +5,7 @@ use super::auth::{make_token, Caller};
 use super::dto::*;
 use super::State as AppStateRef;
 use crate::error::ApiError;
+use crate::values;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Extension, Path, Query, State};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
@@ -12,8 +13,7 @@ use axum::response::IntoResponse;
 use axum::Json;
 use rollscale_core::access::AuditFilter;
 use rollscale_core::domain::AccessKeyStatus;
-use rollscale_core::domain::{GroupType, LoadBalancer as _Lb, OsType, TemplateVersion};
-use rollscale_core::ids::LoadBalancerId;
+use rollscale_core::domain::{LoadBalancer as _Lb, OsType};
 use rollscale_core::policy::PolicyType;
 use rollscale_core::task::{InstanceDecision, TaskStatus};
 use rollscale_core::Code;
@@ -33,7 +33,7 @@ type Reply<T> = Result<Json<T>, ApiError>;
 fn health_check_types(
     types: Option<&[String]>,
 ) -> Result<Option<Vec<rollscale_core::domain::HealthCheckType>>, ApiError> {
-    types.map(|types| crate::rpc::ess::health_check_types("health_check_types", types)).transpose()
+    types.map(|types| values::health_check_types(types, "health_check_types")).transpose()
 }
 
 /// A JSON body, or `InvalidParameter` naming what is wrong with it.
@@ -94,37 +94,15 @@ pub async fn create_group(
     new: Result<Json<NewScalingGroup>, JsonRejection>,
 ) -> Reply<ScalingGroupView> {
     let new = body(new)?;
-    let group_type = match new.group_type.as_deref() {
-        None => None,
-        Some(text) => Some(text.parse::<GroupType>().map_err(|_| {
-            ApiError::new(Code::InvalidParameter, format!("group_type \"{text}\" is not one of ECS, ECI"))
-        })?),
-    };
-    let mut load_balancer_ids = Vec::new();
-    for text in &new.load_balancer_ids {
-        load_balancer_ids.push(LoadBalancerId::parse(text).ok_or_else(|| {
-            ApiError::new(Code::InvalidLoadBalancerIdNotFound, format!("the load balancer {text} does not exist"))
-        })?);
-    }
+    let group_type = new.group_type.as_deref().map(|text| values::group_type(text, "group_type")).transpose()?;
+    let load_balancer_ids =
+        new.load_balancer_ids.iter().map(|text| values::load_balancer_id(text)).collect::<Result<Vec<_>, _>>()?;
     let health_check_types = health_check_types(new.health_check_types.as_deref())?;
-    let launch_template = match new.launch_template_id.as_deref() {
-        None => None,
-        Some(text) => {
-            let id = rollscale_core::ids::LaunchTemplateId::parse(text).ok_or_else(|| {
-                ApiError::new(Code::InvalidLaunchTemplateNotFound, format!("the launch template {text} does not exist"))
-            })?;
-            let version = match new.launch_template_version.as_deref() {
-                None => TemplateVersion::Default,
-                Some(text) => TemplateVersion::parse(text).ok_or_else(|| {
-                    ApiError::new(
-                        Code::InvalidParameter,
-                        format!("launch_template_version \"{text}\" is not Default, Latest or a version number"),
-                    )
-                })?,
-            };
-            Some((id, version))
-        }
-    };
+    let launch_template = values::launch_template(
+        new.launch_template_id.as_deref(),
+        new.launch_template_version.as_deref(),
+        "launch_template_version",
+    )?;
     let group = state
         .service
         .create_group(NewGroup {
@@ -155,15 +133,8 @@ pub async fn modify_group(
 ) -> Reply<ScalingGroupView> {
     let changes = body(changes)?;
     let health_check_types = health_check_types(changes.health_check_types.as_deref())?;
-    let active_configuration_id = match changes.scaling_configuration_id.as_deref() {
-        None => None,
-        Some(text) => Some(rollscale_core::ids::ScalingConfigurationId::parse(text).ok_or_else(|| {
-            ApiError::new(
-                Code::InvalidScalingConfigurationIdNotFound,
-                format!("the scaling configuration {text} does not exist"),
-            )
-        })?),
-    };
+    let active_configuration_id =
+        changes.scaling_configuration_id.as_deref().map(values::configuration_id).transpose()?;
     let group = state
         .service
         .modify_group(

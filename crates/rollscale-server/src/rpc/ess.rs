@@ -17,8 +17,8 @@
 use super::request::Params;
 use super::{list, render::date, required};
 use crate::error::ApiError;
+use crate::values;
 use rollscale_core::domain::*;
-use rollscale_core::ids::{LaunchTemplateId, LoadBalancerId};
 use rollscale_core::Code;
 use rollscale_engine::service::{GroupChanges, NewConfiguration, NewGroup};
 use rollscale_engine::Service;
@@ -291,31 +291,17 @@ fn count_param(params: &Params, name: &str) -> Result<Option<u32>, ApiError> {
 /// The REST API parses its `health_check_types` through here too; the list's rule (repeats
 /// taken once, `NONE` only alone, not empty) is `core::health::check_types`, which the
 /// service applies.
-pub(crate) fn health_check_types(name: &str, values: &[String]) -> Result<Vec<HealthCheckType>, ApiError> {
-    values
-        .iter()
-        .map(|value| {
-            HealthCheckType::parse(value).ok_or_else(|| {
-                ApiError::new(
-                    Code::InvalidParameterHealthCheckType,
-                    format!("{name} \"{value}\" is not one of ECS, LOAD_BALANCER (or LOADBALANCER), NONE"),
-                )
-            })
-        })
-        .collect()
-}
-
 /// `HealthCheckType` (one) or `HealthCheckTypes` (`HealthCheckTypes.N`, or a JSON array): the
 /// one wins when both are given, as ESS documents; `None` when neither is.
 fn health_check_params(params: &Params) -> Result<Option<Vec<HealthCheckType>>, ApiError> {
     if let Some(one) = params.get_nonempty("HealthCheckType") {
-        return health_check_types("HealthCheckType", &[one.to_string()]).map(Some);
+        return values::health_check_types(&[one.to_string()], "HealthCheckType").map(Some);
     }
     let many = list(params, "HealthCheckTypes")?;
     if many.is_empty() {
         return Ok(None);
     }
-    health_check_types("HealthCheckTypes", &many).map(Some)
+    values::health_check_types(&many, "HealthCheckTypes").map(Some)
 }
 
 fn paging(params: &Params) -> Result<(i64, i64, i64), ApiError> {
@@ -338,16 +324,9 @@ async fn create_group(service: &Service, params: &Params) -> Result<Value, ApiEr
         names = names[0].split(',').map(|s| s.trim().to_string()).collect();
     }
     for text in names.iter().filter(|s| !s.is_empty()) {
-        load_balancer_ids.push(LoadBalancerId::parse(text).ok_or_else(|| {
-            ApiError::new(Code::InvalidLoadBalancerIdNotFound, format!("the load balancer {text} does not exist"))
-        })?);
+        load_balancer_ids.push(values::load_balancer_id(text)?);
     }
-    let group_type = match params.get_nonempty("GroupType") {
-        None => None,
-        Some(text) => Some(text.parse::<GroupType>().map_err(|_| {
-            ApiError::new(Code::InvalidParameter, format!("GroupType \"{text}\" is not one of ECS, ECI"))
-        })?),
-    };
+    let group_type = params.get_nonempty("GroupType").map(|text| values::group_type(text, "GroupType")).transpose()?;
     let min_size = count_param(params, "MinSize")?
         .ok_or_else(|| ApiError::new(Code::MissingParameter, "the parameter MinSize is required"))?;
     let max_size = count_param(params, "MaxSize")?
@@ -367,33 +346,16 @@ async fn create_group(service: &Service, params: &Params) -> Result<Value, ApiEr
             desired_capacity: count_param(params, "DesiredCapacity")?,
             load_balancer_ids,
             drain_timeout_s: count_param(params, "DrainTimeout")?,
-            launch_template: launch_template(params)?,
+            launch_template: values::launch_template(
+                params.get_nonempty("LaunchTemplateId"),
+                params.get_nonempty("LaunchTemplateVersion"),
+                "LaunchTemplateVersion",
+            )?,
             health_check_types,
             health_check_grace_period_s,
         })
         .await?;
     Ok(json!({ "ScalingGroupId": group.id }))
-}
-
-/// `LaunchTemplateId` with `LaunchTemplateVersion` (`Default`, the default; `Latest`; or a
-/// number).
-fn launch_template(params: &Params) -> Result<Option<(LaunchTemplateId, TemplateVersion)>, ApiError> {
-    let Some(text) = params.get_nonempty("LaunchTemplateId") else {
-        return Ok(None);
-    };
-    let id = LaunchTemplateId::parse(text).ok_or_else(|| {
-        ApiError::new(Code::InvalidLaunchTemplateNotFound, format!("the launch template {text} does not exist"))
-    })?;
-    let version = match params.get_nonempty("LaunchTemplateVersion") {
-        None => TemplateVersion::Default,
-        Some(text) => TemplateVersion::parse(text).ok_or_else(|| {
-            ApiError::new(
-                Code::InvalidParameter,
-                format!("LaunchTemplateVersion \"{text}\" is not Default, Latest or a version number"),
-            )
-        })?,
-    };
-    Ok(Some((id, version)))
 }
 
 fn rand_suffix() -> String {
@@ -452,15 +414,8 @@ async fn describe_groups(service: &Service, shape: &Shape<'_>, params: &Params) 
 }
 
 async fn modify_group(service: &Service, params: &Params) -> Result<Value, ApiError> {
-    let configuration = match params.get_nonempty("ActiveScalingConfigurationId") {
-        None => None,
-        Some(text) => Some(rollscale_core::ids::ScalingConfigurationId::parse(text).ok_or_else(|| {
-            ApiError::new(
-                Code::InvalidScalingConfigurationIdNotFound,
-                format!("the scaling configuration {text} does not exist"),
-            )
-        })?),
-    };
+    let configuration =
+        params.get_nonempty("ActiveScalingConfigurationId").map(values::configuration_id).transpose()?;
     // The reconciler acts on a new capacity (the scaling activity says how): not waited for.
     service
         .modify_group(
