@@ -765,27 +765,13 @@ impl SimFleet {
         plan: ScriptPlan,
         run: &RunId,
     ) -> Result<ScriptOutcome, FleetError> {
-        let lose_response = match plan {
-            ScriptPlan::Fail(reason) => {
-                let outcome = failed_outcome(&reason);
-                self.remember(id, run, &outcome);
-                return Ok(outcome);
-            }
-            ScriptPlan::Run { lose_response } => lose_response,
-        };
         let context = script::Context {
             dialect: dialect_of(script.command_type),
             hostname: id.as_str(),
             working_dir: script.working_dir.as_deref(),
             timeout_s: script.timeout_s,
         };
-        let outcome = self.interpret(&script.script, context).await;
-        self.remember(id, run, &outcome);
-        if lose_response {
-            Err(lost("run_script", id))
-        } else {
-            Ok(outcome)
-        }
+        self.run_planned(id, run, plan, "run_script", &script.script, context, || Ok(())).await
     }
 
     async fn apply_package_planned(
@@ -795,6 +781,30 @@ impl SimFleet {
         plan: ScriptPlan,
         run: &RunId,
     ) -> Result<ScriptOutcome, FleetError> {
+        let context = script::Context {
+            dialect: Dialect::Shell,
+            hostname: id.as_str(),
+            working_dir: None,
+            timeout_s: operation.timeout_s,
+        };
+        let record = || self.record_package(id, operation);
+        self.run_planned(id, run, plan, "apply_package", &operation.script, context, record).await
+    }
+
+    /// Runs `script` as `plan` decided (or fails it without running it), calls `succeeded` when
+    /// it exits 0, remembers the outcome under `run`, and loses the response when the plan says
+    /// so: what a script and a package operation have in common.
+    #[allow(clippy::too_many_arguments)]
+    async fn run_planned(
+        &self,
+        id: &InstanceId,
+        run: &RunId,
+        plan: ScriptPlan,
+        operation: &str,
+        script: &str,
+        context: script::Context<'_>,
+        succeeded: impl FnOnce() -> Result<(), FleetError>,
+    ) -> Result<ScriptOutcome, FleetError> {
         let lose_response = match plan {
             ScriptPlan::Fail(reason) => {
                 let outcome = failed_outcome(&reason);
@@ -803,19 +813,13 @@ impl SimFleet {
             }
             ScriptPlan::Run { lose_response } => lose_response,
         };
-        let context = script::Context {
-            dialect: Dialect::Shell,
-            hostname: id.as_str(),
-            working_dir: None,
-            timeout_s: operation.timeout_s,
-        };
-        let outcome = self.interpret(&operation.script, context).await;
+        let outcome = self.interpret(script, context).await;
         if outcome.exit_code == Some(0) {
-            self.record_package(id, operation)?;
+            succeeded()?;
         }
         self.remember(id, run, &outcome);
         if lose_response {
-            Err(lost("apply_package", id))
+            Err(lost(operation, id))
         } else {
             Ok(outcome)
         }
