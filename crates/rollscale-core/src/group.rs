@@ -10,7 +10,7 @@
 use crate::error::CoreError;
 
 /// The most characters a name takes (a group's, a configuration's).
-pub const MAX_NAME_CHARS: usize = 64;
+pub const MAX_NAME_CHARS: usize = crate::names::SHORT;
 /// The most instances a group may have: the most its `MaxSize` may be.
 pub const MAX_SIZE: u32 = 10_000;
 /// The longest drain time of a group, in seconds (`DrainTimeout`).
@@ -20,11 +20,7 @@ pub const MAX_DRAIN_TIMEOUT_S: u32 = 3600;
 /// `InstanceType`, `RegionId`): 1 to [`MAX_NAME_CHARS`] characters, not all white space, and
 /// no control character (NUL, a newline, ESC, DEL, …).
 pub fn check_name(parameter: &str, name: &str) -> Result<(), CoreError> {
-    let reason = || format!("it must be 1 to {MAX_NAME_CHARS} characters, not all spaces, without control characters");
-    if name.trim().is_empty() || name.chars().count() > MAX_NAME_CHARS || name.chars().any(char::is_control) {
-        return Err(CoreError::invalid(parameter, reason()));
-    }
-    Ok(())
+    crate::names::check(parameter, name, MAX_NAME_CHARS)
 }
 
 /// A group's name (`ScalingGroupName`).

@@ -15,6 +15,7 @@ pub mod group;
 pub mod health;
 pub mod ids;
 pub mod image_task;
+pub mod names;
 pub mod params;
 pub mod plan;
 pub mod policy;
