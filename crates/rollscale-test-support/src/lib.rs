@@ -13,11 +13,14 @@
 //!   binary's own tests).
 //! - [`wait`], [`net`]: waiting for a condition (never sleeping for luck), loopback ports and
 //!   scratch directories.
+//! - [`bench`]: the benchmarks' command line, CPU time and peak memory, and their group on the
+//!   simulated fleet.
 //!
 //! This crate is test code: it panics, with a message, where a test would. It is a
 //! dev-dependency of the other crates and never a normal one (ARCHITECTURE.md), which
 //! `tests/dev_dependency_only.rs` checks.
 
+pub mod bench;
 pub mod engine;
 pub mod haproxy;
 pub mod net;
