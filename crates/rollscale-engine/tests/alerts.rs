@@ -55,15 +55,16 @@ async fn failed_attempt(h: &Harness, task: &str, instance: &rollscale_core::ids:
 }
 
 async fn deliveries_settled(h: &Harness, rule: &str, count: usize) -> Vec<rollscale_core::alert::Delivery> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
+    let what = format!("the deliveries of {rule} to settle");
+    wait::until_ok(&what, Duration::from_secs(20), Duration::from_millis(20), async || {
         let all = h.service.alert_deliveries(Some(rule), None, 100).await.expect("deliveries");
         if all.len() >= count && all.iter().all(|d| d.status != DeliveryStatus::Pending) {
-            return all;
+            Ok(all)
+        } else {
+            Err(format!("{all:?}"))
         }
-        assert!(tokio::time::Instant::now() < deadline, "deliveries of {rule} not settled: {all:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    })
+    .await
 }
 
 /// A failed instance's Critical event reaches the webhook once, as JSON naming the execution,

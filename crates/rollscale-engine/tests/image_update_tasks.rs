@@ -12,6 +12,7 @@ use rollscale_engine::service::{GroupChanges, NewConfiguration, NewGroup};
 use rollscale_engine::{Engine, EngineConfig, ManualClock, Service};
 use rollscale_fleet::{Fleet, FleetError, InstanceObservation, InstanceSpec, PackageOperation, RunId, ScriptOutcome};
 use rollscale_test_support::engine::*;
+use rollscale_test_support::wait;
 use serde_json::json;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -54,15 +55,15 @@ async fn wait_for(
     what: &str,
     done: impl Fn(&ImageUpdateExecution, &[ImageUpdateExecution]) -> bool,
 ) -> (ImageUpdateExecution, Vec<ImageUpdateExecution>) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
+    wait::until_ok(what, Duration::from_secs(20), Duration::from_millis(5), async || {
         let (execution, children) = service.image_update(id).await.expect("image update");
         if done(&execution, &children) {
-            return (execution, children);
+            Ok((execution, children))
+        } else {
+            Err(format!("{execution:?} {children:?}"))
         }
-        assert!(tokio::time::Instant::now() < deadline, "{what}: {execution:?} {children:?}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    })
+    .await
 }
 
 async fn configuration_images(h: &Harness, ids: &[ScalingConfigurationId]) -> Vec<String> {

@@ -231,17 +231,14 @@ pub async fn wait_for_task(
     what: &str,
     done: impl Fn(&TaskState, &[InstanceWork]) -> bool,
 ) -> (TaskState, Vec<InstanceWork>) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
+    let what = format!("task {id}: {what}");
+    crate::wait::until_ok(&what, Duration::from_secs(30), Duration::from_millis(10), async || {
         let (task, works) = service.task(id).await.expect("task");
         if done(&task, &works) {
-            return (task, works);
+            Ok((task, works))
+        } else {
+            Err(task.describe_status())
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "task {id}: waited in vain for {what}: {}",
-            task.describe_status()
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    })
+    .await
 }
