@@ -8,16 +8,16 @@
 //! `scripts/postgres` makes available (it installs and starts one); each test creates a
 //! database of its own.
 
-use rollscale_core::domain::{LifecycleState, ScalingGroup};
+use rollscale_core::domain::{ActivityStatus, LifecycleState, ScalingGroup};
 use rollscale_core::ids::{ExecutionId, InstanceId};
 use rollscale_core::task::{InstanceDecision, InstanceStatus, InstanceWork, TaskState, TaskStatus, WaitingStatus};
 use rollscale_engine::service::{NewGroup, Notification};
 use rollscale_engine::{EngineConfig, Replication};
 use rollscale_store::{task_lease_name, RECONCILER_LEASE};
 use rollscale_test_support::engine::{
-    configuration, enabled_group, fast_config, wait_for_task, Harness, IMAGE_TEMPLATE, NEW_IMAGE, OLD_IMAGE,
+    configuration, enabled_group, fast_config, Harness, IMAGE_TEMPLATE, NEW_IMAGE, OLD_IMAGE,
 };
-use rollscale_test_support::postgres;
+use rollscale_test_support::{postgres, wait};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -65,32 +65,46 @@ async fn group(a: &Harness, size: u32) -> ScalingGroup {
         ..NewGroup::default()
     };
     let (group, _) = enabled_group(service, new, configuration(OLD_IMAGE)).await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
+    let capacity = async || {
         let instances = service.instances(Some(group.id.as_str()), &[], None).await.expect("instances");
         assert!(instances.len() <= size as usize, "one reconciler at a time: {} instances", instances.len());
-        if instances.len() == size as usize
-            && instances.iter().all(|instance| instance.lifecycle_state == LifecycleState::InService)
-        {
-            return service.group(group.id.as_str()).await.expect("group");
+        let in_service = instances.iter().filter(|i| i.lifecycle_state == LifecycleState::InService).count();
+        // The scale-out's activity ends after its instances are in service: a rolling update
+        // is refused until then (R3).
+        let (activities, _) = service.activities(group.id.as_str(), 0, 20).await.expect("activities");
+        let busy = activities.iter().any(|activity| activity.status == ActivityStatus::InProgress);
+        if in_service == size as usize && !busy {
+            Ok(())
+        } else {
+            Err(format!("{in_service} of {} instances InService, scaling activity under way: {busy}", instances.len()))
         }
-        assert!(tokio::time::Instant::now() < deadline, "the group never reached its capacity");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    };
+    let what = "the group at its capacity, its scaling activity ended";
+    wait::until_ok(what, Duration::from_secs(30), Duration::from_millis(50), capacity).await;
+    service.group(group.id.as_str()).await.expect("group")
 }
 
 async fn task(replica: &Harness, id: &ExecutionId) -> (TaskState, Vec<InstanceWork>) {
     replica.service.task(id.as_str()).await.expect("task")
 }
 
-/// Waits until `done` says so of the task (read through `replica`), for at most 30 s.
+/// Waits until `done` says so of the task (read through `replica` every 20 ms), for at most
+/// 30 s.
 async fn wait_for(
     replica: &Harness,
     id: &ExecutionId,
     what: &str,
     done: impl Fn(&TaskState, &[InstanceWork]) -> bool,
 ) -> (TaskState, Vec<InstanceWork>) {
-    wait_for_task(&replica.service, id.as_str(), what, done).await
+    wait::until_ok(what, Duration::from_secs(30), Duration::from_millis(20), async || {
+        let (task, works) = task(replica, id).await;
+        if done(&task, &works) {
+            Ok((task, works))
+        } else {
+            Err(task.describe_status())
+        }
+    })
+    .await
 }
 
 fn image_params(group: &ScalingGroup, batches: u32, pause: &str) -> serde_json::Value {
@@ -113,6 +127,10 @@ async fn one_replica_drives_a_task_an_action_through_the_other_reaches_it_and_th
     let url = database().await;
     let a = replica(&url, "replica-a").await;
     let b = replica(&url, "replica-b").await;
+    // Each replica's reconciler tries to take the lease as it starts, in the background.
+    let taken = async || a.engine.store.lease_get(RECONCILER_LEASE).await.unwrap().map(|_| ());
+    wait::until("a replica to take the reconciler's lease", Duration::from_secs(10), Duration::from_millis(20), taken)
+        .await;
     let reconciler = a.engine.store.lease_get(RECONCILER_LEASE).await.unwrap().expect("someone reconciles");
     assert!(["replica-a", "replica-b"].contains(&reconciler.owner.as_str()), "{reconciler:?}");
     let group = group(&a, 8).await;
