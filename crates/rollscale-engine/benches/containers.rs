@@ -13,14 +13,12 @@
 //! Podman service and builds the demo images when missing). `-- --size N --batches B` changes
 //! the shape.
 
-mod common;
-
 use async_trait::async_trait;
 use rollscale_core::domain::{ContainerSpec, HealthStatus};
 use rollscale_core::ids::{InstanceId, LoadBalancerId};
 use rollscale_core::params::{ContainerUpdateType, ScriptSpec};
 use rollscale_core::task::TaskStatus;
-use rollscale_engine::service::{NewConfiguration, NewGroup};
+use rollscale_engine::service::NewGroup;
 use rollscale_engine::{Engine, EngineConfig, Service};
 use rollscale_fleet::docker::{DockerConfig, DockerFleet};
 use rollscale_fleet::haproxy::{HaproxyLoadBalancer, ManagedConfig};
@@ -28,6 +26,9 @@ use rollscale_fleet::{
     Fleet, FleetError, InstanceObservation, InstanceSpec, LoadBalancer, PackageOperation, RunId, ScriptOutcome,
 };
 use rollscale_store::Store;
+use rollscale_test_support::bench::{arg, cpu_seconds};
+use rollscale_test_support::engine::{configuration, enabled_group};
+use rollscale_test_support::podman;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -143,11 +144,11 @@ impl LoadBalancer for TimedLb {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let (size, batches) = (common::arg("--size", 20), common::arg("--batches", 4));
+    let (size, batches) = (arg("--size", 20), arg("--batches", 4));
     let dir = tempfile::Builder::new().prefix("rsb").tempdir_in("/tmp")?;
     let socket = dir.path().join("podman.sock");
-    common::podman_service(&socket, 120)?;
-    common::remove_containers(PREFIX);
+    podman::start_service(&socket, 120)?;
+    podman::remove_containers(&format!("label={PREFIX}.instance"));
 
     let store = Store::open(&format!("sqlite://{}", dir.path().join("bench.db").display())).await?;
     let lb_row = rollscale_core::domain::LoadBalancer {
@@ -167,7 +168,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let clock = Arc::new(Clock::default());
     let fleet = TimedFleet { inner: docker, clock: clock.clone() };
     let lb = TimedLb { inner: haproxy.clone(), clock: clock.clone() };
-    let health_check_interval = Duration::from_millis(u64::from(common::arg("--health-check-interval-ms", 5_000)));
+    let health_check_interval = Duration::from_millis(u64::from(arg("--health-check-interval-ms", 5_000)));
     let config =
         EngineConfig { health_poll: Duration::from_millis(20), health_check_interval, ..EngineConfig::default() };
     let engine = Engine::new(store.clone(), Arc::new(fleet), Arc::new(lb), config);
@@ -175,30 +176,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for image in ["localhost/rollscale-demo:v1", "localhost/rollscale-demo:v2"] {
         service.create_image(image, None, None).await?;
     }
-    let group = service
-        .create_group(NewGroup {
-            name: "bench".into(),
-            max_size: size,
-            desired_capacity: Some(size),
-            load_balancer_ids: vec![lb_row.id.clone()],
-            drain_timeout_s: Some(10),
-            ..NewGroup::default()
-        })
-        .await?;
-    service
-        .create_configuration(NewConfiguration {
-            group_id: group.id.to_string(),
-            image_id: "localhost/rollscale-demo:v1".into(),
-            ..NewConfiguration::default()
-        })
-        .await?;
-    let group = service.enable_group(group.id.as_str(), None).await?;
+    let new = NewGroup {
+        name: "bench".into(),
+        max_size: size,
+        desired_capacity: Some(size),
+        load_balancer_ids: vec![lb_row.id.clone()],
+        drain_timeout_s: Some(10),
+        ..NewGroup::default()
+    };
+    let (group, _) = enabled_group(&service, new, configuration("localhost/rollscale-demo:v1")).await;
     let setup = Instant::now();
     service.reconcile_group(&group).await?;
     let setup = setup.elapsed();
 
     clock.on.store(true, std::sync::atomic::Ordering::Relaxed);
-    let cpu_before = common::cpu_seconds();
+    let cpu_before = cpu_seconds();
     let started = Instant::now();
     let params = serde_json::json!({
         "invokeType": "invoke", "scalingGroupId": group.id,
@@ -214,7 +206,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     let wall = started.elapsed();
-    let cpu = common::cpu_seconds() - cpu_before;
+    let cpu = cpu_seconds() - cpu_before;
     clock.on.store(false, std::sync::atomic::Ordering::Relaxed);
     let (_, works) = service.task(task.id.as_str()).await?;
 
@@ -279,7 +271,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     service.spawn_health_checker();
     let victim = works.first().map(|work| work.instance_id.clone()).ok_or("no instance")?;
     let stopped = Instant::now();
-    common::podman(&["stop", "-t", "0", &format!("{PREFIX}-{victim}")]);
+    podman::podman(&["stop", "-t", "0", &format!("{PREFIX}-{victim}")]);
     let mut removed_after = None;
     let healed_after = loop {
         let instances = store.instance_list(Some(&group.id)).await?;
@@ -309,7 +301,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     engine.halt();
-    common::remove_containers(PREFIX);
+    podman::remove_containers(&format!("label={PREFIX}.instance"));
     haproxy.shutdown().await?;
     if status != TaskStatus::Success {
         return Err(format!("the update ended {status:?}").into());

@@ -6,11 +6,9 @@
 //! removes them. Run with `cargo bench -p rollscale-engine --bench health` (`-- --size N`
 //! for another group size).
 
-mod common;
-
-use common::{arg, cpu_seconds, peak_mib};
 use rollscale_engine::EngineConfig;
 use rollscale_fleet::Fault;
+use rollscale_test_support::bench::{arg, cpu_seconds, peak_mib, SimBench};
 use std::time::Instant;
 
 const LATENCY_MS: u64 = 20;
@@ -18,10 +16,9 @@ const LATENCY_MS: u64 = 20;
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let size = arg("--size", 10_000);
-    let dir = tempfile::tempdir()?;
-    let common::SimBench { fleet, service, group, .. } =
-        common::SimBench::new(dir.path(), size, LATENCY_MS, EngineConfig::default()).await?;
-    service.reconcile_group(&group).await?;
+    let bench = SimBench::new(size, LATENCY_MS, EngineConfig::default()).await;
+    let SimBench { fleet, service, group, .. } = &bench;
+    service.reconcile_group(group).await?;
     // No process of the group is suspended, so the last pass removes what it finds crashed.
     let group = service.group(group.id.as_str()).await?;
 

@@ -12,14 +12,15 @@
 //! from `scripts/containers`; ansible-core from `scripts/peer-venv`, which the bench calls).
 //! `-- --size N --batches B --runs R` changes the shape.
 
-mod common;
-
 use rollscale_core::task::TaskStatus;
-use rollscale_engine::service::{NewConfiguration, NewGroup};
+use rollscale_engine::service::NewGroup;
 use rollscale_engine::{Engine, EngineConfig, Service};
 use rollscale_fleet::docker::{DockerConfig, DockerFleet};
 use rollscale_fleet::sim::{SimLbConfig, SimLoadBalancer};
 use rollscale_store::Store;
+use rollscale_test_support::bench::arg;
+use rollscale_test_support::engine::{configuration, enabled_group};
+use rollscale_test_support::podman;
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
@@ -35,13 +36,12 @@ fn median(mut values: Vec<Duration>) -> Duration {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let (size, batches, runs) =
-        (common::arg("--size", 20), common::arg("--batches", 4), common::arg("--runs", 3).max(1));
+    let (size, batches, runs) = (arg("--size", 20), arg("--batches", 4), arg("--runs", 3).max(1));
     let batch_size = size.div_ceil(batches.max(1));
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let dir = tempfile::Builder::new().prefix("rsp").tempdir_in("/tmp")?;
     let socket = dir.path().join("podman.sock");
-    common::podman_service(&socket, 300)?;
+    podman::start_service(&socket, 300)?;
     let venv = Command::new("bash").arg(root.join("scripts/peer-venv")).arg(root.join("target/peer-venv")).output()?;
     if !venv.status.success() {
         return Err(format!("scripts/peer-venv failed: {}", String::from_utf8_lossy(&venv.stderr)).into());
@@ -50,7 +50,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let ansible_version = Command::new(bin.join("ansible-playbook")).arg("--version").output()?;
     let ansible_version =
         String::from_utf8_lossy(&ansible_version.stdout).lines().next().unwrap_or_default().to_string();
-    common::remove_containers(PREFIX);
+    podman::remove_containers(&format!("label={PREFIX}.instance"));
 
     // The group: `size` containers of the demo image, no load balancer (the peer has none).
     let store = Store::open(&format!("sqlite://{}", dir.path().join("bench.db").display())).await?;
@@ -64,22 +64,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Engine::new(store.clone(), Arc::new(docker), Arc::new(SimLoadBalancer::new(SimLbConfig::default())), config);
     let service = Service::new(engine.clone());
     service.create_image("localhost/rollscale-demo:v1", None, None).await?;
-    let group = service
-        .create_group(NewGroup {
-            name: "peer".into(),
-            max_size: size,
-            desired_capacity: Some(size),
-            ..NewGroup::default()
-        })
-        .await?;
-    service
-        .create_configuration(NewConfiguration {
-            group_id: group.id.to_string(),
-            image_id: "localhost/rollscale-demo:v1".into(),
-            ..NewConfiguration::default()
-        })
-        .await?;
-    let group = service.enable_group(group.id.as_str(), None).await?;
+    let new = NewGroup { name: "peer".into(), max_size: size, desired_capacity: Some(size), ..NewGroup::default() };
+    let (group, _) = enabled_group(&service, new, configuration("localhost/rollscale-demo:v1")).await;
     service.reconcile_group(&group).await?;
     let instances = service.instances(Some(group.id.as_str()), &[], None).await?;
     let containers: Vec<String> = instances.iter().map(|i| names_of.container_name(&i.id)).collect();
@@ -167,6 +153,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     engine.halt();
-    common::remove_containers(PREFIX);
+    podman::remove_containers(&format!("label={PREFIX}.instance"));
     Ok(())
 }

@@ -12,24 +12,21 @@
 //! that load (10,000 rows read and decoded 50 times a second) is the client's, not the
 //! engine's, but it shares the process and the store's connection.
 
-mod common;
-
-use common::{cpu_seconds, peak_mib};
 use rollscale_core::task::TaskStatus;
 use rollscale_engine::EngineConfig;
 use rollscale_store::{Execution, ExecutionFilter};
+use rollscale_test_support::bench::{cpu_seconds, peak_mib, SimBench};
 use std::time::{Duration, Instant};
 
 const LATENCY_MS: u64 = 20;
 const BATCHES: u32 = 5;
 
 async fn run(size: u32, poll_children: bool) -> Result<(), Box<dyn std::error::Error>> {
-    let dir = tempfile::tempdir()?;
     let config = EngineConfig { health_poll: Duration::from_millis(5), ..EngineConfig::default() };
-    let common::SimBench { store, fleet, service, group, .. } =
-        common::SimBench::new(dir.path(), size, LATENCY_MS, config).await?;
+    let bench = SimBench::new(size, LATENCY_MS, config).await;
+    let SimBench { store, fleet, service, group, .. } = &bench;
     let setup = Instant::now();
-    service.reconcile_group(&group).await?;
+    service.reconcile_group(group).await?;
     let setup = setup.elapsed();
 
     let writes_before = store.total_changes().await?;

@@ -1,10 +1,8 @@
 //! `Engine::adopt_fleet`: at start, the drivers are brought in line with the store.
 
-mod common;
-
-use common::Harness;
 use rollscale_core::domain::HealthStatus;
 use rollscale_fleet::{Fault, Fleet, LoadBalancer};
+use rollscale_test_support::engine::Harness;
 
 #[tokio::test]
 async fn a_start_makes_missing_instances_again_starts_stopped_ones_and_registers_every_backend() {

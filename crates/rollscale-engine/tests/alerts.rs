@@ -2,94 +2,19 @@
 //! HTTP webhook on loopback, once each, retried while it fails, given up after the last
 //! attempt, dropped when the rule is disabled.
 
-mod common;
-
-use common::*;
 use rollscale_core::alert::{DeliveryStatus, EventPattern, KeywordFilter, Relation, Webhook, WebhookMethod};
 use rollscale_core::domain::EventLevel;
 use rollscale_core::task::{InstanceDecision, TaskStatus, WaitingStatus};
 use rollscale_engine::alerts::{AlertSenderConfig, RuleChange};
 use rollscale_fleet::notify::WebhookNotifier;
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use rollscale_test_support::engine::*;
+use rollscale_test_support::webhook::WebhookReceiver;
+use rollscale_test_support::{net, wait};
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// One request the receiver got.
-#[derive(Clone, Debug)]
-struct Received {
-    request_line: String,
-    delivery_header: Option<String>,
-    body: String,
-}
-
-/// A webhook receiver on 127.0.0.1: answers each request with the next status of its script
-/// (then 200), and keeps what it got.
-struct Receiver {
-    url: String,
-    got: Arc<Mutex<Vec<Received>>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Receiver {
-    async fn start(script: &[u16]) -> Receiver {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let url = format!("http://{}/hooks/rollscale?token=s3cret-token", listener.local_addr().expect("addr"));
-        let got: Arc<Mutex<Vec<Received>>> = Arc::default();
-        let statuses = Arc::new(Mutex::new(script.iter().copied().collect::<VecDeque<u16>>()));
-        let (got_in, statuses_in) = (got.clone(), statuses.clone());
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((mut socket, _)) = listener.accept().await else { return };
-                let (got, statuses) = (got_in.clone(), statuses_in.clone());
-                tokio::spawn(async move {
-                    let mut buffer = Vec::new();
-                    let mut chunk = [0u8; 4096];
-                    let (head, body) = loop {
-                        let Ok(n) = socket.read(&mut chunk).await else { return };
-                        if n == 0 {
-                            return;
-                        }
-                        buffer.extend_from_slice(&chunk[..n]);
-                        let text = String::from_utf8_lossy(&buffer).to_string();
-                        if let Some((head, body)) = text.split_once("\r\n\r\n") {
-                            let length = head
-                                .lines()
-                                .find_map(|line| {
-                                    let (name, value) = line.split_once(':')?;
-                                    name.eq_ignore_ascii_case("content-length").then(|| value.trim().parse().ok())?
-                                })
-                                .unwrap_or(0usize);
-                            if body.len() >= length {
-                                break (head.to_string(), body.to_string());
-                            }
-                        }
-                    };
-                    let delivery_header = head.lines().find_map(|line| {
-                        let (name, value) = line.split_once(':')?;
-                        name.eq_ignore_ascii_case("x-rollscale-delivery").then(|| value.trim().to_string())
-                    });
-                    let request_line = head.lines().next().unwrap_or_default().to_string();
-                    got.lock().unwrap().push(Received { request_line, delivery_header, body });
-                    let status = statuses.lock().unwrap().pop_front().unwrap_or(200);
-                    let reply = format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
-                    let _ = socket.write_all(reply.as_bytes()).await;
-                });
-            }
-        });
-        Receiver { url, got, task }
-    }
-
-    fn got(&self) -> Vec<Received> {
-        self.got.lock().unwrap().clone()
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
+/// Where the rules send: the receiver's path, with a secret in its query.
+const HOOK: &str = "/hooks/rollscale?token=s3cret-token";
 
 fn image_params(group: &str) -> serde_json::Value {
     serde_json::json!({
@@ -115,43 +40,31 @@ fn webhook(id: &str, url: &str) -> Webhook {
 }
 
 async fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(found) = probe() {
-            return found;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait::until(what, Duration::from_secs(20), Duration::from_millis(20), async || probe()).await
 }
 
 /// Waits until the instance's `attempt`-th try has failed and the task waits for a decision.
 async fn failed_attempt(h: &Harness, task: &str, instance: &rollscale_core::ids::InstanceId, attempt: u32) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let (state, works) = h.service.task(task).await.expect("task");
+    wait_for_task(&h.service, task, &format!("attempt {attempt} of {instance} to fail"), |state, works| {
         let work = works.iter().find(|w| &w.instance_id == instance).expect("the instance's work");
-        if work.attempt >= attempt
+        work.attempt >= attempt
             && work.status == rollscale_core::task::InstanceStatus::Failed
             && state.waiting == Some(WaitingStatus::FailurePaused)
-        {
-            return;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "attempt {attempt} of {instance} did not fail: {work:?}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    })
+    .await;
 }
 
 async fn deliveries_settled(h: &Harness, rule: &str, count: usize) -> Vec<rollscale_core::alert::Delivery> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
+    let what = format!("the deliveries of {rule} to settle");
+    wait::until_ok(&what, Duration::from_secs(20), Duration::from_millis(20), async || {
         let all = h.service.alert_deliveries(Some(rule), None, 100).await.expect("deliveries");
         if all.len() >= count && all.iter().all(|d| d.status != DeliveryStatus::Pending) {
-            return all;
+            Ok(all)
+        } else {
+            Err(format!("{all:?}"))
         }
-        assert!(tokio::time::Instant::now() < deadline, "deliveries of {rule} not settled: {all:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    })
+    .await
 }
 
 /// A failed instance's Critical event reaches the webhook once, as JSON naming the execution,
@@ -161,9 +74,9 @@ async fn deliveries_settled(h: &Harness, rule: &str, count: usize) -> Vec<rollsc
 async fn an_instance_failure_reaches_the_webhook_once() {
     let h = Harness::new(1).await;
     let group = h.group(3).await;
-    let receiver = Receiver::start(&[]).await;
+    let receiver = WebhookReceiver::start();
     h.service.put_alert_rule(critical_rule("critical")).await.expect("rule");
-    h.service.put_alert_webhooks("critical", vec![webhook("ops", &receiver.url)]).await.expect("webhook");
+    h.service.put_alert_webhooks("critical", vec![webhook("ops", &receiver.url(HOOK))]).await.expect("webhook");
     h.service
         .put_alert_rule(RuleChange {
             name: "script-done".into(),
@@ -176,7 +89,7 @@ async fn an_instance_failure_reaches_the_webhook_once() {
         })
         .await
         .expect("rule");
-    h.service.put_alert_webhooks("script-done", vec![webhook("ops", &receiver.url)]).await.expect("webhook");
+    h.service.put_alert_webhooks("script-done", vec![webhook("ops", &receiver.url(HOOK))]).await.expect("webhook");
     let _sender = h.service.spawn_alert_sender(Arc::new(WebhookNotifier::default()), fast_sender());
 
     let victim = h.instances(&group).await[1].id.clone();
@@ -199,7 +112,7 @@ async fn an_instance_failure_reaches_the_webhook_once() {
     let failed = got.iter().find(|r| r.body.contains("InstanceFailed")).expect("the instance's failure was sent");
     assert!(failed.request_line.starts_with("POST /hooks/rollscale?token=s3cret-token "), "{}", failed.request_line);
     let delivery = critical.iter().find(|d| d.event.kind == "InstanceFailed").unwrap();
-    assert_eq!(failed.delivery_header.as_deref(), Some(delivery.id.as_str()));
+    assert_eq!(failed.delivery.as_deref(), Some(delivery.id.as_str()));
     let body: serde_json::Value = serde_json::from_str(&failed.body).expect("a JSON body");
     assert_eq!(body["kind"], "InstanceFailed");
     assert_eq!(body["level"], "CRITICAL");
@@ -229,12 +142,9 @@ async fn an_instance_failure_reaches_the_webhook_once() {
 async fn failing_webhooks_are_retried_then_given_up() {
     let h = Harness::new(1).await;
     let group = h.group(2).await;
-    let flaky = Receiver::start(&[503]).await;
+    let flaky = WebhookReceiver::failing(&[503]);
     // A port that was just free: nobody listens there.
-    let closed = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        format!("http://{}/x?access_token=do-not-log-me", listener.local_addr().unwrap())
-    };
+    let closed = format!("http://{}/x?access_token=do-not-log-me", net::free_address());
     h.service
         .put_alert_rule(RuleChange {
             name: "failures".into(),
@@ -248,7 +158,7 @@ async fn failing_webhooks_are_retried_then_given_up() {
         .await
         .expect("rule");
     h.service
-        .put_alert_webhooks("failures", vec![webhook("flaky", &flaky.url), webhook("gone", &closed)])
+        .put_alert_webhooks("failures", vec![webhook("flaky", &flaky.url(HOOK)), webhook("gone", &closed)])
         .await
         .expect("webhooks");
     let config = AlertSenderConfig { max_attempts: 2, ..fast_sender() };
@@ -265,7 +175,7 @@ async fn failing_webhooks_are_retried_then_given_up() {
     assert_eq!((delivered.status, delivered.attempts), (DeliveryStatus::Delivered, 2), "{delivered:?}");
     let got = flaky.got();
     assert_eq!(got.len(), 2, "one failed attempt and one delivered: {got:?}");
-    assert_eq!(got[0].delivery_header, got[1].delivery_header, "a retry carries the same delivery id");
+    assert_eq!(got[0].delivery, got[1].delivery, "a retry carries the same delivery id");
     let attempts: Vec<i64> = got
         .iter()
         .map(|r| serde_json::from_str::<serde_json::Value>(&r.body).unwrap()["attempt"].as_i64().unwrap())
@@ -287,9 +197,9 @@ async fn failing_webhooks_are_retried_then_given_up() {
 async fn a_disabled_rule_goes_quiet() {
     let h = Harness::new(1).await;
     let group = h.group(2).await;
-    let receiver = Receiver::start(&[]).await;
+    let receiver = WebhookReceiver::start();
     h.service.put_alert_rule(critical_rule("critical")).await.expect("rule");
-    h.service.put_alert_webhooks("critical", vec![webhook("ops", &receiver.url)]).await.expect("webhook");
+    h.service.put_alert_webhooks("critical", vec![webhook("ops", &receiver.url(HOOK))]).await.expect("webhook");
 
     // No sender yet: the delivery waits in the store.
     let victim = h.instances(&group).await[0].id.clone();

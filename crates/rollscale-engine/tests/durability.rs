@@ -6,10 +6,7 @@
 //! - every step twice: each step of an instance is performed twice before it is recorded,
 //!   and the end state equals a single run's.
 
-mod common;
-
 use async_trait::async_trait;
-use common::*;
 use rollscale_core::domain::{ContainerSpec, HealthStatus, LifecycleState};
 use rollscale_core::ids::{InstanceId, LoadBalancerId};
 use rollscale_core::params::{ContainerUpdateType, ScriptSpec};
@@ -18,6 +15,7 @@ use rollscale_engine::{Engine, Service};
 use rollscale_fleet::{
     Fleet, FleetError, InstanceObservation, InstanceSpec, LoadBalancer, PackageOperation, RunId, ScriptOutcome,
 };
+use rollscale_test_support::engine::*;
 use serde_json::json;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -224,9 +222,8 @@ async fn crash_and_resume(change: Change, crash: Crash, at: i64) -> bool {
     }
 
     // The restart: a new engine over the same store and the same fleet.
-    let second = Engine::new(h.store.clone(), Arc::new(h.fleet.clone()), Arc::new(h.lb.clone()), fast_config());
-    let resumed = second.resume_all().await.expect("resume");
-    let h2 = Harness { engine: second.clone(), service: Service::new(second), ..h };
+    let h2 = h.restarted(fast_config());
+    let resumed = h2.engine.resume_all().await.expect("resume");
     let filter = rollscale_store::ExecutionFilter::default();
     let (tasks, _) = h2.store.execution_list(&filter, 0, 10).await.expect("list");
     let Some(rollscale_store::Execution::Task(task)) = tasks.into_iter().next() else {

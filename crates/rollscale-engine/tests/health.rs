@@ -2,9 +2,6 @@
 //! unhealthy InService instances, and what it must leave alone. Passes are run inline
 //! (`Service::health_pass`, `Service::reconcile_group`), so every test is deterministic.
 
-mod common;
-
-use common::*;
 use rollscale_core::domain::{
     ActivityStatus, Event, HealthCheckType, HealthStatus, Instance, LifecycleState, Process, ScalingGroup,
 };
@@ -12,6 +9,7 @@ use rollscale_core::health::UNHEALTHY_THRESHOLD;
 use rollscale_core::ids::InstanceId;
 use rollscale_engine::service::GroupChanges;
 use rollscale_fleet::{Fault, Fleet};
+use rollscale_test_support::engine::*;
 
 async fn instance(h: &Harness, id: &InstanceId) -> Option<Instance> {
     h.service.instances(None, &[id.to_string()], None).await.ok().and_then(|mut found| found.pop())
@@ -260,15 +258,9 @@ async fn a_crash_after_the_removal_makes_one_replacement() {
     fault(&h, &victim, Fault::Crash).await;
     assert_eq!(pass(&h, &group).await.removed, vec![victim]);
     h.engine.halt();
-    let engine = rollscale_engine::Engine::new(
-        h.store.clone(),
-        std::sync::Arc::new(h.fleet.clone()),
-        std::sync::Arc::new(h.lb.clone()),
-        fast_config(),
-    );
-    let service = rollscale_engine::Service::new(engine);
-    service.reconcile_group(&group).await.expect("reconcile");
-    service.reconcile_group(&group).await.expect("reconcile again");
+    let h = h.restarted(fast_config());
+    h.service.reconcile_group(&group).await.expect("reconcile");
+    h.service.reconcile_group(&group).await.expect("reconcile again");
     assert_eq!(h.fleet.len(), 4, "one replacement, not two");
     assert_whole_and_healthy(&h, &group, 4).await;
 }
@@ -401,13 +393,7 @@ async fn heal_with_a_crash_at(at: i64) -> bool {
         return false;
     }
     let what = format!("a crash at store call {at}");
-    let second = rollscale_engine::Engine::new(
-        h.store.clone(),
-        std::sync::Arc::new(h.fleet.clone()),
-        std::sync::Arc::new(h.lb.clone()),
-        fast_config(),
-    );
-    let h = Harness { engine: second.clone(), service: rollscale_engine::Service::new(second), ..h };
+    let h = h.restarted(fast_config());
     let group = h.service.group(group.id.as_str()).await.expect("group");
     h.service.reconcile_group(&group).await.expect("reconcile");
     h.service.health_pass(&group).await.expect("health pass");

@@ -2,10 +2,7 @@
 //! run now, a periodic schedule firing several times and ending at its expiry, cancel, a failing
 //! firing that keeps the schedule, the refusals, and crashes in the middle of a firing.
 
-mod common;
-
 use async_trait::async_trait;
-use common::*;
 use rollscale_core::domain::{ContainerSpec, EventLevel, GroupType, HealthStatus, ScalingGroup};
 use rollscale_core::ids::{InstanceId, ScalingConfigurationId};
 use rollscale_core::image_task::{ImageUpdateExecution, TEMPLATE_NAME};
@@ -14,6 +11,8 @@ use rollscale_core::task::TaskStatus;
 use rollscale_engine::service::{GroupChanges, NewConfiguration, NewGroup};
 use rollscale_engine::{Engine, EngineConfig, ManualClock, Service};
 use rollscale_fleet::{Fleet, FleetError, InstanceObservation, InstanceSpec, PackageOperation, RunId, ScriptOutcome};
+use rollscale_test_support::engine::*;
+use rollscale_test_support::wait;
 use serde_json::json;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -30,10 +29,8 @@ fn config(clock: &Arc<ManualClock>) -> EngineConfig {
 /// The harness with its engine's clock at T0; a group of two instances with a second
 /// (inactive) configuration.
 async fn setup() -> (Harness, Arc<ManualClock>, ScalingGroup, Vec<ScalingConfigurationId>) {
-    let h = Harness::new(0).await;
     let clock = Arc::new(ManualClock::new(T0));
-    let engine = Engine::new(h.store.clone(), Arc::new(h.fleet.clone()), Arc::new(h.lb.clone()), config(&clock));
-    let h = Harness { service: Service::new(engine.clone()), engine, ..h };
+    let h = Harness::builder().config(config(&clock)).build().await;
     let group = h.group(2).await;
     let second = h
         .service
@@ -58,15 +55,15 @@ async fn wait_for(
     what: &str,
     done: impl Fn(&ImageUpdateExecution, &[ImageUpdateExecution]) -> bool,
 ) -> (ImageUpdateExecution, Vec<ImageUpdateExecution>) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
+    wait::until_ok(what, Duration::from_secs(20), Duration::from_millis(5), async || {
         let (execution, children) = service.image_update(id).await.expect("image update");
         if done(&execution, &children) {
-            return (execution, children);
+            Ok((execution, children))
+        } else {
+            Err(format!("{execution:?} {children:?}"))
         }
-        assert!(tokio::time::Instant::now() < deadline, "{what}: {execution:?} {children:?}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    })
+    .await
 }
 
 async fn configuration_images(h: &Harness, ids: &[ScalingConfigurationId]) -> Vec<String> {

@@ -3,11 +3,9 @@
 //! do not grow with the group). No duration is asserted; `cargo bench -p rollscale-engine`
 //! prints the figures.
 
-mod common;
-
-use common::*;
 use rollscale_core::domain::LifecycleState;
 use rollscale_core::task::{InstanceStatus, TaskStatus};
+use rollscale_test_support::engine::*;
 use serde_json::json;
 use std::time::Duration;
 

@@ -4,11 +4,9 @@
 //! set of suspended processes afterwards, including one the user suspended before the source
 //! started, which no task ever resumes.
 
-mod common;
-
-use common::*;
 use rollscale_core::domain::{Process, ScalingGroup};
 use rollscale_core::task::{InstanceStatus, TaskState, TaskStatus, WaitingStatus};
+use rollscale_test_support::engine::*;
 use serde_json::json;
 
 use Process::*;

@@ -3,13 +3,11 @@
 //! record shows what it runs and its health as observed; the task counts it as changed, so a
 //! rollback targets it (R12). Same for scripts that ran and failed, packages and containers.
 
-mod common;
-
-use common::*;
 use rollscale_core::domain::{ContainerSpec, HealthStatus, Instance, LifecycleState, ScalingGroup};
 use rollscale_core::ids::InstanceId;
 use rollscale_core::task::WaitingStatus::FailurePaused;
 use rollscale_core::task::{InstanceDecision, InstanceStatus, InstanceWork, Step, StepOutcome, TaskState, TaskStatus};
+use rollscale_test_support::engine::*;
 use serde_json::json;
 
 const CONTAINER_TEMPLATE: &str = "ACS-ESS-RollingUpdateByUpdateContainerGroup";

@@ -8,26 +8,18 @@
 //! `scripts/postgres` makes available (it installs and starts one); each test creates a
 //! database of its own.
 
-mod common;
-
-use common::{fast_config, IMAGE_TEMPLATE, NEW_IMAGE, OLD_IMAGE};
-use rollscale_core::domain::{LifecycleState, ScalingGroup};
+use rollscale_core::domain::{ActivityStatus, LifecycleState, ScalingGroup};
 use rollscale_core::ids::{ExecutionId, InstanceId};
 use rollscale_core::task::{InstanceDecision, InstanceStatus, InstanceWork, TaskState, TaskStatus, WaitingStatus};
-use rollscale_engine::service::{NewConfiguration, NewGroup, Notification};
-use rollscale_engine::{Engine, EngineConfig, Replication, Service};
-use rollscale_fleet::sim::{SimConfig, SimFleet, SimLbConfig, SimLoadBalancer};
-use rollscale_store::{task_lease_name, Store, RECONCILER_LEASE};
+use rollscale_engine::service::{NewGroup, Notification};
+use rollscale_engine::{EngineConfig, Replication};
+use rollscale_store::{task_lease_name, RECONCILER_LEASE};
+use rollscale_test_support::engine::{
+    configuration, enabled_group, fast_config, Harness, IMAGE_TEMPLATE, NEW_IMAGE, OLD_IMAGE,
+};
+use rollscale_test_support::{postgres, wait};
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
-
-/// One replica: its store handle, its own simulated drivers, its engine.
-struct Replica {
-    fleet: SimFleet,
-    engine: Arc<Engine>,
-    service: Service,
-}
 
 fn replication(name: &str) -> Replication {
     Replication {
@@ -42,111 +34,77 @@ fn config(name: &str) -> EngineConfig {
     EngineConfig { task_poll: Duration::from_millis(200), replication: Some(replication(name)), ..fast_config() }
 }
 
-async fn replica(url: &str, name: &str) -> Replica {
-    let store = Store::open(url).await.expect("store");
-    let fleet = SimFleet::new(SimConfig { latency_ms: 25, ..SimConfig::default() });
-    let lb = SimLoadBalancer::new(SimLbConfig::default());
-    let engine = Engine::new(store, Arc::new(fleet.clone()), Arc::new(lb), config(name));
+/// One replica: its own store connection pool, its own simulated drivers, its engine.
+async fn replica(url: &str, name: &str) -> Harness {
+    let replica =
+        Harness::builder().database(url).latency_ms(25).config(config(name)).unchecked_load_balancer().build().await;
     // As `rollscale up` does at start.
-    engine.adopt_recorded(None).await.expect("adopt");
-    let service = Service::new(engine.clone());
-    service.spawn_reconciler();
-    engine.spawn_lease_poller();
-    Replica { fleet, engine, service }
+    replica.engine.adopt_recorded(None).await.expect("adopt");
+    replica.service.spawn_reconciler();
+    replica.engine.spawn_lease_poller();
+    replica
 }
 
 /// A fresh database on the test server.
 async fn database() -> String {
-    let admin = postgres_admin_url();
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
-    let name = format!("rollscale_replicas_{:x}_{}", nanos, std::process::id());
-    Store::postgres_create_database(&admin, &name).await.expect("create a database on the test server")
-}
-
-/// `ROLLSCALE_TEST_POSTGRES_URL`, or the URL `scripts/postgres` prints.
-fn postgres_admin_url() -> String {
-    static URL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    URL.get_or_init(|| {
-        if let Ok(url) = std::env::var("ROLLSCALE_TEST_POSTGRES_URL") {
-            if !url.is_empty() {
-                return url;
-            }
-        }
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/postgres");
-        let output = std::process::Command::new("bash")
-            .arg(script)
-            .stderr(std::process::Stdio::inherit())
-            .output()
-            .unwrap_or_else(|error| panic!("cannot run {script}: {error}"));
-        assert!(
-            output.status.success(),
-            "these tests need PostgreSQL: set ROLLSCALE_TEST_POSTGRES_URL, or let {script} install and start it (as root); it failed"
-        );
-        String::from_utf8(output.stdout).expect("a URL").trim().to_string()
-    })
-    .clone()
+    postgres::database("rollscale_replicas").await
 }
 
 /// A group of `size` InService instances on OLD_IMAGE, set up through `a`, brought to
 /// capacity by whichever replica runs the reconciler.
-async fn group(a: &Replica, size: u32) -> ScalingGroup {
+async fn group(a: &Harness, size: u32) -> ScalingGroup {
     let service = &a.service;
     service.create_image(OLD_IMAGE, None, None).await.expect("image");
     service.create_image(NEW_IMAGE, None, None).await.expect("image");
     let lb = service.create_load_balancer("lb", 100).await.expect("lb");
-    let group = service
-        .create_group(NewGroup {
-            name: "g".into(),
-            max_size: size,
-            desired_capacity: Some(size),
-            load_balancer_ids: vec![lb.id],
-            ..NewGroup::default()
-        })
-        .await
-        .expect("group");
-    service
-        .create_configuration(NewConfiguration {
-            group_id: group.id.to_string(),
-            image_id: OLD_IMAGE.into(),
-            ..NewConfiguration::default()
-        })
-        .await
-        .expect("configuration");
-    let group = service.enable_group(group.id.as_str(), None).await.expect("enable");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
+    let new = NewGroup {
+        name: "g".into(),
+        max_size: size,
+        desired_capacity: Some(size),
+        load_balancer_ids: vec![lb.id],
+        ..NewGroup::default()
+    };
+    let (group, _) = enabled_group(service, new, configuration(OLD_IMAGE)).await;
+    let capacity = async || {
         let instances = service.instances(Some(group.id.as_str()), &[], None).await.expect("instances");
         assert!(instances.len() <= size as usize, "one reconciler at a time: {} instances", instances.len());
-        if instances.len() == size as usize
-            && instances.iter().all(|instance| instance.lifecycle_state == LifecycleState::InService)
-        {
-            return service.group(group.id.as_str()).await.expect("group");
+        let in_service = instances.iter().filter(|i| i.lifecycle_state == LifecycleState::InService).count();
+        // The scale-out's activity ends after its instances are in service: a rolling update
+        // is refused until then (R3).
+        let (activities, _) = service.activities(group.id.as_str(), 0, 20).await.expect("activities");
+        let busy = activities.iter().any(|activity| activity.status == ActivityStatus::InProgress);
+        if in_service == size as usize && !busy {
+            Ok(())
+        } else {
+            Err(format!("{in_service} of {} instances InService, scaling activity under way: {busy}", instances.len()))
         }
-        assert!(tokio::time::Instant::now() < deadline, "the group never reached its capacity");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    };
+    let what = "the group at its capacity, its scaling activity ended";
+    wait::until_ok(what, Duration::from_secs(30), Duration::from_millis(50), capacity).await;
+    service.group(group.id.as_str()).await.expect("group")
 }
 
-async fn task(replica: &Replica, id: &ExecutionId) -> (TaskState, Vec<InstanceWork>) {
+async fn task(replica: &Harness, id: &ExecutionId) -> (TaskState, Vec<InstanceWork>) {
     replica.service.task(id.as_str()).await.expect("task")
 }
 
-/// Waits until `done` says so of the task (read through `replica`), for at most 30 s.
+/// Waits until `done` says so of the task (read through `replica` every 20 ms), for at most
+/// 30 s.
 async fn wait_for(
-    replica: &Replica,
+    replica: &Harness,
     id: &ExecutionId,
     what: &str,
     done: impl Fn(&TaskState, &[InstanceWork]) -> bool,
 ) -> (TaskState, Vec<InstanceWork>) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
+    wait::until_ok(what, Duration::from_secs(30), Duration::from_millis(20), async || {
         let (task, works) = task(replica, id).await;
         if done(&task, &works) {
-            return (task, works);
+            Ok((task, works))
+        } else {
+            Err(task.describe_status())
         }
-        assert!(tokio::time::Instant::now() < deadline, "waited in vain for {what}: {}", task.describe_status());
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    })
+    .await
 }
 
 fn image_params(group: &ScalingGroup, batches: u32, pause: &str) -> serde_json::Value {
@@ -160,7 +118,7 @@ fn image_params(group: &ScalingGroup, batches: u32, pause: &str) -> serde_json::
 }
 
 /// How many changes each replica's fleet made to each instance.
-fn applied(replica: &Replica, ids: &[InstanceId]) -> HashMap<InstanceId, u64> {
+fn applied(replica: &Harness, ids: &[InstanceId]) -> HashMap<InstanceId, u64> {
     ids.iter().map(|id| (id.clone(), replica.fleet.apply_op_count(id).unwrap_or(0))).collect()
 }
 
@@ -169,6 +127,10 @@ async fn one_replica_drives_a_task_an_action_through_the_other_reaches_it_and_th
     let url = database().await;
     let a = replica(&url, "replica-a").await;
     let b = replica(&url, "replica-b").await;
+    // Each replica's reconciler tries to take the lease as it starts, in the background.
+    let taken = async || a.engine.store.lease_get(RECONCILER_LEASE).await.unwrap().map(|_| ());
+    wait::until("a replica to take the reconciler's lease", Duration::from_secs(10), Duration::from_millis(20), taken)
+        .await;
     let reconciler = a.engine.store.lease_get(RECONCILER_LEASE).await.unwrap().expect("someone reconciles");
     assert!(["replica-a", "replica-b"].contains(&reconciler.owner.as_str()), "{reconciler:?}");
     let group = group(&a, 8).await;

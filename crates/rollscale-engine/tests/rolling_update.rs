@@ -1,11 +1,9 @@
 //! The engine over the simulated fleet: every kind, every operator action, rollback.
 //! Rule numbers refer to docs/design.md.
 
-mod common;
-
-use common::*;
 use rollscale_core::domain::{LifecycleState, Process};
 use rollscale_core::task::{InstanceDecision, InstanceStatus, Step, TaskStatus, WaitingStatus};
+use rollscale_test_support::engine::*;
 use serde_json::json;
 
 fn image_params(group: &str, configuration: Option<&str>, batches: u32, pause: &str) -> serde_json::Value {

@@ -1,9 +1,9 @@
 //! The container fleet against a real Podman service.
 //!
 //! The tests start their own `podman system service` on a socket under the system temp
-//! directory (`scripts/containers service`, which leaves it running until it has been idle for
-//! ten minutes) and build the demo images (`scripts/containers images`). Without podman they
-//! fail and say to run `scripts/containers`. Each test labels its containers with its own group
+//! directory and build the demo images (`scripts/containers all`, through
+//! `rollscale_test_support::podman`, which leaves the service running until it has been idle
+//! for ten minutes). Without podman they fail and say to run `scripts/containers`. Each test labels its containers with its own group
 //! and removes them when it ends, passed or failed.
 
 use rollscale_core::domain::{ContainerSpec, GroupType, HealthStatus, OsType};
@@ -11,9 +11,8 @@ use rollscale_core::ids::{InstanceId, ScalingGroupId};
 use rollscale_core::params::{CommandType, ContainerUpdateType, PackageAction, ScriptSpec};
 use rollscale_fleet::docker::{http_get, DockerConfig, DockerFleet};
 use rollscale_fleet::{Fleet, FleetError, InstanceSpec, PackageOperation, Sighting, MAX_OUTPUT_BYTES};
-use std::path::PathBuf;
-use std::process::Command;
-use std::sync::{Mutex, OnceLock};
+use rollscale_test_support::podman::{self, podman};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// A new run id for each call: every call of these tests is a run of its own.
@@ -27,30 +26,9 @@ const V1: &str = "localhost/rollscale-demo:v1";
 const V2: &str = "localhost/rollscale-demo:v2";
 const V3: &str = "localhost/rollscale-demo:v3";
 
-/// The socket of the tests' Podman service, started once per test binary.
-fn socket() -> &'static str {
-    static SOCKET: OnceLock<String> = OnceLock::new();
-    SOCKET.get_or_init(|| {
-        let podman = Command::new("podman").arg("--version").output();
-        if !podman.is_ok_and(|output| output.status.success()) {
-            panic!("podman is not installed: run `scripts/containers` (as root) to install and configure it");
-        }
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/containers");
-        let socket = std::env::temp_dir().join("rollscale-fleet-tests").join("podman.sock");
-        let run = |args: &[&str]| {
-            let output = Command::new(&script).args(args).output().expect("scripts/containers runs");
-            assert!(
-                output.status.success(),
-                "`scripts/containers {}` failed (run `scripts/containers` as root first):\n{}",
-                args.join(" "),
-                String::from_utf8_lossy(&output.stderr)
-            );
-            String::from_utf8_lossy(&output.stdout).trim().to_string()
-        };
-        let socket = run(&["service", socket.to_str().expect("utf-8 temp dir"), "600"]);
-        run(&["images"]);
-        socket
-    })
+/// The Podman service of this test binary, as a Docker host URL.
+fn docker_host() -> String {
+    podman::docker_host("rollscale-fleet-tests")
 }
 
 fn config() -> DockerConfig {
@@ -64,16 +42,7 @@ fn config() -> DockerConfig {
 }
 
 fn fleet() -> DockerFleet {
-    DockerFleet::connect(&format!("unix://{}", socket()), config()).expect("connect")
-}
-
-/// Runs the podman CLI; its stdout, or empty if it cannot run (never panics: it also cleans up
-/// while a failed test unwinds).
-fn podman(args: &[&str]) -> String {
-    match Command::new("podman").args(args).output() {
-        Ok(output) => String::from_utf8_lossy(&output.stdout).trim().to_string(),
-        Err(_) => String::new(),
-    }
+    DockerFleet::connect(&docker_host(), config()).expect("connect")
 }
 
 /// A test's scaling group: every container labelled with it, and every image it names, is
@@ -121,18 +90,7 @@ impl Group {
 
 impl Drop for Group {
     fn drop(&mut self) {
-        let filter = format!("label=rollscale.group={}", self.id);
-        let names = podman(&["ps", "-a", "--filter", &filter, "--format", "{{.Names}}"]);
-        // Others of a group share its main container's network: they go first, or Podman
-        // refuses to remove the main one.
-        let (others, mains): (Vec<&str>, Vec<&str>) = names.lines().partition(|name| name.contains("--"));
-        for batch in [others, mains] {
-            if !batch.is_empty() {
-                let mut args = vec!["rm", "-f", "-t", "0"];
-                args.extend(batch);
-                podman(&args);
-            }
-        }
+        podman::remove_containers(&format!("label=rollscale.group={}", self.id));
         for image in self.images.lock().map(|images| images.clone()).unwrap_or_default() {
             podman(&["rmi", "-f", &image]);
         }
@@ -245,7 +203,7 @@ async fn replace_image_keeps_identity_and_host_port_and_is_idempotent() {
 
     // An image whose health check fails: replaced, but reported as failed.
     let impatient = DockerConfig { health_timeout: Duration::from_secs(2), ..config() };
-    let impatient = DockerFleet::connect(&format!("unix://{}", socket()), impatient).expect("connect");
+    let impatient = DockerFleet::connect(&docker_host(), impatient).expect("connect");
     let broken = impatient.replace_image(&spec.id, "localhost/rollscale-demo:broken").await;
     assert!(matches!(&broken, Err(FleetError::Failed(m)) if m.contains("did not answer 200")), "{broken:?}");
     assert_eq!(fleet.health(&spec.id).await, Ok(HealthStatus::Unhealthy));
@@ -425,7 +383,7 @@ async fn remove_is_idempotent_and_a_new_fleet_readopts_what_exists() {
     let two = fleet.create_instance(&group.spec(2, V2)).await.expect("create");
     healthy(&fleet, &two.id).await;
 
-    let restarted = DockerFleet::connect(&format!("unix://{}", socket()), config()).expect("connect");
+    let restarted = DockerFleet::connect(&docker_host(), config()).expect("connect");
     let managed: Vec<_> = restarted
         .list_managed()
         .await
@@ -804,11 +762,9 @@ async fn one_look_sees_stopped_removed_and_changed_instances() {
 async fn an_instance_being_changed_is_not_judged_from_a_look() {
     let group = Group::new("busy");
     // Patient with a broken image: the replacement below holds the instance for 3 s.
-    let fleet = DockerFleet::connect(
-        &format!("unix://{}", socket()),
-        DockerConfig { health_timeout: Duration::from_secs(3), ..config() },
-    )
-    .expect("connect");
+    let fleet =
+        DockerFleet::connect(&docker_host(), DockerConfig { health_timeout: Duration::from_secs(3), ..config() })
+            .expect("connect");
     let id = group.instance(1);
     fleet.create_instance(&group.spec(1, V1)).await.expect("create");
     let replacing = {

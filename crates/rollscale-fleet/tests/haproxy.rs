@@ -6,26 +6,18 @@
 //! (`scripts/haproxy` installs it).
 
 use rollscale_core::ids::{InstanceId, LoadBalancerId};
-use rollscale_fleet::haproxy::{find_haproxy, BackendSlot, HaproxyLoadBalancer, ManagedConfig, SlotState};
+use rollscale_fleet::haproxy::{BackendSlot, HaproxyLoadBalancer, ManagedConfig, SlotState};
 use rollscale_fleet::{FleetError, LoadBalancer};
+use rollscale_test_support::haproxy;
+use rollscale_test_support::net::{free_address, Scratch};
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
-
-fn haproxy_bin() -> PathBuf {
-    find_haproxy().unwrap_or_else(|| {
-        panic!(
-            "the haproxy executable is missing (looked in PATH, /usr/sbin, /usr/local/sbin): these tests need a \
-             real HAProxy; install it with scripts/haproxy (or apt-get install -y haproxy)"
-        )
-    })
-}
 
 fn instance(n: u32) -> InstanceId {
     InstanceId::parse(&format!("i-hx{n:04}")).expect("valid instance id")
@@ -36,26 +28,8 @@ fn lb_id() -> LoadBalancerId {
 }
 
 /// A scratch directory, removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("rs-hx-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create the scratch directory");
-        Scratch(dir)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn free_loopback_port() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    listener.local_addr().expect("local address")
+fn scratch(name: &str) -> Scratch {
+    Scratch::new("rs-hx", name)
 }
 
 /// A managed HAProxy with one frontend for [`lb_id`].
@@ -72,13 +46,13 @@ async fn start_proxy(name: &str, slots: u32) -> Proxy {
 
 /// A managed HAProxy whose health checks `GET health_path` (a TCP connect without one).
 async fn start_checked_proxy(name: &str, slots: u32, health_path: Option<&str>) -> Proxy {
-    let dir = Scratch::new(name);
-    let front = free_loopback_port();
+    let dir = scratch(name);
+    let front = free_address();
     let config = ManagedConfig {
-        dir: dir.0.clone(),
+        dir: dir.path().to_path_buf(),
         frontends: vec![(lb_id(), front)],
         slots,
-        haproxy_bin: haproxy_bin(),
+        haproxy_bin: haproxy::binary(),
         health_path: health_path.map(str::to_string),
     };
     let lb = HaproxyLoadBalancer::managed(config.clone()).await.expect("start the managed haproxy");
@@ -504,7 +478,7 @@ async fn refusals_are_failures_and_a_missing_socket_is_unavailable() {
 
     // Nothing listening on the socket: the outcome is unknown.
     let nowhere = HaproxyLoadBalancer::attached(
-        proxy._dir.0.join("missing.sock"),
+        proxy._dir.path().join("missing.sock"),
         HashMap::from([(lb_id(), "lb-web".to_string())]),
     );
     assert!(matches!(nowhere.weight(&lb_id(), &instance(1)).await, Err(FleetError::Unavailable(_))));
@@ -515,14 +489,14 @@ async fn refusals_are_failures_and_a_missing_socket_is_unavailable() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_start_that_cannot_succeed_says_why() {
-    let dir = Scratch::new("start");
+    let dir = scratch("start");
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a port");
     let front = taken.local_addr().expect("local address");
     let config = ManagedConfig {
-        dir: dir.0.clone(),
+        dir: dir.path().to_path_buf(),
         frontends: vec![(lb_id(), front)],
         slots: 4,
-        haproxy_bin: haproxy_bin(),
+        haproxy_bin: haproxy::binary(),
         health_path: None,
     };
     match HaproxyLoadBalancer::managed(config.clone()).await {
@@ -531,7 +505,7 @@ async fn a_start_that_cannot_succeed_says_why() {
         }
         other => panic!("a frontend port in use: {other:?}"),
     }
-    let missing = ManagedConfig { haproxy_bin: dir.0.join("no-haproxy-here"), ..config };
+    let missing = ManagedConfig { haproxy_bin: dir.path().join("no-haproxy-here"), ..config };
     match HaproxyLoadBalancer::managed(missing).await {
         Err(FleetError::Failed(message)) => assert!(message.contains("install HAProxy"), "{message}"),
         other => panic!("a missing executable: {other:?}"),
@@ -630,17 +604,17 @@ async fn without_a_health_path_the_check_is_a_connect() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_health_path_that_would_change_the_configuration_is_refused() {
-    let dir = Scratch::new("badpath");
+    let dir = scratch("badpath");
     let config = ManagedConfig {
-        dir: dir.0.clone(),
-        frontends: vec![(lb_id(), free_loopback_port())],
+        dir: dir.path().to_path_buf(),
+        frontends: vec![(lb_id(), free_address())],
         slots: 2,
-        haproxy_bin: haproxy_bin(),
+        haproxy_bin: haproxy::binary(),
         health_path: Some("/health\n    server evil 10.0.0.1:80".into()),
     };
     match HaproxyLoadBalancer::managed(config).await {
         Err(FleetError::Failed(message)) => assert!(message.contains("cannot be HAProxy's health check"), "{message}"),
         other => panic!("a health path with a line break: {other:?}"),
     }
-    assert!(!dir.0.join("haproxy.cfg").exists(), "nothing written");
+    assert!(!dir.path().join("haproxy.cfg").exists(), "nothing written");
 }

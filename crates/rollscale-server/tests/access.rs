@@ -6,14 +6,13 @@
 use axum::body::Body;
 use axum::http::Request;
 use http_body_util::BodyExt;
-use rollscale_engine::service::{NewConfiguration, NewGroup};
-use rollscale_engine::{Engine, EngineConfig, Service};
-use rollscale_fleet::sim::{SimConfig, SimFleet, SimLbConfig, SimLoadBalancer};
+use rollscale_engine::service::NewGroup;
+use rollscale_engine::{EngineConfig, Service};
 use rollscale_server::rpc::sign;
 use rollscale_server::{router, AuthConfig};
-use rollscale_store::Store;
+use rollscale_test_support::engine::{configuration, create_group, Harness};
+use rollscale_test_support::server::{rpc_request, send};
 use serde_json::Value;
-use std::sync::Arc;
 use tower::ServiceExt;
 
 const RAM: &str = "2015-05-01";
@@ -28,16 +27,8 @@ struct App {
 }
 
 async fn app() -> App {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&format!("sqlite://{}", dir.path().join("access.db").display())).await.unwrap();
-    let fleet = SimFleet::new(SimConfig { latency_ms: 0, ..SimConfig::default() });
-    let engine = Engine::new(
-        store,
-        Arc::new(fleet),
-        Arc::new(SimLoadBalancer::new(SimLbConfig::default())),
-        EngineConfig::default(),
-    );
-    let service = Service::new(engine);
+    let Harness { service, dir, .. } =
+        Harness::builder().config(EngineConfig::default()).unchecked_load_balancer().build().await;
     let admin = service.create_admin_access_key("admin").await.unwrap();
     App {
         router: router(service.clone(), AuthConfig::default()),
@@ -47,29 +38,16 @@ async fn app() -> App {
     }
 }
 
+/// An RPC call signed with `key`, in the region `local`.
 fn signed(key: &(String, String), version: &str, action: &str, extra: &[(&str, &str)]) -> Request<Body> {
-    let mut params: Vec<(String, String)> =
-        vec![("Action".into(), action.into()), ("Version".into(), version.into()), ("RegionId".into(), "local".into())];
-    params.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    sign::sign_v1_params(
-        "POST",
-        &mut params,
-        &key.0,
-        &key.1,
-        &sign::format_timestamp(chrono::Utc::now()),
-        &sign::random_nonce(),
-    );
-    let query: Vec<String> =
-        params.iter().map(|(k, v)| format!("{}={}", sign::percent_encode(k), sign::percent_encode(v))).collect();
-    Request::builder().method("POST").uri(format!("/?{}", query.join("&"))).body(Body::empty()).unwrap()
+    let mut params = vec![("RegionId", "local")];
+    params.extend_from_slice(extra);
+    rpc_request(&key.0, &key.1, version, action, &params)
 }
 
 impl App {
     async fn call(&self, key: &(String, String), version: &str, action: &str, extra: &[(&str, &str)]) -> (u16, Value) {
-        let response = self.router.clone().oneshot(signed(key, version, action, extra)).await.unwrap();
-        let status = response.status().as_u16();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        (status, serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("not JSON ({e}): {bytes:?}")))
+        send(&self.router, signed(key, version, action, extra)).await
     }
 
     /// Calls as the admin and expects success.
@@ -97,19 +75,8 @@ impl App {
 
     async fn demo_group(&self) -> String {
         self.service.create_image("img", None, None).await.unwrap();
-        let group = self
-            .service
-            .create_group(NewGroup { name: "g".into(), max_size: 3, desired_capacity: Some(2), ..NewGroup::default() })
-            .await
-            .unwrap();
-        self.service
-            .create_configuration(NewConfiguration {
-                group_id: group.id.to_string(),
-                image_id: "img".into(),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
+        let new = NewGroup { name: "g".into(), max_size: 3, desired_capacity: Some(2), ..NewGroup::default() };
+        let (group, _) = create_group(&self.service, new, configuration("img")).await;
         group.id.to_string()
     }
 }

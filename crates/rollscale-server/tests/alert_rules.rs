@@ -2,34 +2,17 @@
 //! names (patterns as `EventPattern.N.…`, webhooks as `WebhookParameters.N.…`) and response
 //! shapes, the refusals (each with a code, changing nothing), and the read-only policy.
 
-mod common;
-
-use common::{rest_request, rpc_request, send};
 use rollscale_core::policy::PolicyType;
 use rollscale_engine::access::NewUser;
-use rollscale_server::rest::auth::make_token;
-use rollscale_server::{router, AuthConfig};
+use rollscale_test_support::server::{rest_request, rpc_request, send, Api};
 use serde_json::{json, Value};
 
 const KEY: &str = "LTAIalertsAdmin000000";
 const SECRET: &str = "alertsAdminSecret";
 const CMS: &str = "2019-01-01";
 
-struct App {
-    router: axum::Router,
-    service: rollscale_engine::Service,
-    _dir: tempfile::TempDir,
-}
-
-async fn app() -> App {
-    let (service, dir) = common::service(KEY, SECRET, 0).await;
-    App { router: router(service.clone(), AuthConfig::default()), service, _dir: dir }
-}
-
-impl App {
-    async fn rpc(&self, action: &str, params: &[(&str, &str)]) -> (u16, Value) {
-        send(&self.router, rpc_request(KEY, SECRET, CMS, action, params)).await
-    }
+async fn app() -> Api {
+    Api::new(KEY, SECRET).await
 }
 
 #[tokio::test]
@@ -37,6 +20,7 @@ async fn rules_and_webhooks_in_cloudmonitors_shape() {
     let app = app().await;
     let (status, body) = app
         .rpc(
+            CMS,
             "PutEventRule",
             &[
                 ("RuleName", "rolling-failures"),
@@ -58,6 +42,7 @@ async fn rules_and_webhooks_in_cloudmonitors_shape() {
 
     let (status, body) = app
         .rpc(
+            CMS,
             "PutEventRuleTargets",
             &[
                 ("RuleName", "rolling-failures"),
@@ -73,7 +58,7 @@ async fn rules_and_webhooks_in_cloudmonitors_shape() {
         .await;
     assert_eq!(status, 200, "{body}");
 
-    let (_, body) = app.rpc("DescribeEventRuleList", &[("NamePrefix", "rolling")]).await;
+    let (_, body) = app.rpc(CMS, "DescribeEventRuleList", &[("NamePrefix", "rolling")]).await;
     assert_eq!(body["Total"], 1, "{body}");
     let rule = &body["EventRules"]["EventRule"][0];
     assert_eq!((rule["Name"].as_str(), rule["State"].as_str()), (Some("rolling-failures"), Some("ENABLED")));
@@ -82,7 +67,7 @@ async fn rules_and_webhooks_in_cloudmonitors_shape() {
     assert_eq!(patterns[0]["LevelList"]["LevelList"], json!(["WARN", "CRITICAL"]), "{rule}");
     assert_eq!(patterns[1]["EventTypeList"]["EventTypeList"], json!(["Cancelled"]));
     assert_eq!(patterns[1]["KeywordFilter"], json!({"Relation": "and", "Keywords": {"Keywords": ["asg-"]}}));
-    let (_, body) = app.rpc("DescribeEventRuleList", &[("NamePrefix", "other")]).await;
+    let (_, body) = app.rpc(CMS, "DescribeEventRuleList", &[("NamePrefix", "other")]).await;
     assert_eq!(body["Total"], 0);
 
     // aliyun-python-sdk-cms spells the keyword filter `KeywordFilter`; both spellings at once
@@ -93,7 +78,7 @@ async fn rules_and_webhooks_in_cloudmonitors_shape() {
         ("EventPattern.1.KeywordFilter.Relation", "or"),
         ("EventPattern.1.KeywordFilter.Keywords.1", "i-abc"),
     ];
-    assert_eq!(app.rpc("PutEventRule", &spelled).await.0, 200);
+    assert_eq!(app.rpc(CMS, "PutEventRule", &spelled).await.0, 200);
     let keywords = app.service.alert_rule("old-sdk").await.unwrap().patterns[0].keywords.clone();
     assert_eq!(keywords.map(|k| k.keywords), Some(vec!["i-abc".to_string()]));
     let both = [
@@ -102,11 +87,11 @@ async fn rules_and_webhooks_in_cloudmonitors_shape() {
         ("EventPattern.1.KeywordFilter.Keywords.1", "a"),
         ("EventPattern.1.KeywordFilterObj.Keywords.1", "b"),
     ];
-    let (status, body) = app.rpc("PutEventRule", &both).await;
+    let (status, body) = app.rpc(CMS, "PutEventRule", &both).await;
     assert_eq!((status, body["Code"].as_str()), (400, Some("InvalidParameter")), "{body}");
-    assert_eq!(app.rpc("DeleteEventRules", &[("RuleNames.1", "old-sdk")]).await.0, 200);
+    assert_eq!(app.rpc(CMS, "DeleteEventRules", &[("RuleNames.1", "old-sdk")]).await.0, 200);
 
-    let (_, body) = app.rpc("DescribeEventRuleTargetList", &[("RuleName", "rolling-failures")]).await;
+    let (_, body) = app.rpc(CMS, "DescribeEventRuleTargetList", &[("RuleName", "rolling-failures")]).await;
     assert_eq!(
         body["WebhookParameters"]["WebhookParameter"],
         json!([
@@ -120,6 +105,7 @@ async fn rules_and_webhooks_in_cloudmonitors_shape() {
     // are removed by id; deleting the rule ends it.
     let (status, _) = app
         .rpc(
+            CMS,
             "PutEventRule",
             &[("RuleName", "rolling-failures"), ("State", "DISABLED"), ("EventPattern.1.Product", "ess")],
         )
@@ -128,17 +114,20 @@ async fn rules_and_webhooks_in_cloudmonitors_shape() {
     let rule = app.service.alert_rule("rolling-failures").await.unwrap();
     assert_eq!((rule.enabled, rule.patterns.len(), rule.webhooks.len()), (false, 1, 2));
     assert_eq!(rule.description, "page the on-call", "an absent Description is kept");
-    assert_eq!(app.rpc("EnableEventRules", &[("RuleNames.1", "rolling-failures")]).await.0, 200);
+    assert_eq!(app.rpc(CMS, "EnableEventRules", &[("RuleNames.1", "rolling-failures")]).await.0, 200);
     assert!(app.service.alert_rule("rolling-failures").await.unwrap().enabled);
-    assert_eq!(app.rpc("DeleteEventRuleTargets", &[("RuleName", "rolling-failures"), ("Ids.1", "chat")]).await.0, 200);
+    assert_eq!(
+        app.rpc(CMS, "DeleteEventRuleTargets", &[("RuleName", "rolling-failures"), ("Ids.1", "chat")]).await.0,
+        200
+    );
     assert_eq!(app.service.alert_rule("rolling-failures").await.unwrap().webhooks.len(), 1);
-    let (_, body) = app.rpc("DescribeEventRuleDeliveries", &[("RuleName", "rolling-failures")]).await;
+    let (_, body) = app.rpc(CMS, "DescribeEventRuleDeliveries", &[("RuleName", "rolling-failures")]).await;
     assert_eq!(body["Deliveries"]["Delivery"], json!([]), "{body}");
-    let (_, body) = app.rpc("DescribeEventRuleAttribute", &[("RuleName", "rolling-failures")]).await;
+    let (_, body) = app.rpc(CMS, "DescribeEventRuleAttribute", &[("RuleName", "rolling-failures")]).await;
     assert_eq!(body["Result"]["Name"], "rolling-failures", "{body}");
     assert_eq!(body["Result"]["EventPattern"]["Product"], "ess", "one pattern object: {body}");
-    assert_eq!(app.rpc("DeleteEventRules", &[("RuleNames.1", "rolling-failures")]).await.0, 200);
-    let (status, body) = app.rpc("DescribeEventRuleAttribute", &[("RuleName", "rolling-failures")]).await;
+    assert_eq!(app.rpc(CMS, "DeleteEventRules", &[("RuleNames.1", "rolling-failures")]).await.0, 200);
+    let (status, body) = app.rpc(CMS, "DescribeEventRuleAttribute", &[("RuleName", "rolling-failures")]).await;
     assert_eq!((status, body["Code"].as_str()), (404, Some("ResourceNotFound")), "{body}");
 }
 
@@ -194,14 +183,14 @@ async fn bad_rules_are_refused_with_a_code_and_change_nothing() {
         ("DescribeEventRuleList", vec![("PageSize", "1000")], "InvalidParameter"),
     ];
     for (action, params, code) in &refusals {
-        let (status, body) = app.rpc(action, params).await;
+        let (status, body) = app.rpc(CMS, action, params).await;
         assert_eq!(body["Code"].as_str(), Some(*code), "{action} {params:?}: {status} {body}");
         assert!((400..500).contains(&status), "{action} {params:?}: {status}");
     }
     assert_eq!(app.service.alert_rules("", 10, 0).await.unwrap().1, 0, "no refused Put made a rule");
 
     let put = [("RuleName", "r"), ("EventPattern.1.Product", "ess")];
-    assert_eq!(app.rpc("PutEventRule", &put).await.0, 200);
+    assert_eq!(app.rpc(CMS, "PutEventRule", &put).await.0, 200);
     for (url, protocol, method) in [
         ("https://h/", "http", "POST"),
         ("http://h/", "https", "POST"),
@@ -217,7 +206,7 @@ async fn bad_rules_are_refused_with_a_code_and_change_nothing() {
             ("WebhookParameters.1.Protocol", protocol),
             ("WebhookParameters.1.Method", method),
         ];
-        let (status, body) = app.rpc("PutEventRuleTargets", &params).await;
+        let (status, body) = app.rpc(CMS, "PutEventRuleTargets", &params).await;
         assert_eq!(
             (status, body["Code"].as_str()),
             (400, Some("InvalidParameter")),
@@ -225,7 +214,7 @@ async fn bad_rules_are_refused_with_a_code_and_change_nothing() {
         );
     }
     assert!(app.service.alert_rule("r").await.unwrap().webhooks.is_empty());
-    let (status, body) = app.rpc("DeleteEventRules", &[("RuleNames.1", "r"), ("RuleNames.2", "nope")]).await;
+    let (status, body) = app.rpc(CMS, "DeleteEventRules", &[("RuleNames.1", "r"), ("RuleNames.2", "nope")]).await;
     assert_eq!((status, body["Code"].as_str()), (404, Some("ResourceNotFound")), "{body}");
     assert!(app.service.alert_rule("r").await.is_ok(), "an unknown name among several deletes none");
 }
@@ -233,9 +222,8 @@ async fn bad_rules_are_refused_with_a_code_and_change_nothing() {
 #[tokio::test]
 async fn the_rest_api_serves_the_same_rules() {
     let app = app().await;
-    let token = make_token(KEY, SECRET, chrono::Utc::now().timestamp() + 600);
     let call = |method: &'static str, path: &str, body: Option<Value>| {
-        let request = rest_request(&token, method, path, body.as_ref());
+        let request = rest_request(&app.token, method, path, body.as_ref());
         let router = app.router.clone();
         async move { send(&router, request).await }
     };
@@ -287,7 +275,7 @@ async fn the_rest_api_serves_the_same_rules() {
 #[tokio::test]
 async fn the_cloudmonitor_read_only_policy_reads_and_changes_nothing() {
     let app = app().await;
-    assert_eq!(app.rpc("PutEventRule", &[("RuleName", "r"), ("EventPattern.1.Product", "ess")]).await.0, 200);
+    assert_eq!(app.rpc(CMS, "PutEventRule", &[("RuleName", "r"), ("EventPattern.1.Product", "ess")]).await.0, 200);
     let mut keys = Vec::new();
     for (user, policy) in [("watcher", "AliyunCloudMonitorReadOnlyAccess"), ("ess-reader", "AliyunESSReadOnlyAccess")] {
         app.service.create_user(NewUser { name: user.into(), ..NewUser::default() }).await.unwrap();

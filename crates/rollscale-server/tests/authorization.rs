@@ -8,15 +8,14 @@
 //! matched. A second user, allowed everything but those resources, is refused exactly the
 //! calls that name them, over both APIs, and reads another group over both.
 
-mod common;
-
-use common::{rest_request, rpc_request, send};
 use rollscale_core::policy::PolicyType;
 use rollscale_engine::access::NewUser;
-use rollscale_engine::service::{NewConfiguration, NewGroup};
+use rollscale_engine::service::NewGroup;
 use rollscale_engine::templates::NewTemplateVersion;
 use rollscale_server::rest::auth::make_token;
 use rollscale_server::{operations, router, AuthConfig};
+use rollscale_test_support::engine::{self, enabled_group};
+use rollscale_test_support::server::{self, rest_request, rpc_request, send};
 use serde_json::{json, Value};
 
 const ADMIN: &str = "LTAIauthzAdmin0000000";
@@ -717,23 +716,12 @@ struct Fixture {
 }
 
 async fn fixture() -> Fixture {
-    let (service, dir) = common::service(ADMIN, ADMIN_SECRET, 0).await;
+    let (service, dir) = server::service(ADMIN, ADMIN_SECRET, 0).await;
     service.create_image("img", None, None).await.unwrap();
     let mut groups = Vec::new();
     for name in ["guarded", "open"] {
-        let group = service
-            .create_group(NewGroup { name: name.into(), max_size: 3, desired_capacity: Some(2), ..NewGroup::default() })
-            .await
-            .unwrap();
-        let configuration = service
-            .create_configuration(NewConfiguration {
-                group_id: group.id.to_string(),
-                image_id: "img".into(),
-                ..NewConfiguration::default()
-            })
-            .await
-            .unwrap();
-        let group = service.enable_group(group.id.as_str(), None).await.unwrap();
+        let new = NewGroup { name: name.into(), max_size: 3, desired_capacity: Some(2), ..NewGroup::default() };
+        let (group, configuration) = enabled_group(&service, new, engine::configuration("img")).await;
         service.reconcile_group(&group).await.unwrap();
         groups.push((group.id.to_string(), configuration.id.to_string()));
     }

@@ -3,13 +3,12 @@
 //! on `/` still answering; the console's scripts call `/v1` only; and the REST route the
 //! console's "Edit image" uses.
 
-mod common;
-
 use axum::body::Body;
 use axum::http::Request;
 use http_body_util::BodyExt;
 use rollscale_server::rest::auth::make_token;
 use rollscale_server::{router, AuthConfig};
+use rollscale_test_support::server;
 use serde_json::json;
 use tower::ServiceExt;
 
@@ -25,7 +24,7 @@ async fn get(router: &axum::Router, path: &str) -> (u16, axum::http::HeaderMap, 
 
 #[tokio::test]
 async fn the_console_is_served_beside_the_apis() {
-    let (service, _dir) = common::service(KEY_ID, SECRET, 1).await;
+    let (service, _dir) = server::service(KEY_ID, SECRET, 1).await;
     let router = router(service, AuthConfig::default());
 
     let (status, headers, _) = get(&router, "/console").await;
@@ -61,7 +60,7 @@ async fn the_console_is_served_beside_the_apis() {
     let refused: serde_json::Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
     assert!(status >= 400 && refused["Code"].is_string(), "{status} {body}");
     let (status, answer) =
-        common::send(&router, common::rpc_request(KEY_ID, SECRET, "2014-08-28", "DescribeScalingGroups", &[])).await;
+        server::send(&router, server::rpc_request(KEY_ID, SECRET, "2014-08-28", "DescribeScalingGroups", &[])).await;
     assert_eq!(status, 200, "{answer}");
     assert!(answer["ScalingGroups"].is_object(), "{answer}");
 }
@@ -89,11 +88,11 @@ fn the_console_calls_the_rest_api_only() {
 
 #[tokio::test]
 async fn a_scaling_configuration_s_image_changes_over_rest() {
-    let (service, _dir) = common::service(KEY_ID, SECRET, 1).await;
+    let (service, _dir) = server::service(KEY_ID, SECRET, 1).await;
     let router = router(service.clone(), AuthConfig::default());
     let token = make_token(KEY_ID, SECRET, chrono::Utc::now().timestamp() + 600);
     let call = |method: &str, path: &str, body: Option<serde_json::Value>| {
-        common::send(&router, common::rest_request(&token, method, path, body.as_ref()))
+        server::send(&router, server::rest_request(&token, method, path, body.as_ref()))
     };
     let (_, group) =
         call("post", "/v1/scaling-groups", Some(json!({"name": "web", "min_size": 0, "max_size": 2}))).await;

@@ -9,21 +9,21 @@
 //! ClientToken records. (The audit log, which records every request, and the nonces seen are
 //! meant to change.)
 
-mod common;
-
 use axum::body::Body;
 use axum::http::Request;
 use http_body_util::BodyExt;
 use proptest::prelude::*;
 use rollscale_core::policy::PolicyType;
 use rollscale_engine::access::NewUser;
-use rollscale_engine::service::{NewConfiguration, NewGroup};
+use rollscale_engine::service::NewGroup;
 use rollscale_engine::templates::NewTemplateVersion;
 use rollscale_engine::Service;
 use rollscale_server::rest::auth::make_token;
 use rollscale_server::rpc::sign;
 use rollscale_server::{operations, router, AuthConfig};
 use rollscale_store::ExecutionFilter;
+use rollscale_test_support::engine::{configuration, enabled_group};
+use rollscale_test_support::server;
 use serde_json::{json, Value};
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -59,30 +59,19 @@ fn fixture() -> &'static Fixture {
     FIXTURE.get_or_init(|| {
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let (router, service, callers, ids, dir) = runtime.block_on(async {
-            let (service, dir) = common::service(KEY_ID, SECRET, 0).await;
+            let (service, dir) = server::service(KEY_ID, SECRET, 0).await;
             service.create_image("img-a", None, None).await.unwrap();
             service.create_image("img-b", None, None).await.unwrap();
             service.create_package("wordpress", "v1", "echo install", "echo remove").await.unwrap();
             let lb = service.create_load_balancer("lb", 100).await.unwrap();
-            let group = service
-                .create_group(NewGroup {
-                    name: "fuzz".into(),
-                    max_size: 6,
-                    desired_capacity: Some(3),
-                    load_balancer_ids: vec![lb.id.clone()],
-                    ..NewGroup::default()
-                })
-                .await
-                .unwrap();
-            let configuration = service
-                .create_configuration(NewConfiguration {
-                    group_id: group.id.to_string(),
-                    image_id: "img-a".into(),
-                    ..NewConfiguration::default()
-                })
-                .await
-                .unwrap();
-            let group = service.enable_group(group.id.as_str(), None).await.unwrap();
+            let new = NewGroup {
+                name: "fuzz".into(),
+                max_size: 6,
+                desired_capacity: Some(3),
+                load_balancer_ids: vec![lb.id.clone()],
+                ..NewGroup::default()
+            };
+            let (group, configuration) = enabled_group(&service, new, configuration("img-a")).await;
             service.reconcile_group(&group).await.unwrap();
             let params = json!({"invokeType": "invoke", "scalingGroupId": group.id, "invokeScript": "echo hi",
                                 "batchPauseOption": "FirstBatchPause", "batchNumber": 2});

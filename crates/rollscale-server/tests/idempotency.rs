@@ -3,14 +3,12 @@
 //! and create nothing more; the token with another request is `IdempotentParameterMismatch`;
 //! a token on an operation that creates nothing is refused.
 
-mod common;
-
-use common::{rest_request, rpc_request, send};
 use rollscale_engine::service::NewGroup;
 use rollscale_engine::templates::NewTemplateVersion;
 use rollscale_engine::Service;
+use rollscale_server::operations;
 use rollscale_server::rest::auth::make_token;
-use rollscale_server::{operations, router, AuthConfig};
+use rollscale_test_support::server::{rest_request, rpc_request, send, Api};
 use serde_json::{json, Value};
 
 const KEY: &str = "LTAIidempotency000000";
@@ -42,7 +40,7 @@ struct Fixture {
 }
 
 async fn fixture() -> Fixture {
-    let (service, dir) = common::service(KEY, SECRET, 0).await;
+    let Api { router, service, dir, .. } = Api::new(KEY, SECRET).await;
     service.create_image("img", None, None).await.unwrap();
     let group = service
         .create_group(NewGroup { name: "g".into(), max_size: 2, ..NewGroup::default() })
@@ -53,13 +51,7 @@ async fn fixture() -> Fixture {
     let version =
         NewTemplateVersion { image_id: "img".into(), instance_type: None, containers: vec![], description: None };
     let (template, _) = service.create_launch_template("t", version).await.unwrap();
-    Fixture {
-        router: router(service.clone(), AuthConfig::default()),
-        service,
-        group,
-        template: template.id.to_string(),
-        _dir: dir,
-    }
+    Fixture { router, service, group, template: template.id.to_string(), _dir: dir }
 }
 
 /// (version, action, a valid request's parameters, a parameter that makes it another request)

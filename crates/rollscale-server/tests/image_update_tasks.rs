@@ -3,12 +3,9 @@
 //! other executions, cancelled; the same over `/v1/image-update-tasks`; and the refusals, each
 //! with its code and changing nothing.
 
-mod common;
-
-use common::{rest_request, rpc_request, send};
-use rollscale_engine::service::{NewConfiguration, NewGroup};
-use rollscale_server::rest::auth::make_token;
-use rollscale_server::{router, AuthConfig};
+use rollscale_engine::service::NewGroup;
+use rollscale_test_support::engine::{self, enabled_group};
+use rollscale_test_support::server::{rest_request, rpc_request, send, Api};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -28,26 +25,15 @@ struct App {
 }
 
 async fn app() -> App {
-    let (service, dir) = common::service(KEY, SECRET, 0).await;
+    let Api { router, service, token, dir, .. } = Api::new(KEY, SECRET).await;
     service.create_image("img", None, None).await.unwrap();
-    let group = service
-        .create_group(NewGroup { name: "web".into(), max_size: 3, desired_capacity: Some(1), ..NewGroup::default() })
-        .await
-        .unwrap();
-    let configuration = service
-        .create_configuration(NewConfiguration {
-            group_id: group.id.to_string(),
-            image_id: "img".into(),
-            ..NewConfiguration::default()
-        })
-        .await
-        .unwrap();
-    let group = service.enable_group(group.id.as_str(), None).await.unwrap();
+    let new = NewGroup { name: "web".into(), max_size: 3, desired_capacity: Some(1), ..NewGroup::default() };
+    let (group, configuration) = enabled_group(&service, new, engine::configuration("img")).await;
     service.reconcile_group(&group).await.unwrap();
     let instance = service.instances(Some(group.id.as_str()), &[], None).await.unwrap()[0].id.to_string();
     App {
-        router: router(service.clone(), AuthConfig::default()),
-        token: make_token(KEY, SECRET, chrono::Utc::now().timestamp() + 600),
+        router,
+        token,
         service,
         instance,
         configuration: configuration.id.to_string(),

@@ -9,13 +9,10 @@
 //! SDKs send `""` for a field left empty), so `ScalingGroupName=` takes the default name where
 //! `"name": ""` in JSON is refused; that is the two wires' grammar, not a check.
 
-mod common;
-
-use common::{rest_request, rpc_request, send};
-use rollscale_engine::service::{NewConfiguration, NewGroup};
+use rollscale_engine::service::NewGroup;
 use rollscale_engine::Service;
-use rollscale_server::rest::auth::make_token;
-use rollscale_server::{router, AuthConfig};
+use rollscale_test_support::engine::{self, enabled_group};
+use rollscale_test_support::server::{rest_request, rpc_request, send, Api};
 use serde_json::{json, Value};
 
 const KEY: &str = "LTAIparity00000000000";
@@ -36,35 +33,23 @@ struct App {
 }
 
 async fn app() -> App {
-    let (service, dir) = common::service(KEY, SECRET, 0).await;
-    let token = make_token(KEY, SECRET, chrono::Utc::now().timestamp() + 600);
+    let Api { router, service, token, dir, .. } = Api::new(KEY, SECRET).await;
     service.create_image("img", None, None).await.unwrap();
     let lb = service.create_load_balancer("lb", 100).await.unwrap();
-    let group = service
-        .create_group(NewGroup {
-            name: "parity".into(),
-            max_size: 8,
-            desired_capacity: Some(1),
-            load_balancer_ids: vec![lb.id.clone()],
-            ..NewGroup::default()
-        })
-        .await
-        .unwrap();
-    let configuration = service
-        .create_configuration(NewConfiguration {
-            group_id: group.id.to_string(),
-            image_id: "img".into(),
-            ..NewConfiguration::default()
-        })
-        .await
-        .unwrap();
-    let group = service.enable_group(group.id.as_str(), None).await.unwrap();
+    let new = NewGroup {
+        name: "parity".into(),
+        max_size: 8,
+        desired_capacity: Some(1),
+        load_balancer_ids: vec![lb.id.clone()],
+        ..NewGroup::default()
+    };
+    let (group, configuration) = enabled_group(&service, new, engine::configuration("img")).await;
     let taken = NewGroup { name: TAKEN.into(), max_size: 1, ..NewGroup::default() };
     service.create_group(taken).await.unwrap();
     service.reconcile_group(&group).await.unwrap();
     let instance = service.instances(Some(group.id.as_str()), &[], None).await.unwrap()[0].id.to_string();
     App {
-        router: router(service.clone(), AuthConfig::default()),
+        router,
         service,
         token,
         group: group.id.to_string(),

@@ -2,15 +2,13 @@
 //! a whole rolling update driven over `/v1` (long-poll wait, continue, the SSE stream), refusals
 //! that change nothing, and the OpenAPI document checked against `docs/openapi.json`.
 
-mod common;
-
 use axum::body::Body;
 use axum::http::Request;
 use http_body_util::BodyExt;
-use rollscale_engine::Service;
 use rollscale_server::rest::auth::make_token;
 use rollscale_server::rpc::sign;
 use rollscale_server::{router, AuthConfig};
+use rollscale_test_support::server::{send, Api};
 use serde_json::{json, Value};
 use std::time::Duration;
 use tower::ServiceExt;
@@ -18,43 +16,20 @@ use tower::ServiceExt;
 const KEY_ID: &str = "LTAIrestAccessKeyId00";
 const SECRET: &str = "restSecret";
 
-struct App {
-    router: axum::Router,
-    service: Service,
-    token: String,
-    _dir: tempfile::TempDir,
+async fn app() -> Api {
+    Api::with(KEY_ID, SECRET, 1, AuthConfig::default()).await
 }
 
-async fn app() -> App {
-    let (service, dir) = common::service(KEY_ID, SECRET, 1).await;
-    let token = make_token(KEY_ID, SECRET, chrono::Utc::now().timestamp() + 600);
-    App { router: router(service.clone(), AuthConfig::default()), service, token, _dir: dir }
+/// A call with the administrator's token: status and body.
+async fn call(app: &Api, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    app.rest(method, path, body.as_ref()).await
 }
 
-impl App {
-    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut request =
-            Request::builder().method(method).uri(path).header("authorization", format!("Bearer {}", self.token));
-        if body.is_some() {
-            request = request.header("content-type", "application/json");
-        }
-        let body = body.map(|b| Body::from(b.to_string())).unwrap_or_else(Body::empty);
-        send(&self.router, request.body(body).unwrap()).await
-    }
-
-    async fn ok(&self, method: &str, path: &str, body: Option<Value>) -> Value {
-        let (status, value) = self.call(method, path, body).await;
-        assert_eq!(status, 200, "{method} {path}: {value}");
-        value
-    }
-}
-
-async fn send(router: &axum::Router, request: Request<Body>) -> (u16, Value) {
-    let response = router.clone().oneshot(request).await.unwrap();
-    let status = response.status().as_u16();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    let body = serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("not JSON ({e}): {bytes:?}"));
-    (status, body)
+/// [`call`], which must answer 200: the body.
+async fn ok(app: &Api, method: &str, path: &str, body: Option<Value>) -> Value {
+    let (status, value) = call(app, method, path, body).await;
+    assert_eq!(status, 200, "{method} {path}: {value}");
+    value
 }
 
 /// A request signed with ACS3-HMAC-SHA256, as the tea SDKs sign.
@@ -86,29 +61,29 @@ fn signed(method: &str, path: &str, body: &str, secret: &str) -> Request<Body> {
 }
 
 /// A load balancer, a group of `size` InService instances, its configuration, the images.
-async fn group(app: &App, size: u32) -> (String, String) {
-    let lb = app.ok("POST", "/v1/load-balancers", Some(json!({"name": "web"}))).await;
-    let group = app
-        .ok(
-            "POST",
-            "/v1/scaling-groups",
-            Some(json!({"name": "web", "min_size": 0, "max_size": 20, "desired_capacity": size,
+async fn group(app: &Api, size: u32) -> (String, String) {
+    let lb = ok(app, "POST", "/v1/load-balancers", Some(json!({"name": "web"}))).await;
+    let group = ok(
+        app,
+        "POST",
+        "/v1/scaling-groups",
+        Some(json!({"name": "web", "min_size": 0, "max_size": 20, "desired_capacity": size,
                         "load_balancer_ids": [lb["id"]]})),
-        )
-        .await;
+    )
+    .await;
     let id = group["id"].as_str().unwrap().to_string();
     assert_eq!(group["status"], "Inactive");
     for image in ["img-old", "img-new"] {
-        app.ok("POST", "/v1/images", Some(json!({"id": image}))).await;
+        ok(app, "POST", "/v1/images", Some(json!({"id": image}))).await;
     }
-    let configuration = app
-        .ok("POST", "/v1/scaling-configurations", Some(json!({"scaling_group_id": id, "image_id": "img-old"})))
-        .await;
-    let enabled = app.ok("POST", &format!("/v1/scaling-groups/{id}/enable"), None).await;
+    let configuration =
+        ok(app, "POST", "/v1/scaling-configurations", Some(json!({"scaling_group_id": id, "image_id": "img-old"})))
+            .await;
+    let enabled = ok(app, "POST", &format!("/v1/scaling-groups/{id}/enable"), None).await;
     assert_eq!(enabled["status"], "Active");
     assert_eq!(enabled["scaling_configuration_id"], configuration["id"]);
     app.service.reconcile_all().await.unwrap();
-    let instances = app.ok("GET", &format!("/v1/instances?scaling_group_id={id}"), None).await;
+    let instances = ok(app, "GET", &format!("/v1/instances?scaling_group_id={id}"), None).await;
     assert_eq!(instances["items"].as_array().unwrap().len(), size as usize);
     (id, configuration["id"].as_str().unwrap().to_string())
 }
@@ -165,25 +140,25 @@ async fn requests_without_valid_credentials_are_refused() {
 async fn a_rolling_update_over_rest_with_wait_continue_and_a_live_stream() {
     let app = app().await;
     let (group, configuration) = group(&app, 6).await;
-    let started = app
-        .ok(
-            "POST",
-            "/v1/rolling-updates",
-            Some(json!({
-                "template_name": "ACS-ESS-RollingUpdateByReplaceSystemDiskInScalingGroup",
-                "parameters": {"invokeType": "invoke", "scalingGroupId": group, "scalingConfigurationId": configuration,
-                               "imageId": "img-new", "sourceImageId": "img-old", "batchNumber": 3,
-                               "batchPauseOption": "FirstBatchPause"},
-            })),
-        )
-        .await;
+    let started = ok(
+        &app,
+        "POST",
+        "/v1/rolling-updates",
+        Some(json!({
+            "template_name": "ACS-ESS-RollingUpdateByReplaceSystemDiskInScalingGroup",
+            "parameters": {"invokeType": "invoke", "scalingGroupId": group, "scalingConfigurationId": configuration,
+                           "imageId": "img-new", "sourceImageId": "img-old", "batchNumber": 3,
+                           "batchPauseOption": "FirstBatchPause"},
+        })),
+    )
+    .await;
     let id = started["id"].as_str().unwrap().to_string();
     assert!(id.starts_with("exec-"));
     assert_eq!(started["batch_sizes"], json!([2, 2, 2]));
     assert_eq!(started["kind"], "ImageUpdate");
 
     // Long poll: returns once the task waits at its first-batch pause.
-    let paused = app.ok("GET", &format!("/v1/rolling-updates/{id}?wait=20"), None).await;
+    let paused = ok(&app, "GET", &format!("/v1/rolling-updates/{id}?wait=20"), None).await;
     assert_eq!(paused["status"], "Waiting", "{paused}");
     assert_eq!(paused["waiting_status"], "BatchPaused");
     assert_eq!(paused["counters"]["success"], 2);
@@ -203,7 +178,7 @@ async fn a_rolling_update_over_rest_with_wait_continue_and_a_live_stream() {
         .unwrap();
     assert_eq!(stream.status(), 200);
     assert_eq!(stream.headers()["content-type"], "text/event-stream");
-    let continued = app.ok("POST", &format!("/v1/rolling-updates/{id}/continue"), None).await;
+    let continued = ok(&app, "POST", &format!("/v1/rolling-updates/{id}/continue"), None).await;
     assert_eq!(continued["status"], "Running", "{continued}");
     let text = tokio::time::timeout(Duration::from_secs(30), stream.into_body().collect())
         .await
@@ -224,11 +199,11 @@ async fn a_rolling_update_over_rest_with_wait_continue_and_a_live_stream() {
     assert!(progress.windows(2).all(|pair| pair[0] != pair[1]), "each event is a change");
     assert!(text.trim_end().ends_with(&format!("event: end\ndata: {id}")), "{text}");
 
-    let instances = app.ok("GET", &format!("/v1/rolling-updates/{id}/instances"), None).await;
+    let instances = ok(&app, "GET", &format!("/v1/rolling-updates/{id}/instances"), None).await;
     let instances = instances["items"].as_array().unwrap();
     assert_eq!(instances.len(), 6);
     assert!(instances.iter().all(|i| i["status"] == "Success" && i["started_at"].is_string()));
-    let listed = app.ok("GET", &format!("/v1/instances?scaling_group_id={group}"), None).await;
+    let listed = ok(&app, "GET", &format!("/v1/instances?scaling_group_id={group}"), None).await;
     assert!(listed["items"]
         .as_array()
         .unwrap()
@@ -236,37 +211,38 @@ async fn a_rolling_update_over_rest_with_wait_continue_and_a_live_stream() {
         .all(|i| i["image_id"] == "img-new" && i["lifecycle_state"] == "InService"));
 
     // Roll back, waiting for the end with the long poll.
-    let rollback = app.ok("POST", &format!("/v1/rolling-updates/{id}/rollback"), Some(json!({}))).await;
+    let rollback = ok(&app, "POST", &format!("/v1/rolling-updates/{id}/rollback"), Some(json!({}))).await;
     assert_eq!(rollback["invoke_type"], "rollback");
-    let done = app.ok("GET", &format!("/v1/rolling-updates/{}?wait=20", rollback["id"].as_str().unwrap()), None).await;
+    let done =
+        ok(&app, "GET", &format!("/v1/rolling-updates/{}?wait=20", rollback["id"].as_str().unwrap()), None).await;
     assert_eq!(done["status"], "Success", "{done}");
-    let listed = app.ok("GET", &format!("/v1/instances?scaling_group_id={group}"), None).await;
+    let listed = ok(&app, "GET", &format!("/v1/instances?scaling_group_id={group}"), None).await;
     assert!(listed["items"].as_array().unwrap().iter().all(|i| i["image_id"] == "img-old"));
-    let all = app.ok("GET", &format!("/v1/rolling-updates?scaling_group_id={group}"), None).await;
+    let all = ok(&app, "GET", &format!("/v1/rolling-updates?scaling_group_id={group}"), None).await;
     assert_eq!(all["items"].as_array().unwrap().len(), 2);
-    let events = app.ok("GET", &format!("/v1/events?execution_id={id}"), None).await;
+    let events = ok(&app, "GET", &format!("/v1/events?execution_id={id}"), None).await;
     assert!(events["items"].as_array().unwrap().iter().any(|e| e["kind"] == "Succeeded"), "{events}");
     // Keyword search (R15): `and` within, `or` between.
     let query = |keywords: &str| {
         let encoded = form_urlencoded::Serializer::new(String::new()).append_pair("keywords", keywords).finish();
         format!("/v1/events?{encoded}")
     };
-    let found = app.ok("GET", &query(&format!("succeeded and {id}")), None).await;
+    let found = ok(&app, "GET", &query(&format!("succeeded and {id}")), None).await;
     let found = found["items"].as_array().unwrap();
     assert!(!found.is_empty() && found.iter().all(|e| e["kind"] == "Succeeded" && e["execution_id"] == id.as_str()));
-    let either = app.ok("GET", &query("Paused or nothing-like-this"), None).await;
+    let either = ok(&app, "GET", &query("Paused or nothing-like-this"), None).await;
     assert!(!either["items"].as_array().unwrap().is_empty());
     assert!(either["items"].as_array().unwrap().iter().all(|e| e["kind"] == "Paused"), "{either}");
     // A group's events, with or without keywords.
-    let of_group = app.ok("GET", &format!("/v1/events?scaling_group_id={group}&keywords=succeeded"), None).await;
+    let of_group = ok(&app, "GET", &format!("/v1/events?scaling_group_id={group}&keywords=succeeded"), None).await;
     let of_group = of_group["items"].as_array().unwrap();
     assert_eq!(of_group.len(), 2, "the update's success and the rollback's: {of_group:?}");
     assert!(of_group.iter().all(|e| e["scaling_group_id"] == group.as_str() && e["kind"] == "Succeeded"));
     let other =
-        app.ok("POST", "/v1/scaling-groups", Some(json!({"name": "other", "min_size": 0, "max_size": 1}))).await;
-    let none = app.ok("GET", &format!("/v1/events?scaling_group_id={}", other["id"].as_str().unwrap()), None).await;
+        ok(&app, "POST", "/v1/scaling-groups", Some(json!({"name": "other", "min_size": 0, "max_size": 1}))).await;
+    let none = ok(&app, "GET", &format!("/v1/events?scaling_group_id={}", other["id"].as_str().unwrap()), None).await;
     assert_eq!(none["items"], json!([]), "another group has none");
-    let (status, error) = app.call("GET", &query("succeeded and"), None).await;
+    let (status, error) = call(&app, "GET", &query("succeeded and"), None).await;
     assert_eq!((status, error["Code"].as_str()), (400, Some("InvalidParameter")), "{error}");
     let mut params = vec![
         ("Action".to_string(), "DescribeEvents".to_string()),
@@ -384,10 +360,10 @@ async fn bad_input_is_refused_with_a_code_and_changes_nothing() {
     let before = (
         app.service.groups(&[], None).await.unwrap(),
         app.service.load_balancers().await.unwrap(),
-        app.ok("GET", "/v1/rolling-updates", None).await,
+        ok(&app, "GET", "/v1/rolling-updates", None).await,
     );
     for (method, path, body, status, code) in cases {
-        let (got, error) = app.call(method, &path, body.clone()).await;
+        let (got, error) = call(&app, method, &path, body.clone()).await;
         assert_eq!(got, status, "{method} {path} {body:?}: {error}");
         assert!(
             error["Code"].as_str().is_some_and(|c| !c.is_empty() && (code.is_empty() || c == code)),
@@ -406,7 +382,7 @@ async fn bad_input_is_refused_with_a_code_and_changes_nothing() {
     let after = (
         app.service.groups(&[], None).await.unwrap(),
         app.service.load_balancers().await.unwrap(),
-        app.ok("GET", "/v1/rolling-updates", None).await,
+        ok(&app, "GET", "/v1/rolling-updates", None).await,
     );
     assert_eq!(before, after, "refused requests changed something");
 }
@@ -505,48 +481,49 @@ async fn each_access_key_is_throttled_beyond_its_rate() {
 async fn launch_templates_over_rest_and_rpc() {
     let app = app().await;
     for image in ["img-old", "img-new"] {
-        app.ok("POST", "/v1/images", Some(json!({"id": image}))).await;
+        ok(&app, "POST", "/v1/images", Some(json!({"id": image}))).await;
     }
     let template =
-        app.ok("POST", "/v1/launch-templates", Some(json!({"name": "web", "version": {"image_id": "img-old"}}))).await;
+        ok(&app, "POST", "/v1/launch-templates", Some(json!({"name": "web", "version": {"image_id": "img-old"}})))
+            .await;
     let id = template["id"].as_str().unwrap().to_string();
     assert!(id.starts_with("lt-"), "{template}");
     assert_eq!((template["default_version"].as_u64(), template["latest_version"].as_u64()), (Some(1), Some(1)));
-    let group = app
-        .ok(
-            "POST",
-            "/v1/scaling-groups",
-            Some(json!({"name": "web", "min_size": 0, "max_size": 4, "desired_capacity": 2, "launch_template_id": id})),
-        )
-        .await;
+    let group = ok(
+        &app,
+        "POST",
+        "/v1/scaling-groups",
+        Some(json!({"name": "web", "min_size": 0, "max_size": 4, "desired_capacity": 2, "launch_template_id": id})),
+    )
+    .await;
     assert_eq!(group["launch_template_version"], "Default");
     let group_id = group["id"].as_str().unwrap().to_string();
-    app.ok("POST", &format!("/v1/scaling-groups/{group_id}/enable"), None).await;
+    ok(&app, "POST", &format!("/v1/scaling-groups/{group_id}/enable"), None).await;
     app.service.reconcile_all().await.unwrap();
-    let started = app
-        .ok(
-            "POST",
-            "/v1/rolling-updates",
-            Some(json!({"template_name": "ACS-ESS-RollingUpdateByReplaceSystemDiskInScalingGroup",
+    let started = ok(
+        &app,
+        "POST",
+        "/v1/rolling-updates",
+        Some(json!({"template_name": "ACS-ESS-RollingUpdateByReplaceSystemDiskInScalingGroup",
                         "parameters": {"invokeType": "invoke", "scalingGroupId": group_id, "imageId": "img-new"}})),
-        )
-        .await;
-    let done = app.ok("GET", &format!("/v1/rolling-updates/{}?wait=20", started["id"].as_str().unwrap()), None).await;
+    )
+    .await;
+    let done = ok(&app, "GET", &format!("/v1/rolling-updates/{}?wait=20", started["id"].as_str().unwrap()), None).await;
     assert_eq!(done["status"], "Success", "{done}");
-    let versions = app.ok("GET", &format!("/v1/launch-templates/{id}/versions"), None).await;
+    let versions = ok(&app, "GET", &format!("/v1/launch-templates/{id}/versions"), None).await;
     assert_eq!(versions["items"].as_array().unwrap().len(), 1);
     assert_eq!(versions["items"][0]["image_id"], "img-old", "a rolling update leaves the template alone");
 
-    let second = app
-        .ok(
-            "POST",
-            &format!("/v1/launch-templates/{id}/versions"),
-            Some(json!({"image_id": "img-new", "make_default": true})),
-        )
-        .await;
+    let second = ok(
+        &app,
+        "POST",
+        &format!("/v1/launch-templates/{id}/versions"),
+        Some(json!({"image_id": "img-new", "make_default": true})),
+    )
+    .await;
     assert_eq!(second["version"], 2);
     let (status, error) =
-        app.call("PATCH", &format!("/v1/launch-templates/{id}"), Some(json!({"default_version": 9}))).await;
+        call(&app, "PATCH", &format!("/v1/launch-templates/{id}"), Some(json!({"default_version": 9}))).await;
     assert_eq!((status, error["Code"].as_str()), (404, Some("InvalidLaunchTemplateVersion.NotFound")), "{error}");
 
     // ECS's own actions see the same templates.
@@ -593,7 +570,7 @@ async fn rest_calls_are_authorized_by_policy_and_audited() {
     };
     let (status, listed) = send(&app.router, call("GET", "/v1/scaling-groups", None)).await;
     assert_eq!(status, 200, "{listed}");
-    let before = app.ok("GET", "/v1/rolling-updates", None).await;
+    let before = ok(&app, "GET", "/v1/rolling-updates", None).await;
     let start = json!({"template_name": "ACS-ESS-RollingUpdateByRunCommandInScalingGroup",
                        "parameters": {"invokeType": "invoke", "scalingGroupId": group, "invokeScript": "uptime"}});
     let (status, denied) = send(&app.router, call("POST", "/v1/rolling-updates", Some(start))).await;
@@ -601,7 +578,7 @@ async fn rest_calls_are_authorized_by_policy_and_audited() {
     assert!(denied["Message"].as_str().unwrap().contains("oos:StartExecution"), "{denied}");
     let (status, denied) = send(&app.router, call("DELETE", &format!("/v1/scaling-groups/{group}"), None)).await;
     assert_eq!((status, denied["Code"].as_str()), (403, Some("Forbidden.RAM")), "{denied}");
-    assert_eq!(app.ok("GET", "/v1/rolling-updates", None).await, before, "a denied call changes nothing");
+    assert_eq!(ok(&app, "GET", "/v1/rolling-updates", None).await, before, "a denied call changes nothing");
     assert_eq!(app.service.groups(&[], None).await.unwrap().len(), 1);
     let (status, _) = send(&app.router, call("POST", "/v1/tokens", None)).await;
     assert_eq!(status, 200, "any caller may make a token from its own key");
@@ -623,34 +600,34 @@ async fn rest_calls_are_authorized_by_policy_and_audited() {
 #[tokio::test]
 async fn users_keys_policies_and_the_audit_log_over_rest() {
     let app = app().await;
-    let user = app.ok("POST", "/v1/users", Some(json!({"name": "deployer", "display_name": "CI"}))).await;
+    let user = ok(&app, "POST", "/v1/users", Some(json!({"name": "deployer", "display_name": "CI"}))).await;
     assert_eq!(user["name"], "deployer");
-    let key = app.ok("POST", "/v1/users/deployer/keys", None).await;
+    let key = ok(&app, "POST", "/v1/users/deployer/keys", None).await;
     let (key_id, secret) = (key["id"].as_str().unwrap().to_string(), key["secret"].as_str().unwrap().to_string());
     assert!(secret.len() >= 30, "the secret is shown once, at creation");
-    let keys = app.ok("GET", "/v1/users/deployer/keys", None).await;
+    let keys = ok(&app, "GET", "/v1/users/deployer/keys", None).await;
     assert_eq!(keys["items"][0]["id"], key_id.as_str());
     assert!(keys["items"][0].get("secret").is_none(), "never listed: {keys}");
 
-    let policy = app
-        .ok(
-            "POST",
-            "/v1/policies",
-            Some(json!({"name": "rolling-only", "document": {"Version": "1", "Statement": [
+    let policy = ok(
+        &app,
+        "POST",
+        "/v1/policies",
+        Some(json!({"name": "rolling-only", "document": {"Version": "1", "Statement": [
                 {"Effect": "Allow", "Action": ["oos:*", "ess:Describe*"], "Resource": "*"}]}})),
-        )
-        .await;
+    )
+    .await;
     assert_eq!(policy["policy_type"], "Custom");
     let (status, error) =
-        app.call("POST", "/v1/policies", Some(json!({"name": "bad", "document": {"Statement": "nope"}}))).await;
+        call(&app, "POST", "/v1/policies", Some(json!({"name": "bad", "document": {"Statement": "nope"}}))).await;
     assert_eq!((status, error["Code"].as_str()), (400, Some("MalformedPolicyDocument")), "{error}");
-    let attached = app
-        .ok(
-            "POST",
-            "/v1/users/deployer/policies",
-            Some(json!({"policy_type": "Custom", "policy_name": "rolling-only"})),
-        )
-        .await;
+    let attached = ok(
+        &app,
+        "POST",
+        "/v1/users/deployer/policies",
+        Some(json!({"policy_type": "Custom", "policy_name": "rolling-only"})),
+    )
+    .await;
     assert_eq!(attached["items"][0]["name"], "rolling-only");
 
     let token = make_token(&key_id, &secret, chrono::Utc::now().timestamp() + 600);
@@ -665,26 +642,26 @@ async fn users_keys_policies_and_the_audit_log_over_rest() {
     assert_eq!(send(&app.router, as_deployer("GET", "/v1/rolling-updates")).await.0, 200);
     let (status, denied) = send(&app.router, as_deployer("POST", "/v1/users/deployer/keys")).await;
     assert_eq!((status, denied["Code"].as_str()), (403, Some("Forbidden.RAM")), "{denied}");
-    assert_eq!(app.ok("GET", "/v1/users/deployer/keys", None).await["items"].as_array().unwrap().len(), 1);
+    assert_eq!(ok(&app, "GET", "/v1/users/deployer/keys", None).await["items"].as_array().unwrap().len(), 1);
 
     // Disabling the key revokes its tokens.
     let disabled =
-        app.ok("PATCH", &format!("/v1/users/deployer/keys/{key_id}"), Some(json!({"status": "Inactive"}))).await;
+        ok(&app, "PATCH", &format!("/v1/users/deployer/keys/{key_id}"), Some(json!({"status": "Inactive"}))).await;
     assert_eq!(disabled["status"], "Inactive");
     assert_eq!(send(&app.router, as_deployer("GET", "/v1/rolling-updates")).await.0, 401);
 
-    let events = app.ok("GET", "/v1/audit-events?user_name=deployer", None).await;
+    let events = ok(&app, "GET", "/v1/audit-events?user_name=deployer", None).await;
     let events = events["items"].as_array().unwrap();
     assert!(events.iter().any(|e| e["action"] == "oos:ListExecutions" && e["result_code"] == "Success"), "{events:?}");
     assert!(events.iter().any(|e| e["action"] == "ram:CreateAccessKey" && e["result_code"] == "Forbidden.RAM"));
-    let denied_only = app.ok("GET", "/v1/audit-events?result_code=Forbidden.RAM", None).await;
+    let denied_only = ok(&app, "GET", "/v1/audit-events?result_code=Forbidden.RAM", None).await;
     assert!(denied_only["items"].as_array().unwrap().iter().all(|e| e["result_code"] == "Forbidden.RAM"));
 
-    let detached = app.ok("DELETE", "/v1/users/deployer/policies/Custom/rolling-only", None).await;
+    let detached = ok(&app, "DELETE", "/v1/users/deployer/policies/Custom/rolling-only", None).await;
     assert_eq!(detached["items"], json!([]));
-    app.ok("DELETE", &format!("/v1/users/deployer/keys/{key_id}"), None).await;
-    app.ok("DELETE", "/v1/users/deployer", None).await;
-    let (status, gone) = app.call("GET", "/v1/users/deployer", None).await;
+    ok(&app, "DELETE", &format!("/v1/users/deployer/keys/{key_id}"), None).await;
+    ok(&app, "DELETE", "/v1/users/deployer", None).await;
+    let (status, gone) = call(&app, "GET", "/v1/users/deployer", None).await;
     assert_eq!((status, gone["Code"].as_str()), (404, Some("EntityNotExist.User")), "{gone}");
 }
 
@@ -692,19 +669,19 @@ async fn users_keys_policies_and_the_audit_log_over_rest() {
 async fn post_images_with_an_instance_id_makes_the_image_from_that_instance() {
     let app = app().await;
     let (group, _) = group(&app, 1).await;
-    let instances = app.ok("GET", &format!("/v1/instances?scaling_group_id={group}"), None).await;
+    let instances = ok(&app, "GET", &format!("/v1/instances?scaling_group_id={group}"), None).await;
     let instance = instances["items"][0]["id"].as_str().expect("instance id").to_string();
-    let made = app.ok("POST", "/v1/images", Some(json!({"instance_id": instance, "name": "golden"}))).await;
+    let made = ok(&app, "POST", "/v1/images", Some(json!({"instance_id": instance, "name": "golden"}))).await;
     assert_eq!((made["name"].as_str(), made["kind"].as_str()), (Some("golden"), Some("custom")), "{made}");
-    let listed = app.ok("GET", "/v1/images", None).await;
+    let listed = ok(&app, "GET", "/v1/images", None).await;
     assert!(listed["items"].as_array().unwrap().iter().any(|image| image["id"] == made["id"]), "{listed}");
-    let unnamed = app.ok("POST", "/v1/images", Some(json!({"instance_id": instance}))).await;
+    let unnamed = ok(&app, "POST", "/v1/images", Some(json!({"instance_id": instance}))).await;
     assert!(unnamed["name"].as_str().is_some_and(|name| name.starts_with(&format!("from_{instance}_at_"))));
 
     for body in
         [json!({}), json!({"id": "x", "instance_id": instance}), json!({"instance_id": instance, "os": "linux"})]
     {
-        let (status, answer) = app.call("POST", "/v1/images", Some(body.clone())).await;
+        let (status, answer) = call(&app, "POST", "/v1/images", Some(body.clone())).await;
         assert_eq!((status, answer["Code"].as_str()), (400, Some("InvalidParameter")), "{body}: {answer}");
     }
 }
@@ -713,13 +690,13 @@ async fn post_images_with_an_instance_id_makes_the_image_from_that_instance() {
 async fn backend_server_weights_are_set_over_rest_for_in_service_instances_only() {
     let app = app().await;
     let (group, _) = group(&app, 2).await;
-    let lb = app.ok("GET", "/v1/load-balancers", None).await["items"][0]["id"].as_str().unwrap().to_string();
-    let instances = app.ok("GET", &format!("/v1/instances?scaling_group_id={group}"), None).await;
+    let lb = ok(&app, "GET", "/v1/load-balancers", None).await["items"][0]["id"].as_str().unwrap().to_string();
+    let instances = ok(&app, "GET", &format!("/v1/instances?scaling_group_id={group}"), None).await;
     let ids: Vec<String> =
         instances["items"].as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap().to_string()).collect();
     let path = format!("/v1/load-balancers/{lb}/backend-servers");
     let set = json!({"backend_servers": [{"instance_id": ids[0], "weight": 37}]});
-    assert_eq!(app.ok("PUT", &path, Some(set.clone())).await, set);
+    assert_eq!(ok(&app, "PUT", &path, Some(set.clone())).await, set);
     let weight = |id: &str| {
         let id = rollscale_core::ids::InstanceId::parse(id).unwrap();
         let service = app.service.clone();
@@ -728,7 +705,8 @@ async fn backend_server_weights_are_set_over_rest_for_in_service_instances_only(
     assert_eq!(weight(&ids[0]).await, 37);
 
     // A Standby instance keeps the weight it will get back; bad bodies change nothing.
-    app.ok(
+    ok(
+        &app,
         "POST",
         &format!("/v1/scaling-groups/{group}/standby"),
         Some(json!({"action": "enter", "instance_ids": [ids[1]]})),
@@ -741,10 +719,10 @@ async fn backend_server_weights_are_set_over_rest_for_in_service_instances_only(
         (json!({"backend_servers": []}), 400, "MissingParameter"),
     ];
     for (body, status, code) in cases {
-        let (got, answer) = app.call("PUT", &path, Some(body.clone())).await;
+        let (got, answer) = call(&app, "PUT", &path, Some(body.clone())).await;
         assert_eq!((got, answer["Code"].as_str()), (status, Some(code)), "{body}: {answer}");
     }
-    let (got, answer) = app.call("PUT", "/v1/load-balancers/lb-nope/backend-servers", Some(set)).await;
+    let (got, answer) = call(&app, "PUT", "/v1/load-balancers/lb-nope/backend-servers", Some(set)).await;
     assert_eq!((got, answer["Code"].as_str()), (404, Some("InvalidLoadBalancerId.NotFound")), "{answer}");
     assert_eq!((weight(&ids[0]).await, weight(&ids[1]).await), (37, 0));
 }
@@ -752,35 +730,35 @@ async fn backend_server_weights_are_set_over_rest_for_in_service_instances_only(
 #[tokio::test]
 async fn groups_take_health_check_types_and_instances_show_what_was_observed() {
     let app = app().await;
-    let created = app
-        .ok(
-            "POST",
-            "/v1/scaling-groups",
-            Some(json!({"name": "checked", "min_size": 0, "max_size": 2,
+    let created = ok(
+        &app,
+        "POST",
+        "/v1/scaling-groups",
+        Some(json!({"name": "checked", "min_size": 0, "max_size": 2,
                         "health_check_types": ["ECS", "LOADBALANCER"], "health_check_grace_period_s": 90})),
-        )
-        .await;
+    )
+    .await;
     assert_eq!(created["health_check_types"], json!(["ECS", "LOAD_BALANCER"]), "{created}");
     assert_eq!(created["health_check_grace_period_s"], 90);
     let id = created["id"].as_str().unwrap().to_string();
     let plain =
-        app.ok("POST", "/v1/scaling-groups", Some(json!({"name": "plain", "min_size": 0, "max_size": 2}))).await;
+        ok(&app, "POST", "/v1/scaling-groups", Some(json!({"name": "plain", "min_size": 0, "max_size": 2}))).await;
     assert_eq!(
         (plain["health_check_types"].clone(), plain["health_check_grace_period_s"].clone()),
         (json!(["ECS"]), json!(0))
     );
     let path = format!("/v1/scaling-groups/{id}");
-    let patched = app.ok("PATCH", &path, Some(json!({"health_check_types": ["NONE"]}))).await;
+    let patched = ok(&app, "PATCH", &path, Some(json!({"health_check_types": ["NONE"]}))).await;
     assert_eq!(
         (patched["health_check_types"].clone(), patched["health_check_grace_period_s"].clone()),
         (json!(["NONE"]), json!(90))
     );
-    let patched = app.ok("PATCH", &path, Some(json!({"max_size": 3, "health_check_grace_period_s": 0}))).await;
+    let patched = ok(&app, "PATCH", &path, Some(json!({"max_size": 3, "health_check_grace_period_s": 0}))).await;
     assert_eq!(
         (patched["health_check_types"].clone(), patched["health_check_grace_period_s"].clone()),
         (json!(["NONE"]), json!(0))
     );
-    assert_eq!(app.ok("GET", &path, None).await, patched);
+    assert_eq!(ok(&app, "GET", &path, None).await, patched);
 
     // An instance the health checker saw stopped and on another image.
     let (group, _) = group(&app, 2).await;
@@ -801,7 +779,7 @@ async fn groups_take_health_check_types_and_instances_show_what_was_observed() {
     });
     app.service.engine.store.instance_update(&seen, stored.generation).await.unwrap();
     app.service.engine.store.instances_observed(&[&seen.id], 1_700_000_005_000).await.unwrap();
-    let view = app.ok("GET", &format!("/v1/instances/{}", seen.id), None).await;
+    let view = ok(&app, "GET", &format!("/v1/instances/{}", seen.id), None).await;
     assert_eq!((view["health_status"].as_str(), view["image_id"].as_str()), (Some("Unhealthy"), Some("img-old")));
     assert_eq!(view["observed_at"], "2023-11-14T22:13:25Z", "{view}");
     assert_eq!(
@@ -811,7 +789,7 @@ async fn groups_take_health_check_types_and_instances_show_what_was_observed() {
                "drift": ["image: recorded img-old, runs img-elsewhere"], "since": "2023-11-14T22:13:20Z"}),
         "{view}"
     );
-    let listed = app.ok("GET", &format!("/v1/instances?scaling_group_id={group}"), None).await;
+    let listed = ok(&app, "GET", &format!("/v1/instances?scaling_group_id={group}"), None).await;
     let unseen = listed["items"].as_array().unwrap().iter().find(|i| i["id"] == instances[1].id.as_str()).unwrap();
     assert!(unseen["observed_at"].is_null() && unseen["observed"].is_null(), "never looked at: {unseen}");
 }

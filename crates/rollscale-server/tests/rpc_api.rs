@@ -1,16 +1,15 @@
 //! The RPC API through the real router: every captured SDK request authenticates, a replay is
 //! refused, errors have the SDKs' shape, and responses follow each version's shape.
 
-mod common;
-
 use axum::body::Body;
 use axum::http::Request;
 use http_body_util::BodyExt;
 use rollscale_core::domain::{AccessKey, AccessKeyStatus};
-use rollscale_engine::service::{NewConfiguration, NewGroup};
+use rollscale_engine::service::NewGroup;
 use rollscale_engine::Service;
-use rollscale_server::rpc::sign;
 use rollscale_server::{router, AuthConfig};
+use rollscale_test_support::engine::{configuration, create_group, enabled_group};
+use rollscale_test_support::server;
 use serde_json::Value;
 use std::time::Duration;
 use tower::ServiceExt;
@@ -19,7 +18,7 @@ const KEY_ID: &str = "LTAIdummyAccessKeyId";
 const SECRET: &str = "dummySecret";
 
 async fn app(max_skew: Duration) -> (axum::Router, Service, tempfile::TempDir) {
-    let (service, dir) = common::service(KEY_ID, SECRET, 0).await;
+    let (service, dir) = server::service(KEY_ID, SECRET, 0).await;
     (router(service.clone(), AuthConfig { max_skew, ..AuthConfig::default() }), service, dir)
 }
 
@@ -115,20 +114,9 @@ fn signed(version: &str, action: &str, extra: Vec<(&str, String)>, secret: &str)
 }
 
 fn signed_by(key_id: &str, version: &str, action: &str, extra: Vec<(&str, String)>, secret: &str) -> Request<Body> {
-    let mut params: Vec<(String, String)> =
-        vec![("Action".into(), action.into()), ("Version".into(), version.into()), ("RegionId".into(), "local".into())];
-    params.extend(extra.into_iter().map(|(k, v)| (k.to_string(), v)));
-    sign::sign_v1_params(
-        "POST",
-        &mut params,
-        key_id,
-        secret,
-        &sign::format_timestamp(chrono::Utc::now()),
-        &sign::random_nonce(),
-    );
-    let query: Vec<String> =
-        params.iter().map(|(k, v)| format!("{}={}", sign::percent_encode(k), sign::percent_encode(v))).collect();
-    Request::builder().method("POST").uri(format!("/?{}", query.join("&"))).body(Body::empty()).unwrap()
+    let mut params: Vec<(&str, &str)> = vec![("RegionId", "local")];
+    params.extend(extra.iter().map(|(k, v)| (*k, v.as_str())));
+    server::rpc_request(key_id, secret, version, action, &params)
 }
 
 #[tokio::test]
@@ -136,19 +124,8 @@ async fn start_list_and_shapes_follow_the_wire_types() {
     let (app, service, _dir) = app(Duration::from_secs(900)).await;
     service.create_image("old", None, None).await.unwrap();
     service.create_image("new", None, None).await.unwrap();
-    let group = service
-        .create_group(NewGroup { name: "g".into(), max_size: 4, desired_capacity: Some(2), ..NewGroup::default() })
-        .await
-        .unwrap();
-    service
-        .create_configuration(NewConfiguration {
-            group_id: group.id.to_string(),
-            image_id: "old".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let group = service.enable_group(group.id.as_str(), None).await.unwrap();
+    let new = NewGroup { name: "g".into(), max_size: 4, desired_capacity: Some(2), ..NewGroup::default() };
+    let (group, _) = enabled_group(&service, new, configuration("old")).await;
     service.reconcile_group(&group).await.unwrap();
 
     let parameters =
@@ -224,19 +201,8 @@ async fn start_list_and_shapes_follow_the_wire_types() {
 async fn active_group(service: &Service, size: u32) -> String {
     service.create_image("old", None, None).await.unwrap();
     service.create_image("new", None, None).await.unwrap();
-    let group = service
-        .create_group(NewGroup { name: "g".into(), max_size: 4, desired_capacity: Some(size), ..NewGroup::default() })
-        .await
-        .unwrap();
-    service
-        .create_configuration(NewConfiguration {
-            group_id: group.id.to_string(),
-            image_id: "old".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let group = service.enable_group(group.id.as_str(), None).await.unwrap();
+    let new = NewGroup { name: "g".into(), max_size: 4, desired_capacity: Some(size), ..NewGroup::default() };
+    let (group, _) = enabled_group(service, new, configuration("old")).await;
     service.reconcile_group(&group).await.unwrap();
     group.id.to_string()
 }
@@ -389,16 +355,11 @@ async fn create_image_with_an_instance_id_makes_the_image_from_that_instance() {
 async fn capacity_changes_answer_before_new_instances_are_brought_up() {
     use rollscale_core::domain::{ActivityStatus, LifecycleState};
     let fleet = rollscale_fleet::sim::SimFleet::new(rollscale_fleet::sim::SimConfig::default());
-    let (service, _dir) = common::service_over(KEY_ID, SECRET, fleet.clone()).await;
+    let (service, _dir) = server::service_over(KEY_ID, SECRET, fleet.clone()).await;
     let app = router(service.clone(), AuthConfig::default());
     service.create_image("img", None, None).await.unwrap();
-    let group = service
-        .create_group(NewGroup { name: "g".into(), max_size: 4, desired_capacity: Some(1), ..NewGroup::default() })
-        .await
-        .unwrap();
-    let configuration =
-        NewConfiguration { group_id: group.id.to_string(), image_id: "img".into(), ..Default::default() };
-    service.create_configuration(configuration).await.unwrap();
+    let new = NewGroup { name: "g".into(), max_size: 4, desired_capacity: Some(1), ..NewGroup::default() };
+    let (group, _) = create_group(&service, new, configuration("img")).await;
     fleet.set_unhealthy_image("img", true);
     let gid = group.id.to_string();
     // Settles (panics) as soon as the store has a new instance: one being brought up.
@@ -659,12 +620,12 @@ async fn events_without_an_execution_show_none_in_every_rendering() {
     // REST: null, as every absent value of the REST API.
     let token = rollscale_server::rest::auth::make_token(KEY_ID, SECRET, chrono::Utc::now().timestamp() + 600);
     let path = format!("/v1/events?scaling_group_id={group}");
-    let (status, body) = common::send(&app, common::rest_request(&token, "get", &path, None)).await;
+    let (status, body) = server::send(&app, server::rest_request(&token, "get", &path, None)).await;
     assert_eq!(status, 200, "{body}");
     let found = body["items"].as_array().unwrap().iter().find(|e| e["kind"] == "InstanceUnhealthy").unwrap();
     assert!(found["execution_id"].is_null(), "{found}");
     let (status, body) =
-        common::send(&app, common::rest_request(&token, "get", "/v1/alert-rules/health/deliveries", None)).await;
+        server::send(&app, server::rest_request(&token, "get", "/v1/alert-rules/health/deliveries", None)).await;
     assert_eq!(status, 200, "{body}");
     assert!(body["items"][0]["event"]["execution_id"].is_null(), "{body}");
 }

@@ -4,72 +4,32 @@
 //! execution at a time and `Reject` cancels; ECS `DescribeRegions` names rollscale's region.
 //! A refused request changes nothing.
 
-mod common;
-
-use common::{rest_request, rpc_request, send};
-use rollscale_engine::service::{NewConfiguration, NewGroup};
+use rollscale_engine::service::NewGroup;
 use rollscale_engine::Service;
-use rollscale_server::rest::auth::make_token;
 use rollscale_server::{operations, router, AuthConfig};
+use rollscale_test_support::engine::{configuration, enabled_group, wait_for_task};
+use rollscale_test_support::server::{rest_request, rpc_request, send, Api};
 use serde_json::{json, Value};
-use std::time::Duration;
 
 const KEY: &str = "LTAIvalidation0000000";
 const SECRET: &str = "validationSecret";
 
-struct App {
-    router: axum::Router,
-    service: Service,
-    _dir: tempfile::TempDir,
+async fn app() -> Api {
+    Api::new(KEY, SECRET).await
 }
 
-async fn app() -> App {
-    let (service, dir) = common::service(KEY, SECRET, 0).await;
-    App { router: router(service.clone(), AuthConfig::default()), service, _dir: dir }
+/// A group of `size` InService instances on image "img".
+async fn group(app: &Api, size: u32) -> String {
+    app.service.create_image("img", None, None).await.ok();
+    let new = NewGroup { name: "g".into(), max_size: 8, desired_capacity: Some(size), ..NewGroup::default() };
+    let (group, _) = enabled_group(&app.service, new, configuration("img")).await;
+    app.service.reconcile_group(&group).await.unwrap();
+    group.id.to_string()
 }
 
-impl App {
-    async fn rpc(&self, version: &str, action: &str, params: &[(&str, &str)]) -> (u16, Value) {
-        send(&self.router, rpc_request(KEY, SECRET, version, action, params)).await
-    }
-
-    /// A group of `size` InService instances on image "img".
-    async fn group(&self, size: u32) -> String {
-        self.service.create_image("img", None, None).await.ok();
-        let group = self
-            .service
-            .create_group(NewGroup {
-                name: "g".into(),
-                max_size: 8,
-                desired_capacity: Some(size),
-                ..NewGroup::default()
-            })
-            .await
-            .unwrap();
-        self.service
-            .create_configuration(NewConfiguration {
-                group_id: group.id.to_string(),
-                image_id: "img".into(),
-                ..NewConfiguration::default()
-            })
-            .await
-            .unwrap();
-        let group = self.service.enable_group(group.id.as_str(), None).await.unwrap();
-        self.service.reconcile_group(&group).await.unwrap();
-        group.id.to_string()
-    }
-
-    /// Polls until the task's status is `status` (or fails after a generous deadline).
-    async fn wait_for(&self, id: &str, status: &str) -> rollscale_core::task::TaskState {
-        for _ in 0..1000 {
-            let (task, _) = self.service.task(id).await.unwrap();
-            if task.status.as_str() == status {
-                return task;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        panic!("the task {id} did not become {status}");
-    }
+/// Waits until the task's status is `status` (or fails after a generous deadline).
+async fn wait_for(app: &Api, id: &str, status: &str) -> rollscale_core::task::TaskState {
+    wait_for_task(&app.service, id, status, |task, _| task.status.as_str() == status).await.0
 }
 
 fn refused(answer: &(u16, Value), code: &str, names: &str) {
@@ -81,7 +41,7 @@ fn refused(answer: &(u16, Value), code: &str, names: &str) {
 #[tokio::test]
 async fn every_action_refuses_a_parameter_it_does_not_take_and_changes_nothing() {
     let app = app().await;
-    let group = app.group(2).await;
+    let group = group(&app, 2).await;
     let before = app.service.groups(&[], None).await.unwrap();
     // The audit's example: a typo is refused, not ignored.
     let answer = app.rpc("2014-08-28", "ModifyScalingGroup", &[("ScalingGroupId", &group), ("MaxSzie", "5")]).await;
@@ -141,7 +101,7 @@ async fn every_action_refuses_a_parameter_it_does_not_take_and_changes_nothing()
 #[tokio::test]
 async fn missing_and_malformed_parameters_and_unknown_filter_values_have_their_codes() {
     let app = app().await;
-    let group = app.group(2).await;
+    let group = group(&app, 2).await;
     let parameters = json!({"invokeType": "invoke", "scalingGroupId": group, "invokeScript": "echo",
                             "batchPauseOption": "FirstBatchPause", "batchNumber": 2});
     let task = app
@@ -150,7 +110,7 @@ async fn missing_and_malformed_parameters_and_unknown_filter_values_have_their_c
         .await
         .unwrap();
     let execution = task.id.to_string();
-    app.wait_for(&execution, "Waiting").await;
+    wait_for(&app, &execution, "Waiting").await;
     let snapshot = || async {
         let groups = app.service.groups(&[], None).await.unwrap();
         let instances = app.service.instances(None, &[], None).await.unwrap();
@@ -224,9 +184,9 @@ async fn missing_and_malformed_parameters_and_unknown_filter_values_have_their_c
         assert!(answer.1["Message"].as_str().is_some_and(|m| m.contains(names)), "{action}: {}", answer.1);
     }
     // The same filter over REST: its value is checked by the service both APIs use.
-    let token = make_token(KEY, SECRET, chrono::Utc::now().timestamp() + 600);
+    let token = &app.token;
     for path in ["/v1/instances?lifecycle_state=Sleeping", "/v1/rolling-updates?status=Sleeping"] {
-        let answer = send(&app.router, rest_request(&token, "get", path, None)).await;
+        let answer = send(&app.router, rest_request(token, "get", path, None)).await;
         assert_eq!((answer.0, answer.1["Code"].as_str()), (400, Some("InvalidParameter")), "{path}: {}", answer.1);
     }
     let (status, body) = app.rpc("2014-08-28", "DescribeScalingInstances", &[("LifecycleState", "InService")]).await;
@@ -237,7 +197,7 @@ async fn missing_and_malformed_parameters_and_unknown_filter_values_have_their_c
 #[tokio::test]
 async fn notify_execution_decides_one_task_execution_at_a_time_and_reject_cancels() {
     let app = app().await;
-    let group = app.group(4).await;
+    let group = group(&app, 4).await;
     let parameters = json!({"invokeType": "invoke", "scalingGroupId": group, "invokeScript": "echo",
                             "batchPauseOption": "FirstBatchPause", "batchNumber": 2});
     let task = app
@@ -246,7 +206,7 @@ async fn notify_execution_decides_one_task_execution_at_a_time_and_reject_cancel
         .await
         .unwrap();
     let id = task.id.to_string();
-    app.wait_for(&id, "Waiting").await;
+    wait_for(&app, &id, "Waiting").await;
     let (_, works) = app.service.task(&id).await.unwrap();
     let queued: Vec<String> = works
         .iter()
@@ -307,7 +267,7 @@ async fn notify_execution_decides_one_task_execution_at_a_time_and_reject_cancel
     let (status, body) =
         app.rpc("2019-06-01", "NotifyExecution", &[("ExecutionId", &id), ("NotifyType", "Reject")]).await;
     assert_eq!(status, 200, "{body}");
-    let cancelled = app.wait_for(&id, "Cancelled").await;
+    let cancelled = wait_for(&app, &id, "Cancelled").await;
     assert!(cancelled.status.is_final());
     let (status, body) =
         app.rpc("2019-06-01", "NotifyExecution", &[("ExecutionId", &id), ("NotifyType", "Reject")]).await;
@@ -337,7 +297,7 @@ async fn describe_regions_answers_rollscales_region_in_ecs_shape() {
 #[tokio::test]
 async fn bad_health_check_types_and_grace_periods_are_refused_and_change_nothing() {
     let app = app().await;
-    let group = app.group(1).await;
+    let group = group(&app, 1).await;
     let (status, body) = app
         .rpc(
             "2014-08-28",
@@ -395,7 +355,7 @@ async fn bad_health_check_types_and_grace_periods_are_refused_and_change_nothing
         }
     }
     // The same over REST.
-    let token = make_token(KEY, SECRET, chrono::Utc::now().timestamp() + 600);
+    let token = &app.token;
     let bodies = [
         (json!({"health_check_types": ["HTTP"]}), "InvalidParameter.HealthCheckType"),
         (json!({"health_check_types": []}), "InvalidParameter.HealthCheckType"),
@@ -413,7 +373,7 @@ async fn bad_health_check_types_and_grace_periods_are_refused_and_change_nothing
         }
         let path = format!("/v1/scaling-groups/{group}");
         for (method, path, body) in [("post", "/v1/scaling-groups", create), ("patch", path.as_str(), patch)] {
-            let (status, answer) = send(&app.router, rest_request(&token, method, path, Some(&body))).await;
+            let (status, answer) = send(&app.router, rest_request(token, method, path, Some(&body))).await;
             assert_eq!((status, answer["Code"].as_str()), (400, Some(code)), "{method} {path} {body}: {answer}");
         }
     }
@@ -423,7 +383,7 @@ async fn bad_health_check_types_and_grace_periods_are_refused_and_change_nothing
 #[tokio::test]
 async fn inject_fault_refuses_an_unknown_kind_and_a_fleet_without_faults() {
     let app = app().await;
-    let group = app.group(1).await;
+    let group = group(&app, 1).await;
     let instance = app.service.instances(Some(&group), &[], None).await.unwrap()[0].id.to_string();
     let snapshot = || async {
         let instances = app.service.instances(None, &[], None).await.unwrap();

@@ -3,15 +3,13 @@
 //! (a second profile through ROLLSCALE_CONFIG) reads but is refused a rolling update; a
 //! disabled key is refused; the audit log shows both.
 
-mod common;
-
-use common::{cli, cli_json, temp_dir, up, BIN};
+use rollscale_test_support::up::{bin, cli, cli_json, temp_dir, up};
 use std::path::Path;
 use std::process::Command;
 
 /// Runs the CLI with the profile at `profile`; (exit code, stdout, stderr).
 fn cli_as(profile: &Path, args: &[&str]) -> (i32, String, String) {
-    let output = Command::new(BIN)
+    let output = Command::new(bin())
         .args(args)
         .env("ROLLSCALE_CONFIG", profile)
         .env_remove("ROLLSCALE_ENDPOINT")

@@ -3,37 +3,27 @@
 //! gets every Critical event once, even when it was down and rollscale was killed with
 //! SIGKILL meanwhile.
 
-mod common;
-
-use common::{cli_json, temp_dir, up, WebhookReceiver};
+use rollscale_test_support::up::{cli_json, temp_dir, up};
+use rollscale_test_support::webhook::WebhookReceiver;
+use rollscale_test_support::{net, wait};
 use std::collections::BTreeSet;
 use std::net::TcpListener;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn deliveries(dir: &std::path::Path) -> Vec<serde_json::Value> {
     let listed = cli_json(dir, &["cms", "DescribeEventRuleDeliveries", "--RuleName", "oncall", "--PageSize", "500"]);
     listed["Deliveries"]["Delivery"].as_array().expect("deliveries").clone()
 }
 
-fn wait_until<T>(what: &str, timeout: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(found) = probe() {
-            return found;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+fn wait_until<T>(what: &str, timeout: Duration, probe: impl FnMut() -> Option<T>) -> T {
+    wait::blocking_until(what, timeout, Duration::from_millis(100), probe)
 }
 
 #[test]
 fn critical_events_reach_a_webhook_once_across_its_outage_and_a_crash() {
     let dir = temp_dir("alerts");
     // The receiver's port, reserved now and served later: until then nobody listens there.
-    let port = {
-        let probe = TcpListener::bind("127.0.0.1:0").expect("bind");
-        probe.local_addr().unwrap().port()
-    };
+    let port = net::free_port();
     let url = format!("http://127.0.0.1:{port}/hooks/oncall?token=t0ps3cret");
     let extra = ["--sim-latency-ms", "1", "--sim-fail-script", "BOOM"];
     let mut server = up(&dir, &extra);
@@ -104,7 +94,7 @@ fn critical_events_reach_a_webhook_once_across_its_outage_and_a_crash() {
     let receiver = WebhookReceiver::serve(TcpListener::bind(("127.0.0.1", port)).expect("the receiver's port is free"));
     let _server = up(&dir, &extra);
     let ids = wait_until("all eleven alerts", Duration::from_secs(60), || {
-        let ids: BTreeSet<String> = receiver.got().into_iter().map(|(id, _)| id).collect();
+        let ids: BTreeSet<String> = receiver.got().into_iter().map(|r| r.delivery.unwrap_or_default()).collect();
         Some(ids).filter(|ids| ids.len() >= 11)
     });
     assert_eq!(ids.len(), 11, "{ids:?}");
@@ -115,10 +105,10 @@ fn critical_events_reach_a_webhook_once_across_its_outage_and_a_crash() {
     let recorded: BTreeSet<String> = settled.iter().map(|d| d["DeliveryId"].as_str().unwrap().to_string()).collect();
     assert_eq!(recorded, ids, "the receiver got exactly the recorded deliveries");
     let got = receiver.got();
-    assert_eq!(got.len(), 11, "each once: {:?}", got.iter().map(|(id, _)| id).collect::<Vec<_>>());
+    assert_eq!(got.len(), 11, "each once: {:?}", got.iter().map(|r| &r.delivery).collect::<Vec<_>>());
     let mut kinds = BTreeSet::new();
-    for (_, body) in &got {
-        let body: serde_json::Value = serde_json::from_str(body).expect("JSON");
+    for received in &got {
+        let body: serde_json::Value = serde_json::from_str(&received.body).expect("JSON");
         assert_eq!(
             (body["level"].as_str(), body["executionId"].as_str()),
             (Some("CRITICAL"), Some(execution.as_str()))

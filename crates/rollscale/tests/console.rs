@@ -11,9 +11,9 @@
 //!
 //! Chromium and chromedriver come from `scripts/browser`; without them this test fails.
 
-mod common;
-
-use common::{cli_json, temp_dir, up};
+use rollscale_test_support::net;
+use rollscale_test_support::up::{self, cli_json, temp_dir, up};
+use rollscale_test_support::webhook::WebhookReceiver;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -46,7 +46,7 @@ struct Driver {
 impl Driver {
     fn start() -> Driver {
         let chromedriver = find("chromedriver");
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = net::free_port();
         use std::os::unix::process::CommandExt;
         let child = Command::new(chromedriver)
             .arg(format!("--port={port}"))
@@ -354,11 +354,11 @@ async fn the_console_drives_rolling_updates_in_a_real_browser() {
     task_status(&browser, "Success", "").await;
     assert!(browser.text("#task-summary").await.contains("rollback"));
     assert!(!browser.text("#task-actions").await.contains("Roll back"), "a rollback is not rolled back");
-    assert!(common::instances(&dir, &group).iter().all(|i| i["ImageId"] == OLD_IMAGE));
+    assert!(up::instances(&dir, &group).iter().all(|i| i["ImageId"] == OLD_IMAGE));
 
     // A script whose change fails on two instances (the simulated fleet's InjectFault): the
     // task pauses on them; one is retried, the other skipped, from the page.
-    let instances = common::instances(&dir, &group);
+    let instances = up::instances(&dir, &group);
     let failing: Vec<&str> = instances[..2].iter().map(|i| i["InstanceId"].as_str().unwrap()).collect();
     for id in &failing {
         cli_json(&dir, &["ess", "InjectFault", "--InstanceId", id, "--Times", "1"]);
@@ -490,7 +490,7 @@ async fn the_console_makes_image_update_tasks_and_alert_rules_in_a_real_browser(
     let profile = cli_json(&dir, &["configure", "get"]);
     let (key, secret) = (profile["access_key_id"].as_str().unwrap(), profile["access_key_secret"].as_str().unwrap());
     let console = format!("{}/console/", server.endpoint);
-    let instances = common::instances(&dir, &group);
+    let instances = up::instances(&dir, &group);
     let source = instances[0]["InstanceId"].as_str().unwrap().to_string();
     let described = cli_json(&dir, &["ess", "DescribeScalingConfigurations", "--ScalingGroupId", &group]);
     let old_image =
@@ -568,7 +568,7 @@ async fn the_console_makes_image_update_tasks_and_alert_rules_in_a_real_browser(
     assert_eq!(browser.text("#image-task-next").await, "2099-06-01T00:30:00Z", "08:30 in Shanghai");
 
     // Alerts: a rule for CRITICAL with a webhook to a receiver on loopback.
-    let receiver = common::WebhookReceiver::bind();
+    let receiver = WebhookReceiver::start();
     let receiver_url = receiver.url("/hooks/console");
     browser.click("#nav a[href='#/alerts']").await;
     browser.wait_text("main", "No alert rule yet").await;
@@ -603,7 +603,7 @@ async fn the_console_makes_image_update_tasks_and_alert_rules_in_a_real_browser(
     let row = browser.text("#rule-deliveries tbody tr").await;
     assert!(row.to_uppercase().contains("CRITICAL") && row.contains("pager"), "{row}");
     let bodies: Vec<Value> =
-        receiver.got().iter().map(|(_, body)| serde_json::from_str(body).expect("a JSON body")).collect();
+        receiver.got().iter().map(|r| serde_json::from_str(&r.body).expect("a JSON body")).collect();
     let failed = bodies.iter().find(|b| b["kind"] == "InstanceFailed").unwrap_or_else(|| panic!("{bodies:#?}"));
     assert_eq!(
         (failed["level"].as_str(), failed["executionId"].as_str()),

@@ -6,59 +6,25 @@
 //! (`scripts/containers`, `scripts/haproxy`); the demo images are built here when missing.
 //! Each test uses its own container name prefix and removes its containers at the end.
 
-mod common;
-
-use common::{cli, cli_json, instances, start, temp_dir, up, Server};
+use rollscale_test_support::podman::{self, podman};
+use rollscale_test_support::up::{cli, cli_json, instances, start, temp_dir, up, Server};
+use rollscale_test_support::{haproxy, net};
 use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const V1: &str = "localhost/rollscale-demo:v1";
 const V2: &str = "localhost/rollscale-demo:v2";
 const V3: &str = "localhost/rollscale-demo:v3";
 
-fn scripts_containers() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/containers")
-}
-
 /// The Podman service of this test binary (started once, idles out after ten minutes), with
 /// the demo images built.
-fn podman_socket() -> &'static str {
-    static SOCKET: OnceLock<String> = OnceLock::new();
-    SOCKET.get_or_init(|| {
-        let socket = std::env::temp_dir().join("rollscale-containers-tests").join("podman.sock");
-        std::fs::create_dir_all(socket.parent().expect("parent")).expect("socket dir");
-        let output = Command::new("bash")
-            .arg(scripts_containers())
-            .args(["all", socket.to_str().expect("utf-8 temp dir"), "600"])
-            .output()
-            .expect("bash runs scripts/containers");
-        assert!(
-            output.status.success(),
-            "scripts/containers all failed (podman, runc and busybox-static are needed; run it as root \
-             to install them): {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        format!("unix://{}", socket.display())
-    })
-}
-
-fn podman(args: &[&str]) -> String {
-    match Command::new("podman").args(args).output() {
-        Ok(output) => String::from_utf8_lossy(&output.stdout).into_owned(),
-        Err(_) => String::new(),
-    }
-}
-
-/// A loopback port nobody listens on now.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
-}
+const PODMAN: &str = "rollscale-containers-tests";
 
 /// `rollscale up --fleet docker` with its own container prefix and HAProxy frontend, and the
 /// cleanup of both.
@@ -71,16 +37,16 @@ struct Site {
 
 impl Site {
     fn new(name: &str, size: u32) -> Site {
-        let socket = podman_socket();
+        let socket = podman::docker_host(PODMAN);
         // Short: the HAProxy admin socket lives under it.
         let dir = temp_dir(&format!("ct-{name}"));
         let prefix = format!("rst{name}{}", std::process::id());
-        let frontend = format!("127.0.0.1:{}", free_port());
+        let frontend = format!("127.0.0.1:{}", net::free_port());
         let args = [
             "--fleet",
             "docker",
             "--docker-host",
-            socket,
+            &socket,
             "--health-path",
             "/health",
             "--container-prefix",
@@ -146,7 +112,7 @@ impl Site {
                 }
             })
             .collect();
-        let socket = podman_socket().trim_start_matches("unix://");
+        let socket = podman::service(PODMAN);
         let mut stream = std::os::unix::net::UnixStream::connect(socket).expect("the Podman service");
         let request = format!("GET /v1.41/containers/json?all=true&filters={encoded} HTTP/1.0\r\nHost: d\r\n\r\n");
         stream.write_all(request.as_bytes()).expect("write");
@@ -166,17 +132,7 @@ impl Site {
     }
 
     fn remove_containers(&self) {
-        let names: Vec<String> = self.containers().into_iter().map(|(name, _)| name).collect();
-        // A container group's other containers use its first one's network namespace: they
-        // go first, or Podman refuses to remove the first one.
-        let (others, mains): (Vec<&String>, Vec<&String>) = names.iter().partition(|name| name.contains("--"));
-        for batch in [others, mains] {
-            if !batch.is_empty() {
-                let mut args = vec!["rm", "-f", "-t", "0"];
-                args.extend(batch.iter().map(|name| name.as_str()));
-                podman(&args);
-            }
-        }
+        podman::remove_containers(&format!("label={}.instance", self.prefix));
     }
 
     fn admin_socket(&self) -> PathBuf {
@@ -186,7 +142,7 @@ impl Site {
     /// The HAProxy servers that hold an instance: (status, weight) of each slot not in
     /// maintenance, from `show stat`.
     fn haproxy_servers(&self) -> Vec<(String, u32)> {
-        let answer = haproxy_command(&self.admin_socket(), "show stat");
+        let answer = haproxy::command(&self.admin_socket(), "show stat");
         let mut lines = answer.lines();
         let header: Vec<&str> = lines.next().unwrap_or_default().trim_start_matches("# ").split(',').collect();
         let column = |name: &str| header.iter().position(|c| *c == name).unwrap_or_else(|| panic!("no {name}"));
@@ -202,7 +158,7 @@ impl Site {
     /// HAProxy's process id and uptime in seconds, from `show info`: a reload would start a
     /// new process.
     fn haproxy_process(&self) -> (u32, u64) {
-        let answer = haproxy_command(&self.admin_socket(), "show info");
+        let answer = haproxy::command(&self.admin_socket(), "show info");
         let field = |name: &str| {
             answer
                 .lines()
@@ -223,14 +179,6 @@ impl Drop for Site {
         let _ = Command::new("pkill").arg("-KILL").arg("-f").arg(config.display().to_string()).status();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-fn haproxy_command(socket: &Path, command: &str) -> String {
-    let mut stream = std::os::unix::net::UnixStream::connect(socket).expect("HAProxy's admin socket");
-    stream.write_all(format!("{command}\n").as_bytes()).expect("write");
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).expect("read");
-    answer
 }
 
 /// The first execution id in the CLI's output.

@@ -3,9 +3,7 @@
 //! ids replaced) run against it through the CLI. Then a `kill -9` in the
 //! middle of a rolling update, a restart on the same data, and the task finishes.
 
-mod common;
-
-use common::{cli, cli_json, instances, temp_dir, up};
+use rollscale_test_support::up::{cli, cli_json, instances, temp_dir, up};
 use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;

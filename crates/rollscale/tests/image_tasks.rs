@@ -4,12 +4,11 @@
 //! running; the seeds' `oos StartExecution` form; a scheduled task listed, shown, surviving a
 //! `kill -9` and cancelled; and the refusals.
 
-mod common;
-
-use common::{cli, cli_json, instances, temp_dir, up};
+use rollscale_test_support::up::{cli, cli_json, instances, temp_dir, up};
+use rollscale_test_support::wait;
 use serde_json::Value;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const TEMPLATE: &str = "ACS-ESS-CreateImageAndUpdateScalingConfiguration";
 
@@ -27,11 +26,7 @@ fn group_sizes(dir: &Path, group: &str) -> (u64, u64) {
 }
 
 fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !done() {
-        assert!(Instant::now() < deadline, "{what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait::blocking_until(what, Duration::from_secs(60), Duration::from_millis(100), || done().then_some(()));
 }
 
 #[test]

@@ -7,34 +7,13 @@
 //! `scripts/postgres` makes available (it installs and starts one); the test creates a
 //! database of its own there.
 
-mod common;
-
-use common::{cli, cli_json, instances, start_in, temp_dir, Server, BIN};
+use rollscale_test_support::postgres;
+use rollscale_test_support::up::{bin, cli, cli_json, instances, start_in, temp_dir, Server};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const NEW_IMAGE: &str = "aliyun_2_1903_x64_20G_alibase_20200529.vhd";
-
-/// `ROLLSCALE_TEST_POSTGRES_URL`, or the URL `scripts/postgres` prints.
-fn postgres_admin_url() -> String {
-    if let Ok(url) = std::env::var("ROLLSCALE_TEST_POSTGRES_URL") {
-        if !url.is_empty() {
-            return url;
-        }
-    }
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/postgres");
-    let output = Command::new("bash")
-        .arg(script)
-        .stderr(Stdio::inherit())
-        .output()
-        .unwrap_or_else(|error| panic!("cannot run {script}: {error}"));
-    assert!(
-        output.status.success(),
-        "this test needs PostgreSQL: set ROLLSCALE_TEST_POSTGRES_URL, or let {script} install and start it (as root); it failed"
-    );
-    String::from_utf8(output.stdout).expect("a URL").trim().to_string()
-}
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
@@ -59,12 +38,7 @@ fn copy_profile(from: &Path, to: &Path) {
 #[test]
 fn two_replicas_on_postgres_share_a_rolling_update_and_the_survivor_of_a_kill_9_finishes_it() {
     let rt = runtime();
-    let admin = postgres_admin_url();
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
-    let name = format!("rollscale_e2e_replicas_{nanos:x}_{}", std::process::id());
-    let url = rt
-        .block_on(rollscale_store::Store::postgres_create_database(&admin, &name))
-        .expect("create a database on the test server");
+    let url = rt.block_on(postgres::database("rollscale_e2e_replicas"));
     let store = rt.block_on(rollscale_store::Store::open(&url)).expect("the test's own view of the store");
 
     // Two replicas, one data directory (their server key); each its own CLI profile.
@@ -156,7 +130,7 @@ fn two_replicas_on_postgres_share_a_rolling_update_and_the_survivor_of_a_kill_9_
 fn a_second_up_on_one_sqlite_file_is_refused() {
     let dir = temp_dir("sqlite-single");
     let mut first = start_in(&dir, &dir.join("data"), &["--sim-latency-ms", "1", "--demo-size", "2"]);
-    let mut second = Command::new(BIN)
+    let mut second = Command::new(bin())
         .args(["up", "--listen", "127.0.0.1:0", "--no-demo", "--data-dir"])
         .arg(dir.join("data"))
         .env("ROLLSCALE_CONFIG", dir.join("second.json"))

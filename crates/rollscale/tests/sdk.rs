@@ -5,9 +5,7 @@
 //! The SDKs live in a venv made by `scripts/sdk-venv` (target/sdk-venv, or the directory in
 //! `ROLLSCALE_SDK_VENV`); it is created here when missing.
 
-mod common;
-
-use common::{temp_dir, up};
+use rollscale_test_support::up::{temp_dir, up};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;

@@ -4,9 +4,7 @@
 //! restore) and `ListExecutions`'s filters and paging. Exit codes are the documented ones: 0
 //! success, 3 waiting, 4 failed or cancelled.
 
-mod common;
-
-use common::{cli, cli_json, instances, temp_dir, up};
+use rollscale_test_support::up::{cli, cli_json, instances, temp_dir, up};
 use serde_json::Value;
 use std::path::Path;
 

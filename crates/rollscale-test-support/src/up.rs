@@ -1,6 +1,6 @@
-//! What the binary's integration tests share: `rollscale up` on loopback as a child process,
-//! and the CLI run with the profile it wrote.
-#![allow(dead_code)] // each test binary uses part of it
+//! The binary's end-to-end fixture: `rollscale up` on loopback as a child process, and the CLI
+//! run with the profile it wrote. For the tests of the `rollscale` crate, whose `cargo test`
+//! builds the binary ([`bin`]).
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
@@ -8,8 +8,27 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_rollscale");
+/// The `rollscale` executable under test: `CARGO_BIN_EXE_rollscale`, which `cargo test` sets
+/// for the binary's integration tests, or else the one beside the test executable (the target
+/// directory's profile directory, where cargo builds it for them).
+pub fn bin() -> PathBuf {
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Some(path) = std::env::var_os("CARGO_BIN_EXE_rollscale") {
+            return PathBuf::from(path);
+        }
+        let test = std::env::current_exe().expect("the test's executable");
+        // <target>/<profile>/deps/<test>: the binary is <target>/<profile>/rollscale.
+        let beside = test.parent().and_then(Path::parent).map(|profile| profile.join("rollscale"));
+        match beside {
+            Some(path) if path.is_file() => path,
+            _ => panic!("the rollscale executable was not found: run these tests with `cargo test -p rollscale`"),
+        }
+    })
+    .clone()
+}
 
+/// A running `rollscale up`, stopped when dropped.
 pub struct Server {
     pub child: Child,
     pub endpoint: String,
@@ -65,7 +84,7 @@ pub fn start(dir: &Path, extra: &[&str]) -> Server {
 /// [`start`] with the data directory `data` (replicas on one database share one, for its
 /// server key) and the profile in `dir`.
 pub fn start_in(dir: &Path, data: &Path, extra: &[&str]) -> Server {
-    let mut child = Command::new(BIN)
+    let mut child = Command::new(bin())
         .args(["up", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data)
         .args(extra)
@@ -110,7 +129,7 @@ pub fn start_in(dir: &Path, data: &Path, extra: &[&str]) -> Server {
 
 /// Runs the CLI with the profile `up` wrote; returns (exit code, stdout, stderr).
 pub fn cli(dir: &Path, args: &[&str]) -> (i32, String, String) {
-    let output = Command::new(BIN)
+    let output = Command::new(bin())
         .args(args)
         .env("ROLLSCALE_CONFIG", dir.join("config.json"))
         .env_remove("ROLLSCALE_ENDPOINT")
@@ -123,84 +142,24 @@ pub fn cli(dir: &Path, args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// [`cli`], which must succeed: its output as JSON.
 pub fn cli_json(dir: &Path, args: &[&str]) -> Value {
     let (code, stdout, stderr) = cli(dir, args);
     assert_eq!(code, 0, "rollscale {args:?} failed: {stderr}");
     serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("rollscale {args:?}: not JSON ({e}): {stdout}"))
 }
 
+/// The group's instances, as `ess DescribeScalingInstances` lists them.
 pub fn instances(dir: &Path, group: &str) -> Vec<Value> {
     let described = cli_json(dir, &["ess", "DescribeScalingInstances", "--ScalingGroupId", group, "--PageSize", "100"]);
     described["ScalingInstances"]["ScalingInstance"].as_array().expect("2014 shape").clone()
 }
 
+/// An empty directory `rollscale-e2e-<name>-<process id>` under the system's temporary
+/// directory (the test removes it at its end).
 pub fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("rollscale-e2e-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir
-}
-
-/// A webhook receiver on loopback: answers 200 to each request and keeps, in order, its
-/// `X-Rollscale-Delivery` header (empty when absent) and its body.
-pub struct WebhookReceiver {
-    pub port: u16,
-    got: std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>,
-}
-
-impl WebhookReceiver {
-    /// On a free loopback port.
-    pub fn bind() -> WebhookReceiver {
-        WebhookReceiver::serve(std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port"))
-    }
-
-    /// On the given listener (a port chosen before, say).
-    pub fn serve(listener: std::net::TcpListener) -> WebhookReceiver {
-        use std::io::{Read, Write};
-        let port = listener.local_addr().expect("address").port();
-        let got: std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>> = Default::default();
-        let kept = got.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-                let mut buffer = Vec::new();
-                let mut chunk = [0u8; 4096];
-                let request = loop {
-                    let Ok(n) = stream.read(&mut chunk) else { break None };
-                    if n == 0 {
-                        break None;
-                    }
-                    buffer.extend_from_slice(&chunk[..n]);
-                    let text = String::from_utf8_lossy(&buffer).to_string();
-                    if let Some((head, body)) = text.split_once("\r\n\r\n") {
-                        let header = |wanted: &str| {
-                            head.lines().find_map(|line| {
-                                let (name, value) = line.split_once(':')?;
-                                name.eq_ignore_ascii_case(wanted).then(|| value.trim().to_string())
-                            })
-                        };
-                        let length = header("content-length").and_then(|v| v.parse().ok()).unwrap_or(0usize);
-                        if body.len() >= length {
-                            break Some((header("x-rollscale-delivery").unwrap_or_default(), body.to_string()));
-                        }
-                    }
-                };
-                if let Some(request) = request {
-                    kept.lock().unwrap().push(request);
-                    let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
-                }
-            }
-        });
-        WebhookReceiver { port, got }
-    }
-
-    pub fn url(&self, path_and_query: &str) -> String {
-        format!("http://127.0.0.1:{}{path_and_query}", self.port)
-    }
-
-    /// Every request so far: (delivery id, body).
-    pub fn got(&self) -> Vec<(String, String)> {
-        self.got.lock().unwrap().clone()
-    }
 }
