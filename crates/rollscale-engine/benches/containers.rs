@@ -27,6 +27,7 @@ use rollscale_fleet::{
 };
 use rollscale_store::Store;
 use rollscale_test_support::bench::{arg, cpu_seconds};
+use rollscale_test_support::engine::StartTemplate;
 use rollscale_test_support::engine::{configuration, enabled_group};
 use rollscale_test_support::podman;
 use std::collections::HashMap;
@@ -197,7 +198,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "imageId": "localhost/rollscale-demo:v2", "batchNumber": batches,
     });
     let task =
-        service.start_execution("ACS-ESS-RollingUpdateByReplaceSystemDiskInScalingGroup", &params.to_string()).await?;
+        service.start_template("ACS-ESS-RollingUpdateByReplaceSystemDiskInScalingGroup", &params.to_string()).await?;
     let status = loop {
         let status = service.task(task.id.as_str()).await?.0.status;
         if status.is_final() {

@@ -19,6 +19,7 @@ use rollscale_fleet::docker::{DockerConfig, DockerFleet};
 use rollscale_fleet::sim::{SimLbConfig, SimLoadBalancer};
 use rollscale_store::Store;
 use rollscale_test_support::bench::arg;
+use rollscale_test_support::engine::StartTemplate;
 use rollscale_test_support::engine::{configuration, enabled_group};
 use rollscale_test_support::podman;
 use std::path::Path;
@@ -99,7 +100,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "invokeScript": SCRIPT, "batchNumber": batches, "batchPauseOption": "Automatic",
         });
         let task =
-            service.start_execution("ACS-ESS-RollingUpdateByRunCommandInScalingGroup", &params.to_string()).await?;
+            service.start_template("ACS-ESS-RollingUpdateByRunCommandInScalingGroup", &params.to_string()).await?;
         let status = loop {
             let status = service.task(task.id.as_str()).await?.0.status;
             if status.is_final() {

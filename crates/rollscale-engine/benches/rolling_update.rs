@@ -16,6 +16,7 @@ use rollscale_core::task::TaskStatus;
 use rollscale_engine::EngineConfig;
 use rollscale_store::{Execution, ExecutionFilter};
 use rollscale_test_support::bench::{cpu_seconds, peak_mib, SimBench};
+use rollscale_test_support::engine::StartTemplate;
 use std::time::{Duration, Instant};
 
 const LATENCY_MS: u64 = 20;
@@ -36,7 +37,7 @@ async fn run(size: u32, poll_children: bool) -> Result<(), Box<dyn std::error::E
         "invokeType": "invoke", "scalingGroupId": group.id, "imageId": "new", "batchNumber": BATCHES,
     });
     let task =
-        service.start_execution("ACS-ESS-RollingUpdateByReplaceSystemDiskInScalingGroup", &params.to_string()).await?;
+        service.start_template("ACS-ESS-RollingUpdateByReplaceSystemDiskInScalingGroup", &params.to_string()).await?;
     let by_id = ExecutionFilter { execution_id: Some(task.id.to_string()), ..ExecutionFilter::default() };
     let status = loop {
         let status = if poll_children {

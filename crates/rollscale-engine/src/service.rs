@@ -6,7 +6,7 @@ use crate::{now_millis, random_bits, Engine, ServiceError};
 use rollscale_core::admission;
 use rollscale_core::domain::*;
 use rollscale_core::ids::*;
-use rollscale_core::params::{self, Change, Kind, RollbackSource, RollingUpdateSpec};
+use rollscale_core::params::{self, Change, RollbackSource, RollingUpdateSpec};
 use rollscale_core::plan;
 use rollscale_core::task::{InstanceDecision, InstanceStatus, InstanceWork, StatusCounts, TaskState};
 use rollscale_core::Code;
@@ -112,24 +112,6 @@ impl Service {
             }
         }
         Err(ServiceError::Conflict)
-    }
-
-    /// `StartExecution` of a rolling-update template with its parameters as JSON text.
-    pub async fn start_execution(&self, template_name: &str, parameters: &str) -> Result<TaskState, ServiceError> {
-        if Kind::from_template_name(template_name).is_none() {
-            return Err(ServiceError::refused(
-                Code::EntityNotExistsTemplate,
-                format!("the template {template_name} does not exist; rolling updates use the ACS-ESS-RollingUpdateBy* templates"),
-            ));
-        }
-        let parameters: serde_json::Value = if parameters.trim().is_empty() {
-            serde_json::Value::Object(Default::default())
-        } else {
-            serde_json::from_str(parameters).map_err(|error| {
-                ServiceError::refused(Code::InvalidParameter, format!("Parameters is not valid JSON: {error}"))
-            })?
-        };
-        self.start_rolling_update(params::parse_start(template_name, &parameters)?).await
     }
 
     async fn try_start(&self, request: params::StartRequest) -> Result<TaskState, ServiceError> {

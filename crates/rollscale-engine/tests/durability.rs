@@ -196,7 +196,7 @@ async fn crash_and_resume(change: Change, crash: Crash, at: i64) -> bool {
     let service = Service::new(first.clone());
     let crashed = {
         let run = async {
-            let task = service.start_execution(template, &params.to_string()).await.expect("start");
+            let task = service.start_template(template, &params.to_string()).await.expect("start");
             loop {
                 let (task, _) = service.task(task.id.as_str()).await.expect("task");
                 if task.status.is_final() {

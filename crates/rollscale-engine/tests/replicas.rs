@@ -14,6 +14,7 @@ use rollscale_core::task::{InstanceDecision, InstanceStatus, InstanceWork, TaskS
 use rollscale_engine::service::{NewGroup, Notification};
 use rollscale_engine::{EngineConfig, Replication};
 use rollscale_store::{task_lease_name, RECONCILER_LEASE};
+use rollscale_test_support::engine::StartTemplate;
 use rollscale_test_support::engine::{
     configuration, enabled_group, fast_config, Harness, IMAGE_TEMPLATE, NEW_IMAGE, OLD_IMAGE,
 };
@@ -147,7 +148,7 @@ async fn one_replica_drives_a_task_an_action_through_the_other_reaches_it_and_th
     // the first.
     let started = a
         .service
-        .start_execution(IMAGE_TEMPLATE, &image_params(&group, 4, "FirstBatchPause").to_string())
+        .start_template(IMAGE_TEMPLATE, &image_params(&group, 4, "FirstBatchPause").to_string())
         .await
         .expect("start");
     let id = started.id.clone();
@@ -239,7 +240,7 @@ async fn a_retry_a_cancel_and_a_rollback_through_the_non_owner_reach_the_owner()
     a.fleet.fail_next(&first, 1);
     let started = a
         .service
-        .start_execution(IMAGE_TEMPLATE, &image_params(&group, 2, "Automatic").to_string())
+        .start_template(IMAGE_TEMPLATE, &image_params(&group, 2, "Automatic").to_string())
         .await
         .expect("start through A");
     let id = started.id;
@@ -271,7 +272,7 @@ async fn a_retry_a_cancel_and_a_rollback_through_the_non_owner_reach_the_owner()
     // A second task, paused after its first batch by A; cancelled through B.
     let second = a
         .service
-        .start_execution(
+        .start_template(
             IMAGE_TEMPLATE,
             &serde_json::json!({
                 "invokeType": "invoke", "scalingGroupId": group.id, "imageId": OLD_IMAGE,
@@ -292,14 +293,14 @@ async fn a_retry_a_cancel_and_a_rollback_through_the_non_owner_reach_the_owner()
     // it first (R12: A's driver finishes the cancel), then puts the changed instances back.
     let mut params = image_params(&group, 2, "FirstBatchPause");
     params["sourceImageId"] = serde_json::json!(OLD_IMAGE);
-    let third = a.service.start_execution(IMAGE_TEMPLATE, &params.to_string()).await.expect("third");
+    let third = a.service.start_template(IMAGE_TEMPLATE, &params.to_string()).await.expect("third");
     let (_, works) = wait_for(&b, &third.id, "the pause", |task, _| task.status == TaskStatus::Waiting).await;
     let changed: Vec<InstanceId> =
         works.iter().filter(|work| work.applied).map(|work| work.instance_id.clone()).collect();
     assert_eq!(changed.len(), 2, "{works:?}");
     let rollback = b
         .service
-        .start_execution(
+        .start_template(
             IMAGE_TEMPLATE,
             &serde_json::json!({"invokeType": "rollback", "scalingGroupId": group.id, "sourceExecutionId": third.id})
                 .to_string(),
@@ -331,7 +332,7 @@ async fn a_replica_whose_lease_is_taken_stops_before_its_next_step() {
         a.service.instances(Some(group.id.as_str()), &[], None).await.unwrap().into_iter().map(|i| i.id).collect();
     let id = a
         .service
-        .start_execution(IMAGE_TEMPLATE, &image_params(&group, 6, "Automatic").to_string())
+        .start_template(IMAGE_TEMPLATE, &image_params(&group, 6, "Automatic").to_string())
         .await
         .expect("start")
         .id;

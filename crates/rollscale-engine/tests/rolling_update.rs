@@ -250,10 +250,9 @@ async fn refusals_change_nothing() {
             json!({"invokeType": "invoke", "scalingGroupId": gid, "packageName": "wordpress", "packageVersion": "v9"}),
             "EntityNotExists.PackageVersion",
         ),
-        ("ACS-ECS-Nope", json!({}), "EntityNotExists.Template"),
     ];
     for (template, params, code) in cases {
-        let error = h.service.start_execution(template, &params.to_string()).await.unwrap_err();
+        let error = h.service.start_template(template, &params.to_string()).await.unwrap_err();
         assert_eq!(error.code(), code, "{params}");
     }
     // A scale-out in progress (R3).
@@ -272,7 +271,7 @@ async fn refusals_change_nothing() {
     h.store.activity_put(&activity).await.unwrap();
     let error = h
         .service
-        .start_execution(IMAGE_TEMPLATE, &image_params(gid, None, 2, "Automatic").to_string())
+        .start_template(IMAGE_TEMPLATE, &image_params(gid, None, 2, "Automatic").to_string())
         .await
         .unwrap_err();
     assert_eq!(error.code(), "ScalingActivityInProgress");
@@ -291,7 +290,7 @@ async fn refusals_change_nothing() {
     let first = h.start(IMAGE_TEMPLATE, image_params(gid, None, 2, "Automatic")).await;
     let error = h
         .service
-        .start_execution(IMAGE_TEMPLATE, &image_params(gid, None, 2, "Automatic").to_string())
+        .start_template(IMAGE_TEMPLATE, &image_params(gid, None, 2, "Automatic").to_string())
         .await
         .unwrap_err();
     assert_eq!(error.code(), "IncorrectScalingGroupStatus");
@@ -343,7 +342,7 @@ async fn image_rollback_restores_instances_and_configuration() {
     assert_eq!(configurations[0].image_id, OLD_IMAGE);
     let error = h
         .service
-        .start_execution(
+        .start_template(
             IMAGE_TEMPLATE,
             &json!({"invokeType": "rollback", "scalingGroupId": group.id, "sourceExecutionId": rollback.id})
                 .to_string(),
@@ -485,7 +484,7 @@ async fn container_group_update_and_rollback() {
     let ecs = other.group(1).await;
     let error = other
         .service
-        .start_execution(
+        .start_template(
             template,
             &json!({"invokeType": "invoke", "scalingGroupId": ecs.id, "containers": sidecar}).to_string(),
         )
@@ -636,7 +635,7 @@ async fn a_deleted_image_stays_deleted_and_an_unknown_one_adds_nothing() {
     };
 
     let before = catalog().await;
-    let typo = h.service.start_execution(IMAGE_TEMPLATE, &update_to("m-no-such-image")).await;
+    let typo = h.service.start_template(IMAGE_TEMPLATE, &update_to("m-no-such-image")).await;
     assert_eq!(typo.map(|task| task.id).map_err(|error| error.code().as_str()), Err("InvalidImageId.NotFound"));
     assert_eq!(catalog().await, before, "an unknown image id puts none of the fleet's images into the catalog");
 
@@ -644,7 +643,7 @@ async fn a_deleted_image_stays_deleted_and_an_unknown_one_adds_nothing() {
     assert!(catalog().await.contains(&gone));
     h.service.delete_image(&gone).await.expect("delete");
     assert_eq!(h.service.sync_fleet_images().await.expect("sync"), 0, "a deleted image is not imported again");
-    let refused = h.service.start_execution(IMAGE_TEMPLATE, &update_to(&gone)).await;
+    let refused = h.service.start_template(IMAGE_TEMPLATE, &update_to(&gone)).await;
     assert_eq!(refused.map(|task| task.id).map_err(|error| error.code().as_str()), Err("InvalidImageId.NotFound"));
     assert!(!catalog().await.contains(&gone), "still deleted");
     let again = h.service.delete_image(&gone).await;
@@ -816,7 +815,7 @@ async fn a_scale_out_a_crash_interrupted_is_finished_and_its_activity_ended() {
     let (new, activity) = crashed(7, 2);
     h.store.activity_put(&activity).await.expect("activity");
     h.store.instance_insert_many(std::slice::from_ref(&new)).await.expect("instance");
-    let refused = h.service.start_execution(IMAGE_TEMPLATE, &update).await;
+    let refused = h.service.start_template(IMAGE_TEMPLATE, &update).await;
     assert_eq!(refused.map(|task| task.id).map_err(|error| error.code().as_str()), Err("ScalingActivityInProgress"));
 
     // Unhealthy: the activity fails, saying why.
@@ -920,7 +919,7 @@ async fn scale_activities_a_crash_left_in_progress_are_ended_by_the_next_pass() 
         h.store.activity_put(interrupted).await.expect("activity");
     }
     let update = image_params(gid, None, 1, "Automatic").to_string();
-    let refused = h.service.start_execution(IMAGE_TEMPLATE, &update).await;
+    let refused = h.service.start_template(IMAGE_TEMPLATE, &update).await;
     assert_eq!(refused.map(|task| task.id).map_err(|error| error.code().as_str()), Err("ScalingActivityInProgress"));
 
     let changes = GroupChanges { desired_capacity: Some(3), ..GroupChanges::default() };
@@ -939,7 +938,7 @@ async fn scale_activities_a_crash_left_in_progress_are_ended_by_the_next_pass() 
         "{activities:?}"
     );
     assert_eq!(h.instances(&group).await.len(), 3, "the pass scaled in to the desired capacity");
-    let task = h.service.start_execution(IMAGE_TEMPLATE, &update).await.expect("R3 no longer refuses");
+    let task = h.service.start_template(IMAGE_TEMPLATE, &update).await.expect("R3 no longer refuses");
     let (done, _) = h.wait(task.id.as_str(), None).await;
     assert_eq!(done.status, TaskStatus::Success);
 }

@@ -14,6 +14,7 @@ use rollscale_engine::service::NewGroup;
 use rollscale_engine::templates::NewTemplateVersion;
 use rollscale_server::rest::auth::make_token;
 use rollscale_server::{operations, router, AuthConfig};
+use rollscale_test_support::engine::StartTemplate;
 use rollscale_test_support::engine::{self, enabled_group};
 use rollscale_test_support::server::{self, rest_request, rpc_request, send};
 use serde_json::{json, Value};
@@ -730,7 +731,7 @@ async fn fixture() -> Fixture {
     let parameters = json!({"invokeType": "invoke", "scalingGroupId": group, "invokeScript": "echo",
                             "batchPauseOption": "EveryBatchPause", "batchNumber": 2});
     let task = service
-        .start_execution("ACS-ESS-RollingUpdateByRunCommandInScalingGroup", &parameters.to_string())
+        .start_template("ACS-ESS-RollingUpdateByRunCommandInScalingGroup", &parameters.to_string())
         .await
         .unwrap();
     let (template, _) = service

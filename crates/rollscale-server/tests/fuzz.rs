@@ -22,6 +22,7 @@ use rollscale_server::rest::auth::make_token;
 use rollscale_server::rpc::sign;
 use rollscale_server::{operations, router, AuthConfig};
 use rollscale_store::ExecutionFilter;
+use rollscale_test_support::engine::StartTemplate;
 use rollscale_test_support::engine::{configuration, enabled_group};
 use rollscale_test_support::server;
 use serde_json::{json, Value};
@@ -76,7 +77,7 @@ fn fixture() -> &'static Fixture {
             let params = json!({"invokeType": "invoke", "scalingGroupId": group.id, "invokeScript": "echo hi",
                                 "batchPauseOption": "FirstBatchPause", "batchNumber": 2});
             let task = service
-                .start_execution("ACS-ESS-RollingUpdateByRunCommandInScalingGroup", &params.to_string())
+                .start_template("ACS-ESS-RollingUpdateByRunCommandInScalingGroup", &params.to_string())
                 .await
                 .unwrap();
             let version = NewTemplateVersion {

@@ -7,6 +7,7 @@
 use rollscale_engine::service::NewGroup;
 use rollscale_engine::Service;
 use rollscale_server::{operations, router, AuthConfig};
+use rollscale_test_support::engine::StartTemplate;
 use rollscale_test_support::engine::{configuration, enabled_group, wait_for_task};
 use rollscale_test_support::server::{rest_request, rpc_request, send, Api};
 use serde_json::{json, Value};
@@ -106,7 +107,7 @@ async fn missing_and_malformed_parameters_and_unknown_filter_values_have_their_c
                             "batchPauseOption": "FirstBatchPause", "batchNumber": 2});
     let task = app
         .service
-        .start_execution("ACS-ESS-RollingUpdateByRunCommandInScalingGroup", &parameters.to_string())
+        .start_template("ACS-ESS-RollingUpdateByRunCommandInScalingGroup", &parameters.to_string())
         .await
         .unwrap();
     let execution = task.id.to_string();
@@ -202,7 +203,7 @@ async fn notify_execution_decides_one_task_execution_at_a_time_and_reject_cancel
                             "batchPauseOption": "FirstBatchPause", "batchNumber": 2});
     let task = app
         .service
-        .start_execution("ACS-ESS-RollingUpdateByRunCommandInScalingGroup", &parameters.to_string())
+        .start_template("ACS-ESS-RollingUpdateByRunCommandInScalingGroup", &parameters.to_string())
         .await
         .unwrap();
     let id = task.id.to_string();

@@ -6,7 +6,7 @@ use rollscale_core::domain::{ContainerSpec, GroupType, Instance, ScalingConfigur
 use rollscale_core::ids::InstanceId;
 use rollscale_core::task::{InstanceWork, TaskState, TaskStatus, WaitingStatus};
 use rollscale_engine::service::{NewConfiguration, NewGroup};
-use rollscale_engine::{Engine, EngineConfig, Service};
+use rollscale_engine::{Engine, EngineConfig, Service, ServiceError};
 use rollscale_fleet::sim::{SimConfig, SimFleet, SimLbConfig, SimLoadBalancer};
 use rollscale_store::Store;
 use std::sync::Arc;
@@ -172,7 +172,7 @@ impl Harness {
     }
 
     pub async fn start(&self, template: &str, parameters: serde_json::Value) -> TaskState {
-        self.service.start_execution(template, &parameters.to_string()).await.expect("start")
+        self.service.start_template(template, &parameters.to_string()).await.expect("start")
     }
 
     /// Waits until the task is final, or Waiting for `until_waiting` when given.
@@ -241,4 +241,23 @@ pub async fn wait_for_task(
         }
     })
     .await
+}
+
+/// Starting a rolling update from a template's name and its `Parameters` as JSON text, as the
+/// APIs receive them: core's parser (`params::parse_start`), then the service's typed start.
+/// (The server also refuses a template that does not exist, before this; tests speak in
+/// templates that do.)
+#[allow(async_fn_in_trait)]
+pub trait StartTemplate {
+    async fn start_template(&self, template: &str, parameters: &str) -> Result<TaskState, ServiceError>;
+}
+
+impl StartTemplate for Service {
+    async fn start_template(&self, template: &str, parameters: &str) -> Result<TaskState, ServiceError> {
+        let parameters: serde_json::Value = serde_json::from_str(parameters).map_err(|error| {
+            ServiceError::refused(rollscale_core::Code::InvalidParameter, format!("Parameters is not JSON: {error}"))
+        })?;
+        let request = rollscale_core::params::parse_start(template, &parameters)?;
+        self.start_rolling_update(request).await
+    }
 }
