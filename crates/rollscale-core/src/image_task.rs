@@ -98,10 +98,10 @@ pub fn check_image_name(name: &str) -> Result<(), CoreError> {
     Ok(())
 }
 
-/// Reads the template's `Parameters` as of `now` (the start): every parameter checked, unknown
-/// ones refused; with a `timerTrigger`, its schedule (which has a firing left) too. Checks
-/// against the store (the instance and configurations exist, ECS groups) are the service's.
-pub fn parse_start(params: &Value, now: Millis) -> Result<(ImageUpdateSpec, Option<Schedule>), CoreError> {
+/// Reads the template's `Parameters`: every parameter checked, unknown ones refused. Its
+/// schedule, which depends on when it starts, is [`ImageUpdateSpec::schedule`]'s. Checks against
+/// the store (the instance and configurations exist, ECS groups) are the service's.
+pub fn parse_start(params: &Value) -> Result<ImageUpdateSpec, CoreError> {
     let empty = Map::new();
     let params = match params {
         Value::Object(map) => map,
@@ -174,25 +174,29 @@ pub fn parse_start(params: &Value, now: Millis) -> Result<(ImageUpdateSpec, Opti
         )?),
         Some(value) => Some(TimerTrigger::from_value(value)?),
     };
-    let schedule = trigger.as_ref().map(|trigger| trigger.schedule(now)).transpose()?;
     if trigger.is_some() && assume_role.trim().is_empty() {
         return Err(CoreError::invalid(
             "OOSAssumeRole",
             "is required for a scheduled or periodic image update task (the RAM role OOS assumes to run it)",
         ));
     }
-    Ok((
-        ImageUpdateSpec {
-            instance_id,
-            target_image_name,
-            configuration_ids,
-            tags,
-            assume_role,
-            trigger,
-            group_ids: vec![],
-        },
-        schedule,
-    ))
+    Ok(ImageUpdateSpec {
+        instance_id,
+        target_image_name,
+        configuration_ids,
+        tags,
+        assume_role,
+        trigger,
+        group_ids: vec![],
+    })
+}
+
+impl ImageUpdateSpec {
+    /// The schedule of a task starting at `now`, checked: `None` without a trigger (it fires
+    /// at once); refused when the trigger has no firing left after `now`.
+    pub fn first_schedule(&self, now: Millis) -> Result<Option<Schedule>, CoreError> {
+        self.trigger.as_ref().map(|trigger| trigger.schedule(now)).transpose()
+    }
 }
 
 fn parse_tags(value: &Value) -> Result<Vec<ImageTag>, CoreError> {

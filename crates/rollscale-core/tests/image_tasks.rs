@@ -8,6 +8,17 @@ use rollscale_core::schedule::{Cron, Schedule, ScheduleKind, TimerTrigger};
 use rollscale_core::task::TaskStatus;
 use serde_json::json;
 
+/// What a start does with its parameters at `now`: parse them, then fix the schedule.
+fn parse(
+    params: &serde_json::Value,
+    now: rollscale_core::domain::Millis,
+) -> Result<(image_task::ImageUpdateSpec, Option<rollscale_core::schedule::Schedule>), rollscale_core::error::CoreError>
+{
+    let spec = image_task::parse_start(params)?;
+    let schedule = spec.first_schedule(now)?;
+    Ok((spec, schedule))
+}
+
 const NOW: i64 = 1_796_083_200_000; // 2026-12-01T00:00:00Z
 const HOUR: i64 = 3_600_000;
 
@@ -21,7 +32,7 @@ fn params(extra: serde_json::Value) -> serde_json::Value {
 
 #[test]
 fn defaults_name_the_image_after_the_instance_and_run_now() {
-    let (spec, schedule) = image_task::parse_start(&params(json!({})), NOW).expect("spec");
+    let (spec, schedule) = parse(&params(json!({})), NOW).expect("spec");
     assert_eq!(spec.target_image_name, "UpdateImage_from_i-source1");
     assert_eq!(spec.configuration_ids.len(), 2);
     assert!(spec.tags.is_empty() && spec.assume_role.is_empty() && schedule.is_none());
@@ -57,12 +68,12 @@ fn bad_parameters_are_refused_with_a_code() {
             "InvalidParameter",
         ),
     ] {
-        let error = image_task::parse_start(&params(bad.clone()), NOW).expect_err(&bad.to_string());
+        let error = parse(&params(bad.clone()), NOW).expect_err(&bad.to_string());
         assert_eq!(error.code(), code, "{bad}: {error}");
     }
-    let missing = image_task::parse_start(&json!({"instanceId": "i-1"}), NOW).unwrap_err();
+    let missing = parse(&json!({"instanceId": "i-1"}), NOW).unwrap_err();
     assert_eq!(missing.code(), "MissingParameter");
-    let ok = image_task::parse_start(
+    let ok = parse(
         &params(json!({"timerTrigger": trigger, "OOSAssumeRole": "OOSServiceRole", "targetImageName": "web:v2_x-y",
                        "tags": [{"Key": "app", "Value": "web"}]})),
         NOW,
@@ -75,8 +86,7 @@ fn bad_parameters_are_refused_with_a_code() {
 #[test]
 fn a_periodic_task_fires_children_then_ends_success_and_missed_slots_fire_once() {
     let trigger = json!({"Type": "rate", "Expression": "1 hour", "EndDate": "2026-12-01T05:30:00Z"});
-    let (spec, schedule) =
-        image_task::parse_start(&params(json!({"timerTrigger": trigger, "OOSAssumeRole": "r"})), NOW).unwrap();
+    let (spec, schedule) = parse(&params(json!({"timerTrigger": trigger, "OOSAssumeRole": "r"})), NOW).unwrap();
     let first = schedule.unwrap().next_after(NOW).unwrap();
     let mut parent = ImageUpdateExecution::scheduled(ExecutionId::from_random(1), spec, first, NOW);
     assert!(!parent.is_due(NOW));
@@ -112,8 +122,7 @@ fn a_periodic_task_fires_children_then_ends_success_and_missed_slots_fire_once()
 #[test]
 fn a_firing_missed_past_the_expiry_is_not_made_and_the_task_ends() {
     let trigger = json!({"Type": "rate", "Expression": "1 hour", "EndDate": "2026-12-01T05:30:00Z"});
-    let (spec, schedule) =
-        image_task::parse_start(&params(json!({"timerTrigger": trigger, "OOSAssumeRole": "r"})), NOW).unwrap();
+    let (spec, schedule) = parse(&params(json!({"timerTrigger": trigger, "OOSAssumeRole": "r"})), NOW).unwrap();
     let parent = ImageUpdateExecution::scheduled(
         ExecutionId::from_random(1),
         spec,
@@ -132,8 +141,7 @@ fn a_firing_missed_past_the_expiry_is_not_made_and_the_task_ends() {
 #[test]
 fn cancel_stops_a_schedule_but_not_a_firing() {
     let trigger = json!({"Type": "at", "Expression": "2026-12-02T02:00:00Z"});
-    let (spec, schedule) =
-        image_task::parse_start(&params(json!({"timerTrigger": trigger, "OOSAssumeRole": "r"})), NOW).unwrap();
+    let (spec, schedule) = parse(&params(json!({"timerTrigger": trigger, "OOSAssumeRole": "r"})), NOW).unwrap();
     let parent = ImageUpdateExecution::scheduled(
         ExecutionId::from_random(1),
         spec.clone(),

@@ -13,7 +13,7 @@
 use crate::{random_bits, Service, ServiceError};
 use rollscale_core::domain::{Event, EventKind, EventLevel, GroupType, Image, LifecycleState, Millis, OsType};
 use rollscale_core::ids::{ExecutionId, ScalingConfigurationId, ScalingGroupId};
-use rollscale_core::image_task::{self, ImageUpdateExecution, TEMPLATE_NAME};
+use rollscale_core::image_task::{ImageUpdateExecution, ImageUpdateSpec, TEMPLATE_NAME};
 use rollscale_core::task::TaskStatus;
 use rollscale_core::Code;
 use rollscale_fleet::FleetError;
@@ -61,16 +61,10 @@ impl Service {
     /// `StartExecution` of the template: checks the parameters, the instance and every
     /// configuration (it exists, its group is of the ECS type), then writes the task. Without a
     /// trigger it fires at once; with one it waits for its first firing.
-    pub async fn start_image_update(&self, parameters: &str) -> Result<ImageUpdateExecution, ServiceError> {
-        let parameters: serde_json::Value = if parameters.trim().is_empty() {
-            serde_json::Value::Object(Default::default())
-        } else {
-            serde_json::from_str(parameters).map_err(|error| {
-                ServiceError::refused(Code::InvalidParameter, format!("Parameters is not valid JSON: {error}"))
-            })?
-        };
+    pub async fn start_image_update(&self, spec: ImageUpdateSpec) -> Result<ImageUpdateExecution, ServiceError> {
+        let mut spec = spec;
         let now = self.clock_now();
-        let (mut spec, schedule) = image_task::parse_start(&parameters, now)?;
+        let schedule = spec.first_schedule(now)?;
         let store = &self.engine.store;
         let instance = store
             .instance_get(&spec.instance_id)

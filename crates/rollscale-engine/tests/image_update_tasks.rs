@@ -85,7 +85,7 @@ async fn run_now_makes_one_image_puts_it_into_every_configuration_and_new_instan
     let source = h.instances(&group).await[0].id.clone();
     let task = h
         .service
-        .start_image_update(&params(&source, &configurations, json!({"tags": [{"Key": "app", "Value": "web"}]})))
+        .start_image_task(&params(&source, &configurations, json!({"tags": [{"Key": "app", "Value": "web"}]})))
         .await
         .expect("start");
     assert!(task.schedule.is_none() && task.firing.is_some(), "a task that runs now is one execution");
@@ -128,7 +128,7 @@ async fn a_periodic_task_fires_at_each_slot_and_ends_success_at_its_expiry() {
     let trigger = json!({"Type": "rate", "Expression": "1 hour", "EndDate": "2026-12-01T03:30:00Z"});
     let task = h
         .service
-        .start_image_update(&params(
+        .start_image_task(&params(
             &source,
             &configurations,
             json!({"timerTrigger": trigger, "OOSAssumeRole": "OOSServiceRole"}),
@@ -179,7 +179,7 @@ async fn cancel_stops_the_firings_and_a_failed_firing_keeps_the_schedule() {
     let trigger = json!({"Type": "cron", "Expression": "0 0 * * * ?", "EndDate": "2026-12-02T00:00:00Z"});
     let task = h
         .service
-        .start_image_update(&params(
+        .start_image_task(&params(
             &instances[0].id,
             &configurations,
             json!({"timerTrigger": trigger, "OOSAssumeRole": "r"}),
@@ -260,7 +260,7 @@ async fn bad_input_is_refused_with_a_code_and_changes_nothing() {
         ("{not json".to_string(), "InvalidParameter"),
     ];
     for (parameters, code) in cases {
-        let error = h.service.start_image_update(&parameters).await.expect_err(&parameters);
+        let error = h.service.start_image_task(&parameters).await.expect_err(&parameters);
         assert_eq!(error.code(), code, "{parameters}: {error}");
     }
     assert!(h.service.image_updates(None).await.unwrap().is_empty());
@@ -333,7 +333,7 @@ async fn a_crash_between_making_the_image_and_updating_the_configurations_makes_
     let dying = DiesAfterCreateImage { inner: h.fleet.clone(), armed: AtomicBool::new(true) };
     let first = Engine::new(h.store.clone(), Arc::new(dying), Arc::new(h.lb.clone()), config(&clock));
     let task =
-        Service::new(first.clone()).start_image_update(&params(&source, &configurations, json!({}))).await.unwrap();
+        Service::new(first.clone()).start_image_task(&params(&source, &configurations, json!({}))).await.unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while h.fleet.calls().create_image == 0 {
         assert!(tokio::time::Instant::now() < deadline, "the image is never made");
@@ -365,11 +365,7 @@ async fn a_crash_at_every_store_call_of_a_firing_resumes_without_a_second_image(
         let trigger = json!({"Type": "at", "Expression": "2026-12-01T01:00:00Z"});
         let task = h
             .service
-            .start_image_update(&params(
-                &source,
-                &configurations,
-                json!({"timerTrigger": trigger, "OOSAssumeRole": "r"}),
-            ))
+            .start_image_task(&params(&source, &configurations, json!({"timerTrigger": trigger, "OOSAssumeRole": "r"})))
             .await
             .unwrap();
         clock.advance(HOUR);
@@ -421,8 +417,8 @@ async fn missed_firings_fire_once_at_restart_and_not_after_the_expiry() {
         let trigger = json!({"Type": "rate", "Expression": "1 hour", "EndDate": end});
         params(&source, &configurations, json!({"timerTrigger": trigger, "OOSAssumeRole": "r"}))
     };
-    let long = h.service.start_image_update(&start("2026-12-01T10:00:00Z")).await.unwrap();
-    let short = h.service.start_image_update(&start("2026-12-01T02:30:00Z")).await.unwrap();
+    let long = h.service.start_image_task(&start("2026-12-01T10:00:00Z")).await.unwrap();
+    let short = h.service.start_image_task(&start("2026-12-01T02:30:00Z")).await.unwrap();
     // Down from 00:00 to 05:30: five slots of the long task, two of the short one, went by.
     clock.set(T0 + 5 * HOUR + HOUR / 2);
     h.service.spawn_image_scheduler();

@@ -1,9 +1,12 @@
-//! The one reader of a rolling update's start for both APIs: RPC `StartExecution`
-//! (`TemplateName` and `Parameters` as JSON text) and REST `POST /v1/rolling-updates` (the
-//! template and the parameters as a JSON object), and REST's rollback of a task. Each gives the
-//! engine a typed `StartRequest`; the template's rules are core's `params::parse_start`.
+//! The one reader of a start for both APIs: RPC `StartExecution` (`TemplateName` and
+//! `Parameters` as JSON text), REST `POST /v1/rolling-updates` and `POST
+//! /v1/image-update-tasks` (the parameters as a JSON object), and REST's rollback of a task.
+//! Each gives the engine a typed value: a rolling update's `StartRequest` (core's
+//! `params::parse_start`) or an image update task's `ImageUpdateSpec` (core's
+//! `image_task::parse_start`).
 
 use crate::error::ApiError;
+use rollscale_core::image_task::{self, ImageUpdateSpec};
 use rollscale_core::params::{self, Kind, StartRequest};
 use rollscale_core::Code;
 use rollscale_engine::ServiceError;
@@ -23,6 +26,20 @@ pub fn rolling_update(template: &str, parameters: &Value) -> Result<StartRequest
 pub fn rolling_update_text(template: &str, parameters: &str) -> Result<StartRequest, ApiError> {
     known_template(template)?;
     rolling_update(template, &parameters_text(parameters)?)
+}
+
+/// An image update task's start (`ACS-ESS-CreateImageAndUpdateScalingConfiguration`) with its
+/// parameters as a JSON object.
+pub fn image_update(parameters: &Value) -> Result<ImageUpdateSpec, ApiError> {
+    if !parameters.is_object() {
+        return Err(ApiError::new(Code::InvalidParameter, "the parameters must be a JSON object"));
+    }
+    image_task::parse_start(parameters).map_err(|error| ApiError::from(ServiceError::from(error)))
+}
+
+/// The same with `Parameters` as RPC sends them.
+pub fn image_update_text(parameters: &str) -> Result<ImageUpdateSpec, ApiError> {
+    image_update(&parameters_text(parameters)?)
 }
 
 fn known_template(template: &str) -> Result<Kind, ApiError> {
@@ -67,6 +84,11 @@ mod tests {
         assert_eq!(rolling_update_text("ACS-X", "{").unwrap_err().code, "EntityNotExists.Template");
         assert_eq!(rolling_update_text(SCRIPT, "{").unwrap_err().code, "InvalidParameter");
         assert_eq!(rolling_update_text(SCRIPT, " ").unwrap_err().code, "MissingParameter");
+        assert_eq!(image_update(&json!([1])).unwrap_err().code, Code::InvalidParameter);
+        assert_eq!(image_update_text("{").unwrap_err().code, Code::InvalidParameter);
+        assert_eq!(image_update_text("").unwrap_err().code, Code::MissingParameter);
+        let spec = image_update(&json!({"instanceId": "i-1", "scalingConfigurationIds": ["asc-1"]})).unwrap();
+        assert_eq!(spec.instance_id.as_str(), "i-1");
         assert_eq!(parameters_text("  ").unwrap(), json!({}));
         assert_eq!(parameters_text("{\"a\":1}").unwrap(), json!({"a": 1}));
         assert_eq!(parameters_text("{").unwrap_err().code, "InvalidParameter");

@@ -167,7 +167,8 @@ mod tests {
             "instanceId": "i-src", "scalingConfigurationIds": ["asc-a"], "OOSAssumeRole": "r",
             "timerTrigger": {"Type": "rate", "Expression": "1 hour", "EndDate": "2026-12-02T00:00:00Z"},
         });
-        let (spec, schedule) = image_task::parse_start(&params, NOW).unwrap();
+        let spec = image_task::parse_start(&params).unwrap();
+        let schedule = spec.first_schedule(NOW).unwrap();
         let parent = ImageUpdateExecution::scheduled(
             ExecutionId::from_random(1),
             spec,

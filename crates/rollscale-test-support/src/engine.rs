@@ -250,6 +250,13 @@ pub async fn wait_for_task(
 #[allow(async_fn_in_trait)]
 pub trait StartTemplate {
     async fn start_template(&self, template: &str, parameters: &str) -> Result<TaskState, ServiceError>;
+
+    /// An image update task from its `Parameters` as JSON text (core's
+    /// `image_task::parse_start`, then the service).
+    async fn start_image_task(
+        &self,
+        parameters: &str,
+    ) -> Result<rollscale_core::image_task::ImageUpdateExecution, ServiceError>;
 }
 
 impl StartTemplate for Service {
@@ -259,5 +266,15 @@ impl StartTemplate for Service {
         })?;
         let request = rollscale_core::params::parse_start(template, &parameters)?;
         self.start_rolling_update(request).await
+    }
+
+    async fn start_image_task(
+        &self,
+        parameters: &str,
+    ) -> Result<rollscale_core::image_task::ImageUpdateExecution, ServiceError> {
+        let parameters: serde_json::Value = serde_json::from_str(parameters).map_err(|error| {
+            ServiceError::refused(rollscale_core::Code::InvalidParameter, format!("Parameters is not JSON: {error}"))
+        })?;
+        self.start_image_update(rollscale_core::image_task::parse_start(&parameters)?).await
     }
 }

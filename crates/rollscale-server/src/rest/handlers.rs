@@ -961,10 +961,7 @@ pub async fn start_image_update_task(
     new: Result<Json<NewImageUpdateTask>, JsonRejection>,
 ) -> Reply<ImageUpdateTaskView> {
     let new = body(new)?;
-    if !new.parameters.is_object() {
-        return Err(ApiError::new(Code::InvalidParameter, "parameters must be a JSON object"));
-    }
-    let task = state.service.start_image_update(&new.parameters.to_string()).await?;
+    let task = state.service.start_image_update(crate::starts::image_update(&new.parameters)?).await?;
     Ok(Json(ImageUpdateTaskView::new(&task, &[])))
 }
 

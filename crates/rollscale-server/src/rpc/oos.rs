@@ -52,7 +52,8 @@ async fn start_execution(service: &Service, params: &Params) -> Result<Value, Ap
         }
     }
     if template == rollscale_core::image_task::TEMPLATE_NAME {
-        let execution = service.start_image_update(params.get("Parameters").unwrap_or("")).await?;
+        let spec = starts::image_update_text(params.get("Parameters").unwrap_or(""))?;
+        let execution = service.start_image_update(spec).await?;
         return Ok(json!({ "Execution": render::image_execution(&execution, true) }));
     }
     let request = starts::rolling_update_text(template, params.get("Parameters").unwrap_or(""))?;
