@@ -273,6 +273,14 @@ async fn bad_input_is_refused_with_a_code_and_changes_nothing() {
     let app = app().await;
     let (group, _) = group(&app, 2).await;
     let cases: Vec<(&str, String, Option<Value>, u16, &str)> = vec![
+        // A body over 1 MiB: too large, whatever it holds.
+        (
+            "POST",
+            "/v1/scaling-groups".into(),
+            Some(json!({"name": "x".repeat(1024 * 1024), "min_size": 0, "max_size": 1})),
+            413,
+            "InvalidBody.TooLarge",
+        ),
         (
             "POST",
             "/v1/scaling-groups".into(),
