@@ -75,7 +75,7 @@ impl Service {
         let instance = store
             .instance_get(&spec.instance_id)
             .await?
-            .ok_or_else(|| crate::ops::instance_not_found(&spec.instance_id))?
+            .ok_or_else(|| crate::error::instance_not_found(&spec.instance_id))?
             .value;
         if schedule.is_none() && matches!(instance.lifecycle_state, LifecycleState::Pending | LifecycleState::Removing)
         {

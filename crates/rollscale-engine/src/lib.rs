@@ -19,6 +19,7 @@ pub mod error;
 pub mod health;
 pub mod idempotency;
 pub mod image_tasks;
+mod journal;
 pub mod leases;
 pub mod ops;
 pub mod reconcile;

@@ -4,11 +4,11 @@
 //! Each is idempotent: the store records the intent first (the remembered weights, the new
 //! lifecycle state), then the driver is told; a redo finds the intent and repeats the call.
 
-use crate::runner::{Journal, StepMemory};
+use crate::error::instance_not_found;
+use crate::journal::{Journal, StepMemory};
 use crate::{Engine, ServiceError};
 use rollscale_core::domain::{Instance, LifecycleState};
 use rollscale_core::ids::{InstanceId, LoadBalancerId};
-use rollscale_core::Code;
 use rollscale_fleet::FleetError;
 use rollscale_store::{StoreError, Versioned};
 use std::time::{Duration, Instant};
@@ -223,12 +223,4 @@ impl Engine {
             }
         }
     }
-}
-
-pub(crate) fn instance_not_found(id: &InstanceId) -> ServiceError {
-    ServiceError::refused(Code::InvalidInstanceIdNotFound, format!("the instance {id} does not exist"))
-}
-
-pub(crate) fn instance_not_found_text(id: &str) -> ServiceError {
-    ServiceError::refused(Code::InvalidInstanceIdNotFound, format!("the instance {id} does not exist"))
 }

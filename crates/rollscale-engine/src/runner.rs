@@ -14,7 +14,8 @@
 //! step; they are only bases for compare-and-swap writes, so a stale one costs a fresh read.
 //! The driver wakes once per batch (when its last worker ends), not once per instance.
 
-use crate::ops::instance_not_found;
+use crate::error::instance_not_found;
+use crate::journal::{Journal, StepMemory};
 use crate::{now_millis, Engine, ServiceError};
 use rollscale_core::domain::{Event, EventKind, EventLevel, HealthStatus, Instance, Millis, Process};
 use rollscale_core::ids::{ExecutionId, InstanceId, ScalingGroupId};
@@ -25,12 +26,12 @@ use rollscale_core::task::{
 };
 use rollscale_core::Code;
 use rollscale_fleet::{FleetError, InstanceObservation, PackageOperation, RunId};
-use rollscale_store::{PreparedWork, StoreError, Versioned};
+use rollscale_store::{StoreError, Versioned};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::sync::Notify;
 
 /// The in-memory side of a task being driven: a wake-up signal, the cancel flag mirrored from
 /// the store, and which instances have a worker now.
@@ -68,53 +69,6 @@ impl TaskHandle {
     }
 }
 
-/// The task's journal: its workers' writes (their steps' outcomes, and the instance changes
-/// their steps make) go to one task that commits whatever has arrived together, and answers
-/// each writer once its write is committed (group commit). A writer waits for that answer
-/// before it acts further, exactly as it would wait for its own statement.
-#[derive(Clone)]
-pub(crate) struct Journal(mpsc::UnboundedSender<JournalEntry>);
-
-/// One write for the journal, and where to say whether it was made (`false`: its row had
-/// moved on, a conflict).
-struct JournalEntry {
-    row: JournalRow,
-    reply: oneshot::Sender<Result<bool, StoreError>>,
-}
-
-enum JournalRow {
-    Work(PreparedWork),
-    /// Boxed: an instance (with its observation) is several times the size of a child row.
-    Instance(Box<Versioned<Instance>>),
-}
-
-impl JournalRow {
-    fn key(&self) -> String {
-        match self {
-            JournalRow::Work(row) => row.id().to_string(),
-            JournalRow::Instance(instance) => instance.value.id.to_string(),
-        }
-    }
-}
-
-impl Journal {
-    /// Commits `row`: whether it was written, or `None` when the journal has stopped (maybe
-    /// midway through committing it).
-    async fn commit(&self, row: JournalRow) -> Option<Result<bool, StoreError>> {
-        let (reply, committed) = oneshot::channel();
-        self.0.send(JournalEntry { row, reply }).ok()?;
-        committed.await.ok()
-    }
-}
-
-/// What a worker carries from one step to the next: the instance as its last step wrote it
-/// (see [`Engine::instance_modify_from`]), and its task's journal. Empty outside a worker.
-#[derive(Default)]
-pub(crate) struct StepMemory {
-    pub(crate) instance: Option<Versioned<Instance>>,
-    pub(crate) journal: Option<Journal>,
-}
-
 /// What a new worker may start from instead of reading it: its child execution and its
 /// instance, as the driver read them. Either is only a compare-and-swap base, like the copies
 /// the worker keeps between its steps.
@@ -123,9 +77,6 @@ struct Seed {
     work: Option<Versioned<InstanceWork>>,
     instance: Option<Versioned<Instance>>,
 }
-
-/// Most journal entries committed at once.
-const JOURNAL_BATCH: usize = 512;
 
 enum Next {
     Again,
@@ -192,11 +143,8 @@ impl Engine {
             if tasks.contains_key(&id) {
                 return;
             }
-            let (journal, entries) = mpsc::unbounded_channel();
-            let handle = Arc::new(TaskHandle { journal: Some(Journal(journal)), ..TaskHandle::default() });
+            let handle = Arc::new(TaskHandle { journal: Some(Journal::start(self)), ..TaskHandle::default() });
             tasks.insert(id.clone(), handle.clone());
-            // Ends when every sender is gone: after the driver and its workers.
-            self.track(tokio::spawn(journal_loop(self.store.clone(), entries)).abort_handle());
             handle
         };
         let engine = self.clone();
@@ -699,7 +647,7 @@ impl Engine {
         }
         let outcome = self.perform_step_with(spec, &work.value, step, memory).await?;
         let next = work.value.clone().record(step, outcome, spec.kind.health_gated(), now_millis());
-        let generation = self.journal(handle, &next, work.generation).await?;
+        let generation = self.work_write(handle.journal.as_ref(), &next, work.generation).await?;
         if next.status == InstanceStatus::Failed {
             let event = Event {
                 id: format!("{}-{}-{}", next.execution_id, work.generation, EventKind::InstanceFailed),
@@ -721,43 +669,6 @@ impl Engine {
         let running = next.status == InstanceStatus::Running;
         *current = Some(Versioned { value: next, generation });
         Ok(running)
-    }
-
-    /// Commits a worker's step outcome if its child execution is still at `generation`, and
-    /// returns the new generation, as `work_update` does; but through the task's journal, so
-    /// that the outcomes of many workers are committed by one statement. The worker waits for
-    /// that commit before it takes its next step, as before.
-    async fn journal(&self, handle: &TaskHandle, work: &InstanceWork, generation: i64) -> Result<i64, ServiceError> {
-        if let Some(journal) = &handle.journal {
-            match journal.commit(JournalRow::Work(PreparedWork::new(work, generation))).await {
-                Some(Ok(true)) => return Ok(generation + 1),
-                Some(Ok(false)) => return Err(ServiceError::Conflict),
-                Some(Err(error)) => return Err(error.into()),
-                // Writing directly is safe either way: the write compares the generation.
-                None => {}
-            }
-        }
-        Ok(self.store.work_update(work, generation, now_millis()).await?)
-    }
-
-    /// Writes `instance` if it is still at `generation`, as `instance_update` does; through
-    /// `journal` when there is one.
-    pub(crate) async fn instance_write(
-        &self,
-        journal: Option<&Journal>,
-        instance: &Instance,
-        generation: i64,
-    ) -> Result<i64, StoreError> {
-        if let Some(journal) = journal {
-            let row = JournalRow::Instance(Box::new(Versioned { value: instance.clone(), generation }));
-            match journal.commit(row).await {
-                Some(Ok(true)) => return Ok(generation + 1),
-                Some(Ok(false)) => return Err(StoreError::Conflict { what: "instance", id: instance.id.to_string() }),
-                Some(Err(error)) => return Err(error),
-                None => {}
-            }
-        }
-        self.store.instance_update(instance, generation).await
     }
 
     /// Performs one step (R5). Failures of the step are an outcome; only the store's own
@@ -1202,77 +1113,6 @@ fn moved_to(instance: &mut Instance, address: &str) {
     }
 }
 
-/// Commits the journal entries of a task's workers: whatever has arrived while the previous
-/// commit ran goes into the next one, child executions in one statement and instances in
-/// another (a few, beyond 128 rows). Each entry is answered only once the statement that
-/// wrote it (or found its row moved on) has committed.
-async fn journal_loop(store: rollscale_store::Store, mut entries: mpsc::UnboundedReceiver<JournalEntry>) {
-    let mut batch: Vec<JournalEntry> = Vec::new();
-    let mut later: Vec<JournalEntry> = Vec::new();
-    loop {
-        if batch.is_empty() {
-            match entries.recv().await {
-                Some(entry) => batch.push(entry),
-                None => return,
-            }
-        }
-        while batch.len() < JOURNAL_BATCH {
-            match entries.try_recv() {
-                Ok(entry) => batch.push(entry),
-                Err(_) => break,
-            }
-        }
-        // One entry per row at a time (a worker has one in flight, but be sure).
-        let mut keys = HashSet::with_capacity(batch.len());
-        let (now, next): (Vec<_>, Vec<_>) = batch.drain(..).partition(|entry| keys.insert(entry.row.key()));
-        later.extend(next);
-        let (mut work_entries, mut instance_entries) = (Vec::new(), Vec::new());
-        let (mut work_rows, mut instance_rows) = (Vec::new(), Vec::new());
-        for entry in now {
-            match entry.row {
-                JournalRow::Work(row) => {
-                    work_rows.push(row);
-                    work_entries.push(entry.reply);
-                }
-                JournalRow::Instance(instance) => {
-                    instance_rows.push(*instance);
-                    instance_entries.push(entry.reply);
-                }
-            }
-        }
-        if !work_rows.is_empty() {
-            answer(work_entries, store.works_write(&work_rows, now_millis()).await);
-        }
-        if !instance_rows.is_empty() {
-            answer(instance_entries, store.instances_write(&instance_rows).await);
-        }
-        batch.append(&mut later);
-    }
-}
-
-/// Tells each writer whether its row was written; on a failed commit, each gets its text (it
-/// reads its row again and retries).
-fn answer(replies: Vec<oneshot::Sender<Result<bool, StoreError>>>, written: Result<Vec<bool>, StoreError>) {
-    match written {
-        Ok(written) => {
-            for (reply, written) in replies.into_iter().zip(written) {
-                let _ = reply.send(Ok(written));
-            }
-        }
-        Err(error) => {
-            let mut message = error.to_string();
-            let mut source = std::error::Error::source(&error);
-            while let Some(cause) = source {
-                message = format!("{message}: {cause}");
-                source = cause.source();
-            }
-            for reply in replies {
-                let _ = reply.send(Err(StoreError::Batch(message.clone())));
-            }
-        }
-    }
-}
-
 fn failed(code: Code, message: String, report: StepReport) -> StepOutcome {
     StepOutcome::Failed { code: code.as_str().to_string(), message, report }
 }
@@ -1321,7 +1161,7 @@ mod tests {
     //! that went stale between steps costs a fresh read, and the outcome is the one reading
     //! first would give.
 
-    use super::StepMemory;
+    use crate::journal::StepMemory;
     use crate::service::{NewConfiguration, NewGroup};
     use crate::{Engine, EngineConfig, Service};
     use rollscale_core::domain::{Instance, LifecycleState};

@@ -2,6 +2,7 @@
 //! call. Checks come first and change nothing when they refuse (R3); then the store is written;
 //! then the engine is told.
 
+use crate::error::{execution_not_found, group_not_found};
 use crate::{now_millis, random_bits, Engine, ServiceError};
 use rollscale_core::admission;
 use rollscale_core::domain::*;
@@ -74,14 +75,6 @@ pub enum Notification {
 }
 
 const MAX_STANDBY_BATCH: usize = 100;
-
-fn group_not_found(id: &str) -> ServiceError {
-    ServiceError::refused(Code::InvalidScalingGroupIdNotFound, format!("the scaling group {id} does not exist"))
-}
-
-fn execution_not_found(id: &str) -> ServiceError {
-    ServiceError::refused(Code::EntityNotExistsExecution, format!("the execution {id} does not exist"))
-}
 
 fn parse_group_id(text: &str) -> Result<ScalingGroupId, ServiceError> {
     ScalingGroupId::parse(text).ok_or_else(|| group_not_found(text))
@@ -1064,13 +1057,9 @@ impl Service {
         instance_id: &str,
         name: Option<&str>,
     ) -> Result<Image, ServiceError> {
-        let id = InstanceId::parse(instance_id).ok_or_else(|| crate::ops::instance_not_found_text(instance_id))?;
-        let instance = self
-            .store()
-            .instance_get(&id)
-            .await?
-            .ok_or_else(|| crate::ops::instance_not_found_text(instance_id))?
-            .value;
+        let id = InstanceId::parse(instance_id).ok_or_else(|| crate::error::instance_not_found(instance_id))?;
+        let instance =
+            self.store().instance_get(&id).await?.ok_or_else(|| crate::error::instance_not_found(instance_id))?.value;
         if matches!(instance.lifecycle_state, LifecycleState::Pending | LifecycleState::Removing) {
             return Err(ServiceError::refused(
                 Code::IncorrectInstanceStatus,
@@ -1275,9 +1264,9 @@ impl Service {
         }
         let mut checked = Vec::with_capacity(weights.len());
         for (instance, weight) in weights {
-            let id = InstanceId::parse(instance).ok_or_else(|| crate::ops::instance_not_found_text(instance))?;
+            let id = InstanceId::parse(instance).ok_or_else(|| crate::error::instance_not_found(instance))?;
             let current =
-                self.store().instance_get(&id).await?.ok_or_else(|| crate::ops::instance_not_found_text(instance))?;
+                self.store().instance_get(&id).await?.ok_or_else(|| crate::error::instance_not_found(instance))?;
             if *weight > 100 {
                 return Err(ServiceError::refused(
                     Code::InvalidParameter,
@@ -1328,9 +1317,9 @@ impl Service {
     /// Injects a fault into an instance (simulated fleet only): its next changes fail, it
     /// crashes, or its health check fails (see [`rollscale_fleet::Fault`]).
     pub async fn inject_fault(&self, instance_id: &str, fault: rollscale_fleet::Fault) -> Result<(), ServiceError> {
-        let id = InstanceId::parse(instance_id).ok_or_else(|| crate::ops::instance_not_found_text(instance_id))?;
+        let id = InstanceId::parse(instance_id).ok_or_else(|| crate::error::instance_not_found(instance_id))?;
         if self.store().instance_get(&id).await?.is_none() {
-            return Err(crate::ops::instance_not_found_text(instance_id));
+            return Err(crate::error::instance_not_found(instance_id));
         }
         match self.engine.fleet.inject_fault(&id, fault).await {
             Err(rollscale_fleet::FleetError::Unsupported(message)) => {
