@@ -12,21 +12,21 @@
 //! Architecture invariant: the engine knows nothing of HTTP. It holds no state that the store
 //! does not also hold, except caches and the set of tasks it is driving right now.
 
-pub mod access;
 pub mod adopt;
-pub mod alerts;
+mod app;
+mod cas;
 pub mod error;
 pub mod health;
 pub mod idempotency;
-pub mod image_tasks;
 mod journal;
 pub mod leases;
 pub mod ops;
 pub mod reconcile;
 pub mod runner;
 pub mod service;
-pub mod templates;
 
+/// The resources of `app` that other crates name by their own paths.
+pub use app::{access, alerts, image_tasks, templates};
 pub use error::ServiceError;
 pub use leases::Replication;
 pub use service::Service;
