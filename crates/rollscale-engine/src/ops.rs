@@ -80,13 +80,10 @@ impl Engine {
         for (lb, _) in &weights {
             self.lb_call(|| self.lb.set_weight(lb, id, 0)).await?;
         }
-        let written = self
-            .instance_modify_from(id, read, memory.journal.as_ref(), |instance| {
-                instance.lifecycle_state = LifecycleState::Standby
-            })
-            .await?
-            .ok_or_else(|| instance_not_found(id))?;
-        memory.instance = Some(written);
+        self.instance_modify_remembered(id, read, memory, |instance| {
+            instance.lifecycle_state = LifecycleState::Standby
+        })
+        .await?;
         Ok(weights)
     }
 
@@ -142,15 +139,12 @@ impl Engine {
         for (lb, weight) in &weights {
             self.lb_call(|| self.lb.set_weight(lb, id, *weight)).await?;
         }
-        let written = self
-            .instance_modify_from(id, read, memory.journal.as_ref(), |instance| {
-                if instance.lifecycle_state == LifecycleState::Standby {
-                    instance.lifecycle_state = LifecycleState::InService;
-                }
-            })
-            .await?
-            .ok_or_else(|| instance_not_found(id))?;
-        memory.instance = Some(written);
+        self.instance_modify_remembered(id, read, memory, |instance| {
+            if instance.lifecycle_state == LifecycleState::Standby {
+                instance.lifecycle_state = LifecycleState::InService;
+            }
+        })
+        .await?;
         Ok(weights)
     }
 
@@ -182,14 +176,28 @@ impl Engine {
         memory: &mut StepMemory,
     ) -> Result<(), ServiceError> {
         let read = memory.instance.take();
+        self.instance_modify_remembered(id, read, memory, |instance| {
+            instance.lifecycle_state = match (instance.lifecycle_state, protected) {
+                (LifecycleState::InService, true) => LifecycleState::Protected,
+                (LifecycleState::Protected, false) => LifecycleState::InService,
+                (state, _) => state,
+            }
+        })
+        .await
+    }
+
+    /// [`Engine::instance_modify_from`] from `read` (taken from `memory` by the caller before
+    /// it acted), through `memory`'s journal, refused when the instance does not exist; leaves
+    /// `memory` holding the instance as written.
+    async fn instance_modify_remembered(
+        &self,
+        id: &InstanceId,
+        read: Option<Versioned<Instance>>,
+        memory: &mut StepMemory,
+        change: impl Fn(&mut Instance),
+    ) -> Result<(), ServiceError> {
         let written = self
-            .instance_modify_from(id, read, memory.journal.as_ref(), |instance| {
-                instance.lifecycle_state = match (instance.lifecycle_state, protected) {
-                    (LifecycleState::InService, true) => LifecycleState::Protected,
-                    (LifecycleState::Protected, false) => LifecycleState::InService,
-                    (state, _) => state,
-                }
-            })
+            .instance_modify_from(id, read, memory.journal.as_ref(), change)
             .await?
             .ok_or_else(|| instance_not_found(id))?;
         memory.instance = Some(written);

@@ -389,25 +389,17 @@ impl Engine {
     async fn begin(&self, task: &TaskState) -> Result<(), ServiceError> {
         let spec = &task.spec;
         if let (Change::Image { image_id }, Some(configuration_id)) = (&spec.change, &spec.configuration_id) {
-            loop {
-                let Some(current) = self.store.configuration_get(configuration_id).await? else {
-                    return Err(ServiceError::refused(
-                        Code::InvalidScalingConfigurationIdNotFound,
-                        format!("the scaling configuration {configuration_id} no longer exists"),
-                    ));
-                };
-                if &current.value.image_id == image_id {
-                    break;
-                }
-                let mut next = current.value.clone();
-                next.image_id = image_id.clone();
-                match self.store.configuration_update(&next, current.generation).await {
-                    Err(StoreError::Conflict { .. }) => continue,
-                    other => {
-                        other?;
-                        break;
-                    }
-                }
+            let written = self
+                .configuration_modify(configuration_id, |mut configuration| async move {
+                    configuration.image_id.clone_from(image_id);
+                    Ok(configuration)
+                })
+                .await?;
+            if written.is_none() {
+                return Err(ServiceError::refused(
+                    Code::InvalidScalingConfigurationIdNotFound,
+                    format!("the scaling configuration {configuration_id} no longer exists"),
+                ));
             }
         }
         self.modify_processes(spec, &spec.enter_process, true).await
@@ -420,33 +412,18 @@ impl Engine {
         processes: &[Process],
         suspend: bool,
     ) -> Result<(), ServiceError> {
-        loop {
-            let Some(group) = self.store.group_get(&spec.group_id).await? else {
-                return Err(ServiceError::refused(
-                    Code::InvalidScalingGroupIdNotFound,
-                    format!("the scaling group {} no longer exists", spec.group_id),
-                ));
-            };
-            let mut next = group.value.clone();
-            for process in processes {
-                let present = next.suspended_processes.contains(process);
-                if suspend && !present {
-                    next.suspended_processes.push(*process);
-                } else if !suspend && present {
-                    next.suspended_processes.retain(|p| p != process);
-                }
-            }
-            next.suspended_processes.sort();
-            if next == group.value {
-                return Ok(());
-            }
-            match self.store.group_update(&next, group.generation).await {
-                Err(StoreError::Conflict { .. }) => continue,
-                other => {
-                    other?;
-                    return Ok(());
-                }
-            }
+        let written = self
+            .group_modify(&spec.group_id, |mut group| async move {
+                crate::app::set_suspended(&mut group, processes, suspend);
+                Ok(group)
+            })
+            .await?;
+        match written {
+            Some(_) => Ok(()),
+            None => Err(ServiceError::refused(
+                Code::InvalidScalingGroupIdNotFound,
+                format!("the scaling group {} no longer exists", spec.group_id),
+            )),
         }
     }
 
@@ -859,15 +836,12 @@ impl Engine {
                     Err(error) => {
                         // The script may not have run: changed only if the packages did.
                         let outcome = failed(error.code(), error.to_string(), report);
-                        let Some(observed) = self.observe_after_failure(id).await else { return Ok(outcome) };
-                        if observed.packages == instance.value.packages {
-                            return Ok(outcome);
-                        }
-                        self.record_failed_change(id, instance, memory, false, |instance| {
+                        let before = instance.value.packages.clone();
+                        let took_effect = |observed: &InstanceObservation| observed.packages != before;
+                        let record = |instance: &mut Instance, observed: &InstanceObservation| {
                             instance.packages.clone_from(&observed.packages)
-                        })
-                        .await?;
-                        Ok(changed(outcome))
+                        };
+                        self.change_failed(id, instance, memory, outcome, false, took_effect, record).await
                     }
                     Ok(run) => {
                         let report = StepReport {
@@ -991,16 +965,12 @@ impl Engine {
         memory: &mut StepMemory,
         outcome: StepOutcome,
     ) -> Result<StepOutcome, ServiceError> {
-        let Some(observed) = self.observe_after_failure(id).await else { return Ok(outcome) };
-        if observed.image_id != image_id {
-            return Ok(outcome);
-        }
-        self.record_failed_change(id, recorded, memory, true, |instance| {
+        let took_effect = |observed: &InstanceObservation| observed.image_id == image_id;
+        let record = |instance: &mut Instance, observed: &InstanceObservation| {
             instance.image_id.clone_from(&observed.image_id);
             instance.packages.clone_from(&observed.packages);
-        })
-        .await?;
-        Ok(changed(outcome))
+        };
+        self.change_failed(id, recorded, memory, outcome, true, took_effect, record).await
     }
 
     /// After a failed container update (or a failed follow of the new address): if the
@@ -1013,14 +983,34 @@ impl Engine {
         memory: &mut StepMemory,
         outcome: StepOutcome,
     ) -> Result<StepOutcome, ServiceError> {
+        let before = recorded.value.containers.clone();
+        let took_effect = |observed: &InstanceObservation| observed.containers != before;
+        let record = |instance: &mut Instance, observed: &InstanceObservation| {
+            instance.containers.clone_from(&observed.containers)
+        };
+        self.change_failed(id, recorded, memory, outcome, true, took_effect, record).await
+    }
+
+    /// After a change whose call failed (`outcome`): when the instance, looked at again, shows
+    /// that the change took effect all the same (`took_effect`), what it shows is recorded
+    /// (`record`, by [`Engine::record_failed_change`], with its health when `probe`) and the
+    /// step reports that it changed the instance (R16). Otherwise the outcome stands.
+    #[allow(clippy::too_many_arguments)]
+    async fn change_failed(
+        &self,
+        id: &InstanceId,
+        recorded: Versioned<Instance>,
+        memory: &mut StepMemory,
+        outcome: StepOutcome,
+        probe: bool,
+        took_effect: impl Fn(&InstanceObservation) -> bool,
+        record: impl Fn(&mut Instance, &InstanceObservation),
+    ) -> Result<StepOutcome, ServiceError> {
         let Some(observed) = self.observe_after_failure(id).await else { return Ok(outcome) };
-        if observed.containers == recorded.value.containers {
+        if !took_effect(&observed) {
             return Ok(outcome);
         }
-        self.record_failed_change(id, recorded, memory, true, |instance| {
-            instance.containers.clone_from(&observed.containers)
-        })
-        .await?;
+        self.record_failed_change(id, recorded, memory, probe, |instance| record(instance, &observed)).await?;
         Ok(changed(outcome))
     }
 }

@@ -1,12 +1,12 @@
 //! Scaling configurations: create, query, modify, and making one the group's active one.
 
 use super::{parse_group_id, GroupChanges, Service};
-use crate::error::group_not_found;
-use crate::{now_millis, random_bits, ServiceError};
+use crate::error::{configuration_not_found, group_not_found};
+use crate::{now_millis, random_bits, Engine, ServiceError};
 use rollscale_core::domain::*;
 use rollscale_core::ids::*;
 use rollscale_core::Code;
-use rollscale_store::StoreError;
+use std::future::Future;
 
 /// A new scaling configuration.
 #[derive(Clone, Debug, Default)]
@@ -90,12 +90,7 @@ impl Service {
         if let Some(name) = &name {
             rollscale_core::group::check_configuration_name(name)?;
         }
-        let config_id = ScalingConfigurationId::parse(id).ok_or_else(|| {
-            ServiceError::refused(
-                Code::InvalidScalingConfigurationIdNotFound,
-                format!("the scaling configuration {id} does not exist"),
-            )
-        })?;
+        let config_id = ScalingConfigurationId::parse(id).ok_or_else(|| configuration_not_found(id))?;
         if let Some(image_id) = &image_id {
             if !self.image_known(image_id).await? {
                 return Err(ServiceError::refused(
@@ -104,28 +99,19 @@ impl Service {
                 ));
             }
         }
-        loop {
-            let current = self.store().configuration_get(&config_id).await?.ok_or_else(|| {
-                ServiceError::refused(
-                    Code::InvalidScalingConfigurationIdNotFound,
-                    format!("the scaling configuration {id} does not exist"),
-                )
-            })?;
-            let mut next = current.value.clone();
-            if let Some(name) = &name {
-                next.name = name.clone();
-            }
-            if let Some(image_id) = &image_id {
-                next.image_id = image_id.clone();
-            }
-            match self.store().configuration_update(&next, current.generation).await {
-                Err(StoreError::Conflict { .. }) => continue,
-                other => {
-                    other?;
-                    return Ok(next);
+        let (name, image_id) = (&name, &image_id);
+        self.engine
+            .configuration_modify(&config_id, |mut next| async move {
+                if let Some(name) = name {
+                    next.name.clone_from(name);
                 }
-            }
-        }
+                if let Some(image_id) = image_id {
+                    next.image_id.clone_from(image_id);
+                }
+                Ok(next)
+            })
+            .await?
+            .ok_or_else(|| configuration_not_found(id))
     }
 
     pub(super) async fn activate_configuration(
@@ -154,5 +140,20 @@ impl Service {
         }
         group.source = InstanceSource::Configuration(configuration_id.clone());
         Ok(())
+    }
+}
+
+impl Engine {
+    /// Changes the scaling configuration `id` with `change`, by compare-and-swap
+    /// ([`Engine::modify`]): the configuration as written, or `None` when it does not exist.
+    pub(crate) async fn configuration_modify<Fut>(
+        &self,
+        id: &ScalingConfigurationId,
+        change: impl FnMut(ScalingConfiguration) -> Fut,
+    ) -> Result<Option<ScalingConfiguration>, ServiceError>
+    where
+        Fut: Future<Output = Result<ScalingConfiguration, ServiceError>>,
+    {
+        Ok(self.modify(id, change).await?.map(|configuration| configuration.value))
     }
 }

@@ -2,7 +2,7 @@
 //! values are checked by `core::group` and `core::health` for every caller.
 
 use super::{parse_group_id, Service};
-use crate::error::group_not_found;
+use crate::error::{configuration_not_found, group_not_found};
 use crate::{now_millis, random_bits, Engine, ServiceError};
 use rollscale_core::domain::*;
 use rollscale_core::ids::*;
@@ -154,12 +154,7 @@ impl Service {
         let group_id = parse_group_id(id)?;
         self.change_group(&group_id, |mut next| async move {
             if let Some(text) = configuration_id {
-                let configuration_id = ScalingConfigurationId::parse(text).ok_or_else(|| {
-                    ServiceError::refused(
-                        Code::InvalidScalingConfigurationIdNotFound,
-                        format!("the scaling configuration {text} does not exist"),
-                    )
-                })?;
+                let configuration_id = ScalingConfigurationId::parse(text).ok_or_else(|| configuration_not_found(text))?;
                 self.activate_configuration(&mut next, &configuration_id).await?;
             }
             if next.source == InstanceSource::None {

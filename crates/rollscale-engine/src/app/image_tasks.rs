@@ -10,7 +10,8 @@
 //! by name (in the catalog, then on the fleet) before making it, so a redo after a crash makes
 //! no second image.
 
-use crate::{random_bits, Service, ServiceError};
+use crate::error::configuration_not_found;
+use crate::{random_bits, Engine, Service, ServiceError};
 use rollscale_core::domain::{Event, EventKind, EventLevel, GroupType, Image, LifecycleState, Millis, OsType};
 use rollscale_core::ids::{ExecutionId, ScalingConfigurationId, ScalingGroupId};
 use rollscale_core::image_task::{self, ImageUpdateExecution, TEMPLATE_NAME};
@@ -18,17 +19,11 @@ use rollscale_core::task::TaskStatus;
 use rollscale_core::Code;
 use rollscale_fleet::FleetError;
 use rollscale_store::{StoreError, Versioned};
+use std::future::Future;
 use std::sync::Arc;
 
 fn execution_not_found(id: &str) -> ServiceError {
     ServiceError::refused(Code::EntityNotExistsExecution, format!("the image update task {id} does not exist"))
-}
-
-fn configuration_not_found(id: &ScalingConfigurationId) -> ServiceError {
-    ServiceError::refused(
-        Code::InvalidScalingConfigurationIdNotFound,
-        format!("the scaling configuration {id} does not exist"),
-    )
 }
 
 /// Removes a firing from the engine's set of firings being performed when its worker ends.
@@ -62,13 +57,7 @@ impl Service {
     /// configuration (it exists, its group is of the ECS type), then writes the task. Without a
     /// trigger it fires at once; with one it waits for its first firing.
     pub async fn start_image_update(&self, parameters: &str) -> Result<ImageUpdateExecution, ServiceError> {
-        let parameters: serde_json::Value = if parameters.trim().is_empty() {
-            serde_json::Value::Object(Default::default())
-        } else {
-            serde_json::from_str(parameters).map_err(|error| {
-                ServiceError::refused(Code::InvalidParameter, format!("Parameters is not valid JSON: {error}"))
-            })?
-        };
+        let parameters = super::parse_parameters(parameters)?;
         let now = self.clock_now();
         let (mut spec, schedule) = image_task::parse_start(&parameters, now)?;
         let store = &self.engine.store;
@@ -185,24 +174,17 @@ impl Service {
     /// finishes. A firing itself is not cancelled.
     pub async fn cancel_image_update(&self, id: &str) -> Result<ImageUpdateExecution, ServiceError> {
         let execution_id = ExecutionId::parse(id).ok_or_else(|| execution_not_found(id))?;
-        loop {
-            let current =
-                self.engine.store.image_execution_get(&execution_id).await?.ok_or_else(|| execution_not_found(id))?;
-            let now = self.clock_now();
-            let next = current.value.cancel(now)?;
-            match self.engine.store.image_execution_update(&next, current.generation, now).await {
-                Err(StoreError::Conflict { .. }) => continue,
-                other => {
-                    other?;
-                    let content = match next.schedule.as_ref().and_then(|s| s.current_child.clone()) {
-                        Some(child) => format!("image update task cancelled; the firing {child} in flight finishes"),
-                        None => "image update task cancelled; no further firing".to_string(),
-                    };
-                    self.image_event(&next, EventKind::Cancelled, EventLevel::Info, content).await?;
-                    return Ok(next);
-                }
-            }
-        }
+        let next = self
+            .engine
+            .image_execution_modify(&execution_id, |current| async move { Ok(current.cancel(self.clock_now())?) })
+            .await?
+            .ok_or_else(|| execution_not_found(id))?;
+        let content = match next.schedule.as_ref().and_then(|s| s.current_child.clone()) {
+            Some(child) => format!("image update task cancelled; the firing {child} in flight finishes"),
+            None => "image update task cancelled; no further firing".to_string(),
+        };
+        self.image_event(&next, EventKind::Cancelled, EventLevel::Info, content).await?;
+        Ok(next)
     }
 
     /// Runs the image update scheduler until the engine is halted: a tick at once (which
@@ -451,31 +433,23 @@ impl Service {
         current: &Versioned<ImageUpdateExecution>,
         image_id: &str,
     ) -> Result<Step, ServiceError> {
-        let store = &self.engine.store;
         for configuration_id in &current.value.spec.configuration_ids {
-            loop {
-                let Some(configuration) = store.configuration_get(configuration_id).await? else {
-                    return Ok(Step::Fail(format!(
-                        "the scaling configuration {configuration_id} no longer exists (the image {image_id} was made)"
-                    )));
-                };
-                if configuration.value.image_id == image_id {
-                    break;
-                }
-                let mut next = configuration.value.clone();
-                next.image_id = image_id.to_string();
-                match store.configuration_update(&next, configuration.generation).await {
-                    Err(StoreError::Conflict { .. }) => continue,
-                    other => {
-                        other?;
-                        break;
-                    }
-                }
+            let written = self
+                .engine
+                .configuration_modify(configuration_id, |mut configuration| async move {
+                    configuration.image_id = image_id.to_string();
+                    Ok(configuration)
+                })
+                .await?;
+            if written.is_none() {
+                return Ok(Step::Fail(format!(
+                    "the scaling configuration {configuration_id} no longer exists (the image {image_id} was made)"
+                )));
             }
         }
         let now = self.clock_now();
         let next = current.value.configurations_updated(now);
-        store.image_execution_update(&next, current.generation, now).await?;
+        self.engine.store.image_execution_update(&next, current.generation, now).await?;
         let configurations: Vec<&str> = next.spec.configuration_ids.iter().map(|id| id.as_str()).collect();
         self.image_event(
             &next,
@@ -537,5 +511,21 @@ pub fn trigger_text(execution: &ImageUpdateExecution) -> String {
             }
             text
         }
+    }
+}
+
+impl Engine {
+    /// Changes the image update execution `id` with `change`, by compare-and-swap ([`Engine::modify`]): as
+    /// written, or `None` when it does not exist. Written at
+    /// the engine's clock.
+    pub(crate) async fn image_execution_modify<Fut>(
+        &self,
+        id: &ExecutionId,
+        change: impl FnMut(ImageUpdateExecution) -> Fut,
+    ) -> Result<Option<ImageUpdateExecution>, ServiceError>
+    where
+        Fut: Future<Output = Result<ImageUpdateExecution, ServiceError>>,
+    {
+        Ok(self.modify(id, change).await?.map(|row| row.value))
     }
 }

@@ -7,7 +7,6 @@ use crate::{now_millis, ServiceError};
 use rollscale_core::domain::*;
 use rollscale_core::ids::*;
 use rollscale_core::Code;
-use rollscale_store::StoreError;
 
 const MAX_STANDBY_BATCH: usize = 100;
 
@@ -162,28 +161,24 @@ impl Service {
         let _pass = lock.lock().await;
         if decrease_desired_capacity {
             let count = instances.len() as u32;
-            loop {
-                let current = self.store().group_get(&group.id).await?.ok_or_else(|| group_not_found(group_id))?;
-                let mut next = current.value.clone();
-                if next.desired_capacity < next.min_size + count {
-                    return Err(ServiceError::refused(
-                        Code::IncorrectCapacityMinSize,
-                        format!(
-                            "removing {count} instance(s) would take the desired capacity of {} from {} below its \
-                             MinSize {}; lower MinSize, or remove them without DecreaseDesiredCapacity",
-                            group.id, next.desired_capacity, next.min_size
-                        ),
-                    ));
-                }
-                next.desired_capacity -= count;
-                match self.store().group_update(&next, current.generation).await {
-                    Err(StoreError::Conflict { .. }) => continue,
-                    other => {
-                        other?;
-                        break;
+            let group_id = &group.id;
+            self.engine
+                .group_modify(group_id, |mut next| async move {
+                    if next.desired_capacity < next.min_size + count {
+                        return Err(ServiceError::refused(
+                            Code::IncorrectCapacityMinSize,
+                            format!(
+                                "removing {count} instance(s) would take the desired capacity of {group_id} from {} \
+                                 below its MinSize {}; lower MinSize, or remove them without DecreaseDesiredCapacity",
+                                next.desired_capacity, next.min_size
+                            ),
+                        ));
                     }
-                }
-            }
+                    next.desired_capacity -= count;
+                    Ok(next)
+                })
+                .await?
+                .ok_or_else(|| group_not_found(&group.id))?;
         }
         let mut activity = self
             .activity_begin(&group, ActivityKind::ScaleIn, "Scale in: remove instances (RemoveInstances)", &instances)

@@ -18,6 +18,7 @@ mod rolling_updates;
 pub mod templates;
 
 pub use configurations::NewConfiguration;
+pub(crate) use groups::set_suspended;
 pub use groups::{GroupChanges, NewGroup};
 pub use rolling_updates::{is_settled, Notification};
 
@@ -48,4 +49,14 @@ fn parse_group_id(text: &str) -> Result<ScalingGroupId, ServiceError> {
 
 fn parse_execution_id(text: &str) -> Result<ExecutionId, ServiceError> {
     ExecutionId::parse(text).ok_or_else(|| execution_not_found(text))
+}
+
+/// An OOS execution's `Parameters`, JSON text; empty text is no parameters.
+fn parse_parameters(text: &str) -> Result<serde_json::Value, ServiceError> {
+    if text.trim().is_empty() {
+        return Ok(serde_json::Value::Object(Default::default()));
+    }
+    serde_json::from_str(text).map_err(|error| {
+        ServiceError::refused(rollscale_core::Code::InvalidParameter, format!("Parameters is not valid JSON: {error}"))
+    })
 }

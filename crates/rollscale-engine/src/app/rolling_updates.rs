@@ -4,7 +4,7 @@
 
 use super::{parse_execution_id, Service};
 use crate::error::{execution_not_found, group_not_found};
-use crate::{now_millis, random_bits, ServiceError};
+use crate::{now_millis, random_bits, Engine, ServiceError};
 use rollscale_core::admission;
 use rollscale_core::domain::*;
 use rollscale_core::ids::*;
@@ -12,7 +12,8 @@ use rollscale_core::params::{self, Change, Kind, RollbackSource, RollingUpdateSp
 use rollscale_core::plan;
 use rollscale_core::task::{InstanceDecision, InstanceStatus, InstanceWork, StatusCounts, TaskState};
 use rollscale_core::Code;
-use rollscale_store::{Execution, ExecutionFilter, StoreError, Versioned};
+use rollscale_store::{Execution, ExecutionFilter, Versioned};
+use std::future::Future;
 use std::time::Duration;
 
 /// An operator's notification of a task: what the server makes of OOS's `NotifyExecution`.
@@ -53,13 +54,7 @@ impl Service {
                 format!("the template {template_name} does not exist; rolling updates use the ACS-ESS-RollingUpdateBy* templates"),
             ));
         }
-        let parameters: serde_json::Value = if parameters.trim().is_empty() {
-            serde_json::Value::Object(Default::default())
-        } else {
-            serde_json::from_str(parameters).map_err(|error| {
-                ServiceError::refused(Code::InvalidParameter, format!("Parameters is not valid JSON: {error}"))
-            })?
-        };
+        let parameters = super::parse_parameters(parameters)?;
         self.start_rolling_update(params::parse_start(template_name, &parameters)?).await
     }
 
@@ -242,37 +237,19 @@ impl Service {
     /// Continue a batch pause (R9).
     pub async fn continue_task(&self, id: &str) -> Result<TaskState, ServiceError> {
         let id = self.resolve_task_id(id).await?;
-        loop {
-            let task = self.store().task_get(&id).await?.ok_or_else(|| execution_not_found(id.as_str()))?;
-            let next = task.value.continue_batch()?;
-            match self.store().task_update(&next, task.generation, now_millis()).await {
-                Err(StoreError::Conflict { .. }) => continue,
-                other => {
-                    other?;
-                    self.engine.drive(id.clone());
-                    self.engine.wake(&id, false);
-                    return Ok(next);
-                }
-            }
-        }
+        let task = self.engine.task_modify(&id, |task| async move { Ok(task.continue_batch()?) }).await?;
+        let task = task.ok_or_else(|| execution_not_found(&id))?;
+        self.drive_now(&id, false);
+        Ok(task)
     }
 
     /// Cancel a task (R10).
     pub async fn cancel_task(&self, id: &str, restore: bool) -> Result<TaskState, ServiceError> {
         let id = self.resolve_task_id(id).await?;
-        loop {
-            let task = self.store().task_get(&id).await?.ok_or_else(|| execution_not_found(id.as_str()))?;
-            let next = task.value.cancel(restore)?;
-            match self.store().task_update(&next, task.generation, now_millis()).await {
-                Err(StoreError::Conflict { .. }) => continue,
-                other => {
-                    other?;
-                    self.engine.drive(id.clone());
-                    self.engine.wake(&id, true);
-                    return Ok(next);
-                }
-            }
-        }
+        let task = self.engine.task_modify(&id, |task| async move { Ok(task.cancel(restore)?) }).await?;
+        let task = task.ok_or_else(|| execution_not_found(&id))?;
+        self.drive_now(&id, true);
+        Ok(task)
     }
 
     /// Retry, skip or cancel one instance of a task (R8). `instance` is the instance id or the
@@ -283,30 +260,37 @@ impl Service {
         instance: &str,
         decision: InstanceDecision,
     ) -> Result<InstanceWork, ServiceError> {
-        let task_id = self.resolve_task_id(task_id).await?;
-        loop {
-            let task = self.store().task_get(&task_id).await?.ok_or_else(|| execution_not_found(task_id.as_str()))?;
-            let works = self.store().work_list(&task_id).await?;
-            let work = works
-                .into_iter()
-                .find(|w| w.value.instance_id.as_str() == instance || w.value.execution_id.as_str() == instance)
-                .ok_or_else(|| {
-                    ServiceError::refused(
-                        Code::EntityNotExistsTaskExecution,
-                        format!("the execution {task_id} has no instance or child execution {instance}"),
-                    )
-                })?;
-            let next = work.value.decide(&task.value, decision, now_millis())?;
-            match self.store().work_update(&next, work.generation, now_millis()).await {
-                Err(StoreError::Conflict { .. }) => continue,
-                other => {
-                    other?;
-                    self.engine.drive(task_id.clone());
-                    self.engine.wake(&task_id, false);
-                    return Ok(next);
-                }
-            }
-        }
+        let task_id = &self.resolve_task_id(task_id).await?;
+        let not_found = || {
+            ServiceError::refused(
+                Code::EntityNotExistsTaskExecution,
+                format!("the execution {task_id} has no instance or child execution {instance}"),
+            )
+        };
+        let works = self.store().work_list(task_id).await?;
+        let work_id = works
+            .into_iter()
+            .map(|work| work.value)
+            .find(|work| work.instance_id.as_str() == instance || work.execution_id.as_str() == instance)
+            .ok_or_else(not_found)?
+            .execution_id;
+        let work = self
+            .engine
+            .work_modify(&work_id, |work| async move {
+                let task = self.store().task_get(task_id).await?.ok_or_else(|| execution_not_found(task_id))?;
+                Ok(work.decide(&task.value, decision, now_millis())?)
+            })
+            .await?
+            .ok_or_else(not_found)?;
+        self.drive_now(task_id, false);
+        Ok(work)
+    }
+
+    /// Has the task driven (by this replica, unless another holds it) and its driver woken,
+    /// after an operator's action changed it.
+    fn drive_now(&self, id: &ExecutionId, cancelling: bool) {
+        self.engine.drive(id.clone());
+        self.engine.wake(id, cancelling);
     }
 
     /// `NotifyExecution`: `Approve` continues a batch pause, `Reject` cancels the task,
@@ -321,5 +305,33 @@ impl Service {
                 self.decide_instance(execution_id, &instance, decision).await.map(|_| ())
             }
         }
+    }
+}
+
+impl Engine {
+    /// Changes the rolling update `id` with `change`, by compare-and-swap
+    /// ([`Engine::modify`]): the task as written, or `None` when it does not exist.
+    pub(crate) async fn task_modify<Fut>(
+        &self,
+        id: &ExecutionId,
+        change: impl FnMut(TaskState) -> Fut,
+    ) -> Result<Option<TaskState>, ServiceError>
+    where
+        Fut: Future<Output = Result<TaskState, ServiceError>>,
+    {
+        Ok(self.modify(id, change).await?.map(|task| task.value))
+    }
+
+    /// Changes the child execution `id` (one instance's work) with `change`, by
+    /// compare-and-swap ([`Engine::modify`]): as written, or `None` when it does not exist.
+    pub(crate) async fn work_modify<Fut>(
+        &self,
+        id: &ExecutionId,
+        change: impl FnMut(InstanceWork) -> Fut,
+    ) -> Result<Option<InstanceWork>, ServiceError>
+    where
+        Fut: Future<Output = Result<InstanceWork, ServiceError>>,
+    {
+        Ok(self.modify(id, change).await?.map(|work| work.value))
     }
 }

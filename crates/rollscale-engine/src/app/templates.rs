@@ -3,11 +3,12 @@
 //! instead of a scaling configuration. A rolling image update changes instances, never a
 //! template: updating a template is the operator's own step (the seeds say so).
 
-use crate::{now_millis, random_bits, Service, ServiceError};
+use crate::{now_millis, random_bits, Engine, Service, ServiceError};
 use rollscale_core::domain::{ContainerSpec, LaunchTemplate, LaunchTemplateVersion, TemplateVersion};
 use rollscale_core::ids::LaunchTemplateId;
 use rollscale_core::Code;
 use rollscale_store::StoreError;
+use std::future::Future;
 
 /// A new template version's content.
 #[derive(Clone, Debug, Default)]
@@ -111,22 +112,19 @@ impl Service {
     /// Makes an existing version the default.
     pub async fn set_default_template_version(&self, id: &str, version: u32) -> Result<LaunchTemplate, ServiceError> {
         let template_id = LaunchTemplateId::parse(id).ok_or_else(|| template_not_found(id))?;
-        loop {
-            let current = self.engine.store.template_get(&template_id).await?.ok_or_else(|| template_not_found(id))?;
-            if version == 0 || version > current.value.latest_version {
-                return Err(ServiceError::refused(
-                    Code::InvalidLaunchTemplateVersionNotFound,
-                    format!("the launch template {id} has no version {version}"),
-                ));
-            }
-            let mut next = current.value.clone();
-            next.default_version = version;
-            match self.engine.store.template_update(&next, current.generation).await {
-                Ok(_) => return Ok(next),
-                Err(StoreError::Conflict { .. }) => continue,
-                Err(error) => return Err(error.into()),
-            }
-        }
+        self.engine
+            .template_modify(&template_id, |mut next| async move {
+                if version == 0 || version > next.latest_version {
+                    return Err(ServiceError::refused(
+                        Code::InvalidLaunchTemplateVersionNotFound,
+                        format!("the launch template {id} has no version {version}"),
+                    ));
+                }
+                next.default_version = version;
+                Ok(next)
+            })
+            .await?
+            .ok_or_else(|| template_not_found(id))
     }
 
     pub async fn launch_templates(&self) -> Result<Vec<LaunchTemplate>, ServiceError> {
@@ -158,5 +156,20 @@ impl Service {
                 format!("the launch template {id} has no version {number}"),
             )
         })
+    }
+}
+
+impl Engine {
+    /// Changes the launch template `id` with `change`, by compare-and-swap ([`Engine::modify`]): as
+    /// written, or `None` when it does not exist.
+    pub(crate) async fn template_modify<Fut>(
+        &self,
+        id: &LaunchTemplateId,
+        change: impl FnMut(LaunchTemplate) -> Fut,
+    ) -> Result<Option<LaunchTemplate>, ServiceError>
+    where
+        Fut: Future<Output = Result<LaunchTemplate, ServiceError>>,
+    {
+        Ok(self.modify(id, change).await?.map(|row| row.value))
     }
 }
