@@ -146,11 +146,15 @@ impl Default for EngineConfig {
 }
 
 /// What the engine acts with: the store, the drivers, and the tasks being driven now.
+///
+/// Its fields are private: other crates reach the engine through its operations and the
+/// [`Service`]; [`Engine::store`] and [`Engine::fleet`] are for start-up and for tests that
+/// look behind them.
 pub struct Engine {
-    pub store: Store,
-    pub fleet: Arc<dyn Fleet>,
-    pub lb: Arc<dyn LoadBalancer>,
-    pub config: EngineConfig,
+    store: Store,
+    fleet: Arc<dyn Fleet>,
+    lb: Arc<dyn LoadBalancer>,
+    config: EngineConfig,
     tasks: Mutex<HashMap<ExecutionId, Arc<runner::TaskHandle>>>,
     spawned: Mutex<Spawned>,
     /// Wakes the reconciler's loop before its interval is up (a group changed).
@@ -191,6 +195,17 @@ impl Engine {
             conflicts: std::sync::atomic::AtomicU64::new(0),
             reconciler_lease: Mutex::new(None),
         })
+    }
+
+    /// The store the engine records everything in: for `rollscale up`'s start-up (before the
+    /// engine runs) and for tests that read or arrange rows behind the service.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The instances' driver: for tests that look at the fleet behind the engine.
+    pub fn fleet(&self) -> &Arc<dyn Fleet> {
+        &self.fleet
     }
 
     /// Asks the reconciler (`Service::spawn_reconciler`) for a pass now rather than at its next
