@@ -1,7 +1,7 @@
-//! The compare-and-swap loop that every `<resource>_modify` helper is made of (`group_modify`,
-//! `configuration_modify`, `task_modify`, `work_modify`, `template_modify`,
-//! `image_execution_modify`; `Engine::instance_modify` in `ops.rs` is the instance's, with a
-//! journal and a remembered copy to start from): read the row, let the change make the next
+//! The compare-and-swap loop that every `<resource>_modify` helper is made of, and the helpers
+//! (`group_modify`, `configuration_modify`, `task_modify`, `work_modify`, `template_modify`,
+//! `image_execution_modify`, declared together at the end; `Engine::instance_modify` in
+//! `ops.rs` is the instance's, with a journal and a remembered copy to start from): read the row, let the change make the next
 //! value from it (or refuse, writing nothing), write it only if the row is still at the
 //! generation read, and on a conflict start again from a fresh read. A change that leaves the
 //! value as it was writes nothing.
@@ -57,91 +57,50 @@ impl Engine {
     }
 }
 
-impl Row for ScalingGroup {
-    type Id = ScalingGroupId;
+/// Each kind of row changed by compare-and-swap: its [`Row`] (how it is read and written) and its
+/// helper `<resource>_modify(id, change)`, which [`Engine::modify`]s it and gives back the value
+/// as written, or `None` when there is no such row.
+macro_rules! rows {
+    ($($helper:ident: $row:ty, by $id:ty, read |$e:ident, $i:ident| $read:expr, write |$we:ident, $v:ident, $g:ident| $write:expr;)*) => {$(
+        impl Row for $row {
+            type Id = $id;
 
-    fn read(
-        engine: &Engine,
-        id: &ScalingGroupId,
-    ) -> impl Future<Output = Result<Option<Versioned<Self>>, StoreError>> + Send {
-        engine.store.group_get(id)
-    }
+            fn read($e: &Engine, $i: &$id) -> impl Future<Output = Result<Option<Versioned<Self>>, StoreError>> + Send {
+                $read
+            }
 
-    fn write(engine: &Engine, value: &Self, generation: i64) -> impl Future<Output = Result<i64, StoreError>> + Send {
-        engine.store.group_update(value, generation)
-    }
+            fn write($we: &Engine, $v: &Self, $g: i64) -> impl Future<Output = Result<i64, StoreError>> + Send {
+                $write
+            }
+        }
+
+        impl Engine {
+            #[doc = concat!("Changes the `", stringify!($row), "` `id` with `change` by compare-and-swap ([`Engine::modify`]).")]
+            pub(crate) async fn $helper<Fut>(&self, id: &$id, change: impl FnMut($row) -> Fut) -> Result<Option<$row>, ServiceError>
+            where
+                Fut: Future<Output = Result<$row, ServiceError>>,
+            {
+                Ok(self.modify(id, change).await?.map(|row| row.value))
+            }
+        }
+    )*};
 }
 
-impl Row for ScalingConfiguration {
-    type Id = ScalingConfigurationId;
-
-    fn read(
-        engine: &Engine,
-        id: &ScalingConfigurationId,
-    ) -> impl Future<Output = Result<Option<Versioned<Self>>, StoreError>> + Send {
-        engine.store.configuration_get(id)
-    }
-
-    fn write(engine: &Engine, value: &Self, generation: i64) -> impl Future<Output = Result<i64, StoreError>> + Send {
-        engine.store.configuration_update(value, generation)
-    }
-}
-
-impl Row for TaskState {
-    type Id = ExecutionId;
-
-    fn read(
-        engine: &Engine,
-        id: &ExecutionId,
-    ) -> impl Future<Output = Result<Option<Versioned<Self>>, StoreError>> + Send {
-        engine.store.task_get(id)
-    }
-
-    fn write(engine: &Engine, value: &Self, generation: i64) -> impl Future<Output = Result<i64, StoreError>> + Send {
-        engine.store.task_update(value, generation, now_millis())
-    }
-}
-
-impl Row for InstanceWork {
-    type Id = ExecutionId;
-
-    async fn read(engine: &Engine, id: &ExecutionId) -> Result<Option<Versioned<Self>>, StoreError> {
-        Ok(engine.store.work_get(id).await?.map(|(_, work)| work))
-    }
-
-    fn write(engine: &Engine, value: &Self, generation: i64) -> impl Future<Output = Result<i64, StoreError>> + Send {
-        engine.store.work_update(value, generation, now_millis())
-    }
-}
-
-impl Row for LaunchTemplate {
-    type Id = LaunchTemplateId;
-
-    fn read(
-        engine: &Engine,
-        id: &LaunchTemplateId,
-    ) -> impl Future<Output = Result<Option<Versioned<Self>>, StoreError>> + Send {
-        engine.store.template_get(id)
-    }
-
-    fn write(engine: &Engine, value: &Self, generation: i64) -> impl Future<Output = Result<i64, StoreError>> + Send {
-        engine.store.template_update(value, generation)
-    }
-}
-
-/// Image update executions are written at the engine's clock (`EngineConfig::clock`), the
-/// time their schedules are computed by.
-impl Row for ImageUpdateExecution {
-    type Id = ExecutionId;
-
-    fn read(
-        engine: &Engine,
-        id: &ExecutionId,
-    ) -> impl Future<Output = Result<Option<Versioned<Self>>, StoreError>> + Send {
-        engine.store.image_execution_get(id)
-    }
-
-    fn write(engine: &Engine, value: &Self, generation: i64) -> impl Future<Output = Result<i64, StoreError>> + Send {
-        engine.store.image_execution_update(value, generation, engine.config.clock.now())
-    }
+rows! {
+    group_modify: ScalingGroup, by ScalingGroupId,
+        read |e, id| e.store.group_get(id), write |e, v, g| e.store.group_update(v, g);
+    configuration_modify: ScalingConfiguration, by ScalingConfigurationId,
+        read |e, id| e.store.configuration_get(id), write |e, v, g| e.store.configuration_update(v, g);
+    task_modify: TaskState, by ExecutionId,
+        read |e, id| e.store.task_get(id), write |e, v, g| e.store.task_update(v, g, now_millis());
+    // A child execution (one instance's work of a task).
+    work_modify: InstanceWork, by ExecutionId,
+        read |e, id| async move { Ok(e.store.work_get(id).await?.map(|(_, work)| work)) },
+        write |e, v, g| e.store.work_update(v, g, now_millis());
+    template_modify: LaunchTemplate, by LaunchTemplateId,
+        read |e, id| e.store.template_get(id), write |e, v, g| e.store.template_update(v, g);
+    // Written at the engine's clock, the time image update schedules are computed by.
+    image_execution_modify: ImageUpdateExecution, by ExecutionId,
+        read |e, id| e.store.image_execution_get(id),
+        write |e, v, g| e.store.image_execution_update(v, g, e.config.clock.now());
 }

@@ -71,6 +71,26 @@ impl Journal {
     }
 }
 
+impl Journal {
+    /// Writes the row `row()` makes, if it is still at `generation`, through `journal`: its new
+    /// generation, or a conflict (`what` `id` had moved on). `None` without a journal, or when
+    /// the journal has stopped (maybe midway through committing it): the caller writes
+    /// directly, which is safe either way, as the write compares the generation.
+    async fn write(
+        journal: Option<&Journal>,
+        row: impl FnOnce() -> JournalRow,
+        generation: i64,
+        what: &'static str,
+        id: &str,
+    ) -> Option<Result<i64, StoreError>> {
+        match journal?.commit(row()).await? {
+            Ok(true) => Some(Ok(generation + 1)),
+            Ok(false) => Some(Err(StoreError::Conflict { what, id: id.to_string() })),
+            Err(error) => Some(Err(error)),
+        }
+    }
+}
+
 impl Engine {
     /// Commits a worker's step outcome if its child execution is still at `generation`, and
     /// returns the new generation, as `work_update` does; but through the task's journal, so
@@ -82,14 +102,9 @@ impl Engine {
         work: &InstanceWork,
         generation: i64,
     ) -> Result<i64, ServiceError> {
-        if let Some(journal) = journal {
-            match journal.commit(JournalRow::Work(PreparedWork::new(work, generation))).await {
-                Some(Ok(true)) => return Ok(generation + 1),
-                Some(Ok(false)) => return Err(ServiceError::Conflict),
-                Some(Err(error)) => return Err(error.into()),
-                // Writing directly is safe either way: the write compares the generation.
-                None => {}
-            }
+        let row = || JournalRow::Work(PreparedWork::new(work, generation));
+        if let Some(written) = Journal::write(journal, row, generation, "execution", work.execution_id.as_str()).await {
+            return Ok(written?);
         }
         Ok(self.store.work_update(work, generation, now_millis()).await?)
     }
@@ -102,14 +117,9 @@ impl Engine {
         instance: &Instance,
         generation: i64,
     ) -> Result<i64, StoreError> {
-        if let Some(journal) = journal {
-            let row = JournalRow::Instance(Box::new(Versioned { value: instance.clone(), generation }));
-            match journal.commit(row).await {
-                Some(Ok(true)) => return Ok(generation + 1),
-                Some(Ok(false)) => return Err(StoreError::Conflict { what: "instance", id: instance.id.to_string() }),
-                Some(Err(error)) => return Err(error),
-                None => {}
-            }
+        let row = || JournalRow::Instance(Box::new(Versioned { value: instance.clone(), generation }));
+        if let Some(written) = Journal::write(journal, row, generation, "instance", instance.id.as_str()).await {
+            return written;
         }
         self.store.instance_update(instance, generation).await
     }

@@ -7,7 +7,15 @@
 //! - [`health`]: the health checker: observes every instance, replaces unhealthy ones.
 //! - [`image_tasks`]: the image update tasks' scheduler and firings.
 //! - [`alerts`]: alert rules, and the sender that delivers their events to webhooks.
-//! - [`service`]: the commands and queries that the API and CLI call; the only way in.
+//! - [`service`]: the commands and queries that the API and CLI call; the only way in. They are
+//!   written by resource in `app/` (groups, configurations, instances, images, packages, load
+//!   balancers, rolling updates, events, image tasks, templates, access, alerts), one
+//!   `impl Service` block each.
+//! - `cas`: the one compare-and-swap loop (`Engine::modify`) behind each resource's
+//!   `<resource>_modify`.
+//!
+//! Architecture invariants: `Engine`'s fields are private; no module names, by path, a module
+//! that names it back (`tests/module_graph.rs`).
 //!
 //! Architecture invariant: the engine knows nothing of HTTP. It holds no state that the store
 //! does not also hold, except caches and the set of tasks it is driving right now.

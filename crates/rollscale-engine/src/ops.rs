@@ -64,24 +64,35 @@ impl Engine {
     /// Puts the instance in Standby: each load balancer's weight goes to 0, the old one
     /// remembered. Returns the remembered weights.
     pub async fn enter_standby(&self, id: &InstanceId) -> Result<Vec<(LoadBalancerId, u32)>, ServiceError> {
-        self.enter_standby_with(id, &mut StepMemory::default()).await
+        self.standby_with(id, true, &mut StepMemory::default()).await
     }
 
-    /// [`Engine::enter_standby`] with `memory`: a copy of the instance from an earlier step to
-    /// start from (see [`Engine::instance_modify_from`]), and the journal to write through; it
-    /// is left holding the instance as written, and none after an error.
-    pub(crate) async fn enter_standby_with(
+    /// [`Engine::enter_standby`] (`enter`) or [`Engine::exit_standby`] with `memory`: a copy of
+    /// the instance from an earlier step to start from (see [`Engine::instance_modify_from`]),
+    /// and the journal to write through; it is left holding the instance as written, and none
+    /// after an error. Entering sets every load balancer's weight to 0, the old one remembered;
+    /// leaving restores the remembered weights. Returns those weights.
+    pub(crate) async fn standby_with(
         &self,
         id: &InstanceId,
+        enter: bool,
         memory: &mut StepMemory,
     ) -> Result<Vec<(LoadBalancerId, u32)>, ServiceError> {
         let read = memory.instance.take();
-        let weights = self.store.backend_zero_weights(id).await?;
-        for (lb, _) in &weights {
-            self.lb_call(|| self.lb.set_weight(lb, id, 0)).await?;
+        let weights = match enter {
+            true => self.store.backend_zero_weights(id).await?,
+            false => self.store.backend_restore_weights(id).await?,
+        };
+        for (lb, weight) in &weights {
+            let weight = if enter { 0 } else { *weight };
+            self.lb_call(|| self.lb.set_weight(lb, id, weight)).await?;
         }
         self.instance_modify_remembered(id, read, memory, |instance| {
-            instance.lifecycle_state = LifecycleState::Standby
+            instance.lifecycle_state = match (instance.lifecycle_state, enter) {
+                (_, true) => LifecycleState::Standby,
+                (LifecycleState::Standby, false) => LifecycleState::InService,
+                (state, false) => state,
+            }
         })
         .await?;
         Ok(weights)
@@ -125,27 +136,7 @@ impl Engine {
 
     /// Takes the instance out of Standby: the remembered weights come back.
     pub async fn exit_standby(&self, id: &InstanceId) -> Result<Vec<(LoadBalancerId, u32)>, ServiceError> {
-        self.exit_standby_with(id, &mut StepMemory::default()).await
-    }
-
-    /// [`Engine::exit_standby`] with `memory`, as [`Engine::enter_standby_with`].
-    pub(crate) async fn exit_standby_with(
-        &self,
-        id: &InstanceId,
-        memory: &mut StepMemory,
-    ) -> Result<Vec<(LoadBalancerId, u32)>, ServiceError> {
-        let read = memory.instance.take();
-        let weights = self.store.backend_restore_weights(id).await?;
-        for (lb, weight) in &weights {
-            self.lb_call(|| self.lb.set_weight(lb, id, *weight)).await?;
-        }
-        self.instance_modify_remembered(id, read, memory, |instance| {
-            if instance.lifecycle_state == LifecycleState::Standby {
-                instance.lifecycle_state = LifecycleState::InService;
-            }
-        })
-        .await?;
-        Ok(weights)
+        self.standby_with(id, false, &mut StepMemory::default()).await
     }
 
     /// Points the instance's load-balancer registrations at `address`, each at the weight the
@@ -168,7 +159,7 @@ impl Engine {
         self.set_protected_with(id, protected, &mut StepMemory::default()).await
     }
 
-    /// [`Engine::set_protected`] with `memory`, as [`Engine::enter_standby_with`].
+    /// [`Engine::set_protected`] with `memory`, as [`Engine::standby_with`].
     pub(crate) async fn set_protected_with(
         &self,
         id: &InstanceId,

@@ -675,7 +675,7 @@ impl Engine {
         let result: Result<StepReport, ServiceError> = match step {
             Step::Unprotect => self.set_protected_with(id, false, memory).await.map(|()| StepReport::default()),
             Step::EnterStandby => self
-                .enter_standby_with(id, memory)
+                .standby_with(id, true, memory)
                 .await
                 .map(|weights| StepReport { saved_weights: Some(weights), ..StepReport::default() }),
             Step::Drain => {
@@ -690,7 +690,7 @@ impl Engine {
             }
             Step::Apply => return self.apply(spec, work, memory).await,
             Step::HealthCheck => self.health_gate(id, memory).await,
-            Step::ExitStandby => self.exit_standby_with(id, memory).await.map(|_| StepReport::default()),
+            Step::ExitStandby => self.standby_with(id, false, memory).await.map(|_| StepReport::default()),
             Step::Reprotect => self.set_protected_with(id, true, memory).await.map(|()| StepReport::default()),
             Step::Done => Ok(StepReport::default()),
         };
@@ -785,13 +785,7 @@ impl Engine {
                     let outcome = failed(error.code(), error.to_string(), report);
                     return self.image_change_failed(id, image_id, instance, memory, outcome).await;
                 }
-                let now = now_millis();
-                memory.instance = self
-                    .instance_modify_from(id, Some(instance), memory.journal.as_ref(), |instance| {
-                        reimaged(instance, image_id, now);
-                        moved_to(instance, &address);
-                    })
-                    .await?;
+                self.record_reimaged(id, instance, memory, image_id, &address, now_millis()).await?;
                 Ok(StepOutcome::Done(report))
             }
             Change::Script(script) => match self.fleet_call(|| self.fleet.run_script(id, script, &run)).await {
@@ -1075,13 +1069,28 @@ impl Engine {
             let outcome = failed(error.code(), error.to_string(), report);
             return self.image_change_failed(id, image_id, current, memory, outcome).await;
         }
+        self.record_reimaged(id, current, memory, image_id, &address, now).await?;
+        Ok(StepOutcome::Done(report))
+    }
+
+    /// Records an image change that was made: the instance, from `current` and through the
+    /// worker's journal, runs `image_id` since `now` and serves at `address` (when said).
+    async fn record_reimaged(
+        &self,
+        id: &InstanceId,
+        current: Versioned<Instance>,
+        memory: &mut StepMemory,
+        image_id: &str,
+        address: &str,
+        now: Millis,
+    ) -> Result<(), ServiceError> {
         memory.instance = self
             .instance_modify_from(id, Some(current), memory.journal.as_ref(), |instance| {
                 reimaged(instance, image_id, now);
-                moved_to(instance, &address);
+                moved_to(instance, address);
             })
             .await?;
-        Ok(StepOutcome::Done(report))
+        Ok(())
     }
 }
 
@@ -1215,7 +1224,7 @@ mod tests {
     async fn a_remembered_instance_is_written_from_when_still_current() {
         let (_dir, engine, spec, instance) = one_instance().await;
         let mut memory = StepMemory::default();
-        engine.enter_standby_with(&instance.value.id, &mut memory).await.expect("standby");
+        engine.standby_with(&instance.value.id, true, &mut memory).await.expect("standby");
         let remembered = memory.instance.clone().expect("remembered");
         assert_eq!(remembered, engine.store.instance_get(&instance.value.id).await.unwrap().unwrap());
         let outcome = engine.apply(&spec, &work_of(&instance.value.id), &mut memory).await.expect("apply");
@@ -1230,7 +1239,7 @@ mod tests {
         let (_dir, engine, spec, instance) = one_instance().await;
         let id = instance.value.id.clone();
         let mut memory = StepMemory::default();
-        engine.enter_standby_with(&id, &mut memory).await.expect("standby");
+        engine.standby_with(&id, true, &mut memory).await.expect("standby");
         // Someone else changes the instance after the copy was taken, including its image.
         let mut stale = memory.instance.clone().expect("remembered");
         stale.value.image_id = "a-copy-that-lies".into();
@@ -1254,7 +1263,7 @@ mod tests {
         engine.instance_modify(&id, |instance| instance.tags.push("again".into())).await.expect("modify");
         stale.value.tags.clear();
         let mut memory = StepMemory { instance: Some(stale), journal: None };
-        engine.exit_standby_with(&id, &mut memory).await.expect("exit");
+        engine.standby_with(&id, false, &mut memory).await.expect("exit");
         let stored = engine.store.instance_get(&id).await.unwrap().unwrap();
         assert_eq!(stored.value.lifecycle_state, LifecycleState::InService);
         assert_eq!(stored.value.tags, vec!["by-someone-else".to_string(), "again".to_string()]);
@@ -1270,7 +1279,7 @@ mod tests {
         let mut copy = engine.store.instance_get(&id).await.unwrap().unwrap();
         copy.value.lifecycle_state = LifecycleState::InService;
         let mut memory = StepMemory { instance: Some(copy), journal: None };
-        engine.exit_standby_with(&id, &mut memory).await.expect("exit");
+        engine.standby_with(&id, false, &mut memory).await.expect("exit");
         let stored = engine.store.instance_get(&id).await.unwrap().unwrap();
         assert_eq!(stored.value.lifecycle_state, LifecycleState::InService);
     }

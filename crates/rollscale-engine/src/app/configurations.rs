@@ -2,11 +2,10 @@
 
 use super::{parse_group_id, GroupChanges, Service};
 use crate::error::{configuration_not_found, group_not_found};
-use crate::{now_millis, random_bits, Engine, ServiceError};
+use crate::{now_millis, random_bits, ServiceError};
 use rollscale_core::domain::*;
 use rollscale_core::ids::*;
 use rollscale_core::Code;
-use std::future::Future;
 
 /// A new scaling configuration.
 #[derive(Clone, Debug, Default)]
@@ -140,20 +139,5 @@ impl Service {
         }
         group.source = InstanceSource::Configuration(configuration_id.clone());
         Ok(())
-    }
-}
-
-impl Engine {
-    /// Changes the scaling configuration `id` with `change`, by compare-and-swap
-    /// ([`Engine::modify`]): the configuration as written, or `None` when it does not exist.
-    pub(crate) async fn configuration_modify<Fut>(
-        &self,
-        id: &ScalingConfigurationId,
-        change: impl FnMut(ScalingConfiguration) -> Fut,
-    ) -> Result<Option<ScalingConfiguration>, ServiceError>
-    where
-        Fut: Future<Output = Result<ScalingConfiguration, ServiceError>>,
-    {
-        Ok(self.modify(id, change).await?.map(|configuration| configuration.value))
     }
 }

@@ -3,7 +3,7 @@
 
 use super::{parse_group_id, Service};
 use crate::error::{configuration_not_found, group_not_found};
-use crate::{now_millis, random_bits, Engine, ServiceError};
+use crate::{now_millis, random_bits, ServiceError};
 use rollscale_core::domain::*;
 use rollscale_core::ids::*;
 use rollscale_core::Code;
@@ -242,21 +242,6 @@ impl Service {
         let group = self.engine.group_modify(id, change).await?.ok_or_else(|| group_not_found(id))?;
         self.engine.wake_reconciler();
         Ok(group)
-    }
-}
-
-impl Engine {
-    /// Changes the scaling group `id` with `change`, by compare-and-swap ([`Engine::modify`]):
-    /// the group as written, or `None` when it does not exist.
-    pub(crate) async fn group_modify<Fut>(
-        &self,
-        id: &ScalingGroupId,
-        change: impl FnMut(ScalingGroup) -> Fut,
-    ) -> Result<Option<ScalingGroup>, ServiceError>
-    where
-        Fut: Future<Output = Result<ScalingGroup, ServiceError>>,
-    {
-        Ok(self.modify(id, change).await?.map(|group| group.value))
     }
 }
 

@@ -11,7 +11,7 @@
 //! no second image.
 
 use crate::error::configuration_not_found;
-use crate::{random_bits, Engine, Service, ServiceError};
+use crate::{random_bits, Service, ServiceError};
 use rollscale_core::domain::{Event, EventKind, EventLevel, GroupType, Image, LifecycleState, Millis, OsType};
 use rollscale_core::ids::{ExecutionId, ScalingConfigurationId, ScalingGroupId};
 use rollscale_core::image_task::{self, ImageUpdateExecution, TEMPLATE_NAME};
@@ -19,7 +19,6 @@ use rollscale_core::task::TaskStatus;
 use rollscale_core::Code;
 use rollscale_fleet::FleetError;
 use rollscale_store::{StoreError, Versioned};
-use std::future::Future;
 use std::sync::Arc;
 
 fn execution_not_found(id: &str) -> ServiceError {
@@ -511,21 +510,5 @@ pub fn trigger_text(execution: &ImageUpdateExecution) -> String {
             }
             text
         }
-    }
-}
-
-impl Engine {
-    /// Changes the image update execution `id` with `change`, by compare-and-swap ([`Engine::modify`]): as
-    /// written, or `None` when it does not exist. Written at
-    /// the engine's clock.
-    pub(crate) async fn image_execution_modify<Fut>(
-        &self,
-        id: &ExecutionId,
-        change: impl FnMut(ImageUpdateExecution) -> Fut,
-    ) -> Result<Option<ImageUpdateExecution>, ServiceError>
-    where
-        Fut: Future<Output = Result<ImageUpdateExecution, ServiceError>>,
-    {
-        Ok(self.modify(id, change).await?.map(|row| row.value))
     }
 }

@@ -73,20 +73,30 @@ impl Service {
         Ok((group, chosen))
     }
 
+    /// [`Service::group_instances`], each of them in one of `states`, or refused with
+    /// `IncorrectInstanceStatus` ("the instance … is …" and `why`).
+    async fn group_instances_in(
+        &self,
+        group_id: &str,
+        ids: &[String],
+        states: &[LifecycleState],
+        why: &str,
+    ) -> Result<(ScalingGroup, Vec<Instance>), ServiceError> {
+        let (group, instances) = self.group_instances(group_id, ids).await?;
+        if let Some(instance) = instances.iter().find(|instance| !states.contains(&instance.lifecycle_state)) {
+            return Err(ServiceError::refused(
+                Code::IncorrectInstanceStatus,
+                format!("the instance {} is {}{why}", instance.id, instance.lifecycle_state),
+            ));
+        }
+        Ok((group, instances))
+    }
+
     /// `EnterStandby` (weights to 0, remembered). Returns the scaling activity id.
     pub async fn enter_standby(&self, group_id: &str, ids: &[String]) -> Result<ScalingActivityId, ServiceError> {
-        let (group, instances) = self.group_instances(group_id, ids).await?;
-        for instance in &instances {
-            if !matches!(instance.lifecycle_state, LifecycleState::InService | LifecycleState::Standby) {
-                return Err(ServiceError::refused(
-                    Code::IncorrectInstanceStatus,
-                    format!(
-                        "the instance {} is {}; only InService instances can enter Standby",
-                        instance.id, instance.lifecycle_state
-                    ),
-                ));
-            }
-        }
+        let states = [LifecycleState::InService, LifecycleState::Standby];
+        let why = "; only InService instances can enter Standby";
+        let (group, instances) = self.group_instances_in(group_id, ids, &states, why).await?;
         let mut activity =
             self.activity_begin(&group, ActivityKind::EnterStandby, "Put instances into Standby", &instances).await?;
         for instance in &instances {
@@ -100,15 +110,8 @@ impl Service {
     /// `ExitStandby`: the instances' weights restored, as an activity whose status message says
     /// which of them are Unhealthy and so get no traffic yet (R17).
     pub async fn exit_standby(&self, group_id: &str, ids: &[String]) -> Result<ScalingActivity, ServiceError> {
-        let (group, instances) = self.group_instances(group_id, ids).await?;
-        for instance in &instances {
-            if !matches!(instance.lifecycle_state, LifecycleState::Standby | LifecycleState::InService) {
-                return Err(ServiceError::refused(
-                    Code::IncorrectInstanceStatus,
-                    format!("the instance {} is {}, not Standby", instance.id, instance.lifecycle_state),
-                ));
-            }
-        }
+        let states = [LifecycleState::Standby, LifecycleState::InService];
+        let (group, instances) = self.group_instances_in(group_id, ids, &states, ", not Standby").await?;
         let mut activity =
             self.activity_begin(&group, ActivityKind::ExitStandby, "Move instances out of Standby", &instances).await?;
         for instance in &instances {
@@ -199,18 +202,9 @@ impl Service {
     }
 
     pub async fn set_protection(&self, group_id: &str, ids: &[String], protected: bool) -> Result<(), ServiceError> {
-        let (_, instances) = self.group_instances(group_id, ids).await?;
-        for instance in &instances {
-            if !matches!(instance.lifecycle_state, LifecycleState::InService | LifecycleState::Protected) {
-                return Err(ServiceError::refused(
-                    Code::IncorrectInstanceStatus,
-                    format!(
-                        "the instance {} is {}; only InService instances can be protected",
-                        instance.id, instance.lifecycle_state
-                    ),
-                ));
-            }
-        }
+        let states = [LifecycleState::InService, LifecycleState::Protected];
+        let why = "; only InService instances can be protected";
+        let (_, instances) = self.group_instances_in(group_id, ids, &states, why).await?;
         for instance in &instances {
             self.engine.set_protected(&instance.id, protected).await?;
         }

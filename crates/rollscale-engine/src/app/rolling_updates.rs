@@ -4,7 +4,7 @@
 
 use super::{parse_execution_id, Service};
 use crate::error::{execution_not_found, group_not_found};
-use crate::{now_millis, random_bits, Engine, ServiceError};
+use crate::{now_millis, random_bits, ServiceError};
 use rollscale_core::admission;
 use rollscale_core::domain::*;
 use rollscale_core::ids::*;
@@ -13,7 +13,6 @@ use rollscale_core::plan;
 use rollscale_core::task::{InstanceDecision, InstanceStatus, InstanceWork, StatusCounts, TaskState};
 use rollscale_core::Code;
 use rollscale_store::{Execution, ExecutionFilter, Versioned};
-use std::future::Future;
 use std::time::Duration;
 
 /// An operator's notification of a task: what the server makes of OOS's `NotifyExecution`.
@@ -305,33 +304,5 @@ impl Service {
                 self.decide_instance(execution_id, &instance, decision).await.map(|_| ())
             }
         }
-    }
-}
-
-impl Engine {
-    /// Changes the rolling update `id` with `change`, by compare-and-swap
-    /// ([`Engine::modify`]): the task as written, or `None` when it does not exist.
-    pub(crate) async fn task_modify<Fut>(
-        &self,
-        id: &ExecutionId,
-        change: impl FnMut(TaskState) -> Fut,
-    ) -> Result<Option<TaskState>, ServiceError>
-    where
-        Fut: Future<Output = Result<TaskState, ServiceError>>,
-    {
-        Ok(self.modify(id, change).await?.map(|task| task.value))
-    }
-
-    /// Changes the child execution `id` (one instance's work) with `change`, by
-    /// compare-and-swap ([`Engine::modify`]): as written, or `None` when it does not exist.
-    pub(crate) async fn work_modify<Fut>(
-        &self,
-        id: &ExecutionId,
-        change: impl FnMut(InstanceWork) -> Fut,
-    ) -> Result<Option<InstanceWork>, ServiceError>
-    where
-        Fut: Future<Output = Result<InstanceWork, ServiceError>>,
-    {
-        Ok(self.modify(id, change).await?.map(|work| work.value))
     }
 }

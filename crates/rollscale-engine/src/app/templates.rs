@@ -3,12 +3,11 @@
 //! instead of a scaling configuration. A rolling image update changes instances, never a
 //! template: updating a template is the operator's own step (the seeds say so).
 
-use crate::{now_millis, random_bits, Engine, Service, ServiceError};
+use crate::{now_millis, random_bits, Service, ServiceError};
 use rollscale_core::domain::{ContainerSpec, LaunchTemplate, LaunchTemplateVersion, TemplateVersion};
 use rollscale_core::ids::LaunchTemplateId;
 use rollscale_core::Code;
 use rollscale_store::StoreError;
-use std::future::Future;
 
 /// A new template version's content.
 #[derive(Clone, Debug, Default)]
@@ -156,20 +155,5 @@ impl Service {
                 format!("the launch template {id} has no version {number}"),
             )
         })
-    }
-}
-
-impl Engine {
-    /// Changes the launch template `id` with `change`, by compare-and-swap ([`Engine::modify`]): as
-    /// written, or `None` when it does not exist.
-    pub(crate) async fn template_modify<Fut>(
-        &self,
-        id: &LaunchTemplateId,
-        change: impl FnMut(LaunchTemplate) -> Fut,
-    ) -> Result<Option<LaunchTemplate>, ServiceError>
-    where
-        Fut: Future<Output = Result<LaunchTemplate, ServiceError>>,
-    {
-        Ok(self.modify(id, change).await?.map(|row| row.value))
     }
 }
