@@ -74,6 +74,29 @@ impl From<FleetError> for ServiceError {
     }
 }
 
+/// The refusal for an instance that does not exist (by its id, parsed or as given).
+pub(crate) fn instance_not_found(id: impl std::fmt::Display) -> ServiceError {
+    ServiceError::refused(Code::InvalidInstanceIdNotFound, format!("the instance {id} does not exist"))
+}
+
+/// The refusal for a scaling group that does not exist.
+pub(crate) fn group_not_found(id: impl std::fmt::Display) -> ServiceError {
+    ServiceError::refused(Code::InvalidScalingGroupIdNotFound, format!("the scaling group {id} does not exist"))
+}
+
+/// The refusal for a scaling configuration that does not exist.
+pub(crate) fn configuration_not_found(id: impl std::fmt::Display) -> ServiceError {
+    ServiceError::refused(
+        Code::InvalidScalingConfigurationIdNotFound,
+        format!("the scaling configuration {id} does not exist"),
+    )
+}
+
+/// The refusal for an execution (a task, a child, an image update task) that does not exist.
+pub(crate) fn execution_not_found(id: impl std::fmt::Display) -> ServiceError {
+    ServiceError::refused(Code::EntityNotExistsExecution, format!("the execution {id} does not exist"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,25 +7,34 @@
 //! - [`health`]: the health checker: observes every instance, replaces unhealthy ones.
 //! - [`image_tasks`]: the image update tasks' scheduler and firings.
 //! - [`alerts`]: alert rules, and the sender that delivers their events to webhooks.
-//! - [`service`]: the commands and queries that the API and CLI call; the only way in.
+//! - [`service`]: the commands and queries that the API and CLI call; the only way in. They are
+//!   written by resource in `app/` (groups, configurations, instances, images, packages, load
+//!   balancers, rolling updates, events, image tasks, templates, access, alerts), one
+//!   `impl Service` block each.
+//! - `cas`: the one compare-and-swap loop (`Engine::modify`) behind each resource's
+//!   `<resource>_modify`.
+//!
+//! Architecture invariants: `Engine`'s fields are private; no module names, by path, a module
+//! that names it back (`tests/module_graph.rs`).
 //!
 //! Architecture invariant: the engine knows nothing of HTTP. It holds no state that the store
 //! does not also hold, except caches and the set of tasks it is driving right now.
 
-pub mod access;
 pub mod adopt;
-pub mod alerts;
+mod app;
+mod cas;
 pub mod error;
 pub mod health;
 pub mod idempotency;
-pub mod image_tasks;
+mod journal;
 pub mod leases;
 pub mod ops;
 pub mod reconcile;
 pub mod runner;
 pub mod service;
-pub mod templates;
 
+/// The resources of `app` that other crates name by their own paths.
+pub use app::{access, alerts, image_tasks, templates};
 pub use error::ServiceError;
 pub use leases::Replication;
 pub use service::Service;
@@ -145,11 +154,15 @@ impl Default for EngineConfig {
 }
 
 /// What the engine acts with: the store, the drivers, and the tasks being driven now.
+///
+/// Its fields are private: other crates reach the engine through its operations and the
+/// [`Service`]; [`Engine::store`] and [`Engine::fleet`] are for start-up and for tests that
+/// look behind them.
 pub struct Engine {
-    pub store: Store,
-    pub fleet: Arc<dyn Fleet>,
-    pub lb: Arc<dyn LoadBalancer>,
-    pub config: EngineConfig,
+    store: Store,
+    fleet: Arc<dyn Fleet>,
+    lb: Arc<dyn LoadBalancer>,
+    config: EngineConfig,
     tasks: Mutex<HashMap<ExecutionId, Arc<runner::TaskHandle>>>,
     spawned: Mutex<Spawned>,
     /// Wakes the reconciler's loop before its interval is up (a group changed).
@@ -190,6 +203,17 @@ impl Engine {
             conflicts: std::sync::atomic::AtomicU64::new(0),
             reconciler_lease: Mutex::new(None),
         })
+    }
+
+    /// The store the engine records everything in: for `rollscale up`'s start-up (before the
+    /// engine runs) and for tests that read or arrange rows behind the service.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The instances' driver: for tests that look at the fleet behind the engine.
+    pub fn fleet(&self) -> &Arc<dyn Fleet> {
+        &self.fleet
     }
 
     /// Asks the reconciler (`Service::spawn_reconciler`) for a pass now rather than at its next

@@ -4,11 +4,11 @@
 //! Each is idempotent: the store records the intent first (the remembered weights, the new
 //! lifecycle state), then the driver is told; a redo finds the intent and repeats the call.
 
-use crate::runner::{Journal, StepMemory};
+use crate::error::instance_not_found;
+use crate::journal::{Journal, StepMemory};
 use crate::{Engine, ServiceError};
 use rollscale_core::domain::{Instance, LifecycleState};
 use rollscale_core::ids::{InstanceId, LoadBalancerId};
-use rollscale_core::Code;
 use rollscale_fleet::FleetError;
 use rollscale_store::{StoreError, Versioned};
 use std::time::{Duration, Instant};
@@ -64,29 +64,37 @@ impl Engine {
     /// Puts the instance in Standby: each load balancer's weight goes to 0, the old one
     /// remembered. Returns the remembered weights.
     pub async fn enter_standby(&self, id: &InstanceId) -> Result<Vec<(LoadBalancerId, u32)>, ServiceError> {
-        self.enter_standby_with(id, &mut StepMemory::default()).await
+        self.standby_with(id, true, &mut StepMemory::default()).await
     }
 
-    /// [`Engine::enter_standby`] with `memory`: a copy of the instance from an earlier step to
-    /// start from (see [`Engine::instance_modify_from`]), and the journal to write through; it
-    /// is left holding the instance as written, and none after an error.
-    pub(crate) async fn enter_standby_with(
+    /// [`Engine::enter_standby`] (`enter`) or [`Engine::exit_standby`] with `memory`: a copy of
+    /// the instance from an earlier step to start from (see [`Engine::instance_modify_from`]),
+    /// and the journal to write through; it is left holding the instance as written, and none
+    /// after an error. Entering sets every load balancer's weight to 0, the old one remembered;
+    /// leaving restores the remembered weights. Returns those weights.
+    pub(crate) async fn standby_with(
         &self,
         id: &InstanceId,
+        enter: bool,
         memory: &mut StepMemory,
     ) -> Result<Vec<(LoadBalancerId, u32)>, ServiceError> {
         let read = memory.instance.take();
-        let weights = self.store.backend_zero_weights(id).await?;
-        for (lb, _) in &weights {
-            self.lb_call(|| self.lb.set_weight(lb, id, 0)).await?;
+        let weights = match enter {
+            true => self.store.backend_zero_weights(id).await?,
+            false => self.store.backend_restore_weights(id).await?,
+        };
+        for (lb, weight) in &weights {
+            let weight = if enter { 0 } else { *weight };
+            self.lb_call(|| self.lb.set_weight(lb, id, weight)).await?;
         }
-        let written = self
-            .instance_modify_from(id, read, memory.journal.as_ref(), |instance| {
-                instance.lifecycle_state = LifecycleState::Standby
-            })
-            .await?
-            .ok_or_else(|| instance_not_found(id))?;
-        memory.instance = Some(written);
+        self.instance_modify_remembered(id, read, memory, |instance| {
+            instance.lifecycle_state = match (instance.lifecycle_state, enter) {
+                (_, true) => LifecycleState::Standby,
+                (LifecycleState::Standby, false) => LifecycleState::InService,
+                (state, false) => state,
+            }
+        })
+        .await?;
         Ok(weights)
     }
 
@@ -128,30 +136,7 @@ impl Engine {
 
     /// Takes the instance out of Standby: the remembered weights come back.
     pub async fn exit_standby(&self, id: &InstanceId) -> Result<Vec<(LoadBalancerId, u32)>, ServiceError> {
-        self.exit_standby_with(id, &mut StepMemory::default()).await
-    }
-
-    /// [`Engine::exit_standby`] with `memory`, as [`Engine::enter_standby_with`].
-    pub(crate) async fn exit_standby_with(
-        &self,
-        id: &InstanceId,
-        memory: &mut StepMemory,
-    ) -> Result<Vec<(LoadBalancerId, u32)>, ServiceError> {
-        let read = memory.instance.take();
-        let weights = self.store.backend_restore_weights(id).await?;
-        for (lb, weight) in &weights {
-            self.lb_call(|| self.lb.set_weight(lb, id, *weight)).await?;
-        }
-        let written = self
-            .instance_modify_from(id, read, memory.journal.as_ref(), |instance| {
-                if instance.lifecycle_state == LifecycleState::Standby {
-                    instance.lifecycle_state = LifecycleState::InService;
-                }
-            })
-            .await?
-            .ok_or_else(|| instance_not_found(id))?;
-        memory.instance = Some(written);
-        Ok(weights)
+        self.standby_with(id, false, &mut StepMemory::default()).await
     }
 
     /// Points the instance's load-balancer registrations at `address`, each at the weight the
@@ -174,7 +159,7 @@ impl Engine {
         self.set_protected_with(id, protected, &mut StepMemory::default()).await
     }
 
-    /// [`Engine::set_protected`] with `memory`, as [`Engine::enter_standby_with`].
+    /// [`Engine::set_protected`] with `memory`, as [`Engine::standby_with`].
     pub(crate) async fn set_protected_with(
         &self,
         id: &InstanceId,
@@ -182,14 +167,28 @@ impl Engine {
         memory: &mut StepMemory,
     ) -> Result<(), ServiceError> {
         let read = memory.instance.take();
+        self.instance_modify_remembered(id, read, memory, |instance| {
+            instance.lifecycle_state = match (instance.lifecycle_state, protected) {
+                (LifecycleState::InService, true) => LifecycleState::Protected,
+                (LifecycleState::Protected, false) => LifecycleState::InService,
+                (state, _) => state,
+            }
+        })
+        .await
+    }
+
+    /// [`Engine::instance_modify_from`] from `read` (taken from `memory` by the caller before
+    /// it acted), through `memory`'s journal, refused when the instance does not exist; leaves
+    /// `memory` holding the instance as written.
+    async fn instance_modify_remembered(
+        &self,
+        id: &InstanceId,
+        read: Option<Versioned<Instance>>,
+        memory: &mut StepMemory,
+        change: impl Fn(&mut Instance),
+    ) -> Result<(), ServiceError> {
         let written = self
-            .instance_modify_from(id, read, memory.journal.as_ref(), |instance| {
-                instance.lifecycle_state = match (instance.lifecycle_state, protected) {
-                    (LifecycleState::InService, true) => LifecycleState::Protected,
-                    (LifecycleState::Protected, false) => LifecycleState::InService,
-                    (state, _) => state,
-                }
-            })
+            .instance_modify_from(id, read, memory.journal.as_ref(), change)
             .await?
             .ok_or_else(|| instance_not_found(id))?;
         memory.instance = Some(written);
@@ -223,12 +222,4 @@ impl Engine {
             }
         }
     }
-}
-
-pub(crate) fn instance_not_found(id: &InstanceId) -> ServiceError {
-    ServiceError::refused(Code::InvalidInstanceIdNotFound, format!("the instance {id} does not exist"))
-}
-
-pub(crate) fn instance_not_found_text(id: &str) -> ServiceError {
-    ServiceError::refused(Code::InvalidInstanceIdNotFound, format!("the instance {id} does not exist"))
 }

@@ -10,6 +10,7 @@
 //! (`Engine::wake_reconciler`), whose passes run on tasks of their own, and the scaling
 //! activity records the outcome.
 
+use crate::error::configuration_not_found;
 use crate::{now_millis, random_bits, Service, ServiceError};
 use rollscale_core::domain::*;
 use rollscale_core::ids::{InstanceId, ScalingActivityId, ScalingGroupId};
@@ -364,12 +365,8 @@ impl Service {
     async fn instance_source(&self, group: &ScalingGroup) -> Result<(String, Vec<ContainerSpec>), ServiceError> {
         match &group.source {
             InstanceSource::Configuration(id) => {
-                let configuration = self.engine.store.configuration_get(id).await?.ok_or_else(|| {
-                    ServiceError::refused(
-                        Code::InvalidScalingConfigurationIdNotFound,
-                        format!("the scaling configuration {id} does not exist"),
-                    )
-                })?;
+                let configuration =
+                    self.engine.store.configuration_get(id).await?.ok_or_else(|| configuration_not_found(id))?;
                 Ok((configuration.value.image_id, configuration.value.containers))
             }
             InstanceSource::LaunchTemplate { id, version } => {

@@ -14,7 +14,8 @@
 //! step; they are only bases for compare-and-swap writes, so a stale one costs a fresh read.
 //! The driver wakes once per batch (when its last worker ends), not once per instance.
 
-use crate::ops::instance_not_found;
+use crate::error::instance_not_found;
+use crate::journal::{Journal, StepMemory};
 use crate::{now_millis, Engine, ServiceError};
 use rollscale_core::domain::{Event, EventKind, EventLevel, HealthStatus, Instance, Millis, Process};
 use rollscale_core::ids::{ExecutionId, InstanceId, ScalingGroupId};
@@ -25,12 +26,12 @@ use rollscale_core::task::{
 };
 use rollscale_core::Code;
 use rollscale_fleet::{FleetError, InstanceObservation, PackageOperation, RunId};
-use rollscale_store::{PreparedWork, StoreError, Versioned};
+use rollscale_store::{StoreError, Versioned};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::sync::Notify;
 
 /// The in-memory side of a task being driven: a wake-up signal, the cancel flag mirrored from
 /// the store, and which instances have a worker now.
@@ -68,53 +69,6 @@ impl TaskHandle {
     }
 }
 
-/// The task's journal: its workers' writes (their steps' outcomes, and the instance changes
-/// their steps make) go to one task that commits whatever has arrived together, and answers
-/// each writer once its write is committed (group commit). A writer waits for that answer
-/// before it acts further, exactly as it would wait for its own statement.
-#[derive(Clone)]
-pub(crate) struct Journal(mpsc::UnboundedSender<JournalEntry>);
-
-/// One write for the journal, and where to say whether it was made (`false`: its row had
-/// moved on, a conflict).
-struct JournalEntry {
-    row: JournalRow,
-    reply: oneshot::Sender<Result<bool, StoreError>>,
-}
-
-enum JournalRow {
-    Work(PreparedWork),
-    /// Boxed: an instance (with its observation) is several times the size of a child row.
-    Instance(Box<Versioned<Instance>>),
-}
-
-impl JournalRow {
-    fn key(&self) -> String {
-        match self {
-            JournalRow::Work(row) => row.id().to_string(),
-            JournalRow::Instance(instance) => instance.value.id.to_string(),
-        }
-    }
-}
-
-impl Journal {
-    /// Commits `row`: whether it was written, or `None` when the journal has stopped (maybe
-    /// midway through committing it).
-    async fn commit(&self, row: JournalRow) -> Option<Result<bool, StoreError>> {
-        let (reply, committed) = oneshot::channel();
-        self.0.send(JournalEntry { row, reply }).ok()?;
-        committed.await.ok()
-    }
-}
-
-/// What a worker carries from one step to the next: the instance as its last step wrote it
-/// (see [`Engine::instance_modify_from`]), and its task's journal. Empty outside a worker.
-#[derive(Default)]
-pub(crate) struct StepMemory {
-    pub(crate) instance: Option<Versioned<Instance>>,
-    pub(crate) journal: Option<Journal>,
-}
-
 /// What a new worker may start from instead of reading it: its child execution and its
 /// instance, as the driver read them. Either is only a compare-and-swap base, like the copies
 /// the worker keeps between its steps.
@@ -123,9 +77,6 @@ struct Seed {
     work: Option<Versioned<InstanceWork>>,
     instance: Option<Versioned<Instance>>,
 }
-
-/// Most journal entries committed at once.
-const JOURNAL_BATCH: usize = 512;
 
 enum Next {
     Again,
@@ -192,11 +143,8 @@ impl Engine {
             if tasks.contains_key(&id) {
                 return;
             }
-            let (journal, entries) = mpsc::unbounded_channel();
-            let handle = Arc::new(TaskHandle { journal: Some(Journal(journal)), ..TaskHandle::default() });
+            let handle = Arc::new(TaskHandle { journal: Some(Journal::start(self)), ..TaskHandle::default() });
             tasks.insert(id.clone(), handle.clone());
-            // Ends when every sender is gone: after the driver and its workers.
-            self.track(tokio::spawn(journal_loop(self.store.clone(), entries)).abort_handle());
             handle
         };
         let engine = self.clone();
@@ -441,25 +389,17 @@ impl Engine {
     async fn begin(&self, task: &TaskState) -> Result<(), ServiceError> {
         let spec = &task.spec;
         if let (Change::Image { image_id }, Some(configuration_id)) = (&spec.change, &spec.configuration_id) {
-            loop {
-                let Some(current) = self.store.configuration_get(configuration_id).await? else {
-                    return Err(ServiceError::refused(
-                        Code::InvalidScalingConfigurationIdNotFound,
-                        format!("the scaling configuration {configuration_id} no longer exists"),
-                    ));
-                };
-                if &current.value.image_id == image_id {
-                    break;
-                }
-                let mut next = current.value.clone();
-                next.image_id = image_id.clone();
-                match self.store.configuration_update(&next, current.generation).await {
-                    Err(StoreError::Conflict { .. }) => continue,
-                    other => {
-                        other?;
-                        break;
-                    }
-                }
+            let written = self
+                .configuration_modify(configuration_id, |mut configuration| async move {
+                    configuration.image_id.clone_from(image_id);
+                    Ok(configuration)
+                })
+                .await?;
+            if written.is_none() {
+                return Err(ServiceError::refused(
+                    Code::InvalidScalingConfigurationIdNotFound,
+                    format!("the scaling configuration {configuration_id} no longer exists"),
+                ));
             }
         }
         self.modify_processes(spec, &spec.enter_process, true).await
@@ -472,33 +412,18 @@ impl Engine {
         processes: &[Process],
         suspend: bool,
     ) -> Result<(), ServiceError> {
-        loop {
-            let Some(group) = self.store.group_get(&spec.group_id).await? else {
-                return Err(ServiceError::refused(
-                    Code::InvalidScalingGroupIdNotFound,
-                    format!("the scaling group {} no longer exists", spec.group_id),
-                ));
-            };
-            let mut next = group.value.clone();
-            for process in processes {
-                let present = next.suspended_processes.contains(process);
-                if suspend && !present {
-                    next.suspended_processes.push(*process);
-                } else if !suspend && present {
-                    next.suspended_processes.retain(|p| p != process);
-                }
-            }
-            next.suspended_processes.sort();
-            if next == group.value {
-                return Ok(());
-            }
-            match self.store.group_update(&next, group.generation).await {
-                Err(StoreError::Conflict { .. }) => continue,
-                other => {
-                    other?;
-                    return Ok(());
-                }
-            }
+        let written = self
+            .group_modify(&spec.group_id, |mut group| async move {
+                crate::app::set_suspended(&mut group, processes, suspend);
+                Ok(group)
+            })
+            .await?;
+        match written {
+            Some(_) => Ok(()),
+            None => Err(ServiceError::refused(
+                Code::InvalidScalingGroupIdNotFound,
+                format!("the scaling group {} no longer exists", spec.group_id),
+            )),
         }
     }
 
@@ -699,7 +624,7 @@ impl Engine {
         }
         let outcome = self.perform_step_with(spec, &work.value, step, memory).await?;
         let next = work.value.clone().record(step, outcome, spec.kind.health_gated(), now_millis());
-        let generation = self.journal(handle, &next, work.generation).await?;
+        let generation = self.work_write(handle.journal.as_ref(), &next, work.generation).await?;
         if next.status == InstanceStatus::Failed {
             let event = Event {
                 id: format!("{}-{}-{}", next.execution_id, work.generation, EventKind::InstanceFailed),
@@ -721,43 +646,6 @@ impl Engine {
         let running = next.status == InstanceStatus::Running;
         *current = Some(Versioned { value: next, generation });
         Ok(running)
-    }
-
-    /// Commits a worker's step outcome if its child execution is still at `generation`, and
-    /// returns the new generation, as `work_update` does; but through the task's journal, so
-    /// that the outcomes of many workers are committed by one statement. The worker waits for
-    /// that commit before it takes its next step, as before.
-    async fn journal(&self, handle: &TaskHandle, work: &InstanceWork, generation: i64) -> Result<i64, ServiceError> {
-        if let Some(journal) = &handle.journal {
-            match journal.commit(JournalRow::Work(PreparedWork::new(work, generation))).await {
-                Some(Ok(true)) => return Ok(generation + 1),
-                Some(Ok(false)) => return Err(ServiceError::Conflict),
-                Some(Err(error)) => return Err(error.into()),
-                // Writing directly is safe either way: the write compares the generation.
-                None => {}
-            }
-        }
-        Ok(self.store.work_update(work, generation, now_millis()).await?)
-    }
-
-    /// Writes `instance` if it is still at `generation`, as `instance_update` does; through
-    /// `journal` when there is one.
-    pub(crate) async fn instance_write(
-        &self,
-        journal: Option<&Journal>,
-        instance: &Instance,
-        generation: i64,
-    ) -> Result<i64, StoreError> {
-        if let Some(journal) = journal {
-            let row = JournalRow::Instance(Box::new(Versioned { value: instance.clone(), generation }));
-            match journal.commit(row).await {
-                Some(Ok(true)) => return Ok(generation + 1),
-                Some(Ok(false)) => return Err(StoreError::Conflict { what: "instance", id: instance.id.to_string() }),
-                Some(Err(error)) => return Err(error),
-                None => {}
-            }
-        }
-        self.store.instance_update(instance, generation).await
     }
 
     /// Performs one step (R5). Failures of the step are an outcome; only the store's own
@@ -787,7 +675,7 @@ impl Engine {
         let result: Result<StepReport, ServiceError> = match step {
             Step::Unprotect => self.set_protected_with(id, false, memory).await.map(|()| StepReport::default()),
             Step::EnterStandby => self
-                .enter_standby_with(id, memory)
+                .standby_with(id, true, memory)
                 .await
                 .map(|weights| StepReport { saved_weights: Some(weights), ..StepReport::default() }),
             Step::Drain => {
@@ -802,7 +690,7 @@ impl Engine {
             }
             Step::Apply => return self.apply(spec, work, memory).await,
             Step::HealthCheck => self.health_gate(id, memory).await,
-            Step::ExitStandby => self.exit_standby_with(id, memory).await.map(|_| StepReport::default()),
+            Step::ExitStandby => self.standby_with(id, false, memory).await.map(|_| StepReport::default()),
             Step::Reprotect => self.set_protected_with(id, true, memory).await.map(|()| StepReport::default()),
             Step::Done => Ok(StepReport::default()),
         };
@@ -897,13 +785,7 @@ impl Engine {
                     let outcome = failed(error.code(), error.to_string(), report);
                     return self.image_change_failed(id, image_id, instance, memory, outcome).await;
                 }
-                let now = now_millis();
-                memory.instance = self
-                    .instance_modify_from(id, Some(instance), memory.journal.as_ref(), |instance| {
-                        reimaged(instance, image_id, now);
-                        moved_to(instance, &address);
-                    })
-                    .await?;
+                self.record_reimaged(id, instance, memory, image_id, &address, now_millis()).await?;
                 Ok(StepOutcome::Done(report))
             }
             Change::Script(script) => match self.fleet_call(|| self.fleet.run_script(id, script, &run)).await {
@@ -948,15 +830,12 @@ impl Engine {
                     Err(error) => {
                         // The script may not have run: changed only if the packages did.
                         let outcome = failed(error.code(), error.to_string(), report);
-                        let Some(observed) = self.observe_after_failure(id).await else { return Ok(outcome) };
-                        if observed.packages == instance.value.packages {
-                            return Ok(outcome);
-                        }
-                        self.record_failed_change(id, instance, memory, false, |instance| {
+                        let before = instance.value.packages.clone();
+                        let took_effect = |observed: &InstanceObservation| observed.packages != before;
+                        let record = |instance: &mut Instance, observed: &InstanceObservation| {
                             instance.packages.clone_from(&observed.packages)
-                        })
-                        .await?;
-                        Ok(changed(outcome))
+                        };
+                        self.change_failed(id, instance, memory, outcome, false, took_effect, record).await
                     }
                     Ok(run) => {
                         let report = StepReport {
@@ -1080,16 +959,12 @@ impl Engine {
         memory: &mut StepMemory,
         outcome: StepOutcome,
     ) -> Result<StepOutcome, ServiceError> {
-        let Some(observed) = self.observe_after_failure(id).await else { return Ok(outcome) };
-        if observed.image_id != image_id {
-            return Ok(outcome);
-        }
-        self.record_failed_change(id, recorded, memory, true, |instance| {
+        let took_effect = |observed: &InstanceObservation| observed.image_id == image_id;
+        let record = |instance: &mut Instance, observed: &InstanceObservation| {
             instance.image_id.clone_from(&observed.image_id);
             instance.packages.clone_from(&observed.packages);
-        })
-        .await?;
-        Ok(changed(outcome))
+        };
+        self.change_failed(id, recorded, memory, outcome, true, took_effect, record).await
     }
 
     /// After a failed container update (or a failed follow of the new address): if the
@@ -1102,14 +977,34 @@ impl Engine {
         memory: &mut StepMemory,
         outcome: StepOutcome,
     ) -> Result<StepOutcome, ServiceError> {
+        let before = recorded.value.containers.clone();
+        let took_effect = |observed: &InstanceObservation| observed.containers != before;
+        let record = |instance: &mut Instance, observed: &InstanceObservation| {
+            instance.containers.clone_from(&observed.containers)
+        };
+        self.change_failed(id, recorded, memory, outcome, true, took_effect, record).await
+    }
+
+    /// After a change whose call failed (`outcome`): when the instance, looked at again, shows
+    /// that the change took effect all the same (`took_effect`), what it shows is recorded
+    /// (`record`, by [`Engine::record_failed_change`], with its health when `probe`) and the
+    /// step reports that it changed the instance (R16). Otherwise the outcome stands.
+    #[allow(clippy::too_many_arguments)]
+    async fn change_failed(
+        &self,
+        id: &InstanceId,
+        recorded: Versioned<Instance>,
+        memory: &mut StepMemory,
+        outcome: StepOutcome,
+        probe: bool,
+        took_effect: impl Fn(&InstanceObservation) -> bool,
+        record: impl Fn(&mut Instance, &InstanceObservation),
+    ) -> Result<StepOutcome, ServiceError> {
         let Some(observed) = self.observe_after_failure(id).await else { return Ok(outcome) };
-        if observed.containers == recorded.value.containers {
+        if !took_effect(&observed) {
             return Ok(outcome);
         }
-        self.record_failed_change(id, recorded, memory, true, |instance| {
-            instance.containers.clone_from(&observed.containers)
-        })
-        .await?;
+        self.record_failed_change(id, recorded, memory, probe, |instance| record(instance, &observed)).await?;
         Ok(changed(outcome))
     }
 }
@@ -1174,13 +1069,28 @@ impl Engine {
             let outcome = failed(error.code(), error.to_string(), report);
             return self.image_change_failed(id, image_id, current, memory, outcome).await;
         }
+        self.record_reimaged(id, current, memory, image_id, &address, now).await?;
+        Ok(StepOutcome::Done(report))
+    }
+
+    /// Records an image change that was made: the instance, from `current` and through the
+    /// worker's journal, runs `image_id` since `now` and serves at `address` (when said).
+    async fn record_reimaged(
+        &self,
+        id: &InstanceId,
+        current: Versioned<Instance>,
+        memory: &mut StepMemory,
+        image_id: &str,
+        address: &str,
+        now: Millis,
+    ) -> Result<(), ServiceError> {
         memory.instance = self
             .instance_modify_from(id, Some(current), memory.journal.as_ref(), |instance| {
                 reimaged(instance, image_id, now);
-                moved_to(instance, &address);
+                moved_to(instance, address);
             })
             .await?;
-        Ok(StepOutcome::Done(report))
+        Ok(())
     }
 }
 
@@ -1199,77 +1109,6 @@ fn reimaged(instance: &mut Instance, image_id: &str, now: Millis) {
 fn moved_to(instance: &mut Instance, address: &str) {
     if !address.is_empty() {
         instance.address = address.to_string();
-    }
-}
-
-/// Commits the journal entries of a task's workers: whatever has arrived while the previous
-/// commit ran goes into the next one, child executions in one statement and instances in
-/// another (a few, beyond 128 rows). Each entry is answered only once the statement that
-/// wrote it (or found its row moved on) has committed.
-async fn journal_loop(store: rollscale_store::Store, mut entries: mpsc::UnboundedReceiver<JournalEntry>) {
-    let mut batch: Vec<JournalEntry> = Vec::new();
-    let mut later: Vec<JournalEntry> = Vec::new();
-    loop {
-        if batch.is_empty() {
-            match entries.recv().await {
-                Some(entry) => batch.push(entry),
-                None => return,
-            }
-        }
-        while batch.len() < JOURNAL_BATCH {
-            match entries.try_recv() {
-                Ok(entry) => batch.push(entry),
-                Err(_) => break,
-            }
-        }
-        // One entry per row at a time (a worker has one in flight, but be sure).
-        let mut keys = HashSet::with_capacity(batch.len());
-        let (now, next): (Vec<_>, Vec<_>) = batch.drain(..).partition(|entry| keys.insert(entry.row.key()));
-        later.extend(next);
-        let (mut work_entries, mut instance_entries) = (Vec::new(), Vec::new());
-        let (mut work_rows, mut instance_rows) = (Vec::new(), Vec::new());
-        for entry in now {
-            match entry.row {
-                JournalRow::Work(row) => {
-                    work_rows.push(row);
-                    work_entries.push(entry.reply);
-                }
-                JournalRow::Instance(instance) => {
-                    instance_rows.push(*instance);
-                    instance_entries.push(entry.reply);
-                }
-            }
-        }
-        if !work_rows.is_empty() {
-            answer(work_entries, store.works_write(&work_rows, now_millis()).await);
-        }
-        if !instance_rows.is_empty() {
-            answer(instance_entries, store.instances_write(&instance_rows).await);
-        }
-        batch.append(&mut later);
-    }
-}
-
-/// Tells each writer whether its row was written; on a failed commit, each gets its text (it
-/// reads its row again and retries).
-fn answer(replies: Vec<oneshot::Sender<Result<bool, StoreError>>>, written: Result<Vec<bool>, StoreError>) {
-    match written {
-        Ok(written) => {
-            for (reply, written) in replies.into_iter().zip(written) {
-                let _ = reply.send(Ok(written));
-            }
-        }
-        Err(error) => {
-            let mut message = error.to_string();
-            let mut source = std::error::Error::source(&error);
-            while let Some(cause) = source {
-                message = format!("{message}: {cause}");
-                source = cause.source();
-            }
-            for reply in replies {
-                let _ = reply.send(Err(StoreError::Batch(message.clone())));
-            }
-        }
     }
 }
 
@@ -1321,7 +1160,7 @@ mod tests {
     //! that went stale between steps costs a fresh read, and the outcome is the one reading
     //! first would give.
 
-    use super::StepMemory;
+    use crate::journal::StepMemory;
     use crate::service::{NewConfiguration, NewGroup};
     use crate::{Engine, EngineConfig, Service};
     use rollscale_core::domain::{Instance, LifecycleState};
@@ -1385,7 +1224,7 @@ mod tests {
     async fn a_remembered_instance_is_written_from_when_still_current() {
         let (_dir, engine, spec, instance) = one_instance().await;
         let mut memory = StepMemory::default();
-        engine.enter_standby_with(&instance.value.id, &mut memory).await.expect("standby");
+        engine.standby_with(&instance.value.id, true, &mut memory).await.expect("standby");
         let remembered = memory.instance.clone().expect("remembered");
         assert_eq!(remembered, engine.store.instance_get(&instance.value.id).await.unwrap().unwrap());
         let outcome = engine.apply(&spec, &work_of(&instance.value.id), &mut memory).await.expect("apply");
@@ -1400,7 +1239,7 @@ mod tests {
         let (_dir, engine, spec, instance) = one_instance().await;
         let id = instance.value.id.clone();
         let mut memory = StepMemory::default();
-        engine.enter_standby_with(&id, &mut memory).await.expect("standby");
+        engine.standby_with(&id, true, &mut memory).await.expect("standby");
         // Someone else changes the instance after the copy was taken, including its image.
         let mut stale = memory.instance.clone().expect("remembered");
         stale.value.image_id = "a-copy-that-lies".into();
@@ -1424,7 +1263,7 @@ mod tests {
         engine.instance_modify(&id, |instance| instance.tags.push("again".into())).await.expect("modify");
         stale.value.tags.clear();
         let mut memory = StepMemory { instance: Some(stale), journal: None };
-        engine.exit_standby_with(&id, &mut memory).await.expect("exit");
+        engine.standby_with(&id, false, &mut memory).await.expect("exit");
         let stored = engine.store.instance_get(&id).await.unwrap().unwrap();
         assert_eq!(stored.value.lifecycle_state, LifecycleState::InService);
         assert_eq!(stored.value.tags, vec!["by-someone-else".to_string(), "again".to_string()]);
@@ -1440,7 +1279,7 @@ mod tests {
         let mut copy = engine.store.instance_get(&id).await.unwrap().unwrap();
         copy.value.lifecycle_state = LifecycleState::InService;
         let mut memory = StepMemory { instance: Some(copy), journal: None };
-        engine.exit_standby_with(&id, &mut memory).await.expect("exit");
+        engine.standby_with(&id, false, &mut memory).await.expect("exit");
         let stored = engine.store.instance_get(&id).await.unwrap().unwrap();
         assert_eq!(stored.value.lifecycle_state, LifecycleState::InService);
     }

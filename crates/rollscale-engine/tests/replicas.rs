@@ -129,10 +129,10 @@ async fn one_replica_drives_a_task_an_action_through_the_other_reaches_it_and_th
     let a = replica(&url, "replica-a").await;
     let b = replica(&url, "replica-b").await;
     // Each replica's reconciler tries to take the lease as it starts, in the background.
-    let taken = async || a.engine.store.lease_get(RECONCILER_LEASE).await.unwrap().map(|_| ());
+    let taken = async || a.engine.store().lease_get(RECONCILER_LEASE).await.unwrap().map(|_| ());
     wait::until("a replica to take the reconciler's lease", Duration::from_secs(10), Duration::from_millis(20), taken)
         .await;
-    let reconciler = a.engine.store.lease_get(RECONCILER_LEASE).await.unwrap().expect("someone reconciles");
+    let reconciler = a.engine.store().lease_get(RECONCILER_LEASE).await.unwrap().expect("someone reconciles");
     assert!(["replica-a", "replica-b"].contains(&reconciler.owner.as_str()), "{reconciler:?}");
     let group = group(&a, 8).await;
     let ids: Vec<InstanceId> = a
@@ -156,7 +156,7 @@ async fn one_replica_drives_a_task_an_action_through_the_other_reaches_it_and_th
         task.status == TaskStatus::Waiting && task.waiting == Some(WaitingStatus::BatchPaused)
     })
     .await;
-    let lease = a.engine.store.lease_get(&task_lease_name(&id)).await.unwrap().expect("leased");
+    let lease = a.engine.store().lease_get(&task_lease_name(&id)).await.unwrap().expect("leased");
     assert_eq!(lease.owner, "replica-a");
     assert!(a.engine.is_driving(&id));
     let first_batch: Vec<&InstanceId> =
@@ -179,7 +179,7 @@ async fn one_replica_drives_a_task_an_action_through_the_other_reaches_it_and_th
     // A statement A had sent may still land; B cannot take over before A's lease expires.
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(!b.engine.is_driving(&id), "B does not drive it");
-    assert_eq!(a.engine.store.lease_get(&task_lease_name(&id)).await.unwrap().unwrap().owner, "replica-a");
+    assert_eq!(a.engine.store().lease_get(&task_lease_name(&id)).await.unwrap().unwrap().owner, "replica-a");
     assert!(ids.iter().all(|instance| b.fleet.apply_op_count(instance).unwrap_or(0) == 0), "B changed nothing");
     assert_eq!(b.engine.cas_conflicts(), 0, "B never wrote the task: {works:?}");
     let at_death: HashMap<InstanceId, InstanceStatus> =
@@ -190,7 +190,7 @@ async fn one_replica_drives_a_task_an_action_through_the_other_reaches_it_and_th
     // B takes it over once A's lease expires, and finishes it.
     let (task_state, works) = wait_for(&b, &id, "the end", |task, _| task.status.is_final()).await;
     assert_eq!(task_state.status, TaskStatus::Success, "{}", task_state.describe_status());
-    assert!(b.engine.is_driving(&id) || a.engine.store.lease_get(&task_lease_name(&id)).await.unwrap().is_none());
+    assert!(b.engine.is_driving(&id) || a.engine.store().lease_get(&task_lease_name(&id)).await.unwrap().is_none());
     assert!(works.iter().all(|work| work.status == InstanceStatus::Success && work.applied), "{works:?}");
     let applied_by_b = applied(&b, &ids);
     for instance in &ids {
@@ -218,8 +218,8 @@ async fn one_replica_drives_a_task_an_action_through_the_other_reaches_it_and_th
     // The lease of a finished task is given back; the reconciler's is B's now.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let task_lease = b.engine.store.lease_get(&task_lease_name(&id)).await.unwrap();
-        let reconciler = b.engine.store.lease_get(RECONCILER_LEASE).await.unwrap().expect("reconciled");
+        let task_lease = b.engine.store().lease_get(&task_lease_name(&id)).await.unwrap();
+        let reconciler = b.engine.store().lease_get(RECONCILER_LEASE).await.unwrap().expect("reconciled");
         if task_lease.is_none() && reconciler.owner == "replica-b" {
             break;
         }
@@ -248,7 +248,7 @@ async fn a_retry_a_cancel_and_a_rollback_through_the_non_owner_reach_the_owner()
         task.status == TaskStatus::Waiting && task.waiting == Some(WaitingStatus::FailurePaused)
     })
     .await;
-    assert_eq!(b.engine.store.lease_get(&task_lease_name(&id)).await.unwrap().unwrap().owner, "replica-a");
+    assert_eq!(b.engine.store().lease_get(&task_lease_name(&id)).await.unwrap().unwrap().owner, "replica-a");
     let failed = works.iter().find(|work| work.status == InstanceStatus::Failed).expect("a failed instance");
     assert_eq!(failed.instance_id, first);
 
@@ -283,7 +283,7 @@ async fn a_retry_a_cancel_and_a_rollback_through_the_non_owner_reach_the_owner()
         .await
         .expect("second");
     wait_for(&b, &second.id, "the pause", |task, _| task.status == TaskStatus::Waiting).await;
-    assert_eq!(b.engine.store.lease_get(&task_lease_name(&second.id)).await.unwrap().unwrap().owner, "replica-a");
+    assert_eq!(b.engine.store().lease_get(&task_lease_name(&second.id)).await.unwrap().unwrap().owner, "replica-a");
     b.service.cancel_task(second.id.as_str(), false).await.expect("cancel through B");
     let (task_state, _) = wait_for(&b, &second.id, "the cancel", |task, _| task.status.is_final()).await;
     assert_eq!(task_state.status, TaskStatus::Cancelled, "{}", task_state.describe_status());
@@ -339,8 +339,8 @@ async fn a_replica_whose_lease_is_taken_stops_before_its_next_step() {
     wait_for(&b, &id, "the first instance", |_, works| works.iter().any(|w| w.status == InstanceStatus::Success)).await;
     // Someone else takes the lease from under A (as a replica would after a long stall of A).
     let name = task_lease_name(&id);
-    assert!(a.engine.store.lease_release(&name, "replica-a").await.unwrap(), "A held it");
-    assert!(a.engine.store.lease_take(&name, "intruder", Duration::from_secs(60)).await.unwrap());
+    assert!(a.engine.store().lease_release(&name, "replica-a").await.unwrap(), "A held it");
+    assert!(a.engine.store().lease_take(&name, "intruder", Duration::from_secs(60)).await.unwrap());
     // A's next renewal finds it taken: A stops driving at once.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while a.engine.is_driving(&id) {
@@ -356,7 +356,7 @@ async fn a_replica_whose_lease_is_taken_stops_before_its_next_step() {
     assert_eq!((applied(&a, &ids), applied(&b, &ids)), applied_then, "no change without the lease");
     assert!(!b.engine.is_driving(&id));
     // Given up: a replica takes it over and finishes it.
-    assert!(a.engine.store.lease_release(&name, "intruder").await.unwrap());
+    assert!(a.engine.store().lease_release(&name, "intruder").await.unwrap());
     let (task_state, works) = wait_for(&b, &id, "the end", |task, _| task.status.is_final()).await;
     assert_eq!(task_state.status, TaskStatus::Success, "{}", task_state.describe_status());
     assert!(works.iter().all(|work| work.status == InstanceStatus::Success));

@@ -122,7 +122,7 @@ fn fixture() -> &'static Fixture {
                 &[("LoadBalancerName".into(), "lb-token".into()), ("ClientToken".into(), "fuzz-token".into())],
             );
             assert_eq!(router.clone().oneshot(request).await.unwrap().status(), 200);
-            assert_eq!(service.engine.store.client_token_list().await.unwrap().len(), 1);
+            assert_eq!(service.engine.store().client_token_list().await.unwrap().len(), 1);
             let expires = chrono::Utc::now().timestamp() + 3600;
             let callers = [
                 (KEY_ID.to_string(), SECRET.to_string(), make_token(KEY_ID, SECRET, expires)),
@@ -148,7 +148,7 @@ async fn snapshot(service: &Service) -> String {
     let packages = service.packages(None).await.unwrap();
     let filter = ExecutionFilter { include_children: true, ..ExecutionFilter::default() };
     let (executions, _) = service.list_executions(&filter, 0, 10_000).await.unwrap();
-    let store = &service.engine.store;
+    let store = service.engine.store();
     let mut users = Vec::new();
     for user in store.user_list(0, 10_000).await.unwrap() {
         let keys: Vec<String> = store

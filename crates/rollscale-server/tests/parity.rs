@@ -64,7 +64,7 @@ impl App {
     /// Everything an operation below could change, as text.
     async fn snapshot(&self) -> String {
         let service = &self.service;
-        let store = &service.engine.store;
+        let store = service.engine.store();
         let mut templates = Vec::new();
         for template in service.launch_templates().await.unwrap() {
             templates.push(format!("{template:?} {:?}", service.launch_template_versions(template.id.as_str()).await));

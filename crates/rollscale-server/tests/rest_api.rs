@@ -771,7 +771,7 @@ async fn groups_take_health_check_types_and_instances_show_what_was_observed() {
     // An instance the health checker saw stopped and on another image.
     let (group, _) = group(&app, 2).await;
     let instances = app.service.instances(Some(&group), &[], None).await.unwrap();
-    let stored = app.service.engine.store.instance_get(&instances[0].id).await.unwrap().unwrap();
+    let stored = app.service.engine.store().instance_get(&instances[0].id).await.unwrap().unwrap();
     let mut seen = stored.value.clone();
     seen.health_status = rollscale_core::domain::HealthStatus::Unhealthy;
     seen.observed = Some(rollscale_core::health::Observed {
@@ -785,8 +785,8 @@ async fn groups_take_health_check_types_and_instances_show_what_was_observed() {
         drift: vec!["image: recorded img-old, runs img-elsewhere".into()],
         since: 1_700_000_000_000,
     });
-    app.service.engine.store.instance_update(&seen, stored.generation).await.unwrap();
-    app.service.engine.store.instances_observed(&[&seen.id], 1_700_000_005_000).await.unwrap();
+    app.service.engine.store().instance_update(&seen, stored.generation).await.unwrap();
+    app.service.engine.store().instances_observed(&[&seen.id], 1_700_000_005_000).await.unwrap();
     let view = ok(&app, "GET", &format!("/v1/instances/{}", seen.id), None).await;
     assert_eq!((view["health_status"].as_str(), view["image_id"].as_str()), (Some("Unhealthy"), Some("img-old")));
     assert_eq!(view["observed_at"], "2023-11-14T22:13:25Z", "{view}");

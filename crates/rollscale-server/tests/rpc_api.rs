@@ -262,7 +262,7 @@ async fn a_client_token_makes_creates_idempotent_per_caller_even_concurrently() 
     let (app, service, _dir) = app(Duration::from_secs(900)).await;
     service
         .engine
-        .store
+        .store()
         .access_key_insert_bootstrap(&AccessKey {
             id: "LTAIotherCaller".into(),
             secret: "otherSecret".into(),
@@ -515,7 +515,7 @@ async fn observe_first(service: &Service, group: &str) -> (String, String, i64) 
     use rollscale_core::health::Observed;
     let instances = service.instances(Some(group), &[], None).await.unwrap();
     let (first, second) = (&instances[0], &instances[1]);
-    let stored = service.engine.store.instance_get(&first.id).await.unwrap().unwrap();
+    let stored = service.engine.store().instance_get(&first.id).await.unwrap().unwrap();
     let mut seen = stored.value.clone();
     seen.health_status = HealthStatus::Unhealthy;
     seen.observed = Some(Observed {
@@ -529,9 +529,9 @@ async fn observe_first(service: &Service, group: &str) -> (String, String, i64) 
         drift: vec!["image: recorded old, runs out-of-band".into()],
         since: 1_700_000_000_000,
     });
-    service.engine.store.instance_update(&seen, stored.generation).await.unwrap();
+    service.engine.store().instance_update(&seen, stored.generation).await.unwrap();
     let at = 1_700_000_005_000;
-    service.engine.store.instances_observed(&[&first.id], at).await.unwrap();
+    service.engine.store().instances_observed(&[&first.id], at).await.unwrap();
     (first.id.to_string(), second.id.to_string(), at)
 }
 
@@ -600,7 +600,7 @@ async fn events_without_an_execution_show_none_in_every_rendering() {
         content: format!("{instance} is stopped"),
         created_at: 1_700_000_000_000,
     };
-    service.engine.store.event_insert(&event).await.unwrap();
+    service.engine.store().event_insert(&event).await.unwrap();
 
     for (version, wrapped) in [("2014-08-28", true), ("2022-02-22", false)] {
         let params = vec![("ScalingGroupId", group.clone())];

@@ -389,7 +389,7 @@ async fn inject_fault_refuses_an_unknown_kind_and_a_fleet_without_faults() {
     let snapshot = || async {
         let instances = app.service.instances(None, &[], None).await.unwrap();
         let ids: Vec<_> = instances.iter().map(|i| i.id.clone()).collect();
-        let seen = app.service.engine.fleet.look(&ids).await;
+        let seen = app.service.engine.fleet().look(&ids).await;
         format!("{instances:?}{seen:?}")
     };
     let before = snapshot().await;

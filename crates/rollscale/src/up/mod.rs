@@ -462,7 +462,7 @@ pub(crate) async fn demo_group(
     image: &str,
     drain_timeout_s: Option<u32>,
 ) -> anyhow::Result<()> {
-    let lb = demo_load_balancer(&service.engine.store).await?;
+    let lb = demo_load_balancer(service.engine.store()).await?;
     let group = service
         .create_group(NewGroup {
             name: "demo".into(),

@@ -14,6 +14,7 @@ use rollscale_core::policy::{
     evaluate, system_policy, Decision, PolicyDocument, PolicyType, ADMINISTRATOR_ACCESS, SYSTEM_POLICIES,
 };
 use rollscale_core::Code;
+use std::time::Duration;
 
 /// A new audit event's id: its time, then a sequence number of this process, then random
 /// bits (`ae-` and 20 hex digits). The log lists newest first by time and then by id, so two
@@ -489,6 +490,19 @@ impl Service {
         limit: i64,
     ) -> Result<(Vec<AuditEvent>, i64), ServiceError> {
         Ok(self.engine.store.audit_list(filter, offset, limit).await?)
+    }
+}
+
+impl Service {
+    /// The secret of an Active AccessKey, for signature checks.
+    pub async fn access_key_secret(&self, id: &str) -> Result<Option<String>, ServiceError> {
+        Ok(self.store().access_key_get(id).await?.filter(|k| k.status == AccessKeyStatus::Active).map(|k| k.secret))
+    }
+
+    /// Records a request nonce; `false` when it was seen within its lifetime.
+    pub async fn use_nonce(&self, nonce: &str, lifetime: Duration) -> Result<bool, ServiceError> {
+        let now = now_millis();
+        Ok(self.store().nonce_use(nonce, now, now + lifetime.as_millis() as i64).await?)
     }
 }
 

@@ -10,6 +10,7 @@
 //! by name (in the catalog, then on the fleet) before making it, so a redo after a crash makes
 //! no second image.
 
+use crate::error::configuration_not_found;
 use crate::{random_bits, Service, ServiceError};
 use rollscale_core::domain::{Event, EventKind, EventLevel, GroupType, Image, LifecycleState, Millis, OsType};
 use rollscale_core::ids::{ExecutionId, ScalingConfigurationId, ScalingGroupId};
@@ -22,13 +23,6 @@ use std::sync::Arc;
 
 fn execution_not_found(id: &str) -> ServiceError {
     ServiceError::refused(Code::EntityNotExistsExecution, format!("the image update task {id} does not exist"))
-}
-
-fn configuration_not_found(id: &ScalingConfigurationId) -> ServiceError {
-    ServiceError::refused(
-        Code::InvalidScalingConfigurationIdNotFound,
-        format!("the scaling configuration {id} does not exist"),
-    )
 }
 
 /// Removes a firing from the engine's set of firings being performed when its worker ends.
@@ -69,7 +63,7 @@ impl Service {
         let instance = store
             .instance_get(&spec.instance_id)
             .await?
-            .ok_or_else(|| crate::ops::instance_not_found(&spec.instance_id))?
+            .ok_or_else(|| crate::error::instance_not_found(&spec.instance_id))?
             .value;
         if schedule.is_none() && matches!(instance.lifecycle_state, LifecycleState::Pending | LifecycleState::Removing)
         {
@@ -179,24 +173,17 @@ impl Service {
     /// finishes. A firing itself is not cancelled.
     pub async fn cancel_image_update(&self, id: &str) -> Result<ImageUpdateExecution, ServiceError> {
         let execution_id = ExecutionId::parse(id).ok_or_else(|| execution_not_found(id))?;
-        loop {
-            let current =
-                self.engine.store.image_execution_get(&execution_id).await?.ok_or_else(|| execution_not_found(id))?;
-            let now = self.clock_now();
-            let next = current.value.cancel(now)?;
-            match self.engine.store.image_execution_update(&next, current.generation, now).await {
-                Err(StoreError::Conflict { .. }) => continue,
-                other => {
-                    other?;
-                    let content = match next.schedule.as_ref().and_then(|s| s.current_child.clone()) {
-                        Some(child) => format!("image update task cancelled; the firing {child} in flight finishes"),
-                        None => "image update task cancelled; no further firing".to_string(),
-                    };
-                    self.image_event(&next, EventKind::Cancelled, EventLevel::Info, content).await?;
-                    return Ok(next);
-                }
-            }
-        }
+        let next = self
+            .engine
+            .image_execution_modify(&execution_id, |current| async move { Ok(current.cancel(self.clock_now())?) })
+            .await?
+            .ok_or_else(|| execution_not_found(id))?;
+        let content = match next.schedule.as_ref().and_then(|s| s.current_child.clone()) {
+            Some(child) => format!("image update task cancelled; the firing {child} in flight finishes"),
+            None => "image update task cancelled; no further firing".to_string(),
+        };
+        self.image_event(&next, EventKind::Cancelled, EventLevel::Info, content).await?;
+        Ok(next)
     }
 
     /// Runs the image update scheduler until the engine is halted: a tick at once (which
@@ -445,31 +432,23 @@ impl Service {
         current: &Versioned<ImageUpdateExecution>,
         image_id: &str,
     ) -> Result<Step, ServiceError> {
-        let store = &self.engine.store;
         for configuration_id in &current.value.spec.configuration_ids {
-            loop {
-                let Some(configuration) = store.configuration_get(configuration_id).await? else {
-                    return Ok(Step::Fail(format!(
-                        "the scaling configuration {configuration_id} no longer exists (the image {image_id} was made)"
-                    )));
-                };
-                if configuration.value.image_id == image_id {
-                    break;
-                }
-                let mut next = configuration.value.clone();
-                next.image_id = image_id.to_string();
-                match store.configuration_update(&next, configuration.generation).await {
-                    Err(StoreError::Conflict { .. }) => continue,
-                    other => {
-                        other?;
-                        break;
-                    }
-                }
+            let written = self
+                .engine
+                .configuration_modify(configuration_id, |mut configuration| async move {
+                    configuration.image_id = image_id.to_string();
+                    Ok(configuration)
+                })
+                .await?;
+            if written.is_none() {
+                return Ok(Step::Fail(format!(
+                    "the scaling configuration {configuration_id} no longer exists (the image {image_id} was made)"
+                )));
             }
         }
         let now = self.clock_now();
         let next = current.value.configurations_updated(now);
-        store.image_execution_update(&next, current.generation, now).await?;
+        self.engine.store.image_execution_update(&next, current.generation, now).await?;
         let configurations: Vec<&str> = next.spec.configuration_ids.iter().map(|id| id.as_str()).collect();
         self.image_event(
             &next,

@@ -111,22 +111,19 @@ impl Service {
     /// Makes an existing version the default.
     pub async fn set_default_template_version(&self, id: &str, version: u32) -> Result<LaunchTemplate, ServiceError> {
         let template_id = LaunchTemplateId::parse(id).ok_or_else(|| template_not_found(id))?;
-        loop {
-            let current = self.engine.store.template_get(&template_id).await?.ok_or_else(|| template_not_found(id))?;
-            if version == 0 || version > current.value.latest_version {
-                return Err(ServiceError::refused(
-                    Code::InvalidLaunchTemplateVersionNotFound,
-                    format!("the launch template {id} has no version {version}"),
-                ));
-            }
-            let mut next = current.value.clone();
-            next.default_version = version;
-            match self.engine.store.template_update(&next, current.generation).await {
-                Ok(_) => return Ok(next),
-                Err(StoreError::Conflict { .. }) => continue,
-                Err(error) => return Err(error.into()),
-            }
-        }
+        self.engine
+            .template_modify(&template_id, |mut next| async move {
+                if version == 0 || version > next.latest_version {
+                    return Err(ServiceError::refused(
+                        Code::InvalidLaunchTemplateVersionNotFound,
+                        format!("the launch template {id} has no version {version}"),
+                    ));
+                }
+                next.default_version = version;
+                Ok(next)
+            })
+            .await?
+            .ok_or_else(|| template_not_found(id))
     }
 
     pub async fn launch_templates(&self) -> Result<Vec<LaunchTemplate>, ServiceError> {
