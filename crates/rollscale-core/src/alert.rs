@@ -308,9 +308,7 @@ impl AlertRule {
     /// Checks a rule before it is stored.
     pub fn check(&self) -> Result<(), CoreError> {
         check_rule_name(&self.name)?;
-        if self.description.chars().count() > 256 {
-            return Err(invalid("Description", "at most 256 characters"));
-        }
+        crate::names::check_text("Description", &self.description, 256)?;
         if self.patterns.is_empty() {
             return Err(CoreError::MissingParameter("EventPattern.1.Product".into()));
         }

@@ -24,6 +24,19 @@ pub fn check(parameter: &str, text: &str, max_chars: usize) -> Result<(), CoreEr
     Ok(())
 }
 
+/// Free text given as `parameter` (a description, a comment): empty or up to `max_chars`
+/// characters, with no control character but a line break or a tab.
+pub fn check_text(parameter: &str, text: &str, max_chars: usize) -> Result<(), CoreError> {
+    let control = |c: char| c.is_control() && c != '\n' && c != '\t';
+    if text.chars().count() > max_chars || text.chars().any(control) {
+        return Err(CoreError::invalid(
+            parameter,
+            format!("it must be at most {max_chars} characters, without control characters but line breaks and tabs"),
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -41,5 +54,16 @@ mod tests {
             assert!(message.contains("LoadBalancerName") && message.contains("128"), "{message}");
         }
         assert!(check("ScalingGroupName", &"x".repeat(SHORT + 1), SHORT).is_err());
+    }
+
+    #[test]
+    fn free_text_may_be_empty_and_hold_line_breaks_but_no_other_control_character() {
+        for good in ["", "two\nlines", "a\ttab", &"é".repeat(256)] {
+            assert_eq!(check_text("Description", good, 256), Ok(()), "{good:?}");
+        }
+        for bad in ["a\0b", "a\u{1b}[31m", "a\u{7f}", "a\rb", &"x".repeat(257)] {
+            let message = check_text("Description", bad, 256).unwrap_err().to_string();
+            assert!(message.contains("Description") && message.contains("256"), "{message}");
+        }
     }
 }

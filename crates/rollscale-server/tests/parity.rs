@@ -2,8 +2,9 @@
 //! and RPC action take a name, a size or a count is given the same bad value over both: ten
 //! kilobytes, 65 characters, control characters (NUL, a newline, ESC, DEL), blank, out of range,
 //! the wrong type. Both must refuse it with the same code and the same HTTP status, and
-//! change nothing. A limit lives in one place (`core::group` for groups and configurations, the
-//! service for the rest), so the two cannot drift apart again.
+//! change nothing. Names and free text (descriptions, comments) follow one rule,
+//! `core::names`, with each resource's limit; other limits live in one place too (`core::group`
+//! for groups and configurations, the service for the rest), so the two cannot drift apart again.
 //!
 //! Not given here: an empty value. The RPC API reads an empty parameter as an absent one (the
 //! SDKs send `""` for a field left empty), so `ScalingGroupName=` takes the default name where
@@ -119,6 +120,27 @@ fn bad_names() -> Vec<Bad> {
         text("ESC", "bad\u{1b}[31mname"),
         text("DEL", "bad\u{7f}name"),
         text("blank", "   "),
+    ]
+}
+
+/// Names of at most 128 characters (a load balancer's, an image's): too long, control
+/// characters, blank.
+fn bad_long_names() -> Vec<Bad> {
+    let mut names: Vec<Bad> = bad_names().into_iter().filter(|bad| bad.what != "65 characters").collect();
+    names.push(text("129 characters", &"n".repeat(129)));
+    names
+}
+
+/// Free text of at most `max` characters (a description, a comment): too long, control
+/// characters other than a line break or a tab. Blank text is taken.
+fn bad_texts(max: usize) -> Vec<Bad> {
+    vec![
+        text("10 KB", &"a".repeat(10 * 1024)),
+        bad("one character too many", "t".repeat(max + 1), json!("t".repeat(max + 1))),
+        text("NUL", "bad\0text"),
+        text("ESC", "bad\u{1b}[31mtext"),
+        text("DEL", "bad\u{7f}text"),
+        text("a carriage return", "bad\rtext"),
     ]
 }
 
@@ -315,6 +337,8 @@ fn other_operations(app: &App) -> Vec<Operation> {
             rest: json!([{"instance_id": app.instance, "weight": weight.rest}]),
         })
         .collect();
+    let policy =
+        json!({"Version": "1", "Statement": [{"Effect": "Allow", "Action": ["ess:Describe*"], "Resource": "*"}]});
     // A list's page size, over the RPC API a parameter, over REST `?limit=`.
     let page = |too_big: i64| bad_counts(&[0, too_big]);
     vec![
@@ -325,9 +349,8 @@ fn other_operations(app: &App) -> Vec<Operation> {
             method: "post",
             path: s("/v1/load-balancers"),
             rest: json!({"name": "fresh"}),
-            // Its name takes up to 128 characters, control characters included, today.
             fields: vec![
-                ("LoadBalancerName", "name", of(&["10 KB", "blank"])),
+                ("LoadBalancerName", "name", bad_long_names()),
                 ("DefaultWeight", "default_weight", bad_counts(&[101])),
             ],
         },
@@ -356,8 +379,10 @@ fn other_operations(app: &App) -> Vec<Operation> {
             method: "post",
             path: s("/v1/images"),
             rest: json!({"id": "fresh"}),
-            // Its ImageName is not checked today when an image is added to the catalog.
-            fields: vec![("ImageId", "id", of(&["10 KB", "NUL", "a newline", "ESC", "DEL", "blank"]))],
+            fields: vec![
+                ("ImageId", "id", of(&["10 KB", "NUL", "a newline", "ESC", "DEL", "blank"])),
+                ("ImageName", "name", bad_long_names()),
+            ],
         },
         Operation {
             version: "2014-05-26",
@@ -376,7 +401,11 @@ fn other_operations(app: &App) -> Vec<Operation> {
             method: "post",
             path: s("/v1/users"),
             rest: json!({"name": "fresh"}),
-            fields: vec![("UserName", "name", bad_names())],
+            fields: vec![
+                ("UserName", "name", bad_names()),
+                ("DisplayName", "display_name", bad_texts(128)),
+                ("Comments", "comments", bad_texts(128)),
+            ],
         },
         Operation {
             version: "2019-01-01",
@@ -386,6 +415,24 @@ fn other_operations(app: &App) -> Vec<Operation> {
             path: format!("/v1/alert-rules/{PATH}"),
             rest: json!({"patterns": [{}]}),
             fields: vec![("RuleName", PATH, bad_names())],
+        },
+        Operation {
+            version: "2015-05-01",
+            action: "CreatePolicy",
+            rpc: vec![("PolicyName", s("fresh")), ("PolicyDocument", policy.to_string())],
+            method: "post",
+            path: s("/v1/policies"),
+            rest: json!({"name": "fresh", "document": policy}),
+            fields: vec![("Description", "description", bad_texts(1024))],
+        },
+        Operation {
+            version: "2019-01-01",
+            action: "PutEventRule",
+            rpc: vec![("RuleName", s("fresh")), ("EventPattern.1.Product", s("ess"))],
+            method: "put",
+            path: s("/v1/alert-rules/fresh"),
+            rest: json!({"patterns": [{}]}),
+            fields: vec![("Description", "description", bad_texts(256))],
         },
         Operation {
             version: "2014-08-28",

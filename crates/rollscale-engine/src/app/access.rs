@@ -119,12 +119,7 @@ impl Service {
             ));
         }
         for (name, value) in [("DisplayName", &new.display_name), ("Comments", &new.comments)] {
-            if value.as_ref().is_some_and(|v| v.chars().count() > 128) {
-                return Err(ServiceError::refused(
-                    Code::InvalidParameter,
-                    format!("{name} must be at most 128 characters"),
-                ));
-            }
+            rollscale_core::names::check_text(name, value.as_deref().unwrap_or_default(), 128)?;
         }
         let now = now_millis();
         let user = User {
@@ -250,9 +245,7 @@ impl Service {
                 "PolicyName must be 1 to 128 characters: letters, digits or '-'",
             ));
         }
-        if description.chars().count() > 1024 {
-            return Err(ServiceError::refused(Code::InvalidParameter, "Description must be at most 1024 characters"));
-        }
+        rollscale_core::names::check_text("Description", description, 1024)?;
         PolicyDocument::parse(document).map_err(|error| ServiceError::refused(error.code(), error.to_string()))?;
         if system_policy(name).is_some() {
             return Err(ServiceError::refused(

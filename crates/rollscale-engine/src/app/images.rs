@@ -38,12 +38,7 @@ impl Service {
             Some(name) => name.to_string(),
             None => format!("from_{id}_at_{}", compact_utc(now)),
         };
-        if name.trim().is_empty() || name.chars().count() > 128 || name.chars().any(char::is_control) {
-            return Err(ServiceError::refused(
-                Code::InvalidImageNameMalformed,
-                "ImageName must be 1 to 128 characters",
-            ));
-        }
+        check_image_name(&name)?;
         let images = self.images().await?;
         if images.iter().any(|image| image.name == name) {
             return Err(ServiceError::refused(
@@ -161,6 +156,9 @@ fn image_value(id: &str, name: Option<&str>, os: Option<OsType>) -> Result<Image
             "ImageId must be 1 to 128 of A-Z a-z 0-9 - _ . : / @",
         ));
     }
+    if let Some(name) = name {
+        check_image_name(name)?;
+    }
     Ok(Image {
         id: id.to_string(),
         name: name.unwrap_or(id).to_string(),
@@ -168,6 +166,12 @@ fn image_value(id: &str, name: Option<&str>, os: Option<OsType>) -> Result<Image
         os: os.unwrap_or_else(|| OsType::guess(id)),
         created_at: now_millis(),
     })
+}
+
+/// An image's name (`ImageName`), by the one rule of names, refused as ECS refuses it.
+fn check_image_name(name: &str) -> Result<(), ServiceError> {
+    rollscale_core::names::check("ImageName", name, rollscale_core::names::LONG)
+        .map_err(|error| ServiceError::refused(Code::InvalidImageNameMalformed, error.to_string()))
 }
 
 /// `20240501T120000Z`: a UTC time that fits in an image name.

@@ -12,12 +12,7 @@ impl Service {
     }
 
     pub async fn create_load_balancer(&self, name: &str, default_weight: u32) -> Result<LoadBalancer, ServiceError> {
-        if name.trim().is_empty() || name.len() > 128 {
-            return Err(ServiceError::refused(
-                Code::InvalidParameter,
-                "a load balancer's name must be 1 to 128 characters",
-            ));
-        }
+        rollscale_core::names::check("LoadBalancerName", name, rollscale_core::names::LONG)?;
         if default_weight > 100 {
             return Err(ServiceError::refused(
                 Code::InvalidParameter,

@@ -36,9 +36,7 @@ impl Service {
             ));
         }
         let description = new.description.unwrap_or_default();
-        if description.len() > 256 {
-            return Err(ServiceError::refused(Code::InvalidParameter, "VersionDescription is at most 256 characters"));
-        }
+        rollscale_core::names::check_text("VersionDescription", &description, 256)?;
         Ok(LaunchTemplateVersion {
             template_id: template_id.clone(),
             version,
