@@ -7,8 +7,8 @@
 //! for groups and configurations, the service for the rest), so the two cannot drift apart again.
 //!
 //! Not given here: an empty value. The RPC API reads an empty parameter as an absent one (the
-//! SDKs send `""` for a field left empty), so `ScalingGroupName=` takes the default name where
-//! `"name": ""` in JSON is refused; that is the two wires' grammar, not a check.
+//! SDKs send `""` for a field left empty); where a field is optional its default is the
+//! service's, the same for both (a group without a name is named after its id, tested below).
 
 use rollscale_engine::service::NewGroup;
 use rollscale_engine::Service;
@@ -315,6 +315,25 @@ async fn walk(app: &App, operations: &[Operation]) {
         }
     }
     assert!(differences.is_empty(), "{} of {cases} cases differ:\n{}", differences.len(), differences.join("\n"));
+}
+
+/// A group created without a name is named after its id, over either API (as ESS does).
+#[tokio::test]
+async fn a_group_without_a_name_is_named_after_its_id_over_both_apis() {
+    let app = app().await;
+    let (status, rpc) = send(
+        &app.router,
+        rpc_request(KEY, SECRET, "2014-08-28", "CreateScalingGroup", &[("MinSize", "0"), ("MaxSize", "1")]),
+    )
+    .await;
+    assert_eq!(status, 200, "{rpc}");
+    let rest_body = json!({"min_size": 0, "max_size": 1});
+    let (status, rest) =
+        send(&app.router, rest_request(&app.token, "post", "/v1/scaling-groups", Some(&rest_body))).await;
+    assert_eq!(status, 200, "{rest}");
+    for id in [rpc["ScalingGroupId"].as_str().unwrap(), rest["id"].as_str().unwrap()] {
+        assert_eq!(app.service.group(id).await.unwrap().name, id);
+    }
 }
 
 #[tokio::test]

@@ -302,7 +302,13 @@ async fn bad_input_is_refused_with_a_code_and_changes_nothing() {
             400,
             "InvalidParameter",
         ),
-        ("POST", "/v1/scaling-groups".into(), Some(json!({"min_size": 0, "max_size": 1})), 400, "InvalidParameter"),
+        (
+            "POST",
+            "/v1/scaling-groups".into(),
+            Some(json!({"name": "   ", "min_size": 0, "max_size": 1})),
+            400,
+            "InvalidParameter",
+        ),
         (
             "PATCH",
             format!("/v1/scaling-groups/{group}"),

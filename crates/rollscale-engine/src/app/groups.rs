@@ -12,6 +12,7 @@ use std::future::Future;
 /// A new scaling group.
 #[derive(Clone, Debug, Default)]
 pub struct NewGroup {
+    /// Empty: the group is named after its id, as ESS names a group created without a name.
     pub name: String,
     pub region_id: String,
     pub group_type: Option<GroupType>,
@@ -45,7 +46,9 @@ impl Service {
     pub async fn create_group(&self, new: NewGroup) -> Result<ScalingGroup, ServiceError> {
         use rollscale_core::group::{check_drain_timeout, check_group_name, check_name, Sizes};
         let region_id = if new.region_id.is_empty() { "local".to_string() } else { new.region_id };
-        check_group_name(&new.name)?;
+        let id = ScalingGroupId::from_random(random_bits());
+        let name = if new.name.is_empty() { id.to_string() } else { new.name };
+        check_group_name(&name)?;
         check_name("RegionId", &region_id)?;
         let sizes = Sizes::new(new.min_size, new.max_size, new.desired_capacity)?;
         let drain_timeout_s = new.drain_timeout_s.map(check_drain_timeout).transpose()?;
@@ -66,15 +69,15 @@ impl Service {
             }
             None => InstanceSource::None,
         };
-        if self.store().group_get_by_name(&new.name).await?.is_some() {
+        if self.store().group_get_by_name(&name).await?.is_some() {
             return Err(ServiceError::refused(
                 Code::ScalingGroupNameDuplicate,
-                format!("a scaling group named {} exists", new.name),
+                format!("a scaling group named {name} exists"),
             ));
         }
         let group = ScalingGroup {
-            id: ScalingGroupId::from_random(random_bits()),
-            name: new.name,
+            id,
+            name,
             region_id,
             group_type: new.group_type.unwrap_or(GroupType::ECS),
             status: GroupStatus::Inactive,

@@ -145,6 +145,8 @@ impl From<&ScalingGroup> for ScalingGroupView {
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Default)]
 #[serde(deny_unknown_fields)]
 pub struct NewScalingGroup {
+    /// Default: the group's id.
+    #[serde(default)]
     pub name: String,
     #[serde(default)]
     pub region_id: Option<String>,

@@ -335,10 +335,7 @@ async fn create_group(service: &Service, params: &Params) -> Result<Value, ApiEr
     let health_check_grace_period_s = count_param(params, "HealthCheckGracePeriod")?;
     let group = service
         .create_group(NewGroup {
-            name: params
-                .get_nonempty("ScalingGroupName")
-                .map(str::to_string)
-                .unwrap_or_else(|| format!("group-{}", rand_suffix())),
+            name: params.get_nonempty("ScalingGroupName").unwrap_or_default().to_string(),
             region_id: params.get_nonempty("RegionId").unwrap_or("local").to_string(),
             group_type,
             min_size,
@@ -356,10 +353,6 @@ async fn create_group(service: &Service, params: &Params) -> Result<Value, ApiEr
         })
         .await?;
     Ok(json!({ "ScalingGroupId": group.id }))
-}
-
-fn rand_suffix() -> String {
-    format!("{:08x}", rand::random::<u32>())
 }
 
 async fn describe_groups(service: &Service, shape: &Shape<'_>, params: &Params) -> Result<Value, ApiError> {
