@@ -55,8 +55,11 @@ fn each_crate_depends_only_on_what_its_layer_allows() {
         &["rollscale-server", "rollscale-engine", "rollscale-store", "rollscale-fleet", "axum", "sqlx"],
         "the client crate is what a client links; it must build without the service",
     );
+    for krate in ["rollscale-core", "rollscale-store", "rollscale-fleet", "rollscale-engine", "rollscale"] {
+        refuse(krate, &["axum"], "only the server serves HTTP");
+    }
     for krate in ["rollscale-core", "rollscale-store", "rollscale-fleet", "rollscale-engine"] {
-        refuse(krate, &["axum", "rollscale-server"], "only the server knows HTTP serving");
+        refuse(krate, &["rollscale-server"], "the layers below the server do not call it");
     }
     refuse("rollscale-store", &["rollscale-fleet", "rollscale-engine"], "the store knows no drivers");
     refuse("rollscale-fleet", &["rollscale-store", "rollscale-engine"], "drivers know no store");

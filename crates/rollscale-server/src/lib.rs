@@ -4,7 +4,7 @@
 //! ([`operations`]) and one audit log writer ([`audit`]); and the web console under
 //! `/console/` ([`console`]), static files that call the REST API.
 //!
-//! Architecture invariant: this is the only crate that knows HTTP. Handlers parse and
+//! Architecture invariant: this is the only crate that serves HTTP. Handlers parse and
 //! authenticate a request, call the engine's `Service`, and render its answer or error in the
 //! wire format of `docs/wire.md`. No domain rule lives here.
 
