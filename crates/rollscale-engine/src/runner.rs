@@ -181,12 +181,16 @@ impl Engine {
             }
             tracing::info!(execution = %id, replica = %replication.replica_id, "driving rolling update");
             let finished = handle.under_lease(engine.drive_loop(&id, &handle)).await;
-            engine.tasks.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+            // The lease is given back before the task is forgotten, so that whoever sees this
+            // replica no longer driving a finished task also sees its lease gone (the other
+            // order leaves a moment when neither a driver nor a release can be seen). The
+            // task is final by now, so no replica takes it over meanwhile.
             if finished {
                 engine.lease_release(held).await;
             } else {
                 tracing::warn!(execution = %id, "lost the lease of the rolling update; stopped driving it");
             }
+            engine.tasks.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
         });
         self.track(spawned.abort_handle());
     }
