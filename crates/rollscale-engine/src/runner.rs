@@ -141,6 +141,7 @@ impl Engine {
                             }
                         }
                         seen_before = ids.into_iter().collect();
+                        engine.lease_looks.fetch_add(1, Ordering::Relaxed);
                     }
                     Err(error) => tracing::warn!(%error, "could not look for rolling updates to take over"),
                 }
