@@ -176,8 +176,11 @@ async fn one_replica_drives_a_task_an_action_through_the_other_reaches_it_and_th
     .await;
     // A dies mid-task (every task of it stops at its next await, its leases unrenewed).
     a.engine.halt();
-    // A statement A had sent may still land; B cannot take over before A's lease expires.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // A statement A had sent may still land: once no connection of A's is out, each has. B
+    // cannot take over before A's lease expires.
+    let answered = async || (a.engine.store().connections_in_use() == 0).then_some(());
+    wait::until("every statement A sent to be answered", Duration::from_secs(5), Duration::from_millis(5), answered)
+        .await;
     assert!(!b.engine.is_driving(&id), "B does not drive it");
     assert_eq!(a.engine.store().lease_get(&task_lease_name(&id)).await.unwrap().unwrap().owner, "replica-a");
     assert!(ids.iter().all(|instance| b.fleet.apply_op_count(instance).unwrap_or(0) == 0), "B changed nothing");
