@@ -181,7 +181,12 @@ async fn one_replica_drives_a_task_an_action_through_the_other_reaches_it_and_th
     let answered = async || (a.engine.store().connections_in_use() == 0).then_some(());
     wait::until("every statement A sent to be answered", Duration::from_secs(5), Duration::from_millis(5), answered)
         .await;
-    assert!(!b.engine.is_driving(&id), "B does not drive it");
+    // Restated from a check at one moment: `drive` counts a task as driven while it only
+    // tries to take the lease (an operator's action through B, as the continue above, has B
+    // try), so wait for any such attempt to end. Had B taken the task over, it would go on
+    // driving it and own its lease, which the next lines check.
+    let not_driving = async || (!b.engine.is_driving(&id)).then_some(());
+    wait::until("B not to drive it", Duration::from_secs(1), Duration::from_millis(10), not_driving).await;
     assert_eq!(a.engine.store().lease_get(&task_lease_name(&id)).await.unwrap().unwrap().owner, "replica-a");
     assert!(ids.iter().all(|instance| b.fleet.apply_op_count(instance).unwrap_or(0) == 0), "B changed nothing");
     assert_eq!(b.engine.cas_conflicts(), 0, "B never wrote the task: {works:?}");
