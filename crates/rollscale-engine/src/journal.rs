@@ -63,11 +63,12 @@ const JOURNAL_BATCH: usize = 512;
 
 impl Journal {
     /// A journal for a task being driven: its committing loop runs until every sender (the
-    /// driver's and its workers') is gone.
-    pub(crate) fn start(engine: &Engine) -> Journal {
+    /// driver's and its workers') is gone, and ends the returned task when it stops.
+    pub(crate) fn start(engine: &Engine) -> (Journal, tokio::task::JoinHandle<()>) {
         let (journal, entries) = mpsc::unbounded_channel();
-        engine.track(tokio::spawn(journal_loop(engine.store.clone(), entries)).abort_handle());
-        Journal(journal)
+        let committing = tokio::spawn(journal_loop(engine.store.clone(), entries));
+        engine.track(committing.abort_handle());
+        (Journal(journal), committing)
     }
 }
 

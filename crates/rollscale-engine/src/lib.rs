@@ -175,6 +175,9 @@ pub struct Engine {
     image_wake: tokio::sync::Notify,
     /// Writes that lost a compare-and-swap in the drivers and workers (see [`Engine::cas_conflicts`]).
     conflicts: std::sync::atomic::AtomicU64,
+    /// How many times the lease poller has looked for tasks to take over (see
+    /// [`Engine::lease_looks`]).
+    lease_looks: std::sync::atomic::AtomicU64,
     /// The reconciler's lease while this replica holds it (replication only).
     reconciler_lease: Mutex<Option<leases::Held>>,
 }
@@ -201,6 +204,7 @@ impl Engine {
             image_firings: Mutex::new(std::collections::HashSet::new()),
             image_wake: tokio::sync::Notify::new(),
             conflicts: std::sync::atomic::AtomicU64::new(0),
+            lease_looks: std::sync::atomic::AtomicU64::new(0),
             reconciler_lease: Mutex::new(None),
         })
     }
@@ -240,6 +244,14 @@ impl Engine {
     pub(crate) fn count_conflict(&self, what: &str, id: &ExecutionId) {
         let n = self.conflicts.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         tracing::debug!(%what, execution = %id, conflicts = n, "compare-and-swap conflict; reading again");
+    }
+
+    /// How many times this replica's lease poller (`Engine::spawn_lease_poller`) has looked
+    /// for tasks without a live lease and taken over those it found at the look before: a
+    /// task leased by no one is driven here by the end of the second look after. Tests wait
+    /// for it to have looked, rather than for time to pass.
+    pub fn lease_looks(&self) -> u64 {
+        self.lease_looks.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// This engine's replica id, when it shares its store with other replicas.

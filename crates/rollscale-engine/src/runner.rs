@@ -40,8 +40,9 @@ pub struct TaskHandle {
     wake: Notify,
     cancelling: AtomicBool,
     workers: Mutex<HashSet<ExecutionId>>,
-    /// Where the task's workers send their writes (see `journal_loop`).
-    journal: Option<Journal>,
+    /// Where the task's workers send their writes (see `journal_loop`). Taken by the driver
+    /// as it ends, so that the journal ends with the last of the workers.
+    journal: Mutex<Option<Journal>>,
     /// The task's lease, when this engine shares its store with other replicas: the driver
     /// and the workers stop at once when it is lost, and take no step unless it is valid.
     lease: std::sync::OnceLock<crate::leases::Held>,
@@ -51,6 +52,18 @@ impl TaskHandle {
     /// Whether this replica may take the task's next step: always without replication.
     fn may_act(&self) -> bool {
         self.lease.get().is_none_or(|held| held.is_valid())
+    }
+
+    /// Once the driver has ended: waits until nothing of the task runs here any more, so that
+    /// the task is forgotten (and its lease released) only then. Its workers have all ended
+    /// when it finished, and end at their current await when the lease is lost; its journal
+    /// ends once they have, after committing what they sent it. A replica seen not driving a
+    /// task thus has no step of it in flight and no write of it still to commit. (A worker
+    /// spawned but not yet started has no journal and, the lease being lost, takes no step.)
+    async fn wind_down(&self, journal_ended: tokio::task::JoinHandle<()>) {
+        drop(self.journal.lock().unwrap_or_else(|e| e.into_inner()).take());
+        // Err only when `Engine::halt` aborted it: ended too.
+        let _ = journal_ended.await;
     }
 
     /// Runs `work` until it ends, or until the task's lease is lost (then it is dropped at its
@@ -128,6 +141,7 @@ impl Engine {
                             }
                         }
                         seen_before = ids.into_iter().collect();
+                        engine.lease_looks.fetch_add(1, Ordering::Relaxed);
                     }
                     Err(error) => tracing::warn!(%error, "could not look for rolling updates to take over"),
                 }
@@ -138,19 +152,21 @@ impl Engine {
 
     /// Starts driving the task unless it is driven already.
     pub fn drive(self: &Arc<Self>, id: ExecutionId) {
-        let handle = {
+        let (handle, journal_ended) = {
             let mut tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner());
             if tasks.contains_key(&id) {
                 return;
             }
-            let handle = Arc::new(TaskHandle { journal: Some(Journal::start(self)), ..TaskHandle::default() });
+            let (journal, journal_ended) = Journal::start(self);
+            let handle = Arc::new(TaskHandle { journal: Mutex::new(Some(journal)), ..TaskHandle::default() });
             tasks.insert(id.clone(), handle.clone());
-            handle
+            (handle, journal_ended)
         };
         let engine = self.clone();
         let spawned = tokio::spawn(async move {
             let Some(replication) = engine.config.replication.clone() else {
                 engine.drive_loop(&id, &handle).await;
+                handle.wind_down(journal_ended).await;
                 engine.tasks.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
                 return;
             };
@@ -181,12 +197,17 @@ impl Engine {
             }
             tracing::info!(execution = %id, replica = %replication.replica_id, "driving rolling update");
             let finished = handle.under_lease(engine.drive_loop(&id, &handle)).await;
-            engine.tasks.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+            handle.wind_down(journal_ended).await;
+            // The lease is given back before the task is forgotten, so that whoever sees this
+            // replica no longer driving a finished task also sees its lease gone (the other
+            // order leaves a moment when neither a driver nor a release can be seen). The
+            // task is final by now, so no replica takes it over meanwhile.
             if finished {
                 engine.lease_release(held).await;
             } else {
                 tracing::warn!(execution = %id, "lost the lease of the rolling update; stopped driving it");
             }
+            engine.tasks.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
         });
         self.track(spawned.abort_handle());
     }
@@ -575,7 +596,10 @@ impl Engine {
         // Likewise the instance as this worker's last step wrote it (see perform_step_with).
         // Both may be given by the driver, as it read them when it started the worker.
         let mut current = seed.work;
-        let mut memory = StepMemory { instance: seed.instance, journal: handle.journal.clone() };
+        let mut memory = StepMemory {
+            instance: seed.instance,
+            journal: handle.journal.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+        };
         loop {
             match self.work_once(handle, task_id, spec, work_id, &mut current, &mut memory).await {
                 Ok(true) => {}
@@ -624,7 +648,7 @@ impl Engine {
         }
         let outcome = self.perform_step_with(spec, &work.value, step, memory).await?;
         let next = work.value.clone().record(step, outcome, spec.kind.health_gated(), now_millis());
-        let generation = self.work_write(handle.journal.as_ref(), &next, work.generation).await?;
+        let generation = self.work_write(memory.journal.as_ref(), &next, work.generation).await?;
         if next.status == InstanceStatus::Failed {
             let event = Event {
                 id: format!("{}-{}-{}", next.execution_id, work.generation, EventKind::InstanceFailed),

@@ -176,9 +176,17 @@ async fn one_replica_drives_a_task_an_action_through_the_other_reaches_it_and_th
     .await;
     // A dies mid-task (every task of it stops at its next await, its leases unrenewed).
     a.engine.halt();
-    // A statement A had sent may still land; B cannot take over before A's lease expires.
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(!b.engine.is_driving(&id), "B does not drive it");
+    // A statement A had sent may still land: once no connection of A's is out, each has. B
+    // cannot take over before A's lease expires.
+    let answered = async || (a.engine.store().connections_in_use() == 0).then_some(());
+    wait::until("every statement A sent to be answered", Duration::from_secs(5), Duration::from_millis(5), answered)
+        .await;
+    // Restated from a check at one moment: `drive` counts a task as driven while it only
+    // tries to take the lease (an operator's action through B, as the continue above, has B
+    // try), so wait for any such attempt to end. Had B taken the task over, it would go on
+    // driving it and own its lease, which the next lines check.
+    let not_driving = async || (!b.engine.is_driving(&id)).then_some(());
+    wait::until("B not to drive it", Duration::from_secs(1), Duration::from_millis(10), not_driving).await;
     assert_eq!(a.engine.store().lease_get(&task_lease_name(&id)).await.unwrap().unwrap().owner, "replica-a");
     assert!(ids.iter().all(|instance| b.fleet.apply_op_count(instance).unwrap_or(0) == 0), "B changed nothing");
     assert_eq!(b.engine.cas_conflicts(), 0, "B never wrote the task: {works:?}");
@@ -341,20 +349,35 @@ async fn a_replica_whose_lease_is_taken_stops_before_its_next_step() {
     let name = task_lease_name(&id);
     assert!(a.engine.store().lease_release(&name, "replica-a").await.unwrap(), "A held it");
     assert!(a.engine.store().lease_take(&name, "intruder", Duration::from_secs(60)).await.unwrap());
-    // A's next renewal finds it taken: A stops driving at once.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while a.engine.is_driving(&id) {
-        assert!(tokio::time::Instant::now() < deadline, "A still drives a task it lost");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // A's next renewal finds it taken: A stops driving at once. It forgets the task only once
+    // nothing of it runs there any more: its workers stopped, its journal's last commit made.
+    let stopped = async || (!a.engine.is_driving(&id)).then_some(());
+    wait::until("A to stop driving the task it lost", Duration::from_secs(5), Duration::from_millis(20), stopped).await;
+    // A statement A sent before it stopped (its future dropped midway) may still be on its way
+    // to the database: once no connection of A's is out, each has been carried out.
+    let answered = async || (a.engine.store().connections_in_use() == 0).then_some(());
+    wait::until("every statement A sent to be answered", Duration::from_secs(5), Duration::from_millis(5), answered)
+        .await;
     let stopped_at = task(&b, &id).await.1;
     let applied_then = (applied(&a, &ids), applied(&b, &ids));
-    // Nobody acts while the intruder holds it.
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    // Nobody acts while the intruder holds it. A has nothing of the task running; the only way
+    // either replica picks a task up unasked is its lease poller, which drives a task leased by
+    // no one by the end of its second look after the lease went. So rather than letting some
+    // time pass, wait until each poller has made three looks more (two begun after now).
+    let looks = (a.engine.lease_looks(), b.engine.lease_looks());
+    let looked =
+        async || (a.engine.lease_looks() >= looks.0 + 3 && b.engine.lease_looks() >= looks.1 + 3).then_some(());
+    wait::until(
+        "each replica's poller to look three times",
+        Duration::from_secs(10),
+        Duration::from_millis(20),
+        looked,
+    )
+    .await;
     assert_eq!(task(&b, &id).await.1, stopped_at, "no step was taken without the lease");
     assert_eq!((applied(&a, &ids), applied(&b, &ids)), applied_then, "no change without the lease");
-    assert!(!b.engine.is_driving(&id));
+    assert!(!a.engine.is_driving(&id) && !b.engine.is_driving(&id), "neither replica took the task back");
+    assert_eq!(a.engine.store().lease_get(&name).await.unwrap().unwrap().owner, "intruder");
     // Given up: a replica takes it over and finishes it.
     assert!(a.engine.store().lease_release(&name, "intruder").await.unwrap());
     let (task_state, works) = wait_for(&b, &id, "the end", |task, _| task.status.is_final()).await;

@@ -34,6 +34,23 @@ impl Db {
             Db::Single(single) => Ok(Conn::Single(Lease { single, conn: Some(Acquire::new(single).await) })),
         }
     }
+
+    /// How many connections are lent out now (see `Store::connections_in_use`).
+    pub(crate) fn in_use(&self) -> usize {
+        match self {
+            Db::Pool(pool) => {
+                // Two counters, read one after the other: a pool that opened or closed a
+                // connection meanwhile counts as busy rather than as idle.
+                let (before, idle, after) = (pool.size(), pool.num_idle(), pool.size());
+                if before == after {
+                    (after as usize).saturating_sub(idle)
+                } else {
+                    before.max(after) as usize
+                }
+            }
+            Db::Single(single) => usize::from(single.state().conn.is_none()),
+        }
+    }
 }
 
 /// A connection held for a few statements or a transaction; dropping it gives it back.

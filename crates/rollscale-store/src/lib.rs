@@ -180,6 +180,15 @@ impl Store {
         self.db.conn().await
     }
 
+    /// How many of the store's connections are lent out now. On PostgreSQL a connection whose
+    /// statement was abandoned midway (its future dropped, as when a task is stopped) comes
+    /// back only once the server has answered it (the pool pings it first), so 0 means that
+    /// every statement sent through this store has been carried out: for tests that must know
+    /// that no write sent earlier is still to land.
+    pub fn connections_in_use(&self) -> usize {
+        self.db.in_use()
+    }
+
     /// Creates the database `name` on the PostgreSQL server of `admin_url` (a URL of a
     /// database there that the role may connect to, with the right to create databases) and
     /// returns its URL. For tests and tools that need a database of their own.
