@@ -85,9 +85,9 @@ codes! {
     /// A REST body without a JSON content type.
     InvalidContentType = "InvalidContentType", Invalid;
     InvalidQueryString = "InvalidQueryString", Invalid;
-    /// An RPC body that is too large or, for a form body, cannot be decoded.
+    /// An RPC form body that cannot be decoded.
     InvalidBody = "InvalidBody", Invalid;
-    /// A REST body over the size a request may have.
+    /// A body over the size a request may have (1 MiB), over either API.
     InvalidBodyTooLarge = "InvalidBody.TooLarge", TooLarge;
     MalformedPolicyDocument = "MalformedPolicyDocument", Invalid;
     /// A `ClientToken` or `Idempotency-Key` used again for another request.

@@ -112,6 +112,52 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The code of a refusal made below the API (axum's extractors, the router itself), by its
+/// HTTP status.
+fn code_of_status(status: StatusCode) -> Code {
+    match status {
+        StatusCode::NOT_FOUND => Code::NotFound,
+        StatusCode::METHOD_NOT_ALLOWED => Code::MethodNotAllowed,
+        StatusCode::PAYLOAD_TOO_LARGE => Code::InvalidBodyTooLarge,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => Code::InvalidContentType,
+        status if status.is_server_error() => Code::InternalError,
+        _ => Code::InvalidParameter,
+    }
+}
+
+/// Every refusal of the APIs has the JSON error shape, whatever layer made it: an answer of 400
+/// or more that is not JSON (a body over the extractor's limit, a path that is not UTF-8, a
+/// route's wrong method) is answered again as `{RequestId, HostId, Code, Message}`, its code
+/// from its status ([`code_of_status`]) and its text kept as the message. The console's static
+/// files are left as they are.
+pub async fn json_refusals(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let console = request.uri().path().starts_with("/console");
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/json"));
+    if console || status.as_u16() < 400 || is_json {
+        return response;
+    }
+    let text = match axum::body::to_bytes(response.into_body(), 4096).await {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).trim().to_string(),
+        Err(_) => String::new(),
+    };
+    let code = code_of_status(status);
+    let message = match text.is_empty() {
+        true => format!("the request was refused ({})", status.canonical_reason().unwrap_or("an HTTP error")),
+        false => text.chars().filter(|c| !c.is_control()).take(300).collect(),
+    };
+    let error = match code.class() {
+        Class::Internal => ApiError::internal(),
+        _ => ApiError::new(code, message),
+    };
+    error.into_response()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

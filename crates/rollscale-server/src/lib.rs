@@ -83,6 +83,7 @@ pub fn router(service: Service, auth: AuthConfig) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .merge(rest::router(state.clone()))
         .merge(console::router())
+        .layer(axum::middleware::from_fn(error::json_refusals))
         .with_state(state)
 }
 

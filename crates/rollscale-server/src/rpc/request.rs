@@ -27,9 +27,12 @@ pub enum RequestError {
     /// The query string cannot be decoded.
     #[error("the query string cannot be decoded: {0}")]
     InvalidQueryString(String),
-    /// The body is too large or, for a form body, cannot be decoded.
+    /// A form body that cannot be decoded.
     #[error("the request body cannot be decoded: {0}")]
     InvalidBody(String),
+    /// The body is larger than [`MAX_BODY_BYTES`].
+    #[error("the body is {0} bytes, more than the limit of {MAX_BODY_BYTES} bytes")]
+    TooLarge(usize),
 }
 
 impl RequestError {
@@ -40,6 +43,7 @@ impl RequestError {
             RequestError::InvalidParameter { .. } => Code::InvalidParameter,
             RequestError::InvalidQueryString(_) => Code::InvalidQueryString,
             RequestError::InvalidBody(_) => Code::InvalidBody,
+            RequestError::TooLarge(_) => Code::InvalidBodyTooLarge,
         }
     }
 
@@ -75,10 +79,7 @@ impl RpcRequest {
         body: Vec<u8>,
     ) -> Result<RpcRequest, RequestError> {
         if body.len() > MAX_BODY_BYTES {
-            return Err(RequestError::InvalidBody(format!(
-                "the body is {} bytes, more than the limit of {MAX_BODY_BYTES} bytes",
-                body.len()
-            )));
+            return Err(RequestError::TooLarge(body.len()));
         }
         let headers: Vec<(String, String)> =
             headers.into_iter().map(|(name, value)| (name.to_ascii_lowercase(), value)).collect();
@@ -464,8 +465,8 @@ mod tests {
         let ok = RpcRequest::from_parts("POST", "/", None, Vec::new(), vec![b'x'; MAX_BODY_BYTES]);
         assert!(ok.is_ok());
         let err = RpcRequest::from_parts("POST", "/", None, Vec::new(), vec![b'x'; MAX_BODY_BYTES + 1]).unwrap_err();
-        assert_eq!(err.code(), "InvalidBody");
-        assert_eq!(err.code().class(), rollscale_core::Class::Invalid);
+        assert_eq!(err.code(), "InvalidBody.TooLarge");
+        assert_eq!(err.code().class(), rollscale_core::Class::TooLarge);
     }
 
     #[test]
