@@ -46,3 +46,41 @@ async fn refusals_below_the_handlers_have_the_json_error_shape() {
         assert!(answer["Message"].as_str().is_some_and(|m| !m.is_empty() && m.len() < 400), "{what}: {answer}");
     }
 }
+
+/// An ACS3-signed RPC request with a form body, its content type signed or not.
+fn acs3_form(sign_content_type: bool) -> Request<Body> {
+    use rollscale_client::sign::{acs3_headers, format_timestamp, random_nonce, Acs3Request};
+    let body = "RegionId=local&PageSize=5";
+    let content_type = ("content-type".to_string(), "application/x-www-form-urlencoded".to_string());
+    let mut given = vec![
+        ("host".to_string(), "127.0.0.1".to_string()),
+        ("x-acs-action".to_string(), "DescribeScalingGroups".to_string()),
+        ("x-acs-version".to_string(), "2014-08-28".to_string()),
+    ];
+    if sign_content_type {
+        given.push(content_type.clone());
+    }
+    let parts = Acs3Request { method: "POST", path: "/", query: &[], headers: &given, body: body.as_bytes() };
+    let mut headers = acs3_headers(&parts, KEY, SECRET, &format_timestamp(chrono::Utc::now()), &random_nonce());
+    if !sign_content_type {
+        headers.push(content_type);
+    }
+    let mut request = Request::post("/");
+    for (name, value) in &headers {
+        request = request.header(name.as_str(), value.as_str());
+    }
+    request.body(Body::from(body)).expect("a request")
+}
+
+/// A form body's parameters are read only with its content type, so an ACS3 request must sign
+/// it: otherwise it could be re-sent as another type and its parameters left out unseen.
+#[tokio::test]
+async fn an_acs3_request_with_a_body_must_sign_its_content_type() {
+    let api = Api::new(KEY, SECRET).await;
+    let (status, answer) = send(&api.router, acs3_form(true)).await;
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer["ScalingGroups"].is_object(), "{answer}");
+    let (status, answer) = send(&api.router, acs3_form(false)).await;
+    assert_eq!((status, answer["Code"].as_str()), (400, Some("IncompleteSignature")), "{answer}");
+    assert!(answer["Message"].as_str().is_some_and(|m| m.contains("content-type")), "{answer}");
+}

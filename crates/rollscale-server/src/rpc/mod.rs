@@ -57,6 +57,14 @@ pub async fn handle(
     }
 }
 
+/// Whether an ACS3 request lists `header` among its signed headers.
+fn acs3_signs(request: &RpcRequest, header: &str) -> bool {
+    request
+        .header("authorization")
+        .and_then(|value| sign::parse_acs3_authorization(value).ok())
+        .is_some_and(|authorization| authorization.signed_headers.iter().any(|name| name == header))
+}
+
 /// `product:Action` as far as a request names it, before it is known to be served.
 fn claimed_action(version: Option<&str>, action: Option<&str>) -> String {
     let action = action.unwrap_or_default();
@@ -87,6 +95,14 @@ async fn handle_request(
     draft.action = audit::cut(&claimed_action(request.version().as_deref(), request.action().as_deref()), 128);
     draft.request = audit::rpc_parameters(&params);
     let (scheme, caller) = authenticate(state, &request).await?;
+    if scheme == sign::Scheme::Acs3 && !request.body.is_empty() && !acs3_signs(&request, "content-type") {
+        // The body's hash is signed, but not how it is read: an unsigned content type could be
+        // changed so that the body's parameters are silently left out.
+        return Err(ApiError::new(
+            Code::IncompleteSignature,
+            "a request with a body must sign its content-type header (list it in SignedHeaders)",
+        ));
+    }
     draft.authenticated = true;
     draft.access_key_id.clone_from(&caller);
     // RPC v1 signs parameters, not headers: the action must come from a signed parameter.
