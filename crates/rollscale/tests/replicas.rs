@@ -157,6 +157,16 @@ fn a_second_up_on_one_sqlite_file_is_refused() {
     let output = second.wait_with_output().expect("output");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!status.success(), "refused");
+    // The data directory and the database are their owner's only: they hold the audit log.
+    let mode = |path: &std::path::Path| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).permissions().mode() & 0o777
+    };
+    assert_eq!(mode(&dir.join("data")), 0o700);
+    // (The first is still serving, so SQLite's -wal and -shm files are there.)
+    for file in ["rollscale.db", "rollscale.db-wal", "rollscale.db-shm", "server.key"] {
+        assert_eq!(mode(&dir.join("data").join(file)), 0o600, "{file}");
+    }
     assert!(stderr.contains("SQLite is single-replica") && stderr.contains("postgres://"), "{stderr}");
     // The first serves on, untouched.
     assert_eq!(instances(&dir, &first.group_id).len(), 2);

@@ -152,8 +152,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let url = match &args.database_url {
         Some(url) => url.clone(),
         None => {
-            std::fs::create_dir_all(&args.data_dir)
-                .with_context(|| format!("cannot create the data directory {}", args.data_dir.display()))?;
+            private_data_dir(&args.data_dir)?;
             format!("sqlite://{}", args.data_dir.join("rollscale.db").display())
         }
     };
@@ -314,6 +313,16 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Makes the data directory, readable by its owner only (0700): it holds the database, with
+/// the audit log and its request parameters, and the server key. One made by an earlier version
+/// with wider permissions is narrowed.
+fn private_data_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("cannot make the data directory {} private", dir.display()))
+}
+
 /// The file of a `sqlite://` URL, `None` for PostgreSQL and in-memory SQLite.
 fn sqlite_path(url: &str) -> Option<PathBuf> {
     let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
@@ -327,13 +336,28 @@ fn sqlite_path(url: &str) -> Option<PathBuf> {
 /// this does not touch.
 fn lock_sqlite(path: &std::path::Path) -> anyhow::Result<std::fs::File> {
     use std::os::fd::AsRawFd;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
+        .mode(0o600)
         .open(path)
         .with_context(|| format!("cannot open the database {}", path.display()))?;
+    // Its owner's only (SQLite gives its -wal and -shm files the database's permissions); a
+    // database made by an earlier version with wider ones is narrowed, its -wal and -shm too.
+    let beside = |suffix: &str| {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        PathBuf::from(name)
+    };
+    for file in [path.to_path_buf(), beside("-wal"), beside("-shm")] {
+        if file.exists() {
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+                .with_context(|| format!("cannot make {} private", file.display()))?;
+        }
+    }
     // SAFETY: flock on a file descriptor this function owns; no memory is shared with it.
     let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
     if locked != 0 {
