@@ -824,6 +824,62 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_admin_key_is_handed_over_until_that_is_recorded_and_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        let handover = async |service: &Service| service.engine.store().setting_get(ADMIN_HANDOVER).await.unwrap();
+
+        // A new store: a key made, the profile written, the hand-over recorded.
+        let service = new_service().await;
+        hand_over_admin_key(&service, "http://127.0.0.1:1", Some(&path)).await.unwrap();
+        let first = profile::read(&path).unwrap().unwrap();
+        assert_eq!(handover(&service).await.as_deref(), Some(HANDED_OVER));
+        // Later starts keep it, following the endpoint.
+        hand_over_admin_key(&service, "http://127.0.0.1:2", Some(&path)).await.unwrap();
+        let again = profile::read(&path).unwrap().unwrap();
+        assert_eq!(
+            (again.access_key_id.as_str(), again.endpoint.as_str()),
+            (first.access_key_id.as_str(), "http://127.0.0.1:2")
+        );
+        assert_eq!(service.engine.store().access_key_count().await.unwrap(), 1);
+
+        // Killed after the key was made, before the profile was written: the same key is
+        // handed over, and a profile of something else at the path is replaced, as a first
+        // start replaces it.
+        let service = new_service().await;
+        let store = service.engine.store();
+        store.setting_put(ADMIN_HANDOVER, HANDOVER_PENDING).await.unwrap();
+        let key = service.create_admin_access_key(ADMIN_USER).await.unwrap();
+        let foreign = Profile {
+            endpoint: "http://elsewhere:1".into(),
+            access_key_id: "LTAIother".into(),
+            access_key_secret: "x".into(),
+            region_id: "local".into(),
+        };
+        profile::save(&foreign, Some(&path)).unwrap();
+        hand_over_admin_key(&service, "http://127.0.0.1:3", Some(&path)).await.unwrap();
+        let saved = profile::read(&path).unwrap().unwrap();
+        assert_eq!((saved.access_key_id, saved.access_key_secret), (key.id.clone(), key.secret.clone()));
+        assert_eq!(store.access_key_count().await.unwrap(), 1, "no second key");
+        assert_eq!(handover(&service).await.as_deref(), Some(HANDED_OVER));
+
+        // A store of an earlier version (keys, no record): a missing profile (what a kill of
+        // its first start left) is written with the admin key; an existing one, whatever it
+        // holds, is the operator's and left alone.
+        let service = new_service().await;
+        let key = service.create_admin_access_key(ADMIN_USER).await.unwrap();
+        std::fs::remove_file(&path).unwrap();
+        hand_over_admin_key(&service, "http://127.0.0.1:4", Some(&path)).await.unwrap();
+        assert_eq!(profile::read(&path).unwrap().unwrap().access_key_id, key.id);
+        let service = new_service().await;
+        service.create_admin_access_key(ADMIN_USER).await.unwrap();
+        profile::save(&foreign, Some(&path)).unwrap();
+        hand_over_admin_key(&service, "http://127.0.0.1:5", Some(&path)).await.unwrap();
+        assert_eq!(profile::read(&path).unwrap().unwrap(), foreign);
+        assert_eq!(handover(&service).await.as_deref(), Some(HANDED_OVER));
+    }
+
+    #[tokio::test]
     async fn what_is_not_the_demos_is_a_conflict_and_left_alone() {
         let service = new_service().await;
         let group =
