@@ -49,22 +49,58 @@ impl ServerKey {
     }
 
     /// The key in `path`, or a new one written there (mode 0600) when the file is missing.
+    ///
+    /// A new key appears at `path` whole or not at all: it is written to a temporary file
+    /// beside it (`.<file name>.<process id>.<random>.tmp`, synced), which is then linked to
+    /// `path` (refused when another process made it first: theirs is used) and removed, and
+    /// the directory synced. So a `kill -9` or a power cut never leaves a half-written key that
+    /// every later start would refuse. An empty file, which an earlier version killed between
+    /// making the file and writing into it left behind, never held a key that sealed anything:
+    /// it is made again. (The temporary file of a process killed before its link stays; the
+    /// caller may remove those of processes that are gone.)
     pub fn load_or_create(path: &Path) -> Result<ServerKey, ServerKeyError> {
         let io = |source| ServerKeyError::Io { path: path.display().to_string(), source };
         match std::fs::read_to_string(path) {
-            Ok(text) => return ServerKey::from_hex(&text),
+            Ok(text) if !text.trim().is_empty() => return ServerKey::from_hex(&text),
+            Ok(_) => match std::fs::remove_file(path) {
+                Ok(()) => {}
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(error) => return Err(io(error)),
+            },
             Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(io(error)),
             Err(_) => {}
         }
         let key = ServerKey::generate();
+        let dir = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        let file_name = path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
+        let temp = dir.join(format!(".{file_name}.{}.{:08x}.tmp", std::process::id(), rand::random::<u32>()));
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create_new(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        match options.open(path) {
-            Ok(mut file) => {
-                file.write_all(format!("{}\n", hex::encode(key.0)).as_bytes()).map_err(io)?;
-                file.sync_all().map_err(io)?;
+        let written = options.open(&temp).and_then(|mut file| {
+            file.write_all(format!("{}\n", hex::encode(key.0)).as_bytes())?;
+            file.sync_all()
+        });
+        if let Err(error) = written {
+            let _ = std::fs::remove_file(&temp);
+            return Err(io(error));
+        }
+        let linked = match std::fs::hard_link(&temp, path) {
+            // A file system without hard links: a rename is atomic too (but would replace a
+            // key another process made meanwhile, so it is only the fallback).
+            Err(error) if error.kind() != std::io::ErrorKind::AlreadyExists && !path.exists() => {
+                std::fs::rename(&temp, path)
+            }
+            linked => linked,
+        };
+        let _ = std::fs::remove_file(&temp);
+        match linked {
+            Ok(()) => {
+                std::fs::File::open(dir).and_then(|dir| dir.sync_all()).map_err(io)?;
                 Ok(key)
             }
             // Another process made it first: use theirs.
@@ -141,6 +177,13 @@ mod tests {
             use std::os::unix::fs::PermissionsExt;
             assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         }
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, ["server.key"], "no temporary file is left");
+        // An empty file (an earlier version killed before writing the key) is made again.
+        std::fs::write(&path, "").unwrap();
+        let remade = ServerKey::load_or_create(&path).unwrap();
+        assert_eq!(remade.0, ServerKey::load_or_create(&path).unwrap().0);
+        assert_ne!(remade.0, made.0);
         std::fs::write(&path, "not hex").unwrap();
         assert!(matches!(ServerKey::load_or_create(&path), Err(ServerKeyError::Malformed)));
         assert!(ServerKey::from_hex(&"ab".repeat(32)).is_ok() && ServerKey::from_hex("abcd").is_err());

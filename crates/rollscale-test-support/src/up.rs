@@ -84,16 +84,43 @@ pub fn start(dir: &Path, extra: &[&str]) -> Server {
 /// [`start`] with the data directory `data` (replicas on one database share one, for its
 /// server key) and the profile in `dir`.
 pub fn start_in(dir: &Path, data: &Path, extra: &[&str]) -> Server {
-    let mut child = Command::new(bin())
+    match launch(up_command(dir, data, extra)) {
+        Launched::Serving(server) => server,
+        Launched::Exited { status, lines, .. } => {
+            panic!("up prints where it serves; it ended ({status}) after printing {lines:#?}")
+        }
+    }
+}
+
+/// The command [`start_in`] runs: `rollscale up` on a free loopback port with the data
+/// directory `data` and the profile `dir/config.json` (`ROLLSCALE_CONFIG`), stderr inherited.
+/// A test changes what it needs (another profile through `HOME`, a piped stderr, more
+/// environment) and passes it to [`launch`].
+pub fn up_command(dir: &Path, data: &Path, extra: &[&str]) -> Command {
+    let mut command = Command::new(bin());
+    command
         .args(["up", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data)
         .args(extra)
         .env("ROLLSCALE_CONFIG", dir.join("config.json"))
         .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("rollscale up starts");
+        .stderr(Stdio::inherit());
+    command
+}
+
+/// How a `rollscale up` that [`launch`] started went.
+pub enum Launched {
+    /// It serves.
+    Serving(Server),
+    /// It ended before it served: its exit status, the lines it printed to stdout, and its
+    /// stderr when the command piped it (empty otherwise).
+    Exited { status: std::process::ExitStatus, lines: Vec<String>, stderr: String },
+}
+
+/// Starts an `up` command (its stdout piped here) and waits, for at most 60 s, until it says
+/// where it serves or it ends.
+pub fn launch(mut command: Command) -> Launched {
+    let mut child = command.stdout(Stdio::piped()).spawn().expect("rollscale up starts");
     let stdout = child.stdout.take().expect("stdout");
     let (sender, receiver) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -103,13 +130,31 @@ pub fn start_in(dir: &Path, data: &Path, extra: &[&str]) -> Server {
             }
         }
     });
+    // A piped stderr is read on a thread of its own, so that it never fills and blocks `up`.
+    let stderr = child.stderr.take().map(|mut stderr| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+            text
+        })
+    });
     let deadline = Instant::now() + Duration::from_secs(60);
     let (mut endpoint, mut group_id, mut configuration_id) = (String::new(), String::new(), String::new());
     let mut lines = Vec::new();
     while endpoint.is_empty() {
-        let line = receiver
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .unwrap_or_else(|_| panic!("up prints where it serves; it printed {lines:#?}"));
+        let line = match receiver.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(line) => line,
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                let status = child.wait().expect("rollscale up is waited for");
+                let stderr = stderr.map(|reader| reader.join().unwrap_or_default()).unwrap_or_default();
+                return Launched::Exited { status, lines, stderr };
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("up prints where it serves within 60 s; it printed {lines:#?}")
+            }
+        };
         lines.push(line.clone());
         if let Some(rest) = line.strip_prefix("Scaling group ") {
             group_id = rest.split_whitespace().next().unwrap_or_default().to_string();
@@ -124,7 +169,7 @@ pub fn start_in(dir: &Path, data: &Path, extra: &[&str]) -> Server {
             endpoint = rest.split_whitespace().next().unwrap_or_default().to_string();
         }
     }
-    Server { child, endpoint, group_id, configuration_id, lines }
+    Launched::Serving(Server { child, endpoint, group_id, configuration_id, lines })
 }
 
 /// Runs the CLI with the profile `up` wrote; returns (exit code, stdout, stderr).

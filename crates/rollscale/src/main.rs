@@ -18,6 +18,8 @@ macro_rules! outln {
 
 mod access;
 mod actions;
+mod crash;
+mod files;
 mod image_task;
 mod profile;
 mod rolling;

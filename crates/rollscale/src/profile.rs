@@ -153,8 +153,11 @@ pub fn load() -> anyhow::Result<Profile> {
     )
 }
 
-/// Writes `profile` to `path` (default: [`config_path`]) atomically, as a file of mode 0600
-/// in a directory created with mode 0700. Returns the path written.
+/// Writes `profile` to `path` (default: [`config_path`]) atomically and durably, as a file of
+/// mode 0600 in a directory created with mode 0700: a temporary file beside it, synced, renamed
+/// over it, then the directory synced, so after a crash (`kill -9`, a power cut) the file is
+/// either the old one or the new one, and once this returns the new one stays. Temporary files
+/// that killed processes left beside it are removed. Returns the path written.
 pub fn save(profile: &Profile, path: Option<&Path>) -> anyhow::Result<PathBuf> {
     let path = match path {
         Some(path) => path.to_path_buf(),
@@ -170,17 +173,24 @@ pub fn save(profile: &Profile, path: Option<&Path>) -> anyhow::Result<PathBuf> {
         .ok_or_else(|| anyhow!("{} is not a file path", path.display()))?
         .to_string_lossy()
         .into_owned();
-    let temp = dir.join(format!(".{file_name}.{}.{:08x}.tmp", std::process::id(), rand::random::<u32>()));
+    let prefix = format!(".{file_name}.");
+    crate::files::remove_stale_temps(&dir, &prefix);
+    let temp = dir.join(format!("{prefix}{}.{:08x}.tmp", std::process::id(), rand::random::<u32>()));
     let mut text = serde_json::to_string_pretty(profile).context("cannot serialize the profile")?;
     text.push('\n');
     let written = write_private_file(&temp, text.as_bytes())
-        .and_then(|()| std::fs::rename(&temp, &path))
+        .and_then(|()| {
+            crate::crash::point("profile-temp-written");
+            std::fs::rename(&temp, &path)
+        })
         .with_context(|| format!("cannot write the profile {}", path.display()));
     if written.is_err() {
         // Best effort: the temporary file is useless once the rename failed.
         let _ = std::fs::remove_file(&temp);
     }
     written?;
+    crate::crash::point("profile-renamed");
+    crate::files::sync_dir(&dir).with_context(|| format!("cannot write the profile {}", path.display()))?;
     Ok(path)
 }
 

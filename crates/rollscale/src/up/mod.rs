@@ -11,7 +11,7 @@ mod server_key;
 use crate::profile::{self, Profile};
 use anyhow::{bail, Context};
 use rollscale_core::domain::LoadBalancer;
-use rollscale_core::domain::{GroupStatus, OsType};
+use rollscale_core::domain::{AccessKeyStatus, GroupStatus, OsType};
 use rollscale_core::ids::LoadBalancerId;
 use rollscale_engine::service::{NewConfiguration, NewGroup};
 use rollscale_engine::{now_millis, random_bits, Engine, EngineConfig, Replication, Service};
@@ -163,18 +163,25 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     };
     let replication = replication(&args, &url)?;
     let store = Store::open(&url).await.context("cannot open the database")?;
+    crate::crash::point("store-opened");
     let store = server_key::with_server_key(store, &args.data_dir).await?;
+    crate::crash::point("server-key-loaded");
     // Replicas starting together on a new database: one sets it up (admin key, demo) while the
     // others wait, then find it done.
     let setup_lease = match &replication {
         Some(replication) => Some(setup_lease(&store, replication).await?),
         None => None,
     };
-    let demo = !args.no_demo && store.setting_get("demo.created").await?.is_none();
+    // Every step of the first start below is made unless it was made already, so a start
+    // killed anywhere in it (`kill -9`, a power cut) is finished by the next one: the admin
+    // AccessKey is handed over until that is recorded, each piece of the demo is found by its
+    // name before it is made, and the demo is recorded as made only once it all is.
+    let demo = !args.no_demo && store.setting_get(DEMO_CREATED).await?.is_none();
     if demo {
         // The demo's load balancer exists before the drivers start, so a managed HAProxy
         // serves it from the first start.
         demo_load_balancer(&store).await?;
+        crate::crash::point("demo-lb-created");
     }
 
     let mut haproxy = None;
@@ -224,39 +231,25 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let endpoint = format!("http://{}", listener.local_addr()?);
-    if store.access_key_count().await? == 0 {
-        let key = service.create_admin_access_key("admin").await?;
-        let profile = Profile {
-            endpoint: endpoint.clone(),
-            access_key_id: key.id.clone(),
-            access_key_secret: key.secret.clone(),
-            region_id: "local".into(),
-        };
-        let path = profile::save(&profile, args.profile.as_deref())?;
-        // Printed once, to the terminal only; never logged.
-        println!("Created the admin AccessKey {} (secret {}).", key.id, key.secret);
-        println!("It is saved in {} (mode 0600); `rollscale configure get` shows it.", path.display());
-    } else {
-        // Keep an existing profile of this store's admin key pointing at where we serve now.
-        let path = match &args.profile {
-            Some(path) => path.clone(),
-            None => profile::config_path()?,
-        };
-        if let Ok(Some(mut existing)) = profile::read(&path) {
-            let ours = store.access_key_get(&existing.access_key_id).await?.is_some();
-            if ours && existing.endpoint != endpoint {
-                existing.endpoint = endpoint.clone();
-                profile::save(&existing, Some(&path))?;
-            }
-        }
-    }
+    hand_over_admin_key(&service, &endpoint, args.profile.as_deref()).await?;
 
     if demo {
-        match args.fleet {
-            FleetKind::Sim => create_demo(&service, args.demo_size).await?,
-            FleetKind::Docker => real::create_demo(&service, &args.real, args.demo_size).await?,
+        let made = match args.fleet {
+            FleetKind::Sim => create_demo(&service, args.demo_size).await,
+            FleetKind::Docker => real::create_demo(&service, &args.real, args.demo_size).await,
+        };
+        match made {
+            Ok(()) => {
+                store.setting_put(DEMO_CREATED, "1").await?;
+                crate::crash::point("demo-recorded");
+            }
+            // Something of the operator's holds a name the demo needs: serve without the rest
+            // of the demo rather than not at all; the next start tries again.
+            Err(error) if error.is::<DemoConflict>() => {
+                eprintln!("warning: the demo was not finished: {error} (start with --no-demo to stop trying)");
+            }
+            Err(error) => return Err(error),
         }
-        store.setting_put("demo.created", "1").await?;
     }
     if let (Some(replication), Some(setup_lease)) = (&replication, setup_lease) {
         store.lease_release(&setup_lease, &replication.replica_id).await?;
@@ -271,6 +264,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
                 }
             }
         }
+        crate::crash::point("first-passes-done");
     }
     let resumed = engine.resume_all().await?;
     if resumed > 0 {
@@ -466,19 +460,60 @@ async fn sim_drivers(args: &UpArgs) -> anyhow::Result<(SimFleet, SimLoadBalancer
     Ok((fleet, lb))
 }
 
+/// The setting that records that the demo was made, whole.
+const DEMO_CREATED: &str = "demo.created";
+
+/// The demo could not be finished because something that is not the demo's holds a name it
+/// needs (a group named `demo` of the operator's, say). `up` warns and serves without it.
+#[derive(Debug)]
+pub(crate) struct DemoConflict(String);
+
+impl std::fmt::Display for DemoConflict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for DemoConflict {}
+
+fn conflict(message: String) -> anyhow::Error {
+    DemoConflict(message).into()
+}
+
 /// The demo: the seeds' images and package, a load balancer, and a group of InService
 /// instances on CentOS, so the seeds' commands run as written once the ids are replaced.
+///
+/// Each piece is keyed by its name and made unless it exists, so that a first start killed in
+/// the middle of this is finished by the next one, nothing made twice. What exists counts as
+/// the demo's only when it is what the demo makes ([`DemoConflict`] otherwise).
 pub async fn create_demo(service: &Service, size: u32) -> anyhow::Result<()> {
     for image in DEMO_IMAGES {
-        service.create_image(image, None, Some(OsType::Linux)).await?;
+        demo_image(service, image, OsType::Linux).await?;
     }
-    service.create_image("win2019_1809_x64_dtc_en-us_40G_alibase_20200722.vhd", None, Some(OsType::Windows)).await?;
+    demo_image(service, "win2019_1809_x64_dtc_en-us_40G_alibase_20200722.vhd", OsType::Windows).await?;
     create_demo_packages(service).await?;
     demo_group(service, size, size.max(100), DEMO_IMAGES[0], None).await
 }
 
+/// A public image of the demo's catalog, unless it is there.
+async fn demo_image(service: &Service, id: &str, os: OsType) -> anyhow::Result<()> {
+    match service.images().await?.into_iter().find(|image| image.id == id) {
+        Some(image) if image.os == os => {}
+        Some(image) => {
+            return Err(conflict(format!("the image {id} exists with the OS type {} rather than {os}", image.os)));
+        }
+        None => {
+            service.create_image(id, None, Some(os)).await?;
+        }
+    }
+    crate::crash::point(&format!("demo-image-created {id}"));
+    Ok(())
+}
+
 /// The demo group: `size` instances of `image` behind the demo load balancer, enabled with a
-/// scaling configuration.
+/// scaling configuration. A group named `demo` behind the demo load balancer, and its
+/// configuration named `demo-config` with `image`, are the demo's from an earlier start that
+/// was killed: they are taken as they are, and what is missing is done.
 pub(crate) async fn demo_group(
     service: &Service,
     size: u32,
@@ -486,42 +521,193 @@ pub(crate) async fn demo_group(
     image: &str,
     drain_timeout_s: Option<u32>,
 ) -> anyhow::Result<()> {
+    const GROUP: &str = "demo";
+    const CONFIGURATION: &str = "demo-config";
     let lb = demo_load_balancer(service.engine.store()).await?;
-    let group = service
-        .create_group(NewGroup {
-            name: "demo".into(),
-            region_id: "local".into(),
-            min_size: 0,
-            max_size,
-            desired_capacity: Some(size),
-            load_balancer_ids: vec![lb],
-            drain_timeout_s,
-            ..NewGroup::default()
-        })
-        .await?;
-    service
-        .create_configuration(NewConfiguration {
-            group_id: group.id.to_string(),
-            name: Some("demo-config".into()),
-            image_id: image.into(),
-            ..NewConfiguration::default()
-        })
-        .await?;
-    service.enable_group(group.id.as_str(), None).await?;
+    let group = match service.groups(&[], Some(GROUP)).await?.into_iter().next() {
+        Some(group) if group.load_balancer_ids == [lb.clone()] => group,
+        Some(group) => {
+            return Err(conflict(format!(
+            "the scaling group {} is named {GROUP} but is not the demo's (its load balancers are not only {DEMO_LB})",
+            group.id
+        )))
+        }
+        None => {
+            service
+                .create_group(NewGroup {
+                    name: GROUP.into(),
+                    region_id: "local".into(),
+                    min_size: 0,
+                    max_size,
+                    desired_capacity: Some(size),
+                    load_balancer_ids: vec![lb],
+                    drain_timeout_s,
+                    ..NewGroup::default()
+                })
+                .await?
+        }
+    };
+    crate::crash::point("demo-group-created");
+    let configurations = service.configurations(Some(group.id.as_str()), &[]).await?;
+    let configuration = match configurations.into_iter().find(|configuration| configuration.name == CONFIGURATION) {
+        Some(configuration) if configuration.image_id == image => configuration,
+        Some(configuration) => {
+            return Err(conflict(format!(
+                "the scaling configuration {} of the demo group uses the image {} rather than {image}",
+                configuration.id, configuration.image_id
+            )))
+        }
+        None => {
+            service
+                .create_configuration(NewConfiguration {
+                    group_id: group.id.to_string(),
+                    name: Some(CONFIGURATION.into()),
+                    image_id: image.into(),
+                    ..NewConfiguration::default()
+                })
+                .await?
+        }
+    };
+    crate::crash::point("demo-configuration-created");
+    if service.group(group.id.as_str()).await?.status != GroupStatus::Active {
+        service.enable_group(group.id.as_str(), Some(configuration.id.as_str())).await?;
+    }
+    crate::crash::point("demo-group-enabled");
     Ok(())
 }
 
-/// The demo's package catalog: `wordpress` v3 and v4, as in the seeds.
+/// The demo's package catalog: `wordpress` v3 and v4, as in the seeds; a version is made
+/// unless it is there.
 pub(crate) async fn create_demo_packages(service: &Service) -> anyhow::Result<()> {
     for version in ["v3", "v4"] {
-        service
-            .create_package(
-                "wordpress",
-                version,
-                &format!("echo installing wordpress {version}\necho wordpress {version} is installed"),
-                &format!("echo removing wordpress {version}"),
-            )
-            .await?;
+        let install = format!("echo installing wordpress {version}\necho wordpress {version} is installed");
+        let uninstall = format!("echo removing wordpress {version}");
+        let existing =
+            service.packages(Some("wordpress")).await?.into_iter().find(|package| package.version == version);
+        match existing {
+            Some(package) if package.install_script == install && package.uninstall_script == uninstall => {}
+            Some(_) => return Err(conflict(format!("the package wordpress {version} exists with other scripts"))),
+            None => {
+                service.create_package("wordpress", version, &install, &uninstall).await?;
+            }
+        }
+        crate::crash::point(&format!("demo-package-created wordpress {version}"));
+    }
+    Ok(())
+}
+
+/// The setting that records how far the admin AccessKey's hand-over to the operator went:
+/// [`HANDOVER_PENDING`] from before the key is made until the profile holding it is written
+/// and it is printed, then [`HANDED_OVER`]. (A store of an earlier version, which did not
+/// record it, has neither.)
+const ADMIN_HANDOVER: &str = "admin.handover";
+const HANDOVER_PENDING: &str = "pending";
+const HANDED_OVER: &str = "done";
+/// The user of the admin AccessKey that `up` makes.
+const ADMIN_USER: &str = "admin";
+
+/// Gives the operator the admin AccessKey: on a new store, makes it, writes it to the profile
+/// (atomically and durably) and prints it; and only then records it as handed over. A start
+/// killed before that record hands it over again (the same key, its secret read back from the
+/// store, or a new one when it was killed before the key was made), so the operator always
+/// ends with a working profile and one admin key. Once handed over, a profile holding one of
+/// this store's keys is kept pointing at where this start serves.
+async fn hand_over_admin_key(
+    service: &Service,
+    endpoint: &str,
+    profile: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    let store = service.engine.store();
+    let path = match profile {
+        Some(path) => path.to_path_buf(),
+        None => profile::config_path()?,
+    };
+    let state = store.setting_get(ADMIN_HANDOVER).await?;
+    let pending = match state.as_deref() {
+        Some(HANDED_OVER) => return follow_endpoint(store, &path, endpoint).await,
+        Some(_) => true,
+        None if store.access_key_count().await? == 0 => {
+            store.setting_put(ADMIN_HANDOVER, HANDOVER_PENDING).await?;
+            crate::crash::point("admin-handover-pending");
+            true
+        }
+        // A store of an earlier version: its first start made a key.
+        None => false,
+    };
+    let stored = profile::read(&path);
+    if let Ok(Some(existing)) = &stored {
+        let working = store
+            .access_key_get(&existing.access_key_id)
+            .await?
+            .is_some_and(|key| key.status == AccessKeyStatus::Active && key.secret == existing.access_key_secret);
+        if working {
+            // Written by a start killed before it recorded the hand-over (or by an earlier
+            // version): the operator has it.
+            follow_endpoint(store, &path, endpoint).await?;
+            println!(
+                "The admin AccessKey {} is saved in {}; `rollscale configure get` shows it.",
+                existing.access_key_id,
+                path.display()
+            );
+            store.setting_put(ADMIN_HANDOVER, HANDED_OVER).await?;
+            return Ok(());
+        }
+    }
+    // A store of an earlier version whose profile exists, whatever it holds, is the
+    // operator's: left as it is. A missing one is what a kill of that version's first start
+    // left (its profile never written): the admin key is handed over below.
+    if !pending && !matches!(stored, Ok(None)) {
+        store.setting_put(ADMIN_HANDOVER, HANDED_OVER).await?;
+        return Ok(());
+    }
+    let existing =
+        store.access_key_list(ADMIN_USER).await?.into_iter().find(|key| key.status == AccessKeyStatus::Active);
+    let (key, made) = match existing {
+        Some(key) => (key, false),
+        None if pending => {
+            let key = service.create_admin_access_key(ADMIN_USER).await?;
+            crate::crash::point("admin-key-created");
+            (key, true)
+        }
+        // An earlier version's store without an active admin key: its operator chose so.
+        None => {
+            store.setting_put(ADMIN_HANDOVER, HANDED_OVER).await?;
+            return Ok(());
+        }
+    };
+    let profile = Profile {
+        endpoint: endpoint.to_string(),
+        access_key_id: key.id.clone(),
+        access_key_secret: key.secret.clone(),
+        region_id: "local".into(),
+    };
+    let path = profile::save(&profile, Some(&path))?;
+    // Printed to the terminal only, on the first start (or the one that finishes it); never
+    // logged.
+    if made {
+        println!("Created the admin AccessKey {} (secret {}).", key.id, key.secret);
+    } else {
+        println!(
+            "The admin AccessKey {} (secret {}) is handed over again: a first start was interrupted.",
+            key.id, key.secret
+        );
+    }
+    println!("It is saved in {} (mode 0600); `rollscale configure get` shows it.", path.display());
+    crate::crash::point("admin-key-printed");
+    store.setting_put(ADMIN_HANDOVER, HANDED_OVER).await?;
+    crate::crash::point("admin-handover-recorded");
+    Ok(())
+}
+
+/// Keeps a profile that holds one of this store's AccessKeys pointing at where this start
+/// serves (another `--listen`, a free port); leaves any other profile alone.
+async fn follow_endpoint(store: &Store, path: &std::path::Path, endpoint: &str) -> anyhow::Result<()> {
+    if let Ok(Some(mut existing)) = profile::read(path) {
+        let ours = store.access_key_get(&existing.access_key_id).await?.is_some();
+        if ours && existing.endpoint != endpoint {
+            existing.endpoint = endpoint.to_string();
+            profile::save(&existing, Some(path))?;
+        }
     }
     Ok(())
 }
@@ -566,4 +752,148 @@ fn webhook_notifier(
     let notifier = rollscale_fleet::notify::WebhookNotifier::with_roots(Duration::from_secs(10), pem.as_deref())
         .map_err(|error| anyhow::anyhow!("--webhook-ca-file: {error}"))?;
     Ok(Arc::new(notifier))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn new_service() -> Service {
+        let store = Store::open("sqlite::memory:").await.unwrap();
+        let fleet = SimFleet::new(SimConfig { latency_ms: 0, ..SimConfig::default() });
+        let lb = SimLoadBalancer::new(SimLbConfig::default()).with_fleet(fleet.clone());
+        Service::new(Engine::new(store, Arc::new(fleet), Arc::new(lb), EngineConfig::default()))
+    }
+
+    /// (groups, configurations, images, packages, load balancers) by name.
+    async fn demo_pieces(service: &Service) -> (Vec<String>, Vec<String>, usize, usize, Vec<String>) {
+        let groups = service.groups(&[], None).await.unwrap();
+        let configurations = service.configurations(None, &[]).await.unwrap();
+        let lbs = service.engine.store().lb_list().await.unwrap();
+        (
+            groups.iter().map(|g| format!("{} {}", g.name, g.status)).collect(),
+            configurations.iter().map(|c| format!("{} {}", c.name, c.state)).collect(),
+            service.images().await.unwrap().len(),
+            service.packages(None).await.unwrap().len(),
+            lbs.into_iter().map(|lb| lb.value.name).collect(),
+        )
+    }
+
+    #[tokio::test]
+    async fn the_demo_is_finished_from_any_piece_an_earlier_start_made_and_made_once() {
+        let whole =
+            (vec!["demo Active".to_string()], vec!["demo-config Active".to_string()], 3, 2, vec![DEMO_LB.to_string()]);
+        // Made whole, then made again: nothing twice.
+        let service = new_service().await;
+        create_demo(&service, 2).await.unwrap();
+        assert_eq!(demo_pieces(&service).await, whole);
+        create_demo(&service, 2).await.unwrap();
+        assert_eq!(demo_pieces(&service).await, whole);
+
+        // What a killed start left: one image, a package, the group with a configuration that
+        // was never activated (killed between the two writes of CreateScalingConfiguration).
+        let service = new_service().await;
+        service.create_image(DEMO_IMAGES[0], None, Some(OsType::Linux)).await.unwrap();
+        create_demo_packages(&service).await.unwrap();
+        let lb = demo_load_balancer(service.engine.store()).await.unwrap();
+        let group = service
+            .create_group(NewGroup {
+                name: "demo".into(),
+                max_size: 100,
+                desired_capacity: Some(2),
+                load_balancer_ids: vec![lb],
+                ..NewGroup::default()
+            })
+            .await
+            .unwrap();
+        let configuration = rollscale_core::domain::ScalingConfiguration {
+            id: rollscale_core::ids::ScalingConfigurationId::from_random(random_bits()),
+            name: "demo-config".into(),
+            group_id: group.id.clone(),
+            image_id: DEMO_IMAGES[0].into(),
+            instance_type: "sim.small".into(),
+            state: rollscale_core::domain::ConfigurationState::Inactive,
+            containers: Vec::new(),
+            created_at: now_millis(),
+        };
+        service.engine.store().configuration_insert(&configuration).await.unwrap();
+        create_demo(&service, 2).await.unwrap();
+        assert_eq!(demo_pieces(&service).await, whole);
+        let group = service.group(group.id.as_str()).await.unwrap();
+        assert_eq!(group.source, rollscale_core::domain::InstanceSource::Configuration(configuration.id));
+    }
+
+    #[tokio::test]
+    async fn the_admin_key_is_handed_over_until_that_is_recorded_and_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        let handover = async |service: &Service| service.engine.store().setting_get(ADMIN_HANDOVER).await.unwrap();
+
+        // A new store: a key made, the profile written, the hand-over recorded.
+        let service = new_service().await;
+        hand_over_admin_key(&service, "http://127.0.0.1:1", Some(&path)).await.unwrap();
+        let first = profile::read(&path).unwrap().unwrap();
+        assert_eq!(handover(&service).await.as_deref(), Some(HANDED_OVER));
+        // Later starts keep it, following the endpoint.
+        hand_over_admin_key(&service, "http://127.0.0.1:2", Some(&path)).await.unwrap();
+        let again = profile::read(&path).unwrap().unwrap();
+        assert_eq!(
+            (again.access_key_id.as_str(), again.endpoint.as_str()),
+            (first.access_key_id.as_str(), "http://127.0.0.1:2")
+        );
+        assert_eq!(service.engine.store().access_key_count().await.unwrap(), 1);
+
+        // Killed after the key was made, before the profile was written: the same key is
+        // handed over, and a profile of something else at the path is replaced, as a first
+        // start replaces it.
+        let service = new_service().await;
+        let store = service.engine.store();
+        store.setting_put(ADMIN_HANDOVER, HANDOVER_PENDING).await.unwrap();
+        let key = service.create_admin_access_key(ADMIN_USER).await.unwrap();
+        let foreign = Profile {
+            endpoint: "http://elsewhere:1".into(),
+            access_key_id: "LTAIother".into(),
+            access_key_secret: "x".into(),
+            region_id: "local".into(),
+        };
+        profile::save(&foreign, Some(&path)).unwrap();
+        hand_over_admin_key(&service, "http://127.0.0.1:3", Some(&path)).await.unwrap();
+        let saved = profile::read(&path).unwrap().unwrap();
+        assert_eq!((saved.access_key_id, saved.access_key_secret), (key.id.clone(), key.secret.clone()));
+        assert_eq!(store.access_key_count().await.unwrap(), 1, "no second key");
+        assert_eq!(handover(&service).await.as_deref(), Some(HANDED_OVER));
+
+        // A store of an earlier version (keys, no record): a missing profile (what a kill of
+        // its first start left) is written with the admin key; an existing one, whatever it
+        // holds, is the operator's and left alone.
+        let service = new_service().await;
+        let key = service.create_admin_access_key(ADMIN_USER).await.unwrap();
+        std::fs::remove_file(&path).unwrap();
+        hand_over_admin_key(&service, "http://127.0.0.1:4", Some(&path)).await.unwrap();
+        assert_eq!(profile::read(&path).unwrap().unwrap().access_key_id, key.id);
+        let service = new_service().await;
+        service.create_admin_access_key(ADMIN_USER).await.unwrap();
+        profile::save(&foreign, Some(&path)).unwrap();
+        hand_over_admin_key(&service, "http://127.0.0.1:5", Some(&path)).await.unwrap();
+        assert_eq!(profile::read(&path).unwrap().unwrap(), foreign);
+        assert_eq!(handover(&service).await.as_deref(), Some(HANDED_OVER));
+    }
+
+    #[tokio::test]
+    async fn what_is_not_the_demos_is_a_conflict_and_left_alone() {
+        let service = new_service().await;
+        let group =
+            service.create_group(NewGroup { name: "demo".into(), max_size: 5, ..NewGroup::default() }).await.unwrap();
+        let error = create_demo(&service, 2).await.unwrap_err();
+        assert!(error.is::<DemoConflict>(), "{error}");
+        assert!(error.to_string().contains(group.id.as_str()), "{error}");
+        let groups = service.groups(&[], None).await.unwrap();
+        assert_eq!(groups.len(), 1);
+        assert!(groups[0].load_balancer_ids.is_empty(), "the operator's group is untouched");
+
+        let service = new_service().await;
+        service.create_package("wordpress", "v3", "echo mine", "").await.unwrap();
+        let error = create_demo(&service, 2).await.unwrap_err();
+        assert!(error.is::<DemoConflict>() && error.to_string().contains("wordpress v3"), "{error}");
+    }
 }

@@ -26,8 +26,21 @@ pub async fn with_server_key(store: Store, data_dir: &Path) -> anyhow::Result<St
                     data_dir.join("server.key")
                 }
             };
+            remove_stale_temps(&path);
             ServerKey::load_or_create(&path).context("cannot load the server key")?
         }
     };
     store.with_server_key(key).await.context("cannot seal the stored AccessKey secrets")
+}
+
+/// Removes the temporary files (`.server.key.<pid>.<random>.tmp`, `ServerKey::load_or_create`'s)
+/// that a process killed while making the key left beside it.
+fn remove_stale_temps(path: &Path) {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    if let Some(name) = path.file_name() {
+        crate::files::remove_stale_temps(dir, &format!(".{}.", name.to_string_lossy()));
+    }
 }
