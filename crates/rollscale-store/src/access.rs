@@ -352,6 +352,7 @@ mod tests {
             user_name: user.into(),
             status: AccessKeyStatus::Active,
             created_at: 5,
+            tokens_not_before: 0,
         }
     }
 
@@ -417,6 +418,26 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_disable_sets_the_time_before_which_tokens_stay_refused_and_an_enable_keeps_it() {
+        let (_dir, store) = fresh_store().await;
+        store.user_insert(&user("alice")).await.unwrap();
+        store.access_key_insert(&key("LTAIa1", "alice", "one"), 2).await.unwrap();
+        let not_before = async || store.access_key_get("LTAIa1").await.unwrap().unwrap().tokens_not_before;
+        assert_eq!(not_before().await, 0, "never disabled");
+        assert!(store.access_key_set_status("alice", "LTAIa1", AccessKeyStatus::Inactive, 1_000).await.unwrap());
+        assert_eq!(not_before().await, 1_000);
+        assert!(store.access_key_set_status("alice", "LTAIa1", AccessKeyStatus::Active, 2_000).await.unwrap());
+        assert_eq!(not_before().await, 1_000, "an enable does not bring older tokens back");
+        // A later disable moves it on; one stamped earlier (another replica's clock behind)
+        // never moves it back.
+        assert!(store.access_key_set_status("alice", "LTAIa1", AccessKeyStatus::Inactive, 3_000).await.unwrap());
+        assert!(store.access_key_set_status("alice", "LTAIa1", AccessKeyStatus::Inactive, 2_500).await.unwrap());
+        let key = store.access_key_get("LTAIa1").await.unwrap().unwrap();
+        assert_eq!((key.status, key.tokens_not_before), (AccessKeyStatus::Inactive, 3_000));
+        assert_eq!(store.access_key_list("alice").await.unwrap()[0].tokens_not_before, 3_000);
+    }
+
+    #[tokio::test]
     async fn users_keys_policies_and_attachments_round_trip() {
         let (_dir, store) = fresh_store().await;
         store.user_insert(&user("alice")).await.unwrap();
@@ -432,8 +453,8 @@ mod tests {
         // alice existed: no policy was attached to her by the insert.
         assert!(store.user_policy_list("alice").await.unwrap().is_empty());
         assert_eq!(store.access_key_list("alice").await.unwrap().len(), 2);
-        assert!(store.access_key_set_status("alice", "LTAIa1", AccessKeyStatus::Inactive).await.unwrap());
-        assert!(!store.access_key_set_status("bob", "LTAIa1", AccessKeyStatus::Active).await.unwrap());
+        assert!(store.access_key_set_status("alice", "LTAIa1", AccessKeyStatus::Inactive, 7).await.unwrap());
+        assert!(!store.access_key_set_status("bob", "LTAIa1", AccessKeyStatus::Active, 8).await.unwrap());
         assert_eq!(store.access_key_get("LTAIa1").await.unwrap().unwrap().status, AccessKeyStatus::Inactive);
 
         let policy = Policy {

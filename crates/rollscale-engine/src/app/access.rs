@@ -100,6 +100,7 @@ fn new_key(user_name: &str) -> AccessKey {
         user_name: user_name.into(),
         status: AccessKeyStatus::Active,
         created_at: now_millis(),
+        tokens_not_before: 0,
     }
 }
 
@@ -204,7 +205,8 @@ impl Service {
         if status == AccessKeyStatus::Inactive {
             self.keep_an_administrator(Removal::Key(user_name, id)).await?;
         }
-        if !self.engine.store.access_key_set_status(user_name, id, status).await? {
+        // A disable revokes every token made until now, for good (`tokens_not_before`).
+        if !self.engine.store.access_key_set_status(user_name, id, status, self.token_time()).await? {
             return Err(key_not_found(user_name, id));
         }
         Ok(())
@@ -487,6 +489,12 @@ impl Service {
 }
 
 impl Service {
+    /// The time bearer tokens are checked and issued by, and a disable revokes them at: the
+    /// engine's clock (`EngineConfig::clock`; a test's `ManualClock`).
+    pub fn token_time(&self) -> rollscale_core::domain::Millis {
+        self.engine.config.clock.now()
+    }
+
     /// The secret of an Active AccessKey, for signature checks.
     pub async fn access_key_secret(&self, id: &str) -> Result<Option<String>, ServiceError> {
         Ok(self.store().access_key_get(id).await?.filter(|k| k.status == AccessKeyStatus::Active).map(|k| k.secret))
