@@ -120,6 +120,12 @@ pub struct UpArgs {
     /// answers `Throttling.User`. 0: no limit.
     #[arg(long, default_value_t = 100)]
     pub rate_limit: u32,
+    /// The longest a REST session lasts, in seconds: a bearer token is refused once this long
+    /// has passed since its session began (the token made from the AccessKey's secret), and
+    /// `POST /v1/tokens` renews one no further.
+    #[arg(long, env = "ROLLSCALE_TOKEN_MAX_SESSION_S", default_value_t = 86_400,
+          value_parser = clap::value_parser!(u64).range(60..))]
+    pub token_max_session_s: u64,
     /// On PostgreSQL, where several replicas share the work: how long the lease of a task's
     /// driver (and of the reconciler) lasts after each renewal, in milliseconds of the
     /// database's clock. A replica that dies has its tasks taken over this long after its last
@@ -299,6 +305,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let auth = AuthConfig {
         max_skew: Duration::from_secs(args.max_skew_s),
         rate_per_key: Some(args.rate_limit).filter(|rate| *rate > 0),
+        token_max_session: Duration::from_secs(args.token_max_session_s),
     };
     rollscale_server::serve(listener, rollscale_server::router(service, auth), shutdown_signal()).await?;
     engine.halt();
