@@ -486,6 +486,10 @@ pub struct AccessKey {
     pub user_name: String,
     pub status: AccessKeyStatus,
     pub created_at: Millis,
+    /// When the key was last disabled (0: never): a bearer token whose session began at or
+    /// before it is refused, also once the key is enabled again.
+    #[serde(default)]
+    pub tokens_not_before: Millis,
 }
 
 impl std::fmt::Debug for AccessKey {
@@ -495,6 +499,7 @@ impl std::fmt::Debug for AccessKey {
             .field("secret", &"<redacted>")
             .field("user_name", &self.user_name)
             .field("status", &self.status)
+            .field("tokens_not_before", &self.tokens_not_before)
             .finish()
     }
 }

@@ -1,9 +1,10 @@
 // The console's only way to the service: the public REST API under /v1, with a bearer token.
 //
 // Signing in makes a short-lived token from the AccessKey in the page (the format of
-// rest/auth.rs: `rs1.<id>.<expiry>.<hex HMAC-SHA256 of the rest, keyed with the secret>`),
-// then trades it at POST /v1/tokens for the session's token. The secret is dropped at once;
-// only the session token and the AccessKey id are kept, in sessionStorage.
+// rollscale_client::token: `rs2.<id>.<session start>.<expiry>.<hex HMAC-SHA256 of the rest,
+// keyed with the secret>`, times in Unix milliseconds), then trades it at POST /v1/tokens for
+// the session's token. The secret is dropped at once; only the session token and the AccessKey
+// id are kept, in sessionStorage.
 
 const SESSION = "rollscale.session";
 
@@ -24,8 +25,8 @@ function hex(bytes) {
 }
 
 async function makeToken(accessKeyId, secret, ttlSeconds) {
-  const expires = Math.floor(Date.now() / 1000) + ttlSeconds;
-  const payload = `rs1.${accessKeyId}.${expires}`;
+  const now = Date.now();
+  const payload = `rs2.${accessKeyId}.${now}.${now + ttlSeconds * 1000}`;
   const key = await crypto.subtle.importKey(
     "raw", new TextEncoder().encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
   const mac = await crypto.subtle.sign("HMAC", key, new TextEncoder().encode(payload));

@@ -32,11 +32,19 @@ pub struct AuthConfig {
     /// Requests per second each AccessKey may make, on average, with bursts of twice that;
     /// beyond, `Throttling.User` (HTTP 429). `None`: no limit.
     pub rate_per_key: Option<u32>,
+    /// The longest a REST session lasts: a bearer token is refused once this long has passed
+    /// since its session began (the token made from the secret), and `POST /v1/tokens` renews
+    /// one no further.
+    pub token_max_session: Duration,
 }
+
+/// The default of [`AuthConfig::token_max_session`]: 24 hours, the longest lifetime a token may
+/// be asked for.
+pub const TOKEN_MAX_SESSION: Duration = Duration::from_secs(24 * 3600);
 
 impl Default for AuthConfig {
     fn default() -> Self {
-        AuthConfig { max_skew: Duration::from_secs(15 * 60), rate_per_key: None }
+        AuthConfig { max_skew: Duration::from_secs(15 * 60), rate_per_key: None, token_max_session: TOKEN_MAX_SESSION }
     }
 }
 

@@ -11,7 +11,7 @@ use rollscale_engine::{EngineConfig, Service};
 use rollscale_server::rpc::sign;
 use rollscale_server::{router, AuthConfig};
 use rollscale_test_support::engine::{configuration, create_group, Harness};
-use rollscale_test_support::server::{rpc_request, send};
+use rollscale_test_support::server::{rest_request, rpc_request, send};
 use serde_json::Value;
 use tower::ServiceExt;
 
@@ -452,4 +452,103 @@ async fn the_read_only_policy_reads_everything_read_only_over_both_apis() {
     assert_eq!(app.service.images().await.unwrap().len(), 1);
     assert_eq!(app.service.packages(None).await.unwrap().len(), 1);
     assert_eq!(app.service.launch_templates().await.unwrap().len(), 1);
+}
+
+/// A bearer token of `key` for `/v1`, valid for ten minutes.
+fn bearer(key: &(String, String)) -> String {
+    rollscale_server::rest::auth::make_token(&key.0, &key.1, chrono::Utc::now().timestamp() + 600)
+}
+
+/// `POST /v1/tokens?ttl=…` with `token`: status and body.
+async fn renew(router: &axum::Router, token: &str, ttl: i64) -> (u16, Value) {
+    send(router, rest_request(token, "POST", &format!("/v1/tokens?ttl={ttl}"), None)).await
+}
+
+/// Issue 14 (8): re-enabling a disabled AccessKey used to bring its old bearer tokens back. A
+/// disable revokes every token made before it, for good: the tokens made by hand and the ones
+/// `POST /v1/tokens` gave stay refused after the key is enabled again, and cannot be renewed;
+/// a token made after the re-enable works.
+#[tokio::test]
+async fn a_disable_revokes_every_token_made_before_it_for_good() {
+    let app = app().await;
+    let key = app.user("ops", &["AliyunESSFullAccess"]).await;
+    let made = bearer(&key);
+    let (status, body) = renew(&app.router, &made, 3600).await;
+    assert_eq!(status, 200, "{body}");
+    let renewed = body["token"].as_str().unwrap().to_string();
+    for token in [&made, &renewed] {
+        assert_eq!(send(&app.router, rest_request(token, "GET", "/v1/scaling-groups", None)).await.0, 200);
+    }
+
+    let status = |value: &'static str| [("UserName", "ops"), ("UserAccessKeyId", key.0.as_str()), ("Status", value)];
+    app.admin(RAM, "UpdateAccessKey", &status("Inactive")).await;
+    let disabled_by = rollscale_engine::now_millis();
+    for token in [&made, &renewed] {
+        let (code, body) = send(&app.router, rest_request(token, "GET", "/v1/scaling-groups", None)).await;
+        assert_eq!((code, body["Code"].as_str()), (401, Some("InvalidToken")), "while disabled: {body}");
+    }
+    app.admin(RAM, "UpdateAccessKey", &status("Active")).await;
+    assert_eq!(app.call(&key, ESS, "DescribeScalingGroups", &[]).await.0, 200, "the key itself signs again");
+    for token in [&made, &renewed] {
+        let (code, body) = send(&app.router, rest_request(token, "GET", "/v1/scaling-groups", None)).await;
+        assert_eq!((code, body["Code"].as_str()), (401, Some("InvalidToken")), "after the re-enable: {body}");
+        assert!(body["Message"].as_str().unwrap().contains("disabled"), "says why: {body}");
+        let (code, body) = renew(&app.router, token, 3600).await;
+        assert_eq!((code, body["Code"].as_str()), (401, Some("InvalidToken")), "no renewal: {body}");
+    }
+
+    // A token made after the re-enable (by the clock, after the disable) is the key's again.
+    rollscale_test_support::wait::until(
+        "the clock to pass the disable",
+        std::time::Duration::from_secs(5),
+        std::time::Duration::from_millis(1),
+        async || (rollscale_engine::now_millis() > disabled_by).then_some(()),
+    )
+    .await;
+    let fresh = bearer(&key);
+    let (code, body) = send(&app.router, rest_request(&fresh, "GET", "/v1/scaling-groups", None)).await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(renew(&app.router, &fresh, 3600).await.0, 200);
+
+    // A token of the format of earlier versions carries no session start: refused, saying so.
+    let old = format!("rs1.{}.9999999999.00", key.0);
+    let (code, body) = send(&app.router, rest_request(&old, "GET", "/v1/scaling-groups", None)).await;
+    assert_eq!((code, body["Code"].as_str()), (401, Some("InvalidToken")), "{body}");
+    assert!(body["Message"].as_str().unwrap().contains("rs1"), "{body}");
+}
+
+/// Issue 14 (8): a token used to renew itself through `POST /v1/tokens` for ever. A renewal
+/// keeps the session's start, and no renewal reaches past the maximum session age (24 hours by
+/// default): the last one is cut to it, and after it the session's tokens are refused. The
+/// service's clock is a manual one that the test moves, 50 minutes per renewal.
+#[tokio::test]
+async fn renewals_cannot_extend_a_session_past_its_maximum_age() {
+    let start = rollscale_engine::now_millis();
+    let clock = std::sync::Arc::new(rollscale_engine::ManualClock::new(start));
+    let config = EngineConfig { clock: clock.clone(), ..EngineConfig::default() };
+    let Harness { service, dir: _dir, .. } = Harness::builder().config(config).unchecked_load_balancer().build().await;
+    let admin = service.create_admin_access_key("admin").await.unwrap();
+    let router = router(service.clone(), AuthConfig::default());
+    let max_session_ms = 24 * 3600 * 1000;
+
+    let mut token = rollscale_server::rest::auth::make_token(&admin.id, &admin.secret, start / 1000 + 3600);
+    let mut renewals = 0;
+    let refused = loop {
+        clock.advance(50 * 60 * 1000);
+        let (status, body) = renew(&router, &token, 3600).await;
+        if status != 200 {
+            break body;
+        }
+        renewals += 1;
+        assert!(renewals < 40, "renewed for {renewals} × 50 minutes, past the maximum session age: {body}");
+        let expires = chrono::DateTime::parse_from_rfc3339(body["expires_at"].as_str().unwrap()).unwrap();
+        // Whole seconds in the answer: the cut is at the session's end, give or take its second.
+        assert!(expires.timestamp_millis() <= start + max_session_ms + 1000, "{body}");
+        token = body["token"].as_str().unwrap().to_string();
+    };
+    assert_eq!(refused["Code"], "TokenExpired", "{refused}");
+    assert!(refused["Message"].as_str().unwrap().contains("session"), "says why: {refused}");
+    assert_eq!(renewals, 28, "every 50 minutes until the 24 hours are over");
+    let (status, body) = send(&router, rest_request(&token, "GET", "/v1/scaling-groups", None)).await;
+    assert_eq!((status, body["Code"].as_str()), (401, Some("TokenExpired")), "{body}");
 }

@@ -269,6 +269,7 @@ async fn a_client_token_makes_creates_idempotent_per_caller_even_concurrently() 
             user_name: "other".into(),
             status: AccessKeyStatus::Active,
             created_at: 0,
+            tokens_not_before: 0,
         })
         .await
         .unwrap();

@@ -417,6 +417,7 @@ async fn inject_fault_refuses_an_unknown_kind_and_a_fleet_without_faults() {
         user_name: "admin".into(),
         status: rollscale_core::domain::AccessKeyStatus::Active,
         created_at: 0,
+        tokens_not_before: 0,
     };
     store.access_key_insert_bootstrap(&key).await.unwrap();
     let existing = app.service.instances(None, &[], None).await.unwrap()[0].clone();

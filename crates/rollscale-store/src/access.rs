@@ -334,6 +334,37 @@ impl Store {
             .collect::<Result<Vec<AuditEvent>, StoreError>>()?;
         Ok((events, total))
     }
+
+    /// Deletes audit events recorded before `before`, oldest first, at most `limit` of them (one
+    /// short statement: a pruner calls it again until it deletes fewer); returns how many.
+    /// Deleting what is older than a time is the same whoever does it and however often, so
+    /// replicas pruning at once delete nothing twice and nothing they should keep.
+    pub async fn audit_prune_before(&self, before: Millis, limit: i64) -> Result<u64, StoreError> {
+        let result = sqlx::query(
+            "DELETE FROM audit_events WHERE id IN \
+             (SELECT id FROM audit_events WHERE created_at < $1 ORDER BY created_at LIMIT $2)",
+        )
+        .bind(before)
+        .bind(limit)
+        .execute(&mut *self.conn().await?)
+        .await?;
+        Ok(result.rows_affected())
+    }
+
+    /// When the `keep`-th newest audit event was recorded: what is older is beyond the newest
+    /// `keep` ([`Store::audit_prune_before`] that time keeps them, and the events of the same
+    /// millisecond as the oldest of them). `None` when there are no more than `keep` (or `keep`
+    /// is 0). Reads the `created_at` index only, as far as `keep` entries.
+    pub async fn audit_time_keeping(&self, keep: i64) -> Result<Option<Millis>, StoreError> {
+        if keep <= 0 {
+            return Ok(None);
+        }
+        let row = sqlx::query("SELECT created_at FROM audit_events ORDER BY created_at DESC LIMIT 1 OFFSET $1")
+            .bind(keep - 1)
+            .fetch_optional(&mut *self.conn().await?)
+            .await?;
+        row.map(|row| row.try_get(0)).transpose().map_err(Into::into)
+    }
 }
 
 #[cfg(test)]
@@ -352,6 +383,7 @@ mod tests {
             user_name: user.into(),
             status: AccessKeyStatus::Active,
             created_at: 5,
+            tokens_not_before: 0,
         }
     }
 
@@ -417,6 +449,26 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_disable_sets_the_time_before_which_tokens_stay_refused_and_an_enable_keeps_it() {
+        let (_dir, store) = fresh_store().await;
+        store.user_insert(&user("alice")).await.unwrap();
+        store.access_key_insert(&key("LTAIa1", "alice", "one"), 2).await.unwrap();
+        let not_before = async || store.access_key_get("LTAIa1").await.unwrap().unwrap().tokens_not_before;
+        assert_eq!(not_before().await, 0, "never disabled");
+        assert!(store.access_key_set_status("alice", "LTAIa1", AccessKeyStatus::Inactive, 1_000).await.unwrap());
+        assert_eq!(not_before().await, 1_000);
+        assert!(store.access_key_set_status("alice", "LTAIa1", AccessKeyStatus::Active, 2_000).await.unwrap());
+        assert_eq!(not_before().await, 1_000, "an enable does not bring older tokens back");
+        // A later disable moves it on; one stamped earlier (another replica's clock behind)
+        // never moves it back.
+        assert!(store.access_key_set_status("alice", "LTAIa1", AccessKeyStatus::Inactive, 3_000).await.unwrap());
+        assert!(store.access_key_set_status("alice", "LTAIa1", AccessKeyStatus::Inactive, 2_500).await.unwrap());
+        let key = store.access_key_get("LTAIa1").await.unwrap().unwrap();
+        assert_eq!((key.status, key.tokens_not_before), (AccessKeyStatus::Inactive, 3_000));
+        assert_eq!(store.access_key_list("alice").await.unwrap()[0].tokens_not_before, 3_000);
+    }
+
+    #[tokio::test]
     async fn users_keys_policies_and_attachments_round_trip() {
         let (_dir, store) = fresh_store().await;
         store.user_insert(&user("alice")).await.unwrap();
@@ -432,8 +484,8 @@ mod tests {
         // alice existed: no policy was attached to her by the insert.
         assert!(store.user_policy_list("alice").await.unwrap().is_empty());
         assert_eq!(store.access_key_list("alice").await.unwrap().len(), 2);
-        assert!(store.access_key_set_status("alice", "LTAIa1", AccessKeyStatus::Inactive).await.unwrap());
-        assert!(!store.access_key_set_status("bob", "LTAIa1", AccessKeyStatus::Active).await.unwrap());
+        assert!(store.access_key_set_status("alice", "LTAIa1", AccessKeyStatus::Inactive, 7).await.unwrap());
+        assert!(!store.access_key_set_status("bob", "LTAIa1", AccessKeyStatus::Active, 8).await.unwrap());
         assert_eq!(store.access_key_get("LTAIa1").await.unwrap().unwrap().status, AccessKeyStatus::Inactive);
 
         let policy = Policy {
@@ -572,6 +624,65 @@ mod tests {
         assert_eq!(store.access_key_count().await.unwrap(), 0);
         // The policy's attachments went with the users: it can be deleted.
         assert_eq!(store.policy_delete("Ops").await.unwrap(), Some(0));
+    }
+
+    fn audit_event(id: &str, at: i64) -> AuditEvent {
+        AuditEvent {
+            id: id.into(),
+            at,
+            user_name: "alice".into(),
+            access_key_id: "LTAIalice".into(),
+            action: "ess:DescribeScalingGroups".into(),
+            resource: "*".into(),
+            source_ip: "127.0.0.1".into(),
+            result_code: "Success".into(),
+            http_status: 200,
+            request_id: id.into(),
+            request: serde_json::json!({}),
+        }
+    }
+
+    async fn audit_ids(store: &crate::Store) -> Vec<String> {
+        let (events, _) = store.audit_list(&AuditFilter::default(), 0, 1000).await.unwrap();
+        events.into_iter().map(|event| event.id).collect()
+    }
+
+    #[tokio::test]
+    async fn the_audit_log_is_pruned_by_age_oldest_first_in_bounded_batches() {
+        let (_dir, store) = fresh_store().await;
+        for i in 0..10 {
+            store.audit_insert(&audit_event(&format!("ev-{i}"), 100 + i)).await.unwrap();
+        }
+        assert_eq!(store.audit_prune_before(100, 5).await.unwrap(), 0, "none before its time");
+        assert_eq!(store.audit_prune_before(107, 3).await.unwrap(), 3, "at most a batch");
+        assert_eq!(audit_ids(&store).await.last().map(String::as_str), Some("ev-3"), "the oldest went first");
+        assert_eq!(store.audit_prune_before(107, 3).await.unwrap(), 3);
+        assert_eq!(store.audit_prune_before(107, 3).await.unwrap(), 1, "what is left before 107");
+        assert_eq!(store.audit_prune_before(107, 3).await.unwrap(), 0, "again: nothing more");
+        assert_eq!(audit_ids(&store).await, ["ev-9", "ev-8", "ev-7"]);
+    }
+
+    #[tokio::test]
+    async fn the_audit_log_is_pruned_to_its_newest_rows() {
+        let (_dir, store) = fresh_store().await;
+        assert_eq!(store.audit_time_keeping(3).await.unwrap(), None, "an empty log");
+        // Two events share the millisecond 104.
+        for (i, at) in [100, 101, 102, 103, 104, 104, 105].into_iter().enumerate() {
+            store.audit_insert(&audit_event(&format!("ev-{i}"), at)).await.unwrap();
+        }
+        assert_eq!(store.audit_time_keeping(7).await.unwrap(), Some(100));
+        assert_eq!(store.audit_time_keeping(8).await.unwrap(), None, "fewer than that");
+        assert_eq!(store.audit_time_keeping(0).await.unwrap(), None, "no limit");
+        let cut = store.audit_time_keeping(4).await.unwrap();
+        assert_eq!(cut, Some(103));
+        assert_eq!(store.audit_prune_before(103, 100).await.unwrap(), 3);
+        assert_eq!(audit_ids(&store).await, ["ev-6", "ev-5", "ev-4", "ev-3"]);
+        // Keeping 2: the oldest kept is one of the two at 104, and both stay.
+        assert_eq!(store.audit_time_keeping(2).await.unwrap(), Some(104));
+        assert_eq!(store.audit_prune_before(104, 100).await.unwrap(), 1);
+        assert_eq!(audit_ids(&store).await.len(), 3);
+        // A second pruner with the same view deletes nothing more.
+        assert_eq!(store.audit_prune_before(104, 100).await.unwrap(), 0);
     }
 
     #[tokio::test]

@@ -7,7 +7,7 @@ use rollscale_core::policy::ADMINISTRATOR_ACCESS;
 use sqlx::any::AnyRow;
 use sqlx::{Connection, Row};
 
-const KEY_COLUMNS: &str = "id, secret_sealed, user_name, status, created_at";
+const KEY_COLUMNS: &str = "id, secret_sealed, user_name, status, created_at, tokens_not_before";
 
 impl Store {
     /// Inserts an AccessKey for an existing user, its secret sealed, unless the user already
@@ -115,6 +115,7 @@ impl Store {
             user_name: row.try_get(2)?,
             status: status.parse().unwrap_or(AccessKeyStatus::Inactive),
             created_at: row.try_get(4)?,
+            tokens_not_before: row.try_get(5)?,
         })
     }
 
@@ -137,19 +138,25 @@ impl Store {
         rows.iter().map(|row| self.access_key_from_row(row)).collect()
     }
 
-    /// Sets a key's status; `false` when the user has no such key.
+    /// Sets a key's status; `false` when the user has no such key. A disable (`Inactive`) at
+    /// `now` also revokes for good the bearer tokens made until then: the key's
+    /// `tokens_not_before` becomes `now` (never earlier than it was), and an enable leaves it.
     pub async fn access_key_set_status(
         &self,
         user_name: &str,
         id: &str,
         status: AccessKeyStatus,
+        now: Millis,
     ) -> Result<bool, StoreError> {
         let result = sqlx::query(
-            "UPDATE access_keys SET status = $3, generation = generation + 1 WHERE id = $1 AND user_name = $2",
+            "UPDATE access_keys SET status = $3, generation = generation + 1, tokens_not_before = \
+             CASE WHEN $3 = 'Inactive' AND $4 > tokens_not_before THEN $4 ELSE tokens_not_before END \
+             WHERE id = $1 AND user_name = $2",
         )
         .bind(id)
         .bind(user_name)
         .bind(status.as_str())
+        .bind(now)
         .execute(&mut *self.conn().await?)
         .await?;
         Ok(result.rows_affected() == 1)

@@ -34,6 +34,7 @@ pub async fn service_over(key_id: &str, secret: &str, fleet: SimFleet) -> (Servi
             user_name: "admin".into(),
             status: AccessKeyStatus::Active,
             created_at: 0,
+            tokens_not_before: 0,
         })
         .await
         .expect("the administrator's AccessKey");

@@ -143,8 +143,9 @@ struct TokenArgs {
     ttl: i64,
 }
 
-/// `Authorization: Bearer <token>` for `/v1/…`, valid for `ttl` seconds; disabling or deleting
-/// the AccessKey revokes it.
+/// `Authorization: Bearer <token>` for `/v1/…`, valid for `ttl` seconds (and no longer than the
+/// server's `--token-max-session-s`); disabling the AccessKey revokes it for good, deleting it
+/// too.
 fn token(args: TokenArgs) -> anyhow::Result<()> {
     let profile = profile::load()?;
     let expires = chrono::Utc::now().timestamp() + args.ttl;

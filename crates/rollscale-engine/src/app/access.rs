@@ -28,6 +28,40 @@ fn audit_event_id(at: rollscale_core::domain::Millis) -> String {
 /// Most AccessKeys a user may have at once (RAM's limit).
 pub const MAX_KEYS_PER_USER: usize = 2;
 
+/// How much of the audit log is kept, and how the audit pruner
+/// ([`Service::spawn_audit_pruner`]) deletes the rest.
+#[derive(Clone, Debug)]
+pub struct AuditRetention {
+    /// Events older than this are deleted; `None`: whatever their age.
+    pub max_age: Option<Duration>,
+    /// Only the newest this many events are kept (and those of the same millisecond as the
+    /// oldest of them); `None`: however many.
+    pub max_rows: Option<u64>,
+    /// How often the pruner runs (the log may exceed its limits by what arrives meanwhile).
+    pub every: Duration,
+    /// Most events one statement deletes, oldest first: how long the store is held at a time.
+    pub batch: i64,
+    /// The pause between two batches, in which other writers get the store.
+    pub pause: Duration,
+}
+
+/// [`AuditRetention::max_age`] by default: 30 days.
+pub const AUDIT_MAX_AGE: Duration = Duration::from_secs(30 * 24 * 3600);
+/// [`AuditRetention::max_rows`] by default.
+pub const AUDIT_MAX_ROWS: u64 = 1_000_000;
+
+impl Default for AuditRetention {
+    fn default() -> Self {
+        AuditRetention {
+            max_age: Some(AUDIT_MAX_AGE),
+            max_rows: Some(AUDIT_MAX_ROWS),
+            every: Duration::from_secs(60),
+            batch: 1000,
+            pause: Duration::from_millis(10),
+        }
+    }
+}
+
 /// A new user.
 #[derive(Clone, Debug, Default)]
 pub struct NewUser {
@@ -100,6 +134,7 @@ fn new_key(user_name: &str) -> AccessKey {
         user_name: user_name.into(),
         status: AccessKeyStatus::Active,
         created_at: now_millis(),
+        tokens_not_before: 0,
     }
 }
 
@@ -204,7 +239,8 @@ impl Service {
         if status == AccessKeyStatus::Inactive {
             self.keep_an_administrator(Removal::Key(user_name, id)).await?;
         }
-        if !self.engine.store.access_key_set_status(user_name, id, status).await? {
+        // A disable revokes every token made until now, for good (`tokens_not_before`).
+        if !self.engine.store.access_key_set_status(user_name, id, status, self.token_time()).await? {
             return Err(key_not_found(user_name, id));
         }
         Ok(())
@@ -484,9 +520,65 @@ impl Service {
     ) -> Result<(Vec<AuditEvent>, i64), ServiceError> {
         Ok(self.engine.store.audit_list(filter, offset, limit).await?)
     }
+
+    /// One pass of the audit pruner: deletes the events older than `max_age` (by the engine's
+    /// clock) and those beyond the newest `max_rows`, oldest first, `batch` at a time with a
+    /// `pause` between batches; returns how many it deleted. What it deletes is fixed by a time
+    /// taken at its start, so a pass ends however fast new events arrive, and two replicas'
+    /// passes at once delete the same events.
+    pub async fn prune_audit_log(&self, retention: &AuditRetention) -> Result<u64, ServiceError> {
+        let store = &self.engine.store;
+        let now = self.engine.config.clock.now();
+        let by_age =
+            retention.max_age.map(|age| now.saturating_sub(i64::try_from(age.as_millis()).unwrap_or(i64::MAX)));
+        let by_rows = match retention.max_rows {
+            Some(rows) => store.audit_time_keeping(i64::try_from(rows).unwrap_or(i64::MAX)).await?,
+            None => None,
+        };
+        let Some(before) = by_age.max(by_rows) else { return Ok(0) };
+        let batch = retention.batch.max(1);
+        let mut pruned = 0;
+        loop {
+            let deleted = store.audit_prune_before(before, batch).await?;
+            pruned += deleted;
+            if deleted < batch as u64 {
+                return Ok(pruned);
+            }
+            tokio::time::sleep(retention.pause).await;
+        }
+    }
+
+    /// The audit pruner: a pass of [`Service::prune_audit_log`] at once and then every
+    /// `retention.every`, on the replica that runs the reconciler (every replica's passes
+    /// would delete the same events: one is enough).
+    pub fn spawn_audit_pruner(&self, retention: AuditRetention) -> tokio::task::JoinHandle<()> {
+        let service = self.clone();
+        let handle = tokio::spawn(async move {
+            loop {
+                match service.lead_reconciler().await {
+                    Ok(true) => match service.prune_audit_log(&retention).await {
+                        Ok(0) => tracing::debug!("audit log within its retention"),
+                        Ok(pruned) => tracing::info!(pruned, "audit log pruned: events beyond its retention deleted"),
+                        Err(error) => tracing::warn!(%error, "could not prune the audit log"),
+                    },
+                    Ok(false) => {}
+                    Err(error) => tracing::warn!(%error, "could not take the reconciler's lease"),
+                }
+                tokio::time::sleep(retention.every).await;
+            }
+        });
+        self.engine.track(handle.abort_handle());
+        handle
+    }
 }
 
 impl Service {
+    /// The time bearer tokens are checked and issued by, and a disable revokes them at: the
+    /// engine's clock (`EngineConfig::clock`; a test's `ManualClock`).
+    pub fn token_time(&self) -> rollscale_core::domain::Millis {
+        self.engine.config.clock.now()
+    }
+
     /// The secret of an Active AccessKey, for signature checks.
     pub async fn access_key_secret(&self, id: &str) -> Result<Option<String>, ServiceError> {
         Ok(self.store().access_key_get(id).await?.filter(|k| k.status == AccessKeyStatus::Active).map(|k| k.secret))

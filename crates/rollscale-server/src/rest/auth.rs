@@ -1,10 +1,13 @@
 //! Who calls the REST API: an ACS3-HMAC-SHA256 signature (verified exactly as the RPC API
 //! verifies one, nonce and clock skew included), or a bearer token made from an AccessKey.
 //!
-//! A token is `rs1.<AccessKey id>.<expiry, Unix seconds>.<hex HMAC-SHA256 of the part before it,
-//! keyed with the AccessKey secret>`. Anyone holding the secret can make one (`rollscale
-//! token`), the server can check it without storing it, and disabling or deleting the key
-//! revokes every token made from it.
+//! A token is `rs2.<AccessKey id>.<session start>.<expiry>.<hex HMAC-SHA256 of the part before
+//! it, keyed with the AccessKey secret>` (`rollscale_client::token`, times in Unix
+//! milliseconds). Anyone holding the secret can make one (`rollscale token`), and the server
+//! checks it without storing it: deleting the key revokes every token made from it, disabling it
+//! revokes for good every token whose session began before (the key's `tokens_not_before`), and
+//! no token is accepted once its session is older than `AuthConfig::token_max_session`, however
+//! it was renewed.
 
 use super::State as AppStateRef;
 use crate::error::ApiError;
@@ -14,8 +17,9 @@ use axum::body::{to_bytes, Body};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-pub use rollscale_client::token::make_token;
-use rollscale_client::token::Token;
+use rollscale_client::token::{self, Token};
+pub use rollscale_client::token::{make_session_token, make_token};
+use rollscale_core::domain::{AccessKeyStatus, Millis};
 use rollscale_core::Code;
 use rollscale_engine::idempotency::Begin;
 use std::net::SocketAddr;
@@ -26,22 +30,69 @@ pub struct Caller {
     pub access_key_id: String,
     /// The action the call is authorized as (`ess:DescribeScalingGroups`, …).
     pub action: &'static str,
+    /// When the session of the caller's bearer token began (Unix milliseconds); `None` for a
+    /// signed request, which proves the secret now.
+    pub session_start: Option<Millis>,
 }
 
 /// Most bytes of a REST request body.
 const MAX_BODY: usize = 1024 * 1024;
 
-async fn bearer(state: &crate::AppState, token: &str) -> Result<String, ApiError> {
+/// Verifies a bearer token: the AccessKey id it was made with and when its session began.
+async fn bearer(state: &crate::AppState, text: &str) -> Result<(String, Millis), ApiError> {
     let invalid = || ApiError::new(Code::InvalidToken, "the bearer token is not one this service made");
-    let token = Token::parse(token.trim()).ok_or_else(invalid)?;
-    let secret = state.service.access_key_secret(token.access_key_id).await?.ok_or_else(invalid)?;
-    if !token.signed_with(&secret) {
+    let text = text.trim();
+    if token::is_retired_format(text) {
+        return Err(ApiError::new(
+            Code::InvalidToken,
+            "the bearer token is of the rs1 format of an earlier rollscale, which is no longer taken; \
+             make a new one (`rollscale token`, or sign in again)",
+        ));
+    }
+    let token = Token::parse(text).ok_or_else(invalid)?;
+    let key = state.service.signing_key(token.access_key_id).await?.ok_or_else(invalid)?;
+    if !token.signed_with(&key.secret) {
         return Err(invalid());
     }
-    if token.expires < chrono::Utc::now().timestamp() {
+    if key.status != AccessKeyStatus::Active {
+        return Err(ApiError::new(Code::InvalidToken, "the bearer token's AccessKey is disabled"));
+    }
+    check_token(&token, key.tokens_not_before, state.service.token_time(), &state.auth)?;
+    Ok((token.access_key_id.to_string(), token.session_start))
+}
+
+/// What a token made with its key's secret must also be, `now`: of a session that began after
+/// the key was last disabled (`not_before`), not in the future (beyond the signatures' skew),
+/// nor longer ago than the maximum session age, and not expired.
+fn check_token(token: &Token, not_before: Millis, now: Millis, auth: &crate::AuthConfig) -> Result<(), ApiError> {
+    if token.session_start <= not_before {
+        return Err(ApiError::new(
+            Code::InvalidToken,
+            "the bearer token was made before its AccessKey was last disabled, which revoked it for good; \
+             make a new one",
+        ));
+    }
+    if token.session_start > now.saturating_add(auth.max_skew.as_millis() as Millis) {
+        return Err(ApiError::new(
+            Code::InvalidToken,
+            "the bearer token's session begins in the future; check the clock of the machine that made it",
+        ));
+    }
+    let max_session = auth.token_max_session.as_millis() as Millis;
+    if now.saturating_sub(token.session_start) > max_session {
+        return Err(ApiError::new(
+            Code::TokenExpired,
+            format!(
+                "the bearer token's session began more than {} s ago, the longest a session lasts; \
+                 make a new token from the AccessKey",
+                auth.token_max_session.as_secs()
+            ),
+        ));
+    }
+    if token.expires < now {
         return Err(ApiError::new(Code::TokenExpired, "the bearer token has expired; make a new one"));
     }
-    Ok(token.access_key_id.to_string())
+    Ok(())
 }
 
 /// The middleware of every authenticated route: authenticates, authorizes the route's
@@ -82,7 +133,7 @@ fn claimed_access_key(headers: &axum::http::HeaderMap) -> String {
     let Some(value) = headers.get("authorization").and_then(|v| v.to_str().ok()) else { return String::new() };
     match value.split_once(' ') {
         Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
-            Token::parse(token.trim()).map(|token| audit::cut(token.access_key_id, 128)).unwrap_or_default()
+            token::claimed_access_key_id(token.trim()).map(|key| audit::cut(key, 128)).unwrap_or_default()
         }
         Some((_, rest)) => rest
             .split(',')
@@ -102,7 +153,7 @@ async fn serve(
     next: Next,
     draft: &mut audit::Draft,
 ) -> Result<Response, ApiError> {
-    let access_key_id = authenticate(state, &parts, &bytes).await?;
+    let (access_key_id, session_start) = authenticate(state, &parts, &bytes).await?;
     draft.authenticated = true;
     draft.access_key_id.clone_from(&access_key_id);
     // The route's operation, on the resources its parameters name, as the RPC API decides
@@ -156,7 +207,7 @@ async fn serve(
             }
         }
     };
-    parts.extensions.insert(Caller { access_key_id, action });
+    parts.extensions.insert(Caller { access_key_id, action, session_start });
     let request = Request::from_parts(parts, Body::from(bytes));
     let Some(claim) = claim else { return Ok(next.run(request).await) };
     // The handler, its whole answer and the record of it run to their end even if this
@@ -191,18 +242,19 @@ fn fingerprint(parts: &axum::http::request::Parts, bytes: &[u8], body: Option<&s
     format!("rest:{}", hex::encode(hasher.finalize()))
 }
 
-/// Authenticates by bearer token or ACS3 signature: the caller's AccessKey id.
+/// Authenticates by bearer token or ACS3 signature: the caller's AccessKey id and, for a
+/// token, when its session began.
 async fn authenticate(
     state: &AppStateRef,
     parts: &axum::http::request::Parts,
     bytes: &[u8],
-) -> Result<String, ApiError> {
+) -> Result<(String, Option<Millis>), ApiError> {
     let authorization = parts.headers.get("authorization").and_then(|v| v.to_str().ok());
     match authorization {
         Some(value) if value.len() > 7 && value[..7].eq_ignore_ascii_case("bearer ") => {
-            let key = bearer(state, &value[7..]).await?;
+            let (key, session_start) = bearer(state, &value[7..]).await?;
             state.throttle(&key)?;
-            Ok(key)
+            Ok((key, Some(session_start)))
         }
         Some(_) => {
             let headers: Vec<(String, String)> = parts
@@ -218,7 +270,7 @@ async fn authenticate(
                 bytes.to_vec(),
             )
             .map_err(ApiError::from)?;
-            crate::rpc::authenticate(state, &signed).await.map(|(_, key)| key)
+            crate::rpc::authenticate(state, &signed).await.map(|(_, key)| (key, None))
         }
         None => Err(ApiError::new(
             Code::MissingAuthorization,
@@ -289,4 +341,36 @@ async fn result_code(response: Response) -> (Response, String) {
         .and_then(|value| value["Code"].as_str().map(str::to_string))
         .unwrap_or_else(|| parts.status.as_u16().to_string());
     (Response::from_parts(parts, Body::from(bytes)), code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn code(token: &str, not_before: Millis, now: Millis, auth: &crate::AuthConfig) -> Option<Code> {
+        check_token(&Token::parse(token).expect("a token"), not_before, now, auth).err().map(|error| error.code)
+    }
+
+    #[test]
+    fn a_token_is_refused_before_the_disable_past_its_session_in_the_future_and_expired() {
+        let auth = crate::AuthConfig {
+            max_skew: Duration::from_secs(1),
+            token_max_session: Duration::from_secs(10),
+            ..crate::AuthConfig::default()
+        };
+        let token = make_session_token("LTAIk", "s", 100_000, 105_000);
+        assert_eq!(code(&token, 0, 100_000, &auth), None);
+        assert_eq!(code(&token, 99_999, 104_000, &auth), None, "made after the last disable");
+        assert_eq!(code(&token, 100_000, 104_000, &auth), Some(Code::InvalidToken), "made at the disable");
+        assert_eq!(code(&token, 100_500, 104_000, &auth), Some(Code::InvalidToken), "made before it");
+        assert_eq!(code(&token, 0, 98_999, &auth), Some(Code::InvalidToken), "beyond the skew in the future");
+        assert_eq!(code(&token, 0, 99_000, &auth), None, "within it");
+        assert_eq!(code(&token, 0, 105_000, &auth), None, "until its expiry");
+        assert_eq!(code(&token, 0, 105_001, &auth), Some(Code::TokenExpired));
+        // However late its expiry, a session ends after its maximum age.
+        let renewed = make_session_token("LTAIk", "s", 100_000, 900_000);
+        assert_eq!(code(&renewed, 0, 110_000, &auth), None);
+        assert_eq!(code(&renewed, 0, 110_001, &auth), Some(Code::TokenExpired));
+    }
 }

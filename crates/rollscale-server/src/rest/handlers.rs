@@ -1,7 +1,7 @@
 //! The REST handlers: parse, call the [`Service`](rollscale_engine::Service), answer with a
 //! [`dto`](super::dto) value. No rule lives here.
 
-use super::auth::{make_token, Caller};
+use super::auth::{make_session_token, Caller};
 use super::dto::*;
 use super::State as AppStateRef;
 use crate::error::ApiError;
@@ -934,10 +934,16 @@ pub async fn create_token(
         .access_key_secret(&caller.access_key_id)
         .await?
         .ok_or_else(|| ApiError::new(Code::InvalidAccessKeyIdInactive, "the AccessKey is not active"))?;
-    let expires = chrono::Utc::now().timestamp() + ttl;
-    let expires_at = chrono::DateTime::from_timestamp(expires, 0).map(|t| t.to_rfc3339()).unwrap_or_default();
+    // A token's session goes on (a renewal), a signature starts one; either way no token
+    // outlives the session's maximum age.
+    let now = state.service.token_time();
+    let session_start = caller.session_start.unwrap_or(now);
+    let session_end = session_start.saturating_add(state.auth.token_max_session.as_millis() as i64);
+    let expires = now.saturating_add(ttl * 1000).min(session_end);
+    let expires_at =
+        chrono::DateTime::from_timestamp(expires.div_euclid(1000), 0).map(|t| t.to_rfc3339()).unwrap_or_default();
     let user_name = state.service.access_key_user(&caller.access_key_id).await?;
-    let token = make_token(&caller.access_key_id, &secret, expires);
+    let token = make_session_token(&caller.access_key_id, &secret, session_start, expires);
     Ok(Json(Token { token, expires_at, access_key_id: caller.access_key_id, user_name }))
 }
 

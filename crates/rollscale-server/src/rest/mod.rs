@@ -267,7 +267,7 @@ pub static ROUTES: &[Route] = &[
                  ("limit", "at most this many (1 to 1000, default 100)")],
         body: None, response: s::<List<AuditEventView>>, handlers::list_audit_events),
     route!(post "/v1/tokens", "sts:CreateToken", names: &[], "Make a bearer token from the calling AccessKey",
-        query: &[("ttl", "lifetime in seconds (60 to 86400, default 3600)")], body: None, response: s::<Token>,
+        query: &[("ttl", "lifetime in seconds (60 to 86400, default 3600); a token renewed with a token keeps its session's start and never outlives the session's maximum age")], body: None, response: s::<Token>,
         handlers::create_token),
 ];
 

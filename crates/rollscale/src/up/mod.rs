@@ -13,6 +13,7 @@ use anyhow::{bail, Context};
 use rollscale_core::domain::LoadBalancer;
 use rollscale_core::domain::{AccessKeyStatus, GroupStatus, OsType};
 use rollscale_core::ids::LoadBalancerId;
+use rollscale_engine::access::AuditRetention;
 use rollscale_engine::service::{NewConfiguration, NewGroup};
 use rollscale_engine::{now_millis, random_bits, Engine, EngineConfig, Replication, Service};
 use rollscale_fleet::sim::{SimConfig, SimFleet, SimLbConfig, SimLoadBalancer};
@@ -120,6 +121,20 @@ pub struct UpArgs {
     /// answers `Throttling.User`. 0: no limit.
     #[arg(long, default_value_t = 100)]
     pub rate_limit: u32,
+    /// The longest a REST session lasts, in seconds: a bearer token is refused once this long
+    /// has passed since its session began (the token made from the AccessKey's secret), and
+    /// `POST /v1/tokens` renews one no further.
+    #[arg(long, env = "ROLLSCALE_TOKEN_MAX_SESSION_S", default_value_t = 86_400,
+          value_parser = clap::value_parser!(u64).range(60..))]
+    pub token_max_session_s: u64,
+    /// How long the audit log keeps an event, in days; older ones are deleted in the
+    /// background, every minute. 0: whatever their age.
+    #[arg(long, env = "ROLLSCALE_AUDIT_MAX_AGE_DAYS", default_value_t = 30)]
+    pub audit_max_age_days: u64,
+    /// How many events the audit log keeps at most: the newest; older ones are deleted in the
+    /// background, every minute. 0: however many.
+    #[arg(long, env = "ROLLSCALE_AUDIT_MAX_ROWS", default_value_t = 1_000_000)]
+    pub audit_max_rows: u64,
     /// On PostgreSQL, where several replicas share the work: how long the lease of a task's
     /// driver (and of the reconciler) lasts after each renewal, in milliseconds of the
     /// database's clock. A replica that dies has its tasks taken over this long after its last
@@ -284,6 +299,12 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         );
     }
     service.spawn_alert_sender(notifier, Default::default());
+    service.spawn_audit_pruner(AuditRetention {
+        max_age: Some(Duration::from_secs(args.audit_max_age_days.saturating_mul(24 * 3600)))
+            .filter(|age| !age.is_zero()),
+        max_rows: Some(args.audit_max_rows).filter(|rows| *rows > 0),
+        ..AuditRetention::default()
+    });
 
     print_groups(&service).await?;
     if let Some(haproxy) = &haproxy {
@@ -293,6 +314,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let auth = AuthConfig {
         max_skew: Duration::from_secs(args.max_skew_s),
         rate_per_key: Some(args.rate_limit).filter(|rate| *rate > 0),
+        token_max_session: Duration::from_secs(args.token_max_session_s),
     };
     rollscale_server::serve(listener, rollscale_server::router(service, auth), shutdown_signal()).await?;
     engine.halt();
