@@ -36,6 +36,8 @@ pub struct Server {
     pub configuration_id: String,
     /// Every line `up` printed to stdout until it served.
     pub lines: Vec<String>,
+    /// The lines it prints after that, as it prints them (its stdout is read until it exits).
+    pub more: std::sync::mpsc::Receiver<String>,
 }
 
 impl Server {
@@ -84,10 +86,16 @@ pub fn start(dir: &Path, extra: &[&str]) -> Server {
 /// [`start`] with the data directory `data` (replicas on one database share one, for its
 /// server key) and the profile in `dir`.
 pub fn start_in(dir: &Path, data: &Path, extra: &[&str]) -> Server {
+    start_with(dir, data, extra, &[])
+}
+
+/// [`start_in`] with environment variables `env` set for `up`.
+pub fn start_with(dir: &Path, data: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
     let mut child = Command::new(bin())
         .args(["up", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data)
         .args(extra)
+        .envs(env.iter().copied())
         .env("ROLLSCALE_CONFIG", dir.join("config.json"))
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
@@ -96,11 +104,11 @@ pub fn start_in(dir: &Path, data: &Path, extra: &[&str]) -> Server {
         .expect("rollscale up starts");
     let stdout = child.stdout.take().expect("stdout");
     let (sender, receiver) = std::sync::mpsc::channel();
+    // Read until `up` exits, whether or not anyone still takes the lines: a closed stdout
+    // would fail its later prints.
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if sender.send(line).is_err() {
-                break;
-            }
+            let _ = sender.send(line);
         }
     });
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -124,7 +132,7 @@ pub fn start_in(dir: &Path, data: &Path, extra: &[&str]) -> Server {
             endpoint = rest.split_whitespace().next().unwrap_or_default().to_string();
         }
     }
-    Server { child, endpoint, group_id, configuration_id, lines }
+    Server { child, endpoint, group_id, configuration_id, lines, more: receiver }
 }
 
 /// Runs the CLI with the profile `up` wrote; returns (exit code, stdout, stderr).
