@@ -440,9 +440,10 @@ async fn a_replica_shut_down_mid_task_finishes_its_steps_and_hands_everything_ov
     let statuses: HashMap<InstanceId, InstanceStatus> =
         works.into_iter().map(|work| (work.instance_id, work.status)).collect();
     let applied_by_a = applied(&a, &ids);
-    // Handed back, not released: expired at once, owned by nobody.
+    // Handed back, not released: expired at once and owned by nobody (or B's already), where a
+    // lease A had stopped renewing would be A's for a second more.
     let lease = b.engine.store().lease_get(&task_lease_name(&id)).await.unwrap().expect("kept");
-    assert_eq!(lease.owner, "", "{lease:?}");
+    assert!(lease.owner.is_empty() || lease.owner == "replica-b", "{lease:?}");
     let reconciler = b.engine.store().lease_get(RECONCILER_LEASE).await.unwrap().expect("kept");
     assert!(reconciler.owner.is_empty() || reconciler.owner == "replica-b", "{reconciler:?}");
 
@@ -483,7 +484,10 @@ async fn a_step_longer_than_the_grace_is_cut_short_and_its_lease_left_to_expire(
     let a = replica(&url, "replica-a").await;
     let b = replica(&url, "replica-b").await;
     let group = group(&a, 2).await;
-    // Every call of A's fleet takes far longer than the grace.
+    let ids: Vec<InstanceId> =
+        a.service.instances(Some(group.id.as_str()), &[], None).await.unwrap().into_iter().map(|i| i.id).collect();
+    // Every call of A's fleet takes far longer than the grace: 2 s before it takes effect, 2 s
+    // after.
     a.fleet.set_latency_ms(4_000);
     let id = a
         .service
@@ -491,10 +495,12 @@ async fn a_step_longer_than_the_grace_is_cut_short_and_its_lease_left_to_expire(
         .await
         .expect("start through A")
         .id;
-    wait_for(&b, &id, "a step in flight under A", |_, works| {
-        works.iter().any(|work| work.status == InstanceStatus::Running)
-    })
-    .await;
+    // An image change in the middle of its call: it took effect in A's fleet, 2 s before the
+    // call returns.
+    let in_flight = async || ids.iter().find(|instance| a.fleet.apply_op_count(instance) == Some(1)).cloned();
+    let changing =
+        wait::until("an image change in flight under A", Duration::from_secs(20), Duration::from_millis(5), in_flight)
+            .await;
     let began = tokio::time::Instant::now();
     let stopped = a.engine.shut_down(Duration::from_millis(300)).await;
     assert!(began.elapsed() < Duration::from_secs(2), "bounded by the grace: {:?}", began.elapsed());
@@ -504,8 +510,10 @@ async fn a_step_longer_than_the_grace_is_cut_short_and_its_lease_left_to_expire(
     let lease = b.engine.store().lease_get(&task_lease_name(&id)).await.unwrap().expect("kept");
     assert_eq!(lease.owner, "replica-a");
     assert!(lease.expires_at > b.engine.store().database_now().await.unwrap(), "{lease:?}");
-    // B takes it over once it expires, and finishes it.
+    // B takes it over once it expires, and finishes it, redoing the step that was cut short (as
+    // after a crash: A's change was never recorded).
     let (done, _) = wait_for(&b, &id, "the end", |task, _| task.status.is_final()).await;
     assert_eq!(done.status, TaskStatus::Success, "{}", done.describe_status());
+    assert_eq!(b.fleet.apply_op_count(&changing), Some(1), "redone by B");
     b.engine.halt();
 }
