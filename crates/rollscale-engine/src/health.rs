@@ -65,6 +65,8 @@ impl Service {
                     }
                 };
                 for group in groups.into_iter().filter(|g| g.value.status == GroupStatus::Active) {
+                    // None once the engine is stopping.
+                    let Some(busy) = service.engine.busy() else { break };
                     let id = group.value.id.clone();
                     if !running.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone()) {
                         continue;
@@ -75,6 +77,7 @@ impl Service {
                             tracing::warn!(group = %id, code = %error.code(), %error, "health check pass failed");
                         }
                         running.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+                        drop(busy);
                     });
                     service.engine.track(pass.abort_handle());
                 }

@@ -186,6 +186,26 @@ impl Engine {
             tracing::debug!(lease = %name, %error, "lease not released");
         }
     }
+
+    /// Gives the lease back before its work is done (this replica is stopping, and nothing
+    /// works under it any more): expired at once, so another replica takes it at its next
+    /// look. Whether it was handed back (`false`: no longer this replica's, or the database
+    /// could not be reached; it then expires on its own).
+    pub(crate) async fn lease_hand_back(&self, held: Held) -> bool {
+        let Some(replication) = &self.config.replication else { return false };
+        let name = held.name().to_string();
+        drop(held);
+        match self.store.lease_hand_back(&name, &replication.replica_id).await {
+            Ok(handed) => {
+                tracing::debug!(lease = %name, handed, "lease handed back");
+                handed
+            }
+            Err(error) => {
+                tracing::warn!(lease = %name, %error, "lease not handed back; it expires on its own");
+                false
+            }
+        }
+    }
 }
 
 impl Engine {

@@ -32,6 +32,7 @@ pub mod ops;
 pub mod reconcile;
 pub mod runner;
 pub mod service;
+pub mod shutdown;
 
 /// The resources of `app` that other crates name by their own paths.
 pub use app::{access, alerts, image_tasks, templates};
@@ -180,6 +181,9 @@ pub struct Engine {
     lease_looks: std::sync::atomic::AtomicU64,
     /// The reconciler's lease while this replica holds it (replication only).
     reconciler_lease: Mutex<Option<leases::Held>>,
+    /// Whether [`Engine::shut_down`] began, and the background work running now (see
+    /// [`Engine::busy`]).
+    stop: tokio::sync::watch::Sender<shutdown::Stopping>,
 }
 
 /// The engine's tasks and workers, for [`Engine::halt`]. Finished ones are dropped whenever
@@ -206,6 +210,7 @@ impl Engine {
             conflicts: std::sync::atomic::AtomicU64::new(0),
             lease_looks: std::sync::atomic::AtomicU64::new(0),
             reconciler_lease: Mutex::new(None),
+            stop: tokio::sync::watch::Sender::new(shutdown::Stopping::default()),
         })
     }
 
@@ -260,7 +265,8 @@ impl Engine {
     }
 
     /// Stops every task and worker of this engine at its next await point, as a crash would,
-    /// leaving the store as it is. Used by tests that restart the engine mid-task.
+    /// leaving the store as it is. Used by tests that restart the engine mid-task, and by
+    /// [`Engine::shut_down`] for what is left at the end of its grace.
     pub fn halt(&self) {
         for handle in self.spawned.lock().unwrap_or_else(|e| e.into_inner()).handles.drain(..) {
             handle.abort();

@@ -97,6 +97,9 @@ impl Service {
     /// it, while it holds the one reconciler lease (taken here when free or expired).
     async fn reconciler_lease(&self) -> Result<Lead, ServiceError> {
         let Some(replication) = self.engine.config.replication.clone() else { return Ok(Lead::Alone) };
+        // Taking the lease is work under it, which none starts once the engine is stopping:
+        // `Engine::shut_down` hands it back once none runs.
+        let Some(_taking) = self.engine.busy() else { return Ok(Lead::Follower) };
         {
             let mut held = self.engine.reconciler_lease.lock().unwrap_or_else(|e| e.into_inner());
             match held.as_ref() {
@@ -127,6 +130,8 @@ impl Service {
     /// the pass stops at once when the lease is lost (as a crash would stop it: the next
     /// leader's pass finishes what it left Pending).
     fn spawn_group_pass(&self, id: ScalingGroupId, reported: Reported, lead: &Lead) {
+        // None once the engine is stopping.
+        let Some(busy) = self.engine.busy() else { return };
         let Ok(pass) = self.engine.group_pass_lock(&id).try_lock_owned() else {
             return;
         };
@@ -156,6 +161,7 @@ impl Service {
                 },
             };
             drop(pass);
+            drop(busy);
             let mut reported = reported.lock().unwrap_or_else(|e| e.into_inner());
             match result {
                 Ok(()) => {

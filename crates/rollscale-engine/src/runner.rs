@@ -55,11 +55,13 @@ impl TaskHandle {
     }
 
     /// Once the driver has ended: waits until nothing of the task runs here any more, so that
-    /// the task is forgotten (and its lease released) only then. Its workers have all ended
-    /// when it finished, and end at their current await when the lease is lost; its journal
+    /// the task is forgotten (and its lease released or handed back) only then. Its workers
+    /// have all ended when it finished, end at their current await when the lease is lost,
+    /// and end once their current step is committed when the engine is stopping; its journal
     /// ends once they have, after committing what they sent it. A replica seen not driving a
     /// task thus has no step of it in flight and no write of it still to commit. (A worker
-    /// spawned but not yet started has no journal and, the lease being lost, takes no step.)
+    /// spawned but not yet started has no journal and, the lease being lost or the engine
+    /// stopping, takes no step.)
     async fn wind_down(&self, journal_ended: tokio::task::JoinHandle<()>) {
         drop(self.journal.lock().unwrap_or_else(|e| e.into_inner()).take());
         // Err only when `Engine::halt` aborted it: ended too.
@@ -67,16 +69,14 @@ impl TaskHandle {
     }
 
     /// Runs `work` until it ends, or until the task's lease is lost (then it is dropped at its
-    /// current await, as a crash would stop it; whoever takes the lease next redoes the step).
-    async fn under_lease(&self, work: impl std::future::Future<Output = ()>) -> bool {
+    /// current await, as a crash would stop it, and this is `None`; whoever takes the lease
+    /// next redoes the step).
+    async fn under_lease<T>(&self, work: impl std::future::Future<Output = T>) -> Option<T> {
         match self.lease.get().cloned() {
-            None => {
-                work.await;
-                true
-            }
+            None => Some(work.await),
             Some(held) => tokio::select! {
-                () = work => true,
-                () = held.lost() => false,
+                ended = work => Some(ended),
+                () = held.lost() => None,
             },
         }
     }
@@ -95,6 +95,14 @@ enum Next {
     Again,
     Wait,
     Stop,
+}
+
+/// Why a driver's loop ended.
+enum Ended {
+    /// The task is finished (or gone).
+    Finished,
+    /// The engine is stopping ([`Engine::shut_down`]): the task goes on elsewhere or later.
+    Stopped,
 }
 
 impl Engine {
@@ -121,10 +129,12 @@ impl Engine {
     }
 
     /// With replication: every `poll_every`, takes over the unfinished tasks whose lease is
-    /// absent or expired (their replica died, or they were started through a replica that
-    /// could not take them). A task is taken only when it was found so at the previous look
-    /// too: the replica that creates a task takes its lease a moment after the task is
-    /// committed, and keeps it unless it dies. Without replication it does nothing.
+    /// absent or expired (their replica died or stopped, or they were started through a
+    /// replica that could not take them). A task whose lease is there, expired or handed back
+    /// by a replica that stopped, is taken at once; one without a lease only when it was found
+    /// so at the previous look too: the replica that creates a task takes its lease a moment
+    /// after the task is committed, and keeps it unless it dies. Without replication it does
+    /// nothing.
     pub fn spawn_lease_poller(self: &Arc<Self>) {
         let Some(replication) = self.config.replication.clone() else { return };
         let engine = self.clone();
@@ -132,15 +142,16 @@ impl Engine {
             let mut seen_before: HashSet<ExecutionId> = HashSet::new();
             loop {
                 tokio::time::sleep(replication.poll_every).await;
-                match engine.store.task_ids_unleased().await {
-                    Ok(ids) => {
-                        for id in &ids {
-                            if seen_before.contains(id) && !engine.is_driving(id) {
+                match engine.store.tasks_unleased().await {
+                    Ok(tasks) => {
+                        for task in &tasks {
+                            let id = &task.id;
+                            if (task.was_leased || seen_before.contains(id)) && !engine.is_driving(id) {
                                 tracing::info!(execution = %id, "taking over rolling update without a live lease");
                                 engine.drive(id.clone());
                             }
                         }
-                        seen_before = ids.into_iter().collect();
+                        seen_before = tasks.into_iter().map(|task| task.id).collect();
                         engine.lease_looks.fetch_add(1, Ordering::Relaxed);
                     }
                     Err(error) => tracing::warn!(%error, "could not look for rolling updates to take over"),
@@ -150,11 +161,14 @@ impl Engine {
         self.track(spawned.abort_handle());
     }
 
-    /// Starts driving the task unless it is driven already.
+    /// Starts driving the task unless it is driven already, or the engine is stopping (then
+    /// another replica, or the next start, drives it).
     pub fn drive(self: &Arc<Self>, id: ExecutionId) {
         let (handle, journal_ended) = {
             let mut tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner());
-            if tasks.contains_key(&id) {
+            // Read with the tasks locked: `Engine::shut_down` marks the engine stopping before
+            // it looks at the tasks, so it sees any task driven after it.
+            if tasks.contains_key(&id) || self.is_stopping() {
                 return;
             }
             let (journal, journal_ended) = Journal::start(self);
@@ -196,16 +210,22 @@ impl Engine {
                 Err(error) => tracing::warn!(execution = %id, %error, "could not read the rolling update"),
             }
             tracing::info!(execution = %id, replica = %replication.replica_id, "driving rolling update");
-            let finished = handle.under_lease(engine.drive_loop(&id, &handle)).await;
+            let ended = handle.under_lease(engine.drive_loop(&id, &handle)).await;
             handle.wind_down(journal_ended).await;
             // The lease is given back before the task is forgotten, so that whoever sees this
             // replica no longer driving a finished task also sees its lease gone (the other
             // order leaves a moment when neither a driver nor a release can be seen). The
-            // task is final by now, so no replica takes it over meanwhile.
-            if finished {
-                engine.lease_release(held).await;
-            } else {
-                tracing::warn!(execution = %id, "lost the lease of the rolling update; stopped driving it");
+            // task is final by now, so no replica takes it over meanwhile. A task stopped by
+            // the engine's shutdown is handed back, for another replica to take over at once:
+            // its workers ended after committing their steps, and its journal with them.
+            match ended {
+                Some(Ended::Finished) => engine.lease_release(held).await,
+                Some(Ended::Stopped) => {
+                    if engine.lease_hand_back(held).await {
+                        tracing::info!(execution = %id, "stopping: the rolling update is handed back");
+                    }
+                }
+                None => tracing::warn!(execution = %id, "lost the lease of the rolling update; stopped driving it"),
             }
             engine.tasks.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
         });
@@ -228,15 +248,19 @@ impl Engine {
         self.tasks.lock().unwrap_or_else(|e| e.into_inner()).contains_key(id)
     }
 
-    async fn drive_loop(self: &Arc<Self>, id: &ExecutionId, handle: &Arc<TaskHandle>) {
+    async fn drive_loop(self: &Arc<Self>, id: &ExecutionId, handle: &Arc<TaskHandle>) -> Ended {
         loop {
+            if self.is_stopping() {
+                // No new decision: the workers finish their current steps and stop.
+                return Ended::Stopped;
+            }
             match self.drive_once(id, handle).await {
                 Ok(Next::Again) => {}
                 Err(ServiceError::Conflict) => self.count_conflict("task", id),
                 Ok(Next::Wait) => {
                     let _ = tokio::time::timeout(self.config.task_poll, handle.wake.notified()).await;
                 }
-                Ok(Next::Stop) => return,
+                Ok(Next::Stop) => return Ended::Finished,
                 Err(error) => {
                     tracing::warn!(execution = %id, %error, "rolling update step failed; retrying");
                     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -561,7 +585,7 @@ impl Engine {
         let task_id = task.id.clone();
         let work_id = work_id.clone();
         let spawned = tokio::spawn(async move {
-            if !handle.under_lease(engine.work_loop(&handle, &task_id, &spec, &work_id, seed)).await {
+            if handle.under_lease(engine.work_loop(&handle, &task_id, &spec, &work_id, seed)).await.is_none() {
                 return; // the lease is lost: so is the driver, nothing to wake
             }
             let last = {
@@ -627,6 +651,11 @@ impl Engine {
         current: &mut Option<Versioned<InstanceWork>>,
         memory: &mut StepMemory,
     ) -> Result<bool, ServiceError> {
+        if self.is_stopping() {
+            // The step before is committed; the next is taken by whoever drives the task next
+            // (see `Engine::shut_down`).
+            return Ok(false);
+        }
         // Taken, not borrowed: after any error the next attempt reads the store again.
         let work = match current.take() {
             Some(work) => work,

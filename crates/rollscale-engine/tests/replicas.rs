@@ -392,3 +392,128 @@ async fn a_replica_whose_lease_is_taken_stops_before_its_next_step() {
     a.engine.halt();
     b.engine.halt();
 }
+
+/// Waits until the reconciler's lease is `owner`'s, for at most `within`.
+async fn reconciler_owned_by(replica: &Harness, owner: &str, within: Duration) {
+    let owned = async || {
+        let lease = replica.engine.store().lease_get(RECONCILER_LEASE).await.unwrap();
+        match lease {
+            Some(lease) if lease.owner == owner => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    };
+    wait::until_ok(&format!("{owner} to run the reconciler"), within, Duration::from_millis(10), owned).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_shut_down_mid_task_finishes_its_steps_and_hands_everything_over_at_once() {
+    let url = database().await;
+    // A first, so that A runs the reconciler and hands that lease over too.
+    let a = replica(&url, "replica-a").await;
+    reconciler_owned_by(&a, "replica-a", Duration::from_secs(10)).await;
+    let b = replica(&url, "replica-b").await;
+    let group = group(&a, 6).await;
+    let ids: Vec<InstanceId> =
+        a.service.instances(Some(group.id.as_str()), &[], None).await.unwrap().into_iter().map(|i| i.id).collect();
+    // Slow enough in A's fleet that the shutdown lands mid-task, with steps in flight.
+    a.fleet.set_latency_ms(150);
+    let id = a
+        .service
+        .start_template(IMAGE_TEMPLATE, &image_params(&group, 3, "Automatic").to_string())
+        .await
+        .expect("start through A")
+        .id;
+    wait_for(&b, &id, "a step in flight under A", |_, works| {
+        works.iter().any(|work| work.status == InstanceStatus::Running && work.started_at.is_some())
+    })
+    .await;
+    assert_eq!(a.engine.store().lease_get(&task_lease_name(&id)).await.unwrap().unwrap().owner, "replica-a");
+
+    let stopped = a.engine.shut_down(Duration::from_secs(10)).await;
+    assert_eq!(stopped.between_steps, vec![id.clone()], "{stopped:?}");
+    assert!(stopped.cut_short.is_empty() && stopped.background_cut_short == 0, "{stopped:?}");
+    assert_eq!(stopped.reconciler, rollscale_engine::shutdown::HandOver::HandedBack);
+    assert!(!a.engine.is_driving(&id));
+    let handed_back = tokio::time::Instant::now();
+    let (at_stop, works) = task(&b, &id).await;
+    assert!(!at_stop.status.is_final(), "mid-task: {}", at_stop.describe_status());
+    let statuses: HashMap<InstanceId, InstanceStatus> =
+        works.into_iter().map(|work| (work.instance_id, work.status)).collect();
+    let applied_by_a = applied(&a, &ids);
+    // Handed back, not released: expired at once and owned by nobody (or B's already), where a
+    // lease A had stopped renewing would be A's for a second more.
+    let lease = b.engine.store().lease_get(&task_lease_name(&id)).await.unwrap().expect("kept");
+    assert!(lease.owner.is_empty() || lease.owner == "replica-b", "{lease:?}");
+    let reconciler = b.engine.store().lease_get(RECONCILER_LEASE).await.unwrap().expect("kept");
+    assert!(reconciler.owner.is_empty() || reconciler.owner == "replica-b", "{reconciler:?}");
+
+    // B takes both over at its next look, long before a lease could have expired.
+    let taken = async || {
+        let lease = b.engine.store().lease_get(&task_lease_name(&id)).await.unwrap();
+        match lease {
+            Some(lease) if lease.owner == "replica-b" && b.engine.is_driving(&id) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    };
+    wait::until_ok("B to take the task over", Duration::from_secs(2), Duration::from_millis(10), taken).await;
+    let takeover = handed_back.elapsed();
+    reconciler_owned_by(&b, "replica-b", Duration::from_secs(2)).await;
+    eprintln!("B took the task over {} ms after A handed it back", takeover.as_millis());
+
+    let (done, works) = wait_for(&b, &id, "the end", |task, _| task.status.is_final()).await;
+    assert_eq!(done.status, TaskStatus::Success, "{}", done.describe_status());
+    assert!(works.iter().all(|work| work.status == InstanceStatus::Success && work.applied), "{works:?}");
+    assert_eq!(applied(&a, &ids), applied_by_a, "A changed nothing after it stopped");
+    let applied_by_b = applied(&b, &ids);
+    for instance in &ids {
+        let (by_a, by_b) = (applied_by_a[instance], applied_by_b[instance]);
+        // Every instance changed once, by one replica: a step in flight when A stopped was
+        // finished and committed by A, and not redone by B.
+        assert_eq!(by_a + by_b, 1, "{instance} ({:?} at the stop): {by_a} by A, {by_b} by B", statuses[instance]);
+        if statuses[instance] == InstanceStatus::Queued {
+            assert_eq!(by_b, 1, "{instance}");
+        }
+    }
+    assert!(applied_by_b.values().sum::<u64>() > 0, "B drove the rest");
+    b.engine.halt();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_longer_than_the_grace_is_cut_short_and_its_lease_left_to_expire() {
+    let url = database().await;
+    let a = replica(&url, "replica-a").await;
+    let b = replica(&url, "replica-b").await;
+    let group = group(&a, 2).await;
+    let ids: Vec<InstanceId> =
+        a.service.instances(Some(group.id.as_str()), &[], None).await.unwrap().into_iter().map(|i| i.id).collect();
+    // Every call of A's fleet takes far longer than the grace: 2 s before it takes effect, 2 s
+    // after.
+    a.fleet.set_latency_ms(4_000);
+    let id = a
+        .service
+        .start_template(IMAGE_TEMPLATE, &image_params(&group, 1, "Automatic").to_string())
+        .await
+        .expect("start through A")
+        .id;
+    // An image change in the middle of its call: it took effect in A's fleet, 2 s before the
+    // call returns.
+    let in_flight = async || ids.iter().find(|instance| a.fleet.apply_op_count(instance) == Some(1)).cloned();
+    let changing =
+        wait::until("an image change in flight under A", Duration::from_secs(20), Duration::from_millis(5), in_flight)
+            .await;
+    let began = tokio::time::Instant::now();
+    let stopped = a.engine.shut_down(Duration::from_millis(300)).await;
+    assert!(began.elapsed() < Duration::from_secs(2), "bounded by the grace: {:?}", began.elapsed());
+    assert_eq!(stopped.cut_short, vec![id.clone()], "{stopped:?}");
+    assert!(stopped.between_steps.is_empty(), "{stopped:?}");
+    // Left to expire, as a dead replica's: still A's, not expired.
+    let lease = b.engine.store().lease_get(&task_lease_name(&id)).await.unwrap().expect("kept");
+    assert_eq!(lease.owner, "replica-a");
+    assert!(lease.expires_at > b.engine.store().database_now().await.unwrap(), "{lease:?}");
+    // B takes it over once it expires, and finishes it, redoing the step that was cut short (as
+    // after a crash: A's change was never recorded).
+    let (done, _) = wait_for(&b, &id, "the end", |task, _| task.status.is_final()).await;
+    assert_eq!(done.status, TaskStatus::Success, "{}", done.describe_status());
+    assert_eq!(b.fleet.apply_op_count(&changing), Some(1), "redone by B");
+    b.engine.halt();
+}

@@ -48,9 +48,46 @@ impl Default for AuthConfig {
     }
 }
 
+/// The server's stop, as its long-lived answers see it: once begun, each rolling update's
+/// event stream sends a last `shutdown` event and ends, and each long poll (`?wait=`) answers
+/// at once with the task as it stands, so that a graceful shutdown of the HTTP server (which
+/// waits for the answers under way) is not held up by them. Clones share it.
+#[derive(Clone, Debug)]
+pub struct Shutdown(tokio::sync::watch::Sender<bool>);
+
+impl Shutdown {
+    pub fn new() -> Shutdown {
+        Shutdown(tokio::sync::watch::Sender::new(false))
+    }
+
+    /// Begins the stop (again: nothing more).
+    pub fn begin(&self) {
+        self.0.send_replace(true);
+    }
+
+    pub fn has_begun(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// Resolves once the stop has begun (at once if it has).
+    pub async fn begun(&self) {
+        let mut begun = self.0.subscribe();
+        // It cannot fail: `self` holds the sender.
+        let _ = begun.wait_for(|begun| *begun).await;
+    }
+}
+
+impl Default for Shutdown {
+    fn default() -> Self {
+        Shutdown::new()
+    }
+}
+
 pub struct AppState {
     pub service: Service,
     pub auth: AuthConfig,
+    /// Ends the long-lived answers when the server stops.
+    pub shutdown: Shutdown,
     /// Each AccessKey's token bucket: (tokens left, when last filled).
     buckets: std::sync::Mutex<std::collections::HashMap<String, (f64, std::time::Instant)>>,
     /// How many unauthenticated refusals each source address may have recorded.
@@ -85,7 +122,13 @@ impl AppState {
 
 /// The service's HTTP routes.
 pub fn router(service: Service, auth: AuthConfig) -> Router {
-    let state = Arc::new(AppState { service, auth, buckets: Default::default(), failures: Default::default() });
+    router_with_shutdown(service, auth, Shutdown::new())
+}
+
+/// [`router`], whose event streams and long polls end when `shutdown` begins.
+pub fn router_with_shutdown(service: Service, auth: AuthConfig, shutdown: Shutdown) -> Router {
+    let state =
+        Arc::new(AppState { service, auth, shutdown, buckets: Default::default(), failures: Default::default() });
     Router::new()
         .route("/", any(rpc::handle))
         .route("/healthz", get(|| async { "ok\n" }))

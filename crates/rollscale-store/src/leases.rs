@@ -108,6 +108,24 @@ impl Store {
         Ok(deleted.rows_affected() == 1)
     }
 
+    /// Gives `owner`'s lease `name` back before its work is done (its replica is stopping and
+    /// has stopped working under it): the row stays, expired as of now and owned by nobody
+    /// (an empty owner), so that any replica may take it at once and can tell it from a lease
+    /// nobody has taken yet (see [`Store::tasks_unleased`]), and a renewal `owner` still had
+    /// in flight finds it lost. `false` when `owner` did not hold it.
+    pub async fn lease_hand_back(&self, name: &str, owner: &str) -> Result<bool, StoreError> {
+        let now = now_sql(self.backend);
+        let handed = sqlx::query(&format!(
+            "UPDATE leases SET owner = '', expires_at = {now} - 1, generation = generation + 1 \
+             WHERE name = $1 AND owner = $2 AND owner <> ''"
+        ))
+        .bind(name)
+        .bind(owner)
+        .execute(&mut *self.conn().await?)
+        .await?;
+        Ok(handed.rows_affected() == 1)
+    }
+
     pub async fn lease_get(&self, name: &str) -> Result<Option<Lease>, StoreError> {
         let row = sqlx::query("SELECT name, owner, expires_at, generation FROM leases WHERE name = $1")
             .bind(name)
@@ -133,9 +151,18 @@ impl Store {
     /// The unfinished rolling-update tasks whose driver's lease is absent or expired, oldest
     /// first: what a replica looks for to take over.
     pub async fn task_ids_unleased(&self) -> Result<Vec<ExecutionId>, StoreError> {
+        Ok(self.tasks_unleased().await?.into_iter().map(|task| task.id).collect())
+    }
+
+    /// [`Store::task_ids_unleased`], each saying whether its lease is there, expired or handed
+    /// back ([`Store::lease_hand_back`]): a replica held it, and nobody is about to take it as
+    /// its creator (who takes the lease of a new task, which has none, a moment after
+    /// committing it).
+    pub async fn tasks_unleased(&self) -> Result<Vec<Unleased>, StoreError> {
         let now = now_sql(self.backend);
         let rows = sqlx::query(&format!(
-            "SELECT e.id FROM executions e LEFT JOIN leases l ON l.name = 'task/' || e.id \
+            "SELECT e.id, CAST(CASE WHEN l.name IS NULL THEN 0 ELSE 1 END AS BIGINT) \
+             FROM executions e LEFT JOIN leases l ON l.name = 'task/' || e.id \
              WHERE e.parent_id = '' AND e.status IN {} AND (l.name IS NULL OR l.expires_at < {now}) \
              AND e.template_name <> $1 ORDER BY e.created_at, e.id",
             crate::executions::TASK_STATUSES_ACTIVE
@@ -144,18 +171,29 @@ impl Store {
         .bind(rollscale_core::image_task::TEMPLATE_NAME)
         .fetch_all(&mut *self.conn().await?)
         .await?;
-        let mut ids = Vec::with_capacity(rows.len());
+        let mut tasks = Vec::with_capacity(rows.len());
         for row in rows {
             let id: String = row.try_get(0)?;
-            ids.push(
-                ExecutionId::parse(&id).ok_or_else(|| StoreError::Corrupt {
+            let was_leased: i64 = row.try_get(1)?;
+            tasks.push(Unleased {
+                id: ExecutionId::parse(&id).ok_or_else(|| StoreError::Corrupt {
                     what: "execution id",
                     source: serde::de::Error::custom(id),
                 })?,
-            );
+                was_leased: was_leased != 0,
+            });
         }
-        Ok(ids)
+        Ok(tasks)
     }
+}
+
+/// An unfinished rolling-update task without a live lease ([`Store::tasks_unleased`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unleased {
+    pub id: ExecutionId,
+    /// Its lease row is there, expired or handed back: a replica held it. `false`: it never
+    /// had one (or it was released as finished).
+    pub was_leased: bool,
 }
 
 #[cfg(test)]
@@ -271,5 +309,19 @@ mod tests {
         assert!(store.lease_take(&super::task_lease_name(&ids[1]), "a", Duration::from_millis(1)).await.unwrap());
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert_eq!(store.task_ids_unleased().await.unwrap(), vec![ids[1].clone()], "expired");
+        // Handed back by its owner only, at once; listed as having been leased, unlike a task
+        // that never had a lease.
+        let first = super::task_lease_name(&ids[0]);
+        assert!(!store.lease_hand_back(&first, "b").await.unwrap());
+        assert!(store.lease_hand_back(&first, "a").await.unwrap());
+        assert!(!store.lease_renew(&first, "a", LONG).await.unwrap(), "no longer its old owner's");
+        assert_eq!(store.lease_get(&first).await.unwrap().unwrap().owner, "");
+        let unleased = store.tasks_unleased().await.unwrap();
+        let listed: Vec<(ExecutionId, bool)> = unleased.into_iter().map(|t| (t.id, t.was_leased)).collect();
+        assert_eq!(listed, vec![(ids[0].clone(), true), (ids[1].clone(), true)]);
+        assert!(store.lease_take(&first, "b", LONG).await.unwrap(), "anyone takes a handed-back lease");
+        assert!(store.lease_release(&super::task_lease_name(&ids[1]), "a").await.unwrap());
+        let unleased = store.tasks_unleased().await.unwrap();
+        assert_eq!(unleased, vec![super::Unleased { id: ids[1].clone(), was_leased: false }]);
     }
 }

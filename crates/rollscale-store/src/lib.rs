@@ -23,7 +23,7 @@ mod templates;
 mod tokens;
 
 pub use executions::{Execution, ExecutionFilter, PreparedWork};
-pub use leases::{task_lease_name, Lease, RECONCILER_LEASE};
+pub use leases::{task_lease_name, Lease, Unleased, RECONCILER_LEASE};
 pub use seal::{ServerKey, ServerKeyError};
 pub use tokens::ClientTokenRecord;
 

@@ -36,6 +36,8 @@ pub struct Server {
     pub configuration_id: String,
     /// Every line `up` printed to stdout until it served.
     pub lines: Vec<String>,
+    /// The lines it prints after that, as it prints them (its stdout is read until it exits).
+    pub more: std::sync::mpsc::Receiver<String>,
 }
 
 impl Server {
@@ -84,7 +86,14 @@ pub fn start(dir: &Path, extra: &[&str]) -> Server {
 /// [`start`] with the data directory `data` (replicas on one database share one, for its
 /// server key) and the profile in `dir`.
 pub fn start_in(dir: &Path, data: &Path, extra: &[&str]) -> Server {
-    match launch(up_command(dir, data, extra)) {
+    start_with(dir, data, extra, &[])
+}
+
+/// [`start_in`] with environment variables `env` set for `up`.
+pub fn start_with(dir: &Path, data: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
+    let mut command = up_command(dir, data, extra);
+    command.envs(env.iter().copied());
+    match launch(command) {
         Launched::Serving(server) => server,
         Launched::Exited { status, lines, .. } => {
             panic!("up prints where it serves; it ended ({status}) after printing {lines:#?}")
@@ -123,11 +132,11 @@ pub fn launch(mut command: Command) -> Launched {
     let mut child = command.stdout(Stdio::piped()).spawn().expect("rollscale up starts");
     let stdout = child.stdout.take().expect("stdout");
     let (sender, receiver) = std::sync::mpsc::channel();
+    // Read until `up` exits, whether or not anyone still takes the lines: a closed stdout
+    // would fail its later prints.
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if sender.send(line).is_err() {
-                break;
-            }
+            let _ = sender.send(line);
         }
     });
     // A piped stderr is read on a thread of its own, so that it never fills and blocks `up`.
@@ -169,7 +178,7 @@ pub fn launch(mut command: Command) -> Launched {
             endpoint = rest.split_whitespace().next().unwrap_or_default().to_string();
         }
     }
-    Launched::Serving(Server { child, endpoint, group_id, configuration_id, lines })
+    Launched::Serving(Server { child, endpoint, group_id, configuration_id, lines, more: receiver })
 }
 
 /// Runs the CLI with the profile `up` wrote; returns (exit code, stdout, stderr).

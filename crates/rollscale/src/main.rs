@@ -188,14 +188,20 @@ async fn run(command: Command) -> anyhow::Result<u8> {
     }
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(if matches!(cli.command, Command::Up(_)) { "info" } else { "warn" });
-    let code = match run(cli.command).await {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => return ExitCode::from(report(&anyhow::Error::new(error).context("cannot start the runtime"))),
+    };
+    let code = match runtime.block_on(run(cli.command)) {
         Ok(code) => code,
         Err(error) => report(&error),
     };
+    // Whatever still runs (work `up`'s shutdown timeout cut short, a blocking lookup) does not
+    // hold the exit up: `up` stops within its bound.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
     ExitCode::from(code)
 }
 

@@ -201,7 +201,11 @@ impl Service {
                     tracing::warn!(%error, "could not learn whether this replica runs the schedules");
                     false
                 });
-                let ticked = if lead { service.image_scheduler_tick().await } else { Ok(()) };
+                // A tick is background work, which none starts once the engine is stopping.
+                let ticked = match (lead, service.engine.busy()) {
+                    (true, Some(_busy)) => service.image_scheduler_tick().await,
+                    _ => Ok(()),
+                };
                 match ticked {
                     Ok(()) => failing = false,
                     Err(error) if !failing => {
@@ -292,6 +296,9 @@ impl Service {
 
     /// Performs a firing on a task of its own, unless it is being performed already.
     fn spawn_firing(&self, id: ExecutionId) {
+        // None once the engine is stopping: the firing is resumed by the schedule's next tick,
+        // here or on another replica.
+        let Some(busy) = self.engine.busy() else { return };
         if !self.engine.image_firings.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone()) {
             return;
         }
@@ -299,6 +306,7 @@ impl Service {
         let service = self.clone();
         let handle = tokio::spawn(async move {
             let _guard = guard;
+            let _busy = busy;
             if let Err(error) = service.run_firing(&id).await {
                 // The scheduler's next tick resumes it.
                 tracing::warn!(execution = %id, %error, "an image update firing stopped; it is resumed later");

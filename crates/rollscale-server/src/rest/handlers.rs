@@ -583,10 +583,15 @@ pub async fn get_rolling_update(
     let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
     loop {
         let view = rolling_update(&state, &id).await?;
-        if view.finished || view.status == "Waiting" || tokio::time::Instant::now() >= deadline {
+        let stopping = state.shutdown.has_begun();
+        if view.finished || view.status == "Waiting" || tokio::time::Instant::now() >= deadline || stopping {
             return Ok(Json(view));
         }
-        tokio::time::sleep(POLL).await;
+        // The server stopping ends the wait: the task as it stands now.
+        tokio::select! {
+            () = tokio::time::sleep(POLL) => {}
+            () = state.shutdown.begun() => {}
+        }
     }
 }
 
@@ -686,7 +691,8 @@ enum Stage {
 }
 
 /// `progress` with the rolling update at once and whenever it changes, then `end` once it is
-/// finished (a task that only waits keeps the stream open, with keep-alives).
+/// finished (a task that only waits keeps the stream open, with keep-alives); or `shutdown`,
+/// the last event, when the server stops first (the client reconnects, to another replica).
 pub async fn stream_rolling_update(
     State(state): State<AppStateRef>,
     Path(id): Path<String>,
@@ -701,7 +707,15 @@ pub async fn stream_rolling_update(
                 let view = match first.take() {
                     Some(view) => view,
                     None => {
-                        tokio::time::sleep(POLL).await;
+                        tokio::select! {
+                            () = tokio::time::sleep(POLL) => {}
+                            () = state.shutdown.begun() => {
+                                let event = SseEvent::default().event("shutdown").data(format!(
+                                    "the server is stopping: reconnect to go on following {id}"
+                                ));
+                                return Some((Ok(event), (state, id, Stage::Done)));
+                            }
+                        }
                         match rolling_update(&state, &id).await {
                             Ok(view) => Box::new(view),
                             Err(error) => {

@@ -184,7 +184,8 @@ pub static ROUTES: &[Route] = &[
         action_by: None,
         names: &[("id", "ExecutionId")],
         summary: "A live stream (Server-Sent Events) of the rolling update's progress: a `progress` event with the \
-                  rolling update at each change, then `end` once it is finished",
+                  rolling update at each change, then `end` once it is finished; or `shutdown`, the last event, when \
+                  the server stops first (reconnect to go on following it)",
         query: &[],
         body: None,
         response: s::<RollingUpdateView>,

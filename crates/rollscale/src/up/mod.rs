@@ -2,8 +2,9 @@
 //! simulated fleet by default; containers through the Docker API behind HAProxy with
 //! `--fleet docker`) and brings them in line with the store, resumes every unfinished rolling
 //! update, keeps the groups at capacity, creates the demo on first start, and serves the API
-//! until SIGINT or SIGTERM. On SQLite it is the only process on its database (it locks the
-//! file); on PostgreSQL it is one replica of several that share the work through leases.
+//! until SIGINT or SIGTERM, then stops gracefully within `--shutdown-timeout` (see [`stop`]).
+//! On SQLite it is the only process on its database (it locks the file); on PostgreSQL it is
+//! one replica of several that share the work through leases.
 
 mod real;
 mod server_key;
@@ -149,6 +150,18 @@ pub struct UpArgs {
     /// free reconciler lease, in milliseconds.
     #[arg(long, env = "ROLLSCALE_LEASE_POLL_MS", default_value_t = 2_000)]
     pub lease_poll_ms: u64,
+    /// On SIGTERM or SIGINT, the most seconds to stop in: the listener closes at once, event
+    /// streams end with a `shutdown` event and long polls answer; rolling updates stop once the
+    /// steps in flight are committed, and on PostgreSQL their leases and the reconciler's are
+    /// handed back, for another replica to take over at once. What still runs then is cut
+    /// short, as a crash would cut it (said on stderr), and the process exits.
+    #[arg(
+        long,
+        env = "ROLLSCALE_SHUTDOWN_TIMEOUT",
+        default_value_t = 10,
+        value_parser = clap::value_parser!(u64).range(1..=3600)
+    )]
+    pub shutdown_timeout: u64,
 }
 
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
@@ -316,17 +329,144 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         rate_per_key: Some(args.rate_limit).filter(|rate| *rate > 0),
         token_max_session: Duration::from_secs(args.token_max_session_s),
     };
-    rollscale_server::serve(listener, rollscale_server::router(service, auth), shutdown_signal()).await?;
-    engine.halt();
+    let shutdown = rollscale_server::Shutdown::new();
+    let router = rollscale_server::router_with_shutdown(service, auth, shutdown.clone());
+    let begun = shutdown.clone();
+    let mut server = tokio::spawn(rollscale_server::serve(listener, router, async move { begun.begun().await }));
+    tokio::select! {
+        () = shutdown_signal() => {}
+        served = &mut server => {
+            // It only ends on its own when it fails.
+            engine.halt();
+            served.context("the HTTP server stopped")??;
+            bail!("the HTTP server stopped");
+        }
+    }
+    let timeout = Duration::from_secs(args.shutdown_timeout);
+    let deadline = tokio::time::Instant::now() + timeout;
+    stop(&engine, &shutdown, server, timeout, replication.is_some()).await;
     if let Some(haproxy) = haproxy {
         if args.real.haproxy_keep {
             haproxy.detach();
-        } else if let Err(error) = haproxy.shutdown().await {
-            eprintln!("warning: {error}");
+        } else {
+            match tokio::time::timeout_at(deadline, haproxy.shutdown()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => warn(format_args!("{error}")),
+                Err(_) => warn(format_args!("the managed HAProxy did not stop in time; the next start adopts it")),
+            }
         }
     }
-    println!("rollscale stopped.");
+    say(format_args!("rollscale stopped."));
     Ok(())
+}
+
+/// The graceful stop, on SIGTERM or SIGINT, within `timeout`: the listener closes and the
+/// event streams and long polls end at once (`shutdown`); the engine stops taking work, lets
+/// the steps in flight be committed and hands its leases back (`Engine::shut_down`), with a
+/// grace that leaves a fifth of the time (at most 2 s) for that and for the connections to
+/// close. What is still running at the end (said on stderr) is cut short, as a crash would cut
+/// it. A second signal cuts everything short at once.
+async fn stop(
+    engine: &Arc<Engine>,
+    shutdown: &rollscale_server::Shutdown,
+    mut server: tokio::task::JoinHandle<std::io::Result<()>>,
+    timeout: Duration,
+    replicated: bool,
+) {
+    let began = tokio::time::Instant::now();
+    let deadline = began + timeout;
+    let leases = if replicated { ", leases are handed back" } else { "" };
+    say(format_args!(
+        "Stopping within {} s: no new connections, event streams and long polls end, steps in flight finish{leases}.",
+        timeout.as_secs()
+    ));
+    shutdown.begin();
+    let grace = timeout - (timeout / 5).min(Duration::from_secs(2));
+    let stopping = async {
+        tokio::join!(
+            tokio::time::timeout_at(deadline, engine.shut_down(grace)),
+            tokio::time::timeout_at(deadline, &mut server)
+        )
+    };
+    let (stopped, served) = tokio::select! {
+        both = stopping => both,
+        () = shutdown_signal() => {
+            warn(format_args!("a second signal: stopping at once; what runs is cut short"));
+            server.abort();
+            engine.halt();
+            return;
+        }
+    };
+    match stopped {
+        Ok(stopped) => report_stopped(&stopped, replicated),
+        Err(_) => warn(format_args!(
+            "the engine did not stop within the shutdown timeout ({} s; the database did not answer?): \
+             what it ran is cut short, its leases expire on their own",
+            timeout.as_secs()
+        )),
+    }
+    match served {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(error))) => warn(format_args!("the HTTP server: {error}")),
+        Ok(Err(error)) => warn(format_args!("the HTTP server: {error}")),
+        Err(_) => {
+            warn(format_args!("connections still open at the shutdown timeout ({} s) are closed", timeout.as_secs()))
+        }
+    }
+    server.abort();
+    engine.halt();
+    say(format_args!("Stopped in {:.1} s.", began.elapsed().as_secs_f64()));
+}
+
+/// What the engine's stop did, for the operator: cut-short work on stderr.
+fn report_stopped(stopped: &rollscale_engine::shutdown::Stopped, replicated: bool) {
+    use rollscale_engine::shutdown::HandOver;
+    let list =
+        |ids: &[rollscale_core::ids::ExecutionId]| ids.iter().map(|id| id.to_string()).collect::<Vec<_>>().join(" ");
+    if !stopped.between_steps.is_empty() {
+        let next = if replicated { "handed back to the other replicas" } else { "they go on at the next start" };
+        say(format_args!(
+            "Stopped {} rolling update(s) between two steps ({next}): {}",
+            stopped.between_steps.len(),
+            list(&stopped.between_steps)
+        ));
+    }
+    if !stopped.cut_short.is_empty() {
+        let next =
+            if replicated { "by the replica that takes it over once its lease expires" } else { "at the next start" };
+        warn(format_args!(
+            "the shutdown timeout cut {} rolling update(s) short in the middle of a step, which is redone {next}: {}",
+            stopped.cut_short.len(),
+            list(&stopped.cut_short)
+        ));
+    }
+    if stopped.background_cut_short > 0 {
+        warn(format_args!(
+            "the shutdown timeout cut short {} reconcile or health pass(es) or image update firing(s); \
+             the next pass or tick finishes their work",
+            stopped.background_cut_short
+        ));
+    }
+    match stopped.reconciler {
+        HandOver::NotHeld => {}
+        HandOver::HandedBack => say(format_args!("Handed the reconciler back to the other replicas.")),
+        HandOver::LeftToExpire => {
+            warn(format_args!("the reconciler's lease is left to expire: work under it was cut short"))
+        }
+    }
+}
+
+/// A line on stdout while stopping; a closed stdout does not stop the stop (`println!` would
+/// panic).
+fn say(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout(), "{line}");
+}
+
+/// A warning on stderr while stopping, likewise.
+fn warn(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "warning: {line}");
 }
 
 /// Makes the data directory, readable by its owner only (0700): it holds the database, with
