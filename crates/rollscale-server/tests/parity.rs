@@ -12,7 +12,7 @@
 
 use rollscale_engine::service::NewGroup;
 use rollscale_engine::Service;
-use rollscale_test_support::engine::{self, enabled_group};
+use rollscale_test_support::engine::{self, enabled_group, group_id};
 use rollscale_test_support::server::{rest_request, rpc_request, send, Api};
 use serde_json::{json, Value};
 
@@ -48,7 +48,7 @@ async fn app() -> App {
     let taken = NewGroup { name: TAKEN.into(), max_size: 1, ..NewGroup::default() };
     service.create_group(taken).await.unwrap();
     service.reconcile_group(&group).await.unwrap();
-    let instance = service.instances(Some(group.id.as_str()), &[], None).await.unwrap()[0].id.to_string();
+    let instance = service.instances(Some(&group.id), None, None).await.unwrap()[0].id.to_string();
     App {
         router,
         service,
@@ -68,15 +68,15 @@ impl App {
         let store = service.engine.store();
         let mut templates = Vec::new();
         for template in service.launch_templates().await.unwrap() {
-            templates.push(format!("{template:?} {:?}", service.launch_template_versions(template.id.as_str()).await));
+            templates.push(format!("{template:?} {:?}", service.launch_template_versions(&template.id).await));
         }
         let instance = rollscale_core::ids::InstanceId::parse(&self.instance).unwrap();
         let backends = service.backends(&instance).await.unwrap();
         format!(
             "{:?}\n{:?}\n{:?}\n{:?}\n{backends:?}\n{:?}\n{:?}\n{templates:?}\n{:?}\n{:?}\n{:?}",
-            service.groups(&[], None).await.unwrap(),
-            service.configurations(None, &[]).await.unwrap(),
-            service.instances(None, &[], None).await.unwrap(),
+            service.groups(None, None).await.unwrap(),
+            service.configurations(None, None).await.unwrap(),
+            service.instances(None, None, None).await.unwrap(),
             service.load_balancers().await.unwrap(),
             service.images().await.unwrap(),
             service.packages(None).await.unwrap(),
@@ -332,7 +332,7 @@ async fn a_group_without_a_name_is_named_after_its_id_over_both_apis() {
         send(&app.router, rest_request(&app.token, "post", "/v1/scaling-groups", Some(&rest_body))).await;
     assert_eq!(status, 200, "{rest}");
     for id in [rpc["ScalingGroupId"].as_str().unwrap(), rest["id"].as_str().unwrap()] {
-        assert_eq!(app.service.group(id).await.unwrap().name, id);
+        assert_eq!(app.service.group(&group_id(id)).await.unwrap().name, id);
     }
 }
 

@@ -263,7 +263,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     }
     // With replicas, the first passes run here only on the one that runs the reconciler.
     if service.lead_reconciler().await? {
-        for group in service.groups(&[], None).await? {
+        for group in service.groups(None, None).await? {
             if group.status == GroupStatus::Active {
                 if let Err(error) = service.reconcile_group(&group).await {
                     // The reconciler tries again every pass; the service serves meanwhile.
@@ -500,14 +500,16 @@ pub(crate) async fn demo_group(
         })
         .await?;
     service
-        .create_configuration(NewConfiguration {
-            group_id: group.id.to_string(),
-            name: Some("demo-config".into()),
-            image_id: image.into(),
-            ..NewConfiguration::default()
-        })
+        .create_configuration(
+            &group.id,
+            NewConfiguration {
+                name: Some("demo-config".into()),
+                image_id: image.into(),
+                ..NewConfiguration::default()
+            },
+        )
         .await?;
-    service.enable_group(group.id.as_str(), None).await?;
+    service.enable_group(&group.id, None).await?;
     Ok(())
 }
 
@@ -527,12 +529,12 @@ pub(crate) async fn create_demo_packages(service: &Service) -> anyhow::Result<()
 }
 
 async fn print_groups(service: &Service) -> anyhow::Result<()> {
-    for group in service.groups(&[], None).await? {
+    for group in service.groups(None, None).await? {
         let configuration = match &group.source {
             rollscale_core::domain::InstanceSource::Configuration(id) => id.to_string(),
             _ => "-".into(),
         };
-        let instances = service.instances(Some(group.id.as_str()), &[], None).await?;
+        let instances = service.instances(Some(&group.id), None, None).await?;
         println!(
             "Scaling group {} ({}): {} instance(s), scaling configuration {}, {}.",
             group.id,
