@@ -11,10 +11,14 @@
 //! escaped and cut ([`shown`]).
 
 use crate::error::ApiError;
-use rollscale_core::domain::{GroupType, HealthCheckType, LifecycleState, Process, TemplateVersion};
+use rollscale_core::alert::{DeliveryStatus, WebhookMethod};
+use rollscale_core::domain::{
+    AccessKeyStatus, GroupType, HealthCheckType, LifecycleState, OsType, Process, TemplateVersion,
+};
 use rollscale_core::ids::{
     ExecutionId, IdFilter, InstanceId, LaunchTemplateId, LoadBalancerId, ScalingConfigurationId, ScalingGroupId,
 };
+use rollscale_core::policy::PolicyType;
 use rollscale_core::search::KeywordQuery;
 use rollscale_core::Code;
 use rollscale_engine::service::TaskInstance;
@@ -199,9 +203,50 @@ pub fn processes(names: &[String], name: &str) -> Result<Vec<Process>, ApiError>
         .collect()
 }
 
+/// An image's operating system: `linux` or `windows`.
+pub fn os_type(text: &str, name: &str) -> Result<OsType, ApiError> {
+    text.parse::<OsType>().map_err(|_| {
+        ApiError::new(Code::InvalidParameter, format!("{name} \"{}\" is not one of linux, windows", shown(text)))
+    })
+}
+
+/// How a webhook is called: `POST` or `GET`.
+pub fn webhook_method(text: &str, name: &str) -> Result<WebhookMethod, ApiError> {
+    WebhookMethod::parse(text)
+        .ok_or_else(|| ApiError::new(Code::InvalidParameter, format!("{name} \"{}\" is not POST or GET", shown(text))))
+}
+
+/// An alert delivery's status, as a filter: `Pending`, `Delivered` or `Failed`.
+pub fn delivery_status(text: &str, name: &str) -> Result<DeliveryStatus, ApiError> {
+    DeliveryStatus::parse(text).ok_or_else(|| {
+        ApiError::new(Code::InvalidParameter, format!("{name} \"{}\" is not Pending, Delivered or Failed", shown(text)))
+    })
+}
+
 /// An events query's keywords (R15: words with `and`/`or`), refused as core refuses them.
 pub fn keywords(text: &str) -> Result<KeywordQuery, ApiError> {
     KeywordQuery::parse(text).map_err(|error| ApiError::from(ServiceError::from(error)))
+}
+
+/// A policy's type: `System` or `Custom` (`InvalidParameter.PolicyType`, as RAM refuses one).
+pub fn policy_type(text: &str, name: &str) -> Result<PolicyType, ApiError> {
+    text.parse::<PolicyType>().map_err(|()| {
+        ApiError::new(
+            Code::InvalidParameterPolicyType,
+            format!("{name} \"{}\" is neither System nor Custom", shown(text)),
+        )
+    })
+}
+
+/// An AccessKey's status: `Active` or `Inactive` (`InvalidParameter.Status`, as RAM refuses
+/// one).
+pub fn key_status(text: &str, name: &str) -> Result<AccessKeyStatus, ApiError> {
+    text.parse::<AccessKeyStatus>().map_err(|()| {
+        ApiError::new(
+            Code::InvalidParameterStatus,
+            format!("{name} \"{}\" is neither Active nor Inactive", shown(text)),
+        )
+    })
 }
 
 #[cfg(test)]
@@ -228,6 +273,16 @@ mod tests {
         assert_eq!(processes(&["ScaleIn".into()], "Processes").unwrap(), [Process::ScaleIn]);
         assert_eq!(processes(&["Nap".into()], "processes").unwrap_err().code, Code::InvalidParameter);
         assert_eq!(keywords("and").unwrap_err().code, Code::InvalidParameter);
+        assert_eq!(policy_type("Custom", "PolicyType").unwrap(), PolicyType::Custom);
+        assert_eq!(policy_type("Mine", "policy_type").unwrap_err().code, Code::InvalidParameterPolicyType);
+        assert_eq!(key_status("Inactive", "Status").unwrap(), AccessKeyStatus::Inactive);
+        assert_eq!(key_status("Off", "status").unwrap_err().code, Code::InvalidParameterStatus);
+        assert_eq!(os_type("windows", "OSType").unwrap(), OsType::Windows);
+        assert_eq!(os_type("beos", "os").unwrap_err().code, Code::InvalidParameter);
+        assert_eq!(webhook_method("GET", "method").unwrap(), WebhookMethod::Get);
+        assert_eq!(webhook_method("PUT", "method").unwrap_err().code, Code::InvalidParameter);
+        assert_eq!(delivery_status("Failed", "Status").unwrap(), DeliveryStatus::Failed);
+        assert_eq!(delivery_status("Lost", "status").unwrap_err().code, Code::InvalidParameter);
     }
 
     /// Each kind of id answers its code for a text that is no id of it, and a message that

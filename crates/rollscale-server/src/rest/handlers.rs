@@ -12,8 +12,7 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::IntoResponse;
 use axum::Json;
 use rollscale_core::access::AuditFilter;
-use rollscale_core::domain::AccessKeyStatus;
-use rollscale_core::domain::{LoadBalancer as _Lb, OsType};
+use rollscale_core::domain::LoadBalancer as _Lb;
 use rollscale_core::ids::{ExecutionId, InstanceId, ScalingGroupId};
 use rollscale_core::policy::PolicyType;
 use rollscale_core::task::{InstanceDecision, TaskStatus};
@@ -195,7 +194,8 @@ pub async fn change_processes(
         "suspend" => true,
         "resume" => false,
         other => {
-            return Err(ApiError::new(Code::InvalidParameter, format!("action \"{other}\" is not suspend or resume")))
+            let message = format!("action \"{}\" is not suspend or resume", values::shown(other));
+            return Err(ApiError::new(Code::InvalidParameter, message));
         }
     };
     let processes = values::processes(&change.processes, "processes")?;
@@ -470,12 +470,7 @@ pub async fn create_image(
     new: Result<Json<NewImage>, JsonRejection>,
 ) -> Reply<ImageView> {
     let new = body(new)?;
-    let os = match new.os.as_deref() {
-        None => None,
-        Some(text) => Some(text.parse::<OsType>().map_err(|_| {
-            ApiError::new(Code::InvalidParameter, format!("os \"{text}\" is not one of linux, windows"))
-        })?),
-    };
+    let os = new.os.as_deref().map(|text| values::os_type(text, "os")).transpose()?;
     let image = match (new.id.as_deref(), new.instance_id.as_deref()) {
         (Some(id), None) => state.service.create_image(id, new.name.as_deref(), os).await?,
         (None, Some(instance)) if os.is_none() => {
@@ -490,13 +485,9 @@ pub async fn create_image(
 }
 
 pub async fn delete_image(State(state): State<AppStateRef>, Path(id): Path<String>) -> Reply<ImageView> {
-    let image = state
-        .service
-        .images()
-        .await?
-        .into_iter()
-        .find(|image| image.id == id)
-        .ok_or_else(|| ApiError::new(Code::InvalidImageIdNotFound, format!("the image {id} does not exist")))?;
+    let image = state.service.images().await?.into_iter().find(|image| image.id == id).ok_or_else(|| {
+        ApiError::new(Code::InvalidImageIdNotFound, format!("the image {} does not exist", values::shown(&id)))
+    })?;
     state.service.delete_image(&id).await?;
     Ok(Json(ImageView::from(&image)))
 }
@@ -536,7 +527,8 @@ pub async fn delete_package(
         .into_iter()
         .find(|package| package.version == version)
         .ok_or_else(|| {
-            ApiError::new(Code::EntityNotExistsPackage, format!("the package {name} version {version} does not exist"))
+            let (name, version) = (values::shown(&name), values::shown(&version));
+            ApiError::new(Code::EntityNotExistsPackageVersion, format!("the package {name} has no version {version}"))
         })?;
     state.service.delete_package(&name, &version).await?;
     Ok(Json(PackageView::from(&package)))
@@ -568,7 +560,10 @@ pub async fn list_rolling_updates(
         status.parse::<TaskStatus>().map_err(|_| {
             ApiError::new(
                 Code::InvalidParameter,
-                format!("status \"{status}\" is not one of Running, Waiting, Success, Failed, Cancelled"),
+                format!(
+                    "status \"{}\" is not one of Running, Waiting, Success, Failed, Cancelled",
+                    values::shown(status)
+                ),
             )
         })?;
     }
@@ -803,8 +798,7 @@ pub async fn list_events(
 }
 
 fn policy_type(text: &str) -> Result<PolicyType, ApiError> {
-    text.parse::<PolicyType>()
-        .map_err(|_| ApiError::new(Code::InvalidParameter, format!("policy type \"{text}\" is not System or Custom")))
+    values::policy_type(text, "policy_type")
 }
 
 pub async fn list_users(State(state): State<AppStateRef>) -> Reply<List<UserView>> {
@@ -852,9 +846,7 @@ pub async fn change_key(
     change: Result<Json<AccessKeyChange>, JsonRejection>,
 ) -> Reply<AccessKeyView> {
     let change = body(change)?;
-    let status = change.status.parse::<AccessKeyStatus>().map_err(|_| {
-        ApiError::new(Code::InvalidParameter, format!("status \"{}\" is not Active or Inactive", change.status))
-    })?;
+    let status = values::key_status(&change.status, "status")?;
     state.service.set_access_key_status(&name, &id, status).await?;
     let keys = keys_of(&state, &name).await?;
     keys.into_iter()
@@ -1111,7 +1103,8 @@ pub async fn change_alert_rule_state(
         "enable" => true,
         "disable" => false,
         other => {
-            return Err(ApiError::new(Code::InvalidParameter, format!("action \"{other}\" is not enable or disable")))
+            let message = format!("action \"{}\" is not enable or disable", values::shown(other));
+            return Err(ApiError::new(Code::InvalidParameter, message));
         }
     };
     state.service.set_alert_rules_enabled(std::slice::from_ref(&name), enabled).await?;
@@ -1127,8 +1120,7 @@ pub async fn put_webhook(
     let webhook = body(webhook)?;
     let method = match webhook.method.as_deref() {
         None => WebhookMethod::Post,
-        Some(text) => WebhookMethod::parse(text)
-            .ok_or_else(|| ApiError::new(Code::InvalidParameter, format!("method \"{text}\" is not POST or GET")))?,
+        Some(text) => values::webhook_method(text, "method")?,
     };
     let rule = state.service.put_alert_webhooks(&name, vec![Webhook { id, url: webhook.url, method }]).await?;
     Ok(Json(AlertRuleView::from(&rule)))
@@ -1158,12 +1150,7 @@ pub async fn list_deliveries(
     if !(1..=500).contains(&limit) {
         return Err(ApiError::new(Code::InvalidParameter, "limit must be from 1 to 500"));
     }
-    let status = match q.status.as_deref() {
-        None => None,
-        Some(text) => Some(rollscale_core::alert::DeliveryStatus::parse(text).ok_or_else(|| {
-            ApiError::new(Code::InvalidParameter, format!("status \"{text}\" is not Pending, Delivered or Failed"))
-        })?),
-    };
+    let status = q.status.as_deref().map(|text| values::delivery_status(text, "status")).transpose()?;
     let deliveries = state.service.alert_deliveries(Some(&name), status, limit).await?;
     Ok(Json(List { items: deliveries.iter().map(DeliveryView::from).collect() }))
 }

@@ -139,12 +139,7 @@ pub async fn dispatch(service: &Service, version: &str, action: &str, params: &P
                 let image = service.create_image_from_instance(&instance, params.get_nonempty("ImageName")).await?;
                 return Ok(json!({ "ImageId": image.id }));
             }
-            let os = match params.get_nonempty("OSType") {
-                None => None,
-                Some(text) => Some(text.parse::<OsType>().map_err(|_| {
-                    ApiError::new(Code::InvalidParameter, format!("OSType \"{text}\" is not one of linux, windows"))
-                })?),
-            };
+            let os = params.get_nonempty("OSType").map(|text| values::os_type(text, "OSType")).transpose()?;
             let image =
                 service.create_image(required(params, "ImageId")?, params.get_nonempty("ImageName"), os).await?;
             Ok(json!({ "ImageId": image.id }))

@@ -25,7 +25,7 @@ fn status_filter<'a>(params: &'a Params, allowed: &[&str]) -> Result<Option<&'a 
     match params.get_nonempty("Status") {
         Some(status) if !allowed.contains(&status) => Err(ApiError::new(
             Code::InvalidParameter,
-            format!("Status \"{status}\" is not one of {}", allowed.join(", ")),
+            format!("Status \"{}\" is not one of {}", values::shown(status), allowed.join(", ")),
         )),
         other => Ok(other),
     }
