@@ -81,6 +81,54 @@ typed_id!(
     "asa-"
 );
 
+/// A query's filter by one id, as a client gave it: none (every row), an id, or a text that
+/// is no id of its kind, which names nothing — the query finds nothing, as it would for an id
+/// that does not exist. The server reads a client's text into it; lists of ids that filter a
+/// query are `Option<&[Id]>` (a text that is no id left out: it names nothing).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub enum IdFilter<T> {
+    /// Not filtered by this id.
+    #[default]
+    Any,
+    /// Only the rows of this id.
+    Only(T),
+    /// A text that is no id: no row.
+    Nothing,
+}
+
+impl<T: PartialEq> IdFilter<T> {
+    /// Whether a row of the id `id` passes.
+    pub fn matches(&self, id: &T) -> bool {
+        match self {
+            IdFilter::Any => true,
+            IdFilter::Only(only) => only == id,
+            IdFilter::Nothing => false,
+        }
+    }
+}
+
+impl<T> IdFilter<T> {
+    /// The id the filter keeps, if it names one.
+    pub fn id(&self) -> Option<&T> {
+        match self {
+            IdFilter::Only(id) => Some(id),
+            IdFilter::Any | IdFilter::Nothing => None,
+        }
+    }
+
+    /// Whether the filter names nothing.
+    pub fn is_nothing(&self) -> bool {
+        matches!(self, IdFilter::Nothing)
+    }
+}
+
+impl<T> From<Option<T>> for IdFilter<T> {
+    /// `Some(id)` keeps that id's rows, `None` all.
+    fn from(id: Option<T>) -> Self {
+        id.map_or(IdFilter::Any, IdFilter::Only)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,5 +147,15 @@ mod tests {
         assert!(ScalingGroupId::parse("asg-").is_none());
         assert!(ScalingGroupId::parse("asg-a b").is_none());
         assert!(ScalingGroupId::parse("asg-****").is_none());
+    }
+
+    #[test]
+    fn a_filter_keeps_its_id_all_or_none() {
+        let (a, b) = (ScalingGroupId::from_random(1), ScalingGroupId::from_random(2));
+        assert!(IdFilter::Any.matches(&a) && IdFilter::<ScalingGroupId>::Any.id().is_none());
+        let only = IdFilter::from(Some(a.clone()));
+        assert!(only.matches(&a) && !only.matches(&b) && only.id() == Some(&a));
+        assert!(!IdFilter::Nothing.matches(&a) && IdFilter::<ScalingGroupId>::Nothing.is_nothing());
+        assert_eq!(IdFilter::<ScalingGroupId>::from(None), IdFilter::Any);
     }
 }

@@ -200,7 +200,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let task =
         service.start_template("ACS-ESS-RollingUpdateByReplaceSystemDiskInScalingGroup", &params.to_string()).await?;
     let status = loop {
-        let status = service.task(task.id.as_str()).await?.0.status;
+        let status = service.task(&task.id).await?.0.status;
         if status.is_final() {
             break status;
         }
@@ -209,7 +209,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let wall = started.elapsed();
     let cpu = cpu_seconds() - cpu_before;
     clock.on.store(false, std::sync::atomic::Ordering::Relaxed);
-    let (_, works) = service.task(task.id.as_str()).await?;
+    let (_, works) = service.task(&task.id).await?;
 
     let per_instance = clock.per_instance.lock().expect("clock").clone();
     let driver_sum: Duration = per_instance.values().sum();

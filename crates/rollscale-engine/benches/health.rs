@@ -20,7 +20,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let SimBench { fleet, service, group, .. } = &bench;
     service.reconcile_group(group).await?;
     // No process of the group is suspended, so the last pass removes what it finds crashed.
-    let group = service.group(group.id.as_str()).await?;
+    let group = service.group(&group.id).await?;
 
     println!("health check passes over {size} simulated instances ({LATENCY_MS} ms per fleet call)");
     println!("{:<22} {:>9} {:>14} {:>9} {:>8}", "pass", "wall ms", "CPU µs/inst", "written", "removed");
@@ -39,7 +39,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         measure(label, pass, wall.elapsed().as_secs_f64(), cpu_seconds() - cpu);
     }
     for id in fleet.instance_ids().into_iter().take(100) {
-        service.inject_fault(id.as_str(), Fault::Crash).await?;
+        service.inject_fault(&id, Fault::Crash).await?;
     }
     let (cpu, wall) = (cpu_seconds(), Instant::now());
     let pass = service.health_pass(&group).await?;

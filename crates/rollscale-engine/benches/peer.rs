@@ -68,7 +68,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let new = NewGroup { name: "peer".into(), max_size: size, desired_capacity: Some(size), ..NewGroup::default() };
     let (group, _) = enabled_group(&service, new, configuration("localhost/rollscale-demo:v1")).await;
     service.reconcile_group(&group).await?;
-    let instances = service.instances(Some(group.id.as_str()), &[], None).await?;
+    let instances = service.instances(Some(&group.id), None, None).await?;
     let containers: Vec<String> = instances.iter().map(|i| names_of.container_name(&i.id)).collect();
 
     // The peer's inventory and playbook.
@@ -102,7 +102,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let task =
             service.start_template("ACS-ESS-RollingUpdateByRunCommandInScalingGroup", &params.to_string()).await?;
         let status = loop {
-            let status = service.task(task.id.as_str()).await?.0.status;
+            let status = service.task(&task.id).await?.0.status;
             if status.is_final() {
                 break status;
             }

@@ -12,6 +12,7 @@
 //! that load (10,000 rows read and decoded 50 times a second) is the client's, not the
 //! engine's, but it shares the process and the store's connection.
 
+use rollscale_core::ids::IdFilter;
 use rollscale_core::task::TaskStatus;
 use rollscale_engine::EngineConfig;
 use rollscale_store::{Execution, ExecutionFilter};
@@ -38,13 +39,13 @@ async fn run(size: u32, poll_children: bool) -> Result<(), Box<dyn std::error::E
     });
     let task =
         service.start_template("ACS-ESS-RollingUpdateByReplaceSystemDiskInScalingGroup", &params.to_string()).await?;
-    let by_id = ExecutionFilter { execution_id: Some(task.id.to_string()), ..ExecutionFilter::default() };
+    let by_id = ExecutionFilter { execution_id: IdFilter::Only(task.id.clone()), ..ExecutionFilter::default() };
     let status = loop {
         let status = if poll_children {
-            service.task(task.id.as_str()).await?.0.status
+            service.task(&task.id).await?.0.status
         } else {
             match service.list_executions(&by_id, 0, 1).await?.0.pop() {
-                Some(Execution::Task(task)) => service.task_summary(task.value.id.as_str()).await?.0.status,
+                Some(Execution::Task(task)) => service.task_summary(&task.value.id).await?.0.status,
                 other => return Err(format!("ListExecutions by id returned {other:?}").into()),
             }
         };

@@ -1244,14 +1244,10 @@ mod tests {
             .await
             .expect("group");
         service
-            .create_configuration(NewConfiguration {
-                group_id: group.id.to_string(),
-                image_id: "old".into(),
-                ..NewConfiguration::default()
-            })
+            .create_configuration(&group.id, NewConfiguration { image_id: "old".into(), ..NewConfiguration::default() })
             .await
             .expect("configuration");
-        let group = service.enable_group(group.id.as_str(), None).await.expect("enable");
+        let group = service.enable_group(&group.id, None).await.expect("enable");
         service.reconcile_group(&group).await.expect("reconcile");
         let instance = store.instance_list(Some(&group.id)).await.expect("list").remove(0);
         let params = serde_json::json!({"invokeType": "invoke", "scalingGroupId": group.id, "imageId": "new"});

@@ -2,4 +2,4 @@
 //! commands and queries themselves are in `crate::app`, one module per resource; this module
 //! keeps the paths other crates use (`rollscale_engine::service::{Service, NewGroup, …}`).
 
-pub use crate::app::{is_settled, GroupChanges, NewConfiguration, NewGroup, Notification, Service};
+pub use crate::app::{is_settled, GroupChanges, NewConfiguration, NewGroup, Notification, Service, TaskInstance};

@@ -15,7 +15,7 @@ async fn a_start_makes_missing_instances_again_starts_stopped_ones_and_registers
     // Behind rollscale's back: a container removed, one stopped, a registration forgotten (as
     // by a load balancer that restarted), a weight changed.
     h.fleet.remove_instance(&gone.id).await.expect("remove");
-    h.service.inject_fault(stopped.id.as_str(), Fault::Crash).await.expect("crash");
+    h.service.inject_fault(&stopped.id, Fault::Crash).await.expect("crash");
     h.lb.deregister(lb, &dropped.id).await.expect("deregister");
     h.lb.set_weight(lb, &untouched.id, 7).await.expect("weight");
     assert!(h.fleet.observe(&gone.id).await.expect("observe").is_none());

@@ -4,8 +4,10 @@
 
 use rollscale_core::alert::{DeliveryStatus, EventPattern, KeywordFilter, Relation, Webhook, WebhookMethod};
 use rollscale_core::domain::EventLevel;
+use rollscale_core::ids::ExecutionId;
 use rollscale_core::task::{InstanceDecision, TaskStatus, WaitingStatus};
 use rollscale_engine::alerts::{AlertSenderConfig, RuleChange};
+use rollscale_engine::service::TaskInstance;
 use rollscale_fleet::notify::WebhookNotifier;
 use rollscale_test_support::engine::*;
 use rollscale_test_support::webhook::WebhookReceiver;
@@ -44,7 +46,7 @@ async fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
 }
 
 /// Waits until the instance's `attempt`-th try has failed and the task waits for a decision.
-async fn failed_attempt(h: &Harness, task: &str, instance: &rollscale_core::ids::InstanceId, attempt: u32) {
+async fn failed_attempt(h: &Harness, task: &ExecutionId, instance: &rollscale_core::ids::InstanceId, attempt: u32) {
     wait_for_task(&h.service, task, &format!("attempt {attempt} of {instance} to fail"), |state, works| {
         let work = works.iter().find(|w| &w.instance_id == instance).expect("the instance's work");
         work.attempt >= attempt
@@ -99,7 +101,7 @@ async fn an_instance_failure_reaches_the_webhook_once() {
         "invokeScript": "echo hi", "batchNumber": 1, "batchPauseOption": "Automatic",
     });
     let task = h.start(SCRIPT_TEMPLATE, params).await;
-    h.wait(task.id.as_str(), Some(WaitingStatus::FailurePaused)).await;
+    h.wait(&task.id, Some(WaitingStatus::FailurePaused)).await;
 
     // Two Critical events: the instance's failure, and the task's FailurePaused pause.
     let critical = deliveries_settled(&h, "critical", 2).await;
@@ -122,8 +124,11 @@ async fn an_instance_failure_reaches_the_webhook_once() {
     assert!(body["content"].as_str().unwrap_or_default().contains(victim.as_str()), "{body}");
 
     // The retry succeeds: the task's success reaches the second rule, nothing more the first.
-    h.service.decide_instance(task.id.as_str(), victim.as_str(), InstanceDecision::Retry).await.expect("retry");
-    let (done, _) = h.wait(task.id.as_str(), None).await;
+    h.service
+        .decide_instance(&task.id, &TaskInstance::Instance(victim.clone()), InstanceDecision::Retry)
+        .await
+        .expect("retry");
+    let (done, _) = h.wait(&task.id, None).await;
     assert_eq!(done.status, TaskStatus::Success);
     let succeeded = deliveries_settled(&h, "script-done", 1).await;
     assert_eq!(succeeded.len(), 1);
@@ -167,7 +172,7 @@ async fn failing_webhooks_are_retried_then_given_up() {
     let victim = h.instances(&group).await[0].id.clone();
     h.fleet.fail_next(&victim, 1);
     let task = h.start(IMAGE_TEMPLATE, image_params(group.id.as_str())).await;
-    h.wait(task.id.as_str(), Some(WaitingStatus::FailurePaused)).await;
+    h.wait(&task.id, Some(WaitingStatus::FailurePaused)).await;
 
     let settled = deliveries_settled(&h, "failures", 2).await;
     let by_webhook = |id: &str| settled.iter().find(|d| d.webhook_id == id).expect("a delivery per webhook").clone();
@@ -205,7 +210,7 @@ async fn a_disabled_rule_goes_quiet() {
     let victim = h.instances(&group).await[0].id.clone();
     h.fleet.fail_next(&victim, 3);
     let task = h.start(IMAGE_TEMPLATE, image_params(group.id.as_str())).await;
-    h.wait(task.id.as_str(), Some(WaitingStatus::FailurePaused)).await;
+    h.wait(&task.id, Some(WaitingStatus::FailurePaused)).await;
     let pending = h.service.alert_deliveries(Some("critical"), Some(DeliveryStatus::Pending), 10).await.unwrap();
     assert_eq!(pending.len(), 2, "the failure and the pause: {pending:?}");
     h.service.set_alert_rules_enabled(&["critical".into()], false).await.expect("disable");
@@ -219,22 +224,31 @@ async fn a_disabled_rule_goes_quiet() {
     }
 
     // Disabled: the retry's failure makes no delivery.
-    h.service.decide_instance(task.id.as_str(), victim.as_str(), InstanceDecision::Retry).await.expect("retry");
-    failed_attempt(&h, task.id.as_str(), &victim, 2).await;
+    h.service
+        .decide_instance(&task.id, &TaskInstance::Instance(victim.clone()), InstanceDecision::Retry)
+        .await
+        .expect("retry");
+    failed_attempt(&h, &task.id, &victim, 2).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(h.service.alert_deliveries(Some("critical"), None, 10).await.unwrap().len(), 2);
     assert!(receiver.got().is_empty(), "nothing was sent for the dropped deliveries");
     // Enabled again: the next failure is heard.
     h.service.set_alert_rules_enabled(&["critical".into()], true).await.expect("enable");
-    h.service.decide_instance(task.id.as_str(), victim.as_str(), InstanceDecision::Retry).await.expect("retry");
-    failed_attempt(&h, task.id.as_str(), &victim, 3).await;
+    h.service
+        .decide_instance(&task.id, &TaskInstance::Instance(victim.clone()), InstanceDecision::Retry)
+        .await
+        .expect("retry");
+    failed_attempt(&h, &task.id, &victim, 3).await;
     let got = wait_for("the third failure's alert", || {
         Some(receiver.got()).filter(|got| got.iter().any(|r| r.body.contains("InstanceFailed")))
     })
     .await;
     assert!(got.iter().all(|r| !r.body.contains("dropped")), "{got:?}");
-    h.service.decide_instance(task.id.as_str(), victim.as_str(), InstanceDecision::Retry).await.expect("retry");
-    let (done, _) = h.wait(task.id.as_str(), None).await;
+    h.service
+        .decide_instance(&task.id, &TaskInstance::Instance(victim.clone()), InstanceDecision::Retry)
+        .await
+        .expect("retry");
+    let (done, _) = h.wait(&task.id, None).await;
     assert_eq!(done.status, TaskStatus::Success, "the fourth try succeeds");
     drop(sender);
 }

@@ -8,7 +8,7 @@
 
 use async_trait::async_trait;
 use rollscale_core::domain::{ContainerSpec, HealthStatus, LifecycleState};
-use rollscale_core::ids::{InstanceId, LoadBalancerId};
+use rollscale_core::ids::{IdFilter, InstanceId, LoadBalancerId};
 use rollscale_core::params::{ContainerUpdateType, ScriptSpec};
 use rollscale_core::task::{InstanceWork, TaskStatus};
 use rollscale_engine::{Engine, Service};
@@ -162,7 +162,7 @@ async fn crash_and_resume(change: Change, crash: Crash, at: i64) -> bool {
     };
     let (template, params) = match change {
         Change::Image => {
-            h.service.set_protection(group.id.as_str(), &[protected.to_string()], true).await.expect("protect");
+            h.service.set_protection(&group.id, std::slice::from_ref(&protected), true).await.expect("protect");
             let params = json!({"invokeType": "invoke", "scalingGroupId": group.id,
                 "scalingConfigurationId": configuration, "imageId": NEW_IMAGE, "batchNumber": 2,
                 "lifecycleState": ["InService", "Protected"]});
@@ -198,7 +198,7 @@ async fn crash_and_resume(change: Change, crash: Crash, at: i64) -> bool {
         let run = async {
             let task = service.start_template(template, &params.to_string()).await.expect("start");
             loop {
-                let (task, _) = service.task(task.id.as_str()).await.expect("task");
+                let (task, _) = service.task(&task.id).await.expect("task");
                 if task.status.is_final() {
                     break;
                 }
@@ -238,7 +238,7 @@ async fn crash_and_resume(change: Change, crash: Crash, at: i64) -> bool {
     };
     let task = task.value;
     assert_eq!(resumed, usize::from(!task.status.is_final()), "{what}: an unfinished task is resumed");
-    let (done, works) = h2.wait(task.id.as_str(), None).await;
+    let (done, works) = h2.wait(&task.id, None).await;
     assert_eq!(done.status, TaskStatus::Success, "{what}: {}", done.status_message);
     let calls = h2.fleet.calls();
     match change {
@@ -248,7 +248,7 @@ async fn crash_and_resume(change: Change, crash: Crash, at: i64) -> bool {
                 3,
                 "{what}: each instance's image must change exactly once"
             );
-            let configurations = h2.service.configurations(Some(group.id.as_str()), &[]).await.unwrap();
+            let configurations = h2.service.configurations(Some(&group.id), None).await.unwrap();
             assert_eq!(configurations[0].image_id, NEW_IMAGE, "{what}: R4");
         }
         Change::Script => {
@@ -286,10 +286,10 @@ async fn crash_and_resume(change: Change, crash: Crash, at: i64) -> bool {
         let sim = backends.iter().find(|b| b.instance_id == instance.id).expect("registered");
         assert_eq!(sim.weight, 100, "{what}: the load balancer's own weight");
     }
-    let group = h2.service.group(group.id.as_str()).await.unwrap();
+    let group = h2.service.group(&group.id).await.unwrap();
     assert!(group.suspended_processes.is_empty(), "{what}: processes resumed");
     // Events are recorded once each, whatever was redone.
-    let events = h2.service.events(Some(task.id.as_str()), None, 100).await.unwrap();
+    let events = h2.service.events(&IdFilter::Only(task.id.clone()), &IdFilter::Any, 100).await.unwrap();
     for kind in ["Started", "Succeeded"] {
         assert_eq!(events.iter().filter(|event| event.kind == kind).count(), 1, "{what}: one {kind} event");
     }
@@ -365,7 +365,7 @@ async fn r14_every_step_twice_has_the_effect_of_once() {
         let spec = rollscale_core::params::resolve(request, None).unwrap();
         let work = run_doubled(&h, &spec, &instance.id).await;
         assert_eq!(work.status, rollscale_core::task::InstanceStatus::Success, "{template}: {:?}", work.error_message);
-        let after = h.service.instances(None, &[instance.id.to_string()], None).await.unwrap().remove(0);
+        let after = h.service.instances(None, Some(std::slice::from_ref(&instance.id)), None).await.unwrap().remove(0);
         assert_eq!(after.lifecycle_state, LifecycleState::InService, "{template}");
         assert_eq!(h.weight(&instance.id).await, 100, "{template}: a doubled EnterStandby must not remember weight 0");
         match *template {

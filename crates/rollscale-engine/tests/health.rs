@@ -6,26 +6,26 @@ use rollscale_core::domain::{
     ActivityStatus, Event, HealthCheckType, HealthStatus, Instance, LifecycleState, Process, ScalingGroup,
 };
 use rollscale_core::health::UNHEALTHY_THRESHOLD;
-use rollscale_core::ids::InstanceId;
+use rollscale_core::ids::{IdFilter, InstanceId};
 use rollscale_engine::service::GroupChanges;
 use rollscale_fleet::{Fault, Fleet};
 use rollscale_test_support::engine::*;
 
 async fn instance(h: &Harness, id: &InstanceId) -> Option<Instance> {
-    h.service.instances(None, &[id.to_string()], None).await.ok().and_then(|mut found| found.pop())
+    h.service.instances(None, Some(std::slice::from_ref(id)), None).await.ok().and_then(|mut found| found.pop())
 }
 
 async fn health_events(h: &Harness, group: &ScalingGroup, kind: &str) -> Vec<Event> {
-    let events = h.service.events(None, Some(group.id.as_str()), 500).await.expect("events");
+    let events = h.service.events(&IdFilter::Any, &IdFilter::Only(group.id.clone()), 500).await.expect("events");
     events.into_iter().filter(|e| e.kind == kind).collect()
 }
 
 async fn fault(h: &Harness, id: &InstanceId, fault: Fault) {
-    h.service.inject_fault(id.as_str(), fault).await.expect("inject fault");
+    h.service.inject_fault(id, fault).await.expect("inject fault");
 }
 
 async fn pass(h: &Harness, group: &ScalingGroup) -> rollscale_engine::health::HealthPass {
-    let group = h.service.group(group.id.as_str()).await.expect("group");
+    let group = h.service.group(&group.id).await.expect("group");
     h.service.health_pass(&group).await.expect("health pass")
 }
 
@@ -72,7 +72,7 @@ async fn a_crashed_instance_is_replaced() {
     assert_eq!(report.removed, vec![victim.clone()]);
     assert!(instance(&h, &victim).await.is_none(), "removed from the group");
     assert!(h.fleet.snapshot(&victim).is_none(), "removed from the fleet");
-    let (activities, _) = h.service.activities(group.id.as_str(), 0, 10).await.expect("activities");
+    let (activities, _) = h.service.activities(&group.id, 0, 10).await.expect("activities");
     let removal = activities.iter().find(|a| a.instance_ids == vec![victim.clone()]).expect("removal activity");
     assert_eq!(removal.status, ActivityStatus::Successful);
     assert!(removal.description.contains("unhealthy instance") && removal.description.contains(victim.as_str()));
@@ -95,7 +95,7 @@ async fn a_vanished_instance_is_replaced() {
     h.fleet.remove_instance(&victim).await.expect("remove behind rollscale's back");
     let report = pass(&h, &group).await;
     assert_eq!(report.removed, vec![victim.clone()]);
-    let (activities, _) = h.service.activities(group.id.as_str(), 0, 10).await.expect("activities");
+    let (activities, _) = h.service.activities(&group.id, 0, 10).await.expect("activities");
     assert!(activities.iter().any(|a| a.cause.contains("gone")), "{activities:?}");
     h.service.reconcile_group(&group).await.expect("reconcile");
     assert_whole_and_healthy(&h, &group, 3).await;
@@ -136,7 +136,7 @@ async fn the_grace_period_holds_failing_checks_but_not_a_crash() {
     let h = Harness::new(0).await;
     let group = h.group(2).await;
     let changes = GroupChanges { health_check_grace_period_s: Some(3600), ..GroupChanges::default() };
-    h.service.modify_group(group.id.as_str(), changes).await.expect("modify");
+    h.service.modify_group(&group.id, changes).await.expect("modify");
     let instances = h.instances(&group).await;
     fault(&h, &instances[0].id, Fault::Unhealthy).await;
     for _ in 0..UNHEALTHY_THRESHOLD + 1 {
@@ -155,7 +155,7 @@ async fn the_grace_period_holds_failing_checks_but_not_a_crash() {
 async fn a_suspended_health_check_shows_but_removes_nothing() {
     let h = Harness::new(0).await;
     let group = h.group(3).await;
-    h.service.set_processes(group.id.as_str(), &[Process::HealthCheck.to_string()], true).await.expect("suspend");
+    h.service.set_processes(&group.id, &[Process::HealthCheck], true).await.expect("suspend");
     let victim = h.instances(&group).await[0].id.clone();
     fault(&h, &victim, Fault::Crash).await;
     let report = pass(&h, &group).await;
@@ -165,7 +165,7 @@ async fn a_suspended_health_check_shows_but_removes_nothing() {
     assert_eq!(shown.health_status, HealthStatus::Unhealthy);
     assert_eq!(shown.lifecycle_state, LifecycleState::InService);
     assert!(shown.observed.is_some_and(|o| !o.running));
-    h.service.set_processes(group.id.as_str(), &[Process::HealthCheck.to_string()], false).await.expect("resume");
+    h.service.set_processes(&group.id, &[Process::HealthCheck], false).await.expect("resume");
     assert_eq!(pass(&h, &group).await.removed, vec![victim]);
     h.service.reconcile_group(&group).await.expect("reconcile");
     assert_whole_and_healthy(&h, &group, 3).await;
@@ -178,8 +178,8 @@ async fn standby_and_protected_instances_are_kept() {
     let group = h.group(3).await;
     let instances = h.instances(&group).await;
     let (standby, protected) = (instances[0].id.clone(), instances[1].id.clone());
-    h.service.enter_standby(group.id.as_str(), &[standby.to_string()]).await.expect("standby");
-    h.service.set_protection(group.id.as_str(), &[protected.to_string()], true).await.expect("protect");
+    h.service.enter_standby(&group.id, std::slice::from_ref(&standby)).await.expect("standby");
+    h.service.set_protection(&group.id, std::slice::from_ref(&protected), true).await.expect("protect");
     fault(&h, &standby, Fault::Crash).await;
     fault(&h, &protected, Fault::Crash).await;
     let report = pass(&h, &group).await;
@@ -197,7 +197,7 @@ async fn standby_and_protected_instances_are_kept() {
 async fn a_recovered_instance_is_healthy_again() {
     let h = Harness::new(0).await;
     let group = h.group(2).await;
-    h.service.set_processes(group.id.as_str(), &[Process::HealthCheck.to_string()], true).await.expect("suspend");
+    h.service.set_processes(&group.id, &[Process::HealthCheck], true).await.expect("suspend");
     let victim = h.instances(&group).await[0].id.clone();
     fault(&h, &victim, Fault::Crash).await;
     pass(&h, &group).await;
@@ -238,7 +238,7 @@ async fn health_check_type_none_judges_nothing() {
     let h = Harness::new(0).await;
     let group = h.group(2).await;
     let changes = GroupChanges { health_check_types: Some(vec![HealthCheckType::NONE]), ..GroupChanges::default() };
-    h.service.modify_group(group.id.as_str(), changes).await.expect("modify");
+    h.service.modify_group(&group.id, changes).await.expect("modify");
     let victim = h.instances(&group).await[0].id.clone();
     fault(&h, &victim, Fault::Crash).await;
     let report = pass(&h, &group).await;
@@ -278,7 +278,7 @@ async fn replacements_keep_the_desired_capacity() {
     assert_eq!(pass(&h, &group).await.removed.len(), 3);
     h.service.reconcile_group(&group).await.expect("reconcile");
     assert_whole_and_healthy(&h, &group, 5).await;
-    let group = h.service.group(group.id.as_str()).await.expect("group");
+    let group = h.service.group(&group.id).await.expect("group");
     assert_eq!((group.min_size, group.max_size, group.desired_capacity), (0, 5, 5));
 }
 
@@ -315,14 +315,14 @@ async fn exit_standby_of_an_unhealthy_instance_says_so_and_it_is_replaced() {
     let h = Harness::new(0).await;
     let group = h.group(3).await;
     let victim = h.instances(&group).await[0].id.clone();
-    h.service.enter_standby(group.id.as_str(), &[victim.to_string()]).await.expect("standby");
+    h.service.enter_standby(&group.id, std::slice::from_ref(&victim)).await.expect("standby");
     fault(&h, &victim, Fault::Unhealthy).await;
     for _ in 0..UNHEALTHY_THRESHOLD {
         assert!(pass(&h, &group).await.removed.is_empty(), "Standby instances are kept");
     }
     assert_eq!(instance(&h, &victim).await.expect("kept").health_status, HealthStatus::Unhealthy);
-    let activity = h.service.exit_standby(group.id.as_str(), &[victim.to_string()]).await.expect("exit standby");
-    let (activities, _) = h.service.activities(group.id.as_str(), 0, 10).await.expect("activities");
+    let activity = h.service.exit_standby(&group.id, std::slice::from_ref(&victim)).await.expect("exit standby");
+    let (activities, _) = h.service.activities(&group.id, 0, 10).await.expect("activities");
     let exit = activities.iter().find(|a| a.id == activity.id).expect("the activity");
     assert_eq!(exit, &activity, "the answer is the activity recorded");
     assert!(exit.status_message.contains(victim.as_str()) && exit.status_message.contains("no traffic"), "{exit:?}");
@@ -340,7 +340,7 @@ async fn health_check_type_load_balancer_judges_by_the_balancers_check() {
     let group = h.group(3).await;
     let types = Some(vec![HealthCheckType::LoadBalancer]);
     h.service
-        .modify_group(group.id.as_str(), GroupChanges { health_check_types: types, ..GroupChanges::default() })
+        .modify_group(&group.id, GroupChanges { health_check_types: types, ..GroupChanges::default() })
         .await
         .expect("modify");
     let victim = h.instances(&group).await[1].id.clone();
@@ -374,7 +374,7 @@ async fn heal_with_a_crash_at(at: i64) -> bool {
     let service = rollscale_engine::Service::new(first.clone());
     let crashed = {
         let heal = async {
-            let current = service.group(group.id.as_str()).await.expect("group");
+            let current = service.group(&group.id).await.expect("group");
             service.health_pass(&current).await.expect("health pass");
             service.reconcile_group(&current).await.expect("reconcile");
         };
@@ -394,7 +394,7 @@ async fn heal_with_a_crash_at(at: i64) -> bool {
     }
     let what = format!("a crash at store call {at}");
     let h = h.restarted(fast_config());
-    let group = h.service.group(group.id.as_str()).await.expect("group");
+    let group = h.service.group(&group.id).await.expect("group");
     h.service.reconcile_group(&group).await.expect("reconcile");
     h.service.health_pass(&group).await.expect("health pass");
     h.service.reconcile_group(&group).await.expect("reconcile");
@@ -416,7 +416,7 @@ async fn heal_with_a_crash_at(at: i64) -> bool {
     recorded.sort();
     on_backend.sort();
     assert_eq!(recorded, on_backend, "{what}");
-    let (activities, _) = h.service.activities(group.id.as_str(), 0, 20).await.expect("activities");
+    let (activities, _) = h.service.activities(&group.id, 0, 20).await.expect("activities");
     assert!(activities.iter().all(|a| a.status != ActivityStatus::InProgress), "{what}: {activities:?}");
     true
 }

@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 use rollscale_core::domain::{ContainerSpec, EventLevel, GroupType, HealthStatus, ScalingGroup};
-use rollscale_core::ids::{InstanceId, ScalingConfigurationId};
+use rollscale_core::ids::{ExecutionId, IdFilter, InstanceId, ScalingConfigurationId};
 use rollscale_core::image_task::{ImageUpdateExecution, TEMPLATE_NAME};
 use rollscale_core::params::{ContainerUpdateType, ScriptSpec};
 use rollscale_core::task::TaskStatus;
@@ -34,15 +34,13 @@ async fn setup() -> (Harness, Arc<ManualClock>, ScalingGroup, Vec<ScalingConfigu
     let group = h.group(2).await;
     let second = h
         .service
-        .create_configuration(NewConfiguration {
-            group_id: group.id.to_string(),
-            name: Some("second".into()),
-            image_id: OLD_IMAGE.into(),
-            ..NewConfiguration::default()
-        })
+        .create_configuration(
+            &group.id,
+            NewConfiguration { name: Some("second".into()), image_id: OLD_IMAGE.into(), ..NewConfiguration::default() },
+        )
         .await
         .expect("configuration");
-    let configurations = h.service.configurations(Some(group.id.as_str()), &[]).await.expect("configurations");
+    let configurations = h.service.configurations(Some(&group.id), None).await.expect("configurations");
     let mut ids: Vec<ScalingConfigurationId> = configurations.into_iter().map(|c| c.id).collect();
     ids.retain(|id| *id != second.id);
     ids.push(second.id);
@@ -51,7 +49,7 @@ async fn setup() -> (Harness, Arc<ManualClock>, ScalingGroup, Vec<ScalingConfigu
 
 async fn wait_for(
     service: &Service,
-    id: &str,
+    id: &ExecutionId,
     what: &str,
     done: impl Fn(&ImageUpdateExecution, &[ImageUpdateExecution]) -> bool,
 ) -> (ImageUpdateExecution, Vec<ImageUpdateExecution>) {
@@ -67,7 +65,7 @@ async fn wait_for(
 }
 
 async fn configuration_images(h: &Harness, ids: &[ScalingConfigurationId]) -> Vec<String> {
-    let all = h.service.configurations(None, &[]).await.expect("configurations");
+    let all = h.service.configurations(None, None).await.expect("configurations");
     ids.iter().map(|id| all.iter().find(|c| c.id == *id).expect("configuration").image_id.clone()).collect()
 }
 
@@ -89,7 +87,7 @@ async fn run_now_makes_one_image_puts_it_into_every_configuration_and_new_instan
         .await
         .expect("start");
     assert!(task.schedule.is_none() && task.firing.is_some(), "a task that runs now is one execution");
-    let (done, children) = wait_for(&h.service, task.id.as_str(), "run now", |e, _| e.status.is_final()).await;
+    let (done, children) = wait_for(&h.service, &task.id, "run now", |e, _| e.status.is_final()).await;
     assert_eq!(done.status, TaskStatus::Success, "{}", done.status_message);
     assert!(children.is_empty());
     let image_id = done.outputs()["imageId"].as_str().expect("imageId").to_string();
@@ -101,16 +99,13 @@ async fn run_now_makes_one_image_puts_it_into_every_configuration_and_new_instan
     // Existing instances keep their image; a new one is made from the new one.
     assert!(h.instances(&group).await.iter().all(|i| i.image_id == OLD_IMAGE));
     h.service
-        .modify_group(
-            group.id.as_str(),
-            GroupChanges { desired_capacity: Some(3), max_size: Some(3), ..Default::default() },
-        )
+        .modify_group(&group.id, GroupChanges { desired_capacity: Some(3), max_size: Some(3), ..Default::default() })
         .await
         .expect("scale out");
-    h.service.reconcile_group(&h.service.group(group.id.as_str()).await.unwrap()).await.expect("reconcile");
+    h.service.reconcile_group(&h.service.group(&group.id).await.unwrap()).await.expect("reconcile");
     let images: Vec<String> = h.instances(&group).await.into_iter().map(|i| i.image_id).collect();
     assert_eq!(images.iter().filter(|i| **i == image_id).count(), 1, "{images:?}");
-    let events = h.service.events(Some(task.id.as_str()), None, 10).await.unwrap();
+    let events = h.service.events(&IdFilter::Only(task.id.clone()), &IdFilter::Any, 10).await.unwrap();
     let mut kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
     kinds.sort();
     assert_eq!(kinds, ["ConfigurationsUpdated", "ImageCreated", "Started"]);
@@ -138,11 +133,11 @@ async fn a_periodic_task_fires_at_each_slot_and_ends_success_at_its_expiry() {
     assert_eq!(task.status, TaskStatus::Waiting);
     h.service.spawn_image_scheduler();
     tokio::time::sleep(Duration::from_millis(50)).await;
-    assert!(h.service.image_update(task.id.as_str()).await.unwrap().1.is_empty(), "nothing before the first slot");
+    assert!(h.service.image_update(&task.id).await.unwrap().1.is_empty(), "nothing before the first slot");
     let mut images = Vec::new();
     for firing in 1..=3usize {
         clock.advance(HOUR);
-        let (parent, children) = wait_for(&h.service, task.id.as_str(), "a firing", |p, c| {
+        let (parent, children) = wait_for(&h.service, &task.id, "a firing", |p, c| {
             c.len() == firing && c[firing - 1].status.is_final() && p.status == TaskStatus::Waiting
         })
         .await;
@@ -165,10 +160,10 @@ async fn a_periodic_task_fires_at_each_slot_and_ends_success_at_its_expiry() {
     assert_eq!(h.fleet.calls().create_image, 3);
     // 04:00 is after the expiry: no fourth firing; the parent ends at 03:30.
     clock.advance(HOUR);
-    let (parent, children) = wait_for(&h.service, task.id.as_str(), "the expiry", |p, _| p.status.is_final()).await;
+    let (parent, children) = wait_for(&h.service, &task.id, "the expiry", |p, _| p.status.is_final()).await;
     assert_eq!(parent.status, TaskStatus::Success);
     assert_eq!(children.len(), 3);
-    let filter = rollscale_store::ExecutionFilter { parent_id: Some(task.id.to_string()), ..Default::default() };
+    let filter = rollscale_store::ExecutionFilter { parent_id: IdFilter::Only(task.id.clone()), ..Default::default() };
     assert_eq!(h.service.list_executions(&filter, 0, 10).await.unwrap().1, 3);
 }
 
@@ -190,7 +185,7 @@ async fn cancel_stops_the_firings_and_a_failed_firing_keeps_the_schedule() {
     // The source instance goes away: the 01:00 firing fails; the task waits for 02:00.
     h.store.instance_delete(&instances[0].id).await.unwrap();
     clock.advance(HOUR);
-    let (parent, children) = wait_for(&h.service, task.id.as_str(), "the failed firing", |p, c| {
+    let (parent, children) = wait_for(&h.service, &task.id, "the failed firing", |p, c| {
         c.len() == 1 && c[0].status.is_final() && p.status == TaskStatus::Waiting
     })
     .await;
@@ -198,17 +193,17 @@ async fn cancel_stops_the_firings_and_a_failed_firing_keeps_the_schedule() {
     assert!(children[0].status_message.contains("no longer exists"), "{}", children[0].status_message);
     assert_eq!(parent.schedule.as_ref().unwrap().next_fire_at, Some(T0 + 2 * HOUR));
     assert_eq!(h.fleet.calls().create_image, 0);
-    let events = h.service.events(Some(children[0].id.as_str()), None, 10).await.unwrap();
+    let events = h.service.events(&IdFilter::Only(children[0].id.clone()), &IdFilter::Any, 10).await.unwrap();
     assert!(events.iter().any(|e| e.kind == "Failed" && e.level == EventLevel::Critical), "{events:?}");
     assert_eq!(configuration_images(&h, &configurations).await, vec![OLD_IMAGE.to_string(), OLD_IMAGE.to_string()]);
 
-    let cancelled = h.service.cancel_image_update(task.id.as_str()).await.expect("cancel");
+    let cancelled = h.service.cancel_image_update(&task.id).await.expect("cancel");
     assert_eq!(cancelled.status, TaskStatus::Cancelled);
-    let again = h.service.cancel_image_update(task.id.as_str()).await.unwrap_err();
+    let again = h.service.cancel_image_update(&task.id).await.unwrap_err();
     assert_eq!(again.code(), "IncorrectExecutionStatus");
     clock.advance(3 * HOUR);
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let (parent, children) = h.service.image_update(task.id.as_str()).await.unwrap();
+    let (parent, children) = h.service.image_update(&task.id).await.unwrap();
     assert_eq!((parent.status, children.len()), (TaskStatus::Cancelled, 1), "no firing after the cancel");
 }
 
@@ -229,12 +224,10 @@ async fn bad_input_is_refused_with_a_code_and_changes_nothing() {
     let container = ContainerSpec { name: "web".into(), image: "web:v1".into(), ..ContainerSpec::default() };
     let eci_configuration = h
         .service
-        .create_configuration(NewConfiguration {
-            group_id: eci.id.to_string(),
-            image_id: OLD_IMAGE.into(),
-            containers: vec![container],
-            ..NewConfiguration::default()
-        })
+        .create_configuration(
+            &eci.id,
+            NewConfiguration { image_id: OLD_IMAGE.into(), containers: vec![container], ..NewConfiguration::default() },
+        )
         .await
         .unwrap();
     let past = json!({"Type": "rate", "Expression": "1 day", "EndDate": "2026-11-30T00:00:00Z"});
@@ -263,7 +256,7 @@ async fn bad_input_is_refused_with_a_code_and_changes_nothing() {
         let error = h.service.start_image_task(&parameters).await.expect_err(&parameters);
         assert_eq!(error.code(), code, "{parameters}: {error}");
     }
-    assert!(h.service.image_updates(None).await.unwrap().is_empty());
+    assert!(h.service.image_updates(&IdFilter::Any).await.unwrap().is_empty());
     assert_eq!(h.fleet.calls().create_image, 0);
     assert_eq!(configuration_images(&h, &configurations).await, vec![OLD_IMAGE.to_string(), OLD_IMAGE.to_string()]);
 }
@@ -341,13 +334,13 @@ async fn a_crash_between_making_the_image_and_updating_the_configurations_makes_
     }
     tokio::time::sleep(Duration::from_millis(20)).await;
     first.halt();
-    let (stuck, _) = h.service.image_update(task.id.as_str()).await.unwrap();
+    let (stuck, _) = h.service.image_update(&task.id).await.unwrap();
     assert_eq!(stuck.status, TaskStatus::Running);
     assert!(stuck.firing.as_ref().unwrap().image_id.is_none(), "the image was made but not recorded");
 
     // The restart: the scheduler's first tick resumes the firing.
     h.service.spawn_image_scheduler();
-    let (done, _) = wait_for(&h.service, task.id.as_str(), "resumed", |e, _| e.status.is_final()).await;
+    let (done, _) = wait_for(&h.service, &task.id, "resumed", |e, _| e.status.is_final()).await;
     assert_eq!(done.status, TaskStatus::Success, "{}", done.status_message);
     assert_eq!(h.fleet.calls().create_image, 1, "the image made before the crash is found by its name");
     let image = done.outputs()["imageId"].as_str().unwrap().to_string();
@@ -378,7 +371,7 @@ async fn a_crash_at_every_store_call_of_a_firing_resumes_without_a_second_image(
             if point.hit() {
                 break false;
             }
-            let (parent, _) = h.service.image_update(task.id.as_str()).await.unwrap();
+            let (parent, _) = h.service.image_update(&task.id).await.unwrap();
             if parent.status.is_final() {
                 break true;
             }
@@ -391,7 +384,7 @@ async fn a_crash_at_every_store_call_of_a_firing_resumes_without_a_second_image(
             h.service.spawn_image_scheduler();
         }
         let (parent, children) =
-            wait_for(&h.service, task.id.as_str(), &format!("crash at {crash_at}"), |p, _| p.status.is_final()).await;
+            wait_for(&h.service, &task.id, &format!("crash at {crash_at}"), |p, _| p.status.is_final()).await;
         assert_eq!(parent.status, TaskStatus::Success, "crash at {crash_at}");
         assert_eq!(children.len(), 1, "crash at {crash_at}: one firing");
         assert_eq!(children[0].status, TaskStatus::Success, "crash at {crash_at}: {}", children[0].status_message);
@@ -422,16 +415,15 @@ async fn missed_firings_fire_once_at_restart_and_not_after_the_expiry() {
     // Down from 00:00 to 05:30: five slots of the long task, two of the short one, went by.
     clock.set(T0 + 5 * HOUR + HOUR / 2);
     h.service.spawn_image_scheduler();
-    let (parent, children) = wait_for(&h.service, long.id.as_str(), "one firing for the missed slots", |p, c| {
+    let (parent, children) = wait_for(&h.service, &long.id, "one firing for the missed slots", |p, c| {
         c.len() == 1 && c[0].status.is_final() && p.status == TaskStatus::Waiting
     })
     .await;
     assert_eq!(children[0].status, TaskStatus::Success, "{}", children[0].status_message);
     assert_eq!(parent.schedule.as_ref().unwrap().next_fire_at, Some(T0 + 6 * HOUR), "the next slot after now");
-    let (parent, children) =
-        wait_for(&h.service, short.id.as_str(), "the expired task ends", |p, _| p.status.is_final()).await;
+    let (parent, children) = wait_for(&h.service, &short.id, "the expired task ends", |p, _| p.status.is_final()).await;
     assert_eq!((parent.status, children.len()), (TaskStatus::Success, 0), "no firing after the expiry");
     tokio::time::sleep(Duration::from_millis(50)).await;
-    assert_eq!(h.service.image_update(long.id.as_str()).await.unwrap().1.len(), 1, "once, not once per slot");
+    assert_eq!(h.service.image_update(&long.id).await.unwrap().1.len(), 1, "once, not once per slot");
     assert_eq!(h.fleet.calls().create_image, 1);
 }

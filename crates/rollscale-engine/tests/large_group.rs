@@ -22,7 +22,7 @@ async fn writes_per_instance(size: u32) -> f64 {
     // Poll as `rollscale ru wait` does: the task and its counts, not its children.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
     let done = loop {
-        let (task, counts) = h.service.task_summary(task.id.as_str()).await.expect("summary");
+        let (task, counts) = h.service.task_summary(&task.id).await.expect("summary");
         if task.status.is_final() {
             assert_eq!(counts.success, size, "{counts:?}");
             break task;
@@ -32,7 +32,7 @@ async fn writes_per_instance(size: u32) -> f64 {
     };
     assert_eq!(done.status, TaskStatus::Success, "{}", done.status_message);
     let writes = h.store.total_changes().await.expect("changes") - before;
-    let (_, works) = h.service.task(done.id.as_str()).await.expect("task");
+    let (_, works) = h.service.task(&done.id).await.expect("task");
     assert!(works.iter().all(|work| work.status == InstanceStatus::Success && work.applied && !work.in_standby));
     let calls = h.fleet.calls();
     assert_eq!(calls.replace_image - calls.noop_replace_image, u64::from(size), "each instance changed once");

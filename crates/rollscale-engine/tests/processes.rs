@@ -24,13 +24,13 @@ fn rollback_of(group: &ScalingGroup, source: &TaskState) -> serde_json::Value {
 /// A group of `size` instances with ScheduledAction suspended by the user beforehand.
 async fn group_with_scheduled_action_suspended(h: &Harness, size: u32) -> ScalingGroup {
     let group = h.group(size).await;
-    h.service.set_processes(group.id.as_str(), &["ScheduledAction".into()], true).await.expect("suspend");
+    h.service.set_processes(&group.id, &[ScheduledAction], true).await.expect("suspend");
     assert_eq!(suspended(h, &group).await, vec![ScheduledAction]);
     group
 }
 
 async fn suspended(h: &Harness, group: &ScalingGroup) -> Vec<Process> {
-    let mut processes = h.service.group(group.id.as_str()).await.expect("group").suspended_processes;
+    let mut processes = h.service.group(&group.id).await.expect("group").suspended_processes;
     processes.sort();
     processes
 }
@@ -43,12 +43,12 @@ async fn run(
     until_waiting: Option<WaitingStatus>,
 ) -> (TaskState, Vec<rollscale_core::task::InstanceWork>) {
     let task = h.start(template, params).await;
-    h.wait(task.id.as_str(), until_waiting).await
+    h.wait(&task.id, until_waiting).await
 }
 
 async fn cancel(h: &Harness, task: &TaskState, restore: bool) -> TaskState {
-    h.service.cancel_task(task.id.as_str(), restore).await.expect("cancel");
-    let (done, _) = h.wait(task.id.as_str(), None).await;
+    h.service.cancel_task(&task.id, restore).await.expect("cancel");
+    let (done, _) = h.wait(&task.id, None).await;
     assert_eq!(done.status, TaskStatus::Cancelled);
     done
 }
@@ -73,8 +73,8 @@ async fn a_success_suspends_enter_process_and_resumes_exit_process() {
     params["exitProcess"] = json!(["ScaleIn", "ScheduledAction"]);
     let (paused, _) = run(&h, IMAGE_TEMPLATE, params, Some(WaitingStatus::BatchPaused)).await;
     assert_eq!(suspended(&h, &group).await, vec![ScaleIn, ScaleOut, ScheduledAction]);
-    h.service.continue_task(paused.id.as_str()).await.expect("continue");
-    let (done, _) = h.wait(paused.id.as_str(), None).await;
+    h.service.continue_task(&paused.id).await.expect("continue");
+    let (done, _) = h.wait(&paused.id, None).await;
     assert_eq!(done.status, TaskStatus::Success);
     // ScaleOut is not in exitProcess; ScheduledAction was suspended before the task.
     assert_eq!(suspended(&h, &group).await, vec![ScaleOut, ScheduledAction]);
@@ -110,7 +110,7 @@ async fn a_rollback_of_a_waiting_task_resumes_what_its_source_suspended() {
     assert_eq!(suspended(&h, &group).await, Process::ALL.to_vec());
     let (rollback, works) = run(&h, IMAGE_TEMPLATE, rollback_of(&group, &source), None).await;
     assert_eq!(rollback.status, TaskStatus::Success, "{}", rollback.status_message);
-    assert_eq!(h.service.task(source.id.as_str()).await.unwrap().0.status, TaskStatus::Cancelled);
+    assert_eq!(h.service.task(&source.id).await.unwrap().0.status, TaskStatus::Cancelled);
     assert_eq!(works.len(), 2, "the first batch's instances");
     assert_eq!(rollback.suspended_before, vec![ScheduledAction]);
     assert_eq!(suspended(&h, &group).await, vec![ScheduledAction]);
@@ -142,7 +142,7 @@ async fn a_rollback_of_a_finished_task_resumes_what_its_source_left_suspended() 
         };
         let mut expected = vec![ScheduledAction];
         if suspend_since {
-            h.service.set_processes(group.id.as_str(), &["AlarmNotification".into()], true).await.unwrap();
+            h.service.set_processes(&group.id, &[AlarmNotification], true).await.unwrap();
             expected = vec![AlarmNotification, ScheduledAction];
         }
         let (rollback, works) = run(&h, IMAGE_TEMPLATE, rollback_of(&group, &source), None).await;
@@ -177,7 +177,7 @@ async fn a_rollback_without_targets_still_resumes_what_its_source_suspended() {
 async fn a_rollback_keeps_what_was_suspended_before_its_source_even_in_its_processes() {
     let h = Harness::new(1).await;
     let group = h.group(2).await;
-    h.service.set_processes(group.id.as_str(), &["ScaleIn".into()], true).await.unwrap();
+    h.service.set_processes(&group.id, &[ScaleIn], true).await.unwrap();
     let mut params = image_update(&group, 2, "FirstBatchPause");
     params["enterProcess"] = json!(["ScaleIn", "ScaleOut", "HealthCheck"]);
     params["exitProcess"] = json!(["ScaleIn", "ScaleOut"]);

@@ -7,6 +7,7 @@ use rollscale_core::domain::{ContainerSpec, HealthStatus, Instance, LifecycleSta
 use rollscale_core::ids::InstanceId;
 use rollscale_core::task::WaitingStatus::FailurePaused;
 use rollscale_core::task::{InstanceDecision, InstanceStatus, InstanceWork, Step, StepOutcome, TaskState, TaskStatus};
+use rollscale_engine::service::TaskInstance;
 use rollscale_test_support::engine::*;
 use serde_json::json;
 
@@ -22,7 +23,7 @@ fn rollback_of(group: &ScalingGroup, source: &TaskState) -> serde_json::Value {
 }
 
 async fn instance(h: &Harness, id: &InstanceId) -> Instance {
-    h.service.instances(None, &[id.to_string()], None).await.expect("instances").remove(0)
+    h.service.instances(None, Some(std::slice::from_ref(id)), None).await.expect("instances").remove(0)
 }
 
 fn work_of<'a>(works: &'a [InstanceWork], id: &InstanceId) -> &'a InstanceWork {
@@ -32,7 +33,7 @@ fn work_of<'a>(works: &'a [InstanceWork], id: &InstanceId) -> &'a InstanceWork {
 /// Rolls back `source` and checks that it targeted exactly `targets`.
 async fn roll_back(h: &Harness, template: &str, params: serde_json::Value, targets: &[&InstanceId]) -> TaskState {
     let rollback = h.start(template, params).await;
-    let (done, works) = h.wait(rollback.id.as_str(), None).await;
+    let (done, works) = h.wait(&rollback.id, None).await;
     assert_eq!(done.status, TaskStatus::Success, "{}", done.status_message);
     let mut targeted: Vec<&InstanceId> = works.iter().map(|work| &work.instance_id).collect();
     targeted.sort();
@@ -51,7 +52,7 @@ async fn a_failed_health_gate_records_the_new_image_unhealthy_and_its_rollback_r
     let group = h.group(2).await;
     h.fleet.set_unhealthy_image(NEW_IMAGE, true);
     let source = h.start(IMAGE_TEMPLATE, image_update(&group, 2)).await;
-    let (_, works) = h.wait(source.id.as_str(), Some(FailurePaused)).await;
+    let (_, works) = h.wait(&source.id, Some(FailurePaused)).await;
     let failed: Vec<&InstanceWork> = works.iter().filter(|work| work.status == InstanceStatus::Failed).collect();
     assert_eq!(failed.len(), 1, "batch 1 only: {works:?}");
     let victim = failed[0].instance_id.clone();
@@ -83,12 +84,15 @@ async fn a_health_gate_that_passes_on_retry_records_healthy() {
     let group = h.group(1).await;
     h.fleet.set_unhealthy_image(NEW_IMAGE, true);
     let task = h.start(IMAGE_TEMPLATE, image_update(&group, 1)).await;
-    let (_, works) = h.wait(task.id.as_str(), Some(FailurePaused)).await;
+    let (_, works) = h.wait(&task.id, Some(FailurePaused)).await;
     let victim = works[0].instance_id.clone();
     assert_eq!(instance(&h, &victim).await.health_status, HealthStatus::Unhealthy);
     h.fleet.set_unhealthy_image(NEW_IMAGE, false);
-    h.service.decide_instance(task.id.as_str(), victim.as_str(), InstanceDecision::Retry).await.unwrap();
-    let (done, _) = h.wait(task.id.as_str(), None).await;
+    h.service
+        .decide_instance(&task.id, &TaskInstance::Instance(victim.clone()), InstanceDecision::Retry)
+        .await
+        .unwrap();
+    let (done, _) = h.wait(&task.id, None).await;
     assert_eq!(done.status, TaskStatus::Success);
     let record = instance(&h, &victim).await;
     assert_eq!((record.image_id.as_str(), record.health_status), (NEW_IMAGE, HealthStatus::Healthy));
@@ -112,7 +116,7 @@ async fn a_replacement_that_failed_after_taking_effect_is_recorded_and_rolled_ba
         h.fleet.set_failing(&refused, true);
         h.fleet.set_unhealthy_image(NEW_IMAGE, broken);
         let source = h.start(IMAGE_TEMPLATE, image_update(&group, 2)).await;
-        let (_, works) = h.wait(source.id.as_str(), Some(FailurePaused)).await;
+        let (_, works) = h.wait(&source.id, Some(FailurePaused)).await;
         let (lost_work, refused_work) = (work_of(&works, &lost), work_of(&works, &refused));
         assert_eq!((lost_work.status, lost_work.step), (InstanceStatus::Failed, Step::Apply));
         assert_eq!(lost_work.error_code.as_deref(), Some("BackendUnavailable"));
@@ -185,14 +189,14 @@ async fn a_failing_script_counts_as_changed_and_its_rollback_targets_it() {
                    "rollbackScript": "echo undo", "batchNumber": 1}),
         )
         .await;
-    let (_, works) = h.wait(source.id.as_str(), Some(FailurePaused)).await;
+    let (_, works) = h.wait(&source.id, Some(FailurePaused)).await;
     for work in &works {
         assert_eq!((work.status, work.exit_code, work.applied), (InstanceStatus::Failed, Some(3), true));
         assert!(instance(&h, &work.instance_id).await.changed_at.is_some());
     }
     let ids: Vec<&InstanceId> = works.iter().map(|work| &work.instance_id).collect();
     let rollback = roll_back(&h, SCRIPT_TEMPLATE, rollback_of(&group, &source), &ids).await;
-    let (_, rolled) = h.service.task(rollback.id.as_str()).await.unwrap();
+    let (_, rolled) = h.service.task(&rollback.id).await.unwrap();
     assert!(rolled.iter().all(|work| work.output == "undo\n"), "{rolled:?}");
 
     let unrunnable = h
@@ -202,7 +206,7 @@ async fn a_failing_script_counts_as_changed_and_its_rollback_targets_it() {
                    "invokeScript": "dir", "rollbackScript": "echo undo", "batchNumber": 1}),
         )
         .await;
-    let (_, works) = h.wait(unrunnable.id.as_str(), Some(FailurePaused)).await;
+    let (_, works) = h.wait(&unrunnable.id, Some(FailurePaused)).await;
     assert!(works.iter().all(|work| work.status == InstanceStatus::Failed && !work.applied), "{works:?}");
     roll_back(&h, SCRIPT_TEMPLATE, rollback_of(&group, &unrunnable), &[]).await;
 }
@@ -218,7 +222,7 @@ async fn a_failing_package_script_counts_as_changed_and_records_the_packages_obs
     let v3 = h
         .start(PACKAGE_TEMPLATE, json!({"invokeType": "invoke", "scalingGroupId": group.id, "packageName": "wordpress", "packageVersion": "v3"}))
         .await;
-    assert_eq!(h.wait(v3.id.as_str(), None).await.0.status, TaskStatus::Success);
+    assert_eq!(h.wait(&v3.id, None).await.0.status, TaskStatus::Success);
     assert_eq!(instance(&h, &id).await.packages, vec![("wordpress".to_string(), "v3".to_string())]);
     // Someone uninstalls it behind rollscale's back; then a version whose install fails.
     let mut observed = h.fleet.snapshot(&id).unwrap();
@@ -228,7 +232,7 @@ async fn a_failing_package_script_counts_as_changed_and_records_the_packages_obs
     let v5 = h
         .start(PACKAGE_TEMPLATE, json!({"invokeType": "invoke", "scalingGroupId": group.id, "packageName": "wordpress", "packageVersion": "v5"}))
         .await;
-    let (_, works) = h.wait(v5.id.as_str(), Some(FailurePaused)).await;
+    let (_, works) = h.wait(&v5.id, Some(FailurePaused)).await;
     assert_eq!((works[0].status, works[0].exit_code, works[0].applied), (InstanceStatus::Failed, Some(2), true));
     let record = instance(&h, &id).await;
     assert_eq!(record.packages, Vec::<(String, String)>::new(), "what the instance reports");
@@ -264,7 +268,7 @@ async fn a_failed_container_update_records_the_containers_observed() {
                    "containers": [v2], "rollbackContainers": [v1], "batchNumber": 1}),
         )
         .await;
-    let (_, works) = h.wait(source.id.as_str(), Some(FailurePaused)).await;
+    let (_, works) = h.wait(&source.id, Some(FailurePaused)).await;
     assert_eq!(work_of(&works, &lost).step, Step::Apply);
     assert_eq!(work_of(&works, &unhealthy).step, Step::HealthCheck);
     for id in [&lost, &unhealthy] {

@@ -11,7 +11,7 @@
 use rollscale_core::domain::{ActivityStatus, LifecycleState, ScalingGroup};
 use rollscale_core::ids::{ExecutionId, InstanceId};
 use rollscale_core::task::{InstanceDecision, InstanceStatus, InstanceWork, TaskState, TaskStatus, WaitingStatus};
-use rollscale_engine::service::{NewGroup, Notification};
+use rollscale_engine::service::{NewGroup, Notification, TaskInstance};
 use rollscale_engine::{EngineConfig, Replication};
 use rollscale_store::{task_lease_name, RECONCILER_LEASE};
 use rollscale_test_support::engine::StartTemplate;
@@ -67,12 +67,12 @@ async fn group(a: &Harness, size: u32) -> ScalingGroup {
     };
     let (group, _) = enabled_group(service, new, configuration(OLD_IMAGE)).await;
     let capacity = async || {
-        let instances = service.instances(Some(group.id.as_str()), &[], None).await.expect("instances");
+        let instances = service.instances(Some(&group.id), None, None).await.expect("instances");
         assert!(instances.len() <= size as usize, "one reconciler at a time: {} instances", instances.len());
         let in_service = instances.iter().filter(|i| i.lifecycle_state == LifecycleState::InService).count();
         // The scale-out's activity ends after its instances are in service: a rolling update
         // is refused until then (R3).
-        let (activities, _) = service.activities(group.id.as_str(), 0, 20).await.expect("activities");
+        let (activities, _) = service.activities(&group.id, 0, 20).await.expect("activities");
         let busy = activities.iter().any(|activity| activity.status == ActivityStatus::InProgress);
         if in_service == size as usize && !busy {
             Ok(())
@@ -82,11 +82,11 @@ async fn group(a: &Harness, size: u32) -> ScalingGroup {
     };
     let what = "the group at its capacity, its scaling activity ended";
     wait::until_ok(what, Duration::from_secs(30), Duration::from_millis(50), capacity).await;
-    service.group(group.id.as_str()).await.expect("group")
+    service.group(&group.id).await.expect("group")
 }
 
 async fn task(replica: &Harness, id: &ExecutionId) -> (TaskState, Vec<InstanceWork>) {
-    replica.service.task(id.as_str()).await.expect("task")
+    replica.service.task(id).await.expect("task")
 }
 
 /// Waits until `done` says so of the task (read through `replica` every 20 ms), for at most
@@ -137,7 +137,7 @@ async fn one_replica_drives_a_task_an_action_through_the_other_reaches_it_and_th
     let group = group(&a, 8).await;
     let ids: Vec<InstanceId> = a
         .service
-        .instances(Some(group.id.as_str()), &[], None)
+        .instances(Some(&group.id), None, None)
         .await
         .unwrap()
         .into_iter()
@@ -169,7 +169,7 @@ async fn one_replica_drives_a_task_an_action_through_the_other_reaches_it_and_th
     }
 
     // Continued through B, which does not drive the task: the write reaches A's driver.
-    b.service.continue_task(id.as_str()).await.expect("continue through B");
+    b.service.continue_task(&id).await.expect("continue through B");
     let (_, works) = wait_for(&b, &id, "the second batch", |_, works| {
         works.iter().filter(|work| work.status == InstanceStatus::Success).count() >= 3
     })
@@ -214,7 +214,7 @@ async fn one_replica_drives_a_task_an_action_through_the_other_reaches_it_and_th
         }
     }
     assert!(applied_by_b.values().sum::<u64>() > 0, "B drove the rest");
-    let instances = b.service.instances(Some(group.id.as_str()), &[], None).await.unwrap();
+    let instances = b.service.instances(Some(&group.id), None, None).await.unwrap();
     assert_eq!(instances.len(), 8);
     for instance in &instances {
         assert_eq!(instance.image_id, NEW_IMAGE, "{instance:?}");
@@ -243,7 +243,7 @@ async fn a_retry_a_cancel_and_a_rollback_through_the_non_owner_reach_the_owner()
     let a = replica(&url, "replica-a").await;
     let b = replica(&url, "replica-b").await;
     let group = group(&a, 4).await;
-    let first = a.service.instances(Some(group.id.as_str()), &[], None).await.unwrap()[0].id.clone();
+    let first = a.service.instances(Some(&group.id), None, None).await.unwrap()[0].id.clone();
     // The first instance fails in A's fleet: the task pauses for a decision (R7, R8).
     a.fleet.fail_next(&first, 1);
     let started = a
@@ -263,8 +263,11 @@ async fn a_retry_a_cancel_and_a_rollback_through_the_non_owner_reach_the_owner()
     // Retry through B: A runs the instance again and goes on.
     b.service
         .notify(
-            id.as_str(),
-            Notification::Decide { instance: failed.execution_id.to_string(), decision: InstanceDecision::Retry },
+            &id,
+            Notification::Decide {
+                instance: TaskInstance::Child(failed.execution_id.clone()),
+                decision: InstanceDecision::Retry,
+            },
         )
         .await
         .expect("retry through B");
@@ -292,7 +295,7 @@ async fn a_retry_a_cancel_and_a_rollback_through_the_non_owner_reach_the_owner()
         .expect("second");
     wait_for(&b, &second.id, "the pause", |task, _| task.status == TaskStatus::Waiting).await;
     assert_eq!(b.engine.store().lease_get(&task_lease_name(&second.id)).await.unwrap().unwrap().owner, "replica-a");
-    b.service.cancel_task(second.id.as_str(), false).await.expect("cancel through B");
+    b.service.cancel_task(&second.id, false).await.expect("cancel through B");
     let (task_state, _) = wait_for(&b, &second.id, "the cancel", |task, _| task.status.is_final()).await;
     assert_eq!(task_state.status, TaskStatus::Cancelled, "{}", task_state.describe_status());
     assert!(!b.engine.is_driving(&second.id));
@@ -320,7 +323,7 @@ async fn a_retry_a_cancel_and_a_rollback_through_the_non_owner_reach_the_owner()
     let (done, works) = wait_for(&b, &rollback.id, "the rollback", |task, _| task.status.is_final()).await;
     assert_eq!(done.status, TaskStatus::Success, "{}", done.describe_status());
     assert_eq!(works.iter().map(|work| work.instance_id.clone()).collect::<Vec<_>>(), changed);
-    for instance in b.service.instances(Some(group.id.as_str()), &[], None).await.unwrap() {
+    for instance in b.service.instances(Some(&group.id), None, None).await.unwrap() {
         if changed.contains(&instance.id) {
             assert_eq!(instance.image_id, OLD_IMAGE, "put back: {instance:?}");
         }
@@ -337,7 +340,7 @@ async fn a_replica_whose_lease_is_taken_stops_before_its_next_step() {
     let b = replica(&url, "replica-b").await;
     let group = group(&a, 6).await;
     let ids: Vec<InstanceId> =
-        a.service.instances(Some(group.id.as_str()), &[], None).await.unwrap().into_iter().map(|i| i.id).collect();
+        a.service.instances(Some(&group.id), None, None).await.unwrap().into_iter().map(|i| i.id).collect();
     let id = a
         .service
         .start_template(IMAGE_TEMPLATE, &image_params(&group, 6, "Automatic").to_string())
@@ -414,7 +417,7 @@ async fn a_replica_shut_down_mid_task_finishes_its_steps_and_hands_everything_ov
     let b = replica(&url, "replica-b").await;
     let group = group(&a, 6).await;
     let ids: Vec<InstanceId> =
-        a.service.instances(Some(group.id.as_str()), &[], None).await.unwrap().into_iter().map(|i| i.id).collect();
+        a.service.instances(Some(&group.id), None, None).await.unwrap().into_iter().map(|i| i.id).collect();
     // Slow enough in A's fleet that the shutdown lands mid-task, with steps in flight.
     a.fleet.set_latency_ms(150);
     let id = a
@@ -485,7 +488,7 @@ async fn a_step_longer_than_the_grace_is_cut_short_and_its_lease_left_to_expire(
     let b = replica(&url, "replica-b").await;
     let group = group(&a, 2).await;
     let ids: Vec<InstanceId> =
-        a.service.instances(Some(group.id.as_str()), &[], None).await.unwrap().into_iter().map(|i| i.id).collect();
+        a.service.instances(Some(&group.id), None, None).await.unwrap().into_iter().map(|i| i.id).collect();
     // Every call of A's fleet takes far longer than the grace: 2 s before it takes effect, 2 s
     // after.
     a.fleet.set_latency_ms(4_000);

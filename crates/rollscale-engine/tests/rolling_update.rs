@@ -2,7 +2,9 @@
 //! Rule numbers refer to docs/design.md.
 
 use rollscale_core::domain::{LifecycleState, Process};
+use rollscale_core::ids::{IdFilter, InstanceId};
 use rollscale_core::task::{InstanceDecision, InstanceStatus, Step, TaskStatus, WaitingStatus};
+use rollscale_engine::service::TaskInstance;
 use rollscale_test_support::engine::*;
 use serde_json::json;
 
@@ -32,10 +34,10 @@ async fn image_update_succeeds_end_to_end() {
     let group = h.group(10).await;
     let configuration = configuration_of(&group);
     // A process suspended before the task stays suspended after it (R11).
-    h.service.set_processes(group.id.as_str(), &["ScheduledAction".into()], true).await.unwrap();
+    h.service.set_processes(&group.id, &[Process::ScheduledAction], true).await.unwrap();
     let task = h.start(IMAGE_TEMPLATE, image_params(group.id.as_str(), Some(&configuration), 3, "Automatic")).await;
     assert_eq!(task.batch_sizes, vec![4, 3, 3]);
-    let (task, works) = h.wait(task.id.as_str(), None).await;
+    let (task, works) = h.wait(&task.id, None).await;
     assert_eq!(task.status, TaskStatus::Success, "{}", task.status_message);
     assert!(works.iter().all(|w| w.status == InstanceStatus::Success && w.applied && !w.in_standby));
     for instance in h.instances(&group).await {
@@ -45,9 +47,9 @@ async fn image_update_succeeds_end_to_end() {
         assert_eq!(h.weight(&instance.id).await, 100);
         assert_eq!(h.fleet.snapshot(&instance.id).unwrap().image_id, NEW_IMAGE);
     }
-    let configurations = h.service.configurations(Some(group.id.as_str()), &[]).await.unwrap();
+    let configurations = h.service.configurations(Some(&group.id), None).await.unwrap();
     assert_eq!(configurations[0].image_id, NEW_IMAGE);
-    let group = h.service.group(group.id.as_str()).await.unwrap();
+    let group = h.service.group(&group.id).await.unwrap();
     assert_eq!(group.suspended_processes, vec![Process::ScheduledAction]);
     // Batches ran in order (R6): every instance of batch k ended before batch k+1 started.
     for k in 1..3u32 {
@@ -55,7 +57,7 @@ async fn image_update_succeeds_end_to_end() {
         let next_start = works.iter().filter(|w| w.batch == k).filter_map(|w| w.started_at).min().unwrap();
         assert!(prev_end <= next_start, "batch {k} started before batch {} ended", k - 1);
     }
-    let events = h.service.events(Some(task.id.as_str()), None, 100).await.unwrap();
+    let events = h.service.events(&IdFilter::Only(task.id.clone()), &IdFilter::Any, 100).await.unwrap();
     let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
     assert!(kinds.contains(&"Started") && kinds.contains(&"Succeeded") && kinds.contains(&"BatchDone"), "{kinds:?}");
 }
@@ -67,15 +69,15 @@ async fn first_batch_pause_then_continue() {
     let h = Harness::new(1).await;
     let group = h.group(6).await;
     let task = h.start(IMAGE_TEMPLATE, image_params(group.id.as_str(), None, 3, "FirstBatchPause")).await;
-    let (paused, works) = h.wait(task.id.as_str(), Some(WaitingStatus::BatchPaused)).await;
+    let (paused, works) = h.wait(&task.id, Some(WaitingStatus::BatchPaused)).await;
     assert_eq!(paused.waiting, Some(WaitingStatus::BatchPaused));
     assert_eq!(works.iter().filter(|w| w.status == InstanceStatus::Success).count(), 2);
     assert_eq!(works.iter().filter(|w| w.status == InstanceStatus::Queued).count(), 4);
     // Continue is refused for a task that is not paused… but here it is.
-    h.service.continue_task(task.id.as_str()).await.unwrap();
-    let (done, _) = h.wait(task.id.as_str(), None).await;
+    h.service.continue_task(&task.id).await.unwrap();
+    let (done, _) = h.wait(&task.id, None).await;
     assert_eq!(done.status, TaskStatus::Success);
-    assert!(h.service.continue_task(task.id.as_str()).await.is_err(), "continue of a finished task must be refused");
+    assert!(h.service.continue_task(&task.id).await.is_err(), "continue of a finished task must be refused");
 }
 
 /// R7, R8: a failed instance stays in Standby at weight 0 and the task waits (FailurePaused);
@@ -87,23 +89,28 @@ async fn failure_pauses_and_retry_succeeds() {
     let victim = h.instances(&group).await[0].id.clone();
     h.fleet.fail_next(&victim, 1);
     let task = h.start(IMAGE_TEMPLATE, image_params(group.id.as_str(), None, 2, "Automatic")).await;
-    let (waiting, works) = h.wait(task.id.as_str(), Some(WaitingStatus::FailurePaused)).await;
+    let (waiting, works) = h.wait(&task.id, Some(WaitingStatus::FailurePaused)).await;
     assert_eq!(waiting.waiting, Some(WaitingStatus::FailurePaused));
     let failed = works.iter().find(|w| w.instance_id == victim).unwrap();
     assert_eq!(failed.status, InstanceStatus::Failed);
     assert!(failed.error_message.as_deref().unwrap_or("").contains("simulated"));
     // No new batch started (R7).
     assert!(works.iter().filter(|w| w.batch == 1).all(|w| w.status == InstanceStatus::Queued));
-    let instance = h.service.instances(None, &[victim.to_string()], None).await.unwrap().remove(0);
+    let instance = h.service.instances(None, Some(std::slice::from_ref(&victim)), None).await.unwrap().remove(0);
     assert_eq!(instance.lifecycle_state, LifecycleState::Standby);
     assert_eq!(h.weight(&victim).await, 0);
     // Retry of a succeeded instance is refused with a clear code.
     let other = works.iter().find(|w| w.status == InstanceStatus::Success).unwrap();
-    let refused =
-        h.service.decide_instance(task.id.as_str(), other.instance_id.as_str(), InstanceDecision::Retry).await;
+    let refused = h
+        .service
+        .decide_instance(&task.id, &TaskInstance::Instance(other.instance_id.clone()), InstanceDecision::Retry)
+        .await;
     assert_eq!(refused.unwrap_err().code(), "IncorrectInstanceStatus");
-    h.service.decide_instance(task.id.as_str(), victim.as_str(), InstanceDecision::Retry).await.unwrap();
-    let (done, works) = h.wait(task.id.as_str(), None).await;
+    h.service
+        .decide_instance(&task.id, &TaskInstance::Instance(victim.clone()), InstanceDecision::Retry)
+        .await
+        .unwrap();
+    let (done, works) = h.wait(&task.id, None).await;
     assert_eq!(done.status, TaskStatus::Success);
     assert!(works.iter().all(|w| w.status == InstanceStatus::Success));
     assert_eq!(h.weight(&victim).await, 100);
@@ -118,19 +125,25 @@ async fn skip_and_cancel_failed_instances() {
     h.fleet.set_failing(&instances[0].id, true);
     h.fleet.set_failing(&instances[1].id, true);
     let task = h.start(IMAGE_TEMPLATE, image_params(group.id.as_str(), None, 2, "Automatic")).await;
-    h.wait(task.id.as_str(), Some(WaitingStatus::FailurePaused)).await;
-    h.service.decide_instance(task.id.as_str(), instances[0].id.as_str(), InstanceDecision::Skip).await.unwrap();
+    h.wait(&task.id, Some(WaitingStatus::FailurePaused)).await;
+    h.service
+        .decide_instance(&task.id, &TaskInstance::Instance(instances[0].id.clone()), InstanceDecision::Skip)
+        .await
+        .unwrap();
     // One failure still awaits a decision: the task stays paused.
-    let (still, _) = h.service.task(task.id.as_str()).await.unwrap();
+    let (still, _) = h.service.task(&task.id).await.unwrap();
     assert_eq!(still.status, TaskStatus::Waiting);
-    h.service.decide_instance(task.id.as_str(), instances[1].id.as_str(), InstanceDecision::Cancel).await.unwrap();
-    let (done, works) = h.wait(task.id.as_str(), None).await;
+    h.service
+        .decide_instance(&task.id, &TaskInstance::Instance(instances[1].id.clone()), InstanceDecision::Cancel)
+        .await
+        .unwrap();
+    let (done, works) = h.wait(&task.id, None).await;
     assert_eq!(done.status, TaskStatus::Success);
     let skipped = works.iter().find(|w| w.instance_id == instances[0].id).unwrap();
     assert_eq!((skipped.status, skipped.status.wire_status()), (InstanceStatus::Skipped, "Success"));
     let cancelled = works.iter().find(|w| w.instance_id == instances[1].id).unwrap();
     assert_eq!((cancelled.status, cancelled.status.wire_status()), (InstanceStatus::Cancelled, "Failed"));
-    let after = h.service.instances(None, &[instances[0].id.to_string()], None).await.unwrap().remove(0);
+    let after = h.service.instances(None, Some(&[instances[0].id.clone()]), None).await.unwrap().remove(0);
     assert_eq!(after.lifecycle_state, LifecycleState::Standby, "a skipped instance stays in Standby");
 }
 
@@ -144,13 +157,13 @@ async fn cancel_with_and_without_restore() {
         let victim = h.instances(&group).await[0].id.clone();
         h.fleet.set_failing(&victim, true);
         let task = h.start(IMAGE_TEMPLATE, image_params(group.id.as_str(), None, 2, "Automatic")).await;
-        h.wait(task.id.as_str(), Some(WaitingStatus::FailurePaused)).await;
-        h.service.cancel_task(task.id.as_str(), restore).await.unwrap();
-        let (done, works) = h.wait(task.id.as_str(), None).await;
+        h.wait(&task.id, Some(WaitingStatus::FailurePaused)).await;
+        h.service.cancel_task(&task.id, restore).await.unwrap();
+        let (done, works) = h.wait(&task.id, None).await;
         assert_eq!(done.status, TaskStatus::Cancelled);
         assert!(works.iter().filter(|w| w.batch == 1).all(|w| w.status == InstanceStatus::Aborted));
-        let instance = h.service.instances(None, &[victim.to_string()], None).await.unwrap().remove(0);
-        let group = h.service.group(group.id.as_str()).await.unwrap();
+        let instance = h.service.instances(None, Some(std::slice::from_ref(&victim)), None).await.unwrap().remove(0);
+        let group = h.service.group(&group.id).await.unwrap();
         if restore {
             assert_eq!(instance.lifecycle_state, LifecycleState::InService);
             assert_eq!(h.weight(&victim).await, 100);
@@ -159,10 +172,7 @@ async fn cancel_with_and_without_restore() {
             assert_eq!(instance.lifecycle_state, LifecycleState::Standby);
             assert_eq!(group.suspended_processes.len(), 5);
         }
-        assert_eq!(
-            h.service.cancel_task(task.id.as_str(), false).await.unwrap_err().code(),
-            "IncorrectExecutionStatus"
-        );
+        assert_eq!(h.service.cancel_task(&task.id, false).await.unwrap_err().code(), "IncorrectExecutionStatus");
     }
 }
 
@@ -178,7 +188,7 @@ async fn cancel_lets_instances_in_flight_finish_their_change() {
         // in Standby, before the change.
         let lb = group.load_balancer_ids[0].clone();
         let changes = rollscale_engine::service::GroupChanges { drain_timeout_s: Some(30), ..Default::default() };
-        h.service.modify_group(group.id.as_str(), changes).await.unwrap();
+        h.service.modify_group(&group.id, changes).await.unwrap();
         let instances = h.instances(&group).await;
         for instance in &instances {
             assert!(h.lb.set_stuck(&lb, &instance.id, true));
@@ -186,7 +196,7 @@ async fn cancel_lets_instances_in_flight_finish_their_change() {
         let task = h.start(IMAGE_TEMPLATE, image_params(group.id.as_str(), None, 2, "Automatic")).await;
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
         let draining = loop {
-            let (_, works) = h.service.task(task.id.as_str()).await.unwrap();
+            let (_, works) = h.service.task(&task.id).await.unwrap();
             let batch: Vec<_> = works.iter().filter(|w| w.batch == 0).collect();
             if batch.iter().all(|w| w.in_standby && w.step == Step::Drain && w.status == InstanceStatus::Running) {
                 break batch.iter().map(|w| w.instance_id.clone()).collect::<Vec<_>>();
@@ -194,14 +204,15 @@ async fn cancel_lets_instances_in_flight_finish_their_change() {
             assert!(tokio::time::Instant::now() < deadline, "batch 1 never drained: {works:?}");
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         };
-        h.service.cancel_task(task.id.as_str(), restore).await.unwrap();
+        h.service.cancel_task(&task.id, restore).await.unwrap();
         for id in &draining {
             h.lb.set_stuck(&lb, id, false);
         }
-        let (done, works) = h.wait(task.id.as_str(), None).await;
+        let (done, works) = h.wait(&task.id, None).await;
         assert_eq!(done.status, TaskStatus::Cancelled);
         for work in &works {
-            let instance = h.service.instances(None, &[work.instance_id.to_string()], None).await.unwrap().remove(0);
+            let instance =
+                h.service.instances(None, Some(std::slice::from_ref(&work.instance_id)), None).await.unwrap().remove(0);
             assert_eq!(work.status, InstanceStatus::Aborted, "{work:?}");
             if work.batch == 0 {
                 assert!(work.applied, "the change in flight finished: {work:?}");
@@ -294,7 +305,7 @@ async fn refusals_change_nothing() {
         .await
         .unwrap_err();
     assert_eq!(error.code(), "IncorrectScalingGroupStatus");
-    h.wait(first.id.as_str(), None).await;
+    h.wait(&first.id, None).await;
 }
 
 /// R1: a group with no InService instance: the task succeeds at once and changes nothing.
@@ -303,10 +314,10 @@ async fn zero_targets_succeed_without_change() {
     let h = Harness::new(1).await;
     let group = h.group(0).await;
     let task = h.start(IMAGE_TEMPLATE, image_params(group.id.as_str(), None, 2, "Automatic")).await;
-    let (done, works) = h.wait(task.id.as_str(), None).await;
+    let (done, works) = h.wait(&task.id, None).await;
     assert_eq!(done.status, TaskStatus::Success);
     assert!(works.is_empty() && !done.begun);
-    assert!(h.service.group(group.id.as_str()).await.unwrap().suspended_processes.is_empty());
+    assert!(h.service.group(&group.id).await.unwrap().suspended_processes.is_empty());
 }
 
 /// R12: an image rollback targets the instances the source changed, puts them back on the
@@ -320,7 +331,7 @@ async fn image_rollback_restores_instances_and_configuration() {
     h.fleet.set_failing(&victim, true);
     let source = h.start(IMAGE_TEMPLATE, image_params(group.id.as_str(), Some(&configuration), 2, "Automatic")).await;
     // Batch 1 succeeds, batch 2 has a failure: the source waits.
-    h.wait(source.id.as_str(), Some(WaitingStatus::FailurePaused)).await;
+    h.wait(&source.id, Some(WaitingStatus::FailurePaused)).await;
     h.fleet.set_failing(&victim, false);
     let rollback = h
         .start(
@@ -328,9 +339,9 @@ async fn image_rollback_restores_instances_and_configuration() {
             json!({"invokeType": "rollback", "scalingGroupId": group.id, "sourceExecutionId": source.id, "batchNumber": 2}),
         )
         .await;
-    let (done, works) = h.wait(rollback.id.as_str(), None).await;
+    let (done, works) = h.wait(&rollback.id, None).await;
     assert_eq!(done.status, TaskStatus::Success, "{}", done.status_message);
-    let (source_after, _) = h.service.task(source.id.as_str()).await.unwrap();
+    let (source_after, _) = h.service.task(&source.id).await.unwrap();
     assert_eq!(source_after.status, TaskStatus::Cancelled, "a Waiting source is cancelled first");
     // Only the changed instances: 3 succeeded in the source (the victim failed before Apply).
     assert_eq!(works.len(), 3);
@@ -338,7 +349,7 @@ async fn image_rollback_restores_instances_and_configuration() {
     for instance in h.instances(&group).await.iter().filter(|i| i.id != victim) {
         assert_eq!(instance.image_id, OLD_IMAGE);
     }
-    let configurations = h.service.configurations(Some(group.id.as_str()), &[]).await.unwrap();
+    let configurations = h.service.configurations(Some(&group.id), None).await.unwrap();
     assert_eq!(configurations[0].image_id, OLD_IMAGE);
     let error = h
         .service
@@ -364,7 +375,7 @@ async fn script_execution_keeps_output_and_fails_on_exit_code() {
                    "invokeScript": "echo hello\nhostname", "batchNumber": 1}),
         )
         .await;
-    let (done, works) = h.wait(task.id.as_str(), None).await;
+    let (done, works) = h.wait(&task.id, None).await;
     assert_eq!(done.status, TaskStatus::Success);
     for work in &works {
         assert_eq!(work.exit_code, Some(0));
@@ -376,21 +387,21 @@ async fn script_execution_keeps_output_and_fails_on_exit_code() {
             json!({"invokeType": "invoke", "scalingGroupId": group.id, "invokeScript": "echo partial\nexit 3", "batchNumber": 1}),
         )
         .await;
-    let (waiting, works) = h.wait(failing.id.as_str(), Some(WaitingStatus::FailurePaused)).await;
+    let (waiting, works) = h.wait(&failing.id, Some(WaitingStatus::FailurePaused)).await;
     assert_eq!(waiting.status, TaskStatus::Waiting);
     assert!(works.iter().all(|w| w.status == InstanceStatus::Failed && w.exit_code == Some(3)));
     assert_eq!(works[0].error_code.as_deref(), Some("ScriptFailed"));
     assert_eq!(works[0].output, "partial\n");
     // A Windows script on Linux instances fails each instance with a clear message.
-    h.service.cancel_task(failing.id.as_str(), true).await.unwrap();
-    h.wait(failing.id.as_str(), None).await;
+    h.service.cancel_task(&failing.id, true).await.unwrap();
+    h.wait(&failing.id, None).await;
     let bat = h
         .start(
             SCRIPT_TEMPLATE,
             json!({"invokeType": "invoke", "scalingGroupId": group.id, "commandType": "RunBatScript", "invokeScript": "dir c:\\", "batchNumber": 1}),
         )
         .await;
-    let (_, works) = h.wait(bat.id.as_str(), Some(WaitingStatus::FailurePaused)).await;
+    let (_, works) = h.wait(&bat.id, Some(WaitingStatus::FailurePaused)).await;
     assert!(
         works[0].error_message.as_deref().unwrap_or("").contains("cannot run RunBatScript"),
         "{:?}",
@@ -406,11 +417,11 @@ async fn package_install_and_rollback() {
     let v3 = h
         .start(PACKAGE_TEMPLATE, json!({"invokeType": "invoke", "scalingGroupId": group.id, "packageName": "wordpress", "packageVersion": "v3"}))
         .await;
-    assert_eq!(h.wait(v3.id.as_str(), None).await.0.status, TaskStatus::Success);
+    assert_eq!(h.wait(&v3.id, None).await.0.status, TaskStatus::Success);
     let v4 = h
         .start(PACKAGE_TEMPLATE, json!({"invokeType": "invoke", "scalingGroupId": group.id, "packageName": "wordpress", "packageVersion": "v4", "action": "install"}))
         .await;
-    assert_eq!(h.wait(v4.id.as_str(), None).await.0.status, TaskStatus::Success);
+    assert_eq!(h.wait(&v4.id, None).await.0.status, TaskStatus::Success);
     for instance in h.instances(&group).await {
         assert_eq!(instance.packages, vec![("wordpress".to_string(), "v4".to_string())]);
     }
@@ -418,13 +429,13 @@ async fn package_install_and_rollback() {
     let back = h
         .start(PACKAGE_TEMPLATE, json!({"invokeType": "rollback", "scalingGroupId": group.id, "packageName": "wordpress", "sourceExecutionId": v4.id}))
         .await;
-    assert_eq!(h.wait(back.id.as_str(), None).await.0.status, TaskStatus::Success);
+    assert_eq!(h.wait(&back.id, None).await.0.status, TaskStatus::Success);
     for instance in h.instances(&group).await {
         assert_eq!(instance.packages, vec![("wordpress".to_string(), "v3".to_string())]);
     }
     // A new image is a new system disk: the store and the fleet agree that nothing is installed.
     let image = h.start(IMAGE_TEMPLATE, image_params(group.id.as_str(), None, 1, "Automatic")).await;
-    assert_eq!(h.wait(image.id.as_str(), None).await.0.status, TaskStatus::Success);
+    assert_eq!(h.wait(&image.id, None).await.0.status, TaskStatus::Success);
     for instance in h.instances(&group).await {
         assert_eq!(instance.packages, Vec::<(String, String)>::new(), "{}", instance.id);
         assert_eq!(h.fleet.snapshot(&instance.id).unwrap().packages, instance.packages);
@@ -437,14 +448,14 @@ async fn protected_instances_are_reprotected() {
     let h = Harness::new(1).await;
     let group = h.group(2).await;
     let protected = h.instances(&group).await[0].id.clone();
-    h.service.set_protection(group.id.as_str(), &[protected.to_string()], true).await.unwrap();
+    h.service.set_protection(&group.id, std::slice::from_ref(&protected), true).await.unwrap();
     let mut params = image_params(group.id.as_str(), None, 1, "Automatic");
     params["lifecycleState"] = json!(["InService", "Protected"]);
     let task = h.start(IMAGE_TEMPLATE, params).await;
-    let (done, works) = h.wait(task.id.as_str(), None).await;
+    let (done, works) = h.wait(&task.id, None).await;
     assert_eq!(done.status, TaskStatus::Success);
     assert_eq!(works.len(), 2);
-    let instance = h.service.instances(None, &[protected.to_string()], None).await.unwrap().remove(0);
+    let instance = h.service.instances(None, Some(std::slice::from_ref(&protected)), None).await.unwrap().remove(0);
     assert_eq!(instance.lifecycle_state, LifecycleState::Protected);
     assert_eq!(instance.image_id, NEW_IMAGE);
 }
@@ -466,7 +477,7 @@ async fn container_group_update_and_rollback() {
                    "containers": sidecar, "rollbackContainers": [v1], "batchNumber": 2}),
         )
         .await;
-    let (done, _) = h.wait(task.id.as_str(), None).await;
+    let (done, _) = h.wait(&task.id, None).await;
     assert_eq!(done.status, TaskStatus::Success, "{}", done.status_message);
     for instance in h.instances(&group).await {
         let names: Vec<&str> = instance.containers.iter().map(|c| c.name.as_str()).collect();
@@ -475,7 +486,7 @@ async fn container_group_update_and_rollback() {
     let back = h
         .start(template, json!({"invokeType": "rollback", "scalingGroupId": group.id, "sourceExecutionId": task.id}))
         .await;
-    assert_eq!(h.wait(back.id.as_str(), None).await.0.status, TaskStatus::Success);
+    assert_eq!(h.wait(&back.id, None).await.0.status, TaskStatus::Success);
     for instance in h.instances(&group).await {
         assert_eq!(instance.containers, vec![v1.clone()], "the rollback renews the spec");
     }
@@ -523,36 +534,35 @@ async fn launch_template_groups_are_updated_but_their_template_is_not() {
         })
         .await
         .unwrap();
-    let group = h.service.enable_group(group.id.as_str(), None).await.unwrap();
+    let group = h.service.enable_group(&group.id, None).await.unwrap();
     h.service.reconcile_group(&group).await.unwrap();
     assert!(h.instances(&group).await.iter().all(|i| i.image_id == OLD_IMAGE));
 
     let task = h.start(IMAGE_TEMPLATE, image_params(group.id.as_str(), None, 2, "Automatic")).await;
-    assert_eq!(h.wait(task.id.as_str(), None).await.0.status, TaskStatus::Success);
+    assert_eq!(h.wait(&task.id, None).await.0.status, TaskStatus::Success);
     assert!(h.instances(&group).await.iter().all(|i| i.image_id == NEW_IMAGE));
-    let after = h.service.launch_template(template.id.as_str()).await.unwrap();
+    let after = h.service.launch_template(&template.id).await.unwrap();
     assert_eq!(after, template, "the template is never changed by a rolling update");
-    let versions = h.service.launch_template_versions(template.id.as_str()).await.unwrap();
+    let versions = h.service.launch_template_versions(&template.id).await.unwrap();
     assert_eq!(versions.len(), 1);
     assert_eq!(versions[0].image_id, OLD_IMAGE);
 
     // The operator's own step: a new default version; the next instances come from it.
-    let second =
-        h.service.create_launch_template_version(template.id.as_str(), version(NEW_IMAGE), true).await.unwrap();
+    let second = h.service.create_launch_template_version(&template.id, version(NEW_IMAGE), true).await.unwrap();
     assert_eq!(second.version, 2);
-    assert_eq!(h.service.launch_template(template.id.as_str()).await.unwrap().default_version, 2);
+    assert_eq!(h.service.launch_template(&template.id).await.unwrap().default_version, 2);
     h.service
-        .modify_group(group.id.as_str(), GroupChanges { desired_capacity: Some(4), ..GroupChanges::default() })
+        .modify_group(&group.id, GroupChanges { desired_capacity: Some(4), ..GroupChanges::default() })
         .await
         .unwrap();
-    let group = h.service.group(group.id.as_str()).await.unwrap();
+    let group = h.service.group(&group.id).await.unwrap();
     h.service.reconcile_group(&group).await.unwrap();
     let instances = h.instances(&group).await;
     assert_eq!(instances.len(), 4);
     assert!(instances.iter().all(|i| i.image_id == NEW_IMAGE));
-    let back = h.service.set_default_template_version(template.id.as_str(), 1).await.unwrap();
+    let back = h.service.set_default_template_version(&template.id, 1).await.unwrap();
     assert_eq!(back.default_version, 1);
-    let missing = h.service.set_default_template_version(template.id.as_str(), 3).await.unwrap_err();
+    let missing = h.service.set_default_template_version(&template.id, 3).await.unwrap_err();
     assert_eq!(missing.code(), "InvalidLaunchTemplateVersion.NotFound");
 }
 
@@ -563,7 +573,7 @@ async fn an_image_made_from_an_instance_can_be_rolled_out() {
     let h = Harness::new(1).await;
     let group = h.group(3).await;
     let source = h.instances(&group).await[0].id.clone();
-    let image = h.service.create_image_from_instance(source.as_str(), Some("golden")).await.expect("create image");
+    let image = h.service.create_image_from_instance(&source, Some("golden")).await.expect("create image");
     assert_eq!(image.name, "golden");
     assert_eq!(image.kind, "custom");
     let made = h.fleet.known_images();
@@ -572,18 +582,18 @@ async fn an_image_made_from_an_instance_can_be_rolled_out() {
     assert!(h.service.images().await.unwrap().iter().any(|listed| listed.id == image.id));
 
     // Its name is taken now; an unnamed one is named after the instance and the time.
-    let again = h.service.create_image_from_instance(source.as_str(), Some("golden")).await;
+    let again = h.service.create_image_from_instance(&source, Some("golden")).await;
     assert_eq!(again.map(|image| image.id).map_err(|error| error.code().as_str()), Err("InvalidImageName.Duplicated"));
-    let unnamed = h.service.create_image_from_instance(source.as_str(), None).await.expect("create image");
+    let unnamed = h.service.create_image_from_instance(&source, None).await.expect("create image");
     assert!(unnamed.name.starts_with(&format!("from_{source}_at_")), "{}", unnamed.name);
     assert!(unnamed.name.ends_with('Z') && unnamed.name.len() == format!("from_{source}_at_").len() + 16);
-    let missing = h.service.create_image_from_instance("i-nothere", None).await;
+    let missing = h.service.create_image_from_instance(&instance_id("i-nothere"), None).await;
     assert_eq!(missing.map(|image| image.id).map_err(|error| error.code().as_str()), Err("InvalidInstanceId.NotFound"));
 
     let params =
         json!({"invokeType": "invoke", "scalingGroupId": group.id.as_str(), "imageId": image.id, "batchNumber": 2});
     let task = h.start(IMAGE_TEMPLATE, params).await;
-    let (task, _) = h.wait(task.id.as_str(), None).await;
+    let (task, _) = h.wait(&task.id, None).await;
     assert_eq!(task.status, TaskStatus::Success, "{}", task.status_message);
     for instance in h.instances(&group).await {
         assert_eq!(instance.image_id, image.id);
@@ -605,7 +615,7 @@ async fn an_image_the_fleet_gained_later_is_accepted_at_start() {
 
     let params = json!({"invokeType": "invoke", "scalingGroupId": group.id.as_str(), "imageId": image});
     let task = h.start(IMAGE_TEMPLATE, params).await;
-    let (task, _) = h.wait(task.id.as_str(), None).await;
+    let (task, _) = h.wait(&task.id, None).await;
     assert_eq!(task.status, TaskStatus::Success, "{}", task.status_message);
     assert!(h.service.images().await.unwrap().iter().any(|listed| listed.id == image));
     for instance in h.instances(&group).await {
@@ -655,7 +665,7 @@ async fn a_deleted_image_stays_deleted_and_an_unknown_one_adds_nothing() {
     let task = h
         .start(IMAGE_TEMPLATE, json!({"invokeType": "invoke", "scalingGroupId": group.id.as_str(), "imageId": gone}))
         .await;
-    let (task, _) = h.wait(task.id.as_str(), None).await;
+    let (task, _) = h.wait(&task.id, None).await;
     assert_eq!(task.status, TaskStatus::Success, "{}", task.status_message);
 }
 
@@ -670,7 +680,7 @@ async fn new_instances_go_in_service_only_once_healthy() {
     let h = Harness::new(1).await;
     let group = h.group(2).await;
     let lb = group.load_balancer_ids[0].clone();
-    let gid = group.id.as_str();
+    let gid = &group.id;
     h.fleet.set_unhealthy_image(OLD_IMAGE, true);
     let grown = h
         .service
@@ -698,7 +708,7 @@ async fn new_instances_go_in_service_only_once_healthy() {
     // Healthy now: the next pass registers it at the default weight.
     h.fleet.set_unhealthy_image(OLD_IMAGE, false);
     h.service.reconcile_group(&grown).await.expect("in service now");
-    let now = h.service.instances(Some(gid), &[new.id.to_string()], None).await.unwrap().remove(0);
+    let now = h.service.instances(Some(gid), Some(std::slice::from_ref(&new.id)), None).await.unwrap().remove(0);
     assert_eq!((now.lifecycle_state, now.health_status), (LifecycleState::InService, HealthStatus::Healthy));
     assert_eq!(h.lb.weight(&lb, &new.id).await, Ok(Some(100)));
 
@@ -734,7 +744,7 @@ async fn later_passes_look_at_an_unhealthy_new_instance_once_without_redoing_it(
     let group = h.group(2).await;
     h.fleet.set_unhealthy_image(OLD_IMAGE, true);
     let changes = GroupChanges { max_size: Some(3), desired_capacity: Some(3), ..GroupChanges::default() };
-    let grown = h.service.modify_group(group.id.as_str(), changes).await.expect("modify");
+    let grown = h.service.modify_group(&group.id, changes).await.expect("modify");
     assert!(h.service.reconcile_group(&grown).await.is_err(), "the new instance is unhealthy");
     let new = h.instances(&group).await.into_iter().find(|i| i.lifecycle_state == LifecycleState::Pending);
     let new = new.expect("a Pending instance");
@@ -769,7 +779,7 @@ async fn a_scale_out_a_crash_interrupted_is_finished_and_its_activity_ended() {
     use rollscale_engine::service::GroupChanges;
     let h = Harness::new(1).await;
     let group = h.group(1).await;
-    let gid = group.id.as_str();
+    let gid = &group.id;
     // What a scale-out has written when the process dies: its activity, its Pending instance.
     let crashed = |seed: u128, desired: u32| {
         let now = rollscale_engine::now_millis();
@@ -808,7 +818,7 @@ async fn a_scale_out_a_crash_interrupted_is_finished_and_its_activity_ended() {
         let (activities, _) = store.activity_list(group_id, 0, 100).await.expect("activities");
         activities.into_iter().find(|activity| activity.id == id).expect("the activity")
     };
-    let update = image_params(gid, None, 1, "Automatic").to_string();
+    let update = image_params(gid.as_str(), None, 1, "Automatic").to_string();
 
     let changes = GroupChanges { max_size: Some(3), desired_capacity: Some(2), ..GroupChanges::default() };
     let grown = h.service.modify_group(gid, changes).await.expect("modify");
@@ -844,8 +854,8 @@ async fn a_scale_out_a_crash_interrupted_is_finished_and_its_activity_ended() {
     assert_eq!(instances.len(), 3);
     assert!(instances.iter().all(|i| i.lifecycle_state == LifecycleState::InService), "{instances:?}");
 
-    let task = h.start(IMAGE_TEMPLATE, image_params(gid, None, 1, "Automatic")).await;
-    let (task, _) = h.wait(task.id.as_str(), None).await;
+    let task = h.start(IMAGE_TEMPLATE, image_params(gid.as_str(), None, 1, "Automatic")).await;
+    let (task, _) = h.wait(&task.id, None).await;
     assert_eq!(task.status, TaskStatus::Success, "{}", task.status_message);
 }
 
@@ -859,14 +869,14 @@ async fn exit_standby_restores_each_instances_own_weight() {
     let lb = group.load_balancer_ids[0].clone();
     let instances = h.instances(&group).await;
     let light = instances[1].id.clone();
-    h.service.set_backend_weights(lb.as_str(), &[(light.to_string(), 37)]).await.expect("set weight");
+    h.service.set_backend_weights(&lb, &[(light.clone(), 37)]).await.expect("set weight");
     assert_eq!(h.weight(&light).await, 37);
     assert_eq!(h.lb.weight(&lb, &light).await, Ok(Some(37)));
-    let refused = h.service.set_backend_weights(lb.as_str(), &[(light.to_string(), 101)]).await;
+    let refused = h.service.set_backend_weights(&lb, &[(light.clone(), 101)]).await;
     assert_eq!(refused.map_err(|error| error.code().as_str()), Err("InvalidParameter"));
 
     let task = h.start(IMAGE_TEMPLATE, image_params(group.id.as_str(), None, 3, "Automatic")).await;
-    let (task, _) = h.wait(task.id.as_str(), None).await;
+    let (task, _) = h.wait(&task.id, None).await;
     assert_eq!(task.status, TaskStatus::Success, "{}", task.status_message);
     for instance in &instances {
         let expected = if instance.id == light { 37 } else { 100 };
@@ -875,10 +885,10 @@ async fn exit_standby_restores_each_instances_own_weight() {
     }
 
     // In Standby, the weight to come back to is the one it entered with: not settable.
-    h.service.enter_standby(group.id.as_str(), &[light.to_string()]).await.expect("standby");
-    let refused = h.service.set_backend_weights(lb.as_str(), &[(light.to_string(), 50)]).await;
+    h.service.enter_standby(&group.id, std::slice::from_ref(&light)).await.expect("standby");
+    let refused = h.service.set_backend_weights(&lb, &[(light.clone(), 50)]).await;
     assert_eq!(refused.map_err(|error| error.code().as_str()), Err("IncorrectInstanceStatus"));
-    h.service.exit_standby(group.id.as_str(), &[light.to_string()]).await.expect("exit standby");
+    h.service.exit_standby(&group.id, std::slice::from_ref(&light)).await.expect("exit standby");
     assert_eq!(h.lb.weight(&lb, &light).await, Ok(Some(37)));
 }
 
@@ -894,7 +904,7 @@ async fn scale_activities_a_crash_left_in_progress_are_ended_by_the_next_pass() 
     use rollscale_engine::service::GroupChanges;
     let h = Harness::new(1).await;
     let group = h.group(4).await;
-    let gid = group.id.as_str();
+    let gid = &group.id;
     let members = h.instances(&group).await;
     // Records as written before an activity's kind was kept: it is read from the description.
     let activity = |seed: u128, description: &str, ids: Vec<InstanceId>| ScalingActivity {
@@ -918,7 +928,7 @@ async fn scale_activities_a_crash_left_in_progress_are_ended_by_the_next_pass() 
     for interrupted in [&half, &whole, &grown] {
         h.store.activity_put(interrupted).await.expect("activity");
     }
-    let update = image_params(gid, None, 1, "Automatic").to_string();
+    let update = image_params(gid.as_str(), None, 1, "Automatic").to_string();
     let refused = h.service.start_template(IMAGE_TEMPLATE, &update).await;
     assert_eq!(refused.map(|task| task.id).map_err(|error| error.code().as_str()), Err("ScalingActivityInProgress"));
 
@@ -939,7 +949,7 @@ async fn scale_activities_a_crash_left_in_progress_are_ended_by_the_next_pass() 
     );
     assert_eq!(h.instances(&group).await.len(), 3, "the pass scaled in to the desired capacity");
     let task = h.service.start_template(IMAGE_TEMPLATE, &update).await.expect("R3 no longer refuses");
-    let (done, _) = h.wait(task.id.as_str(), None).await;
+    let (done, _) = h.wait(&task.id, None).await;
     assert_eq!(done.status, TaskStatus::Success);
 }
 
@@ -953,7 +963,7 @@ async fn remove_instances_replaces_a_broken_instance_or_shrinks_the_group() {
     use rollscale_engine::service::GroupChanges;
     let h = Harness::new(1).await;
     let group = h.group(2).await;
-    let gid = group.id.as_str();
+    let gid = &group.id;
     // A scale-out on an image that never becomes healthy: one Pending, Unhealthy instance.
     h.fleet.set_unhealthy_image(OLD_IMAGE, true);
     let changes = GroupChanges { max_size: Some(4), desired_capacity: Some(3), ..GroupChanges::default() };
@@ -969,7 +979,7 @@ async fn remove_instances_replaces_a_broken_instance_or_shrinks_the_group() {
 
     // Replaced: removed without lowering the capacity, the next pass makes a healthy one.
     h.fleet.set_unhealthy_image(OLD_IMAGE, false);
-    h.service.remove_instances(gid, &[broken.id.to_string()], false).await.expect("remove");
+    h.service.remove_instances(gid, std::slice::from_ref(&broken.id), false).await.expect("remove");
     assert!(h.fleet.snapshot(&broken.id).is_none(), "released from the fleet");
     let group_now = h.service.group(gid).await.expect("group");
     assert_eq!(group_now.desired_capacity, 3, "the capacity is kept");
@@ -984,8 +994,8 @@ async fn remove_instances_replaces_a_broken_instance_or_shrinks_the_group() {
         .create_group(rollscale_engine::service::NewGroup { name: "other".into(), max_size: 1, ..Default::default() })
         .await
         .expect("group");
-    let first = members[0].id.to_string();
-    let refused = h.service.remove_instances(other.id.as_str(), std::slice::from_ref(&first), true).await;
+    let first = members[0].id.clone();
+    let refused = h.service.remove_instances(&other.id, std::slice::from_ref(&first), true).await;
     assert_eq!(refused.unwrap_err().code(), "InvalidInstanceId.NotFound");
     let floor = GroupChanges { min_size: Some(3), ..GroupChanges::default() };
     h.service.modify_group(gid, floor).await.expect("MinSize 3");
@@ -999,17 +1009,17 @@ async fn remove_instances_replaces_a_broken_instance_or_shrinks_the_group() {
     let refused = h.service.remove_instances(gid, std::slice::from_ref(&first), true).await;
     assert_eq!(refused.unwrap_err().code(), "IncorrectInstanceStatus");
     h.service.set_protection(gid, std::slice::from_ref(&first), false).await.expect("unprotect");
-    let paused = h.start(IMAGE_TEMPLATE, image_params(gid, None, 3, "FirstBatchPause")).await;
-    h.wait(paused.id.as_str(), Some(WaitingStatus::BatchPaused)).await;
+    let paused = h.start(IMAGE_TEMPLATE, image_params(gid.as_str(), None, 3, "FirstBatchPause")).await;
+    h.wait(&paused.id, Some(WaitingStatus::BatchPaused)).await;
     let refused = h.service.remove_instances(gid, std::slice::from_ref(&first), true).await;
     assert_eq!(refused.unwrap_err().code(), "IncorrectScalingGroupStatus");
     assert_eq!(h.instances(&group).await.len(), 3, "nothing was removed");
     assert_eq!(h.service.group(gid).await.expect("group").desired_capacity, 3, "nor the capacity changed");
-    h.service.cancel_task(paused.id.as_str(), true).await.expect("cancel");
-    h.wait(paused.id.as_str(), None).await;
+    h.service.cancel_task(&paused.id, true).await.expect("cancel");
+    h.wait(&paused.id, None).await;
 
     // Shrunk: the default lowers the desired capacity by as many.
-    let two: Vec<String> = members[1..].iter().map(|i| i.id.to_string()).collect();
+    let two: Vec<InstanceId> = members[1..].iter().map(|i| i.id.clone()).collect();
     h.service.remove_instances(gid, &two, true).await.expect("remove");
     let group_now = h.service.group(gid).await.expect("group");
     assert_eq!(group_now.desired_capacity, 1);

@@ -65,6 +65,26 @@ impl ApiError {
     }
 }
 
+/// The most characters of a refusal's message a client is shown.
+const MESSAGE_MAX: usize = 512;
+
+/// A refusal's message as a client is shown it: it may repeat what the client sent (a name, an
+/// id), so its control characters are escaped and it is cut at [`MESSAGE_MAX`] characters.
+fn shown_message(message: &str) -> String {
+    let mut shown = String::with_capacity(message.len().min(MESSAGE_MAX + 8));
+    for (i, c) in message.chars().enumerate() {
+        if i == MESSAGE_MAX {
+            shown.push('…');
+            break;
+        }
+        match c.is_control() {
+            true => shown.extend(c.escape_debug()),
+            false => shown.push(c),
+        }
+    }
+    shown
+}
+
 impl From<ServiceError> for ApiError {
     fn from(error: ServiceError) -> Self {
         let code = error.code();
@@ -73,7 +93,7 @@ impl From<ServiceError> for ApiError {
             tracing::error!(error = %error, source = ?std::error::Error::source(&error), "request failed");
             return ApiError::new(code, NOT_SHOWN);
         }
-        ApiError::new(code, error.to_string())
+        ApiError::new(code, shown_message(&error.to_string()))
     }
 }
 
@@ -229,6 +249,20 @@ mod tests {
         let backend = ApiError::from(ServiceError::from(FleetError::Unavailable("10.0.0.7 refused".into())));
         assert_eq!((backend.status().as_u16(), backend.code.as_str()), (500, "BackendError"));
         assert_eq!(backend.message, NOT_SHOWN, "a backend's words stay in the log");
+    }
+
+    /// A refusal may repeat what the client sent: its message is shown escaped and cut.
+    #[test]
+    fn a_refusal_shows_a_clients_text_escaped_and_cut() {
+        let named =
+            ApiError::from(ServiceError::refused(Code::EntityNotExistUser, "the user a\0b\u{1b}[31m does not exist"));
+        assert_eq!(named.message, "the user a\\0b\\u{1b}[31m does not exist");
+        let long =
+            ApiError::from(ServiceError::refused(Code::EntityNotExistUser, format!("the user {}", "a".repeat(10_000))));
+        assert_eq!(long.message.chars().count(), MESSAGE_MAX + 1);
+        assert!(long.message.ends_with('…'));
+        let plain = ApiError::from(ServiceError::refused(Code::InvalidParameter, "MaxSize must be 0 to 10000"));
+        assert_eq!(plain.message, "MaxSize must be 0 to 10000");
     }
 
     #[tokio::test]

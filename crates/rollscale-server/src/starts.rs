@@ -47,7 +47,8 @@ fn known_template(template: &str) -> Result<Kind, ApiError> {
         ApiError::new(
             Code::EntityNotExistsTemplate,
             format!(
-                "the template {template} does not exist; rolling updates use the ACS-ESS-RollingUpdateBy* templates"
+                "the template {} does not exist; rolling updates use the ACS-ESS-RollingUpdateBy* templates",
+                crate::values::shown(template)
             ),
         )
     })

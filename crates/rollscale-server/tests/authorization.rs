@@ -14,6 +14,7 @@ use rollscale_engine::service::NewGroup;
 use rollscale_engine::templates::NewTemplateVersion;
 use rollscale_server::rest::auth::make_token;
 use rollscale_server::{operations, router, AuthConfig};
+use rollscale_test_support::engine::group_id;
 use rollscale_test_support::engine::StartTemplate;
 use rollscale_test_support::engine::{self, enabled_group};
 use rollscale_test_support::server::{self, rest_request, rpc_request, send};
@@ -727,7 +728,7 @@ async fn fixture() -> Fixture {
         groups.push((group.id.to_string(), configuration.id.to_string()));
     }
     let (group, configuration) = groups[0].clone();
-    let instance = service.instances(Some(&group), &[], None).await.unwrap()[0].id.to_string();
+    let instance = service.instances(Some(&group_id(&group)), None, None).await.unwrap()[0].id.to_string();
     let parameters = json!({"invokeType": "invoke", "scalingGroupId": group, "invokeScript": "echo",
                             "batchPauseOption": "EveryBatchPause", "batchNumber": 2});
     let task = service
@@ -858,7 +859,7 @@ async fn every_rest_route_is_authorized_as_its_rpc_operation_on_the_same_resourc
         }
     }
     // Nothing of those changed, and the group next to it is readable over both APIs.
-    assert_eq!(fixture.service.groups(&[], None).await.unwrap().len(), 2);
+    assert_eq!(fixture.service.groups(None, None).await.unwrap().len(), 2);
     assert!(fixture.service.user("victim").await.is_ok());
     assert_eq!(fixture.service.access_keys("victim").await.unwrap()[0].status.as_str(), "Active");
     let pager = fixture.service.alert_rule("pager").await.unwrap();

@@ -110,7 +110,7 @@ fn fixture() -> &'static Fixture {
                 "FuzzPolicy".to_string(),
                 "wordpress".to_string(),
             ];
-            let instances = service.instances(Some(group.id.as_str()), &[], None).await.unwrap();
+            let instances = service.instances(Some(&group.id), None, None).await.unwrap();
             ids.extend(instances.iter().map(|i| i.id.to_string()));
             let router = router(service.clone(), AuthConfig::default());
             // A ClientToken record for the snapshot to watch.
@@ -140,9 +140,9 @@ fn fixture() -> &'static Fixture {
 
 /// Everything a request could change, as text (AccessKeys without their secrets).
 async fn snapshot(service: &Service) -> String {
-    let groups = service.groups(&[], None).await.unwrap();
-    let configurations = service.configurations(None, &[]).await.unwrap();
-    let instances = service.instances(None, &[], None).await.unwrap();
+    let groups = service.groups(None, None).await.unwrap();
+    let configurations = service.configurations(None, None).await.unwrap();
+    let instances = service.instances(None, None, None).await.unwrap();
     let lbs = service.load_balancers().await.unwrap();
     let images = service.images().await.unwrap();
     let packages = service.packages(None).await.unwrap();
@@ -164,7 +164,7 @@ async fn snapshot(service: &Service) -> String {
     let policies = store.policy_list().await.unwrap();
     let mut templates = Vec::new();
     for template in service.launch_templates().await.unwrap() {
-        let versions = service.launch_template_versions(template.id.as_str()).await.unwrap();
+        let versions = service.launch_template_versions(&template.id).await.unwrap();
         templates.push(format!("{template:?} {versions:?}"));
     }
     let tokens = store.client_token_list().await.unwrap();

@@ -3,11 +3,13 @@
 //! and create nothing more; the token with another request is `IdempotentParameterMismatch`;
 //! a token on an operation that creates nothing is refused.
 
+use rollscale_core::ids::IdFilter;
 use rollscale_engine::service::NewGroup;
 use rollscale_engine::templates::NewTemplateVersion;
 use rollscale_engine::Service;
 use rollscale_server::operations;
 use rollscale_server::rest::auth::make_token;
+use rollscale_test_support::engine::group_id;
 use rollscale_test_support::server::{rest_request, rpc_request, send, Api};
 use serde_json::{json, Value};
 
@@ -16,14 +18,14 @@ const SECRET: &str = "idempotencySecret";
 
 /// Everything the creates could add to.
 async fn snapshot(service: &Service) -> String {
-    let groups = service.groups(&[], None).await.unwrap();
-    let configurations = service.configurations(None, &[]).await.unwrap();
+    let groups = service.groups(None, None).await.unwrap();
+    let configurations = service.configurations(None, None).await.unwrap();
     let lbs = service.load_balancers().await.unwrap();
     let images = service.images().await.unwrap();
     let packages = service.packages(None).await.unwrap();
     let mut templates = Vec::new();
     for template in service.launch_templates().await.unwrap() {
-        let versions = service.launch_template_versions(template.id.as_str()).await.unwrap();
+        let versions = service.launch_template_versions(&template.id).await.unwrap();
         templates.push((template, versions));
     }
     let filter = rollscale_store::ExecutionFilter { include_children: true, ..Default::default() };
@@ -138,13 +140,10 @@ async fn every_rest_create_runs_once_per_idempotency_key() {
     let f = fixture().await;
     let token = make_token(KEY, SECRET, chrono::Utc::now().timestamp() + 600);
     // An Active group (of no instances: its rolling updates succeed at once).
-    let configuration = rollscale_engine::service::NewConfiguration {
-        group_id: f.group.clone(),
-        image_id: "img".into(),
-        ..Default::default()
-    };
-    f.service.create_configuration(configuration).await.unwrap();
-    f.service.enable_group(&f.group, None).await.unwrap();
+    let configuration = rollscale_engine::service::NewConfiguration { image_id: "img".into(), ..Default::default() };
+    let group = group_id(&f.group);
+    f.service.create_configuration(&group, configuration).await.unwrap();
+    f.service.enable_group(&group, None).await.unwrap();
     // A body for each route that creates, and another one.
     let bodies = |path: &str| -> Option<(String, Value, Value)> {
         let (path, body, other) = match path {
@@ -227,10 +226,10 @@ async fn every_rest_create_runs_once_per_idempotency_key() {
     // An image update task: the same key gives the same one, and no second.
     let changes =
         rollscale_engine::service::GroupChanges { max_size: Some(1), desired_capacity: Some(1), ..Default::default() };
-    let group = f.service.modify_group(&f.group, changes).await.unwrap();
+    let group = f.service.modify_group(&group_id(&f.group), changes).await.unwrap();
     f.service.reconcile_group(&group).await.unwrap();
-    let instance = f.service.instances(Some(&f.group), &[], None).await.unwrap()[0].id.to_string();
-    let configuration = f.service.configurations(Some(&f.group), &[]).await.unwrap()[0].id.to_string();
+    let instance = f.service.instances(Some(&group.id), None, None).await.unwrap()[0].id.to_string();
+    let configuration = f.service.configurations(Some(&group.id), None).await.unwrap()[0].id.to_string();
     let trigger = json!({"Type": "rate", "Expression": "1 day", "EndDate": "2099-01-01T00:00:00Z"});
     let image_task = json!({"parameters": {"instanceId": instance, "scalingConfigurationIds": [configuration],
                                            "OOSAssumeRole": "r", "timerTrigger": trigger}});
@@ -243,7 +242,7 @@ async fn every_rest_create_runs_once_per_idempotency_key() {
     assert_eq!(status, 200, "{first}");
     let (status, again) = send(&f.router, image_started("it-1", &image_task)).await;
     assert_eq!((status, &again["id"]), (200, &first["id"]), "{again}");
-    assert_eq!(f.service.image_updates(None).await.unwrap().len(), 1, "no second image update task");
+    assert_eq!(f.service.image_updates(&IdFilter::Any).await.unwrap().len(), 1, "no second image update task");
     let mut other = image_task.clone();
     other["parameters"]["OOSAssumeRole"] = json!("other");
     let (status, error) = send(&f.router, image_started("it-1", &other)).await;

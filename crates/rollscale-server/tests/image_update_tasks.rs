@@ -3,6 +3,7 @@
 //! other executions, cancelled; the same over `/v1/image-update-tasks`; and the refusals, each
 //! with its code and changing nothing.
 
+use rollscale_core::ids::{IdFilter, ScalingConfigurationId};
 use rollscale_engine::service::NewGroup;
 use rollscale_test_support::engine::{self, enabled_group};
 use rollscale_test_support::server::{rest_request, rpc_request, send, Api};
@@ -30,7 +31,7 @@ async fn app() -> App {
     let new = NewGroup { name: "web".into(), max_size: 3, desired_capacity: Some(1), ..NewGroup::default() };
     let (group, configuration) = enabled_group(&service, new, engine::configuration("img")).await;
     service.reconcile_group(&group).await.unwrap();
-    let instance = service.instances(Some(group.id.as_str()), &[], None).await.unwrap()[0].id.to_string();
+    let instance = service.instances(Some(&group.id), None, None).await.unwrap()[0].id.to_string();
     App {
         router,
         token,
@@ -79,7 +80,11 @@ async fn start_execution_of_the_template_runs_now_and_lists_with_the_other_execu
     let outputs: Value = serde_json::from_str(done["Outputs"].as_str().unwrap()).unwrap();
     let image = outputs["imageId"].as_str().unwrap();
     assert_eq!(done["Tags"]["team"], "a");
-    let configuration = app.service.configurations(None, std::slice::from_ref(&app.configuration)).await.unwrap();
+    let configuration = app
+        .service
+        .configurations(None, Some(&[ScalingConfigurationId::parse(&app.configuration).unwrap()]))
+        .await
+        .unwrap();
     assert_eq!(configuration[0].image_id, image);
     let name = &app.service.images().await.unwrap().into_iter().find(|i| i.id == image).unwrap().name;
     assert!(name.starts_with(&format!("web_on_{id}_at_")), "{name}");
@@ -186,7 +191,7 @@ async fn bad_input_is_refused_with_a_code_and_changes_nothing() {
         assert_eq!((status >= 400, body["Code"].as_str()), (true, Some(code)), "REST {parameters}: {body}");
     }
     assert!(list(&app, &[("TemplateName", TEMPLATE)]).await.is_empty());
-    assert!(app.service.image_updates(None).await.unwrap().is_empty());
+    assert!(app.service.image_updates(&IdFilter::Any).await.unwrap().is_empty());
     let (status, body) =
         send(&app.router, rest_request(&app.token, "get", "/v1/image-update-tasks/exec-nowhere", None)).await;
     assert_eq!((status, body["Code"].as_str()), (404, Some("EntityNotExists.Execution")), "{body}");

@@ -8,6 +8,7 @@ use http_body_util::BodyExt;
 use rollscale_server::rest::auth::make_token;
 use rollscale_server::rpc::sign;
 use rollscale_server::{router, AuthConfig};
+use rollscale_test_support::engine::group_id;
 use rollscale_test_support::server::{send, Api};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -372,7 +373,7 @@ async fn bad_input_is_refused_with_a_code_and_changes_nothing() {
         ),
     ];
     let before = (
-        app.service.groups(&[], None).await.unwrap(),
+        app.service.groups(None, None).await.unwrap(),
         app.service.load_balancers().await.unwrap(),
         ok(&app, "GET", "/v1/rolling-updates", None).await,
     );
@@ -394,7 +395,7 @@ async fn bad_input_is_refused_with_a_code_and_changes_nothing() {
     let (status, error) = send(&app.router, request).await;
     assert_eq!((status, error["Code"].as_str()), (400, Some("InvalidParameter")), "{error}");
     let after = (
-        app.service.groups(&[], None).await.unwrap(),
+        app.service.groups(None, None).await.unwrap(),
         app.service.load_balancers().await.unwrap(),
         ok(&app, "GET", "/v1/rolling-updates", None).await,
     );
@@ -593,7 +594,7 @@ async fn rest_calls_are_authorized_by_policy_and_audited() {
     let (status, denied) = send(&app.router, call("DELETE", &format!("/v1/scaling-groups/{group}"), None)).await;
     assert_eq!((status, denied["Code"].as_str()), (403, Some("Forbidden.RAM")), "{denied}");
     assert_eq!(ok(&app, "GET", "/v1/rolling-updates", None).await, before, "a denied call changes nothing");
-    assert_eq!(app.service.groups(&[], None).await.unwrap().len(), 1);
+    assert_eq!(app.service.groups(None, None).await.unwrap().len(), 1);
     let (status, _) = send(&app.router, call("POST", "/v1/tokens", None)).await;
     assert_eq!(status, 200, "any caller may make a token from its own key");
 
@@ -776,7 +777,7 @@ async fn groups_take_health_check_types_and_instances_show_what_was_observed() {
 
     // An instance the health checker saw stopped and on another image.
     let (group, _) = group(&app, 2).await;
-    let instances = app.service.instances(Some(&group), &[], None).await.unwrap();
+    let instances = app.service.instances(Some(&group_id(&group)), None, None).await.unwrap();
     let stored = app.service.engine.store().instance_get(&instances[0].id).await.unwrap().unwrap();
     let mut seen = stored.value.clone();
     seen.health_status = rollscale_core::domain::HealthStatus::Unhealthy;

@@ -8,6 +8,8 @@ use rollscale_core::domain::{AccessKey, AccessKeyStatus};
 use rollscale_engine::service::NewGroup;
 use rollscale_engine::Service;
 use rollscale_server::{router, AuthConfig};
+use rollscale_test_support::engine::execution_id;
+use rollscale_test_support::engine::group_id;
 use rollscale_test_support::engine::{configuration, create_group, enabled_group};
 use rollscale_test_support::server;
 use serde_json::Value;
@@ -243,9 +245,9 @@ async fn a_client_token_makes_start_execution_idempotent() {
     let (status, _, body) = send(&app, start_request(&group, "FirstBatchPause", "token-2")).await;
     assert_eq!((status, body["Code"].as_str()), (400, Some("IncorrectScalingGroupStatus")), "{body}");
     // That refusal gave token-2 back: once the group is free, the same request runs.
-    service.cancel_task(&id, true).await.unwrap();
+    service.cancel_task(&execution_id(&id), true).await.unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while !service.task(&id).await.unwrap().0.status.is_final() {
+    while !service.task(&execution_id(&id)).await.unwrap().0.status.is_final() {
         assert!(std::time::Instant::now() < deadline, "the cancel did not finish");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -301,7 +303,7 @@ async fn a_client_token_makes_creates_idempotent_per_caller_even_concurrently() 
     }
     ids.dedup();
     assert_eq!(ids.len(), 1, "{ids:?}");
-    assert_eq!(service.groups(&[], None).await.unwrap().len(), 1);
+    assert_eq!(service.groups(None, None).await.unwrap().len(), 1);
     // Another caller's token is its own.
     let (status, _, other) = send(&app, create("LTAIotherCaller", "otherSecret", "g2")).await;
     assert_eq!(status, 200, "{other}");
@@ -320,7 +322,7 @@ async fn a_client_token_makes_creates_idempotent_per_caller_even_concurrently() 
     let (_, _, two) = send(&app, configuration("c")).await;
     assert!(one["ScalingConfigurationId"].as_str().unwrap().starts_with("asc-"), "{one}");
     assert_eq!(one["ScalingConfigurationId"], two["ScalingConfigurationId"]);
-    assert_eq!(service.configurations(Some(&ids[0]), &[]).await.unwrap().len(), 1);
+    assert_eq!(service.configurations(Some(&group_id(&ids[0])), None).await.unwrap().len(), 1);
     let (status, _, body) = send(&app, configuration(&"x".repeat(65))).await;
     assert_eq!((status, body["Code"].as_str()), (400, Some("InvalidParameter")), "{body}");
 }
@@ -329,7 +331,7 @@ async fn a_client_token_makes_creates_idempotent_per_caller_even_concurrently() 
 async fn create_image_with_an_instance_id_makes_the_image_from_that_instance() {
     let (app, service, _dir) = app(Duration::from_secs(900)).await;
     let group = active_group(&service, 1).await;
-    let instance = service.instances(Some(&group), &[], None).await.unwrap()[0].id.to_string();
+    let instance = service.instances(Some(&group_id(&group)), None, None).await.unwrap()[0].id.to_string();
     for version in ["2014-08-28", "2014-05-26"] {
         let name = format!("golden-{version}");
         let request =
@@ -368,7 +370,7 @@ async fn capacity_changes_answer_before_new_instances_are_brought_up() {
         let (service, gid) = (service.clone(), gid.clone());
         async move {
             loop {
-                let instances = service.instances(Some(&gid), &[], None).await.unwrap();
+                let instances = service.instances(Some(&group_id(&gid)), None, None).await.unwrap();
                 if instances.iter().any(|i| i.lifecycle_state == LifecycleState::Pending) {
                     panic!("the call was still running while a new instance was being brought up");
                 }
@@ -388,15 +390,18 @@ async fn capacity_changes_answer_before_new_instances_are_brought_up() {
             () = bringing_up() => unreachable!(),
         }
     }
-    assert!(service.instances(Some(&gid), &[], None).await.unwrap().is_empty(), "the calls brought nothing up");
+    assert!(
+        service.instances(Some(&group_id(&gid)), None, None).await.unwrap().is_empty(),
+        "the calls brought nothing up"
+    );
 
     // The reconciler does, and the scaling activity says how it went.
     fleet.set_unhealthy_image("img", false);
     service.spawn_reconciler();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let instances = service.instances(Some(&gid), &[], None).await.unwrap();
-        let (activities, _) = service.activities(&gid, 0, 10).await.unwrap();
+        let instances = service.instances(Some(&group_id(&gid)), None, None).await.unwrap();
+        let (activities, _) = service.activities(&group_id(&gid), 0, 10).await.unwrap();
         let in_service = instances.iter().filter(|i| i.lifecycle_state == LifecycleState::InService).count();
         if in_service == 2 && activities.iter().all(|a| a.status == ActivityStatus::Successful) {
             assert!(!activities.is_empty());
@@ -465,7 +470,7 @@ async fn health_check_types_are_taken_in_every_form_of_both_versions_and_describ
             let (status, _, body) = send(&app, create(params)).await;
             assert_eq!(status, 200, "{what}: {body}");
             let id = body["ScalingGroupId"].as_str().unwrap().to_string();
-            let stored = service.group(&id).await.unwrap();
+            let stored = service.group(&group_id(&id)).await.unwrap();
             assert_eq!(stored.health_check_types.iter().map(|t| t.as_str()).collect::<Vec<_>>(), types, "{what}");
             let (group, described) = described_group(&app, version, &id).await;
             assert_eq!(described, types, "{what}: {group}");
@@ -514,7 +519,7 @@ async fn health_check_types_are_taken_in_every_form_of_both_versions_and_describ
 async fn observe_first(service: &Service, group: &str) -> (String, String, i64) {
     use rollscale_core::domain::HealthStatus;
     use rollscale_core::health::Observed;
-    let instances = service.instances(Some(group), &[], None).await.unwrap();
+    let instances = service.instances(Some(&group_id(group)), None, None).await.unwrap();
     let (first, second) = (&instances[0], &instances[1]);
     let stored = service.engine.store().instance_get(&first.id).await.unwrap().unwrap();
     let mut seen = stored.value.clone();
@@ -574,7 +579,7 @@ async fn events_without_an_execution_show_none_in_every_rendering() {
     use rollscale_core::domain::{Event, EventKind, EventLevel, HEALTH_CHECK_EVENT};
     let (app, service, _dir) = app(Duration::from_secs(900)).await;
     let group = active_group(&service, 1).await;
-    let instance = service.instances(Some(&group), &[], None).await.unwrap()[0].id.to_string();
+    let instance = service.instances(Some(&group_id(&group)), None, None).await.unwrap()[0].id.to_string();
     let put = [
         ("RuleName", "health"),
         ("EventPattern.1.Product", "ess"),

@@ -4,9 +4,12 @@
 //! execution at a time and `Reject` cancels; ECS `DescribeRegions` names rollscale's region.
 //! A refused request changes nothing.
 
+use rollscale_core::ids::ExecutionId;
 use rollscale_engine::service::NewGroup;
 use rollscale_engine::Service;
 use rollscale_server::{operations, router, AuthConfig};
+use rollscale_test_support::engine::execution_id;
+use rollscale_test_support::engine::group_id;
 use rollscale_test_support::engine::StartTemplate;
 use rollscale_test_support::engine::{configuration, enabled_group, wait_for_task};
 use rollscale_test_support::server::{rest_request, rpc_request, send, Api};
@@ -29,7 +32,7 @@ async fn group(app: &Api, size: u32) -> String {
 }
 
 /// Waits until the task's status is `status` (or fails after a generous deadline).
-async fn wait_for(app: &Api, id: &str, status: &str) -> rollscale_core::task::TaskState {
+async fn wait_for(app: &Api, id: &ExecutionId, status: &str) -> rollscale_core::task::TaskState {
     wait_for_task(&app.service, id, status, |task, _| task.status.as_str() == status).await.0
 }
 
@@ -43,7 +46,7 @@ fn refused(answer: &(u16, Value), code: &str, names: &str) {
 async fn every_action_refuses_a_parameter_it_does_not_take_and_changes_nothing() {
     let app = app().await;
     let group = group(&app, 2).await;
-    let before = app.service.groups(&[], None).await.unwrap();
+    let before = app.service.groups(None, None).await.unwrap();
     // The audit's example: a typo is refused, not ignored.
     let answer = app.rpc("2014-08-28", "ModifyScalingGroup", &[("ScalingGroupId", &group), ("MaxSzie", "5")]).await;
     refused(&answer, "InvalidParameter", "\"MaxSzie\"");
@@ -61,7 +64,7 @@ async fn every_action_refuses_a_parameter_it_does_not_take_and_changes_nothing()
             }
         }
     }
-    assert_eq!(app.service.groups(&[], None).await.unwrap(), before, "refused requests changed a group");
+    assert_eq!(app.service.groups(None, None).await.unwrap(), before, "refused requests changed a group");
     // What the SDKs send besides an action's own parameters is allowed.
     let (status, body) = app
         .rpc(
@@ -77,7 +80,7 @@ async fn every_action_refuses_a_parameter_it_does_not_take_and_changes_nothing()
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(app.service.group(&group).await.unwrap().max_size, 5);
+    assert_eq!(app.service.group(&group_id(&group)).await.unwrap().max_size, 5);
     // So is the STS token the SDKs add with temporary credentials: taken, ignored, not kept.
     let sts = "CAIS-sts-token-that-must-not-be-logged";
     let (status, body) = app
@@ -88,7 +91,7 @@ async fn every_action_refuses_a_parameter_it_does_not_take_and_changes_nothing()
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(app.service.group(&group).await.unwrap().max_size, 6);
+    assert_eq!(app.service.group(&group_id(&group)).await.unwrap().max_size, 6);
     let (log, _) = app.service.audit_events(&Default::default(), 0, 1000).await.unwrap();
     let modified = log.iter().find(|e| e.request["MaxSize"] == "6").expect("audited");
     assert_eq!(modified.request["ScalingGroupId"], group.as_str());
@@ -96,7 +99,7 @@ async fn every_action_refuses_a_parameter_it_does_not_take_and_changes_nothing()
     // ClientToken only where it means something.
     let answer = app.rpc("2014-08-28", "DeleteScalingGroup", &[("ScalingGroupId", &group), ("ClientToken", "t")]).await;
     refused(&answer, "InvalidParameter", "\"ClientToken\"");
-    assert!(app.service.group(&group).await.is_ok());
+    assert!(app.service.group(&group_id(&group)).await.is_ok());
 }
 
 #[tokio::test]
@@ -111,11 +114,11 @@ async fn missing_and_malformed_parameters_and_unknown_filter_values_have_their_c
         .await
         .unwrap();
     let execution = task.id.to_string();
-    wait_for(&app, &execution, "Waiting").await;
+    wait_for(&app, &execution_id(&execution), "Waiting").await;
     let snapshot = || async {
-        let groups = app.service.groups(&[], None).await.unwrap();
-        let instances = app.service.instances(None, &[], None).await.unwrap();
-        let (task, works) = app.service.task(&execution).await.unwrap();
+        let groups = app.service.groups(None, None).await.unwrap();
+        let instances = app.service.instances(None, None, None).await.unwrap();
+        let (task, works) = app.service.task(&execution_id(&execution)).await.unwrap();
         format!("{groups:?}{instances:?}{task:?}{works:?}")
     };
     let before = snapshot().await;
@@ -207,8 +210,8 @@ async fn notify_execution_decides_one_task_execution_at_a_time_and_reject_cancel
         .await
         .unwrap();
     let id = task.id.to_string();
-    wait_for(&app, &id, "Waiting").await;
-    let (_, works) = app.service.task(&id).await.unwrap();
+    wait_for(&app, &execution_id(&id), "Waiting").await;
+    let (_, works) = app.service.task(&execution_id(&id)).await.unwrap();
     let queued: Vec<String> = works
         .iter()
         .filter(|w| w.status == rollscale_core::task::InstanceStatus::Queued)
@@ -216,7 +219,7 @@ async fn notify_execution_decides_one_task_execution_at_a_time_and_reject_cancel
         .collect();
     assert_eq!(queued.len(), 2, "the second batch waits: {works:?}");
     let statuses = || async {
-        let (_, works) = app.service.task(&id).await.unwrap();
+        let (_, works) = app.service.task(&execution_id(&id)).await.unwrap();
         works.iter().map(|w| (w.execution_id.to_string(), w.status)).collect::<Vec<_>>()
     };
     let before = statuses().await;
@@ -268,7 +271,7 @@ async fn notify_execution_decides_one_task_execution_at_a_time_and_reject_cancel
     let (status, body) =
         app.rpc("2019-06-01", "NotifyExecution", &[("ExecutionId", &id), ("NotifyType", "Reject")]).await;
     assert_eq!(status, 200, "{body}");
-    let cancelled = wait_for(&app, &id, "Cancelled").await;
+    let cancelled = wait_for(&app, &execution_id(&id), "Cancelled").await;
     assert!(cancelled.status.is_final());
     let (status, body) =
         app.rpc("2019-06-01", "NotifyExecution", &[("ExecutionId", &id), ("NotifyType", "Reject")]).await;
@@ -307,7 +310,7 @@ async fn bad_health_check_types_and_grace_periods_are_refused_and_change_nothing
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    let before = app.service.groups(&[], None).await.unwrap();
+    let before = app.service.groups(None, None).await.unwrap();
     // (parameters, the code, what the message names)
     type Case<'a> = (Vec<(&'a str, &'a str)>, &'a str, &'a str);
     let cases: Vec<Case> = vec![
@@ -378,16 +381,16 @@ async fn bad_health_check_types_and_grace_periods_are_refused_and_change_nothing
             assert_eq!((status, answer["Code"].as_str()), (400, Some(code)), "{method} {path} {body}: {answer}");
         }
     }
-    assert_eq!(app.service.groups(&[], None).await.unwrap(), before, "a refused request changed a group");
+    assert_eq!(app.service.groups(None, None).await.unwrap(), before, "a refused request changed a group");
 }
 
 #[tokio::test]
 async fn inject_fault_refuses_an_unknown_kind_and_a_fleet_without_faults() {
     let app = app().await;
     let group = group(&app, 1).await;
-    let instance = app.service.instances(Some(&group), &[], None).await.unwrap()[0].id.to_string();
+    let instance = app.service.instances(Some(&group_id(&group)), None, None).await.unwrap()[0].id.to_string();
     let snapshot = || async {
-        let instances = app.service.instances(None, &[], None).await.unwrap();
+        let instances = app.service.instances(None, None, None).await.unwrap();
         let ids: Vec<_> = instances.iter().map(|i| i.id.clone()).collect();
         let seen = app.service.engine.fleet().look(&ids).await;
         format!("{instances:?}{seen:?}")
@@ -420,7 +423,7 @@ async fn inject_fault_refuses_an_unknown_kind_and_a_fleet_without_faults() {
         tokens_not_before: 0,
     };
     store.access_key_insert_bootstrap(&key).await.unwrap();
-    let existing = app.service.instances(None, &[], None).await.unwrap()[0].clone();
+    let existing = app.service.instances(None, None, None).await.unwrap()[0].clone();
     store.instance_insert(&existing).await.unwrap();
     let engine = rollscale_engine::Engine::new(
         store,
@@ -440,6 +443,6 @@ async fn inject_fault_refuses_an_unknown_kind_and_a_fleet_without_faults() {
     let request = rpc_request(KEY, SECRET, "2014-08-28", "InjectFault", &[("InstanceId", &instance), ("Kind", "Nope")]);
     let (status, body) = send(&docker, request).await;
     assert_eq!((status, body["Code"].as_str()), (400, Some("InvalidParameter.Kind")), "{body}");
-    let stored = service.instances(None, &[], None).await.unwrap();
+    let stored = service.instances(None, None, None).await.unwrap();
     assert_eq!(format!("{stored:?}"), format!("{:?}", vec![existing]), "a refused fault changed the record");
 }

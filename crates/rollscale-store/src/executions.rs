@@ -2,7 +2,7 @@
 
 use crate::{conflict_unless_one, from_json, placeholders, to_json, versioned, Backend, Store, StoreError, Versioned};
 use rollscale_core::domain::Millis;
-use rollscale_core::ids::{ExecutionId, ScalingGroupId};
+use rollscale_core::ids::{ExecutionId, IdFilter, ScalingGroupId};
 use rollscale_core::image_task::{ImageUpdateExecution, TEMPLATE_NAME as IMAGE_UPDATE_TEMPLATE};
 use rollscale_core::task::{InstanceStatus, InstanceWork, TaskState};
 use sqlx::Connection;
@@ -80,14 +80,15 @@ impl PreparedWork {
 }
 
 /// Filters of `ListExecutions`. Without `parent_id` or `execution_id`, only tasks are listed
-/// unless `include_children`.
+/// unless `include_children`. An id filter that names nothing ([`IdFilter::Nothing`]) lists
+/// nothing.
 #[derive(Clone, Debug, Default)]
 pub struct ExecutionFilter {
-    pub execution_id: Option<String>,
-    pub parent_id: Option<String>,
+    pub execution_id: IdFilter<ExecutionId>,
+    pub parent_id: IdFilter<ExecutionId>,
     pub template_name: Option<String>,
     pub status: Option<String>,
-    pub group_id: Option<String>,
+    pub group_id: IdFilter<ScalingGroupId>,
     pub include_children: bool,
 }
 
@@ -451,10 +452,13 @@ impl Store {
         offset: i64,
         limit: i64,
     ) -> Result<(Vec<Execution>, i64), StoreError> {
+        if filter.execution_id.is_nothing() || filter.parent_id.is_nothing() || filter.group_id.is_nothing() {
+            return Ok((Vec::new(), 0));
+        }
         // scope: 0 = tasks only, 1 = children of $2, 2 = tasks and children.
-        let scope: i64 = if filter.parent_id.is_some() {
+        let scope: i64 = if filter.parent_id.id().is_some() {
             1
-        } else if filter.include_children || filter.execution_id.is_some() {
+        } else if filter.include_children || filter.execution_id.id().is_some() {
             2
         } else {
             0
@@ -477,10 +481,10 @@ impl Store {
         };
         let conditions = format!(
             "{} AND {scope_condition} AND {} AND {} AND {}",
-            equal(given(&filter.execution_id), "id", 1),
+            equal(filter.execution_id.id().is_some(), "id", 1),
             equal(given(&filter.template_name), "template_name", 4),
             equal(given(&filter.status), "status", 5),
-            equal(given(&filter.group_id), "group_id", 6),
+            equal(filter.group_id.id().is_some(), "group_id", 6),
         );
         let order = if scope == 1 { "position, id" } else { "created_at DESC, parent_id, position, id" };
         fn bind_filter<'q>(
@@ -489,12 +493,12 @@ impl Store {
             scope: i64,
         ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
             query
-                .bind(filter.execution_id.clone().unwrap_or_default())
-                .bind(filter.parent_id.clone().unwrap_or_default())
+                .bind(filter.execution_id.id().map_or_else(String::new, ToString::to_string))
+                .bind(filter.parent_id.id().map_or_else(String::new, ToString::to_string))
                 .bind(scope)
                 .bind(filter.template_name.clone().unwrap_or_default())
                 .bind(filter.status.clone().unwrap_or_default())
-                .bind(filter.group_id.clone().unwrap_or_default())
+                .bind(filter.group_id.id().map_or_else(String::new, ToString::to_string))
         }
         let count_sql = format!("SELECT COUNT(*) FROM executions WHERE {conditions}");
         let total: i64 = bind_filter(sqlx::query(&count_sql), filter, scope)

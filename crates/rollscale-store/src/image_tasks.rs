@@ -153,7 +153,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use crate::{Execution, ExecutionFilter, StoreError};
-    use rollscale_core::ids::ExecutionId;
+    use rollscale_core::ids::{ExecutionId, IdFilter};
     use rollscale_core::image_task::{self, ImageUpdateExecution, TEMPLATE_NAME};
     use rollscale_core::task::TaskStatus;
     use serde_json::json;
@@ -203,8 +203,11 @@ mod tests {
         let (listed, total) = store.execution_list(&filter, 0, 10).await.unwrap();
         assert_eq!(total, 1);
         assert!(matches!(&listed[0], Execution::ImageUpdate(e) if e.value.id == parent.id));
-        let filter = ExecutionFilter { parent_id: Some(parent.id.to_string()), ..Default::default() };
+        let filter = ExecutionFilter { parent_id: IdFilter::Only(parent.id.clone()), ..Default::default() };
         let (listed, _) = store.execution_list(&filter, 0, 10).await.unwrap();
         assert!(matches!(&listed[..], [Execution::ImageUpdate(e)] if e.value.id == child.id));
+        // A filter that names nothing lists nothing.
+        let filter = ExecutionFilter { parent_id: IdFilter::Nothing, ..Default::default() };
+        assert_eq!(store.execution_list(&filter, 0, 10).await.unwrap().1, 0);
     }
 }

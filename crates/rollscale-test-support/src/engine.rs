@@ -3,7 +3,7 @@
 //! service; the catalog and the groups the tests roll, and waiting for a task.
 
 use rollscale_core::domain::{ContainerSpec, GroupType, Instance, ScalingConfiguration, ScalingGroup};
-use rollscale_core::ids::InstanceId;
+use rollscale_core::ids::{ExecutionId, InstanceId, ScalingGroupId};
 use rollscale_core::task::{InstanceWork, TaskState, TaskStatus, WaitingStatus};
 use rollscale_engine::service::{NewConfiguration, NewGroup};
 use rollscale_engine::{Engine, EngineConfig, Service, ServiceError};
@@ -147,7 +147,7 @@ impl Harness {
         };
         let (group, _) = enabled_group(&self.service, new, configuration(OLD_IMAGE)).await;
         self.service.reconcile_group(&group).await.expect("reconcile");
-        self.service.group(group.id.as_str()).await.expect("group")
+        self.service.group(&group.id).await.expect("group")
     }
 
     /// An ECI group of `size` container groups made of `containers` (the catalog added first),
@@ -168,7 +168,7 @@ impl Harness {
     }
 
     pub async fn instances(&self, group: &ScalingGroup) -> Vec<Instance> {
-        self.service.instances(Some(group.id.as_str()), &[], None).await.expect("instances")
+        self.service.instances(Some(&group.id), None, None).await.expect("instances")
     }
 
     pub async fn start(&self, template: &str, parameters: serde_json::Value) -> TaskState {
@@ -176,7 +176,7 @@ impl Harness {
     }
 
     /// Waits until the task is final, or Waiting for `until_waiting` when given.
-    pub async fn wait(&self, id: &str, until_waiting: Option<WaitingStatus>) -> (TaskState, Vec<InstanceWork>) {
+    pub async fn wait(&self, id: &ExecutionId, until_waiting: Option<WaitingStatus>) -> (TaskState, Vec<InstanceWork>) {
         wait_for_task(&self.service, id, "the task's end", |task, _| {
             let waiting =
                 task.status == TaskStatus::Waiting && until_waiting.is_some() && task.waiting == until_waiting;
@@ -191,23 +191,19 @@ impl Harness {
     }
 }
 
-/// A configuration of `image` (its group filled in by [`create_group`]).
+/// A configuration of `image` (of the group [`create_group`] makes).
 pub fn configuration(image: &str) -> NewConfiguration {
     NewConfiguration { image_id: image.into(), ..NewConfiguration::default() }
 }
 
-/// Creates the group `group` and its configuration `configuration` (whose `group_id` is set
-/// here), not yet enabled.
+/// Creates the group `group` and its configuration `configuration`, not yet enabled.
 pub async fn create_group(
     service: &Service,
     group: NewGroup,
     configuration: NewConfiguration,
 ) -> (ScalingGroup, ScalingConfiguration) {
     let group = service.create_group(group).await.expect("create the group");
-    let configuration = service
-        .create_configuration(NewConfiguration { group_id: group.id.to_string(), ..configuration })
-        .await
-        .expect("create the configuration");
+    let configuration = service.create_configuration(&group.id, configuration).await.expect("create the configuration");
     (group, configuration)
 }
 
@@ -219,7 +215,7 @@ pub async fn enabled_group(
     configuration: NewConfiguration,
 ) -> (ScalingGroup, ScalingConfiguration) {
     let (group, configuration) = create_group(service, group, configuration).await;
-    let group = service.enable_group(group.id.as_str(), None).await.expect("enable the group");
+    let group = service.enable_group(&group.id, None).await.expect("enable the group");
     (group, configuration)
 }
 
@@ -227,7 +223,7 @@ pub async fn enabled_group(
 /// work, and returns them; fails the test after 30 s, saying it waited in vain for `what`.
 pub async fn wait_for_task(
     service: &Service,
-    id: &str,
+    id: &ExecutionId,
     what: &str,
     done: impl Fn(&TaskState, &[InstanceWork]) -> bool,
 ) -> (TaskState, Vec<InstanceWork>) {
@@ -277,4 +273,19 @@ impl StartTemplate for Service {
         })?;
         self.start_image_update(rollscale_core::image_task::parse_start(&parameters)?).await
     }
+}
+
+/// A scaling group's id written in a test (`asg-…`); the test fails when it is not one.
+pub fn group_id(text: &str) -> ScalingGroupId {
+    ScalingGroupId::parse(text).unwrap_or_else(|| panic!("{text:?} is not a scaling group id"))
+}
+
+/// An execution's id written in a test (`exec-…`); the test fails when it is not one.
+pub fn execution_id(text: &str) -> ExecutionId {
+    ExecutionId::parse(text).unwrap_or_else(|| panic!("{text:?} is not an execution id"))
+}
+
+/// An instance's id written in a test (`i-…`); the test fails when it is not one.
+pub fn instance_id(text: &str) -> InstanceId {
+    InstanceId::parse(text).unwrap_or_else(|| panic!("{text:?} is not an instance id"))
 }

@@ -1,7 +1,7 @@
 //! Scaling activities: the ones the API's instance actions record, and R3's check for one
 //! under way.
 
-use super::{parse_group_id, Service};
+use super::Service;
 use crate::{now_millis, random_bits, ServiceError};
 use rollscale_core::domain::*;
 use rollscale_core::ids::*;
@@ -9,12 +9,11 @@ use rollscale_core::ids::*;
 impl Service {
     pub async fn activities(
         &self,
-        group_id: &str,
+        group_id: &ScalingGroupId,
         offset: i64,
         limit: i64,
     ) -> Result<(Vec<ScalingActivity>, i64), ServiceError> {
-        let id = parse_group_id(group_id)?;
-        Ok(self.store().activity_list(&id, offset, limit).await?)
+        Ok(self.store().activity_list(group_id, offset, limit).await?)
     }
 
     pub(crate) async fn activity_begin(

@@ -1,16 +1,15 @@
 //! Scaling configurations: create, query, modify, and making one the group's active one.
 
-use super::{parse_group_id, GroupChanges, Service};
+use super::{GroupChanges, Service};
 use crate::error::{configuration_not_found, group_not_found};
 use crate::{now_millis, random_bits, ServiceError};
 use rollscale_core::domain::*;
 use rollscale_core::ids::*;
 use rollscale_core::Code;
 
-/// A new scaling configuration.
+/// A new scaling configuration (of the group `Service::create_configuration` is given).
 #[derive(Clone, Debug, Default)]
 pub struct NewConfiguration {
-    pub group_id: String,
     pub name: Option<String>,
     pub image_id: String,
     pub instance_type: Option<String>,
@@ -21,7 +20,11 @@ impl Service {
     /// `CreateScalingConfiguration`: a name and an instance type that are not given (or empty)
     /// default to the configuration's id and `sim.small`; given ones are checked by
     /// `core::group`.
-    pub async fn create_configuration(&self, new: NewConfiguration) -> Result<ScalingConfiguration, ServiceError> {
+    pub async fn create_configuration(
+        &self,
+        group_id: &ScalingGroupId,
+        new: NewConfiguration,
+    ) -> Result<ScalingConfiguration, ServiceError> {
         let name = new.name.filter(|name| !name.is_empty());
         if let Some(name) = &name {
             rollscale_core::group::check_configuration_name(name)?;
@@ -30,8 +33,7 @@ impl Service {
         if let Some(kind) = &instance_type {
             rollscale_core::group::check_name("InstanceType", kind)?;
         }
-        let group_id = parse_group_id(&new.group_id)?;
-        let group = self.store().group_get(&group_id).await?.ok_or_else(|| group_not_found(&new.group_id))?;
+        let group = self.store().group_get(group_id).await?.ok_or_else(|| group_not_found(group_id))?;
         if !self.image_known(&new.image_id).await? {
             return Err(ServiceError::refused(
                 Code::InvalidImageIdNotFound,
@@ -53,7 +55,7 @@ impl Service {
         // The group's first configuration becomes its active one.
         if group.value.source == InstanceSource::None {
             self.modify_group(
-                group_id.as_str(),
+                group_id,
                 GroupChanges { active_configuration_id: Some(configuration.id.clone()), ..Default::default() },
             )
             .await?;
@@ -62,19 +64,19 @@ impl Service {
         Ok(configuration)
     }
 
+    /// The configurations, of a group when given, of the ids given (`None`: all).
     pub async fn configurations(
         &self,
-        group_id: Option<&str>,
-        ids: &[String],
+        group_id: Option<&ScalingGroupId>,
+        ids: Option<&[ScalingConfigurationId]>,
     ) -> Result<Vec<ScalingConfiguration>, ServiceError> {
-        let group_id = group_id.map(parse_group_id).transpose()?;
         Ok(self
             .store()
-            .configuration_list(group_id.as_ref())
+            .configuration_list(group_id)
             .await?
             .into_iter()
             .map(|c| c.value)
-            .filter(|c| ids.is_empty() || ids.iter().any(|id| id == c.id.as_str()))
+            .filter(|c| ids.is_none_or(|ids| ids.contains(&c.id)))
             .collect())
     }
 
@@ -82,14 +84,13 @@ impl Service {
     /// changed by a rolling update). A name given is checked by `core::group`.
     pub async fn modify_configuration(
         &self,
-        id: &str,
+        id: &ScalingConfigurationId,
         name: Option<String>,
         image_id: Option<String>,
     ) -> Result<ScalingConfiguration, ServiceError> {
         if let Some(name) = &name {
             rollscale_core::group::check_configuration_name(name)?;
         }
-        let config_id = ScalingConfigurationId::parse(id).ok_or_else(|| configuration_not_found(id))?;
         if let Some(image_id) = &image_id {
             if !self.image_known(image_id).await? {
                 return Err(ServiceError::refused(
@@ -100,7 +101,7 @@ impl Service {
         }
         let (name, image_id) = (&name, &image_id);
         self.engine
-            .configuration_modify(&config_id, |mut next| async move {
+            .configuration_modify(id, |mut next| async move {
                 if let Some(name) = name {
                     next.name.clone_from(name);
                 }

@@ -1,8 +1,8 @@
 //! Scaling groups: create, query, modify, enable, delete, and their suspended processes; the
 //! values are checked by `core::group` and `core::health` for every caller.
 
-use super::{parse_group_id, Service};
-use crate::error::{configuration_not_found, group_not_found};
+use super::Service;
+use crate::error::group_not_found;
 use crate::{now_millis, random_bits, ServiceError};
 use rollscale_core::domain::*;
 use rollscale_core::ids::*;
@@ -96,26 +96,29 @@ impl Service {
         Ok(group)
     }
 
-    pub async fn group(&self, id: &str) -> Result<ScalingGroup, ServiceError> {
-        let id = parse_group_id(id)?;
-        Ok(self.store().group_get(&id).await?.ok_or_else(|| group_not_found(id.as_str()))?.value)
+    pub async fn group(&self, id: &ScalingGroupId) -> Result<ScalingGroup, ServiceError> {
+        Ok(self.store().group_get(id).await?.ok_or_else(|| group_not_found(id))?.value)
     }
 
-    pub async fn groups(&self, ids: &[String], name: Option<&str>) -> Result<Vec<ScalingGroup>, ServiceError> {
+    /// The groups, of the ids given (`None`: all) and of the name given.
+    pub async fn groups(
+        &self,
+        ids: Option<&[ScalingGroupId]>,
+        name: Option<&str>,
+    ) -> Result<Vec<ScalingGroup>, ServiceError> {
         let all = self.store().group_list().await?;
         Ok(all
             .into_iter()
             .map(|g| g.value)
-            .filter(|g| ids.is_empty() || ids.iter().any(|id| id == g.id.as_str()))
+            .filter(|g| ids.is_none_or(|ids| ids.contains(&g.id)))
             .filter(|g| name.map(|n| n == g.name).unwrap_or(true))
             .collect())
     }
 
     /// Changes a group (`ModifyScalingGroup`), the values given checked as `create_group`
     /// checks them; returns it as written.
-    pub async fn modify_group(&self, id: &str, changes: GroupChanges) -> Result<ScalingGroup, ServiceError> {
+    pub async fn modify_group(&self, id: &ScalingGroupId, changes: GroupChanges) -> Result<ScalingGroup, ServiceError> {
         use rollscale_core::group::{check_drain_timeout, check_group_name, Sizes};
-        let id = parse_group_id(id)?;
         if let Some(name) = &changes.name {
             check_group_name(name)?;
         }
@@ -123,7 +126,7 @@ impl Service {
         let (health_check_types, health_check_grace_period_s) =
             health_check_settings(changes.health_check_types.as_deref(), changes.health_check_grace_period_s)?;
         let (changes, health_check_types) = (&changes, &health_check_types);
-        self.change_group(&id, |mut next| async move {
+        self.change_group(id, |mut next| async move {
             if let Some(name) = changes.name.as_ref().filter(|name| **name != next.name) {
                 if self.store().group_get_by_name(name).await?.is_some() {
                     return Err(ServiceError::refused(
@@ -153,12 +156,14 @@ impl Service {
     }
 
     /// `EnableScalingGroup`: Active, optionally with a configuration made active.
-    pub async fn enable_group(&self, id: &str, configuration_id: Option<&str>) -> Result<ScalingGroup, ServiceError> {
-        let group_id = parse_group_id(id)?;
-        self.change_group(&group_id, |mut next| async move {
-            if let Some(text) = configuration_id {
-                let configuration_id = ScalingConfigurationId::parse(text).ok_or_else(|| configuration_not_found(text))?;
-                self.activate_configuration(&mut next, &configuration_id).await?;
+    pub async fn enable_group(
+        &self,
+        id: &ScalingGroupId,
+        configuration_id: Option<&ScalingConfigurationId>,
+    ) -> Result<ScalingGroup, ServiceError> {
+        self.change_group(id, |mut next| async move {
+            if let Some(configuration_id) = configuration_id {
+                self.activate_configuration(&mut next, configuration_id).await?;
             }
             if next.source == InstanceSource::None {
                 return Err(ServiceError::refused(
@@ -176,16 +181,15 @@ impl Service {
 
     /// `DeleteScalingGroup`: refused while a rolling update runs; with `force`, its instances
     /// are removed, otherwise it must have none.
-    pub async fn delete_group(&self, id: &str, force: bool) -> Result<(), ServiceError> {
-        let group_id = parse_group_id(id)?;
-        let group = self.store().group_get(&group_id).await?.ok_or_else(|| group_not_found(id))?;
-        if let Some(task) = self.store().task_active_for_group(&group_id).await? {
+    pub async fn delete_group(&self, id: &ScalingGroupId, force: bool) -> Result<(), ServiceError> {
+        let group = self.store().group_get(id).await?.ok_or_else(|| group_not_found(id))?;
+        if let Some(task) = self.store().task_active_for_group(id).await? {
             return Err(ServiceError::refused(
                 Code::IncorrectScalingGroupStatus,
                 format!("the scaling group {id} has the rolling update {} in progress", task.value.id),
             ));
         }
-        let instances = self.store().instance_list(Some(&group_id)).await?;
+        let instances = self.store().instance_list(Some(id)).await?;
         if !instances.is_empty() && !force {
             return Err(ServiceError::refused(
                 Code::ScalingGroupHasInstances,
@@ -198,33 +202,19 @@ impl Service {
         for instance in instances {
             self.remove_instance(&instance.value).await?;
         }
-        self.store().group_delete(&group_id, group.generation).await?;
+        self.store().group_delete(id, group.generation).await?;
         Ok(())
     }
 
-    /// `SuspendProcesses` / `ResumeProcesses`. No process names means all five.
+    /// `SuspendProcesses` / `ResumeProcesses`. No process means all five.
     pub async fn set_processes(
         &self,
-        group_id: &str,
-        names: &[String],
+        group_id: &ScalingGroupId,
+        processes: &[Process],
         suspend: bool,
     ) -> Result<ScalingGroup, ServiceError> {
-        let mut processes = Vec::new();
-        for name in names {
-            let process: Process = name.parse().map_err(|_| {
-                ServiceError::refused(
-                    Code::InvalidParameter,
-                    format!("unknown scaling process \"{name}\"; valid: ScaleIn, ScaleOut, HealthCheck, AlarmNotification, ScheduledAction"),
-                )
-            })?;
-            processes.push(process);
-        }
-        if processes.is_empty() {
-            processes = Process::ALL.to_vec();
-        }
-        let id = parse_group_id(group_id)?;
-        let processes = &processes;
-        self.change_group(&id, |mut next| async move {
+        let processes = if processes.is_empty() { Process::ALL } else { processes };
+        self.change_group(group_id, |mut next| async move {
             set_suspended(&mut next, processes, suspend);
             Ok(next)
         })

@@ -13,7 +13,7 @@
 use crate::error::configuration_not_found;
 use crate::{random_bits, Service, ServiceError};
 use rollscale_core::domain::{Event, EventKind, EventLevel, GroupType, Image, LifecycleState, Millis, OsType};
-use rollscale_core::ids::{ExecutionId, ScalingConfigurationId, ScalingGroupId};
+use rollscale_core::ids::{ExecutionId, IdFilter, ScalingConfigurationId, ScalingGroupId};
 use rollscale_core::image_task::{ImageUpdateExecution, ImageUpdateSpec, TEMPLATE_NAME};
 use rollscale_core::task::TaskStatus;
 use rollscale_core::Code;
@@ -21,7 +21,7 @@ use rollscale_fleet::FleetError;
 use rollscale_store::{StoreError, Versioned};
 use std::sync::Arc;
 
-fn execution_not_found(id: &str) -> ServiceError {
+fn execution_not_found(id: &ExecutionId) -> ServiceError {
     ServiceError::refused(Code::EntityNotExistsExecution, format!("the image update task {id} does not exist"))
 }
 
@@ -138,21 +138,19 @@ impl Service {
     }
 
     /// Whether `id` names an image update execution (a task or a firing).
-    pub async fn is_image_update(&self, id: &str) -> Result<bool, ServiceError> {
-        let Some(id) = ExecutionId::parse(id) else { return Ok(false) };
-        Ok(self.engine.store.image_execution_get(&id).await?.is_some())
+    pub async fn is_image_update(&self, id: &ExecutionId) -> Result<bool, ServiceError> {
+        Ok(self.engine.store.image_execution_get(id).await?.is_some())
     }
 
     /// An image update execution and its firings (none for a task that runs now, or a firing).
     pub async fn image_update(
         &self,
-        id: &str,
+        id: &ExecutionId,
     ) -> Result<(ImageUpdateExecution, Vec<ImageUpdateExecution>), ServiceError> {
-        let execution_id = ExecutionId::parse(id).ok_or_else(|| execution_not_found(id))?;
         let store = &self.engine.store;
-        let execution = store.image_execution_get(&execution_id).await?.ok_or_else(|| execution_not_found(id))?.value;
+        let execution = store.image_execution_get(id).await?.ok_or_else(|| execution_not_found(id))?.value;
         let children = if execution.schedule.is_some() {
-            store.image_execution_children(&execution_id).await?.into_iter().map(|c| c.value).collect()
+            store.image_execution_children(id).await?.into_iter().map(|c| c.value).collect()
         } else {
             Vec::new()
         };
@@ -160,22 +158,27 @@ impl Service {
     }
 
     /// The image update tasks, newest first; of one group's configurations when given.
-    pub async fn image_updates(&self, group_id: Option<&str>) -> Result<Vec<ImageUpdateExecution>, ServiceError> {
+    pub async fn image_updates(
+        &self,
+        group_id: &IdFilter<ScalingGroupId>,
+    ) -> Result<Vec<ImageUpdateExecution>, ServiceError> {
+        if group_id.is_nothing() {
+            return Ok(Vec::new());
+        }
         let tasks = self.engine.store.image_execution_list_tasks().await?;
         Ok(tasks
             .into_iter()
             .map(|task| task.value)
-            .filter(|task| group_id.is_none_or(|group| task.spec.group_ids.iter().any(|g| g.as_str() == group)))
+            .filter(|task| group_id.id().is_none_or(|group| task.spec.group_ids.contains(group)))
             .collect())
     }
 
     /// CancelExecution of an image update task: no further firing; a firing in flight
     /// finishes. A firing itself is not cancelled.
-    pub async fn cancel_image_update(&self, id: &str) -> Result<ImageUpdateExecution, ServiceError> {
-        let execution_id = ExecutionId::parse(id).ok_or_else(|| execution_not_found(id))?;
+    pub async fn cancel_image_update(&self, id: &ExecutionId) -> Result<ImageUpdateExecution, ServiceError> {
         let next = self
             .engine
-            .image_execution_modify(&execution_id, |current| async move { Ok(current.cancel(self.clock_now())?) })
+            .image_execution_modify(id, |current| async move { Ok(current.cancel(self.clock_now())?) })
             .await?
             .ok_or_else(|| execution_not_found(id))?;
         let content = match next.schedule.as_ref().and_then(|s| s.current_child.clone()) {

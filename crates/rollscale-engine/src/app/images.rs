@@ -19,14 +19,8 @@ impl Service {
     /// `CreateImage` with `InstanceId`: a custom image made from the instance as it is now
     /// (on the container fleet, a commit of its main container), put into the catalog under
     /// the id the fleet gives it. `name` defaults to `from_<instance id>_at_<UTC time>`.
-    pub async fn create_image_from_instance(
-        &self,
-        instance_id: &str,
-        name: Option<&str>,
-    ) -> Result<Image, ServiceError> {
-        let id = InstanceId::parse(instance_id).ok_or_else(|| crate::error::instance_not_found(instance_id))?;
-        let instance =
-            self.store().instance_get(&id).await?.ok_or_else(|| crate::error::instance_not_found(instance_id))?.value;
+    pub async fn create_image_from_instance(&self, id: &InstanceId, name: Option<&str>) -> Result<Image, ServiceError> {
+        let instance = self.store().instance_get(id).await?.ok_or_else(|| crate::error::instance_not_found(id))?.value;
         if matches!(instance.lifecycle_state, LifecycleState::Pending | LifecycleState::Removing) {
             return Err(ServiceError::refused(
                 Code::IncorrectInstanceStatus,
@@ -47,7 +41,7 @@ impl Service {
             ));
         }
         let fleet = &self.engine.fleet;
-        let image_id = match self.engine.retry_unknown(|| fleet.create_image(&id, &name)).await {
+        let image_id = match self.engine.retry_unknown(|| fleet.create_image(id, &name)).await {
             Ok(image_id) => image_id,
             Err(rollscale_fleet::FleetError::NotFound(_)) => {
                 return Err(ServiceError::refused(

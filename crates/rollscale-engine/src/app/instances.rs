@@ -1,8 +1,8 @@
 //! A group's instances: queries, Standby, protection, removal (the ESS actions; the
 //! operations on one instance that the steps share are `crate::ops`), and fault injection.
 
-use super::{parse_group_id, Service};
-use crate::error::group_not_found;
+use super::Service;
+use crate::error::{group_not_found, instance_not_found};
 use crate::{now_millis, ServiceError};
 use rollscale_core::domain::*;
 use rollscale_core::ids::*;
@@ -11,31 +11,21 @@ use rollscale_core::Code;
 const MAX_STANDBY_BATCH: usize = 100;
 
 impl Service {
-    /// Instances, of a group, with the given ids, in a lifecycle state (an unknown one is
-    /// refused with `InvalidParameter`).
+    /// Instances, of a group when given, of the ids given (`None`: all), in a lifecycle state
+    /// when given.
     pub async fn instances(
         &self,
-        group_id: Option<&str>,
-        ids: &[String],
-        lifecycle_state: Option<&str>,
+        group_id: Option<&ScalingGroupId>,
+        ids: Option<&[InstanceId]>,
+        lifecycle_state: Option<LifecycleState>,
     ) -> Result<Vec<Instance>, ServiceError> {
-        let group_id = group_id.map(parse_group_id).transpose()?;
-        let lifecycle_state = match lifecycle_state {
-            None => None,
-            Some(text) => Some(text.parse::<LifecycleState>().map_err(|()| {
-                ServiceError::refused(
-                    Code::InvalidParameter,
-                    format!("LifecycleState \"{text}\" is not one of Pending, InService, Standby, Protected, Removing"),
-                )
-            })?),
-        };
         Ok(self
             .store()
-            .instance_list(group_id.as_ref())
+            .instance_list(group_id)
             .await?
             .into_iter()
             .map(|i| i.value)
-            .filter(|i| ids.is_empty() || ids.iter().any(|id| id == i.id.as_str()))
+            .filter(|i| ids.is_none_or(|ids| ids.contains(&i.id)))
             .filter(|i| lifecycle_state.is_none_or(|state| state == i.lifecycle_state))
             .collect())
     }
@@ -46,8 +36,8 @@ impl Service {
 
     async fn group_instances(
         &self,
-        group_id: &str,
-        ids: &[String],
+        group_id: &ScalingGroupId,
+        ids: &[InstanceId],
     ) -> Result<(ScalingGroup, Vec<Instance>), ServiceError> {
         let group = self.group(group_id).await?;
         if ids.is_empty() {
@@ -62,7 +52,7 @@ impl Service {
         let instances = self.store().instance_list(Some(&group.id)).await?;
         let mut chosen = Vec::new();
         for id in ids {
-            let instance = instances.iter().find(|i| i.value.id.as_str() == id).ok_or_else(|| {
+            let instance = instances.iter().find(|i| &i.value.id == id).ok_or_else(|| {
                 ServiceError::refused(
                     Code::InvalidInstanceIdNotFound,
                     format!("the instance {id} is not in the scaling group {}", group.id),
@@ -77,8 +67,8 @@ impl Service {
     /// `IncorrectInstanceStatus` ("the instance … is …" and `why`).
     async fn group_instances_in(
         &self,
-        group_id: &str,
-        ids: &[String],
+        group_id: &ScalingGroupId,
+        ids: &[InstanceId],
         states: &[LifecycleState],
         why: &str,
     ) -> Result<(ScalingGroup, Vec<Instance>), ServiceError> {
@@ -93,7 +83,11 @@ impl Service {
     }
 
     /// `EnterStandby` (weights to 0, remembered). Returns the scaling activity id.
-    pub async fn enter_standby(&self, group_id: &str, ids: &[String]) -> Result<ScalingActivityId, ServiceError> {
+    pub async fn enter_standby(
+        &self,
+        group_id: &ScalingGroupId,
+        ids: &[InstanceId],
+    ) -> Result<ScalingActivityId, ServiceError> {
         let states = [LifecycleState::InService, LifecycleState::Standby];
         let why = "; only InService instances can enter Standby";
         let (group, instances) = self.group_instances_in(group_id, ids, &states, why).await?;
@@ -109,7 +103,11 @@ impl Service {
     /// `ExitStandby` (remembered weights restored).
     /// `ExitStandby`: the instances' weights restored, as an activity whose status message says
     /// which of them are Unhealthy and so get no traffic yet (R17).
-    pub async fn exit_standby(&self, group_id: &str, ids: &[String]) -> Result<ScalingActivity, ServiceError> {
+    pub async fn exit_standby(
+        &self,
+        group_id: &ScalingGroupId,
+        ids: &[InstanceId],
+    ) -> Result<ScalingActivity, ServiceError> {
         let states = [LifecycleState::Standby, LifecycleState::InService];
         let (group, instances) = self.group_instances_in(group_id, ids, &states, ", not Standby").await?;
         let mut activity =
@@ -143,8 +141,8 @@ impl Service {
     /// written.
     pub async fn remove_instances(
         &self,
-        group_id: &str,
-        ids: &[String],
+        group_id: &ScalingGroupId,
+        ids: &[InstanceId],
         decrease_desired_capacity: bool,
     ) -> Result<ScalingActivityId, ServiceError> {
         let (group, instances) = self.group_instances(group_id, ids).await?;
@@ -201,7 +199,12 @@ impl Service {
         Ok(activity.id)
     }
 
-    pub async fn set_protection(&self, group_id: &str, ids: &[String], protected: bool) -> Result<(), ServiceError> {
+    pub async fn set_protection(
+        &self,
+        group_id: &ScalingGroupId,
+        ids: &[InstanceId],
+        protected: bool,
+    ) -> Result<(), ServiceError> {
         let states = [LifecycleState::InService, LifecycleState::Protected];
         let why = "; only InService instances can be protected";
         let (_, instances) = self.group_instances_in(group_id, ids, &states, why).await?;
@@ -222,12 +225,11 @@ impl Service {
 
     /// Injects a fault into an instance (simulated fleet only): its next changes fail, it
     /// crashes, or its health check fails (see [`rollscale_fleet::Fault`]).
-    pub async fn inject_fault(&self, instance_id: &str, fault: rollscale_fleet::Fault) -> Result<(), ServiceError> {
-        let id = InstanceId::parse(instance_id).ok_or_else(|| crate::error::instance_not_found(instance_id))?;
-        if self.store().instance_get(&id).await?.is_none() {
-            return Err(crate::error::instance_not_found(instance_id));
+    pub async fn inject_fault(&self, id: &InstanceId, fault: rollscale_fleet::Fault) -> Result<(), ServiceError> {
+        if self.store().instance_get(id).await?.is_none() {
+            return Err(instance_not_found(id));
         }
-        match self.engine.fleet.inject_fault(&id, fault).await {
+        match self.engine.fleet.inject_fault(id, fault).await {
             Err(rollscale_fleet::FleetError::Unsupported(message)) => {
                 Err(ServiceError::refused(Code::OperationDenied, message))
             }

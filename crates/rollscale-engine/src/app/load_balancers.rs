@@ -27,30 +27,30 @@ impl Service {
     /// `SetBackendServers`: the weights of instances registered with a load balancer (as SLB's
     /// action of that name). Each instance must be InService or Protected: one in Standby gets
     /// back the weight it had when it entered Standby. All are checked before any changes.
-    pub async fn set_backend_weights(&self, lb_id: &str, weights: &[(String, u32)]) -> Result<(), ServiceError> {
-        let lb_not_found = || {
-            ServiceError::refused(
+    pub async fn set_backend_weights(
+        &self,
+        lb: &LoadBalancerId,
+        weights: &[(InstanceId, u32)],
+    ) -> Result<(), ServiceError> {
+        if self.store().lb_get(lb).await?.is_none() {
+            return Err(ServiceError::refused(
                 Code::InvalidLoadBalancerIdNotFound,
-                format!("the load balancer {lb_id} does not exist"),
-            )
-        };
-        let lb = LoadBalancerId::parse(lb_id).ok_or_else(lb_not_found)?;
-        self.store().lb_get(&lb).await?.ok_or_else(lb_not_found)?;
+                format!("the load balancer {lb} does not exist"),
+            ));
+        }
         if weights.is_empty() {
             return Err(ServiceError::refused(Code::MissingParameter, "BackendServers names no server"));
         }
         let mut checked = Vec::with_capacity(weights.len());
-        for (instance, weight) in weights {
-            let id = InstanceId::parse(instance).ok_or_else(|| crate::error::instance_not_found(instance))?;
-            let current =
-                self.store().instance_get(&id).await?.ok_or_else(|| crate::error::instance_not_found(instance))?;
+        for (id, weight) in weights {
+            let current = self.store().instance_get(id).await?.ok_or_else(|| crate::error::instance_not_found(id))?;
             if *weight > 100 {
                 return Err(ServiceError::refused(
                     Code::InvalidParameter,
                     "a backend server's weight must be 0 to 100",
                 ));
             }
-            if self.store().backend_list(Some(&lb), Some(&id)).await?.is_empty() {
+            if self.store().backend_list(Some(lb), Some(id)).await?.is_empty() {
                 return Err(ServiceError::refused(
                     Code::InvalidBackendServerNotFound,
                     format!("the instance {id} is not a backend server of {lb}"),
@@ -68,18 +68,18 @@ impl Service {
             checked.push((id, *weight));
         }
         for (id, weight) in checked {
-            if !self.store().backend_set_weight(&lb, &id, weight).await? {
+            if !self.store().backend_set_weight(lb, id, weight).await? {
                 return Err(ServiceError::refused(
                     Code::IncorrectInstanceStatus,
                     format!("the instance {id} entered Standby meanwhile; its weight is not changed"),
                 ));
             }
             let driver = &self.engine.lb;
-            self.engine.retry_unknown(|| driver.set_weight(&lb, &id, weight)).await?;
+            self.engine.retry_unknown(|| driver.set_weight(lb, id, weight)).await?;
             // Entered Standby between the two writes: the driver must have what the store has.
-            if let Some(now) = self.store().backend_list(Some(&lb), Some(&id)).await?.first() {
+            if let Some(now) = self.store().backend_list(Some(lb), Some(id)).await?.first() {
                 if now.weight != weight {
-                    self.engine.retry_unknown(|| driver.set_weight(&lb, &id, now.weight)).await?;
+                    self.engine.retry_unknown(|| driver.set_weight(lb, id, now.weight)).await?;
                 }
             }
         }

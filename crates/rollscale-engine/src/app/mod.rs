@@ -2,6 +2,10 @@
 //! holds the commands and queries of one resource in an `impl Service` block of its own. Checks
 //! come first and change nothing when they refuse (R3); then the store is written; then the
 //! engine is told. `crate::service` re-exports what other crates name.
+//!
+//! The service takes typed values only: ids are `rollscale_core::ids` types (a query's filter
+//! an `IdFilter` or a list of ids), enums are enums. The server reads a client's text into them,
+//! once for both APIs; no id a client gave is parsed here.
 
 pub mod access;
 mod activities;
@@ -20,11 +24,9 @@ pub mod templates;
 pub use configurations::NewConfiguration;
 pub(crate) use groups::set_suspended;
 pub use groups::{GroupChanges, NewGroup};
-pub use rolling_updates::{is_settled, Notification};
+pub use rolling_updates::{is_settled, Notification, TaskInstance};
 
-use crate::error::{execution_not_found, group_not_found};
-use crate::{Engine, ServiceError};
-use rollscale_core::ids::{ExecutionId, ScalingGroupId};
+use crate::Engine;
 use std::sync::Arc;
 
 /// The handle the API layers hold.
@@ -41,12 +43,4 @@ impl Service {
     fn store(&self) -> &rollscale_store::Store {
         &self.engine.store
     }
-}
-
-fn parse_group_id(text: &str) -> Result<ScalingGroupId, ServiceError> {
-    ScalingGroupId::parse(text).ok_or_else(|| group_not_found(text))
-}
-
-fn parse_execution_id(text: &str) -> Result<ExecutionId, ServiceError> {
-    ExecutionId::parse(text).ok_or_else(|| execution_not_found(text))
 }

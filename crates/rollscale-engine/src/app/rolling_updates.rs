@@ -2,7 +2,7 @@
 //! with R3's refusals and R12's rollback targets as `core::admission` decides them, the
 //! queries, and the operator's actions (continue, cancel, decide on an instance, notify).
 
-use super::{parse_execution_id, Service};
+use super::Service;
 use crate::error::{execution_not_found, group_not_found};
 use crate::{now_millis, random_bits, ServiceError};
 use rollscale_core::admission;
@@ -24,7 +24,34 @@ pub enum Notification {
     Reject,
     /// A decision about one instance (`RetryTask`, `SkipTask`, `CancelTask`), named by its child
     /// execution or by its instance id.
-    Decide { instance: String, decision: InstanceDecision },
+    Decide { instance: TaskInstance, decision: InstanceDecision },
+}
+
+/// One instance of a task as an operator names it: by its id (OOS's `LoopItem`) or by its
+/// child execution's (`TaskExecutionId`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TaskInstance {
+    Instance(InstanceId),
+    Child(ExecutionId),
+}
+
+impl TaskInstance {
+    /// Whether `work` is this instance's.
+    fn names(&self, work: &InstanceWork) -> bool {
+        match self {
+            TaskInstance::Instance(id) => work.instance_id == *id,
+            TaskInstance::Child(id) => work.execution_id == *id,
+        }
+    }
+}
+
+impl std::fmt::Display for TaskInstance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TaskInstance::Instance(id) => id.fmt(f),
+            TaskInstance::Child(id) => id.fmt(f),
+        }
+    }
 }
 
 /// Whether a child execution counts as done for display.
@@ -99,7 +126,7 @@ impl Service {
         // A Waiting source is cancelled first (R12).
         if let Some(source) = &source_task {
             if source.value.status == rollscale_core::task::TaskStatus::Waiting {
-                self.cancel_task(source.value.id.as_str(), false).await?;
+                self.cancel_task(&source.value.id, false).await?;
                 self.wait_final(&source.value.id, Duration::from_secs(30)).await?;
                 return Err(ServiceError::Conflict); // start again from a fresh read
             }
@@ -177,19 +204,17 @@ impl Service {
     }
 
     /// A task and its instances.
-    pub async fn task(&self, id: &str) -> Result<(TaskState, Vec<InstanceWork>), ServiceError> {
-        let id = parse_execution_id(id)?;
-        let task = self.store().task_get(&id).await?.ok_or_else(|| execution_not_found(id.as_str()))?;
-        let works = self.store().work_list(&id).await?.into_iter().map(|w| w.value).collect();
+    pub async fn task(&self, id: &ExecutionId) -> Result<(TaskState, Vec<InstanceWork>), ServiceError> {
+        let task = self.store().task_get(id).await?.ok_or_else(|| execution_not_found(id))?;
+        let works = self.store().work_list(id).await?.into_iter().map(|w| w.value).collect();
         Ok((task.value, works))
     }
 
     /// A task and how many of its instances have each status, counted by the store: the
     /// same cost for a task of 10 instances as for one of 10,000 (progress displays poll it).
-    pub async fn task_summary(&self, id: &str) -> Result<(TaskState, StatusCounts), ServiceError> {
-        let id = parse_execution_id(id)?;
-        let task = self.store().task_get(&id).await?.ok_or_else(|| execution_not_found(id.as_str()))?;
-        Ok((task.value, self.status_counts(&id).await?))
+    pub async fn task_summary(&self, id: &ExecutionId) -> Result<(TaskState, StatusCounts), ServiceError> {
+        let task = self.store().task_get(id).await?.ok_or_else(|| execution_not_found(id))?;
+        Ok((task.value, self.status_counts(id).await?))
     }
 
     async fn status_counts(&self, id: &ExecutionId) -> Result<StatusCounts, ServiceError> {
@@ -201,14 +226,13 @@ impl Service {
     }
 
     /// A task id given either as the task's or as one of its children's.
-    async fn resolve_task_id(&self, id: &str) -> Result<ExecutionId, ServiceError> {
-        let id = parse_execution_id(id)?;
-        if self.store().task_get(&id).await?.is_some() {
-            return Ok(id);
+    async fn resolve_task_id(&self, id: &ExecutionId) -> Result<ExecutionId, ServiceError> {
+        if self.store().task_get(id).await?.is_some() {
+            return Ok(id.clone());
         }
-        match self.store().work_get(&id).await? {
+        match self.store().work_get(id).await? {
             Some((parent, _)) => Ok(parent),
-            None => Err(execution_not_found(id.as_str())),
+            None => Err(execution_not_found(id)),
         }
     }
 
@@ -222,7 +246,7 @@ impl Service {
     }
 
     /// Continue a batch pause (R9).
-    pub async fn continue_task(&self, id: &str) -> Result<TaskState, ServiceError> {
+    pub async fn continue_task(&self, id: &ExecutionId) -> Result<TaskState, ServiceError> {
         let id = self.resolve_task_id(id).await?;
         let task = self.engine.task_modify(&id, |task| async move { Ok(task.continue_batch()?) }).await?;
         let task = task.ok_or_else(|| execution_not_found(&id))?;
@@ -231,7 +255,7 @@ impl Service {
     }
 
     /// Cancel a task (R10).
-    pub async fn cancel_task(&self, id: &str, restore: bool) -> Result<TaskState, ServiceError> {
+    pub async fn cancel_task(&self, id: &ExecutionId, restore: bool) -> Result<TaskState, ServiceError> {
         let id = self.resolve_task_id(id).await?;
         let task = self.engine.task_modify(&id, |task| async move { Ok(task.cancel(restore)?) }).await?;
         let task = task.ok_or_else(|| execution_not_found(&id))?;
@@ -239,12 +263,12 @@ impl Service {
         Ok(task)
     }
 
-    /// Retry, skip or cancel one instance of a task (R8). `instance` is the instance id or the
-    /// child execution id.
+    /// Retry, skip or cancel one instance of a task (R8), named by its id or its child
+    /// execution's.
     pub async fn decide_instance(
         &self,
-        task_id: &str,
-        instance: &str,
+        task_id: &ExecutionId,
+        instance: &TaskInstance,
         decision: InstanceDecision,
     ) -> Result<InstanceWork, ServiceError> {
         let task_id = &self.resolve_task_id(task_id).await?;
@@ -258,7 +282,7 @@ impl Service {
         let work_id = works
             .into_iter()
             .map(|work| work.value)
-            .find(|work| work.instance_id.as_str() == instance || work.execution_id.as_str() == instance)
+            .find(|work| instance.names(work))
             .ok_or_else(not_found)?
             .execution_id;
         let work = self
@@ -284,7 +308,7 @@ impl Service {
     /// `RetryTask`/`SkipTask`/`CancelTask` decide on the instance named by `TaskExecutionId`
     /// (its child execution) or `LoopItem` (its instance id).
     /// Carries out an operator's notification of the task `execution_id`.
-    pub async fn notify(&self, execution_id: &str, notification: Notification) -> Result<(), ServiceError> {
+    pub async fn notify(&self, execution_id: &ExecutionId, notification: Notification) -> Result<(), ServiceError> {
         match notification {
             Notification::Approve => self.continue_task(execution_id).await.map(|_| ()),
             Notification::Reject => self.cancel_task(execution_id, false).await.map(|_| ()),

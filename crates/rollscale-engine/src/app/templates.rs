@@ -18,7 +18,7 @@ pub struct NewTemplateVersion {
     pub description: Option<String>,
 }
 
-pub(crate) fn template_not_found(id: &str) -> ServiceError {
+pub(crate) fn template_not_found(id: &LaunchTemplateId) -> ServiceError {
     ServiceError::refused(Code::InvalidLaunchTemplateNotFound, format!("the launch template {id} does not exist"))
 }
 
@@ -85,19 +85,18 @@ impl Service {
     /// Adds the next version; it becomes the latest (and the default when `make_default`).
     pub async fn create_launch_template_version(
         &self,
-        id: &str,
+        id: &LaunchTemplateId,
         new: NewTemplateVersion,
         make_default: bool,
     ) -> Result<LaunchTemplateVersion, ServiceError> {
-        let template_id = LaunchTemplateId::parse(id).ok_or_else(|| template_not_found(id))?;
         loop {
-            let current = self.engine.store.template_get(&template_id).await?.ok_or_else(|| template_not_found(id))?;
+            let current = self.engine.store.template_get(id).await?.ok_or_else(|| template_not_found(id))?;
             let mut next = current.value.clone();
             next.latest_version += 1;
             if make_default {
                 next.default_version = next.latest_version;
             }
-            let version = self.template_version_value(&template_id, next.latest_version, new.clone()).await?;
+            let version = self.template_version_value(id, next.latest_version, new.clone()).await?;
             match self.engine.store.template_add_version(&next, current.generation, &version).await {
                 Ok(_) => return Ok(version),
                 Err(StoreError::Conflict { .. }) => continue,
@@ -107,10 +106,13 @@ impl Service {
     }
 
     /// Makes an existing version the default.
-    pub async fn set_default_template_version(&self, id: &str, version: u32) -> Result<LaunchTemplate, ServiceError> {
-        let template_id = LaunchTemplateId::parse(id).ok_or_else(|| template_not_found(id))?;
+    pub async fn set_default_template_version(
+        &self,
+        id: &LaunchTemplateId,
+        version: u32,
+    ) -> Result<LaunchTemplate, ServiceError> {
         self.engine
-            .template_modify(&template_id, |mut next| async move {
+            .template_modify(id, |mut next| async move {
                 if version == 0 || version > next.latest_version {
                     return Err(ServiceError::refused(
                         Code::InvalidLaunchTemplateVersionNotFound,
@@ -128,15 +130,16 @@ impl Service {
         Ok(self.engine.store.template_list().await?.into_iter().map(|t| t.value).collect())
     }
 
-    pub async fn launch_template(&self, id: &str) -> Result<LaunchTemplate, ServiceError> {
-        let template_id = LaunchTemplateId::parse(id).ok_or_else(|| template_not_found(id))?;
-        Ok(self.engine.store.template_get(&template_id).await?.ok_or_else(|| template_not_found(id))?.value)
+    pub async fn launch_template(&self, id: &LaunchTemplateId) -> Result<LaunchTemplate, ServiceError> {
+        Ok(self.engine.store.template_get(id).await?.ok_or_else(|| template_not_found(id))?.value)
     }
 
-    pub async fn launch_template_versions(&self, id: &str) -> Result<Vec<LaunchTemplateVersion>, ServiceError> {
-        let template_id = LaunchTemplateId::parse(id).ok_or_else(|| template_not_found(id))?;
-        self.engine.store.template_get(&template_id).await?.ok_or_else(|| template_not_found(id))?;
-        Ok(self.engine.store.template_versions(&template_id).await?)
+    pub async fn launch_template_versions(
+        &self,
+        id: &LaunchTemplateId,
+    ) -> Result<Vec<LaunchTemplateVersion>, ServiceError> {
+        self.engine.store.template_get(id).await?.ok_or_else(|| template_not_found(id))?;
+        Ok(self.engine.store.template_versions(id).await?)
     }
 
     /// The version a group's `version` reference names now.
@@ -145,7 +148,7 @@ impl Service {
         id: &LaunchTemplateId,
         version: TemplateVersion,
     ) -> Result<LaunchTemplateVersion, ServiceError> {
-        let template = self.engine.store.template_get(id).await?.ok_or_else(|| template_not_found(id.as_str()))?;
+        let template = self.engine.store.template_get(id).await?.ok_or_else(|| template_not_found(id))?;
         let number = version.resolve(&template.value);
         self.engine.store.template_version_get(id, number).await?.ok_or_else(|| {
             ServiceError::refused(

@@ -12,8 +12,8 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::IntoResponse;
 use axum::Json;
 use rollscale_core::access::AuditFilter;
-use rollscale_core::domain::AccessKeyStatus;
-use rollscale_core::domain::{LoadBalancer as _Lb, OsType};
+use rollscale_core::domain::LoadBalancer as _Lb;
+use rollscale_core::ids::{ExecutionId, InstanceId, ScalingGroupId};
 use rollscale_core::policy::PolicyType;
 use rollscale_core::task::{InstanceDecision, TaskStatus};
 use rollscale_core::Code;
@@ -85,7 +85,7 @@ pub async fn list_groups(
     q: Result<Query<ListGroupsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Reply<List<ScalingGroupView>> {
     let q = query(q)?;
-    let groups = state.service.groups(&[], q.name.as_deref()).await?;
+    let groups = state.service.groups(None, q.name.as_deref()).await?;
     Ok(Json(List { items: groups.iter().map(ScalingGroupView::from).collect() }))
 }
 
@@ -123,7 +123,7 @@ pub async fn create_group(
 }
 
 pub async fn get_group(State(state): State<AppStateRef>, Path(id): Path<String>) -> Reply<ScalingGroupView> {
-    Ok(Json(ScalingGroupView::from(&state.service.group(&id).await?)))
+    Ok(Json(ScalingGroupView::from(&state.service.group(&values::group_id(&id)?).await?)))
 }
 
 pub async fn modify_group(
@@ -138,7 +138,7 @@ pub async fn modify_group(
     let group = state
         .service
         .modify_group(
-            &id,
+            &values::group_id(&id)?,
             GroupChanges {
                 name: changes.name,
                 min_size: changes.min_size,
@@ -166,6 +166,7 @@ pub async fn delete_group(
     q: Result<Query<DeleteQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Reply<ScalingGroupView> {
     let q = query(q)?;
+    let id = values::group_id(&id)?;
     let group = state.service.group(&id).await?;
     state.service.delete_group(&id, q.force.unwrap_or(false)).await?;
     Ok(Json(ScalingGroupView::from(&group)))
@@ -177,7 +178,9 @@ pub async fn enable_group(
     bytes: axum::body::Bytes,
 ) -> Reply<ScalingGroupView> {
     let enable: EnableScalingGroup = optional_body(&bytes)?;
-    let group = state.service.enable_group(&id, enable.scaling_configuration_id.as_deref()).await?;
+    let id = values::group_id(&id)?;
+    let configuration = enable.scaling_configuration_id.as_deref().map(values::configuration_id).transpose()?;
+    let group = state.service.enable_group(&id, configuration.as_ref()).await?;
     Ok(Json(ScalingGroupView::from(&group)))
 }
 
@@ -191,15 +194,27 @@ pub async fn change_processes(
         "suspend" => true,
         "resume" => false,
         other => {
-            return Err(ApiError::new(Code::InvalidParameter, format!("action \"{other}\" is not suspend or resume")))
+            let message = format!("action \"{}\" is not suspend or resume", values::shown(other));
+            return Err(ApiError::new(Code::InvalidParameter, message));
         }
     };
-    Ok(Json(ScalingGroupView::from(&state.service.set_processes(&id, &change.processes, suspend).await?)))
+    let processes = values::processes(&change.processes, "processes")?;
+    Ok(Json(ScalingGroupView::from(&state.service.set_processes(&values::group_id(&id)?, &processes, suspend).await?)))
 }
 
-async fn group_instances(state: &AppStateRef, group: &str, ids: &[String]) -> Result<List<InstanceView>, ApiError> {
+/// The group's instances, of the ids given.
+async fn group_instances(
+    state: &AppStateRef,
+    group: &ScalingGroupId,
+    ids: Option<&[InstanceId]>,
+) -> Result<List<InstanceView>, ApiError> {
     let instances = state.service.instances(Some(group), ids, None).await?;
     instance_views(state, &instances).await
+}
+
+/// An instance action's group and instances.
+fn group_and_instances(group: &str, ids: &[String]) -> Result<(ScalingGroupId, Vec<InstanceId>), ApiError> {
+    Ok((values::group_id(group)?, values::instance_ids(ids)?))
 }
 
 pub async fn change_standby(
@@ -208,13 +223,21 @@ pub async fn change_standby(
     change: Result<Json<StandbyChange>, JsonRejection>,
 ) -> Reply<List<InstanceView>> {
     let change = body(change)?;
-    match change.action.as_str() {
-        "enter" => state.service.enter_standby(&id, &change.instance_ids).await?,
-        // The instances' views answer: an Unhealthy one is shown so (R17).
-        "exit" => state.service.exit_standby(&id, &change.instance_ids).await?.id,
-        other => return Err(ApiError::new(Code::InvalidParameter, format!("action \"{other}\" is not enter or exit"))),
+    let enter = match change.action.as_str() {
+        "enter" => true,
+        "exit" => false,
+        other => {
+            let message = format!("action \"{}\" is not enter or exit", values::shown(other));
+            return Err(ApiError::new(Code::InvalidParameter, message));
+        }
     };
-    Ok(Json(group_instances(&state, &id, &change.instance_ids).await?))
+    let (id, ids) = group_and_instances(&id, &change.instance_ids)?;
+    match enter {
+        true => state.service.enter_standby(&id, &ids).await?,
+        // The instances' views answer: an Unhealthy one is shown so (R17).
+        false => state.service.exit_standby(&id, &ids).await?.id,
+    };
+    Ok(Json(group_instances(&state, &id, Some(&ids)).await?))
 }
 
 /// Removes instances from the group; answers with the group's instances left.
@@ -225,8 +248,9 @@ pub async fn remove_instances(
 ) -> Reply<List<InstanceView>> {
     let change = body(change)?;
     let decrease = change.decrease_desired_capacity.unwrap_or(true);
-    state.service.remove_instances(&id, &change.instance_ids, decrease).await?;
-    Ok(Json(group_instances(&state, &id, &[]).await?))
+    let (id, ids) = group_and_instances(&id, &change.instance_ids)?;
+    state.service.remove_instances(&id, &ids, decrease).await?;
+    Ok(Json(group_instances(&state, &id, None).await?))
 }
 
 pub async fn change_protection(
@@ -235,12 +259,13 @@ pub async fn change_protection(
     change: Result<Json<ProtectionChange>, JsonRejection>,
 ) -> Reply<List<InstanceView>> {
     let change = body(change)?;
-    state.service.set_protection(&id, &change.instance_ids, change.protected).await?;
-    Ok(Json(group_instances(&state, &id, &change.instance_ids).await?))
+    let (id, ids) = group_and_instances(&id, &change.instance_ids)?;
+    state.service.set_protection(&id, &ids, change.protected).await?;
+    Ok(Json(group_instances(&state, &id, Some(&ids)).await?))
 }
 
 pub async fn list_activities(State(state): State<AppStateRef>, Path(id): Path<String>) -> Reply<List<ActivityView>> {
-    let (activities, _) = state.service.activities(&id, 0, 100).await?;
+    let (activities, _) = state.service.activities(&values::group_id(&id)?, 0, 100).await?;
     Ok(Json(List { items: activities.iter().map(ActivityView::from).collect() }))
 }
 
@@ -256,7 +281,8 @@ pub async fn list_configurations(
     q: Result<Query<GroupQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Reply<List<ScalingConfigurationView>> {
     let q = query(q)?;
-    let configurations = state.service.configurations(q.scaling_group_id.as_deref(), &[]).await?;
+    let group = q.scaling_group_id.as_deref().map(values::group_id).transpose()?;
+    let configurations = state.service.configurations(group.as_ref(), None).await?;
     Ok(Json(List { items: configurations.iter().map(ScalingConfigurationView::from).collect() }))
 }
 
@@ -265,15 +291,18 @@ pub async fn create_configuration(
     new: Result<Json<NewScalingConfiguration>, JsonRejection>,
 ) -> Reply<ScalingConfigurationView> {
     let new = body(new)?;
+    let group = values::group_id(&new.scaling_group_id)?;
     let configuration = state
         .service
-        .create_configuration(NewConfiguration {
-            group_id: new.scaling_group_id,
-            name: new.name,
-            image_id: new.image_id,
-            instance_type: new.instance_type,
-            containers: new.containers.into_iter().map(Into::into).collect(),
-        })
+        .create_configuration(
+            &group,
+            NewConfiguration {
+                name: new.name,
+                image_id: new.image_id,
+                instance_type: new.instance_type,
+                containers: new.containers.into_iter().map(Into::into).collect(),
+            },
+        )
         .await?;
     Ok(Json(ScalingConfigurationView::from(&configuration)))
 }
@@ -286,7 +315,7 @@ pub async fn modify_configuration(
     let changes = body(changes)?;
     let name = changes.name.filter(|name| !name.is_empty());
     let image_id = changes.image_id.filter(|image| !image.is_empty());
-    let configuration = state.service.modify_configuration(&id, name, image_id).await?;
+    let configuration = state.service.modify_configuration(&values::configuration_id(&id)?, name, image_id).await?;
     Ok(Json(ScalingConfigurationView::from(&configuration)))
 }
 
@@ -294,7 +323,8 @@ pub async fn get_configuration(
     State(state): State<AppStateRef>,
     Path(id): Path<String>,
 ) -> Reply<ScalingConfigurationView> {
-    let found = state.service.configurations(None, std::slice::from_ref(&id)).await?;
+    let id = values::configuration_id(&id)?;
+    let found = state.service.configurations(None, Some(std::slice::from_ref(&id))).await?;
     let configuration = found.first().ok_or_else(|| {
         ApiError::new(
             Code::InvalidScalingConfigurationIdNotFound,
@@ -309,12 +339,16 @@ pub async fn list_instances(
     q: Result<Query<GroupQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Reply<List<InstanceView>> {
     let q = query(q)?;
-    let instances = state.service.instances(q.scaling_group_id.as_deref(), &[], q.lifecycle_state.as_deref()).await?;
+    let group = q.scaling_group_id.as_deref().map(values::group_id).transpose()?;
+    let state_filter =
+        q.lifecycle_state.as_deref().map(|text| values::lifecycle_state(text, "lifecycle_state")).transpose()?;
+    let instances = state.service.instances(group.as_ref(), None, state_filter).await?;
     Ok(Json(instance_views(&state, &instances).await?))
 }
 
 pub async fn get_instance(State(state): State<AppStateRef>, Path(id): Path<String>) -> Reply<InstanceView> {
-    let found = state.service.instances(None, std::slice::from_ref(&id), None).await?;
+    let id = values::instance_id(&id)?;
+    let found = state.service.instances(None, Some(std::slice::from_ref(&id)), None).await?;
     let instance = found
         .first()
         .ok_or_else(|| ApiError::new(Code::InvalidInstanceIdNotFound, format!("the instance {id} does not exist")))?;
@@ -364,7 +398,7 @@ pub async fn get_launch_template(
     State(state): State<AppStateRef>,
     Path(id): Path<String>,
 ) -> Reply<LaunchTemplateView> {
-    Ok(Json(LaunchTemplateView::from(&state.service.launch_template(&id).await?)))
+    Ok(Json(LaunchTemplateView::from(&state.service.launch_template(&values::launch_template_id(&id)?).await?)))
 }
 
 pub async fn modify_launch_template(
@@ -373,6 +407,7 @@ pub async fn modify_launch_template(
     changes: Result<Json<LaunchTemplateChanges>, JsonRejection>,
 ) -> Reply<LaunchTemplateView> {
     let changes = body(changes)?;
+    let id = values::launch_template_id(&id)?;
     Ok(Json(LaunchTemplateView::from(&state.service.set_default_template_version(&id, changes.default_version).await?)))
 }
 
@@ -380,7 +415,7 @@ pub async fn list_launch_template_versions(
     State(state): State<AppStateRef>,
     Path(id): Path<String>,
 ) -> Reply<List<LaunchTemplateVersionView>> {
-    let versions = state.service.launch_template_versions(&id).await?;
+    let versions = state.service.launch_template_versions(&values::launch_template_id(&id)?).await?;
     Ok(Json(List { items: versions.iter().map(LaunchTemplateVersionView::from).collect() }))
 }
 
@@ -391,6 +426,7 @@ pub async fn create_launch_template_version(
 ) -> Reply<LaunchTemplateVersionView> {
     let new = body(new)?;
     let make_default = new.make_default;
+    let id = values::launch_template_id(&id)?;
     let version = state.service.create_launch_template_version(&id, template_version(new), make_default).await?;
     Ok(Json(LaunchTemplateVersionView::from(&version)))
 }
@@ -415,9 +451,13 @@ pub async fn set_backend_servers(
     new: Result<Json<BackendServers>, JsonRejection>,
 ) -> Reply<BackendServers> {
     let new = body(new)?;
-    let weights: Vec<(String, u32)> =
-        new.backend_servers.iter().map(|server| (server.instance_id.clone(), server.weight)).collect();
-    state.service.set_backend_weights(&id, &weights).await?;
+    let lb = values::load_balancer_id(&id)?;
+    let weights = new
+        .backend_servers
+        .iter()
+        .map(|server| Ok((values::instance_id(&server.instance_id)?, server.weight)))
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    state.service.set_backend_weights(&lb, &weights).await?;
     Ok(Json(new))
 }
 
@@ -430,16 +470,11 @@ pub async fn create_image(
     new: Result<Json<NewImage>, JsonRejection>,
 ) -> Reply<ImageView> {
     let new = body(new)?;
-    let os = match new.os.as_deref() {
-        None => None,
-        Some(text) => Some(text.parse::<OsType>().map_err(|_| {
-            ApiError::new(Code::InvalidParameter, format!("os \"{text}\" is not one of linux, windows"))
-        })?),
-    };
+    let os = new.os.as_deref().map(|text| values::os_type(text, "os")).transpose()?;
     let image = match (new.id.as_deref(), new.instance_id.as_deref()) {
         (Some(id), None) => state.service.create_image(id, new.name.as_deref(), os).await?,
         (None, Some(instance)) if os.is_none() => {
-            state.service.create_image_from_instance(instance, new.name.as_deref()).await?
+            state.service.create_image_from_instance(&values::instance_id(instance)?, new.name.as_deref()).await?
         }
         (None, Some(_)) => {
             return Err(ApiError::new(Code::InvalidParameter, "an image made from an instance has the instance's os"))
@@ -450,13 +485,9 @@ pub async fn create_image(
 }
 
 pub async fn delete_image(State(state): State<AppStateRef>, Path(id): Path<String>) -> Reply<ImageView> {
-    let image = state
-        .service
-        .images()
-        .await?
-        .into_iter()
-        .find(|image| image.id == id)
-        .ok_or_else(|| ApiError::new(Code::InvalidImageIdNotFound, format!("the image {id} does not exist")))?;
+    let image = state.service.images().await?.into_iter().find(|image| image.id == id).ok_or_else(|| {
+        ApiError::new(Code::InvalidImageIdNotFound, format!("the image {} does not exist", values::shown(&id)))
+    })?;
     state.service.delete_image(&id).await?;
     Ok(Json(ImageView::from(&image)))
 }
@@ -496,13 +527,14 @@ pub async fn delete_package(
         .into_iter()
         .find(|package| package.version == version)
         .ok_or_else(|| {
-            ApiError::new(Code::EntityNotExistsPackage, format!("the package {name} version {version} does not exist"))
+            let (name, version) = (values::shown(&name), values::shown(&version));
+            ApiError::new(Code::EntityNotExistsPackageVersion, format!("the package {name} has no version {version}"))
         })?;
     state.service.delete_package(&name, &version).await?;
     Ok(Json(PackageView::from(&package)))
 }
 
-async fn rolling_update(state: &AppStateRef, id: &str) -> Result<RollingUpdateView, ApiError> {
+async fn rolling_update(state: &AppStateRef, id: &ExecutionId) -> Result<RollingUpdateView, ApiError> {
     let (task, counts) = state.service.task_summary(id).await?;
     Ok(RollingUpdateView::new(&task, &counts))
 }
@@ -528,12 +560,15 @@ pub async fn list_rolling_updates(
         status.parse::<TaskStatus>().map_err(|_| {
             ApiError::new(
                 Code::InvalidParameter,
-                format!("status \"{status}\" is not one of Running, Waiting, Success, Failed, Cancelled"),
+                format!(
+                    "status \"{}\" is not one of Running, Waiting, Success, Failed, Cancelled",
+                    values::shown(status)
+                ),
             )
         })?;
     }
     let filter = ExecutionFilter {
-        group_id: q.scaling_group_id.clone(),
+        group_id: values::group_filter(q.scaling_group_id.as_deref()),
         status: q.status.clone(),
         include_children: false,
         ..ExecutionFilter::default()
@@ -542,7 +577,7 @@ pub async fn list_rolling_updates(
     let mut items = Vec::new();
     for execution in executions {
         if let Execution::Task(task) = execution {
-            items.push(rolling_update(&state, task.value.id.as_str()).await?);
+            items.push(rolling_update(&state, &task.value.id).await?);
         }
     }
     Ok(Json(List { items }))
@@ -555,7 +590,7 @@ pub async fn start_rolling_update(
     let new = body(new)?;
     let task =
         state.service.start_rolling_update(crate::starts::rolling_update(&new.template_name, &new.parameters)?).await?;
-    Ok(Json(rolling_update(&state, task.id.as_str()).await?))
+    Ok(Json(rolling_update(&state, &task.id).await?))
 }
 
 #[derive(Deserialize, Default)]
@@ -581,6 +616,7 @@ pub async fn get_rolling_update(
         return Err(ApiError::new(Code::InvalidParameter, format!("wait must be from 0 to {MAX_WAIT_S} seconds")));
     }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
+    let id = values::execution_id(&id)?;
     loop {
         let view = rolling_update(&state, &id).await?;
         let stopping = state.shutdown.has_begun();
@@ -599,7 +635,7 @@ pub async fn list_rolling_update_instances(
     State(state): State<AppStateRef>,
     Path(id): Path<String>,
 ) -> Reply<List<RollingUpdateInstanceView>> {
-    let (_, works) = state.service.task(&id).await?;
+    let (_, works) = state.service.task(&values::execution_id(&id)?).await?;
     Ok(Json(List { items: works.iter().map(RollingUpdateInstanceView::from).collect() }))
 }
 
@@ -607,6 +643,7 @@ pub async fn continue_rolling_update(
     State(state): State<AppStateRef>,
     Path(id): Path<String>,
 ) -> Reply<RollingUpdateView> {
+    let id = values::execution_id(&id)?;
     state.service.continue_task(&id).await?;
     Ok(Json(rolling_update(&state, &id).await?))
 }
@@ -617,6 +654,7 @@ pub async fn cancel_rolling_update(
     bytes: axum::body::Bytes,
 ) -> Reply<RollingUpdateView> {
     let cancel: CancelRollingUpdate = optional_body(&bytes)?;
+    let id = values::execution_id(&id)?;
     state.service.cancel_task(&id, cancel.restore).await?;
     Ok(Json(rolling_update(&state, &id).await?))
 }
@@ -627,7 +665,7 @@ pub async fn rollback_rolling_update(
     bytes: axum::body::Bytes,
 ) -> Reply<RollingUpdateView> {
     let rollback: RollbackRollingUpdate = optional_body(&bytes)?;
-    let (source, _) = state.service.task(&id).await?;
+    let (source, _) = state.service.task(&values::execution_id(&id)?).await?;
     let mut parameters = serde_json::json!({
         "invokeType": "rollback",
         "scalingGroupId": source.spec.group_id,
@@ -644,7 +682,7 @@ pub async fn rollback_rolling_update(
     }
     let request = crate::starts::rolling_update(source.spec.kind.template_name(), &parameters)?;
     let task = state.service.start_rolling_update(request).await?;
-    Ok(Json(rolling_update(&state, task.id.as_str()).await?))
+    Ok(Json(rolling_update(&state, &task.id).await?))
 }
 
 async fn decide(
@@ -653,7 +691,9 @@ async fn decide(
     instance: &str,
     decision: InstanceDecision,
 ) -> Reply<RollingUpdateInstanceView> {
-    let work = state.service.decide_instance(id, instance, decision).await?;
+    let id = values::execution_id(id)?;
+    let instance = values::task_instance(instance, &id)?;
+    let work = state.service.decide_instance(&id, &instance, decision).await?;
     Ok(Json(RollingUpdateInstanceView::from(&work)))
 }
 
@@ -697,12 +737,13 @@ pub async fn stream_rolling_update(
     State(state): State<AppStateRef>,
     Path(id): Path<String>,
 ) -> Result<Sse<impl futures_util::Stream<Item = Result<SseEvent, std::convert::Infallible>>>, ApiError> {
+    let id = values::execution_id(&id)?;
     let first = rolling_update(&state, &id).await?;
     let start = Stage::Watching { last: None, first: Some(Box::new(first)) };
     let stream = futures_util::stream::unfold((state, id, start), |(state, id, stage)| async move {
         match stage {
             Stage::Done => None,
-            Stage::Ending => Some((Ok(SseEvent::default().event("end").data(id.clone())), (state, id, Stage::Done))),
+            Stage::Ending => Some((Ok(SseEvent::default().event("end").data(id.as_str())), (state, id, Stage::Done))),
             Stage::Watching { last, mut first } => loop {
                 let view = match first.take() {
                     Some(view) => view,
@@ -759,21 +800,19 @@ pub async fn list_events(
     if !(1..=500).contains(&limit) {
         return Err(ApiError::new(Code::InvalidParameter, "limit must be from 1 to 500"));
     }
+    let execution_id = values::execution_filter(q.execution_id.as_deref());
+    let group_id = values::group_filter(q.scaling_group_id.as_deref());
     let events = match q.keywords.as_deref() {
         Some(keywords) => {
-            state
-                .service
-                .search_events(q.execution_id.as_deref(), q.scaling_group_id.as_deref(), keywords, limit)
-                .await?
+            state.service.search_events(&execution_id, &group_id, &values::keywords(keywords)?, limit).await?
         }
-        None => state.service.events(q.execution_id.as_deref(), q.scaling_group_id.as_deref(), limit).await?,
+        None => state.service.events(&execution_id, &group_id, limit).await?,
     };
     Ok(Json(List { items: events.iter().map(EventView::from).collect() }))
 }
 
 fn policy_type(text: &str) -> Result<PolicyType, ApiError> {
-    text.parse::<PolicyType>()
-        .map_err(|_| ApiError::new(Code::InvalidParameter, format!("policy type \"{text}\" is not System or Custom")))
+    values::policy_type(text, "policy_type")
 }
 
 pub async fn list_users(State(state): State<AppStateRef>) -> Reply<List<UserView>> {
@@ -821,9 +860,7 @@ pub async fn change_key(
     change: Result<Json<AccessKeyChange>, JsonRejection>,
 ) -> Reply<AccessKeyView> {
     let change = body(change)?;
-    let status = change.status.parse::<AccessKeyStatus>().map_err(|_| {
-        ApiError::new(Code::InvalidParameter, format!("status \"{}\" is not Active or Inactive", change.status))
-    })?;
+    let status = values::key_status(&change.status, "status")?;
     state.service.set_access_key_status(&name, &id, status).await?;
     let keys = keys_of(&state, &name).await?;
     keys.into_iter()
@@ -972,7 +1009,7 @@ pub async fn list_image_update_tasks(
     q: Result<Query<ImageUpdateTasksQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Reply<List<ImageUpdateTaskView>> {
     let q = query(q)?;
-    let tasks = state.service.image_updates(q.scaling_group_id.as_deref().filter(|g| !g.is_empty())).await?;
+    let tasks = state.service.image_updates(&values::group_filter(q.scaling_group_id.as_deref())).await?;
     Ok(Json(List { items: tasks.iter().map(|task| ImageUpdateTaskView::new(task, &[])).collect() }))
 }
 
@@ -989,7 +1026,7 @@ pub async fn get_image_update_task(
     State(state): State<AppStateRef>,
     Path(id): Path<String>,
 ) -> Reply<ImageUpdateTaskView> {
-    let (task, firings) = state.service.image_update(&id).await?;
+    let (task, firings) = state.service.image_update(&values::execution_id(&id)?).await?;
     Ok(Json(ImageUpdateTaskView::new(&task, &firings)))
 }
 
@@ -997,6 +1034,7 @@ pub async fn cancel_image_update_task(
     State(state): State<AppStateRef>,
     Path(id): Path<String>,
 ) -> Reply<ImageUpdateTaskView> {
+    let id = values::execution_id(&id)?;
     state.service.cancel_image_update(&id).await?;
     let (task, firings) = state.service.image_update(&id).await?;
     Ok(Json(ImageUpdateTaskView::new(&task, &firings)))
@@ -1085,7 +1123,8 @@ pub async fn change_alert_rule_state(
         "enable" => true,
         "disable" => false,
         other => {
-            return Err(ApiError::new(Code::InvalidParameter, format!("action \"{other}\" is not enable or disable")))
+            let message = format!("action \"{}\" is not enable or disable", values::shown(other));
+            return Err(ApiError::new(Code::InvalidParameter, message));
         }
     };
     state.service.set_alert_rules_enabled(std::slice::from_ref(&name), enabled).await?;
@@ -1101,8 +1140,7 @@ pub async fn put_webhook(
     let webhook = body(webhook)?;
     let method = match webhook.method.as_deref() {
         None => WebhookMethod::Post,
-        Some(text) => WebhookMethod::parse(text)
-            .ok_or_else(|| ApiError::new(Code::InvalidParameter, format!("method \"{text}\" is not POST or GET")))?,
+        Some(text) => values::webhook_method(text, "method")?,
     };
     let rule = state.service.put_alert_webhooks(&name, vec![Webhook { id, url: webhook.url, method }]).await?;
     Ok(Json(AlertRuleView::from(&rule)))
@@ -1132,12 +1170,7 @@ pub async fn list_deliveries(
     if !(1..=500).contains(&limit) {
         return Err(ApiError::new(Code::InvalidParameter, "limit must be from 1 to 500"));
     }
-    let status = match q.status.as_deref() {
-        None => None,
-        Some(text) => Some(rollscale_core::alert::DeliveryStatus::parse(text).ok_or_else(|| {
-            ApiError::new(Code::InvalidParameter, format!("status \"{text}\" is not Pending, Delivered or Failed"))
-        })?),
-    };
+    let status = q.status.as_deref().map(|text| values::delivery_status(text, "status")).transpose()?;
     let deliveries = state.service.alert_deliveries(Some(&name), status, limit).await?;
     Ok(Json(List { items: deliveries.iter().map(DeliveryView::from).collect() }))
 }

@@ -95,8 +95,7 @@ pub async fn dispatch(service: &Service, action: &str, params: &Params) -> Resul
                 }
                 let method = match params.get_nonempty(&field("Method")) {
                     None => WebhookMethod::Post,
-                    Some(text) => WebhookMethod::parse(text)
-                        .ok_or_else(|| invalid(&field("Method"), format!("\"{text}\" is not POST or GET")))?,
+                    Some(text) => crate::values::webhook_method(text, &field("Method"))?,
                 };
                 webhooks.push(Webhook { id, url, method });
             }
@@ -114,13 +113,8 @@ pub async fn dispatch(service: &Service, action: &str, params: &Params) -> Resul
             Ok(success(json!({})))
         }
         "DescribeEventRuleDeliveries" => {
-            let status = match params.get_nonempty("Status") {
-                None => None,
-                Some(text) => Some(
-                    DeliveryStatus::parse(text)
-                        .ok_or_else(|| invalid("Status", format!("\"{text}\" is not Pending, Delivered or Failed")))?,
-                ),
-            };
+            let status =
+                params.get_nonempty("Status").map(|text| crate::values::delivery_status(text, "Status")).transpose()?;
             let limit = int(params, "PageSize", 1, 500)?.unwrap_or(100);
             let deliveries = service.alert_deliveries(params.get_nonempty("RuleName"), status, limit).await?;
             let deliveries: Vec<Value> = deliveries.iter().map(delivery_view).collect();

@@ -5,6 +5,7 @@
 use super::request::Params;
 use super::{ess, required};
 use crate::error::ApiError;
+use crate::values;
 use rollscale_core::domain::{LaunchTemplate, LaunchTemplateVersion};
 use rollscale_core::Code;
 use rollscale_engine::templates::NewTemplateVersion;
@@ -43,7 +44,9 @@ pub async fn dispatch(service: &Service, action: &str, params: &Params, host: Op
         "CreateLaunchTemplateVersion" => {
             let id = template_id(service, params).await?;
             let make_default = params.bool("SetAsDefault").map_err(ApiError::from)?.unwrap_or(false);
-            let version = service.create_launch_template_version(&id, new_version(params)?, make_default).await?;
+            let new = new_version(params)?;
+            let version =
+                service.create_launch_template_version(&values::launch_template_id(&id)?, new, make_default).await?;
             Ok(json!({ "LaunchTemplateVersionNumber": version.version }))
         }
         "ModifyLaunchTemplateDefaultVersion" => {
@@ -53,7 +56,7 @@ pub async fn dispatch(service: &Service, action: &str, params: &Params, host: Op
             })?;
             let number = u32::try_from(number)
                 .map_err(|_| ApiError::new(Code::InvalidParameter, "DefaultVersionNumber must be a version number"))?;
-            service.set_default_template_version(&id, number).await?;
+            service.set_default_template_version(&values::launch_template_id(&id)?, number).await?;
             Ok(json!({}))
         }
         "DescribeLaunchTemplates" => {
@@ -73,7 +76,7 @@ pub async fn dispatch(service: &Service, action: &str, params: &Params, host: Op
             }))
         }
         "DescribeLaunchTemplateVersions" => {
-            let id = template_id(service, params).await?;
+            let id = values::launch_template_id(&template_id(service, params).await?)?;
             let template = service.launch_template(&id).await?;
             let wanted = super::list(params, "LaunchTemplateVersion")?;
             let versions: Vec<Value> = service
@@ -98,7 +101,8 @@ pub async fn dispatch(service: &Service, action: &str, params: &Params, host: Op
     }
 }
 
-/// `LaunchTemplateId`, or the id of `LaunchTemplateName`.
+/// `LaunchTemplateId` as given (read by `values::launch_template_id` where the action's other
+/// parameters have been), or the id of `LaunchTemplateName`.
 async fn template_id(service: &Service, params: &Params) -> Result<String, ApiError> {
     if let Some(id) = params.get_nonempty("LaunchTemplateId") {
         return Ok(id.to_string());
@@ -108,7 +112,10 @@ async fn template_id(service: &Service, params: &Params) -> Result<String, ApiEr
     };
     let found = service.launch_templates().await?.into_iter().find(|t| t.name == name);
     found.map(|t| t.id.to_string()).ok_or_else(|| {
-        ApiError::new(Code::InvalidLaunchTemplateNotFound, format!("no launch template is named {name}"))
+        ApiError::new(
+            Code::InvalidLaunchTemplateNotFound,
+            format!("no launch template is named {}", values::shown(name)),
+        )
     })
 }
 

@@ -60,21 +60,23 @@ pub async fn dispatch(service: &Service, version: &str, action: &str, params: &P
         "ModifyScalingGroup" => modify_group(service, params).await,
         "EnableScalingGroup" => {
             // The reconciler brings the group to its capacity (the scaling activity says how).
-            service
-                .enable_group(required(params, "ScalingGroupId")?, params.get_nonempty("ActiveScalingConfigurationId"))
-                .await?;
+            let group = values::group_id(required(params, "ScalingGroupId")?)?;
+            let configuration =
+                params.get_nonempty("ActiveScalingConfigurationId").map(values::configuration_id).transpose()?;
+            service.enable_group(&group, configuration.as_ref()).await?;
             Ok(json!({}))
         }
         "DeleteScalingGroup" => {
             let force = bool_param(params, "ForceDelete")?.unwrap_or(false);
-            service.delete_group(required(params, "ScalingGroupId")?, force).await?;
+            service.delete_group(&values::group_id(required(params, "ScalingGroupId")?)?, force).await?;
             Ok(json!({}))
         }
         "DescribeScalingConfigurations" => describe_configurations(service, &shape, params).await,
         "ModifyScalingConfiguration" => {
+            let id = values::configuration_id(required(params, "ScalingConfigurationId")?)?;
             service
                 .modify_configuration(
-                    required(params, "ScalingConfigurationId")?,
+                    &id,
                     params.get_nonempty("ScalingConfigurationName").map(str::to_string),
                     params.get_nonempty("ImageId").map(str::to_string),
                 )
@@ -84,18 +86,21 @@ pub async fn dispatch(service: &Service, version: &str, action: &str, params: &P
         "DescribeScalingInstances" => describe_instances(service, &shape, params).await,
         "EnterStandby" => {
             let ids = shape.names(params, "InstanceId", "InstanceIds")?;
-            let activity = service.enter_standby(required(params, "ScalingGroupId")?, &ids).await?;
+            let (group, ids) = group_instances(params, &ids)?;
+            let activity = service.enter_standby(&group, &ids).await?;
             Ok(json!({ "ScalingActivityId": activity }))
         }
         "RemoveInstances" => {
             let ids = shape.names(params, "InstanceId", "InstanceIds")?;
             let decrease = bool_param(params, "DecreaseDesiredCapacity")?.unwrap_or(true);
-            let activity = service.remove_instances(required(params, "ScalingGroupId")?, &ids, decrease).await?;
+            let (group, ids) = group_instances(params, &ids)?;
+            let activity = service.remove_instances(&group, &ids, decrease).await?;
             Ok(json!({ "ScalingActivityId": activity }))
         }
         "ExitStandby" => {
             let ids = shape.names(params, "InstanceId", "InstanceIds")?;
-            let activity = service.exit_standby(required(params, "ScalingGroupId")?, &ids).await?;
+            let (group, ids) = group_instances(params, &ids)?;
+            let activity = service.exit_standby(&group, &ids).await?;
             // rollscale's addition: why an instance back in service may get no traffic yet.
             match activity.status_message.is_empty() {
                 true => Ok(json!({ "ScalingActivityId": activity.id })),
@@ -107,12 +112,16 @@ pub async fn dispatch(service: &Service, version: &str, action: &str, params: &P
             let protected = bool_param(params, "ProtectedFromScaleIn")?.ok_or_else(|| {
                 ApiError::new(Code::MissingParameter, "the parameter ProtectedFromScaleIn is required")
             })?;
-            service.set_protection(required(params, "ScalingGroupId")?, &ids, protected).await?;
+            let (group, ids) = group_instances(params, &ids)?;
+            service.set_protection(&group, &ids, protected).await?;
             Ok(json!({}))
         }
         "SuspendProcesses" | "ResumeProcesses" => {
             let names = shape.names(params, "Process", "Processes")?;
-            service.set_processes(required(params, "ScalingGroupId")?, &names, action == "SuspendProcesses").await?;
+            let name = if list(params, "Processes")?.is_empty() { "Process" } else { "Processes" };
+            let processes = values::processes(&names, name)?;
+            let group = values::group_id(required(params, "ScalingGroupId")?)?;
+            service.set_processes(&group, &processes, action == "SuspendProcesses").await?;
             Ok(json!({}))
         }
         "DescribeScalingActivities" => describe_activities(service, &shape, params).await,
@@ -126,15 +135,11 @@ pub async fn dispatch(service: &Service, version: &str, action: &str, params: &P
                          instance), not both",
                     ));
                 }
-                let image = service.create_image_from_instance(instance, params.get_nonempty("ImageName")).await?;
+                let instance = values::instance_id(instance)?;
+                let image = service.create_image_from_instance(&instance, params.get_nonempty("ImageName")).await?;
                 return Ok(json!({ "ImageId": image.id }));
             }
-            let os = match params.get_nonempty("OSType") {
-                None => None,
-                Some(text) => Some(text.parse::<OsType>().map_err(|_| {
-                    ApiError::new(Code::InvalidParameter, format!("OSType \"{text}\" is not one of linux, windows"))
-                })?),
-            };
+            let os = params.get_nonempty("OSType").map(|text| values::os_type(text, "OSType")).transpose()?;
             let image =
                 service.create_image(required(params, "ImageId")?, params.get_nonempty("ImageName"), os).await?;
             Ok(json!({ "ImageId": image.id }))
@@ -191,6 +196,7 @@ pub async fn dispatch(service: &Service, version: &str, action: &str, params: &P
                     .as_str()
                     .filter(|id| !id.is_empty())
                     .ok_or_else(|| ApiError::new(Code::InvalidParameter, "every backend server needs a ServerId"))?;
+                let shown = values::shown(id);
                 let weight = match &server["Weight"] {
                     Value::Number(number) => number.as_u64(),
                     Value::String(text) => text.parse::<u64>().ok(),
@@ -199,12 +205,17 @@ pub async fn dispatch(service: &Service, version: &str, action: &str, params: &P
                 .and_then(|weight| u32::try_from(weight).ok())
                 .ok_or_else(|| {
                     // 0 to 100: the service's check.
-                    let message = format!("BackendServers: the Weight of {id} must be a whole number");
+                    let message = format!("BackendServers: the Weight of {shown} must be a whole number");
                     ApiError::new(Code::InvalidParameter, message)
                 })?;
-                weights.push((id.to_string(), weight));
+                weights.push((id, weight));
             }
-            service.set_backend_weights(required(params, "LoadBalancerId")?, &weights).await?;
+            let lb = values::load_balancer_id(required(params, "LoadBalancerId")?)?;
+            let weights = weights
+                .into_iter()
+                .map(|(id, weight)| Ok((values::instance_id(id)?, weight)))
+                .collect::<Result<Vec<_>, ApiError>>()?;
+            service.set_backend_weights(&lb, &weights).await?;
             Ok(
                 json!({ "LoadBalancerId": params.get("LoadBalancerId"), "BackendServers": { "BackendServer": servers } }),
             )
@@ -232,16 +243,18 @@ pub async fn dispatch(service: &Service, version: &str, action: &str, params: &P
                     format!("Kind {kind:?} is not one of {}", rollscale_fleet::Fault::KINDS.join(", ")),
                 )
             })?;
-            service.inject_fault(required(params, "InstanceId")?, fault).await?;
+            service.inject_fault(&values::instance_id(required(params, "InstanceId")?)?, fault).await?;
             Ok(json!({}))
         }
         "DescribeEvents" => {
             let limit = i64::from(int_param(params, "PageSize", 1, 500)?.unwrap_or(100));
-            let execution_id = params.get_nonempty("ExecutionId");
-            let group_id = params.get_nonempty("ScalingGroupId");
+            let execution_id = values::execution_filter(params.get_nonempty("ExecutionId"));
+            let group_id = values::group_filter(params.get_nonempty("ScalingGroupId"));
             let found = match params.get_nonempty("Keywords") {
-                Some(keywords) => service.search_events(execution_id, group_id, keywords, limit).await?,
-                None => service.events(execution_id, group_id, limit).await?,
+                Some(keywords) => {
+                    service.search_events(&execution_id, &group_id, &values::keywords(keywords)?, limit).await?
+                }
+                None => service.events(&execution_id, &group_id, limit).await?,
             };
             let events: Vec<Value> = found
                 .iter()
@@ -260,6 +273,15 @@ pub async fn dispatch(service: &Service, version: &str, action: &str, params: &P
         }
         other => Err(ApiError::new(Code::InvalidActionNotFound, format!("the ESS action {other} is not served"))),
     }
+}
+
+/// An instance action's group and instances, read once the action's other parameters were.
+fn group_instances(
+    params: &Params,
+    ids: &[String],
+) -> Result<(rollscale_core::ids::ScalingGroupId, Vec<rollscale_core::ids::InstanceId>), ApiError> {
+    let group = values::group_id(required(params, "ScalingGroupId")?)?;
+    Ok((group, values::instance_ids(ids)?))
 }
 
 fn bool_param(params: &Params, name: &str) -> Result<Option<bool>, ApiError> {
@@ -356,13 +378,13 @@ async fn create_group(service: &Service, params: &Params) -> Result<Value, ApiEr
 }
 
 async fn describe_groups(service: &Service, shape: &Shape<'_>, params: &Params) -> Result<Value, ApiError> {
-    let ids = shape.names(params, "ScalingGroupId", "ScalingGroupIds")?;
+    let ids = values::group_ids_filter(&shape.names(params, "ScalingGroupId", "ScalingGroupIds")?);
     let (number, size, offset) = paging(params)?;
-    let groups = service.groups(&ids, params.get_nonempty("ScalingGroupName")).await?;
+    let groups = service.groups(ids.as_deref(), params.get_nonempty("ScalingGroupName")).await?;
     let total = groups.len();
     let mut items = Vec::new();
     for group in groups.into_iter().skip(offset as usize).take(size as usize) {
-        let instances = service.instances(Some(group.id.as_str()), &[], None).await?;
+        let instances = service.instances(Some(&group.id), None, None).await?;
         let count = |state: LifecycleState| instances.iter().filter(|i| i.lifecycle_state == state).count();
         let (configuration, template, template_version) = match &group.source {
             InstanceSource::Configuration(id) => (id.to_string(), String::new(), String::new()),
@@ -409,22 +431,19 @@ async fn describe_groups(service: &Service, shape: &Shape<'_>, params: &Params) 
 async fn modify_group(service: &Service, params: &Params) -> Result<Value, ApiError> {
     let configuration =
         params.get_nonempty("ActiveScalingConfigurationId").map(values::configuration_id).transpose()?;
+    let group = required(params, "ScalingGroupId")?;
+    let changes = GroupChanges {
+        name: params.get_nonempty("ScalingGroupName").map(str::to_string),
+        min_size: count_param(params, "MinSize")?,
+        max_size: count_param(params, "MaxSize")?,
+        desired_capacity: count_param(params, "DesiredCapacity")?,
+        active_configuration_id: configuration,
+        drain_timeout_s: count_param(params, "DrainTimeout")?,
+        health_check_types: health_check_params(params)?,
+        health_check_grace_period_s: count_param(params, "HealthCheckGracePeriod")?,
+    };
     // The reconciler acts on a new capacity (the scaling activity says how): not waited for.
-    service
-        .modify_group(
-            required(params, "ScalingGroupId")?,
-            GroupChanges {
-                name: params.get_nonempty("ScalingGroupName").map(str::to_string),
-                min_size: count_param(params, "MinSize")?,
-                max_size: count_param(params, "MaxSize")?,
-                desired_capacity: count_param(params, "DesiredCapacity")?,
-                active_configuration_id: configuration,
-                drain_timeout_s: count_param(params, "DrainTimeout")?,
-                health_check_types: health_check_params(params)?,
-                health_check_grace_period_s: count_param(params, "HealthCheckGracePeriod")?,
-            },
-        )
-        .await?;
+    service.modify_group(&values::group_id(group)?, changes).await?;
     Ok(json!({}))
 }
 
@@ -438,22 +457,23 @@ async fn create_configuration(service: &Service, params: &Params) -> Result<Valu
             )
         })?,
     };
-    let configuration = service
-        .create_configuration(NewConfiguration {
-            group_id: required(params, "ScalingGroupId")?.to_string(),
-            name: params.get_nonempty("ScalingConfigurationName").map(str::to_string),
-            image_id: required(params, "ImageId")?.to_string(),
-            instance_type: params.get_nonempty("InstanceType").map(str::to_string),
-            containers,
-        })
-        .await?;
+    let group = required(params, "ScalingGroupId")?;
+    let new = NewConfiguration {
+        name: params.get_nonempty("ScalingConfigurationName").map(str::to_string),
+        image_id: required(params, "ImageId")?.to_string(),
+        instance_type: params.get_nonempty("InstanceType").map(str::to_string),
+        containers,
+    };
+    let configuration = service.create_configuration(&values::group_id(group)?, new).await?;
     Ok(json!({ "ScalingConfigurationId": configuration.id }))
 }
 
 async fn describe_configurations(service: &Service, shape: &Shape<'_>, params: &Params) -> Result<Value, ApiError> {
     let ids = shape.names(params, "ScalingConfigurationId", "ScalingConfigurationIds")?;
     let (number, size, offset) = paging(params)?;
-    let configurations = service.configurations(params.get_nonempty("ScalingGroupId"), &ids).await?;
+    let group = params.get_nonempty("ScalingGroupId").map(values::group_id).transpose()?;
+    let ids = values::configuration_ids_filter(&ids);
+    let configurations = service.configurations(group.as_ref(), ids.as_deref()).await?;
     let total = configurations.len();
     let items: Vec<Value> = configurations
         .iter()
@@ -474,10 +494,11 @@ async fn describe_configurations(service: &Service, shape: &Shape<'_>, params: &
 }
 
 async fn describe_instances(service: &Service, shape: &Shape<'_>, params: &Params) -> Result<Value, ApiError> {
-    let ids = shape.names(params, "InstanceId", "InstanceIds")?;
+    let ids = values::instance_ids_filter(&shape.names(params, "InstanceId", "InstanceIds")?);
     let (number, size, offset) = paging(params)?;
-    let instances =
-        service.instances(params.get_nonempty("ScalingGroupId"), &ids, params.get_nonempty("LifecycleState")).await?;
+    let group = params.get_nonempty("ScalingGroupId").map(values::group_id).transpose()?;
+    let state = params.get_nonempty("LifecycleState").map(|text| values::lifecycle_state(text, "LifecycleState"));
+    let instances = service.instances(group.as_ref(), ids.as_deref(), state.transpose()?).await?;
     let total = instances.len();
     let mut items = Vec::new();
     for instance in instances.iter().skip(offset as usize).take(size as usize) {
@@ -514,7 +535,8 @@ async fn describe_instances(service: &Service, shape: &Shape<'_>, params: &Param
 
 async fn describe_activities(service: &Service, shape: &Shape<'_>, params: &Params) -> Result<Value, ApiError> {
     let (number, size, offset) = paging(params)?;
-    let (activities, total) = service.activities(required(params, "ScalingGroupId")?, offset, size).await?;
+    let group = values::group_id(required(params, "ScalingGroupId")?)?;
+    let (activities, total) = service.activities(&group, offset, size).await?;
     let items: Vec<Value> = activities
         .iter()
         .map(|a| {

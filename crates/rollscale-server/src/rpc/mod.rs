@@ -204,7 +204,7 @@ async fn replay(
     if operation.action == "oos:StartExecution" {
         // Records made before whole answers were kept hold just the id.
         let id = recorded["ExecutionId"].as_str().or_else(|| recorded["Execution"]["ExecutionId"].as_str());
-        return oos::execution_answer(service, id.unwrap_or_default()).await;
+        return oos::execution_answer(service, &crate::values::execution_id(id.unwrap_or_default())?).await;
     }
     Ok(recorded)
 }

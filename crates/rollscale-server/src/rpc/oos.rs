@@ -3,7 +3,8 @@
 use super::request::Params;
 use super::{list, page, render, required};
 use crate::error::ApiError;
-use crate::starts;
+use crate::{starts, values};
+use rollscale_core::ids::{ExecutionId, IdFilter};
 use rollscale_core::task::InstanceDecision;
 use rollscale_core::Code;
 use rollscale_engine::service::Notification;
@@ -24,7 +25,7 @@ fn status_filter<'a>(params: &'a Params, allowed: &[&str]) -> Result<Option<&'a 
     match params.get_nonempty("Status") {
         Some(status) if !allowed.contains(&status) => Err(ApiError::new(
             Code::InvalidParameter,
-            format!("Status \"{status}\" is not one of {}", allowed.join(", ")),
+            format!("Status \"{}\" is not one of {}", values::shown(status), allowed.join(", ")),
         )),
         other => Ok(other),
     }
@@ -58,11 +59,11 @@ async fn start_execution(service: &Service, params: &Params) -> Result<Value, Ap
     }
     let request = starts::rolling_update_text(template, params.get("Parameters").unwrap_or(""))?;
     let task = service.start_rolling_update(request).await?;
-    execution_answer(service, task.id.as_str()).await
+    execution_answer(service, &task.id).await
 }
 
 /// StartExecution's answer for the execution `id`, as it stands now.
-pub async fn execution_answer(service: &Service, id: &str) -> Result<Value, ApiError> {
+pub async fn execution_answer(service: &Service, id: &ExecutionId) -> Result<Value, ApiError> {
     let (task, counts) = service.task_summary(id).await?;
     Ok(json!({ "Execution": render::task_execution(&task, &counts, true) }))
 }
@@ -70,11 +71,11 @@ pub async fn execution_answer(service: &Service, id: &str) -> Result<Value, ApiE
 async fn list_executions(service: &Service, params: &Params) -> Result<Value, ApiError> {
     let (offset, limit) = page(params, "MaxResults", 50, 100)?;
     let filter = ExecutionFilter {
-        execution_id: params.get_nonempty("ExecutionId").map(str::to_string),
-        parent_id: params.get_nonempty("ParentExecutionId").map(str::to_string),
+        execution_id: values::execution_filter(params.get_nonempty("ExecutionId")),
+        parent_id: values::execution_filter(params.get_nonempty("ParentExecutionId")),
         template_name: params.get_nonempty("TemplateName").map(str::to_string),
         status: status_filter(params, EXECUTION_STATUSES)?.map(str::to_string),
-        group_id: None,
+        group_id: Default::default(),
         include_children: params.bool("IncludeChildExecution").map_err(ApiError::from)?.unwrap_or(false),
     };
     let (executions, total) = service.list_executions(&filter, offset, limit).await?;
@@ -82,7 +83,7 @@ async fn list_executions(service: &Service, params: &Params) -> Result<Value, Ap
     for execution in &executions {
         items.push(match execution {
             Execution::Task(task) => {
-                let (_, counts) = service.task_summary(task.value.id.as_str()).await?;
+                let (_, counts) = service.task_summary(&task.value.id).await?;
                 render::task_execution(&task.value, &counts, false)
             }
             Execution::Instance { parent_id, template_name, work, .. } => {
@@ -101,23 +102,24 @@ async fn list_executions(service: &Service, params: &Params) -> Result<Value, Ap
 }
 
 async fn list_task_executions(service: &Service, params: &Params) -> Result<Value, ApiError> {
-    let execution_id = required(params, "ExecutionId")?;
+    let execution_text = required(params, "ExecutionId")?;
     let (offset, limit) = page(params, "MaxResults", 50, 100)?;
     let status = status_filter(params, TASK_EXECUTION_STATUSES)?;
     let task_execution_id = params.get_nonempty("TaskExecutionId");
-    let mut items: Vec<Value> = match service.task(execution_id).await {
+    let execution_id = values::execution_id(execution_text)?;
+    let mut items: Vec<Value> = match service.task(&execution_id).await {
         Ok((task, works)) => works
             .iter()
             .map(|work| render::instance_task_execution(task.id.as_str(), task.spec.kind.template_name(), work))
             .collect(),
         Err(error) if error.is_not_found() => {
             // A child execution: its steps.
-            let filter = ExecutionFilter { execution_id: Some(execution_id.to_string()), ..Default::default() };
+            let filter = ExecutionFilter { execution_id: IdFilter::Only(execution_id.clone()), ..Default::default() };
             let (found, _) = service.list_executions(&filter, 0, 1).await?;
             match found.first() {
                 Some(Execution::Instance { work, .. }) => render::step_task_executions(&work.value),
                 Some(Execution::ImageUpdate(execution)) => {
-                    let (execution, children) = service.image_update(execution.value.id.as_str()).await?;
+                    let (execution, children) = service.image_update(&execution.value.id).await?;
                     render::image_task_executions(&execution, &children)
                 }
                 _ => {
@@ -145,11 +147,11 @@ async fn list_task_executions(service: &Service, params: &Params) -> Result<Valu
 }
 
 async fn notify_execution(service: &Service, params: &Params) -> Result<Value, ApiError> {
-    let execution_id = required(params, "ExecutionId")?;
+    let execution_text = required(params, "ExecutionId")?;
     let notify_type = required(params, "NotifyType")?;
     // The instance a decision is about: its child execution (`TaskExecutionId`), or its id
-    // (`LoopItem`).
-    let decide = |decision| -> Result<Notification, ApiError> {
+    // (`LoopItem`), read once the task's id is.
+    let decide = |decision| -> Result<(InstanceDecision, String), ApiError> {
         let instance = task_execution_id(params)?
             .or_else(|| params.get_nonempty("LoopItem").map(str::to_string))
             .ok_or_else(|| {
@@ -161,24 +163,32 @@ async fn notify_execution(service: &Service, params: &Params) -> Result<Value, A
                     ),
                 )
             })?;
-        Ok(Notification::Decide { instance, decision })
+        Ok((decision, instance))
     };
-    let notification = match notify_type {
-        "Approve" => Notification::Approve,
-        "Reject" => Notification::Reject,
-        "RetryTask" => decide(InstanceDecision::Retry)?,
-        "SkipTask" => decide(InstanceDecision::Skip)?,
-        "CancelTask" => decide(InstanceDecision::Cancel)?,
+    let decision = match notify_type {
+        "Approve" | "Reject" => None,
+        "RetryTask" => Some(decide(InstanceDecision::Retry)?),
+        "SkipTask" => Some(decide(InstanceDecision::Skip)?),
+        "CancelTask" => Some(decide(InstanceDecision::Cancel)?),
         other => {
             return Err(ApiError::new(
                 Code::InvalidParameter,
                 format!(
-                    "NotifyType \"{other}\" is not supported; use Approve, Reject, RetryTask, SkipTask or CancelTask"
+                    "NotifyType \"{}\" is not supported; use Approve, Reject, RetryTask, SkipTask or CancelTask",
+                    values::shown(other)
                 ),
             ))
         }
     };
-    service.notify(execution_id, notification).await?;
+    let execution_id = values::execution_id(execution_text)?;
+    let notification = match decision {
+        None if notify_type == "Approve" => Notification::Approve,
+        None => Notification::Reject,
+        Some((decision, instance)) => {
+            Notification::Decide { instance: values::task_instance(&instance, &execution_id)?, decision }
+        }
+    };
+    service.notify(&execution_id, notification).await?;
     Ok(json!({}))
 }
 
@@ -210,10 +220,11 @@ fn task_execution_id(params: &Params) -> Result<Option<String>, ApiError> {
 async fn cancel_execution(service: &Service, params: &Params) -> Result<Value, ApiError> {
     let id = required(params, "ExecutionId")?;
     let restore = params.bool("Restore").map_err(ApiError::from)?.unwrap_or(false);
-    if service.is_image_update(id).await? {
-        service.cancel_image_update(id).await?;
+    let id = values::execution_id(id)?;
+    if service.is_image_update(&id).await? {
+        service.cancel_image_update(&id).await?;
         return Ok(json!({}));
     }
-    service.cancel_task(id, restore).await?;
+    service.cancel_task(&id, restore).await?;
     Ok(json!({}))
 }

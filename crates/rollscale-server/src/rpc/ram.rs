@@ -6,10 +6,11 @@
 use super::request::Params;
 use super::{page, render, required};
 use crate::error::ApiError;
+use crate::values;
 use rollscale_core::access::{AuditFilter, Policy, User};
 use rollscale_core::domain::AccessKey;
 use rollscale_core::Code;
-use rollscale_engine::access::{parse_key_status, parse_policy_type, NewUser, PolicyInfo};
+use rollscale_engine::access::{NewUser, PolicyInfo};
 use rollscale_engine::Service;
 use serde_json::{json, Value};
 
@@ -37,7 +38,7 @@ pub async fn dispatch(service: &Service, caller: &str, action: &str, params: &Pa
         }
         "UpdateAccessKey" => {
             let user_name = user_or_caller(service, caller, params).await?;
-            let status = parse_key_status(required(params, "Status")?)?;
+            let status = values::key_status(required(params, "Status")?, "Status")?;
             service.set_access_key_status(&user_name, required(params, "UserAccessKeyId")?, status).await?;
             Ok(json!({}))
         }
@@ -63,7 +64,7 @@ pub async fn dispatch(service: &Service, caller: &str, action: &str, params: &Pa
             Ok(json!({ "Policy": rendered }))
         }
         "GetPolicy" => {
-            let policy_type = parse_policy_type(required(params, "PolicyType")?)?;
+            let policy_type = values::policy_type(required(params, "PolicyType")?, "PolicyType")?;
             let info = service.policy(policy_type, required(params, "PolicyName")?).await?;
             Ok(json!({
                 "Policy": policy(&info),
@@ -81,7 +82,7 @@ pub async fn dispatch(service: &Service, caller: &str, action: &str, params: &Pa
             Ok(json!({}))
         }
         "AttachPolicyToUser" | "DetachPolicyFromUser" => {
-            let policy_type = parse_policy_type(required(params, "PolicyType")?)?;
+            let policy_type = values::policy_type(required(params, "PolicyType")?, "PolicyType")?;
             let (user_name, policy_name) = (required(params, "UserName")?, required(params, "PolicyName")?);
             match action {
                 "AttachPolicyToUser" => service.attach_policy(user_name, policy_type, policy_name).await?,
@@ -199,7 +200,8 @@ async fn list_users(service: &Service, params: &Params) -> Result<Value, ApiErro
 }
 
 async fn list_policies(service: &Service, params: &Params) -> Result<Value, ApiError> {
-    let policy_type = params.get_nonempty("PolicyType").map(parse_policy_type).transpose()?;
+    let policy_type =
+        params.get_nonempty("PolicyType").map(|text| values::policy_type(text, "PolicyType")).transpose()?;
     let (offset, size) = marker_page(params, 1000)?;
     let all = service.policies(policy_type).await?;
     let page: Vec<Value> = all.iter().skip(offset as usize).take(size as usize).map(policy).collect();

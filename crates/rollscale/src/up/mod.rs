@@ -284,7 +284,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     }
     // With replicas, the first passes run here only on the one that runs the reconciler.
     if service.lead_reconciler().await? {
-        for group in service.groups(&[], None).await? {
+        for group in service.groups(None, None).await? {
             if group.status == GroupStatus::Active {
                 if let Err(error) = service.reconcile_group(&group).await {
                     // The reconciler tries again every pass; the service serves meanwhile.
@@ -686,7 +686,7 @@ pub(crate) async fn demo_group(
     const GROUP: &str = "demo";
     const CONFIGURATION: &str = "demo-config";
     let lb = demo_load_balancer(service.engine.store()).await?;
-    let group = match service.groups(&[], Some(GROUP)).await?.into_iter().next() {
+    let group = match service.groups(None, Some(GROUP)).await?.into_iter().next() {
         Some(group) if group.load_balancer_ids == [lb.clone()] => group,
         Some(group) => {
             return Err(conflict(format!(
@@ -710,7 +710,7 @@ pub(crate) async fn demo_group(
         }
     };
     crate::crash::point("demo-group-created");
-    let configurations = service.configurations(Some(group.id.as_str()), &[]).await?;
+    let configurations = service.configurations(Some(&group.id), None).await?;
     let configuration = match configurations.into_iter().find(|configuration| configuration.name == CONFIGURATION) {
         Some(configuration) if configuration.image_id == image => configuration,
         Some(configuration) => {
@@ -721,18 +721,20 @@ pub(crate) async fn demo_group(
         }
         None => {
             service
-                .create_configuration(NewConfiguration {
-                    group_id: group.id.to_string(),
-                    name: Some(CONFIGURATION.into()),
-                    image_id: image.into(),
-                    ..NewConfiguration::default()
-                })
+                .create_configuration(
+                    &group.id,
+                    NewConfiguration {
+                        name: Some(CONFIGURATION.into()),
+                        image_id: image.into(),
+                        ..NewConfiguration::default()
+                    },
+                )
                 .await?
         }
     };
     crate::crash::point("demo-configuration-created");
-    if service.group(group.id.as_str()).await?.status != GroupStatus::Active {
-        service.enable_group(group.id.as_str(), Some(configuration.id.as_str())).await?;
+    if service.group(&group.id).await?.status != GroupStatus::Active {
+        service.enable_group(&group.id, Some(&configuration.id)).await?;
     }
     crate::crash::point("demo-group-enabled");
     Ok(())
@@ -875,12 +877,12 @@ async fn follow_endpoint(store: &Store, path: &std::path::Path, endpoint: &str) 
 }
 
 async fn print_groups(service: &Service) -> anyhow::Result<()> {
-    for group in service.groups(&[], None).await? {
+    for group in service.groups(None, None).await? {
         let configuration = match &group.source {
             rollscale_core::domain::InstanceSource::Configuration(id) => id.to_string(),
             _ => "-".into(),
         };
-        let instances = service.instances(Some(group.id.as_str()), &[], None).await?;
+        let instances = service.instances(Some(&group.id), None, None).await?;
         println!(
             "Scaling group {} ({}): {} instance(s), scaling configuration {}, {}.",
             group.id,
@@ -929,8 +931,8 @@ mod tests {
 
     /// (groups, configurations, images, packages, load balancers) by name.
     async fn demo_pieces(service: &Service) -> (Vec<String>, Vec<String>, usize, usize, Vec<String>) {
-        let groups = service.groups(&[], None).await.unwrap();
-        let configurations = service.configurations(None, &[]).await.unwrap();
+        let groups = service.groups(None, None).await.unwrap();
+        let configurations = service.configurations(None, None).await.unwrap();
         let lbs = service.engine.store().lb_list().await.unwrap();
         (
             groups.iter().map(|g| format!("{} {}", g.name, g.status)).collect(),
@@ -981,7 +983,7 @@ mod tests {
         service.engine.store().configuration_insert(&configuration).await.unwrap();
         create_demo(&service, 2).await.unwrap();
         assert_eq!(demo_pieces(&service).await, whole);
-        let group = service.group(group.id.as_str()).await.unwrap();
+        let group = service.group(&group.id).await.unwrap();
         assert_eq!(group.source, rollscale_core::domain::InstanceSource::Configuration(configuration.id));
     }
 
@@ -1049,7 +1051,7 @@ mod tests {
         let error = create_demo(&service, 2).await.unwrap_err();
         assert!(error.is::<DemoConflict>(), "{error}");
         assert!(error.to_string().contains(group.id.as_str()), "{error}");
-        let groups = service.groups(&[], None).await.unwrap();
+        let groups = service.groups(None, None).await.unwrap();
         assert_eq!(groups.len(), 1);
         assert!(groups[0].load_balancer_ids.is_empty(), "the operator's group is untouched");
 
