@@ -21,6 +21,7 @@ mod actions;
 mod crash;
 mod files;
 mod image_task;
+mod logs;
 mod profile;
 mod rolling;
 mod up;
@@ -153,13 +154,6 @@ fn token(args: TokenArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn init_tracing(default_level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
-    // A second initialization (never expected) is harmless; ignore it.
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
-}
-
 /// Prints an error as `ERROR: …` and gives its exit status.
 fn report(error: &anyhow::Error) -> u8 {
     if let Some(api) = error.downcast_ref::<rollscale_client::ApiError>() {
@@ -191,7 +185,10 @@ async fn run(command: Command) -> anyhow::Result<u8> {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(if matches!(cli.command, Command::Up(_)) { "info" } else { "warn" });
+    match &cli.command {
+        Command::Up(args) => logs::init("info", args.logs.log_format),
+        _ => logs::init("warn", logs::LogFormat::Human),
+    }
     let code = match run(cli.command).await {
         Ok(code) => code,
         Err(error) => report(&error),

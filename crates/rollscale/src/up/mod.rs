@@ -101,6 +101,8 @@ pub struct UpArgs {
     pub health_check_interval_ms: u64,
     #[command(flatten)]
     pub real: real::RealArgs,
+    #[command(flatten)]
+    pub logs: crate::logs::LogArgs,
     /// Do not create the demo group on first start.
     #[arg(long)]
     pub no_demo: bool,
