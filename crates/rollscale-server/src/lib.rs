@@ -92,6 +92,7 @@ pub fn router(service: Service, auth: AuthConfig) -> Router {
         .merge(rest::router(state.clone()))
         .merge(console::router())
         .layer(axum::middleware::from_fn(error::json_refusals))
+        .layer(axum::middleware::from_fn(audit::request_span))
         .with_state(state)
 }
 
