@@ -32,6 +32,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
+use tracing::Instrument;
 
 /// The in-memory side of a task being driven: a wake-up signal, the cancel flag mirrored from
 /// the store, and which instances have a worker now.
@@ -163,7 +164,11 @@ impl Engine {
             (handle, journal_ended)
         };
         let engine = self.clone();
-        let spawned = tokio::spawn(async move {
+        // Every line the driver and its workers log carries the task's id. A span of its own,
+        // not the request's that started it; ERROR, so that it is enabled at any log level (a
+        // span prints nothing by itself).
+        let span = tracing::error_span!(parent: None, "rolling_update", execution_id = %id);
+        let driving = async move {
             let Some(replication) = engine.config.replication.clone() else {
                 engine.drive_loop(&id, &handle).await;
                 handle.wind_down(journal_ended).await;
@@ -208,7 +213,9 @@ impl Engine {
                 tracing::warn!(execution = %id, "lost the lease of the rolling update; stopped driving it");
             }
             engine.tasks.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
-        });
+        }
+        .instrument(span);
+        let spawned = tokio::spawn(driving);
         self.track(spawned.abort_handle());
     }
 
@@ -560,7 +567,12 @@ impl Engine {
         let spec = Arc::new(task.spec.clone());
         let task_id = task.id.clone();
         let work_id = work_id.clone();
-        let spawned = tokio::spawn(async move {
+        // Inside the driver's span: its lines carry the task's id too.
+        let span = tracing::error_span!("instance", instance_id = tracing::field::Empty, child_execution_id = %work_id);
+        if let Some(work) = &seed.work {
+            span.record("instance_id", tracing::field::display(&work.value.instance_id));
+        }
+        let working = async move {
             if !handle.under_lease(engine.work_loop(&handle, &task_id, &spec, &work_id, seed)).await {
                 return; // the lease is lost: so is the driver, nothing to wake
             }
@@ -576,7 +588,9 @@ impl Engine {
             if last {
                 handle.wake.notify_one();
             }
-        });
+        }
+        .instrument(span);
+        let spawned = tokio::spawn(working);
         self.track(spawned.abort_handle());
     }
 
@@ -649,6 +663,7 @@ impl Engine {
         let outcome = self.perform_step_with(spec, &work.value, step, memory).await?;
         let next = work.value.clone().record(step, outcome, spec.kind.health_gated(), now_millis());
         let generation = self.work_write(memory.journal.as_ref(), &next, work.generation).await?;
+        tracing::debug!(%step, status = %next.status, "instance step recorded");
         if next.status == InstanceStatus::Failed {
             let event = Event {
                 id: format!("{}-{}-{}", next.execution_id, work.generation, EventKind::InstanceFailed),
@@ -688,6 +703,7 @@ impl Engine {
     /// wrote it, if any, to start from instead of reading it again (every write from it
     /// compares its generation; see [`Engine::instance_modify_from`]). Left holding the
     /// instance as this step wrote it, or empty.
+    #[tracing::instrument(level = "error", skip_all, fields(instance_id = %work.instance_id, %step))]
     async fn perform_step_with(
         &self,
         spec: &RollingUpdateSpec,

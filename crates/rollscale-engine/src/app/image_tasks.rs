@@ -297,13 +297,16 @@ impl Service {
         }
         let guard = FiringGuard { engine: self.engine.clone(), id: id.clone() };
         let service = self.clone();
-        let handle = tokio::spawn(async move {
+        // Every line the firing logs carries its id (see `Engine::drive`).
+        let span = tracing::error_span!(parent: None, "image_update", execution_id = %id);
+        let firing = async move {
             let _guard = guard;
             if let Err(error) = service.run_firing(&id).await {
                 // The scheduler's next tick resumes it.
                 tracing::warn!(execution = %id, %error, "an image update firing stopped; it is resumed later");
             }
-        });
+        };
+        let handle = tokio::spawn(tracing::Instrument::instrument(firing, span));
         self.engine.track(handle.abort_handle());
     }
 
