@@ -107,7 +107,7 @@ impl Engine {
             let ids = self.store.task_ids_unleased().await?;
             for id in &ids {
                 if !self.is_driving(id) {
-                    tracing::info!(execution = %id, "taking over rolling update without a live lease");
+                    tracing::info!(execution_id = %id, "taking over rolling update without a live lease");
                     self.drive(id.clone());
                 }
             }
@@ -115,7 +115,7 @@ impl Engine {
         }
         let tasks = self.store.task_list_unfinished().await?;
         for task in &tasks {
-            tracing::info!(execution = %task.value.id, status = %task.value.describe_status(), "resuming rolling update");
+            tracing::info!(execution_id = %task.value.id, status = %task.value.describe_status(), "resuming rolling update");
             self.drive(task.value.id.clone());
         }
         Ok(tasks.len())
@@ -137,7 +137,7 @@ impl Engine {
                     Ok(ids) => {
                         for id in &ids {
                             if seen_before.contains(id) && !engine.is_driving(id) {
-                                tracing::info!(execution = %id, "taking over rolling update without a live lease");
+                                tracing::info!(execution_id = %id, "taking over rolling update without a live lease");
                                 engine.drive(id.clone());
                             }
                         }
@@ -178,12 +178,12 @@ impl Engine {
             let held = match engine.lease_hold(&replication, &rollscale_store::task_lease_name(&id)).await {
                 Ok(Some(held)) => held,
                 Ok(None) => {
-                    tracing::debug!(execution = %id, "driven by another replica");
+                    tracing::debug!(execution_id = %id, "driven by another replica");
                     engine.tasks.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
                     return;
                 }
                 Err(error) => {
-                    tracing::warn!(execution = %id, %error, "could not take the lease of the rolling update");
+                    tracing::warn!(execution_id = %id, %error, "could not take the lease of the rolling update");
                     engine.tasks.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
                     return;
                 }
@@ -194,13 +194,13 @@ impl Engine {
             match engine.store.task_get(&id).await {
                 Ok(Some(task)) => {
                     if let Err(error) = engine.adopt_recorded(Some(&task.value.spec.group_id)).await {
-                        tracing::warn!(execution = %id, %error, "could not read the group's instances");
+                        tracing::warn!(execution_id = %id, %error, "could not read the group's instances");
                     }
                 }
                 Ok(None) => {}
-                Err(error) => tracing::warn!(execution = %id, %error, "could not read the rolling update"),
+                Err(error) => tracing::warn!(execution_id = %id, %error, "could not read the rolling update"),
             }
-            tracing::info!(execution = %id, replica = %replication.replica_id, "driving rolling update");
+            tracing::info!(execution_id = %id, replica = %replication.replica_id, "driving rolling update");
             let finished = handle.under_lease(engine.drive_loop(&id, &handle)).await;
             handle.wind_down(journal_ended).await;
             // The lease is given back before the task is forgotten, so that whoever sees this
@@ -210,7 +210,7 @@ impl Engine {
             if finished {
                 engine.lease_release(held).await;
             } else {
-                tracing::warn!(execution = %id, "lost the lease of the rolling update; stopped driving it");
+                tracing::warn!(execution_id = %id, "lost the lease of the rolling update; stopped driving it");
             }
             engine.tasks.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
         }
@@ -245,7 +245,7 @@ impl Engine {
                 }
                 Ok(Next::Stop) => return,
                 Err(error) => {
-                    tracing::warn!(execution = %id, %error, "rolling update step failed; retrying");
+                    tracing::warn!(execution_id = %id, %error, "rolling update step failed; retrying");
                     tokio::time::sleep(Duration::from_millis(500)).await;
                 }
             }
@@ -303,7 +303,7 @@ impl Engine {
             }
         }
         let action = decide(&task.value, &summary);
-        tracing::debug!(execution = %id, ?action, ?summary, "decided");
+        tracing::debug!(execution_id = %id, ?action, ?summary, "decided");
         let now = now_millis();
         match action {
             TaskAction::Await | TaskAction::Idle => Ok(Next::Wait),
@@ -624,7 +624,7 @@ impl Engine {
                 }
                 Err(error) => {
                     memory.instance = None;
-                    tracing::warn!(execution = %work_id, %error, "instance step could not be recorded; retrying");
+                    tracing::warn!(child_execution_id = %work_id, %error, "instance step could not be recorded; retrying");
                     tokio::time::sleep(Duration::from_millis(500)).await;
                 }
             }
@@ -950,7 +950,7 @@ impl Engine {
         match self.fleet_call(|| self.fleet.observe(id)).await {
             Ok(observed) => observed,
             Err(error) => {
-                tracing::warn!(instance = %id, %error, "could not look at the instance after its change failed");
+                tracing::warn!(instance_id = %id, %error, "could not look at the instance after its change failed");
                 None
             }
         }

@@ -200,7 +200,7 @@ fn json_log_lines_carry_the_request_execution_and_instance_ids_and_no_secret() {
     assert!(
         lines.iter().any(|line| line["message"] == "rolling update started"
             && line["request_id"].is_string()
-            && line["execution"] == execution.as_str()),
+            && line["execution_id"] == execution.as_str()),
         "{text}"
     );
     let steps: Vec<&Value> = lines

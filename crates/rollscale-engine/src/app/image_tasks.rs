@@ -110,7 +110,7 @@ impl Service {
             ),
         };
         self.image_event(&execution, EventKind::Started, EventLevel::Info, content).await?;
-        tracing::info!(execution = %execution.id, "image update task started");
+        tracing::info!(execution_id = %execution.id, "image update task started");
         if execution.firing.is_some() {
             self.spawn_firing(execution.id.clone());
         } else {
@@ -303,7 +303,7 @@ impl Service {
             let _guard = guard;
             if let Err(error) = service.run_firing(&id).await {
                 // The scheduler's next tick resumes it.
-                tracing::warn!(execution = %id, %error, "an image update firing stopped; it is resumed later");
+                tracing::warn!(execution_id = %id, %error, "an image update firing stopped; it is resumed later");
             }
         };
         let handle = tokio::spawn(tracing::Instrument::instrument(firing, span));
@@ -331,7 +331,7 @@ impl Service {
                     let now = self.clock_now();
                     let next = current.value.failed(&message, now);
                     self.engine.store.image_execution_update(&next, current.generation, now).await?;
-                    tracing::warn!(execution = %id, %message, "an image update firing failed");
+                    tracing::warn!(execution_id = %id, %message, "an image update firing failed");
                     self.image_event(
                         &next,
                         EventKind::Failed,
