@@ -53,11 +53,11 @@ impl Engine {
                     addresses.insert(instance.id, address);
                 }
                 Some(_) => {
-                    tracing::warn!(instance = %instance.id, "the instance is not running: starting it");
+                    tracing::warn!(instance_id = %instance.id, "the instance is not running: starting it");
                     to_start.push((instance, false));
                 }
                 None => {
-                    tracing::warn!(instance = %instance.id, "the instance's container is gone: making it again");
+                    tracing::warn!(instance_id = %instance.id, "the instance's container is gone: making it again");
                     to_start.push((instance, true));
                 }
             }
@@ -76,7 +76,7 @@ impl Engine {
                     HealthStatus::Healthy
                 }
                 Err(error) => {
-                    tracing::warn!(instance = %instance.id, %error, "the instance could not be started; marked Unhealthy");
+                    tracing::warn!(instance_id = %instance.id, %error, "the instance could not be started; marked Unhealthy");
                     adoption.failed.push((instance.id.clone(), error.to_string()));
                     unstarted.insert(instance.id.clone());
                     addresses.insert(instance.id.clone(), instance.address.clone());

@@ -124,7 +124,7 @@ impl Service {
                 Some(Ok(sighting)) => look_of(sighting, balancer_checks.get(id).copied()),
                 Some(Err(FleetError::NotFound(_))) => Look::gone(),
                 Some(Err(error)) => {
-                    tracing::debug!(instance = %id, %error, "the instance could not be looked at");
+                    tracing::debug!(instance_id = %id, %error, "the instance could not be looked at");
                     pass.unknown += 1;
                     continue;
                 }
@@ -268,14 +268,14 @@ impl Service {
                 let content =
                     format!("instance {id} was removed by the health check ({reason}); a new one replaces it");
                 self.health_event(group, id, EventKind::InstanceReplaced, EventLevel::Warn, content, now).await?;
-                tracing::info!(group = %group.id, instance = %id, %reason, "unhealthy instance removed");
+                tracing::info!(group = %group.id, instance_id = %id, %reason, "unhealthy instance removed");
                 Ok(Some(id.clone()))
             }
             Err(error) => {
                 activity.status = ActivityStatus::Failed;
                 activity.status_message = format!("the instance {id} could not be removed: {error}");
                 self.engine.store.activity_put(&activity).await?;
-                tracing::warn!(group = %group.id, instance = %id, %error, "an unhealthy instance could not be removed");
+                tracing::warn!(group = %group.id, instance_id = %id, %error, "an unhealthy instance could not be removed");
                 Ok(None)
             }
         }

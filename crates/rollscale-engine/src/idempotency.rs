@@ -151,11 +151,12 @@ impl Service {
         A: FnOnce(&T) -> Option<String> + Send + 'static,
     {
         let service = self.clone();
-        let task = tokio::spawn(async move {
+        // In the caller's span: the request's id stays on what the operation logs.
+        let task = tokio::spawn(tracing::Instrument::in_current_span(async move {
             let output = operation.await;
             service.finish_idempotent(claim, answer(&output).as_deref()).await;
             output
-        });
+        }));
         match task.await {
             Ok(output) => output,
             Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),

@@ -146,7 +146,7 @@ impl Engine {
         if address.is_empty() || address == instance.address {
             return Ok(());
         }
-        tracing::warn!(instance = %instance.id, from = %instance.address, to = %address, "the instance moved");
+        tracing::warn!(instance_id = %instance.id, from = %instance.address, to = %address, "the instance moved");
         for backend in self.store.backend_list(None, Some(&instance.id)).await? {
             let lb = &backend.load_balancer_id;
             self.lb_call(|| self.lb.register(lb, &instance.id, address, backend.weight)).await?;

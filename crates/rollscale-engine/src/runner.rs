@@ -32,6 +32,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
+use tracing::Instrument;
 
 /// The in-memory side of a task being driven: a wake-up signal, the cancel flag mirrored from
 /// the store, and which instances have a worker now.
@@ -114,7 +115,7 @@ impl Engine {
             let ids = self.store.task_ids_unleased().await?;
             for id in &ids {
                 if !self.is_driving(id) {
-                    tracing::info!(execution = %id, "taking over rolling update without a live lease");
+                    tracing::info!(execution_id = %id, "taking over rolling update without a live lease");
                     self.drive(id.clone());
                 }
             }
@@ -122,7 +123,7 @@ impl Engine {
         }
         let tasks = self.store.task_list_unfinished().await?;
         for task in &tasks {
-            tracing::info!(execution = %task.value.id, status = %task.value.describe_status(), "resuming rolling update");
+            tracing::info!(execution_id = %task.value.id, status = %task.value.describe_status(), "resuming rolling update");
             self.drive(task.value.id.clone());
         }
         Ok(tasks.len())
@@ -147,7 +148,7 @@ impl Engine {
                         for task in &tasks {
                             let id = &task.id;
                             if (task.was_leased || seen_before.contains(id)) && !engine.is_driving(id) {
-                                tracing::info!(execution = %id, "taking over rolling update without a live lease");
+                                tracing::info!(execution_id = %id, "taking over rolling update without a live lease");
                                 engine.drive(id.clone());
                             }
                         }
@@ -177,7 +178,11 @@ impl Engine {
             (handle, journal_ended)
         };
         let engine = self.clone();
-        let spawned = tokio::spawn(async move {
+        // Every line the driver and its workers log carries the task's id. A span of its own,
+        // not the request's that started it; ERROR, so that it is enabled at any log level (a
+        // span prints nothing by itself).
+        let span = tracing::error_span!(parent: None, "rolling_update", execution_id = %id);
+        let driving = async move {
             let Some(replication) = engine.config.replication.clone() else {
                 engine.drive_loop(&id, &handle).await;
                 handle.wind_down(journal_ended).await;
@@ -187,12 +192,12 @@ impl Engine {
             let held = match engine.lease_hold(&replication, &rollscale_store::task_lease_name(&id)).await {
                 Ok(Some(held)) => held,
                 Ok(None) => {
-                    tracing::debug!(execution = %id, "driven by another replica");
+                    tracing::debug!(execution_id = %id, "driven by another replica");
                     engine.tasks.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
                     return;
                 }
                 Err(error) => {
-                    tracing::warn!(execution = %id, %error, "could not take the lease of the rolling update");
+                    tracing::warn!(execution_id = %id, %error, "could not take the lease of the rolling update");
                     engine.tasks.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
                     return;
                 }
@@ -203,13 +208,13 @@ impl Engine {
             match engine.store.task_get(&id).await {
                 Ok(Some(task)) => {
                     if let Err(error) = engine.adopt_recorded(Some(&task.value.spec.group_id)).await {
-                        tracing::warn!(execution = %id, %error, "could not read the group's instances");
+                        tracing::warn!(execution_id = %id, %error, "could not read the group's instances");
                     }
                 }
                 Ok(None) => {}
-                Err(error) => tracing::warn!(execution = %id, %error, "could not read the rolling update"),
+                Err(error) => tracing::warn!(execution_id = %id, %error, "could not read the rolling update"),
             }
-            tracing::info!(execution = %id, replica = %replication.replica_id, "driving rolling update");
+            tracing::info!(execution_id = %id, replica = %replication.replica_id, "driving rolling update");
             let ended = handle.under_lease(engine.drive_loop(&id, &handle)).await;
             handle.wind_down(journal_ended).await;
             // The lease is given back before the task is forgotten, so that whoever sees this
@@ -222,13 +227,15 @@ impl Engine {
                 Some(Ended::Finished) => engine.lease_release(held).await,
                 Some(Ended::Stopped) => {
                     if engine.lease_hand_back(held).await {
-                        tracing::info!(execution = %id, "stopping: the rolling update is handed back");
+                        tracing::info!(execution_id = %id, "stopping: the rolling update is handed back");
                     }
                 }
-                None => tracing::warn!(execution = %id, "lost the lease of the rolling update; stopped driving it"),
+                None => tracing::warn!(execution_id = %id, "lost the lease of the rolling update; stopped driving it"),
             }
             engine.tasks.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
-        });
+        }
+        .instrument(span);
+        let spawned = tokio::spawn(driving);
         self.track(spawned.abort_handle());
     }
 
@@ -262,7 +269,7 @@ impl Engine {
                 }
                 Ok(Next::Stop) => return Ended::Finished,
                 Err(error) => {
-                    tracing::warn!(execution = %id, %error, "rolling update step failed; retrying");
+                    tracing::warn!(execution_id = %id, %error, "rolling update step failed; retrying");
                     tokio::time::sleep(Duration::from_millis(500)).await;
                 }
             }
@@ -320,7 +327,7 @@ impl Engine {
             }
         }
         let action = decide(&task.value, &summary);
-        tracing::debug!(execution = %id, ?action, ?summary, "decided");
+        tracing::debug!(execution_id = %id, ?action, ?summary, "decided");
         let now = now_millis();
         match action {
             TaskAction::Await | TaskAction::Idle => Ok(Next::Wait),
@@ -584,7 +591,12 @@ impl Engine {
         let spec = Arc::new(task.spec.clone());
         let task_id = task.id.clone();
         let work_id = work_id.clone();
-        let spawned = tokio::spawn(async move {
+        // Inside the driver's span: its lines carry the task's id too.
+        let span = tracing::error_span!("instance", instance_id = tracing::field::Empty, child_execution_id = %work_id);
+        if let Some(work) = &seed.work {
+            span.record("instance_id", tracing::field::display(&work.value.instance_id));
+        }
+        let working = async move {
             if handle.under_lease(engine.work_loop(&handle, &task_id, &spec, &work_id, seed)).await.is_none() {
                 return; // the lease is lost: so is the driver, nothing to wake
             }
@@ -600,7 +612,9 @@ impl Engine {
             if last {
                 handle.wake.notify_one();
             }
-        });
+        }
+        .instrument(span);
+        let spawned = tokio::spawn(working);
         self.track(spawned.abort_handle());
     }
 
@@ -634,7 +648,7 @@ impl Engine {
                 }
                 Err(error) => {
                     memory.instance = None;
-                    tracing::warn!(execution = %work_id, %error, "instance step could not be recorded; retrying");
+                    tracing::warn!(child_execution_id = %work_id, %error, "instance step could not be recorded; retrying");
                     tokio::time::sleep(Duration::from_millis(500)).await;
                 }
             }
@@ -678,6 +692,7 @@ impl Engine {
         let outcome = self.perform_step_with(spec, &work.value, step, memory).await?;
         let next = work.value.clone().record(step, outcome, spec.kind.health_gated(), now_millis());
         let generation = self.work_write(memory.journal.as_ref(), &next, work.generation).await?;
+        tracing::debug!(%step, status = %next.status, "instance step recorded");
         if next.status == InstanceStatus::Failed {
             let event = Event {
                 id: format!("{}-{}-{}", next.execution_id, work.generation, EventKind::InstanceFailed),
@@ -717,6 +732,7 @@ impl Engine {
     /// wrote it, if any, to start from instead of reading it again (every write from it
     /// compares its generation; see [`Engine::instance_modify_from`]). Left holding the
     /// instance as this step wrote it, or empty.
+    #[tracing::instrument(level = "error", skip_all, fields(instance_id = %work.instance_id, %step))]
     async fn perform_step_with(
         &self,
         spec: &RollingUpdateSpec,
@@ -963,7 +979,7 @@ impl Engine {
         match self.fleet_call(|| self.fleet.observe(id)).await {
             Ok(observed) => observed,
             Err(error) => {
-                tracing::warn!(instance = %id, %error, "could not look at the instance after its change failed");
+                tracing::warn!(instance_id = %id, %error, "could not look at the instance after its change failed");
                 None
             }
         }

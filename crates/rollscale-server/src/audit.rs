@@ -197,6 +197,55 @@ impl FailureLimiter {
     }
 }
 
+/// A request's id: its answer's `RequestId`, its audit event's, and the `request_id` of every
+/// log line written while it is served. Made once per request by [`request_span`], for both
+/// APIs, and kept in the request's extensions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestId(pub String);
+
+impl RequestId {
+    /// A new id: a UUID in capitals, as Alibaba Cloud's.
+    pub fn generate() -> RequestId {
+        RequestId(uuid::Uuid::new_v4().to_string().to_uppercase())
+    }
+
+    /// The id [`request_span`] gave the request, or a new one for a request served without it.
+    pub fn of(extensions: &axum::http::Extensions) -> String {
+        extensions.get::<RequestId>().cloned().unwrap_or_else(RequestId::generate).0
+    }
+}
+
+/// The middleware around every route: gives the request its [`RequestId`] and serves it in a
+/// span carrying it (with the method and the path, never the query or a header), so whatever
+/// is logged while it is served says which request it was. Its level is ERROR so that it is
+/// enabled whatever the log level: a span prints nothing by itself.
+pub async fn request_span(
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use tracing::Instrument;
+    let id = RequestId::generate();
+    let span = tracing::error_span!(
+        "request",
+        request_id = %id.0,
+        method = %request.method(),
+        path = %request.uri().path(),
+    );
+    request.extensions_mut().insert(id);
+    async move {
+        let started = Instant::now();
+        let response = next.run(request).await;
+        tracing::debug!(
+            status = response.status().as_u16(),
+            ms = started.elapsed().as_millis() as u64,
+            "request served"
+        );
+        response
+    }
+    .instrument(span)
+    .await
+}
+
 /// Writes an audited call with its result to the audit log. A failure to write is logged, and
 /// the call is answered all the same.
 pub async fn record(

@@ -152,6 +152,7 @@ fn code_of_status(status: StatusCode) -> Code {
 /// files are left as they are.
 pub async fn json_refusals(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let console = request.uri().path().starts_with("/console");
+    let request_id = crate::audit::RequestId::of(request.extensions());
     let response = next.run(request).await;
     let status = response.status();
     let is_json = response
@@ -175,7 +176,7 @@ pub async fn json_refusals(request: axum::extract::Request, next: axum::middlewa
         Class::Internal => ApiError::internal(),
         _ => ApiError::new(code, message),
     };
-    error.into_response()
+    error.with_request_id(&request_id).into_response()
 }
 
 #[cfg(test)]

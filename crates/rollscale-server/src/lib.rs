@@ -135,6 +135,7 @@ pub fn router_with_shutdown(service: Service, auth: AuthConfig, shutdown: Shutdo
         .merge(rest::router(state.clone()))
         .merge(console::router())
         .layer(axum::middleware::from_fn(error::json_refusals))
+        .layer(axum::middleware::from_fn(audit::request_span))
         .with_state(state)
 }
 

@@ -21,11 +21,12 @@ mod actions;
 mod crash;
 mod files;
 mod image_task;
+mod logs;
 mod profile;
 mod rolling;
 mod up;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::fmt;
 use std::io::Write;
 use std::process::ExitCode;
@@ -94,6 +95,15 @@ ROLLSCALE_ACCESS_KEY_ID and ROLLSCALE_ACCESS_KEY_SECRET override it. RUST_LOG se
 Exit status: 0 success · 1 API or connection error · 2 usage error ·
 with --wait: 3 task waiting (paused) · 4 task Failed or Cancelled.";
 
+const UP_AFTER_HELP: &str = "\
+Configuration: every flag can be set in a TOML file by its long name (--config FILE, or
+ROLLSCALE_CONFIG_FILE): listen = \"127.0.0.1:7878\", no-demo = true, sim-fail-instance = [\"i-1\"].
+A flag on the command line wins over its environment variable, which wins over the file,
+which wins over the default. --print-config prints the result, secrets masked, and exits.
+
+Logs: on stderr, RUST_LOG sets the level; --log-format json writes one JSON object a line,
+with request_id, execution_id and instance_id where they apply.";
+
 /// Self-hosted Auto Scaling with batch rolling updates, speaking the Alibaba Cloud API.
 #[derive(Debug, Parser)]
 #[command(
@@ -116,6 +126,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run a rollscale server (API, engine, store) and save a profile to call it with.
+    #[command(after_help = UP_AFTER_HELP)]
     Up(up::UpArgs),
     /// Set the profile: endpoint, AccessKey and region (`configure get` prints it).
     Configure(profile::ConfigureArgs),
@@ -153,13 +164,6 @@ fn token(args: TokenArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn init_tracing(default_level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
-    // A second initialization (never expected) is harmless; ignore it.
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
-}
-
 /// Prints an error as `ERROR: …` and gives its exit status.
 fn report(error: &anyhow::Error) -> u8 {
     if let Some(api) = error.downcast_ref::<rollscale_client::ApiError>() {
@@ -189,8 +193,24 @@ async fn run(command: Command) -> anyhow::Result<u8> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    init_tracing(if matches!(cli.command, Command::Up(_)) { "info" } else { "warn" });
+    // `up` reads its configuration file (--config) into its flags' defaults.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let (matches, config_file) = match up::config::parse(Cli::command(), &args) {
+        Ok(parsed) => parsed,
+        Err(up::config::ParseError::Clap(error)) => error.exit(),
+        Err(up::config::ParseError::File(error)) => return ExitCode::from(report(&error.into())),
+    };
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
+    match &cli.command {
+        Command::Up(args) if args.config.print_config => {
+            let up = up::config::up_command(&Cli::command());
+            let up_matches = matches.subcommand_matches("up").unwrap_or(&matches);
+            out!("{}", up::config::print(&up, up_matches, config_file.as_ref()));
+            return ExitCode::from(EXIT_OK);
+        }
+        Command::Up(args) => logs::init("info", args.logs.log_format),
+        _ => logs::init("warn", logs::LogFormat::Human),
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => return ExitCode::from(report(&anyhow::Error::new(error).context("cannot start the runtime"))),
@@ -208,7 +228,6 @@ fn main() -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     #[test]
     fn command_line_definition_is_consistent() {

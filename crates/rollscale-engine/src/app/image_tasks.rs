@@ -110,7 +110,7 @@ impl Service {
             ),
         };
         self.image_event(&execution, EventKind::Started, EventLevel::Info, content).await?;
-        tracing::info!(execution = %execution.id, "image update task started");
+        tracing::info!(execution_id = %execution.id, "image update task started");
         if execution.firing.is_some() {
             self.spawn_firing(execution.id.clone());
         } else {
@@ -307,14 +307,17 @@ impl Service {
         }
         let guard = FiringGuard { engine: self.engine.clone(), id: id.clone() };
         let service = self.clone();
-        let handle = tokio::spawn(async move {
+        // Every line the firing logs carries its id (see `Engine::drive`).
+        let span = tracing::error_span!(parent: None, "image_update", execution_id = %id);
+        let firing = async move {
             let _guard = guard;
             let _busy = busy;
             if let Err(error) = service.run_firing(&id).await {
                 // The scheduler's next tick resumes it.
-                tracing::warn!(execution = %id, %error, "an image update firing stopped; it is resumed later");
+                tracing::warn!(execution_id = %id, %error, "an image update firing stopped; it is resumed later");
             }
-        });
+        };
+        let handle = tokio::spawn(tracing::Instrument::instrument(firing, span));
         self.engine.track(handle.abort_handle());
     }
 
@@ -339,7 +342,7 @@ impl Service {
                     let now = self.clock_now();
                     let next = current.value.failed(&message, now);
                     self.engine.store.image_execution_update(&next, current.generation, now).await?;
-                    tracing::warn!(execution = %id, %message, "an image update firing failed");
+                    tracing::warn!(execution_id = %id, %message, "an image update firing failed");
                     self.image_event(
                         &next,
                         EventKind::Failed,

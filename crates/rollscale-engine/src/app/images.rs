@@ -69,7 +69,7 @@ impl Service {
             }
             Err(error) => return Err(error.into()),
         }
-        tracing::info!(instance = %id, image = %image.id, "image made from an instance");
+        tracing::info!(instance_id = %id, image = %image.id, "image made from an instance");
         Ok(image)
     }
 

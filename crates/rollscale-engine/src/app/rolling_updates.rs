@@ -170,7 +170,7 @@ impl Service {
                 ),
             ));
         }
-        tracing::info!(execution = %id, group = %group.value.id, kind = %task.spec.kind, targets = works.len(), "rolling update started");
+        tracing::info!(execution_id = %id, group = %group.value.id, kind = %task.spec.kind, targets = works.len(), "rolling update started");
         self.engine.drive(id);
         Ok(task)
     }

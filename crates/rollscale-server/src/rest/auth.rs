@@ -104,8 +104,8 @@ pub async fn require(
     request: Request,
     next: Next,
 ) -> Response {
-    let request_id = uuid::Uuid::new_v4().to_string().to_uppercase();
     let (parts, body) = request.into_parts();
+    let request_id = audit::RequestId::of(&parts.extensions);
     let source_ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
     let mut draft = audit::Draft {
         access_key_id: claimed_access_key(&parts.headers),

@@ -33,9 +33,10 @@ pub async fn handle(
     uri: Uri,
     headers: HeaderMap,
     peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
+    request_id: Option<axum::Extension<audit::RequestId>>,
     body: Bytes,
 ) -> Response {
-    let request_id = uuid::Uuid::new_v4().to_string().to_uppercase();
+    let request_id = request_id.map_or_else(audit::RequestId::generate, |id| id.0).0;
     let mut draft = audit::Draft::default();
     let result = handle_request(&state, &method, &uri, &headers, body.to_vec(), &mut draft).await;
     let (code, status) = match &result {

@@ -6,6 +6,7 @@
 //! On SQLite it is the only process on its database (it locks the file); on PostgreSQL it is
 //! one replica of several that share the work through leases.
 
+pub mod config;
 mod real;
 mod server_key;
 
@@ -57,7 +58,8 @@ pub struct UpArgs {
     #[arg(long, env = "ROLLSCALE_DATA_DIR", default_value = "./rollscale-data")]
     pub data_dir: PathBuf,
     /// Database URL instead of the SQLite file in --data-dir (`sqlite://…` or `postgres://…`).
-    #[arg(long, env = "ROLLSCALE_DATABASE_URL")]
+    /// Its password is masked by --print-config.
+    #[arg(long, env = "ROLLSCALE_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
     /// Compute backend.
     #[arg(long, value_enum, default_value = "sim")]
@@ -102,6 +104,10 @@ pub struct UpArgs {
     pub health_check_interval_ms: u64,
     #[command(flatten)]
     pub real: real::RealArgs,
+    #[command(flatten)]
+    pub logs: crate::logs::LogArgs,
+    #[command(flatten)]
+    pub config: config::ConfigArgs,
     /// Do not create the demo group on first start.
     #[arg(long)]
     pub no_demo: bool,
