@@ -5,6 +5,7 @@
 //! until SIGINT or SIGTERM. On SQLite it is the only process on its database (it locks the
 //! file); on PostgreSQL it is one replica of several that share the work through leases.
 
+pub mod backup;
 mod real;
 mod server_key;
 
