@@ -32,6 +32,8 @@ pub enum Class {
     Throttled,
     /// Rollscale itself failed (its store); the detail is logged, never shown.
     Internal,
+    /// Rollscale cannot serve right now (its store does not answer); worth trying again later.
+    Unavailable,
     /// The backend failed: a driver, an instance or a script on it. As an answer
     /// (`BackendError`) the detail is logged, never shown; the others are recorded on an
     /// instance's child execution when its step fails.
@@ -163,6 +165,8 @@ codes! {
     // Rollscale's own failures.
     ConcurrentModification = "ConcurrentModification", Conflict;
     InternalError = "InternalError", Internal;
+    /// The readiness probe's answer while the store does not answer (`/readyz`).
+    ServiceUnavailable = "ServiceUnavailable", Unavailable;
     BackendError = "BackendError", Backend;
 
     // An instance's failed step, recorded on its child execution.
@@ -266,6 +270,7 @@ mod tests {
         assert_eq!(Code::InvalidScalingGroupIdNotFound.class(), Class::NotFound);
         assert_eq!(Code::ConcurrentModification.class(), Class::Conflict);
         assert_eq!(Code::InternalError.class(), Class::Internal);
+        assert_eq!(Code::ServiceUnavailable.class(), Class::Unavailable);
         // Every code named `….NotFound` is of the class NotFound.
         for &code in Code::ALL {
             if code.as_str().ends_with(".NotFound") {

@@ -22,6 +22,7 @@ pub fn status(class: Class) -> StatusCode {
         Class::Conflict => StatusCode::CONFLICT,
         Class::Throttled => StatusCode::TOO_MANY_REQUESTS,
         Class::Internal | Class::Backend => StatusCode::INTERNAL_SERVER_ERROR,
+        Class::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
 
@@ -222,6 +223,7 @@ mod tests {
             (Code::ThrottlingUser, 429),
             (Code::InternalError, 500),
             (Code::BackendError, 500),
+            (Code::ServiceUnavailable, 503),
         ];
         for (code, expected) in table {
             assert_eq!(ApiError::new(*code, "m").status().as_u16(), *expected, "{code}");

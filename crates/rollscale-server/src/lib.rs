@@ -132,11 +132,35 @@ pub fn router_with_shutdown(service: Service, auth: AuthConfig, shutdown: Shutdo
     Router::new()
         .route("/", any(rpc::handle))
         .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
         .merge(rest::router(state.clone()))
         .merge(console::router())
         .layer(axum::middleware::from_fn(error::json_refusals))
         .layer(axum::middleware::from_fn(audit::request_span))
         .with_state(state)
+}
+
+/// How long `/readyz` waits for the store before answering that the service is not ready.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// `/readyz`, the readiness probe, unauthenticated like `/healthz` (which only says that the
+/// process serves HTTP): 200 `{"status":"ready"}` when the store answers a trivial query within
+/// [`READY_TIMEOUT`]; else 503 `ServiceUnavailable` in the JSON error shape, the cause logged
+/// and not shown.
+async fn readyz(axum::extract::State(state): axum::extract::State<Arc<AppState>>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let not_ready = match tokio::time::timeout(READY_TIMEOUT, state.service.ready()).await {
+        Ok(Ok(())) => return axum::Json(serde_json::json!({ "status": "ready" })).into_response(),
+        Ok(Err(error)) => {
+            tracing::warn!(error = %error, source = ?std::error::Error::source(&error), "not ready: the store failed");
+            "not ready: the store failed; see the service log".to_string()
+        }
+        Err(_) => {
+            tracing::warn!("not ready: the store did not answer within {} s", READY_TIMEOUT.as_secs());
+            format!("not ready: the store did not answer within {} s", READY_TIMEOUT.as_secs())
+        }
+    };
+    error::ApiError::new(Code::ServiceUnavailable, not_ready).into_response()
 }
 
 /// Serves `router` on `listener` until `shutdown` completes.

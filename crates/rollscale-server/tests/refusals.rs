@@ -84,3 +84,29 @@ async fn an_acs3_request_with_a_body_must_sign_its_content_type() {
     assert_eq!((status, answer["Code"].as_str()), (400, Some("IncompleteSignature")), "{answer}");
     assert!(answer["Message"].as_str().is_some_and(|m| m.contains("content-type")), "{answer}");
 }
+
+/// The readiness probe, unauthenticated: 200 when the store answers; when it does not, 503
+/// `ServiceUnavailable` in the JSON error shape, within the probe's timeout.
+#[tokio::test]
+async fn readyz_says_whether_the_store_answers() {
+    use rollscale_engine::{Engine, EngineConfig, Service};
+    use rollscale_test_support::engine::Harness;
+    use std::sync::Arc;
+    let get = |path: &str| Request::get(path).body(Body::empty()).expect("a request");
+    let harness = Harness::builder().build().await;
+    let router = rollscale_server::router(harness.service.clone(), Default::default());
+    let (status, answer) = send(&router, get("/readyz")).await;
+    assert_eq!((status, answer), (200, serde_json::json!({ "status": "ready" })));
+
+    // Every call of this store never returns, as if its database hung.
+    let (stuck, _) = harness.store.crashing_at(0);
+    let engine =
+        Engine::new(stuck, Arc::new(harness.fleet.clone()), Arc::new(harness.lb.clone()), EngineConfig::default());
+    let router = rollscale_server::router(Service::new(engine), Default::default());
+    let started = std::time::Instant::now();
+    let (status, answer) = send(&router, get("/readyz")).await;
+    assert_eq!((status, answer["Code"].as_str()), (503, Some("ServiceUnavailable")), "{answer}");
+    assert!(answer["Message"].as_str().is_some_and(|m| m.contains("did not answer")), "{answer}");
+    assert!(answer["RequestId"].as_str().is_some_and(|id| !id.is_empty()), "{answer}");
+    assert!(started.elapsed() < rollscale_server::READY_TIMEOUT * 3, "answered within its timeout");
+}

@@ -9,6 +9,7 @@
 mod access;
 mod activities;
 mod alerts;
+mod backup;
 mod catalog;
 mod conn;
 mod executions;
@@ -64,6 +65,13 @@ pub enum StoreError {
         what: &'static str,
         #[source]
         source: serde_json::Error,
+    },
+    /// A file beside the database (a backup's copy) could not be written or read.
+    #[error("{what}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
     },
     /// A sealed AccessKey secret does not open with this server key (the key was changed?).
     #[error("the secret of the AccessKey {id} cannot be opened with this server key")]

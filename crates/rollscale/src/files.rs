@@ -9,8 +9,9 @@ pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }
 
-/// Removes the temporary files `<prefix><pid>.<anything>.tmp` in `dir` whose process is gone
-/// (a `kill -9` between writing one and renaming it leaves it behind). Those of a process that
+/// Removes the temporary files (or directories, as `rollscale backup` makes)
+/// `<prefix><pid>.<anything>.tmp` in `dir` whose process is gone (a `kill -9` between writing
+/// one and renaming it leaves it behind). Those of a process that
 /// still runs (another `rollscale configure` writing the same file, say) are left alone, and
 /// so are this process's own. Best effort: a file that cannot be removed stays.
 pub fn remove_stale_temps(dir: &Path, prefix: &str) {
@@ -21,7 +22,10 @@ pub fn remove_stale_temps(dir: &Path, prefix: &str) {
         let Some(rest) = name.strip_prefix(prefix).filter(|rest| rest.ends_with(".tmp")) else { continue };
         let Some(pid) = rest.split('.').next().and_then(|pid| pid.parse::<u32>().ok()) else { continue };
         if pid != std::process::id() && !process_runs(pid) {
-            let _ = std::fs::remove_file(entry.path());
+            let _ = match entry.file_type() {
+                Ok(kind) if kind.is_dir() => std::fs::remove_dir_all(entry.path()),
+                _ => std::fs::remove_file(entry.path()),
+            };
         }
     }
 }
@@ -51,12 +55,15 @@ mod tests {
         let mine = dir.path().join(format!(".config.json.{}.00000001.tmp", std::process::id()));
         let parent = dir.path().join(format!(".config.json.{}.00000002.tmp", std::os::unix::process::parent_id()));
         let other = dir.path().join(".server.key.4194305.0badc0de.tmp");
+        let gone_dir = dir.path().join(".config.json.4194305.0badc0df.tmp");
+        std::fs::create_dir(&gone_dir).unwrap();
+        std::fs::write(gone_dir.join("inside"), "x").unwrap();
         let profile = dir.path().join("config.json");
         for file in [&gone, &mine, &parent, &other, &profile] {
             std::fs::write(file, "x").unwrap();
         }
         remove_stale_temps(dir.path(), ".config.json.");
-        assert!(!gone.exists(), "a gone process's temporary file is removed");
+        assert!(!gone.exists() && !gone_dir.exists(), "a gone process's temporary file or directory is removed");
         assert!(mine.exists() && parent.exists(), "a running process's is kept");
         assert!(other.exists() && profile.exists(), "other files are untouched");
         sync_dir(dir.path()).unwrap();

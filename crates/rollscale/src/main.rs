@@ -128,6 +128,9 @@ enum Command {
     /// Run a rollscale server (API, engine, store) and save a profile to call it with.
     #[command(after_help = UP_AFTER_HELP)]
     Up(up::UpArgs),
+    /// Copy the SQLite store of `rollscale up`, and the server key that opens its secrets, into
+    /// a new directory, while it serves; `rollscale up --data-dir PATH` serves the copy.
+    Backup(up::backup::BackupArgs),
     /// Set the profile: endpoint, AccessKey and region (`configure get` prints it).
     Configure(profile::ConfigureArgs),
     /// Rolling updates: start, list, show, wait, continue, retry, skip, cancel, rollback.
@@ -182,6 +185,7 @@ fn report(error: &anyhow::Error) -> u8 {
 async fn run(command: Command) -> anyhow::Result<u8> {
     match command {
         Command::Up(args) => up::run(args).await.map(|()| EXIT_OK),
+        Command::Backup(args) => up::backup::run(args).await.map(|()| EXIT_OK),
         Command::Configure(args) => profile::configure(args).map(|()| EXIT_OK),
         Command::RollingUpdate(args) => rolling::run(args).await,
         Command::ImageTask(args) => image_task::run(args).await,

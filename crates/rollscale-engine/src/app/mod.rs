@@ -43,4 +43,10 @@ impl Service {
     fn store(&self) -> &rollscale_store::Store {
         &self.engine.store
     }
+
+    /// Whether the service can serve: its store answers a trivial query (the readiness
+    /// probe, `/readyz`).
+    pub async fn ready(&self) -> Result<(), ServiceError> {
+        self.store().ping().await.map_err(ServiceError::Store)
+    }
 }

@@ -6,6 +6,7 @@
 //! On SQLite it is the only process on its database (it locks the file); on PostgreSQL it is
 //! one replica of several that share the work through leases.
 
+pub mod backup;
 pub mod config;
 mod real;
 mod server_key;
@@ -852,15 +853,18 @@ async fn hand_over_admin_key(
         region_id: "local".into(),
     };
     let path = profile::save(&profile, Some(&path))?;
-    // Printed to the terminal only, on the first start (or the one that finishes it); never
-    // logged.
+    // Printed to a terminal only, on the first start (or the one that finishes it); never
+    // logged. Where the output is not a terminal it is kept (a service manager's journal,
+    // `podman logs`, a file), so the secret is left to the profile.
+    use std::io::IsTerminal;
+    let secret = match std::io::stdout().is_terminal() {
+        true => format!("secret {}", key.secret),
+        false => "its secret is in the profile only: the output is not a terminal".to_string(),
+    };
     if made {
-        println!("Created the admin AccessKey {} (secret {}).", key.id, key.secret);
+        println!("Created the admin AccessKey {} ({secret}).", key.id);
     } else {
-        println!(
-            "The admin AccessKey {} (secret {}) is handed over again: a first start was interrupted.",
-            key.id, key.secret
-        );
+        println!("The admin AccessKey {} ({secret}) is handed over again: a first start was interrupted.", key.id);
     }
     println!("It is saved in {} (mode 0600); `rollscale configure get` shows it.", path.display());
     crate::crash::point("admin-key-printed");
