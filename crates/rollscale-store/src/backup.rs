@@ -81,6 +81,7 @@ mod tests {
             user_name: "admin".into(),
             status: AccessKeyStatus::Active,
             created_at: 1,
+            tokens_not_before: 0,
         };
         store.access_key_insert_bootstrap(&admin).await.unwrap();
         store

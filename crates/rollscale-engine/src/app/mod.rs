@@ -26,7 +26,7 @@ pub(crate) use groups::set_suspended;
 pub use groups::{GroupChanges, NewGroup};
 pub use rolling_updates::{is_settled, Notification, TaskInstance};
 
-use crate::Engine;
+use crate::{Engine, ServiceError};
 use std::sync::Arc;
 
 /// The handle the API layers hold.
