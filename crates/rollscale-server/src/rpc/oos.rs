@@ -4,12 +4,14 @@ use super::request::Params;
 use super::{list, page, render, required};
 use crate::error::ApiError;
 use crate::{starts, values};
+use rollscale_client::wire::{ListExecutionsReply, StartExecutionReply};
 use rollscale_core::ids::{ExecutionId, IdFilter};
 use rollscale_core::task::InstanceDecision;
 use rollscale_core::Code;
 use rollscale_engine::service::Notification;
 use rollscale_engine::Service;
 use rollscale_store::{Execution, ExecutionFilter};
+use serde::Serialize;
 use serde_json::{json, Value};
 
 pub const VERSION: &str = "2019-06-01";
@@ -17,6 +19,15 @@ pub const VERSION: &str = "2019-06-01";
 /// Statuses `ListExecutions` filters on: an execution's (Running, Waiting, Success, Failed,
 /// Cancelled) or a child execution's (Queued, Running, Success, Failed, Cancelled).
 const EXECUTION_STATUSES: &[&str] = &["Queued", "Running", "Waiting", "Success", "Failed", "Cancelled"];
+/// A reply of `rollscale_client::wire`'s types as the JSON answered. (Writing them cannot fail:
+/// their maps have text keys; a failure would be logged and answered as an internal error.)
+fn reply<T: Serialize>(reply: &T) -> Result<Value, ApiError> {
+    serde_json::to_value(reply).map_err(|error| {
+        tracing::error!(%error, "an OOS reply could not be written as JSON");
+        ApiError::internal()
+    })
+}
+
 /// Statuses of the task executions `ListTaskExecutions` lists.
 const TASK_EXECUTION_STATUSES: &[&str] = &["Queued", "Running", "Success", "Failed", "Cancelled", "Skipped"];
 
@@ -55,7 +66,8 @@ async fn start_execution(service: &Service, params: &Params) -> Result<Value, Ap
     if template == rollscale_core::image_task::TEMPLATE_NAME {
         let spec = starts::image_update_text(params.get("Parameters").unwrap_or(""))?;
         let execution = service.start_image_update(spec).await?;
-        return Ok(json!({ "Execution": render::image_execution(&execution, true) }));
+        let execution = render::image_execution(&execution, true);
+        return reply(&StartExecutionReply { execution, request_id: String::new() });
     }
     let request = starts::rolling_update_text(template, params.get("Parameters").unwrap_or(""))?;
     let task = service.start_rolling_update(request).await?;
@@ -65,7 +77,7 @@ async fn start_execution(service: &Service, params: &Params) -> Result<Value, Ap
 /// StartExecution's answer for the execution `id`, as it stands now.
 pub async fn execution_answer(service: &Service, id: &ExecutionId) -> Result<Value, ApiError> {
     let (task, counts) = service.task_summary(id).await?;
-    Ok(json!({ "Execution": render::task_execution(&task, &counts, true) }))
+    reply(&StartExecutionReply { execution: render::task_execution(&task, &counts, true), request_id: String::new() })
 }
 
 async fn list_executions(service: &Service, params: &Params) -> Result<Value, ApiError> {
@@ -93,12 +105,13 @@ async fn list_executions(service: &Service, params: &Params) -> Result<Value, Ap
         });
     }
     let next = offset + executions.len() as i64;
-    Ok(json!({
-        "Executions": items,
-        "NextToken": if next < total { next.to_string() } else { String::new() },
-        "MaxResults": limit,
-        "TotalCount": total,
-    }))
+    reply(&ListExecutionsReply {
+        executions: items,
+        next_token: if next < total { next.to_string() } else { String::new() },
+        max_results: u64::try_from(limit).unwrap_or_default(),
+        total_count: u64::try_from(total).unwrap_or_default(),
+        request_id: String::new(),
+    })
 }
 
 async fn list_task_executions(service: &Service, params: &Params) -> Result<Value, ApiError> {
