@@ -19,7 +19,6 @@ use rollscale_core::task::{InstanceStatus, Step, TaskStatus};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
-use std::fmt;
 
 /// A text value of the wire with known values: one variant each, and any other text kept in
 /// the last variant (empty when absent), so a reader never refuses what a newer server sends.
@@ -58,25 +57,27 @@ macro_rules! text_enum {
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 f.write_str(self.as_str())
             }
         }
 
-        impl Serialize for $name {
-            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        impl ::serde::Serialize for $name {
+            fn serialize<S: ::serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
                 serializer.serialize_str(self.as_str())
             }
         }
 
-        impl<'de> Deserialize<'de> for $name {
-            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                lenient::text(deserializer).map(|text| $name::parse(&text))
+        impl<'de> ::serde::Deserialize<'de> for $name {
+            fn deserialize<D: ::serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                $crate::wire::lenient::text(deserializer).map(|text| $name::parse(&text))
             }
         }
     };
 }
+
+pub mod ram;
 
 text_enum!(
     /// An execution's status: a task's (`Running`, `Waiting`, `Success`, `Failed`, `Cancelled`)

@@ -1,7 +1,7 @@
 //! OOS 2019-06-01: the executions of the rolling-update templates.
 
 use super::request::Params;
-use super::{list, page, render, required};
+use super::{list, page, render, reply, required};
 use crate::error::ApiError;
 use crate::{starts, values};
 use rollscale_client::wire::{ListExecutionsReply, StartExecutionReply};
@@ -11,7 +11,6 @@ use rollscale_core::Code;
 use rollscale_engine::service::Notification;
 use rollscale_engine::Service;
 use rollscale_store::{Execution, ExecutionFilter};
-use serde::Serialize;
 use serde_json::{json, Value};
 
 pub const VERSION: &str = "2019-06-01";
@@ -19,15 +18,6 @@ pub const VERSION: &str = "2019-06-01";
 /// Statuses `ListExecutions` filters on: an execution's (Running, Waiting, Success, Failed,
 /// Cancelled) or a child execution's (Queued, Running, Success, Failed, Cancelled).
 const EXECUTION_STATUSES: &[&str] = &["Queued", "Running", "Waiting", "Success", "Failed", "Cancelled"];
-/// A reply of `rollscale_client::wire`'s types as the JSON answered. (Writing them cannot fail:
-/// their maps have text keys; a failure would be logged and answered as an internal error.)
-fn reply<T: Serialize>(reply: &T) -> Result<Value, ApiError> {
-    serde_json::to_value(reply).map_err(|error| {
-        tracing::error!(%error, "an OOS reply could not be written as JSON");
-        ApiError::internal()
-    })
-}
-
 /// Statuses of the task executions `ListTaskExecutions` lists.
 const TASK_EXECUTION_STATUSES: &[&str] = &["Queued", "Running", "Success", "Failed", "Cancelled", "Skipped"];
 
