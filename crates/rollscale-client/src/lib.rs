@@ -1,6 +1,7 @@
 //! rollscale's client side, shared with the server where both must agree: the request
 //! signatures of the Alibaba Cloud APIs (`sign`), the REST bearer token (`token`), a signed RPC
-//! client (`rpc`) and typed views of its replies (`wire`).
+//! client (`rpc`) and the shapes of the replies clients read (`wire`), which the server renders
+//! its answers with.
 //!
 //! This crate never depends on the server, the engine, the store or the fleet: the `rollscale`
 //! command's client commands use it alone, so client and server can change apart

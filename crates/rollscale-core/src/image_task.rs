@@ -445,18 +445,22 @@ impl ImageUpdateExecution {
         next
     }
 
-    /// The template's outputs: a firing's `imageId` (once made); a parent's last one.
-    pub fn outputs(&self) -> Value {
+    /// The image the template outputs (`imageId`): a firing's once it succeeded; a parent's
+    /// last one.
+    pub fn output_image(&self) -> Option<&str> {
         let image = match (&self.firing, &self.schedule) {
-            (Some(firing), _) => firing.image_id.clone(),
-            (None, Some(schedule)) => schedule.last_image_id.clone(),
+            (Some(firing), _) => firing.image_id.as_deref(),
+            (None, Some(schedule)) => schedule.last_image_id.as_deref(),
             _ => None,
         };
-        match image {
-            Some(image) if self.status == TaskStatus::Success || self.schedule.is_some() => {
-                serde_json::json!({ "imageId": image })
-            }
-            _ => serde_json::json!({}),
+        image.filter(|_| self.status == TaskStatus::Success || self.schedule.is_some())
+    }
+
+    /// The template's outputs as JSON: `{"imageId": …}` with [`Self::output_image`], or `{}`.
+    pub fn outputs(&self) -> Value {
+        match self.output_image() {
+            Some(image) => serde_json::json!({ "imageId": image }),
+            None => serde_json::json!({}),
         }
     }
 }

@@ -6,6 +6,9 @@ use crate::rolling::{render_table, OutputFormat};
 use crate::EXIT_OK;
 use clap::{Args, Subcommand};
 use rollscale_client::rpc::{Client, RAM_VERSION};
+use rollscale_client::wire::ram::{
+    read, AccessKeyReply, ListAccessKeysReply, ListPoliciesForUserReply, ListUsersReply, User, UserReply, Users,
+};
 use serde_json::Value;
 
 /// `rollscale user`: RAM users.
@@ -91,12 +94,13 @@ fn print_json(value: &Value) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn text(value: &Value, name: &str) -> String {
-    value.get(name).and_then(Value::as_str).filter(|s| !s.is_empty()).unwrap_or("-").to_string()
-}
-
-fn items<'a>(value: &'a Value, outer: &str, inner: &str) -> Vec<&'a Value> {
-    value[outer][inner].as_array().map(|items| items.iter().collect()).unwrap_or_default()
+/// A value to show, "-" when empty.
+fn text(value: &str) -> String {
+    if value.is_empty() {
+        "-".to_string()
+    } else {
+        value.to_string()
+    }
 }
 
 pub async fn run_user(args: UserArgs) -> anyhow::Result<u8> {
@@ -117,31 +121,30 @@ pub async fn run_user(args: UserArgs) -> anyhow::Result<u8> {
             .await?;
             match json {
                 true => print_json(&reply)?,
-                false => outln!("Created the user {} ({}).", name, text(&reply["User"], "UserId")),
+                false => outln!("Created the user {} ({}).", name, text(&read::<UserReply>(&reply).user.user_id)),
             }
         }
         UserCommand::List => {
-            let mut users = Vec::new();
+            // The users as the server sent them, every page's, shown as one page.
+            let mut users: Vec<Value> = Vec::new();
             let mut marker = String::new();
-            let mut last;
-            loop {
+            let request_id = loop {
                 let reply = call(&client, "ListUsers", &[("MaxItems", "1000"), ("Marker", &marker)]).await?;
-                users.extend(items(&reply, "Users", "User").into_iter().cloned());
-                marker = text(&reply, "Marker");
-                let more = reply["IsTruncated"].as_bool() == Some(true) && marker != "-";
-                last = reply;
-                if !more {
-                    break;
+                let page: ListUsersReply<Value> = read(&reply);
+                users.extend(page.users.user);
+                marker = page.marker;
+                if !page.is_truncated || marker.is_empty() {
+                    break page.request_id;
                 }
-            }
+            };
             if json {
-                last["Users"]["User"] = Value::Array(users);
-                last["IsTruncated"] = Value::Bool(false);
-                return print_json(&last).map(|()| EXIT_OK);
+                let all = ListUsersReply { users: Users { user: users }, request_id, ..Default::default() };
+                return print_json(&serde_json::to_value(all)?).map(|()| EXIT_OK);
             }
             let rows: Vec<Vec<String>> = users
                 .iter()
-                .map(|u| vec![text(u, "UserName"), text(u, "UserId"), text(u, "DisplayName"), text(u, "CreateDate")])
+                .map(read::<User>)
+                .map(|u| vec![text(&u.user_name), text(&u.user_id), text(&u.display_name), text(&u.create_date)])
                 .collect();
             out!("{}", render_table(&["USER", "ID", "DISPLAY NAME", "CREATED"], &rows));
         }
@@ -168,10 +171,12 @@ pub async fn run_user(args: UserArgs) -> anyhow::Result<u8> {
             if json {
                 return print_json(&reply).map(|()| EXIT_OK);
             }
-            let rows: Vec<Vec<String>> = items(&reply, "Policies", "Policy")
+            let rows: Vec<Vec<String>> = read::<ListPoliciesForUserReply>(&reply)
+                .policies
+                .policy
                 .into_iter()
                 .map(|p| {
-                    vec![text(p, "PolicyName"), text(p, "PolicyType"), text(p, "AttachDate"), text(p, "Description")]
+                    vec![text(&p.policy_name), text(p.policy_type.as_str()), text(&p.attach_date), text(&p.description)]
                 })
                 .collect();
             out!("{}", render_table(&["POLICY", "TYPE", "ATTACHED", "DESCRIPTION"], &rows));
@@ -190,10 +195,10 @@ pub async fn run_key(args: KeyArgs) -> anyhow::Result<u8> {
             if json {
                 return print_json(&reply).map(|()| EXIT_OK);
             }
-            let key = &reply["AccessKey"];
+            let key = read::<AccessKeyReply>(&reply).access_key;
             // Shown once, to the terminal only.
-            outln!("AccessKeyId      {}", text(key, "AccessKeyId"));
-            outln!("AccessKeySecret  {}", text(key, "AccessKeySecret"));
+            outln!("AccessKeyId      {}", text(&key.access_key_id));
+            outln!("AccessKeySecret  {}", text(key.access_key_secret.as_deref().unwrap_or_default()));
             outln!("The secret is shown this once: keep it now (e.g. `rollscale configure --access-key-id … --access-key-secret …`).");
         }
         KeyCommand::List => {
@@ -201,9 +206,11 @@ pub async fn run_key(args: KeyArgs) -> anyhow::Result<u8> {
             if json {
                 return print_json(&reply).map(|()| EXIT_OK);
             }
-            let rows: Vec<Vec<String>> = items(&reply, "AccessKeys", "AccessKey")
+            let rows: Vec<Vec<String>> = read::<ListAccessKeysReply>(&reply)
+                .access_keys
+                .access_key
                 .into_iter()
-                .map(|k| vec![text(k, "AccessKeyId"), text(k, "Status"), text(k, "CreateDate")])
+                .map(|k| vec![text(&k.access_key_id), text(k.status.as_str()), text(&k.create_date)])
                 .collect();
             out!("{}", render_table(&["ACCESS KEY", "STATUS", "CREATED"], &rows));
         }

@@ -11,7 +11,7 @@ use crate::{UsageError, EXIT_FAILED, EXIT_OK};
 use clap::{ArgGroup, Args, Subcommand};
 use rollscale_client::rpc::{ApiError, Client, OOS_VERSION};
 use rollscale_client::wire::IMAGE_UPDATE_TEMPLATE as TEMPLATE_NAME;
-use rollscale_client::wire::{ExecutionStatus, ExecutionView};
+use rollscale_client::wire::{Execution, ExecutionStatus, ListExecutionsReply, StartExecutionReply};
 use serde_json::{json, Map, Value};
 use std::time::{Duration, Instant};
 
@@ -196,7 +196,7 @@ pub fn create_parameters(args: &CreateArgs) -> Result<Value, UsageError> {
     Ok(Value::Object(params))
 }
 
-fn param_text(view: &ExecutionView, name: &str) -> String {
+fn param_text(view: &Execution, name: &str) -> String {
     match view.parameters.get(name) {
         Some(Value::String(text)) => text.clone(),
         Some(Value::Null) | None => String::new(),
@@ -204,7 +204,7 @@ fn param_text(view: &ExecutionView, name: &str) -> String {
     }
 }
 
-fn configurations(view: &ExecutionView) -> Vec<String> {
+fn configurations(view: &Execution) -> Vec<String> {
     match view.parameters.get("scalingConfigurationIds") {
         Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).map(str::to_string).collect(),
         _ => Vec::new(),
@@ -212,7 +212,7 @@ fn configurations(view: &ExecutionView) -> Vec<String> {
 }
 
 /// `now`, or the trigger in words.
-pub fn schedule_text(view: &ExecutionView) -> String {
+pub fn schedule_text(view: &Execution) -> String {
     let Some(Value::Object(trigger)) = view.parameters.get("timerTrigger") else { return "now".into() };
     let field = |name: &str| trigger.get(name).and_then(Value::as_str).unwrap_or("").to_string();
     let mut text = format!("{} {}", field("Type"), field("Expression"));
@@ -233,17 +233,13 @@ fn dash(text: String) -> String {
     }
 }
 
-fn image_of(view: &ExecutionView) -> String {
-    view.outputs.get("imageId").and_then(Value::as_str).unwrap_or("").to_string()
+fn image_of(view: &Execution) -> String {
+    view.image_outputs().image_id.unwrap_or_default()
 }
 
 /// The next firing of a scheduled task, as the server says it (`StatusReason`).
-fn next_firing(item: &Value) -> String {
-    item.get("StatusReason")
-        .and_then(Value::as_str)
-        .and_then(|reason| reason.strip_prefix("next firing at "))
-        .unwrap_or("")
-        .to_string()
+fn next_firing(view: &Execution) -> String {
+    view.status_reason.strip_prefix("next firing at ").unwrap_or("").to_string()
 }
 
 /// The table of `image-task list`.
@@ -251,14 +247,14 @@ pub fn render_task_table(items: &[Value]) -> String {
     let rows: Vec<Vec<String>> = items
         .iter()
         .map(|item| {
-            let view = ExecutionView::from_json(item);
+            let view = Execution::from_json(item);
             vec![
-                view.id.clone(),
+                view.execution_id.clone(),
                 view.status.to_string(),
                 schedule_text(&view),
                 param_text(&view, "instanceId"),
                 configurations(&view).join(","),
-                dash(next_firing(item)),
+                dash(next_firing(&view)),
                 dash(image_of(&view)),
                 view.create_date.clone(),
             ]
@@ -272,10 +268,10 @@ pub fn render_task_table(items: &[Value]) -> String {
 
 /// `image-task show`: the task, then its firings.
 pub fn render_details(task: &Value, firings: &[Value]) -> String {
-    let view = ExecutionView::from_json(task);
+    let view = Execution::from_json(task);
     let mut out = String::new();
     let mut line = |label: &str, value: String| out.push_str(&format!("{label:<16}{value}\n"));
-    line("Execution:", view.id.clone());
+    line("Execution:", view.execution_id.clone());
     line("Status:", view.status.to_string());
     if !view.status_message.is_empty() {
         line("Message:", view.status_message.clone());
@@ -284,8 +280,8 @@ pub fn render_details(task: &Value, firings: &[Value]) -> String {
     line("Instance:", param_text(&view, "instanceId"));
     line("Image name:", param_text(&view, "targetImageName"));
     line("Configurations:", configurations(&view).join(", "));
-    if !next_firing(task).is_empty() {
-        line("Next firing:", next_firing(task));
+    if !next_firing(&view).is_empty() {
+        line("Next firing:", next_firing(&view));
     }
     if !image_of(&view).is_empty() {
         line("Image:", image_of(&view));
@@ -298,9 +294,9 @@ pub fn render_details(task: &Value, firings: &[Value]) -> String {
         let rows: Vec<Vec<String>> = firings
             .iter()
             .map(|firing| {
-                let firing = ExecutionView::from_json(firing);
+                let firing = Execution::from_json(firing);
                 vec![
-                    firing.id.clone(),
+                    firing.execution_id.clone(),
                     firing.status.to_string(),
                     firing.start_date.clone(),
                     dash(image_of(&firing)),
@@ -316,17 +312,18 @@ pub fn render_details(task: &Value, firings: &[Value]) -> String {
 
 async fn fetch(client: &Client, id: &str) -> Result<Value, ApiError> {
     let reply = client.call(OOS_VERSION, "ListExecutions", vec![("ExecutionId".into(), id.into())]).await?;
-    reply
-        .get("Executions")
-        .and_then(Value::as_array)
-        .and_then(|items| items.iter().find(|item| item["ExecutionId"] == id && item["TemplateName"] == TEMPLATE_NAME))
-        .cloned()
-        .ok_or_else(|| ApiError {
-            http_status: None,
-            code: rollscale_client::Code::EntityNotExistsExecution.as_str().into(),
-            message: format!("the image update task {id} does not exist"),
-            request_id: reply.get("RequestId").and_then(Value::as_str).unwrap_or("").to_string(),
-        })
+    let reply = ListExecutionsReply::<Value>::from_json(&reply);
+    let request_id = reply.request_id;
+    let wanted = |item: &Value| {
+        let view = Execution::from_json(item);
+        view.execution_id == id && view.template_name == TEMPLATE_NAME
+    };
+    reply.executions.into_iter().find(wanted).ok_or_else(|| ApiError {
+        http_status: None,
+        code: rollscale_client::Code::EntityNotExistsExecution.as_str().into(),
+        message: format!("the image update task {id} does not exist"),
+        request_id,
+    })
 }
 
 async fn list_pages(client: &Client, params: Vec<(String, String)>, limit: usize) -> Result<Vec<Value>, ApiError> {
@@ -339,10 +336,10 @@ async fn list_pages(client: &Client, params: Vec<(String, String)>, limit: usize
             page.push(("NextToken".into(), token.clone()));
         }
         let reply = client.call(OOS_VERSION, "ListExecutions", page).await?;
-        let executions = reply.get("Executions").and_then(Value::as_array).cloned().unwrap_or_default();
-        let n = executions.len();
-        items.extend(executions);
-        let next = reply.get("NextToken").and_then(Value::as_str).unwrap_or("").to_string();
+        let reply = ListExecutionsReply::<Value>::from_json(&reply);
+        let n = reply.executions.len();
+        items.extend(reply.executions);
+        let next = reply.next_token;
         if items.len() >= limit || next.is_empty() || n == 0 || next == token {
             items.truncate(limit);
             return Ok(items);
@@ -383,7 +380,7 @@ pub async fn run(args: ImageTaskArgs) -> anyhow::Result<u8> {
                 ("Parameters".to_string(), parameters.to_string()),
             ];
             let reply = client.call(OOS_VERSION, "StartExecution", params).await?;
-            let id = reply.pointer("/Execution/ExecutionId").and_then(Value::as_str).unwrap_or("").to_string();
+            let id = StartExecutionReply::from_json(&reply).execution.execution_id;
             if !create.wait {
                 match output {
                     OutputFormat::Json => print_json(&reply)?,
@@ -394,12 +391,12 @@ pub async fn run(args: ImageTaskArgs) -> anyhow::Result<u8> {
             let started = Instant::now();
             let task = loop {
                 let task = fetch(&client, &id).await?;
-                if ExecutionView::from_json(&task).is_final() || started.elapsed() > WAIT_LIMIT {
+                if Execution::from_json(&task).is_final() || started.elapsed() > WAIT_LIMIT {
                     break task;
                 }
                 tokio::time::sleep(Duration::from_millis(300)).await;
             };
-            let view = ExecutionView::from_json(&task);
+            let view = Execution::from_json(&task);
             match output {
                 OutputFormat::Json => print_json(&task)?,
                 OutputFormat::Table => {
@@ -423,8 +420,8 @@ pub async fn run(args: ImageTaskArgs) -> anyhow::Result<u8> {
             let mut items =
                 list_pages(&client, vec![("TemplateName".into(), TEMPLATE_NAME.into())], usize::MAX).await?;
             items.retain(|item| {
-                let view = ExecutionView::from_json(item);
-                view.parent_id.is_empty()
+                let view = Execution::from_json(item);
+                view.parent_execution_id.is_empty()
                     && wanted.as_ref().is_none_or(|ids| configurations(&view).iter().any(|c| ids.contains(c)))
             });
             items.truncate(list.limit.max(1));

@@ -273,3 +273,12 @@ pub(crate) fn page(params: &Params, size_name: &str, default: i64, max: i64) -> 
 pub(crate) fn list(params: &Params, name: &str) -> Result<Vec<String>, ApiError> {
     params.list(name).map_err(ApiError::from)
 }
+
+/// A reply of `rollscale_client::wire`'s types as the JSON answered. (Writing them cannot fail:
+/// their maps have text keys; a failure would be logged and answered as an internal error.)
+pub(crate) fn reply<T: serde::Serialize>(reply: &T) -> Result<Value, ApiError> {
+    serde_json::to_value(reply).map_err(|error| {
+        tracing::error!(%error, "a reply could not be written as JSON");
+        ApiError::internal()
+    })
+}

@@ -1,9 +1,10 @@
 //! OOS 2019-06-01: the executions of the rolling-update templates.
 
 use super::request::Params;
-use super::{list, page, render, required};
+use super::{list, page, render, reply, required};
 use crate::error::ApiError;
 use crate::{starts, values};
+use rollscale_client::wire::{ListExecutionsReply, StartExecutionReply};
 use rollscale_core::ids::{ExecutionId, IdFilter};
 use rollscale_core::task::InstanceDecision;
 use rollscale_core::Code;
@@ -55,7 +56,8 @@ async fn start_execution(service: &Service, params: &Params) -> Result<Value, Ap
     if template == rollscale_core::image_task::TEMPLATE_NAME {
         let spec = starts::image_update_text(params.get("Parameters").unwrap_or(""))?;
         let execution = service.start_image_update(spec).await?;
-        return Ok(json!({ "Execution": render::image_execution(&execution, true) }));
+        let execution = render::image_execution(&execution, true);
+        return reply(&StartExecutionReply { execution, request_id: String::new() });
     }
     let request = starts::rolling_update_text(template, params.get("Parameters").unwrap_or(""))?;
     let task = service.start_rolling_update(request).await?;
@@ -65,7 +67,7 @@ async fn start_execution(service: &Service, params: &Params) -> Result<Value, Ap
 /// StartExecution's answer for the execution `id`, as it stands now.
 pub async fn execution_answer(service: &Service, id: &ExecutionId) -> Result<Value, ApiError> {
     let (task, counts) = service.task_summary(id).await?;
-    Ok(json!({ "Execution": render::task_execution(&task, &counts, true) }))
+    reply(&StartExecutionReply { execution: render::task_execution(&task, &counts, true), request_id: String::new() })
 }
 
 async fn list_executions(service: &Service, params: &Params) -> Result<Value, ApiError> {
@@ -93,12 +95,13 @@ async fn list_executions(service: &Service, params: &Params) -> Result<Value, Ap
         });
     }
     let next = offset + executions.len() as i64;
-    Ok(json!({
-        "Executions": items,
-        "NextToken": if next < total { next.to_string() } else { String::new() },
-        "MaxResults": limit,
-        "TotalCount": total,
-    }))
+    reply(&ListExecutionsReply {
+        executions: items,
+        next_token: if next < total { next.to_string() } else { String::new() },
+        max_results: u64::try_from(limit).unwrap_or_default(),
+        total_count: u64::try_from(total).unwrap_or_default(),
+        request_id: String::new(),
+    })
 }
 
 async fn list_task_executions(service: &Service, params: &Params) -> Result<Value, ApiError> {

@@ -4,9 +4,10 @@
 //! `crate::audit`.)
 
 use super::request::Params;
-use super::{page, render, required};
+use super::{page, render, reply, required};
 use crate::error::ApiError;
 use crate::values;
+use rollscale_client::wire::ram as wire;
 use rollscale_core::access::{AuditFilter, Policy, User};
 use rollscale_core::domain::AccessKey;
 use rollscale_core::Code;
@@ -19,7 +20,10 @@ pub const VERSION: &str = "2015-05-01";
 pub async fn dispatch(service: &Service, caller: &str, action: &str, params: &Params) -> Result<Value, ApiError> {
     match action {
         "CreateUser" => create_user(service, params).await,
-        "GetUser" => Ok(json!({ "User": user(&service.user(required(params, "UserName")?).await?) })),
+        "GetUser" => {
+            let user = user(&service.user(required(params, "UserName")?).await?);
+            reply(&wire::UserReply { user, request_id: String::new() })
+        }
         "ListUsers" => list_users(service, params).await,
         "DeleteUser" => {
             service.delete_user(required(params, "UserName")?).await?;
@@ -28,13 +32,16 @@ pub async fn dispatch(service: &Service, caller: &str, action: &str, params: &Pa
         "CreateAccessKey" => {
             let user_name = user_or_caller(service, caller, params).await?;
             let key = service.create_access_key(&user_name).await?;
-            Ok(json!({ "AccessKey": access_key(&key, true) }))
+            reply(&wire::AccessKeyReply { access_key: access_key(&key, true), request_id: String::new() })
         }
         "ListAccessKeys" => {
             let user_name = user_or_caller(service, caller, params).await?;
             let keys = service.access_keys(&user_name).await?;
-            let keys: Vec<Value> = keys.iter().map(|key| access_key(key, false)).collect();
-            Ok(json!({ "AccessKeys": { "AccessKey": keys } }))
+            let access_key = keys.iter().map(|key| access_key(key, false)).collect();
+            reply(&wire::ListAccessKeysReply {
+                access_keys: wire::AccessKeys { access_key },
+                request_id: String::new(),
+            })
         }
         "UpdateAccessKey" => {
             let user_name = user_or_caller(service, caller, params).await?;
@@ -92,19 +99,20 @@ pub async fn dispatch(service: &Service, caller: &str, action: &str, params: &Pa
         }
         "ListPoliciesForUser" => {
             let attached = service.user_policies(required(params, "UserName")?).await?;
-            let items: Vec<Value> = attached
+            let policy = attached
                 .iter()
-                .map(|attachment| {
-                    json!({
-                        "PolicyName": attachment.policy.name,
-                        "PolicyType": attachment.policy.policy_type.as_str(),
-                        "Description": attachment.policy.description,
-                        "DefaultVersion": "v1",
-                        "AttachDate": render::date(Some(attachment.attached_at)),
-                    })
+                .map(|attachment| wire::AttachedPolicy {
+                    policy_name: attachment.policy.name.clone(),
+                    policy_type: attachment.policy.policy_type.into(),
+                    description: attachment.policy.description.clone(),
+                    default_version: "v1".into(),
+                    attach_date: render::date(Some(attachment.attached_at)),
                 })
                 .collect();
-            Ok(json!({ "Policies": { "Policy": items } }))
+            reply(&wire::ListPoliciesForUserReply {
+                policies: wire::AttachedPolicies { policy },
+                request_id: String::new(),
+            })
         }
         "ListAuditEvents" => list_audit_events(service, params).await,
         other => Err(ApiError::new(Code::InvalidActionNotFound, format!("the RAM action {other} is not served"))),
@@ -119,28 +127,25 @@ async fn user_or_caller(service: &Service, caller: &str, params: &Params) -> Res
     }
 }
 
-fn user(user: &User) -> Value {
-    json!({
-        "UserId": user.id,
-        "UserName": user.name,
-        "DisplayName": user.display_name,
-        "Comments": user.comments,
-        "CreateDate": render::date(Some(user.created_at)),
-        "UpdateDate": render::date(Some(user.updated_at)),
-    })
+fn user(user: &User) -> wire::User {
+    wire::User {
+        user_id: user.id.clone(),
+        user_name: user.name.clone(),
+        display_name: user.display_name.clone(),
+        comments: user.comments.clone(),
+        create_date: render::date(Some(user.created_at)),
+        update_date: render::date(Some(user.updated_at)),
+    }
 }
 
 /// A key; its secret only when it was just created.
-fn access_key(key: &AccessKey, with_secret: bool) -> Value {
-    let mut value = json!({
-        "AccessKeyId": key.id,
-        "Status": key.status.as_str(),
-        "CreateDate": render::date(Some(key.created_at)),
-    });
-    if with_secret {
-        value["AccessKeySecret"] = Value::String(key.secret.clone());
+fn access_key(key: &AccessKey, with_secret: bool) -> wire::AccessKey {
+    wire::AccessKey {
+        access_key_id: key.id.clone(),
+        access_key_secret: with_secret.then(|| key.secret.clone()),
+        status: key.status.into(),
+        create_date: render::date(Some(key.created_at)),
     }
-    value
 }
 
 fn policy(info: &PolicyInfo) -> Value {
@@ -182,7 +187,7 @@ async fn create_user(service: &Service, params: &Params) -> Result<Value, ApiErr
             comments: params.get_nonempty("Comments").map(str::to_string),
         })
         .await?;
-    Ok(json!({ "User": user(&created) }))
+    reply(&wire::UserReply { user: user(&created), request_id: String::new() })
 }
 
 async fn list_users(service: &Service, params: &Params) -> Result<Value, ApiError> {
@@ -191,12 +196,12 @@ async fn list_users(service: &Service, params: &Params) -> Result<Value, ApiErro
     let mut users = service.users(offset, size + 1).await?;
     let truncated = users.len() as i64 > size;
     users.truncate(size as usize);
-    let items: Vec<Value> = users.iter().map(user).collect();
-    let mut reply = json!({ "Users": { "User": items }, "IsTruncated": truncated });
-    if truncated {
-        reply["Marker"] = Value::String((offset + size).to_string());
-    }
-    Ok(reply)
+    reply(&wire::ListUsersReply {
+        users: wire::Users { user: users.iter().map(user).collect() },
+        is_truncated: truncated,
+        marker: if truncated { (offset + size).to_string() } else { String::new() },
+        request_id: String::new(),
+    })
 }
 
 async fn list_policies(service: &Service, params: &Params) -> Result<Value, ApiError> {

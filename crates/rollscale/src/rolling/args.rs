@@ -6,7 +6,7 @@ use super::render::kind_short;
 use crate::UsageError;
 use anyhow::Context;
 use clap::{ArgGroup, Args, Subcommand, ValueEnum};
-use rollscale_client::wire::{BatchPauseOption, CommandType, ContainerUpdateType, ExecutionView, Kind, PackageAction};
+use rollscale_client::wire::{BatchPauseOption, CommandType, ContainerUpdateType, Execution, Kind, PackageAction};
 use serde_json::{json, Map, Value};
 use std::fmt::Display;
 use std::path::{Path, PathBuf};
@@ -474,7 +474,7 @@ pub struct RollbackOverrides {
 
 /// The template and `Parameters` of the rollback of `source` (`invokeType` rollback).
 pub fn rollback_parameters(
-    source: &ExecutionView,
+    source: &Execution,
     overrides: &RollbackOverrides,
     batching: &BatchArgs,
     extra: &[(String, Value)],
@@ -482,23 +482,23 @@ pub fn rollback_parameters(
     let kind = Kind::from_template_name(&source.template_name).ok_or_else(|| {
         UsageError::new(format!(
             "{} ran the template {}, which is not a rolling update",
-            source.id, source.template_name
+            source.execution_id, source.template_name
         ))
     })?;
-    if !source.parent_id.is_empty() {
+    if !source.parent_execution_id.is_empty() {
         return Err(UsageError::new(format!(
             "{} is the child execution of one instance; roll back its rolling update {}",
-            source.id, source.parent_id
+            source.execution_id, source.parent_execution_id
         )));
     }
     let group_id = source
         .param_str("scalingGroupId")
-        .ok_or_else(|| UsageError::new(format!("{} records no scalingGroupId", source.id)))?;
+        .ok_or_else(|| UsageError::new(format!("{} records no scalingGroupId", source.execution_id)))?;
     let misplaced = |flags: &[(&str, bool)]| -> Result<(), UsageError> {
         match flags.iter().find(|(_, given)| *given) {
             Some((flag, _)) => Err(UsageError::new(format!(
                 "{flag} does not apply: {} is a {} rolling update",
-                source.id,
+                source.execution_id,
                 kind_short(&source.template_name)
             ))),
             None => Ok(()),
@@ -521,7 +521,7 @@ pub fn rollback_parameters(
     let mut params = Map::new();
     params.insert("invokeType".into(), json!("rollback"));
     params.insert("scalingGroupId".into(), json!(group_id));
-    params.insert("sourceExecutionId".into(), json!(source.id));
+    params.insert("sourceExecutionId".into(), json!(source.execution_id));
     insert_batching(&mut params, batching);
     match kind {
         Kind::ImageUpdate => {
@@ -556,7 +556,7 @@ pub fn rollback_parameters(
             misplaced(&script_flags)?;
             let name = source
                 .param_str("packageName")
-                .ok_or_else(|| UsageError::new(format!("{} records no packageName", source.id)))?;
+                .ok_or_else(|| UsageError::new(format!("{} records no packageName", source.execution_id)))?;
             params.insert("packageName".into(), json!(name));
             insert_some(&mut params, "packageVersion", o.version.as_ref().map(|v| json!(v)));
             insert_some(&mut params, "action", o.action.map(|v| json!(v.as_str())));
@@ -823,8 +823,8 @@ mod tests {
         assert!(parse_json_list("[").is_err());
     }
 
-    fn source(template: &str, parameters: Value) -> ExecutionView {
-        ExecutionView::from_json(&json!({
+    fn source(template: &str, parameters: Value) -> Execution {
+        Execution::from_json(&json!({
             "ExecutionId": "exec-src",
             "TemplateName": template,
             "ParentExecutionId": "",
@@ -895,7 +895,7 @@ mod tests {
     #[test]
     fn rollback_of_a_child_execution_is_refused() {
         let mut child = source("ACS-ESS-RollingUpdateByConfigureOOSPackage", json!({"instanceId": "i-1"}));
-        child.parent_id = "exec-parent".into();
+        child.parent_execution_id = "exec-parent".into();
         let error = rollback_parameters(&child, &RollbackOverrides::default(), &BatchArgs::default(), &[]).unwrap_err();
         assert!(error.to_string().contains("exec-parent"), "{error}");
     }

@@ -19,7 +19,7 @@ use wait::wait_for;
 
 use crate::EXIT_OK;
 use rollscale_client::rpc::{ApiError, Client, OOS_VERSION};
-use rollscale_client::wire::{field_text as text, number, object, ExecutionStatus, ExecutionView, Kind};
+use rollscale_client::wire::{Execution, ExecutionStatus, Kind, ListExecutionsReply, StartExecutionReply};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -37,20 +37,17 @@ fn print_json(value: &Value) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The execution `id` as ListExecutions returns it.
+/// The execution `id` as ListExecutions returns it (its JSON as the server sent it).
 async fn fetch_execution(client: &Client, id: &str) -> Result<Value, ApiError> {
     let reply = client.call(OOS_VERSION, "ListExecutions", vec![("ExecutionId".into(), id.into())]).await?;
-    reply
-        .get("Executions")
-        .and_then(Value::as_array)
-        .and_then(|items| items.iter().find(|item| item.get("ExecutionId").and_then(Value::as_str) == Some(id)))
-        .cloned()
-        .ok_or_else(|| ApiError {
-            http_status: None,
-            code: rollscale_client::Code::EntityNotExistsExecution.as_str().into(),
-            message: format!("the execution {id} does not exist"),
-            request_id: text(&reply, "RequestId"),
-        })
+    let reply = ListExecutionsReply::<Value>::from_json(&reply);
+    let request_id = reply.request_id;
+    reply.executions.into_iter().find(|item| Execution::from_json(item).execution_id == id).ok_or_else(|| ApiError {
+        http_status: None,
+        code: rollscale_client::Code::EntityNotExistsExecution.as_str().into(),
+        message: format!("the execution {id} does not exist"),
+        request_id,
+    })
 }
 
 /// Every page of a ListExecutions query, up to `limit` items that pass `keep`.
@@ -70,9 +67,9 @@ async fn list_all(
             page_params.push(("NextToken".into(), token.clone()));
         }
         let reply = client.call(OOS_VERSION, "ListExecutions", page_params).await?;
-        let page = reply.get("Executions").and_then(Value::as_array).cloned().unwrap_or_default();
-        let n_page = page.len();
-        for item in page {
+        let page = ListExecutionsReply::<Value>::from_json(&reply);
+        let n_page = page.executions.len();
+        for item in page.executions {
             if keep(&item) {
                 items.push(item);
                 if items.len() >= limit {
@@ -80,7 +77,7 @@ async fn list_all(
                 }
             }
         }
-        token = text(&reply, "NextToken");
+        token = page.next_token;
         // Stop on the last page, and on a server that repeats a token (no endless loop).
         if token.is_empty() || n_page == 0 || !seen_tokens.insert(token.clone()) {
             return Ok(items);
@@ -98,11 +95,11 @@ async fn start_execution(client: &Client, template: &str, parameters: &Value) ->
 }
 
 fn started_id(reply: &Value) -> anyhow::Result<String> {
-    reply
-        .pointer("/Execution/ExecutionId")
-        .and_then(Value::as_str)
-        .map(str::to_string)
-        .ok_or_else(|| anyhow::anyhow!("the server's StartExecution reply has no Execution.ExecutionId: {reply}"))
+    let id = StartExecutionReply::from_json(reply).execution.execution_id;
+    if id.is_empty() {
+        anyhow::bail!("the server's StartExecution reply has no Execution.ExecutionId: {reply}");
+    }
+    Ok(id)
 }
 
 /// Prints a started task's id (or the reply, as JSON) and waits when asked.
@@ -145,11 +142,11 @@ pub async fn run(args: RollingUpdateArgs) -> anyhow::Result<u8> {
         RollingCommand::Rollback(rollback) => {
             let overrides = rollback.overrides()?;
             let client = connect()?;
-            let source = ExecutionView::from_json(&fetch_execution(&client, &rollback.execution).await?);
+            let source = Execution::from_json(&fetch_execution(&client, &rollback.execution).await?);
             let (template, parameters) =
                 rollback_parameters(&source, &overrides, &rollback.batching, &rollback.params)?;
             let reply = start_execution(&client, template, &parameters).await?;
-            let what = format!("the rollback of {}", source.id);
+            let what = format!("the rollback of {}", source.execution_id);
             report_started(&client, &reply, &what, rollback.wait, output).await
         }
         RollingCommand::List(list) => {
@@ -160,8 +157,8 @@ pub async fn run(args: RollingUpdateArgs) -> anyhow::Result<u8> {
             }
             let group = list.group.clone();
             let items = list_all(&client, params, list.limit.max(1), |item| {
-                let view = ExecutionView::from_json(item);
-                view.parent_id.is_empty()
+                let view = Execution::from_json(item);
+                view.parent_execution_id.is_empty()
                     && Kind::from_template_name(&view.template_name).is_some()
                     && group.as_deref().is_none_or(|g| view.param_str("scalingGroupId").as_deref() == Some(g))
             })
@@ -170,7 +167,7 @@ pub async fn run(args: RollingUpdateArgs) -> anyhow::Result<u8> {
                 OutputFormat::Json => print_json(&json!({ "Executions": items }))?,
                 OutputFormat::Table if items.is_empty() => outln!("No rolling updates."),
                 OutputFormat::Table => {
-                    let views: Vec<ExecutionView> = items.iter().map(ExecutionView::from_json).collect();
+                    let views: Vec<Execution> = items.iter().map(Execution::from_json).collect();
                     out!("{}", render_task_table(&views));
                 }
             }
@@ -181,15 +178,15 @@ pub async fn run(args: RollingUpdateArgs) -> anyhow::Result<u8> {
             let task_json = fetch_execution(&client, &show.execution).await?;
             let params = vec![("ParentExecutionId".to_string(), show.execution.clone())];
             let mut children = list_all(&client, params, usize::MAX, |item| {
-                item.get("ParentExecutionId").and_then(Value::as_str) == Some(show.execution.as_str())
+                Execution::from_json(item).parent_execution_id == show.execution
             })
             .await?;
             sort_children(&mut children);
             match output {
                 OutputFormat::Json => print_json(&json!({ "Execution": task_json, "Instances": children }))?,
                 OutputFormat::Table => {
-                    let task = ExecutionView::from_json(&task_json);
-                    let views: Vec<ExecutionView> = children.iter().map(ExecutionView::from_json).collect();
+                    let task = Execution::from_json(&task_json);
+                    let views: Vec<Execution> = children.iter().map(Execution::from_json).collect();
                     out!("{}", render_task_details(&task));
                     outln!();
                     if views.is_empty() {
@@ -197,8 +194,8 @@ pub async fn run(args: RollingUpdateArgs) -> anyhow::Result<u8> {
                     } else {
                         out!("{}", render_instance_table(&views));
                     }
-                    let ran = |v: &&ExecutionView| !v.outputs.is_empty() && v.status != ExecutionStatus::Queued;
-                    let with_output: Vec<ExecutionView> = views.iter().filter(ran).cloned().collect();
+                    let ran = |v: &&Execution| !v.outputs.is_empty() && v.status != ExecutionStatus::Queued;
+                    let with_output: Vec<Execution> = views.iter().filter(ran).cloned().collect();
                     if Kind::from_template_name(&task.template_name) == Some(Kind::ScriptExecution)
                         && !with_output.is_empty()
                     {
@@ -256,8 +253,8 @@ pub async fn run(args: RollingUpdateArgs) -> anyhow::Result<u8> {
 /// Orders child executions by batch, then position, as the task runs them.
 fn sort_children(children: &mut [Value]) {
     let key = |item: &Value| {
-        let params = object(item.get("Parameters"));
-        (number(params.get("batch")).unwrap_or(u64::MAX), number(params.get("position")).unwrap_or(u64::MAX))
+        let params = Execution::from_json(item).instance_parameters();
+        (params.batch.unwrap_or(u64::MAX), params.position.unwrap_or(u64::MAX))
     };
     children.sort_by_key(key);
 }

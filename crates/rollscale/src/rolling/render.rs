@@ -3,8 +3,7 @@
 //! `rollscale_client::wire`.
 
 pub use rollscale_client::wire::kind_short;
-use rollscale_client::wire::{ExecutionStatus, ExecutionView, Kind, WaitingStatus};
-use serde_json::Value;
+use rollscale_client::wire::{Execution, ExecutionStatus, Kind, WaitingStatus};
 
 /// Longest MESSAGE shown in a table.
 const MAX_MESSAGE_CHARS: usize = 80;
@@ -56,14 +55,14 @@ pub fn render_table(headers: &[&str], rows: &[Vec<String>]) -> String {
 }
 
 /// The table of `rolling-update list`.
-pub fn render_task_table(tasks: &[ExecutionView]) -> String {
+pub fn render_task_table(tasks: &[Execution]) -> String {
     let headers =
         ["EXECUTION", "KIND", "INVOKE", "GROUP", "STATUS", "BATCHES", "SUCCESS", "FAILED", "TOTAL", "CREATED"];
     let rows: Vec<Vec<String>> = tasks
         .iter()
         .map(|task| {
             vec![
-                task.id.clone(),
+                task.execution_id.clone(),
                 kind_short(&task.template_name).to_string(),
                 or_dash(task.param_str("invokeType").unwrap_or_default()),
                 or_dash(task.param_str("scalingGroupId").unwrap_or_default()),
@@ -80,28 +79,29 @@ pub fn render_task_table(tasks: &[ExecutionView]) -> String {
 }
 
 /// The instance table of `rolling-update show`.
-pub fn render_instance_table(children: &[ExecutionView]) -> String {
+pub fn render_instance_table(children: &[Execution]) -> String {
     let headers = ["INSTANCE", "CHILD EXECUTION", "BATCH", "STATUS", "STEP", "EXIT", "MESSAGE"];
     let rows: Vec<Vec<String>> = children
         .iter()
         .map(|child| {
+            let (parameters, outputs) = (child.instance_parameters(), child.instance_outputs());
             let message = if child.status_message.is_empty() {
-                child.output_str("error").unwrap_or_default()
+                outputs.error.unwrap_or_default()
             } else {
                 child.status_message.clone()
             };
             vec![
-                or_dash(child.param_str("instanceId").unwrap_or_default()),
-                child.id.clone(),
-                or_dash(child.param_str("batch").unwrap_or_default()),
+                or_dash(parameters.instance_id),
+                child.execution_id.clone(),
+                or_dash(parameters.batch.map(|batch| batch.to_string()).unwrap_or_default()),
                 child.status.to_string(),
                 // A queued instance has not reached any step yet.
                 if child.status == ExecutionStatus::Queued {
                     "-".to_string()
                 } else {
-                    or_dash(child.output_str("step").unwrap_or_default())
+                    or_dash(outputs.step.to_string())
                 },
-                or_dash(child.output_str("exitCode").unwrap_or_default()),
+                or_dash(outputs.exit_code.map(|code| code.to_string()).unwrap_or_default()),
                 or_dash(one_line(&message, MAX_MESSAGE_CHARS)),
             ]
         })
@@ -110,7 +110,7 @@ pub fn render_instance_table(children: &[ExecutionView]) -> String {
 }
 
 /// What the task changes, in a few words.
-fn describe_change(task: &ExecutionView) -> String {
+fn describe_change(task: &Execution) -> String {
     let rollback = task.param_str("invokeType").as_deref() == Some("rollback");
     let first_line = |script: &str| {
         let lines: Vec<&str> = script.lines().collect();
@@ -147,9 +147,9 @@ fn describe_change(task: &ExecutionView) -> String {
 }
 
 /// The summary block of `rolling-update show`.
-pub fn render_task_details(task: &ExecutionView) -> String {
+pub fn render_task_details(task: &Execution) -> String {
     let mut lines: Vec<(&str, String)> = vec![
-        ("Execution", task.id.clone()),
+        ("Execution", task.execution_id.clone()),
         ("Template", format!("{} ({})", task.template_name, kind_short(&task.template_name))),
     ];
     let mut invoke = task.param_str("invokeType").unwrap_or_else(|| "-".into());
@@ -189,32 +189,35 @@ pub fn render_task_details(task: &ExecutionView) -> String {
 }
 
 /// Each instance's script output, as `show` prints it for script tasks.
-pub fn render_script_outputs(children: &[ExecutionView]) -> String {
+pub fn render_script_outputs(children: &[Execution]) -> String {
     let mut out = String::new();
     for child in children {
-        let instance = child.param_str("instanceId").unwrap_or_else(|| child.id.clone());
-        let mut header = format!("=== {instance} · {} · {}", child.id, child.status);
-        if let Some(code) = child.output_str("exitCode") {
+        let outputs = child.instance_outputs();
+        let mut instance = child.instance_parameters().instance_id;
+        if instance.is_empty() {
+            instance = child.execution_id.clone();
+        }
+        let mut header = format!("=== {instance} · {} · {}", child.execution_id, child.status);
+        if let Some(code) = outputs.exit_code {
             header.push_str(&format!(" · exit {code}"));
         }
-        if let Some(attempt) = child.output_str("attempt") {
+        if let Some(attempt) = outputs.attempt {
             header.push_str(&format!(" · attempt {attempt}"));
         }
         out.push_str(&header);
         out.push_str(" ===\n");
-        match child.output_str("output") {
-            Some(output) => {
-                out.push_str(&output);
-                if !output.ends_with('\n') {
-                    out.push('\n');
-                }
+        if outputs.output.is_empty() {
+            out.push_str("(no output)\n");
+        } else {
+            out.push_str(&outputs.output);
+            if !outputs.output.ends_with('\n') {
+                out.push('\n');
             }
-            None => out.push_str("(no output)\n"),
         }
-        if child.outputs.get("truncated").and_then(Value::as_bool) == Some(true) {
+        if outputs.truncated {
             out.push_str("(output truncated)\n");
         }
-        if let Some(error) = child.output_str("error") {
+        if let Some(error) = outputs.error.filter(|error| !error.is_empty()) {
             out.push_str(&format!("error: {error}\n"));
         }
     }
@@ -222,8 +225,8 @@ pub fn render_script_outputs(children: &[ExecutionView]) -> String {
 }
 
 /// What to do next about a task that waits or failed, or nothing.
-pub fn next_steps(task: &ExecutionView) -> Option<String> {
-    let id = &task.id;
+pub fn next_steps(task: &Execution) -> Option<String> {
+    let id = &task.execution_id;
     match (&task.status, task.waiting_status) {
         (ExecutionStatus::Waiting, Some(WaitingStatus::BatchPaused)) => Some(format!(
             "Paused between batches. Continue: rollscale ru continue {id}   Roll back: rollscale ru rollback {id}"
@@ -242,7 +245,7 @@ pub fn next_steps(task: &ExecutionView) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     const SAMPLE_LIST: &str = r#"{
         "RequestId": "AF9714A1",
@@ -279,8 +282,7 @@ mod tests {
     #[test]
     fn list_table_renders_a_list_executions_reply() {
         let reply: Value = serde_json::from_str(SAMPLE_LIST).unwrap();
-        let views: Vec<ExecutionView> =
-            reply["Executions"].as_array().unwrap().iter().map(ExecutionView::from_json).collect();
+        let views: Vec<Execution> = reply["Executions"].as_array().unwrap().iter().map(Execution::from_json).collect();
         let table = render_task_table(&views);
         let expected = "\
 EXECUTION                KIND    INVOKE    GROUP           STATUS                 BATCHES  SUCCESS  FAILED  TOTAL  CREATED
@@ -292,7 +294,7 @@ exec-0b1                 image   rollback  asg-bp1example  Success              
 
     #[test]
     fn show_renders_instances_and_script_output() {
-        let children: Vec<ExecutionView> = [
+        let children: Vec<Execution> = [
             json!({
                 "ExecutionId": "exec-c1", "ParentExecutionId": "exec-p", "Status": "Success", "StatusMessage": "",
                 "Parameters": {"instanceId": "i-aaa", "batch": 1, "position": 0},
@@ -306,7 +308,7 @@ exec-0b1                 image   rollback  asg-bp1example  Success              
             }),
         ]
         .iter()
-        .map(ExecutionView::from_json)
+        .map(Execution::from_json)
         .collect();
         let table = render_instance_table(&children);
         let expected = "\
@@ -326,7 +328,7 @@ i-bbb     exec-c2          2      Failed   Apply  3     script exited with code 
     #[test]
     fn details_and_progress_lines() {
         let reply: Value = serde_json::from_str(SAMPLE_LIST).unwrap();
-        let task = ExecutionView::from_json(&reply["Executions"][0]);
+        let task = Execution::from_json(&reply["Executions"][0]);
         assert_eq!(task.progress_line(), "batch 1 of 2 · done 2 · failed 0 · Waiting (BatchPaused)");
         let details = render_task_details(&task);
         assert!(details.contains("Status      Waiting (BatchPaused)\n"), "{details}");

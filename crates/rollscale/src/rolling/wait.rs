@@ -5,7 +5,7 @@ use super::{fetch_execution, next_steps, print_json, OutputFormat};
 use crate::{EXIT_FAILED, EXIT_OK, EXIT_WAITING};
 use indicatif::{ProgressBar, ProgressStyle};
 use rollscale_client::rpc::Client;
-use rollscale_client::wire::{ExecutionStatus, ExecutionView};
+use rollscale_client::wire::{Execution, ExecutionStatus};
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
@@ -79,7 +79,7 @@ pub(super) async fn wait_for(
                 return Err(error.into());
             }
         };
-        let task = ExecutionView::from_json(&value);
+        let task = Execution::from_json(&value);
         if task.status != ExecutionStatus::Waiting {
             seen_not_waiting = true;
         }
