@@ -418,6 +418,23 @@ impl Store {
         rows.iter().map(|row| versioned("instance execution", row)).collect()
     }
 
+    /// How many tasks (executions without a parent: rolling updates and image update tasks)
+    /// there are of each template and status (`/metrics`): one statement over the tasks'
+    /// rows (the `executions_parent` index), not their instances'.
+    pub async fn task_counts(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT template_name, status, COUNT(*) FROM executions WHERE parent_id = '' \
+             GROUP BY template_name, status ORDER BY template_name, status",
+        )
+        .fetch_all(&mut *self.conn().await?)
+        .await?;
+        let mut counts = Vec::with_capacity(rows.len());
+        for row in rows {
+            counts.push((row.try_get::<String, _>(0)?, row.try_get::<String, _>(1)?, row.try_get::<i64, _>(2)?));
+        }
+        Ok(counts)
+    }
+
     /// How many of a task's child executions have each engine status: overall, and among
     /// positions `[from, to)` (the current batch).
     pub async fn work_counts(

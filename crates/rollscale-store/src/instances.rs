@@ -1,7 +1,7 @@
 //! Instances of scaling groups.
 
 use crate::{conflict_unless_one, placeholders, to_json, versioned, Backend, Store, StoreError, Versioned};
-use rollscale_core::domain::Instance;
+use rollscale_core::domain::{HealthStatus, Instance, LifecycleState};
 use rollscale_core::ids::{InstanceId, ScalingGroupId};
 use sqlx::Connection;
 use sqlx::Row;
@@ -171,6 +171,30 @@ impl Store {
     }
 
     /// Removes the instance and its load-balancer registrations.
+    /// How many instances there are of each lifecycle state and health status, over every
+    /// group (`/metrics`): one statement, whatever the number of instances. The health status
+    /// is read from the body (the only place it is kept): a top-level `"health_status"` key
+    /// with an unescaped quote before it cannot be inside a JSON string, where every quote is
+    /// escaped, so the match is exact for bodies this crate wrote (`to_json`).
+    pub async fn instance_counts(&self) -> Result<Vec<(LifecycleState, HealthStatus, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT lifecycle_state, COUNT(*), \
+             SUM(CASE WHEN body LIKE '%\"health_status\":\"Unhealthy\"%' THEN 1 ELSE 0 END) \
+             FROM instances GROUP BY lifecycle_state ORDER BY lifecycle_state",
+        )
+        .fetch_all(&mut *self.conn().await?)
+        .await?;
+        let mut counts = Vec::with_capacity(rows.len() * 2);
+        for row in rows {
+            let state = serde_json::from_value(serde_json::Value::String(row.try_get::<String, _>(0)?))
+                .map_err(|source| StoreError::Corrupt { what: "instance lifecycle state", source })?;
+            let (all, unhealthy) = (row.try_get::<i64, _>(1)?, row.try_get::<i64, _>(2)?);
+            counts.push((state, HealthStatus::Healthy, all - unhealthy));
+            counts.push((state, HealthStatus::Unhealthy, unhealthy));
+        }
+        Ok(counts)
+    }
+
     pub async fn instance_delete(&self, id: &InstanceId) -> Result<(), StoreError> {
         let mut conn = self.conn().await?;
         let mut tx = conn.begin().await?;
@@ -280,6 +304,36 @@ mod tests {
             .unwrap()
             .get(0);
         assert_eq!(column, 299, "the lifecycle_state column follows the body");
+    }
+
+    #[tokio::test]
+    async fn instance_counts_are_by_lifecycle_state_and_the_health_status_of_the_body() {
+        let (_dir, store) = crate::testing::fresh_store().await;
+        assert_eq!(store.instance_counts().await.expect("counts"), vec![]);
+        let instances: Vec<Instance> = (0..10)
+            .map(|i| {
+                let mut instance = instance(i);
+                instance.lifecycle_state = if i < 7 { LifecycleState::InService } else { LifecycleState::Standby };
+                if i % 3 == 0 {
+                    instance.health_status = HealthStatus::Unhealthy;
+                }
+                // Text that looks like the key inside a string is no match: its quotes are escaped.
+                instance.image_id = r#"x","health_status":"Unhealthy"#.into();
+                instance.address = "health_status Unhealthy".into();
+                instance
+            })
+            .collect();
+        store.instance_insert_many(&instances).await.expect("insert");
+        let counts = store.instance_counts().await.expect("counts");
+        assert_eq!(
+            counts,
+            vec![
+                (LifecycleState::InService, HealthStatus::Healthy, 4),
+                (LifecycleState::InService, HealthStatus::Unhealthy, 3),
+                (LifecycleState::Standby, HealthStatus::Healthy, 2),
+                (LifecycleState::Standby, HealthStatus::Unhealthy, 1),
+            ]
+        );
     }
 
     #[tokio::test]
