@@ -36,7 +36,7 @@ pub async fn handle(
     body: Bytes,
 ) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string().to_uppercase();
-    let mut draft = audit::Draft::default();
+    let mut draft = audit::Draft::new(rollscale_engine::metrics::Api::Rpc);
     let result = handle_request(&state, &method, &uri, &headers, body.to_vec(), &mut draft).await;
     let (code, status) = match &result {
         Ok(_) => ("Success".to_string(), 200),
