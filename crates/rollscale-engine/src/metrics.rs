@@ -478,10 +478,13 @@ mod tests {
         assert_eq!(value(deliveries, &[("result", "failed")]), Some(Value::Counter(0)));
         assert_eq!(value(deliveries, &[("result", "dropped")]), Some(Value::Counter(1)));
         let kinds_match = families.iter().all(|f| {
-            f.samples.iter().all(|s| match (&s.value, f.kind) {
-                (Value::Counter(_), Kind::Counter) | (Value::Gauge(_), Kind::Gauge) => true,
-                (Value::Histogram(_), Kind::Histogram) => true,
-                _ => false,
+            f.samples.iter().all(|s| {
+                matches!(
+                    (&s.value, f.kind),
+                    (Value::Counter(_), Kind::Counter)
+                        | (Value::Gauge(_), Kind::Gauge)
+                        | (Value::Histogram(_), Kind::Histogram)
+                )
             })
         });
         assert!(kinds_match, "each sample is of its family's kind");

@@ -62,7 +62,7 @@ pub fn code_label(result_code: &str) -> &'static str {
 pub fn encode(families: &[Family]) -> String {
     let mut text = String::with_capacity(16 * 1024);
     for family in families {
-        let _ = writeln!(text, "# HELP {} {}", family.name, escape(&family.help, false));
+        let _ = writeln!(text, "# HELP {} {}", family.name, escape(family.help, false));
         let _ = writeln!(text, "# TYPE {} {}", family.name, family.kind.as_str());
         for sample in &family.samples {
             let labels = |extra: Option<(&str, &str)>| {

@@ -423,7 +423,10 @@ fn instance(n: u32, group: &ScalingGroupId) -> Instance {
             1 => LifecycleState::Protected,
             _ => LifecycleState::InService,
         },
-        health_status: if n % 4 == 0 { HealthStatus::Unhealthy } else { HealthStatus::Healthy },
+        health_status: match n % 4 {
+            0 => HealthStatus::Unhealthy,
+            _ => HealthStatus::Healthy,
+        },
         creation_type: CreationType::AutoCreated,
         image_id: "centos_7_8_x64_20G_alibase_20200717.vhd".into(),
         packages: vec![("wordpress".into(), "v3".into())],
@@ -464,7 +467,7 @@ async fn a_scrape_over_ten_thousand_instances() {
             let labels = [("lifecycle_state", state), ("health_status", health)];
             assert_eq!(must(&series, "rollscale_instances", &labels), f64::from(count), "{labels:?}");
         };
-        // n % 10 == 0 Standby (all also n % 4 == 0 every other one), 1 Protected, else InService.
+        // n % 10 = 0 Standby (every other one also n % 4 = 0), 1 Protected, else InService.
         expect("Standby", "Unhealthy", SIZE / 20);
         expect("Standby", "Healthy", SIZE / 20);
         expect("Protected", "Unhealthy", 0);

@@ -315,7 +315,7 @@ mod tests {
             .map(|i| {
                 let mut instance = instance(i);
                 instance.lifecycle_state = if i < 7 { LifecycleState::InService } else { LifecycleState::Standby };
-                if i % 3 == 0 {
+                if matches!(i % 3, 0) {
                     instance.health_status = HealthStatus::Unhealthy;
                 }
                 instance
@@ -362,7 +362,7 @@ mod tests {
         let instances: Vec<Instance> = (0..6)
             .map(|i| {
                 let mut instance = instance(i);
-                if i % 2 == 0 {
+                if matches!(i % 2, 0) {
                     instance.health_status = HealthStatus::Unhealthy;
                 }
                 // Text like the key inside a string is no match: its quotes are escaped there.
