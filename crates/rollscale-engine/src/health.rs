@@ -11,6 +11,7 @@
 //! (one that lost to a task's step is looked at again next pass); the time of the look goes to
 //! the store's `observed_at` column, which no compare-and-swap reads.
 
+use crate::metrics::Pass;
 use crate::{now_millis, random_bits, Service, ServiceError};
 use futures_util::StreamExt;
 use rollscale_core::domain::*;
@@ -87,8 +88,16 @@ impl Service {
         handle
     }
 
-    /// One health check pass of the group (see the module docs), waited for.
+    /// One health check pass of the group (see the module docs), waited for. Its duration and
+    /// outcome are counted (`rollscale_health_pass_duration_seconds`).
     pub async fn health_pass(&self, group: &ScalingGroup) -> Result<HealthPass, ServiceError> {
+        let started = std::time::Instant::now();
+        let result = self.check_group(group).await;
+        self.engine.metrics.pass(Pass::Health, started.elapsed(), result.is_ok());
+        result
+    }
+
+    async fn check_group(&self, group: &ScalingGroup) -> Result<HealthPass, ServiceError> {
         let store = &self.engine.store;
         let policy = HealthPolicy::of(group);
         // Instances a rolling update is changing are in Standby: their looks would catch them

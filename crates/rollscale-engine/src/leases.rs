@@ -176,6 +176,15 @@ impl Engine {
         }
     }
 
+    /// The leases this replica holds now, by its own stopwatch (`/metrics`): of the tasks it
+    /// drives, and whether it holds the reconciler's. None without replication.
+    pub(crate) fn leases_held(&self) -> (usize, bool) {
+        let tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner()).values().filter(|t| t.holds_lease()).count();
+        let reconciler =
+            self.reconciler_lease.lock().unwrap_or_else(|e| e.into_inner()).as_ref().is_some_and(Held::is_valid);
+        (tasks, reconciler)
+    }
+
     /// Gives the lease up (the work under it is done), if this replica still holds it.
     pub(crate) async fn lease_release(&self, held: Held) {
         let Some(replication) = &self.config.replication else { return };

@@ -7,6 +7,9 @@
 //! - [`health`]: the health checker: observes every instance, replaces unhealthy ones.
 //! - [`image_tasks`]: the image update tasks' scheduler and firings.
 //! - [`alerts`]: alert rules, and the sender that delivers their events to webhooks.
+//! - [`metrics`]: the figures of `/metrics`, recorded where the work happens; the drivers'
+//!   calls are measured at the engine's boundary (`timed`: every call of the fleet and the load
+//!   balancer the engine was given goes through it).
 //! - [`service`]: the commands and queries that the API and CLI call; the only way in. They are
 //!   written by resource in `app/` (groups, configurations, instances, images, packages, load
 //!   balancers, rolling updates, events, image tasks, templates, access, alerts), one
@@ -28,11 +31,13 @@ pub mod health;
 pub mod idempotency;
 mod journal;
 pub mod leases;
+pub mod metrics;
 pub mod ops;
 pub mod reconcile;
 pub mod runner;
 pub mod service;
 pub mod shutdown;
+mod timed;
 
 /// The resources of `app` that other crates name by their own paths.
 pub use app::{access, alerts, image_tasks, templates};
@@ -184,6 +189,8 @@ pub struct Engine {
     /// Whether [`Engine::shut_down`] began, and the background work running now (see
     /// [`Engine::busy`]).
     stop: tokio::sync::watch::Sender<shutdown::Stopping>,
+    /// The figures of `/metrics` ([`Engine::metrics`]).
+    metrics: Arc<metrics::Metrics>,
 }
 
 /// The engine's tasks and workers, for [`Engine::halt`]. Finished ones are dropped whenever
@@ -195,11 +202,14 @@ struct Spawned {
 }
 
 impl Engine {
+    /// The engine over `store`, acting through `fleet` and `lb`, each of whose calls is
+    /// measured (`timed`).
     pub fn new(store: Store, fleet: Arc<dyn Fleet>, lb: Arc<dyn LoadBalancer>, config: EngineConfig) -> Arc<Engine> {
+        let metrics = Arc::new(metrics::Metrics::default());
         Arc::new(Engine {
             store,
-            fleet,
-            lb,
+            fleet: Arc::new(timed::Timed::new(fleet, metrics.clone())),
+            lb: Arc::new(timed::Timed::new(lb, metrics.clone())),
             config,
             tasks: Mutex::new(HashMap::new()),
             spawned: Mutex::new(Spawned::default()),
@@ -211,6 +221,7 @@ impl Engine {
             lease_looks: std::sync::atomic::AtomicU64::new(0),
             reconciler_lease: Mutex::new(None),
             stop: tokio::sync::watch::Sender::new(shutdown::Stopping::default()),
+            metrics,
         })
     }
 
@@ -223,6 +234,12 @@ impl Engine {
     /// The instances' driver: for tests that look at the fleet behind the engine.
     pub fn fleet(&self) -> &Arc<dyn Fleet> {
         &self.fleet
+    }
+
+    /// The figures this engine keeps for `/metrics`: the server records its API calls here
+    /// too. `Service::metrics` reads them with those computed when asked for.
+    pub fn metrics(&self) -> &metrics::Metrics {
+        &self.metrics
     }
 
     /// Asks the reconciler (`Service::spawn_reconciler`) for a pass now rather than at its next

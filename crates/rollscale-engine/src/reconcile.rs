@@ -11,6 +11,7 @@
 //! activity records the outcome.
 
 use crate::error::configuration_not_found;
+use crate::metrics::Pass;
 use crate::{now_millis, random_bits, Service, ServiceError};
 use rollscale_core::domain::*;
 use rollscale_core::ids::{InstanceId, ScalingActivityId, ScalingGroupId};
@@ -194,8 +195,16 @@ impl Service {
         }
     }
 
-    /// A pass of the group; its pass lock is held.
+    /// A pass of the group; its pass lock is held. Its duration and outcome are counted
+    /// (`rollscale_reconcile_pass_duration_seconds`).
     async fn reconcile_locked(&self, group: &ScalingGroup) -> Result<(), ServiceError> {
+        let started = std::time::Instant::now();
+        let result = self.reconcile_pass(group).await;
+        self.engine.metrics.pass(Pass::Reconcile, started.elapsed(), result.is_ok());
+        result
+    }
+
+    async fn reconcile_pass(&self, group: &ScalingGroup) -> Result<(), ServiceError> {
         let store = &self.engine.store;
         let instances: Vec<Instance> =
             store.instance_list(Some(&group.id)).await?.into_iter().map(|i| i.value).collect();

@@ -55,6 +55,11 @@ impl TaskHandle {
         self.lease.get().is_none_or(|held| held.is_valid())
     }
 
+    /// Whether this replica holds the task's lease now (never without replication).
+    pub(crate) fn holds_lease(&self) -> bool {
+        self.lease.get().is_some_and(|held| held.is_valid())
+    }
+
     /// Once the driver has ended: waits until nothing of the task runs here any more, so that
     /// the task is forgotten (and its lease released or handed back) only then. Its workers
     /// have all ended when it finished, end at their current await when the lease is lost,

@@ -15,6 +15,7 @@
 use crate::rpc::request::Params;
 use crate::AppState;
 use rollscale_core::access::AuditEvent;
+use rollscale_engine::metrics::Api;
 use serde_json::{Map, Value};
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr};
@@ -31,8 +32,11 @@ const MAX_VALUE: usize = 256;
 const MAX_PARAMS: usize = 64;
 
 /// A call being audited, filled in as the request is understood.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Draft {
+    /// The API it came through, and when it arrived: for `/metrics` ([`crate::metrics`]).
+    pub api: Api,
+    pub started: Instant,
     /// The AccessKey id the request claims (once authenticated: the caller).
     pub access_key_id: String,
     /// `product:Action`.
@@ -43,6 +47,21 @@ pub struct Draft {
     pub request: Value,
     /// Whether the signature or token was verified.
     pub authenticated: bool,
+}
+
+impl Draft {
+    /// A call of `api` arriving now, of which nothing is known yet.
+    pub fn new(api: Api) -> Draft {
+        Draft {
+            api,
+            started: Instant::now(),
+            access_key_id: String::new(),
+            action: String::new(),
+            resource: String::new(),
+            request: Value::Null,
+            authenticated: false,
+        }
+    }
 }
 
 /// An RPC request's parameters as the audit log keeps them: none of how it was sent and signed
@@ -246,8 +265,9 @@ pub async fn request_span(
     .await
 }
 
-/// Writes an audited call with its result to the audit log. A failure to write is logged, and
-/// the call is answered all the same.
+/// Writes an audited call with its result to the audit log, and counts it with the time it
+/// took (`/metrics`: every call, those the log leaves out too). A failure to write is logged,
+/// and the call is answered all the same.
 pub async fn record(
     state: &AppState,
     draft: Draft,
@@ -256,6 +276,8 @@ pub async fn record(
     request_id: &str,
     source_ip: Option<IpAddr>,
 ) {
+    let (action, code) = (crate::metrics::action_label(&draft.action), crate::metrics::code_label(result_code));
+    state.service.engine.metrics().api_request(draft.api, action, code, draft.started.elapsed());
     let mut request = draft.request;
     if !draft.authenticated {
         let Some(admitted) = state.failures.admit(source_ip) else { return };

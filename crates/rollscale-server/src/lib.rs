@@ -1,8 +1,9 @@
 //! rollscale's HTTP surface: the Alibaba Cloud RPC API on `/` (OOS 2019-06-01, ESS
 //! 2014-08-28 and 2022-02-22, ECS 2014-05-26, RAM 2015-05-01) and the REST API under `/v1`
 //! ([`rest`]), both over the engine's `Service`, with one table of their operations
-//! ([`operations`]) and one audit log writer ([`audit`]); and the web console under
-//! `/console/` ([`console`]), static files that call the REST API.
+//! ([`operations`]) and one audit log writer ([`audit`]); the web console under
+//! `/console/` ([`console`]), static files that call the REST API; and `/metrics`
+//! ([`metrics`]), the figures in Prometheus' text format.
 //!
 //! Architecture invariant: this is the only crate that serves HTTP. Handlers parse and
 //! authenticate a request, call the engine's `Service`, and render its answer or error in the
@@ -11,6 +12,7 @@
 pub mod audit;
 pub mod console;
 pub mod error;
+pub mod metrics;
 pub mod operations;
 pub mod rest;
 pub mod rpc;
@@ -133,6 +135,7 @@ pub fn router_with_shutdown(service: Service, auth: AuthConfig, shutdown: Shutdo
         .route("/", any(rpc::handle))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics::handle))
         .merge(rest::router(state.clone()))
         .merge(console::router())
         .layer(axum::middleware::from_fn(error::json_refusals))

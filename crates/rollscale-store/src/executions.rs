@@ -418,6 +418,23 @@ impl Store {
         rows.iter().map(|row| versioned("instance execution", row)).collect()
     }
 
+    /// How many tasks (executions without a parent: rolling updates and image update tasks)
+    /// there are of each template and status (`/metrics`): one statement over the tasks'
+    /// rows (the `executions_parent` index), not their instances'.
+    pub async fn task_counts(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT template_name, status, COUNT(*) FROM executions WHERE parent_id = '' \
+             GROUP BY template_name, status ORDER BY template_name, status",
+        )
+        .fetch_all(&mut *self.conn().await?)
+        .await?;
+        let mut counts = Vec::with_capacity(rows.len());
+        for row in rows {
+            counts.push((row.try_get::<String, _>(0)?, row.try_get::<String, _>(1)?, row.try_get::<i64, _>(2)?));
+        }
+        Ok(counts)
+    }
+
     /// How many of a task's child executions have each engine status: overall, and among
     /// positions `[from, to)` (the current batch).
     pub async fn work_counts(
@@ -574,6 +591,47 @@ mod tests {
         }
         drop(conn);
         (dir, store, works)
+    }
+
+    #[tokio::test]
+    async fn task_counts_count_the_tasks_by_template_and_status_not_their_children() {
+        let (_dir, store, _) = store_with(50).await;
+        let mut conn = store.conn().await.expect("conn");
+        for (n, (template, status)) in
+            [("a", "Success"), ("a", "Success"), ("a", "Running"), ("b", "Failed")].iter().enumerate()
+        {
+            sqlx::query(
+                "INSERT INTO executions (id, parent_id, template_name, status, detail_status, group_id, instance_id, \
+                 position, body, created_at, updated_at, generation) VALUES ($1, '', $2, $3, $3, 'g', '', 0, '{}', 0, 0, 1)",
+            )
+            .bind(format!("exec-task{n}"))
+            .bind(*template)
+            .bind(*status)
+            .execute(&mut *conn)
+            .await
+            .expect("insert");
+        }
+        drop(conn);
+        let counts = store.task_counts().await.expect("counts");
+        let expected = [("a", "Running", 1), ("a", "Success", 2), ("b", "Failed", 1)];
+        assert_eq!(counts, expected.map(|(t, s, n)| (t.to_string(), s.to_string(), n)));
+        if store.backend() == Backend::Sqlite {
+            // The tasks' rows only, by the index: not a scan of every instance's child execution.
+            let sql = "EXPLAIN QUERY PLAN SELECT template_name, status, COUNT(*) FROM executions \
+                       WHERE parent_id = '' GROUP BY template_name, status ORDER BY template_name, status";
+            let plan: Vec<String> = sqlx::query(sql)
+                .fetch_all(&mut *store.conn().await.unwrap())
+                .await
+                .expect("plan")
+                .iter()
+                .map(|row| row.get::<String, _>(3))
+                .collect();
+            assert!(
+                plan.iter()
+                    .any(|step| step.starts_with("SEARCH executions USING INDEX executions_parent (parent_id=?)")),
+                "{plan:?}"
+            );
+        }
     }
 
     #[tokio::test]

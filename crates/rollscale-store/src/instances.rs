@@ -1,7 +1,7 @@
 //! Instances of scaling groups.
 
 use crate::{conflict_unless_one, placeholders, to_json, versioned, Backend, Store, StoreError, Versioned};
-use rollscale_core::domain::Instance;
+use rollscale_core::domain::{HealthStatus, Instance, LifecycleState};
 use rollscale_core::ids::{InstanceId, ScalingGroupId};
 use sqlx::Connection;
 use sqlx::Row;
@@ -9,12 +9,13 @@ use sqlx::Row;
 impl Store {
     pub async fn instance_insert(&self, instance: &Instance) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO instances (id, group_id, lifecycle_state, body, created_at, generation) \
-             VALUES ($1, $2, $3, $4, $5, 1)",
+            "INSERT INTO instances (id, group_id, lifecycle_state, health_status, body, created_at, generation) \
+             VALUES ($1, $2, $3, $4, $5, $6, 1)",
         )
         .bind(instance.id.as_str())
         .bind(instance.group_id.as_str())
         .bind(instance.lifecycle_state.as_str())
+        .bind(instance.health_status.as_str())
         .bind(to_json(instance))
         .bind(instance.created_at)
         .execute(&mut *self.conn().await?)
@@ -28,12 +29,13 @@ impl Store {
         let mut tx = conn.begin().await?;
         for instance in instances {
             sqlx::query(
-                "INSERT INTO instances (id, group_id, lifecycle_state, body, created_at, generation) \
-                 VALUES ($1, $2, $3, $4, $5, 1)",
+                "INSERT INTO instances (id, group_id, lifecycle_state, health_status, body, created_at, generation) \
+                 VALUES ($1, $2, $3, $4, $5, $6, 1)",
             )
             .bind(instance.id.as_str())
             .bind(instance.group_id.as_str())
             .bind(instance.lifecycle_state.as_str())
+            .bind(instance.health_status.as_str())
             .bind(to_json(instance))
             .bind(instance.created_at)
             .execute(&mut *tx)
@@ -93,13 +95,14 @@ impl Store {
 
     pub async fn instance_update(&self, instance: &Instance, generation: i64) -> Result<i64, StoreError> {
         let result = sqlx::query(
-            "UPDATE instances SET lifecycle_state = $1, body = $2, generation = generation + 1 \
+            "UPDATE instances SET lifecycle_state = $1, health_status = $5, body = $2, generation = generation + 1 \
              WHERE id = $3 AND generation = $4",
         )
         .bind(instance.lifecycle_state.as_str())
         .bind(to_json(instance))
         .bind(instance.id.as_str())
         .bind(generation)
+        .bind(instance.health_status.as_str())
         .execute(&mut *self.conn().await?)
         .await?;
         conflict_unless_one(result.rows_affected(), "instance", instance.id.as_str())?;
@@ -123,10 +126,11 @@ impl Store {
                     .bind(instance.value.id.as_str())
                     .bind(instance.generation)
                     .bind(instance.value.lifecycle_state.as_str())
+                    .bind(instance.value.health_status.as_str())
                     .bind(body.as_str());
             }
             for _ in chunk.len()..slots {
-                query = query.bind("").bind(-1_i64).bind("").bind("");
+                query = query.bind("").bind(-1_i64).bind("").bind("").bind("");
             }
             let result = query.execute(&mut *self.conn().await?).await?;
             if result.rows_affected() == chunk.len() as u64 {
@@ -171,6 +175,27 @@ impl Store {
     }
 
     /// Removes the instance and its load-balancer registrations.
+    /// How many instances there are of each lifecycle state and health status, over every
+    /// group (`/metrics`): one statement, read from the `instances_state_health` index alone
+    /// (migration 0012), whatever the number of instances. Pairs without instances are left out.
+    pub async fn instance_counts(&self) -> Result<Vec<(LifecycleState, HealthStatus, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT lifecycle_state, health_status, COUNT(*) FROM instances \
+             GROUP BY lifecycle_state, health_status ORDER BY lifecycle_state, health_status",
+        )
+        .fetch_all(&mut *self.conn().await?)
+        .await?;
+        let mut counts = Vec::with_capacity(rows.len());
+        for row in rows {
+            let state = serde_json::from_value(serde_json::Value::String(row.try_get::<String, _>(0)?))
+                .map_err(|source| StoreError::Corrupt { what: "instance lifecycle state", source })?;
+            let health = serde_json::from_value(serde_json::Value::String(row.try_get::<String, _>(1)?))
+                .map_err(|source| StoreError::Corrupt { what: "instance health status", source })?;
+            counts.push((state, health, row.try_get::<i64, _>(2)?));
+        }
+        Ok(counts)
+    }
+
     pub async fn instance_delete(&self, id: &InstanceId) -> Result<(), StoreError> {
         let mut conn = self.conn().await?;
         let mut tx = conn.begin().await?;
@@ -195,16 +220,16 @@ pub const INSTANCES_WRITE_CHUNK: usize = 128;
 fn instances_write_sql(backend: Backend, slots: usize) -> String {
     let mut param = placeholders(backend);
     let mut sql = String::with_capacity(300 + slots * 40);
-    sql.push_str("WITH v (id, generation, lifecycle_state, body) AS (VALUES ");
+    sql.push_str("WITH v (id, generation, lifecycle_state, health_status, body) AS (VALUES ");
     for slot in 0..slots {
         if slot > 0 {
             sql.push_str(", ");
         }
-        let (id, generation, state, body) = (param(), param(), param(), param());
-        sql.push_str(&format!("({id}, CAST({generation} AS BIGINT), {state}, {body})"));
+        let (id, generation, state, health, body) = (param(), param(), param(), param(), param());
+        sql.push_str(&format!("({id}, CAST({generation} AS BIGINT), {state}, {health}, {body})"));
     }
     sql.push_str(
-        ") UPDATE instances SET lifecycle_state = v.lifecycle_state, body = v.body, \
+        ") UPDATE instances SET lifecycle_state = v.lifecycle_state, health_status = v.health_status, body = v.body, \
          generation = instances.generation + 1 \
          FROM v WHERE instances.id = v.id AND instances.generation = v.generation",
     );
@@ -280,6 +305,86 @@ mod tests {
             .unwrap()
             .get(0);
         assert_eq!(column, 299, "the lifecycle_state column follows the body");
+    }
+
+    #[tokio::test]
+    async fn instance_counts_follow_every_write_from_the_index_alone() {
+        let (_dir, store) = crate::testing::fresh_store().await;
+        assert_eq!(store.instance_counts().await.expect("counts"), vec![]);
+        let instances: Vec<Instance> = (0..10)
+            .map(|i| {
+                let mut instance = instance(i);
+                instance.lifecycle_state = if i < 7 { LifecycleState::InService } else { LifecycleState::Standby };
+                if matches!(i % 3, 0) {
+                    instance.health_status = HealthStatus::Unhealthy;
+                }
+                instance
+            })
+            .collect();
+        store.instance_insert_many(&instances[1..]).await.expect("insert");
+        store.instance_insert(&instances[0]).await.expect("insert");
+        let (healthy, unhealthy) = (HealthStatus::Healthy, HealthStatus::Unhealthy);
+        let (in_service, standby) = (LifecycleState::InService, LifecycleState::Standby);
+        assert_eq!(
+            store.instance_counts().await.expect("counts"),
+            vec![(in_service, healthy, 4), (in_service, unhealthy, 3), (standby, healthy, 2), (standby, unhealthy, 1)]
+        );
+        // An update and a batched write move them.
+        let mut recovered = instances[0].clone();
+        recovered.health_status = HealthStatus::Healthy;
+        store.instance_update(&recovered, 1).await.expect("update");
+        let mut failed = instances[1].clone();
+        failed.health_status = HealthStatus::Unhealthy;
+        failed.lifecycle_state = LifecycleState::Standby;
+        assert_eq!(store.instances_write(&[Versioned { value: failed, generation: 1 }]).await.expect("write"), [true]);
+        assert_eq!(
+            store.instance_counts().await.expect("counts"),
+            vec![(in_service, healthy, 4), (in_service, unhealthy, 2), (standby, healthy, 2), (standby, unhealthy, 2)]
+        );
+        if store.backend() == Backend::Sqlite {
+            let sql = "EXPLAIN QUERY PLAN SELECT lifecycle_state, health_status, COUNT(*) FROM instances \
+                       GROUP BY lifecycle_state, health_status ORDER BY lifecycle_state, health_status";
+            let plan: Vec<String> = sqlx::query(sql)
+                .fetch_all(&mut *store.conn().await.unwrap())
+                .await
+                .expect("plan")
+                .iter()
+                .map(|row| row.get::<String, _>(3))
+                .collect();
+            assert_eq!(plan, ["SCAN instances USING COVERING INDEX instances_state_health"], "{plan:?}");
+        }
+    }
+
+    /// Migration 0012 gives the rows written before it their health status from their body.
+    #[tokio::test]
+    async fn the_health_status_column_of_older_rows_is_read_from_their_body() {
+        let (_dir, store) = crate::testing::fresh_store().await;
+        let instances: Vec<Instance> = (0..6)
+            .map(|i| {
+                let mut instance = instance(i);
+                if matches!(i % 2, 0) {
+                    instance.health_status = HealthStatus::Unhealthy;
+                }
+                // Text like the key inside a string is no match: its quotes are escaped there.
+                instance.image_id = r#"x","health_status":"Unhealthy"#.into();
+                instance.address = r#""health_status":"Unhealthy""#.into();
+                instance
+            })
+            .collect();
+        store.instance_insert_many(&instances).await.expect("insert");
+        // As the column was for every row before the migration, then the migration's backfill.
+        let mut conn = store.conn().await.unwrap();
+        sqlx::query("UPDATE instances SET health_status = 'Healthy'").execute(&mut *conn).await.unwrap();
+        let migration = include_str!("../migrations/0012_instance_health_status.sql");
+        let backfill = migration.lines().find(|line| line.starts_with("UPDATE instances")).expect("the backfill");
+        sqlx::query(backfill).execute(&mut *conn).await.expect("the backfill runs");
+        drop(conn);
+        let (in_service, healthy, unhealthy) =
+            (LifecycleState::InService, HealthStatus::Healthy, HealthStatus::Unhealthy);
+        assert_eq!(
+            store.instance_counts().await.expect("counts"),
+            vec![(in_service, healthy, 3), (in_service, unhealthy, 3)]
+        );
     }
 
     #[tokio::test]

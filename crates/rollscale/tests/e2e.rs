@@ -19,6 +19,19 @@ fn start_and_wait(dir: &Path, template: &str, parameters: &str) -> String {
     id
 }
 
+/// The body of `GET path` from `endpoint` (`http://host:port`), which must answer 200.
+fn get(endpoint: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let address = endpoint.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(address).expect("the server");
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n").expect("a request");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("an answer");
+    let (head, body) = answer.split_once("\r\n\r\n").expect("a head and a body");
+    assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
+    body.to_string()
+}
+
 #[test]
 fn the_seed_commands_run_against_rollscale_up() {
     let dir = temp_dir("seeds");
@@ -48,6 +61,15 @@ fn the_seed_commands_run_against_rollscale_up() {
     assert!(after
         .iter()
         .all(|i| i["ImageId"] == "aliyun_2_1903_x64_20G_alibase_20200529.vhd" && i["LifecycleState"] == "InService"));
+    // `up` serves its figures, unauthenticated: the task, the instances, the CLI's calls.
+    let metrics = get(&server.endpoint, "/metrics");
+    for line in [
+        r#"rollscale_tasks{template="ACS-ESS-RollingUpdateByReplaceSystemDiskInScalingGroup",status="Success"} 1"#,
+        r#"rollscale_instances{lifecycle_state="InService",health_status="Healthy"} 10"#,
+        r#"rollscale_api_requests_total{api="rpc",action="oos:StartExecution",code="Success"} 1"#,
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "no {line} in:\n{metrics}");
+    }
     // Its rollback.
     start_and_wait(
         &dir,

@@ -329,7 +329,9 @@ impl Service {
                     current.url = webhook.url;
                     current.method = webhook.method;
                     attempts.push(async move {
+                        let started = std::time::Instant::now();
                         let outcome = notifier.send(&current).await;
+                        self.engine.metrics.webhook_attempt(&outcome, started.elapsed());
                         (current, generation, outcome)
                     });
                 }
@@ -337,6 +339,7 @@ impl Service {
                     current.status = DeliveryStatus::Failed;
                     current.last_error = Some(format!("dropped: {reason}"));
                     record(store, &current, generation).await?;
+                    self.engine.metrics.webhook_dropped();
                 }
             }
         }
@@ -361,6 +364,7 @@ impl Service {
                 ),
             }
             record(store, &next, generation).await?;
+            self.engine.metrics.webhook_settled(next.status);
         }
         Ok(taken)
     }

@@ -17,6 +17,7 @@ pub mod image_tasks;
 mod images;
 mod instances;
 mod load_balancers;
+mod metrics;
 mod packages;
 mod rolling_updates;
 pub mod templates;

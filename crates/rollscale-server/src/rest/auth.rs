@@ -110,7 +110,7 @@ pub async fn require(
     let mut draft = audit::Draft {
         access_key_id: claimed_access_key(&parts.headers),
         action: route.action.to_string(),
-        ..audit::Draft::default()
+        ..audit::Draft::new(rollscale_engine::metrics::Api::Rest)
     };
     let response = match to_bytes(body, MAX_BODY).await {
         Ok(bytes) => {

@@ -37,7 +37,7 @@ pub async fn handle(
     body: Bytes,
 ) -> Response {
     let request_id = request_id.map_or_else(audit::RequestId::generate, |id| id.0).0;
-    let mut draft = audit::Draft::default();
+    let mut draft = audit::Draft::new(rollscale_engine::metrics::Api::Rpc);
     let result = handle_request(&state, &method, &uri, &headers, body.to_vec(), &mut draft).await;
     let (code, status) = match &result {
         Ok(_) => ("Success".to_string(), 200),
