@@ -132,6 +132,7 @@ impl Api {
 /// A call of a driver, by driver and operation: what [`crate::timed`] measures.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DriverCall {
+    Reachable,
     CreateInstance,
     RemoveInstance,
     Observe,
@@ -155,7 +156,8 @@ pub enum DriverCall {
 }
 
 impl DriverCall {
-    pub const ALL: [DriverCall; 20] = [
+    pub const ALL: [DriverCall; 21] = [
+        DriverCall::Reachable,
         DriverCall::CreateInstance,
         DriverCall::RemoveInstance,
         DriverCall::Observe,
@@ -194,6 +196,7 @@ impl DriverCall {
     /// The trait method's name.
     pub fn operation(self) -> &'static str {
         match self {
+            DriverCall::Reachable => "reachable",
             DriverCall::CreateInstance => "create_instance",
             DriverCall::RemoveInstance => "remove_instance",
             DriverCall::Observe => "observe",

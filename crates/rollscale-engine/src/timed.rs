@@ -45,6 +45,10 @@ impl Fleet for Timed<dyn Fleet> {
         self.inner.name()
     }
 
+    async fn reachable(&self) -> Result<(), FleetError> {
+        self.time(DriverCall::Reachable, self.inner.reachable()).await
+    }
+
     async fn create_instance(&self, spec: &InstanceSpec) -> Result<InstanceObservation, FleetError> {
         self.time(DriverCall::CreateInstance, self.inner.create_instance(spec)).await
     }

@@ -200,6 +200,12 @@ pub trait Fleet: Send + Sync + 'static {
     /// A short name for logs and `rollscale up` output (`sim`, `docker`).
     fn name(&self) -> &'static str;
 
+    /// Whether the backend answers, for the readiness probe (`/readyz`). The simulated fleet
+    /// always does; the container fleet asks its engine's API.
+    async fn reachable(&self) -> Result<(), FleetError> {
+        Ok(())
+    }
+
     /// Creates and starts the instance. If it already exists, reports it as it is.
     async fn create_instance(&self, spec: &InstanceSpec) -> Result<InstanceObservation, FleetError>;
 

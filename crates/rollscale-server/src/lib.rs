@@ -155,12 +155,16 @@ async fn readyz(axum::extract::State(state): axum::extract::State<Arc<AppState>>
     let not_ready = match tokio::time::timeout(READY_TIMEOUT, state.service.ready()).await {
         Ok(Ok(())) => return axum::Json(serde_json::json!({ "status": "ready" })).into_response(),
         Ok(Err(error)) => {
-            tracing::warn!(error = %error, source = ?std::error::Error::source(&error), "not ready: the store failed");
-            "not ready: the store failed; see the service log".to_string()
+            let what = match error {
+                rollscale_engine::ServiceError::Fleet(_) => "the fleet",
+                _ => "the store",
+            };
+            tracing::warn!(error = %error, source = ?std::error::Error::source(&error), "not ready: {what} failed");
+            format!("not ready: {what} failed; see the service log")
         }
         Err(_) => {
-            tracing::warn!("not ready: the store did not answer within {} s", READY_TIMEOUT.as_secs());
-            format!("not ready: the store did not answer within {} s", READY_TIMEOUT.as_secs())
+            tracing::warn!("not ready: the store or the fleet did not answer within {} s", READY_TIMEOUT.as_secs());
+            format!("not ready: the store or the fleet did not answer within {} s", READY_TIMEOUT.as_secs())
         }
     };
     error::ApiError::new(Code::ServiceUnavailable, not_ready).into_response()

@@ -110,3 +110,26 @@ async fn readyz_says_whether_the_store_answers() {
     assert!(answer["RequestId"].as_str().is_some_and(|id| !id.is_empty()), "{answer}");
     assert!(started.elapsed() < rollscale_server::READY_TIMEOUT * 3, "answered within its timeout");
 }
+
+/// The readiness probe asks the fleet too: a container fleet whose engine does not answer (a
+/// socket nobody serves) is 503 `ServiceUnavailable`, saying it is the fleet.
+#[tokio::test]
+async fn readyz_says_whether_the_fleet_answers() {
+    use rollscale_engine::{Engine, EngineConfig, Service};
+    use rollscale_fleet::docker::{DockerConfig, DockerFleet};
+    use rollscale_test_support::engine::Harness;
+    use std::sync::Arc;
+    let harness = Harness::builder().build().await;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    // A socket file that was listened on once and is no longer: connecting is refused.
+    let path = dir.path().join("nobody.sock");
+    drop(std::os::unix::net::UnixListener::bind(&path).expect("a socket file"));
+    let nobody = format!("unix://{}", path.display());
+    let fleet = DockerFleet::connect(&nobody, DockerConfig::default()).expect("a client, not yet a connection");
+    let engine =
+        Engine::new(harness.store.clone(), Arc::new(fleet), Arc::new(harness.lb.clone()), EngineConfig::default());
+    let router = rollscale_server::router(Service::new(engine), Default::default());
+    let (status, answer) = send(&router, Request::get("/readyz").body(Body::empty()).expect("a request")).await;
+    assert_eq!((status, answer["Code"].as_str()), (503, Some("ServiceUnavailable")), "{answer}");
+    assert!(answer["Message"].as_str().is_some_and(|m| m.contains("the fleet failed")), "{answer}");
+}

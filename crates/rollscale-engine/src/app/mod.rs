@@ -45,9 +45,11 @@ impl Service {
         &self.engine.store
     }
 
-    /// Whether the service can serve: its store answers a trivial query (the readiness
-    /// probe, `/readyz`).
+    /// Whether the service can serve (the readiness probe, `/readyz`): its store answers a
+    /// trivial query (migrations ran before it opened), then its fleet answers
+    /// (`Fleet::reachable`).
     pub async fn ready(&self) -> Result<(), ServiceError> {
-        self.store().ping().await.map_err(ServiceError::Store)
+        self.store().ping().await.map_err(ServiceError::Store)?;
+        self.engine.fleet.reachable().await.map_err(ServiceError::Fleet)
     }
 }

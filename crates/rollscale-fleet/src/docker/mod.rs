@@ -989,6 +989,10 @@ impl Fleet for DockerFleet {
         "docker"
     }
 
+    async fn reachable(&self) -> Result<(), FleetError> {
+        self.ping().await
+    }
+
     async fn create_instance(&self, spec: &InstanceSpec) -> Result<InstanceObservation, FleetError> {
         let lock = self.lock(&spec.id);
         let _guard = lock.lock().await;
