@@ -34,6 +34,10 @@ pub enum Class {
     Internal,
     /// Rollscale cannot serve right now (its store does not answer); worth trying again later.
     Unavailable,
+    /// The request line (method, path and query) is longer than the HTTP server reads.
+    UriTooLong,
+    /// The request's headers are larger than the HTTP server reads.
+    HeadersTooLarge,
     /// The backend failed: a driver, an instance or a script on it. As an answer
     /// (`BackendError`) the detail is logged, never shown; the others are recorded on an
     /// instance's child execution when its step fails.
@@ -91,6 +95,12 @@ codes! {
     InvalidBody = "InvalidBody", Invalid;
     /// A body over the size a request may have (1 MiB), over either API.
     InvalidBodyTooLarge = "InvalidBody.TooLarge", TooLarge;
+    /// A request that is not HTTP as the server reads it (a bad method, header or version).
+    InvalidRequestMalformed = "InvalidRequest.Malformed", Invalid;
+    /// A request line (path and query) over 64 KB.
+    InvalidRequestUriTooLong = "InvalidRequest.UriTooLong", UriTooLong;
+    /// Request headers over the HTTP server's limits.
+    InvalidRequestHeadersTooLarge = "InvalidRequest.HeadersTooLarge", HeadersTooLarge;
     MalformedPolicyDocument = "MalformedPolicyDocument", Invalid;
     /// A `ClientToken` or `Idempotency-Key` used again for another request.
     IdempotentParameterMismatch = "IdempotentParameterMismatch", Invalid;

@@ -23,6 +23,8 @@ pub fn status(class: Class) -> StatusCode {
         Class::Throttled => StatusCode::TOO_MANY_REQUESTS,
         Class::Internal | Class::Backend => StatusCode::INTERNAL_SERVER_ERROR,
         Class::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        Class::UriTooLong => StatusCode::URI_TOO_LONG,
+        Class::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
     }
 }
 
@@ -117,20 +119,43 @@ impl IntoResponse for ApiError {
             true => uuid::Uuid::new_v4().to_string().to_uppercase(),
             false => self.request_id,
         };
-        let body = serde_json::json!({
-            "RequestId": request_id,
-            "HostId": "rollscale",
-            "Code": self.code.as_str(),
-            "Message": self.message,
-        });
-        let mut response =
-            (status, [(header::CONTENT_TYPE, "application/json;charset=utf-8")], body.to_string()).into_response();
+        let body = body(self.code, &self.message, &request_id);
+        let mut response = (status, [(header::CONTENT_TYPE, JSON)], body).into_response();
         if let Some(milliseconds) = self.retry_after_ms {
             // The tea SDKs turn an error with this header into a ThrottlingException.
             response.headers_mut().insert("x-acs-retry-after", milliseconds.into());
         }
         response
     }
+}
+
+/// The content type of every error answer.
+const JSON: &str = "application/json;charset=utf-8";
+
+/// The JSON error shape's text.
+fn body(code: Code, message: &str, request_id: &str) -> String {
+    serde_json::json!({
+        "RequestId": request_id,
+        "HostId": "rollscale",
+        "Code": code.as_str(),
+        "Message": message,
+    })
+    .to_string()
+}
+
+/// A whole HTTP/1.1 answer, as bytes on the wire, with the JSON error shape: for the refusals
+/// the HTTP server makes by itself, below the router (`connection.rs`). The connection closes
+/// after it, as it does after any of those.
+pub fn raw_refusal(code: Code, message: &str) -> Vec<u8> {
+    let status = status(code.class());
+    let body = body(code, message, &uuid::Uuid::new_v4().to_string().to_uppercase());
+    format!(
+        "HTTP/1.1 {} {}\r\ncontent-type: {JSON}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or(""),
+        body.len(),
+    )
+    .into_bytes()
 }
 
 /// The code of a refusal made below the API (axum's extractors, the router itself), by its
@@ -202,6 +227,9 @@ mod tests {
             (Code::SignatureNonceUsed, 400),
             (Code::InvalidBody, 400),
             (Code::InvalidBodyTooLarge, 413),
+            (Code::InvalidRequestMalformed, 400),
+            (Code::InvalidRequestUriTooLong, 414),
+            (Code::InvalidRequestHeadersTooLarge, 431),
             (Code::IdempotentParameterMismatch, 400),
             (Code::EntityAlreadyExistsUser, 400),
             (Code::HealthCheckFailed, 400),

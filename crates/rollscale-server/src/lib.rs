@@ -10,6 +10,7 @@
 //! wire format of `docs/wire.md`. No domain rule lives here.
 
 pub mod audit;
+pub mod connection;
 pub mod console;
 pub mod error;
 pub mod metrics;
@@ -176,8 +177,12 @@ pub async fn serve(
     router: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    // The peer's address goes to the audit log.
-    axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
+    // The peer's address goes to the audit log, as `ConnectInfo<SocketAddr>`; the connections
+    // answer hyper's own refusals in the JSON error shape (`connection.rs`).
+    let make = move |incoming: axum::serve::IncomingStream<'_, connection::Listener>| {
+        let peer = axum::extract::ConnectInfo(*incoming.remote_addr());
+        let service = router.clone().layer(axum::Extension(peer));
+        std::future::ready(Ok::<_, std::convert::Infallible>(service))
+    };
+    axum::serve(connection::Listener(listener), tower::service_fn(make)).with_graceful_shutdown(shutdown).await
 }

@@ -133,3 +133,49 @@ async fn readyz_says_whether_the_fleet_answers() {
     assert_eq!((status, answer["Code"].as_str()), (503, Some("ServiceUnavailable")), "{answer}");
     assert!(answer["Message"].as_str().is_some_and(|m| m.contains("the fleet failed")), "{answer}");
 }
+
+/// What the HTTP server refuses by itself, before the router (a request line over 64 KB, too
+/// many headers, bytes that are not HTTP), also has the JSON error shape, over a real socket.
+#[tokio::test]
+async fn refusals_of_the_http_server_itself_have_the_json_error_shape() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = rollscale_test_support::server::spawn_app().await;
+    let address = app.base_url.trim_start_matches("http://").to_string();
+    let many_headers: String = (0..120).map(|i| format!("x-header-{i}: {i}\r\n")).collect();
+    let cases = [
+        (
+            "an 80 KB query string",
+            format!("GET /v1/scaling-groups?q={} HTTP/1.1\r\nhost: x\r\n\r\n", "a".repeat(80 * 1024)),
+            414,
+            "InvalidRequest.UriTooLong",
+        ),
+        (
+            "120 headers",
+            format!("GET /healthz HTTP/1.1\r\nhost: x\r\n{many_headers}\r\n"),
+            431,
+            "InvalidRequest.HeadersTooLarge",
+        ),
+        ("bytes that are not HTTP", "NOT HTTP AT ALL\r\n\r\n".to_string(), 400, "InvalidRequest.Malformed"),
+    ];
+    for (what, request, status, code) in cases {
+        let mut stream = tokio::net::TcpStream::connect(&address).await.expect("a connection");
+        stream.write_all(request.as_bytes()).await.expect("the request is sent");
+        let mut answer = String::new();
+        // The server closes the connection after such a refusal.
+        stream.read_to_string(&mut answer).await.expect("the answer is read");
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap_or_else(|| panic!("{what}: {answer:?}"));
+        assert!(head.starts_with(&format!("HTTP/1.1 {status} ")), "{what}: {head}");
+        assert!(head.to_ascii_lowercase().contains("content-type: application/json"), "{what}: {head}");
+        let body: serde_json::Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{what}: {e}: {body:?}"));
+        assert_eq!(body["Code"], code, "{what}: {body}");
+        assert_eq!(body["HostId"], "rollscale", "{what}: {body}");
+        assert!(body["RequestId"].as_str().is_some_and(|id| !id.is_empty()), "{what}: {body}");
+        assert!(body["Message"].as_str().is_some_and(|m| !m.is_empty()), "{what}: {body}");
+    }
+    // A request the server reads is answered as ever on a connection of the same kind.
+    let mut stream = tokio::net::TcpStream::connect(&address).await.expect("a connection");
+    stream.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").await.expect("sent");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.expect("the answer is read");
+    assert!(answer.starts_with("HTTP/1.1 200 ") && answer.ends_with("ok\n"), "{answer:?}");
+}
