@@ -462,10 +462,12 @@ mod tests {
     }
 
     /// A value each key accepts, unlike its default, as the command line gives it.
+    /// A value of each kind that every flag of that kind accepts (3600 is within every integer
+    /// flag's range: `--shutdown-timeout` takes 1 to 3600, `--token-max-session-s` 60 and more).
     fn sample(arg: &Arg) -> Vec<String> {
         let one = match Kind::of(arg) {
             Kind::Bool => "true".to_string(),
-            Kind::Integer => "3601".to_string(),
+            Kind::Integer => "3600".to_string(),
             Kind::Float => "0.5".to_string(),
             Kind::Text => match arg.get_possible_values().last() {
                 Some(value) => value.get_name().to_string(),
@@ -532,7 +534,8 @@ mod tests {
         }
         let args = up_args(&matches);
         assert!(args.no_demo && args.real.haproxy_keep);
-        assert_eq!((args.demo_size, args.real.haproxy_slots, args.token_max_session_s), (3601, 3601, 3601));
+        assert_eq!((args.demo_size, args.real.haproxy_slots, args.token_max_session_s), (3600, 3600, 3600));
+        assert_eq!(args.shutdown_timeout, 3600);
         assert_eq!(args.listen, "127.0.0.1:3601".parse().unwrap());
         assert_eq!(args.sim_fail_rate, 0.5);
         assert_eq!(args.logs.log_format, crate::logs::LogFormat::Json);
