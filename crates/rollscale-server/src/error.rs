@@ -116,7 +116,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         let request_id = match self.request_id.is_empty() {
-            true => uuid::Uuid::new_v4().to_string().to_uppercase(),
+            true => crate::audit::RequestId::generate().0,
             false => self.request_id,
         };
         let body = body(self.code, &self.message, &request_id);
@@ -148,7 +148,7 @@ fn body(code: Code, message: &str, request_id: &str) -> String {
 /// after it, as it does after any of those.
 pub fn raw_refusal(code: Code, message: &str) -> Vec<u8> {
     let status = status(code.class());
-    let body = body(code, message, &uuid::Uuid::new_v4().to_string().to_uppercase());
+    let body = body(code, message, &crate::audit::RequestId::generate().0);
     format!(
         "HTTP/1.1 {} {}\r\ncontent-type: {JSON}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
         status.as_u16(),

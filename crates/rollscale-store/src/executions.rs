@@ -454,8 +454,7 @@ impl Store {
         .await?;
         let mut counts = Vec::with_capacity(rows.len());
         for row in rows {
-            let status = serde_json::from_value(serde_json::Value::String(row.try_get::<String, _>(0)?))
-                .map_err(|source| StoreError::Corrupt { what: "child execution status", source })?;
+            let status = crate::text_enum("child execution status", &row, 0)?;
             counts.push((status, row.try_get::<i64, _>(1)?, row.try_get::<i64, _>(2)?));
         }
         Ok(counts)

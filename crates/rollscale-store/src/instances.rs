@@ -187,10 +187,8 @@ impl Store {
         .await?;
         let mut counts = Vec::with_capacity(rows.len());
         for row in rows {
-            let state = serde_json::from_value(serde_json::Value::String(row.try_get::<String, _>(0)?))
-                .map_err(|source| StoreError::Corrupt { what: "instance lifecycle state", source })?;
-            let health = serde_json::from_value(serde_json::Value::String(row.try_get::<String, _>(1)?))
-                .map_err(|source| StoreError::Corrupt { what: "instance health status", source })?;
+            let state = crate::text_enum("instance lifecycle state", &row, 0)?;
+            let health = crate::text_enum("instance health status", &row, 1)?;
             counts.push((state, health, row.try_get::<i64, _>(2)?));
         }
         Ok(counts)

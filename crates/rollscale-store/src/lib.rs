@@ -259,6 +259,12 @@ pub(crate) fn from_json<T: DeserializeOwned>(what: &'static str, text: &str) -> 
 }
 
 /// Reads `body` and `generation` columns of a row.
+/// A column holding an enum's name as text (a status, a state), read as that enum.
+pub(crate) fn text_enum<T: DeserializeOwned>(what: &'static str, row: &AnyRow, index: usize) -> Result<T, StoreError> {
+    serde_json::from_value(serde_json::Value::String(row.try_get::<String, _>(index)?))
+        .map_err(|source| StoreError::Corrupt { what, source })
+}
+
 pub(crate) fn versioned<T: DeserializeOwned>(what: &'static str, row: &AnyRow) -> Result<Versioned<T>, StoreError> {
     let body: String = row.try_get("body")?;
     let generation: i64 = row.try_get("generation")?;

@@ -101,23 +101,6 @@ fn system(policy: &rollscale_core::policy::SystemPolicy) -> Policy {
     }
 }
 
-/// `System` or `Custom`.
-pub fn parse_policy_type(text: &str) -> Result<PolicyType, ServiceError> {
-    text.parse().map_err(|()| {
-        ServiceError::refused(
-            Code::InvalidParameterPolicyType,
-            format!("PolicyType \"{text}\" is neither System nor Custom"),
-        )
-    })
-}
-
-/// `Active` or `Inactive`.
-pub fn parse_key_status(text: &str) -> Result<AccessKeyStatus, ServiceError> {
-    text.parse().map_err(|()| {
-        ServiceError::refused(Code::InvalidParameterStatus, format!("Status \"{text}\" is neither Active nor Inactive"))
-    })
-}
-
 /// What a change takes away from the administrators (see `keep_an_administrator`).
 #[derive(Clone, Copy)]
 enum Removal<'a> {
@@ -693,8 +676,6 @@ mod tests {
         );
         assert_eq!(code(service.detach_policy("carol", PolicyType::System, "Ops").await), "EntityNotExist.User.Policy");
         assert_eq!(code(service.delete_policy(ADMINISTRATOR_ACCESS).await), "InvalidParameter.PolicyType");
-        assert_eq!(code(parse_policy_type("Managed")), "InvalidParameter.PolicyType");
-        assert_eq!(code(parse_key_status("Disabled")), "InvalidParameter.Status");
         let all = service.policies(None).await.unwrap();
         assert_eq!(all.len(), SYSTEM_POLICIES.len() + 1);
         let ops = all.iter().find(|p| p.policy.name == "Ops").unwrap();
